@@ -1,0 +1,105 @@
+// Backend: the op interface every device implements. Model code is written once over these ops;
+// a new device or precision is new op implementations, never a new model file.
+// Activations are F32 on the CPU reference; a device may choose another activation dtype.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/forward_batch.h"
+#include "backend/weight.h"
+#include "core/tensor.h"
+
+namespace dsinfer {
+
+enum class RopeStyle {
+  Neox,         // rotate_half over the two halves of the rotary dims (Llama, Qwen2)
+  Interleaved,  // rotate pairs (2i, 2i+1) (DeepSeek V2/V3, as their complex / interleave form)
+};
+
+struct RopeParams {
+  Tensor inv_freq;        // F32 [rot_dim / 2] on the device
+  float attention_factor = 1.0f;  // YaRN mscale applied to cos and sin
+  RopeStyle style = RopeStyle::Neox;
+};
+
+struct MoeRouting {
+  int top_k = 1, n_group = 1, topk_group = 1;
+  bool sigmoid = false;      // scoring: sigmoid (V3) or softmax (V2)
+  bool group_limited = false;  // select topk_group groups first
+  bool group_by_top2_sum = false;  // V3 group score = sum of its top-2 (noaux_tc), else max
+  bool normalize = false;    // norm_topk_prob
+  float scaling = 1.0f;      // routed_scaling_factor
+};
+
+struct ExpertWeights {
+  Weight gate, up, down;
+};
+
+// One layer's paged KV cache. GQA: k and v are [slots, kv_heads * head_dim].
+// MLA: k is the latent [slots, kv_lora_rank + rope_dim] and v is empty.
+struct KvLayer {
+  Tensor k, v;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+  // Activation dtype this backend computes in.
+  virtual DType act_dtype() const = 0;
+
+  virtual Buffer alloc(size_t bytes) = 0;
+  virtual void copy_to_device(const void* host, Tensor dst) = 0;
+  virtual void copy_to_host(const Tensor& src, void* host) = 0;
+  virtual void fill_zero(Tensor t) = 0;
+  // Makes a host (e.g. memory-mapped) weight usable on this device; `keep` owns any copy made.
+  virtual Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) = 0;
+  // Called once per forward with the batch metadata, before any op that uses it.
+  virtual void begin_forward(const ForwardBatch& batch) = 0;
+  // Waits for queued work.
+  virtual void synchronize() = 0;
+
+  // out[t] = table[tokens[t]]
+  virtual void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) = 0;
+  // out = rmsnorm(x) * w; x and out may alias.
+  virtual void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) = 0;
+  // x += y
+  virtual void add(Tensor x, const Tensor& y) = 0;
+  // out[M, N] = x[M, K] * W[N, K]^T (+ bias)
+  virtual void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) = 0;
+  // out = silu(gate) * up
+  virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
+  // Rotates dims [offset, offset + rot_dim) of every head of x [T, heads, head_stride] in place,
+  // at each token's position.
+  virtual void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) = 0;
+  // Writes src [T, width] to the cache rows of the batch's slots.
+  virtual void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) = 0;
+  // Causal GQA attention over the paged cache (the batch's new keys already written):
+  // q [T, Hq, D] -> out [T, Hq, Dv].
+  virtual void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,
+                         int head_dim, int v_head_dim, float scale, Tensor out) = 0;
+  // Absorbed MLA attention over the latent cache [slots, kv_lora + rope]:
+  // scores = q_lat . c + q_rope . k_rope; out_lat [T, H, kv_lora] = softmax(scores * scale) . c.
+  virtual void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                             const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) = 0;
+  // Per-head matrices w [H, N, K]: out[t, h] = w[h] x[t, h] (x [T, H, K] -> out [T, H, N]), or with
+  // `transpose` out[t, h] = w[h]^T x[t, h] (x [T, H, N] -> out [T, H, K]).
+  virtual void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) = 0;
+  // Router: logits [T, E] (+ selection bias) -> top-k expert ids I32 [T, k] and weights F32 [T, k].
+  virtual void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) = 0;
+  // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts.
+  virtual void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                           const std::vector<ExpertWeights>& experts, Tensor out) = 0;
+  // out[i] = x[rows[i]]
+  virtual void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) = 0;
+  // Viewing src and dst as [rows, width]: dst[r, dst_off + i] = src[r, src_off + i] for i < n.
+  virtual void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+// Creates the backend for a device ("cpu", "cuda", "cuda:N"); throws when it is not built in.
+std::unique_ptr<Backend> make_backend(Device device);
+
+}  // namespace dsinfer

@@ -1,0 +1,84 @@
+// Causal attention over the paged KV cache (GQA and absorbed MLA), float32 reference.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+
+namespace dsinfer {
+namespace {
+
+// Softmax in place over scores[0, n); returns nothing, scores become probabilities.
+void softmax_inplace(float* scores, int n) {
+  float mx = *std::max_element(scores, scores + n);
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    scores[i] = std::exp(scores[i] - mx);
+    sum += scores[i];
+  }
+  for (int i = 0; i < n; ++i) scores[i] /= sum;
+}
+
+// Calls fn(seq, token index in batch, position) for every query token of the batch.
+template <typename Fn>
+void for_each_query(const ForwardBatch& batch, int heads, Fn fn) {
+  std::vector<std::pair<int, int>> work;  // (seq, token)
+  for (int s = 0; s < static_cast<int>(batch.seqs.size()); ++s)
+    for (int i = 0; i < batch.seqs[s].query_len; ++i) work.emplace_back(s, batch.seqs[s].query_start + i);
+  const int64_t total = static_cast<int64_t>(work.size()) * heads;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t w = 0; w < total; ++w) {
+    auto [s, t] = work[w / heads];
+    fn(batch.seqs[s], t, batch.positions[t], static_cast<int>(w % heads));
+  }
+}
+
+}  // namespace
+
+void CpuBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
+                           int v_head_dim, float scale, Tensor out) {
+  const int heads = static_cast<int>(q.dim(1));
+  const int group = heads / kv_heads;
+  const int64_t k_width = static_cast<int64_t>(kv_heads) * head_dim, v_width = static_cast<int64_t>(kv_heads) * v_head_dim;
+  for_each_query(batch, heads, [&](const SeqSlice& seq, int t, int pos, int h) {
+    const int kvh = h / group;
+    const float* qv = q.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * head_dim;
+    std::vector<float> scores(pos + 1);
+    for (int p = 0; p <= pos; ++p) {
+      int64_t slot = cache_slot(seq, p, batch.block_size);
+      scores[p] = dot_f32(qv, kv.k.ptr<float>() + slot * k_width + kvh * head_dim, head_dim) * scale;
+    }
+    softmax_inplace(scores.data(), pos + 1);
+    float* o = out.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * v_head_dim;
+    std::fill(o, o + v_head_dim, 0.0f);
+    for (int p = 0; p <= pos; ++p) {
+      const float* vv = kv.v.ptr<float>() + cache_slot(seq, p, batch.block_size) * v_width + kvh * v_head_dim;
+      for (int d = 0; d < v_head_dim; ++d) o[d] += scores[p] * vv[d];
+    }
+  });
+}
+
+void CpuBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                               const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
+  const int heads = static_cast<int>(q_lat.dim(1));
+  const int rope_dim = static_cast<int>(q_rope.dim(2));
+  const int64_t width = latent_cache.shape.back();
+  for_each_query(batch, heads, [&](const SeqSlice& seq, int t, int pos, int h) {
+    const float* ql = q_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
+    const float* qr = q_rope.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * rope_dim;
+    std::vector<float> scores(pos + 1);
+    for (int p = 0; p <= pos; ++p) {
+      const float* c = latent_cache.ptr<float>() + cache_slot(seq, p, batch.block_size) * width;
+      scores[p] = (dot_f32(ql, c, kv_lora_rank) + dot_f32(qr, c + kv_lora_rank, rope_dim)) * scale;
+    }
+    softmax_inplace(scores.data(), pos + 1);
+    float* o = out_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
+    std::fill(o, o + kv_lora_rank, 0.0f);
+    for (int p = 0; p <= pos; ++p) {
+      const float* c = latent_cache.ptr<float>() + cache_slot(seq, p, batch.block_size) * width;
+      for (int d = 0; d < kv_lora_rank; ++d) o[d] += scores[p] * c[d];
+    }
+  });
+}
+
+}  // namespace dsinfer

@@ -1,0 +1,52 @@
+// CausalLM: the decoder stack shared by every family: embedding, pre-norm layers of
+// (attention block, feed-forward block) with residuals, final norm, LM head on the rows that
+// need logits. Family files (dense_model.cpp, deepseek_model.cpp) only choose the blocks.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "backend/arena.h"
+#include "io/safetensors.h"
+#include "model/layer.h"
+#include "model/model.h"
+#include "model/rope.h"
+#include "model/weight_loader.h"
+
+namespace dsinfer {
+
+struct DecoderLayer {
+  Weight input_norm, post_attention_norm;
+  std::unique_ptr<AttentionBlock> attention;
+  std::unique_ptr<FeedForward> ffn;
+};
+
+class CausalLM : public Model {
+ public:
+  CausalLM(const ModelConfig& config, Backend& backend, TensorStore store);
+
+  const ModelConfig& config() const override { return config_; }
+  KvCacheSpec kv_spec() const override;
+  size_t weight_bytes() const override;
+  Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
+
+ protected:
+  // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.
+  void load_common(WeightLoader& w);
+  WeightLoader loader() { return WeightLoader(store_, backend_, config_, storage_); }
+
+  ModelConfig config_;
+  Backend& backend_;
+  TensorStore store_;
+  std::vector<Buffer> storage_;  // device copies of weights (none when weights are used in place)
+  RopeParams rope_;
+  Weight embed_, norm_, lm_head_;
+  std::vector<DecoderLayer> layers_;
+
+ private:
+  Arena arena_;
+};
+
+std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, TensorStore store);
+std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store);
+
+}  // namespace dsinfer

@@ -1,0 +1,88 @@
+#include "model/mla_attention.h"
+
+#include <algorithm>
+
+#include "model/rope.h"
+
+namespace dsinfer {
+
+MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope)
+    : c_(c), rope_(rope), scale_(deepseek_softmax_scale(c)) {
+  const int h = c.hidden_size, heads = c.num_heads, qk = c.qk_head_dim();
+  if (c.q_lora_rank > 0) {
+    q_a_ = w.get(prefix + "q_a_proj.weight", {c.q_lora_rank, h});
+    q_a_norm_ = w.get(prefix + "q_a_layernorm.weight", {c.q_lora_rank});
+    q_b_ = w.get(prefix + "q_b_proj.weight", {heads * qk, c.q_lora_rank});
+  } else {
+    q_ = w.get(prefix + "q_proj.weight", {heads * qk, h});
+  }
+  kv_a_ = w.get(prefix + "kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, h});
+  kv_a_norm_ = w.get(prefix + "kv_a_layernorm.weight", {c.kv_lora_rank});
+  o_ = w.get(prefix + "o_proj.weight", {h, heads * c.v_head_dim});
+  // Split kv_b_proj [H * (nope + v), kv_lora] into the per-head absorption matrices.
+  const int per_head = c.qk_nope_head_dim + c.v_head_dim, lora = c.kv_lora_rank;
+  std::vector<float> kv_b = w.get_f32(prefix + "kv_b_proj.weight", {heads * per_head, lora});
+  std::vector<float> uk(static_cast<size_t>(heads) * c.qk_nope_head_dim * lora);
+  std::vector<float> uv(static_cast<size_t>(heads) * c.v_head_dim * lora);
+  for (int hd = 0; hd < heads; ++hd) {
+    const float* src = kv_b.data() + static_cast<size_t>(hd) * per_head * lora;
+    std::copy_n(src, c.qk_nope_head_dim * lora, uk.data() + static_cast<size_t>(hd) * c.qk_nope_head_dim * lora);
+    std::copy_n(src + c.qk_nope_head_dim * lora, c.v_head_dim * lora,
+                uv.data() + static_cast<size_t>(hd) * c.v_head_dim * lora);
+  }
+  w_uk_ = w.upload_f32(uk, {heads, c.qk_nope_head_dim, lora});
+  w_uv_ = w.upload_f32(uv, {heads, c.v_head_dim, lora});
+}
+
+// q [T, H, nope + rope] with the rope part rotated.
+Tensor MlaAttention::project_query(LayerContext& ctx, const Tensor& x) {
+  const int64_t t = x.dim(0);
+  Tensor q = ctx.tensor({t, c_.num_heads, c_.qk_head_dim()});
+  Tensor q2d = q.reshape({t, c_.num_heads * c_.qk_head_dim()});
+  if (c_.q_lora_rank > 0) {
+    Tensor qa = ctx.tensor({t, c_.q_lora_rank});
+    ctx.be.linear(x, q_a_, nullptr, qa);
+    ctx.be.rmsnorm(qa, q_a_norm_, static_cast<float>(c_.rms_norm_eps), qa);
+    ctx.be.linear(qa, q_b_, nullptr, q2d);
+  } else {
+    ctx.be.linear(x, q_, nullptr, q2d);
+  }
+  ctx.be.rope(ctx.batch, q, c_.qk_nope_head_dim, c_.qk_rope_head_dim, rope_);
+  return q;
+}
+
+// Cache row = [rmsnorm(c_kv), rope(k_rope)].
+void MlaAttention::write_latent(LayerContext& ctx, const Tensor& x) {
+  const int64_t t = x.dim(0);
+  const int lora = c_.kv_lora_rank, width = lora + c_.qk_rope_head_dim;
+  Tensor kv = ctx.tensor({t, 1, width});
+  ctx.be.linear(x, kv_a_, nullptr, kv.reshape({t, width}));
+  Tensor latent = ctx.tensor({t, lora});
+  ctx.be.copy_columns(kv, 0, latent, 0, lora);
+  ctx.be.rmsnorm(latent, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), latent);
+  ctx.be.copy_columns(latent, 0, kv, 0, lora);
+  ctx.be.rope(ctx.batch, kv, lora, c_.qk_rope_head_dim, rope_);
+  ctx.be.cache_write(ctx.batch, kv.reshape({t, width}), ctx.kv.k);
+}
+
+Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
+  const int64_t t = x.dim(0);
+  const int heads = c_.num_heads, lora = c_.kv_lora_rank;
+  Tensor q = project_query(ctx, x);
+  write_latent(ctx, x);
+  Tensor q_nope = ctx.tensor({t, heads, c_.qk_nope_head_dim});
+  Tensor q_rope = ctx.tensor({t, heads, c_.qk_rope_head_dim});
+  ctx.be.copy_columns(q, 0, q_nope, 0, c_.qk_nope_head_dim);
+  ctx.be.copy_columns(q, c_.qk_nope_head_dim, q_rope, 0, c_.qk_rope_head_dim);
+  Tensor q_lat = ctx.tensor({t, heads, lora});
+  ctx.be.head_matmul(q_nope, w_uk_, /*transpose=*/true, q_lat);
+  Tensor out_lat = ctx.tensor({t, heads, lora});
+  ctx.be.mla_attention(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, out_lat);
+  Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});
+  ctx.be.head_matmul(out_lat, w_uv_, /*transpose=*/false, attn);
+  Tensor out = ctx.tensor({t, c_.hidden_size});
+  ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
+  return out;
+}
+
+}  // namespace dsinfer

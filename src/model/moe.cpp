@@ -1,0 +1,44 @@
+#include "model/moe.h"
+
+namespace dsinfer {
+
+MoeRouting routing_from_config(const ModelConfig& c) {
+  MoeRouting r;
+  r.top_k = c.num_experts_per_tok;
+  r.n_group = c.n_group;
+  r.topk_group = c.topk_group;
+  r.sigmoid = c.scoring_func == "sigmoid";
+  r.group_limited = c.topk_method != "greedy" && c.n_group > 1;
+  r.group_by_top2_sum = c.topk_method == "noaux_tc";
+  r.normalize = c.norm_topk_prob && c.num_experts_per_tok > 1;
+  r.scaling = static_cast<float>(c.routed_scaling_factor);
+  return r;
+}
+
+Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c) : routing_(routing_from_config(c)) {
+  const int h = c.hidden_size, inter = c.moe_intermediate_size;
+  gate_ = w.get(prefix + "gate.weight", {c.n_routed_experts, h});
+  if (c.topk_method == "noaux_tc") bias_ = w.get(prefix + "gate.e_score_correction_bias", {c.n_routed_experts});
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    std::string p = prefix + "experts." + std::to_string(e) + ".";
+    experts_.push_back({w.get(p + "gate_proj.weight", {inter, h}), w.get(p + "up_proj.weight", {inter, h}),
+                        w.get(p + "down_proj.weight", {h, inter})});
+  }
+  if (c.n_shared_experts > 0)
+    shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts);
+}
+
+Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
+  const int64_t t = x.dim(0);
+  Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
+  ctx.be.linear(x, gate_, nullptr, logits);
+  Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
+  Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
+  ctx.be.moe_route(logits, bias_.empty() ? nullptr : &bias_, routing_, ids, weights);
+  Tensor out = ctx.tensor({t, x.dim(1)});
+  ctx.be.moe_experts(x, ids, weights, experts_, out);
+  if (shared_) ctx.be.add(out, shared_->forward(ctx, x));
+  return out;
+}
+
+}  // namespace dsinfer

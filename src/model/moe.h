@@ -1,0 +1,30 @@
+// DeepSeek mixture of experts: a router picks top-k routed experts per token (V3: sigmoid scores
+// with a selection-only correction bias and group-limited top-k; V2: softmax, greedy or
+// group-limited greedy), their weighted outputs are summed, and shared experts are added.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/dense_mlp.h"
+#include "model/layer.h"
+#include "model/model_config.h"
+#include "model/weight_loader.h"
+
+namespace dsinfer {
+
+MoeRouting routing_from_config(const ModelConfig& c);
+
+class Moe final : public FeedForward {
+ public:
+  Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c);
+  Tensor forward(LayerContext& ctx, const Tensor& x) override;
+
+ private:
+  MoeRouting routing_;
+  Weight gate_, bias_;
+  std::vector<ExpertWeights> experts_;
+  std::unique_ptr<DenseMlp> shared_;
+};
+
+}  // namespace dsinfer

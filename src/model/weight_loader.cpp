@@ -1,0 +1,72 @@
+#include "model/weight_loader.h"
+
+#include <cstring>
+#include <regex>
+#include <set>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace dsinfer {
+
+Weight WeightLoader::host_weight(const std::string& name, const Shape& expected) const {
+  const TensorEntry& e = store_.get(name);
+  if (e.view.shape != expected)
+    fail("tensor '", name, "' in '", e.file, "' has shape ", shape_str(e.view.shape), ", expected ",
+         shape_str(expected));
+  Weight w;
+  w.w = e.view;
+  if (e.view.dtype == DType::F8_E4M3) {
+    std::string scale_name = name.substr(0, name.size() - std::strlen("weight")) + "weight_scale_inv";
+    if (expected.size() != 2) fail("FP8 tensor '", name, "' is not a matrix");
+    const TensorEntry& s = store_.get(scale_name);
+    w.block_rows = config_.fp8_block_rows;
+    w.block_cols = config_.fp8_block_cols;
+    Shape scale_shape = {(expected[0] + w.block_rows - 1) / w.block_rows, (expected[1] + w.block_cols - 1) / w.block_cols};
+    if (s.view.shape != scale_shape || s.view.dtype != DType::F32)
+      fail("scale tensor '", scale_name, "' has shape ", shape_str(s.view.shape), " ", dtype_name(s.view.dtype),
+           ", expected ", shape_str(scale_shape), " F32 (", w.block_rows, "x", w.block_cols, " blocks)");
+    w.scale = s.view;
+  } else if (e.view.dtype != DType::F32 && e.view.dtype != DType::BF16 && e.view.dtype != DType::F16) {
+    fail("tensor '", name, "' has dtype ", dtype_name(e.view.dtype), " (supported: F32, BF16, F16, F8_E4M3)");
+  }
+  return w;
+}
+
+Weight WeightLoader::get(const std::string& name, const Shape& expected) {
+  return backend_.upload_weight(host_weight(name, expected), storage_);
+}
+
+std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& expected) {
+  Weight w = host_weight(name, expected);
+  const int64_t rows = expected.size() == 1 ? 1 : expected[0];
+  const int64_t cols = expected.back();
+  std::vector<float> out(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) weight_row_to_f32(w, r, out.data() + r * cols);
+  return out;
+}
+
+Tensor WeightLoader::upload_f32(const std::vector<float>& data, Shape shape) {
+  storage_.push_back(backend_.alloc(data.size() * sizeof(float)));
+  Tensor t{DType::F32, std::move(shape), storage_.back().data(), backend_.device()};
+  backend_.copy_to_device(data.data(), t);
+  return t;
+}
+
+void log_skipped_mtp_tensors(const TensorStore& store, int num_layers) {
+  static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
+  std::set<int> layers;
+  size_t count = 0;
+  for (const std::string& name : store.names()) {
+    std::smatch m;
+    if (std::regex_search(name, m, layer_re) && std::stoi(m[1]) >= num_layers) {
+      layers.insert(std::stoi(m[1]));
+      ++count;
+    }
+  }
+  if (count)
+    log_info("skipping ", count, " tensors of multi-token-prediction layer(s) ", *layers.begin(), "..", *layers.rbegin(),
+             " (not used for generation)");
+}
+
+}  // namespace dsinfer
