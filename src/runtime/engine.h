@@ -1,0 +1,99 @@
+// Engine: the serving loop. A thread-safe submit API takes requests; a single engine thread
+// runs steps of continuous batching (decode tokens of running sequences plus chunks of new
+// prompts under a token budget) over the paged KV cache, samples, and streams tokens back
+// through per-request callbacks.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "runtime/sampling_params.h"
+
+namespace dsinfer {
+
+enum class FinishReason { None, Stop, Length, Cancelled, Error };
+const char* finish_reason_name(FinishReason r);
+
+struct GenerationRequest {
+  std::vector<int> prompt;
+  int max_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int> eos_ids;  // generation stops at any of these (not emitted as text by callers)
+  bool ignore_eos = false;   // suppress eos ids entirely (they are never sampled)
+  int priority = 0;          // lower runs first; FIFO within a level
+};
+
+struct TokenEvent {
+  uint64_t request_id = 0;
+  int token = -1;            // -1 on a final event that carries no token
+  float logprob = 0.0f;      // of the chosen token (when requested)
+  std::vector<std::pair<int, float>> top_logprobs;
+  bool finished = false;
+  FinishReason reason = FinishReason::None;
+  int prompt_tokens = 0, completion_tokens = 0;
+  int cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+  std::string error;         // set when reason == Error
+};
+
+// Called on the engine thread for every generated token and once more (or on the last token)
+// with finished = true. Returning false stops the request (finish reason Stop), e.g. when the
+// caller has matched a stop string.
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
+struct EngineOptions {
+  int block_size = 16;
+  int64_t kv_cache_tokens = 0;     // 0: derive from kv_cache_bytes
+  size_t kv_cache_bytes = 0;       // used when kv_cache_tokens == 0
+  int max_batched_tokens = 512;    // token budget of one step (chunked prefill)
+  int max_running = 64;            // sequences in the running batch
+  int max_waiting = 256;           // queued requests before submit() refuses
+  bool prefix_caching = true;
+};
+
+struct EngineStats {
+  int running = 0, waiting = 0;
+  int kv_blocks_used = 0, kv_blocks_total = 0;
+  int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  int64_t preemptions = 0, steps = 0;
+};
+
+class EngineFull : public Error {
+ public:
+  using Error::Error;
+};
+
+class Engine {
+ public:
+  Engine(Model& model, Backend& backend, const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request; throws EngineFull when max_waiting is reached, Error when the request
+  // can never fit (prompt + max_tokens over the cache or the model's context).
+  uint64_t submit(GenerationRequest request, TokenCallback callback);
+  // Cancels a queued or running request; its blocks are freed before the next step. Its
+  // callback receives a final event with reason Cancelled.
+  void cancel(uint64_t request_id);
+  EngineStats stats() const;
+  int64_t kv_cache_tokens() const;
+  int max_model_len() const;
+  // Blocks until no request is queued or running.
+  void wait_idle();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dsinfer
