@@ -1,0 +1,215 @@
+#include "text/bpe_model.h"
+
+#include <cstdio>
+#include <queue>
+
+#include "core/error.h"
+#include "text/utf8.h"
+
+namespace dsinfer {
+namespace {
+
+// Bounds the per-word cache (HF caps its cache too); words past the cap are merged each time.
+constexpr size_t kCacheCapacity = 1 << 17;
+constexpr size_t kMaxCachedWordBytes = 256;
+
+std::string optional_string(const nlohmann::json& model, const char* key, const std::string& where) {
+  if (!model.contains(key) || model[key].is_null()) return "";
+  if (!model[key].is_string()) fail(where, ".", key, ": expected a string or null");
+  return model[key];
+}
+
+bool optional_flag(const nlohmann::json& model, const char* key, const std::string& where) {
+  if (!model.contains(key) || model[key].is_null()) return false;
+  if (!model[key].is_boolean()) fail(where, ".", key, ": expected true, false or null");
+  return model[key];
+}
+
+}  // namespace
+
+BpeModel BpeModel::from_json(const nlohmann::json& model, const std::string& where) {
+  if (!model.is_object()) fail(where, ": expected an object");
+  std::string type = model.value("type", std::string("BPE"));
+  if (type != "BPE") fail(where, ".type: unsupported model type '", type, "' (only BPE is supported)");
+  if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0)
+    fail(where, ".dropout: BPE dropout is not supported for inference");
+  BpeModel m;
+  m.continuing_subword_prefix_ = optional_string(model, "continuing_subword_prefix", where);
+  m.end_of_word_suffix_ = optional_string(model, "end_of_word_suffix", where);
+  m.fuse_unk_ = optional_flag(model, "fuse_unk", where);
+  m.byte_fallback_ = optional_flag(model, "byte_fallback", where);
+  m.ignore_merges_ = optional_flag(model, "ignore_merges", where);
+  m.load_vocab(model.value("vocab", nlohmann::json()), where + ".vocab");
+  std::string unk = optional_string(model, "unk_token", where);
+  if (!unk.empty()) {
+    auto id = m.token_to_id(unk);
+    if (!id) fail(where, ".unk_token: '", unk, "' is not in the vocab");
+    m.unk_id_ = *id;
+  }
+  m.load_merges(model.value("merges", nlohmann::json()), where + ".merges");
+  return m;
+}
+
+void BpeModel::load_vocab(const nlohmann::json& vocab, const std::string& where) {
+  if (!vocab.is_object()) fail(where, ": expected an object of token -> id");
+  vocab_.reserve(vocab.size());
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer() || it.value().get<long long>() < 0 || it.value().get<long long>() > (1 << 30))
+      fail(where, "[\"", it.key(), "\"]: expected a non-negative integer id");
+    int id = it.value();
+    vocab_.emplace(it.key(), id);
+    if (id >= static_cast<int>(id_to_token_.size())) {
+      id_to_token_.resize(id + 1);
+      has_id_.resize(id + 1, false);
+    }
+    id_to_token_[id] = it.key();
+    has_id_[id] = true;
+  }
+}
+
+void BpeModel::load_merges(const nlohmann::json& merges, const std::string& where) {
+  if (!merges.is_array()) fail(where, ": expected an array");
+  merges_.reserve(merges.size() * 2);
+  size_t prefix = continuing_subword_prefix_.size();
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& m = merges[rank];
+    std::string a, b;
+    // Older files write "a b"; newer ones ["a", "b"] (tokens may then contain spaces).
+    if (m.is_string()) {
+      const std::string& s = m.get_ref<const std::string&>();
+      size_t space = s.find(' ');
+      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
+        fail(where, "[", rank, "]: expected \"a b\", got \"", s, "\"");
+      a = s.substr(0, space);
+      b = s.substr(space + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      a = m[0];
+      b = m[1];
+    } else {
+      fail(where, "[", rank, "]: expected \"a b\" or [\"a\", \"b\"]");
+    }
+    auto ia = vocab_.find(a), ib = vocab_.find(b);
+    if (ia == vocab_.end() || ib == vocab_.end())
+      fail(where, "[", rank, "]: merge part '", ia == vocab_.end() ? a : b, "' is not in the vocab");
+    if (b.size() < prefix) fail(where, "[", rank, "]: '", b, "' lacks the continuing_subword_prefix");
+    auto merged = vocab_.find(a + b.substr(prefix));
+    if (merged == vocab_.end()) fail(where, "[", rank, "]: merged token '", a, b.substr(prefix), "' is not in the vocab");
+    merges_.emplace(pair_key(ia->second, ib->second), Merge{static_cast<int>(rank), merged->second});
+  }
+}
+
+std::optional<int> BpeModel::token_to_id(std::string_view token) const {
+  auto it = vocab_.find(std::string(token));
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* BpeModel::id_to_token(int id) const {
+  if (id < 0 || id >= size() || !has_id_[id]) return nullptr;
+  return &id_to_token_[id];
+}
+
+// One symbol per character (with the subword prefix/suffix), falling back to byte tokens or
+// the unknown token as HF does; characters with neither are dropped.
+std::vector<int> BpeModel::initial_symbols(std::string_view word) const {
+  std::vector<int> ids;
+  bool last_was_unk = false;
+  for (size_t pos = 0; pos < word.size();) {
+    size_t start = pos;
+    utf8_next(word, pos);
+    std::string piece(word.substr(start, pos - start));
+    if (start > 0) piece = continuing_subword_prefix_ + piece;
+    if (pos == word.size()) piece += end_of_word_suffix_;
+    if (auto id = token_to_id(piece)) {
+      ids.push_back(*id);
+      last_was_unk = false;
+      continue;
+    }
+    if (byte_fallback_) {
+      std::vector<int> bytes;
+      for (size_t i = start; i < pos; ++i) {
+        char name[8];
+        std::snprintf(name, sizeof(name), "<0x%02X>", static_cast<unsigned char>(word[i]));
+        if (auto id = token_to_id(name)) bytes.push_back(*id);
+      }
+      if (bytes.size() == pos - start) {
+        ids.insert(ids.end(), bytes.begin(), bytes.end());
+        last_was_unk = false;
+        continue;
+      }
+    }
+    if (unk_id_ && !(fuse_unk_ && last_was_unk)) ids.push_back(*unk_id_);
+    last_was_unk = unk_id_.has_value();
+  }
+  return ids;
+}
+
+// HF's Word::merge_all: repeatedly apply the lowest-ranked merge present, leftmost first.
+std::vector<int> BpeModel::merge_word(std::string_view word) const {
+  struct Symbol {
+    int id, prev, next;
+    bool alive;
+  };
+  struct Candidate {
+    int rank, pos, new_id;
+    bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::vector<int> ids = initial_symbols(word);
+  int n = static_cast<int>(ids.size());
+  std::vector<Symbol> sym(n);
+  for (int i = 0; i < n; ++i) sym[i] = {ids[i], i - 1, i + 1 < n ? i + 1 : -1, true};
+  std::priority_queue<Candidate> queue;
+  auto consider = [&](int left) {
+    int right = sym[left].next;
+    if (right < 0) return;
+    auto it = merges_.find(pair_key(sym[left].id, sym[right].id));
+    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+  };
+  for (int i = 0; i + 1 < n; ++i) consider(i);
+  while (!queue.empty()) {
+    Candidate c = queue.top();
+    queue.pop();
+    Symbol& left = sym[c.pos];
+    // Skip candidates made stale by earlier merges.
+    if (!left.alive || left.next < 0) continue;
+    auto it = merges_.find(pair_key(left.id, sym[left.next].id));
+    if (it == merges_.end() || it->second.new_id != c.new_id) continue;
+    Symbol& right = sym[left.next];
+    right.alive = false;
+    left.id = c.new_id;
+    left.next = right.next;
+    if (right.next >= 0) sym[right.next].prev = c.pos;
+    if (left.prev >= 0) consider(left.prev);
+    consider(c.pos);
+  }
+  std::vector<int> out;
+  for (int i = n > 0 ? 0 : -1; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
+  return out;
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
+  if (ignore_merges_) {
+    if (auto id = token_to_id(word)) {
+      out.push_back(*id);
+      return;
+    }
+  }
+  bool cacheable = word.size() <= kMaxCachedWordBytes;
+  std::string key(word);
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    auto it = cache_->ids.find(key);
+    if (it != cache_->ids.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  std::vector<int> ids = merge_word(word);
+  out.insert(out.end(), ids.begin(), ids.end());
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    if (cache_->ids.size() < kCacheCapacity) cache_->ids.emplace(std::move(key), std::move(ids));
+  }
+}
+
+}  // namespace dsinfer

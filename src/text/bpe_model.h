@@ -1,0 +1,60 @@
+// The BPE `model` of tokenizer.json: vocab, ranked merges, and the merge loop for one word.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace dsinfer {
+
+class BpeModel {
+ public:
+  // Reads `model` (type BPE); `where` names the file and JSON path for errors.
+  static BpeModel from_json(const nlohmann::json& model, const std::string& where);
+
+  // Appends the ids of one pre-tokenized word. Results are cached per word, so repeated
+  // words cost one hash lookup; safe to call from several threads.
+  void encode_word(std::string_view word, std::vector<int>& out) const;
+
+  std::optional<int> token_to_id(std::string_view token) const;
+  // The vocab string of `id`, or nullptr when the model has no such id.
+  const std::string* id_to_token(int id) const;
+  // One past the largest id of the vocab.
+  int size() const { return static_cast<int>(id_to_token_.size()); }
+
+ private:
+  struct Merge {
+    int rank;
+    int new_id;
+  };
+  static uint64_t pair_key(int a, int b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+
+  void load_vocab(const nlohmann::json& vocab, const std::string& where);
+  void load_merges(const nlohmann::json& merges, const std::string& where);
+  std::vector<int> initial_symbols(std::string_view word) const;
+  std::vector<int> merge_word(std::string_view word) const;
+
+  std::unordered_map<std::string, int> vocab_;
+  std::vector<std::string> id_to_token_;
+  std::vector<bool> has_id_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  std::optional<int> unk_id_;
+  std::string continuing_subword_prefix_;
+  std::string end_of_word_suffix_;
+  bool fuse_unk_ = false;
+  bool byte_fallback_ = false;
+  bool ignore_merges_ = false;
+
+  // Behind a pointer so the model stays movable (a mutex is not).
+  struct WordCache {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::vector<int>> ids;
+  };
+  std::unique_ptr<WordCache> cache_ = std::make_unique<WordCache>();
+};
+
+}  // namespace dsinfer
