@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "text/json_util.h"
 #include "text/utf8.h"
 
 namespace dsinfer {
@@ -39,14 +40,14 @@ BpeModel BpeModel::from_json(const nlohmann::json& model, const std::string& whe
   m.fuse_unk_ = optional_flag(model, "fuse_unk", where);
   m.byte_fallback_ = optional_flag(model, "byte_fallback", where);
   m.ignore_merges_ = optional_flag(model, "ignore_merges", where);
-  m.load_vocab(model.value("vocab", nlohmann::json()), where + ".vocab");
+  m.load_vocab(json_member(model, "vocab"), where + ".vocab");
   std::string unk = optional_string(model, "unk_token", where);
   if (!unk.empty()) {
     auto id = m.token_to_id(unk);
     if (!id) fail(where, ".unk_token: '", unk, "' is not in the vocab");
     m.unk_id_ = *id;
   }
-  m.load_merges(model.value("merges", nlohmann::json()), where + ".merges");
+  m.load_merges(json_member(model, "merges"), where + ".merges");
   return m;
 }
 
@@ -54,22 +55,18 @@ void BpeModel::load_vocab(const nlohmann::json& vocab, const std::string& where)
   if (!vocab.is_object()) fail(where, ": expected an object of token -> id");
   vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<long long>() < 0 || it.value().get<long long>() > (1 << 30))
+    const auto& v = it.value();
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > (1 << 30))
       fail(where, "[\"", it.key(), "\"]: expected a non-negative integer id");
-    int id = it.value();
-    vocab_.emplace(it.key(), id);
-    if (id >= static_cast<int>(id_to_token_.size())) {
-      id_to_token_.resize(id + 1);
-      has_id_.resize(id + 1, false);
-    }
-    id_to_token_[id] = it.key();
-    has_id_[id] = true;
+    vocab_.insert(it.key(), v.get<int>());
   }
 }
 
 void BpeModel::load_merges(const nlohmann::json& merges, const std::string& where) {
   if (!merges.is_array()) fail(where, ": expected an array");
-  merges_.reserve(merges.size() * 2);
+  size_t capacity = 16;
+  while (capacity < merges.size() * 2) capacity *= 2;
+  merge_slots_.assign(capacity, {kEmptySlot, Merge{}});
   size_t prefix = continuing_subword_prefix_.size();
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& m = merges[rank];
@@ -89,24 +86,33 @@ void BpeModel::load_merges(const nlohmann::json& merges, const std::string& wher
       fail(where, "[", rank, "]: expected \"a b\" or [\"a\", \"b\"]");
     }
     auto ia = vocab_.find(a), ib = vocab_.find(b);
-    if (ia == vocab_.end() || ib == vocab_.end())
-      fail(where, "[", rank, "]: merge part '", ia == vocab_.end() ? a : b, "' is not in the vocab");
+    if (!ia || !ib) fail(where, "[", rank, "]: merge part '", ia ? b : a, "' is not in the vocab");
     if (b.size() < prefix) fail(where, "[", rank, "]: '", b, "' lacks the continuing_subword_prefix");
-    auto merged = vocab_.find(a + b.substr(prefix));
-    if (merged == vocab_.end()) fail(where, "[", rank, "]: merged token '", a, b.substr(prefix), "' is not in the vocab");
-    merges_.emplace(pair_key(ia->second, ib->second), Merge{static_cast<int>(rank), merged->second});
+    a.append(b, prefix);
+    auto merged = vocab_.find(a);
+    if (!merged) fail(where, "[", rank, "]: merged token '", a, "' is not in the vocab");
+    // A repeated pair keeps its first (lowest) rank.
+    uint64_t key = pair_key(*ia, *ib);
+    size_t slot = merge_slot(key);
+    if (merge_slots_[slot].first == kEmptySlot) merge_slots_[slot] = {key, Merge{static_cast<int>(rank), *merged}};
   }
 }
 
-std::optional<int> BpeModel::token_to_id(std::string_view token) const {
-  auto it = vocab_.find(std::string(token));
-  if (it == vocab_.end()) return std::nullopt;
-  return it->second;
+std::optional<int> BpeModel::token_to_id(std::string_view token) const { return vocab_.find(token); }
+
+const std::string* BpeModel::id_to_token(int id) const { return vocab_.token(id); }
+
+size_t BpeModel::merge_slot(uint64_t key) const {
+  size_t mask = merge_slots_.size() - 1;
+  // Fibonacci hashing spreads the two packed ids over the table.
+  for (size_t i = (key * 0x9E3779B97F4A7C15ull) >> 32 & mask;; i = (i + 1) & mask)
+    if (merge_slots_[i].first == key || merge_slots_[i].first == kEmptySlot) return i;
 }
 
-const std::string* BpeModel::id_to_token(int id) const {
-  if (id < 0 || id >= size() || !has_id_[id]) return nullptr;
-  return &id_to_token_[id];
+const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
+  if (merge_slots_.empty()) return nullptr;
+  const auto& slot = merge_slots_[merge_slot(pair_key(left, right))];
+  return slot.first == kEmptySlot ? nullptr : &slot.second;
 }
 
 // One symbol per character (with the subword prefix/suffix), falling back to byte tokens or
@@ -162,8 +168,7 @@ std::vector<int> BpeModel::merge_word(std::string_view word) const {
   auto consider = [&](int left) {
     int right = sym[left].next;
     if (right < 0) return;
-    auto it = merges_.find(pair_key(sym[left].id, sym[right].id));
-    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+    if (const Merge* m = find_merge(sym[left].id, sym[right].id)) queue.push({m->rank, left, m->new_id});
   };
   for (int i = 0; i + 1 < n; ++i) consider(i);
   while (!queue.empty()) {
@@ -172,8 +177,8 @@ std::vector<int> BpeModel::merge_word(std::string_view word) const {
     Symbol& left = sym[c.pos];
     // Skip candidates made stale by earlier merges.
     if (!left.alive || left.next < 0) continue;
-    auto it = merges_.find(pair_key(left.id, sym[left.next].id));
-    if (it == merges_.end() || it->second.new_id != c.new_id) continue;
+    const Merge* m = find_merge(left.id, sym[left.next].id);
+    if (!m || m->new_id != c.new_id) continue;
     Symbol& right = sym[left.next];
     right.alive = false;
     left.id = c.new_id;

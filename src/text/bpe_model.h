@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "text/token_index.h"
+
 namespace dsinfer {
 
 class BpeModel {
@@ -24,7 +26,7 @@ class BpeModel {
   // The vocab string of `id`, or nullptr when the model has no such id.
   const std::string* id_to_token(int id) const;
   // One past the largest id of the vocab.
-  int size() const { return static_cast<int>(id_to_token_.size()); }
+  int size() const { return vocab_.size(); }
 
  private:
   struct Merge {
@@ -32,16 +34,20 @@ class BpeModel {
     int new_id;
   };
   static uint64_t pair_key(int a, int b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+  static constexpr uint64_t kEmptySlot = ~uint64_t(0);
+  size_t merge_slot(uint64_t key) const;
 
   void load_vocab(const nlohmann::json& vocab, const std::string& where);
   void load_merges(const nlohmann::json& merges, const std::string& where);
   std::vector<int> initial_symbols(std::string_view word) const;
   std::vector<int> merge_word(std::string_view word) const;
 
-  std::unordered_map<std::string, int> vocab_;
-  std::vector<std::string> id_to_token_;
-  std::vector<bool> has_id_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  // The merge of a pair of ids, if any.
+  const Merge* find_merge(int left, int right) const;
+
+  TokenIndex vocab_;
+  // Open addressing on the pair key; a key of ~0 marks an empty slot.
+  std::vector<std::pair<uint64_t, Merge>> merge_slots_;
   std::optional<int> unk_id_;
   std::string continuing_subword_prefix_;
   std::string end_of_word_suffix_;

@@ -1,6 +1,7 @@
 #include "text/normalizer.h"
 
 #include "core/error.h"
+#include "text/json_util.h"
 #include "text/unicode_normalize.h"
 
 namespace dsinfer {
@@ -20,7 +21,7 @@ void Normalizer::add(const nlohmann::json& spec, const std::string& where) {
   } else if (type == "NFD") {
     steps_.push_back(Form::NFD);
   } else if (type == "Sequence") {
-    const auto& list = spec.value("normalizers", nlohmann::json());
+    const auto& list = json_member(spec, "normalizers");
     if (!list.is_array()) fail(where, ".normalizers: expected an array");
     for (size_t i = 0; i < list.size(); ++i) add(list[i], cat(where, ".normalizers[", i, "]"));
   } else {

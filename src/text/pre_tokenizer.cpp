@@ -1,6 +1,7 @@
 #include "text/pre_tokenizer.h"
 
 #include "core/error.h"
+#include "text/json_util.h"
 #include "text/byte_level.h"
 #include "text/regex.h"
 
@@ -146,9 +147,9 @@ bool flag(const nlohmann::json& spec, const char* key, bool fallback, const std:
 }
 
 std::shared_ptr<const PreTokenizeStep> make_split(const nlohmann::json& spec, const std::string& where) {
-  SplitBehavior behavior = parse_behavior(spec.value("behavior", nlohmann::json()), where);
+  SplitBehavior behavior = parse_behavior(json_member(spec, "behavior"), where);
   bool invert = flag(spec, "invert", false, where);
-  const auto& pattern = spec.value("pattern", nlohmann::json());
+  const auto& pattern = json_member(spec, "pattern");
   if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string())
     return std::make_shared<RegexSplit>(Regex(pattern["Regex"], where + ".pattern.Regex"), behavior, invert);
   if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string())
@@ -169,7 +170,7 @@ void PreTokenizer::add(const nlohmann::json& spec, const std::string& where) {
     fail(where, ": expected an object with a string \"type\"");
   std::string type = spec["type"];
   if (type == "Sequence") {
-    const auto& list = spec.value("pretokenizers", nlohmann::json());
+    const auto& list = json_member(spec, "pretokenizers");
     if (!list.is_array()) fail(where, ".pretokenizers: expected an array");
     for (size_t i = 0; i < list.size(); ++i) add(list[i], cat(where, ".pretokenizers[", i, "]"));
   } else if (type == "Split") {

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "text/json_util.h"
 #include "io/json_file.h"
 #include "io/model_dir.h"
 #include "text/added_tokens.h"
@@ -66,8 +67,8 @@ bool read_template(const nlohmann::json& pp, const std::string& where, std::vect
     return false;
   }
   if (type != "TemplateProcessing") return false;
-  const auto& single = pp.value("single", nlohmann::json());
-  const auto& specials = pp.value("special_tokens", nlohmann::json::object());
+  const auto& single = json_member(pp, "single");
+  const auto& specials = json_member(pp, "special_tokens");
   if (!single.is_array()) fail(where, ".single: expected an array");
   bool seen_text = false;
   for (size_t i = 0; i < single.size(); ++i) {
@@ -97,14 +98,14 @@ Tokenizer Tokenizer::load(const std::string& path, const nlohmann::json* config)
   std::string where = "'" + path + "'";
   if (!j.contains("model")) fail(where, ": missing \"model\"");
   impl->model = BpeModel::from_json(j["model"], where + " model");
-  impl->normalizer = Normalizer::from_json(j.value("normalizer", nlohmann::json()), where + " normalizer");
-  impl->pre_tokenizer = PreTokenizer::from_json(j.value("pre_tokenizer", nlohmann::json()), where + " pre_tokenizer");
-  check_decoder(j.value("decoder", nlohmann::json()), where + " decoder");
+  impl->normalizer = Normalizer::from_json(json_member(j, "normalizer"), where + " normalizer");
+  impl->pre_tokenizer = PreTokenizer::from_json(json_member(j, "pre_tokenizer"), where + " pre_tokenizer");
+  check_decoder(json_member(j, "decoder"), where + " decoder");
 
   std::vector<AddedToken> raw, normalized;
   impl->vocab_size = impl->model.size();
-  const auto& added = j.value("added_tokens", nlohmann::json::array());
-  if (!added.is_array()) fail(where, " added_tokens: expected an array");
+  const auto& added = json_member(j, "added_tokens");
+  if (!added.is_null() && !added.is_array()) fail(where, " added_tokens: expected an array");
   for (size_t i = 0; i < added.size(); ++i) {
     AddedToken t = AddedToken::from_json(added[i], cat(where, " added_tokens[", i, "]"));
     impl->vocab_size = std::max(impl->vocab_size, t.id + 1);
@@ -127,7 +128,7 @@ Tokenizer Tokenizer::load(const std::string& path, const nlohmann::json* config)
     if (want("add_bos_token") && tok.bos_id()) impl->prefix_ids.push_back(*tok.bos_id());
     if (want("add_eos_token") && tok.eos_id()) impl->suffix_ids.push_back(*tok.eos_id());
   } else {
-    read_template(j.value("post_processor", nlohmann::json()), where + " post_processor", impl->prefix_ids,
+    read_template(json_member(j, "post_processor"), where + " post_processor", impl->prefix_ids,
                   impl->suffix_ids);
   }
   return tok;
