@@ -1,0 +1,29 @@
+// The activation workspace of one engine step, per GPU: what a profile forward pass of the
+// step's token budget would peak at, plus the runtime's fixed allocations.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/model_config.h"
+#include "plan/layout.h"
+
+namespace dsinfer::plan {
+
+// CUDA context, cuBLASLt workspace and NCCL buffers: fixed, whatever the model.
+inline constexpr int64_t kRuntimeOverheadBytes = int64_t(512) << 20;
+
+struct ActivationEstimate {
+  int64_t step_tokens = 0;      // tokens one step processes (the engine's per-step budget)
+  int64_t residual_bytes = 0;   // hidden state and residual, held across the layer
+  int64_t attention_bytes = 0;  // q, k, v (MLA: latent and its decompressed k/v) and the output
+  int64_t mlp_bytes = 0;        // the larger of the dense MLP and the MoE (router, expert buffers)
+  int64_t logits_bytes = 0;     // float32 logits of the sequences sampled this step
+  int64_t runtime_bytes = kRuntimeOverheadBytes;
+  // Layers run one after another, so only the larger of attention and MLP is live at once.
+  int64_t total() const;
+};
+
+// step_tokens: tokens per step per data-parallel replica; sampled: sequences sampled per step.
+ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled);
+
+}  // namespace dsinfer::plan
