@@ -20,13 +20,14 @@ void softmax_inplace(float* scores, int n) {
 }
 
 // Calls fn(seq, token index in batch, position) for every query token of the batch.
+// `width` is the values per cached token a query reads (for the threading threshold).
 template <typename Fn>
-void for_each_query(const ForwardBatch& batch, int heads, Fn fn) {
+void for_each_query(const ForwardBatch& batch, int heads, int64_t width, Fn fn) {
   std::vector<std::pair<int, int>> work;  // (seq, token)
   for (int s = 0; s < static_cast<int>(batch.seqs.size()); ++s)
     for (int i = 0; i < batch.seqs[s].query_len; ++i) work.emplace_back(s, batch.seqs[s].query_start + i);
   const int64_t total = static_cast<int64_t>(work.size()) * heads;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (total * batch.max_context() * width > kParallelWork)
   for (int64_t w = 0; w < total; ++w) {
     auto [s, t] = work[w / heads];
     fn(batch.seqs[s], t, batch.positions[t], static_cast<int>(w % heads));
@@ -40,7 +41,7 @@ void CpuBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvL
   const int heads = static_cast<int>(q.dim(1));
   const int group = heads / kv_heads;
   const int64_t k_width = static_cast<int64_t>(kv_heads) * head_dim, v_width = static_cast<int64_t>(kv_heads) * v_head_dim;
-  for_each_query(batch, heads, [&](const SeqSlice& seq, int t, int pos, int h) {
+  for_each_query(batch, heads, head_dim + v_head_dim, [&](const SeqSlice& seq, int t, int pos, int h) {
     const int kvh = h / group;
     const float* qv = q.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * head_dim;
     std::vector<float> scores(pos + 1);
@@ -63,7 +64,7 @@ void CpuBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, c
   const int heads = static_cast<int>(q_lat.dim(1));
   const int rope_dim = static_cast<int>(q_rope.dim(2));
   const int64_t width = latent_cache.shape.back();
-  for_each_query(batch, heads, [&](const SeqSlice& seq, int t, int pos, int h) {
+  for_each_query(batch, heads, 2 * width, [&](const SeqSlice& seq, int t, int pos, int h) {
     const float* ql = q_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
     const float* qr = q_rope.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * rope_dim;
     std::vector<float> scores(pos + 1);

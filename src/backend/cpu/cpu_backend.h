@@ -38,6 +38,9 @@ class CpuBackend final : public Backend {
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
 };
 
+// Work (multiply-adds) below which an op runs on one thread: waking the pool costs more.
+constexpr int64_t kParallelWork = int64_t{1} << 15;
+
 // Dot product with eight independent partial sums, so the compiler vectorizes it.
 inline float dot_f32(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -19,7 +19,7 @@ void CpuBackend::embedding(const ForwardBatch& batch, const Weight& table, Tenso
   for (int t = 0; t < n; ++t)
     if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
       fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", vocab);
-#pragma omp parallel for
+#pragma omp parallel for if (n * h > kParallelWork)
   for (int t = 0; t < n; ++t) weight_row_to_f32(table, batch.tokens[t], out.ptr<float>() + t * h);
 }
 
@@ -27,7 +27,7 @@ void CpuBackend::rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out
   const int64_t h = x.shape.back(), rows = x.rows();
   std::vector<float> gamma(h);
   weight_row_to_f32(w, 0, gamma.data());
-#pragma omp parallel for
+#pragma omp parallel for if (rows * h > kParallelWork)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xi = x.ptr<float>() + r * h;
     float* yi = out.ptr<float>() + r * h;
@@ -41,7 +41,7 @@ void CpuBackend::add(Tensor x, const Tensor& y) {
   const int64_t n = x.numel();
   float* a = x.ptr<float>();
   const float* b = y.ptr<float>();
-#pragma omp parallel for
+#pragma omp parallel for if (n > 8 * kParallelWork)
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
@@ -50,7 +50,7 @@ void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   const float* g = gate.ptr<float>();
   const float* u = up.ptr<float>();
   float* o = out.ptr<float>();
-#pragma omp parallel for
+#pragma omp parallel for if (n > kParallelWork)
   for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
@@ -59,7 +59,7 @@ void CpuBackend::rope(const ForwardBatch& batch, Tensor x, int offset, int rot_d
   const int64_t heads = x.dim(1), stride = x.dim(2);
   const int half = rot_dim / 2;
   const float* inv_freq = p.inv_freq.ptr<float>();
-#pragma omp parallel for
+#pragma omp parallel for if (n * heads * rot_dim > kParallelWork)
   for (int t = 0; t < n; ++t) {
     std::vector<float> c(half), s(half);
     // Same order as transformers: angle = float(pos) * inv_freq in float32, then cos/sin * scaling.

@@ -15,7 +15,7 @@ void CpuBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, Te
   if (bias) weight_row_to_f32(*bias, 0, b.data());
   const float* xp = x.ptr<float>();
   float* op = out.ptr<float>();
-#pragma omp parallel
+#pragma omp parallel if (m * n * k > kParallelWork)
   {
     std::vector<float> row(w.w.dtype == DType::F32 ? 0 : k);
 #pragma omp for schedule(static)
@@ -37,7 +37,7 @@ void CpuBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, T
   const int64_t t_count = x.dim(0), heads = w.dim(0), n = w.dim(1), k = w.dim(2);
   const int64_t in_dim = transpose ? n : k, out_dim = transpose ? k : n;
   const float* wp = w.ptr<float>();
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (t_count * heads * n * k > kParallelWork)
   for (int64_t t = 0; t < t_count; ++t)
     for (int64_t h = 0; h < heads; ++h) {
       const float* xi = x.ptr<float>() + (t * heads + h) * in_dim;

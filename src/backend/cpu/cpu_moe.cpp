@@ -41,7 +41,7 @@ void CpuBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRo
   const int64_t tokens = logits.dim(0), experts = logits.dim(1);
   std::vector<float> b(bias ? experts : 0);
   if (bias) weight_row_to_f32(*bias, 0, b.data());
-#pragma omp parallel for
+#pragma omp parallel for if (tokens * experts > kParallelWork / 4)
   for (int64_t t = 0; t < tokens; ++t) {
     const float* l = logits.ptr<float>() + t * experts;
     std::vector<float> scores(experts);

@@ -1,0 +1,55 @@
+// Scheduler: picks each step's work. Running sequences go first (one decode token each, or
+// the next chunk of a long prompt), then waiting ones are admitted by priority while the token
+// budget, the running limit and the cache allow. When the cache runs out, the newest
+// lowest-priority running sequence is preempted: its blocks are freed and it is recomputed later.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "runtime/block_manager.h"
+#include "runtime/engine.h"
+#include "runtime/sequence.h"
+
+namespace dsinfer {
+
+struct ScheduledSeq {
+  Sequence* seq;
+  int num_tokens;  // tokens computed this step, starting at seq->computed
+  bool samples;    // this step reaches the end of its tokens, so a new token is sampled
+};
+
+class Scheduler {
+ public:
+  Scheduler(BlockManager& blocks, const EngineOptions& options) : blocks_(blocks), options_(options) {}
+
+  void add(std::unique_ptr<Sequence> seq);
+  std::vector<ScheduledSeq> schedule();
+  // Marks the scheduled tokens computed and registers newly full blocks in the prefix cache.
+  void complete(const ScheduledSeq& s);
+  // Removes a sequence (finished or cancelled) and releases its blocks; returns it.
+  std::unique_ptr<Sequence> remove(uint64_t id);
+
+  int num_running() const { return static_cast<int>(running_.size()); }
+  int num_waiting() const { return static_cast<int>(waiting_.size()); }
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+  std::vector<uint64_t> ids() const;
+  int64_t preemptions() const { return preemptions_; }
+  int64_t prefix_queries() const { return prefix_queries_; }
+  int64_t prefix_hits() const { return prefix_hits_; }
+
+ private:
+  bool grow_blocks(Sequence& s, int tokens);
+  void free_blocks(Sequence& s);
+  void preempt(size_t running_index);
+  void match_prefix(Sequence& s);
+  bool admit_next(int& budget, std::vector<ScheduledSeq>& out);
+  void insert_waiting(std::unique_ptr<Sequence> s);
+
+  BlockManager& blocks_;
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Sequence>> waiting_;  // sorted: front runs first
+  std::vector<std::unique_ptr<Sequence>> running_;
+  int64_t preemptions_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
+};
+
+}  // namespace dsinfer

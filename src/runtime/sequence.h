@@ -1,0 +1,35 @@
+// Sequence: one request's state inside the engine: its tokens (prompt, then generated), how
+// many of them have KV in the cache, the cache blocks it holds and their prefix hashes.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "runtime/engine.h"
+
+namespace dsinfer {
+
+struct Sequence {
+  uint64_t id = 0;
+  uint64_t arrival = 0;  // submission order, for FIFO within a priority level
+  GenerationRequest request;
+  TokenCallback callback;
+  std::vector<int> tokens;     // prompt + generated
+  std::vector<int> generated;
+  int prompt_len = 0;
+  int computed = 0;            // tokens whose keys/values are in the cache
+  std::vector<int> blocks;     // block table
+  std::vector<uint64_t> hashes;  // prefix hashes of the leading full blocks registered so far
+  int cached_prompt_tokens = 0;
+  bool prefix_checked = false;
+  std::mt19937_64 rng;
+
+  int remaining() const { return static_cast<int>(tokens.size()) - computed; }
+  // Lower runs first: by priority, then by arrival.
+  bool before(const Sequence& o) const {
+    return request.priority != o.request.priority ? request.priority < o.request.priority : arrival < o.arrival;
+  }
+};
+
+}  // namespace dsinfer

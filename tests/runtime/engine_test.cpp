@@ -1,0 +1,243 @@
+// The engine on real fixture models: greedy output as transformers, batching, preemption,
+// prefix caching, priorities, cancellation and limits.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "../fixture_util.h"
+#include "backend/backend.h"
+#include "model/model.h"
+#include "runtime/engine.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+struct Loaded {
+  std::unique_ptr<Backend> backend = make_cpu_backend();
+  std::unique_ptr<Model> model;
+  explicit Loaded(const std::string& name) : model(load_model(ModelDir::open(fixture_dir(name)), *backend)) {}
+};
+
+// Collects every request's tokens and final event.
+struct Collector {
+  std::mutex mu;
+  std::map<uint64_t, std::vector<int>> tokens;
+  std::map<uint64_t, TokenEvent> finals;
+
+  TokenCallback callback() {
+    return [this](const TokenEvent& ev) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (ev.token >= 0) tokens[ev.request_id].push_back(ev.token);
+      if (ev.finished) finals[ev.request_id] = ev;
+      return true;
+    };
+  }
+};
+
+GenerationRequest greedy(std::vector<int> prompt, int max_tokens) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 0.0f;
+  r.ignore_eos = true;
+  return r;
+}
+
+std::vector<int> run_alone(Loaded& m, const GenerationRequest& r, EngineOptions o = {}) {
+  o.kv_cache_tokens = 4096;
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  uint64_t id = engine.submit(r, c.callback());
+  engine.wait_idle();
+  return c.tokens[id];
+}
+
+}  // namespace
+
+class FixtureGreedy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FixtureGreedy, MatchesTransformersTokenForToken) {
+  Loaded m(GetParam());
+  nlohmann::json g = fixture_ref(GetParam())["greedy"];
+  GenerationRequest r = greedy(g["prompt_ids"].get<std::vector<int>>(), static_cast<int>(g["output_ids"].size()));
+  r.eos_ids = m.model->config().eos_token_ids;
+  EXPECT_EQ(run_alone(m, r), g["output_ids"].get<std::vector<int>>());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, FixtureGreedy, ::testing::ValuesIn(all_fixtures()), [](const auto& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+});
+
+TEST(Engine, BatchedGreedyEqualsSoloAndChunkedPrefillToo) {
+  Loaded m("ds2-lite-tiny");
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<int> prompt;
+    for (int j = 0; j < 5 + 7 * i; ++j) prompt.push_back((i * 131 + j * 17) % 1000 + 2);
+    reqs.push_back(greedy(prompt, 6 + i % 4));
+  }
+  std::vector<std::vector<int>> solo;
+  for (auto& r : reqs) solo.push_back(run_alone(m, r));
+  EngineOptions o;
+  o.kv_cache_tokens = 4096;
+  o.max_batched_tokens = 40;  // forces chunked prefill of the longer prompts
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  std::vector<uint64_t> ids;
+  for (auto& r : reqs) ids.push_back(engine.submit(r, c.callback()));
+  engine.wait_idle();
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_EQ(c.tokens[ids[i]], solo[i]) << "request " << i;
+    EXPECT_EQ(c.finals[ids[i]].reason, FinishReason::Length);
+  }
+}
+
+TEST(Engine, PreemptsWhenTheCacheRunsOutAndStillFinishesEveryRequestCorrectly) {
+  Loaded m("ds2-lite-tiny");
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<int> prompt(20, 0);
+    for (int j = 0; j < 20; ++j) prompt[j] = (i * 37 + j * 11) % 1000 + 2;
+    reqs.push_back(greedy(prompt, 40));
+  }
+  std::vector<std::vector<int>> solo;
+  for (auto& r : reqs) solo.push_back(run_alone(m, r));
+  EngineOptions o;
+  o.kv_cache_tokens = 160;  // 10 blocks: room for 2-3 of the 60-token sequences at once
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  std::vector<uint64_t> ids;
+  for (auto& r : reqs) ids.push_back(engine.submit(r, c.callback()));
+  engine.wait_idle();
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(c.tokens[ids[i]], solo[i]) << "request " << i;
+  EXPECT_GT(engine.stats().preemptions, 0);
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+}
+
+TEST(Engine, PrefixCacheReusesASharedSystemPromptAndGivesTheSameTokens) {
+  Loaded m("ds2-lite-tiny");
+  std::vector<int> system(48);
+  for (int j = 0; j < 48; ++j) system[j] = (j * 29) % 1000 + 2;
+  EngineOptions o;
+  o.kv_cache_tokens = 1024;
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  std::vector<uint64_t> ids;
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int> p = system;
+    p.push_back(100 + i);
+    reqs.push_back(greedy(p, 5));
+    ids.push_back(engine.submit(reqs.back(), c.callback()));
+    engine.wait_idle();  // one after another, so the later ones find the first one's blocks
+  }
+  EXPECT_EQ(c.finals[ids[0]].cached_prompt_tokens, 0);
+  EXPECT_EQ(c.finals[ids[1]].cached_prompt_tokens, 48);
+  EXPECT_EQ(c.finals[ids[2]].cached_prompt_tokens, 48);
+  EXPECT_EQ(engine.stats().prefix_cache_hits, 96);
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(c.tokens[ids[i]], run_alone(m, reqs[i])) << i;
+}
+
+TEST(Engine, HigherPriorityRunsFirst) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 1024;
+  o.max_running = 1;
+  Engine engine(*m.model, *m.backend, o);
+  std::mutex mu;
+  std::vector<int> order;
+  auto cb = [&](int tag) {
+    return [&, tag](const TokenEvent& ev) {
+      if (ev.finished) {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(tag);
+      }
+      return true;
+    };
+  };
+  std::atomic<bool> started{false};
+  engine.submit(greedy({5, 6, 7}, 30), [&](const TokenEvent& ev) {
+    started = true;
+    return cb(0)(ev);
+  });
+  while (!started) std::this_thread::yield();  // the blocker runs before the others arrive
+  GenerationRequest low = greedy({8, 9}, 3), high = greedy({10, 11}, 3);
+  low.priority = 5;
+  high.priority = -1;
+  engine.submit(low, cb(1));
+  engine.submit(high, cb(2));
+  engine.wait_idle();
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[1], 2);
+  EXPECT_EQ(order[2], 1);
+}
+
+TEST(Engine, CancelFreesBlocksAndStopsAtEosOrCallback) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 1024;
+  o.prefix_caching = false;
+  Engine engine(*m.model, *m.backend, o);
+  std::atomic<int> seen{0};
+  std::atomic<int> reason{-1};
+  uint64_t id = engine.submit(greedy({3, 4, 5}, 1000), [&](const TokenEvent& ev) {
+    ++seen;
+    if (ev.finished) reason = static_cast<int>(ev.reason);
+    return true;
+  });
+  while (seen < 3) std::this_thread::yield();
+  engine.cancel(id);
+  engine.wait_idle();
+  EXPECT_EQ(reason.load(), static_cast<int>(FinishReason::Cancelled));
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+  // A callback returning false ends the request with reason Stop.
+  Collector c;
+  int n = 0;
+  uint64_t id2 = engine.submit(greedy({3, 4, 5}, 50), [&](const TokenEvent& ev) {
+    c.callback()(ev);
+    return ++n < 4;
+  });
+  engine.wait_idle();
+  EXPECT_EQ(c.tokens[id2].size(), 4u);
+  EXPECT_EQ(c.finals[id2].reason, FinishReason::Stop);
+  // EOS stops generation unless ignored.
+  std::vector<int> free_run = run_alone(m, greedy({3, 4, 5}, 8));
+  GenerationRequest r = greedy({3, 4, 5}, 8);
+  r.ignore_eos = false;
+  r.eos_ids = {free_run[2]};
+  Collector c3;
+  uint64_t id3 = engine.submit(r, c3.callback());
+  engine.wait_idle();
+  EXPECT_EQ(c3.tokens[id3].size(), 3u);
+  EXPECT_EQ(c3.finals[id3].reason, FinishReason::Stop);
+}
+
+TEST(Engine, RejectsRequestsThatCanNeverFitAndRefusesWhenTheQueueIsFull) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 64;
+  o.max_waiting = 2;
+  o.max_running = 1;
+  Engine engine(*m.model, *m.backend, o);
+  EXPECT_THROW(engine.submit(greedy(std::vector<int>(60, 3), 10), [](const TokenEvent&) { return true; }), Error);
+  EXPECT_THROW(engine.submit(greedy({}, 10), [](const TokenEvent&) { return true; }), Error);
+  EXPECT_THROW(engine.submit(greedy({5000}, 10), [](const TokenEvent&) { return true; }), Error);
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    try {
+      engine.submit(greedy({3, 4}, 20), [](const TokenEvent&) { return true; });
+      ++accepted;
+    } catch (const EngineFull&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GE(accepted, 2);
+  engine.wait_idle();
+}
