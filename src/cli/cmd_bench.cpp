@@ -1,0 +1,107 @@
+// dsinfer bench: load time, prefill and decode throughput and peak memory of a model on a device.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "runtime/engine.h"
+#include "runtime/loaded_model.h"
+
+namespace dsinfer {
+namespace {
+
+struct BenchOptions {
+  std::string model, device = "cpu";
+  int prompt_len = 128, gen_len = 32, batch = 1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<int> synthetic_prompt(int len, int vocab, int salt) {
+  std::vector<int> p(len);
+  for (int i = 0; i < len; ++i) p[i] = static_cast<int>((1009u * static_cast<unsigned>(i + 1) + 7919u * salt) % (vocab - 2)) + 1;
+  return p;
+}
+
+// Time of one request's prefill: submit a prompt, stop at its first token.
+double time_prefill(Engine& engine, int prompt_len, int vocab) {
+  GenerationRequest r;
+  r.prompt = synthetic_prompt(prompt_len, vocab, 0);
+  r.max_tokens = 1;
+  r.ignore_eos = true;
+  r.sampling.temperature = 0;
+  auto start = Clock::now();
+  engine.submit(r, [](const TokenEvent&) { return true; });
+  engine.wait_idle();
+  return seconds_since(start);
+}
+
+// Decode throughput: `batch` sequences generate together; the clock starts once all have their first token.
+double decode_tokens_per_s(Engine& engine, const BenchOptions& o, int vocab) {
+  std::mutex mu;
+  int first_tokens = 0;
+  int64_t tokens_after_start = 0;
+  Clock::time_point start;
+  for (int b = 0; b < o.batch; ++b) {
+    GenerationRequest r;
+    r.prompt = synthetic_prompt(o.prompt_len, vocab, b + 1);
+    r.max_tokens = o.gen_len;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    engine.submit(r, [&](const TokenEvent& ev) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (ev.token < 0) return true;
+      if (ev.completion_tokens == 1 && ++first_tokens == o.batch) start = Clock::now();
+      else if (first_tokens == o.batch) ++tokens_after_start;
+      return true;
+    });
+  }
+  engine.wait_idle();
+  return static_cast<double>(tokens_after_start) / seconds_since(start);
+}
+
+void run_bench(const BenchOptions& o) {
+  std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.device.c_str());
+  LoadedModel m = load_for_generation(o.model, o.device);
+  const int vocab = m.model->config().vocab_size;
+  EngineOptions eo;
+  eo.kv_cache_tokens = static_cast<int64_t>(o.batch + 1) * (o.prompt_len + o.gen_len + eo.block_size);
+  eo.max_running = std::max(o.batch, 1);
+  eo.max_batched_tokens = std::max(o.prompt_len, 512);
+  eo.prefix_caching = false;  // every prompt is computed in full
+  Engine engine(*m.model, *m.backend, eo);
+  std::fprintf(stderr, "warming up...\n");
+  time_prefill(engine, std::min(o.prompt_len, 16), vocab);
+  std::fprintf(stderr, "prefill of %d tokens...\n", o.prompt_len);
+  double prefill_s = time_prefill(engine, o.prompt_len, vocab);
+  std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, o.batch);
+  double decode = decode_tokens_per_s(engine, o, vocab);
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("| model | device | load s | prefill tok/s (%d) | decode tok/s (batch %d) | peak RSS MiB |\n", o.prompt_len,
+              o.batch);
+  std::printf("| --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| %s | %s | %.3f | %.1f | %.1f | %.0f |\n", m.model->config().architecture.c_str(), o.device.c_str(),
+              m.load_seconds, o.prompt_len / prefill_s, decode, ru.ru_maxrss / 1024.0);
+}
+
+CommandRegistration reg({"bench", "Measure load time, prefill and decode throughput, and peak memory",
+                         [](CLI::App& app) {
+                           auto o = std::make_shared<BenchOptions>();
+                           app.add_option("--model", o->model, "Hugging Face model directory")->required();
+                           app.add_option("--device", o->device, "cpu, cuda or cuda:N");
+                           app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::PositiveNumber);
+                           app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
+                               ->check(CLI::Range(2, 1 << 20));
+                           app.add_option("--batch", o->batch, "Concurrent sequences in decode")
+                               ->check(CLI::PositiveNumber);
+                           app.callback([o] { run_bench(*o); });
+                         }});
+
+}  // namespace
+}  // namespace dsinfer
