@@ -11,6 +11,8 @@
 namespace dsinfer::jinja {
 
 Value get_attribute(const Value& object, const std::string& name);  // object.name
+// Python's getattr() alone, without Jinja's fallback to items (the `attr` filter).
+Value python_getattr(const Value& object, const std::string& name);
 Value get_item(const Value& object, const Value& key);              // object[key]
 Value get_slice(const Value& object, const Value& start, const Value& stop, const Value& step);
 Value call_value(const Value& callee, const CallArgs& args);

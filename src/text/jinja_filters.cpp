@@ -317,7 +317,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
        }},
       {"attr", [](const Value& v, const CallArgs& a) {
          BoundArgs b(a, "attr", {"name"});
-         return get_attribute(v, b.get_or(0, Value("")).str());
+         return python_getattr(v, b.get_or(0, Value("")).str());
        }},
       {"capitalize", [](const Value& v, const CallArgs&) { return Value(pystr::capitalize(text_of(v))); }},
       {"count", do_length},
@@ -387,7 +387,8 @@ const std::unordered_map<std::string, TestFn>& tests() {
   };
   static const std::unordered_map<std::string, TestFn> table = {
       {"boolean", [](const Value& v, const CallArgs&) { return v.kind() == Value::Kind::Bool; }},
-      {"callable", [](const Value& v, const CallArgs&) { return v.kind() == Value::Kind::Function; }},
+      // Jinja's Undefined defines __call__ (to raise), so Python calls it callable.
+      {"callable", [](const Value& v, const CallArgs&) { return v.kind() == Value::Kind::Function || v.is_undefined(); }},
       {"defined", [](const Value& v, const CallArgs&) { return !v.is_undefined(); }},
       {"divisibleby", [](const Value& v, const CallArgs& a) {
          const Value& n = test_arg(a, "divisibleby");

@@ -69,8 +69,8 @@ class Interpreter {
     std::vector<Value> items;
     try {
       items = iterate(value);
-    } catch (const ValueError& e) {
-      error_at(offset, e.what());
+    } catch (const ValueError&) {
+      error_at(offset, cat("cannot unpack non-iterable ", value.type_name(), " object"));
     }
     if (items.size() != target.names.size())
       error_at(offset, cat(items.size() < target.names.size() ? "not enough" : "too many", " values to unpack (expected ",

@@ -255,6 +255,17 @@ Value get_attribute(const Value& object, const std::string& name) {
   return Value::undefined(cat("'", object.type_name(), " object' has no attribute '", name, "'"));
 }
 
+Value python_getattr(const Value& object, const std::string& name) {
+  object.require_defined();
+  if (object.is_dict() && object.as_dict()->is_namespace) return get_attribute(object, name);
+  if (object.is_dict()) {
+    Value m = dict_method(object.as_dict(), name);
+    return m.is_undefined() ? Value::undefined(cat("'dict object' has no attribute '", name, "'")) : m;
+  }
+  if (object.is_string()) return string_method(object.as_string(), name);
+  return Value::undefined(cat("'", object.type_name(), " object' has no attribute '", name, "'"));
+}
+
 Value get_item(const Value& object, const Value& key) {
   object.require_defined();
   key.require_defined();
