@@ -1,0 +1,110 @@
+// CudaBackend's attention ops: argument checks, the choice between prefill and decode kernels,
+// and how many splits of the context keep every multiprocessor busy.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/tensor_checks.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim) {
+  const int max_ctx = std::max(db_.max_context, 1);
+  const int target = sm_count_ * blocks_per_sm;
+  SplitKv sp;
+  int splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), ceil_div(max_ctx, 64));
+  sp.chunk = ceil_div(ceil_div(max_ctx, splits), 64) * 64;
+  sp.splits = ceil_div(max_ctx, sp.chunk);
+  if (sp.splits > 1) {
+    ScratchCarver carve;
+    const size_t rows = static_cast<size_t>(sp.splits) * tokens * heads;
+    const size_t o_at = carve.add(rows * dim * sizeof(float)), lse_at = carve.add(rows * sizeof(float));
+    char* ws = static_cast<char*>(attn_ws_.get(carve.total()));
+    sp.part_o = reinterpret_cast<float*>(ws + o_at);
+    sp.part_lse = reinterpret_cast<float*>(ws + lse_at);
+  }
+  return sp;
+}
+
+void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
+                            int v_head_dim, float scale, Tensor out) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(q, DType::BF16, "attention", "q");
+  expect(kv.k, DType::BF16, "attention", "k cache");
+  expect(kv.v, DType::BF16, "attention", "v cache");
+  expect(out, DType::BF16, "attention", "output");
+  const int t = batch.num_tokens(), heads = static_cast<int>(q.dim(1));
+  expect_shape(q, {t, heads, head_dim}, "attention", "q");
+  expect_shape(out, {t, heads, v_head_dim}, "attention", "output");
+  if (kv_heads <= 0 || heads % kv_heads || std::max(head_dim, v_head_dim) > kMaxHeadDim ||
+      kv.k.shape.back() != static_cast<int64_t>(kv_heads) * head_dim ||
+      kv.v.shape.back() != static_cast<int64_t>(kv_heads) * v_head_dim)
+    fail("attention: ", heads, " query heads over ", kv_heads, " kv heads of dims ", head_dim, "/", v_head_dim,
+         " (at most ", kMaxHeadDim, "), caches ", shape_str(kv.k.shape), " and ", shape_str(kv.v.shape));
+  if (t == 0) return;
+
+  GqaParams p;
+  p.batch = db;
+  p.q = q.ptr<bf16>();
+  p.k_cache = kv.k.ptr<bf16>();
+  p.v_cache = kv.v.ptr<bf16>();
+  p.out = out.ptr<bf16>();
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = head_dim;
+  p.v_dim = v_head_dim;
+  p.scale_log2 = scale * kLog2e;
+  p.vec = head_dim % 8 == 0 && v_head_dim % 8 == 0 && aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache);
+
+  if (db.max_query_len > 1) return launch_gqa_prefill(p, db.max_query_len, stream_);
+  // Decode: 4 blocks per multiprocessor hide the cache reads' latency.
+  const int blocks = db.num_seqs * kv_heads * ceil_div(heads / kv_heads, 8);
+  const SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim);
+  launch_gqa_decode(p, sp, stream_);
+  if (sp.splits > 1) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
+}
+
+void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                                const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(q_lat, DType::BF16, "mla_attention", "q_lat");
+  expect(q_rope, DType::BF16, "mla_attention", "q_rope");
+  expect(latent_cache, DType::BF16, "mla_attention", "latent cache");
+  expect(out_lat, DType::BF16, "mla_attention", "output");
+  const int t = batch.num_tokens(), heads = static_cast<int>(q_lat.dim(1)), rope = static_cast<int>(q_rope.dim(2));
+  expect_shape(q_lat, {t, heads, kv_lora_rank}, "mla_attention", "q_lat");
+  expect_shape(q_rope, {t, heads, rope}, "mla_attention", "q_rope");
+  expect_shape(out_lat, {t, heads, kv_lora_rank}, "mla_attention", "output");
+  if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || latent_cache.shape.back() != kv_lora_rank + rope)
+    fail("mla_attention: latent ", kv_lora_rank, " (at most ", kMlaMaxLora, ") + rope ", rope, " (at most ",
+         kMlaMaxRope, ") over a cache of ", shape_str(latent_cache.shape));
+  if (t == 0) return;
+
+  MlaParams p;
+  p.batch = db;
+  p.q_lat = q_lat.ptr<bf16>();
+  p.q_rope = q_rope.ptr<bf16>();
+  p.cache = latent_cache.ptr<bf16>();
+  p.out = out_lat.ptr<bf16>();
+  p.heads = heads;
+  p.lora = kv_lora_rank;
+  p.rope = rope;
+  p.cache_width = latent_cache.shape.back();
+  p.scale_log2 = scale * kLog2e;
+  p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache);
+  // One block per multiprocessor fits (its tiles take most of shared memory).
+  const int blocks = t * ceil_div(heads, mla_heads_per_block(heads));
+  const SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank);
+  launch_mla(p, sp, stream_);
+  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,90 @@
+// CudaBackend: the op interface on one NVIDIA GPU. Activations and the KV cache are bf16 with
+// float32 accumulation everywhere; weights stay in their stored dtype on the device (bf16 goes
+// straight to cuBLASLt, other dtypes are converted to bf16 in a workspace first). All work is
+// queued on one stream; copy_to_host and synchronize wait for it.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "backend/cuda/device_batch.h"
+#include "backend/cuda/device_scratch.h"
+#include "backend/cuda/gemm_cublaslt.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/pinned_buffer.h"
+
+namespace dsinfer::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device_index);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device{DeviceKind::CUDA, device_index_}; }
+  std::string name() const override;
+  DType act_dtype() const override { return DType::BF16; }
+
+  Buffer alloc(size_t bytes) override;
+  void copy_to_device(const void* host, Tensor dst) override;
+  void copy_to_host(const Tensor& src, void* host) override;
+  void fill_zero(Tensor t) override;
+  Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) override;
+  void begin_forward(const ForwardBatch& batch) override;
+  void synchronize() override;
+
+  void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
+  void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
+  void add(Tensor x, const Tensor& y) override;
+  void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
+  void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
+  void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
+  void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) override;
+  void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
+                 int v_head_dim, float scale, Tensor out) override;
+  void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
+                     int kv_lora_rank, float scale, Tensor out_lat) override;
+  void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
+  void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
+  void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
+                   Tensor out) override;
+  void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
+  void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
+
+ private:
+  // The device metadata of `batch`, which must be the one passed to the last begin_forward.
+  const DeviceBatch& device_batch(const ForwardBatch& batch) const;
+  // Host ints -> a device array in `scratch`, through pinned memory (waits for the stream first).
+  const int* upload_ints(const std::vector<int>& v, DeviceScratch& scratch);
+  // The weight as a bf16 matrix: itself, or its conversion in the weight workspace.
+  const __nv_bfloat16* bf16_weight(const Weight& w);
+  // out = x W^T for rows of x already on the device (bf16), out bf16 or f32.
+  void matmul(const Tensor& x, const Weight& w, Tensor out);
+  // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
+  SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim);
+
+  int device_index_;
+  std::string name_;
+  int sm_count_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  std::unique_ptr<CublasLtGemm> gemm_;
+
+  // begin_forward's upload: one pinned block copied to one device block.
+  PinnedBuffer batch_host_;
+  DeviceScratch batch_dev_;
+  cudaEvent_t batch_copied_ = nullptr;  // the pinned block may be rewritten once this fired
+  DeviceBatch db_;
+  const ForwardBatch* batch_ = nullptr;  // identifies the uploaded batch; never dereferenced
+  std::vector<int> logit_rows_;         // host copy, to recognise gather_rows of the logit rows
+
+  PinnedBuffer staging_;  // small synchronous uploads and downloads (MoE routing, row lists)
+  DeviceScratch index_dev_;
+  DeviceScratch weight_ws_;  // bf16 conversions of non-bf16 weights
+  DeviceScratch head_ws_;    // float32 operands of head_matmul
+  DeviceScratch attn_ws_;    // split-K partial outputs
+  DeviceScratch moe_ws_;     // permuted tokens and expert activations
+};
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,98 @@
+// CudaBackend's pointwise and data-movement ops: argument checks, then one kernel each.
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/tensor_checks.h"
+
+namespace dsinfer::cuda {
+
+void CudaBackend::embedding(const ForwardBatch& batch, const Weight& table, Tensor out) {
+  const DeviceBatch& db = device_batch(batch);
+  const int64_t vocab = table.out_features(), hidden = table.in_features();
+  expect(out, DType::BF16, "embedding", "output");
+  expect_shape(out, {batch.num_tokens(), hidden}, "embedding", "output");
+  for (int t = 0; t < batch.num_tokens(); ++t)
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
+      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", vocab);
+  launch_embedding(db, device_weight(table), out.ptr<bf16>(), stream_);
+}
+
+void CudaBackend::rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) {
+  expect(x, DType::BF16, "rmsnorm", "input");
+  expect(out, DType::BF16, "rmsnorm", "output");
+  const int64_t h = x.shape.back();
+  if (out.numel() != x.numel() || w.w.numel() != h)
+    fail("rmsnorm: input ", shape_str(x.shape), ", weight ", shape_str(w.w.shape), ", output ", shape_str(out.shape));
+  launch_rmsnorm(x.ptr<bf16>(), device_weight(w), eps, x.rows(), h, out.ptr<bf16>(), stream_);
+}
+
+void CudaBackend::add(Tensor x, const Tensor& y) {
+  expect(x, DType::BF16, "add", "x");
+  expect(y, DType::BF16, "add", "y");
+  if (x.numel() != y.numel()) fail("add: ", shape_str(x.shape), " + ", shape_str(y.shape));
+  launch_add(x.ptr<bf16>(), y.ptr<bf16>(), x.numel(), stream_);
+}
+
+void CudaBackend::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
+  expect(gate, DType::BF16, "silu_mul", "gate");
+  expect(up, DType::BF16, "silu_mul", "up");
+  expect(out, DType::BF16, "silu_mul", "output");
+  if (gate.numel() != up.numel() || out.numel() != gate.numel())
+    fail("silu_mul: gate ", shape_str(gate.shape), ", up ", shape_str(up.shape), ", output ", shape_str(out.shape));
+  launch_silu_mul(gate.ptr<bf16>(), up.ptr<bf16>(), out.ptr<bf16>(), gate.numel(), stream_);
+}
+
+void CudaBackend::rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(x, DType::BF16, "rope", "x");
+  expect(p.inv_freq, DType::F32, "rope", "inv_freq");
+  if (x.shape.size() != 3 || x.dim(0) != batch.num_tokens() || rot_dim % 2 || offset < 0 || offset + rot_dim > x.dim(2) ||
+      p.inv_freq.numel() < rot_dim / 2)
+    fail("rope: x ", shape_str(x.shape), ", dims [", offset, ", ", offset + rot_dim, "), ", p.inv_freq.numel(),
+         " frequencies, ", batch.num_tokens(), " tokens");
+  launch_rope(db, x.ptr<bf16>(), static_cast<int>(x.dim(1)), x.dim(2), offset, rot_dim, p.inv_freq.ptr<float>(),
+              p.attention_factor, p.style, stream_);
+}
+
+void CudaBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(src, DType::BF16, "cache_write", "source");
+  expect(cache, DType::BF16, "cache_write", "cache");
+  const int64_t width = src.shape.back();
+  if (src.rows() != batch.num_tokens() || cache.shape.back() != width)
+    fail("cache_write: source ", shape_str(src.shape), " into cache ", shape_str(cache.shape));
+  for (int s : batch.slots)
+    if (s < 0 || s >= cache.dim(0)) fail("cache_write: slot ", s, " outside the cache's ", cache.dim(0), " slots");
+  launch_cache_write(db, src.ptr<bf16>(), width, cache.ptr<bf16>(), stream_);
+}
+
+void CudaBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) {
+  expect(out, x.dtype, "gather_rows", "output");
+  expect(x, out.dtype, "gather_rows", "input");
+  const int64_t row_bytes = static_cast<int64_t>(x.nbytes() / x.dim(0));
+  if (out.dim(0) != static_cast<int64_t>(rows.size()) || static_cast<int64_t>(out.nbytes() / out.dim(0)) != row_bytes ||
+      row_bytes % 2)
+    fail("gather_rows: ", rows.size(), " rows of ", shape_str(x.shape), " into ", shape_str(out.shape));
+  for (int r : rows)
+    if (r < 0 || r >= x.dim(0)) fail("gather_rows: row ", r, " outside ", x.dim(0), " rows");
+  // The model gathers the logit rows of the batch, already on the device since begin_forward.
+  const int* dev_rows = batch_ && rows == logit_rows_ ? db_.logit_rows : upload_ints(rows, index_dev_);
+  launch_gather_rows(x.data, dev_rows, static_cast<int>(rows.size()), row_bytes, out.data, stream_);
+}
+
+void CudaBackend::copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) {
+  expect(dst, src.dtype, "copy_columns", "destination");
+  expect(src, dst.dtype, "copy_columns", "source");
+  const int64_t src_w = src.shape.back(), dst_w = dst.shape.back(), rows = dst.rows();
+  if (src.rows() < rows || src_off < 0 || dst_off < 0 || src_off + n > src_w || dst_off + n > dst_w)
+    fail("copy_columns: ", n, " columns from ", shape_str(src.shape), " at ", src_off, " to ", shape_str(dst.shape),
+         " at ", dst_off);
+  if (rows == 0 || n == 0) return;
+  const size_t es = dtype_size(src.dtype);
+  CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst.data) + dst_off * es, dst_w * es,
+                               static_cast<const char*>(src.data) + src_off * es, src_w * es, n * es, rows,
+                               cudaMemcpyDeviceToDevice, stream_));
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,31 @@
+// DeviceBatch: the ForwardBatch metadata as device arrays, uploaded once per step by
+// CudaBackend::begin_forward and read by the kernels that need positions, slots or block tables.
+#pragma once
+
+namespace dsinfer::cuda {
+
+struct DeviceBatch {
+  int num_tokens = 0, num_seqs = 0, block_size = 16;
+  int max_query_len = 0, max_context = 0;
+  // Per token [num_tokens].
+  const int* tokens = nullptr;
+  const int* positions = nullptr;
+  const int* slots = nullptr;
+  const int* token_seq = nullptr;  // which sequence each packed token belongs to
+  // Per sequence [num_seqs].
+  const int* query_start = nullptr;
+  const int* query_len = nullptr;
+  const int* context_len = nullptr;
+  const int* block_table_start = nullptr;  // offset of the sequence's table in block_tables
+  const int* block_tables = nullptr;       // all tables back to back
+  const int* logit_rows = nullptr;
+};
+
+#ifdef __CUDACC__
+// Cache slot of position `pos` of sequence `seq`.
+__device__ __forceinline__ int cache_slot(const DeviceBatch& b, int seq, int pos) {
+  return b.block_tables[b.block_table_start[seq] + pos / b.block_size] * b.block_size + pos % b.block_size;
+}
+#endif
+
+}  // namespace dsinfer::cuda

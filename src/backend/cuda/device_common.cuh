@@ -1,0 +1,42 @@
+// Device helpers shared by the kernels: bf16 types, reading weights of any dtype as float,
+// warp reductions.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+#include "backend/cuda/device_weight.h"
+
+namespace dsinfer::cuda {
+
+using bf16 = __nv_bfloat16;
+
+constexpr float kNegInf = -__builtin_huge_valf();
+
+// Element (r, c) of a weight as float; FP8 values are multiplied by their block's scale.
+__device__ __forceinline__ float weight_at(const DeviceWeight& w, int64_t r, int64_t c) {
+  const int64_t i = r * w.cols + c;
+  switch (w.dtype) {
+    case DType::BF16: return __bfloat162float(static_cast<const bf16*>(w.data)[i]);
+    case DType::F16: return __half2float(static_cast<const __half*>(w.data)[i]);
+    case DType::F8_E4M3: {
+      const float v = static_cast<float>(static_cast<const __nv_fp8_e4m3*>(w.data)[i]);
+      return v * w.scale[(r / w.block_rows) * w.scale_cols + c / w.block_cols];
+    }
+    default: return static_cast<const float*>(w.data)[i];
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+}  // namespace dsinfer::cuda

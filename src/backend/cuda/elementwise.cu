@@ -1,0 +1,125 @@
+// Data movement and pointwise kernels: embedding lookup, residual add, SiLU gating, row
+// gathers, KV-cache writes, weight dequantization and dtype conversions.
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Grid for a grid-stride loop over n elements.
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 8192)); }
+
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+                               i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+__global__ void embedding_kernel(const int* tokens, DeviceWeight table, bf16* out) {
+  const int64_t t = blockIdx.x, h = table.cols, row = tokens[t];
+  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) out[t * h + i] = __float2bfloat16(weight_at(table, row, i));
+}
+
+__global__ void add_kernel(bf16* x, const bf16* y, int64_t n) {
+  GRID_STRIDE(i, n) x[i] = __float2bfloat16(__bfloat162float(x[i]) + __bfloat162float(y[i]));
+}
+
+__global__ void silu_mul_kernel(const bf16* gate, const bf16* up, bf16* out, int64_t n) {
+  GRID_STRIDE(i, n) {
+    const float g = __bfloat162float(gate[i]);
+    out[i] = __float2bfloat16(g / (1.0f + expf(-g)) * __bfloat162float(up[i]));
+  }
+}
+
+// Rows of 2-byte units: one block per output row.
+__global__ void gather_rows_kernel(const uint16_t* x, const int* rows, int64_t units, uint16_t* out) {
+  const uint16_t* src = x + rows[blockIdx.x] * units;
+  uint16_t* dst = out + blockIdx.x * units;
+  for (int64_t i = threadIdx.x; i < units; i += blockDim.x) dst[i] = src[i];
+}
+
+__global__ void cache_write_kernel(const int* slots, const bf16* src, int64_t width, bf16* cache) {
+  const int64_t t = blockIdx.x, slot = slots[t];
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) cache[slot * width + i] = src[t * width + i];
+}
+
+__global__ void weight_to_bf16_kernel(DeviceWeight w, int64_t n, bf16* out) {
+  GRID_STRIDE(i, n) out[i] = __float2bfloat16(weight_at(w, i / w.cols, i % w.cols));
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* out, int64_t n, DeviceWeight bias) {
+  GRID_STRIDE(i, n) {
+    const float v = static_cast<float>(out[i]) + weight_at(bias, 0, i % bias.cols);
+    out[i] = static_cast<T>(v);
+  }
+}
+
+__global__ void bf16_to_f32_kernel(const bf16* x, float* out, int64_t n) { GRID_STRIDE(i, n) out[i] = __bfloat162float(x[i]); }
+__global__ void f32_to_bf16_kernel(const float* x, bf16* out, int64_t n) { GRID_STRIDE(i, n) out[i] = __float2bfloat16(x[i]); }
+
+}  // namespace
+
+void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s) {
+  if (b.num_tokens == 0) return;
+  embedding_kernel<<<b.num_tokens, kThreads, 0, s>>>(b.tokens, table, out);
+  CUDA_CHECK_LAUNCH("embedding_kernel");
+}
+
+void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  add_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);
+  CUDA_CHECK_LAUNCH("add_kernel");
+}
+
+void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  silu_mul_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n);
+  CUDA_CHECK_LAUNCH("silu_mul_kernel");
+}
+
+void launch_gather_rows(const void* x, const int* rows, int n_rows, int64_t row_bytes, void* out, cudaStream_t s) {
+  if (n_rows == 0) return;
+  gather_rows_kernel<<<n_rows, kThreads, 0, s>>>(static_cast<const uint16_t*>(x), rows, row_bytes / 2,
+                                                 static_cast<uint16_t*>(out));
+  CUDA_CHECK_LAUNCH("gather_rows_kernel");
+}
+
+void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf16* cache, cudaStream_t s) {
+  if (b.num_tokens == 0) return;
+  cache_write_kernel<<<b.num_tokens, kThreads, 0, s>>>(b.slots, src, width, cache);
+  CUDA_CHECK_LAUNCH("cache_write_kernel");
+}
+
+void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s) {
+  const int64_t n = rows * w.cols;
+  if (n == 0) return;
+  weight_to_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(w, n, out);
+  CUDA_CHECK_LAUNCH("weight_to_bf16_kernel");
+}
+
+void launch_add_bias(void* out, DType out_dtype, int64_t rows, const DeviceWeight& bias, cudaStream_t s) {
+  const int64_t n = rows * bias.cols;
+  if (n == 0) return;
+  if (out_dtype == DType::F32)
+    add_bias_kernel<<<blocks_for(n), kThreads, 0, s>>>(static_cast<float*>(out), n, bias);
+  else
+    add_bias_kernel<<<blocks_for(n), kThreads, 0, s>>>(static_cast<bf16*>(out), n, bias);
+  CUDA_CHECK_LAUNCH("add_bias_kernel");
+}
+
+void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  bf16_to_f32_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, n);
+  CUDA_CHECK_LAUNCH("bf16_to_f32_kernel");
+}
+
+void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  f32_to_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, n);
+  CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,44 @@
+// CublasLtGemm: the linear layer's matrix product through cuBLASLt, out[M, N] = x[M, K] W[N, K]^T
+// with bf16 operands and float accumulation. Column-major cuBLASLt sees this as D[N, M] =
+// W^T(op T on [K, N]) x(op N on [K, M]): the "TN" layout its fastest kernels use. A plan
+// (descriptors and the heuristic's algorithm) is cached per shape, output dtype and alignment.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "core/dtype.h"
+
+namespace dsinfer::cuda {
+
+class CublasLtGemm {
+ public:
+  explicit CublasLtGemm(cudaStream_t stream);
+  ~CublasLtGemm();
+  CublasLtGemm(const CublasLtGemm&) = delete;
+  CublasLtGemm& operator=(const CublasLtGemm&) = delete;
+
+  // out is bf16 or f32.
+  void matmul(const __nv_bfloat16* x, const __nv_bfloat16* w, void* out, DType out_dtype, int64_t m, int64_t n, int64_t k);
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  // m, n, k, output dtype, alignment of x, w, out in bytes.
+  using Key = std::tuple<int64_t, int64_t, int64_t, DType, int, int, int>;
+
+  Plan& plan(const Key& key);
+
+  cudaStream_t stream_;
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace dsinfer::cuda

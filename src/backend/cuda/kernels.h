@@ -1,0 +1,93 @@
+// Host-side launchers of the CUDA kernels, grouped by the .cu file that defines them. All take
+// the backend's stream; pointers are device pointers; activations are bf16.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+#include "backend/cuda/device_batch.h"
+#include "backend/cuda/device_weight.h"
+
+namespace dsinfer::cuda {
+
+using bf16 = __nv_bfloat16;
+
+__host__ __device__ constexpr int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// ---- elementwise.cu: data movement and pointwise math
+void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s);
+void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s);
+void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t s);
+// out[i] = x[rows[i]] for rows of `row_bytes` bytes (a multiple of 2).
+void launch_gather_rows(const void* x, const int* rows, int n_rows, int64_t row_bytes, void* out, cudaStream_t s);
+void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf16* cache, cudaStream_t s);
+// Weight [rows, cols] of any dtype -> bf16, dequantizing FP8 blocks.
+void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s);
+// out[r, c] += bias[c]; out is bf16 or f32.
+void launch_add_bias(void* out, DType out_dtype, int64_t rows, const DeviceWeight& bias, cudaStream_t s);
+void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s);
+void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s);
+
+// ---- norm_rope.cu
+void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
+void launch_rope(const DeviceBatch& b, bf16* x, int heads, int64_t head_stride, int offset, int rot_dim,
+                 const float* inv_freq, float attention_factor, RopeStyle style, cudaStream_t s);
+
+// ---- attention.cu: GQA over the paged cache
+struct GqaParams {
+  DeviceBatch batch;
+  const bf16* q = nullptr;  // [T, heads, head_dim]
+  const bf16* k_cache = nullptr;
+  const bf16* v_cache = nullptr;
+  bf16* out = nullptr;  // [T, heads, v_dim]
+  int heads = 0, kv_heads = 0, head_dim = 0, v_dim = 0;
+  float scale_log2 = 0.0f;  // softmax scale * log2(e): the kernels exponentiate with exp2
+  bool vec = false;         // rows and strides allow 16-byte copies
+};
+// Keys split into chunks processed by separate blocks, merged by launch_combine_splits.
+// With splits == 1 kernels write the output directly and the partial buffers are unused.
+struct SplitKv {
+  int splits = 1, chunk = 0;        // chunk: keys per split, a multiple of 64
+  float* part_o = nullptr;          // [splits, T, heads, dim], each normalized by its own sum
+  float* part_lse = nullptr;        // [splits, T, heads], log2 of each split's softmax sum (-inf: empty)
+};
+// Flash-attention over query tiles of 64 tokens; any mix of new and cached tokens.
+void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s);
+// One query token per sequence; the grid covers (sequence, kv head, split).
+void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s);
+void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s);
+// Largest head dim (query/key or value) the GQA kernels support.
+constexpr int kMaxHeadDim = 256;
+
+// ---- mla_attention.cu: absorbed MLA over the latent cache [slots, lora + rope]
+struct MlaParams {
+  DeviceBatch batch;
+  const bf16* q_lat = nullptr;   // [T, heads, lora]
+  const bf16* q_rope = nullptr;  // [T, heads, rope]
+  const bf16* cache = nullptr;
+  bf16* out = nullptr;           // [T, heads, lora]
+  int heads = 0, lora = 0, rope = 0;
+  int64_t cache_width = 0;
+  float scale_log2 = 0.0f;
+  bool vec = false;
+};
+constexpr int kMlaMaxLora = 512, kMlaMaxRope = 64;
+// Heads handled by one block (all heads of one token share each cache tile it reads).
+int mla_heads_per_block(int heads);
+void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
+
+// ---- moe.cu
+struct RouteParams {
+  int top_k, n_group, topk_group;
+  bool sigmoid, group_limited, group_by_top2_sum, normalize;
+  float scaling;
+};
+void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
+                      int* ids, float* weights, cudaStream_t s);
+// out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden].
+void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
+                        bf16* out, cudaStream_t s);
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,85 @@
+// Warp-level tensor-core building blocks (sm_80+ mma.sync, ldmatrix, cp.async) and the loader
+// that fills shared-memory tiles from paged cache rows. Fragment layouts of m16n8k16, lane l:
+//   A (16x16, row-major): a0 = (l/4, 2(l%4)+{0,1}), a1 = row + 8, a2 = col + 8, a3 = both + 8
+//   B (16x8, "col"):      b0 = (k = 2(l%4)+{0,1}, n = l/4), b1 = k + 8
+//   C (16x8, float):      c0,c1 = (l/4, 2(l%4)+{0,1}), c2,c3 = row + 8
+#pragma once
+#include <cstdint>
+
+#include "backend/cuda/device_common.cuh"
+
+namespace dsinfer::cuda {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Four 8x8 b16 matrices; lane l gives the address of row l%8 of matrix l/8.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// Two 8x8 matrices; lanes 0-15 give the addresses.
+__device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(smem_addr(p)));
+}
+
+// d += a * b on bf16 operands with float accumulation.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as a bf16 pair, the first in the low half (the lower column of a fragment).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Asynchronous 16-byte copy global -> shared; bytes past src_bytes (0 or 16 here) are zero-filled.
+__device__ __forceinline__ void cp_async_16(bf16* dst, const bf16* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+
+// A valid global address for cp.async copies of zero bytes (which read nothing).
+static __device__ __align__(16) bf16 g_zero_src[8];
+
+// Fills `rows` rows of a shared tile (row stride `stride`, columns [col, col + 8 * chunks)) from
+// global rows: row_src(r) gives the row's first element, or nullptr for a row of zeros; elements
+// at or past `n` are zeros. With `vec` (n, row strides and bases all multiples of 8 elements) the
+// copies are asynchronous 16-byte cp.async; otherwise plain element copies, for odd shapes.
+template <typename RowSrc>
+__device__ __forceinline__ void load_tile(bf16* tile, int stride, int col, int rows, int chunks, int n, bool vec,
+                                          RowSrc row_src) {
+  const int total = rows * chunks;
+  for (int i = threadIdx.x; i < total; i += blockDim.x) {
+    const int r = i / chunks, c = i % chunks;
+    const bf16* src = row_src(r);
+    bf16* dst = tile + r * stride + col + c * 8;
+    if (vec) {
+      const bool live = src != nullptr && c * 8 < n;
+      cp_async_16(dst, live ? src + c * 8 : g_zero_src, live ? 16 : 0);
+    } else {
+      for (int e = 0; e < 8; ++e) {
+        const int d = c * 8 + e;
+        dst[e] = src != nullptr && d < n ? src[d] : __float2bfloat16(0.0f);
+      }
+    }
+  }
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,143 @@
+// MoE router (exactly the CPU reference's selection rules) and the weighted combine of the
+// expert outputs back into token order.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kRouteWarps = 4;
+
+// Warp-wide arg max; ties go to the lower index, as the CPU's sort comparator.
+__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+    if (ov > v || (ov == v && oi < i)) {
+      v = ov;
+      i = oi;
+    }
+  }
+}
+
+__device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
+  return v > best || (v == best && i < best_i);
+}
+
+// One warp per token. Shared memory per warp: scores[E], choice[E], taken[E] flags.
+__global__ void moe_route_kernel(const float* logits, int tokens, int experts, DeviceWeight bias, bool has_bias,
+                                 RouteParams r, int* ids, float* weights) {
+  extern __shared__ float smem[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int t = blockIdx.x * kRouteWarps + warp;
+  if (t >= tokens) return;
+  float* scores = smem + warp * 3 * experts;
+  float* choice = scores + experts;
+  float* taken = choice + experts;
+  const float* l = logits + static_cast<int64_t>(t) * experts;
+
+  if (r.sigmoid) {
+    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-l[e]));
+  } else {
+    float mx = kNegInf;
+    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, l[e]);
+    mx = warp_max(mx);
+    float sum = 0.0f;
+    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(l[e] - mx));
+    sum = warp_sum(sum);
+    for (int e = lane; e < experts; e += 32) scores[e] /= sum;
+  }
+  // The correction bias steers which experts are chosen, never their weights.
+  for (int e = lane; e < experts; e += 32) {
+    choice[e] = scores[e] + (has_bias ? weight_at(bias, 0, e) : 0.0f);
+    taken[e] = 0.0f;
+  }
+  __syncwarp();
+
+  if (r.group_limited) {
+    // Lane g scores group g (its max, or the sum of its top two), then the best groups are kept.
+    const int per_group = experts / r.n_group;
+    float gscore = kNegInf;
+    if (lane < r.n_group) {
+      float top1 = kNegInf, top2 = kNegInf;
+      for (int e = lane * per_group; e < (lane + 1) * per_group; ++e) {
+        const float v = choice[e];
+        if (v > top1) {
+          top2 = top1;
+          top1 = v;
+        } else if (v > top2) {
+          top2 = v;
+        }
+      }
+      gscore = r.group_by_top2_sum ? top1 + (per_group > 1 ? top2 : 0.0f) : top1;
+    }
+    bool kept = false;
+    for (int k = 0; k < r.topk_group; ++k) {
+      float v = lane < r.n_group && !kept ? gscore : kNegInf;
+      int i = lane < r.n_group && !kept ? lane : 0x7fffffff;
+      warp_argmax(v, i);
+      if (lane == i) kept = true;
+    }
+    const unsigned kept_mask = __ballot_sync(0xffffffffu, kept);
+    for (int e = lane; e < experts; e += 32)
+      if (!((kept_mask >> (e / per_group)) & 1u)) choice[e] = 0.0f;
+    __syncwarp();
+  }
+
+  float sum = 0.0f;
+  for (int k = 0; k < r.top_k; ++k) {
+    float best = kNegInf;
+    int best_i = 0x7fffffff;
+    for (int e = lane; e < experts; e += 32)
+      if (taken[e] == 0.0f && (best_i == 0x7fffffff || better(choice[e], e, best, best_i))) {
+        best = choice[e];
+        best_i = e;
+      }
+    warp_argmax(best, best_i);
+    if (lane == 0) {
+      taken[best_i] = 1.0f;
+      ids[static_cast<int64_t>(t) * r.top_k + k] = best_i;
+      weights[static_cast<int64_t>(t) * r.top_k + k] = scores[best_i];
+      sum += scores[best_i];  // sequential, in selection order, as the CPU
+    }
+    __syncwarp();
+  }
+  if (lane == 0)
+    for (int k = 0; k < r.top_k; ++k) {
+      float& w = weights[static_cast<int64_t>(t) * r.top_k + k];
+      w = (r.normalize ? w / (sum + 1e-20f) : w) * r.scaling;
+    }
+}
+
+// One block per token: out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float.
+__global__ void moe_combine_kernel(const float* y, const int* inverse, const float* weights, int k, int64_t hidden,
+                                   bf16* out) {
+  const int64_t t = blockIdx.x;
+  for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int j = 0; j < k; ++j) acc += weights[t * k + j] * y[inverse[t * k + j] * hidden + d];
+    out[t * hidden + d] = __float2bfloat16(acc);
+  }
+}
+
+}  // namespace
+
+void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
+                      int* ids, float* weights, cudaStream_t s) {
+  if (tokens == 0) return;
+  const size_t smem = static_cast<size_t>(kRouteWarps) * 3 * experts * sizeof(float);
+  CUDA_CHECK(cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  moe_route_kernel<<<ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s>>>(
+      logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
+  CUDA_CHECK_LAUNCH("moe_route_kernel");
+}
+
+void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
+                        bf16* out, cudaStream_t s) {
+  if (tokens == 0) return;
+  moe_combine_kernel<<<tokens, 256, 0, s>>>(y, inverse, weights, k, hidden, out);
+  CUDA_CHECK_LAUNCH("moe_combine_kernel");
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,127 @@
+// GQA and MLA attention of the CUDA backend against the CPU reference: several sequences per
+// batch, shuffled block tables, new tokens after cached ones (chunked prefill), decode over long
+// contexts (split over the sequence), head dims from the tiny fixtures' 8 up to 256.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "gpu_test_util.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+struct SeqSpec {
+  int past;  // tokens already in the cache
+  int len;   // new tokens in this step
+};
+
+constexpr int kBlock = 16;
+
+// The sequences back to back, their cache blocks drawn from a shuffled pool of `blocks`.
+ForwardBatch paged_batch(const std::vector<SeqSpec>& specs, int blocks, uint32_t seed) {
+  std::vector<int> pool(blocks);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), std::mt19937(seed));
+  ForwardBatch b;
+  b.block_size = kBlock;
+  size_t next = 0;
+  for (const SeqSpec& sp : specs) {
+    SeqSlice s;
+    s.query_start = b.num_tokens();
+    s.query_len = sp.len;
+    s.context_len = sp.past + sp.len;
+    for (int i = 0; i < (s.context_len + kBlock - 1) / kBlock; ++i) s.block_table.push_back(pool.at(next++));
+    for (int p = sp.past; p < s.context_len; ++p) {
+      b.tokens.push_back(0);
+      b.positions.push_back(p);
+      b.slots.push_back(s.block_table[p / kBlock] * kBlock + p % kBlock);
+    }
+    b.seqs.push_back(s);
+  }
+  return b;
+}
+
+int blocks_needed(const std::vector<SeqSpec>& specs) {
+  int n = 0;
+  for (const SeqSpec& s : specs) n += (s.past + s.len + kBlock - 1) / kBlock;
+  return n + 3;  // a few never used
+}
+
+void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dim " << dim);
+  GpuTest g;
+  const int blocks = blocks_needed(specs), slots = blocks * kBlock;
+  ForwardBatch b = paged_batch(specs, blocks, seed);
+  const int t = b.num_tokens();
+  std::vector<float> q = random_values(t * heads * dim, 1.0f, seed + 1);
+  std::vector<float> k = random_values(slots * kv_heads * dim, 1.0f, seed + 2);
+  std::vector<float> v = random_values(slots * kv_heads * dim, 1.0f, seed + 3);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  std::vector<float> want(t * heads * dim);
+  g.cpu->attention(b, host_view(q, {t, heads, dim}),
+                   {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * dim})}, kv_heads, dim, dim,
+                   scale, host_view(want, {t, heads, dim}));
+  g.gpu->begin_forward(b);
+  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, dim});
+  g.gpu->attention(b, g.gpu_bf16(q, {t, heads, dim}),
+                   {g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * dim})}, kv_heads, dim,
+                   dim, scale, out);
+  expect_close(g.read(out), want, 2e-2f, "attention");
+}
+
+void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope);
+  GpuTest g;
+  const int blocks = blocks_needed(specs), slots = blocks * kBlock, width = lora + rope;
+  ForwardBatch b = paged_batch(specs, blocks, seed);
+  const int t = b.num_tokens();
+  std::vector<float> q_lat = random_values(t * heads * lora, 1.0f, seed + 1);
+  std::vector<float> q_rope = random_values(t * heads * rope, 1.0f, seed + 2);
+  std::vector<float> cache = random_values(slots * width, 1.0f, seed + 3);
+  const float scale = 1.0f / std::sqrt(192.0f);
+  std::vector<float> want(t * heads * lora);
+  g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
+                       host_view(cache, {slots, width}), lora, scale, host_view(want, {t, heads, lora}));
+  g.gpu->begin_forward(b);
+  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, lora});
+  g.gpu->mla_attention(b, g.gpu_bf16(q_lat, {t, heads, lora}), g.gpu_bf16(q_rope, {t, heads, rope}),
+                       g.gpu_bf16(cache, {slots, width}), lora, scale, out);
+  expect_close(g.read(out), want, 2e-2f, "mla_attention");
+}
+
+}  // namespace
+
+TEST(GpuAttention, PrefillManySequencesAndHeadDims) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 100}, {37, 20}, {200, 1}, {0, 1}, {5, 64}};
+  for (int dim : {8, 64, 128, 256}) check_gqa(specs, 8, 2, dim, 100 + dim);
+  check_gqa(specs, 4, 4, 16, 7);  // no grouping
+}
+
+TEST(GpuAttention, DecodeLongContextsSplitOverTheSequence) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 1}, {36, 1}, {700, 1}, {2500, 1}};
+  check_gqa(specs, 28, 4, 128, 11);  // Qwen2-7B: 7 query heads per kv head
+  check_gqa(specs, 32, 8, 64, 12);
+  check_gqa(specs, 4, 2, 8, 13);      // the tiny fixtures' shape
+  check_gqa({{4000, 1}}, 20, 1, 128, 14);  // 20 heads sharing one kv head: several head chunks
+}
+
+TEST(GpuAttention, MlaPrefill) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 70}, {30, 5}, {0, 1}};
+  check_mla(specs, 128, 512, 64, 21);
+  check_mla(specs, 16, 512, 64, 22);
+  check_mla(specs, 4, 16, 8, 23);  // ds3-tiny
+  check_mla(specs, 40, 32, 8, 24);
+}
+
+TEST(GpuAttention, MlaDecodeLongContexts) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 1}, {100, 1}, {3000, 1}};
+  check_mla(specs, 128, 512, 64, 31);
+  check_mla(specs, 16, 512, 64, 32);
+  check_mla(specs, 4, 32, 8, 33);  // ds2-lite-tiny
+}

@@ -1,0 +1,175 @@
+// Whole models on the GPU: logits against transformers' reference on every fixture, several
+// sequences in one batch against each alone, and decode steps against one full prefill.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "../fixture_util.h"
+#include "gpu_test_util.h"
+#include "model/model.h"
+#include "model/score.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+std::unique_ptr<Backend> gpu_backend() { return make_backend(Device{DeviceKind::CUDA, 0}); }
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+std::vector<std::vector<int>> fixture_sequences(const std::string& name) {
+  std::vector<std::vector<int>> out;
+  for (const auto& seq : fixture_ref(name)["sequences"]) out.push_back(seq["input_ids"].get<std::vector<int>>());
+  return out;
+}
+
+// Sequences growing in one paged cache, their blocks taken from the end of the pool so that
+// tables are neither contiguous nor in order.
+class PagedRunner {
+ public:
+  static constexpr int kBlock = 16;
+  PagedRunner(Model& model, Backend& backend, int blocks)
+      : model_(model), backend_(backend), cache_(backend, model.kv_spec(), blocks, kBlock), next_block_(blocks - 1) {}
+
+  // Appends tokens to each listed sequence in one forward pass; returns the logits of every new
+  // token, in the order given, as rows of vocab floats.
+  std::vector<float> step(const std::vector<std::pair<int, std::vector<int>>>& work) {
+    ForwardBatch b;
+    b.block_size = kBlock;
+    for (const auto& [id, tokens] : work) {
+      Seq& s = seqs_[id];
+      SeqSlice slice;
+      slice.query_start = b.num_tokens();
+      slice.query_len = static_cast<int>(tokens.size());
+      slice.context_len = s.length + slice.query_len;
+      while (static_cast<int>(s.table.size()) * kBlock < slice.context_len) s.table.push_back(next_block_--);
+      slice.block_table = s.table;
+      for (int i = 0; i < slice.query_len; ++i) {
+        const int pos = s.length + i;
+        b.logit_rows.push_back(b.num_tokens());
+        b.tokens.push_back(tokens[i]);
+        b.positions.push_back(pos);
+        b.slots.push_back(s.table[pos / kBlock] * kBlock + pos % kBlock);
+      }
+      s.length = slice.context_len;
+      b.seqs.push_back(slice);
+    }
+    Tensor logits = model_.forward(b, cache_);
+    std::vector<float> out(logits.numel());
+    backend_.copy_to_host(logits, out.data());
+    return out;
+  }
+
+ private:
+  struct Seq {
+    int length = 0;
+    std::vector<int> table;
+  };
+  Model& model_;
+  Backend& backend_;
+  KvCache cache_;
+  int next_block_;
+  std::map<int, Seq> seqs_;
+};
+
+// Rows [row0, row0 + rows) of a and b agree within tol of b's largest magnitude.
+void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::vector<float>& b, size_t b_row0,
+                       size_t rows, int vocab, float tol, const std::string& what) {
+  std::vector<float> x(a.begin() + a_row0 * vocab, a.begin() + (a_row0 + rows) * vocab);
+  std::vector<float> y(b.begin() + b_row0 * vocab, b.begin() + (b_row0 + rows) * vocab);
+  expect_close(x, y, tol, what);
+}
+
+}  // namespace
+
+class GpuFixtureLogits : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuFixtureLogits, WithinBf16ToleranceAndSameTop1) {
+  SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  auto backend = gpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  const int vocab = model->config().vocab_size;
+  size_t positions = 0, same_top1 = 0;
+  for (const auto& seq : fixture_ref(name)["sequences"]) {
+    std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+    const std::string what = name + ": sequence of " + std::to_string(ids.size()) + " tokens";
+    std::vector<float> got = score_tokens(*model, *backend, ids);
+    // Full rows where ref.bin has them (every row, or the last when the vocabulary is large) ...
+    std::vector<float> want = fixture_logits(name, seq, vocab);
+    const size_t offset = got.size() - want.size();
+    expect_close(std::vector<float>(got.begin() + offset, got.end()), want, 2e-2f, what);
+    // ... and the reference's top 32 of every position.
+    const auto top_ids = seq["top_ids"].get<std::vector<std::vector<int>>>();
+    const auto top_logits = seq["top_logits"].get<std::vector<std::vector<float>>>();
+    std::vector<float> got_top, want_top;
+    for (size_t r = 0; r < ids.size(); ++r) {
+      const float* row = got.data() + r * vocab;
+      same_top1 += std::max_element(row, row + vocab) - row == top_ids[r][0];
+      ++positions;
+      for (size_t j = 0; j < top_ids[r].size(); ++j) {
+        got_top.push_back(row[top_ids[r][j]]);
+        want_top.push_back(top_logits[r][j]);
+      }
+    }
+    expect_close(got_top, want_top, 2e-2f, what + ", top-32 logits of every position");
+  }
+  EXPECT_GE(same_top1, 0.99 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);
+
+class GpuModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuModel, BatchedSequencesEqualEachAlone) {
+  SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  auto backend = gpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  const int vocab = model->config().vocab_size;
+  std::vector<std::vector<int>> seqs = fixture_sequences(name);
+  seqs.resize(std::min<size_t>(seqs.size(), 3));
+  ASSERT_GE(seqs.size(), 2u);
+  std::vector<std::pair<int, std::vector<int>>> work;
+  for (size_t i = 0; i < seqs.size(); ++i) work.emplace_back(static_cast<int>(i), seqs[i]);
+  PagedRunner runner(*model, *backend, 64);
+  std::vector<float> batched = runner.step(work);
+  size_t row = 0;
+  for (const auto& ids : seqs) {
+    std::vector<float> solo = score_tokens(*model, *backend, ids);
+    expect_rows_close(batched, row, solo, 0, ids.size(), vocab, 1e-2f,
+                      name + ": sequence of " + std::to_string(ids.size()) + " tokens, batched vs alone");
+    row += ids.size();
+  }
+}
+
+TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
+  SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  auto backend = gpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  const int vocab = model->config().vocab_size, steps = 4;
+  std::vector<std::vector<int>> seqs = fixture_sequences(name);
+  seqs.resize(2);
+  std::vector<std::vector<float>> full;
+  for (const auto& ids : seqs) full.push_back(score_tokens(*model, *backend, ids));
+  // Prefill both but their last `steps` tokens, then decode both together one token at a time.
+  PagedRunner runner(*model, *backend, 64);
+  std::vector<std::pair<int, std::vector<int>>> prefill;
+  for (int i = 0; i < 2; ++i) prefill.emplace_back(i, std::vector<int>(seqs[i].begin(), seqs[i].end() - steps));
+  runner.step(prefill);
+  for (int s = steps; s > 0; --s) {
+    std::vector<float> got = runner.step({{0, {seqs[0].end()[-s]}}, {1, {seqs[1].end()[-s]}}});
+    for (int i = 0; i < 2; ++i)
+      expect_rows_close(got, i, full[i], seqs[i].size() - s, 1, vocab, 2e-2f,
+                        name + ": sequence " + std::to_string(i) + ", decode of position " +
+                            std::to_string(seqs[i].size() - s));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);

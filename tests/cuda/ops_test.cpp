@@ -1,0 +1,215 @@
+// The CUDA backend's pointwise, data-movement and matrix ops against the CPU reference, on random
+// inputs (bf16-representable, so both see the same values).
+#include <numeric>
+
+#include "gpu_test_util.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+// Tokens at scattered positions, one sequence per token, slot = position.
+ForwardBatch scattered_batch(const std::vector<int>& positions) {
+  ForwardBatch b;
+  const int n = static_cast<int>(positions.size());
+  b.block_size = 16;
+  b.positions = positions;
+  b.slots = positions;
+  b.tokens.assign(n, 0);
+  for (int t = 0; t < n; ++t) {
+    SeqSlice s;
+    s.query_start = t;
+    s.query_len = 1;
+    s.context_len = positions[t] + 1;
+    s.block_table.resize(positions[t] / 16 + 1);
+    std::iota(s.block_table.begin(), s.block_table.end(), 0);
+    b.seqs.push_back(s);
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST(GpuOps, Embedding) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int vocab = 50, hidden = 40;
+  HostWeight table(random_values(vocab * hidden, 1.0f, 1), {vocab, hidden}, DType::BF16);
+  ForwardBatch b = scattered_batch({0, 1, 2, 3, 4, 5, 6});
+  b.tokens = {3, 49, 0, 7, 7, 12, 30};
+  std::vector<float> want(b.tokens.size() * hidden);
+  g.cpu->embedding(b, table.weight, host_view(want, {7, hidden}));
+  g.gpu->begin_forward(b);
+  Tensor out = g.gpu_tensor(DType::BF16, {7, hidden});
+  g.gpu->embedding(b, g.gpu->upload_weight(table.weight, g.keep), out);
+  EXPECT_EQ(g.read(out), want);
+  b.tokens[2] = vocab;
+  g.gpu->begin_forward(b);
+  EXPECT_THROW(g.gpu->embedding(b, g.gpu->upload_weight(table.weight, g.keep), out), Error);
+}
+
+TEST(GpuOps, RmsnormWithEachWeightDtype) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int rows = 5, h = 300;
+  std::vector<float> x = random_values(rows * h, 3.0f, 2);
+  for (DType dt : {DType::BF16, DType::F16, DType::F32}) {
+    HostWeight w(random_values(h, 1.5f, 3), {h}, dt);
+    std::vector<float> want(x.size()), xin = x;
+    g.cpu->rmsnorm(host_view(xin, {rows, h}), w.weight, 1e-6f, host_view(want, {rows, h}));
+    Tensor gx = g.gpu_bf16(x, {rows, h});
+    g.gpu->rmsnorm(gx, g.gpu->upload_weight(w.weight, g.keep), 1e-6f, gx);  // in place, as the model does
+    expect_close(g.read(gx), want, 1e-2f, "rmsnorm " + dtype_name(dt));
+  }
+}
+
+TEST(GpuOps, AddAndSiluMul) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int n = 1000;
+  std::vector<float> a = random_values(n, 4.0f, 4), b = random_values(n, 4.0f, 5);
+  std::vector<float> sum = a, act(n);
+  g.cpu->add(host_view(sum, {n}), host_view(b, {n}));
+  g.cpu->silu_mul(host_view(a, {n}), host_view(b, {n}), host_view(act, {n}));
+  Tensor ga = g.gpu_bf16(a, {n}), gb = g.gpu_bf16(b, {n}), gact = g.gpu_tensor(DType::BF16, {n});
+  g.gpu->silu_mul(ga, gb, gact);
+  g.gpu->add(ga, gb);
+  expect_close(g.read(ga), sum, 1e-2f, "add");
+  expect_close(g.read(gact), act, 1e-2f, "silu_mul");
+}
+
+TEST(GpuOps, LinearBf16WithBiasToBf16AndF32) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int m = 7, k = 80, n = 96;
+  std::vector<float> x = random_values(m * k, 1.0f, 6);
+  HostWeight w(random_values(n * k, 0.2f, 7), {n, k}, DType::BF16);
+  HostWeight bias(random_values(n, 1.0f, 8), {n}, DType::BF16);
+  std::vector<float> want(m * n);
+  g.cpu->linear(host_view(x, {m, k}), w.weight, &bias.weight, host_view(want, {m, n}));
+  Weight gw = g.gpu->upload_weight(w.weight, g.keep), gbias = g.gpu->upload_weight(bias.weight, g.keep);
+  Tensor gx = g.gpu_bf16(x, {m, k});
+  for (DType out_dtype : {DType::BF16, DType::F32}) {
+    Tensor out = g.gpu_tensor(out_dtype, {m, n});
+    g.gpu->linear(gx, gw, &gbias, out);
+    expect_close(g.read(out), want, out_dtype == DType::F32 ? 1e-3f : 1e-2f, "linear -> " + dtype_name(out_dtype));
+  }
+}
+
+TEST(GpuOps, LinearF16AndF32Weights) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int m = 3, k = 64, n = 40;
+  std::vector<float> x = random_values(m * k, 1.0f, 9);
+  for (DType dt : {DType::F16, DType::F32}) {
+    HostWeight w(random_values(n * k, 0.2f, 10), {n, k}, dt);
+    std::vector<float> want(m * n);
+    g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
+    Tensor out = g.gpu_tensor(DType::F32, {m, n});
+    g.gpu->linear(g.gpu_bf16(x, {m, k}), g.gpu->upload_weight(w.weight, g.keep), nullptr, out);
+    expect_close(g.read(out), want, 1e-2f, "linear with " + dtype_name(dt) + " weights");
+  }
+}
+
+TEST(GpuOps, LinearFp8BlockScaledWithPartialBlocks) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int m = 5, k = 72, n = 80, block = 32;  // 3 x 3 blocks, the last row and column partial
+  std::vector<float> x = random_values(m * k, 1.0f, 11), raw = random_values(n * k, 400.0f, 12);
+  std::vector<uint8_t> fp8(n * k);
+  for (size_t i = 0; i < fp8.size(); ++i) fp8[i] = f32_to_fp8e4m3(raw[i]);
+  std::vector<float> scales = random_values(3 * 3, 1e-3f, 13);
+  for (float& s : scales) s = std::fabs(s) + 1e-4f;
+  Weight w;
+  w.w = Tensor{DType::F8_E4M3, {n, k}, fp8.data(), {}};
+  w.scale = Tensor{DType::F32, {3, 3}, scales.data(), {}};
+  w.block_rows = w.block_cols = block;
+  std::vector<float> want(m * n);
+  g.cpu->linear(host_view(x, {m, k}), w, nullptr, host_view(want, {m, n}));
+  Tensor out = g.gpu_tensor(DType::BF16, {m, n});
+  g.gpu->linear(g.gpu_bf16(x, {m, k}), g.gpu->upload_weight(w, g.keep), nullptr, out);
+  expect_close(g.read(out), want, 1e-2f, "fp8 linear");
+}
+
+TEST(GpuOps, RopeBothStylesWithOffsetAndScaling) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int heads = 3, stride = 24, offset = 8, rot = 16;
+  ForwardBatch b = scattered_batch({0, 5, 17, 100, 1000, 4000});
+  const int t = b.num_tokens();
+  std::vector<float> inv_freq(rot / 2);
+  for (int i = 0; i < rot / 2; ++i) inv_freq[i] = 1.0f / std::pow(10000.0f, 2.0f * i / rot);
+  std::vector<float> x = random_values(t * heads * stride, 2.0f, 14);
+  g.gpu->begin_forward(b);
+  for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
+    RopeParams cpu_p{host_view(inv_freq, {rot / 2}), 1.3f, style};
+    RopeParams gpu_p{g.gpu_f32(inv_freq, {rot / 2}), 1.3f, style};
+    std::vector<float> want = x;
+    g.cpu->rope(b, host_view(want, {t, heads, stride}), offset, rot, cpu_p);
+    Tensor gx = g.gpu_bf16(x, {t, heads, stride});
+    g.gpu->rope(b, gx, offset, rot, gpu_p);
+    expect_close(g.read(gx), want, 1e-2f, style == RopeStyle::Neox ? "rope neox" : "rope interleaved");
+  }
+}
+
+TEST(GpuOps, CacheWriteGatherRowsCopyColumnsFillZero) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int width = 24, slots = 64;
+  ForwardBatch b = scattered_batch({40, 3, 17, 63});
+  const int t = b.num_tokens();
+  std::vector<float> src = random_values(t * width, 1.0f, 15);
+  Tensor cache = g.gpu_tensor(DType::BF16, {slots, width});
+  g.gpu->fill_zero(cache);
+  g.gpu->begin_forward(b);
+  g.gpu->cache_write(b, g.gpu_bf16(src, {t, width}), cache);
+  std::vector<float> got = g.read(cache), want(slots * width, 0.0f);
+  for (int i = 0; i < t; ++i) std::copy_n(src.begin() + i * width, width, want.begin() + b.slots[i] * width);
+  EXPECT_EQ(got, want);
+
+  Tensor rows = g.gpu_tensor(DType::BF16, {3, width});
+  g.gpu->gather_rows(cache, {63, 40, 63}, rows);
+  std::vector<float> rows_want;
+  for (int r : {63, 40, 63}) rows_want.insert(rows_want.end(), want.begin() + r * width, want.begin() + (r + 1) * width);
+  EXPECT_EQ(g.read(rows), rows_want);
+
+  Tensor cols = g.gpu_tensor(DType::BF16, {3, 1, 10});
+  g.gpu->fill_zero(cols);
+  g.gpu->copy_columns(rows, 5, cols, 2, 7);
+  std::vector<float> cols_got = g.read(cols);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 10; ++c)
+      EXPECT_EQ(cols_got[r * 10 + c], c >= 2 && c < 9 ? rows_want[r * width + 5 + c - 2] : 0.0f) << r << "," << c;
+}
+
+TEST(GpuOps, HeadMatmulBothDirections) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int t = 5, heads = 3, n = 8, k = 16;
+  std::vector<float> w = random_values(heads * n * k, 0.5f, 16);
+  Tensor gw = g.gpu_f32(w, {heads, n, k});
+  for (bool transpose : {false, true}) {
+    const int in = transpose ? n : k, out_dim = transpose ? k : n;
+    std::vector<float> x = random_values(t * heads * in, 1.0f, 17), want(t * heads * out_dim);
+    g.cpu->head_matmul(host_view(x, {t, heads, in}), host_view(w, {heads, n, k}), transpose,
+                       host_view(want, {t, heads, out_dim}));
+    Tensor out = g.gpu_tensor(DType::BF16, {t, heads, out_dim});
+    g.gpu->head_matmul(g.gpu_bf16(x, {t, heads, in}), gw, transpose, out);
+    expect_close(g.read(out), want, 1e-2f, transpose ? "head_matmul transposed" : "head_matmul");
+  }
+}
+
+TEST(GpuOps, ErrorsNameTheOp) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  Tensor a = g.gpu_tensor(DType::BF16, {4, 8}), b = g.gpu_tensor(DType::F32, {4, 8});
+  try {
+    g.gpu->add(a, b);
+    FAIL() << "add of bf16 and f32 did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("add"), std::string::npos) << e.what();
+  }
+  ForwardBatch other = scattered_batch({0});
+  EXPECT_THROW(g.gpu->cache_write(other, a, a), Error);  // begin_forward was never called with it
+}
