@@ -1,8 +1,8 @@
 #include "text/pre_tokenizer.h"
 
 #include "core/error.h"
-#include "text/json_util.h"
 #include "text/byte_level.h"
+#include "text/json_util.h"
 #include "text/regex.h"
 
 namespace dsinfer {

@@ -3,12 +3,12 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "text/json_util.h"
 #include "io/json_file.h"
 #include "io/model_dir.h"
 #include "text/added_tokens.h"
 #include "text/bpe_model.h"
 #include "text/byte_level.h"
+#include "text/json_util.h"
 #include "text/normalizer.h"
 #include "text/pre_tokenizer.h"
 #include "text/utf8.h"
@@ -16,7 +16,6 @@
 namespace dsinfer {
 
 struct Tokenizer::Impl {
-  std::string path;
   BpeModel model;
   Normalizer normalizer;
   PreTokenizer pre_tokenizer;
@@ -94,7 +93,6 @@ Tokenizer Tokenizer::load(const std::string& path, const nlohmann::json* config)
   nlohmann::json j = read_json_file(path);
   if (!j.is_object()) fail("'", path, "' is not a JSON object (expected a tokenizer.json)");
   auto impl = std::make_shared<Impl>();
-  impl->path = path;
   std::string where = "'" + path + "'";
   if (!j.contains("model")) fail(where, ": missing \"model\"");
   impl->model = BpeModel::from_json(j["model"], where + " model");
@@ -162,28 +160,21 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_token
   return ids;
 }
 
+// As HF: every token's string, added tokens included, goes through the ByteLevel decoder
+// (a string with a code point outside the byte alphabet passes as its UTF-8 bytes), and the
+// joined bytes are decoded once with invalid UTF-8 replaced.
 std::string Tokenizer::decode(const std::vector<int>& ids, bool skip_special_tokens) const {
-  const Impl& m = *impl_;
-  std::string out, pending;
+  std::string bytes;
   for (int id : ids) {
-    auto added = m.added_by_id.find(id);
-    if (added != m.added_by_id.end()) {
-      if (skip_special_tokens && added->second.special) continue;
-      // HF decodes the byte-level run before an added token on its own.
-      out += utf8_lossy(pending);
-      pending.clear();
-      out += added->second.content;
-    } else if (const std::string* token = m.model.id_to_token(id)) {
-      pending += byte_level_decode(*token);
-    }
+    if (skip_special_tokens && is_special(id)) continue;
+    bytes += token_text(id);
   }
-  out += utf8_lossy(pending);
-  return out;
+  return utf8_lossy(bytes);
 }
 
 std::string Tokenizer::token_text(int id) const {
   auto added = impl_->added_by_id.find(id);
-  if (added != impl_->added_by_id.end()) return added->second.content;
+  if (added != impl_->added_by_id.end()) return byte_level_decode(added->second.content);
   const std::string* token = impl_->model.id_to_token(id);
   return token ? byte_level_decode(*token) : std::string();
 }

@@ -28,7 +28,8 @@ class Tokenizer {
   // becomes U+FFFD.
   std::string decode(const std::vector<int>& ids, bool skip_special_tokens) const;
 
-  // The raw bytes of one token (may be part of a UTF-8 character); empty for unknown ids.
+  // The bytes one token stands for in decode() (may be part of a UTF-8 character); empty
+  // for unknown ids.
   std::string token_text(int id) const;
   // The id of a token given as written in the vocab (byte-level form) or as added-token text.
   std::optional<int> token_to_id(std::string_view token) const;

@@ -87,21 +87,22 @@ char32_t compose_pair(char32_t a, char32_t b) {
   return it == pairs->end() ? 0 : it->second;
 }
 
-// Text made only of code points below U+0300 is unchanged by both forms: nothing there
-// decomposes or combines. Such bytes are all below 0xCC.
-bool trivially_normalized(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0xCC; });
+// Text whose bytes are all below `limit` needs no work. ASCII is unchanged by both forms;
+// code points below U+0300 (bytes below 0xCC) are unchanged by NFC, since nothing there
+// combines with what precedes it and what decomposes recomposes.
+bool all_below(std::string_view text, unsigned char limit) {
+  return std::all_of(text.begin(), text.end(), [limit](char c) { return static_cast<unsigned char>(c) < limit; });
 }
 
 }  // namespace
 
 std::string unicode_nfd(std::string_view text) {
-  if (trivially_normalized(text)) return std::string(text);
+  if (all_below(text, 0x80)) return std::string(text);
   return utf8_encode(decompose_all(text));
 }
 
 std::string unicode_nfc(std::string_view text) {
-  if (trivially_normalized(text)) return std::string(text);
+  if (all_below(text, 0xCC)) return std::string(text);
   std::u32string d = decompose_all(text);
   std::u32string out;
   out.reserve(d.size());
