@@ -14,7 +14,8 @@ namespace dsinfer {
 namespace {
 
 struct BenchOptions {
-  std::string model, device = "cpu";
+  std::string model;
+  LoadOptions load;
   int prompt_len = 128, gen_len = 32, batch = 1;
 };
 
@@ -66,8 +67,8 @@ double decode_tokens_per_s(Engine& engine, const BenchOptions& o, int vocab) {
 }
 
 void run_bench(const BenchOptions& o) {
-  std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.device.c_str());
-  LoadedModel m = load_for_generation(o.model, o.device);
+  std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.load.device.c_str());
+  LoadedModel m = load_for_generation(o.model, o.load);
   const int vocab = m.model->config().vocab_size;
   EngineOptions eo;
   eo.kv_cache_tokens = static_cast<int64_t>(o.batch + 1) * (o.prompt_len + o.gen_len + eo.block_size);
@@ -86,7 +87,7 @@ void run_bench(const BenchOptions& o) {
   std::printf("| model | device | load s | prefill tok/s (%d) | decode tok/s (batch %d) | peak RSS MiB |\n", o.prompt_len,
               o.batch);
   std::printf("| --- | --- | --- | --- | --- | --- |\n");
-  std::printf("| %s | %s | %.3f | %.1f | %.1f | %.0f |\n", m.model->config().architecture.c_str(), o.device.c_str(),
+  std::printf("| %s | %s | %.3f | %.1f | %.1f | %.0f |\n", m.model->config().architecture.c_str(), o.load.device.c_str(),
               m.load_seconds, o.prompt_len / prefill_s, decode, ru.ru_maxrss / 1024.0);
 }
 
@@ -94,7 +95,11 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                          [](CLI::App& app) {
                            auto o = std::make_shared<BenchOptions>();
                            app.add_option("--model", o->model, "Hugging Face model directory")->required();
-                           app.add_option("--device", o->device, "cpu, cuda or cuda:N");
+                           app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
+                           app.add_flag("--dummy-weights", o->load.dummy_weights,
+                                        "Random weights at the real shapes (--model may name a catalog model)");
+                           app.add_option("--num-layers", o->load.num_layers,
+                                          "Keep only the first N layers (with --dummy-weights)");
                            app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::PositiveNumber);
                            app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
                                ->check(CLI::Range(2, 1 << 20));

@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "io/mapped_file.h"
+#include "io/safetensors_writer.h"
 
 namespace dsinfer {
 
@@ -33,6 +34,8 @@ class TensorStore {
  public:
   // Opens DIR/model.safetensors.index.json with its shards, else DIR/model.safetensors.
   static TensorStore open_dir(const std::string& dir);
+  // Tensors held in memory (synthetic weights); `where` names them in errors.
+  static TensorStore in_memory(std::map<std::string, OwnedTensor> tensors, const std::string& where);
 
   bool has(const std::string& name) const { return index_.count(name) > 0; }
   // Throws naming the tensor (and the checkpoint) when it is absent.
@@ -43,6 +46,8 @@ class TensorStore {
  private:
   std::string where_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::unique_ptr<std::map<std::string, OwnedTensor>> owned_;
+  std::unique_ptr<std::map<std::string, TensorEntry>> owned_entries_;
   std::map<std::string, const TensorEntry*> index_;
 };
 

@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "io/model_dir.h"
+#include "io/safetensors.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 
@@ -26,5 +27,7 @@ class Model {
 // Loads a Hugging Face model directory onto the backend; throws on unsupported architectures,
 // missing or malformed tensors.
 std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend);
+// A model over tensors from anywhere (a checkpoint, or dummy weights).
+std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend);
 
 }  // namespace dsinfer

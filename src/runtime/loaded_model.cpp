@@ -1,9 +1,12 @@
 #include "runtime/loaded_model.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/dummy_weights.h"
+#include "plan/model_catalog.h"
 
 namespace dsinfer {
 
@@ -12,12 +15,40 @@ const Tokenizer& LoadedModel::require_tokenizer() const {
   return *tokenizer;
 }
 
-LoadedModel load_for_generation(const std::string& path, const std::string& device) {
+namespace {
+
+// The config of a dummy model: a catalog name or a directory, optionally truncated in depth.
+ModelDir dummy_model_dir(const std::string& spec, int num_layers) {
+  ModelDir d;
+  if (std::filesystem::is_directory(spec)) {
+    d = ModelDir::open(spec);
+  } else {
+    d.path = spec;
+    d.config = plan::catalog_config(spec);
+  }
+  if (num_layers > 0) {
+    if (num_layers > d.config.value("num_hidden_layers", 0))
+      fail("--num-layers ", num_layers, " exceeds the model's ", d.config.value("num_hidden_layers", 0), " layers");
+    d.config["num_hidden_layers"] = num_layers;
+  }
+  return d;
+}
+
+}  // namespace
+
+LoadedModel load_for_generation(const std::string& path, const LoadOptions& options) {
   auto start = std::chrono::steady_clock::now();
   LoadedModel m;
-  m.dir = ModelDir::open(path);
-  m.backend = make_backend(parse_device(device));
-  m.model = load_model(m.dir, *m.backend);
+  m.backend = make_backend(parse_device(options.device));
+  if (options.dummy_weights) {
+    m.dir = dummy_model_dir(path, options.num_layers);
+    ModelConfig config = ModelConfig::from_json(m.dir.config);
+    m.model = load_model(config, dummy_weights(m.dir.config, config), *m.backend);
+  } else {
+    if (options.num_layers > 0) fail("--num-layers needs --dummy-weights");
+    m.dir = ModelDir::open(path);
+    m.model = load_model(m.dir, *m.backend);
+  }
   if (m.dir.tokenizer_json) m.tokenizer = Tokenizer::from_model_dir(m.dir);
   m.defaults = generation_defaults(m.dir, m.model->config());
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -25,6 +25,12 @@ struct LoadedModel {
   const Tokenizer& require_tokenizer() const;
 };
 
-LoadedModel load_for_generation(const std::string& path, const std::string& device);
+struct LoadOptions {
+  std::string device = "cpu";
+  bool dummy_weights = false;  // random weights at the real shapes; `path` may name a catalog model
+  int num_layers = 0;          // > 0: keep only the first N decoder layers (with dummy weights)
+};
+
+LoadedModel load_for_generation(const std::string& path, const LoadOptions& options);
 
 }  // namespace dsinfer

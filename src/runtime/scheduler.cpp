@@ -64,9 +64,11 @@ void Scheduler::match_prefix(Sequence& s) {
 bool Scheduler::admit_next(int& budget, std::vector<ScheduledSeq>& out) {
   Sequence& s = *waiting_.front();
   if (!s.prefix_checked) match_prefix(s);
-  // Admission by memory: the whole remaining prompt plus one block of reserve must fit.
+  // Admission by memory: the whole remaining prompt must fit, plus one block of reserve for the
+  // decode steps of the sequences already running.
   const int bs = blocks_.block_size();
-  const int need = (static_cast<int>(s.tokens.size()) + bs - 1) / bs - static_cast<int>(s.blocks.size()) + 1;
+  const int need = (static_cast<int>(s.tokens.size()) + bs - 1) / bs - static_cast<int>(s.blocks.size()) +
+                   (running_.empty() ? 0 : 1);
   if (blocks_.available() < need) return false;
   const int n = std::min(s.remaining(), budget);
   grow_blocks(s, s.computed + n);

@@ -218,6 +218,18 @@ TEST(Engine, CancelFreesBlocksAndStopsAtEosOrCallback) {
   EXPECT_EQ(c3.finals[id3].reason, FinishReason::Stop);
 }
 
+TEST(Engine, RunsARequestThatFillsTheWholeCache) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 16;  // one block: prompt and output together fill it
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  uint64_t id = engine.submit(greedy({3, 4, 5}, 13), c.callback());
+  engine.wait_idle();
+  EXPECT_EQ(c.tokens[id].size(), 13u);
+  EXPECT_EQ(c.finals[id].reason, FinishReason::Length);
+}
+
 TEST(Engine, RejectsRequestsThatCanNeverFitAndRefusesWhenTheQueueIsFull) {
   Loaded m("ds2-lite-tiny");
   EngineOptions o;

@@ -1,0 +1,94 @@
+// dsinfer generate: complete a prompt (text or token ids), streaming the text to stdout.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/sampling_options.h"
+#include "core/error.h"
+#include "runtime/engine.h"
+#include "runtime/loaded_model.h"
+#include "runtime/text_stream.h"
+
+namespace dsinfer {
+namespace {
+
+struct GenerateOptions {
+  std::string model, prompt, ids;
+  LoadOptions load;
+  int max_tokens = 16;
+  bool ignore_eos = false, json = false;
+  std::vector<std::string> stop;
+  SamplingFlags sampling;
+};
+
+void run_generate(const GenerateOptions& o) {
+  if (o.prompt.empty() == o.ids.empty()) fail("give exactly one of --prompt and --ids");
+  LoadedModel m = load_for_generation(o.model, o.load);
+  const Tokenizer* tok = m.tokenizer ? &*m.tokenizer : nullptr;
+  GenerationRequest req;
+  req.prompt = o.ids.empty() ? m.require_tokenizer().encode(o.prompt, true) : parse_id_list(o.ids);
+  req.max_tokens = o.max_tokens;
+  req.sampling = o.sampling.apply(m.defaults.sampling);
+  req.eos_ids = m.defaults.eos_ids;
+  req.ignore_eos = o.ignore_eos;
+  if (!o.stop.empty() && !tok) fail("--stop needs a tokenizer, and '", o.model, "' has none");
+
+  EngineOptions eo;
+  eo.kv_cache_tokens = static_cast<int64_t>(req.prompt.size()) + o.max_tokens + eo.block_size;
+  Engine engine(*m.model, *m.backend, eo);
+  std::optional<TextStream> stream;
+  if (tok) stream.emplace(*tok, o.stop, req.eos_ids);
+  std::vector<int> out_ids;
+  FinishReason reason = FinishReason::None;
+  std::string error;
+  engine.submit(req, [&](const TokenEvent& ev) {
+    if (ev.token >= 0) out_ids.push_back(ev.token);
+    if (stream && ev.token >= 0) {
+      std::string piece = stream->push(ev.token);
+      if (!o.json) std::fputs(piece.c_str(), stdout), std::fflush(stdout);
+    }
+    if (ev.finished) {
+      reason = ev.reason;
+      error = ev.error;
+    }
+    return !(stream && stream->stopped());
+  });
+  engine.wait_idle();
+  if (reason == FinishReason::Error) fail("generation failed: ", error);
+  std::string text;
+  if (stream) {
+    std::string rest = stream->finish();
+    if (!o.json) std::fputs(rest.c_str(), stdout);
+    text = stream->text();
+  }
+  if (o.json) {
+    nlohmann::json j{{"ids", out_ids},
+                     {"text", text},
+                     {"finish_reason", reason == FinishReason::Length ? "length" : "stop"}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n");
+  }
+}
+
+CommandRegistration reg({"generate", "Generate a completion of a prompt (text or token ids)", [](CLI::App& app) {
+                           auto o = std::make_shared<GenerateOptions>();
+                           app.add_option("--model", o->model, "Hugging Face model directory")->required();
+                           app.add_option("--prompt", o->prompt, "Prompt text (encoded with the model's BOS)");
+                           app.add_option("--ids", o->ids, "Prompt as comma-separated token ids");
+                           app.add_option("--max-tokens", o->max_tokens, "Tokens to generate at most")
+                               ->check(CLI::PositiveNumber);
+                           app.add_flag("--ignore-eos", o->ignore_eos, "Never stop at (or sample) the EOS ids");
+                           app.add_option("--stop", o->stop, "Stop at this string (repeatable)");
+                           app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");
+                           app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
+                           app.add_flag("--dummy-weights", o->load.dummy_weights,
+                                        "Random weights at the real shapes (--model may name a catalog model)");
+                           app.add_option("--num-layers", o->load.num_layers,
+                                          "Keep only the first N layers (with --dummy-weights)");
+                           o->sampling.add_to(app);
+                           app.callback([o] { run_generate(*o); });
+                         }});
+
+}  // namespace
+}  // namespace dsinfer

@@ -1,0 +1,87 @@
+#include "model/dummy_weights.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/log.h"
+#include "plan/tensor_inventory.h"
+
+namespace dsinfer {
+namespace {
+
+// Uniform values in [-scale, scale) from a counter-based hash, so tensors fill in parallel.
+float random_value(uint64_t seed, int64_t i, float scale) {
+  uint64_t x = seed ^ (static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return (static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f) * scale;
+}
+
+OwnedTensor random_tensor(DType dtype, Shape shape, uint64_t seed, float scale, float offset) {
+  OwnedTensor t{dtype, std::move(shape), {}};
+  const int64_t n = shape_numel(t.shape);
+  t.bytes.resize(static_cast<size_t>(n) * dtype_size(dtype));
+#pragma omp parallel for schedule(static, 1 << 16)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = offset + random_value(seed, i, scale);
+    if (dtype == DType::BF16) reinterpret_cast<uint16_t*>(t.bytes.data())[i] = f32_to_bf16(v);
+    else if (dtype == DType::F8_E4M3) t.bytes[i] = f32_to_fp8e4m3(v);
+    else reinterpret_cast<float*>(t.bytes.data())[i] = v;
+  }
+  return t;
+}
+
+std::string expand(std::string name, int layer, int expert) {
+  auto put = [&](char key, int value) {
+    const std::string k = std::string(".") + key + ".";
+    if (size_t p = name.find(k); p != std::string::npos) name.replace(p + 1, 1, std::to_string(value));
+  };
+  put('N', layer);
+  put('E', expert);
+  return name;
+}
+
+}  // namespace
+
+TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& config) {
+  plan::PlanModel pm = plan::PlanModel::from_json(config_json, "dummy");
+  std::map<std::string, OwnedTensor> out;
+  uint64_t seed = 1;
+  int64_t params = 0;
+  for (int layer = -1; layer <= config.num_layers; ++layer) {
+    std::vector<plan::TensorGroup> groups = layer < 0 ? plan::embedding_tensors(pm)
+                                            : layer == config.num_layers ? plan::head_tensors(pm)
+                                                                         : plan::layer_tensors(pm, layer);
+    for (const plan::TensorGroup& g : groups) {
+      if (!g.stored) continue;
+      for (int64_t e = 0; e < g.count; ++e) {
+        const std::string name = expand(g.name, layer, static_cast<int>(e));
+        const bool matrix = g.cols > 1 || g.role == plan::TensorRole::Linear;
+        Shape shape = matrix ? Shape{g.rows, g.cols} : Shape{g.rows};
+        params += g.rows * g.cols;
+        if (g.role == plan::TensorRole::Norm) {
+          out[name] = random_tensor(DType::BF16, shape, ++seed, 0.05f, 1.0f);
+        } else if (g.role == plan::TensorRole::RouterBias) {
+          out[name] = random_tensor(DType::F32, shape, ++seed, 0.01f, 0.0f);
+        } else if (g.role == plan::TensorRole::Linear && config.fp8_checkpoint) {
+          // Weights of magnitude ~1/sqrt(fan_in): fp8 values in [-1, 1) times a per-block scale.
+          out[name] = random_tensor(DType::F8_E4M3, shape, ++seed, 1.0f, 0.0f);
+          Shape s = {(g.rows + config.fp8_block_rows - 1) / config.fp8_block_rows,
+                     (g.cols + config.fp8_block_cols - 1) / config.fp8_block_cols};
+          out[name.substr(0, name.size() - 6) + "weight_scale_inv"] =
+              random_tensor(DType::F32, s, ++seed, 0.0f, 1.0f / std::sqrt(static_cast<float>(g.cols)));
+        } else {
+          out[name] = random_tensor(DType::BF16, shape, ++seed, 1.0f / std::sqrt(static_cast<float>(g.cols)), 0.0f);
+        }
+      }
+    }
+  }
+  log_info("dummy weights: ", params, " random parameters at the real shapes (generation will be gibberish)");
+  return TensorStore::in_memory(std::move(out), "dummy weights");
+}
+
+}  // namespace dsinfer

@@ -1,0 +1,35 @@
+// TextStream: turns a request's generated ids into text as they arrive: UTF-8-safe incremental
+// detokenization, EOS kept out of the text, and stop strings (the text is cut before the stop
+// string, and text that could be the start of one is held back until it is decided).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "text/detokenizer.h"
+#include "text/tokenizer.h"
+
+namespace dsinfer {
+
+class TextStream {
+ public:
+  TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop_strings, std::vector<int> eos_ids);
+  // Text that can be shown now; sets stopped() once a stop string has appeared.
+  std::string push(int token);
+  // The rest of the text once generation is over.
+  std::string finish();
+  bool stopped() const { return stopped_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string release(bool final);
+
+  IncrementalDetokenizer detok_;
+  std::vector<std::string> stops_;
+  std::vector<int> eos_;
+  std::string pending_;  // decoded but not yet shown
+  std::string text_;     // everything shown so far
+  bool stopped_ = false;
+};
+
+}  // namespace dsinfer
