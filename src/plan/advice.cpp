@@ -1,9 +1,8 @@
 #include "plan/advice.h"
 
-#include <cmath>
-
 #include "core/error.h"
 #include "plan/kv_cache.h"
+#include "plan/units.h"
 
 namespace dsinfer::plan {
 
@@ -12,8 +11,6 @@ namespace {
 std::string where(const PlanResult& p) {
   return cat(p.layout.num_gpus(), " x ", p.options.gpu.name, " (", to_string(p.layout), ")");
 }
-
-std::string gib(double bytes) { return cat(std::round(bytes / (1024.0 * 1024 * 1024) * 10) / 10, " GiB"); }
 
 // The least lossy weight format, smaller than the current one, that fits.
 void advise_weights(const PlanModel& m, const PlanOptions& o, const PlanResult& r, std::vector<std::string>& out) {
@@ -24,7 +21,7 @@ void advise_weights(const PlanModel& m, const PlanOptions& o, const PlanResult& 
     const PlanResult p = best_plan(m, v);
     if (!p.fits) continue;
     out.push_back(cat("--weights-dtype ", to_string(d), ": fits on ", where(p), ", weights ",
-                      gib(double(p.memory.weight_bytes)), " per GPU"));
+                      gib_text(double(p.memory.weight_bytes), 1), " per GPU"));
     return;
   }
 }

@@ -1,5 +1,7 @@
 #include "plan/plan_json.h"
 
+#include "plan/kv_cache.h"
+
 namespace dsinfer::plan {
 
 using nlohmann::json;
@@ -79,7 +81,7 @@ json to_json(const PlanResult& r) {
                    {"max_tokens", r.kv_max_tokens},
                    {"max_sequences", r.kv_max_sequences},
                    {"context", o.context},
-                   {"block_tokens", 16}};
+                   {"block_tokens", kKvBlockTokens}};
   j["memory"] = memory_json(r.memory);
   j["flops"] = {{"decode_per_token", flops_json(r.decode_flops)},
                 {"prefill_per_token", flops_json(r.prefill_flops)}};

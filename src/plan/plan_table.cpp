@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "plan/plan_json.h"
+#include "plan/units.h"
 
 namespace dsinfer::plan {
 
@@ -26,7 +27,6 @@ std::string grouped(int64_t v) {
   return v < 0 ? "-" + out : out;
 }
 
-std::string gib(double bytes) { return fixed(bytes / (1024.0 * 1024 * 1024), 2) + " GiB"; }
 std::string billions(double v) { return fixed(v / 1e9, 2) + "B"; }
 std::string gflop(double v) { return fixed(v / 1e9, 2) + " GFLOP"; }
 std::string ms(double s) { return fixed(s * 1e3, 3) + " ms"; }
@@ -46,13 +46,13 @@ std::string describe_model(const ModelConfig& c) {
 std::string memory_rows(const PlanResult& r) {
   const GpuMemory& g = r.memory;
   const ActivationEstimate& a = g.activations;
-  std::string s = row("memory per GPU", cat(gib(g.capacity_bytes), " x ", r.options.mem_util, " = ", gib(g.usable_bytes),
-                                             " usable: weights ", gib(double(g.weight_bytes)), " + workspace ",
-                                             gib(double(a.total())), " + KV cache ",
-                                             gib(double(std::max<int64_t>(0, g.kv_bytes_available)))));
-  s += row("  workspace", cat(a.step_tokens, " tokens/step: residual ", gib(double(a.residual_bytes)), " + max(attention ",
-                              gib(double(a.attention_bytes)), ", MLP ", gib(double(a.mlp_bytes)), ") + logits ",
-                              gib(double(a.logits_bytes)), " + runtime ", gib(double(a.runtime_bytes))));
+  std::string s = row("memory per GPU", cat(gib_text(g.capacity_bytes), " x ", r.options.mem_util, " = ", gib_text(g.usable_bytes),
+                                             " usable: weights ", gib_text(double(g.weight_bytes)), " + workspace ",
+                                             gib_text(double(a.total())), " + KV cache ",
+                                             gib_text(double(std::max<int64_t>(0, g.kv_bytes_available)))));
+  s += row("  workspace", cat(a.step_tokens, " tokens/step: residual ", gib_text(double(a.residual_bytes)), " + max(attention ",
+                              gib_text(double(a.attention_bytes)), ", MLP ", gib_text(double(a.mlp_bytes)), ") + logits ",
+                              gib_text(double(a.logits_bytes)), " + runtime ", gib_text(double(a.runtime_bytes))));
   return s;
 }
 
@@ -90,8 +90,8 @@ std::string format_plan(const PlanResult& r) {
   s += row("parameters", cat("total ", grouped(r.params.total), " (", billions(double(r.params.total)),
                              "), active per token ", grouped(r.params.active), " (",
                              billions(double(r.params.active)), ")"));
-  s += row("weights", cat(to_string(r.weights.dtype), ": ", gib(double(r.weight_bytes)), " in all, ",
-                          gib(double(r.memory.weight_bytes)), " per GPU"));
+  s += row("weights", cat(to_string(r.weights.dtype), ": ", gib_text(double(r.weight_bytes)), " in all, ",
+                          gib_text(double(r.memory.weight_bytes)), " per GPU"));
   s += row("KV cache", cat(to_string(o.kv), ": ", grouped(r.kv_bytes_per_token), " bytes per token (",
                            grouped(r.memory.kv_bytes_per_token), " on each GPU); holds ", grouped(r.kv_max_tokens),
                            " tokens = ", grouped(r.kv_max_sequences), " sequences of ", grouped(o.context)));

@@ -6,13 +6,12 @@
 #include "core/error.h"
 #include "plan/advice.h"
 #include "plan/kv_cache.h"
+#include "plan/units.h"
 #include "plan/weight_totals.h"
 
 namespace dsinfer::plan {
 
 namespace {
-
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 // What every layout of one search shares: computed once.
 struct PlanInputs {
@@ -61,15 +60,13 @@ GpuMemory gpu_memory(const PlanInputs& in, const Layout& l, const ActivationEsti
   return tightest;
 }
 
-std::string gib(double bytes) { return cat(std::round(bytes / kGiB * 100) / 100, " GiB"); }
-
 void explain_fit(PlanResult& r, int64_t per_replica) {
   const GpuMemory& g = r.memory;
   const int64_t seqs_per_replica = r.kv_max_sequences / r.layout.dp;
   r.fits = g.kv_bytes_available > 0 && seqs_per_replica >= per_replica;
   if (g.kv_bytes_available <= 0) {
-    r.problems.push_back(cat("weights (", gib(double(g.weight_bytes)), " per GPU) and workspace (",
-                             gib(double(g.activations.total())), ") exceed the ", gib(g.usable_bytes),
+    r.problems.push_back(cat("weights (", gib_text(double(g.weight_bytes)), " per GPU) and workspace (",
+                             gib_text(double(g.activations.total())), ") exceed the ", gib_text(g.usable_bytes),
                              " usable per GPU (", r.options.gpu.name, " x mem-util ", r.options.mem_util, ")"));
   } else if (seqs_per_replica < per_replica) {
     r.problems.push_back(cat("the KV cache holds ", r.kv_max_tokens, " tokens: ", r.kv_max_sequences,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "plan/units.h"
 
 namespace dsinfer::plan {
 
@@ -14,7 +15,6 @@ namespace {
 
 constexpr double kWidth = 880, kHeight = 520;
 constexpr double kLeft = 80, kRight = 250, kTop = 50, kBottom = 60;  // margins; the legend sits right
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 struct Line {
   std::string label, color;

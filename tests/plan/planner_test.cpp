@@ -68,7 +68,7 @@ TEST(PlanPlanner, DoesNotFitAndSaysWhatToChange) {
   o.num_gpus = 1;
   const PlanResult r = make_plan(q7, o);
   EXPECT_FALSE(r.fits);
-  EXPECT_TRUE(any_contains(r.problems, "exceed the 14.4 GiB usable"));
+  EXPECT_TRUE(any_contains(r.problems, "exceed the 14.40 GiB usable"));
   EXPECT_TRUE(any_contains(r.advice, "--weights-dtype fp8: fits on 1 x T4"));
   EXPECT_TRUE(any_contains(r.advice, "--num-gpus 2"));
 }
