@@ -1,0 +1,118 @@
+// The CLI contract, run as users and external checks run it: the real binary, real fixtures.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../fixture_util.h"
+
+using namespace dsinfer::testing;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;
+};
+
+// Runs dsinfer with `args` (stdin from `input`), returning exit status and stdout.
+Result run(const std::string& args, const std::string& input = "") {
+  std::string in_file = std::filesystem::temp_directory_path() / ("dsinfer_cli_in_" + std::to_string(::getpid()));
+  std::ofstream(in_file) << input;
+  std::string cmd = std::string(DSINFER_BINARY) + " " + args + " < " + in_file + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  std::filesystem::remove(in_file);
+  return {WEXITSTATUS(status), out};
+}
+
+std::string join(const std::vector<int>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
+}  // namespace
+
+TEST(Cli, ScoreWritesTheReferenceLogits) {
+  nlohmann::json seq = fixture_ref("llama-tiny")["sequences"][0];
+  std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+  std::string out_file = std::filesystem::temp_directory_path() / ("dsinfer_score_" + std::to_string(::getpid()));
+  Result r = run("score --model " + fixture_dir("llama-tiny") + " --ids " + join(ids) + " --output " + out_file);
+  ASSERT_EQ(r.status, 0);
+  const int vocab = 128256;
+  std::vector<float> got(ids.size() * vocab);
+  std::ifstream(out_file, std::ios::binary).read(reinterpret_cast<char*>(got.data()), got.size() * 4);
+  EXPECT_EQ(std::filesystem::file_size(out_file), got.size() * 4);
+  std::vector<float> want = fixture_logits("llama-tiny", seq, vocab);
+  const size_t offset = got.size() - want.size();
+  float max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(want[i]));
+    max_err = std::max(max_err, std::fabs(want[i] - got[offset + i]));
+  }
+  EXPECT_LE(max_err, 1e-4f * max_ref);
+  std::filesystem::remove(out_file);
+}
+
+TEST(Cli, GenerateJsonReproducesTheGreedyReference) {
+  for (const std::string& name : {std::string("ds3-tiny"), std::string("qwen2-tiny")}) {
+    nlohmann::json g = fixture_ref(name)["greedy"];
+    Result r = run("generate --model " + fixture_dir(name) + " --ids " + join(g["prompt_ids"]) + " --max-tokens " +
+                   std::to_string(g["output_ids"].size()) + " --ignore-eos --json");
+    ASSERT_EQ(r.status, 0) << name;
+    std::string last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+    nlohmann::json j = nlohmann::json::parse(last);
+    EXPECT_EQ(j["ids"], g["output_ids"]) << name;
+    EXPECT_EQ(j["finish_reason"], "length");
+    EXPECT_TRUE(j["text"].is_string());
+  }
+}
+
+TEST(Cli, GenerateFromTextStopsAtAStopString) {
+  Result free_run = run("generate --model " + fixture_dir("qwen2-tiny") + " --prompt Hello --max-tokens 12 --json");
+  ASSERT_EQ(free_run.status, 0);
+  std::string text = nlohmann::json::parse(free_run.out)["text"];
+  ASSERT_GT(text.size(), 6u);
+  std::string stop = text.substr(3, 3);
+  std::string cmd = "generate --model " + fixture_dir("qwen2-tiny") + " --prompt Hello --max-tokens 12 --json --stop '" +
+                    stop + "'";
+  if (stop.find('\'') != std::string::npos) GTEST_SKIP() << "stop string with a quote";
+  Result r = run(cmd);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["finish_reason"], "stop");
+  EXPECT_EQ(j["text"], text.substr(0, text.find(stop)));
+}
+
+TEST(Cli, ChatStreamsOneReplyPerLine) {
+  Result r = run("chat --model " + fixture_dir("ds3-tiny") + " --max-tokens 5", "Hi\nAgain\n\n");
+  EXPECT_EQ(r.status, 0);
+  size_t prompts = 0;
+  for (size_t p = r.out.find("> "); p != std::string::npos; p = r.out.find("> ", p + 2)) ++prompts;
+  EXPECT_GE(prompts, 3u);
+}
+
+TEST(Cli, BadInputGivesAClearErrorAndExitStatus1) {
+  EXPECT_EQ(run("generate --model /nonexistent --ids 1,2").status, 1);
+  EXPECT_EQ(run("generate --model " + fixture_dir("qwen2-tiny") + " --ids 1,x,3").status, 1);
+  EXPECT_EQ(run("generate --model " + fixture_dir("ds2-lite-tiny") + " --prompt hi").status, 1);
+  EXPECT_EQ(run("score --model " + fixture_dir("ds2-lite-tiny") + " --ids 5000 --output /dev/null").status, 1);
+  EXPECT_NE(run("frobnicate").status, 0);
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* cmd : {"score", "generate", "tokenize", "detokenize", "template", "chat", "bench", "plan", "serve"}) {
+    Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.status, 0) << cmd;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;
+  }
+  EXPECT_EQ(run("--help").status, 0);
+}
