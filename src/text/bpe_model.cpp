@@ -4,7 +4,6 @@
 #include <queue>
 
 #include "core/error.h"
-#include "text/json_util.h"
 #include "text/utf8.h"
 
 namespace dsinfer {
@@ -28,7 +27,8 @@ bool optional_flag(const nlohmann::json& model, const char* key, const std::stri
 
 }  // namespace
 
-BpeModel BpeModel::from_json(const nlohmann::json& model, const std::string& where) {
+BpeModel BpeModel::build(const nlohmann::json& model, const std::vector<std::pair<std::string, int>>& vocab,
+                         const std::vector<std::pair<std::string, std::string>>& merges, const std::string& where) {
   if (!model.is_object()) fail(where, ": expected an object");
   std::string type = model.value("type", std::string("BPE"));
   if (type != "BPE") fail(where, ".type: unsupported model type '", type, "' (only BPE is supported)");
@@ -40,57 +40,35 @@ BpeModel BpeModel::from_json(const nlohmann::json& model, const std::string& whe
   m.fuse_unk_ = optional_flag(model, "fuse_unk", where);
   m.byte_fallback_ = optional_flag(model, "byte_fallback", where);
   m.ignore_merges_ = optional_flag(model, "ignore_merges", where);
-  m.load_vocab(json_member(model, "vocab"), where + ".vocab");
+  m.load_vocab(vocab);
   std::string unk = optional_string(model, "unk_token", where);
   if (!unk.empty()) {
     auto id = m.token_to_id(unk);
     if (!id) fail(where, ".unk_token: '", unk, "' is not in the vocab");
     m.unk_id_ = *id;
   }
-  m.load_merges(json_member(model, "merges"), where + ".merges");
+  m.load_merges(merges, where + ".merges");
   return m;
 }
 
-void BpeModel::load_vocab(const nlohmann::json& vocab, const std::string& where) {
-  if (!vocab.is_object()) fail(where, ": expected an object of token -> id");
+void BpeModel::load_vocab(const std::vector<std::pair<std::string, int>>& vocab) {
   vocab_.reserve(vocab.size());
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    const auto& v = it.value();
-    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > (1 << 30))
-      fail(where, "[\"", it.key(), "\"]: expected a non-negative integer id");
-    vocab_.insert(it.key(), v.get<int>());
-  }
+  for (const auto& [token, id] : vocab) vocab_.insert(token, id);
 }
 
-void BpeModel::load_merges(const nlohmann::json& merges, const std::string& where) {
-  if (!merges.is_array()) fail(where, ": expected an array");
+void BpeModel::load_merges(const std::vector<std::pair<std::string, std::string>>& merges, const std::string& where) {
   size_t capacity = 16;
   while (capacity < merges.size() * 2) capacity *= 2;
   merge_slots_.assign(capacity, {kEmptySlot, Merge{}});
   size_t prefix = continuing_subword_prefix_.size();
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& m = merges[rank];
-    std::string a, b;
-    // Older files write "a b"; newer ones ["a", "b"] (tokens may then contain spaces).
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        fail(where, "[", rank, "]: expected \"a b\", got \"", s, "\"");
-      a = s.substr(0, space);
-      b = s.substr(space + 1);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0];
-      b = m[1];
-    } else {
-      fail(where, "[", rank, "]: expected \"a b\" or [\"a\", \"b\"]");
-    }
+    const auto& [a, b] = merges[rank];
     auto ia = vocab_.find(a), ib = vocab_.find(b);
     if (!ia || !ib) fail(where, "[", rank, "]: merge part '", ia ? b : a, "' is not in the vocab");
     if (b.size() < prefix) fail(where, "[", rank, "]: '", b, "' lacks the continuing_subword_prefix");
-    a.append(b, prefix);
-    auto merged = vocab_.find(a);
-    if (!merged) fail(where, "[", rank, "]: merged token '", a, "' is not in the vocab");
+    std::string joined = a + b.substr(prefix);
+    auto merged = vocab_.find(joined);
+    if (!merged) fail(where, "[", rank, "]: merged token '", joined, "' is not in the vocab");
     // A repeated pair keeps its first (lowest) rank.
     uint64_t key = pair_key(*ia, *ib);
     size_t slot = merge_slot(key);

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "text/token_index.h"
@@ -15,8 +16,11 @@ namespace dsinfer {
 
 class BpeModel {
  public:
-  // Reads `model` (type BPE); `where` names the file and JSON path for errors.
-  static BpeModel from_json(const nlohmann::json& model, const std::string& where);
+  // Builds the model from its options (`model` of tokenizer.json, type BPE, read without its
+  // vocab and merges) and the vocab and merges in file order. `where` names the file and
+  // JSON path for errors.
+  static BpeModel build(const nlohmann::json& model, const std::vector<std::pair<std::string, int>>& vocab,
+                        const std::vector<std::pair<std::string, std::string>>& merges, const std::string& where);
 
   // Appends the ids of one pre-tokenized word. Results are cached per word, so repeated
   // words cost one hash lookup; safe to call from several threads.
@@ -37,8 +41,8 @@ class BpeModel {
   static constexpr uint64_t kEmptySlot = ~uint64_t(0);
   size_t merge_slot(uint64_t key) const;
 
-  void load_vocab(const nlohmann::json& vocab, const std::string& where);
-  void load_merges(const nlohmann::json& merges, const std::string& where);
+  void load_vocab(const std::vector<std::pair<std::string, int>>& vocab);
+  void load_merges(const std::vector<std::pair<std::string, std::string>>& merges, const std::string& where);
   std::vector<int> initial_symbols(std::string_view word) const;
   std::vector<int> merge_word(std::string_view word) const;
 

@@ -3,7 +3,6 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "io/json_file.h"
 #include "io/model_dir.h"
 #include "text/added_tokens.h"
 #include "text/bpe_model.h"
@@ -11,6 +10,7 @@
 #include "text/json_util.h"
 #include "text/normalizer.h"
 #include "text/pre_tokenizer.h"
+#include "text/tokenizer_json.h"
 #include "text/utf8.h"
 
 namespace dsinfer {
@@ -90,12 +90,14 @@ bool read_template(const nlohmann::json& pp, const std::string& where, std::vect
 }  // namespace
 
 Tokenizer Tokenizer::load(const std::string& path, const nlohmann::json* config) {
-  nlohmann::json j = read_json_file(path);
+  TokenizerJson file = read_tokenizer_json(path);
+  const nlohmann::json& j = file.document;
   if (!j.is_object()) fail("'", path, "' is not a JSON object (expected a tokenizer.json)");
   auto impl = std::make_shared<Impl>();
   std::string where = "'" + path + "'";
   if (!j.contains("model")) fail(where, ": missing \"model\"");
-  impl->model = BpeModel::from_json(j["model"], where + " model");
+  if (!file.has_vocab) fail(where, " model.vocab: missing");
+  impl->model = BpeModel::build(j["model"], file.vocab, file.merges, where + " model");
   impl->normalizer = Normalizer::from_json(json_member(j, "normalizer"), where + " normalizer");
   impl->pre_tokenizer = PreTokenizer::from_json(json_member(j, "pre_tokenizer"), where + " pre_tokenizer");
   check_decoder(json_member(j, "decoder"), where + " decoder");
