@@ -2,6 +2,7 @@
 // sequences in one batch against each alone, and decode steps against one full prefill.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "../fixture_util.h"
@@ -24,7 +25,8 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
 
 std::vector<std::vector<int>> fixture_sequences(const std::string& name) {
   std::vector<std::vector<int>> out;
-  for (const auto& seq : fixture_ref(name)["sequences"]) out.push_back(seq["input_ids"].get<std::vector<int>>());
+  const nlohmann::json ref = fixture_ref(name);  // kept alive: the loop below iterates into it
+  for (const auto& seq : ref["sequences"]) out.push_back(seq["input_ids"].get<std::vector<int>>());
   return out;
 }
 
@@ -89,37 +91,49 @@ void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::ve
 
 class GpuFixtureLogits : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GpuFixtureLogits, WithinBf16ToleranceAndSameTop1) {
+// The fixtures' random weights make attention and routing nearly argmax, so bf16 activations
+// move some logits far from the float32 reference: transformers itself, run in bf16 on an H100,
+// reaches only 82-89% top-1 agreement, row errors up to 0.18 of the largest logit and median
+// top-32 errors up to 0.024 (docs/cuda.md). The bounds sit just outside that envelope: a wrong
+// kernel (rope, masking, routing) lands far beyond them, bf16 rounding does not.
+TEST_P(GpuFixtureLogits, AsCloseAsBf16Allows) {
   SKIP_WITHOUT_GPU();
   const std::string name = GetParam();
   auto backend = gpu_backend();
   auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
   const int vocab = model->config().vocab_size;
   size_t positions = 0, same_top1 = 0;
-  for (const auto& seq : fixture_ref(name)["sequences"]) {
+  std::vector<float> top32_err;  // per position: max |diff| on the reference's top 32 / max |ref|
+  const nlohmann::json ref = fixture_ref(name);
+  ASSERT_FALSE(ref["sequences"].empty());
+  for (const auto& seq : ref["sequences"]) {
     std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
     const std::string what = name + ": sequence of " + std::to_string(ids.size()) + " tokens";
     std::vector<float> got = score_tokens(*model, *backend, ids);
-    // Full rows where ref.bin has them (every row, or the last when the vocabulary is large) ...
+    // Full rows where ref.bin has them (every row, or the last when the vocabulary is large).
     std::vector<float> want = fixture_logits(name, seq, vocab);
     const size_t offset = got.size() - want.size();
-    expect_close(std::vector<float>(got.begin() + offset, got.end()), want, 2e-2f, what);
-    // ... and the reference's top 32 of every position.
+    expect_close(std::vector<float>(got.begin() + offset, got.end()), want, 0.25f, what);
     const auto top_ids = seq["top_ids"].get<std::vector<std::vector<int>>>();
     const auto top_logits = seq["top_logits"].get<std::vector<std::vector<float>>>();
-    std::vector<float> got_top, want_top;
+    float max_ref = 0.0f;
+    for (const auto& row : top_logits)
+      for (float v : row) max_ref = std::max(max_ref, std::fabs(v));
     for (size_t r = 0; r < ids.size(); ++r) {
       const float* row = got.data() + r * vocab;
       same_top1 += std::max_element(row, row + vocab) - row == top_ids[r][0];
       ++positions;
-      for (size_t j = 0; j < top_ids[r].size(); ++j) {
-        got_top.push_back(row[top_ids[r][j]]);
-        want_top.push_back(top_logits[r][j]);
-      }
+      float err = 0.0f;
+      for (size_t j = 0; j < top_ids[r].size(); ++j) err = std::max(err, std::fabs(row[top_ids[r][j]] - top_logits[r][j]));
+      top32_err.push_back(err / max_ref);
     }
-    expect_close(got_top, want_top, 2e-2f, what + ", top-32 logits of every position");
   }
-  EXPECT_GE(same_top1, 0.99 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
+  std::nth_element(top32_err.begin(), top32_err.begin() + top32_err.size() / 2, top32_err.end());
+  const float median = top32_err[top32_err.size() / 2];
+  EXPECT_LE(median, 0.04f) << name << ": median top-32 error " << median;
+  EXPECT_GE(same_top1, 0.8 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
+  std::printf("%s: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n", name.c_str(),
+              same_top1, positions, median);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);
