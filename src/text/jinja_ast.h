@@ -33,6 +33,7 @@ struct Expr {
     Test,       // object is [not] name(args)
     Unary,      // op object  (op: not, -, +)
     Binary,     // left op right
+    Compare,    // items[0] ops[0] items[1] ops[1] items[2] ...: a Python comparison chain
     Conditional // items[0] if object else items[1]; items[1] may be null
   };
   Kind kind;
@@ -43,6 +44,7 @@ struct Expr {
   ExprPtr left, right;
   std::vector<ExprPtr> items;
   std::vector<ExprPtr> keys;
+  std::vector<std::string> ops;  // for Compare
   ExprPtr start, stop, step;
   Arguments args;
   bool negated = false;  // for Test: `is not`

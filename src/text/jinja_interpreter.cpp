@@ -284,6 +284,15 @@ class Interpreter {
         Value right = eval(*e.right);
         return binary_operator(e.name, left, right);
       }
+      case K::Compare: {
+        Value left = eval(*e.items[0]);
+        for (size_t i = 0; i < e.ops.size(); ++i) {
+          Value right = eval(*e.items[i + 1]);
+          if (!binary_operator(e.ops[i], left, right).truthy()) return Value(false);
+          left = std::move(right);
+        }
+        return Value(true);
+      }
       case K::Conditional: {
         if (eval(*e.object).truthy()) return eval(*e.items[0]);
         return e.items[1] ? eval(*e.items[1]) : Value::undefined("the condition was false and there is no else");

@@ -310,10 +310,13 @@ class Parser {
     return parse_compare();
   }
 
+  // a < b < c means (a < b) and (b < c), as in Python; a single comparison stays Binary.
   ExprPtr parse_compare() {
-    ExprPtr left = parse_math1();
+    size_t offset = peek().offset;
+    ExprPtr first = parse_math1();
+    auto chain = make(Kind::Compare, offset);
+    chain->items.push_back(std::move(first));
     while (true) {
-      size_t offset = peek().offset;
       std::string op;
       if (peek().type == TokenType::Op &&
           (is_op("==") || is_op("!=") || is_op("<") || is_op(">") || is_op("<=") || is_op(">="))) {
@@ -326,10 +329,15 @@ class Parser {
         next();
         op = "not in";
       } else {
-        return left;
+        break;
       }
-      left = binary(op, std::move(left), parse_math1(), offset);
+      chain->ops.push_back(op);
+      chain->items.push_back(parse_math1());
     }
+    if (chain->ops.empty()) return std::move(chain->items[0]);
+    if (chain->ops.size() == 1)
+      return binary(chain->ops[0], std::move(chain->items[0]), std::move(chain->items[1]), offset);
+    return chain;
   }
 
   ExprPtr parse_math1() {

@@ -170,14 +170,15 @@ std::string python_float_repr(double d) {
   digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
   std::string out = negative ? "-" : "";
   if (exp < -4 || exp >= 16) {
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    out += digits[0];
+    if (digits.size() > 1) out.append(".").append(digits, 1);
     std::snprintf(buf, sizeof(buf), "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
-    return out + buf;
+    return out.append(buf);
   }
-  if (exp < 0) return out + "0." + std::string(-exp - 1, '0') + digits;
-  if (digits.size() <= static_cast<size_t>(exp) + 1) return out + digits + std::string(exp + 1 - digits.size(), '0') + ".0";
-  return out + digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
+  if (exp < 0) return out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
+  size_t int_digits = static_cast<size_t>(exp) + 1;
+  if (digits.size() <= int_digits) return out.append(digits).append(int_digits - digits.size(), '0').append(".0");
+  return out.append(digits, 0, int_digits).append(".").append(digits, int_digits);
 }
 
 std::string Value::str() const {

@@ -34,6 +34,10 @@ TEST(JinjaFeatures, Operators) {
             R"J(yes|only|2)J");
   EXPECT_EQ(render_jinja(R"J({{ '%s and %d' % ('a', 3) }}|{{ '%s!' % 'x' }})J", R"J({})J"),
             R"J(a and 3|x!)J");
+  EXPECT_EQ(render_jinja(R"J({{ 3 > 2 > 1 }} {{ 1 < 3 < 2 }} {{ 1 == 1 == 1 }} {{ not a == b }} {{ a or b and c }} {{ 'x' if c else 'z' | upper }})J", R"J({"a": 1, "b": 2, "c": 0})J"),
+            R"J(True False True True 1 Z)J");
+  EXPECT_EQ(render_jinja(R"J({{ -2 ** 2 }} {{ 2 ** 3 ** 2 }} {{ 'a' ~ (1 + 2) }} {{ 2 * 3 ~ 'x' }} {{ 10 // 3 * 3 + 10 % 3 }} {{ 7.5 // 2 }} {{ -7.5 % 2 }} {{ 0.1 + 0.2 }})J", R"J({})J"),
+            R"J(4 64 a3 6x 10 3.0 0.5 0.30000000000000004)J");
 }
 
 TEST(JinjaFeatures, Access) {
@@ -45,6 +49,10 @@ TEST(JinjaFeatures, Access) {
             R"J(é o él olléh 5)J");
   EXPECT_EQ(render_jinja(R"J({{ none.x }}|{{ 'abc'.x }}|{{ n.a.b }})J", R"J({"n": {"a": {"b": "deep"}}})J"),
             R"J(||deep)J");
+  EXPECT_EQ(render_jinja(R"J({{ 'abc'[5:] }}|{{ 'abc'[-10:2] }}|{{ [1][5:] }}|{{ 'abc'[::-2] }}|{{ 'abcdef'[4:1:-1] }}|{{ [1, 2, 3, 4, 5][-1:-4:-2] }}|{{ range(10)[2:5] | list }})J", R"J({})J"),
+            R"J(|ab|[]|ca|edc|[5, 3]|[2, 3, 4])J");
+  EXPECT_EQ(render_jinja(R"J({{ (ms | selectattr('role', 'equalto', 'user') | list | last).content }}|{{ m.tool_calls | length }} {{ m.content is none }})J", R"J({"ms": [{"role": "user", "content": "1"}, {"role": "user", "content": "2"}, {"role": "a", "content": "3"}], "m": {"role": "assistant", "content": null, "tool_calls": [{"a": 1}]}})J"),
+            R"J(2|1 True)J");
 }
 
 TEST(JinjaFeatures, StringMethods) {
@@ -195,6 +203,18 @@ c)J");
   {{ 'b' }}
 )J", R"J({})J"),
             R"J(  a  b)J");
+  EXPECT_EQ(render_jinja(R"J(	{% if true %}
+	x
+	{% endif %}
+  {# c #}
+  y {% if true %}z{% endif %}
+)J", R"J({})J"),
+            R"J(	x
+  y z)J");
+  EXPECT_EQ(render_jinja(R"J({%- for m in messages -%}
+  {{- m.role }}: {{ m.content -}}
+{%- endfor -%})J", R"J({"messages": [{"role": "u", "content": " a "}, {"role": "b", "content": "c"}]})J"),
+            R"J(u:  a b: c)J");
 }
 
 TEST(JinjaFeatures, Globals) {
