@@ -21,7 +21,7 @@ bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; 
 }  // namespace
 
 ReasoningParser::ReasoningParser(bool starts_in_reasoning)
-    : state_(starts_in_reasoning ? State::Reasoning : State::Start) {}
+    : after_start_(starts_in_reasoning ? State::Reasoning : State::Content) {}
 
 ReasoningParser::Delta ReasoningParser::push(std::string_view chunk) {
   buffer_ += chunk;
@@ -42,7 +42,7 @@ void ReasoningParser::step(Delta& out) {
         continue;
       }
       if (rest.size() < kOpen.size() && kOpen.substr(0, rest.size()) == rest) return;  // still undecided
-      state_ = State::Content;
+      state_ = after_start_;
       continue;
     }
     if (state_ == State::Content) {
@@ -66,9 +66,9 @@ void ReasoningParser::step(Delta& out) {
 
 ReasoningParser::Delta ReasoningParser::flush() {
   Delta out;
+  if (state_ == State::Start) state_ = after_start_;
   (state_ == State::Reasoning ? out.reasoning : out.content) += buffer_;
   buffer_.clear();
-  if (state_ == State::Start) state_ = State::Content;
   return out;
 }
 

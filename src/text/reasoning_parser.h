@@ -18,13 +18,16 @@ class ReasoningParser {
   };
 
   // `starts_in_reasoning`: the prompt ended inside an open <think> block
-  // (ChatTemplate::opens_think_block()).
+  // (ChatTemplate::opens_think_block()). Either way a <think> that opens the output (after
+  // optional whitespace) is dropped and starts the reasoning part.
   explicit ReasoningParser(bool starts_in_reasoning = false);
 
   Delta push(std::string_view chunk);
   // End of output: releases held-back text in the current part.
   Delta flush();
-  bool in_reasoning() const { return state_ == State::Reasoning; }
+  bool in_reasoning() const {
+    return state_ == State::Reasoning || (state_ == State::Start && after_start_ == State::Reasoning);
+  }
 
   // The whole-text form: push(text) then flush().
   static Delta parse(std::string_view text, bool starts_in_reasoning);
@@ -35,7 +38,8 @@ class ReasoningParser {
 
   void step(Delta& out);
 
-  State state_;
+  State state_ = State::Start;
+  State after_start_;  // where output without an opening <think> belongs
   std::string buffer_;  // undecided text: a possible partial tag (and, at Start, whitespace)
 };
 

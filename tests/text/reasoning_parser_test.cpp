@@ -45,6 +45,17 @@ TEST(ReasoningParser, PromptAlreadyOpenedTheThinkBlock) {
   }
 }
 
+TEST(ReasoningParser, ARepeatedOpenTagAfterAnOpenedPromptIsDropped) {
+  // Some R1 builds write <think> again although the prompt opened it.
+  for (size_t size = 1; size <= 8; ++size) {
+    auto d = stream("<think>\nr</think>c", size, true);
+    EXPECT_EQ(d.reasoning, "\nr");
+    EXPECT_EQ(d.content, "c");
+  }
+  auto d = stream("\n\n", 1, true);  // only whitespace, still reasoning
+  EXPECT_EQ(d.reasoning, "\n\n");
+}
+
 TEST(ReasoningParser, PartialCloseTagIsHeldBackThenReleased) {
   ReasoningParser p(true);
   auto a = p.push("thinking </thi");
