@@ -1,6 +1,7 @@
 #include "text/jinja_lexer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "core/error.h"
@@ -78,8 +79,7 @@ class Lexer {
       if (!data.empty()) push(TokenType::Data, data, pos_);
       pos_ = tag + 2 + (marker == '-' || marker == '+' ? 1 : 0);
       if (kind == '#') lex_comment(tag);
-      else if (kind == '%' && lex_raw(tag)) {
-      } else lex_tag(kind == '{', tag);
+      else if (kind == '{' || !lex_raw(tag)) lex_tag(kind == '{', tag);
       line_starting = pos_ > 0 && src[pos_ - 1] == '\n';
     }
     push(TokenType::End, "", src.size());
