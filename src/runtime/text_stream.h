@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "text/detokenizer.h"
+#include "text/incremental_detokenizer.h"
 #include "text/tokenizer.h"
 
 namespace dsinfer {
