@@ -187,6 +187,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   constexpr int D8 = DC * 8, KS = kDecodeThreads / DC;
   const DeviceBatch& b = p.batch;
   const int seq = blockIdx.x, group = p.heads / p.kv_heads;
+  if (b.query_len[seq] == 0) return;  // a sequence with no token in this step
   const int head_chunks = ceil_div(group, kDecodeHeads);
   const int kvh = blockIdx.y / head_chunks, g0 = (blockIdx.y % head_chunks) * kDecodeHeads;
   const int n_heads = min(kDecodeHeads, group - g0), h0 = kvh * group + g0;
@@ -202,12 +203,12 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   }
 
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16* sk = reinterpret_cast<bf16*>(smem);  // [kTile][D8]
-  bf16* sv = sk + kTile * D8;                // [kTile][D8]
-  float* sp = reinterpret_cast<float*>(sv + kTile * D8);  // [kDecodeHeads][kTile] scores -> probabilities
-  float* sm = sp + kDecodeHeads * kTile;                  // running max (log2 units)
-  float* sl = sm + kDecodeHeads;                          // running sum
-  float* salpha = sl + kDecodeHeads;                      // this tile's rescale factor
+  bf16* sk = reinterpret_cast<bf16*>(smem);  // [2][kTile][D8], double-buffered
+  bf16* sv = sk + 2 * kTile * D8;            // [2][kTile][D8]
+  float* sp = reinterpret_cast<float*>(sv + 2 * kTile * D8);  // [kDecodeHeads][kTile] scores -> probabilities
+  float* sm = sp + kDecodeHeads * kTile;                      // running max (log2 units)
+  float* sl = sm + kDecodeHeads;                              // running sum
+  float* salpha = sl + kDecodeHeads;                          // this tile's rescale factor
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int c = tid % DC, ks = tid / DC;
@@ -227,20 +228,26 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   }
   float acc[kDecodeHeads][8] = {};
 
-  for (int k0 = k_begin; k0 < k_end; k0 += kTile) {
-    load_tile(sk, D8, 0, kTile, DC, p.head_dim, p.vec, [&](int r) -> const bf16* {
+  auto load_kv = [&](int k0, int buf) {
+    load_tile(sk + buf * kTile * D8, D8, 0, kTile, DC, p.head_dim, p.vec, [&](int r) -> const bf16* {
       return k0 + r < k_end ? p.k_cache + cache_slot(b, seq, k0 + r) * k_width + kvh * p.head_dim : nullptr;
     });
-    load_tile(sv, D8, 0, kTile, DC, p.v_dim, p.vec, [&](int r) -> const bf16* {
+    load_tile(sv + buf * kTile * D8, D8, 0, kTile, DC, p.v_dim, p.vec, [&](int r) -> const bf16* {
       return k0 + r < k_end ? p.v_cache + cache_slot(b, seq, k0 + r) * v_width + kvh * p.v_dim : nullptr;
     });
     cp_async_commit();
+  };
+  load_kv(k_begin, 0);
+  for (int k0 = k_begin, it = 0; k0 < k_end; k0 += kTile, ++it) {
     cp_async_wait_all();
-    __syncthreads();
+    __syncthreads();  // tile `it` landed everywhere, and every thread is done with tile it - 1
+    if (k0 + kTile < k_end) load_kv(k0 + kTile, (it + 1) & 1);  // streams in while this tile is used
+    const bf16* kt = sk + (it & 1) * kTile * D8;
+    const bf16* vt = sv + (it & 1) * kTile * D8;
 
     for (int key = ks; key < kTile; key += KS) {  // same trip count on every lane of a warp
       float kf[8];
-      bf16x8_to_f32(sk + key * D8 + c * 8, kf);
+      bf16x8_to_f32(kt + key * D8 + c * 8, kf);
       float sc[kDecodeHeads];
 #pragma unroll
       for (int g = 0; g < kDecodeHeads; ++g) {
@@ -279,7 +286,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
       for (int e = 0; e < 8; ++e) acc[g][e] *= salpha[g];
     for (int key = ks; key < kTile; key += KS) {  // keys past k_end have p = 0 and zero rows
       float vf[8];
-      bf16x8_to_f32(sv + key * D8 + c * 8, vf);
+      bf16x8_to_f32(vt + key * D8 + c * 8, vf);
 #pragma unroll
       for (int g = 0; g < kDecodeHeads; ++g) {
         const float pg = sp[g * kTile + key];
@@ -287,8 +294,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
         for (int e = 0; e < 8; ++e) acc[g][e] += pg * vf[e];
       }
     }
-    __syncthreads();
   }
+  __syncthreads();  // the reduction below reuses the tiles' memory
 
   // Sum the key subsets: lanes of one warp with the same c by shuffles, then the warps in smem
   // (reusing the K/V tiles, which are no longer read).
@@ -322,7 +329,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 
 template <int DC>
 void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
-  const size_t smem = 2 * kTile * DC * 8 * sizeof(bf16) + (kDecodeHeads * kTile + 3 * kDecodeHeads) * sizeof(float);
+  const size_t smem = 4 * kTile * DC * 8 * sizeof(bf16) + (kDecodeHeads * kTile + 3 * kDecodeHeads) * sizeof(float);
   CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<DC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;
   dim3 grid(p.batch.num_seqs, p.kv_heads * ceil_div(group, kDecodeHeads), split.splits);

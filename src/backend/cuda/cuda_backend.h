@@ -59,8 +59,6 @@ class CudaBackend final : public Backend {
   const int* upload_ints(const std::vector<int>& v, DeviceScratch& scratch);
   // The weight as a bf16 matrix: itself, or its conversion in the weight workspace.
   const __nv_bfloat16* bf16_weight(const Weight& w);
-  // out = x W^T for rows of x already on the device (bf16), out bf16 or f32.
-  void matmul(const Tensor& x, const Weight& w, Tensor out);
   // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
   SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim);
 

@@ -15,10 +15,6 @@ const bf16* CudaBackend::bf16_weight(const Weight& w) {
   return out;
 }
 
-void CudaBackend::matmul(const Tensor& x, const Weight& w, Tensor out) {
-  gemm_->matmul(x.ptr<bf16>(), bf16_weight(w), out.data, out.dtype, x.rows(), w.out_features(), w.in_features());
-}
-
 void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) {
   expect(x, DType::BF16, "linear", "input");
   if (out.dtype != DType::BF16) expect(out, DType::F32, "linear", "output");
@@ -27,8 +23,10 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
       (bias && bias->w.numel() != n))
     fail("linear: input ", shape_str(x.shape), " x weight ", shape_str(w.w.shape), " -> output ", shape_str(out.shape),
          " do not match");
-  matmul(x, w, out);
-  if (bias) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
+  // A bf16 bias on a bf16 output rides in the GEMM's epilogue; other combinations take a kernel.
+  const bool fused = bias && bias->w.dtype == DType::BF16 && out.dtype == DType::BF16;
+  gemm_->matmul(x.ptr<bf16>(), bf16_weight(w), out.data, out.dtype, m, n, k, fused ? bias->w.ptr<bf16>() : nullptr);
+  if (bias && !fused) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
 }
 
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) {

@@ -38,12 +38,16 @@ CublasLtGemm::~CublasLtGemm() {
 CublasLtGemm::Plan& CublasLtGemm::plan(const Key& key) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
-  const auto [m, n, k, out_dtype, align_x, align_w, align_out] = key;
+  const auto [m, n, k, out_dtype, align_x, align_w, align_out, bias] = key;
   Plan p;
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_t = CUBLAS_OP_T, op_n = CUBLAS_OP_N;
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_t, sizeof(op_t)));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_n, sizeof(op_n)));
+  if (bias) {  // D[n, :] += bias[n]: one bias value per output feature
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+  }
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k));  // W [N, K] row-major = [K, N] col-major
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k));  // x [M, K]
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, cuda_type(out_dtype), n, m, n));
@@ -70,9 +74,12 @@ CublasLtGemm::Plan& CublasLtGemm::plan(const Key& key) {
 }
 
 void CublasLtGemm::matmul(const __nv_bfloat16* x, const __nv_bfloat16* w, void* out, DType out_dtype, int64_t m,
-                          int64_t n, int64_t k) {
+                          int64_t n, int64_t k, const __nv_bfloat16* bias) {
   if (m == 0 || n == 0) return;
-  Plan& p = plan({m, n, k, out_dtype, alignment(x), alignment(w), alignment(out)});
+  if (bias && out_dtype != DType::BF16) fail("cuBLASLt bias epilogue: bf16 bias needs a bf16 output");
+  Plan& p = plan({m, n, k, out_dtype, alignment(x), alignment(w), alignment(out), bias != nullptr});
+  if (bias)  // the plan is shared by calls with different biases: point it at this one
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.0f, beta = 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo, workspace_,
                               kWorkspaceBytes, stream_));

@@ -1,7 +1,8 @@
 // CublasLtGemm: the linear layer's matrix product through cuBLASLt, out[M, N] = x[M, K] W[N, K]^T
 // with bf16 operands and float accumulation. Column-major cuBLASLt sees this as D[N, M] =
 // W^T(op T on [K, N]) x(op N on [K, M]): the "TN" layout its fastest kernels use. A plan
-// (descriptors and the heuristic's algorithm) is cached per shape, output dtype and alignment.
+// (descriptors and the heuristic's algorithm) is cached per shape, output dtype, alignment and
+// whether a bias is added in the epilogue.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -21,8 +22,9 @@ class CublasLtGemm {
   CublasLtGemm(const CublasLtGemm&) = delete;
   CublasLtGemm& operator=(const CublasLtGemm&) = delete;
 
-  // out is bf16 or f32.
-  void matmul(const __nv_bfloat16* x, const __nv_bfloat16* w, void* out, DType out_dtype, int64_t m, int64_t n, int64_t k);
+  // out is bf16 or f32; `bias` (bf16 [N], only with a bf16 out) is added in the epilogue.
+  void matmul(const __nv_bfloat16* x, const __nv_bfloat16* w, void* out, DType out_dtype, int64_t m, int64_t n, int64_t k,
+              const __nv_bfloat16* bias = nullptr);
 
  private:
   struct Plan {
@@ -30,8 +32,8 @@ class CublasLtGemm {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // m, n, k, output dtype, alignment of x, w, out in bytes.
-  using Key = std::tuple<int64_t, int64_t, int64_t, DType, int, int, int>;
+  // m, n, k, output dtype, alignment of x, w, out in bytes, bias epilogue.
+  using Key = std::tuple<int64_t, int64_t, int64_t, DType, int, int, int, bool>;
 
   Plan& plan(const Key& key);
 
