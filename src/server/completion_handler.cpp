@@ -1,0 +1,148 @@
+#include "server/completion_handler.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "server/engine_request.h"
+#include "server/http_response.h"
+#include "server/request_accounting.h"
+#include "server/stream_writer.h"
+
+namespace dsinfer {
+namespace {
+
+// A request parsed and turned into engine work, not yet started.
+struct Prepared {
+  ApiRequest api;
+  GenerationRequest gen;
+  ResponseMeta meta;
+  std::string cache_request;  // non-empty: deterministic, and a response cache is configured
+  bool starts_in_reasoning = false;
+};
+
+void require_ready(const ServerContext& ctx) {
+  switch (ctx.state.load()) {
+    case ServerState::Loading: throw ApiError(503, "service_unavailable", "the model is still loading");
+    case ServerState::Draining: throw ApiError(503, "service_unavailable", "the server is shutting down");
+    case ServerState::Ready: return;
+  }
+}
+
+Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body) {
+  const ServedModel& m = *ctx.model;
+  Prepared p;
+  p.api = parse_api_request(endpoint, body);
+  if (!p.api.model.empty() && p.api.model != m.name)
+    throw ApiError(404, "invalid_request_error", "the model '" + p.api.model + "' does not exist (this server serves '" + m.name + "')",
+                   "model", "model_not_found");
+  p.gen = build_generation_request(p.api, m);
+  bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
+  p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());
+  p.starts_in_reasoning = reasoning && m.chat_template && m.chat_template->opens_think_block();
+  if (ctx.cache && deterministic(p.gen.sampling)) {
+    nlohmann::json key = output_defining_fields(p.api);
+    key["model"] = m.name;
+    p.cache_request = key.dump();
+  }
+  return p;
+}
+
+std::optional<CompletionResult> cached_result(ServerContext& ctx, const Prepared& p) {
+  try {
+    std::optional<nlohmann::json> hit = lookup_response(*ctx.cache, p.cache_request);
+    ctx.metrics.count_cache_lookup(hit.has_value());
+    if (hit) return result_from_json(*hit);
+  } catch (const std::exception& e) {
+    // A cache that fails only costs the generation it would have saved.
+    ctx.metrics.count_cache_error();
+    log_warn("response cache: ", e.what());
+  }
+  return std::nullopt;
+}
+
+void reply_cached(const Prepared& p, const CompletionResult& r, httplib::Response& res) {
+  if (p.api.stream) {
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(result_as_sse(p.meta, r, p.api.include_usage, p.api.top_logprobs >= 0), "text/event-stream");
+  } else {
+    send_json(res, 200, response_json(p.meta, r));
+  }
+}
+
+std::unique_ptr<Generation> submit(ServerContext& ctx, const Prepared& p, Clock::time_point arrival) {
+  GenerationSpec spec;
+  spec.request = p.gen;
+  spec.tokenizer = ctx.model->tokenizer();
+  spec.stop = p.api.stop;
+  spec.skip_special_tokens = p.api.skip_special_tokens;
+  spec.arrival = arrival;
+  try {
+    return std::make_unique<Generation>(*ctx.model->engine, std::move(spec));
+  } catch (const EngineFull& e) {
+    throw ApiError(429, "rate_limit_error", std::string("the server is at capacity, retry later: ") + e.what(), "",
+                   "rate_limit_exceeded");
+  } catch (const Error& e) {
+    throw ApiError(400, "invalid_request_error", e.what(), "max_tokens", "context_length_exceeded");
+  }
+}
+
+// Waits for the whole generation; a timeout or a cancellation (drain) becomes the error to send.
+CompletionResult run_to_end(Generation& gen, const Prepared& p, Clock::time_point deadline) {
+  ResultBuilder builder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning);
+  for (;;) {
+    std::optional<GenerationUpdate> u = gen.take(deadline);
+    if (!u) {
+      gen.cancel();
+      throw ApiError(408, "timeout_error", "request timed out", "", "request_timeout");
+    }
+    builder.add(*u);
+    if (!u->finished) continue;
+    if (u->reason == FinishReason::Cancelled)
+      throw ApiError(503, "service_unavailable", "the request was cancelled: the server is shutting down");
+    if (u->reason == FinishReason::Error) throw ApiError(500, "server_error", "generation failed: " + u->error);
+    return builder.result();
+  }
+}
+
+Clock::time_point deadline_of(const ServerContext& ctx, Clock::time_point arrival) {
+  return arrival + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ctx.options.request_timeout_s));
+}
+
+}  // namespace
+
+void handle_completion(ServerContext& ctx, Endpoint endpoint, const httplib::Request& req, httplib::Response& res) {
+  const Clock::time_point arrival = Clock::now();
+  std::unique_ptr<Generation> gen;  // declared before the ticket, which forgets it first
+  ActiveRequests::Ticket ticket = ctx.active.enter();
+  try {
+    require_ready(ctx);
+    Prepared p = prepare(ctx, endpoint, req.body);
+    if (!p.cache_request.empty()) {
+      if (std::optional<CompletionResult> hit = cached_result(ctx, p)) {
+        ctx.metrics.count_request(Outcome::Cached);
+        reply_cached(p, *hit, res);
+        return;
+      }
+    }
+    gen = submit(ctx, p, arrival);
+    ticket.watch(gen.get());
+    if (p.api.stream) {
+      StreamJob job{p.meta,  p.api.include_usage, p.api.top_logprobs >= 0,
+                    ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning),
+                    p.cache_request, deadline_of(ctx, arrival), std::move(gen), std::move(ticket)};
+      start_stream(ctx, std::move(job), res);
+      return;
+    }
+    CompletionResult r = run_to_end(*gen, p, deadline_of(ctx, arrival));
+    record_success(ctx, *gen, p.cache_request, r);
+    send_json(res, 200, response_json(p.meta, r));
+  } catch (const ApiError& e) {
+    ctx.metrics.count_request(outcome_for_status(e.status));
+    send_error(res, e);
+  } catch (const std::exception& e) {
+    log_warn("request failed: ", e.what());
+    ctx.metrics.count_request(Outcome::Error);
+    send_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
+  }
+}
+
+}  // namespace dsinfer

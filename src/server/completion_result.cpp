@@ -1,0 +1,34 @@
+#include "server/completion_result.h"
+
+namespace dsinfer {
+
+nlohmann::json result_to_json(const CompletionResult& r) {
+  nlohmann::json lps = nlohmann::json::array();
+  for (const auto& lp : r.logprobs) lps.push_back({lp.token, lp.logprob, lp.top});
+  return {{"content", r.content},
+          {"reasoning", r.reasoning},
+          {"prompt_ids", r.prompt_ids},
+          {"output_ids", r.output_ids},
+          {"logprobs", lps},
+          {"finish_reason", r.finish_reason},
+          {"prompt_tokens", r.prompt_tokens},
+          {"completion_tokens", r.completion_tokens},
+          {"cached_prompt_tokens", r.cached_prompt_tokens}};
+}
+
+CompletionResult result_from_json(const nlohmann::json& j) {
+  CompletionResult r;
+  r.content = j.at("content").get<std::string>();
+  r.reasoning = j.at("reasoning").get<std::string>();
+  r.prompt_ids = j.at("prompt_ids").get<std::vector<int>>();
+  r.output_ids = j.at("output_ids").get<std::vector<int>>();
+  for (const auto& lp : j.at("logprobs"))
+    r.logprobs.push_back({lp.at(0).get<int>(), lp.at(1).get<float>(), lp.at(2).get<std::vector<std::pair<int, float>>>()});
+  r.finish_reason = j.at("finish_reason").get<std::string>();
+  r.prompt_tokens = j.at("prompt_tokens").get<int>();
+  r.completion_tokens = j.at("completion_tokens").get<int>();
+  r.cached_prompt_tokens = j.at("cached_prompt_tokens").get<int>();
+  return r;
+}
+
+}  // namespace dsinfer

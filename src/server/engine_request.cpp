@@ -1,0 +1,79 @@
+#include "server/engine_request.h"
+
+#include "core/error.h"
+#include "server/api_error.h"
+
+namespace dsinfer {
+namespace {
+
+const Tokenizer& need_tokenizer(const ServedModel& m, const std::string& param) {
+  if (!m.tokenizer())
+    throw invalid_field(param, "model '" + m.name + "' has no tokenizer; send the prompt to /v1/completions as token ids");
+  return *m.tokenizer();
+}
+
+std::vector<int> chat_prompt(const ApiRequest& r, const ServedModel& m) {
+  const Tokenizer& tok = need_tokenizer(m, "messages");
+  if (!m.chat_template) throw invalid_field("messages", "model '" + m.name + "' has no chat template; use /v1/completions");
+  std::string text;
+  try {
+    text = m.chat_template->render(r.messages, /*add_generation_prompt=*/true);
+  } catch (const Error& e) {
+    // Templates raise for conversations they do not accept (e.g. roles out of order).
+    throw invalid_field("messages", std::string("the chat template rejected the messages: ") + e.what());
+  }
+  // The template already wrote BOS and other special tokens; encoding must not add them twice.
+  return tok.encode(text, /*add_special_tokens=*/false);
+}
+
+std::vector<int> completion_prompt(const ApiRequest& r, const ServedModel& m) {
+  if (r.prompt_text) return need_tokenizer(m, "prompt").encode(*r.prompt_text, /*add_special_tokens=*/true);
+  int vocab = m.loaded.model->config().vocab_size;
+  for (int id : r.prompt_ids)
+    if (id >= vocab) throw invalid_field("prompt", "token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+  return r.prompt_ids;
+}
+
+SamplingParams resolve_sampling(const ApiRequest& r, const SamplingParams& defaults) {
+  SamplingParams p = defaults;
+  if (r.temperature) p.temperature = *r.temperature;
+  if (r.top_p) p.top_p = *r.top_p;
+  if (r.top_k) p.top_k = *r.top_k;
+  if (r.min_p > 0.0f) p.min_p = r.min_p;
+  if (r.repetition_penalty != 1.0f) p.repetition_penalty = r.repetition_penalty;
+  p.presence_penalty = r.presence_penalty;
+  p.frequency_penalty = r.frequency_penalty;
+  p.seed = r.seed;
+  p.top_logprobs = r.top_logprobs;
+  return p;
+}
+
+}  // namespace
+
+GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& m) {
+  GenerationRequest g;
+  g.prompt = r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
+  const std::string prompt_field = r.endpoint == Endpoint::Chat ? "messages" : "prompt";
+  if (g.prompt.empty()) throw invalid_field(prompt_field, "the prompt has no tokens");
+  const int context = m.engine->max_model_len();
+  const int prompt_len = static_cast<int>(g.prompt.size());
+  if (prompt_len >= context)
+    throw invalid_field(prompt_field, "this model's maximum context length is " + std::to_string(context) +
+                                          " tokens, but the prompt has " + std::to_string(prompt_len) + " tokens");
+  // As OpenAI: completions default to 16 tokens, chat to whatever room the context leaves.
+  int max_tokens = r.max_tokens.value_or(r.endpoint == Endpoint::Chat ? context - prompt_len : 16);
+  if (static_cast<int64_t>(prompt_len) + max_tokens > context) {
+    throw invalid_field("max_tokens", "this model's maximum context length is " + std::to_string(context) +
+                                          " tokens, but " + std::to_string(prompt_len) + " prompt tokens + " +
+                                          std::to_string(max_tokens) + " max_tokens were requested");
+  }
+  g.max_tokens = max_tokens;
+  g.sampling = resolve_sampling(r, m.defaults);
+  g.eos_ids = m.eos_ids;
+  g.ignore_eos = r.ignore_eos;
+  return g;
+}
+
+bool deterministic(const SamplingParams& p) { return p.greedy() || p.seed.has_value(); }
+
+}  // namespace dsinfer

@@ -1,0 +1,45 @@
+// The OpenAI request schema of /v1/chat/completions and /v1/completions, parsed and validated
+// into one struct. Every rejected value raises ApiError 400 naming the field, so a client learns
+// what to fix; fields the server does not use are ignored, as OpenAI-compatible servers do.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dsinfer {
+
+enum class Endpoint { Chat, Completion };
+
+struct ApiRequest {
+  Endpoint endpoint = Endpoint::Chat;
+  std::string model;  // empty: the served model
+
+  nlohmann::json messages;          // chat: [{role, content: string}], content parts joined
+  std::optional<std::string> prompt_text;  // completions: a text prompt ...
+  std::vector<int> prompt_ids;             // ... or token ids
+
+  std::optional<int> max_tokens;  // max_completion_tokens wins over max_tokens
+  std::optional<float> temperature, top_p;  // unset: the model's generation_config, else OpenAI's
+  std::optional<int> top_k;
+  float min_p = 0.0f;
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f, repetition_penalty = 1.0f;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  int top_logprobs = -1;  // -1: no logprobs; else logprobs of the chosen token + this many alternatives
+
+  bool stream = false;
+  bool include_usage = false;      // stream_options.include_usage
+  bool ignore_eos = false;         // vLLM extension: generate exactly max_tokens
+  bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
+  bool skip_special_tokens = true; // vLLM extension
+};
+
+// Parses a request body; throws ApiError (400) for malformed JSON and bad field values.
+ApiRequest parse_api_request(Endpoint endpoint, const std::string& body);
+
+// The fields of a request that decide its output, as canonical JSON: the response cache key.
+nlohmann::json output_defining_fields(const ApiRequest& r);
+
+}  // namespace dsinfer

@@ -1,0 +1,154 @@
+#include "server/response_format.h"
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <random>
+
+namespace dsinfer {
+namespace {
+
+using nlohmann::json;
+
+std::string random_hex(int digits) {
+  static std::mutex mutex;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard lock(mutex);
+  std::string out;
+  while (static_cast<int>(out.size()) < digits) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+    out += buf;
+  }
+  return out.substr(0, digits);
+}
+
+std::string token_string(const ResponseMeta& m, int id) {
+  return m.tokenizer ? m.tokenizer->decode({id}, false) : "token_id:" + std::to_string(id);
+}
+
+json token_bytes(const ResponseMeta& m, int id) {
+  json bytes = json::array();
+  if (m.tokenizer)
+    for (unsigned char c : m.tokenizer->token_text(id)) bytes.push_back(c);
+  return bytes;
+}
+
+// Chat form: {"content": [{token, logprob, bytes, top_logprobs: [...]}]}
+json chat_logprobs(const ResponseMeta& m, const std::vector<TokenLogprob>& lps) {
+  json content = json::array();
+  for (const auto& lp : lps) {
+    json top = json::array();
+    for (const auto& [id, p] : lp.top)
+      top.push_back({{"token", token_string(m, id)}, {"logprob", p}, {"bytes", token_bytes(m, id)}});
+    content.push_back({{"token", token_string(m, lp.token)},
+                       {"logprob", lp.logprob},
+                       {"bytes", token_bytes(m, lp.token)},
+                       {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+// Legacy completions form: parallel arrays, top_logprobs as {token: logprob} maps.
+json completion_logprobs(const ResponseMeta& m, const std::vector<TokenLogprob>& lps, size_t offset) {
+  json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
+  for (const auto& lp : lps) {
+    std::string t = token_string(m, lp.token);
+    tokens.push_back(t);
+    token_lps.push_back(lp.logprob);
+    json top = json::object();
+    for (const auto& [id, p] : lp.top) top[token_string(m, id)] = p;
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += t.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+const char* object_name(Endpoint e, bool chunk) {
+  if (e == Endpoint::Chat) return chunk ? "chat.completion.chunk" : "chat.completion";
+  return "text_completion";
+}
+
+json envelope(const ResponseMeta& m, bool chunk) {
+  return {{"id", m.id}, {"object", object_name(m.endpoint, chunk)}, {"created", m.created}, {"model", m.model}};
+}
+
+}  // namespace
+
+ResponseMeta make_response_meta(Endpoint endpoint, std::string model, bool reasoning, bool return_token_ids,
+                                const Tokenizer* tokenizer) {
+  ResponseMeta m;
+  m.endpoint = endpoint;
+  m.id = std::string(endpoint == Endpoint::Chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
+  m.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  m.model = std::move(model);
+  m.reasoning = reasoning && endpoint == Endpoint::Chat;
+  m.return_token_ids = return_token_ids;
+  m.tokenizer = tokenizer;
+  return m;
+}
+
+json usage_json(int prompt_tokens, int completion_tokens, int cached_prompt_tokens) {
+  return {{"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_prompt_tokens}}}};
+}
+
+json response_json(const ResponseMeta& m, const CompletionResult& r) {
+  json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
+  bool want_logprobs = !r.logprobs.empty();
+  if (m.endpoint == Endpoint::Chat) {
+    json message = {{"role", "assistant"}, {"content", r.content}};
+    if (m.reasoning) message["reasoning_content"] = r.reasoning.empty() ? json(nullptr) : json(r.reasoning);
+    choice["message"] = message;
+    choice["logprobs"] = want_logprobs ? chat_logprobs(m, r.logprobs) : json(nullptr);
+  } else {
+    choice["text"] = r.content;
+    choice["logprobs"] = want_logprobs ? completion_logprobs(m, r.logprobs, 0) : json(nullptr);
+  }
+  if (m.return_token_ids) {
+    choice["prompt_token_ids"] = r.prompt_ids;
+    choice["token_ids"] = r.output_ids;
+  }
+  json out = envelope(m, false);
+  out["choices"] = json::array({choice});
+  out["usage"] = usage_json(r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens);
+  return out;
+}
+
+json chunk_json(const ResponseMeta& m, const StreamDelta& d, bool usage_field) {
+  json choice = {{"index", 0}};
+  choice["finish_reason"] = d.finish_reason ? json(*d.finish_reason) : json(nullptr);
+  if (m.endpoint == Endpoint::Chat) {
+    json delta = json::object();
+    if (d.first) delta["role"] = "assistant";
+    if (d.first || !d.content.empty()) delta["content"] = d.content;
+    if (m.reasoning && !d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+    choice["delta"] = delta;
+    choice["logprobs"] = d.want_logprobs && !d.logprobs.empty() ? chat_logprobs(m, d.logprobs) : json(nullptr);
+  } else {
+    choice["text"] = d.content;
+    choice["logprobs"] =
+        d.want_logprobs && !d.logprobs.empty() ? completion_logprobs(m, d.logprobs, d.text_offset) : json(nullptr);
+  }
+  if (m.return_token_ids) choice["token_ids"] = d.tokens;
+  json out = envelope(m, true);
+  out["choices"] = json::array({choice});
+  if (usage_field) out["usage"] = nullptr;
+  return out;
+}
+
+json usage_chunk_json(const ResponseMeta& m, const CompletionResult& r) {
+  json out = envelope(m, true);
+  out["choices"] = json::array();
+  out["usage"] = usage_json(r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens);
+  return out;
+}
+
+std::string to_wire(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string sse_event(const json& j) { return "data: " + to_wire(j) + "\n\n"; }
+
+}  // namespace dsinfer

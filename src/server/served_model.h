@@ -1,0 +1,31 @@
+// ServedModel: the one model a server answers for, with what turning requests into engine
+// work needs: tokenizer and chat template, EOS ids, sampling defaults, reasoning split, engine.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/loaded_model.h"
+#include "server/server_options.h"
+#include "text/chat_template.h"
+
+namespace dsinfer {
+
+struct ServedModel {
+  std::string name;
+  LoadedModel loaded;
+  std::optional<ChatTemplate> chat_template;
+  std::vector<int> eos_ids;
+  SamplingParams defaults;  // what a request that omits a sampling field gets
+  bool reasoning = false;   // split <think> ... </think> into reasoning_content
+  std::unique_ptr<Engine> engine;  // last: destroyed first, while the model it runs exists
+
+  const Tokenizer* tokenizer() const { return loaded.tokenizer ? &*loaded.tokenizer : nullptr; }
+};
+
+// Loads the model, sizes the KV cache and starts the engine; throws Error naming what failed.
+std::unique_ptr<ServedModel> load_served_model(const ServerOptions& options);
+
+}  // namespace dsinfer

@@ -1,0 +1,225 @@
+// The OpenAI endpoints end to end against the real binary: chat and completions, usage, finish
+// reasons, stop strings, logprobs, streaming equal to non-streaming, models and health.
+#include "server_process.h"
+
+using namespace dsinfer::testing;
+
+namespace {
+
+json chat_body(int max_tokens, json extra = json::object()) {
+  json b = {{"messages", {{{"role", "user"}, {"content", "Hello, who are you?"}}}},
+            {"max_tokens", max_tokens},
+            {"temperature", 0},
+            {"ignore_eos", true}};
+  b.update(extra);
+  return b;
+}
+
+json completion_body(int max_tokens, json extra = json::object()) {
+  json b = {{"prompt", "The capital of France is"}, {"max_tokens", max_tokens}, {"temperature", 0}, {"ignore_eos", true}};
+  b.update(extra);
+  return b;
+}
+
+// Bytes [start, start + n) widened to whole UTF-8 characters (the text of random weights is
+// often not ASCII, and a request body must be valid UTF-8).
+std::string utf8_slice(const std::string& s, size_t start, size_t n) {
+  auto continuation = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  while (continuation(start)) --start;
+  size_t end = std::min(s.size(), start + n);
+  while (continuation(end)) ++end;
+  return s.substr(start, end - start);
+}
+
+class CompletionsApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess("qwen2-tiny", {"--served-model-name", "tiny"}); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(server_->ready()); }
+
+  json post_ok(const std::string& path, const json& body) {
+    auto res = server_->post(path, body);
+    EXPECT_TRUE(res);
+    if (!res) return json();
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body);
+  }
+
+  static ServerProcess* server_;
+};
+ServerProcess* CompletionsApi::server_ = nullptr;
+
+TEST_F(CompletionsApi, ChatCompletionHasMessageUsageAndLengthFinish) {
+  json r = post_ok("/v1/chat/completions", chat_body(12));
+  EXPECT_EQ(r["object"], "chat.completion");
+  EXPECT_EQ(r["model"], "tiny");
+  EXPECT_EQ(r["id"].get<std::string>().rfind("chatcmpl-", 0), 0u);
+  ASSERT_EQ(r["choices"].size(), 1u);
+  EXPECT_EQ(r["choices"][0]["message"]["role"], "assistant");
+  EXPECT_TRUE(r["choices"][0]["message"]["content"].is_string());
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(r["usage"]["completion_tokens"], 12);
+  EXPECT_GT(r["usage"]["prompt_tokens"].get<int>(), 5);
+  EXPECT_EQ(r["usage"]["total_tokens"], r["usage"]["prompt_tokens"].get<int>() + 12);
+}
+
+TEST_F(CompletionsApi, CompletionWithTextAndTokenIdPrompts) {
+  json text = post_ok("/v1/completions", completion_body(8, {{"return_token_ids", true}}));
+  EXPECT_EQ(text["object"], "text_completion");
+  EXPECT_EQ(text["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(text["usage"]["completion_tokens"], 8);
+  // The same prompt as ids gives the same greedy continuation.
+  json ids = post_ok("/v1/completions", completion_body(8, {{"prompt", text["choices"][0]["prompt_token_ids"]}}));
+  EXPECT_EQ(ids["choices"][0]["text"], text["choices"][0]["text"]);
+  EXPECT_EQ(text["choices"][0]["token_ids"].size(), 8u);
+}
+
+TEST_F(CompletionsApi, CompletionsDefaultToSixteenTokens) {
+  json body = completion_body(1);
+  body.erase("max_tokens");
+  json r = post_ok("/v1/completions", body);
+  EXPECT_EQ(r["usage"]["completion_tokens"], 16);
+}
+
+TEST_F(CompletionsApi, StreamingEqualsNonStreaming) {
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    bool chat = std::string(path).find("chat") != std::string::npos;
+    json body = chat ? chat_body(20) : completion_body(20);
+    json full = post_ok(path, body);
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+    auto res = server_->post(path, body);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200);
+    EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+    std::vector<json> events = sse_events(res->body);
+    ASSERT_GE(events.size(), 3u);
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::string expected = chat ? full["choices"][0]["message"]["content"] : full["choices"][0]["text"];
+    EXPECT_EQ(streamed_text(events), expected) << path;
+    if (chat) EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+    // The closing chunk carries the finish reason, then the usage chunk with no choices.
+    const json& usage = events[events.size() - 2];
+    EXPECT_TRUE(usage["choices"].empty());
+    EXPECT_EQ(usage["usage"]["completion_tokens"], 20);
+    EXPECT_EQ(usage["usage"]["prompt_tokens"], full["usage"]["prompt_tokens"]);
+    EXPECT_EQ(events[events.size() - 3]["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(events[1]["object"], chat ? "chat.completion.chunk" : "text_completion");
+  }
+}
+
+TEST_F(CompletionsApi, StreamWithoutIncludeUsageHasNoUsage) {
+  json body = completion_body(5, {{"stream", true}});
+  auto res = server_->post("/v1/completions", body);
+  ASSERT_TRUE(res);
+  for (const auto& e : sse_events(res->body))
+    if (e.is_object()) EXPECT_FALSE(e.contains("usage"));
+}
+
+TEST_F(CompletionsApi, StopStringTrimsTextAndFinishesWithStop) {
+  json full = post_ok("/v1/completions", completion_body(24));
+  std::string text = full["choices"][0]["text"];
+  ASSERT_GT(text.size(), 12u);
+  // A stop string from the middle of the greedy text: the answer ends right before it.
+  std::string stop = utf8_slice(text, text.size() / 2, 3);
+  size_t at = text.find(stop);
+  json r = post_ok("/v1/completions", completion_body(24, {{"stop", {stop}}}));
+  EXPECT_EQ(r["choices"][0]["text"], text.substr(0, at));
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+  EXPECT_LT(r["usage"]["completion_tokens"].get<int>(), 24);
+  // Streaming holds back partial matches, so the stream shows exactly the same text.
+  auto res = server_->post("/v1/completions", completion_body(24, {{"stop", stop}, {"stream", true}}));
+  ASSERT_TRUE(res);
+  std::vector<json> events = sse_events(res->body);
+  EXPECT_EQ(streamed_text(events), text.substr(0, at));
+  EXPECT_EQ(events[events.size() - 2]["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(CompletionsApi, ChatLogprobsHaveTopAlternatives) {
+  json r = post_ok("/v1/chat/completions", chat_body(4, {{"logprobs", true}, {"top_logprobs", 3}}));
+  const json& content = r["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 4u);
+  for (const auto& t : content) {
+    EXPECT_TRUE(t["token"].is_string());
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    EXPECT_TRUE(t["bytes"].is_array());
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    // Greedy: the chosen token is the most likely one.
+    EXPECT_NEAR(t["top_logprobs"][0]["logprob"].get<double>(), t["logprob"].get<double>(), 1e-5);
+  }
+}
+
+TEST_F(CompletionsApi, CompletionLogprobsUseTheLegacyShape) {
+  json r = post_ok("/v1/completions", completion_body(3, {{"logprobs", 2}}));
+  const json& lp = r["choices"][0]["logprobs"];
+  EXPECT_EQ(lp["tokens"].size(), 3u);
+  EXPECT_EQ(lp["token_logprobs"].size(), 3u);
+  EXPECT_EQ(lp["top_logprobs"].size(), 3u);
+  EXPECT_EQ(lp["top_logprobs"][0].size(), 2u);
+  EXPECT_EQ(lp["text_offset"][0], 0);
+}
+
+TEST_F(CompletionsApi, SeededSamplingIsReproducible) {
+  json body = completion_body(12, {{"temperature", 1.0}, {"top_p", 0.9}, {"top_k", 50}, {"seed", 1234},
+                                   {"presence_penalty", 0.5}, {"frequency_penalty", 0.5}, {"min_p", 0.01}});
+  json a = post_ok("/v1/completions", body);
+  json b = post_ok("/v1/completions", body);
+  EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
+}
+
+TEST_F(CompletionsApi, ReasoningContentIsAbsentWithoutAParser) {
+  json r = post_ok("/v1/chat/completions", chat_body(4));
+  EXPECT_FALSE(r["choices"][0]["message"].contains("reasoning_content"));
+}
+
+TEST(ReasoningParserFlag, ForcedParserAddsReasoningContentAndKeepsStreamingEqual) {
+  ServerProcess s("qwen2-tiny", {"--reasoning-parser", "deepseek-r1"});
+  ASSERT_TRUE(s.ready());
+  auto full = s.post("/v1/chat/completions", chat_body(12));
+  ASSERT_TRUE(full);
+  json r = json::parse(full->body);
+  // The random model writes no <think>, so all of its text is the answer.
+  EXPECT_TRUE(r["choices"][0]["message"].contains("reasoning_content"));
+  EXPECT_TRUE(r["choices"][0]["message"]["reasoning_content"].is_null());
+  auto stream = s.post("/v1/chat/completions", chat_body(12, {{"stream", true}}));
+  ASSERT_TRUE(stream);
+  std::vector<json> events = sse_events(stream->body);
+  EXPECT_EQ(streamed_text(events), r["choices"][0]["message"]["content"]);
+  EXPECT_EQ(streamed_text(events, "reasoning_content"), "");
+}
+
+TEST_F(CompletionsApi, ModelsAndHealth) {
+  auto res = server_->client().Get("/v1/models");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  json models = json::parse(res->body);
+  EXPECT_EQ(models["object"], "list");
+  ASSERT_EQ(models["data"].size(), 1u);
+  EXPECT_EQ(models["data"][0]["id"], "tiny");
+  EXPECT_GT(models["data"][0]["max_model_len"].get<int>(), 0);
+  auto one = server_->client().Get("/v1/models/tiny");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  auto health = server_->client().Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(CompletionsApi, MetricsCountRequestsAndTokens) {
+  post_ok("/v1/completions", completion_body(6));
+  std::string m = server_->metrics();
+  EXPECT_GE(metric(m, "dsinfer_requests_total{outcome=\"success\"}"), 1);
+  EXPECT_GE(metric(m, "dsinfer_generation_tokens_total"), 6);
+  EXPECT_GT(metric(m, "dsinfer_prompt_tokens_total"), 0);
+  EXPECT_GT(metric(m, "dsinfer_kv_cache_blocks_total"), 0);
+  EXPECT_GE(metric(m, "dsinfer_time_to_first_token_seconds_count"), 1);
+  EXPECT_GE(metric(m, "dsinfer_time_per_output_token_seconds_count"), 1);
+  EXPECT_GE(metric(m, "dsinfer_e2e_request_latency_seconds_bucket{le=\"+Inf\"}"), 1);
+  EXPECT_NE(m.find("# TYPE dsinfer_time_to_first_token_seconds histogram"), std::string::npos);
+  EXPECT_GE(metric(m, "dsinfer_prefix_cache_hit_rate"), 0);
+}
+
+}  // namespace

@@ -1,0 +1,101 @@
+// Parsing the OpenAI request schema: accepted shapes and the field named in each refusal.
+#include <gtest/gtest.h>
+
+#include "server/api_error.h"
+#include "server/openai_request.h"
+
+using namespace dsinfer;
+using nlohmann::json;
+
+namespace {
+
+std::string refused_field(Endpoint e, const json& body) {
+  try {
+    parse_api_request(e, body.dump());
+  } catch (const ApiError& err) {
+    EXPECT_EQ(err.status, 400);
+    return err.param;
+  }
+  return "<accepted>";
+}
+
+TEST(OpenAiRequest, ChatFieldsAreRead) {
+  json body = {{"model", "m"},
+               {"messages", {{{"role", "developer"}, {"content", "be brief"}},
+                             {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}}}},
+               {"max_tokens", 5},
+               {"max_completion_tokens", 7},
+               {"temperature", 0.5},
+               {"top_p", 0.9},
+               {"top_k", -1},
+               {"seed", -1},
+               {"stop", "x"},
+               {"logprobs", true},
+               {"top_logprobs", 2},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}},
+               {"user", "ignored"}};
+  ApiRequest r = parse_api_request(Endpoint::Chat, body.dump());
+  EXPECT_EQ(r.model, "m");
+  EXPECT_EQ(r.messages[0]["role"], "system");
+  EXPECT_EQ(r.messages[1]["content"], "ab");
+  EXPECT_EQ(r.max_tokens, 7);  // max_completion_tokens wins
+  EXPECT_FLOAT_EQ(*r.temperature, 0.5f);
+  EXPECT_EQ(r.top_k, 0);
+  EXPECT_EQ(r.seed, std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(r.stop, std::vector<std::string>{"x"});
+  EXPECT_EQ(r.top_logprobs, 2);
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+}
+
+TEST(OpenAiRequest, NullMeansDefault) {
+  ApiRequest r = parse_api_request(Endpoint::Completion, R"({"prompt": "p", "temperature": null, "stop": null})");
+  EXPECT_FALSE(r.temperature);
+  EXPECT_TRUE(r.stop.empty());
+}
+
+TEST(OpenAiRequest, PromptShapes) {
+  EXPECT_EQ(*parse_api_request(Endpoint::Completion, R"({"prompt": ["one"]})").prompt_text, "one");
+  EXPECT_EQ(parse_api_request(Endpoint::Completion, R"({"prompt": [1, 2]})").prompt_ids, (std::vector<int>{1, 2}));
+  EXPECT_EQ(parse_api_request(Endpoint::Completion, R"({"prompt": [[3]]})").prompt_ids, (std::vector<int>{3}));
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", {{1}, {2}}}}), "prompt");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", ""}}), "prompt");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", {1, "a"}}}), "prompt[1]");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}}), "echo");
+}
+
+TEST(OpenAiRequest, OutOfRangeValuesNameTheirField) {
+  json base = {{"messages", {{{"role", "user"}, {"content", "x"}}}}};
+  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
+           {"temperature", 2.5}, {"top_p", 0.0}, {"min_p", -0.1}, {"presence_penalty", 2.1}, {"max_tokens", 0},
+           {"n", 3}, {"repetition_penalty", 0}, {"seed", 1.5}, {"top_k", "5"}}) {
+    json b = base;
+    b[field] = value;
+    EXPECT_EQ(refused_field(Endpoint::Chat, b), field) << b.dump();
+  }
+  EXPECT_EQ(refused_field(Endpoint::Chat, {{"messages", {{{"role", "assistant"}}}}}), "<accepted>");
+  EXPECT_EQ(refused_field(Endpoint::Chat, {{"max_tokens", 1}}), "messages");
+}
+
+TEST(OpenAiRequest, MalformedJsonHasNoField) {
+  try {
+    parse_api_request(Endpoint::Chat, "{");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "");
+    EXPECT_EQ(e.code, "invalid_json");
+  }
+}
+
+TEST(OpenAiRequest, CacheKeyIgnoresStreamingOnly) {
+  ApiRequest a = parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],"temperature":0})");
+  ApiRequest b = parse_api_request(Endpoint::Chat,
+                                   R"({"messages":[{"role":"user","content":"x"}],"temperature":0,"stream":true,"stream_options":{"include_usage":true}})");
+  ApiRequest c = parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"y"}],"temperature":0})");
+  EXPECT_EQ(output_defining_fields(a), output_defining_fields(b));
+  EXPECT_NE(output_defining_fields(a), output_defining_fields(c));
+}
+
+}  // namespace
