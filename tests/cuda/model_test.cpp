@@ -136,7 +136,7 @@ TEST_P(GpuFixtureLogits, AsCloseAsBf16Allows) {
               same_top1, positions, median);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);
 
 class GpuModel : public ::testing::TestWithParam<std::string> {};
 
@@ -186,4 +186,4 @@ TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);
