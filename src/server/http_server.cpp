@@ -140,6 +140,7 @@ void ApiServer::start() {
   const ServerOptions& o = ctx_.options;
   port_ = o.port == 0 ? http_.bind_to_any_port(o.host) : (http_.bind_to_port(o.host, o.port) ? o.port : -1);
   if (port_ < 0) fail("cannot listen on ", o.host, ":", o.port);
+  http_.set_backlog(static_cast<int>(pool_threads(o)));
   thread_ = std::thread([this] { http_.listen_after_bind(); });
   log_info("listening on http://", o.host, ":", port_);
 }

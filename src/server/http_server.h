@@ -3,12 +3,21 @@
 // even one httplib raises itself, into an OpenAI-style error object; drains on shutdown.
 #pragma once
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <thread>
 
 #include "server/server_context.h"
 
 namespace dsinfer {
+
+// cpp-httplib as Debian builds it listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG is
+// compiled into libcpp-httplib.so): a burst of clients overflows that queue and sees its
+// connections reset. Linux resizes the queue when listen() is called again on the socket.
+class HttpListener : public httplib::Server {
+ public:
+  void set_backlog(int connections) { ::listen(svr_sock_, connections); }
+};
 
 class ApiServer {
  public:
@@ -31,7 +40,7 @@ class ApiServer {
   httplib::Server::Handler authenticated(httplib::Server::Handler handler);
 
   ServerContext& ctx_;
-  httplib::Server http_;
+  HttpListener http_;
   std::thread thread_;
   int port_ = 0;
 };

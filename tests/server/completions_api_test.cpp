@@ -210,7 +210,7 @@ TEST_F(CompletionsApi, ModelsAndHealth) {
 
 TEST_F(CompletionsApi, MetricsCountRequestsAndTokens) {
   post_ok("/v1/completions", completion_body(6));
-  std::string m = server_->metrics();
+  std::string m = wait_idle(*server_);
   EXPECT_GE(metric(m, "dsinfer_requests_total{outcome=\"success\"}"), 1);
   EXPECT_GE(metric(m, "dsinfer_generation_tokens_total"), 6);
   EXPECT_GT(metric(m, "dsinfer_prompt_tokens_total"), 0);

@@ -38,19 +38,24 @@ TEST(Concurrency, SixtyFourConcurrentStreamsAllComplete) {
   ServerProcess s("qwen2-tiny", {"--max-running", "64"});
   ASSERT_TRUE(s.ready());
   std::atomic<int> completed{0};
+  std::mutex mutex;
+  std::vector<std::string> failures;
   std::vector<std::thread> clients;
   for (int i = 0; i < 64; ++i)
     clients.emplace_back([&, i] {
       json body = greedy_completion("stream number " + std::to_string(i), 12, true);
       body["stream_options"] = {{"include_usage", true}};
       auto res = s.post("/v1/completions", body);
-      if (!res || res->status != 200) return;
-      std::vector<json> events = sse_events(res->body);
-      if (events.size() >= 3 && events.back() == "[DONE]" && events[events.size() - 2]["usage"]["completion_tokens"] == 12)
+      std::vector<json> events = res && res->status == 200 ? sse_events(res->body) : std::vector<json>{};
+      if (events.size() >= 3 && events.back() == "[DONE]" && events[events.size() - 2]["usage"]["completion_tokens"] == 12) {
         completed++;
+      } else {
+        std::lock_guard lock(mutex);
+        failures.push_back(!res ? httplib::to_string(res.error()) : std::to_string(res->status) + " " + res->body);
+      }
     });
   for (auto& t : clients) t.join();
-  EXPECT_EQ(completed.load(), 64);
+  EXPECT_EQ(completed.load(), 64) << ::testing::PrintToString(failures);
   std::string m = wait_idle(s);
   EXPECT_EQ(metric(m, "dsinfer_kv_cache_blocks_used"), 0);
   EXPECT_GE(metric(m, "dsinfer_requests_total{outcome=\"success\"}"), 64);
