@@ -4,10 +4,9 @@
 // pages into shared memory (double-buffered cp.async), S = Q K^T and O += P V run as mma.sync
 // with the online softmax in registers, so no S x S matrix ever exists.
 // Decode: one query token per sequence. A block owns (sequence, kv head, split of the context)
-// and up to 8 query heads of the kv head's group, so each K/V row read from memory serves the
-// whole group; splits of long contexts are merged by combine_splits_kernel.
-#include <cfloat>
-
+// and up to 16 query heads of the kv head's group as the rows of its mma tiles, so each K/V row
+// read from memory serves the whole group; splits of long contexts are merged by
+// combine_splits_kernel.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
@@ -18,7 +17,7 @@ namespace {
 constexpr int kTile = 64;         // query rows and keys per tile
 constexpr int kPrefillThreads = 128;
 constexpr int kDecodeThreads = 128;
-constexpr int kDecodeHeads = 8;   // query heads per decode block
+constexpr int kDecodeHeads = kDecodeHeadsPerBlock;  // the 16 rows of an mma tile
 
 // ---------------------------------------------------------------- prefill
 
@@ -169,22 +168,14 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 
 // ---------------------------------------------------------------- decode
 
-__device__ __forceinline__ void bf16x8_to_f32(const bf16* src, float (&out)[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(src);
-  const __nv_bfloat162* v = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(v[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
-
-// DC: 16-byte chunks per row (a power of two, 8 * DC >= head_dim, v_dim). DC lanes share a key
-// when scoring; for P V thread (c, ks) owns dims [8c, 8c + 8) of every key ks (mod KS).
-template <int DC>
+// Rows are the (up to 16) query heads of one kv head's group for the sequence's one token; each
+// of the 4 warps takes 16 of every tile's 64 keys with its own online softmax, and the warps'
+// states are merged at the end. The products run on tensor cores, so the kernel is bound by
+// its K/V reads, like the weights' GEMVs.
+template <int D>
 __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p, SplitKv split) {
-  constexpr int D8 = DC * 8, KS = kDecodeThreads / DC;
+  constexpr int S = D + 8;
+  constexpr int kWarps = kDecodeThreads / 32;
   const DeviceBatch& b = p.batch;
   const int seq = blockIdx.x, group = p.heads / p.kv_heads;
   if (b.query_len[seq] == 0) return;  // a sequence with no token in this step
@@ -203,137 +194,140 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   }
 
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16* sk = reinterpret_cast<bf16*>(smem);  // [2][kTile][D8], double-buffered
-  bf16* sv = sk + 2 * kTile * D8;            // [2][kTile][D8]
-  float* sp = reinterpret_cast<float*>(sv + 2 * kTile * D8);  // [kDecodeHeads][kTile] scores -> probabilities
-  float* sm = sp + kDecodeHeads * kTile;                      // running max (log2 units)
-  float* sl = sm + kDecodeHeads;                              // running sum
-  float* salpha = sl + kDecodeHeads;                          // this tile's rescale factor
-
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int c = tid % DC, ks = tid / DC;
-  float q[kDecodeHeads][8];
-#pragma unroll
-  for (int g = 0; g < kDecodeHeads; ++g)
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      const int d = c * 8 + e;
-      q[g][e] = g < n_heads && d < p.head_dim
-                    ? __bfloat162float(p.q[(static_cast<int64_t>(t) * p.heads + h0 + g) * p.head_dim + d]) * p.scale_log2
-                    : 0.0f;
-    }
-  if (tid < kDecodeHeads) {
-    sm[tid] = kNegInf;
-    sl[tid] = 0.0f;
-  }
-  float acc[kDecodeHeads][8] = {};
-
+  bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]
+  bf16* sk = sq + kDecodeHeads * S;          // [2][kTile][S], double-buffered
+  bf16* sv = sk + 2 * kTile * S;             // [2][kTile][S]
+  load_tile(sq, S, 0, kDecodeHeads, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
+    return r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr;
+  });
   auto load_kv = [&](int k0, int buf) {
-    load_tile(sk + buf * kTile * D8, D8, 0, kTile, DC, p.head_dim, p.vec, [&](int r) -> const bf16* {
+    load_tile(sk + buf * kTile * S, S, 0, kTile, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
       return k0 + r < k_end ? p.k_cache + cache_slot(b, seq, k0 + r) * k_width + kvh * p.head_dim : nullptr;
     });
-    load_tile(sv + buf * kTile * D8, D8, 0, kTile, DC, p.v_dim, p.vec, [&](int r) -> const bf16* {
+    load_tile(sv + buf * kTile * S, S, 0, kTile, D / 8, p.v_dim, p.vec, [&](int r) -> const bf16* {
       return k0 + r < k_end ? p.v_cache + cache_slot(b, seq, k0 + r) * v_width + kvh * p.v_dim : nullptr;
     });
     cp_async_commit();
   };
   load_kv(k_begin, 0);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float o[D / 8][4] = {};
+  float m_a = kNegInf, m_b = kNegInf, l_a = 0.0f, l_b = 0.0f;
   for (int k0 = k_begin, it = 0; k0 < k_end; k0 += kTile, ++it) {
     cp_async_wait_all();
-    __syncthreads();  // tile `it` landed everywhere, and every thread is done with tile it - 1
+    __syncthreads();  // tile `it` landed everywhere, and every warp is done with tile it - 1
     if (k0 + kTile < k_end) load_kv(k0 + kTile, (it + 1) & 1);  // streams in while this tile is used
-    const bf16* kt = sk + (it & 1) * kTile * D8;
-    const bf16* vt = sv + (it & 1) * kTile * D8;
+    const bf16* kt = sk + (it & 1) * kTile * S + warp * 16 * S;  // this warp's 16 keys
+    const bf16* vt = sv + (it & 1) * kTile * S + warp * 16 * S;
 
-    for (int key = ks; key < kTile; key += KS) {  // same trip count on every lane of a warp
-      float kf[8];
-      bf16x8_to_f32(kt + key * D8 + c * 8, kf);
-      float sc[kDecodeHeads];
+    float s[2][4] = {};
 #pragma unroll
-      for (int g = 0; g < kDecodeHeads; ++g) {
-        float dot = 0.0f;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) dot += q[g][e] * kf[e];
-#pragma unroll
-        for (int off = 1; off < DC; off <<= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off);
-        sc[g] = dot;
-      }
-      if (c == 0)
-#pragma unroll
-        for (int g = 0; g < kDecodeHeads; ++g) sp[g * kTile + key] = k0 + key < k_end ? sc[g] : kNegInf;
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[4], bk[4];
+      ldmatrix_x4(a, sq + (lane % 16) * S + kk * 16 + (lane / 16) * 8);
+      ldmatrix_x4(bk, kt + ((lane / 16) * 8 + lane % 8) * S + kk * 16 + ((lane / 8) % 2) * 8);
+      mma_bf16(s[0], a, bk[0], bk[1]);
+      mma_bf16(s[1], a, bk[2], bk[3]);
     }
-    __syncthreads();
-
-    for (int g = warp; g < kDecodeHeads; g += kDecodeThreads / 32) {
-      const float v0 = sp[g * kTile + lane], v1 = sp[g * kTile + lane + 32];
-      const float m_old = sm[g], m_new = fmaxf(m_old, warp_max(fmaxf(v0, v1)));
-      const float p0 = exp2f(v0 - m_new), p1 = exp2f(v1 - m_new);
-      const float sum = warp_sum(p0 + p1);
-      sp[g * kTile + lane] = p0;
-      sp[g * kTile + lane + 32] = p1;
-      if (lane == 0) {
-        const float alpha = exp2f(m_old - m_new);
-        salpha[g] = alpha;
-        sl[g] = sl[g] * alpha + sum;
-        sm[g] = m_new;
+    float mx_a = m_a, mx_b = m_b;
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = k0 + warp * 16 + nt * 8 + 2 * (lane % 4) + (e & 1);
+        const float v = key < k_end ? s[nt][e] * p.scale_log2 : kNegInf;
+        s[nt][e] = v;
+        if (e < 2) mx_a = fmaxf(mx_a, v); else mx_b = fmaxf(mx_b, v);
       }
+    for (int off = 1; off < 4; off <<= 1) {
+      mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+      mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
     }
-    __syncthreads();
-
+    // A warp may not have seen a live key yet (its keys lie past the end): its state stays empty.
+    const float base_a = mx_a == kNegInf ? 0.0f : mx_a, base_b = mx_b == kNegInf ? 0.0f : mx_b;
+    const float alpha_a = exp2f(m_a - base_a), alpha_b = exp2f(m_b - base_b);
+    m_a = mx_a;
+    m_b = mx_b;
+    float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
-    for (int g = 0; g < kDecodeHeads; ++g)
+    for (int nt = 0; nt < 2; ++nt) {
+      s[nt][0] = exp2f(s[nt][0] - base_a);
+      s[nt][1] = exp2f(s[nt][1] - base_a);
+      s[nt][2] = exp2f(s[nt][2] - base_b);
+      s[nt][3] = exp2f(s[nt][3] - base_b);
+      sum_a += s[nt][0] + s[nt][1];
+      sum_b += s[nt][2] + s[nt][3];
+    }
+    l_a = l_a * alpha_a + sum_a;
+    l_b = l_b * alpha_b + sum_b;
+    // The accumulator layout of S is the A-operand layout of P (16 rows x these 16 keys).
+    const uint32_t a[4] = {pack_bf16(s[0][0], s[0][1]), pack_bf16(s[0][2], s[0][3]), pack_bf16(s[1][0], s[1][1]),
+                           pack_bf16(s[1][2], s[1][3])};
 #pragma unroll
-      for (int e = 0; e < 8; ++e) acc[g][e] *= salpha[g];
-    for (int key = ks; key < kTile; key += KS) {  // keys past k_end have p = 0 and zero rows
-      float vf[8];
-      bf16x8_to_f32(vt + key * D8 + c * 8, vf);
+    for (int dt = 0; dt < D / 8; dt += 2) {
 #pragma unroll
-      for (int g = 0; g < kDecodeHeads; ++g) {
-        const float pg = sp[g * kTile + key];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[g][e] += pg * vf[e];
+      for (int j = 0; j < 2; ++j) {
+        o[dt + j][0] *= alpha_a;
+        o[dt + j][1] *= alpha_a;
+        o[dt + j][2] *= alpha_b;
+        o[dt + j][3] *= alpha_b;
       }
+      uint32_t bv[4];
+      ldmatrix_x4_trans(bv, vt + (((lane / 8) % 2) * 8 + lane % 8) * S + dt * 8 + (lane / 16) * 8);
+      mma_bf16(o[dt], a, bv[0], bv[1]);
+      mma_bf16(o[dt + 1], a, bv[2], bv[3]);
     }
   }
-  __syncthreads();  // the reduction below reuses the tiles' memory
+  for (int off = 1; off < 4; off <<= 1) {
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, off);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
+  }
 
-  // Sum the key subsets: lanes of one warp with the same c by shuffles, then the warps in smem
-  // (reusing the K/V tiles, which are no longer read).
-#pragma unroll
-  for (int g = 0; g < kDecodeHeads; ++g)
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-#pragma unroll
-      for (int off = DC; off < 32; off <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], off);
-  constexpr int kWarps = kDecodeThreads / 32;
-  float* red = reinterpret_cast<float*>(smem);  // [kWarps][kDecodeHeads][D8]
-  if (lane < DC)
-#pragma unroll
-    for (int g = 0; g < kDecodeHeads; ++g)
-#pragma unroll
-      for (int e = 0; e < 8; ++e) red[(warp * kDecodeHeads + g) * D8 + c * 8 + e] = acc[g][e];
+  // Merge the warps' (max, sum, O) in shared memory, reusing the tiles.
   __syncthreads();
-  for (int i = tid; i < n_heads * p.v_dim; i += blockDim.x) {
-    const int g = i / p.v_dim, d = i % p.v_dim;
-    float o = 0.0f;
-    for (int w = 0; w < kWarps; ++w) o += red[(w * kDecodeHeads + g) * D8 + d];
-    o /= sl[g];
+  float* w_max = reinterpret_cast<float*>(smem);  // [kWarps][16]
+  float* w_sum = w_max + kWarps * kDecodeHeads;   // [kWarps][16]
+  float* w_o = w_sum + kWarps * kDecodeHeads;     // [kWarps][16][D]
+  const int row_a = lane / 4, row_b = row_a + 8;
+  if (lane % 4 == 0) {
+    w_max[warp * kDecodeHeads + row_a] = m_a;
+    w_max[warp * kDecodeHeads + row_b] = m_b;
+    w_sum[warp * kDecodeHeads + row_a] = l_a;
+    w_sum[warp * kDecodeHeads + row_b] = l_b;
+  }
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      w_o[(warp * kDecodeHeads + (e < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane % 4) + (e & 1)] = o[dt][e];
+  __syncthreads();
+  for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
+    const int r = i / p.v_dim, d = i % p.v_dim;
+    float mx = kNegInf;
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, w_max[w * kDecodeHeads + r]);
+    float num = 0.0f, den = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
+      num += scale * w_o[(w * kDecodeHeads + r) * D + d];
+      den += scale * w_sum[w * kDecodeHeads + r];
+    }
     if (split.splits == 1) {
-      p.out[(static_cast<int64_t>(t) * p.heads + h0 + g) * p.v_dim + d] = __float2bfloat16(o);
+      p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(num / den);
     } else {
-      split.part_o[(part_row + g) * p.v_dim + d] = o;
-      if (d == 0) split.part_lse[part_row + g] = sm[g] + log2f(sl[g]);
+      split.part_o[(part_row + r) * p.v_dim + d] = num / den;
+      if (d == 0) split.part_lse[part_row + r] = mx + log2f(den);
     }
   }
 }
 
-template <int DC>
+template <int D>
 void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
-  const size_t smem = 4 * kTile * DC * 8 * sizeof(bf16) + (kDecodeHeads * kTile + 3 * kDecodeHeads) * sizeof(float);
-  CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<DC>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  const size_t smem = static_cast<size_t>(kDecodeHeads + 4 * kTile) * (D + 8) * sizeof(bf16);
+  CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;
   dim3 grid(p.batch.num_seqs, p.kv_heads * ceil_div(group, kDecodeHeads), split.splits);
-  gqa_decode_kernel<DC><<<grid, kDecodeThreads, smem, s>>>(p, split);
+  gqa_decode_kernel<D><<<grid, kDecodeThreads, smem, s>>>(p, split);
   CUDA_CHECK_LAUNCH("gqa_decode_kernel");
 }
 
@@ -365,13 +359,10 @@ void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s) {
 }
 
 void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
-  const int chunks = ceil_div(max(p.head_dim, p.v_dim), 8);
-  if (chunks <= 1) return decode_with<1>(p, split, s);
-  if (chunks <= 2) return decode_with<2>(p, split, s);
-  if (chunks <= 4) return decode_with<4>(p, split, s);
-  if (chunks <= 8) return decode_with<8>(p, split, s);
-  if (chunks <= 16) return decode_with<16>(p, split, s);
-  return decode_with<32>(p, split, s);
+  const int d = max(p.head_dim, p.v_dim);
+  if (d <= 64) return decode_with<64>(p, split, s);
+  if (d <= 128) return decode_with<128>(p, split, s);
+  return decode_with<256>(p, split, s);
 }
 
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {

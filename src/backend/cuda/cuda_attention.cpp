@@ -66,7 +66,7 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
 
   if (db.max_query_len > 1) return launch_gqa_prefill(p, db.max_query_len, stream_);
   // Decode: 4 blocks per multiprocessor hide the cache reads' latency.
-  const int blocks = db.num_seqs * kv_heads * ceil_div(heads / kv_heads, 8);
+  const int blocks = db.num_seqs * kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
   const SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim);
   launch_gqa_decode(p, sp, stream_);
   if (sp.splits > 1) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);

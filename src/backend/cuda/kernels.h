@@ -55,7 +55,9 @@ struct SplitKv {
 };
 // Flash-attention over query tiles of 64 tokens; any mix of new and cached tokens.
 void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s);
-// One query token per sequence; the grid covers (sequence, kv head, split).
+// One query token per sequence; the grid covers (sequence, kv head, split) and up to
+// kDecodeHeadsPerBlock query heads of a group per block.
+constexpr int kDecodeHeadsPerBlock = 16;
 void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s);
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s);
 // Largest head dim (query/key or value) the GQA kernels support.
