@@ -82,6 +82,7 @@ CudaBackend::CudaBackend(int device_index)
 }
 
 CudaBackend::~CudaBackend() {
+  cudaSetDevice(device_index_);
   cudaStreamSynchronize(stream_);
   gemm_.reset();
   if (blas_) cublasDestroy(blas_);
@@ -91,7 +92,12 @@ CudaBackend::~CudaBackend() {
 
 std::string CudaBackend::name() const { return name_; }
 
+// The current device is per host thread (the engine steps on its own), so every entry point a
+// thread may begin with selects ours; the ops of a step follow begin_forward on its thread.
+void CudaBackend::bind() const { CUDA_CHECK(cudaSetDevice(device_index_)); }
+
 Buffer CudaBackend::alloc(size_t bytes) {
+  bind();
   void* p = nullptr;
   if (bytes > 0) {
     const cudaError_t e = cudaMalloc(&p, bytes);
@@ -105,22 +111,26 @@ Buffer CudaBackend::alloc(size_t bytes) {
 
 void CudaBackend::copy_to_device(const void* host, Tensor dst) {
   expect_cuda(dst, "copy_to_device destination");
+  bind();
   CUDA_CHECK(cudaMemcpyAsync(dst.data, host, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));  // the caller may free `host` on return
 }
 
 void CudaBackend::copy_to_host(const Tensor& src, void* host) {
   expect_cuda(src, "copy_to_host source");
+  bind();
   CUDA_CHECK(cudaMemcpyAsync(host, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::fill_zero(Tensor t) {
   expect_cuda(t, "fill_zero tensor");
+  bind();
   CUDA_CHECK(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_));
 }
 
 Weight CudaBackend::upload_weight(const Weight& host, std::vector<Buffer>& keep) {
+  bind();
   auto upload = [&](const Tensor& t) {
     if (t.device.kind == DeviceKind::CUDA) return t;
     keep.push_back(alloc(t.nbytes()));
@@ -139,6 +149,7 @@ Weight CudaBackend::upload_weight(const Weight& host, std::vector<Buffer>& keep)
 
 void CudaBackend::begin_forward(const ForwardBatch& batch) {
   validate(batch);
+  bind();
   const int t_count = batch.num_tokens(), s_count = static_cast<int>(batch.seqs.size());
   size_t table_ints = 0;
   for (const SeqSlice& s : batch.seqs) table_ints += s.block_table.size();
@@ -191,7 +202,10 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   logit_rows_ = batch.logit_rows;
 }
 
-void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaBackend::synchronize() {
+  bind();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
 const DeviceBatch& CudaBackend::device_batch(const ForwardBatch& batch) const {
   if (&batch != batch_ || batch.num_tokens() != db_.num_tokens)

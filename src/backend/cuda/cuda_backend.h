@@ -53,6 +53,8 @@ class CudaBackend final : public Backend {
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
 
  private:
+  // Makes this backend's GPU the calling thread's current device.
+  void bind() const;
   // The device metadata of `batch`, which must be the one passed to the last begin_forward.
   const DeviceBatch& device_batch(const ForwardBatch& batch) const;
   // Host ints -> a device array in `scratch`, through pinned memory (waits for the stream first).
