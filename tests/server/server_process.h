@@ -72,11 +72,13 @@ inline int wait_exit(pid_t pid, std::chrono::seconds timeout) {
 
 class ServerProcess {
  public:
-  // Serves fixture `model` with extra flags; fails the test if /health is not 200 within 60 s.
+  // Serves fixture `model` (or the model directory at an absolute path) with extra flags; fails
+  // the test if /health is not 200 within 60 s.
   explicit ServerProcess(const std::string& model, std::vector<std::string> flags = {}) {
+    std::string model_dir = model.rfind('/', 0) == 0 ? model : fixture_dir(model);
     port_ = free_port();
     log_path_ = ::testing::TempDir() + "dsinfer_serve_" + std::to_string(getpid()) + "_" + std::to_string(port_) + ".log";
-    std::vector<std::string> argv = {DSINFER_BINARY, "serve", "--model", fixture_dir(model), "--port", std::to_string(port_)};
+    std::vector<std::string> argv = {DSINFER_BINARY, "serve", "--model", model_dir, "--port", std::to_string(port_)};
     argv.insert(argv.end(), flags.begin(), flags.end());
     pid_ = spawn(argv, log_path_);
     if (pid_ < 0) {
