@@ -1,5 +1,6 @@
-// SIGTERM / SIGINT: the server stops accepting (503), lets running requests finish within the
-// drain timeout, cancels what is left after it, and exits 0.
+// Lifecycle: 503 while the model loads; on SIGTERM / SIGINT the server stops accepting (503),
+// lets running requests finish within the drain timeout, cancels what is left after it, and
+// exits 0.
 #include <future>
 
 #include "server_process.h"
@@ -56,6 +57,38 @@ TEST(Drain, DrainTimeoutCancelsWhatIsLeftAndExitsZero) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_NE(r->body.find("shutting down"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Lifecycle, LoadingAnswers503UntilReady) {
+  int port = free_port();
+  std::string log = ::testing::TempDir() + "dsinfer_loading_" + std::to_string(port) + ".log";
+  pid_t pid = spawn({DSINFER_BINARY, "serve", "--model", fixture_dir("qwen2-tiny"), "--port", std::to_string(port)}, log);
+  ASSERT_GT(pid, 0);
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1, 0);
+  int loading_health = 0, loading_completion = 0;
+  bool ready = false;
+  // The socket is open before the model loads (the tokenizer alone takes a good part of a second).
+  for (int i = 0; i < 3000 && !ready; ++i) {
+    auto h = c.Get("/health");
+    if (h && h->status == 503) {
+      EXPECT_EQ(json::parse(h->body)["status"], "loading");
+      loading_health++;
+      auto r = c.Post("/v1/completions", R"({"prompt": "hi", "max_tokens": 1})", "application/json");
+      if (r && r->status == 503) loading_completion++;
+    }
+    ready = h && h->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(ready);
+  EXPECT_GT(loading_health, 0);
+  EXPECT_GT(loading_completion, 0);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid, std::chrono::seconds(30)), 0);
 }
 
 }  // namespace
