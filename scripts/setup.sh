@@ -13,3 +13,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The official openai npm client used by tests/server (version pinned in its package.json).
+(cd "$(dirname "$0")/../tests/server/openai_client" && npm install --no-audit --no-fund --no-package-lock --loglevel=error)

@@ -42,6 +42,10 @@ struct KvLayer {
   Tensor k, v;
 };
 
+struct MemoryInfo {
+  size_t free = 0, total = 0;  // bytes of the device's memory
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -60,6 +64,7 @@ class Backend {
   virtual void begin_forward(const ForwardBatch& batch) = 0;
   // Waits for queued work.
   virtual void synchronize() = 0;
+  virtual MemoryInfo memory_info() const = 0;
 
   // out[t] = table[tokens[t]]
   virtual void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) = 0;
@@ -92,6 +97,9 @@ class Backend {
   // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts.
   virtual void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                            const std::vector<ExpertWeights>& experts, Tensor out) = 0;
+  // ids[r] = argmax of logits row r (F32 [rows, vocab] -> I32 [rows]; first index on ties), so
+  // greedy sampling moves only ids to the host.
+  virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;
   // out[i] = x[rows[i]]
   virtual void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) = 0;
   // Viewing src and dst as [rows, width]: dst[r, dst_off + i] = src[r, src_off + i] for i < n.

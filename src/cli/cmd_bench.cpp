@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "runtime/engine.h"
+#include "runtime/kv_budget.h"
 #include "runtime/loaded_model.h"
 
 namespace dsinfer {
@@ -17,6 +18,7 @@ struct BenchOptions {
   std::string model;
   LoadOptions load;
   int prompt_len = 128, gen_len = 32, batch = 1;
+  double memory_utilization = 0.9;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -82,6 +84,10 @@ void run_bench(const BenchOptions& o) {
   double prefill_s = time_prefill(engine, o.prompt_len, vocab);
   std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, o.batch);
   double decode = decode_tokens_per_s(engine, o, vocab);
+  KvBudget kv = plan_kv_cache(*m.model, *m.backend, o.memory_utilization, eo.max_batched_tokens, eo.max_running,
+                              eo.block_size);
+  std::printf("KV capacity at memory utilization %.2f: %lld tokens (%s)\n", o.memory_utilization,
+              static_cast<long long>(kv.tokens), kv.derivation.c_str());
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("| model | device | load s | prefill tok/s (%d) | decode tok/s (batch %d) | peak RSS MiB |\n", o.prompt_len,
@@ -103,6 +109,8 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                            app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::PositiveNumber);
                            app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
                                ->check(CLI::Range(2, 1 << 20));
+                           app.add_option("--gpu-memory-utilization", o->memory_utilization,
+                                          "Share of device memory for the KV-capacity line (as dsinfer plan --mem-util)");
                            app.add_option("--batch", o->batch, "Concurrent sequences in decode")
                                ->check(CLI::PositiveNumber);
                            app.callback([o] { run_bench(*o); });

@@ -89,6 +89,9 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
   app.add_option("--api-key", o->api_key, "Require Authorization: Bearer KEY on /v1 routes");
   app.add_option("--max-running", o->max_running, "Sequences in the running batch")->capture_default_str();
   app.add_option("--max-waiting", o->max_waiting, "Queued requests before 429")->capture_default_str();
+  app.add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
+                 "On a GPU without --kv-cache-tokens: share of its memory for weights, workspace and KV cache")
+      ->capture_default_str();
   app.add_option("--kv-cache-tokens", o->kv_cache_tokens,
                  "KV cache size in tokens (0: room for max-running x 2048 tokens within 2 GiB)")
       ->capture_default_str();

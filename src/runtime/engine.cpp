@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "runtime/block_manager.h"
+#include "runtime/kv_budget.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
 #include "runtime/sequence.h"
@@ -25,9 +26,15 @@ const char* finish_reason_name(FinishReason r) {
 
 namespace {
 
-int64_t cache_tokens(const EngineOptions& o, const KvCacheSpec& spec) {
-  int64_t tokens = o.kv_cache_tokens > 0 ? o.kv_cache_tokens
-                                         : static_cast<int64_t>(o.kv_cache_bytes / std::max<size_t>(1, spec.bytes_per_token()));
+int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& backend) {
+  const KvCacheSpec spec = model.kv_spec();
+  int64_t tokens = o.kv_cache_tokens;
+  if (tokens <= 0 && o.kv_cache_bytes > 0) tokens = static_cast<int64_t>(o.kv_cache_bytes / spec.bytes_per_token());
+  if (tokens <= 0) {
+    KvBudget b = plan_kv_cache(model, backend, o.memory_utilization, o.max_batched_tokens, o.max_running, o.block_size);
+    log_info("KV cache sized from device memory: ", b.derivation);
+    tokens = b.tokens;
+  }
   int64_t blocks = tokens / o.block_size;
   if (blocks < 1) fail("KV cache too small: ", tokens, " tokens is less than one block of ", o.block_size);
   return blocks * o.block_size;
@@ -38,7 +45,7 @@ int64_t cache_tokens(const EngineOptions& o, const KvCacheSpec& spec) {
 struct Engine::Impl {
   Impl(Model& m, Backend& b, const EngineOptions& o)
       : model(m), backend(b), options(o),
-        cache(b, m.kv_spec(), static_cast<int>(cache_tokens(o, m.kv_spec()) / o.block_size), o.block_size),
+        cache(b, m.kv_spec(), static_cast<int>(cache_tokens(o, m, b) / o.block_size), o.block_size),
         blocks(cache.num_blocks(), o.block_size), scheduler(blocks, o) {
     max_len = std::min<int64_t>(m.config().max_position_embeddings, cache.num_tokens());
     log_info("KV cache: ", cache.num_tokens(), " tokens (", cache.num_blocks(), " blocks of ", o.block_size, ", ",
@@ -59,8 +66,11 @@ struct Engine::Impl {
   void intake();
   void step();
   ForwardBatch build_batch(const std::vector<ScheduledSeq>& plan) const;
-  // Samples one token and reports it; true when the sequence is finished.
-  bool advance(Sequence& s, float* logits);
+  // The next token of each sampled sequence of the step, in plan order.
+  std::vector<SampleResult> sample(const std::vector<ScheduledSeq>& plan, const Tensor& logits);
+  SampleResult sample_on_host(Sequence& s, float* row);
+  // Appends a sampled token and reports it; true when the sequence is finished.
+  bool advance(Sequence& s, SampleResult res);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
   void publish_stats();
 
@@ -83,7 +93,20 @@ struct Engine::Impl {
   EngineStats stats;
   int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0;
   std::thread thread;
+  std::vector<float> host_logits;  // reused across steps
+  Buffer argmax_ids;               // device ids of greedy rows
 };
+
+namespace {
+
+// Greedy rows without penalties or logprobs need only their argmax, which the device computes,
+// so only ids cross to the host; the others need their whole row of logits.
+bool needs_logits_row(const SamplingParams& p) {
+  return !p.greedy() || p.top_logprobs >= 0 || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
+         p.frequency_penalty != 0.0f;
+}
+
+}  // namespace
 
 void Engine::Impl::loop() {
   while (true) {
@@ -142,33 +165,72 @@ void Engine::Impl::step() {
   std::vector<ScheduledSeq> plan = scheduler.schedule();
   if (plan.empty()) return;
   ForwardBatch batch = build_batch(plan);
-  std::vector<float> logits;
+  std::vector<SampleResult> sampled;
   try {
-    Tensor out = model.forward(batch, cache);
-    logits.resize(out.numel());
-    backend.copy_to_host(out, logits.data());
+    sampled = sample(plan, model.forward(batch, cache));
   } catch (const std::exception& e) {
     log_warn("forward failed for a batch of ", plan.size(), " sequences: ", e.what());
     for (const ScheduledSeq& sc : plan) finish(sc.seq->id, FinishReason::Error, e.what());
     return;
   }
   ++steps;
-  const int vocab = model.config().vocab_size;
-  int row = 0;
+  size_t row = 0;
   std::vector<uint64_t> done;
   for (const ScheduledSeq& sc : plan) {
     scheduler.complete(sc);
-    if (sc.samples && advance(*sc.seq, logits.data() + static_cast<size_t>(row++) * vocab)) done.push_back(sc.seq->id);
+    if (sc.samples && advance(*sc.seq, std::move(sampled[row++]))) done.push_back(sc.seq->id);
   }
   for (uint64_t id : done) scheduler.remove(id);
 }
 
-bool Engine::Impl::advance(Sequence& s, float* logits) {
+std::vector<SampleResult> Engine::Impl::sample(const std::vector<ScheduledSeq>& plan, const Tensor& logits) {
+  std::vector<Sequence*> seqs;
+  bool device_argmax = backend.device().kind != DeviceKind::CPU;
+  for (const ScheduledSeq& sc : plan)
+    if (sc.samples) {
+      seqs.push_back(sc.seq);
+      device_argmax = device_argmax && !needs_logits_row(sc.seq->request.sampling);
+    }
+  const int64_t vocab = logits.dim(1), rows = static_cast<int64_t>(seqs.size());
+  std::vector<SampleResult> out(seqs.size());
+  if (backend.device().kind == DeviceKind::CPU) {  // the logits are already in host memory
+    for (int64_t r = 0; r < rows; ++r) out[r] = sample_on_host(*seqs[r], logits.ptr<float>() + r * vocab);
+    return out;
+  }
+  if (!device_argmax) {
+    host_logits.resize(static_cast<size_t>(logits.numel()));
+    backend.copy_to_host(logits, host_logits.data());
+    for (int64_t r = 0; r < rows; ++r) out[r] = sample_on_host(*seqs[r], host_logits.data() + r * vocab);
+    return out;
+  }
+  if (argmax_ids.bytes() < static_cast<size_t>(rows) * sizeof(int)) argmax_ids = backend.alloc(rows * sizeof(int) * 2);
+  Tensor ids{DType::I32, {rows}, argmax_ids.data(), backend.device()};
+  backend.argmax_rows(logits, ids);
+  std::vector<int> host_ids(rows);
+  backend.copy_to_host(ids, host_ids.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    const GenerationRequest& req = seqs[r]->request;
+    const bool banned = req.ignore_eos && std::count(req.eos_ids.begin(), req.eos_ids.end(), host_ids[r]);
+    if (!banned) {
+      out[r].token = host_ids[r];
+      continue;
+    }
+    host_logits.resize(static_cast<size_t>(vocab));  // an EOS under --ignore-eos: the next best, on the host
+    backend.copy_to_host(logits.slice_rows(r, r + 1), host_logits.data());
+    out[r] = sample_on_host(*seqs[r], host_logits.data());
+  }
+  return out;
+}
+
+SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
   const GenerationRequest& r = s.request;
-  SampleContext ctx{&s.tokens, &s.generated, r.ignore_eos ? &r.eos_ids : nullptr};
   std::vector<int> prompt(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
-  ctx.prompt = &prompt;
-  SampleResult res = sample_token(logits, model.config().vocab_size, r.sampling, ctx, s.rng);
+  SampleContext ctx{&prompt, &s.generated, r.ignore_eos ? &r.eos_ids : nullptr};
+  return sample_token(row, model.config().vocab_size, r.sampling, ctx, s.rng);
+}
+
+bool Engine::Impl::advance(Sequence& s, SampleResult res) {
+  const GenerationRequest& r = s.request;
   s.tokens.push_back(res.token);
   s.generated.push_back(res.token);
   ++generated_tokens;

@@ -53,6 +53,7 @@ struct EngineOptions {
   int block_size = 16;
   int64_t kv_cache_tokens = 0;     // 0: derive from kv_cache_bytes
   size_t kv_cache_bytes = 0;       // used when kv_cache_tokens == 0
+  double memory_utilization = 0.9; // both 0: this share of the device's memory, less weights and workspace
   int max_batched_tokens = 512;    // token budget of one step (chunked prefill)
   int max_running = 64;            // sequences in the running batch
   int max_waiting = 256;           // queued requests before submit() refuses

@@ -66,7 +66,10 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   e.max_waiting = o.max_waiting;
   e.max_batched_tokens = o.max_batched_tokens;
   e.kv_cache_tokens = o.kv_cache_tokens;
-  if (e.kv_cache_tokens == 0) {
+  e.memory_utilization = o.gpu_memory_utilization;
+  // A GPU sizes its cache from its memory (as dsinfer plan does); the CPU shares the host, so it
+  // takes a modest default.
+  if (e.kv_cache_tokens == 0 && m.backend->device().kind == DeviceKind::CPU) {
     int64_t by_memory = static_cast<int64_t>(kDefaultCacheBytes / std::max<size_t>(1, m.model->kv_spec().bytes_per_token()));
     e.kv_cache_tokens = std::min<int64_t>(int64_t(o.max_running) * kDefaultTokensPerSequence, by_memory);
   }

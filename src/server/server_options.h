@@ -16,6 +16,7 @@ struct ServerOptions {
   int max_running = 64;           // sequences in the running batch
   int max_waiting = 256;          // queued requests before 429
   int64_t kv_cache_tokens = 0;    // 0: a default (CPU) or what the device's memory allows
+  double gpu_memory_utilization = 0.9;  // on a GPU with no --kv-cache-tokens: share of memory to use
   int max_batched_tokens = 512;   // token budget of one engine step
   double request_timeout_s = 600; // a request still running after this is cancelled
   double drain_timeout_s = 30;    // on SIGTERM, how long running requests may finish

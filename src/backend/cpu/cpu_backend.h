@@ -18,6 +18,7 @@ class CpuBackend final : public Backend {
   Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) override;
   void begin_forward(const ForwardBatch&) override {}
   void synchronize() override {}
+  MemoryInfo memory_info() const override;
 
   void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
@@ -34,6 +35,7 @@ class CpuBackend final : public Backend {
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
   void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
                    Tensor out) override;
+  void argmax_rows(const Tensor& logits, Tensor ids) override;
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
 };

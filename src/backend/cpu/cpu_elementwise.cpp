@@ -1,6 +1,8 @@
 // Element-wise and data-movement ops of the CPU backend.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <unistd.h>
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
@@ -88,6 +90,14 @@ void CpuBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tenso
                 width * sizeof(float));
 }
 
+void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits.ptr<float>() + r * vocab;
+    ids.ptr<int>()[r] = static_cast<int>(std::max_element(row, row + vocab) - row);
+  }
+}
+
 void CpuBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) {
   const int64_t width = x.numel() / x.dim(0);
   for (size_t i = 0; i < rows.size(); ++i)
@@ -98,6 +108,11 @@ void CpuBackend::copy_columns(const Tensor& src, int src_off, Tensor dst, int ds
   const int64_t src_w = src.shape.back(), dst_w = dst.shape.back(), rows = dst.rows();
   for (int64_t r = 0; r < rows; ++r)
     std::memcpy(dst.ptr<float>() + r * dst_w + dst_off, src.ptr<float>() + r * src_w + src_off, n * sizeof(float));
+}
+
+MemoryInfo CpuBackend::memory_info() const {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return {static_cast<size_t>(sysconf(_SC_AVPHYS_PAGES)) * page, static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * page};
 }
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }

@@ -207,6 +207,13 @@ void CudaBackend::synchronize() {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+MemoryInfo CudaBackend::memory_info() const {
+  bind();
+  MemoryInfo m;
+  CUDA_CHECK(cudaMemGetInfo(&m.free, &m.total));
+  return m;
+}
+
 const DeviceBatch& CudaBackend::device_batch(const ForwardBatch& batch) const {
   if (&batch != batch_ || batch.num_tokens() != db_.num_tokens)
     fail("CUDA backend: begin_forward(batch) must be called with this batch before ops that read it");

@@ -67,6 +67,14 @@ void CudaBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tens
   launch_cache_write(db, src.ptr<bf16>(), width, cache.ptr<bf16>(), stream_);
 }
 
+void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {
+  expect(logits, DType::F32, "argmax_rows", "logits");
+  expect(ids, DType::I32, "argmax_rows", "ids");
+  if (ids.numel() != logits.dim(0)) fail("argmax_rows: ", ids.numel(), " ids for ", shape_str(logits.shape));
+  bind();
+  launch_argmax_rows(logits.ptr<float>(), logits.dim(0), logits.dim(1), ids.ptr<int>(), stream_);
+}
+
 void CudaBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) {
   expect(out, x.dtype, "gather_rows", "output");
   expect(x, out.dtype, "gather_rows", "input");

@@ -122,4 +122,40 @@ void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s) {
   CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
 }
 
+namespace {
+
+// One block per row: each thread scans a strided slice, then a shared-memory tree keeps the
+// largest value and, among equals, the smallest index (torch.argmax's choice).
+__global__ void argmax_rows_kernel(const float* x, int64_t cols, int* out) {
+  constexpr int kThreads = 256;
+  __shared__ float best_v[kThreads];
+  __shared__ int best_i[kThreads];
+  const float* row = x + blockIdx.x * cols;
+  float v = -INFINITY;
+  int i = 0x7fffffff;
+  for (int64_t c = threadIdx.x; c < cols; c += kThreads)
+    if (row[c] > v) v = row[c], i = static_cast<int>(c);
+  best_v[threadIdx.x] = v;
+  best_i[threadIdx.x] = i;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) {
+      const float ov = best_v[threadIdx.x + stride];
+      const int oi = best_i[threadIdx.x + stride];
+      if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
+        best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = best_i[0] == 0x7fffffff ? 0 : best_i[0];
+}
+
+}  // namespace
+
+void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cudaStream_t s) {
+  if (rows == 0) return;
+  argmax_rows_kernel<<<static_cast<unsigned>(rows), 256, 0, s>>>(x, cols, out);
+  CUDA_CHECK_LAUNCH("argmax_rows_kernel");
+}
+
 }  // namespace dsinfer::cuda

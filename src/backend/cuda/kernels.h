@@ -27,6 +27,8 @@ void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf
 void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s);
 // out[r, c] += bias[c]; out is bf16 or f32.
 void launch_add_bias(void* out, DType out_dtype, int64_t rows, const DeviceWeight& bias, cudaStream_t s);
+// out[r] = index of the largest value of row r of x [rows, cols] (the first one on ties).
+void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cudaStream_t s);
 void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s);
 void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s);
 

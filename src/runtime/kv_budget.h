@@ -1,0 +1,21 @@
+// Sizing the KV cache from the device's memory, with the same formula `dsinfer plan` uses:
+// total * utilization - weights - activation workspace, in whole blocks.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "backend/backend.h"
+#include "model/model.h"
+
+namespace dsinfer {
+
+struct KvBudget {
+  int64_t tokens = 0;
+  int64_t bytes = 0;
+  std::string derivation;  // the figures behind it, for the log
+};
+
+KvBudget plan_kv_cache(const Model& model, const Backend& backend, double memory_utilization, int step_tokens,
+                       int max_running, int block_size);
+
+}  // namespace dsinfer
