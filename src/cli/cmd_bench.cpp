@@ -44,28 +44,37 @@ double time_prefill(Engine& engine, int prompt_len, int vocab) {
   return seconds_since(start);
 }
 
-// Decode throughput: `batch` sequences generate together; the clock starts once all have their first token.
+// Decode throughput at a full batch: the clock runs from the step where the last of `batch`
+// sequences got its first token to the first sequence's end, so every step in the window
+// decodes all of them. Prompts are admitted one step after another, so each sequence may
+// generate up to `batch` more tokens than --gen-len before the window opens.
 double decode_tokens_per_s(Engine& engine, const BenchOptions& o, int vocab) {
   std::mutex mu;
   int first_tokens = 0;
-  int64_t tokens_after_start = 0;
-  Clock::time_point start;
+  bool window_closed = false;
+  int64_t tokens_in_window = 0;
+  Clock::time_point start, end;
   for (int b = 0; b < o.batch; ++b) {
     GenerationRequest r;
     r.prompt = synthetic_prompt(o.prompt_len, vocab, b + 1);
-    r.max_tokens = o.gen_len;
+    r.max_tokens = o.gen_len + o.batch;
     r.ignore_eos = true;
     r.sampling.temperature = 0;
     engine.submit(r, [&](const TokenEvent& ev) {
       std::lock_guard<std::mutex> lock(mu);
-      if (ev.token < 0) return true;
+      if (ev.token < 0 || window_closed) return true;
       if (ev.completion_tokens == 1 && ++first_tokens == o.batch) start = Clock::now();
-      else if (first_tokens == o.batch) ++tokens_after_start;
+      else if (first_tokens == o.batch) ++tokens_in_window;
+      if (ev.finished && first_tokens == o.batch) {
+        window_closed = true;
+        end = Clock::now();
+      }
       return true;
     });
   }
   engine.wait_idle();
-  return static_cast<double>(tokens_after_start) / seconds_since(start);
+  if (!window_closed) end = Clock::now();
+  return static_cast<double>(tokens_in_window) / std::chrono::duration<double>(end - start).count();
 }
 
 void run_bench(const BenchOptions& o) {
@@ -73,7 +82,7 @@ void run_bench(const BenchOptions& o) {
   LoadedModel m = load_for_generation(o.model, o.load);
   const int vocab = m.model->config().vocab_size;
   EngineOptions eo;
-  eo.kv_cache_tokens = static_cast<int64_t>(o.batch + 1) * (o.prompt_len + o.gen_len + eo.block_size);
+  eo.kv_cache_tokens = static_cast<int64_t>(o.batch + 1) * (o.prompt_len + o.gen_len + o.batch + eo.block_size);
   eo.max_running = std::max(o.batch, 1);
   eo.max_batched_tokens = std::max(o.prompt_len, 512);
   eo.prefix_caching = false;  // every prompt is computed in full
