@@ -1,12 +1,12 @@
 // TextStream: turns a request's generated ids into text as they arrive: UTF-8-safe incremental
-// detokenization, EOS kept out of the text, and stop strings (the text is cut before the stop
-// string, and text that could be the start of one is held back until it is decided).
+// detokenization, EOS kept out of the text, and stop strings (StopMatcher: the text is cut
+// before the stop string, and text that could be the start of one is held back).
 #pragma once
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "text/incremental_detokenizer.h"
+#include "text/stop_matcher.h"
 #include "text/tokenizer.h"
 
 namespace dsinfer {
@@ -18,18 +18,16 @@ class TextStream {
   std::string push(int token);
   // The rest of the text once generation is over.
   std::string finish();
-  bool stopped() const { return stopped_; }
+  bool stopped() const { return stop_.stopped(); }
   const std::string& text() const { return text_; }
 
  private:
-  std::string release(bool final);
+  std::string shown(std::string piece);
 
   IncrementalDetokenizer detok_;
-  std::vector<std::string> stops_;
+  StopMatcher stop_;
   std::vector<int> eos_;
-  std::string pending_;  // decoded but not yet shown
-  std::string text_;     // everything shown so far
-  bool stopped_ = false;
+  std::string text_;  // everything shown so far
 };
 
 }  // namespace dsinfer

@@ -4,7 +4,7 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "server/stop_matcher.h"
+#include "text/stop_matcher.h"
 #include "text/incremental_detokenizer.h"
 
 namespace dsinfer {

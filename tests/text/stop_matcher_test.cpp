@@ -1,7 +1,7 @@
 // StopMatcher on text arriving in arbitrary pieces.
 #include <gtest/gtest.h>
 
-#include "server/stop_matcher.h"
+#include "text/stop_matcher.h"
 
 using dsinfer::StopMatcher;
 

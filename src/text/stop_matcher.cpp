@@ -1,4 +1,4 @@
-#include "server/stop_matcher.h"
+#include "text/stop_matcher.h"
 
 #include <algorithm>
 
