@@ -72,6 +72,8 @@ struct Engine::Impl {
   // Appends a sampled token and reports it; true when the sequence is finished.
   bool advance(Sequence& s, SampleResult res);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
+  // Runs a request's callback; a callback that throws is logged and asks to stop.
+  bool notify(Sequence& s, const TokenEvent& ev);
   void publish_stats();
 
   Model& model;
@@ -98,6 +100,16 @@ struct Engine::Impl {
 };
 
 namespace {
+
+// An event carrying the sequence's counts; the caller adds the token or the finish reason.
+TokenEvent event_for(const Sequence& s) {
+  TokenEvent ev;
+  ev.request_id = s.id;
+  ev.prompt_tokens = s.prompt_len;
+  ev.completion_tokens = static_cast<int>(s.generated.size());
+  ev.cached_prompt_tokens = s.cached_prompt_tokens;
+  return ev;
+}
 
 // Greedy rows without penalties or logprobs need only their argmax, which the device computes,
 // so only ids cross to the host; the others need their whole row of logits.
@@ -224,7 +236,9 @@ std::vector<SampleResult> Engine::Impl::sample(const std::vector<ScheduledSeq>& 
 
 SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
   const GenerationRequest& r = s.request;
-  std::vector<int> prompt(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
+  // Only the repetition penalty reads the prompt; copy it out of the tokens just then.
+  std::vector<int> prompt;
+  if (r.sampling.repetition_penalty != 1.0f) prompt.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
   SampleContext ctx{&prompt, &s.generated, r.ignore_eos ? &r.eos_ids : nullptr};
   return sample_token(row, model.config().vocab_size, r.sampling, ctx, s.rng);
 }
@@ -234,56 +248,42 @@ bool Engine::Impl::advance(Sequence& s, SampleResult res) {
   s.tokens.push_back(res.token);
   s.generated.push_back(res.token);
   ++generated_tokens;
-  TokenEvent ev;
-  ev.request_id = s.id;
+  TokenEvent ev = event_for(s);
   ev.token = res.token;
   ev.logprob = res.logprob;
   ev.top_logprobs = std::move(res.top_logprobs);
-  ev.prompt_tokens = s.prompt_len;
-  ev.completion_tokens = static_cast<int>(s.generated.size());
-  ev.cached_prompt_tokens = s.cached_prompt_tokens;
   const bool eos = !r.ignore_eos && std::find(r.eos_ids.begin(), r.eos_ids.end(), res.token) != r.eos_ids.end();
   if (eos) ev.reason = FinishReason::Stop;
   else if (static_cast<int>(s.generated.size()) >= r.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_len)
     ev.reason = FinishReason::Length;
   ev.finished = ev.reason != FinishReason::None;
-  bool keep_going = true;
-  try {
-    keep_going = s.callback(ev);
-  } catch (const std::exception& e) {
-    log_warn("callback of request ", s.id, " threw: ", e.what());
-    keep_going = false;
-  }
-  if (!ev.finished && !keep_going) {
-    TokenEvent stop;
-    stop.request_id = s.id;
+  if (!notify(s, ev) && !ev.finished) {
+    TokenEvent stop = event_for(s);
     stop.finished = true;
     stop.reason = FinishReason::Stop;
-    stop.prompt_tokens = ev.prompt_tokens;
-    stop.completion_tokens = ev.completion_tokens;
-    stop.cached_prompt_tokens = ev.cached_prompt_tokens;
-    s.callback(stop);
+    notify(s, stop);
     return true;
   }
   return ev.finished;
 }
 
+bool Engine::Impl::notify(Sequence& s, const TokenEvent& ev) {
+  try {
+    return s.callback(ev);
+  } catch (const std::exception& e) {
+    log_warn("callback of request ", s.id, " threw: ", e.what());
+    return false;
+  }
+}
+
 void Engine::Impl::finish(uint64_t id, FinishReason reason, const std::string& error) {
   std::unique_ptr<Sequence> s = scheduler.remove(id);
   if (!s) return;  // already finished
-  TokenEvent ev;
-  ev.request_id = id;
+  TokenEvent ev = event_for(*s);
   ev.finished = true;
   ev.reason = reason;
   ev.error = error;
-  ev.prompt_tokens = s->prompt_len;
-  ev.completion_tokens = static_cast<int>(s->generated.size());
-  ev.cached_prompt_tokens = s->cached_prompt_tokens;
-  try {
-    s->callback(ev);
-  } catch (const std::exception& e) {
-    log_warn("callback of request ", id, " threw: ", e.what());
-  }
+  notify(*s, ev);
 }
 
 void Engine::Impl::publish_stats() {
