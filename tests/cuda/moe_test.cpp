@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/fp8_blocks.h"
 #include "gpu_test_util.h"
 
 using namespace dsinfer;
@@ -95,4 +96,107 @@ TEST(GpuMoe, ExpertsMatchCpu) {
   g.gpu->moe_experts(g.gpu_bf16(x, {tokens, hidden}), g.gpu_i32(ids, {tokens, k}), g.gpu_f32(weights, {tokens, k}),
                      gpu_experts, out);
   expect_close(g.read(out), want, 2e-2f, "moe_experts");
+}
+
+namespace {
+
+// One expert matrix as the CPU and the GPU see it: BF16, or FP8 e4m3 with block scales.
+struct ExpertMatrix {
+  std::vector<uint16_t> bf16;
+  Fp8Blocks fp8;
+  Weight weight;
+
+  ExpertMatrix(int rows, int cols, bool fp8_blocks, int block, uint32_t seed) {
+    std::vector<float> v = random_values(static_cast<size_t>(rows) * cols, 0.3f, seed);
+    if (fp8_blocks) {
+      fp8 = quantize_fp8_blocks(v.data(), rows, cols, block, block);
+      weight.w = Tensor{DType::F8_E4M3, {rows, cols}, fp8.values.data(), {}};
+      weight.scale = Tensor{DType::F32, {(rows + block - 1) / block, (cols + block - 1) / block}, fp8.scales.data(), {}};
+      weight.block_rows = weight.block_cols = block;
+    } else {
+      bf16 = to_bf16(v);
+      weight.w = Tensor{DType::BF16, {rows, cols}, bf16.data(), {}};
+    }
+  }
+};
+
+struct ExpertCase {
+  int tokens, n_experts, k, hidden, inter;
+  bool fp8 = false;
+  int unused = 0;     // the last `unused` experts are never chosen
+  bool skewed = false;  // every token's first choice is expert 0 (many passes of one expert)
+};
+
+// Distinct random experts per token from [0, n_experts - unused).
+std::vector<int> choose_experts(const ExpertCase& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> ids;
+  std::vector<int> pick(c.n_experts - c.unused);
+  for (int t = 0; t < c.tokens; ++t) {
+    std::iota(pick.begin(), pick.end(), 0);
+    std::shuffle(pick.begin(), pick.end(), rng);
+    if (c.skewed) std::swap(*std::find(pick.begin(), pick.end(), 0), pick[0]);
+    ids.insert(ids.end(), pick.begin(), pick.begin() + c.k);
+  }
+  return ids;
+}
+
+void check_experts(const ExpertCase& c, uint32_t seed) {
+  GpuTest g;
+  std::vector<ExpertMatrix> host;
+  host.reserve(3 * c.n_experts);
+  for (int e = 0; e < c.n_experts; ++e) {
+    host.emplace_back(c.inter, c.hidden, c.fp8, 32, seed + 3 * e);
+    host.emplace_back(c.inter, c.hidden, c.fp8, 32, seed + 3 * e + 1);
+    host.emplace_back(c.hidden, c.inter, c.fp8, 32, seed + 3 * e + 2);
+  }
+  std::vector<ExpertWeights> cpu_experts, gpu_experts;
+  for (int e = 0; e < c.n_experts; ++e) {
+    cpu_experts.push_back({host[3 * e].weight, host[3 * e + 1].weight, host[3 * e + 2].weight});
+    gpu_experts.push_back({g.gpu->upload_weight(host[3 * e].weight, g.keep),
+                           g.gpu->upload_weight(host[3 * e + 1].weight, g.keep),
+                           g.gpu->upload_weight(host[3 * e + 2].weight, g.keep)});
+  }
+  std::vector<int> ids = choose_experts(c, seed + 7);
+  std::vector<float> x = random_values(static_cast<size_t>(c.tokens) * c.hidden, 1.0f, seed + 8),
+                     weights = random_values(static_cast<size_t>(c.tokens) * c.k, 1.0f, seed + 9);
+  std::vector<float> want(static_cast<size_t>(c.tokens) * c.hidden);
+  g.cpu->moe_experts(host_view(x, {c.tokens, c.hidden}), host_view(ids, {c.tokens, c.k}),
+                     host_view(weights, {c.tokens, c.k}), cpu_experts, host_view(want, {c.tokens, c.hidden}));
+  Tensor gx = g.gpu_bf16(x, {c.tokens, c.hidden}), gids = g.gpu_i32(ids, {c.tokens, c.k}),
+         gw = g.gpu_f32(weights, {c.tokens, c.k});
+  const std::string what = "moe_experts, " + std::to_string(c.tokens) + " tokens, top-" + std::to_string(c.k) + " of " +
+                           std::to_string(c.n_experts) + (c.fp8 ? ", fp8" : ", bf16");
+  // Twice: the second call finds the layer's cached expert table.
+  for (int run = 0; run < 2; ++run) {
+    Tensor out = g.gpu_tensor(DType::BF16, {c.tokens, c.hidden});
+    g.gpu->moe_experts(gx, gids, gw, gpu_experts, out);
+    expect_close(g.read(out), want, 2e-2f, what + (run ? " (cached table)" : ""));
+  }
+}
+
+}  // namespace
+
+// Decode sizes take the grouped kernels (<= 8 pairs per expert on average), larger batches the
+// per-expert cuBLASLt path: both against the CPU.
+TEST(GpuMoe, ExpertsTop6Of64TokensOneTo300) {
+  SKIP_WITHOUT_GPU();
+  for (int tokens : {1, 2, 7, 33, 85, 86, 300}) check_experts({tokens, 64, 6, 128, 48, false, 5}, 60 + tokens);
+}
+
+TEST(GpuMoe, ExpertsTop8Of32WithUnusedExperts) {
+  SKIP_WITHOUT_GPU();
+  for (int tokens : {1, 3, 32, 33, 300}) check_experts({tokens, 32, 8, 96, 64, false, 10}, 70 + tokens);
+}
+
+TEST(GpuMoe, ExpertsOneExpertWithManyTokens) {
+  SKIP_WITHOUT_GPU();
+  // Expert 0 gets all 60 tokens: 8 passes of 8 tokens in one block (120 pairs <= 8 x 16).
+  check_experts({60, 16, 2, 64, 40, false, 0, true}, 80);
+}
+
+TEST(GpuMoe, ExpertsFp8BlockScaledWithPartialBlocks) {
+  SKIP_WITHOUT_GPU();
+  // hidden 80 and inter 48 leave partial 32-blocks at the edges.
+  for (int tokens : {1, 9, 40, 200}) check_experts({tokens, 16, 6, 80, 48, true, 3}, 90 + tokens);
 }

@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/device_batch.h"
 #include "backend/cuda/device_scratch.h"
+#include "backend/cuda/expert_table.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pinned_buffer.h"
@@ -87,6 +88,7 @@ class CudaBackend final : public Backend {
   DeviceScratch head_ws_;    // float32 operands of head_matmul
   DeviceScratch attn_ws_;    // split-K partial outputs
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
+  ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
 };
 
 }  // namespace dsinfer::cuda

@@ -1,15 +1,66 @@
-// CudaBackend's mixture of experts. Routing is one kernel. Expert compute, first version: the
-// (token, choice) pairs are sorted by expert on the host (one synchronization per MoE layer),
-// the tokens gathered in that order, each expert's gate/up/down run as cuBLASLt products over
-// its contiguous rows, and a combine kernel sums the weighted results back per token.
+// CudaBackend's mixture of experts. Routing is one kernel. Expert compute: a one-block kernel
+// sorts the (token, choice) pairs by expert on the device (offsets, active experts, both
+// directions of the permutation); then
+//  * decode-sized batches (at most kGroupedMaxPairsPerExpert pairs per expert on average): one
+//    grouped launch for gate+up+SiLU over all experts and one for down (moe_grouped.cu), with
+//    no host synchronization, so the step can be captured in a CUDA graph;
+//  * larger batches (prefill): the offsets are read back (one synchronization per MoE layer)
+//    and each expert's products run as cuBLASLt GEMMs over its contiguous rows, which is where
+//    tensor-core GEMMs beat the grouped kernels (those re-read an expert's weight rows for every
+//    8 of its tokens);
+// and a combine kernel sums the weighted results back per token.
 #include <algorithm>
-#include <cstring>
+#include <cstdint>
+#include <functional>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/tensor_checks.h"
 
 namespace dsinfer::cuda {
+namespace {
+
+// The grouped kernels stream each active expert's weights once per 8 of its tokens on tensor
+// cores; cuBLASLt GEMMs read them once for all tokens but cost a launch per expert and a host
+// sync. At 8 pairs per expert on average (V2-Lite: 64 experts x 8 / 6 = 85 tokens; V3: 256 x 8
+// / 8 = 256 tokens) the grouped pass still reads most weights once and every decode batch of
+// those sizes stays graph-capturable.
+constexpr int kGroupedMaxPairsPerExpert = 8;
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+struct ExpertRows {
+  const bf16* x;         // the layer input [T, hidden]
+  MoePermutation perm;
+  int n;                 // pairs
+  int64_t hidden, inter;
+};
+
+// The prefill path: per-expert cuBLASLt products over each expert's contiguous rows of the
+// gathered input; act and y as in the grouped path, xp and u are workspace.
+void per_expert_products(const ExpertRows& r, const std::vector<ExpertWeights>& experts, const int* host_offsets,
+                         CublasLtGemm& gemm, const std::function<const bf16*(const Weight&)>& bf16_weight, bf16* xp,
+                         bf16* act, bf16* u, float* y, cudaStream_t s) {
+  launch_gather_rows(r.x, r.perm.order, r.n, r.hidden * static_cast<int64_t>(sizeof(bf16)), xp, s);
+  const int n_experts = static_cast<int>(experts.size());
+  for (int e = 0; e < n_experts; ++e) {
+    const int rows = host_offsets[e + 1] - host_offsets[e];
+    if (rows == 0) continue;
+    const bf16* xs = xp + host_offsets[e] * r.hidden;
+    gemm.matmul(xs, bf16_weight(experts[e].gate), act + host_offsets[e] * r.inter, DType::BF16, rows, r.inter, r.hidden);
+    gemm.matmul(xs, bf16_weight(experts[e].up), u + host_offsets[e] * r.inter, DType::BF16, rows, r.inter, r.hidden);
+  }
+  launch_silu_mul(act, u, act, r.n * r.inter, s);
+  for (int e = 0; e < n_experts; ++e) {
+    const int rows = host_offsets[e + 1] - host_offsets[e];
+    if (rows == 0) continue;
+    gemm.matmul(act + host_offsets[e] * r.inter, bf16_weight(experts[e].down), y + host_offsets[e] * r.hidden,
+                DType::F32, rows, r.hidden, r.inter);
+  }
+}
+
+}  // namespace
 
 void CudaBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) {
   expect(logits, DType::F32, "moe_route", "logits");
@@ -44,67 +95,44 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   if (ids.dim(0) != tokens) fail("moe_experts: ", tokens, " tokens but ids ", shape_str(ids.shape));
   const int n = tokens * k;
   if (n == 0) return;
-
-  // Which expert each (token, choice) pair goes to: read back, then a counting sort.
-  std::vector<int> choice(n);
-  CUDA_CHECK(cudaStreamSynchronize(stream_));  // the staging buffer is free, the ids are computed
-  void* staged = staging_.get(n * sizeof(int));
-  CUDA_CHECK(cudaMemcpyAsync(staged, ids.data, n * sizeof(int), cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::memcpy(choice.data(), staged, n * sizeof(int));
-  const int n_experts = static_cast<int>(experts.size());
-  std::vector<int> offset(n_experts + 1, 0);
-  for (int e : choice) {
-    if (e < 0 || e >= n_experts) fail("moe_experts: expert id ", e, " outside ", n_experts, " experts");
-    ++offset[e + 1];
-  }
-  for (int e = 0; e < n_experts; ++e) offset[e + 1] += offset[e];
-  // order[0, n): the token of each permuted row; order[n, 2n): the permuted row of each pair.
-  std::vector<int> order(2 * n), next(offset.begin(), offset.end() - 1);
-  for (int i = 0; i < n; ++i) {
-    const int row = next[choice[i]]++;
-    order[row] = i / k;
-    order[n + i] = row;
-  }
-  // Every chosen expert has the same shape, so the activations are one [n, inter] matrix.
-  const int64_t inter = experts[choice[0]].gate.out_features();
-  for (int e = 0; e < n_experts; ++e)
-    if (offset[e + 1] > offset[e]) {
-      const ExpertWeights& ew = experts[e];
-      if (ew.gate.in_features() != hidden || ew.gate.out_features() != inter || ew.up.w.shape != ew.gate.w.shape ||
-          ew.down.out_features() != hidden || ew.down.in_features() != inter)
-        fail("moe_experts: expert ", e, " has gate ", shape_str(ew.gate.w.shape), ", up ", shape_str(ew.up.w.shape),
-             ", down ", shape_str(ew.down.w.shape), "; expected [", inter, ", ", hidden, "] and [", hidden, ", ", inter, "]");
-    }
-  const int* dev_order = upload_ints(order, index_dev_);
+  const ExpertTable& table = expert_tables_.get(experts);
+  const int n_experts = table.ex.experts;
+  const int64_t inter = table.ex.inter;
+  if (table.ex.hidden != hidden)
+    fail("moe_experts: input ", shape_str(x.shape), " but experts of hidden size ", table.ex.hidden);
+  const bool grouped = table.grouped && aligned16(x.data) && n <= kGroupedMaxPairsPerExpert * n_experts;
 
   ScratchCarver carve;
-  const size_t xp_at = carve.add(n * hidden * sizeof(bf16)), g_at = carve.add(n * inter * sizeof(bf16)),
-               u_at = carve.add(n * inter * sizeof(bf16)), y_at = carve.add(n * hidden * sizeof(float));
+  const size_t off_at = carve.add((n_experts + 1) * sizeof(int)), active_at = carve.add((n_experts + 1) * sizeof(int)),
+               order_at = carve.add(2 * static_cast<size_t>(n) * sizeof(int)),
+               act_at = carve.add(n * inter * sizeof(bf16)), y_at = carve.add(n * hidden * sizeof(float));
+  const size_t xp_at = grouped ? 0 : carve.add(n * hidden * sizeof(bf16));
+  const size_t u_at = grouped ? 0 : carve.add(n * inter * sizeof(bf16));
   char* ws = static_cast<char*>(moe_ws_.get(carve.total()));
-  bf16* xp = reinterpret_cast<bf16*>(ws + xp_at);
-  bf16* g = reinterpret_cast<bf16*>(ws + g_at);
-  bf16* u = reinterpret_cast<bf16*>(ws + u_at);
+  MoePermutation perm;
+  perm.offsets = reinterpret_cast<int*>(ws + off_at);
+  perm.active = reinterpret_cast<int*>(ws + active_at);
+  perm.active_count = perm.active + n_experts;
+  perm.order = reinterpret_cast<int*>(ws + order_at);
+  perm.inverse = perm.order + n;
+  bf16* act = reinterpret_cast<bf16*>(ws + act_at);
   float* y = reinterpret_cast<float*>(ws + y_at);
 
-  launch_gather_rows(x.data, dev_order, n, hidden * static_cast<int64_t>(sizeof(bf16)), xp, stream_);
-  // Gate and up of every expert, one SiLU over all rows, then every expert's down projection
-  // (float32 output, kept until the weighted sum).
-  for (int e = 0; e < n_experts; ++e) {
-    const int rows = offset[e + 1] - offset[e];
-    if (rows == 0) continue;
-    const bf16* xs = xp + offset[e] * hidden;
-    gemm_->matmul(xs, bf16_weight(experts[e].gate), g + offset[e] * inter, DType::BF16, rows, inter, hidden);
-    gemm_->matmul(xs, bf16_weight(experts[e].up), u + offset[e] * inter, DType::BF16, rows, inter, hidden);
+  launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);
+  if (grouped) {
+    const int max_active = std::min(n_experts, n);
+    launch_moe_gate_up(table.ex, perm, max_active, x.ptr<bf16>(), act, stream_);
+    launch_moe_down(table.ex, perm, max_active, act, y, stream_);
+  } else {
+    int* host_offsets = static_cast<int*>(staging_.get((n_experts + 1) * sizeof(int)));
+    CUDA_CHECK(cudaMemcpyAsync(host_offsets, perm.offsets, (n_experts + 1) * sizeof(int), cudaMemcpyDeviceToHost,
+                               stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    per_expert_products({x.ptr<bf16>(), perm, n, hidden, inter}, experts, host_offsets, *gemm_,
+                        [this](const Weight& w) { return bf16_weight(w); }, reinterpret_cast<bf16*>(ws + xp_at), act,
+                        reinterpret_cast<bf16*>(ws + u_at), y, stream_);
   }
-  launch_silu_mul(g, u, g, n * inter, stream_);
-  for (int e = 0; e < n_experts; ++e) {
-    const int rows = offset[e + 1] - offset[e];
-    if (rows == 0) continue;
-    gemm_->matmul(g + offset[e] * inter, bf16_weight(experts[e].down), y + offset[e] * hidden, DType::F32, rows, hidden,
-                  inter);
-  }
-  launch_moe_combine(y, dev_order + n, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
+  launch_moe_combine(y, perm.inverse, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
 }
 
 }  // namespace dsinfer::cuda

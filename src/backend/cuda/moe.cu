@@ -1,8 +1,9 @@
-// MoE router (exactly the CPU reference's selection rules) and the weighted combine of the
-// expert outputs back into token order.
+// MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
+// choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/moe_kernels.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -110,14 +111,85 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
     }
 }
 
-// One block per token: out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float.
+// One block per token: out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float in choice
+// order (deterministic, unlike atomics into the output). Pairs with no row add nothing.
 __global__ void moe_combine_kernel(const float* y, const int* inverse, const float* weights, int k, int64_t hidden,
                                    bf16* out) {
   const int64_t t = blockIdx.x;
   for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
     float acc = 0.0f;
-    for (int j = 0; j < k; ++j) acc += weights[t * k + j] * y[inverse[t * k + j] * hidden + d];
+    for (int j = 0; j < k; ++j) {
+      const int row = inverse[t * k + j];
+      if (row >= 0) acc += weights[t * k + j] * y[static_cast<int64_t>(row) * hidden + d];
+    }
     out[t * hidden + d] = __float2bfloat16(acc);
+  }
+}
+
+// Exclusive prefix sum of one value per thread over the block (blockDim.x = kMoeMaxExperts);
+// `total` receives the sum of all. `scratch` holds 33 ints of shared memory.
+__device__ int block_exclusive_scan(int v, int* scratch, int& total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  int incl = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int n = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += n;
+  }
+  if (lane == 31) scratch[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    const int w = lane < warps ? scratch[lane] : 0;
+    int w_incl = w;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int n = __shfl_up_sync(0xffffffffu, w_incl, o);
+      if (lane >= o) w_incl += n;
+    }
+    scratch[lane] = w_incl - w;
+    if (lane == 31) scratch[32] = w_incl;
+  }
+  __syncthreads();
+  const int excl = incl - v + scratch[warp];
+  total = scratch[32];
+  __syncthreads();  // scratch is reused by the next scan
+  return excl;
+}
+
+// One block of kMoeMaxExperts threads, thread e owning expert e's count. Rows inside an expert
+// are placed by shared-memory atomics, so their order varies between runs; every row is
+// computed on its own and the combine sums in choice order, so the result does not.
+__global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* ids, int n, int k, int experts,
+                                                                     MoePermutation perm) {
+  __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts], scratch[33];
+  const int e = threadIdx.x;
+  count[e] = 0;
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const int id = ids[i];
+    if (id >= 0 && id < experts) atomicAdd(&count[id], 1);
+  }
+  __syncthreads();
+  const int c = e < experts ? count[e] : 0;
+  int total = 0, n_active = 0;
+  const int start = block_exclusive_scan(c, scratch, total);
+  const int slot = block_exclusive_scan(c > 0 ? 1 : 0, scratch, n_active);
+  if (e < experts) {
+    cursor[e] = start;
+    perm.offsets[e] = start;
+    if (c > 0) perm.active[slot] = e;
+  }
+  if (e == 0) {
+    perm.offsets[experts] = total;
+    *perm.active_count = n_active;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const int id = ids[i];
+    int row = -1;
+    if (id >= 0 && id < experts) {
+      row = atomicAdd(&cursor[id], 1);
+      perm.order[row] = i / k;
+    }
+    perm.inverse[i] = row;
   }
 }
 
@@ -131,6 +203,12 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
   moe_route_kernel<<<ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s>>>(
       logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
   CUDA_CHECK_LAUNCH("moe_route_kernel");
+}
+
+void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s) {
+  if (experts < 1 || experts > kMoeMaxExperts) fail("moe permutation: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
+  moe_permute_kernel<<<1, kMoeMaxExperts, 0, s>>>(ids, tokens * k, k, experts, perm);
+  CUDA_CHECK_LAUNCH("moe_permute_kernel");
 }
 
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,

@@ -1,0 +1,60 @@
+// Launchers of the host-synchronization-free MoE path: the device-side permutation of the
+// (token, choice) pairs by expert (moe.cu) and the grouped expert products over all experts in
+// one launch per projection (moe_grouped.cu). Nothing here reads device data on the host, so a
+// decode step that uses them can be captured in a CUDA graph.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace dsinfer::cuda {
+
+// One expert's matrices on the device (scales: FP8 only, else null).
+struct ExpertPtrs {
+  const void* gate = nullptr;
+  const void* up = nullptr;
+  const void* down = nullptr;
+  const float* gate_scale = nullptr;
+  const float* up_scale = nullptr;
+  const float* down_scale = nullptr;
+};
+
+// One MoE layer's experts as the grouped kernels see them. Every expert has the same shapes and
+// dtype (ExpertTableCache checks that when it builds the table).
+struct GroupedExperts {
+  const ExpertPtrs* table = nullptr;  // device [experts]
+  int experts = 0;
+  int64_t hidden = 0, inter = 0;        // gate/up [inter, hidden], down [hidden, inter]
+  DType dtype = DType::BF16;            // BF16, F16, F32 or F8_E4M3
+  int block_rows = 1, block_cols = 1;   // FP8 block sizes
+  int64_t gate_up_scale_cols = 0, down_scale_cols = 0;
+};
+
+// The permutation that groups the n = tokens * k (token, choice) pairs by expert.
+struct MoePermutation {
+  int* offsets = nullptr;       // [experts + 1]: rows of expert e are [offsets[e], offsets[e + 1])
+  int* active = nullptr;        // [experts]: the experts with at least one row, ascending
+  int* active_count = nullptr;  // [1]
+  int* order = nullptr;         // [n]: the token of each permuted row
+  int* inverse = nullptr;       // [n]: the permuted row of pair i = t * k + j (-1: id out of range)
+};
+
+// Most experts the one-block permutation kernel handles.
+constexpr int kMoeMaxExperts = 1024;
+
+// Counting sort of the pairs by expert id in one block: counts, offsets, active experts and both
+// directions of the permutation. Ids outside [0, experts) join no expert (their pairs add nothing).
+void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s);
+
+// act[row] = silu(x[order[row]] gate_e^T) * (x[order[row]] up_e^T) for every permuted row, e its
+// expert; one launch for all experts. `max_active` bounds the experts with rows (min(experts, n)).
+void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active,
+                        const __nv_bfloat16* x, __nv_bfloat16* act, cudaStream_t s);
+// y[row] = act[row] down_e^T in float, for every permuted row; one launch for all experts.
+void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, const __nv_bfloat16* act,
+                     float* y, cudaStream_t s);
+
+}  // namespace dsinfer::cuda
