@@ -30,8 +30,9 @@ MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const Mod
     std::copy_n(src + c.qk_nope_head_dim * lora, c.v_head_dim * lora,
                 uv.data() + static_cast<size_t>(hd) * c.v_head_dim * lora);
   }
-  w_uk_ = w.upload_f32(uk, {heads, c.qk_nope_head_dim, lora});
-  w_uv_ = w.upload_f32(uv, {heads, c.v_head_dim, lora});
+  // In the activation dtype: bf16 on a GPU halves their bytes and lets head_matmul use tensor cores.
+  w_uk_ = w.upload_act(uk, {heads, c.qk_nope_head_dim, lora});
+  w_uv_ = w.upload_act(uv, {heads, c.v_head_dim, lora});
 }
 
 // q [T, H, nope + rope] with the rope part rotated.

@@ -24,8 +24,8 @@ class MlaAttention final : public AttentionBlock {
   const RopeParams& rope_;
   float scale_;
   Weight q_a_, q_a_norm_, q_b_, q_, kv_a_, kv_a_norm_, o_;
-  Tensor w_uk_;  // [H, qk_nope, kv_lora]
-  Tensor w_uv_;  // [H, v_head, kv_lora]
+  Tensor w_uk_;  // [H, qk_nope, kv_lora], in the backend's activation dtype
+  Tensor w_uv_;  // [H, v_head, kv_lora], likewise
 };
 
 }  // namespace dsinfer

@@ -53,6 +53,19 @@ Tensor WeightLoader::upload_f32(const std::vector<float>& data, Shape shape) {
   return t;
 }
 
+Tensor WeightLoader::upload_act(const std::vector<float>& data, Shape shape) {
+  const DType dtype = backend_.act_dtype();
+  if (dtype == DType::F32) return upload_f32(data, std::move(shape));
+  if (dtype != DType::BF16 && dtype != DType::F16)
+    fail("upload_act: activation dtype ", dtype_name(dtype), " of backend ", backend_.name(), " is not F32, BF16 or F16");
+  std::vector<uint16_t> half(data.size());
+  for (size_t i = 0; i < data.size(); ++i) half[i] = dtype == DType::BF16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
+  storage_.push_back(backend_.alloc(half.size() * sizeof(uint16_t)));
+  Tensor t{dtype, std::move(shape), storage_.back().data(), backend_.device()};
+  backend_.copy_to_device(half.data(), t);
+  return t;
+}
+
 void log_skipped_mtp_tensors(const TensorStore& store, int num_layers) {
   static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
   std::set<int> layers;

@@ -23,6 +23,9 @@ class WeightLoader {
   Backend& backend() { return backend_; }
   // Uploads float32 host data as a device tensor owned by the model.
   Tensor upload_f32(const std::vector<float>& data, Shape shape);
+  // Uploads float32 host data in the backend's activation dtype (F32, BF16 or F16), for matrices
+  // the model applies with activation-dtype ops (MLA's per-head absorption matrices).
+  Tensor upload_act(const std::vector<float>& data, Shape shape);
 
  private:
   Weight host_weight(const std::string& name, const Shape& expected) const;

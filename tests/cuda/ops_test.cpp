@@ -188,7 +188,7 @@ TEST(GpuOps, HeadMatmulBothDirections) {
   GpuTest g;
   const int t = 5, heads = 3, n = 8, k = 16;
   std::vector<float> w = random_values(heads * n * k, 0.5f, 16);
-  Tensor gw = g.gpu_f32(w, {heads, n, k});
+  Tensor gw = g.gpu_bf16(w, {heads, n, k});  // as the model uploads them: the activation dtype
   for (bool transpose : {false, true}) {
     const int in = transpose ? n : k, out_dim = transpose ? k : n;
     std::vector<float> x = random_values(t * heads * in, 1.0f, 17), want(t * heads * out_dim);

@@ -34,6 +34,10 @@ void CpuBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, Te
 }
 
 void CpuBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) {
+  // The model uploads the per-head matrices in the activation dtype, F32 here.
+  if (w.dtype != DType::F32 || x.dtype != DType::F32 || out.dtype != DType::F32)
+    fail("head_matmul (CPU): input ", dtype_name(x.dtype), ", weights ", dtype_name(w.dtype), ", output ",
+         dtype_name(out.dtype), "; expected F32");
   const int64_t t_count = x.dim(0), heads = w.dim(0), n = w.dim(1), k = w.dim(2);
   const int64_t in_dim = transpose ? n : k, out_dim = transpose ? k : n;
   const float* wp = w.ptr<float>();
