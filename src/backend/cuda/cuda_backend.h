@@ -25,6 +25,8 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device{DeviceKind::CUDA, device_index_}; }
   std::string name() const override;
+  // The stream every op is queued on (benchmarks time it with CUDA events).
+  cudaStream_t stream() const { return stream_; }
   DType act_dtype() const override { return DType::BF16; }
 
   Buffer alloc(size_t bytes) override;

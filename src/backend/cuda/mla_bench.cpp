@@ -1,0 +1,140 @@
+#include "backend/cuda/mla_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+struct Events {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  Events() {
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~Events() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  // Seconds of `work` queued on `s`.
+  template <typename F>
+  double time(cudaStream_t s, F&& work) {
+    CUDA_CHECK(cudaEventRecord(start, s));
+    work();
+    CUDA_CHECK(cudaEventRecord(stop, s));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms * 1e-3;
+  }
+};
+
+Tensor device_tensor(Backend& be, std::vector<Buffer>& keep, DType dtype, Shape shape) {
+  Tensor t{dtype, std::move(shape), nullptr, be.device()};
+  keep.push_back(be.alloc(t.nbytes()));
+  t.data = keep.back().data();
+  return t;
+}
+
+// Random bf16 values in [-1, 1] (the cache pattern repeats per sequence: only the bytes matter).
+std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<uint16_t> v(n);
+  for (uint16_t& x : v) x = f32_to_bf16(dist(rng));
+  return v;
+}
+
+// Best of 5 copies of 1 GiB: (read + written) bytes per second, as the decode benchmarks use.
+double copy_bandwidth(Backend& be, std::vector<Buffer>& keep, cudaStream_t s) {
+  const int64_t bytes = int64_t{1} << 30;
+  Tensor a = device_tensor(be, keep, DType::U8, {bytes}), b = device_tensor(be, keep, DType::U8, {bytes});
+  be.fill_zero(a);
+  Events ev;
+  double best = 1e30;
+  for (int i = 0; i < 6; ++i) {
+    const double t = ev.time(s, [&] { CUDA_CHECK(cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice, s)); });
+    if (i > 0) best = std::min(best, t);
+  }
+  keep.pop_back();
+  keep.pop_back();
+  return 2.0 * static_cast<double>(bytes) / best;
+}
+
+// Every sequence at position context - 1 with its blocks scattered over the cache.
+ForwardBatch decode_batch(const MlaBenchOptions& o) {
+  const int per_seq = (o.context + o.block_size - 1) / o.block_size;
+  std::vector<int> blocks(static_cast<size_t>(per_seq) * o.batch);
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::shuffle(blocks.begin(), blocks.end(), std::mt19937(7));
+  ForwardBatch b;
+  b.block_size = o.block_size;
+  for (int s = 0; s < o.batch; ++s) {
+    SeqSlice q;
+    q.query_start = s;
+    q.query_len = 1;
+    q.context_len = o.context;
+    q.block_table.assign(blocks.begin() + static_cast<int64_t>(s) * per_seq, blocks.begin() + (s + 1) * per_seq);
+    const int pos = o.context - 1;
+    b.tokens.push_back(1);
+    b.positions.push_back(pos);
+    b.slots.push_back(q.block_table[pos / o.block_size] * o.block_size + pos % o.block_size);
+    b.seqs.push_back(std::move(q));
+  }
+  return b;
+}
+
+}  // namespace
+
+MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
+  if (o.batch < 1 || o.context < 1 || o.heads < 1 || o.block_size < 1 || o.repeats < 1)
+    fail("bench-mla: batch ", o.batch, ", context ", o.context, ", heads ", o.heads, ", block ", o.block_size,
+         " and repeats ", o.repeats, " must be positive");
+  CudaBackend be(o.device);
+  std::vector<Buffer> keep;
+  MlaBenchResult r;
+  r.copy_bandwidth = copy_bandwidth(be, keep, be.stream());
+
+  const int width = o.lora + o.rope, per_seq = (o.context + o.block_size - 1) / o.block_size;
+  const int64_t slots = static_cast<int64_t>(per_seq) * o.batch * o.block_size;
+  Tensor cache = device_tensor(be, keep, DType::BF16, {slots, width});
+  {
+    // One random pattern of `per_seq` blocks, copied over the whole cache.
+    const std::vector<uint16_t> pattern = random_bf16(static_cast<size_t>(per_seq) * o.block_size * width, 1);
+    for (int s = 0; s < o.batch; ++s) {
+      Tensor part = cache;
+      part.shape = {static_cast<int64_t>(per_seq) * o.block_size, width};
+      part.data = static_cast<uint16_t*>(cache.data) + static_cast<int64_t>(s) * pattern.size();
+      be.copy_to_device(pattern.data(), part);
+    }
+  }
+  Tensor q_lat = device_tensor(be, keep, DType::BF16, {o.batch, o.heads, o.lora});
+  Tensor q_rope = device_tensor(be, keep, DType::BF16, {o.batch, o.heads, o.rope});
+  Tensor out = device_tensor(be, keep, DType::BF16, {o.batch, o.heads, o.lora});
+  be.copy_to_device(random_bf16(q_lat.numel(), 2).data(), q_lat);
+  be.copy_to_device(random_bf16(q_rope.numel(), 3).data(), q_rope);
+
+  const ForwardBatch batch = decode_batch(o);
+  be.begin_forward(batch);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(192));  // V3's qk head dim (nope 128 + rope 64)
+  auto call = [&] { be.mla_attention(batch, q_lat, q_rope, cache, o.lora, scale, out); };
+  for (int i = 0; i < o.warmup; ++i) call();
+  be.synchronize();
+  Events ev;
+  std::vector<double> times;
+  for (int i = 0; i < o.repeats; ++i) times.push_back(ev.time(be.stream(), call));
+  std::sort(times.begin(), times.end());
+  r.median_s = times[times.size() / 2];
+  r.min_s = times.front();
+  r.bytes = static_cast<double>(o.batch) * o.context * width * 2 + static_cast<double>(q_lat.nbytes()) +
+            static_cast<double>(q_rope.nbytes()) + static_cast<double>(out.nbytes());
+  return r;
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,46 @@
+// dsinfer bench-mla: the absorbed-MLA decode kernel alone at DeepSeek-V3 shapes, against the
+// device copy bandwidth measured in the same run (the kernel reads the latent cache once).
+#include <cstdio>
+#include <memory>
+
+#include "backend/cuda/mla_bench.h"  // plain declarations; defined in CUDA builds only
+#include "cli/command.h"
+#include "core/error.h"
+
+namespace dsinfer {
+namespace {
+
+void run_bench_mla(const cuda::MlaBenchOptions& o) {
+#ifdef DSINFER_WITH_CUDA
+  const cuda::MlaBenchResult r = cuda::bench_mla_decode(o);
+  const double bw = r.bytes / r.median_s;
+  std::printf("mla decode: batch %d x context %d, %d heads, latent %d + rope %d, block %d\n", o.batch, o.context,
+              o.heads, o.lora, o.rope, o.block_size);
+  std::printf("  time       %.1f us median, %.1f us min (%d repeats)\n", r.median_s * 1e6, r.min_s * 1e6, o.repeats);
+  std::printf("  bytes      %.1f MB (latent cache + q + out)\n", r.bytes / 1e6);
+  std::printf("  bandwidth  %.0f GB/s\n", bw / 1e9);
+  std::printf("  copy       %.0f GB/s (device-to-device, read + written)\n", r.copy_bandwidth / 1e9);
+  std::printf("  ratio      %.0f %% of the copy bandwidth\n", 100.0 * bw / r.copy_bandwidth);
+#else
+  (void)o;
+  fail("bench-mla: this dsinfer was built without the CUDA backend");
+#endif
+}
+
+CommandRegistration reg({"bench-mla", "Time the MLA decode kernel (V3 shapes) against the measured copy bandwidth",
+                         [](CLI::App& app) {
+                           auto o = std::make_shared<cuda::MlaBenchOptions>();
+                           app.add_option("--device-index", o->device, "CUDA device index")->capture_default_str();
+                           app.add_option("--batch", o->batch, "Sequences, one decode token each")->capture_default_str();
+                           app.add_option("--context", o->context, "Tokens in each sequence's cache")->capture_default_str();
+                           app.add_option("--heads", o->heads, "Query heads")->capture_default_str();
+                           app.add_option("--kv-lora", o->lora, "Latent width")->capture_default_str();
+                           app.add_option("--rope", o->rope, "Rope width")->capture_default_str();
+                           app.add_option("--block-size", o->block_size, "Cache block size")->capture_default_str();
+                           app.add_option("--repeats", o->repeats, "Timed calls (the median is reported)")
+                               ->capture_default_str();
+                           app.callback([o] { run_bench_mla(*o); });
+                         }});
+
+}  // namespace
+}  // namespace dsinfer
