@@ -2,6 +2,7 @@
 // a new device or precision is new op implementations, never a new model file.
 // Activations are F32 on the CPU reference; a device may choose another activation dtype.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,17 @@ class Backend {
   virtual void begin_forward(const ForwardBatch& batch) = 0;
   // Waits for queued work.
   virtual void synchronize() = 0;
+
+  // Recorded forward passes (CUDA graphs on a GPU): record(key, pass) runs `pass` and keeps its
+  // device work under `key`; replay(key) reruns that work against the metadata of the latest
+  // begin_forward, whose batch must have the same tokens and sequences as the recorded one.
+  // `pass` must issue the same ops on the same tensors each time it runs; the ops plan their
+  // launches without the batch's context lengths while recording. record returns false when the
+  // pass could not be recorded (it still ran); replay returns false when there is no valid
+  // recording (e.g. a scratch buffer it used has since moved), and the caller runs the pass.
+  virtual bool can_record() const { return false; }
+  virtual bool record(int key, const std::function<void()>& pass);
+  virtual bool replay(int key);
   virtual MemoryInfo memory_info() const = 0;
 
   // out[t] = table[tokens[t]]
@@ -72,6 +84,8 @@ class Backend {
   virtual void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) = 0;
   // x += y
   virtual void add(Tensor x, const Tensor& y) = 0;
+  // x += y, then out = rmsnorm(x) * w: the residual add and the next norm in one pass.
+  virtual void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) = 0;
   // out[M, N] = x[M, K] * W[N, K]^T (+ bias)
   virtual void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) = 0;
   // out = silu(gate) * up

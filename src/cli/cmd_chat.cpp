@@ -87,6 +87,7 @@ void run_chat(const ChatOptions& o) {
   if (!m.dir.tokenizer_config) fail("'", o.model, "' has no tokenizer_config.json with a chat template");
   ChatTemplate tmpl = ChatTemplate::from_model_dir(m.dir);
   EngineOptions eo;
+  eo.cuda_graphs = !o.load.enforce_eager;
   eo.kv_cache_tokens = o.context;
   Engine engine(*m.model, *m.backend, eo);
   nlohmann::json messages = nlohmann::json::array();
@@ -111,6 +112,7 @@ CommandRegistration reg({"chat", "Chat with a model in the terminal (streams; sh
                            app.add_option("--context", o->context, "KV cache size in tokens")
                                ->check(CLI::PositiveNumber);
                            app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
+                           app.add_flag("--enforce-eager", o->load.enforce_eager, "Decode op by op, without CUDA graphs");
                            o->sampling.add_to(app);
                            app.callback([o] { run_chat(*o); });
                          }});

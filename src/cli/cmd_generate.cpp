@@ -34,6 +34,7 @@ void run_generate(const GenerateOptions& o) {
   if (!o.stop.empty() && !tok) fail("--stop needs a tokenizer, and '", o.model, "' has none");
 
   EngineOptions eo;
+  eo.cuda_graphs = !o.load.enforce_eager;
   eo.kv_cache_tokens = static_cast<int64_t>(req.prompt.size()) + o.max_tokens + eo.block_size;
   Engine engine(*m.model, *m.backend, eo);
   std::optional<TextStream> stream;
@@ -82,6 +83,7 @@ CommandRegistration reg({"generate", "Generate a completion of a prompt (text or
                            app.add_option("--stop", o->stop, "Stop at this string (repeatable)");
                            app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");
                            app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
+                           app.add_flag("--enforce-eager", o->load.enforce_eager, "Decode op by op, without CUDA graphs");
                            app.add_flag("--dummy-weights", o->load.dummy_weights,
                                         "Random weights at the real shapes (--model may name a catalog model)");
                            app.add_option("--num-layers", o->load.num_layers,

@@ -1,6 +1,9 @@
 #include "model/causal_lm.h"
 
+#include <chrono>
+
 #include "core/error.h"
+#include "core/log.h"
 
 namespace dsinfer {
 
@@ -44,29 +47,49 @@ size_t CausalLM::weight_bytes() const {
   return total;
 }
 
+void CausalLM::record_decode_steps(int max_batch, KvCache& cache) {
+  graphs_.reset();
+  if (max_batch <= 0 || !backend_.can_record()) return;
+  graphs_ = std::make_unique<StepGraphs>(backend_, max_batch);
+  const auto start = std::chrono::steady_clock::now();
+  const int recorded = graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (recorded > 0) log_info("recorded decode steps of 1 to ", max_batch, " sequences as ", recorded, " CUDA graphs in ",
+                             seconds, " s");
+}
+
 Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
-  const int64_t t = batch.num_tokens(), h = config_.hidden_size;
-  if (t == 0) fail("forward: empty batch");
+  if (batch.num_tokens() == 0) fail("forward: empty batch");
+  if (graphs_) {
+    auto logits = graphs_->run(batch, [&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
+    if (logits) return *logits;
+  }
   arena_.reset();
   backend_.begin_forward(batch);
+  return run_ops(batch, cache, arena_);
+}
+
+// Each residual add is fused with the norm that follows it: the next layer's input norm, or
+// the final norm after the last layer (over every token: cheap, and it keeps one op sequence).
+Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena) {
+  const int64_t t = batch.num_tokens(), h = config_.hidden_size;
   const DType act = backend_.act_dtype();
-  Tensor x = arena_.tensor(act, {t, h});
-  backend_.embedding(batch, embed_, x);
-  Tensor normed = arena_.tensor(act, {t, h});
   const float eps = static_cast<float>(config_.rms_norm_eps);
+  Tensor x = arena.tensor(act, {t, h});
+  backend_.embedding(batch, embed_, x);
+  Tensor normed = arena.tensor(act, {t, h});
+  backend_.rmsnorm(x, layers_.front().input_norm, eps, normed);
   for (int l = 0; l < config_.num_layers; ++l) {
-    LayerContext ctx{backend_, arena_, batch, cache.layer(l), act};
+    LayerContext ctx{backend_, arena, batch, cache.layer(l), act};
     DecoderLayer& layer = layers_[l];
-    backend_.rmsnorm(x, layer.input_norm, eps, normed);
-    backend_.add(x, layer.attention->forward(ctx, normed));
-    backend_.rmsnorm(x, layer.post_attention_norm, eps, normed);
-    backend_.add(x, layer.ffn->forward(ctx, normed));
+    backend_.add_rmsnorm(x, layer.attention->forward(ctx, normed), layer.post_attention_norm, eps, normed);
+    const Weight& next_norm = l + 1 < config_.num_layers ? layers_[l + 1].input_norm : norm_;
+    backend_.add_rmsnorm(x, layer.ffn->forward(ctx, normed), next_norm, eps, normed);
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
-  Tensor last = arena_.tensor(act, {rows, h});
-  backend_.gather_rows(x, batch.logit_rows, last);
-  backend_.rmsnorm(last, norm_, eps, last);
-  Tensor logits = arena_.tensor(DType::F32, {rows, config_.vocab_size});
+  Tensor last = arena.tensor(act, {rows, h});
+  backend_.gather_rows(normed, batch.logit_rows, last);
+  Tensor logits = arena.tensor(DType::F32, {rows, config_.vocab_size});
   backend_.linear(last, lm_head_, nullptr, logits);
   return logits;
 }

@@ -10,6 +10,7 @@
 #include "model/layer.h"
 #include "model/model.h"
 #include "model/rope.h"
+#include "model/step_graphs.h"
 #include "model/weight_loader.h"
 
 namespace dsinfer {
@@ -28,6 +29,7 @@ class CausalLM : public Model {
   KvCacheSpec kv_spec() const override;
   size_t weight_bytes() const override;
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
+  void record_decode_steps(int max_batch, KvCache& cache) override;
 
  protected:
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.
@@ -43,7 +45,11 @@ class CausalLM : public Model {
   std::vector<DecoderLayer> layers_;
 
  private:
+  // The layers, final norm and head over a batch already uploaded by begin_forward.
+  Tensor run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena);
+
   Arena arena_;
+  std::unique_ptr<StepGraphs> graphs_;  // set by record_decode_steps
 };
 
 std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, TensorStore store);

@@ -22,6 +22,9 @@ class Model {
   // Runs the batch, writing its new keys/values into `cache`. Returns logits [logit_rows, vocab]
   // (act dtype F32) on the backend's device, valid until the next call. Not thread-safe.
   virtual Tensor forward(const ForwardBatch& batch, KvCache& cache) = 0;
+  // Decode batches of up to max_batch sequences over `cache` run from recorded passes (CUDA
+  // graphs) where the backend records them, recorded now; 0 turns that off.
+  virtual void record_decode_steps(int max_batch, KvCache& cache) = 0;
 };
 
 // Loads a Hugging Face model directory onto the backend; throws on unsupported architectures,

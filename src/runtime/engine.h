@@ -58,6 +58,7 @@ struct EngineOptions {
   int max_running = 64;            // sequences in the running batch
   int max_waiting = 256;           // queued requests before submit() refuses
   bool prefix_caching = true;
+  bool cuda_graphs = true;         // decode steps replay recorded passes where the backend can
 };
 
 struct EngineStats {

@@ -67,6 +67,7 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   e.max_batched_tokens = o.max_batched_tokens;
   e.kv_cache_tokens = o.kv_cache_tokens;
   e.memory_utilization = o.gpu_memory_utilization;
+  e.cuda_graphs = !o.enforce_eager;
   // A GPU sizes its cache from its memory (as dsinfer plan does); the CPU shares the host, so it
   // takes a modest default.
   if (e.kv_cache_tokens == 0 && m.backend->device().kind == DeviceKind::CPU) {

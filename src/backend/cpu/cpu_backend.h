@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
+  void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;

@@ -47,6 +47,12 @@ void CpuBackend::add(Tensor x, const Tensor& y) {
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
+// The reference keeps the two steps apart; only a device that saves memory traffic fuses them.
+void CpuBackend::add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) {
+  add(x, y);
+  rmsnorm(x, w, eps, out);
+}
+
 void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   const int64_t n = gate.numel();
   const float* g = gate.ptr<float>();
@@ -85,9 +91,13 @@ void CpuBackend::rope(const ForwardBatch& batch, Tensor x, int offset, int rot_d
 
 void CpuBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) {
   const int64_t width = src.shape.back();
-  for (int t = 0; t < batch.num_tokens(); ++t)
-    std::memcpy(cache.ptr<float>() + static_cast<int64_t>(batch.slots[t]) * width, src.ptr<float>() + t * width,
+  for (int t = 0; t < batch.num_tokens(); ++t) {
+    const int slot = batch.slots[t];
+    if (slot == -1) continue;  // a padding token, written nowhere
+    if (slot < 0 || slot >= cache.dim(0)) fail("cache_write: slot ", slot, " outside the cache's ", cache.dim(0), " slots");
+    std::memcpy(cache.ptr<float>() + static_cast<int64_t>(slot) * width, src.ptr<float>() + t * width,
                 width * sizeof(float));
+  }
 }
 
 void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {

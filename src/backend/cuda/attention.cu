@@ -183,7 +183,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const int kvh = blockIdx.y / head_chunks, g0 = (blockIdx.y % head_chunks) * kDecodeHeads;
   const int n_heads = min(kDecodeHeads, group - g0), h0 = kvh * group + g0;
   const int t = b.query_start[seq];
-  const int k_begin = blockIdx.z * split.chunk, k_end = min(b.positions[t] + 1, k_begin + split.chunk);
+  int k_begin, k_end;
+  split_range(split, b.positions[t] + 1, blockIdx.z, k_begin, k_end);
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim, v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
 

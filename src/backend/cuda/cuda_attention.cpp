@@ -11,18 +11,27 @@ namespace dsinfer::cuda {
 namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
+// Most splits of one sequence's keys: enough to fill the GPU from a single sequence.
+constexpr int kMaxSplits = 64;
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim) {
+// Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
+// With `per_context` the plan ignores context lengths (each sequence is cut in even shares),
+// so the same launch fits every later step of a recorded decode batch.
+SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context) {
   const int max_ctx = std::max(db_.max_context, 1);
   const int target = sm_count_ * blocks_per_sm;
   SplitKv sp;
-  int splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), ceil_div(max_ctx, 64));
-  sp.chunk = ceil_div(ceil_div(max_ctx, splits), 64) * 64;
-  sp.splits = ceil_div(max_ctx, sp.chunk);
+  if (per_context) {
+    sp.splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), kMaxSplits);
+  } else {
+    const int splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), ceil_div(max_ctx, 64));
+    sp.chunk = ceil_div(ceil_div(max_ctx, splits), 64) * 64;
+    sp.splits = ceil_div(max_ctx, sp.chunk);
+  }
   if (sp.splits > 1) {
     ScratchCarver carve;
     const size_t rows = static_cast<size_t>(sp.splits) * tokens * heads;
@@ -67,7 +76,7 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   if (db.max_query_len > 1) return launch_gqa_prefill(p, db.max_query_len, stream_);
   // Decode: 4 blocks per multiprocessor hide the cache reads' latency.
   const int blocks = db.num_seqs * kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
-  const SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim);
+  const SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim, true);
   launch_gqa_decode(p, sp, stream_);
   if (sp.splits > 1) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
 }
@@ -102,7 +111,7 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache);
   // One block per multiprocessor fits (its tiles take most of shared memory).
   const int blocks = t * ceil_div(heads, mla_heads_per_block(heads));
-  const SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank);
+  const SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, false);
   launch_mla(p, sp, stream_);
   if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
 }

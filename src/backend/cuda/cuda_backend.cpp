@@ -2,6 +2,7 @@
 // The ops live in cuda_ops.cpp, cuda_linear.cpp, cuda_attention.cpp and cuda_moe.cpp.
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cuda/cuda_check.h"
@@ -26,6 +27,9 @@ cudaStream_t create_stream(int device) {
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   return s;
 }
+
+// Ints of batch metadata the device block holds from the start (4 MiB).
+constexpr size_t kBatchInts = size_t{1} << 20;
 
 void expect_cuda(const Tensor& t, const char* what) {
   if (t.device.kind != DeviceKind::CUDA) fail("CUDA backend: ", what, " is on ", device_name(t.device), ", not a GPU");
@@ -84,6 +88,7 @@ CudaBackend::CudaBackend(int device_index)
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_index_);
   cudaStreamSynchronize(stream_);
+  drop_recordings();
   gemm_.reset();
   if (blas_) cublasDestroy(blas_);
   if (batch_copied_) cudaEventDestroy(batch_copied_);
@@ -157,10 +162,12 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
                       batch.logit_rows.size();
   CUDA_CHECK(cudaEventSynchronize(batch_copied_));  // the previous step's copy has read the pinned block
   int* host = static_cast<int*>(batch_host_.get(ints * sizeof(int)));
-  int* dev = static_cast<int*>(batch_dev_.get(ints * sizeof(int)));
+  // Room for long block tables up front: moving this block would make recorded passes stale.
+  int* dev = static_cast<int*>(batch_dev_.get(std::max(ints, kBatchInts) * sizeof(int)));
 
   // Layout: tokens, positions, slots, token_seq [T]; query_start, query_len, context_len,
-  // block_table_start [S]; block tables; logit rows.
+  // block_table_start [S]; logit rows; block tables last, so that every other array sits at
+  // an offset set by the numbers of tokens, sequences and logit rows alone.
   int* h = host;
   auto put = [&](const std::vector<int>& v) {
     std::memcpy(h, v.data(), v.size() * sizeof(int));
@@ -193,8 +200,8 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   d.query_len = put(len);
   d.context_len = put(ctx);
   d.block_table_start = put(table_start);
-  d.block_tables = put(tables);
   d.logit_rows = put(batch.logit_rows);
+  d.block_tables = put(tables);
   CUDA_CHECK(cudaMemcpyAsync(dev, host, ints * sizeof(int), cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaEventRecord(batch_copied_, stream_));
   db_ = d;

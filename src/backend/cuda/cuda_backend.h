@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <map>
 #include <memory>
 
 #include "backend/backend.h"
@@ -13,6 +14,7 @@
 #include "backend/cuda/device_scratch.h"
 #include "backend/cuda/expert_table.h"
 #include "backend/cuda/gemm_cublaslt.h"
+#include "backend/cuda/gemm_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pinned_buffer.h"
 
@@ -37,10 +39,14 @@ class CudaBackend final : public Backend {
   void begin_forward(const ForwardBatch& batch) override;
   void synchronize() override;
   MemoryInfo memory_info() const override;
+  bool can_record() const override { return true; }
+  bool record(int key, const std::function<void()>& pass) override;
+  bool replay(int key) override;
 
   void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
+  void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
@@ -66,8 +72,8 @@ class CudaBackend final : public Backend {
   const int* upload_ints(const std::vector<int>& v, DeviceScratch& scratch);
   // The weight as a bf16 matrix: itself, or its conversion in the weight workspace.
   const __nv_bfloat16* bf16_weight(const Weight& w);
-  // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
-  SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim);
+  // Splits of the keys for `blocks` blocks of work (cuda_attention.cpp).
+  SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context);
 
   int device_index_;
   std::string name_;
@@ -84,6 +90,15 @@ class CudaBackend final : public Backend {
   const ForwardBatch* batch_ = nullptr;  // identifies the uploaded batch; never dereferenced
   std::vector<int> logit_rows_;         // host copy, to recognise gather_rows of the logit rows
 
+  // Recorded passes (cuda_graphs.cpp): instantiated graphs by key, each valid while no scratch
+  // buffer has moved since it was captured.
+  struct Recording {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t scratch_moves = 0;
+  };
+  std::map<int, Recording> recordings_;
+  void drop_recordings();
+
   PinnedBuffer staging_;  // small synchronous uploads and downloads (MoE routing, row lists)
   DeviceScratch index_dev_;
   DeviceScratch weight_ws_;  // bf16 conversions of non-bf16 weights
@@ -91,6 +106,23 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_ws_;    // split-K partial outputs
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
+
+  // ---- FP8 block-scaled linear (cuda_linear.cpp, gemm_fp8.h): Hopper FP8 tensor cores on the
+  // e4m3 weights and their 128x128 scales, activations quantized per token and 128 columns.
+ public:
+  struct Fp8LinearStats {
+    int64_t native = 0, dequantized = 0;  // FP8-weight linear calls by path
+  };
+  const Fp8LinearStats& fp8_linear_stats() const { return fp8_stats_; }
+
+ private:
+  // Runs linear on the block-scaled FP8 path when the weight, shape and GPU allow; false: the
+  // caller dequantizes instead.
+  bool fp8_linear_native(const Tensor& x, const Weight& w, Tensor out);
+  bool fp8_native_ = fp8_block_scaling_enabled(device_index_);
+  std::unique_ptr<Fp8Gemm> fp8_gemm_;  // created by the first native FP8 product
+  DeviceScratch fp8_ws_{stream_};      // quantized activations, their scales, padded weight scales
+  Fp8LinearStats fp8_stats_;
 };
 
 }  // namespace dsinfer::cuda

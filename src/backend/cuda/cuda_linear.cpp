@@ -1,5 +1,6 @@
-// CudaBackend's matrix products: linear through cuBLASLt (bf16 x bf16 -> bf16 or f32).
-// head_matmul is in cuda_head_matmul.cpp.
+// CudaBackend's matrix products: linear through cuBLASLt (bf16 x bf16 -> bf16 or f32; FP8
+// block-scaled weights on Hopper's FP8 tensor cores where the shape allows). head_matmul is in
+// cuda_head_matmul.cpp.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/tensor_checks.h"
@@ -15,6 +16,68 @@ const bf16* CudaBackend::bf16_weight(const Weight& w) {
   return out;
 }
 
+namespace {
+
+// cuBLASLt's block-scaled FP8 kernels take token counts in multiples of 16: other counts get no
+// algorithm (measured on H100, cuBLAS 13.1; M = 16, 32, 48 ran, 1, 3, 5, 9, 33, 130 did not).
+constexpr int64_t kFp8TokenMultiple = 16;
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+}  // namespace
+
+// DeepSeek's recipe: x quantized to e4m3 per token and 128 columns, then cuBLASLt FP8 products
+// that apply both operands' scales per 128-deep slice of K in float32. The weight is read as
+// stored (1 byte per value) instead of being widened to bf16 first. Tokens beyond the last
+// multiple of 16 ("the tail") run as a product padded with zero tokens into a scratch output,
+// whose real rows are then copied; when the whole product is small (copying its output costs
+// less than reading the weight once more, 2 M N out_bytes <= N K) all tokens go that way.
+bool CudaBackend::fp8_linear_native(const Tensor& x, const Weight& w, Tensor out) {
+  const int64_t m = x.rows(), k = x.shape.back(), n = w.out_features();
+  if (!fp8_native_ || m == 0 || w.scale.empty() || reinterpret_cast<uintptr_t>(x.data) % 16 != 0 ||
+      !fp8_block_shape_supported(n, k, w.block_rows, w.block_cols))
+    return false;
+  const int64_t out_bytes = static_cast<int64_t>(dtype_size(out.dtype));
+  const int64_t rest = m % kFp8TokenMultiple;
+  const int64_t direct = rest != 0 && 2 * m * out_bytes <= k ? 0 : m - rest;  // tokens straight into out
+  const int64_t tail = m - direct, tail_pad = round_up(tail, kFp8TokenMultiple), rows = direct + tail_pad;
+  const int64_t k_blocks = k / kFp8Block, n_blocks = n / kFp8Block, pitch = fp8_weight_scale_pitch(k);
+  // cuBLASLt reads the weight scales as rows of `pitch` floats, 16-byte aligned: the checkpoint's
+  // [N/128, K/128] grid is that already unless K/128 is not a multiple of 4 (then one small copy).
+  const bool pad_scales = pitch != k_blocks || reinterpret_cast<uintptr_t>(w.scale.data) % 16 != 0;
+  ScratchCarver carve;
+  const size_t xq_at = carve.add(static_cast<size_t>(rows * k));
+  const size_t xs_at = carve.add(static_cast<size_t>(k_blocks * rows) * sizeof(float));
+  const size_t tail_at = carve.add(static_cast<size_t>(tail_pad * n * out_bytes));
+  const size_t ws_at = pad_scales ? carve.add(static_cast<size_t>(n_blocks * pitch) * sizeof(float)) : 0;
+  char* ws = static_cast<char*>(fp8_ws_.get(carve.total()));
+  uint8_t* xq = reinterpret_cast<uint8_t*>(ws + xq_at);
+  float* x_scale = reinterpret_cast<float*>(ws + xs_at);  // [K/128, direct] then [K/128, tail_pad]
+  float* padded = reinterpret_cast<float*>(ws + ws_at);
+  void* tail_out = ws + tail_at;
+  const float* w_scale = pad_scales ? padded : w.scale.ptr<float>();
+  const Fp8Operands direct_ops{w.w.data, w_scale, xq, x_scale};
+  const Fp8Operands tail_ops{w.w.data, w_scale, xq + direct * k, x_scale + k_blocks * direct};
+  if (!fp8_gemm_) fp8_gemm_ = std::make_unique<Fp8Gemm>(stream_);
+  if (direct > 0 && !fp8_gemm_->supported(Fp8Scaling::Block, direct_ops, out.data, out.dtype, direct, n, k)) return false;
+  if (tail > 0 && !fp8_gemm_->supported(Fp8Scaling::Block, tail_ops, tail_out, out.dtype, tail_pad, n, k)) return false;
+
+  if (pad_scales) launch_pad_rows_f32(w.scale.ptr<float>(), n_blocks, k_blocks, pitch, padded, stream_);
+  const bf16* xb = x.ptr<bf16>();
+  if (direct > 0) {
+    launch_quantize_fp8_act(xb, direct, direct, k, xq, x_scale, stream_);
+    fp8_gemm_->matmul(Fp8Scaling::Block, direct_ops, out.data, out.dtype, direct, n, k);
+  }
+  if (tail > 0) {
+    launch_quantize_fp8_act(xb + direct * k, tail, tail_pad, k, xq + direct * k, x_scale + k_blocks * direct, stream_);
+    fp8_gemm_->matmul(Fp8Scaling::Block, tail_ops, tail_out, out.dtype, tail_pad, n, k);
+    // Output rows are contiguous, so the tail's real rows are one block of bytes.
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(out.data) + direct * n * out_bytes, tail_out, tail * n * out_bytes,
+                               cudaMemcpyDeviceToDevice, stream_));
+  }
+  return true;
+}
+
 void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) {
   expect(x, DType::BF16, "linear", "input");
   if (out.dtype != DType::BF16) expect(out, DType::F32, "linear", "output");
@@ -23,6 +86,18 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
       (bias && bias->w.numel() != n))
     fail("linear: input ", shape_str(x.shape), " x weight ", shape_str(w.w.shape), " -> output ", shape_str(out.shape),
          " do not match");
+  if (w.w.dtype == DType::F8_E4M3) {
+    if (fp8_linear_native(x, w, out)) {
+      ++fp8_stats_.native;
+      if (bias) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
+      return;
+    }
+    ++fp8_stats_.dequantized;
+  }
+  // Decode-sized products of bf16 weights stream the weights through the skinny kernel.
+  if (w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data))
+    return launch_gemv(x.ptr<bf16>(), w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data,
+                       out.dtype, m, n, k, stream_);
   // A bf16 bias on a bf16 output rides in the GEMM's epilogue; other combinations take a kernel.
   const bool fused = bias && bias->w.dtype == DType::BF16 && out.dtype == DType::BF16;
   gemm_->matmul(x.ptr<bf16>(), bf16_weight(w), out.data, out.dtype, m, n, k, fused ? bias->w.ptr<bf16>() : nullptr);

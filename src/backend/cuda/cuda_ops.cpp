@@ -34,6 +34,18 @@ void CudaBackend::add(Tensor x, const Tensor& y) {
   launch_add(x.ptr<bf16>(), y.ptr<bf16>(), x.numel(), stream_);
 }
 
+void CudaBackend::add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) {
+  expect(x, DType::BF16, "add_rmsnorm", "x");
+  expect(y, DType::BF16, "add_rmsnorm", "y");
+  expect(out, DType::BF16, "add_rmsnorm", "output");
+  const int64_t h = x.shape.back();
+  if (y.numel() != x.numel() || out.numel() != x.numel() || w.w.numel() != h)
+    fail("add_rmsnorm: x ", shape_str(x.shape), ", y ", shape_str(y.shape), ", weight ", shape_str(w.w.shape),
+         ", output ", shape_str(out.shape));
+  if (out.data == x.data || out.data == y.data) fail("add_rmsnorm: the output must not alias x or y");
+  launch_add_rmsnorm(x.ptr<bf16>(), y.ptr<bf16>(), device_weight(w), eps, x.rows(), h, out.ptr<bf16>(), stream_);
+}
+
 void CudaBackend::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   expect(gate, DType::BF16, "silu_mul", "gate");
   expect(up, DType::BF16, "silu_mul", "up");
@@ -62,8 +74,8 @@ void CudaBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tens
   const int64_t width = src.shape.back();
   if (src.rows() != batch.num_tokens() || cache.shape.back() != width)
     fail("cache_write: source ", shape_str(src.shape), " into cache ", shape_str(cache.shape));
-  for (int s : batch.slots)
-    if (s < 0 || s >= cache.dim(0)) fail("cache_write: slot ", s, " outside the cache's ", cache.dim(0), " slots");
+  for (int s : batch.slots)  // -1: a padding token, written nowhere
+    if (s < -1 || s >= cache.dim(0)) fail("cache_write: slot ", s, " outside the cache's ", cache.dim(0), " slots");
   launch_cache_write(db, src.ptr<bf16>(), width, cache.ptr<bf16>(), stream_);
 }
 

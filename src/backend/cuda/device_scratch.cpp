@@ -19,6 +19,7 @@ void* DeviceScratch::get(size_t bytes) {
   const size_t want = bytes + bytes / 4;  // headroom, so slowly growing requests rarely reallocate
   CUDA_CHECK(cudaMalloc(&data_, want));
   bytes_ = want;
+  ++moves_;
   return data_;
 }
 

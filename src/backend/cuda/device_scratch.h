@@ -4,7 +4,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace dsinfer::cuda {
 
@@ -18,10 +20,14 @@ class DeviceScratch {
   // At least `bytes`, 256-byte aligned; the previous contents are not kept.
   void* get(size_t bytes);
 
+  // How many times any scratch buffer has moved: a recorded pass that used one is stale after.
+  static uint64_t moves() { return moves_.load(); }
+
  private:
   cudaStream_t stream_;
   void* data_ = nullptr;
   size_t bytes_ = 0;
+  static inline std::atomic<uint64_t> moves_{0};
 };
 
 // Carves consecutive 256-byte-aligned pieces out of one scratch request.

@@ -40,8 +40,10 @@ __global__ void gather_rows_kernel(const uint16_t* x, const int* rows, int64_t u
   for (int64_t i = threadIdx.x; i < units; i += blockDim.x) dst[i] = src[i];
 }
 
+// A negative slot marks a padding token of a recorded batch: it has no cache row.
 __global__ void cache_write_kernel(const int* slots, const bf16* src, int64_t width, bf16* cache) {
   const int64_t t = blockIdx.x, slot = slots[t];
+  if (slot < 0) return;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) cache[slot * width + i] = src[t * width + i];
 }
 

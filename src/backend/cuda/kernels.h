@@ -32,8 +32,19 @@ void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cu
 void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s);
 void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s);
 
+// ---- gemv.cu: out[M, N] = x[M, K] W[N, K]^T (+ bias) for M <= kGemvMaxRows, bf16 x and W,
+// bf16 or f32 out; bias (any dtype, [N]) may have no data.
+constexpr int kGemvMaxRows = 4;
+// Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
+bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
+void launch_gemv(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int64_t m,
+                 int64_t n, int64_t k, cudaStream_t s);
+
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
+// x += y, then out = rmsnorm(x) * w, row by row; out must not alias x or y.
+void launch_add_rmsnorm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
+                        cudaStream_t s);
 void launch_rope(const DeviceBatch& b, bf16* x, int heads, int64_t head_stride, int offset, int rot_dim,
                  const float* inv_freq, float attention_factor, RopeStyle style, cudaStream_t s);
 
@@ -51,10 +62,19 @@ struct GqaParams {
 // Keys split into chunks processed by separate blocks, merged by launch_combine_splits.
 // With splits == 1 kernels write the output directly and the partial buffers are unused.
 struct SplitKv {
-  int splits = 1, chunk = 0;        // chunk: keys per split, a multiple of 64
+  int splits = 1;
+  int chunk = 0;                    // keys per split (a multiple of 64); 0: each context's even share
   float* part_o = nullptr;          // [splits, T, heads, dim], each normalized by its own sum
   float* part_lse = nullptr;        // [splits, T, heads], log2 of each split's softmax sum (-inf: empty)
 };
+// Keys [begin, end) of split z over a context of ctx keys. With chunk 0 every context is cut in
+// `splits` even shares of whole 64-key tiles, so one plan serves any context length: what a
+// recorded decode step, replayed as contexts grow, needs.
+__host__ __device__ inline void split_range(const SplitKv& s, int ctx, int z, int& begin, int& end) {
+  const int chunk = s.chunk > 0 ? s.chunk : ceil_div(ceil_div(ctx, s.splits), 64) * 64;
+  begin = z * chunk;
+  end = begin + chunk < ctx ? begin + chunk : ctx;
+}
 // Flash-attention over query tiles of 64 tokens; any mix of new and cached tokens.
 void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s);
 // One query token per sequence; the grid covers (sequence, kv head, split) and up to
@@ -93,5 +113,15 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
 // out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden].
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s);
+
+// ---- quantize_fp8.cu: the operands of the block-scaled FP8 GEMM (gemm_fp8.h)
+// x [M, K] bf16 (K a multiple of 128, x 16-byte aligned) -> xq [M_pad, K] e4m3 and one float
+// scale per token and group of 128 columns, scales [K / 128, M_pad] with tokens contiguous
+// (cuBLASLt's VEC128_32F layout): scale = amax / 448, 1 for an all-zero group. Tokens M..M_pad-1
+// are padding (zeros).
+void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k, uint8_t* xq, float* scales,
+                             cudaStream_t s);
+// dst [rows, pitch] = src [rows, cols] with the columns >= cols set to 1 (pitch >= cols).
+void launch_pad_rows_f32(const float* src, int64_t rows, int64_t cols, int64_t pitch, float* dst, cudaStream_t s);
 
 }  // namespace dsinfer::cuda

@@ -1,0 +1,75 @@
+// CudaBackend's recorded passes: a forward pass captured once as a CUDA graph and replayed,
+// which turns a decode step's hundreds of kernel launches into one. Kernels read the batch
+// metadata from the device block begin_forward fills, so a replay sees the new step's tokens,
+// positions and block tables; the launch shapes baked in at capture depend only on the number
+// of tokens and sequences (decode attention plans its splits per context on the device).
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "core/log.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+// Ends a capture that failed part-way and clears the error it left, so the stream is usable.
+void abandon_capture(cudaStream_t stream) {
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(stream, &graph);
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();
+}
+
+}  // namespace
+
+bool CudaBackend::record(int key, const std::function<void()>& pass) {
+  bind();
+  auto old = recordings_.find(key);
+  if (old != recordings_.end()) {
+    cudaGraphExecDestroy(old->second.exec);
+    recordings_.erase(old);
+  }
+  // Thread-local mode: only this thread's unsafe calls (allocations, synchronizations) break
+  // the capture; they would make the graph wrong, so an op that needs one fails the recording.
+  CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    pass();
+  } catch (const std::exception& e) {
+    abandon_capture(stream_);
+    log_warn("CUDA graph capture of pass ", key, " failed, so it runs op by op: ", e.what());
+    return false;
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  if (ended != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    log_warn("CUDA graph capture of pass ", key, " failed (", cudaGetErrorString(ended), "), so it runs op by op");
+    return false;
+  }
+  Recording r;
+  const cudaError_t made = cudaGraphInstantiate(&r.exec, graph, 0);
+  cudaGraphDestroy(graph);
+  CUDA_CHECK(made);
+  r.scratch_moves = DeviceScratch::moves();
+  recordings_[key] = r;
+  CUDA_CHECK(cudaGraphLaunch(r.exec, stream_));  // capturing ran nothing: this is the pass's run
+  return true;
+}
+
+bool CudaBackend::replay(int key) {
+  auto it = recordings_.find(key);
+  if (it == recordings_.end()) return false;
+  if (it->second.scratch_moves != DeviceScratch::moves()) {  // it would read freed memory
+    drop_recordings();
+    return false;
+  }
+  bind();
+  CUDA_CHECK(cudaGraphLaunch(it->second.exec, stream_));
+  return true;
+}
+
+void CudaBackend::drop_recordings() {
+  for (auto& [key, r] : recordings_) cudaGraphExecDestroy(r.exec);
+  recordings_.clear();
+}
+
+}  // namespace dsinfer::cuda

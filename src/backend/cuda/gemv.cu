@@ -1,0 +1,88 @@
+// Skinny products for decode: out[M, N] = x[M, K] W[N, K]^T (+ bias) for a few rows of x and
+// bf16 weights. Such a product only streams W, so it is bound by memory bandwidth: one warp per
+// weight row, 16-byte loads with four in flight per lane (enough bytes in flight per SM to cover
+// the memory latency), the weights read once and marked streaming (they will not be reused
+// before eviction), and every row of x, which all warps share, read through the L1 cache.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kWarps = 8, kUnroll = 4;
+
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+
+template <int M>
+__device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
+}
+
+template <int M, typename Out>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, const bf16* w, DeviceWeight bias, Out* out,
+                                                           int n, int k) {
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= n) return;
+  const int chunks = k / 8;  // 16-byte pieces of a row
+  const uint4* wr = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(row) * chunks;
+  const uint4* xs = reinterpret_cast<const uint4*>(x);
+  float acc[M] = {};
+  int c = lane;
+  for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + c + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
+  }
+  for (; c < chunks; c += 32) accumulate<M>(acc, __ldcs(wr + c), xs, chunks, c);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float v = warp_sum(acc[m]);
+    if (lane == 0) out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(v + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+  }
+}
+
+template <int M>
+void gemv_rows(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int n, int k,
+               cudaStream_t s) {
+  const unsigned blocks = ceil_div(n, kWarps);
+  if (out_dtype == DType::F32)
+    gemv_kernel<M, float><<<blocks, kWarps * 32, 0, s>>>(x, w, bias, static_cast<float*>(out), n, k);
+  else
+    gemv_kernel<M, bf16><<<blocks, kWarps * 32, 0, s>>>(x, w, bias, static_cast<bf16*>(out), n, k);
+  CUDA_CHECK_LAUNCH("gemv_kernel");
+}
+
+}  // namespace
+
+bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w) {
+  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && a16(x) && a16(w);
+}
+
+void launch_gemv(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int64_t m,
+                 int64_t n, int64_t k, cudaStream_t s) {
+  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+  switch (m) {
+    case 1: return gemv_rows<1>(x, w, bias, out, out_dtype, ni, ki, s);
+    case 2: return gemv_rows<2>(x, w, bias, out, out_dtype, ni, ki, s);
+    case 3: return gemv_rows<3>(x, w, bias, out, out_dtype, ni, ki, s);
+    default: return gemv_rows<4>(x, w, bias, out, out_dtype, ni, ki, s);
+  }
+}
+
+}  // namespace dsinfer::cuda
