@@ -108,8 +108,21 @@ TEST(Cli, BadInputGivesAClearErrorAndExitStatus1) {
   EXPECT_NE(run("frobnicate").status, 0);
 }
 
+// With a GPU it prints its table; without one (or without CUDA) it must fail with status 1, not crash.
+TEST(Cli, BenchGemmRunsOrFailsCleanly) {
+  Result r = run("bench-gemm --m 16 --nk 256x256 --repeats 1 --inner 1");
+  if (r.status == 0) {
+    EXPECT_NE(r.out.find("TFLOP/s"), std::string::npos);
+  } else {
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_EQ(run("bench-gemm --nk 7168").status, 1);  // a malformed shape
+}
+
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* cmd : {"score", "generate", "tokenize", "detokenize", "template", "chat", "bench", "plan", "serve"}) {
+  for (const char* cmd :
+       {"score", "generate", "tokenize", "detokenize", "template", "chat", "bench", "bench-gemm", "plan", "serve"}) {
     Result r = run(std::string(cmd) + " --help");
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;

@@ -1,0 +1,234 @@
+#include "backend/cuda/gemm_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm_cublaslt.h"
+#include "backend/cuda/gemm_fp8.h"
+#include "backend/cuda/kernels.h"
+#include "core/dtype.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+// Operand sets rotate until they span this many bytes, so that no product finds its inputs in
+// L2 (50 MB on H100, 60 MB on H200) from the product before.
+constexpr size_t kRotationBytes = size_t{256} << 20;
+constexpr int kMaxSets = 8;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t bytes) { CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(bytes, 256))); }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <typename T = void>
+  T* get() const { return static_cast<T*>(p_); }
+
+ private:
+  void* p_ = nullptr;
+};
+
+// Fills `bytes` of device memory by repeating a host pattern (random data is only needed to keep
+// the tensor cores' inputs realistic, not unique).
+void fill(void* dst, size_t bytes, const std::vector<uint8_t>& pattern) {
+  for (size_t at = 0; at < bytes; at += pattern.size())
+    CUDA_CHECK(cudaMemcpy(static_cast<char*>(dst) + at, pattern.data(), std::min(pattern.size(), bytes - at),
+                          cudaMemcpyHostToDevice));
+}
+
+std::vector<uint8_t> bf16_pattern(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<uint8_t> p(size_t{1} << 21);
+  for (size_t i = 0; i < p.size(); i += 2) {
+    const uint16_t v = f32_to_bf16(dist(rng));
+    p[i] = static_cast<uint8_t>(v);
+    p[i + 1] = static_cast<uint8_t>(v >> 8);
+  }
+  return p;
+}
+
+std::vector<uint8_t> fp8_pattern(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-448.0f, 448.0f);
+  std::vector<uint8_t> p(size_t{1} << 20);
+  for (uint8_t& b : p) b = f32_to_fp8e4m3(dist(rng));
+  return p;
+}
+
+std::vector<uint8_t> f32_pattern(float v, size_t n) {
+  std::vector<float> f(n, v);
+  const auto* b = reinterpret_cast<const uint8_t*>(f.data());
+  return std::vector<uint8_t>(b, b + n * sizeof(float));
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+class EventPair {
+ public:
+  EventPair() {
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~EventPair() {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  // Milliseconds per call of `launch(i)` over `inner` calls, median of `repeats` samples,
+  // after one untimed round to warm up (plans, clocks).
+  double time_ms(cudaStream_t s, int repeats, int inner, const std::function<void(int)>& launch) {
+    for (int i = 0; i < inner; ++i) launch(i);
+    std::vector<double> samples;
+    for (int r = 0; r < repeats; ++r) {
+      CUDA_CHECK(cudaEventRecord(start_, s));
+      for (int i = 0; i < inner; ++i) launch(i);
+      CUDA_CHECK(cudaEventRecord(stop_, s));
+      CUDA_CHECK(cudaEventSynchronize(stop_));
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+      samples.push_back(ms / inner);
+    }
+    return median(samples);
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+// The operands of every variant for one shape, `sets` times over.
+struct ShapeData {
+  ShapeData(const GemmShape& s, int sets) : shape(s), sets(sets) {
+    const size_t xk = s.m * s.k, wk = s.n * s.k;
+    x_bf16 = std::make_unique<DeviceBuffer>(xk * 2 * sets);
+    w_bf16 = std::make_unique<DeviceBuffer>(wk * 2 * sets);
+    x_fp8 = std::make_unique<DeviceBuffer>(xk * sets);
+    w_fp8 = std::make_unique<DeviceBuffer>(wk * sets);
+    w_scale_pitch = fp8_weight_scale_pitch(s.k);
+    w_scales = std::make_unique<DeviceBuffer>(s.n / kFp8Block * w_scale_pitch * sizeof(float) * sets);
+    x_scales = std::make_unique<DeviceBuffer>(s.k / kFp8Block * s.m * sizeof(float));
+    unit = std::make_unique<DeviceBuffer>(sizeof(float));
+    out = std::make_unique<DeviceBuffer>(s.m * s.n * 2);
+    fill(x_bf16->get(), xk * 2 * sets, bf16_pattern(1));
+    fill(w_bf16->get(), wk * 2 * sets, bf16_pattern(2));
+    fill(x_fp8->get(), xk * sets, fp8_pattern(3));
+    fill(w_fp8->get(), wk * sets, fp8_pattern(4));
+    fill(w_scales->get(), s.n / kFp8Block * w_scale_pitch * sizeof(float) * sets, f32_pattern(1e-3f, 4096));
+    fill(unit->get(), sizeof(float), f32_pattern(1.0f, 1));
+  }
+  const __nv_bfloat16* xb(int i) const { return x_bf16->get<__nv_bfloat16>() + (i % sets) * shape.m * shape.k; }
+  const __nv_bfloat16* wb(int i) const { return w_bf16->get<__nv_bfloat16>() + (i % sets) * shape.n * shape.k; }
+  uint8_t* x8(int i) const { return x_fp8->get<uint8_t>() + (i % sets) * shape.m * shape.k; }
+  const uint8_t* w8(int i) const { return w_fp8->get<uint8_t>() + (i % sets) * shape.n * shape.k; }
+  const float* ws(int i) const { return w_scales->get<float>() + (i % sets) * (shape.n / kFp8Block) * w_scale_pitch; }
+
+  GemmShape shape;
+  int sets;
+  int64_t w_scale_pitch;
+  std::unique_ptr<DeviceBuffer> x_bf16, w_bf16, x_fp8, w_fp8, w_scales, x_scales, unit, out;
+};
+
+int rotation_sets(const GemmShape& s) {
+  const size_t bytes = (s.m * s.k + s.n * s.k) * 2;  // the bf16 variant's inputs, the largest
+  return static_cast<int>(std::clamp<size_t>((kRotationBytes + bytes - 1) / bytes, 1, kMaxSets));
+}
+
+double tflops(const GemmShape& s, double ms) { return 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12; }
+
+class Bench {
+ public:
+  explicit Bench(const GemmBenchOptions& o) : o_(o) {
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+      cudaGetLastError();
+      fail("bench-gemm needs a CUDA GPU, and none is usable here (",
+           e == cudaSuccess ? "no device" : cudaGetErrorString(e), ")");
+    }
+    if (o.device < 0 || o.device >= count) fail("bench-gemm: CUDA device ", o.device, " requested but ", count, " present");
+    CUDA_CHECK(cudaSetDevice(o.device));
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, o.device));
+    name_ = prop.name;
+    if (prop.major * 10 + prop.minor < 89)
+      fail("bench-gemm: ", prop.name, " (compute capability ", prop.major, ".", prop.minor, ") has no FP8 tensor cores");
+    block_ok_ = fp8_block_scaling_enabled(o.device);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    fp8_ = std::make_unique<Fp8Gemm>(stream_);
+    bf16_ = std::make_unique<CublasLtGemm>(stream_);
+    events_ = std::make_unique<EventPair>();
+  }
+  ~Bench() {
+    events_.reset();
+    fp8_.reset();
+    bf16_.reset();
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  GemmBenchResult run() {
+    GemmBenchResult r;
+    r.device = name_;
+    r.peak = row({8192, 8192, 8192}, /*tensor_only=*/true);
+    for (const GemmShape& s : o_.shapes) r.rows.push_back(row(s, false));
+    return r;
+  }
+
+ private:
+  GemmBenchRow row(const GemmShape& s, bool tensor_only) {
+    if (s.m <= 0 || s.n <= 0 || s.k <= 0) fail("bench-gemm: shape M=", s.m, " N=", s.n, " K=", s.k);
+    ShapeData d(s, rotation_sets(s));
+    GemmBenchRow row{s, kNaN, kNaN, kNaN, kNaN};
+    const float* unit = d.unit->get<float>();
+    row.tensor = tflops(s, time([&](int i) {
+      fp8_->matmul(Fp8Scaling::Tensor, {d.w8(i), unit, d.x8(i), unit}, d.out->get(), DType::BF16, s.m, s.n, s.k, true);
+    }));
+    if (tensor_only) return row;
+    row.bf16 = tflops(s, time([&](int i) { bf16_->matmul(d.xb(i), d.wb(i), d.out->get(), DType::BF16, s.m, s.n, s.k); }));
+    if (!block_ok_ || !fp8_block_shape_supported(s.n, s.k, kFp8Block, kFp8Block)) return row;
+    auto ops = [&](int i) { return Fp8Operands{d.w8(i), d.ws(i), d.x8(i), d.x_scales->get<float>()}; };
+    if (!fp8_->supported(Fp8Scaling::Block, ops(0), d.out->get(), DType::BF16, s.m, s.n, s.k)) return row;
+    auto gemm = [&](int i) { fp8_->matmul(Fp8Scaling::Block, ops(i), d.out->get(), DType::BF16, s.m, s.n, s.k); };
+    auto quantize = [&](int i) {
+      launch_quantize_fp8_act(d.xb(i), s.m, s.m, s.k, d.x8(i), d.x_scales->get<float>(), stream_);
+    };
+    row.block_gemm = tflops(s, time(gemm));
+    row.block = tflops(s, time([&](int i) {
+      quantize(i);
+      gemm(i);
+    }));
+    return row;
+  }
+
+  double time(const std::function<void(int)>& launch) {
+    const double ms = events_->time_ms(stream_, o_.repeats, o_.inner, launch);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return ms;
+  }
+
+  GemmBenchOptions o_;
+  std::string name_;
+  bool block_ok_ = false;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Fp8Gemm> fp8_;
+  std::unique_ptr<CublasLtGemm> bf16_;
+  std::unique_ptr<EventPair> events_;  // made once the device is known to exist
+};
+
+}  // namespace
+
+GemmBenchResult bench_fp8_gemm(const GemmBenchOptions& options) {
+  if (options.repeats < 1 || options.inner < 1) fail("bench-gemm: repeats and inner must be positive");
+  Bench bench(options);
+  return bench.run();
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,96 @@
+// DeepSeek's activation recipe for the block-scaled FP8 GEMM: every token's row is cut in
+// groups of 128 columns, and each group is stored as e4m3 with one float32 scale, so that an
+// outlier only coarsens the 128 values that share its group. Also the copy that gives the
+// weights' block scales the row pitch cuBLASLt wants.
+#include <cuda_fp8.h>
+
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kGroup = 128;        // columns sharing one scale
+constexpr int kLanesPerGroup = 16;  // each lane holds 8 columns: one 16-byte load
+constexpr int kThreads = 256;
+constexpr float kE4m3Max = 448.0f;  // largest finite e4m3 value
+
+// Two floats -> two e4m3 bytes, round to nearest even, saturating (never inf or NaN).
+__device__ __forceinline__ uint32_t to_e4m3x2(float a, float b) {
+  return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+}
+
+// Half a warp per (token, group): lane l holds columns 8l..8l+7, so each half-warp reads 256
+// contiguous bytes and writes 128. Tokens m..m_pad-1 are padding: zeros with scale 1.
+__global__ void quantize_fp8_act_kernel(const bf16* x, int64_t m, int64_t m_pad, int64_t groups, uint8_t* xq,
+                                        float* scales) {
+  const int64_t item = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kLanesPerGroup;
+  const int lane = threadIdx.x % kLanesPerGroup;
+  const int64_t t = item / groups, g = item % groups;
+  const bool active = item < m_pad * groups;
+  const int64_t at = (t * groups + g) * kGroup + lane * 8;
+  float v[8] = {};
+  if (active && t < m) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + at);
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
+      v[2 * i] = f.x;
+      v[2 * i + 1] = f.y;
+    }
+  }
+  float amax = 0.0f;
+  for (float f : v) amax = fmaxf(amax, fabsf(f));
+  // Every lane of the warp takes part in the shuffles (inactive ones with zeros); the xor
+  // offsets stay inside each half-warp.
+  for (int o = kLanesPerGroup / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  if (!active) return;
+  // The group's largest magnitude lands on e4m3's largest finite value. An all-zero group
+  // (or one so small that the scale underflows) gets scale 1: its values quantize to zero
+  // instead of dividing by zero into NaN.
+  float scale = amax / kE4m3Max;
+  if (!(scale > 0.0f)) scale = 1.0f;
+  // True divisions, not a multiply by 1/scale: the tests reproduce these bytes on the host.
+  uint2 packed;
+  packed.x = to_e4m3x2(v[0] / scale, v[1] / scale) | to_e4m3x2(v[2] / scale, v[3] / scale) << 16;
+  packed.y = to_e4m3x2(v[4] / scale, v[5] / scale) | to_e4m3x2(v[6] / scale, v[7] / scale) << 16;
+  *reinterpret_cast<uint2*>(xq + at) = packed;
+  if (lane == 0) scales[g * m_pad + t] = scale;  // [groups, m_pad]: tokens contiguous
+}
+
+__global__ void pad_rows_kernel(const float* src, int64_t rows, int64_t cols, int64_t pitch, float* dst) {
+  const int64_t n = rows * pitch;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / pitch, c = i % pitch;
+    dst[i] = c < cols ? src[r * cols + c] : 1.0f;  // the padding scales no element
+  }
+}
+
+}  // namespace
+
+void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k, uint8_t* xq, float* scales,
+                             cudaStream_t s) {
+  if (k % kGroup != 0) fail("FP8 activation quantization: K = ", k, " is not a multiple of ", kGroup);
+  if (m_pad < m) fail("FP8 activation quantization: ", m, " tokens padded to ", m_pad);
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(xq) % 8 != 0)
+    fail("FP8 activation quantization: input or output is not aligned for vector access");
+  if (m_pad == 0) return;
+  const int64_t threads = m_pad * (k / kGroup) * kLanesPerGroup;
+  const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
+  quantize_fp8_act_kernel<<<blocks, kThreads, 0, s>>>(x, m, m_pad, k / kGroup, xq, scales);
+  CUDA_CHECK_LAUNCH("quantize_fp8_act_kernel");
+}
+
+void launch_pad_rows_f32(const float* src, int64_t rows, int64_t cols, int64_t pitch, float* dst, cudaStream_t s) {
+  const int64_t n = rows * pitch;
+  if (n == 0) return;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096));
+  pad_rows_kernel<<<blocks, 256, 0, s>>>(src, rows, cols, pitch, dst);
+  CUDA_CHECK_LAUNCH("pad_rows_kernel");
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,113 @@
+// dsinfer bench-gemm: DeepSeek's block-scaled FP8 GEMM (activation quantization included)
+// against cuBLASLt's per-tensor FP8 (the card's FP8 ceiling) and bf16 products of the same
+// shapes, on one GPU, as a markdown table.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "core/error.h"
+#ifdef DSINFER_WITH_CUDA
+#include "backend/cuda/gemm_bench.h"
+#endif
+
+namespace dsinfer {
+namespace {
+
+struct BenchGemmOptions {
+  std::string m = "128,4096";
+  // DeepSeek-V3 projections: q_b, expert down, dense gate/up, dense down, o_proj, expert gate+up.
+  std::string nk = "24576x1536,7168x2048,18432x7168,7168x18432,7168x16384,4096x7168";
+  int repeats = 10, inner = 10, device = 0;
+};
+
+int64_t parse_dim(const std::string& item, const std::string& list) {
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(item, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != item.size() || v <= 0) fail("bad dimension '", item, "' in '", list, "'");
+  return v;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t at = text.find(sep, pos);
+    out.push_back(text.substr(pos, at == std::string::npos ? std::string::npos : at - pos));
+    if (at == std::string::npos) return out;
+    pos = at + 1;
+  }
+}
+
+#ifdef DSINFER_WITH_CUDA
+std::string cell(double tflops) {
+  if (std::isnan(tflops)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.0f", tflops);
+  return b;
+}
+
+std::string ratio(double a, double b) {
+  if (std::isnan(a) || std::isnan(b) || b <= 0) return "n/a";
+  char s[32];
+  std::snprintf(s, sizeof s, "%.0f %%", 100.0 * a / b);
+  return s;
+}
+
+void print_table(const cuda::GemmBenchResult& r) {
+  std::printf("device: %s\n", r.device.c_str());
+  std::printf("FP8 dense peak (cuBLASLt per-tensor FP8, fast accumulation, M=N=K=8192): %.0f TFLOP/s\n\n", r.peak.tensor);
+  std::printf("| M | N | K | block FP8 incl. quant | block FP8 GEMM only | per-tensor FP8 | bf16 | block / per-tensor | block / peak |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const auto& w : r.rows)
+    std::printf("| %lld | %lld | %lld | %s | %s | %s | %s | %s | %s |\n", static_cast<long long>(w.shape.m),
+                static_cast<long long>(w.shape.n), static_cast<long long>(w.shape.k), cell(w.block).c_str(),
+                cell(w.block_gemm).c_str(), cell(w.tensor).c_str(), cell(w.bf16).c_str(), ratio(w.block, w.tensor).c_str(),
+                ratio(w.block, r.peak.tensor).c_str());
+  std::printf("\nTFLOP/s = 2 M N K / median time of %s; n/a: the GPU or shape has no block-scaled FP8 path.\n",
+              "a repeat (each repeat times several products on rotating operands, so none reads its inputs from L2)");
+}
+#endif
+
+void run_bench_gemm(const BenchGemmOptions& o) {
+  std::vector<int64_t> ms;
+  for (const std::string& item : split(o.m, ',')) ms.push_back(parse_dim(item, o.m));
+  std::vector<std::pair<int64_t, int64_t>> nks;
+  for (const std::string& item : split(o.nk, ',')) {
+    const std::vector<std::string> parts = split(item, 'x');
+    if (parts.size() != 2) fail("bad N x K '", item, "' in '", o.nk, "' (expected e.g. 7168x2048)");
+    nks.emplace_back(parse_dim(parts[0], o.nk), parse_dim(parts[1], o.nk));
+  }
+#ifdef DSINFER_WITH_CUDA
+  cuda::GemmBenchOptions b;
+  b.repeats = o.repeats;
+  b.inner = o.inner;
+  b.device = o.device;
+  for (int64_t m : ms)
+    for (const auto& [n, k] : nks) b.shapes.push_back({m, n, k});
+  print_table(cuda::bench_fp8_gemm(b));
+#else
+  fail("bench-gemm needs the CUDA backend, and this dsinfer was built without it");
+#endif
+}
+
+CommandRegistration reg({"bench-gemm",
+                         "Time the block-scaled FP8 GEMM against cuBLASLt per-tensor FP8 and bf16 on a GPU",
+                         [](CLI::App& app) {
+                           auto o = std::make_shared<BenchGemmOptions>();
+                           app.add_option("--m", o->m, "Comma-separated token counts M")->capture_default_str();
+                           app.add_option("--nk", o->nk, "Comma-separated weight shapes NxK")->capture_default_str();
+                           app.add_option("--repeats", o->repeats, "Timed samples per variant")->capture_default_str();
+                           app.add_option("--inner", o->inner, "Products per sample")->capture_default_str();
+                           app.add_option("--gpu", o->device, "CUDA device index")->capture_default_str();
+                           app.callback([o] { run_bench_gemm(*o); });
+                         }});
+
+}  // namespace
+}  // namespace dsinfer

@@ -1,0 +1,229 @@
+// The block-scaled FP8 linear on Hopper (DeepSeek's recipe) against the CPU backend on the same
+// FP8 weights: the activation quantizer byte for byte against the host quantizer, the product
+// against the CPU run on the quantized activations (only bf16 output rounding apart), and against
+// the CPU run on the original activations within the error e4m3 activations imply. Shapes with
+// partial 128-blocks must take the dequantizing fallback.
+//
+// The bound: a group of 128 activations is stored as e4m3(x / s) * s with s = amax / 448. e4m3
+// keeps 3 mantissa bits, so rounding a normal value costs at most half an ulp, 2^-4 of |x|; values
+// below e4m3's smallest normal 2^-6 (in units of s) lose at most half the subnormal step,
+// 2^-10 s. The weights are FP8 on both sides and products accumulate in float32, so output i of
+// the GPU differs from the CPU by at most
+//   sum_k (2^-4 |x_k| + 2^-10 s_group(k)) |w_ik|  +  2^-8 |out_i|   (bf16 output rounding, margin)
+// This per-element bound is what the test asserts. On random data the errors are independent
+// and of random sign, so they mostly cancel: observed rms error / rms output is printed (~2-3 %).
+#include <cmath>
+#include <cstdio>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/gemm_fp8.h"
+#include "backend/cuda/kernels.h"
+#include "core/fp8_blocks.h"
+#include "gpu_test_util.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+constexpr int kGroup = 128;
+
+// An FP8 e4m3 weight [n, k] with block x block scales made by the repo's quantizer, from random
+// values whose magnitude varies by block (so the scales differ).
+struct Fp8Weight {
+  Fp8Blocks q;
+  Weight weight;
+  std::vector<float> dequant;  // fp8 * scale, [n, k]
+
+  Fp8Weight(int64_t n, int64_t k, int block, uint32_t seed) {
+    std::vector<float> w = random_values(n * k, 0.05f, seed);
+    for (int64_t i = 0; i < n * k; ++i) w[i] *= 1.0f + static_cast<float>((i / k / block * 3 + i % k / block) % 7);
+    q = quantize_fp8_blocks(w.data(), n, k, block, block);
+    weight.w = Tensor{DType::F8_E4M3, Shape{n, k}, q.values.data(), {}};
+    weight.scale = Tensor{DType::F32, {(n + block - 1) / block, (k + block - 1) / block}, q.scales.data(), {}};
+    weight.block_rows = weight.block_cols = block;
+    dequant.resize(n * k);
+    for (int64_t r = 0; r < n; ++r) weight_row_to_f32(weight, r, dequant.data() + r * k);
+  }
+};
+
+// Random activations with what the recipe must handle: a token of zeros, a group of zeros, and
+// an outlier that coarsens its own group only.
+std::vector<float> activations(int64_t m, int64_t k, uint32_t seed) {
+  std::vector<float> x = random_values(m * k, 1.0f, seed);
+  if (m > 2) std::fill(x.begin() + k, x.begin() + 2 * k, 0.0f);
+  std::fill(x.begin(), x.begin() + std::min<int64_t>(k, kGroup), 0.0f);
+  x[m * k - 1] = 60.0f;
+  return x;
+}
+
+// The host's copy of the GPU's activation recipe: the repo's block quantizer with 1 x 128 blocks.
+struct HostActs {
+  Fp8Blocks q;                 // values [m, k], scales [m, k / 128]
+  std::vector<float> dequant;  // e4m3 * scale, [m, k]
+};
+
+HostActs quantize_acts(const std::vector<float>& x, int64_t m, int64_t k) {
+  HostActs a;
+  a.q = quantize_fp8_blocks(x.data(), m, k, 1, kGroup);
+  a.dequant.resize(m * k);
+  for (int64_t i = 0; i < m * k; ++i) a.dequant[i] = fp8e4m3_to_f32(a.q.values[i]) * a.q.scales[i / kGroup];
+  return a;
+}
+
+cuda::CudaBackend& cuda_backend(GpuTest& g) { return dynamic_cast<cuda::CudaBackend&>(*g.gpu); }
+
+bool block_scaling_here() { return cuda::fp8_block_scaling_enabled(0); }
+
+struct Mnk {
+  int64_t m, n, k;
+};
+
+std::string name(const Mnk& s) {
+  return "M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k);
+}
+
+// The GPU's linear on x (bf16) with the FP8 weight, as float.
+std::vector<float> gpu_linear(GpuTest& g, const std::vector<float>& x, const Fp8Weight& w, const Mnk& s, DType out_dtype,
+                              const Weight* bias = nullptr) {
+  Tensor out = g.gpu_tensor(out_dtype, {s.m, s.n});
+  g.gpu->linear(g.gpu_bf16(x, {s.m, s.k}), g.gpu->upload_weight(w.weight, g.keep), bias, out);
+  return g.read(out);
+}
+
+std::vector<float> cpu_linear(GpuTest& g, std::vector<float> x, const Fp8Weight& w, const Mnk& s) {
+  std::vector<float> out(s.m * s.n);
+  g.cpu->linear(host_view(x, {s.m, s.k}), w.weight, nullptr, host_view(out, {s.m, s.n}));
+  return out;
+}
+
+}  // namespace
+
+TEST(GpuFp8Gemm, QuantizerMatchesTheHostRecipe) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int64_t m = 7, m_pad = 16, k = 512, groups = k / kGroup;  // tokens 7..15 are padding
+  std::vector<float> x = activations(m, k, 1);
+  for (int64_t i = 3 * k + 128; i < 3 * k + 256; ++i) x[i] = 0.0f;
+  x[3 * k + 200] = bf16_to_f32(f32_to_bf16(1e-30f));  // a group whose scale is tiny but not zero
+  const HostActs want = quantize_acts(x, m, k);
+  Tensor xg = g.gpu_bf16(x, {m, k});
+  Tensor q = g.gpu_tensor(DType::U8, {m_pad, k});
+  Tensor scales = g.gpu_tensor(DType::F32, {groups, m_pad});
+  cuda::launch_quantize_fp8_act(xg.ptr<cuda::bf16>(), m, m_pad, k, q.ptr<uint8_t>(), scales.ptr<float>(), nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<uint8_t> got_q(m_pad * k);
+  std::vector<float> got_s(groups * m_pad);
+  g.gpu->copy_to_host(q, got_q.data());
+  g.gpu->copy_to_host(scales, got_s.data());
+  for (int64_t t = 0; t < m_pad; ++t)
+    for (int64_t grp = 0; grp < groups; ++grp)
+      EXPECT_EQ(got_s[grp * m_pad + t], t < m ? want.q.scales[t * groups + grp] : 1.0f)
+          << "scale of token " << t << " group " << grp;
+  int64_t differ = 0, padding_nonzero = 0;
+  for (int64_t i = 0; i < m * k; ++i) differ += got_q[i] != want.q.values[i];
+  for (int64_t i = m * k; i < m_pad * k; ++i) padding_nonzero += got_q[i] != 0;
+  EXPECT_EQ(differ, 0) << "e4m3 bytes differing from the host quantizer";
+  EXPECT_EQ(padding_nonzero, 0) << "padding tokens that are not zero";
+}
+
+TEST(GpuFp8Gemm, NativeProductEqualsTheRecipeOnTheCpu) {
+  SKIP_WITHOUT_GPU();
+  if (!block_scaling_here()) GTEST_SKIP() << "no cuBLASLt block-scaled FP8 on this GPU";
+  GpuTest g;
+  // V3-like shapes scaled down (q_b_proj 24576x1536, expert down 7168x2048 at its real size),
+  // decode (M = 1), K/128 not a multiple of 4, and token counts that are not multiples of 16:
+  // all padded (small M), or a direct product plus a padded tail (M = 333; M = 130 with f32 out).
+  const Mnk shapes[] = {{1, 256, 384},     {5, 512, 1024},   {33, 3072, 1536}, {16, 7168, 2048},
+                        {130, 1024, 640}, {333, 512, 256}, {64, 256, 1024}};
+  uint32_t seed = 10;
+  for (const Mnk& s : shapes) {
+    Fp8Weight w(s.n, s.k, kGroup, seed++);
+    const std::vector<float> x = activations(s.m, s.k, seed++);
+    const std::vector<float> want = cpu_linear(g, quantize_acts(x, s.m, s.k).dequant, w, s);
+    const int64_t before = cuda_backend(g).fp8_linear_stats().native;
+    expect_close(gpu_linear(g, x, w, s, DType::BF16), want, 5e-3f, "bf16 out, " + name(s));
+    expect_close(gpu_linear(g, x, w, s, DType::F32), want, 1e-3f, "f32 out, " + name(s));
+    EXPECT_EQ(cuda_backend(g).fp8_linear_stats().native - before, 2) << name(s) << " did not take the FP8 path";
+  }
+}
+
+TEST(GpuFp8Gemm, WithinTheActivationQuantizationBound) {
+  SKIP_WITHOUT_GPU();
+  if (!block_scaling_here()) GTEST_SKIP() << "no cuBLASLt block-scaled FP8 on this GPU";
+  GpuTest g;
+  const Mnk shapes[] = {{32, 7168, 2048}, {48, 3072, 1536}, {3, 1024, 7168}};
+  uint32_t seed = 40;
+  for (const Mnk& s : shapes) {
+    Fp8Weight w(s.n, s.k, kGroup, seed++);
+    const std::vector<float> x = activations(s.m, s.k, seed++);
+    const HostActs qa = quantize_acts(x, s.m, s.k);
+    const std::vector<float> want = cpu_linear(g, x, w, s);
+    const int64_t before = cuda_backend(g).fp8_linear_stats().native;
+    const std::vector<float> got = gpu_linear(g, x, w, s, DType::BF16);
+    EXPECT_EQ(cuda_backend(g).fp8_linear_stats().native - before, 1) << name(s) << " did not take the FP8 path";
+    std::vector<double> per_x(s.m * s.k), abs_w(s.n * s.k);  // the bound's factors
+    for (int64_t i = 0; i < s.m * s.k; ++i)
+      per_x[i] = std::ldexp(std::fabs(x[i]), -4) + std::ldexp(qa.q.scales[i / kGroup], -10);
+    for (int64_t i = 0; i < s.n * s.k; ++i) abs_w[i] = std::fabs(w.dequant[i]);
+    double err2 = 0, ref2 = 0;
+    int64_t over = 0, worst = 0;
+    double worst_ratio = 0;
+    for (int64_t t = 0; t < s.m; ++t)
+      for (int64_t n = 0; n < s.n; ++n) {
+        double bound = 0;
+        for (int64_t c = 0; c < s.k; ++c) bound += per_x[t * s.k + c] * abs_w[n * s.k + c];
+        const int64_t i = t * s.n + n;
+        bound += std::ldexp(std::fabs(want[i]), -8) + 1e-6;
+        const double err = std::fabs(got[i] - want[i]);
+        ASSERT_FALSE(std::isnan(got[i])) << name(s) << " NaN at " << i;
+        over += err > bound;
+        if (err / bound > worst_ratio) worst_ratio = err / bound, worst = i;
+        err2 += err * err;
+        ref2 += static_cast<double>(want[i]) * want[i];
+      }
+    EXPECT_EQ(over, 0) << name(s) << ": outputs beyond the bound; worst at " << worst << " (got " << got[worst]
+                       << ", want " << want[worst] << ", error / bound " << worst_ratio << ")";
+    std::printf("[ fp8 error ] %s: rms error / rms output %.4f, largest error / bound %.3f\n", name(s).c_str(),
+                std::sqrt(err2 / ref2), worst_ratio);
+  }
+}
+
+TEST(GpuFp8Gemm, BiasIsAddedOnTheNativePath) {
+  SKIP_WITHOUT_GPU();
+  if (!block_scaling_here()) GTEST_SKIP() << "no cuBLASLt block-scaled FP8 on this GPU";
+  GpuTest g;
+  const Mnk s{9, 256, 256};
+  Fp8Weight w(s.n, s.k, kGroup, 70);
+  const std::vector<float> x = activations(s.m, s.k, 71);
+  std::vector<float> want = cpu_linear(g, quantize_acts(x, s.m, s.k).dequant, w, s);
+  HostWeight bias(random_values(s.n, 1.0f, 72), {s.n}, DType::BF16);
+  for (int64_t i = 0; i < s.m * s.n; ++i) want[i] += bf16_to_f32(bias.half[i % s.n]);
+  const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
+  expect_close(gpu_linear(g, x, w, s, DType::BF16, &b), want, 5e-3f, "bf16 out with bias");
+  expect_close(gpu_linear(g, x, w, s, DType::F32, &b), want, 1e-3f, "f32 out with bias");
+}
+
+TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  struct Case {
+    Mnk s;
+    int block;
+  };
+  // N or K not a multiple of 128 (DeepSeek's kv_a_proj_with_mqa is 576 x 7168), or blocks != 128.
+  const Case cases[] = {{{6, 576, 512}, 128}, {{6, 256, 200}, 128}, {{4, 256, 256}, 64}};
+  uint32_t seed = 80;
+  for (const Case& c : cases) {
+    Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
+    const std::vector<float> x = activations(c.s.m, c.s.k, seed++);
+    const int64_t before = cuda_backend(g).fp8_linear_stats().dequantized;
+    // The fallback multiplies bf16 activations by the bf16-rounded dequantized weight.
+    expect_close(gpu_linear(g, x, w, c.s, DType::F32), cpu_linear(g, x, w, c.s), 1e-2f,
+                 "fallback " + name(c.s) + " block " + std::to_string(c.block));
+    EXPECT_EQ(cuda_backend(g).fp8_linear_stats().dequantized - before, 1) << name(c.s) << " did not fall back";
+  }
+  EXPECT_FALSE(cuda::fp8_block_shape_supported(576, 7168, 128, 128));
+  EXPECT_FALSE(cuda::fp8_block_shape_supported(7168, 7168, 64, 64));
+  EXPECT_TRUE(cuda::fp8_block_shape_supported(24576, 1536, 128, 128));
+}
