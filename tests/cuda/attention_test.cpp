@@ -19,33 +19,34 @@ struct SeqSpec {
 
 constexpr int kBlock = 16;
 
-// The sequences back to back, their cache blocks drawn from a shuffled pool of `blocks`.
-ForwardBatch paged_batch(const std::vector<SeqSpec>& specs, int blocks, uint32_t seed) {
+// The sequences back to back, their cache blocks (of `block` slots) drawn from a shuffled pool
+// of `blocks`.
+ForwardBatch paged_batch(const std::vector<SeqSpec>& specs, int blocks, uint32_t seed, int block = kBlock) {
   std::vector<int> pool(blocks);
   std::iota(pool.begin(), pool.end(), 0);
   std::shuffle(pool.begin(), pool.end(), std::mt19937(seed));
   ForwardBatch b;
-  b.block_size = kBlock;
+  b.block_size = block;
   size_t next = 0;
   for (const SeqSpec& sp : specs) {
     SeqSlice s;
     s.query_start = b.num_tokens();
     s.query_len = sp.len;
     s.context_len = sp.past + sp.len;
-    for (int i = 0; i < (s.context_len + kBlock - 1) / kBlock; ++i) s.block_table.push_back(pool.at(next++));
+    for (int i = 0; i < (s.context_len + block - 1) / block; ++i) s.block_table.push_back(pool.at(next++));
     for (int p = sp.past; p < s.context_len; ++p) {
       b.tokens.push_back(0);
       b.positions.push_back(p);
-      b.slots.push_back(s.block_table[p / kBlock] * kBlock + p % kBlock);
+      b.slots.push_back(s.block_table[p / block] * block + p % block);
     }
     b.seqs.push_back(s);
   }
   return b;
 }
 
-int blocks_needed(const std::vector<SeqSpec>& specs) {
+int blocks_needed(const std::vector<SeqSpec>& specs, int block = kBlock) {
   int n = 0;
-  for (const SeqSpec& s : specs) n += (s.past + s.len + kBlock - 1) / kBlock;
+  for (const SeqSpec& s : specs) n += (s.past + s.len + block - 1) / block;
   return n + 3;  // a few never used
 }
 
@@ -71,11 +72,12 @@ void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int d
   expect_close(g.read(out), want, 2e-2f, "attention");
 }
 
-void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed) {
-  SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope);
+void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock) {
+  SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
+                                    << block);
   GpuTest g;
-  const int blocks = blocks_needed(specs), slots = blocks * kBlock, width = lora + rope;
-  ForwardBatch b = paged_batch(specs, blocks, seed);
+  const int blocks = blocks_needed(specs, block), slots = blocks * block, width = lora + rope;
+  ForwardBatch b = paged_batch(specs, blocks, seed, block);
   const int t = b.num_tokens();
   std::vector<float> q_lat = random_values(t * heads * lora, 1.0f, seed + 1);
   std::vector<float> q_rope = random_values(t * heads * rope, 1.0f, seed + 2);
@@ -124,4 +126,24 @@ TEST(GpuAttention, MlaDecodeLongContexts) {
   check_mla(specs, 128, 512, 64, 31);
   check_mla(specs, 16, 512, 64, 32);
   check_mla(specs, 4, 32, 8, 33);  // ds2-lite-tiny
+}
+
+// The wgmma decode kernel (DeepSeek's latent 512 + rope 64): contexts around the 64-key tile
+// edges and long ones, several sequences of different lengths in one batch, blocks of 16 and 64
+// slots; V3's 128 heads (two blocks of 64), V2-Lite's 16 (one partly empty block) and 80 (a
+// full and a partial block).
+TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {999, 1}, {4095, 1}};
+  for (int block : {16, 64}) {
+    check_mla(specs, 128, 512, 64, 41, block);
+    check_mla(specs, 16, 512, 64, 42, block);
+  }
+  check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 43);
+  // One sequence: many splits of one tile each, most of them past its end.
+  for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, 128, 512, 64, 44 + ctx, 64);
+  // Enough blocks (70 tokens x 2 head blocks) for one wave: no splits, bf16 written directly.
+  std::vector<SeqSpec> many;
+  for (int i = 0; i < 70; ++i) many.push_back({(i * 37) % 300, 1});
+  check_mla(many, 128, 512, 64, 45);
 }

@@ -16,6 +16,23 @@ constexpr int kMaxSplits = 64;
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// Splits (at most `planned`) for a kernel of one block per multiprocessor: with s splits it runs
+// ceil(blocks s / sms) waves of 1/s of the work each; the fewest wave-works win, ties going to
+// fewer splits (partial outputs cost a write and a read of 4 bytes per output value). E.g. 128
+// blocks on 132 multiprocessors: 1 split, not 2 (two waves of half the work gain nothing).
+int one_wave_splits(int blocks, int planned, int sms) {
+  int best = 1;
+  double best_cost = 1e30;
+  for (int s = 1; s <= planned; ++s) {
+    const double cost = static_cast<double>(ceil_div(static_cast<int64_t>(blocks) * s, sms)) / s;
+    if (cost < best_cost - 1e-9) {
+      best = s;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
@@ -109,10 +126,17 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   p.cache_width = latent_cache.shape.back();
   p.scale_log2 = scale * kLog2e;
   p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache);
-  // One block per multiprocessor fits (its tiles take most of shared memory).
-  const int blocks = t * ceil_div(heads, mla_heads_per_block(heads));
-  const SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, false);
-  launch_mla(p, sp, stream_);
+  // Decode at DeepSeek's shape takes the wgmma kernel; prefill and other shapes the mma.sync one.
+  // Either way one block per multiprocessor fits (its tiles take most of shared memory).
+  const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);
+  const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);
+  const int blocks = t * ceil_div(heads, per_block);
+  SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, decode);
+  if (wgmma) sp.splits = one_wave_splits(blocks, sp.splits, sm_count_);  // the workspace fits fewer
+  if (wgmma)
+    launch_mla_decode(p, sp, stream_);
+  else
+    launch_mla(p, sp, stream_);
   if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
 }
 

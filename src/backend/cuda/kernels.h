@@ -101,6 +101,11 @@ constexpr int kMlaMaxLora = 512, kMlaMaxRope = 64;
 // Heads handled by one block (all heads of one token share each cache tile it reads).
 int mla_heads_per_block(int heads);
 void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
+// ---- mla_decode.cu: one query token per sequence on Hopper tensor cores (wgmma), DeepSeek's
+// shape only (latent 512 + rope 64, 16-byte aligned rows, an sm_90 device); blocks of 64 heads.
+constexpr int kMlaDecodeHeadsPerBlock = 64;
+bool mla_decode_fits(const MlaParams& p);
+void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 
 // ---- moe.cu
 struct RouteParams {

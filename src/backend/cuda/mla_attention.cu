@@ -47,7 +47,8 @@ __global__ void __launch_bounds__(kWarps * 32, 1) mla_kernel(MlaParams p, SplitK
   const int t = b.num_tokens - 1 - blockIdx.x;  // later tokens have more keys: start them first
   const int h0 = blockIdx.y * M;
   const int seq = b.token_seq[t];
-  const int k_begin = blockIdx.z * split.chunk, k_end = min(b.positions[t] + 1, k_begin + split.chunk);
+  int k_begin, k_end;
+  split_range(split, b.positions[t] + 1, blockIdx.z, k_begin, k_end);
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads;
   const int n_heads = min(M, p.heads - h0);
 
