@@ -1,4 +1,5 @@
-// The defaults of the optional Backend features: a device without recorded passes runs them.
+// The defaults of the optional Backend features: a device without recorded passes runs them,
+// one without fused products runs them one by one.
 #include "backend/backend.h"
 
 namespace dsinfer {
@@ -9,5 +10,9 @@ bool Backend::record(int, const std::function<void()>& pass) {
 }
 
 bool Backend::replay(int) { return false; }
+
+void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
+  for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
+}
 
 }  // namespace dsinfer

@@ -33,6 +33,12 @@ struct MoeRouting {
   float scaling = 1.0f;      // routed_scaling_factor
 };
 
+struct LinearOut {
+  const Weight* weight = nullptr;
+  const Weight* bias = nullptr;  // none when null
+  Tensor out;
+};
+
 struct ExpertWeights {
   Weight gate, up, down;
 };
@@ -88,6 +94,9 @@ class Backend {
   virtual void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) = 0;
   // out[M, N] = x[M, K] * W[N, K]^T (+ bias)
   virtual void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) = 0;
+  // Several products of the same x (q/k/v, gate/up): each out = x W^T (+ bias). A device may run
+  // them as one pass; the default runs each linear.
+  virtual void linear_many(const Tensor& x, const std::vector<LinearOut>& outs);
   // out = silu(gate) * up
   virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
   // Rotates dims [offset, offset + rot_dim) of every head of x [T, heads, head_stride] in place,

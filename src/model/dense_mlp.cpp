@@ -11,8 +11,7 @@ Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   Tensor gate = ctx.tensor({t, gate_.out_features()});
   Tensor up = ctx.tensor({t, up_.out_features()});
-  ctx.be.linear(x, gate_, nullptr, gate);
-  ctx.be.linear(x, up_, nullptr, up);
+  ctx.be.linear_many(x, {{&gate_, nullptr, gate}, {&up_, nullptr, up}});
   ctx.be.silu_mul(gate, up, gate);
   Tensor out = ctx.tensor({t, down_.out_features()});
   ctx.be.linear(gate, down_, nullptr, out);

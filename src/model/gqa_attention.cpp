@@ -25,9 +25,9 @@ Tensor GqaAttention::forward(LayerContext& ctx, const Tensor& x) {
   Tensor q = ctx.tensor({t, c_.num_heads, d});
   Tensor k = ctx.tensor({t, c_.num_kv_heads, d});
   Tensor v = ctx.tensor({t, c_.num_kv_heads, d});
-  ctx.be.linear(x, q_, bias(q_bias_), q.reshape({t, c_.num_heads * d}));
-  ctx.be.linear(x, k_, bias(k_bias_), k.reshape({t, c_.num_kv_heads * d}));
-  ctx.be.linear(x, v_, bias(v_bias_), v.reshape({t, c_.num_kv_heads * d}));
+  ctx.be.linear_many(x, {{&q_, bias(q_bias_), q.reshape({t, c_.num_heads * d})},
+                         {&k_, bias(k_bias_), k.reshape({t, c_.num_kv_heads * d})},
+                         {&v_, bias(v_bias_), v.reshape({t, c_.num_kv_heads * d})}});
   ctx.be.rope(ctx.batch, q, 0, d, rope_);
   ctx.be.rope(ctx.batch, k, 0, d, rope_);
   ctx.be.cache_write(ctx.batch, k.reshape({t, c_.num_kv_heads * d}), ctx.kv.k);

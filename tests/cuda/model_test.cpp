@@ -191,17 +191,19 @@ TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
 INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);
 
 // Decode steps replayed from CUDA graphs (padded to their bucket) against the same steps run op
-// by op, on two copies of the model fed the same work: across block boundaries, and as the
-// batch shrinks from 5 sequences (bucket 8) to 3 (bucket 4) to 1.
+// by op, on two copies of the model fed the same work: across block boundaries and 64-key
+// attention tiles (the recordings were made on padding alone, with contexts of one key), and
+// as the batch shrinks from 5 sequences (bucket 8) to 3 (bucket 4) to 1. Each copy has its own
+// backend, so the eager one's scratch buffers never invalidate the recordings.
 TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
   SKIP_WITHOUT_GPU();
   const std::string name = GetParam();
-  auto backend = gpu_backend();
+  auto backend = gpu_backend(), graph_backend = gpu_backend();
   auto eager = load_model(ModelDir::open(fixture_dir(name)), *backend);
-  auto graphed = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  auto graphed = load_model(ModelDir::open(fixture_dir(name)), *graph_backend);
   const int vocab = eager->config().vocab_size;
   std::vector<std::vector<int>> seqs = fixture_sequences(name);
-  PagedRunner a(*eager, *backend, 128), b(*graphed, *backend, 128);
+  PagedRunner a(*eager, *backend, 128), b(*graphed, *graph_backend, 128);
   graphed->record_decode_steps(8, b.cache());
   std::vector<std::pair<int, std::vector<int>>> prefill;
   for (int i = 0; i < 5; ++i) prefill.emplace_back(i, seqs[i % seqs.size()]);

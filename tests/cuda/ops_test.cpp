@@ -213,3 +213,86 @@ TEST(GpuOps, ErrorsNameTheOp) {
   ForwardBatch other = scattered_batch({0});
   EXPECT_THROW(g.gpu->cache_write(other, a, a), Error);  // begin_forward was never called with it
 }
+
+// The fused residual add + norm, on rows that take the 16-byte path (h % 8 == 0) and rows that
+// do not, with bf16 and f32 norm weights: both the updated residual and the normed output.
+TEST(GpuOps, AddRmsnormOnWordAndElementPaths) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int rows = 3;
+  for (int h : {300, 3584})
+    for (DType dt : {DType::BF16, DType::F32}) {
+      std::vector<float> x = random_values(rows * h, 3.0f, 11), y = random_values(rows * h, 3.0f, 12);
+      HostWeight w(random_values(h, 1.5f, 13), {h}, dt);
+      std::vector<float> want_x = x, want(x.size());
+      g.cpu->add_rmsnorm(host_view(want_x, {rows, h}), host_view(y, {rows, h}), w.weight, 1e-6f, host_view(want, {rows, h}));
+      Tensor gx = g.gpu_bf16(x, {rows, h}), gy = g.gpu_bf16(y, {rows, h}), out = g.gpu_tensor(DType::BF16, {rows, h});
+      g.gpu->add_rmsnorm(gx, gy, g.gpu->upload_weight(w.weight, g.keep), 1e-6f, out);
+      const std::string what = "add_rmsnorm h=" + std::to_string(h) + " " + dtype_name(dt);
+      expect_close(g.read(gx), want_x, 1e-2f, what + ": residual");
+      expect_close(g.read(out), want, 1e-2f, what + ": output");
+      Tensor in_place = g.gpu_bf16(want_x, {rows, h});
+      g.gpu->rmsnorm(in_place, g.gpu->upload_weight(w.weight, g.keep), 1e-6f, in_place);
+      expect_close(g.read(in_place), want, 1e-2f, "rmsnorm in place h=" + std::to_string(h) + " " + dtype_name(dt));
+    }
+}
+
+// Products of one input in one skinny launch (1-4 rows) against the CPU, with and without
+// biases, to bf16 and f32; 5 rows take the GEMM path and must agree too.
+TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int k = 136;
+  const std::vector<int> ns = {96, 32, 40};
+  std::vector<HostWeight> ws, bs;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    ws.emplace_back(random_values(ns[i] * k, 0.2f, 20 + i), Shape{ns[i], k}, DType::BF16);
+    bs.emplace_back(random_values(ns[i], 1.0f, 30 + i), Shape{ns[i]}, DType::BF16);
+  }
+  std::vector<Weight> gw, gb;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    gw.push_back(g.gpu->upload_weight(ws[i].weight, g.keep));
+    gb.push_back(g.gpu->upload_weight(bs[i].weight, g.keep));
+  }
+  for (int m : {1, 3, 4, 5})
+    for (DType out_dtype : {DType::BF16, DType::F32}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 40 + m);
+      Tensor gx = g.gpu_bf16(x, {m, k});
+      std::vector<std::vector<float>> want(ns.size());
+      std::vector<LinearOut> cpu_outs, gpu_outs;
+      for (size_t i = 0; i < ns.size(); ++i) {
+        want[i].resize(m * ns[i]);
+        const bool biased = i != 1;
+        cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, ns[i]})});
+        gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(out_dtype, {m, ns[i]})});
+      }
+      g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
+      g.gpu->linear_many(gx, gpu_outs);
+      for (size_t i = 0; i < ns.size(); ++i)
+        expect_close(g.read(gpu_outs[i].out), want[i], out_dtype == DType::F32 ? 1e-3f : 1e-2f,
+                     "linear_many m=" + std::to_string(m) + " product " + std::to_string(i) + " -> " +
+                         dtype_name(out_dtype));
+    }
+}
+
+// Greedy sampling's argmax on the device: rows on the 16-byte path (width % 4 == 0) and not,
+// with the row's maximum planted twice so that the first index must win the tie.
+TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaxima) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int rows = 3;
+  for (int cols : {1001, 152064}) {
+    std::vector<float> x = random_values(static_cast<size_t>(rows) * cols, 5.0f, 50);
+    for (int r = 0; r < rows; ++r) {
+      const int first = (r * 7919 + 11) % cols, second = (first + cols / 2 + r) % cols;
+      x[static_cast<size_t>(r) * cols + std::max(first, second)] = 9.0f;
+      x[static_cast<size_t>(r) * cols + std::min(first, second)] = 9.0f;
+    }
+    std::vector<int> want(rows), got(rows);
+    g.cpu->argmax_rows(host_view(x, {rows, cols}), host_view(want, {rows}));
+    Tensor ids = g.gpu_tensor(DType::I32, {rows});
+    g.gpu->argmax_rows(g.gpu_f32(x, {rows, cols}), ids);
+    g.gpu->copy_to_host(ids, got.data());
+    EXPECT_EQ(got, want) << "width " << cols;
+  }
+}

@@ -95,13 +95,35 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
     ++fp8_stats_.dequantized;
   }
   // Decode-sized products of bf16 weights stream the weights through the skinny kernel.
-  if (w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data))
-    return launch_gemv(x.ptr<bf16>(), w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data,
-                       out.dtype, m, n, k, stream_);
+  if (w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data)) {
+    GemvProducts one;
+    one.add(w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
+    return launch_gemv(x.ptr<bf16>(), one, out.dtype, m, k, stream_);
+  }
   // A bf16 bias on a bf16 output rides in the GEMM's epilogue; other combinations take a kernel.
   const bool fused = bias && bias->w.dtype == DType::BF16 && out.dtype == DType::BF16;
   gemm_->matmul(x.ptr<bf16>(), bf16_weight(w), out.data, out.dtype, m, n, k, fused ? bias->w.ptr<bf16>() : nullptr);
   if (bias && !fused) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
+}
+
+// Decode-sized products of one input (q/k/v, gate/up) share one skinny launch when every weight
+// is bf16; otherwise each runs as its own linear.
+void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
+  const int64_t m = x.rows(), k = x.shape.back();
+  bool one_launch = x.dtype == DType::BF16 && !outs.empty() && outs.size() <= kGemvMaxProducts;
+  for (const LinearOut& o : outs)
+    one_launch = one_launch && o.weight->w.dtype == DType::BF16 && o.weight->w.shape.size() == 2 &&
+                 o.weight->in_features() == k && o.out.dtype == outs.front().out.dtype && o.out.rows() == m &&
+                 o.out.shape.back() == o.weight->out_features() && (!o.bias || o.bias->w.numel() == o.out.shape.back()) &&
+                 gemv_fits(m, k, x.data, o.weight->w.data);
+  if (!one_launch) return Backend::linear_many(x, outs);
+  expect(x, DType::BF16, "linear_many", "input");
+  if (outs.front().out.dtype != DType::BF16) expect(outs.front().out, DType::F32, "linear_many", "output");
+  GemvProducts products;
+  for (const LinearOut& o : outs)
+    products.add(o.weight->w.ptr<bf16>(), o.bias ? device_weight(*o.bias) : DeviceWeight{}, o.out.data,
+                 o.out.shape.back());
+  launch_gemv(x.ptr<bf16>(), products, outs.front().out.dtype, m, k, stream_);
 }
 
 }  // namespace dsinfer::cuda

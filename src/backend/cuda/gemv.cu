@@ -1,7 +1,7 @@
 // Skinny products for decode: out[M, N] = x[M, K] W[N, K]^T (+ bias) for a few rows of x and
 // bf16 weights. Such a product only streams W, so it is bound by memory bandwidth: one warp per
-// weight row, 16-byte loads with four in flight per lane (enough bytes in flight per SM to cover
-// the memory latency), the weights read once and marked streaming (they will not be reused
+// weight row, 16-byte loads with eight in flight per lane (enough bytes in flight per SM to cover
+// the memory latency; four left o_proj- and down-sized rows at 1.7-2.5 TB/s), the weights read once and marked streaming (they will not be reused
 // before eviction), and every row of x, which all warps share, read through the L1 cache.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_common.cuh"
@@ -10,7 +10,7 @@
 namespace dsinfer::cuda {
 namespace {
 
-constexpr int kWarps = 8, kUnroll = 4;
+constexpr int kWarps = 8, kUnroll = 8;
 
 __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
   const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -32,23 +32,30 @@ __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, con
 }
 
 template <int M, typename Out>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, const bf16* w, DeviceWeight bias, Out* out,
-                                                           int n, int k) {
-  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, GemvProducts products, int k) {
+  // This block's product: the one whose run of blocks holds blockIdx.x.
+  int p = 0;
+  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  const int n = products.n[p];
+  const int row = (blockIdx.x - products.first_block[p]) * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= n) return;
   const int chunks = k / 8;  // 16-byte pieces of a row
-  const uint4* wr = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(row) * chunks;
+  const uint4* wr = reinterpret_cast<const uint4*>(products.w[p]) + static_cast<int64_t>(row) * chunks;
   const uint4* xs = reinterpret_cast<const uint4*>(x);
   float acc[M] = {};
-  int c = lane;
-  for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
+  // Every batch of loads is issued before any is used, the row's last partial batch included
+  // (a tail loop would wait on its loads one by one).
+  for (int c = lane; c < chunks; c += 32 * kUnroll) {
     uint4 wv[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + c + 32 * u);
+    for (int u = 0; u < kUnroll; ++u)
+      if (c + 32 * u < chunks) wv[u] = __ldcs(wr + c + 32 * u);
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
+    for (int u = 0; u < kUnroll; ++u)
+      if (c + 32 * u < chunks) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
   }
-  for (; c < chunks; c += 32) accumulate<M>(acc, __ldcs(wr + c), xs, chunks, c);
+  const DeviceWeight& bias = products.bias[p];
+  Out* out = static_cast<Out*>(products.out[p]);
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float v = warp_sum(acc[m]);
@@ -57,13 +64,12 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, const 
 }
 
 template <int M>
-void gemv_rows(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int n, int k,
-               cudaStream_t s) {
-  const unsigned blocks = ceil_div(n, kWarps);
+void gemv_rows(const bf16* x, const GemvProducts& products, DType out_dtype, int k, cudaStream_t s) {
+  const unsigned blocks = products.first_block[products.count - 1] + ceil_div(products.n[products.count - 1], kWarps);
   if (out_dtype == DType::F32)
-    gemv_kernel<M, float><<<blocks, kWarps * 32, 0, s>>>(x, w, bias, static_cast<float*>(out), n, k);
+    gemv_kernel<M, float><<<blocks, kWarps * 32, 0, s>>>(x, products, k);
   else
-    gemv_kernel<M, bf16><<<blocks, kWarps * 32, 0, s>>>(x, w, bias, static_cast<bf16*>(out), n, k);
+    gemv_kernel<M, bf16><<<blocks, kWarps * 32, 0, s>>>(x, products, k);
   CUDA_CHECK_LAUNCH("gemv_kernel");
 }
 
@@ -71,17 +77,27 @@ void gemv_rows(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out
 
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w) {
   const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && a16(x) && a16(w);
+  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && k <= (int64_t{1} << 30) && a16(x) && a16(w);
 }
 
-void launch_gemv(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int64_t m,
-                 int64_t n, int64_t k, cudaStream_t s) {
-  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
+  if (count == kGemvMaxProducts) fail("gemv: more than ", kGemvMaxProducts, " products in one launch");
+  first_block[count] = count == 0 ? 0 : first_block[count - 1] + ceil_div(n[count - 1], kWarps);
+  w[count] = weight;
+  bias[count] = bias_weight;
+  out[count] = output;
+  n[count] = static_cast<int>(rows);
+  ++count;
+}
+
+void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, cudaStream_t s) {
+  if (products.count == 0) return;
+  const int ki = static_cast<int>(k);
   switch (m) {
-    case 1: return gemv_rows<1>(x, w, bias, out, out_dtype, ni, ki, s);
-    case 2: return gemv_rows<2>(x, w, bias, out, out_dtype, ni, ki, s);
-    case 3: return gemv_rows<3>(x, w, bias, out, out_dtype, ni, ki, s);
-    default: return gemv_rows<4>(x, w, bias, out, out_dtype, ni, ki, s);
+    case 1: return gemv_rows<1>(x, products, out_dtype, ki, s);
+    case 2: return gemv_rows<2>(x, products, out_dtype, ki, s);
+    case 3: return gemv_rows<3>(x, products, out_dtype, ki, s);
+    default: return gemv_rows<4>(x, products, out_dtype, ki, s);
   }
 }
 

@@ -32,13 +32,21 @@ void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cu
 void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s);
 void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s);
 
-// ---- gemv.cu: out[M, N] = x[M, K] W[N, K]^T (+ bias) for M <= kGemvMaxRows, bf16 x and W,
-// bf16 or f32 out; bias (any dtype, [N]) may have no data.
-constexpr int kGemvMaxRows = 4;
+// ---- gemv.cu: out_i[M, N_i] = x[M, K] W_i[N_i, K]^T (+ bias_i) for M <= kGemvMaxRows, bf16 x
+// and W_i, bf16 or f32 outputs (all of one dtype); several products of the same x in one launch.
+constexpr int kGemvMaxRows = 4, kGemvMaxProducts = 4;
+struct GemvProducts {
+  int count = 0;
+  const bf16* w[kGemvMaxProducts] = {};
+  DeviceWeight bias[kGemvMaxProducts];  // no data: no bias
+  void* out[kGemvMaxProducts] = {};
+  int n[kGemvMaxProducts] = {};
+  int first_block[kGemvMaxProducts] = {};  // where each product's blocks start in the grid
+  void add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
+};
 // Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
-void launch_gemv(const bf16* x, const bf16* w, const DeviceWeight& bias, void* out, DType out_dtype, int64_t m,
-                 int64_t n, int64_t k, cudaStream_t s);
+void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, cudaStream_t s);
 
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);

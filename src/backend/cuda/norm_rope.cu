@@ -1,4 +1,7 @@
 // RMSNorm and rotary embeddings on bf16 activations, computed in float32.
+#include <algorithm>
+#include <initializer_list>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
@@ -8,52 +11,120 @@ namespace {
 
 constexpr int kNormThreads = 256;
 
-// One block per row. x and out may alias: every element is read (for the sum) before the
-// reduction's barrier, and afterwards each thread rewrites only the elements it reads.
-__global__ void __launch_bounds__(kNormThreads) rmsnorm_kernel(const bf16* x, DeviceWeight w, float eps, int64_t h,
-                                                               bf16* out) {
-  __shared__ float partial[kNormThreads / 32];
-  const bf16* xr = x + blockIdx.x * h;
-  bf16* yr = out + blockIdx.x * h;
-  float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    const float v = __bfloat162float(xr[i]);
-    ss += v * v;
+// Eight bf16 values as one 16-byte word: the vector paths move rows in these.
+struct Pack8 {
+  float v[8];
+};
+
+__device__ __forceinline__ Pack8 unpack8(const uint4& u) {
+  Pack8 p;
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    p.v[2 * i] = f.x;
+    p.v[2 * i + 1] = f.y;
   }
-  ss = warp_sum(ss);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float total = 0.0f;
-  for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
-  const float inv = rsqrtf(total / static_cast<float>(h) + eps);
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
-    yr[i] = __float2bfloat16(weight_at(w, 0, i) * (__bfloat162float(xr[i]) * inv));
+  return p;
 }
 
-// One block per row: x += y (rounded to bf16, as a bf16 residual stream is), then the norm of
-// the updated row. Each thread re-reads only the elements it wrote, so no barrier is needed
-// between the add and the second pass.
-__global__ void __launch_bounds__(kNormThreads) add_rmsnorm_kernel(bf16* x, const bf16* y, DeviceWeight w, float eps,
-                                                                   int64_t h, bf16* out) {
+__device__ __forceinline__ uint4 pack8(const Pack8& p) {
+  uint4 u;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(p.v[2 * i], p.v[2 * i + 1]);
+  return u;
+}
+
+// Weight elements [i, i + 8) of a norm's weight (bf16 in one load, other dtypes one by one).
+__device__ __forceinline__ Pack8 weight8(const DeviceWeight& w, int64_t i) {
+  if (w.dtype == DType::BF16) return unpack8(*reinterpret_cast<const uint4*>(static_cast<const bf16*>(w.data) + i));
+  Pack8 p;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) p.v[j] = weight_at(w, 0, i + j);
+  return p;
+}
+
+__device__ __forceinline__ float block_sum(float v) {
   __shared__ float partial[kNormThreads / 32];
-  bf16* xr = x + blockIdx.x * h;
-  const bf16* yr = y + blockIdx.x * h;
-  bf16* outr = out + blockIdx.x * h;
-  float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    const bf16 v = __float2bfloat16(__bfloat162float(xr[i]) + __bfloat162float(yr[i]));
-    xr[i] = v;
-    const float f = __bfloat162float(v);
-    ss += f * f;
-  }
-  ss = warp_sum(ss);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
   __syncthreads();
   float total = 0.0f;
   for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
-  const float inv = rsqrtf(total / static_cast<float>(h) + eps);
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
-    outr[i] = __float2bfloat16(weight_at(w, 0, i) * (__bfloat162float(xr[i]) * inv));
+  return total;
+}
+
+// One block per row: with `add`, x += y first (rounded to bf16, as a bf16 residual stream is);
+// then out = rmsnorm(x) * w. Rows move as 16-byte words when `vec` (h % 8 == 0, aligned), so a
+// row of a few thousand values takes one or two loads per thread rather than a dozen
+// dependent ones. Each thread re-reads only the words it wrote, so x and out may alias
+// without `add`, and the add needs no barrier before the second pass.
+template <bool kAdd, bool kVec>
+__global__ void __launch_bounds__(kNormThreads) norm_kernel(bf16* x, const bf16* y, DeviceWeight w, float eps,
+                                                            int64_t h, bf16* out) {
+  bf16* xr = x + blockIdx.x * h;
+  const bf16* yr = kAdd ? y + blockIdx.x * h : nullptr;
+  bf16* outr = out + blockIdx.x * h;
+  float ss = 0.0f;
+  if constexpr (kVec) {
+    uint4* x4 = reinterpret_cast<uint4*>(xr);
+    for (int64_t c = threadIdx.x; c < h / 8; c += blockDim.x) {
+      Pack8 v = unpack8(x4[c]);
+      if constexpr (kAdd) {
+        const Pack8 d = unpack8(reinterpret_cast<const uint4*>(yr)[c]);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v.v[j] += d.v[j];
+        const uint4 rounded = pack8(v);
+        x4[c] = rounded;
+        v = unpack8(rounded);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ss += v.v[j] * v.v[j];
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
+      float v = __bfloat162float(xr[i]);
+      if constexpr (kAdd) {
+        const bf16 r = __float2bfloat16(v + __bfloat162float(yr[i]));
+        xr[i] = r;
+        v = __bfloat162float(r);
+      }
+      ss += v * v;
+    }
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(h) + eps);
+  if constexpr (kVec) {
+    for (int64_t c = threadIdx.x; c < h / 8; c += blockDim.x) {
+      Pack8 v = unpack8(reinterpret_cast<const uint4*>(xr)[c]);
+      const Pack8 g = weight8(w, 8 * c);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v.v[j] = g.v[j] * (v.v[j] * inv);
+      reinterpret_cast<uint4*>(outr)[c] = pack8(v);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
+      outr[i] = __float2bfloat16(weight_at(w, 0, i) * (__bfloat162float(xr[i]) * inv));
+  }
+}
+
+bool rows_vectorizable(int64_t h, std::initializer_list<const void*> ptrs, const DeviceWeight& w) {
+  if (h % 8 != 0) return false;
+  for (const void* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return w.dtype != DType::BF16 || reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+}
+
+template <bool kAdd>
+void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
+                 cudaStream_t s) {
+  if (rows == 0) return;
+  const unsigned grid = static_cast<unsigned>(rows);
+  if (rows_vectorizable(h, {x, y, out}, w))
+    norm_kernel<kAdd, true><<<grid, kNormThreads, 0, s>>>(x, y, w, eps, h, out);
+  else
+    norm_kernel<kAdd, false><<<grid, kNormThreads, 0, s>>>(x, y, w, eps, h, out);
+  CUDA_CHECK_LAUNCH("norm_kernel");
 }
 
 // One block per token: cos and sin of its position once in shared memory, then every head.
@@ -82,23 +153,22 @@ __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, i
 }  // namespace
 
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s) {
-  if (rows == 0) return;
-  rmsnorm_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, s>>>(x, w, eps, h, out);
-  CUDA_CHECK_LAUNCH("rmsnorm_kernel");
+  launch_norm<false>(const_cast<bf16*>(x), nullptr, w, eps, rows, h, out, s);  // x is only read
 }
 
 void launch_add_rmsnorm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
                         cudaStream_t s) {
-  if (rows == 0) return;
-  add_rmsnorm_kernel<<<static_cast<unsigned>(rows), kNormThreads, 0, s>>>(x, y, w, eps, h, out);
-  CUDA_CHECK_LAUNCH("add_rmsnorm_kernel");
+  launch_norm<true>(x, y, w, eps, rows, h, out, s);
 }
 
 void launch_rope(const DeviceBatch& b, bf16* x, int heads, int64_t head_stride, int offset, int rot_dim,
                  const float* inv_freq, float attention_factor, RopeStyle style, cudaStream_t s) {
   if (b.num_tokens == 0) return;
   const size_t smem = static_cast<size_t>(rot_dim) * sizeof(float);
-  rope_kernel<<<b.num_tokens, 128, smem, s>>>(b, x, heads, head_stride, offset, rot_dim, inv_freq, attention_factor,
+  // A thread per rotated pair (up to a full block): a decode step has one block per token, and
+  // a few pairs per thread keep its dependent loads few.
+  const int threads = std::min(1024, ceil_div(heads * (rot_dim / 2), 32) * 32);
+  rope_kernel<<<b.num_tokens, std::max(threads, 32), smem, s>>>(b, x, heads, head_stride, offset, rot_dim, inv_freq, attention_factor,
                                                 style == RopeStyle::Neox);
   CUDA_CHECK_LAUNCH("rope_kernel");
 }
