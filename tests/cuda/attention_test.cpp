@@ -50,25 +50,29 @@ int blocks_needed(const std::vector<SeqSpec>& specs, int block = kBlock) {
   return n + 3;  // a few never used
 }
 
-void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, uint32_t seed) {
-  SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dim " << dim);
+// v_dim 0: the values are as wide as the keys.
+void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, uint32_t seed, int v_dim = 0,
+               int block = kBlock) {
+  if (v_dim == 0) v_dim = dim;
+  SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dims " << dim << "/" << v_dim
+                                    << ", block " << block);
   GpuTest g;
-  const int blocks = blocks_needed(specs), slots = blocks * kBlock;
-  ForwardBatch b = paged_batch(specs, blocks, seed);
+  const int blocks = blocks_needed(specs, block), slots = blocks * block;
+  ForwardBatch b = paged_batch(specs, blocks, seed, block);
   const int t = b.num_tokens();
   std::vector<float> q = random_values(t * heads * dim, 1.0f, seed + 1);
   std::vector<float> k = random_values(slots * kv_heads * dim, 1.0f, seed + 2);
-  std::vector<float> v = random_values(slots * kv_heads * dim, 1.0f, seed + 3);
+  std::vector<float> v = random_values(slots * kv_heads * v_dim, 1.0f, seed + 3);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-  std::vector<float> want(t * heads * dim);
+  std::vector<float> want(t * heads * v_dim);
   g.cpu->attention(b, host_view(q, {t, heads, dim}),
-                   {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * dim})}, kv_heads, dim, dim,
-                   scale, host_view(want, {t, heads, dim}));
+                   {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * v_dim})}, kv_heads, dim,
+                   v_dim, scale, host_view(want, {t, heads, v_dim}));
   g.gpu->begin_forward(b);
-  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, dim});
+  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
   g.gpu->attention(b, g.gpu_bf16(q, {t, heads, dim}),
-                   {g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * dim})}, kv_heads, dim,
-                   dim, scale, out);
+                   {g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * v_dim})}, kv_heads, dim,
+                   v_dim, scale, out);
   expect_close(g.read(out), want, 2e-2f, "attention");
 }
 
@@ -100,6 +104,24 @@ TEST(GpuAttention, PrefillManySequencesAndHeadDims) {
   const std::vector<SeqSpec> specs = {{0, 100}, {37, 20}, {200, 1}, {0, 1}, {5, 64}};
   for (int dim : {8, 64, 128, 256}) check_gqa(specs, 8, 2, dim, 100 + dim);
   check_gqa(specs, 4, 4, 16, 7);  // no grouping
+}
+
+// The prefill kernel's rows are (token, head) pairs of a kv head's group: long prompts (many
+// 64-key tiles, the diagonal inside a block), chunks continuing a cached prefix, groups of 1, 7
+// and 8 (the rows a block's tokens fill exactly or not), a group wider than a block's 128 rows,
+// values narrower than keys, head dims that allow no 16-byte copies, odd cache block sizes.
+TEST(GpuAttention, PrefillLongPromptsChunksAndGroups) {
+  SKIP_WITHOUT_GPU();
+  check_gqa({{0, 1030}}, 28, 4, 128, 51);                           // Qwen2-7B, one long prompt
+  check_gqa({{1100, 300}, {0, 45}, {64, 64}, {7, 1}}, 28, 4, 128, 52);  // chunks after cached prefixes
+  for (int group : {1, 7, 8}) {
+    check_gqa({{0, 300}, {250, 20}, {3, 2}}, 2 * group, 2, 64, 53 + group);
+    check_gqa({{0, 200}, {129, 70}}, group, 1, 128, 63 + group);
+  }
+  check_gqa({{0, 40}, {90, 3}}, 160, 1, 64, 71);          // two head chunks of a 160-head group
+  check_gqa({{0, 150}, {70, 30}}, 8, 2, 192, 72, 128);    // v_dim < head_dim
+  check_gqa({{0, 90}, {33, 17}}, 6, 3, 12, 73);           // 12: element copies, not cp.async
+  check_gqa({{0, 333}, {100, 50}}, 14, 2, 128, 74, 0, 7);  // cache blocks of 7 slots
 }
 
 TEST(GpuAttention, DecodeLongContextsSplitOverTheSequence) {

@@ -1,8 +1,9 @@
 // GQA attention over the paged KV cache.
-// Prefill: flash-attention 2 on tensor cores. A block owns 64 query tokens of one sequence and
-// one query head; its 4 warps own 16 rows each. K/V tiles of 64 keys are gathered from the cache
-// pages into shared memory (double-buffered cp.async), S = Q K^T and O += P V run as mma.sync
-// with the online softmax in registers, so no S x S matrix ever exists.
+// Prefill: flash-attention 2 on tensor cores. A block owns 128 rows = (query token, query head)
+// pairs of one sequence and one kv head's group (Qwen2-7B: 18 tokens x 7 heads), 16 per warp, so
+// each K/V tile of 64 keys gathered from the cache pages (double-buffered cp.async) serves the
+// whole group; S = Q K^T and O += P V run as mma.sync with the online softmax in registers, so
+// no S x S matrix ever exists.
 // Decode: one query token per sequence. A block owns (sequence, kv head, split of the context)
 // and up to 16 query heads of the kv head's group as the rows of its mma tiles, so each K/V row
 // read from memory serves the whole group; splits of long contexts are merged by
@@ -15,70 +16,143 @@ namespace dsinfer::cuda {
 namespace {
 
 constexpr int kTile = 64;         // query rows and keys per tile
-constexpr int kPrefillThreads = 128;
 constexpr int kDecodeThreads = 128;
 constexpr int kDecodeHeads = kDecodeHeadsPerBlock;  // the 16 rows of an mma tile
 
 // ---------------------------------------------------------------- prefill
 
+// The rows of a prefill block are (query token, query head) pairs of one kv head's group,
+// token-major: row r is token r / heads, head r % heads of the block's chunk of the group. So
+// every K/V tile the block gathers serves the whole group (Qwen2-7B: 7 heads x 18 tokens), and a
+// short chunk of new tokens over a long cached prefix still fills the rows.
+constexpr int kKeys = 64;  // keys per K/V tile
+// Warps of a block, 16 rows each: every K/V tile gathered serves all of them, so more rows mean
+// fewer L2 reads per FLOP, as far as shared memory (Q rows + two K/V stages) allows.
+__host__ __device__ constexpr int prefill_warps(int d) { return d <= 128 ? 8 : 8; }
+
+struct PrefillRows {
+  int heads;   // query heads per block: the group, or a chunk of a group larger than a block
+  int tokens;  // query tokens per block
+};
+__host__ __device__ inline PrefillRows prefill_rows(int group, int rows) {
+  const int heads = group < rows ? group : rows;
+  return {heads, rows / heads};
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf) = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Columns [8c, 8c + 8) of one row into dst: zeros past column n, or everywhere for a null row.
+__device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, int n, bool vec) {
+  if (vec) {
+    const bool live = row != nullptr && c * 8 < n;
+    cp_async_16(dst, live ? row + c * 8 : g_zero_src, live ? 16 : 0);
+  } else {
+    for (int e = 0; e < 8; ++e) {
+      const int d = c * 8 + e;
+      dst[e] = row != nullptr && d < n ? row[d] : __float2bfloat16(0.0f);
+    }
+  }
+}
+
+// Keys [k0, k0 + kKeys) of the sequence into the K and V tiles (zeros from key_end on). A thread
+// copies one 16-byte column chunk of a few rows and looks each row's cache slot up once for both.
+template <int D, int kThreads>
+__device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int kvh, int k0, int key_end,
+                                             bf16* kt, bf16* vt) {
+  constexpr int S = D + 8, kChunks = D / 8, kStep = kThreads / kChunks;
+  const int bs = p.batch.block_size, c = threadIdx.x % kChunks;
+  const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
+  const int64_t v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
+#pragma unroll
+  for (int i = 0; i < kKeys / kStep; ++i) {
+    const int r = threadIdx.x / kChunks + i * kStep, key = k0 + r;
+    const bf16 *k_row = nullptr, *v_row = nullptr;
+    if (key < key_end) {
+      const int64_t slot = static_cast<int64_t>(table[key / bs]) * bs + key % bs;
+      k_row = p.k_cache + slot * k_width + kvh * p.head_dim;
+      v_row = p.v_cache + slot * v_width + kvh * p.v_dim;
+    }
+    copy_chunk(kt + r * S + c * 8, k_row, c, p.head_dim, p.vec);
+    copy_chunk(vt + r * S + c * 8, v_row, c, p.v_dim, p.vec);
+  }
+}
+
+// Flash-attention 2 over one block of rows (see PrefillRows). Each warp owns 16 rows;
+// K/V tiles of 64 keys are double-buffered with cp.async (tile j + 1 streams in while tile j is
+// used); S = Q K^T and O += P V run as mma.sync with the online softmax in registers.
 template <int D>  // padded head dim, a multiple of 16 >= head_dim and v_dim
-__global__ void __launch_bounds__(kPrefillThreads) gqa_prefill_kernel(GqaParams p) {
+__global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / prefill_warps(D))
+    gqa_prefill_kernel(GqaParams p) {
   constexpr int S = D + 8;  // smem row stride: 16 extra bytes put ldmatrix rows on distinct banks
+  constexpr int kThreads = 32 * prefill_warps(D), kRows = 16 * prefill_warps(D);
+  constexpr int kChunks = D / 8, kStep = kThreads / kChunks;
   const DeviceBatch& b = p.batch;
-  const int seq = blockIdx.y, h = blockIdx.z;
-  const int tile = gridDim.x - 1 - blockIdx.x;  // the tiles with the most keys start first
-  const int q_len = b.query_len[seq], q0 = tile * kTile;
-  if (q0 >= q_len) return;
-  const int first = b.query_start[seq] + q0, rows = min(kTile, q_len - q0);
-  const int kvh = h / (p.heads / p.kv_heads);
-  const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim, v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
-  const int key_end = b.positions[first + rows - 1] + 1;  // positions grow within a sequence
-  const int n_tiles = ceil_div(key_end, kTile);
+  const int group = p.heads / p.kv_heads;
+  const PrefillRows rows = prefill_rows(group, kRows);
+  // One flat grid, the tiles with the most keys first over every (sequence, head chunk): the
+  // longest blocks start in the first wave and the last wave holds short ones.
+  const int head_blocks = p.kv_heads * ceil_div(group, rows.heads), per_tile = head_blocks * b.num_seqs;
+  const int tile = gridDim.x / per_tile - 1 - blockIdx.x / per_tile;
+  const int seq = blockIdx.x % per_tile / head_blocks, hb = blockIdx.x % head_blocks;
+  const int kvh = hb / (head_blocks / p.kv_heads), g0 = hb % (head_blocks / p.kv_heads) * rows.heads;
+  const int q_len = b.query_len[seq], t0 = tile * rows.tokens;
+  if (t0 >= q_len) return;
+  const int first = b.query_start[seq] + t0, n_tok = min(rows.tokens, q_len - t0);
+  const int key_end = b.positions[first + n_tok - 1] + 1;  // positions grow within a sequence
+  const int n_tiles = ceil_div(key_end, kKeys);
+  const int* table = b.block_tables + b.block_table_start[seq];
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);
-  bf16* sk = sq + kTile * S;      // [2][kTile][S]
-  bf16* sv = sk + 2 * kTile * S;  // [2][kTile][S]
+  bf16* sk = sq + kRows * S;     // [2][kKeys][S]
+  bf16* sv = sk + 2 * kKeys * S;     // [2][kKeys][S]
 
-  load_tile(sq, S, 0, kTile, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
-    return r < rows ? p.q + (static_cast<int64_t>(first + r) * p.heads + h) * p.head_dim : nullptr;
-  });
-  auto load_kv = [&](int j) {
-    const int k0 = j * kTile;
-    bf16* kt = sk + (j & 1) * kTile * S;
-    bf16* vt = sv + (j & 1) * kTile * S;
-    load_tile(kt, S, 0, kTile, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
-      return k0 + r < key_end ? p.k_cache + cache_slot(b, seq, k0 + r) * k_width + kvh * p.head_dim : nullptr;
-    });
-    load_tile(vt, S, 0, kTile, D / 8, p.v_dim, p.vec, [&](int r) -> const bf16* {
-      return k0 + r < key_end ? p.v_cache + cache_slot(b, seq, k0 + r) * v_width + kvh * p.v_dim : nullptr;
-    });
-    cp_async_commit();
-  };
-  load_kv(0);
+  // Row r's query: token r / heads of the block, head g0 + r % heads of the group (zeros past either).
+#pragma unroll
+  for (int i = 0; i < kRows / kStep; ++i) {
+    const int r = threadIdx.x / kChunks + i * kStep, tok = r / rows.heads, g = g0 + r % rows.heads;
+    const bf16* row = tok < n_tok && g < group
+                          ? p.q + (static_cast<int64_t>(first + tok) * p.heads + kvh * group + g) * p.head_dim
+                          : nullptr;
+    copy_chunk(sq + r * S + threadIdx.x % kChunks * 8, row, threadIdx.x % kChunks, p.head_dim, p.vec);
+  }
+  load_kv_tile<D, kThreads>(p, table, kvh, 0, key_end, sk, sv);
+  cp_async_commit();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row_a = warp * 16 + lane / 4, row_b = row_a + 8;
-  // Rows past the sequence's end borrow the last row's position: finite, and never stored.
-  const int pos_a = b.positions[first + min(row_a, rows - 1)];
-  const int pos_b = b.positions[first + min(row_b, rows - 1)];
+  // Rows past the block's tokens borrow the last token's position: finite, and never stored.
+  const int pos_a = b.positions[first + min(row_a / rows.heads, n_tok - 1)];
+  const int pos_b = b.positions[first + min(row_b / rows.heads, n_tok - 1)];
+  // Positions grow with the row: the warp's first row sees the fewest keys, its last the most.
+  const int warp_first = __shfl_sync(0xffffffffu, pos_a, 0), warp_last = __shfl_sync(0xffffffffu, pos_b, 31);
   float o[D / 8][4] = {};
-  float m_a = kNegInf, m_b = kNegInf, l_a = 0.0f, l_b = 0.0f;
+  float m_a = kNegInf, m_b = kNegInf, l_a = 0.0f, l_b = 0.0f;  // m in raw score units
 
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait_all();
     __syncthreads();  // tile j landed everywhere, and every warp is done with tile j - 1's buffer
-    if (j + 1 < n_tiles) load_kv(j + 1);
-    const bf16* kt = sk + (j & 1) * kTile * S;
-    const bf16* vt = sv + (j & 1) * kTile * S;
+    if (j + 1 < n_tiles) {
+      load_kv_tile<D, kThreads>(p, table, kvh, (j + 1) * kKeys, key_end, sk + ((j + 1) & 1) * kKeys * S,
+                      sv + ((j + 1) & 1) * kKeys * S);
+      cp_async_commit();
+    }
+    const int k0 = j * kKeys;
+    if (k0 > warp_last) continue;  // the whole tile lies past this warp's rows (the diagonal's end)
+    const bf16* kt = sk + (j & 1) * kKeys * S;
+    const bf16* vt = sv + (j & 1) * kKeys * S;
 
-    float s[8][4] = {};
+    float s[kKeys / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       uint32_t a[4];
       ldmatrix_x4(a, sq + (warp * 16 + lane % 16) * S + kk * 16 + (lane / 16) * 8);
 #pragma unroll
-      for (int nt = 0; nt < 8; nt += 2) {
+      for (int nt = 0; nt < kKeys / 8; nt += 2) {
         uint32_t bk[4];
         ldmatrix_x4(bk, kt + (nt * 8 + (lane / 16) * 8 + lane % 8) * S + kk * 16 + ((lane / 8) % 2) * 8);
         mma_bf16(s[nt], a, bk[0], bk[1]);
@@ -86,32 +160,39 @@ __global__ void __launch_bounds__(kPrefillThreads) gqa_prefill_kernel(GqaParams 
       }
     }
 
+    // Only tiles crossing the diagonal need the causal mask (keys past the end lie past it too).
+    if (k0 + kKeys - 1 > warp_first) {
+#pragma unroll
+      for (int nt = 0; nt < kKeys / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = k0 + nt * 8 + 2 * (lane % 4) + (e & 1);
+          if (key > (e < 2 ? pos_a : pos_b)) s[nt][e] = kNegInf;
+        }
+    }
     float mx_a = m_a, mx_b = m_b;
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = j * kTile + nt * 8 + 2 * (lane % 4) + (e & 1);
-        const bool upper = e < 2;
-        const float v = key <= (upper ? pos_a : pos_b) ? s[nt][e] * p.scale_log2 : kNegInf;
-        s[nt][e] = v;
-        if (upper) mx_a = fmaxf(mx_a, v); else mx_b = fmaxf(mx_b, v);
-      }
+    for (int nt = 0; nt < kKeys / 8; ++nt) {
+      mx_a = fmaxf(mx_a, fmaxf(s[nt][0], s[nt][1]));
+      mx_b = fmaxf(mx_b, fmaxf(s[nt][2], s[nt][3]));
+    }
     // The 4 lanes holding one row are lanes 4r..4r+3.
     for (int off = 1; off < 4; off <<= 1) {
       mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
       mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
     }
-    const float alpha_a = exp2f(m_a - mx_a), alpha_b = exp2f(m_b - mx_b);
+    // Every row sees key 0 in tile 0, so the maxima are finite from the first tile on.
+    const float alpha_a = fast_exp2((m_a - mx_a) * p.scale_log2), alpha_b = fast_exp2((m_b - mx_b) * p.scale_log2);
     m_a = mx_a;
     m_b = mx_b;
+    const float base_a = m_a * p.scale_log2, base_b = m_b * p.scale_log2;
     float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      s[nt][0] = exp2f(s[nt][0] - m_a);
-      s[nt][1] = exp2f(s[nt][1] - m_a);
-      s[nt][2] = exp2f(s[nt][2] - m_b);
-      s[nt][3] = exp2f(s[nt][3] - m_b);
+    for (int nt = 0; nt < kKeys / 8; ++nt) {
+      s[nt][0] = fast_exp2(fmaf(s[nt][0], p.scale_log2, -base_a));
+      s[nt][1] = fast_exp2(fmaf(s[nt][1], p.scale_log2, -base_a));
+      s[nt][2] = fast_exp2(fmaf(s[nt][2], p.scale_log2, -base_b));
+      s[nt][3] = fast_exp2(fmaf(s[nt][3], p.scale_log2, -base_b));
       sum_a += s[nt][0] + s[nt][1];
       sum_b += s[nt][2] + s[nt][3];
     }
@@ -126,7 +207,7 @@ __global__ void __launch_bounds__(kPrefillThreads) gqa_prefill_kernel(GqaParams 
     }
 
 #pragma unroll
-    for (int kk = 0; kk < kTile / 16; ++kk) {
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
       // The accumulator layout of S is the A-operand layout of P: no shuffles needed.
       const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
@@ -146,23 +227,36 @@ __global__ void __launch_bounds__(kPrefillThreads) gqa_prefill_kernel(GqaParams 
     l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
   }
   const float inv_a = 1.0f / l_a, inv_b = 1.0f / l_b;
+  const int tok_a = row_a / rows.heads, g_a = g0 + row_a % rows.heads;
+  const int tok_b = row_b / rows.heads, g_b = g0 + row_b % rows.heads;
+  const bool live_a = tok_a < n_tok && g_a < group, live_b = tok_b < n_tok && g_b < group;
+  bf16* out_a = p.out + (static_cast<int64_t>(first + tok_a) * p.heads + kvh * group + g_a) * p.v_dim;
+  bf16* out_b = p.out + (static_cast<int64_t>(first + tok_b) * p.heads + kvh * group + g_b) * p.v_dim;
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int row = e < 2 ? row_a : row_b, d = dt * 8 + 2 * (lane % 4) + (e & 1);
-      if (row < rows && d < p.v_dim)
-        p.out[(static_cast<int64_t>(first + row) * p.heads + h) * p.v_dim + d] =
-            __float2bfloat16(o[dt][e] * (e < 2 ? inv_a : inv_b));
+      const int d = dt * 8 + 2 * (lane % 4) + (e & 1);
+      if (d >= p.v_dim) continue;
+      if (e < 2 && live_a) out_a[d] = __float2bfloat16(o[dt][e] * inv_a);
+      if (e >= 2 && live_b) out_b[d] = __float2bfloat16(o[dt][e] * inv_b);
     }
 }
 
 template <int D>
 void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
-  const size_t smem = static_cast<size_t>(5 * kTile) * (D + 8) * sizeof(bf16);
+  constexpr int kWarps = prefill_warps(D);
+  const size_t smem = static_cast<size_t>(16 * kWarps + 4 * kKeys) * (D + 8) * sizeof(bf16);
   CUDA_CHECK(cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  dim3 grid(ceil_div(max_query_len, kTile), p.batch.num_seqs, p.heads);
-  gqa_prefill_kernel<D><<<grid, kPrefillThreads, smem, s>>>(p);
+  // Two blocks of 8 warps at D = 128 (2 x 102 KB) fit a multiprocessor only with the largest carveout.
+  CUDA_CHECK(cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                  cudaSharedmemCarveoutMaxShared));
+  const int group = p.heads / p.kv_heads;
+  const PrefillRows rows = prefill_rows(group, 16 * kWarps);
+  const int64_t blocks = static_cast<int64_t>(ceil_div(max_query_len, rows.tokens)) * p.batch.num_seqs * p.kv_heads *
+                         ceil_div(group, rows.heads);
+  if (blocks > INT32_MAX) fail("attention: ", blocks, " prefill blocks exceed one grid");
+  gqa_prefill_kernel<D><<<static_cast<unsigned>(blocks), 32 * kWarps, smem, s>>>(p);
   CUDA_CHECK_LAUNCH("gqa_prefill_kernel");
 }
 
