@@ -11,6 +11,15 @@ bool Backend::record(int, const std::function<void()>& pass) {
 
 bool Backend::replay(int) { return false; }
 
+void Backend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                             const RopeParams& p) {
+  const int64_t t = batch.num_tokens();
+  rope(batch, q, 0, static_cast<int>(q.dim(2)), p);
+  rope(batch, k, 0, static_cast<int>(k.dim(2)), p);
+  cache_write(batch, k.reshape({t, k.dim(1) * k.dim(2)}), kv.k);
+  cache_write(batch, v.reshape({t, v.dim(1) * v.dim(2)}), kv.v);
+}
+
 void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }

@@ -104,6 +104,11 @@ class Backend {
   virtual void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) = 0;
   // Writes src [T, width] to the cache rows of the batch's slots.
   virtual void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) = 0;
+  // GQA's step between projections and attention: rope over every dim of q [T, Hq, D] and
+  // k [T, Hk, D], then k and v [T, Hk, Dv] into the cache. A device may do it in one pass; the
+  // default runs rope twice and cache_write twice.
+  virtual void rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                              const RopeParams& p);
   // Causal GQA attention over the paged cache (the batch's new keys already written):
   // q [T, Hq, D] -> out [T, Hq, Dv].
   virtual void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,

@@ -28,10 +28,7 @@ Tensor GqaAttention::forward(LayerContext& ctx, const Tensor& x) {
   ctx.be.linear_many(x, {{&q_, bias(q_bias_), q.reshape({t, c_.num_heads * d})},
                          {&k_, bias(k_bias_), k.reshape({t, c_.num_kv_heads * d})},
                          {&v_, bias(v_bias_), v.reshape({t, c_.num_kv_heads * d})}});
-  ctx.be.rope(ctx.batch, q, 0, d, rope_);
-  ctx.be.rope(ctx.batch, k, 0, d, rope_);
-  ctx.be.cache_write(ctx.batch, k.reshape({t, c_.num_kv_heads * d}), ctx.kv.k);
-  ctx.be.cache_write(ctx.batch, v.reshape({t, c_.num_kv_heads * d}), ctx.kv.v);
+  ctx.be.rope_and_cache(ctx.batch, q, k, v, ctx.kv, rope_);
   Tensor attn = ctx.tensor({t, c_.num_heads, d});
   ctx.be.attention(ctx.batch, q, ctx.kv, c_.num_kv_heads, d, d, 1.0f / std::sqrt(static_cast<float>(d)), attn);
   Tensor out = ctx.tensor({t, c_.hidden_size});

@@ -296,3 +296,38 @@ TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaxima) {
     EXPECT_EQ(got, want) << "width " << cols;
   }
 }
+
+// GQA's fused rope + cache writes against the CPU's rope and cache_write, both rope styles; the
+// token at slot -1 (a padding token of a recorded batch) is rotated but written nowhere.
+TEST(GpuOps, RopeAndCacheEqualsRopeThenCacheWrites) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int t = 3, hq = 6, hk = 2, d = 64, slots = 8;
+  ForwardBatch b;
+  b.tokens = {1, 2, 3};
+  b.positions = {0, 5, 9};
+  b.slots = {6, -1, 2};
+  b.seqs = {SeqSlice{0, 3, 10, {0}}};
+  b.block_size = 16;
+  std::vector<float> inv(d / 2);
+  for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / d);
+  for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
+    std::vector<float> q = random_values(t * hq * d, 1.0f, 60), k = random_values(t * hk * d, 1.0f, 61),
+                       v = random_values(t * hk * d, 1.0f, 62);
+    std::vector<float> kc(slots * hk * d, 0.0f), vc(slots * hk * d, 0.0f);
+    RopeParams cpu_p{host_view(inv, {d / 2}), 1.25f, style};
+    std::vector<float> wq = q, wk = k;
+    g.cpu->rope_and_cache(b, host_view(wq, {t, hq, d}), host_view(wk, {t, hk, d}), host_view(v, {t, hk, d}),
+                          KvLayer{host_view(kc, {slots, hk * d}), host_view(vc, {slots, hk * d})}, cpu_p);
+    Tensor gq = g.gpu_bf16(q, {t, hq, d}), gk = g.gpu_bf16(k, {t, hk, d}), gv = g.gpu_bf16(v, {t, hk, d});
+    KvLayer gkv{g.gpu_bf16(std::vector<float>(slots * hk * d, 0.0f), {slots, hk * d}),
+                g.gpu_bf16(std::vector<float>(slots * hk * d, 0.0f), {slots, hk * d})};
+    g.gpu->begin_forward(b);
+    g.gpu->rope_and_cache(b, gq, gk, gv, gkv, RopeParams{g.gpu_f32(inv, {d / 2}), 1.25f, style});
+    const std::string what = style == RopeStyle::Neox ? "neox" : "interleaved";
+    expect_close(g.read(gq), wq, 1e-2f, what + ": q");
+    expect_close(g.read(gk), wk, 1e-2f, what + ": k");
+    expect_close(g.read(gkv.k), kc, 1e-2f, what + ": k cache");
+    expect_close(g.read(gkv.v), vc, 1e-2f, what + ": v cache");
+  }
+}

@@ -428,18 +428,36 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 
 // ---------------------------------------------------------------- split merge
 
+// The largest v over the block (blockDim a multiple of 32), through `scratch` [32].
+__device__ float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float m = kNegInf;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
+// One block per (token, head) row: the splits' weights exp2(lse - max) go to shared memory once,
+// then each thread merges its output columns over the splits that saw keys (a plan made for
+// every context length leaves many splits of a short context empty; they cost no reads).
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
+  extern __shared__ float weight[];  // [splits]
+  __shared__ float maxima[32];
   const int64_t row = blockIdx.x;
   float mx = kNegInf;
-  for (int z = 0; z < split.splits; ++z) mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
+  for (int z = threadIdx.x; z < split.splits; z += blockDim.x)
+    mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
+  mx = block_max(mx, maxima);
+  float den = 0.0f;
+  for (int z = threadIdx.x; z < split.splits; z += blockDim.x)
+    weight[z] = exp2f(split.part_lse[z * static_cast<int64_t>(rows) + row] - mx);  // 0 for empty splits
+  __syncthreads();
+  for (int z = 0; z < split.splits; ++z) den += weight[z];
   for (int d = threadIdx.x; d < dim; d += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
-    for (int z = 0; z < split.splits; ++z) {
-      const int64_t r = z * static_cast<int64_t>(rows) + row;
-      const float w = exp2f(split.part_lse[r] - mx);  // 0 for empty splits
-      num += w * split.part_o[r * dim + d];
-      den += w;
-    }
+    float num = 0.0f;
+    for (int z = 0; z < split.splits; ++z)
+      if (weight[z] > 0.0f) num += weight[z] * split.part_o[(z * static_cast<int64_t>(rows) + row) * dim + d];
     out[row * dim + d] = __float2bfloat16(num / den);
   }
 }
@@ -462,7 +480,7 @@ void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s)
 
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {
   const int rows = tokens * heads;
-  combine_splits_kernel<<<rows, 128, 0, s>>>(split, rows, dim, out);
+  combine_splits_kernel<<<rows, 128, split.splits * sizeof(float), s>>>(split, rows, dim, out);
   CUDA_CHECK_LAUNCH("combine_splits_kernel");
 }
 

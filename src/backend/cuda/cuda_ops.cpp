@@ -79,6 +79,28 @@ void CudaBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tens
   launch_cache_write(db, src.ptr<bf16>(), width, cache.ptr<bf16>(), stream_);
 }
 
+void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                                 const RopeParams& p) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(q, DType::BF16, "rope_and_cache", "q");
+  expect(k, DType::BF16, "rope_and_cache", "k");
+  expect(v, DType::BF16, "rope_and_cache", "v");
+  expect(kv.k, DType::BF16, "rope_and_cache", "k cache");
+  expect(kv.v, DType::BF16, "rope_and_cache", "v cache");
+  const int64_t t = batch.num_tokens(), d = q.dim(2), hk = k.dim(1);
+  if (q.shape.size() != 3 || k.shape.size() != 3 || v.shape.size() != 3 || q.dim(0) != t || k.dim(0) != t ||
+      v.dim(0) != t || k.dim(2) != d || v.dim(1) != hk || d % 2 || p.inv_freq.numel() < d / 2 ||
+      kv.k.shape.back() != hk * d || kv.v.shape.back() != hk * v.dim(2))
+    fail("rope_and_cache: q ", shape_str(q.shape), ", k ", shape_str(k.shape), ", v ", shape_str(v.shape), ", caches ",
+         shape_str(kv.k.shape), " and ", shape_str(kv.v.shape), ", ", p.inv_freq.numel(), " frequencies, ", t, " tokens");
+  for (int s : batch.slots)  // -1: a padding token, written nowhere
+    if (s < -1 || s >= kv.k.dim(0)) fail("rope_and_cache: slot ", s, " outside the cache's ", kv.k.dim(0), " slots");
+  RopeCacheParams r{q.ptr<bf16>(), k.ptr<bf16>(), v.ptr<bf16>(), kv.k.ptr<bf16>(), kv.v.ptr<bf16>(),
+                    static_cast<int>(q.dim(1)), static_cast<int>(hk), static_cast<int>(d), static_cast<int>(v.dim(2)),
+                    p.inv_freq.ptr<float>(), p.attention_factor, p.style == RopeStyle::Neox};
+  launch_rope_and_cache(db, r, stream_);
+}
+
 void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {
   expect(logits, DType::F32, "argmax_rows", "logits");
   expect(ids, DType::I32, "argmax_rows", "ids");

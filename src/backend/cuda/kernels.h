@@ -50,6 +50,20 @@ void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, i
 
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
+// Rope over every dim of q [T, hq, d] and k [T, hk, d] in place, then the rotated k and
+// v [T, hk, dv] into the cache rows of the tokens' slots (none for slot -1).
+struct RopeCacheParams {
+  bf16* q;
+  bf16* k;
+  const bf16* v;
+  bf16* k_cache;
+  bf16* v_cache;
+  int hq, hk, d, dv;
+  const float* inv_freq;
+  float attention_factor;
+  bool neox;
+};
+void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaStream_t s);
 // x += y, then out = rmsnorm(x) * w, row by row; out must not alias x or y.
 void launch_add_rmsnorm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
                         cudaStream_t s);

@@ -150,6 +150,42 @@ __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, i
   }
 }
 
+// One block per token: cos and sin once, then every rotated pair of q and k; k's rotated pairs
+// and all of v also go straight to the token's cache rows, so GQA's rope and cache writes are
+// one launch instead of four.
+__global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
+  extern __shared__ float cs[];  // [half] cos, then [half] sin
+  const int t = blockIdx.x, half = p.d / 2;
+  const float pos = static_cast<float>(b.positions[t]);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float ang = pos * p.inv_freq[i];
+    cs[i] = cosf(ang) * p.attention_factor;
+    cs[half + i] = sinf(ang) * p.attention_factor;
+  }
+  __syncthreads();
+  const int64_t slot = b.slots[t];
+  for (int j = threadIdx.x; j < (p.hq + p.hk) * half; j += blockDim.x) {
+    const int h = j / half, i = j % half;
+    const bool is_k = h >= p.hq;
+    const int hh = is_k ? h - p.hq : h;
+    bf16* row = is_k ? p.k + (static_cast<int64_t>(t) * p.hk + hh) * p.d : p.q + (static_cast<int64_t>(t) * p.hq + hh) * p.d;
+    const int ia = p.neox ? i : 2 * i, ib = p.neox ? i + half : 2 * i + 1;
+    const float x1 = __bfloat162float(row[ia]), x2 = __bfloat162float(row[ib]);
+    const bf16 ya = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
+    const bf16 yb = __float2bfloat16(x2 * cs[i] + x1 * cs[half + i]);
+    row[ia] = ya;
+    row[ib] = yb;
+    if (is_k && slot >= 0) {
+      bf16* cache_row = p.k_cache + (slot * p.hk + hh) * p.d;
+      cache_row[ia] = ya;
+      cache_row[ib] = yb;
+    }
+  }
+  if (slot < 0) return;
+  const int64_t width = static_cast<int64_t>(p.hk) * p.dv;
+  for (int64_t e = threadIdx.x; e < width; e += blockDim.x) p.v_cache[slot * width + e] = p.v[t * width + e];
+}
+
 }  // namespace
 
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s) {
@@ -171,6 +207,14 @@ void launch_rope(const DeviceBatch& b, bf16* x, int heads, int64_t head_stride, 
   rope_kernel<<<b.num_tokens, std::max(threads, 32), smem, s>>>(b, x, heads, head_stride, offset, rot_dim, inv_freq, attention_factor,
                                                 style == RopeStyle::Neox);
   CUDA_CHECK_LAUNCH("rope_kernel");
+}
+
+void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaStream_t s) {
+  if (b.num_tokens == 0) return;
+  const size_t smem = static_cast<size_t>(p.d) * sizeof(float);
+  const int threads = std::min(1024, ceil_div((p.hq + p.hk) * (p.d / 2), 32) * 32);
+  rope_cache_kernel<<<b.num_tokens, std::max(threads, 32), smem, s>>>(b, p);
+  CUDA_CHECK_LAUNCH("rope_cache_kernel");
 }
 
 }  // namespace dsinfer::cuda
