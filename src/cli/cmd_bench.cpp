@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/load_flags.h"
 #include "core/error.h"
 #include "runtime/engine.h"
 #include "runtime/kv_budget.h"
@@ -119,12 +120,7 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                          [](CLI::App& app) {
                            auto o = std::make_shared<BenchOptions>();
                            app.add_option("--model", o->model, "Hugging Face model directory")->required();
-                           app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
-                           app.add_flag("--enforce-eager", o->load.enforce_eager, "Decode op by op, without CUDA graphs");
-                           app.add_flag("--dummy-weights", o->load.dummy_weights,
-                                        "Random weights at the real shapes (--model may name a catalog model)");
-                           app.add_option("--num-layers", o->load.num_layers,
-                                          "Keep only the first N layers (with --dummy-weights)");
+                           add_load_flags(app, o->load, true);
                            app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::PositiveNumber);
                            app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
                                ->check(CLI::Range(2, 1 << 20));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/load_flags.h"
 #include "cli/sampling_options.h"
 #include "core/error.h"
 #include "runtime/engine.h"
@@ -111,8 +112,7 @@ CommandRegistration reg({"chat", "Chat with a model in the terminal (streams; sh
                                ->check(CLI::PositiveNumber);
                            app.add_option("--context", o->context, "KV cache size in tokens")
                                ->check(CLI::PositiveNumber);
-                           app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
-                           app.add_flag("--enforce-eager", o->load.enforce_eager, "Decode op by op, without CUDA graphs");
+                           add_load_flags(app, o->load, false);
                            o->sampling.add_to(app);
                            app.callback([o] { run_chat(*o); });
                          }});

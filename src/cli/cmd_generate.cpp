@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/load_flags.h"
 #include "cli/sampling_options.h"
 #include "core/error.h"
 #include "runtime/engine.h"
@@ -82,12 +83,7 @@ CommandRegistration reg({"generate", "Generate a completion of a prompt (text or
                            app.add_flag("--ignore-eos", o->ignore_eos, "Never stop at (or sample) the EOS ids");
                            app.add_option("--stop", o->stop, "Stop at this string (repeatable)");
                            app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");
-                           app.add_option("--device", o->load.device, "cpu, cuda or cuda:N");
-                           app.add_flag("--enforce-eager", o->load.enforce_eager, "Decode op by op, without CUDA graphs");
-                           app.add_flag("--dummy-weights", o->load.dummy_weights,
-                                        "Random weights at the real shapes (--model may name a catalog model)");
-                           app.add_option("--num-layers", o->load.num_layers,
-                                          "Keep only the first N layers (with --dummy-weights)");
+                           add_load_flags(app, o->load, true);
                            o->sampling.add_to(app);
                            app.callback([o] { run_generate(*o); });
                          }});

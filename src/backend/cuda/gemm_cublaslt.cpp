@@ -19,6 +19,28 @@ cudaDataType_t cuda_type(DType t) { return t == DType::F32 ? CUDA_R_32F : CUDA_R
 
 }  // namespace
 
+cublasStatus_t best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, uint64_t workspace_bytes,
+                         GemmAlignment align, cublasLtMatmulAlgo_t& algo, int& found) {
+  cublasLtMatmulPreference_t pref;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint32_t al_w = align.w, al_x = align.x, al_out = align.out;
+  auto set = [&](cublasLtMatmulPreferenceAttributes_t attr, const auto& v) {
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
+  };
+  set(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace_bytes);
+  set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_w);
+  set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al_x);
+  set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al_out);
+  set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al_out);
+  cublasLtMatmulHeuristicResult_t result{};
+  found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, d, d, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st == CUBLAS_STATUS_SUCCESS && found > 0) algo = result.algo;
+  return st;
+}
+
 CublasLtGemm::CublasLtGemm(cudaStream_t stream) : stream_(stream) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
   CUDA_CHECK(cudaMalloc(&workspace_, kWorkspaceBytes));
@@ -52,24 +74,10 @@ CublasLtGemm::Plan& CublasLtGemm::plan(const Key& key) {
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k));  // x [M, K]
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, cuda_type(out_dtype), n, m, n));
 
-  cublasLtMatmulPreference_t pref;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  const uint64_t ws = kWorkspaceBytes;
-  const uint32_t al_w = align_w, al_x = align_x, al_out = align_out;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_w, sizeof(al_w)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_x, sizeof(al_x)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_out, sizeof(al_out)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_out, sizeof(al_out)));
-  cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  CUBLAS_CHECK(st);
+  CUBLAS_CHECK(best_algo(handle_, p.desc, p.a, p.b, p.d, kWorkspaceBytes, {align_w, align_x, align_out}, p.algo, found));
   if (found == 0)
     fail("cuBLASLt has no algorithm for a bf16 matmul of M=", m, " N=", n, " K=", k, " -> ", dtype_name(out_dtype));
-  p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
 }
 

@@ -15,6 +15,17 @@
 
 namespace dsinfer::cuda {
 
+// Pointer alignments in bytes of the weight, the input and the output: cuBLASLt picks kernels by them.
+struct GemmAlignment {
+  int w = 256, x = 256, out = 256;
+};
+
+// cuBLASLt's best algorithm for a described product within `workspace_bytes` (found = 0: none;
+// some cuBLASLt versions report an unsupported combination as an error status instead).
+cublasStatus_t best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, uint64_t workspace_bytes,
+                         GemmAlignment align, cublasLtMatmulAlgo_t& algo, int& found);
+
 class CublasLtGemm {
  public:
   explicit CublasLtGemm(cudaStream_t stream);

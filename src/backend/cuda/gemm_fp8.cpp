@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm_cublaslt.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -85,26 +86,12 @@ Fp8Gemm::Plan& Fp8Gemm::plan(const Key& key, const Fp8Operands& ops) {
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, k, m, k));  // x [M, K]
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, out_type, n, m, n));
 
-  cublasLtMatmulPreference_t pref;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  const uint64_t ws = kWorkspaceBytes;
-  const uint32_t al_w = align_w, al_x = align_x, al_out = align_out;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_w, sizeof(al_w)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_x, sizeof(al_x)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_out, sizeof(al_out)));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_out, sizeof(al_out)));
-  cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  // An unsupported combination is reported as an error status by some cuBLASLt versions and
-  // as zero results by others: both mean "fall back".
+  // An unsupported combination is an error status or zero results: both mean "fall back".
   const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
+      best_algo(handle_, p.desc, p.a, p.b, p.d, kWorkspaceBytes, {align_w, align_x, align_out}, p.algo, found);
   p.ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
-  if (p.ok) {
-    p.algo = result.algo;
-  } else {
+  if (!p.ok) {
     destroy(p.desc, p.a, p.b, p.d);
     p = Plan{};
   }
