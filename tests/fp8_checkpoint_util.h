@@ -4,9 +4,13 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "fixture_util.h"
 #include "backend/weight.h"
@@ -16,6 +20,18 @@
 #include "io/safetensors_writer.h"
 
 namespace dsinfer::testing {
+
+// The checkpoints both backends are tested on: (fixture, block size), from DeepSeek's 128 to
+// blocks that leave partial edge blocks.
+inline std::vector<std::pair<std::string, int>> fp8_checkpoint_cases() {
+  return {{"ds3-tiny", 128}, {"ds3-tiny", 16}, {"ds2-lite-tiny", 24}};
+}
+
+inline std::string fp8_case_name(const ::testing::TestParamInfo<std::pair<std::string, int>>& info) {
+  std::string n = info.param.first + "_block" + std::to_string(info.param.second);
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
 
 inline OwnedTensor owned_tensor(DType dtype, const Shape& shape, const void* data, size_t bytes) {
   OwnedTensor o{dtype, shape, {}};

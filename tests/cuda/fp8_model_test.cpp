@@ -38,11 +38,4 @@ TEST_P(GpuFp8Checkpoint, EqualsItsDequantizedTwin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GpuBlockSizes, GpuFp8Checkpoint,
-                         ::testing::Values(std::make_pair(std::string("ds3-tiny"), 128),
-                                           std::make_pair(std::string("ds3-tiny"), 16),
-                                           std::make_pair(std::string("ds2-lite-tiny"), 24)),
-                         [](const auto& info) {
-                           std::string n = info.param.first + "_block" + std::to_string(info.param.second);
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         ::testing::ValuesIn(fp8_checkpoint_cases()), fp8_case_name);

@@ -37,11 +37,4 @@ TEST_P(Fp8Checkpoint, ComputesExactlyWhatItsDequantizedWeightsCompute) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BlockSizes, Fp8Checkpoint,
-                         ::testing::Values(std::make_pair(std::string("ds3-tiny"), 128),
-                                           std::make_pair(std::string("ds3-tiny"), 16),
-                                           std::make_pair(std::string("ds2-lite-tiny"), 24)),
-                         [](const auto& info) {
-                           std::string n = info.param.first + "_block" + std::to_string(info.param.second);
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         ::testing::ValuesIn(fp8_checkpoint_cases()), fp8_case_name);

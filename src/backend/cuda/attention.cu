@@ -282,11 +282,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim, v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
 
-  if (k_begin >= k_end) {  // this split lies past the sequence's end
-    for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) split.part_o[part_row * p.v_dim + i] = 0.0f;
-    if (threadIdx.x < n_heads) split.part_lse[part_row + threadIdx.x] = kNegInf;
-    return;
-  }
+  if (k_begin >= k_end) return write_empty_split(split, part_row, n_heads, p.v_dim);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]

@@ -72,7 +72,6 @@ CudaBackend::CudaBackend(int device_index)
       batch_dev_(stream_),
       index_dev_(stream_),
       weight_ws_(stream_),
-      head_ws_(stream_),
       attn_ws_(stream_),
       moe_ws_(stream_) {
   cudaDeviceProp prop{};

@@ -105,7 +105,6 @@ class CudaBackend final : public Backend {
   PinnedBuffer staging_;  // small synchronous uploads and downloads (MoE routing, row lists)
   DeviceScratch index_dev_;
   DeviceScratch weight_ws_;  // bf16 conversions of non-bf16 weights
-  DeviceScratch head_ws_;    // float32 operands of head_matmul
   DeviceScratch attn_ws_;    // split-K partial outputs
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers

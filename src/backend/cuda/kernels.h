@@ -97,6 +97,14 @@ __host__ __device__ inline void split_range(const SplitKv& s, int ctx, int z, in
   begin = z * chunk;
   end = begin + chunk < ctx ? begin + chunk : ctx;
 }
+#ifdef __CUDACC__
+// A split that lies past its context's end still owns its partial rows [row, row + n_rows):
+// zeros and an lse of -inf, which the merge weighs as 0.
+__device__ inline void write_empty_split(const SplitKv& s, int64_t row, int n_rows, int dim) {
+  for (int i = threadIdx.x; i < n_rows * dim; i += blockDim.x) s.part_o[row * dim + i] = 0.0f;
+  if (threadIdx.x < n_rows) s.part_lse[row + threadIdx.x] = -__builtin_huge_valf();
+}
+#endif
 // Flash-attention over query tiles of 64 tokens; any mix of new and cached tokens.
 void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s);
 // One query token per sequence; the grid covers (sequence, kv head, split) and up to

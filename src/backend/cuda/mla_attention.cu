@@ -52,12 +52,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) mla_kernel(MlaParams p, SplitK
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads;
   const int n_heads = min(M, p.heads - h0);
 
-  if (k_begin >= k_end) {  // this split lies past the token's position
-    for (int i = threadIdx.x; i < n_heads * p.lora; i += blockDim.x)
-      split.part_o[(part_row + h0) * p.lora + i] = 0.0f;
-    if (threadIdx.x < n_heads) split.part_lse[part_row + h0 + threadIdx.x] = kNegInf;
-    return;
-  }
+  if (k_begin >= k_end) return write_empty_split(split, part_row + h0, n_heads, p.lora);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem + L.q);

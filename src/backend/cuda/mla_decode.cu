@@ -154,11 +154,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, Sp
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads;
   const int n_heads = min(kRows, p.heads - h0);
 
-  if (k_begin >= k_end) {  // this split lies past the token's position
-    for (int i = threadIdx.x; i < n_heads * kLora; i += blockDim.x) split.part_o[(part_row + h0) * kLora + i] = 0.0f;
-    if (threadIdx.x < n_heads) split.part_lse[part_row + h0 + threadIdx.x] = kNegInf;
-    return;
-  }
+  if (k_begin >= k_end) return write_empty_split(split, part_row + h0, n_heads, kLora);
 
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023) & ~1023u;  // swizzle atoms are 1024-aligned
