@@ -78,21 +78,16 @@ float fp8e4m3_to_f32(uint8_t v) {
 
 uint8_t f32_to_fp8e4m3(float f) {
   if (std::isnan(f)) return 0x7f;
-  uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  float a = std::fmin(std::fabs(f), 448.0f);
-  // Search the 127 non-negative finite codes for the nearest value (ties to even code).
-  int lo = 0, hi = 0x7e;
-  while (lo < hi) {
-    int mid = (lo + hi + 1) / 2;
-    if (fp8e4m3_to_f32(static_cast<uint8_t>(mid)) <= a) lo = mid; else hi = mid - 1;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fmin(std::fabs(f), 448.0f);  // saturate at the largest finite value (0x7e)
+  if (a < 0.015625f) {  // subnormal: multiples of 2^-9 (a result of 8 is the smallest normal, code 8)
+    return static_cast<uint8_t>(sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f)));
   }
-  int best = lo;
-  if (lo < 0x7e) {
-    float dl = a - fp8e4m3_to_f32(static_cast<uint8_t>(lo));
-    float dh = fp8e4m3_to_f32(static_cast<uint8_t>(lo + 1)) - a;
-    if (dh < dl || (dh == dl && (lo & 1))) best = lo + 1;
-  }
-  return static_cast<uint8_t>(sign | best);
+  uint32_t bits;
+  std::memcpy(&bits, &a, 4);
+  bits += 0x7ffff + ((bits >> 20) & 1);  // round to nearest even at bit 20 (3 mantissa bits kept)
+  const uint32_t exp = (bits >> 23) - 127 + 7;
+  return static_cast<uint8_t>(sign | (exp << 3) | ((bits >> 20) & 0x7));
 }
 
 }  // namespace dsinfer

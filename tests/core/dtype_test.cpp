@@ -37,3 +37,20 @@ TEST(DType, Fp8E4m3MatchesOcpSpec) {
     EXPECT_EQ(f32_to_fp8e4m3(f), v) << v;
   }
 }
+
+// Between two neighbouring codes a value goes to the nearer one, and a midpoint to the even code
+// (round to nearest even, as the hardware's cvt.rn.satfinite.e4m3x2.f32 does), across the
+// subnormal/normal border and every exponent.
+TEST(DType, Fp8E4m3RoundsToNearestEven) {
+  for (int code = 0; code < 0x7e; ++code) {
+    const float lo = fp8e4m3_to_f32(static_cast<uint8_t>(code)), hi = fp8e4m3_to_f32(static_cast<uint8_t>(code + 1));
+    const float mid = (lo + hi) / 2, step = (hi - lo) / 8;
+    EXPECT_EQ(f32_to_fp8e4m3(mid), code % 2 == 0 ? code : code + 1) << code;
+    EXPECT_EQ(f32_to_fp8e4m3(mid - step), code) << code;
+    EXPECT_EQ(f32_to_fp8e4m3(mid + step), code + 1) << code;
+    EXPECT_EQ(f32_to_fp8e4m3(-(mid + step)), 0x80 | (code + 1)) << code;
+  }
+  EXPECT_EQ(f32_to_fp8e4m3(440.0f), 0x7e);  // nearer 448 than 416
+  EXPECT_EQ(f32_to_fp8e4m3(1e-30f), 0x00);
+  EXPECT_EQ(f32_to_fp8e4m3(NAN), 0x7f);
+}

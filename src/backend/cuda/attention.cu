@@ -9,6 +9,7 @@
 // read from memory serves the whole group; splits of long contexts are merged by
 // combine_splits_kernel.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 
@@ -87,6 +88,7 @@ __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* tabl
 template <int D>  // padded head dim, a multiple of 16 >= head_dim and v_dim
 __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / prefill_warps(D))
     gqa_prefill_kernel(GqaParams p) {
+  dependent_kernel_start();
   constexpr int S = D + 8;  // smem row stride: 16 extra bytes put ldmatrix rows on distinct banks
   constexpr int kThreads = 32 * prefill_warps(D), kRows = 16 * prefill_warps(D);
   constexpr int kChunks = D / 8, kStep = kThreads / kChunks;
@@ -247,7 +249,8 @@ template <int D>
 void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
   constexpr int kWarps = prefill_warps(D);
   const size_t smem = static_cast<size_t>(16 * kWarps + 4 * kKeys) * (D + 8) * sizeof(bf16);
-  CUDA_CHECK(cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  CUDA_CHECK(
+      cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   // Two blocks of 8 warps at D = 128 (2 x 102 KB) fit a multiprocessor only with the largest carveout.
   CUDA_CHECK(cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                   cudaSharedmemCarveoutMaxShared));
@@ -256,8 +259,7 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
   const int64_t blocks = static_cast<int64_t>(ceil_div(max_query_len, rows.tokens)) * p.batch.num_seqs * p.kv_heads *
                          ceil_div(group, rows.heads);
   if (blocks > INT32_MAX) fail("attention: ", blocks, " prefill blocks exceed one grid");
-  gqa_prefill_kernel<D><<<static_cast<unsigned>(blocks), 32 * kWarps, smem, s>>>(p);
-  CUDA_CHECK_LAUNCH("gqa_prefill_kernel");
+  launch_dependent("gqa_prefill_kernel", gqa_prefill_kernel<D>, static_cast<unsigned>(blocks), 32 * kWarps, smem, s, p);
 }
 
 // ---------------------------------------------------------------- decode
@@ -268,6 +270,7 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 // its K/V reads, like the weights' GEMVs.
 template <int D>
 __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p, SplitKv split) {
+  dependent_kernel_start();
   constexpr int S = D + 8;
   constexpr int kWarps = kDecodeThreads / 32;
   const DeviceBatch& b = p.batch;
@@ -279,7 +282,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const int t = b.query_start[seq];
   int k_begin, k_end;
   split_range(split, b.positions[t] + 1, blockIdx.z, k_begin, k_end);
-  const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim, v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
+  const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim,
+                v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
 
   if (k_begin >= k_end) return write_empty_split(split, part_row, n_heads, p.v_dim);
@@ -415,11 +419,11 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 template <int D>
 void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
   const size_t smem = static_cast<size_t>(kDecodeHeads + 4 * kTile) * (D + 8) * sizeof(bf16);
-  CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  CUDA_CHECK(
+      cudaFuncSetAttribute(gqa_decode_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;
   dim3 grid(p.batch.num_seqs, p.kv_heads * ceil_div(group, kDecodeHeads), split.splits);
-  gqa_decode_kernel<D><<<grid, kDecodeThreads, smem, s>>>(p, split);
-  CUDA_CHECK_LAUNCH("gqa_decode_kernel");
+  launch_dependent("gqa_decode_kernel", gqa_decode_kernel<D>, grid, kDecodeThreads, smem, s, p, split);
 }
 
 // ---------------------------------------------------------------- split merge
@@ -438,6 +442,7 @@ __device__ float block_max(float v, float* scratch) {
 // then each thread merges its output columns over the splits that saw keys (a plan made for
 // every context length leaves many splits of a short context empty; they cost no reads).
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
+  dependent_kernel_start();
   extern __shared__ float weight[];  // [splits]
   __shared__ float maxima[32];
   const int64_t row = blockIdx.x;
@@ -476,8 +481,8 @@ void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s)
 
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {
   const int rows = tokens * heads;
-  combine_splits_kernel<<<rows, 128, split.splits * sizeof(float), s>>>(split, rows, dim, out);
-  CUDA_CHECK_LAUNCH("combine_splits_kernel");
+  launch_dependent("combine_splits_kernel", combine_splits_kernel, rows, 128, split.splits * sizeof(float), s, split,
+                   rows, dim, out);
 }
 
 }  // namespace dsinfer::cuda

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -18,23 +19,27 @@ unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>(
                                i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 __global__ void embedding_kernel(const int* tokens, DeviceWeight table, bf16* out) {
+  dependent_kernel_start();
   const int64_t t = blockIdx.x, h = table.cols, row = tokens[t];
   for (int64_t i = threadIdx.x; i < h; i += blockDim.x) out[t * h + i] = __float2bfloat16(weight_at(table, row, i));
 }
 
 __global__ void add_kernel(bf16* x, const bf16* y, int64_t n) {
+  dependent_kernel_start();
   GRID_STRIDE(i, n) x[i] = __float2bfloat16(__bfloat162float(x[i]) + __bfloat162float(y[i]));
 }
 
 __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 __global__ void silu_mul_kernel(const bf16* gate, const bf16* up, bf16* out, int64_t n) {
+  dependent_kernel_start();
   GRID_STRIDE(i, n) out[i] = __float2bfloat16(silu_times(__bfloat162float(gate[i]), __bfloat162float(up[i])));
 }
 
 // Eight values per thread in 16-byte words: the elementwise pass is bound by memory, and
 // full-width accesses reach the bandwidth that 2-byte ones do not.
 __global__ void silu_mul_vec_kernel(const uint4* gate, const uint4* up, uint4* out, int64_t n8) {
+  dependent_kernel_start();
   GRID_STRIDE(i, n8) {
     const uint4 g = gate[i], u = up[i];
     const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&g);
@@ -52,6 +57,7 @@ __global__ void silu_mul_vec_kernel(const uint4* gate, const uint4* up, uint4* o
 
 // Rows of 2-byte units: one block per output row.
 __global__ void gather_rows_kernel(const uint16_t* x, const int* rows, int64_t units, uint16_t* out) {
+  dependent_kernel_start();
   const uint16_t* src = x + rows[blockIdx.x] * units;
   uint16_t* dst = out + blockIdx.x * units;
   for (int64_t i = threadIdx.x; i < units; i += blockDim.x) dst[i] = src[i];
@@ -59,92 +65,94 @@ __global__ void gather_rows_kernel(const uint16_t* x, const int* rows, int64_t u
 
 // A negative slot marks a padding token of a recorded batch: it has no cache row.
 __global__ void cache_write_kernel(const int* slots, const bf16* src, int64_t width, bf16* cache) {
+  dependent_kernel_start();
   const int64_t t = blockIdx.x, slot = slots[t];
   if (slot < 0) return;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) cache[slot * width + i] = src[t * width + i];
 }
 
 __global__ void weight_to_bf16_kernel(DeviceWeight w, int64_t n, bf16* out) {
+  dependent_kernel_start();
   GRID_STRIDE(i, n) out[i] = __float2bfloat16(weight_at(w, i / w.cols, i % w.cols));
 }
 
 template <typename T>
 __global__ void add_bias_kernel(T* out, int64_t n, DeviceWeight bias) {
+  dependent_kernel_start();
   GRID_STRIDE(i, n) {
     const float v = static_cast<float>(out[i]) + weight_at(bias, 0, i % bias.cols);
     out[i] = static_cast<T>(v);
   }
 }
 
-__global__ void bf16_to_f32_kernel(const bf16* x, float* out, int64_t n) { GRID_STRIDE(i, n) out[i] = __bfloat162float(x[i]); }
-__global__ void f32_to_bf16_kernel(const float* x, bf16* out, int64_t n) { GRID_STRIDE(i, n) out[i] = __float2bfloat16(x[i]); }
+__global__ void bf16_to_f32_kernel(const bf16* x, float* out, int64_t n) {
+  dependent_kernel_start();
+  GRID_STRIDE(i, n) out[i] = __bfloat162float(x[i]);
+}
+__global__ void f32_to_bf16_kernel(const float* x, bf16* out, int64_t n) {
+  dependent_kernel_start();
+  GRID_STRIDE(i, n) out[i] = __float2bfloat16(x[i]);
+}
 
 }  // namespace
 
 void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s) {
   if (b.num_tokens == 0) return;
-  embedding_kernel<<<b.num_tokens, kThreads, 0, s>>>(b.tokens, table, out);
-  CUDA_CHECK_LAUNCH("embedding_kernel");
+  launch_dependent("embedding_kernel", embedding_kernel, b.num_tokens, kThreads, 0, s, b.tokens, table, out);
 }
 
 void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  add_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);
-  CUDA_CHECK_LAUNCH("add_kernel");
+  launch_dependent("add_kernel", add_kernel, blocks_for(n), kThreads, 0, s, x, y, n);
 }
 
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t s) {
   if (n == 0) return;
   const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   if (n % 8 == 0 && a16(gate) && a16(up) && a16(out))
-    silu_mul_vec_kernel<<<blocks_for(n / 8), kThreads, 0, s>>>(reinterpret_cast<const uint4*>(gate),
-                                                               reinterpret_cast<const uint4*>(up),
-                                                               reinterpret_cast<uint4*>(out), n / 8);
+    launch_dependent("silu_mul_vec_kernel", silu_mul_vec_kernel, blocks_for(n / 8), kThreads, 0, s,
+                     reinterpret_cast<const uint4*>(gate), reinterpret_cast<const uint4*>(up),
+                     reinterpret_cast<uint4*>(out), n / 8);
   else
-    silu_mul_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n);
-  CUDA_CHECK_LAUNCH("silu_mul_kernel");
+    launch_dependent("silu_mul_kernel", silu_mul_kernel, blocks_for(n), kThreads, 0, s, gate, up, out, n);
 }
 
 void launch_gather_rows(const void* x, const int* rows, int n_rows, int64_t row_bytes, void* out, cudaStream_t s) {
   if (n_rows == 0) return;
-  gather_rows_kernel<<<n_rows, kThreads, 0, s>>>(static_cast<const uint16_t*>(x), rows, row_bytes / 2,
-                                                 static_cast<uint16_t*>(out));
-  CUDA_CHECK_LAUNCH("gather_rows_kernel");
+  launch_dependent("gather_rows_kernel", gather_rows_kernel, n_rows, kThreads, 0, s, static_cast<const uint16_t*>(x),
+                   rows, row_bytes / 2, static_cast<uint16_t*>(out));
 }
 
 void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf16* cache, cudaStream_t s) {
   if (b.num_tokens == 0) return;
-  cache_write_kernel<<<b.num_tokens, kThreads, 0, s>>>(b.slots, src, width, cache);
-  CUDA_CHECK_LAUNCH("cache_write_kernel");
+  launch_dependent("cache_write_kernel", cache_write_kernel, b.num_tokens, kThreads, 0, s, b.slots, src, width, cache);
 }
 
 void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s) {
   const int64_t n = rows * w.cols;
   if (n == 0) return;
-  weight_to_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(w, n, out);
-  CUDA_CHECK_LAUNCH("weight_to_bf16_kernel");
+  launch_dependent("weight_to_bf16_kernel", weight_to_bf16_kernel, blocks_for(n), kThreads, 0, s, w, n, out);
 }
 
 void launch_add_bias(void* out, DType out_dtype, int64_t rows, const DeviceWeight& bias, cudaStream_t s) {
   const int64_t n = rows * bias.cols;
   if (n == 0) return;
   if (out_dtype == DType::F32)
-    add_bias_kernel<<<blocks_for(n), kThreads, 0, s>>>(static_cast<float*>(out), n, bias);
+    launch_dependent("add_bias_kernel", add_bias_kernel<float>, blocks_for(n), kThreads, 0, s, static_cast<float*>(out),
+                     n, bias);
   else
-    add_bias_kernel<<<blocks_for(n), kThreads, 0, s>>>(static_cast<bf16*>(out), n, bias);
-  CUDA_CHECK_LAUNCH("add_bias_kernel");
+    launch_dependent("add_bias_kernel", add_bias_kernel<bf16>, blocks_for(n), kThreads, 0, s, static_cast<bf16*>(out),
+                     n, bias);
 }
 
 void launch_bf16_to_f32(const bf16* x, float* out, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  bf16_to_f32_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, n);
-  CUDA_CHECK_LAUNCH("bf16_to_f32_kernel");
+  launch_dependent("bf16_to_f32_kernel", bf16_to_f32_kernel, blocks_for(n), kThreads, 0, s, x, out, n);
 }
 
 void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  f32_to_bf16_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, n);
-  CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
+  launch_dependent("f32_to_bf16_kernel", f32_to_bf16_kernel, blocks_for(n), kThreads, 0, s, x, out, n);
 }
 
 namespace {
@@ -156,6 +164,7 @@ constexpr int kArgmaxThreads = 1024;
 
 template <bool kVec>
 __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(const float* x, int64_t cols, int* out) {
+  dependent_kernel_start();
   constexpr int kThreads = kArgmaxThreads;
   __shared__ float best_v[kThreads];
   __shared__ int best_i[kThreads];
@@ -194,10 +203,11 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(const float
 void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cudaStream_t s) {
   if (rows == 0) return;
   if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0)
-    argmax_rows_kernel<true><<<static_cast<unsigned>(rows), kArgmaxThreads, 0, s>>>(x, cols, out);
+    launch_dependent("argmax_rows_kernel", argmax_rows_kernel<true>, static_cast<unsigned>(rows), kArgmaxThreads, 0, s,
+                     x, cols, out);
   else
-    argmax_rows_kernel<false><<<static_cast<unsigned>(rows), kArgmaxThreads, 0, s>>>(x, cols, out);
-  CUDA_CHECK_LAUNCH("argmax_rows_kernel");
+    launch_dependent("argmax_rows_kernel", argmax_rows_kernel<false>, static_cast<unsigned>(rows), kArgmaxThreads, 0, s,
+                     x, cols, out);
 }
 
 }  // namespace dsinfer::cuda

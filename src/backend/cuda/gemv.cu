@@ -2,8 +2,10 @@
 // bf16 weights. Such a product only streams W, so it is bound by memory bandwidth: one warp per
 // weight row, 16-byte loads with eight in flight per lane (enough bytes in flight per SM to cover
 // the memory latency; four left o_proj- and down-sized rows at 1.7-2.5 TB/s), the weights read once and marked streaming (they will not be reused
-// before eviction), and every row of x, which all warps share, read through the L1 cache.
+// before eviction), and every row of x, which all warps share, read through the L1 cache. The
+// kernel is a dependent launch: its first loads of weights overlap the kernel before it.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -34,6 +36,14 @@ __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, con
   for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
 }
 
+// The lane's batch of kUnroll 16-byte weight pieces starting at piece c (those past the row's end
+// are left as they are and never used).
+__device__ __forceinline__ void load_batch(uint4 (&wv)[kUnroll], const uint4* wr, int c, int chunks) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u)
+    if (c + 32 * u < chunks) wv[u] = __ldcs(wr + c + 32 * u);
+}
+
 template <int M, typename Out>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, GemvProducts products, int k) {
   // This block's product: the one whose run of blocks holds blockIdx.x.
@@ -45,14 +55,16 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, GemvPr
   const int chunks = k / 8;  // 16-byte pieces of a row
   const uint4* wr = reinterpret_cast<const uint4*>(products.w[p]) + static_cast<int64_t>(row) * chunks;
   const uint4* xs = reinterpret_cast<const uint4*>(x);
+  // No kernel writes the weights: the first batch streams in while the previous kernel (the
+  // norm or attention that makes x) is still running.
+  uint4 wv[kUnroll];
+  load_batch(wv, wr, lane, chunks);
+  dependent_kernel_start();
   float acc[M] = {};
   // Every batch of loads is issued before any is used, the row's last partial batch included
   // (a tail loop would wait on its loads one by one).
   for (int c = lane; c < chunks; c += 32 * kUnroll) {
-    uint4 wv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (c + 32 * u < chunks) wv[u] = __ldcs(wr + c + 32 * u);
+    if (c != lane) load_batch(wv, wr, c, chunks);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
       if (c + 32 * u < chunks) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
@@ -70,10 +82,9 @@ template <int M>
 void gemv_rows(const bf16* x, const GemvProducts& products, DType out_dtype, int k, cudaStream_t s) {
   const unsigned blocks = products.first_block[products.count - 1] + ceil_div(products.n[products.count - 1], kWarps);
   if (out_dtype == DType::F32)
-    gemv_kernel<M, float><<<blocks, kWarps * 32, 0, s>>>(x, products, k);
+    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k);
   else
-    gemv_kernel<M, bf16><<<blocks, kWarps * 32, 0, s>>>(x, products, k);
-  CUDA_CHECK_LAUNCH("gemv_kernel");
+    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k);
 }
 
 }  // namespace

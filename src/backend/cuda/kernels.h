@@ -44,6 +44,8 @@ struct GemvProducts {
   int first_block[kGemvMaxProducts] = {};  // where each product's blocks start in the grid
   void add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
 };
+// The weights are read before the previous kernel in the stream has finished (dependent_launch.cuh):
+// they must be model weights, which no kernel writes.
 // Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, cudaStream_t s);

@@ -3,6 +3,7 @@
 #include <initializer_list>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -63,6 +64,7 @@ __device__ __forceinline__ float block_sum(float v) {
 template <bool kAdd, bool kVec>
 __global__ void __launch_bounds__(kNormThreads) norm_kernel(bf16* x, const bf16* y, DeviceWeight w, float eps,
                                                             int64_t h, bf16* out) {
+  dependent_kernel_start();
   bf16* xr = x + blockIdx.x * h;
   const bf16* yr = kAdd ? y + blockIdx.x * h : nullptr;
   bf16* outr = out + blockIdx.x * h;
@@ -121,16 +123,16 @@ void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64
   if (rows == 0) return;
   const unsigned grid = static_cast<unsigned>(rows);
   if (rows_vectorizable(h, {x, y, out}, w))
-    norm_kernel<kAdd, true><<<grid, kNormThreads, 0, s>>>(x, y, w, eps, h, out);
+    launch_dependent("norm_kernel", norm_kernel<kAdd, true>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
   else
-    norm_kernel<kAdd, false><<<grid, kNormThreads, 0, s>>>(x, y, w, eps, h, out);
-  CUDA_CHECK_LAUNCH("norm_kernel");
+    launch_dependent("norm_kernel", norm_kernel<kAdd, false>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
 }
 
 // One block per token: cos and sin of its position once in shared memory, then every head.
 // As transformers: angle = float(pos) * inv_freq in float32, cos/sin scaled by attention_factor.
 __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, int offset, int rot_dim,
                             const float* inv_freq, float attention_factor, bool neox) {
+  dependent_kernel_start();
   extern __shared__ float cs[];  // [half] cos, then [half] sin
   const int t = blockIdx.x, half = rot_dim / 2;
   const float pos = static_cast<float>(b.positions[t]);
@@ -154,6 +156,7 @@ __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, i
 // and all of v also go straight to the token's cache rows, so GQA's rope and cache writes are
 // one launch instead of four.
 __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
+  dependent_kernel_start();
   extern __shared__ float cs[];  // [half] cos, then [half] sin
   const int t = blockIdx.x, half = p.d / 2;
   const float pos = static_cast<float>(b.positions[t]);
@@ -168,7 +171,8 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
     const int h = j / half, i = j % half;
     const bool is_k = h >= p.hq;
     const int hh = is_k ? h - p.hq : h;
-    bf16* row = is_k ? p.k + (static_cast<int64_t>(t) * p.hk + hh) * p.d : p.q + (static_cast<int64_t>(t) * p.hq + hh) * p.d;
+    bf16* row =
+        is_k ? p.k + (static_cast<int64_t>(t) * p.hk + hh) * p.d : p.q + (static_cast<int64_t>(t) * p.hq + hh) * p.d;
     const int ia = p.neox ? i : 2 * i, ib = p.neox ? i + half : 2 * i + 1;
     const float x1 = __bfloat162float(row[ia]), x2 = __bfloat162float(row[ib]);
     const bf16 ya = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
@@ -188,7 +192,8 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
 
 }  // namespace
 
-void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s) {
+void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
+                    cudaStream_t s) {
   launch_norm<false>(const_cast<bf16*>(x), nullptr, w, eps, rows, h, out, s);  // x is only read
 }
 
@@ -204,17 +209,15 @@ void launch_rope(const DeviceBatch& b, bf16* x, int heads, int64_t head_stride, 
   // A thread per rotated pair (up to a full block): a decode step has one block per token, and
   // a few pairs per thread keep its dependent loads few.
   const int threads = std::min(1024, ceil_div(heads * (rot_dim / 2), 32) * 32);
-  rope_kernel<<<b.num_tokens, std::max(threads, 32), smem, s>>>(b, x, heads, head_stride, offset, rot_dim, inv_freq, attention_factor,
-                                                style == RopeStyle::Neox);
-  CUDA_CHECK_LAUNCH("rope_kernel");
+  launch_dependent("rope_kernel", rope_kernel, b.num_tokens, std::max(threads, 32), smem, s, b, x, heads, head_stride,
+                   offset, rot_dim, inv_freq, attention_factor, style == RopeStyle::Neox);
 }
 
 void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaStream_t s) {
   if (b.num_tokens == 0) return;
   const size_t smem = static_cast<size_t>(p.d) * sizeof(float);
   const int threads = std::min(1024, ceil_div((p.hq + p.hk) * (p.d / 2), 32) * 32);
-  rope_cache_kernel<<<b.num_tokens, std::max(threads, 32), smem, s>>>(b, p);
-  CUDA_CHECK_LAUNCH("rope_cache_kernel");
+  launch_dependent("rope_cache_kernel", rope_cache_kernel, b.num_tokens, std::max(threads, 32), smem, s, b, p);
 }
 
 }  // namespace dsinfer::cuda

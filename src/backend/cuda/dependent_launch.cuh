@@ -1,0 +1,61 @@
+// Programmatic dependent launch (Hopper): a kernel launched with launch_dependent may be
+// scheduled while the kernel before it in the stream is still running, instead of after it has
+// drained and the launch latency has been paid. Decode at small batches is a chain of short
+// kernels (norm, rope, attention, skinny products), and the gaps between them idle the memory
+// bus; with this the next kernel's blocks are resident before the previous one ends, and a
+// product can start streaming its weights (which no earlier kernel writes) during that time.
+//
+// The contract, for every kernel launched this way:
+//  * nothing it reads from an earlier kernel and nothing it writes is touched before
+//    wait_for_previous_kernels() (that wait returns once the previous kernel has finished and its
+//    writes are visible; kernels before that one had finished before it passed its own wait);
+//  * it calls allow_next_kernel() after that wait, so at most one kernel waits ahead of the one
+//    running (the next kernel's blocks only occupy the slots that this one leaves free).
+// Other launches in the stream (cuBLASLt, copies) keep the ordinary full ordering.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace dsinfer::cuda {
+
+__device__ __forceinline__ void wait_for_previous_kernels() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_next_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// The start of every kernel launched with launch_dependent that has nothing to do before its
+// inputs are ready.
+__device__ __forceinline__ void dependent_kernel_start() {
+  wait_for_previous_kernels();
+  allow_next_kernel();
+}
+
+// False when DSINFER_DEPENDENT_LAUNCH=0 (every launch then waits for the previous kernel, as
+// plain <<<>>> launches do: for measuring what the overlap buys, and for bisecting).
+bool dependent_launch_enabled();
+
+template <typename... Params, typename... Args>
+void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                      cudaStream_t s, Args&&... args) {
+  cudaLaunchAttribute overlap;
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  config.attrs = &overlap;
+  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+  check(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...), name, __FILE__, __LINE__);
+}
+
+}  // namespace dsinfer::cuda
