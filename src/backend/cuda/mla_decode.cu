@@ -9,12 +9,15 @@
 //   the A operand of O += P . V, where V is the first 512 columns of the same tile (read
 //   MN-major by the tensor cores: no transpose, no second load).
 // * Two warpgroups, each owning 256 of the 512 output columns (64 x 256 f32 accumulators = 128
-//   registers a thread). Each computes the whole S itself: it costs 1.5x the MMA work of
-//   sharing P through shared memory but needs no exchange between the warpgroups.
+//   registers a thread). Warpgroup 0 alone computes S (m64n64: Q and K bytes read once per k16
+//   step; two m64n32 halves, one per warpgroup, read Q twice and were bound by shared-memory
+//   bandwidth) and the softmax, and hands P and the new row maxima to warpgroup 1 through
+//   shared memory; both then run their half of P . V at once.
 // * Tiles are double-buffered with cp.async (rows come through the paged block table, so TMA's
-//   dense boxes do not apply): the next tile streams in while this one is multiplied.
-#include <cstdlib>
-
+//   dense boxes do not apply). A buffer is refilled with tile i + 2 as soon as tile i is done
+//   with it, before waiting for tile i + 1: with one tile of compute C and a load latency L per
+//   tile, a tile then costs about (C + L) / 2 instead of max(C, L) (loads no longer wait for
+//   the previous one to land).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
@@ -128,24 +131,29 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     for (int j = 0; j < 4; ++j) pa[kk][j] = pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
 }
 
-// Shared scratch of the kHalfS variant, after the three tiles.
+// Shared scratch after the three tiles: warpgroup 0's P of the current tile and its new row
+// maxima, read by warpgroup 1; the row sums, at the end.
 struct Exchange {
-  float max[2][kRows];                  // each warpgroup's row maxima of the current tile
-  float sum[2][kRows];                  // each warpgroup's row sums, at the end
-  uint32_t p[2][4][32][8];              // each thread's P fragments (2 k16 steps), by warp and lane
+  uint4 p[4][4][32];    // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
+  float max[kRows];     // running row maxima after the current tile
+  float sum[kRows];     // the row sums, at the end
 };
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
 constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
 static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 
-// kHalfS: warpgroup w computes S only for keys [32w, 32w + 32) and the two trade row maxima and
-// P fragments through shared memory (two barriers a tile); otherwise each computes all of S.
-template <bool kHalfS>
+#ifdef DSINFER_MLA_SM90A
+// Waits until at most N of this thread's cp.async groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait_group() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+#endif
+
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
-  constexpr int kKeysS = kHalfS ? 32 : 64;  // keys of S per warpgroup
-  constexpr int NS = kKeysS / 2;            // its accumulators per thread (64 x kKeysS / 128)
+  constexpr int NS = 32;  // S accumulators per thread of warpgroup 0 (64 x 64 / 128)
   const DeviceBatch& b = p.batch;
   const int h0 = blockIdx.x * kRows, t = blockIdx.y;
   const int seq = b.token_seq[t];
@@ -162,85 +170,71 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, Sp
   auto kv_tile = [&](int i) { return base + (1 + (i & 1)) * kTileBytes; };  // double buffer
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
 
+  // Both buffers start loading at once; afterwards each refills as soon as the tile in it is done.
+  const int n_tiles = ceil_div(k_end - k_begin, kRows);
   load_q_tile(q_tile, p, t, h0);
   load_cache_tile(kv_tile(0), p, seq, k_begin, k_end);
   cp_async_commit();
+  if (n_tiles > 1) load_cache_tile(kv_tile(1), p, seq, k_begin + kRows, k_end);
+  cp_async_commit();  // possibly empty: every iteration waits for "all but the newest group"
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
-  RowState st;
+  RowState st;  // warpgroup 0 keeps the sums; both keep the running maxima
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
 
-  const int n_tiles = ceil_div(k_end - k_begin, kRows);
   for (int it = 0; it < n_tiles; ++it) {
     const int k0 = k_begin + it * kRows;
-    cp_async_wait_all();
-    fence_proxy_async();
-    __syncthreads();  // tile `it` is in; every warp is done with tile it - 1, whose buffer is next
-    if (it + 1 < n_tiles) {
-      load_cache_tile(kv_tile(it + 1), p, seq, k0 + kRows, k_end);
-      cp_async_commit();
-    }
     const uint32_t kv = kv_tile(it);
-    const int key0 = kHalfS ? 32 * wg : 0;  // first key of this warpgroup's S
+    cp_async_wait_group<1>();
+    fence_proxy_async();
+    __syncthreads();  // tile `it` is in
 
-    // S = Q . K^T over the 576 columns: 36 k16 steps, 4 per 64-column block.
-    float s[NS];
-#pragma unroll
-    for (int i = 0; i < NS; ++i) s[i] = 0.0f;
-    fence_regs(s);
-    wgmma_fence();
-    const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv + key0 * 128, 16, 1024);
-#pragma unroll
-    for (int kk = 0; kk < kDim / 16; ++kk) {
-      const uint32_t off = ((kk / 4) * kBlockBytes + (kk % 4) * 32) >> 4;
-      if constexpr (kHalfS)
-        wgmma_m64n32k16_ss(s, qd + off, kd + off);
-      else
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
-    }
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(s);
-
-    float tile_max[2], alpha[2];
-    scale_and_mask(s, k_end - k0 - key0, p.scale_log2, tile_max);
-    if constexpr (kHalfS) {
-      if (lane % 4 == 0) {
-        ex.max[wg][row_a] = tile_max[0];
-        ex.max[wg][row_a + 8] = tile_max[1];
-      }
-      __syncthreads();
-      tile_max[0] = fmaxf(tile_max[0], ex.max[1 - wg][row_a]);
-      tile_max[1] = fmaxf(tile_max[1], ex.max[1 - wg][row_a + 8]);
-    }
-    uint32_t pa[NS / 8][4];
-    exponentiate(s, tile_max, st, alpha, pa);
-
-    // The A fragments of all 4 k16 steps (keys 16kk..16kk+15) of O += P . V.
+    // Warpgroup 0 computes S = Q . K^T over the 576 columns once (36 k16 steps of n64: each
+    // step reads as many Q as K bytes from shared memory, where two n32 halves would read Q
+    // twice) and the softmax; warpgroup 1 takes P and the new maxima through shared memory.
     uint32_t pv[4][4];
-    if constexpr (kHalfS) {
-      uint4* mine = reinterpret_cast<uint4*>(ex.p[wg][warp][lane]);
-      mine[0] = make_uint4(pa[0][0], pa[0][1], pa[0][2], pa[0][3]);
-      mine[1] = make_uint4(pa[1][0], pa[1][1], pa[1][2], pa[1][3]);
-      __syncthreads();
-      const uint4* theirs = reinterpret_cast<const uint4*>(ex.p[1 - wg][warp][lane]);
-      const uint4 x0 = theirs[0], x1 = theirs[1];
-      const uint32_t other[2][4] = {{x0.x, x0.y, x0.z, x0.w}, {x1.x, x1.y, x1.z, x1.w}};
+    float alpha[2];
+    if (wg == 0) {
+      float s[NS];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {  // keys 0-31 are warpgroup 0's, 32-63 warpgroup 1's
-        pv[0][j] = wg == 0 ? pa[0][j] : other[0][j];
-        pv[1][j] = wg == 0 ? pa[1][j] : other[1][j];
-        pv[2][j] = wg == 0 ? other[0][j] : pa[0][j];
-        pv[3][j] = wg == 0 ? other[1][j] : pa[1][j];
+      for (int i = 0; i < NS; ++i) s[i] = 0.0f;
+      fence_regs(s);
+      wgmma_fence();
+      const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
+#pragma unroll
+      for (int kk = 0; kk < kDim / 16; ++kk) {
+        const uint32_t off = ((kk / 4) * kBlockBytes + (kk % 4) * 32) >> 4;
+        wgmma_m64n64k16_ss(s, qd + off, kd + off);
       }
-    } else {
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(s);
+      float tile_max[2];
+      scale_and_mask(s, k_end - k0, p.scale_log2, tile_max);
+      exponentiate(s, tile_max, st, alpha, pv);
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
+      for (int kk = 0; kk < 4; ++kk) ex.p[warp][kk][lane] = make_uint4(pv[kk][0], pv[kk][1], pv[kk][2], pv[kk][3]);
+      if (lane % 4 == 0) {
+        ex.max[row_a] = st.max[0];
+        ex.max[row_a + 8] = st.max[1];
+      }
+    }
+    __syncthreads();  // P and the maxima are out
+    if (wg == 1) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) pv[kk][j] = pa[kk][j];
+      for (int kk = 0; kk < 4; ++kk) {
+        const uint4 x = ex.p[warp][kk][lane];
+        pv[kk][0] = x.x, pv[kk][1] = x.y, pv[kk][2] = x.z, pv[kk][3] = x.w;
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float m_new = ex.max[row_a + 8 * h];
+        alpha[h] = exp2f(st.max[h] - m_new);
+        st.max[h] = m_new;
+      }
     }
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] *= alpha[(i / 2) & 1];
@@ -254,26 +248,30 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, Sp
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);
+
+    __syncthreads();  // every warp is done with this buffer: refill it with tile it + 2 now
+    if (it + 2 < n_tiles) load_cache_tile(kv, p, seq, k0 + 2 * kRows, k_end);
+    cp_async_commit();
   }
 
-  // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4).
-  float inv[2];
+  // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
+  // sums to warpgroup 1.
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
     st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
   }
-  if constexpr (kHalfS) {  // each warpgroup summed its own keys
-    if (lane % 4 == 0) {
-      ex.sum[wg][row_a] = st.sum[0];
-      ex.sum[wg][row_a + 8] = st.sum[1];
-    }
-    __syncthreads();
-    st.sum[0] = ex.sum[0][row_a] + ex.sum[1][row_a];
-    st.sum[1] = ex.sum[0][row_a + 8] + ex.sum[1][row_a + 8];
+  if (wg == 0 && lane % 4 == 0) {
+    ex.sum[row_a] = st.sum[0];
+    ex.sum[row_a + 8] = st.sum[1];
   }
+  __syncthreads();
+  float inv[2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) inv[h] = 1.0f / st.sum[h];
+  for (int h = 0; h < 2; ++h) {
+    st.sum[h] = ex.sum[row_a + 8 * h];
+    inv[h] = 1.0f / st.sum[h];
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int row = row_a + 8 * h;
@@ -317,14 +315,11 @@ bool mla_decode_fits(const MlaParams& p) {
   return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && device_is_sm90();
 }
 
-// DSINFER_MLA_FULL_S=1 picks the variant where each warpgroup computes all of S (a measurement
-// aid: the two variants trade MMA work for barriers).
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s) {
   if (!mla_decode_fits(p))
     fail("mla decode kernel: needs latent ", kLora, " + rope ", kRope, " (got ", p.lora, " + ", p.rope,
          "), 16-byte aligned rows and an sm_90 device");
-  static const bool full_s = std::getenv("DSINFER_MLA_FULL_S") != nullptr;
-  auto kernel = full_s ? mla_decode_kernel<false> : mla_decode_kernel<true>;
+  auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
