@@ -1,6 +1,6 @@
 // dsinfer bench-gemm: DeepSeek's block-scaled FP8 GEMM (activation quantization included)
 // against cuBLASLt's per-tensor FP8 (the card's FP8 ceiling) and bf16 products of the same
-// shapes, on one GPU, as a markdown table.
+// shapes, and the grouped FP8 MoE GEMM at DeepSeek-V3's MoE shape, on one GPU, as markdown tables.
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -20,6 +20,7 @@ struct BenchGemmOptions {
   // DeepSeek-V3 projections: q_b, expert down, dense gate/up, dense down, o_proj, expert gate+up.
   std::string nk = "24576x1536,7168x2048,18432x7168,7168x18432,7168x16384,4096x7168";
   int repeats = 10, inner = 10, device = 0;
+  int moe_tokens = 4096;  // 0: no MoE rows
 };
 
 int64_t parse_dim(const std::string& item, const std::string& list) {
@@ -73,6 +74,34 @@ void print_table(const cuda::GemmBenchResult& r) {
   std::printf("\nTFLOP/s = 2 M N K / median time of %s; n/a: the GPU or shape has no block-scaled FP8 path.\n",
               "a repeat (each repeat times several products on rotating operands, so none reads its inputs from L2)");
 }
+
+std::string ms_cell(double ms) {
+  if (std::isnan(ms)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", ms);
+  return b;
+}
+
+void print_moe(const cuda::MoeBenchRow& m, double peak) {
+  const cuda::MoeBenchShape& s = m.shape;
+  const long long pairs = static_cast<long long>(s.tokens) * s.top_k;
+  std::printf("\nGrouped FP8 MoE GEMM: %d tokens x top-%d of %d experts (%lld rows), hidden %lld, inter %lld, "
+              "random routing, distinct e4m3 weights per expert (128x128 block scales)\n\n",
+              s.tokens, s.top_k, s.experts, pairs, static_cast<long long>(s.hidden), static_cast<long long>(s.inter));
+  std::printf("| launch | N | K | ms | TFLOP/s | / FP8 peak |\n| --- | --- | --- | --- | --- | --- |\n");
+  auto line = [&](const char* name, long long n, long long k, double ms, double tf) {
+    std::printf("| %s | %lld | %lld | %s | %s | %s |\n", name, n, k, ms_cell(ms).c_str(), cell(tf).c_str(),
+                ratio(tf, peak).c_str());
+  };
+  line("gate+up, SiLU epilogue", 2 * s.inter, s.hidden, m.gate_up_ms, m.gate_up_tflops());
+  line("down", s.hidden, s.inter, m.down_ms, m.down_tflops());
+  std::printf("| both | | | %s | %s | %s |\n", ms_cell(m.gate_up_ms + m.down_ms).c_str(), cell(m.gemm_tflops()).c_str(),
+              ratio(m.gemm_tflops(), peak).c_str());
+  std::printf("\nmoe_experts, whole call (permutation, gather, products, combine): %s ms, path: %s\n",
+              ms_cell(m.experts_ms).c_str(), m.experts_path.c_str());
+  std::printf("TFLOP/s = 2 x rows x N x K (useful products only) / median time; DSINFER_FP8_GEMM=dequant times the "
+              "old per-expert path of moe_experts.\n");
+}
 #endif
 
 void run_bench_gemm(const BenchGemmOptions& o) {
@@ -91,7 +120,11 @@ void run_bench_gemm(const BenchGemmOptions& o) {
   b.device = o.device;
   for (int64_t m : ms)
     for (const auto& [n, k] : nks) b.shapes.push_back({m, n, k});
-  print_table(cuda::bench_fp8_gemm(b));
+  b.moe = o.moe_tokens > 0;
+  b.moe_shape.tokens = o.moe_tokens;
+  const cuda::GemmBenchResult r = cuda::bench_fp8_gemm(b);
+  print_table(r);
+  if (b.moe) print_moe(r.moe, r.peak.tensor);
 #else
   fail("bench-gemm needs the CUDA backend, and this dsinfer was built without it");
 #endif
@@ -106,6 +139,9 @@ CommandRegistration reg({"bench-gemm",
                            app.add_option("--repeats", o->repeats, "Timed samples per variant")->capture_default_str();
                            app.add_option("--inner", o->inner, "Products per sample")->capture_default_str();
                            app.add_option("--gpu", o->device, "CUDA device index")->capture_default_str();
+                           app.add_option("--moe-tokens", o->moe_tokens,
+                                          "Tokens of the DeepSeek-V3 MoE rows (top-8 of 256 experts; 0: none)")
+                               ->capture_default_str();
                            app.callback([o] { run_bench_gemm(*o); });
                          }});
 

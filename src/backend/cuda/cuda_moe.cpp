@@ -4,10 +4,14 @@
 //  * decode-sized batches (at most kGroupedMaxPairsPerExpert pairs per expert on average): one
 //    grouped launch for gate+up+SiLU over all experts and one for down (moe_grouped.cu), with
 //    no host synchronization, so the step can be captured in a CUDA graph;
-//  * larger batches (prefill): the offsets are read back (one synchronization per MoE layer)
-//    and each expert's products run as cuBLASLt GEMMs over its contiguous rows, which is where
+//  * larger batches (prefill) of FP8 experts with 128 x 128 blocks on Hopper: the rows are
+//    gathered and quantized per 128 columns, and the grouped FP8 GEMM (moe_gemm_fp8.h) runs
+//    gate+up+SiLU and down as one launch each over all experts, on the e4m3 weights as shipped,
+//    still with no host synchronization;
+//  * other larger batches: the offsets are read back (one synchronization per MoE layer) and
+//    each expert's products run as cuBLASLt GEMMs over its contiguous rows, which is where
 //    tensor-core GEMMs beat the grouped kernels (those re-read an expert's weight rows for every
-//    8 of its tokens);
+//    8 of its tokens); FP8 weights are dequantized to bf16 first;
 // and a combine kernel sums the weighted results back per token.
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +19,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/moe_gemm_fp8.h"
 #include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/tensor_checks.h"
 
@@ -60,6 +65,28 @@ void per_expert_products(const ExpertRows& r, const std::vector<ExpertWeights>& 
   }
 }
 
+// Workspace of the grouped FP8 path: quantized rows of x and of act, their scales, the M tiles.
+struct Fp8Scratch {
+  uint8_t* xq;
+  float* x_scales;
+  uint8_t* aq;
+  float* a_scales;
+  int4* tiles;
+  int slots;
+};
+
+// The prefill path of FP8 experts: the M tiles and the quantized gathered rows, gate+up with
+// SiLU, act quantized per 128 columns, down; act and y as in the grouped path.
+void grouped_fp8_products(const ExpertRows& r, const ExpertTable& table, const Fp8Scratch& w, bf16* act, float* y,
+                          cudaStream_t s) {
+  const int n_experts = table.ex.experts;
+  launch_moe_fp8_tiles(r.perm.offsets, n_experts, w.tiles, w.slots, s);
+  launch_gather_quantize_fp8_act(r.x, r.perm.order, r.perm.offsets + n_experts, r.n, r.hidden, w.xq, w.x_scales, s);
+  launch_moe_fp8_gate_up(table.ex, table.fp8_maps, {w.xq, w.x_scales, r.n, w.tiles, w.slots}, act, s);
+  launch_quantize_fp8_act(act, r.n, r.n, r.inter, w.aq, w.a_scales, s);
+  launch_moe_fp8_down(table.ex, table.fp8_maps, {w.aq, w.a_scales, r.n, w.tiles, w.slots}, y, s);
+}
+
 }  // namespace
 
 void CudaBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) {
@@ -101,13 +128,21 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   if (table.ex.hidden != hidden)
     fail("moe_experts: input ", shape_str(x.shape), " but experts of hidden size ", table.ex.hidden);
   const bool grouped = table.grouped && aligned16(x.data) && n <= kGroupedMaxPairsPerExpert * n_experts;
+  const bool fp8_gemm = !grouped && table.fp8_maps && fp8_native_ && aligned16(x.data) &&
+                        moe_fp8_gemm_device(device_index_);
+  const bool per_expert = !grouped && !fp8_gemm;
+  const int slots = fp8_gemm ? moe_fp8_tile_slots(n, n_experts) : 0;
 
   ScratchCarver carve;
   const size_t off_at = carve.add((n_experts + 1) * sizeof(int)), active_at = carve.add((n_experts + 1) * sizeof(int)),
                order_at = carve.add(2 * static_cast<size_t>(n) * sizeof(int)),
                act_at = carve.add(n * inter * sizeof(bf16)), y_at = carve.add(n * hidden * sizeof(float));
-  const size_t xp_at = grouped ? 0 : carve.add(n * hidden * sizeof(bf16));
-  const size_t u_at = grouped ? 0 : carve.add(n * inter * sizeof(bf16));
+  const size_t xp_at = per_expert ? carve.add(n * hidden * sizeof(bf16)) : 0;
+  const size_t u_at = per_expert ? carve.add(n * inter * sizeof(bf16)) : 0;
+  auto fp8_piece = [&](size_t bytes) { return fp8_gemm ? carve.add(bytes) : 0; };
+  const size_t xq_at = fp8_piece(n * hidden), xs_at = fp8_piece(n * hidden / 128 * sizeof(float));
+  const size_t aq_at = fp8_piece(n * inter), as_at = fp8_piece(n * inter / 128 * sizeof(float));
+  const size_t tiles_at = fp8_piece(slots * sizeof(int4));
   char* ws = static_cast<char*>(moe_ws_.get(carve.total()));
   MoePermutation perm;
   perm.offsets = reinterpret_cast<int*>(ws + off_at);
@@ -123,6 +158,11 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
     const int max_active = std::min(n_experts, n);
     launch_moe_gate_up(table.ex, perm, max_active, x.ptr<bf16>(), act, stream_);
     launch_moe_down(table.ex, perm, max_active, act, y, stream_);
+  } else if (fp8_gemm) {
+    const Fp8Scratch w{reinterpret_cast<uint8_t*>(ws + xq_at), reinterpret_cast<float*>(ws + xs_at),
+                       reinterpret_cast<uint8_t*>(ws + aq_at), reinterpret_cast<float*>(ws + as_at),
+                       reinterpret_cast<int4*>(ws + tiles_at), slots};
+    grouped_fp8_products({x.ptr<bf16>(), perm, n, hidden, inter}, table, w, act, y, stream_);
   } else {
     int* host_offsets = static_cast<int*>(staging_.get((n_experts + 1) * sizeof(int)));
     CUDA_CHECK(cudaMemcpyAsync(host_offsets, perm.offsets, (n_experts + 1) * sizeof(int), cudaMemcpyDeviceToHost,

@@ -42,17 +42,16 @@ bool groupable(const std::vector<ExpertWeights>& experts, int64_t hidden, int64_
 // Allocates and fills the device array outside the backend's stream, so that a pass being
 // captured into a CUDA graph can still build a new layer's table: relaxed capture mode lets this
 // thread allocate, and the copy runs and is waited for on a private stream, not captured.
-void ExpertTableCache::upload(Entry& entry) {
-  const size_t bytes = entry.host.size() * sizeof(ExpertPtrs);
+void ExpertTableCache::upload(const void* host, size_t bytes, void*& dev) {
   cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
   CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
   cudaStream_t copy = nullptr;
   cudaError_t e = cudaSuccess;
-  if (entry.dev) e = cudaFree(entry.dev);  // may be of another size
-  entry.dev = nullptr;
-  if (e == cudaSuccess) e = cudaMalloc(&entry.dev, bytes);
+  if (dev) e = cudaFree(dev);  // may be of another size
+  dev = nullptr;
+  if (e == cudaSuccess) e = cudaMalloc(&dev, bytes);
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
-  if (e == cudaSuccess) e = cudaMemcpyAsync(entry.dev, entry.host.data(), bytes, cudaMemcpyHostToDevice, copy);
+  if (e == cudaSuccess) e = cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, copy);
   if (e == cudaSuccess) e = cudaStreamSynchronize(copy);
   if (copy) cudaStreamDestroy(copy);
   cudaThreadExchangeStreamCaptureMode(&mode);
@@ -60,8 +59,10 @@ void ExpertTableCache::upload(Entry& entry) {
 }
 
 ExpertTableCache::~ExpertTableCache() {
-  for (Entry& e : entries_)
+  for (Entry& e : entries_) {
     if (e.dev) cudaFree(e.dev);
+    if (e.maps_dev) cudaFree(e.maps_dev);
+  }
 }
 
 const ExpertTable& ExpertTableCache::get(const std::vector<ExpertWeights>& experts) {
@@ -91,7 +92,7 @@ void ExpertTableCache::build(const std::vector<ExpertWeights>& experts, Entry& e
   entry.key = experts.data();
   entry.host.clear();
   for (const ExpertWeights& e : experts) entry.host.push_back(pointers_of(e));
-  upload(entry);
+  upload(entry.host.data(), entry.host.size() * sizeof(ExpertPtrs), entry.dev);
   ExpertTable& t = entry.table;
   t.ex = GroupedExperts{};
   t.ex.table = static_cast<const ExpertPtrs*>(entry.dev);
@@ -105,6 +106,13 @@ void ExpertTableCache::build(const std::vector<ExpertWeights>& experts, Entry& e
     t.ex.block_cols = experts[0].gate.block_cols;
     t.ex.gate_up_scale_cols = experts[0].gate.scale.shape.back();
     t.ex.down_scale_cols = experts[0].down.scale.shape.back();
+  }
+  t.fp8_maps = nullptr;
+  if (t.grouped && moe_fp8_gemm_shape_supported(t.ex)) {
+    std::vector<Fp8ExpertMaps> maps;
+    for (const ExpertPtrs& p : entry.host) maps.push_back(fp8_expert_maps(p, hidden, inter));
+    upload(maps.data(), maps.size() * sizeof(Fp8ExpertMaps), entry.maps_dev);
+    t.fp8_maps = static_cast<const Fp8ExpertMaps*>(entry.maps_dev);
   }
 }
 

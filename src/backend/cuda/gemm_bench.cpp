@@ -5,12 +5,16 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <random>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gemm_fp8.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/moe_gemm_fp8.h"
+#include "backend/cuda/moe_kernels.h"
 #include "core/dtype.h"
 
 namespace dsinfer::cuda {
@@ -41,6 +45,16 @@ void fill(void* dst, size_t bytes, const std::vector<uint8_t>& pattern) {
   for (size_t at = 0; at < bytes; at += pattern.size())
     CUDA_CHECK(cudaMemcpy(static_cast<char*>(dst) + at, pattern.data(), std::min(pattern.size(), bytes - at),
                           cudaMemcpyHostToDevice));
+}
+
+// Fills `bytes` of device memory with a host pattern once and doubles it by device copies: fast
+// for the gigabytes of the MoE benchmark's expert weights.
+void fill_doubling(void* dst, size_t bytes, const std::vector<uint8_t>& pattern) {
+  char* d = static_cast<char*>(dst);
+  size_t done = std::min(pattern.size(), bytes);
+  CUDA_CHECK(cudaMemcpy(d, pattern.data(), done, cudaMemcpyHostToDevice));
+  for (; done < bytes; done *= 2)
+    CUDA_CHECK(cudaMemcpy(d + done, d, std::min(done, bytes - done), cudaMemcpyDeviceToDevice));
 }
 
 std::vector<uint8_t> bf16_pattern(uint32_t seed) {
@@ -144,6 +158,125 @@ int rotation_sets(const GemmShape& s) {
 
 double tflops(const GemmShape& s, double ms) { return 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12; }
 
+// DeepSeek-V3's MoE layer on one GPU: every expert has weights of its own (11 GB of e4m3 at
+// V3's shapes, so no launch finds them in L2) and every token picks top_k distinct experts at
+// random. Times the two grouped FP8 GEMM launches alone and the backend's whole moe_experts.
+class MoeBench {
+ public:
+  MoeBench(const MoeBenchShape& s, int device, int repeats, EventPair& events)
+      : s_(s), device_(device), repeats_(repeats), events_(events), backend_(device), stream_(backend_.stream()) {
+    const int64_t mat = s.inter * s.hidden, mat_scales = mat / (kFp8Block * kFp8Block);
+    values_ = std::make_unique<DeviceBuffer>(3 * mat * s.experts);
+    scales_ = std::make_unique<DeviceBuffer>(3 * mat_scales * s.experts * sizeof(float));
+    fill_doubling(values_->get(), 3 * mat * s.experts, fp8_pattern(4));
+    fill_doubling(scales_->get(), 3 * mat_scales * s.experts * sizeof(float), f32_pattern(1e-3f, 4096));
+    const Device dev{DeviceKind::CUDA, device};
+    auto weight = [&](int64_t i, int64_t rows, int64_t cols) {
+      Weight w;
+      w.w = Tensor{DType::F8_E4M3, {rows, cols}, values_->get<uint8_t>() + i * mat, dev};
+      w.scale = Tensor{DType::F32, {rows / kFp8Block, cols / kFp8Block}, scales_->get<float>() + i * mat_scales, dev};
+      w.block_rows = w.block_cols = kFp8Block;
+      return w;
+    };
+    for (int e = 0; e < s.experts; ++e)
+      experts_.push_back({weight(3 * e, s.inter, s.hidden), weight(3 * e + 1, s.inter, s.hidden),
+                          weight(3 * e + 2, s.hidden, s.inter)});
+    route();
+  }
+
+  MoeBenchRow run() {
+    MoeBenchRow r{s_, kNaN, kNaN, kNaN, ""};
+    const bool grouped_fp8 = moe_fp8_gemm_device(device_) && fp8_block_scaling_enabled(device_);
+    r.experts_path = grouped_fp8 ? "grouped FP8 GEMM" : "per-expert cuBLASLt bf16 on dequantized weights";
+    const Device dev{DeviceKind::CUDA, device_};
+    const int64_t t = s_.tokens, k = s_.top_k;
+    Tensor x{DType::BF16, {t, s_.hidden}, x_->get(), dev}, ids{DType::I32, {t, k}, ids_->get(), dev},
+        w{DType::F32, {t, k}, weights_->get(), dev}, out{DType::BF16, {t, s_.hidden}, out_->get(), dev};
+    r.experts_ms = time(2, [&](int) { backend_.moe_experts(x, ids, w, experts_, out); });
+    if (moe_fp8_gemm_device(device_)) time_gemms(r);
+    return r;
+  }
+
+ private:
+  // Random distinct experts per token, their weights, and the input rows.
+  void route() {
+    const int64_t pairs = static_cast<int64_t>(s_.tokens) * s_.top_k;
+    std::mt19937 rng(11);
+    std::vector<int> ids, pick(s_.experts);
+    for (int t = 0; t < s_.tokens; ++t) {
+      std::iota(pick.begin(), pick.end(), 0);
+      for (int j = 0; j < s_.top_k; ++j) std::swap(pick[j], pick[j + rng() % (s_.experts - j)]);
+      ids.insert(ids.end(), pick.begin(), pick.begin() + s_.top_k);
+    }
+    ids_ = std::make_unique<DeviceBuffer>(pairs * sizeof(int));
+    CUDA_CHECK(cudaMemcpy(ids_->get(), ids.data(), pairs * sizeof(int), cudaMemcpyHostToDevice));
+    weights_ = std::make_unique<DeviceBuffer>(pairs * sizeof(float));
+    fill(weights_->get(), pairs * sizeof(float), f32_pattern(1.0f / s_.top_k, pairs));
+    x_ = std::make_unique<DeviceBuffer>(s_.tokens * s_.hidden * 2);
+    fill_doubling(x_->get(), s_.tokens * s_.hidden * 2, bf16_pattern(1));
+    out_ = std::make_unique<DeviceBuffer>(s_.tokens * s_.hidden * 2);
+  }
+
+  // The two grouped launches on rows permuted, gathered and quantized once beforehand.
+  void time_gemms(MoeBenchRow& r) {
+    const int n = s_.tokens * s_.top_k, e = s_.experts, slots = moe_fp8_tile_slots(n, e);
+    DeviceBuffer perm_ints((3 * (e + 1) + 2 * static_cast<size_t>(n)) * sizeof(int)), tiles(slots * sizeof(int4));
+    MoePermutation perm;
+    perm.offsets = perm_ints.get<int>();
+    perm.active = perm.offsets + e + 1;
+    perm.active_count = perm.active + e + 1;
+    perm.order = perm.active_count + e + 1;
+    perm.inverse = perm.order + n;
+    DeviceBuffer xq(n * s_.hidden), xs(n * s_.hidden / kFp8Block * sizeof(float));
+    DeviceBuffer act(n * s_.inter * 2), aq(n * s_.inter), as(n * s_.inter / kFp8Block * sizeof(float));
+    DeviceBuffer y(n * s_.hidden * sizeof(float));
+    std::vector<ExpertPtrs> ptrs;
+    std::vector<Fp8ExpertMaps> maps;
+    for (const ExpertWeights& x : experts_) {
+      ptrs.push_back({x.gate.w.data, x.up.w.data, x.down.w.data, x.gate.scale.ptr<float>(), x.up.scale.ptr<float>(),
+                      x.down.scale.ptr<float>()});
+      maps.push_back(fp8_expert_maps(ptrs.back(), s_.hidden, s_.inter));
+    }
+    DeviceBuffer d_ptrs(ptrs.size() * sizeof(ExpertPtrs)), d_maps(maps.size() * sizeof(Fp8ExpertMaps));
+    CUDA_CHECK(cudaMemcpy(d_ptrs.get(), ptrs.data(), ptrs.size() * sizeof(ExpertPtrs), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_maps.get(), maps.data(), maps.size() * sizeof(Fp8ExpertMaps), cudaMemcpyHostToDevice));
+    GroupedExperts ex;
+    ex.table = d_ptrs.get<ExpertPtrs>();
+    ex.experts = e;
+    ex.hidden = s_.hidden;
+    ex.inter = s_.inter;
+    ex.dtype = DType::F8_E4M3;
+    ex.block_rows = ex.block_cols = kFp8Block;
+    ex.gate_up_scale_cols = s_.hidden / kFp8Block;
+    ex.down_scale_cols = s_.inter / kFp8Block;
+    const auto* m = d_maps.get<Fp8ExpertMaps>();
+
+    launch_moe_permute(ids_->get<int>(), s_.tokens, s_.top_k, e, perm, stream_);
+    launch_moe_fp8_tiles(perm.offsets, e, tiles.get<int4>(), slots, stream_);
+    launch_gather_quantize_fp8_act(x_->get<__nv_bfloat16>(), perm.order, perm.offsets + e, n, s_.hidden,
+                                   xq.get<uint8_t>(), xs.get<float>(), stream_);
+    const MoeFp8Rows x_rows{xq.get<uint8_t>(), xs.get<float>(), n, tiles.get<int4>(), slots};
+    const MoeFp8Rows a_rows{aq.get<uint8_t>(), as.get<float>(), n, tiles.get<int4>(), slots};
+    r.gate_up_ms = time(5, [&](int) { launch_moe_fp8_gate_up(ex, m, x_rows, act.get<__nv_bfloat16>(), stream_); });
+    launch_quantize_fp8_act(act.get<__nv_bfloat16>(), n, n, s_.inter, aq.get<uint8_t>(), as.get<float>(), stream_);
+    r.down_ms = time(5, [&](int) { launch_moe_fp8_down(ex, m, a_rows, y.get<float>(), stream_); });
+  }
+
+  double time(int inner, const std::function<void(int)>& launch) {
+    const double ms = events_.time_ms(stream_, repeats_, inner, launch);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return ms;
+  }
+
+  MoeBenchShape s_;
+  int device_, repeats_;
+  EventPair& events_;
+  CudaBackend backend_;
+  cudaStream_t stream_;
+  std::unique_ptr<DeviceBuffer> values_, scales_, ids_, weights_, x_, out_;
+  std::vector<ExpertWeights> experts_;
+};
+
 class Bench {
  public:
   explicit Bench(const GemmBenchOptions& o) : o_(o) {
@@ -179,6 +312,7 @@ class Bench {
     r.device = name_;
     r.peak = row({8192, 8192, 8192}, /*tensor_only=*/true);
     for (const GemmShape& s : o_.shapes) r.rows.push_back(row(s, false));
+    if (o_.moe) r.moe = MoeBench(o_.moe_shape, o_.device, o_.repeats, *events_).run();
     return r;
   }
 
@@ -224,6 +358,16 @@ class Bench {
 };
 
 }  // namespace
+
+double MoeBenchRow::gate_up_tflops() const {
+  return 2.0 * shape.tokens * shape.top_k * 2 * shape.inter * shape.hidden / (gate_up_ms * 1e-3) / 1e12;
+}
+double MoeBenchRow::down_tflops() const {
+  return 2.0 * shape.tokens * shape.top_k * shape.hidden * shape.inter / (down_ms * 1e-3) / 1e12;
+}
+double MoeBenchRow::gemm_tflops() const {
+  return 2.0 * shape.tokens * shape.top_k * 3 * shape.inter * shape.hidden / ((gate_up_ms + down_ms) * 1e-3) / 1e12;
+}
 
 GemmBenchResult bench_fp8_gemm(const GemmBenchOptions& options) {
   if (options.repeats < 1 || options.inner < 1) fail("bench-gemm: repeats and inner must be positive");

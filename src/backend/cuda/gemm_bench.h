@@ -1,6 +1,7 @@
 // The FP8 GEMM benchmark behind `dsinfer bench-gemm`: DeepSeek's block-scaled FP8 product
 // (activation quantization included) against cuBLASLt's plain per-tensor FP8 and bf16 products
-// of the same shapes, timed in one process on one GPU. Plain C++ so the CLI needs no CUDA headers.
+// of the same shapes, and the grouped FP8 MoE GEMM (moe_bench.cpp), timed in one process on one
+// GPU. Plain C++ so the CLI needs no CUDA headers.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,17 +22,39 @@ struct GemmBenchRow {
   double bf16 = 0;         // bf16 GEMM
 };
 
+// The MoE layer of DeepSeek-V3 (top-k of `experts`, FP8 experts with 128 x 128 block scales,
+// distinct weights per expert, random routing) on the grouped FP8 GEMM.
+struct MoeBenchShape {
+  int tokens = 4096, top_k = 8, experts = 256;
+  int64_t hidden = 7168, inter = 2048;
+};
+
+// Milliseconds of the median repeat; NaN where the GPU cannot run the variant. TFLOP/s count
+// useful products only: 2 x pairs x N x K.
+struct MoeBenchRow {
+  MoeBenchShape shape;
+  double gate_up_ms = 0, down_ms = 0;  // one grouped launch each (gate_up: N = 2 inter, K = hidden)
+  double experts_ms = 0;               // CudaBackend::moe_experts: permutation to combine
+  std::string experts_path;            // which path moe_experts took
+  double gate_up_tflops() const;
+  double down_tflops() const;
+  double gemm_tflops() const;          // both launches together
+};
+
 struct GemmBenchOptions {
   std::vector<GemmShape> shapes;
   int repeats = 10;  // timed samples per variant; each sample is `inner` products on rotating operands
   int inner = 10;
   int device = 0;
+  bool moe = true;  // also time the grouped MoE GEMM and moe_experts at `moe_shape`
+  MoeBenchShape moe_shape;
 };
 
 struct GemmBenchResult {
   std::string device;  // name of the GPU
   GemmBenchRow peak;   // per-tensor FP8 at 8192^3: the card's FP8 dense rate through cuBLASLt
   std::vector<GemmBenchRow> rows;
+  MoeBenchRow moe;     // when options.moe
 };
 
 // Throws dsinfer::Error when there is no usable CUDA device.

@@ -1,7 +1,8 @@
 // DeepSeek's activation recipe for the block-scaled FP8 GEMM: every token's row is cut in
 // groups of 128 columns, and each group is stored as e4m3 with one float32 scale, so that an
-// outlier only coarsens the 128 values that share its group. Also the copy that gives the
-// weights' block scales the row pitch cuBLASLt wants.
+// outlier only coarsens the 128 values that share its group; for the grouped MoE GEMM the rows
+// are gathered in expert order by the same pass. Also the copy that gives the weights' block
+// scales the row pitch cuBLASLt wants.
 #include <cuda_fp8.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/moe_gemm_fp8.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -24,17 +26,21 @@ __device__ __forceinline__ uint32_t to_e4m3x2(float a, float b) {
 }
 
 // Half a warp per (token, group): lane l holds columns 8l..8l+7, so each half-warp reads 256
-// contiguous bytes and writes 128. Tokens m..m_pad-1 are padding: zeros with scale 1.
-__global__ void quantize_fp8_act_kernel(const bf16* x, int64_t m, int64_t m_pad, int64_t groups, uint8_t* xq,
-                                        float* scales) {
+// contiguous bytes and writes 128. Output row t comes from input row src_rows[t] (t itself when
+// src_rows is null); rows at or past *n_valid (m when null) and rows m..m_pad-1 are padding:
+// zeros with scale 1.
+__global__ void quantize_fp8_act_kernel(const bf16* x, const int* src_rows, const int* n_valid, int64_t m,
+                                        int64_t m_pad, int64_t groups, uint8_t* xq, float* scales) {
   const int64_t item = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kLanesPerGroup;
   const int lane = threadIdx.x % kLanesPerGroup;
   const int64_t t = item / groups, g = item % groups;
   const bool active = item < m_pad * groups;
   const int64_t at = (t * groups + g) * kGroup + lane * 8;
+  const int64_t valid = n_valid ? min(static_cast<int64_t>(*n_valid), m) : m;
   float v[8] = {};
-  if (active && t < m) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(x + at);
+  if (active && t < valid) {
+    const int64_t src = src_rows ? src_rows[t] : t;
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + (src * groups + g) * kGroup + lane * 8);
     const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
     for (int i = 0; i < 4; ++i) {
       const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
@@ -70,10 +76,8 @@ __global__ void pad_rows_kernel(const float* src, int64_t rows, int64_t cols, in
   }
 }
 
-}  // namespace
-
-void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k, uint8_t* xq, float* scales,
-                             cudaStream_t s) {
+void quantize(const bf16* x, const int* src_rows, const int* n_valid, int64_t m, int64_t m_pad, int64_t k,
+              uint8_t* xq, float* scales, cudaStream_t s) {
   if (k % kGroup != 0) fail("FP8 activation quantization: K = ", k, " is not a multiple of ", kGroup);
   if (m_pad < m) fail("FP8 activation quantization: ", m, " tokens padded to ", m_pad);
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(xq) % 8 != 0)
@@ -81,8 +85,20 @@ void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k,
   if (m_pad == 0) return;
   const int64_t threads = m_pad * (k / kGroup) * kLanesPerGroup;
   const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
-  quantize_fp8_act_kernel<<<blocks, kThreads, 0, s>>>(x, m, m_pad, k / kGroup, xq, scales);
+  quantize_fp8_act_kernel<<<blocks, kThreads, 0, s>>>(x, src_rows, n_valid, m, m_pad, k / kGroup, xq, scales);
   CUDA_CHECK_LAUNCH("quantize_fp8_act_kernel");
+}
+
+}  // namespace
+
+void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k, uint8_t* xq, float* scales,
+                             cudaStream_t s) {
+  quantize(x, nullptr, nullptr, m, m_pad, k, xq, scales, s);
+}
+
+void launch_gather_quantize_fp8_act(const bf16* x, const int* src_rows, const int* n_valid, int64_t m, int64_t k,
+                                    uint8_t* xq, float* scales, cudaStream_t s) {
+  quantize(x, src_rows, n_valid, m, m, k, xq, scales, s);
 }
 
 void launch_pad_rows_f32(const float* src, int64_t rows, int64_t cols, int64_t pitch, float* dst, cudaStream_t s) {

@@ -1,0 +1,316 @@
+// The grouped FP8 GEMM of the MoE prefill path (see moe_gemm_fp8.h), warp-specialized:
+//
+// * Work item = one 128-row M tile of one expert (from the device tile list) x one N tile of 128
+//   weight rows; its K is walked in 128-deep blocks through a ring of kStages shared-memory
+//   stages. Stage = A tile [128 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled
+//   by the copy engine (TMA) as the wgmma descriptors read them.
+// * Persistent: one block per SM takes items blockIdx.x, + gridDim.x, ...; the ring runs on
+//   across items, so the next item's loads stream in while this one's epilogue stores.
+// * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
+//   stage's "full" barrier and issues three TMA copies (A; B as two boxes of 64 rows, so gate
+//   and up rows can share a tile).
+// * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: four k32 wgmma into a
+//   temporary, wait, release the stage (its "empty" barrier), then add the temporary into the
+//   accumulators times row scale x weight block scale. While one warpgroup promotes, the other's
+//   MMAs keep the tensor cores busy.
+// * Items are numbered with the N tile fastest, so the blocks in flight share an M tile's rows
+//   in L2, and an expert's next M tile runs at the same time and finds its weight tiles there.
+#include <cub/block/block_scan.cuh>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/mma.cuh"
+#include "backend/cuda/moe_gemm_fp8.h"
+#include "backend/cuda/tensor_map.h"
+#include "backend/cuda/wgmma_fp8.cuh"
+
+// The GEMM exists for sm_90a only; the compute_90 PTX of this file has a trapping stub.
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define DSINFER_MOE_FP8_SM90A 1
+#endif
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kTileM = 128, kTileN = 128, kTileK = 128;  // kTileK: the scale block depth
+constexpr int kHalfN = kTileN / 2;                        // rows of one B box
+constexpr int kStages = 6;
+constexpr int kATileBytes = kTileM * kTileK, kBTileBytes = kTileN * kTileK;
+constexpr int kStageBytes = kATileBytes + kBTileBytes;
+constexpr int kConsumerThreads = 256;  // two MMA warpgroups
+constexpr int kThreads = kConsumerThreads + 128;
+// Stages, two barriers per stage, and slack to align the stages to the 1024-byte swizzle atoms.
+constexpr size_t kSmemBytes = kStages * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+static_assert(kSmemBytes <= 227 * 1024, "moe fp8 gemm: shared memory");
+
+enum class Proj { GateUp, Down };
+
+struct GemmArgs {
+  const Fp8ExpertMaps* maps;
+  const ExpertPtrs* table;
+  const int4* tiles;
+  int items, n_tiles;     // items = tile slots x n_tiles
+  const float* a_scales;  // [k_blocks, rows]
+  int rows, k_blocks;
+  int64_t scale_cols;  // floats per row of the weights' block scales
+  void* out;           // GateUp: bf16 act [rows, out_cols]; Down: float y [rows, out_cols]
+  int64_t out_cols;
+};
+
+// The two 64-row boxes of a B tile: first weight row of each in its matrix.
+template <Proj P>
+__device__ __forceinline__ int b_row(int n_tile, int half) {
+  return P == Proj::GateUp ? n_tile * kHalfN : n_tile * kTileN + half * kHalfN;
+}
+
+#ifdef DSINFER_MOE_FP8_SM90A
+
+struct Smem {
+  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after
+  uint32_t bars;  // full[s] at bars + 8 s, empty[s] at bars + 8 (kStages + s)
+  __device__ uint32_t a(int s) const { return base + s * kStageBytes; }
+  __device__ uint32_t b(int s) const { return base + s * kStageBytes + kATileBytes; }
+  __device__ uint32_t full(int s) const { return bars + 8 * s; }
+  __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
+};
+
+// Position in the ring: the stage and the parity of its current round.
+struct Ring {
+  int stage = 0;
+  uint32_t phase = 0;
+  __device__ void next() {
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  }
+};
+
+// A work item: its M tile (expert, first row, end of the expert's rows) and N tile; expert < 0
+// once the slots run past the last M tile (they are the list's tail, so all later items too).
+struct Item {
+  int4 tile;
+  int n_tile;
+};
+__device__ __forceinline__ Item item_at(const GemmArgs& g, int w) { return {g.tiles[w / g.n_tiles], w % g.n_tiles}; }
+
+template <Proj P>
+__device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem& sm) {
+  Ring ring;
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    const Fp8ExpertMaps* m = g.maps + it.tile.x;
+    const CUtensorMap* b_maps[2] = {P == Proj::GateUp ? &m->gate : &m->down, P == Proj::GateUp ? &m->up : &m->down};
+    for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
+      const int s = ring.stage;
+      mbarrier_wait(sm.empty(s), ring.phase ^ 1);  // the first round passes: nothing to drain yet
+      mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
+      tma_load_2d(sm.a(s), a_map, sm.full(s), kb * kTileK, it.tile.y);
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        tma_load_2d(sm.b(s) + h * kHalfN * kTileK, b_maps[h], sm.full(s), kb * kTileK, b_row<P>(it.n_tile, h));
+    }
+  }
+}
+
+// acc += tmp x (scale of its row) x (scale of its half of the columns). tmp[4i + j] is row
+// (j / 2) of this thread's two, column block i (i < 8: the first 64 columns).
+__device__ __forceinline__ void promote(float (&acc)[64], const float (&tmp)[64], const float (&sa)[2],
+                                        const float (&sb)[2]) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[4 * i + j] += tmp[4 * i + j] * (sa[j / 2] * sb[i / 8]);
+}
+
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+
+// Rows r_a and r_a + 8 (global row numbers), columns 8i + 2 (lane % 4) + {0, 1} of the tile.
+template <Proj P>
+__device__ void store(const GemmArgs& g, const float (&acc)[64], int n_tile, int r_a, int row_end) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = r_a + 8 * h;
+    if (r >= row_end) continue;
+    if constexpr (P == Proj::GateUp) {  // columns 0-63 are gate, 64-127 the matching up rows
+      bf16* dst = static_cast<bf16*>(g.out) + r * g.out_cols + n_tile * kHalfN + 2 * (lane % 4);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float* gate = acc + 4 * i + 2 * h;
+        const float* up = acc + 4 * (i + 8) + 2 * h;
+        *reinterpret_cast<__nv_bfloat162*>(dst + 8 * i) =
+            __floats2bfloat162_rn(silu(gate[0]) * up[0], silu(gate[1]) * up[1]);
+      }
+    } else {
+      float* dst = static_cast<float*>(g.out) + r * g.out_cols + n_tile * kTileN + 2 * (lane % 4);
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        *reinterpret_cast<float2*>(dst + 8 * i) = make_float2(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]);
+    }
+  }
+}
+
+// One work item's K loop and epilogue for this thread's warpgroup.
+template <Proj P>
+__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring) {
+  const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
+  const int row0 = it.tile.y, row_end = it.tile.z;
+  const int r_a = row0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
+  // A warpgroup whose 64 rows all lie past the expert's end only keeps the ring turning.
+  const bool live = row0 + wg * 64 < row_end;
+  const ExpertPtrs& e = g.table[it.tile.x];
+  const float* sb_row[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+    sb_row[h] = (P == Proj::GateUp ? (h ? e.up_scale : e.gate_scale) : e.down_scale) +
+                (b_row<P>(it.n_tile, h) / kTileN) * g.scale_cols;
+  float acc[64], tmp[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = tmp[i] = 0.0f;
+
+  for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
+    const int s = ring.stage;
+    // Scales first: their loads fly while the stage's data arrives and the MMAs run.
+    float sa[2], sb[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = r_a + 8 * h;
+      sa[h] = r < g.rows ? g.a_scales[static_cast<int64_t>(kb) * g.rows + r] : 0.0f;
+      sb[h] = sb_row[h][kb];
+    }
+    mbarrier_wait(sm.full(s), ring.phase);
+    if (live) {
+      const uint64_t da = sw128_desc(sm.a(s) + wg * 64 * kTileK, 16, 1024), db = sw128_desc(sm.b(s), 16, 1024);
+      fence_regs(tmp);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kTileK / 32; ++kk) wgmma_m64n128k32_e4m3(tmp, da + 2 * kk, db + 2 * kk, kk > 0);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(tmp);
+    }
+    if (lane == 0) mbarrier_arrive(sm.empty(s));  // one arrival per warp
+    if (live) promote(acc, tmp, sa, sb);
+  }
+  if (live) store<P>(g, acc, it.n_tile, r_a, row_end);
+}
+
+template <Proj P>
+__device__ void consume(const GemmArgs& g, const Smem& sm) {
+  Ring ring;
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    consume_item<P>(g, it, sm, ring);
+  }
+}
+
+#endif  // DSINFER_MOE_FP8_SM90A
+
+template <Proj P>
+__global__ void __launch_bounds__(kThreads, 1) moe_fp8_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
+                                                                   GemmArgs g) {
+#if defined(__CUDA_ARCH__) && defined(DSINFER_MOE_FP8_SM90A)
+  extern __shared__ unsigned char smem_raw[];
+  Smem sm;
+  sm.base = (smem_addr(smem_raw) + 1023) & ~1023u;
+  sm.bars = sm.base + kStages * kStageBytes;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(sm.full(s), 1);                        // the producer's arrive + the copies' bytes
+      mbarrier_init(sm.empty(s), kConsumerThreads / 32);  // every MMA warp
+    }
+    mbarrier_init_fence();
+  }
+  __syncthreads();
+  if (threadIdx.x >= kConsumerThreads) {
+    setmaxnreg_dec<40>();
+    if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm);
+  } else {
+    setmaxnreg_inc<232>();
+    consume<P>(g, sm);
+  }
+#else
+  __trap();  // launched only on sm_90 devices (moe_fp8_gemm_device)
+#endif
+}
+
+__global__ void __launch_bounds__(kMoeMaxExperts) moe_fp8_tiles_kernel(const int* offsets, int experts, int4* tiles,
+                                                                        int slots) {
+  using Scan = cub::BlockScan<int, kMoeMaxExperts>;
+  __shared__ typename Scan::TempStorage scan;
+  const int e = threadIdx.x;
+  const int begin = e < experts ? offsets[e] : 0, end = e < experts ? offsets[e + 1] : 0;
+  const int count = (end - begin + kTileM - 1) / kTileM;
+  int first = 0, total = 0;
+  Scan(scan).ExclusiveSum(count, first, total);
+  for (int m = 0; m < count && first + m < slots; ++m) tiles[first + m] = make_int4(e, begin + m * kTileM, end, 0);
+  for (int i = total + threadIdx.x; i < slots; i += blockDim.x) tiles[i] = make_int4(-1, 0, 0, 0);
+}
+
+template <Proj P>
+void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& a, void* out,
+                 cudaStream_t s) {
+  const int64_t k = P == Proj::GateUp ? ex.hidden : ex.inter, n = P == Proj::GateUp ? ex.inter : ex.hidden;
+  if (!moe_fp8_gemm_shape_supported(ex) || !maps || !ex.table)
+    fail("grouped FP8 GEMM: experts of hidden ", ex.hidden, ", inter ", ex.inter, " with ", ex.block_rows, " x ",
+         ex.block_cols, " blocks (needs multiples of 128 and 128 x 128 blocks, and TMA descriptors)");
+  const int n_tiles = static_cast<int>(P == Proj::GateUp ? n / kHalfN : n / kTileN);
+  if (static_cast<int64_t>(a.slots) * n_tiles > INT32_MAX) fail("grouped FP8 GEMM: ", a.slots, " M tiles");
+  if (a.rows == 0 || a.slots == 0) return;
+  const CUtensorMap a_map = make_fp8_tensor_map(a.q, a.rows, k, kTileM);
+  const GemmArgs g{maps, ex.table, a.tiles, a.slots * n_tiles, n_tiles, a.scales, a.rows, static_cast<int>(k / kTileK),
+                   P == Proj::GateUp ? ex.gate_up_scale_cols : ex.down_scale_cols, out, n};
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  auto kernel = moe_fp8_gemm_kernel<P>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+  kernel<<<std::min(sms, g.items), kThreads, kSmemBytes, s>>>(a_map, g);
+  CUDA_CHECK_LAUNCH("moe_fp8_gemm_kernel");
+}
+
+}  // namespace
+
+bool moe_fp8_gemm_shape_supported(const GroupedExperts& ex) {
+  return ex.dtype == DType::F8_E4M3 && ex.block_rows == kTileK && ex.block_cols == kTileK && ex.hidden > 0 &&
+         ex.inter > 0 && ex.hidden % kTileK == 0 && ex.inter % kTileK == 0;
+}
+
+bool moe_fp8_gemm_device(int device) {
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return major == 9 && minor == 0;
+}
+
+Fp8ExpertMaps fp8_expert_maps(const ExpertPtrs& e, int64_t hidden, int64_t inter) {
+  return {make_fp8_tensor_map(e.gate, inter, hidden, kHalfN), make_fp8_tensor_map(e.up, inter, hidden, kHalfN),
+          make_fp8_tensor_map(e.down, hidden, inter, kHalfN)};
+}
+
+int moe_fp8_tile_slots(int rows, int experts) { return rows / kTileM + std::min(experts, rows); }
+
+void launch_moe_fp8_tiles(const int* offsets, int experts, int4* tiles, int slots, cudaStream_t s) {
+  if (experts < 1 || experts > kMoeMaxExperts) fail("grouped FP8 GEMM: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
+  if (slots == 0) return;
+  moe_fp8_tiles_kernel<<<1, kMoeMaxExperts, 0, s>>>(offsets, experts, tiles, slots);
+  CUDA_CHECK_LAUNCH("moe_fp8_tiles_kernel");
+}
+
+void launch_moe_fp8_gate_up(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& x, bf16* act,
+                            cudaStream_t s) {
+  launch_gemm<Proj::GateUp>(ex, maps, x, act, s);
+}
+
+void launch_moe_fp8_down(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& act, float* y,
+                         cudaStream_t s) {
+  launch_gemm<Proj::Down>(ex, maps, act, y, s);
+}
+
+}  // namespace dsinfer::cuda
