@@ -109,6 +109,12 @@ class Backend {
   // default runs rope twice and cache_write twice.
   virtual void rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
                               const RopeParams& p);
+  // MLA's step between projections and attention, per token: q [T, H, nope + rope] -> q_nope
+  // [T, H, nope] and the rotated q_rope [T, H, rope]; kv [T, lora + rope] (the kv_a projection)
+  // -> the latent cache row [rmsnorm(kv[:lora]) * kv_norm, rope(kv[lora:])] at the token's slot
+  // (none for slot -1). kv is only read.
+  virtual void mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm,
+                                  float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) = 0;
   // Causal GQA attention over the paged cache (the batch's new keys already written):
   // q [T, Hq, D] -> out [T, Hq, Dv].
   virtual void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,

@@ -35,46 +35,32 @@ MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const Mod
   w_uv_ = w.upload_act(uv, {heads, c.v_head_dim, lora});
 }
 
-// q [T, H, nope + rope] with the rope part rotated.
-Tensor MlaAttention::project_query(LayerContext& ctx, const Tensor& x) {
+// q [T, H, nope + rope] and kv [T, lora + rope] (the latent before its norm, the key's rope part
+// before rotation). Both read x: without a q LoRA they are one linear_many.
+void MlaAttention::project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv) {
   const int64_t t = x.dim(0);
-  Tensor q = ctx.tensor({t, c_.num_heads, c_.qk_head_dim()});
   Tensor q2d = q.reshape({t, c_.num_heads * c_.qk_head_dim()});
   if (c_.q_lora_rank > 0) {
     Tensor qa = ctx.tensor({t, c_.q_lora_rank});
-    ctx.be.linear(x, q_a_, nullptr, qa);
+    ctx.be.linear_many(x, {{&q_a_, nullptr, qa}, {&kv_a_, nullptr, kv}});
     ctx.be.rmsnorm(qa, q_a_norm_, static_cast<float>(c_.rms_norm_eps), qa);
     ctx.be.linear(qa, q_b_, nullptr, q2d);
   } else {
-    ctx.be.linear(x, q_, nullptr, q2d);
+    ctx.be.linear_many(x, {{&q_, nullptr, q2d}, {&kv_a_, nullptr, kv}});
   }
-  ctx.be.rope(ctx.batch, q, c_.qk_nope_head_dim, c_.qk_rope_head_dim, rope_);
-  return q;
-}
-
-// Cache row = [rmsnorm(c_kv), rope(k_rope)].
-void MlaAttention::write_latent(LayerContext& ctx, const Tensor& x) {
-  const int64_t t = x.dim(0);
-  const int lora = c_.kv_lora_rank, width = lora + c_.qk_rope_head_dim;
-  Tensor kv = ctx.tensor({t, 1, width});
-  ctx.be.linear(x, kv_a_, nullptr, kv.reshape({t, width}));
-  Tensor latent = ctx.tensor({t, lora});
-  ctx.be.copy_columns(kv, 0, latent, 0, lora);
-  ctx.be.rmsnorm(latent, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), latent);
-  ctx.be.copy_columns(latent, 0, kv, 0, lora);
-  ctx.be.rope(ctx.batch, kv, lora, c_.qk_rope_head_dim, rope_);
-  ctx.be.cache_write(ctx.batch, kv.reshape({t, width}), ctx.kv.k);
 }
 
 Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   const int heads = c_.num_heads, lora = c_.kv_lora_rank;
-  Tensor q = project_query(ctx, x);
-  write_latent(ctx, x);
+  Tensor q = ctx.tensor({t, heads, c_.qk_head_dim()});
+  Tensor kv = ctx.tensor({t, lora + c_.qk_rope_head_dim});
+  project(ctx, x, q, kv);
+  // Cache row = [rmsnorm(c_kv), rope(k_rope)]; q split into its nope and rotated rope parts.
   Tensor q_nope = ctx.tensor({t, heads, c_.qk_nope_head_dim});
   Tensor q_rope = ctx.tensor({t, heads, c_.qk_rope_head_dim});
-  ctx.be.copy_columns(q, 0, q_nope, 0, c_.qk_nope_head_dim);
-  ctx.be.copy_columns(q, c_.qk_nope_head_dim, q_rope, 0, c_.qk_rope_head_dim);
+  ctx.be.mla_rope_and_cache(ctx.batch, q, kv, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), rope_, q_nope, q_rope,
+                            ctx.kv.k);
   Tensor q_lat = ctx.tensor({t, heads, lora});
   ctx.be.head_matmul(q_nope, w_uk_, /*transpose=*/true, q_lat);
   Tensor out_lat = ctx.tensor({t, heads, lora});

@@ -17,8 +17,7 @@ class MlaAttention final : public AttentionBlock {
   Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
-  Tensor project_query(LayerContext& ctx, const Tensor& x);
-  void write_latent(LayerContext& ctx, const Tensor& x);
+  void project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv);
 
   const ModelConfig& c_;
   const RopeParams& rope_;

@@ -331,3 +331,47 @@ TEST(GpuOps, RopeAndCacheEqualsRopeThenCacheWrites) {
     expect_close(g.read(gkv.v), vc, 1e-2f, what + ": v cache");
   }
 }
+
+// The fused MLA step equals what the model did before it, op by op on the CPU: rope on q's rope
+// part, the split of q, rmsnorm of the latent, rope of the key part, the cache write.
+TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int t = 3, heads = 5, nope = 32, rope = 16, lora = 48, width = lora + rope, slots = 8;
+  ForwardBatch b;
+  b.tokens = {1, 2, 3};
+  b.positions = {0, 5, 9};
+  b.slots = {6, -1, 2};
+  b.seqs = {SeqSlice{0, 3, 10, {0}}};
+  b.block_size = 16;
+  std::vector<float> inv(rope / 2);
+  for (int i = 0; i < rope / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / rope);
+  HostWeight norm(random_values(lora, 1.5f, 70), {lora}, DType::BF16);
+  for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
+    const std::vector<float> q = random_values(t * heads * (nope + rope), 1.0f, 71),
+                             kv = random_values(t * width, 2.0f, 72);
+    const RopeParams cpu_p{host_view(inv, {rope / 2}), 1.25f, style};
+    std::vector<float> wq = q, wkv = kv, latent(t * lora), cache(slots * width, 0.0f);
+    g.cpu->rope(b, host_view(wq, {t, heads, nope + rope}), nope, rope, cpu_p);
+    std::vector<float> want_nope(t * heads * nope), want_rope(t * heads * rope);
+    g.cpu->copy_columns(host_view(wq, {t * heads, nope + rope}), 0, host_view(want_nope, {t * heads, nope}), 0, nope);
+    g.cpu->copy_columns(host_view(wq, {t * heads, nope + rope}), nope, host_view(want_rope, {t * heads, rope}), 0,
+                        rope);
+    g.cpu->copy_columns(host_view(wkv, {t, width}), 0, host_view(latent, {t, lora}), 0, lora);
+    g.cpu->rmsnorm(host_view(latent, {t, lora}), norm.weight, 1e-6f, host_view(latent, {t, lora}));
+    g.cpu->copy_columns(host_view(latent, {t, lora}), 0, host_view(wkv, {t, width}), 0, lora);
+    g.cpu->rope(b, host_view(wkv, {t, 1, width}), lora, rope, cpu_p);
+    g.cpu->cache_write(b, host_view(wkv, {t, width}), host_view(cache, {slots, width}));
+
+    Tensor gq_nope = g.gpu_tensor(DType::BF16, {t, heads, nope}), gq_rope = g.gpu_tensor(DType::BF16, {t, heads, rope});
+    Tensor gcache = g.gpu_bf16(std::vector<float>(slots * width, 0.0f), {slots, width});
+    g.gpu->begin_forward(b);
+    g.gpu->mla_rope_and_cache(b, g.gpu_bf16(q, {t, heads, nope + rope}), g.gpu_bf16(kv, {t, width}),
+                              g.gpu->upload_weight(norm.weight, g.keep), 1e-6f,
+                              RopeParams{g.gpu_f32(inv, {rope / 2}), 1.25f, style}, gq_nope, gq_rope, gcache);
+    const std::string what = style == RopeStyle::Neox ? "neox" : "interleaved";
+    expect_close(g.read(gq_nope), want_nope, 1e-2f, what + ": q_nope");
+    expect_close(g.read(gq_rope), want_rope, 1e-2f, what + ": q_rope");
+    expect_close(g.read(gcache), cache, 2e-2f, what + ": latent cache");
+  }
+}

@@ -28,6 +28,8 @@ class CpuBackend final : public Backend {
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
   void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) override;
+  void mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm, float eps,
+                          const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) override;
   void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                  int v_head_dim, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,

@@ -62,30 +62,73 @@ void CpuBackend::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+namespace {
+
+// cos and sin of a position's angles, as transformers computes them: angle = float(pos) *
+// inv_freq in float32, then cos/sin * attention_factor.
+void rope_angles(int pos, const RopeParams& p, int half, float* c, float* s) {
+  const float* inv_freq = p.inv_freq.ptr<float>();
+  for (int i = 0; i < half; ++i) {
+    const float ang = static_cast<float>(pos) * inv_freq[i];
+    c[i] = std::cos(ang) * p.attention_factor;
+    s[i] = std::sin(ang) * p.attention_factor;
+  }
+}
+
+// out = the rotation of the 2 * half values of in (out may be in).
+void rotate(const float* in, float* out, int half, const float* c, const float* s, RopeStyle style) {
+  for (int i = 0; i < half; ++i) {
+    const int a = style == RopeStyle::Neox ? i : 2 * i, b = style == RopeStyle::Neox ? i + half : 2 * i + 1;
+    const float x1 = in[a], x2 = in[b];
+    out[a] = x1 * c[i] - x2 * s[i];
+    out[b] = x2 * c[i] + x1 * s[i];
+  }
+}
+
+void check_slot(int slot, const Tensor& cache, const char* op) {
+  if (slot < 0 || slot >= cache.dim(0)) fail(op, ": slot ", slot, " outside the cache's ", cache.dim(0), " slots");
+}
+
+}  // namespace
+
 void CpuBackend::rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) {
   const int n = batch.num_tokens();
   const int64_t heads = x.dim(1), stride = x.dim(2);
   const int half = rot_dim / 2;
-  const float* inv_freq = p.inv_freq.ptr<float>();
 #pragma omp parallel for if (n * heads * rot_dim > kParallelWork)
   for (int t = 0; t < n; ++t) {
     std::vector<float> c(half), s(half);
-    // Same order as transformers: angle = float(pos) * inv_freq in float32, then cos/sin * scaling.
-    for (int i = 0; i < half; ++i) {
-      float ang = static_cast<float>(batch.positions[t]) * inv_freq[i];
-      c[i] = std::cos(ang) * p.attention_factor;
-      s[i] = std::sin(ang) * p.attention_factor;
-    }
+    rope_angles(batch.positions[t], p, half, c.data(), s.data());
     for (int64_t h = 0; h < heads; ++h) {
       float* v = x.ptr<float>() + (t * heads + h) * stride + offset;
-      for (int i = 0; i < half; ++i) {
-        int a = p.style == RopeStyle::Neox ? i : 2 * i;
-        int b = p.style == RopeStyle::Neox ? i + half : 2 * i + 1;
-        float x1 = v[a], x2 = v[b];
-        v[a] = x1 * c[i] - x2 * s[i];
-        v[b] = x2 * c[i] + x1 * s[i];
-      }
+      rotate(v, v, half, c.data(), s.data(), p.style);
     }
+  }
+}
+
+void CpuBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm,
+                                    float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) {
+  const int n = batch.num_tokens();
+  const int64_t heads = q.dim(1), nope = q_nope.dim(2), rot = q_rope.dim(2), width = kv.shape.back(),
+                lora = width - rot;
+  const int half = static_cast<int>(rot / 2);
+  std::vector<float> gamma(lora), c(half), s(half);
+  weight_row_to_f32(kv_norm, 0, gamma.data());
+  for (int t = 0; t < n; ++t) {
+    rope_angles(batch.positions[t], p, half, c.data(), s.data());
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q.ptr<float>() + (t * heads + h) * (nope + rot);
+      std::memcpy(q_nope.ptr<float>() + (t * heads + h) * nope, qh, nope * sizeof(float));
+      rotate(qh + nope, q_rope.ptr<float>() + (t * heads + h) * rot, half, c.data(), s.data(), p.style);
+    }
+    const int slot = batch.slots[t];
+    if (slot == -1) continue;  // a padding token, written nowhere
+    check_slot(slot, cache, "mla_rope_and_cache");
+    const float* x = kv.ptr<float>() + t * width;
+    float* row = cache.ptr<float>() + static_cast<int64_t>(slot) * width;
+    const float inv = 1.0f / std::sqrt(dot_f32(x, x, lora) / static_cast<float>(lora) + eps);
+    for (int64_t i = 0; i < lora; ++i) row[i] = gamma[i] * (x[i] * inv);
+    rotate(x + lora, row + lora, half, c.data(), s.data(), p.style);
   }
 }
 
@@ -94,7 +137,7 @@ void CpuBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tenso
   for (int t = 0; t < batch.num_tokens(); ++t) {
     const int slot = batch.slots[t];
     if (slot == -1) continue;  // a padding token, written nowhere
-    if (slot < 0 || slot >= cache.dim(0)) fail("cache_write: slot ", slot, " outside the cache's ", cache.dim(0), " slots");
+    check_slot(slot, cache, "cache_write");
     std::memcpy(cache.ptr<float>() + static_cast<int64_t>(slot) * width, src.ptr<float>() + t * width,
                 width * sizeof(float));
   }

@@ -54,6 +54,8 @@ class CudaBackend final : public Backend {
   void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) override;
   void rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
                       const RopeParams& p) override;
+  void mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm, float eps,
+                          const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) override;
   void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                  int v_head_dim, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,

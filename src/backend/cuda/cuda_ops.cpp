@@ -101,6 +101,40 @@ void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, 
   launch_rope_and_cache(db, r, stream_);
 }
 
+void CudaBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                     const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope,
+                                     Tensor cache) {
+  const DeviceBatch& db = device_batch(batch);
+  for (const Tensor* x : std::initializer_list<const Tensor*>{&q, &kv, &q_nope, &q_rope, &cache})
+    expect(*x, DType::BF16, "mla_rope_and_cache", "tensor");
+  const int64_t t = batch.num_tokens(), heads = q.dim(1), nope = q_nope.dim(2), rope = q_rope.dim(2),
+                lora = kv.shape.back() - rope;
+  if (q.shape.size() != 3 || q.dim(0) != t || q.dim(2) != nope + rope || q_nope.shape != Shape{t, heads, nope} ||
+      q_rope.shape != Shape{t, heads, rope} || kv.rows() != t || lora <= 0 || rope % 2 ||
+      cache.shape.back() != kv.shape.back() || kv_norm.w.numel() != lora || p.inv_freq.numel() < rope / 2)
+    fail("mla_rope_and_cache: q ", shape_str(q.shape), ", kv ", shape_str(kv.shape), ", q_nope ", shape_str(q_nope.shape),
+         ", q_rope ", shape_str(q_rope.shape), ", cache ", shape_str(cache.shape), ", norm of ", kv_norm.w.numel(), ", ",
+         p.inv_freq.numel(), " frequencies, ", t, " tokens");
+  for (int s : batch.slots)  // -1: a padding token, written nowhere
+    if (s < -1 || s >= cache.dim(0)) fail("mla_rope_and_cache: slot ", s, " outside the cache's ", cache.dim(0), " slots");
+  MlaRopeCacheParams r{};
+  r.q = q.ptr<bf16>();
+  r.kv = kv.ptr<bf16>();
+  r.norm = device_weight(kv_norm);
+  r.eps = eps;
+  r.q_nope = q_nope.ptr<bf16>();
+  r.q_rope = q_rope.ptr<bf16>();
+  r.cache = cache.ptr<bf16>();
+  r.heads = static_cast<int>(heads);
+  r.nope = static_cast<int>(nope);
+  r.rope = static_cast<int>(rope);
+  r.lora = static_cast<int>(lora);
+  r.inv_freq = p.inv_freq.ptr<float>();
+  r.attention_factor = p.attention_factor;
+  r.neox = p.style == RopeStyle::Neox;
+  launch_mla_rope_and_cache(db, r, stream_);
+}
+
 void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {
   expect(logits, DType::F32, "argmax_rows", "logits");
   expect(ids, DType::I32, "argmax_rows", "ids");

@@ -66,6 +66,23 @@ struct RopeCacheParams {
   bool neox;
 };
 void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaStream_t s);
+// MLA: q [T, heads, nope + rope] -> q_nope [T, heads, nope] and rotated q_rope [T, heads, rope];
+// kv [T, lora + rope] -> cache row [rmsnorm(kv[:lora]) * norm, rope(kv[lora:])] at each token's
+// slot (none for slot -1).
+struct MlaRopeCacheParams {
+  const bf16* q;
+  const bf16* kv;
+  DeviceWeight norm;
+  float eps;
+  bf16* q_nope;
+  bf16* q_rope;
+  bf16* cache;
+  int heads, nope, rope, lora;
+  const float* inv_freq;
+  float attention_factor;
+  bool neox;
+};
+void launch_mla_rope_and_cache(const DeviceBatch& b, const MlaRopeCacheParams& p, cudaStream_t s);
 // x += y, then out = rmsnorm(x) * w, row by row; out must not alias x or y.
 void launch_add_rmsnorm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
                         cudaStream_t s);

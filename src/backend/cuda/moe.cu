@@ -111,19 +111,43 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
     }
 }
 
-// One block per token: out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float in choice
-// order (deterministic, unlike atomics into the output). Pairs with no row add nothing.
-__global__ void moe_combine_kernel(const float* y, const int* inverse, const float* weights, int k, int64_t hidden,
-                                   bf16* out) {
+// out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float in choice order (deterministic,
+// unlike atomics into the output); pairs with no row add nothing. A block covers 4 x 128
+// columns of one token (grid.x), with the token's rows and weights in shared memory, so a
+// thread's k loads are independent and in flight together: one token (decode) is a few short
+// blocks, not one block walking the row one dependent load after another.
+constexpr int kCombineThreads = 128;
+
+template <bool kVec>
+__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const float* y, const int* inverse,
+                                                                      const float* weights, int k, int64_t hidden,
+                                                                      bf16* out) {
+  extern __shared__ float pair_weight[];  // [k], then the k rows as ints
+  int* pair_row = reinterpret_cast<int*>(pair_weight + k);
   const int64_t t = blockIdx.x;
-  for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
-    float acc = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      const int row = inverse[t * k + j];
-      if (row >= 0) acc += weights[t * k + j] * y[static_cast<int64_t>(row) * hidden + d];
-    }
-    out[t * hidden + d] = __float2bfloat16(acc);
+  for (int j = threadIdx.x; j < k; j += blockDim.x) {
+    pair_row[j] = inverse[t * k + j];
+    pair_weight[j] = weights[t * k + j];
   }
+  __syncthreads();
+  constexpr int kCols = kVec ? 4 : 1;
+  const int64_t d = (static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x) * kCols;
+  if (d >= hidden) return;
+  float acc[kCols] = {};
+#pragma unroll 8
+  for (int j = 0; j < k; ++j) {
+    if (pair_row[j] < 0) continue;
+    const float* src = y + static_cast<int64_t>(pair_row[j]) * hidden + d;
+    if constexpr (kVec) {
+      const float4 v = *reinterpret_cast<const float4*>(src);
+      acc[0] += pair_weight[j] * v.x, acc[1] += pair_weight[j] * v.y;
+      acc[2] += pair_weight[j] * v.z, acc[3] += pair_weight[j] * v.w;
+    } else {
+      acc[0] += pair_weight[j] * src[0];
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kCols; ++c) out[t * hidden + d + c] = __float2bfloat16(acc[c]);
 }
 
 // Exclusive prefix sum of one value per thread over the block (blockDim.x = kMoeMaxExperts);
@@ -199,14 +223,16 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
                       int* ids, float* weights, cudaStream_t s) {
   if (tokens == 0) return;
   const size_t smem = static_cast<size_t>(kRouteWarps) * 3 * experts * sizeof(float);
-  CUDA_CHECK(cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  CUDA_CHECK(
+      cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   moe_route_kernel<<<ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s>>>(
       logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
   CUDA_CHECK_LAUNCH("moe_route_kernel");
 }
 
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s) {
-  if (experts < 1 || experts > kMoeMaxExperts) fail("moe permutation: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
+  if (experts < 1 || experts > kMoeMaxExperts)
+    fail("moe permutation: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
   moe_permute_kernel<<<1, kMoeMaxExperts, 0, s>>>(ids, tokens * k, k, experts, perm);
   CUDA_CHECK_LAUNCH("moe_permute_kernel");
 }
@@ -214,7 +240,14 @@ void launch_moe_permute(const int* ids, int tokens, int k, int experts, const Mo
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
-  moe_combine_kernel<<<tokens, 256, 0, s>>>(y, inverse, weights, k, hidden, out);
+  const bool vec = hidden % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  const int64_t threads = vec ? hidden / 4 : hidden;
+  const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
+  const size_t smem = k * (sizeof(float) + sizeof(int));
+  if (vec)
+    moe_combine_kernel<true><<<grid, kCombineThreads, smem, s>>>(y, inverse, weights, k, hidden, out);
+  else
+    moe_combine_kernel<false><<<grid, kCombineThreads, smem, s>>>(y, inverse, weights, k, hidden, out);
   CUDA_CHECK_LAUNCH("moe_combine_kernel");
 }
 

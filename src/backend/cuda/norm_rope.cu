@@ -128,6 +128,15 @@ void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64
     launch_dependent("norm_kernel", norm_kernel<kAdd, false>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
 }
 
+// Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), with
+// cs = [half cos | half sin] of the token's position.
+__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, const float* cs, bool neox) {
+  const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+  const float x1 = __bfloat162float(in[ia]), x2 = __bfloat162float(in[ib]);
+  out[ia] = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
+  out[ib] = __float2bfloat16(x2 * cs[i] + x1 * cs[half + i]);
+}
+
 // One block per token: cos and sin of its position once in shared memory, then every head.
 // As transformers: angle = float(pos) * inv_freq in float32, cos/sin scaled by attention_factor.
 __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, int offset, int rot_dim,
@@ -145,10 +154,7 @@ __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, i
   for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
     const int h = j / half, i = j % half;
     bf16* v = x + (static_cast<int64_t>(t) * heads + h) * stride + offset;
-    const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
-    const float x1 = __bfloat162float(v[ia]), x2 = __bfloat162float(v[ib]);
-    v[ia] = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
-    v[ib] = __float2bfloat16(x2 * cs[i] + x1 * cs[half + i]);
+    rotate_pair(v, v, i, half, cs, neox);
   }
 }
 
@@ -173,21 +179,56 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
     const int hh = is_k ? h - p.hq : h;
     bf16* row =
         is_k ? p.k + (static_cast<int64_t>(t) * p.hk + hh) * p.d : p.q + (static_cast<int64_t>(t) * p.hq + hh) * p.d;
-    const int ia = p.neox ? i : 2 * i, ib = p.neox ? i + half : 2 * i + 1;
-    const float x1 = __bfloat162float(row[ia]), x2 = __bfloat162float(row[ib]);
-    const bf16 ya = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
-    const bf16 yb = __float2bfloat16(x2 * cs[i] + x1 * cs[half + i]);
-    row[ia] = ya;
-    row[ib] = yb;
+    rotate_pair(row, row, i, half, cs, p.neox);
     if (is_k && slot >= 0) {
+      const int ia = p.neox ? i : 2 * i, ib = p.neox ? i + half : 2 * i + 1;
       bf16* cache_row = p.k_cache + (slot * p.hk + hh) * p.d;
-      cache_row[ia] = ya;
-      cache_row[ib] = yb;
+      cache_row[ia] = row[ia];
+      cache_row[ib] = row[ib];
     }
   }
   if (slot < 0) return;
   const int64_t width = static_cast<int64_t>(p.hk) * p.dv;
   for (int64_t e = threadIdx.x; e < width; e += blockDim.x) p.v_cache[slot * width + e] = p.v[t * width + e];
+}
+
+// MLA, one block per token: cos and sin once; q's nope part copied and its rope part rotated
+// into their own tensors; the cache row at the token's slot gets the latent's rmsnorm and the
+// rotated key part. Replaces two ropes, a norm, a cache write and four column copies.
+__global__ void __launch_bounds__(kNormThreads) mla_rope_cache_kernel(DeviceBatch b, MlaRopeCacheParams p) {
+  dependent_kernel_start();
+  extern __shared__ float cs[];  // [half] cos, then [half] sin
+  const int t = blockIdx.x, half = p.rope / 2, width = p.lora + p.rope;
+  const float pos = static_cast<float>(b.positions[t]);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float ang = pos * p.inv_freq[i];
+    cs[i] = cosf(ang) * p.attention_factor;
+    cs[half + i] = sinf(ang) * p.attention_factor;
+  }
+  const bf16* kv = p.kv + static_cast<int64_t>(t) * width;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < p.lora; i += blockDim.x) {
+    const float v = __bfloat162float(kv[i]);
+    ss += v * v;
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.lora) + p.eps);  // block_sum syncs: cs is ready
+  const int qk = p.nope + p.rope;
+  for (int j = threadIdx.x; j < p.heads * (p.nope + half); j += blockDim.x) {
+    const int h = j / (p.nope + half), i = j % (p.nope + half);
+    const bf16* qh = p.q + (static_cast<int64_t>(t) * p.heads + h) * qk;
+    if (i < p.nope) {
+      p.q_nope[(static_cast<int64_t>(t) * p.heads + h) * p.nope + i] = qh[i];
+    } else {
+      bf16* out = p.q_rope + (static_cast<int64_t>(t) * p.heads + h) * p.rope;
+      rotate_pair(qh + p.nope, out, i - p.nope, half, cs, p.neox);
+    }
+  }
+  const int64_t slot = b.slots[t];
+  if (slot < 0) return;
+  bf16* row = p.cache + slot * width;
+  for (int i = threadIdx.x; i < p.lora; i += blockDim.x)
+    row[i] = __float2bfloat16(weight_at(p.norm, 0, i) * (__bfloat162float(kv[i]) * inv));
+  for (int i = threadIdx.x; i < half; i += blockDim.x) rotate_pair(kv + p.lora, row + p.lora, i, half, cs, p.neox);
 }
 
 }  // namespace
@@ -218,6 +259,12 @@ void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaS
   const size_t smem = static_cast<size_t>(p.d) * sizeof(float);
   const int threads = std::min(1024, ceil_div((p.hq + p.hk) * (p.d / 2), 32) * 32);
   launch_dependent("rope_cache_kernel", rope_cache_kernel, b.num_tokens, std::max(threads, 32), smem, s, b, p);
+}
+
+void launch_mla_rope_and_cache(const DeviceBatch& b, const MlaRopeCacheParams& p, cudaStream_t s) {
+  if (b.num_tokens == 0) return;
+  launch_dependent("mla_rope_cache_kernel", mla_rope_cache_kernel, b.num_tokens, kNormThreads, p.rope * sizeof(float),
+                   s, b, p);
 }
 
 }  // namespace dsinfer::cuda
