@@ -204,11 +204,15 @@ TEST(GpuMoeFp8Gemm, TileListCoversEveryRowOnce) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<int> covered(n, 0);
   int real = 0;
-  for (const int4& t : tiles.read<int4>(slots)) {
+  const std::vector<int4> list = tiles.read<int4>(slots);
+  for (const int4& t : list) {
     if (t.x < 0) continue;
     ++real;
     ASSERT_LT(t.x, experts);
     EXPECT_EQ(t.z, offsets[t.x + 1]);
+    ASSERT_GE(t.w, 0);  // the expert's first tile
+    EXPECT_EQ(list[t.w].x, t.x);
+    EXPECT_EQ(list[t.w].y, offsets[t.x]);
     for (int r = t.y; r < std::min(t.y + 128, t.z); ++r) ++covered[r];
   }
   EXPECT_EQ(real, 0 + 1 + 1 + 2 + 0 + 3 + 1 + 0);

@@ -13,8 +13,9 @@
 //   temporary, wait, release the stage (its "empty" barrier), then add the temporary into the
 //   accumulators times row scale x weight block scale. While one warpgroup promotes, the other's
 //   MMAs keep the tensor cores busy.
-// * Items are numbered with the N tile fastest, so the blocks in flight share an M tile's rows
-//   in L2, and an expert's next M tile runs at the same time and finds its weight tiles there.
+// * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
+//   tile next to each other: the blocks in flight share the expert's rows in L2, and its M tiles
+//   run side by side, so each weight tile comes from memory once.
 #include <cub/block/block_scan.cuh>
 
 #include "backend/cuda/cuda_check.h"
@@ -34,7 +35,7 @@ namespace {
 
 constexpr int kTileM = 128, kTileN = 128, kTileK = 128;  // kTileK: the scale block depth
 constexpr int kHalfN = kTileN / 2;                        // rows of one B box
-constexpr int kStages = 6;
+constexpr int kStages = 7;
 constexpr int kATileBytes = kTileM * kTileK, kBTileBytes = kTileN * kTileK;
 constexpr int kStageBytes = kATileBytes + kBTileBytes;
 constexpr int kConsumerThreads = 256;  // two MMA warpgroups
@@ -86,13 +87,23 @@ struct Ring {
   }
 };
 
-// A work item: its M tile (expert, first row, end of the expert's rows) and N tile; expert < 0
-// once the slots run past the last M tile (they are the list's tail, so all later items too).
+// A work item: its M tile (expert, first row, end of the expert's rows, the expert's first slot)
+// and N tile; expert < 0 once the slots run past the last M tile (they are the list's tail, so
+// all later items too). Expert e's c M tiles from slot f own items [f, f + c) x n_tiles, taken
+// as (N tile, M tile) with the M tile fastest.
 struct Item {
   int4 tile;
   int n_tile;
 };
-__device__ __forceinline__ Item item_at(const GemmArgs& g, int w) { return {g.tiles[w / g.n_tiles], w % g.n_tiles}; }
+__device__ __forceinline__ Item item_at(const GemmArgs& g, int w) {
+  const int slot = w / g.n_tiles;
+  const int4 t = g.tiles[slot];
+  if (t.x < 0) return {t, 0};
+  const int first = t.w, expert_begin = t.y - (slot - first) * kTileM;
+  const int count = (t.z - expert_begin + kTileM - 1) / kTileM;
+  const int local = w - first * g.n_tiles, m = local % count;
+  return {first + m == slot ? t : g.tiles[first + m], local / count};
+}
 
 template <Proj P>
 __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem& sm) {
@@ -106,10 +117,11 @@ __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem&
       const int s = ring.stage;
       mbarrier_wait(sm.empty(s), ring.phase ^ 1);  // the first round passes: nothing to drain yet
       mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
-      tma_load_2d(sm.a(s), a_map, sm.full(s), kb * kTileK, it.tile.y);
+      const int k0 = kb * kTileK;
+      tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.tile.y);
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        tma_load_2d(sm.b(s) + h * kHalfN * kTileK, b_maps[h], sm.full(s), kb * kTileK, b_row<P>(it.n_tile, h));
+        tma_load_2d(sm.b(s) + h * kHalfN * kTileK, b_maps[h], sm.full(s), k0, b_row<P>(it.n_tile, h));
     }
   }
 }
@@ -246,7 +258,7 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_fp8_tiles_kernel(const int
   const int count = (end - begin + kTileM - 1) / kTileM;
   int first = 0, total = 0;
   Scan(scan).ExclusiveSum(count, first, total);
-  for (int m = 0; m < count && first + m < slots; ++m) tiles[first + m] = make_int4(e, begin + m * kTileM, end, 0);
+  for (int m = 0; m < count && first + m < slots; ++m) tiles[first + m] = make_int4(e, begin + m * kTileM, end, first);
   for (int i = total + threadIdx.x; i < slots; i += blockDim.x) tiles[i] = make_int4(-1, 0, 0, 0);
 }
 

@@ -47,8 +47,9 @@ struct MoeFp8Rows {
 // Most M tiles `rows` rows over `experts` experts can need: every expert's partial tile aside,
 // the full ones.
 int moe_fp8_tile_slots(int rows, int experts);
-// tiles[i] = (expert, first row, end of the expert's rows, 0) for every 128-row M tile; the
-// slots past the last tile get expert -1. offsets: [experts + 1] on the device.
+// tiles[i] = (expert, first row, end of the expert's rows, the expert's first tile) for every
+// 128-row M tile, in expert order; the slots past the last tile get expert -1. offsets:
+// [experts + 1] on the device.
 void launch_moe_fp8_tiles(const int* offsets, int experts, int4* tiles, int slots, cudaStream_t s);
 
 // act[r] = silu(x[r] gate_e^T) * (x[r] up_e^T) as bf16 [rows, inter], e the expert of row r.
