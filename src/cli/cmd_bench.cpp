@@ -20,7 +20,8 @@ namespace {
 struct BenchOptions {
   std::string model;
   LoadOptions load;
-  int prompt_len = 128, gen_len = 32, batch = 1;
+  int prompt_len = 128, gen_len = 32;
+  std::vector<int> batches{1};  // one decode measurement per size, on one loaded model
   double memory_utilization = 0.9;
 };
 
@@ -51,24 +52,24 @@ double time_prefill(Engine& engine, int prompt_len, int vocab) {
 // sequences got its first token to the first sequence's end, so every step in the window
 // decodes all of them. Prompts are admitted one step after another, so each sequence may
 // generate up to `batch` more tokens than --gen-len before the window opens.
-double decode_tokens_per_s(Engine& engine, const BenchOptions& o, int vocab) {
+double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batch, int vocab) {
   std::mutex mu;
   int first_tokens = 0;
   bool window_closed = false;
   int64_t tokens_in_window = 0;
   Clock::time_point start, end;
-  for (int b = 0; b < o.batch; ++b) {
+  for (int b = 0; b < batch; ++b) {
     GenerationRequest r;
-    r.prompt = synthetic_prompt(o.prompt_len, vocab, b + 1);
-    r.max_tokens = o.gen_len + o.batch;
+    r.prompt = synthetic_prompt(prompt_len, vocab, b + 1);
+    r.max_tokens = gen_len + batch;
     r.ignore_eos = true;
     r.sampling.temperature = 0;
     engine.submit(r, [&](const TokenEvent& ev) {
       std::lock_guard<std::mutex> lock(mu);
       if (ev.token < 0 || window_closed) return true;
-      if (ev.completion_tokens == 1 && ++first_tokens == o.batch) start = Clock::now();
-      else if (first_tokens == o.batch) ++tokens_in_window;
-      if (ev.finished && first_tokens == o.batch) {
+      if (ev.completion_tokens == 1 && ++first_tokens == batch) start = Clock::now();
+      else if (first_tokens == batch) ++tokens_in_window;
+      if (ev.finished && first_tokens == batch) {
         window_closed = true;
         end = Clock::now();
       }
@@ -84,36 +85,42 @@ void run_bench(const BenchOptions& o) {
   std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.load.device.c_str());
   LoadedModel m = load_for_generation(o.model, o.load);
   const int vocab = m.model->config().vocab_size;
+  const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
-  eo.kv_cache_tokens = static_cast<int64_t>(o.batch + 1) * (o.prompt_len + o.gen_len + o.batch + eo.block_size);
-  eo.max_running = std::max(o.batch, 1);
+  eo.kv_cache_tokens = static_cast<int64_t>(max_batch + 1) * (o.prompt_len + o.gen_len + max_batch + eo.block_size);
+  eo.max_running = max_batch;
   eo.max_batched_tokens = std::max(o.prompt_len, 512);
   eo.prefix_caching = false;  // every prompt is computed in full
   Engine engine(*m.model, *m.backend, eo);
-  // Warm-up: a prefill at full length and a short decode at the full batch, so first-use costs
+  // Warm-up: a prefill at full length and a short decode at each batch size, so first-use costs
   // (GEMM plans, scratch growth, re-recorded decode graphs) stay out of the figures.
   std::fprintf(stderr, "warming up...\n");
   time_prefill(engine, o.prompt_len, vocab);
-  decode_tokens_per_s(engine, BenchOptions{o.model, o.load, std::min(o.prompt_len, 16), 2, o.batch}, vocab);
+  for (int batch : o.batches) decode_tokens_per_s(engine, std::min(o.prompt_len, 16), 2, batch, vocab);
   std::fprintf(stderr, "prefill of %d tokens (median of 3)...\n", o.prompt_len);
   std::vector<double> prefills;
   for (int i = 0; i < 3; ++i) prefills.push_back(time_prefill(engine, o.prompt_len, vocab));
   std::sort(prefills.begin(), prefills.end());
   const double prefill_s = prefills[1];
-  std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, o.batch);
-  double decode = decode_tokens_per_s(engine, o, vocab);
+  std::vector<double> decode;
+  for (int batch : o.batches) {
+    std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, batch);
+    decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, batch, vocab));
+  }
   KvBudget kv = plan_kv_cache(*m.model, *m.backend, o.memory_utilization, eo.max_batched_tokens, eo.max_running,
                               eo.block_size);
   std::printf("KV capacity at memory utilization %.2f: %lld tokens (%s)\n", o.memory_utilization,
               static_cast<long long>(kv.tokens), kv.derivation.c_str());
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("| model | device | load s | prefill tok/s (%d) | decode tok/s (batch %d) | peak RSS MiB |\n", o.prompt_len,
-              o.batch);
-  std::printf("| --- | --- | --- | --- | --- | --- |\n");
-  std::printf("| %s | %s | %.3f | %.1f | %.1f | %.0f |\n", m.model->config().architecture.c_str(), o.load.device.c_str(),
-              m.load_seconds, o.prompt_len / prefill_s, decode, ru.ru_maxrss / 1024.0);
+  std::printf("| model | device | load s | prefill tok/s (%d) | batch | decode tok/s | ms per step | peak RSS MiB |\n",
+              o.prompt_len);
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (size_t i = 0; i < o.batches.size(); ++i)
+    std::printf("| %s | %s | %.3f | %.1f | %d | %.1f | %.3f | %.0f |\n", m.model->config().architecture.c_str(),
+                o.load.device.c_str(), m.load_seconds, o.prompt_len / prefill_s, o.batches[i], decode[i],
+                1e3 * o.batches[i] / decode[i], ru.ru_maxrss / 1024.0);
 }
 
 CommandRegistration reg({"bench", "Measure load time, prefill and decode throughput, and peak memory",
@@ -126,8 +133,11 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                                ->check(CLI::Range(2, 1 << 20));
                            app.add_option("--gpu-memory-utilization", o->memory_utilization,
                                           "Share of device memory for the KV-capacity line (as dsinfer plan --mem-util)");
-                           app.add_option("--batch", o->batch, "Concurrent sequences in decode")
-                               ->check(CLI::PositiveNumber);
+                           app.add_option("--batch", o->batches,
+                                          "Concurrent sequences in decode; several (--batch 1,32,128) measure each "
+                                          "on the same loaded model")
+                               ->delimiter(',')
+                               ->check(CLI::Range(1, 1 << 16));
                            app.callback([o] { run_bench(*o); });
                          }});
 

@@ -1,5 +1,6 @@
 #include "model/dummy_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -21,18 +22,39 @@ float random_value(uint64_t seed, int64_t i, float scale) {
   return (static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f) * scale;
 }
 
-OwnedTensor random_tensor(DType dtype, Shape shape, uint64_t seed, float scale, float offset) {
-  OwnedTensor t{dtype, std::move(shape), {}};
+// One tensor to make: uniform values in [offset - scale, offset + scale).
+struct TensorSpec {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t seed;
+  float scale, offset;
+};
+
+OwnedTensor random_tensor(const TensorSpec& spec) {
+  OwnedTensor t{spec.dtype, spec.shape, {}};
   const int64_t n = shape_numel(t.shape);
-  t.bytes.resize(static_cast<size_t>(n) * dtype_size(dtype));
-#pragma omp parallel for schedule(static, 1 << 16)
+  t.bytes.resize(static_cast<size_t>(n) * dtype_size(spec.dtype));
   for (int64_t i = 0; i < n; ++i) {
-    const float v = offset + random_value(seed, i, scale);
-    if (dtype == DType::BF16) reinterpret_cast<uint16_t*>(t.bytes.data())[i] = f32_to_bf16(v);
-    else if (dtype == DType::F8_E4M3) t.bytes[i] = f32_to_fp8e4m3(v);
+    const float v = spec.offset + random_value(spec.seed, i, spec.scale);
+    if (spec.dtype == DType::BF16) reinterpret_cast<uint16_t*>(t.bytes.data())[i] = f32_to_bf16(v);
+    else if (spec.dtype == DType::F8_E4M3) t.bytes[i] = f32_to_fp8e4m3(v);
     else reinterpret_cast<float*>(t.bytes.data())[i] = v;
   }
   return t;
+}
+
+// Tensors fill in parallel, one thread each, largest first: a thread's allocation and first
+// touch of its tensor's pages run in parallel too (a V3 MoE layer is 768 expert matrices).
+std::map<std::string, OwnedTensor> fill(std::vector<TensorSpec> specs) {
+  std::sort(specs.begin(), specs.end(),
+            [](const TensorSpec& a, const TensorSpec& b) { return shape_numel(a.shape) > shape_numel(b.shape); });
+  std::vector<OwnedTensor> made(specs.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < specs.size(); ++i) made[i] = random_tensor(specs[i]);
+  std::map<std::string, OwnedTensor> out;
+  for (size_t i = 0; i < specs.size(); ++i) out[specs[i].name] = std::move(made[i]);
+  return out;
 }
 
 std::string expand(std::string name, int layer, int expert) {
@@ -49,7 +71,7 @@ std::string expand(std::string name, int layer, int expert) {
 
 TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& config) {
   plan::PlanModel pm = plan::PlanModel::from_json(config_json, "dummy");
-  std::map<std::string, OwnedTensor> out;
+  std::vector<TensorSpec> specs;
   uint64_t seed = 1;
   int64_t params = 0;
   for (int layer = -1; layer <= config.num_layers; ++layer) {
@@ -64,24 +86,25 @@ TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& 
         Shape shape = matrix ? Shape{g.rows, g.cols} : Shape{g.rows};
         params += g.rows * g.cols;
         if (g.role == plan::TensorRole::Norm) {
-          out[name] = random_tensor(DType::BF16, shape, ++seed, 0.05f, 1.0f);
+          specs.push_back({name, DType::BF16, shape, ++seed, 0.05f, 1.0f});
         } else if (g.role == plan::TensorRole::RouterBias) {
-          out[name] = random_tensor(DType::F32, shape, ++seed, 0.01f, 0.0f);
+          specs.push_back({name, DType::F32, shape, ++seed, 0.01f, 0.0f});
         } else if (g.role == plan::TensorRole::Linear && config.fp8_checkpoint) {
           // Weights of magnitude ~1/sqrt(fan_in): fp8 values in [-1, 1) times a per-block scale.
-          out[name] = random_tensor(DType::F8_E4M3, shape, ++seed, 1.0f, 0.0f);
+          specs.push_back({name, DType::F8_E4M3, shape, ++seed, 1.0f, 0.0f});
           Shape s = {(g.rows + config.fp8_block_rows - 1) / config.fp8_block_rows,
                      (g.cols + config.fp8_block_cols - 1) / config.fp8_block_cols};
-          out[name.substr(0, name.size() - 6) + "weight_scale_inv"] =
-              random_tensor(DType::F32, s, ++seed, 0.0f, 1.0f / std::sqrt(static_cast<float>(g.cols)));
+          specs.push_back({name.substr(0, name.size() - 6) + "weight_scale_inv", DType::F32, s, ++seed, 0.0f,
+                           1.0f / std::sqrt(static_cast<float>(g.cols))});
         } else {
-          out[name] = random_tensor(DType::BF16, shape, ++seed, 1.0f / std::sqrt(static_cast<float>(g.cols)), 0.0f);
+          specs.push_back({name, DType::BF16, shape, ++seed, 1.0f / std::sqrt(static_cast<float>(g.cols)), 0.0f});
         }
       }
     }
   }
+  TensorStore store = TensorStore::in_memory(fill(std::move(specs)), "dummy weights");
   log_info("dummy weights: ", params, " random parameters at the real shapes (generation will be gibberish)");
-  return TensorStore::in_memory(std::move(out), "dummy weights");
+  return store;
 }
 
 }  // namespace dsinfer
