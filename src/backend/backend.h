@@ -84,6 +84,17 @@ class Backend {
   virtual bool replay(int key);
   virtual MemoryInfo memory_info() const = 0;
 
+  // A branch: the ops queued between begin_branch() and end_branch() follow everything queued
+  // before begin_branch, but the ops queued after end_branch need not wait for them until
+  // join_branch() (a GPU runs the two lines concurrently: one streams the branch's weights while
+  // the other's short kernels run). The two lines must touch disjoint tensors until the join, and
+  // a branch holds only products, pointwise ops and norms; a backend may run it in line, as the
+  // default does (all three do nothing). Branches do not nest; every branch is joined before the
+  // forward pass ends.
+  virtual void begin_branch() {}
+  virtual void end_branch() {}
+  virtual void join_branch() {}
+
   // out[t] = table[tokens[t]]
   virtual void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) = 0;
   // out = rmsnorm(x) * w; x and out may alias.

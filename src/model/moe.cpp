@@ -28,8 +28,16 @@ Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c) : rou
     shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts);
 }
 
+// The shared experts run as a branch: on a GPU they stream their weights while the router's
+// short kernels (gate product, routing, permutation) run on the main line.
 Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
+  Tensor shared;
+  if (shared_) {
+    ctx.be.begin_branch();
+    shared = shared_->forward(ctx, x);
+    ctx.be.end_branch();
+  }
   Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
   ctx.be.linear(x, gate_, nullptr, logits);
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
@@ -37,7 +45,10 @@ Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
   ctx.be.moe_route(logits, bias_.empty() ? nullptr : &bias_, routing_, ids, weights);
   Tensor out = ctx.tensor({t, x.dim(1)});
   ctx.be.moe_experts(x, ids, weights, experts_, out);
-  if (shared_) ctx.be.add(out, shared_->forward(ctx, x));
+  if (shared_) {
+    ctx.be.join_branch();
+    ctx.be.add(out, shared);
+  }
   return out;
 }
 

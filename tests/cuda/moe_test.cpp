@@ -125,6 +125,7 @@ struct ExpertCase {
   bool fp8 = false;
   int unused = 0;     // the last `unused` experts are never chosen
   bool skewed = false;  // every token's first choice is expert 0 (many passes of one expert)
+  bool repeated = false;  // every choice of every token is expert 1 (ids that repeat an expert)
 };
 
 // Distinct random experts per token from [0, n_experts - unused).
@@ -132,6 +133,7 @@ std::vector<int> choose_experts(const ExpertCase& c, uint32_t seed) {
   std::mt19937 rng(seed);
   std::vector<int> ids;
   std::vector<int> pick(c.n_experts - c.unused);
+  if (c.repeated) return std::vector<int>(static_cast<size_t>(c.tokens) * c.k, 1);
   for (int t = 0; t < c.tokens; ++t) {
     std::iota(pick.begin(), pick.end(), 0);
     std::shuffle(pick.begin(), pick.end(), rng);
@@ -199,4 +201,15 @@ TEST(GpuMoe, ExpertsFp8BlockScaledWithPartialBlocks) {
   SKIP_WITHOUT_GPU();
   // hidden 80 and inter 48 leave partial 32-blocks at the edges.
   for (int tokens : {1, 9, 40, 200}) check_experts({tokens, 16, 6, 80, 48, true, 3}, 90 + tokens);
+}
+
+// Up to kFewTokens tokens take the GEMV-shaped grouped kernels: wide rows (K over one batch of
+// loads per lane), an expert given more rows than that by repeated ids (several passes over its
+// weights), and FP8 block-scaled weights there too.
+TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
+  SKIP_WITHOUT_GPU();
+  for (int tokens : {1, 4}) check_experts({tokens, 16, 6, 2304, 200, false, 2}, 100 + tokens);
+  check_experts({3, 8, 4, 256, 72, false, 0, false, true}, 110);
+  check_experts({4, 8, 3, 136, 40, true, 0, false, true}, 111);
+  for (int tokens : {2, 4}) check_experts({tokens, 16, 6, 144, 80, true, 3}, 120 + tokens);
 }

@@ -275,6 +275,29 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     }
 }
 
+// Up to 4 tokens take the skinny per-head kernels (both directions), the larger shape MLA's
+// absorbed products at V2-Lite's sizes.
+TEST(GpuOps, HeadMatmulSkinnyBothDirections) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  struct Case { int t, heads, n, k; };
+  for (const Case c : {Case{1, 3, 24, 40}, Case{4, 3, 24, 40}, Case{2, 5, 37, 264}, Case{1, 16, 128, 512}}) {
+    std::vector<float> w = random_values(c.heads * c.n * c.k, 0.5f, 160 + c.t);
+    Tensor gw = g.gpu_bf16(w, {c.heads, c.n, c.k});
+    for (bool transpose : {false, true}) {
+      const int in = transpose ? c.n : c.k, out_dim = transpose ? c.k : c.n;
+      std::vector<float> x = random_values(c.t * c.heads * in, 1.0f, 170 + c.k), want(c.t * c.heads * out_dim);
+      g.cpu->head_matmul(host_view(x, {c.t, c.heads, in}), host_view(w, {c.heads, c.n, c.k}), transpose,
+                         host_view(want, {c.t, c.heads, out_dim}));
+      Tensor out = g.gpu_tensor(DType::BF16, {c.t, c.heads, out_dim});
+      g.gpu->head_matmul(g.gpu_bf16(x, {c.t, c.heads, in}), gw, transpose, out);
+      expect_close(g.read(out), want, 1e-2f,
+                   std::string(transpose ? "head_matmul transposed" : "head_matmul") + " t=" + std::to_string(c.t) +
+                       " " + std::to_string(c.heads) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k));
+    }
+  }
+}
+
 // Greedy sampling's argmax on the device: rows on the 16-byte path (width % 4 == 0) and not,
 // with the row's maximum planted twice so that the first index must win the tie.
 TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaxima) {
@@ -374,4 +397,60 @@ TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
     expect_close(g.read(gq_rope), want_rope, 1e-2f, what + ": q_rope");
     expect_close(g.read(gcache), cache, 2e-2f, what + ": latent cache");
   }
+}
+
+// A branch (begin/end/join_branch): a shared-expert-shaped MLP queued on the branch while a
+// product of another input runs on the main line gives exactly the results of running both in
+// line, and matches the CPU; at 40 rows the products leave the skinny kernel, so the branch
+// returns to the main stream part-way and still gives the same results.
+TEST(GpuOps, BranchEqualsInLine) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int k = 256, inter = 384, n2 = 200;
+  HostWeight gate(random_values(inter * k, 0.1f, 901), Shape{inter, k}, DType::BF16);
+  HostWeight up(random_values(inter * k, 0.1f, 902), Shape{inter, k}, DType::BF16);
+  HostWeight down(random_values(k * inter, 0.1f, 903), Shape{k, inter}, DType::BF16);
+  HostWeight other(random_values(n2 * k, 0.1f, 904), Shape{n2, k}, DType::BF16);
+  const Weight gg = g.gpu->upload_weight(gate.weight, g.keep), gu = g.gpu->upload_weight(up.weight, g.keep),
+               gd = g.gpu->upload_weight(down.weight, g.keep), go = g.gpu->upload_weight(other.weight, g.keep);
+  for (int m : {1, 3, 40}) {
+    std::vector<float> x = random_values(m * k, 1.0f, 910 + m), x2 = random_values(m * k, 1.0f, 920 + m);
+    // CPU reference: mlp(x) and other(x2) + mlp(x).
+    std::vector<float> cg(m * inter), cu(m * inter), cmlp(m * k), co(m * n2);
+    g.cpu->linear(host_view(x, {m, k}), gate.weight, nullptr, host_view(cg, {m, inter}));
+    g.cpu->linear(host_view(x, {m, k}), up.weight, nullptr, host_view(cu, {m, inter}));
+    g.cpu->silu_mul(host_view(cg, {m, inter}), host_view(cu, {m, inter}), host_view(cg, {m, inter}));
+    g.cpu->linear(host_view(cg, {m, inter}), down.weight, nullptr, host_view(cmlp, {m, k}));
+    g.cpu->linear(host_view(x2, {m, k}), other.weight, nullptr, host_view(co, {m, n2}));
+    std::vector<std::vector<float>> got[2];
+    for (int branch = 0; branch < 2; ++branch) {
+      Tensor gx = g.gpu_bf16(x, {m, k}), gx2 = g.gpu_bf16(x2, {m, k});
+      Tensor tg = g.gpu_tensor(DType::BF16, {m, inter}), tu = g.gpu_tensor(DType::BF16, {m, inter});
+      Tensor mlp = g.gpu_tensor(DType::BF16, {m, k}), o = g.gpu_tensor(DType::BF16, {m, n2});
+      Tensor sum = g.gpu_tensor(DType::BF16, {m, k});
+      g.gpu->synchronize();
+      if (branch) g.gpu->begin_branch();
+      g.gpu->linear_many(gx, {{&gg, nullptr, tg}, {&gu, nullptr, tu}});
+      g.gpu->silu_mul(tg, tu, tg);
+      g.gpu->linear(tg, gd, nullptr, mlp);
+      if (branch) g.gpu->end_branch();
+      g.gpu->linear(gx2, go, nullptr, o);
+      g.gpu->copy_columns(gx, 0, sum, 0, k);
+      if (branch) g.gpu->join_branch();
+      g.gpu->add(sum, mlp);
+      got[branch] = {g.read(mlp), g.read(o), g.read(sum)};
+    }
+    const std::string at = " m=" + std::to_string(m);
+    EXPECT_EQ(got[0][0], got[1][0]) << "branch mlp" << at;
+    EXPECT_EQ(got[0][1], got[1][1]) << "main-line product" << at;
+    EXPECT_EQ(got[0][2], got[1][2]) << "sum after the join" << at;
+    expect_close(got[1][0], cmlp, 2e-2f, "branch mlp vs cpu" + at);
+    expect_close(got[1][1], co, 2e-2f, "main-line product vs cpu" + at);
+  }
+  // Branches do not nest, and an ended branch must be joined before the next one.
+  g.gpu->begin_branch();
+  EXPECT_THROW(g.gpu->begin_branch(), std::exception);
+  g.gpu->end_branch();
+  g.gpu->join_branch();
+  g.gpu->synchronize();
 }

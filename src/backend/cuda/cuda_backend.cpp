@@ -23,8 +23,12 @@ cudaStream_t create_stream(int device) {
   if (prop.major < 9)
     fail("CUDA device ", device, " (", prop.name, ") has compute capability ", prop.major, ".", prop.minor,
          "; dsinfer's kernels are built for 9.0 (Hopper) and newer");
+  // The main line first wherever a branch (begin_branch) competes with it for the SMs: the
+  // branch stream keeps the lowest priority.
+  int least = 0, greatest = 0;
+  CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
   cudaStream_t s = nullptr;
-  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, greatest));
   return s;
 }
 
@@ -82,6 +86,10 @@ CudaBackend::CudaBackend(int device_index)
   CUBLAS_CHECK(cublasSetStream(blas_, stream_));
   gemm_ = std::make_unique<CublasLtGemm>(stream_);
   CUDA_CHECK(cudaEventCreateWithFlags(&batch_copied_, cudaEventDisableTiming));
+  main_stream_ = stream_;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&branch_stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
 }
 
 CudaBackend::~CudaBackend() {
@@ -91,6 +99,11 @@ CudaBackend::~CudaBackend() {
   gemm_.reset();
   if (blas_) cublasDestroy(blas_);
   if (batch_copied_) cudaEventDestroy(batch_copied_);
+  stream_ = main_stream_;
+  cudaStreamSynchronize(branch_stream_);
+  cudaEventDestroy(fork_event_);
+  cudaEventDestroy(join_event_);
+  cudaStreamDestroy(branch_stream_);
   cudaStreamDestroy(stream_);
 }
 

@@ -42,6 +42,9 @@ class CudaBackend final : public Backend {
   bool can_record() const override { return true; }
   bool record(int key, const std::function<void()>& pass) override;
   bool replay(int key) override;
+  void begin_branch() override;
+  void end_branch() override;
+  void join_branch() override;
 
   void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
@@ -83,7 +86,19 @@ class CudaBackend final : public Backend {
   int device_index_;
   std::string name_;
   int sm_count_ = 0;
+  // The stream ops are queued on: main_stream_, or branch_stream_ between begin_branch and
+  // end_branch. Objects made with a stream (cuBLASLt, scratch) keep main_stream_.
   cudaStream_t stream_ = nullptr;
+  cudaStream_t main_stream_ = nullptr;
+
+  // Branches (cuda_graphs.cpp). Only the skinny products and pointwise kernels run on the branch
+  // stream: an op that would use a library handle or a scratch buffer first returns to the main
+  // stream behind the branch (leave_branch), which then runs in line.
+  enum class Branch { None, Open, Pending, Left };
+  Branch branch_ = Branch::None;
+  cudaStream_t branch_stream_ = nullptr;
+  cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
+  void leave_branch();
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<CublasLtGemm> gemm_;
 

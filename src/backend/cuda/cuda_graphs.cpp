@@ -7,8 +7,19 @@
 #include "backend/cuda/cuda_check.h"
 #include "core/log.h"
 
+#include <cstdlib>
+
 namespace dsinfer::cuda {
 namespace {
+
+// False when DSINFER_BRANCH=0: branches run in line (for measuring what they buy).
+bool branch_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("DSINFER_BRANCH");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
 
 // Ends a capture that failed part-way and clears the error it left, so the stream is usable.
 void abandon_capture(cudaStream_t stream) {
@@ -33,6 +44,8 @@ bool CudaBackend::record(int key, const std::function<void()>& pass) {
   try {
     pass();
   } catch (const std::exception& e) {
+    stream_ = main_stream_;
+    branch_ = Branch::None;
     abandon_capture(stream_);
     log_warn("CUDA graph capture of pass ", key, " failed, so it runs op by op: ", e.what());
     return false;
@@ -53,6 +66,42 @@ bool CudaBackend::record(int key, const std::function<void()>& pass) {
   recordings_[key] = r;
   CUDA_CHECK(cudaGraphLaunch(r.exec, stream_));  // capturing ran nothing: this is the pass's run
   return true;
+}
+
+// Fork and join through events: both work inside a stream capture too, where they become the
+// graph's two parallel paths.
+void CudaBackend::begin_branch() {
+  if (branch_ != Branch::None) fail("begin_branch: a branch is already open or not joined");
+  if (!branch_enabled()) {
+    branch_ = Branch::Left;
+    return;
+  }
+  CUDA_CHECK(cudaEventRecord(fork_event_, main_stream_));
+  CUDA_CHECK(cudaStreamWaitEvent(branch_stream_, fork_event_, 0));
+  stream_ = branch_stream_;
+  branch_ = Branch::Open;
+}
+
+void CudaBackend::end_branch() {
+  if (branch_ == Branch::Left) return;
+  if (branch_ != Branch::Open) fail("end_branch: no open branch");
+  CUDA_CHECK(cudaEventRecord(join_event_, branch_stream_));
+  stream_ = main_stream_;
+  branch_ = Branch::Pending;
+}
+
+void CudaBackend::join_branch() {
+  if (branch_ == Branch::Pending) CUDA_CHECK(cudaStreamWaitEvent(main_stream_, join_event_, 0));
+  else if (branch_ == Branch::Open) fail("join_branch: the branch was not ended");
+  branch_ = Branch::None;
+}
+
+void CudaBackend::leave_branch() {
+  if (branch_ != Branch::Open) return;
+  CUDA_CHECK(cudaEventRecord(join_event_, branch_stream_));
+  CUDA_CHECK(cudaStreamWaitEvent(main_stream_, join_event_, 0));
+  stream_ = main_stream_;
+  branch_ = Branch::Left;
 }
 
 bool CudaBackend::replay(int key) {

@@ -1,12 +1,18 @@
 // CudaBackend's per-head products of absorbed MLA (W_UK folded into the query, W_UV applied to
 // the attention output): one strided-batched bf16 cuBLAS GEMM over the heads, float32
 // accumulation. The model uploads w_uk / w_uv in the activation dtype (bf16), so no operand is
-// converted and the product runs on tensor cores.
+// converted and the product runs on tensor cores. At decode sizes (up to 4 tokens) a skinny
+// kernel (gemv.cu) streams w once instead: V2-Lite's 16 x 128 x 512 took cuBLAS ~5 us each way.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/tensor_checks.h"
 
 namespace dsinfer::cuda {
+
+// gemv.cu: out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16.
+bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w);
+void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
+                      bf16* out, cudaStream_t s);
 
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) {
   expect(x, DType::BF16, "head_matmul", "input");
@@ -18,6 +24,8 @@ void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, 
   expect_shape(x, {t, heads, in_dim}, "head_matmul", "input");
   expect_shape(out, {t, heads, out_dim}, "head_matmul", "output");
   if (t == 0) return;
+  if (head_gemv_fits(t, n, k, x.data, w.data))
+    return launch_head_gemv(x.ptr<bf16>(), w.ptr<bf16>(), transpose, t, heads, n, k, out.ptr<bf16>(), stream_);
   // Column-major per head h: out_h [out_dim, T] (ld H * out_dim) = op(w_h) x_h, where w_h [N, K]
   // row-major is [K, N] column-major: op T gives out[n] = sum_k w[n, k] x[k], op N gives
   // out[k] = sum_n w[n, k] x[n].

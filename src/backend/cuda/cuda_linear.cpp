@@ -86,6 +86,10 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
       (bias && bias->w.numel() != n))
     fail("linear: input ", shape_str(x.shape), " x weight ", shape_str(w.w.shape), " -> output ", shape_str(out.shape),
          " do not match");
+  // A branch holds only the skinny kernel's products: the other paths use handles and scratch
+  // bound to the main stream, so they first return there.
+  const bool skinny = w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data);
+  if (!skinny) leave_branch();
   if (w.w.dtype == DType::F8_E4M3) {
     if (fp8_linear_native(x, w, out)) {
       ++fp8_stats_.native;
@@ -95,7 +99,7 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
     ++fp8_stats_.dequantized;
   }
   // Decode-sized products of bf16 weights stream the weights through the skinny kernel.
-  if (w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data)) {
+  if (skinny) {
     GemvProducts one;
     one.add(w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
     return launch_gemv(x.ptr<bf16>(), one, out.dtype, m, k, stream_);

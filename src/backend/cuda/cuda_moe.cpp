@@ -15,6 +15,7 @@
 // and a combine kernel sums the weighted results back per token.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 
 #include "backend/cuda/cuda_backend.h"
@@ -32,6 +33,14 @@ namespace {
 // / 8 = 256 tokens) the grouped pass still reads most weights once and every decode batch of
 // those sizes stays graph-capturable.
 constexpr int kGroupedMaxPairsPerExpert = 8;
+
+// Decode batches of FP8 experts with at least this many pairs take the FP8 GEMM too: it reads
+// each active expert's weights once on the tensor cores, where the grouped kernels widen FP8 to
+// bf16 in registers.
+int fp8_gemm_min_pairs() {
+  static const int v = std::getenv("DSINFER_MOE_FP8_MIN_PAIRS") ? std::atoi(std::getenv("DSINFER_MOE_FP8_MIN_PAIRS")) : 64;
+  return v;
+}
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
@@ -127,9 +136,10 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   const int64_t inter = table.ex.inter;
   if (table.ex.hidden != hidden)
     fail("moe_experts: input ", shape_str(x.shape), " but experts of hidden size ", table.ex.hidden);
-  const bool grouped = table.grouped && aligned16(x.data) && n <= kGroupedMaxPairsPerExpert * n_experts;
-  const bool fp8_gemm = !grouped && table.fp8_maps && fp8_native_ && aligned16(x.data) &&
-                        moe_fp8_gemm_device(device_index_);
+  const bool groupable = table.grouped && aligned16(x.data) && n <= kGroupedMaxPairsPerExpert * n_experts;
+  const bool fp8_capable = table.fp8_maps && fp8_native_ && aligned16(x.data) && moe_fp8_gemm_device(device_index_);
+  const bool fp8_gemm = fp8_capable && (!groupable || n >= fp8_gemm_min_pairs());
+  const bool grouped = groupable && !fp8_gemm;
   const bool per_expert = !grouped && !fp8_gemm;
   const int slots = fp8_gemm ? moe_fp8_tile_slots(n, n_experts) : 0;
 
@@ -156,8 +166,8 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);
   if (grouped) {
     const int max_active = std::min(n_experts, n);
-    launch_moe_gate_up(table.ex, perm, max_active, x.ptr<bf16>(), act, stream_);
-    launch_moe_down(table.ex, perm, max_active, act, y, stream_);
+    launch_moe_gate_up(table.ex, perm, max_active, tokens, x.ptr<bf16>(), act, stream_);
+    launch_moe_down(table.ex, perm, max_active, tokens, act, y, stream_);
   } else if (fp8_gemm) {
     const Fp8Scratch w{reinterpret_cast<uint8_t*>(ws + xq_at), reinterpret_cast<float*>(ws + xs_at),
                        reinterpret_cast<uint8_t*>(ws + aq_at), reinterpret_cast<float*>(ws + as_at),

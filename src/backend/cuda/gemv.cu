@@ -115,4 +115,122 @@ void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, i
   }
 }
 
+// ---- Per-head products of absorbed MLA at decode sizes (CudaBackend::head_matmul, t <= 4):
+// w [H, N, K] bf16, x [T, H, in], out [T, H, out]. The whole w is streamed once, its loads
+// issued before waiting for the previous kernel (no kernel writes weights).
+namespace {
+
+constexpr int kHeadSlices = 16;  // row slices of a transposed head product's block
+
+// out[t, h, n] = sum_k w[h, n, k] x[t, h, k]: a warp per row of w (H * N rows of K).
+template <int M>
+__global__ void __launch_bounds__(kWarps * 32) head_rows_kernel(const bf16* w, const bf16* x, bf16* out, int heads,
+                                                                int n, int k) {
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= heads * n) return;
+  const int h = row / n, chunks = k / 8;
+  const uint4* wr = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(row) * chunks;
+  uint4 wv[kUnroll];
+  load_batch(wv, wr, lane, chunks);
+  dependent_kernel_start();
+  const uint4* xs = reinterpret_cast<const uint4*>(x) + static_cast<int64_t>(h) * chunks;
+  const int64_t x_stride = static_cast<int64_t>(heads) * chunks;  // one token's x, in pieces
+  float acc[M] = {};
+  for (int c = lane; c < chunks; c += 32 * kUnroll) {
+    if (c != lane) load_batch(wv, wr, c, chunks);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c + 32 * u < chunks) accumulate<M>(acc, wv[u], xs, x_stride, c + 32 * u);
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float v = warp_sum(acc[m]);
+    if (lane == 0) out[(static_cast<int64_t>(m) * heads + h) * n + row % n] = __float2bfloat16(v);
+  }
+}
+
+// out[t, h, c] = sum_n w[h, n, c] x[t, h, n]: a block per (head, 256 columns); thread (slice s,
+// piece p) sums 8 columns over rows s, s + 16, ...; the slices add through shared memory.
+template <int M>
+__global__ void __launch_bounds__(kHeadSlices * 32) head_cols_kernel(const bf16* w, const bf16* x, bf16* out,
+                                                                     int heads, int n, int k) {
+  __shared__ float red[kHeadSlices][32][9];  // padded against bank conflicts
+  const int h = blockIdx.y, s = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int pieces = k / 8, p = blockIdx.x * 32 + lane;
+  const bool live = p < pieces;
+  const uint4* wh = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(h) * n * pieces + p;
+  uint4 wv[kUnroll];
+  auto load = [&](int r0) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int r = r0 + u * kHeadSlices;
+      if (live && r < n) wv[u] = __ldcs(wh + static_cast<int64_t>(r) * pieces);
+    }
+  };
+  load(s);
+  dependent_kernel_start();
+  float acc[M][8] = {};
+  for (int r0 = s; r0 < n; r0 += kHeadSlices * kUnroll) {
+    if (r0 != s) load(r0);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int r = r0 + u * kHeadSlices;
+      if (!live || r >= n) continue;
+      const __nv_bfloat162* pw = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float xv = __bfloat162float(x[(static_cast<int64_t>(m) * heads + h) * n + r]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float2 f = __bfloat1622float2(pw[i]);
+          acc[m][2 * i] = fmaf(f.x, xv, acc[m][2 * i]);
+          acc[m][2 * i + 1] = fmaf(f.y, xv, acc[m][2 * i + 1]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) red[s][lane][i] = acc[m][i];
+    __syncthreads();
+    if (threadIdx.x < 256) {
+      const int pl = threadIdx.x / 8, i = threadIdx.x % 8, pc = blockIdx.x * 32 + pl;
+      float v = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kHeadSlices; ++j) v += red[j][pl][i];
+      if (pc < pieces) out[(static_cast<int64_t>(m) * heads + h) * k + pc * 8 + i] = __float2bfloat16(v);
+    }
+    __syncthreads();
+  }
+}
+
+template <int M>
+void head_products(const bf16* x, const bf16* w, bool transpose, int heads, int n, int k, bf16* out, cudaStream_t s) {
+  if (transpose)
+    launch_dependent("head_cols_kernel", head_cols_kernel<M>, dim3(ceil_div(k / 8, 32), heads), kHeadSlices * 32, 0, s,
+                     w, x, out, heads, n, k);
+  else
+    launch_dependent("head_rows_kernel", head_rows_kernel<M>, ceil_div(heads * n, kWarps), kWarps * 32, 0, s, w, x,
+                     out, heads, n, k);
+}
+
+}  // namespace
+
+bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w) {
+  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return t >= 1 && t <= kGemvMaxRows && k % 8 == 0 && n * k <= (int64_t{1} << 30) && a16(x) && a16(w);
+}
+
+void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
+                      bf16* out, cudaStream_t s) {
+  const int h = static_cast<int>(heads), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  switch (t) {
+    case 1: return head_products<1>(x, w, transpose, h, ni, ki, out, s);
+    case 2: return head_products<2>(x, w, transpose, h, ni, ki, out, s);
+    case 3: return head_products<3>(x, w, transpose, h, ni, ki, out, s);
+    default: return head_products<4>(x, w, transpose, h, ni, ki, out, s);
+  }
+}
+
 }  // namespace dsinfer::cuda

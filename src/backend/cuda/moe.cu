@@ -1,6 +1,7 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_kernels.h"
@@ -30,6 +31,7 @@ __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
 __global__ void moe_route_kernel(const float* logits, int tokens, int experts, DeviceWeight bias, bool has_bias,
                                  RouteParams r, int* ids, float* weights) {
   extern __shared__ float smem[];
+  dependent_kernel_start();  // the logits are the previous kernel's output
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int t = blockIdx.x * kRouteWarps + warp;
   if (t >= tokens) return;
@@ -124,6 +126,7 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const floa
                                                                       bf16* out) {
   extern __shared__ float pair_weight[];  // [k], then the k rows as ints
   int* pair_row = reinterpret_cast<int*>(pair_weight + k);
+  dependent_kernel_start();
   const int64_t t = blockIdx.x;
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     pair_row[j] = inverse[t * k + j];
@@ -184,6 +187,7 @@ __device__ int block_exclusive_scan(int v, int* scratch, int& total) {
 __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* ids, int n, int k, int experts,
                                                                      MoePermutation perm) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts], scratch[33];
+  dependent_kernel_start();
   const int e = threadIdx.x;
   count[e] = 0;
   __syncthreads();
@@ -225,16 +229,15 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
   const size_t smem = static_cast<size_t>(kRouteWarps) * 3 * experts * sizeof(float);
   CUDA_CHECK(
       cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  moe_route_kernel<<<ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s>>>(
-      logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
-  CUDA_CHECK_LAUNCH("moe_route_kernel");
+  launch_dependent("moe_route_kernel", moe_route_kernel, ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s,
+                   logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
 }
 
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s) {
   if (experts < 1 || experts > kMoeMaxExperts)
     fail("moe permutation: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
-  moe_permute_kernel<<<1, kMoeMaxExperts, 0, s>>>(ids, tokens * k, k, experts, perm);
-  CUDA_CHECK_LAUNCH("moe_permute_kernel");
+  launch_dependent("moe_permute_kernel", moe_permute_kernel, 1, kMoeMaxExperts, 0, s, ids, tokens * k, k, experts,
+                   perm);
 }
 
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
@@ -244,11 +247,8 @@ void launch_moe_combine(const float* y, const int* inverse, const float* weights
   const int64_t threads = vec ? hidden / 4 : hidden;
   const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
   const size_t smem = k * (sizeof(float) + sizeof(int));
-  if (vec)
-    moe_combine_kernel<true><<<grid, kCombineThreads, smem, s>>>(y, inverse, weights, k, hidden, out);
-  else
-    moe_combine_kernel<false><<<grid, kCombineThreads, smem, s>>>(y, inverse, weights, k, hidden, out);
-  CUDA_CHECK_LAUNCH("moe_combine_kernel");
+  launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true> : moe_combine_kernel<false>, grid,
+                   kCombineThreads, smem, s, y, inverse, weights, k, hidden, out);
 }
 
 }  // namespace dsinfer::cuda

@@ -11,6 +11,7 @@
 // columns {2q, 2q+1, 2q+8, 2q+9}: A and B see the same permutation of K, so the sum is the same.
 // The 4 warps of a block split K and add their tiles through shared memory.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
@@ -79,6 +80,7 @@ template <DType D, bool kGateUp>
 __global__ void __launch_bounds__(kWarps * 32) moe_grouped_kernel(GroupedArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   const MoePermutation& perm = a.perm;
+  dependent_kernel_start();
   if (static_cast<int>(blockIdx.y) >= *perm.active_count) return;
   const int e = perm.active[blockIdx.y];
   const int begin = perm.offsets[e], end = perm.offsets[e + 1];
@@ -160,30 +162,140 @@ __global__ void __launch_bounds__(kWarps * 32) moe_grouped_kernel(GroupedArgs a)
   }
 }
 
+// Few tokens (decode at batch <= kFewTokens): a GEMV per (active expert, output row). A warp owns
+// one output row of its expert (gate/up: the gate and the up row) and streams it once in
+// 16-byte pieces, lane-contiguous (a warp's load is 512 bytes of one row), kFewUnroll pieces of
+// each matrix in flight per lane, then applies them to each of the expert's rows (kFewTokens at a
+// time; more rows re-stream the weights, which only ids that repeat an expert in a token cause).
+// The down launch reads the permutation (made two kernels back, so finished once gate/up's
+// blocks are running) and issues its first weight loads before waiting for gate/up's output.
+constexpr int kFewWarps = 4, kFewUnroll = 8;
+
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+
+template <DType D, bool kGateUp>
+__global__ void __launch_bounds__(kFewWarps * 32) moe_grouped_few_kernel(GroupedArgs a) {
+  constexpr int M = kGateUp ? 2 : 1;
+  const MoePermutation& perm = a.perm;
+  if constexpr (kGateUp) dependent_kernel_start();  // the permutation is the previous kernel's output
+  // (down: written two kernels back; read past L1, which may hold an earlier layer's copy)
+  const int slot = blockIdx.y;
+  if (slot >= __ldcg(perm.active_count)) return;
+  const int e = __ldcg(perm.active + slot);
+  const int begin = __ldcg(perm.offsets + e), end = __ldcg(perm.offsets + e + 1);
+  const ExpertPtrs ptrs = a.ex.table[e];
+  const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kFewWarps + warp;
+  if (row >= n_out) return;
+  const void* w[M];
+  const float* sc[M];
+  if constexpr (kGateUp) {
+    w[0] = ptrs.gate;
+    w[1] = ptrs.up;
+    sc[0] = ptrs.gate_scale;
+    sc[1] = ptrs.up_scale;
+  } else {
+    w[0] = ptrs.down;
+    sc[0] = ptrs.down_scale;
+  }
+  const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
+  const int pieces = static_cast<int>(k_in / 8);
+  uint4 wv[kFewUnroll][M];
+  auto load_batch = [&](int c0) {
+#pragma unroll
+    for (int u = 0; u < kFewUnroll; ++u)
+      if (c0 + 32 * u < pieces)
+#pragma unroll
+        for (int m = 0; m < M; ++m) wv[u][m] = load8<D>(w[m], sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), k_in, blk);
+  };
+  load_batch(lane);
+  if constexpr (!kGateUp) dependent_kernel_start();  // act is gate/up's output
+  for (int pass = begin; pass < end; pass += kFewTokens) {
+    const int nt = min(kFewTokens, end - pass);
+    const uint4* xr[kFewTokens];
+#pragma unroll
+    for (int t = 0; t < kFewTokens; ++t) {
+      const int64_t xrow = t < nt ? (kGateUp ? static_cast<int64_t>(perm.order[pass + t]) : pass + t) : 0;
+      xr[t] = reinterpret_cast<const uint4*>(a.x + xrow * k_in);
+    }
+    float acc[kFewTokens][M] = {};
+    for (int c0 = lane; c0 < pieces; c0 += 32 * kFewUnroll) {
+      if (c0 != lane || pass != begin) load_batch(c0);
+#pragma unroll
+      for (int u = 0; u < kFewUnroll; ++u)
+        if (c0 + 32 * u < pieces)
+#pragma unroll
+          for (int t = 0; t < kFewTokens; ++t)
+            if (t < nt) {
+              const uint4 xv = __ldg(xr[t] + c0 + 32 * u);
+#pragma unroll
+              for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
+            }
+    }
+#pragma unroll
+    for (int t = 0; t < kFewTokens; ++t) {
+      if (t >= nt) break;
+      float v[M];
+#pragma unroll
+      for (int m = 0; m < M; ++m) v[m] = warp_sum(acc[t][m]);
+      if (lane == 0) {
+        const int64_t out_row = pass + t;
+        if constexpr (kGateUp)
+          a.act[out_row * n_out + row] = __float2bfloat16(v[0] / (1.0f + expf(-v[0])) * v[1]);
+        else
+          a.y[out_row * n_out + row] = v[0];
+      }
+    }
+  }
+}
+
+template <bool kGateUp, DType D>
+void launch_one(const GroupedArgs& a, int max_active, bool few, cudaStream_t s) {
+  const char* name = kGateUp ? "moe_grouped_kernel (gate/up)" : "moe_grouped_kernel (down)";
+  const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
+  if (few)
+    launch_dependent(name, moe_grouped_few_kernel<D, kGateUp>, dim3(ceil_div(n_out, kFewWarps), max_active),
+                     kFewWarps * 32, 0, s, a);
+  else
+    launch_dependent(name, moe_grouped_kernel<D, kGateUp>, dim3(ceil_div(n_out, kRows), max_active), kWarps * 32, 0,
+                     s, a);
+}
+
 template <bool kGateUp>
-void launch_grouped(const GroupedArgs& a, int max_active, cudaStream_t s) {
+void launch_grouped(const GroupedArgs& a, int max_active, int tokens, cudaStream_t s) {
   if (max_active <= 0) return;
-  const dim3 grid(ceil_div(kGateUp ? a.ex.inter : a.ex.hidden, kRows), max_active);
+  const bool few = tokens <= kFewTokens;
   switch (a.ex.dtype) {
-    case DType::BF16: moe_grouped_kernel<DType::BF16, kGateUp><<<grid, kWarps * 32, 0, s>>>(a); break;
-    case DType::F16: moe_grouped_kernel<DType::F16, kGateUp><<<grid, kWarps * 32, 0, s>>>(a); break;
-    case DType::F32: moe_grouped_kernel<DType::F32, kGateUp><<<grid, kWarps * 32, 0, s>>>(a); break;
-    case DType::F8_E4M3: moe_grouped_kernel<DType::F8_E4M3, kGateUp><<<grid, kWarps * 32, 0, s>>>(a); break;
+    case DType::BF16: return launch_one<kGateUp, DType::BF16>(a, max_active, few, s);
+    case DType::F16: return launch_one<kGateUp, DType::F16>(a, max_active, few, s);
+    case DType::F32: return launch_one<kGateUp, DType::F32>(a, max_active, few, s);
+    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3>(a, max_active, few, s);
     default: fail("grouped MoE: expert weights of dtype ", dtype_name(a.ex.dtype), " are not supported");
   }
-  CUDA_CHECK_LAUNCH(kGateUp ? "moe_grouped_kernel (gate/up)" : "moe_grouped_kernel (down)");
 }
 
 }  // namespace
 
-void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active, const bf16* x, bf16* act,
-                        cudaStream_t s) {
-  launch_grouped<true>(GroupedArgs{ex, perm, x, act, nullptr}, max_active, s);
+void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
+                        const bf16* x, bf16* act, cudaStream_t s) {
+  launch_grouped<true>(GroupedArgs{ex, perm, x, act, nullptr}, max_active, tokens, s);
 }
 
-void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, const bf16* act, float* y,
-                     cudaStream_t s) {
-  launch_grouped<false>(GroupedArgs{ex, perm, act, nullptr, y}, max_active, s);
+void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
+                     const bf16* act, float* y, cudaStream_t s) {
+  launch_grouped<false>(GroupedArgs{ex, perm, act, nullptr, y}, max_active, tokens, s);
 }
 
 }  // namespace dsinfer::cuda

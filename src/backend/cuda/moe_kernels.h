@@ -49,12 +49,18 @@ constexpr int kMoeMaxExperts = 1024;
 // directions of the permutation. Ids outside [0, experts) join no expert (their pairs add nothing).
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s);
 
+// Token counts up to this take the GEMV-shaped grouped kernels (a warp per expert output row,
+// the weights streamed once and applied to each of the expert's rows); more take the tensor-core
+// tiles of 16 rows x 8 tokens.
+constexpr int kFewTokens = 4;
+
 // act[row] = silu(x[order[row]] gate_e^T) * (x[order[row]] up_e^T) for every permuted row, e its
-// expert; one launch for all experts. `max_active` bounds the experts with rows (min(experts, n)).
-void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active,
+// expert; one launch for all experts. `max_active` bounds the experts with rows (min(experts, n));
+// `tokens` (rows of x) picks the kernel. Both launches are dependent launches (dependent_launch.cuh).
+void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
                         const __nv_bfloat16* x, __nv_bfloat16* act, cudaStream_t s);
 // y[row] = act[row] down_e^T in float, for every permuted row; one launch for all experts.
-void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, const __nv_bfloat16* act,
-                     float* y, cudaStream_t s);
+void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
+                     const __nv_bfloat16* act, float* y, cudaStream_t s);
 
 }  // namespace dsinfer::cuda
