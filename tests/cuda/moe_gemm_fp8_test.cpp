@@ -310,8 +310,9 @@ TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8Path) {
   for (int e = 0; e < n_experts; ++e)
     gpu_experts.push_back({g.gpu->upload_weight(host[3 * e].weight, g.keep), g.gpu->upload_weight(host[3 * e + 1].weight, g.keep),
                            g.gpu->upload_weight(host[3 * e + 2].weight, g.keep)});
-  // 40 pairs per expert on average: past the decode-sized grouped kernels (8 per expert).
-  for (int tokens : {130, 300}) {
+  // Decode sizes (1 and 3 tokens: most experts get no row, the rest a partial tile) and
+  // prefill sizes (130 and 300 tokens: 40 pairs per expert on average).
+  for (int tokens : {1, 3, 130, 300}) {
     std::mt19937 rng(tokens);
     std::vector<int> ids, pick(n_experts - unused);
     for (int t = 0; t < tokens; ++t) {
