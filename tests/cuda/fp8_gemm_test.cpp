@@ -132,9 +132,10 @@ TEST(GpuFp8Gemm, NativeProductEqualsTheRecipeOnTheCpu) {
   if (!block_scaling_here()) GTEST_SKIP() << "no cuBLASLt block-scaled FP8 on this GPU";
   GpuTest g;
   // V3-like shapes scaled down (q_b_proj 24576x1536, expert down 7168x2048 at its real size),
-  // decode (M = 1), K/128 not a multiple of 4, and token counts that are not multiples of 16:
-  // all padded (small M), or a direct product plus a padded tail (M = 333; M = 130 with f32 out).
-  const Mnk shapes[] = {{1, 256, 384},     {5, 512, 1024},   {33, 3072, 1536}, {16, 7168, 2048},
+  // K/128 not a multiple of 4, and token counts that are not multiples of 16: all padded (small
+  // M), or a direct product plus a padded tail (M = 333; M = 130 with f32 out). 1-4 tokens take
+  // the skinny FP8 kernel (SkinnyProductForOneToFourTokens).
+  const Mnk shapes[] = {{6, 256, 384},     {5, 512, 1024},   {33, 3072, 1536}, {16, 7168, 2048},
                         {130, 1024, 640}, {333, 512, 256}, {64, 256, 1024}};
   uint32_t seed = 10;
   for (const Mnk& s : shapes) {
@@ -152,7 +153,7 @@ TEST(GpuFp8Gemm, WithinTheActivationQuantizationBound) {
   SKIP_WITHOUT_GPU();
   if (!block_scaling_here()) GTEST_SKIP() << "no cuBLASLt block-scaled FP8 on this GPU";
   GpuTest g;
-  const Mnk shapes[] = {{32, 7168, 2048}, {48, 3072, 1536}, {3, 1024, 7168}};
+  const Mnk shapes[] = {{32, 7168, 2048}, {48, 3072, 1536}, {7, 1024, 7168}};
   uint32_t seed = 40;
   for (const Mnk& s : shapes) {
     Fp8Weight w(s.n, s.k, kGroup, seed++);
@@ -212,7 +213,7 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
     int block;
   };
   // N or K not a multiple of 128 (DeepSeek's kv_a_proj_with_mqa is 576 x 7168), or blocks != 128.
-  const Case cases[] = {{{6, 576, 512}, 128}, {{6, 256, 200}, 128}, {{4, 256, 256}, 64}};
+  const Case cases[] = {{{6, 576, 512}, 128}, {{6, 256, 200}, 128}, {{6, 256, 256}, 64}};
   uint32_t seed = 80;
   for (const Case& c : cases) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
@@ -226,4 +227,34 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
   EXPECT_FALSE(cuda::fp8_block_shape_supported(576, 7168, 128, 128));
   EXPECT_FALSE(cuda::fp8_block_shape_supported(7168, 7168, 64, 64));
   EXPECT_TRUE(cuda::fp8_block_shape_supported(24576, 1536, 128, 128));
+}
+
+// 1-4 tokens: the skinny kernel multiplies the bf16 activations by the FP8 weights times their
+// block scales, so it matches the CPU on the dequantized weights up to float summation order and
+// the output's rounding. Partial edge blocks (kv_a_proj's 576 rows), 64-wide blocks and a bias
+// take it too.
+TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  struct Case {
+    Mnk s;
+    int block;
+  };
+  const Case cases[] = {{{1, 7168, 2048}, 128}, {{2, 576, 7168}, 128}, {{3, 1536, 7168}, 128},
+                        {{4, 256, 384}, 64},    {{1, 200, 256}, 128}};
+  uint32_t seed = 90;
+  for (const Case& c : cases) {
+    Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
+    std::vector<float> x = activations(c.s.m, c.s.k, seed++);
+    for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
+    std::vector<float> want = cpu_linear(g, x, w, c.s);
+    HostWeight bias(random_values(c.s.n, 1.0f, seed++), {c.s.n}, DType::BF16);
+    const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
+    const int64_t before = cuda_backend(g).fp8_linear_stats().skinny;
+    const std::string what = name(c.s) + " block " + std::to_string(c.block);
+    expect_close(gpu_linear(g, x, w, c.s, DType::F32), want, 1e-4f, "f32 out, " + what);
+    for (int64_t i = 0; i < c.s.m * c.s.n; ++i) want[i] += bf16_to_f32(bias.half[i % c.s.n]);
+    expect_close(gpu_linear(g, x, w, c.s, DType::BF16, &b), want, 5e-3f, "bf16 out with bias, " + what);
+    EXPECT_EQ(cuda_backend(g).fp8_linear_stats().skinny - before, 2) << what << " did not take the skinny kernel";
+  }
 }

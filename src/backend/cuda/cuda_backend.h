@@ -130,7 +130,7 @@ class CudaBackend final : public Backend {
   // e4m3 weights and their 128x128 scales, activations quantized per token and 128 columns.
  public:
   struct Fp8LinearStats {
-    int64_t native = 0, dequantized = 0;  // FP8-weight linear calls by path
+    int64_t native = 0, dequantized = 0, skinny = 0;  // FP8-weight linear calls by path
   };
   const Fp8LinearStats& fp8_linear_stats() const { return fp8_stats_; }
 

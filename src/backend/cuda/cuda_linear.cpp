@@ -3,6 +3,7 @@
 // cuda_head_matmul.cpp.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/tensor_checks.h"
 
 namespace dsinfer::cuda {
@@ -88,9 +89,17 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
          " do not match");
   // A branch holds only the skinny kernel's products: the other paths use handles and scratch
   // bound to the main stream, so they first return there.
-  const bool skinny = w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data);
+  const bool fp8 = w.w.dtype == DType::F8_E4M3;
+  const bool fp8_skinny = fp8 && gemv_fp8_fits(m, k, x.data, device_weight(w));
+  const bool skinny = fp8_skinny || (w.w.dtype == DType::BF16 && gemv_fits(m, k, x.data, w.w.data));
   if (!skinny) leave_branch();
-  if (w.w.dtype == DType::F8_E4M3) {
+  // 1-4 tokens of FP8 weights: the skinny FP8 kernel reads the weights as stored, with bf16 x.
+  if (fp8_skinny) {
+    ++fp8_stats_.skinny;
+    return launch_gemv_fp8(x.ptr<bf16>(), device_weight(w), bias ? device_weight(*bias) : DeviceWeight{}, out.data,
+                           out.dtype, m, n, k, stream_);
+  }
+  if (fp8) {
     if (fp8_linear_native(x, w, out)) {
       ++fp8_stats_.native;
       if (bias) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);

@@ -1,0 +1,110 @@
+// Skinny products of block-scaled FP8 weights for decode: out[M, N] = x[M, K] W[N, K]^T (+ bias)
+// for 1-4 rows of bf16 x and e4m3 W with per-block float scales (DeepSeek's 128 x 128). At these
+// sizes the product is bound by the weight bytes, so it streams them as stored, like gemv.cu:
+// one warp per weight row, 16-byte streaming loads (16 weights each), eight in flight per lane,
+// x read through L1; each piece's 16 products are summed in float and added times its block's
+// scale. x stays bf16: no quantizing pass and no tensor-core product padded to 16 tokens.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/gemv_fp8.h"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kWarps = 4, kUnroll = 8;
+constexpr int kPiece = 16;  // e4m3 weights per 16-byte load
+
+// The 16 weights of a piece times the 16 values of x at the same columns (x: two 16-byte words).
+__device__ __forceinline__ float dot16(const uint4& w, const uint4* x) {
+  const uint4 xw[2] = {__ldg(x), __ldg(x + 1)};
+  const __nv_fp8x2_storage_t* w2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&w);
+  const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(xw);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(w2[i], __NV_E4M3)));
+    const float2 xf = __bfloat1622float2(x2[i]);
+    s = fmaf(wf.x, xf.x, s);
+    s = fmaf(wf.y, xf.y, s);
+  }
+  return s;
+}
+
+__device__ __forceinline__ void load_batch(uint4 (&wv)[kUnroll], const uint4* wr, int c, int pieces) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u)
+    if (c + 32 * u < pieces) wv[u] = __ldcs(wr + c + 32 * u);
+}
+
+template <int M, typename Out>
+__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, DeviceWeight w, DeviceWeight bias,
+                                                               Out* out, int n, int k) {
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= n) return;
+  const int pieces = k / kPiece, pieces_per_block = w.block_cols / kPiece;
+  const uint4* wr = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(w.data) + static_cast<int64_t>(row) * k);
+  const float* scale_row = w.scale + static_cast<int64_t>(row / w.block_rows) * w.scale_cols;
+  const uint4* xs = reinterpret_cast<const uint4*>(x);
+  // No kernel writes weights: the first batch streams in while the previous kernel runs.
+  uint4 wv[kUnroll];
+  load_batch(wv, wr, lane, pieces);
+  dependent_kernel_start();
+  float acc[M] = {};
+  for (int c = lane; c < pieces; c += 32 * kUnroll) {
+    if (c != lane) load_batch(wv, wr, c, pieces);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int p = c + 32 * u;
+      if (p >= pieces) continue;
+      const float scale = __ldg(scale_row + p / pieces_per_block);
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[m] += scale * dot16(wv[u], xs + static_cast<int64_t>(m) * (k / 8) + 2 * p);
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float v = warp_sum(acc[m]);
+    if (lane == 0)
+      out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(v + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+  }
+}
+
+template <int M, typename Out>
+void launch_rows(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, int n, int k,
+                 cudaStream_t s) {
+  launch_dependent("gemv_fp8_kernel", gemv_fp8_kernel<M, Out>, ceil_div(n, kWarps), kWarps * 32, 0, s, x, w, bias,
+                   static_cast<Out*>(out), n, k);
+}
+
+template <int M>
+void launch_m(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype, int n, int k,
+              cudaStream_t s) {
+  if (out_dtype == DType::F32) return launch_rows<M, float>(x, w, bias, out, n, k, s);
+  launch_rows<M, bf16>(x, w, bias, out, n, k, s);
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
+  return m >= 1 && m <= kGemvFp8MaxRows && w.dtype == DType::F8_E4M3 && w.scale && k % kPiece == 0 &&
+         w.block_cols % kPiece == 0 && w.block_rows >= 1 && k <= (int64_t{1} << 30) && aligned16(x) &&
+         aligned16(w.data);
+}
+
+void launch_gemv_fp8(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype,
+                     int64_t m, int64_t n, int64_t k, cudaStream_t s) {
+  if (n == 0) return;
+  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+  switch (m) {
+    case 1: return launch_m<1>(x, w, bias, out, out_dtype, ni, ki, s);
+    case 2: return launch_m<2>(x, w, bias, out, out_dtype, ni, ki, s);
+    case 3: return launch_m<3>(x, w, bias, out, out_dtype, ni, ki, s);
+    default: return launch_m<4>(x, w, bias, out, out_dtype, ni, ki, s);
+  }
+}
+
+}  // namespace dsinfer::cuda

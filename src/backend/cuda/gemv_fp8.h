@@ -1,0 +1,23 @@
+// Skinny products of block-scaled FP8 weights (gemv_fp8.cu): out[M, N] = x[M, K] W[N, K]^T
+// (+ bias) for M <= kGemvFp8MaxRows, bf16 x, e4m3 W with float block scales, bf16 or f32 out.
+// W's first loads are issued before the previous kernel in the stream finishes: it must be a
+// model weight, which no kernel writes.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/device_weight.h"
+
+namespace dsinfer::cuda {
+
+constexpr int kGemvFp8MaxRows = 4;
+
+// Whether the kernel takes this product: 1-4 rows, K and the scale blocks' width multiples of 16,
+// x and W 16-byte aligned.
+bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
+void launch_gemv_fp8(const __nv_bfloat16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out,
+                     DType out_dtype, int64_t m, int64_t n, int64_t k, cudaStream_t s);
+
+}  // namespace dsinfer::cuda
