@@ -4,6 +4,7 @@
 // the memory latency; four left o_proj- and down-sized rows at 1.7-2.5 TB/s), the weights read once and marked streaming (they will not be reused
 // before eviction), and every row of x, which all warps share, read through the L1 cache. The
 // kernel is a dependent launch: its first loads of weights overlap the kernel before it.
+#include "backend/cuda/bf16_dot.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -16,19 +17,6 @@ namespace {
 // 132 SMs share to within 3 %; with eight rows (448 blocks) some SMs ran 4 blocks and others 3,
 // and those products streamed at 2.5 TB/s against gate/up's 2.95.
 constexpr int kWarps = 4, kUnroll = 8;
-
-__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
-  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
-  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
-    s = fmaf(fa.x, fb.x, s);
-    s = fmaf(fa.y, fb.y, s);
-  }
-  return s;
-}
 
 template <int M>
 __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {

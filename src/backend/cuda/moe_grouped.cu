@@ -10,6 +10,7 @@
 // weight row (one 16-byte load) and of a token row and feeds them to two mma's as fragment
 // columns {2q, 2q+1, 2q+8, 2q+9}: A and B see the same permutation of K, so the sum is the same.
 // The 4 warps of a block split K and add their tiles through shared memory.
+#include "backend/cuda/bf16_dot.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -37,6 +38,23 @@ struct GroupedArgs {
   const bf16* x = nullptr;  // gate/up: the layer input [T, hidden], rows via perm.order; down: act [n, inter]
   bf16* act = nullptr;      // gate/up output [n, inter]
   float* y = nullptr;       // down output [n, hidden]
+};
+
+// An expert's matrices of one launch, gate and up or down, with their FP8 scales (else null).
+template <bool kGateUp>
+struct LaunchMatrices {
+  static constexpr int M = kGateUp ? 2 : 1;
+  const void* w[M];
+  const float* sc[M];
+  __device__ explicit LaunchMatrices(const ExpertPtrs& p) {
+    if constexpr (kGateUp) {
+      w[0] = p.gate, w[1] = p.up;
+      sc[0] = p.gate_scale, sc[1] = p.up_scale;
+    } else {
+      w[0] = p.down;
+      sc[0] = p.down_scale;
+    }
+  }
 };
 
 __device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
@@ -86,17 +104,9 @@ __global__ void __launch_bounds__(kWarps * 32) moe_grouped_kernel(GroupedArgs a)
   const int begin = perm.offsets[e], end = perm.offsets[e + 1];
   const ExpertPtrs ptrs = a.ex.table[e];
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
-  const void* w[M];
-  const float* sc[M];
-  if constexpr (kGateUp) {
-    w[0] = ptrs.gate;
-    w[1] = ptrs.up;
-    sc[0] = ptrs.gate_scale;
-    sc[1] = ptrs.up_scale;
-  } else {
-    w[0] = ptrs.down;
-    sc[0] = ptrs.down_scale;
-  }
+  const LaunchMatrices<kGateUp> mats(ptrs);
+  const void* const* w = mats.w;
+  const float* const* sc = mats.sc;
   const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRows;
@@ -171,19 +181,6 @@ __global__ void __launch_bounds__(kWarps * 32) moe_grouped_kernel(GroupedArgs a)
 // blocks are running) and issues its first weight loads before waiting for gate/up's output.
 constexpr int kFewWarps = 4, kFewUnroll = 8;
 
-__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
-  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
-  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
-    s = fmaf(fa.x, fb.x, s);
-    s = fmaf(fa.y, fb.y, s);
-  }
-  return s;
-}
-
 template <DType D, bool kGateUp>
 __global__ void __launch_bounds__(kFewWarps * 32) moe_grouped_few_kernel(GroupedArgs a) {
   constexpr int M = kGateUp ? 2 : 1;
@@ -199,17 +196,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_grouped_few_kernel(Grouped
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kFewWarps + warp;
   if (row >= n_out) return;
-  const void* w[M];
-  const float* sc[M];
-  if constexpr (kGateUp) {
-    w[0] = ptrs.gate;
-    w[1] = ptrs.up;
-    sc[0] = ptrs.gate_scale;
-    sc[1] = ptrs.up_scale;
-  } else {
-    w[0] = ptrs.down;
-    sc[0] = ptrs.down_scale;
-  }
+  const LaunchMatrices<kGateUp> mats(ptrs);
+  const void* const* w = mats.w;
+  const float* const* sc = mats.sc;
   const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
   const int pieces = static_cast<int>(k_in / 8);
   uint4 wv[kFewUnroll][M];
