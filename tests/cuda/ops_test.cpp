@@ -29,6 +29,25 @@ ForwardBatch scattered_batch(const std::vector<int>& positions) {
   return b;
 }
 
+// Three tokens of one sequence at positions 0, 5 and 9; the middle one at slot -1 (a padding
+// token of a recorded batch: rotated, written nowhere).
+ForwardBatch three_token_batch() {
+  ForwardBatch b;
+  b.tokens = {1, 2, 3};
+  b.positions = {0, 5, 9};
+  b.slots = {6, -1, 2};
+  b.seqs = {SeqSlice{0, 3, 10, {0}}};
+  b.block_size = 16;
+  return b;
+}
+
+// Rope's inverse frequencies for d rotated dims (base 10000).
+std::vector<float> rope_frequencies(int d) {
+  std::vector<float> inv(d / 2);
+  for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / d);
+  return inv;
+}
+
 }  // namespace
 
 TEST(GpuOps, Embedding) {
@@ -326,14 +345,8 @@ TEST(GpuOps, RopeAndCacheEqualsRopeThenCacheWrites) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
   const int t = 3, hq = 6, hk = 2, d = 64, slots = 8;
-  ForwardBatch b;
-  b.tokens = {1, 2, 3};
-  b.positions = {0, 5, 9};
-  b.slots = {6, -1, 2};
-  b.seqs = {SeqSlice{0, 3, 10, {0}}};
-  b.block_size = 16;
-  std::vector<float> inv(d / 2);
-  for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / d);
+  const ForwardBatch b = three_token_batch();
+  std::vector<float> inv = rope_frequencies(d);
   for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
     std::vector<float> q = random_values(t * hq * d, 1.0f, 60), k = random_values(t * hk * d, 1.0f, 61),
                        v = random_values(t * hk * d, 1.0f, 62);
@@ -361,14 +374,8 @@ TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
   const int t = 3, heads = 5, nope = 32, rope = 16, lora = 48, width = lora + rope, slots = 8;
-  ForwardBatch b;
-  b.tokens = {1, 2, 3};
-  b.positions = {0, 5, 9};
-  b.slots = {6, -1, 2};
-  b.seqs = {SeqSlice{0, 3, 10, {0}}};
-  b.block_size = 16;
-  std::vector<float> inv(rope / 2);
-  for (int i = 0; i < rope / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / rope);
+  const ForwardBatch b = three_token_batch();
+  std::vector<float> inv = rope_frequencies(rope);
   HostWeight norm(random_values(lora, 1.5f, 70), {lora}, DType::BF16);
   for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
     const std::vector<float> q = random_values(t * heads * (nope + rope), 1.0f, 71),
