@@ -4,11 +4,11 @@
 // the memory latency; four left o_proj- and down-sized rows at 1.7-2.5 TB/s), the weights read once and marked streaming (they will not be reused
 // before eviction), and every row of x, which all warps share, read through the L1 cache. The
 // kernel is a dependent launch: its first loads of weights overlap the kernel before it.
-#include "backend/cuda/bf16_dot.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -22,14 +22,6 @@ template <int M>
 __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
-}
-
-// The lane's batch of kUnroll 16-byte weight pieces starting at piece c (those past the row's end
-// are left as they are and never used).
-__device__ __forceinline__ void load_batch(uint4 (&wv)[kUnroll], const uint4* wr, int c, int chunks) {
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u)
-    if (c + 32 * u < chunks) wv[u] = __ldcs(wr + c + 32 * u);
 }
 
 template <int M, typename Out>

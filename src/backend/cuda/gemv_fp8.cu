@@ -9,6 +9,7 @@
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -30,12 +31,6 @@ __device__ __forceinline__ float dot16(const uint4& w, const uint4* x) {
     s = fmaf(wf.y, xf.y, s);
   }
   return s;
-}
-
-__device__ __forceinline__ void load_batch(uint4 (&wv)[kUnroll], const uint4* wr, int c, int pieces) {
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u)
-    if (c + 32 * u < pieces) wv[u] = __ldcs(wr + c + 32 * u);
 }
 
 template <int M, typename Out>

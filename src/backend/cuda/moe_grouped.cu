@@ -10,13 +10,13 @@
 // weight row (one 16-byte load) and of a token row and feeds them to two mma's as fragment
 // columns {2q, 2q+1, 2q+8, 2q+9}: A and B see the same permutation of K, so the sum is the same.
 // The 4 warps of a block split K and add their tiles through shared memory.
-#include "backend/cuda/bf16_dot.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/moe_kernels.h"
+#include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {

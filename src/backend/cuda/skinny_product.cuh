@@ -1,0 +1,32 @@
+// Pieces shared by the skinny products (gemv.cu, gemv_fp8.cu, the few-token grouped experts of
+// moe_grouped.cu): a warp streams weight rows in 16-byte pieces, lane-contiguous.
+#pragma once
+#include <cuda_bf16.h>
+
+namespace dsinfer::cuda {
+
+// The dot product of two 16-byte words of 8 bf16 each, in float.
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+  const __nv_bfloat162* pa = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const __nv_bfloat162* pb = reinterpret_cast<const __nv_bfloat162*>(&b);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
+    s = fmaf(fa.x, fb.x, s);
+    s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+
+// The lane's batch of U pieces of a row starting at piece c, 32 pieces apart, as streaming loads
+// (weights are not reused before eviction); pieces past the row's end are left as they are and
+// never used.
+template <int U>
+__device__ __forceinline__ void load_batch(uint4 (&wv)[U], const uint4* row, int c, int pieces) {
+#pragma unroll
+  for (int u = 0; u < U; ++u)
+    if (c + 32 * u < pieces) wv[u] = __ldcs(row + c + 32 * u);
+}
+
+}  // namespace dsinfer::cuda
