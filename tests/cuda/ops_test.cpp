@@ -294,6 +294,25 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     }
 }
 
+// Long rows split over 2 or 4 warps each (few rows, K of 8192 and of 8200, whose 16-byte pieces
+// do not divide evenly among the parts) against the CPU.
+TEST(GpuOps, SkinnyProductSplitsLongRows) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  for (int k : {8192, 8200, 4096}) {
+    const int n = 50;
+    HostWeight w(random_values(n * k, 0.05f, 700 + k % 97), Shape{n, k}, DType::BF16);
+    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
+    for (int m : {1, 2, 4}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 710 + m), want(m * n);
+      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
+      Tensor out = g.gpu_tensor(DType::F32, {m, n});
+      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
+      expect_close(g.read(out), want, 1e-3f, "split rows k=" + std::to_string(k) + " m=" + std::to_string(m));
+    }
+  }
+}
+
 // Up to 4 tokens take the skinny per-head kernels (both directions), the larger shape MLA's
 // absorbed products at V2-Lite's sizes.
 TEST(GpuOps, HeadMatmulSkinnyBothDirections) {

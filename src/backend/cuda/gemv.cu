@@ -1,9 +1,10 @@
 // Skinny products for decode: out[M, N] = x[M, K] W[N, K]^T (+ bias) for a few rows of x and
-// bf16 weights. Such a product only streams W, so it is bound by memory bandwidth: one warp per
-// weight row, 16-byte loads with eight in flight per lane (enough bytes in flight per SM to cover
-// the memory latency; four left o_proj- and down-sized rows at 1.7-2.5 TB/s), the weights read once and marked streaming (they will not be reused
-// before eviction), and every row of x, which all warps share, read through the L1 cache. The
-// kernel is a dependent launch: its first loads of weights overlap the kernel before it.
+// bf16 weights. Such a product only streams W, so it is bound by memory bandwidth: a warp per
+// weight row (or part of one, below), 16-byte loads with eight in flight per lane (enough bytes
+// in flight per SM to cover the memory latency; four left o_proj- and down-sized rows at 1.7-2.5
+// TB/s), the weights read once and marked streaming (they will not be reused before eviction),
+// and every row of x, which all warps share, read through the L1 cache. The kernel is a
+// dependent launch: its first loads of weights overlap the kernel before it.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -13,10 +14,14 @@
 namespace dsinfer::cuda {
 namespace {
 
-// Four rows per block: o_proj- and down-sized products (3584 rows) then make 896 blocks, which
-// 132 SMs share to within 3 %; with eight rows (448 blocks) some SMs ran 4 blocks and others 3,
-// and those products streamed at 2.5 TB/s against gate/up's 2.95.
-constexpr int kWarps = 4, kUnroll = 8;
+// A block is four warps. When a launch has fewer rows than the GPU holds warps, a row is split
+// over several warps (each streams a contiguous part of it and the parts add in shared memory):
+// the weight loads in flight per SM, and so the bandwidth, grow with the warps resident, and a
+// warp's row then takes fewer serial batches of loads. down_proj of the 7B shape (3584 rows of
+// 37 KB) ran at 2.0 TB/s with one warp per row, against gate/up's 2.9 (37888 rows); split in 4
+// it took 7B decode at batch 1 from 170.2 to 173.7 tok/s. Short rows stay whole: V2-Lite's
+// (2048-2816 wide) lost 2 % split, each lane then holding too few loads to cover the latency.
+constexpr int kWarps = 4, kUnroll = 8, kMaxSplits = 4;
 
 template <int M>
 __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
@@ -24,47 +29,85 @@ __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, con
   for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
 }
 
-template <int M, typename Out>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, GemvProducts products, int k) {
-  // This block's product: the one whose run of blocks holds blockIdx.x.
-  int p = 0;
-  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
-  const int n = products.n[p];
-  const int row = (blockIdx.x - products.first_block[p]) * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (row >= n) return;
-  const int chunks = k / 8;  // 16-byte pieces of a row
-  const uint4* wr = reinterpret_cast<const uint4*>(products.w[p]) + static_cast<int64_t>(row) * chunks;
-  const uint4* xs = reinterpret_cast<const uint4*>(x);
-  // No kernel writes the weights: the first batch streams in while the previous kernel (the
-  // norm or attention that makes x) is still running.
-  uint4 wv[kUnroll];
-  load_batch(wv, wr, lane, chunks);
-  dependent_kernel_start();
-  float acc[M] = {};
-  // Every batch of loads is issued before any is used, the row's last partial batch included
-  // (a tail loop would wait on its loads one by one).
-  for (int c = lane; c < chunks; c += 32 * kUnroll) {
-    if (c != lane) load_batch(wv, wr, c, chunks);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (c + 32 * u < chunks) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
-  }
-  const DeviceWeight& bias = products.bias[p];
-  Out* out = static_cast<Out*>(products.out[p]);
+// acc of the `splits` warps that share a row summed into the first of them (all warps call it).
+template <int M>
+__device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
+  __shared__ float part[kWarps][M];
+  const int warp = threadIdx.x / 32;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    const float v = warp_sum(acc[m]);
-    if (lane == 0) out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(v + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+    acc[m] = warp_sum(acc[m]);
+    if (threadIdx.x % 32 == 0) part[warp][m] = acc[m];
+  }
+  if (splits == 1) return;
+  __syncthreads();
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    acc[m] = 0.0f;
+    for (int j = 0; j < splits; ++j) acc[m] += part[warp - warp % splits + j][m];
   }
 }
 
+template <int M, typename Out>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const bf16* x, GemvProducts products, int k, int splits) {
+  // This block's product: the one whose run of blocks holds blockIdx.x.
+  int p = 0;
+  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = (blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits;
+  // The warp's part of the row: pieces [begin, end) of its 16-byte pieces.
+  const int chunks = k / 8, per_part = ceil_div(chunks, splits);
+  const int begin = min(chunks, warp % splits * per_part), end = min(chunks, begin + per_part);
+  const bool live = row < n;
+  const int pieces = live ? end - begin : 0;
+  const uint4* wr = reinterpret_cast<const uint4*>(products.w[p]) + static_cast<int64_t>(live ? row : 0) * chunks + begin;
+  const uint4* xs = reinterpret_cast<const uint4*>(x) + begin;
+  // No kernel writes the weights: the first batch streams in while the previous kernel (the
+  // norm or attention that makes x) is still running.
+  uint4 wv[kUnroll];
+  load_batch(wv, wr, lane, pieces);
+  dependent_kernel_start();
+  float acc[M] = {};
+  // Every batch of loads is issued before any is used, the part's last partial batch included
+  // (a tail loop would wait on its loads one by one).
+  for (int c = lane; c < pieces; c += 32 * kUnroll) {
+    if (c != lane) load_batch(wv, wr, c, pieces);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c + 32 * u < pieces) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
+  }
+  sum_split_parts<M>(acc, splits);
+  if (!live || lane != 0 || warp % splits != 0) return;
+  const DeviceWeight& bias = products.bias[p];
+  Out* out = static_cast<Out*>(products.out[p]);
+#pragma unroll
+  for (int m = 0; m < M; ++m)
+    out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+}
+
+// Warps per row: the most (up to kMaxSplits) that keep the launch within two full waves of
+// resident warps while each lane still streams at least a batch of pieces of its part.
+int gemv_splits(const GemvProducts& products, int k, int sm_count) {
+  int64_t rows = 0;
+  for (int p = 0; p < products.count; ++p) rows += products.n[p];
+  const int64_t two_waves = int64_t{sm_count} * 64 * 2;  // 2048 threads per SM
+  int splits = 1;
+  while (splits < kMaxSplits && rows * splits * 2 <= two_waves && k / 8 / (splits * 2) >= 32 * kUnroll) splits *= 2;
+  return splits;
+}
+
 template <int M>
-void gemv_rows(const bf16* x, const GemvProducts& products, DType out_dtype, int k, cudaStream_t s) {
-  const unsigned blocks = products.first_block[products.count - 1] + ceil_div(products.n[products.count - 1], kWarps);
+void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, cudaStream_t s) {
+  const int splits = gemv_splits(products, k, sm_count), rows_per_block = kWarps / splits;
+  int blocks = 0;
+  for (int p = 0; p < products.count; ++p) {
+    products.first_block[p] = blocks;
+    blocks += ceil_div(products.n[p], rows_per_block);
+  }
   if (out_dtype == DType::F32)
-    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k);
+    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k, splits);
   else
-    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k);
+    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k, splits);
 }
 
 }  // namespace
@@ -76,7 +119,6 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w) {
 
 void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
   if (count == kGemvMaxProducts) fail("gemv: more than ", kGemvMaxProducts, " products in one launch");
-  first_block[count] = count == 0 ? 0 : first_block[count - 1] + ceil_div(n[count - 1], kWarps);
   w[count] = weight;
   bias[count] = bias_weight;
   out[count] = output;
@@ -84,14 +126,15 @@ void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void
   ++count;
 }
 
-void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, cudaStream_t s) {
+void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
+                 cudaStream_t s) {
   if (products.count == 0) return;
   const int ki = static_cast<int>(k);
   switch (m) {
-    case 1: return gemv_rows<1>(x, products, out_dtype, ki, s);
-    case 2: return gemv_rows<2>(x, products, out_dtype, ki, s);
-    case 3: return gemv_rows<3>(x, products, out_dtype, ki, s);
-    default: return gemv_rows<4>(x, products, out_dtype, ki, s);
+    case 1: return gemv_rows<1>(x, products, out_dtype, ki, sm_count, s);
+    case 2: return gemv_rows<2>(x, products, out_dtype, ki, sm_count, s);
+    case 3: return gemv_rows<3>(x, products, out_dtype, ki, sm_count, s);
+    default: return gemv_rows<4>(x, products, out_dtype, ki, sm_count, s);
   }
 }
 

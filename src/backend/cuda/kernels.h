@@ -41,14 +41,20 @@ struct GemvProducts {
   DeviceWeight bias[kGemvMaxProducts];  // no data: no bias
   void* out[kGemvMaxProducts] = {};
   int n[kGemvMaxProducts] = {};
-  int first_block[kGemvMaxProducts] = {};  // where each product's blocks start in the grid
+  int first_block[kGemvMaxProducts] = {};  // where each product's blocks start in the grid (set at launch)
   void add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
 };
 // The weights are read before the previous kernel in the stream has finished (dependent_launch.cuh):
 // they must be model weights, which no kernel writes.
 // Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
-void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, cudaStream_t s);
+// A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
+void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
+                 cudaStream_t s);
+
+// ---- prefetch.cu: asks for bytes [p, p + bytes) to be moved into L2 (16-byte aligned p; a hint,
+// nothing waits on it).
+void launch_prefetch_l2(const void* p, size_t bytes, cudaStream_t s);
 
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
