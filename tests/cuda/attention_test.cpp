@@ -151,13 +151,14 @@ TEST(GpuAttention, MlaDecodeLongContexts) {
 }
 
 // The wgmma decode kernel (DeepSeek's latent 512 + rope 64): contexts around the 64-key tile
-// edges and long ones, several sequences of different lengths in one batch, blocks of 16 and 64
-// slots; V3's 128 heads (two blocks of 64), V2-Lite's 16 (one partly empty block) and 80 (a
-// full and a partial block).
+// edges and long ones, several sequences of different lengths in one batch, blocks of 16, 48
+// (pages across tile edges), 64 and 128 slots (TMA boxes of 16, 16, 64 and 64 rows); V3's 128
+// heads (two blocks of 64), V2-Lite's 16 (one partly empty block) and 80 (a full and a partial
+// block).
 TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {999, 1}, {4095, 1}};
-  for (int block : {16, 64}) {
+  for (int block : {16, 48, 64, 128}) {
     check_mla(specs, 128, 512, 64, 41, block);
     check_mla(specs, 16, 512, 64, 42, block);
   }

@@ -11,17 +11,24 @@
 // * Two warpgroups, each owning 256 of the 512 output columns (64 x 256 f32 accumulators = 128
 //   registers a thread). Warpgroup 0 alone computes S (m64n64: Q and K bytes read once per k16
 //   step; two m64n32 halves, one per warpgroup, read Q twice and were bound by shared-memory
-//   bandwidth) and the softmax, and hands P and the new row maxima to warpgroup 1 through
-//   shared memory; both then run their half of P . V at once.
-// * Tiles are double-buffered with cp.async (rows come through the paged block table, so TMA's
-//   dense boxes do not apply). A buffer is refilled with tile i + 2 as soon as tile i is done
-//   with it, before waiting for tile i + 1: with one tile of compute C and a load latency L per
-//   tile, a tile then costs about (C + L) / 2 instead of max(C, L) (loads no longer wait for
-//   the previous one to land).
+//   bandwidth) and the softmax, and hands P and the rows' rescale factors to warpgroup 1
+//   through shared memory. Warpgroup 0 issues S of tile i + 1 ahead of its half of P . V of
+//   tile i and runs the softmax of tile i + 1 while that P . V is still on the tensor cores;
+//   warpgroup 1 runs its half of P . V(i) meanwhile. No block-wide barrier per tile.
+// * Two tile buffers, filled by TMA (rows come through the paged block table: a box of
+//   g = gcd(block size, 64) rows never straddles a page) in nine 64-column pieces, each with its
+//   own barrier: S consumes the pieces as they land, and each piece is refilled with tile i + 2
+//   as soon as its last reader is done with it (the rope piece after S, the latent pieces after
+//   the half of P . V that reads them), by one thread of that reader; no math warp issues
+//   per-row copies. With S one tile ahead, a freed piece is needed again about half a tile
+//   later (a third 72 KiB buffer does not fit next to Q), so load latency is still exposed:
+//   memory-bound shapes (16 heads) run slower than with whole-tile cp.async refills.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/tensor_map.h"
 #include "backend/cuda/wgmma.cuh"
+#include "backend/cuda/wgmma_fp8.cuh"  // mbarrier and TMA helpers
 
 // The device code exists for sm_90a only; the compute_90 PTX of this file is an empty kernel.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -33,30 +40,69 @@ namespace {
 
 constexpr int kLora = 512, kRope = 64, kDim = kLora + kRope;
 constexpr int kRows = 64;                       // heads per block, and keys per tile
-constexpr int kBlockBytes = kRows * 128;        // one 64-column block of a tile (8 KiB)
-constexpr int kTileBytes = kDim / 64 * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
+constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
+constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
+constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
 constexpr int kThreads = 256;                   // two warpgroups
+// The tensor map's rows: the cache's own length is not passed to the launch, and only the
+// slots of live pages (below the cache's end) are ever addressed.
+constexpr int64_t kMapRows = int64_t{1} << 30;
+
+// Rows per TMA box: the largest power of two dividing the cache block, at most a tile. Tiles
+// start at multiples of 64 keys, so no box straddles a page.
+__host__ __device__ constexpr int box_rows(int block_size) {
+  return (block_size & -block_size) < kRows ? (block_size & -block_size) : kRows;
+}
+
+// Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
+// arrives, 1 waits), warpgroup 1 has read them (the reverse), and each warpgroup's own (its
+// warps are done with a buffer's pieces, or its dead V rows are zeros).
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4 };
+
+// Per-thread softmax state of its two rows (lane / 4 and lane / 4 + 8 of its warp's 16 heads).
+struct RowState {
+  float max[2] = {kNegInf, kNegInf};
+  float sum[2] = {0.0f, 0.0f};  // this thread's share; the 4 threads of a row add up at the end
+};
+
+// Shared scratch after the three tiles.
+struct Exchange {
+  uint4 p[4][4][32];          // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
+  float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
+  float sum[kRows];           // the row sums, at the end
+  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
+};
+
+// Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
+constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
+static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 
 #ifdef DSINFER_MLA_SM90A
 __device__ __forceinline__ void cp_async_16_to(uint32_t dst, const void* src, bool live) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(live ? src : g_zero_src),
                "r"(live ? 16 : 0));
 }
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
+}
 
-// Cache rows [k0, k0 + 64) of sequence `seq` into the swizzled tile at `tile`; rows at or past
-// k_end become zeros (their V must be finite: P is 0 there, and 0 * garbage can be NaN).
-// Thread i copies 16-byte column c = i % 8 of each 64-column block of rows i / 8 and i / 8 + 32:
-// a warp reads four whole 128-byte lines per instruction.
-__device__ __forceinline__ void load_cache_tile(uint32_t tile, const MlaParams& p, int seq, int k0, int k_end) {
-  const int c = threadIdx.x % 8;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int r = threadIdx.x / 8 + half * 32;
-    const bool live = k0 + r < k_end;
-    const bf16* row = live ? p.cache + static_cast<int64_t>(cache_slot(p.batch, seq, k0 + r)) * p.cache_width : p.cache;
-#pragma unroll
-    for (int blk = 0; blk < kDim / 64; ++blk)
-      cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kRows), row + blk * 64 + c * 8, live);
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into the
+// swizzled tile at `tile`, each piece announcing its bytes on its barrier (bars + 8 piece).
+// Boxes past k_end are not read (their pages may not exist). One thread.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
+                                            const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
+  const int g = box_rows(b.block_size), boxes = ceil_div(min(kRows, k_end - k0), g);
+  for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
+  for (int j = 0; j < boxes; ++j) {
+    const int slot = cache_slot(b, seq, k0 + j * g);
+    for (int blk = first; blk < last; ++blk)
+      tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -69,7 +115,7 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
     const bool live = h0 + r < p.heads;
     const int64_t row = static_cast<int64_t>(t) * p.heads + (live ? h0 + r : 0);
 #pragma unroll
-    for (int blk = 0; blk < kDim / 64; ++blk) {
+    for (int blk = 0; blk < kPieces; ++blk) {
       const bf16* src = blk < kLora / 64 ? p.q_lat + row * kLora + blk * 64 + c * 8 : p.q_rope + row * kRope + c * 8;
       cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kRows), src, live);
     }
@@ -77,12 +123,6 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
 }
 
 #endif  // DSINFER_MLA_SM90A
-
-// Per-thread softmax state of its two rows (lane / 4 and lane / 4 + 8 of its warp's 16 heads).
-struct RowState {
-  float max[2] = {kNegInf, kNegInf};
-  float sum[2] = {0.0f, 0.0f};  // this thread's share; the 4 threads of a row add up at the end
-};
 
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
 // 8i + 2(lane%4) + (e&1). Scales them to log2 units, masks keys >= n_live and returns each
@@ -131,17 +171,74 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     for (int j = 0; j < 4; ++j) pa[kk][j] = pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
 }
 
-// Shared scratch after the three tiles: warpgroup 0's P of the current tile and its new row
-// maxima, read by warpgroup 1; the row sums, at the end.
-struct Exchange {
-  uint4 p[4][4][32];    // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
-  float max[kRows];     // running row maxima after the current tile
-  float sum[kRows];     // the row sums, at the end
-};
+// The whole softmax step of one tile whose first n_live keys are live.
+__device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
+                                        uint32_t (&pa)[4][4]) {
+  float tile_max[2];
+  scale_and_mask(s, n_live, scale_log2, tile_max);
+  exponentiate(s, tile_max, st, alpha, pa);
+}
 
-// Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
-constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
-static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
+#ifdef DSINFER_MLA_SM90A
+// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
+// barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
+// 200 against 189 us). The caller waits for the group.
+__device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] = 0.0f;
+  fence_regs(s);
+  // Opaque addresses: otherwise the compiler hoists all 72 descriptors out of the tile loop, a
+  // register each.
+  asm volatile("" : "+r"(q_tile), "+r"(kv));
+  const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
+#pragma unroll
+  for (int i = 0; i < kPieces; ++i) {
+    // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
+    // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
+    // behind the next S). In column order, S waited for the latest piece first (190 against
+    // 171 us).
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
+    mbarrier_wait(bars + 8 * blk, parity);
+    wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
+      wgmma_m64n64k16_ss(s, qd + off, kd + off);
+    }
+  }
+  wgmma_commit();
+}
+
+// Rows [n_live, 64) of warpgroup wg's four V pieces at `kv` become zeros: P is 0 there, and
+// 0 * garbage (rows past the context's end, or not copied at all) can be NaN.
+__device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) {
+  const uint32_t v = kv + wg * 4 * kBlockBytes;
+  for (int i = threadIdx.x % 128; i < (kRows - n_live) * 4 * 8; i += 128) {
+    const int row = n_live + i / 32, blk = i / 8 % 4, chunk = i % 8;
+    st_shared_zero16(v + blk * kBlockBytes + row * 128 + chunk * 16);
+  }
+  fence_proxy_async();
+  named_sync(wg == 0 ? kGroup0 : kGroup1, 128);
+}
+
+// O *= alpha (per row): before any wgmma of the step is issued (ptxas serializes wgmmas when
+// their registers are written while others are in flight).
+__device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]) {
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] *= alpha[(i / 2) & 1];
+}
+
+// Issues O[:, 256 wg + (0..255)] += P . V over the tile at `kv`: V rows are keys (K of this
+// product), 4 k16 steps. The caller waits for the group.
+__device__ __forceinline__ void issue_pv(float (&o)[128], const uint32_t (&pv)[4][4], uint32_t kv, int wg) {
+  fence_regs(o);
+  wgmma_fence();
+  const uint64_t vd = sw128_desc(kv + wg * 4 * kBlockBytes, kBlockBytes, 1024);
+#pragma unroll
+  for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
+  wgmma_commit();
+}
+#endif  // DSINFER_MLA_SM90A
 
 #ifdef DSINFER_MLA_SM90A
 // Waits until at most N of this thread's cp.async groups are still in flight.
@@ -151,108 +248,164 @@ __device__ __forceinline__ void cp_async_wait_group() {
 }
 #endif
 
-__global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, SplitKv split) {
-#if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
-  constexpr int NS = 32;  // S accumulators per thread of warpgroup 0 (64 x 64 / 128)
-  const DeviceBatch& b = p.batch;
-  const int h0 = blockIdx.x * kRows, t = blockIdx.y;
-  const int seq = b.token_seq[t];
-  int k_begin, k_end;
-  split_range(split, b.positions[t] + 1, blockIdx.z, k_begin, k_end);
-  const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads;
-  const int n_heads = min(kRows, p.heads - h0);
+// What both warpgroups of a block need to know.
+struct BlockWork {
+  int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
+  int64_t part_row;
+  uint32_t q_tile, tiles, bars;  // shared addresses: Q, the two tile buffers, their barriers
+  __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
+  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
+  __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
+};
 
-  if (k_begin >= k_end) return write_empty_split(split, part_row + h0, n_heads, kLora);
+#ifdef DSINFER_MLA_SM90A
+// Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
+__device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
+                                          bool first) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
+  if (!first) named_sync(kPTaken, kThreads);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) ex.p[warp][kk][lane] = make_uint4(pv[kk][0], pv[kk][1], pv[kk][2], pv[kk][3]);
+  if (lane % 4 == 0) {
+    ex.alpha[row_a] = alpha[0];
+    ex.alpha[row_a + 8] = alpha[1];
+  }
+  named_arrive(kPReady, kThreads);
+}
+
+// This thread's P fragments and rescale factors of the published tile.
+__device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4], float (&alpha)[2]) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const uint4 x = ex.p[warp][kk][lane];
+    pv[kk][0] = x.x, pv[kk][1] = x.y, pv[kk][2] = x.z, pv[kk][3] = x.w;
+  }
+  alpha[0] = ex.alpha[row_a];
+  alpha[1] = ex.alpha[row_a + 8];
+}
+
+// One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
+// is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
+// serialize them): issues S of tile it + 1 ahead of its half of P . V of tile it, and runs the
+// softmax of tile it + 1 and publishes its P while the tensor cores still work on P . V. Thread
+// 0 then refills the latent pieces 0-3 of the buffer, which this half of P . V read last.
+template <bool kMore>
+__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                              Exchange& ex, int it, float (&o)[128], float (&s)[32], RowState& st,
+                                              float (&alpha)[2], uint32_t (&pv)[4][4]) {
+  const int k0 = w.k_begin + it * kRows;
+  const uint32_t kv = w.tile(it);
+  if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
+  rescale(o, alpha);
+  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+  issue_pv(o, pv, kv, 0);
+  if constexpr (kMore) {
+    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
+    fence_regs(s);
+    float next_alpha[2];
+    uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
+    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);
+    publish_p(ex, next_pv, next_alpha, false);
+  }
+  wgmma_wait<0>();
+  fence_regs(o);
+  if (it + 2 < w.n_tiles) {
+    named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
+    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
+  }
+  if constexpr (kMore) read_p(ex, pv, alpha);
+}
+
+// Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
+__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                                   Exchange& ex, float (&o)[128], RowState& st) {
+  float s[32], alpha[2];
+  uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
+  issue_s(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  wgmma_wait<0>();
+  fence_regs(s);
+  softmax(s, w.k_end - w.k_begin, p.scale_log2, st, alpha, pv);
+  publish_p(ex, pv, alpha, true);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, map, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<false>(w, p, map, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+}
+
+// Warpgroup 1: its half of P . V of every tile with warpgroup 0's P. Thread 128 refills the rope
+// piece of a buffer once P is out (S is done with it) and the latent pieces 4-7 once this half
+// of P . V is done with them.
+__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                             Exchange& ex, float (&o)[128]) {
+  for (int it = 0; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows;
+    const uint32_t kv = w.tile(it), bars = w.bars_of(it);
+    uint32_t pv[4][4];
+    float alpha[2];
+    named_sync(kPReady, kThreads);
+    read_p(ex, pv, alpha);
+    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kThreads);
+#pragma unroll
+    for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here
+    if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
+
+    rescale(o, alpha);
+    issue_pv(o, pv, kv, 1);
+    const bool refill = it + 2 < w.n_tiles;
+    if (refill && threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 8, 9);
+    wgmma_wait<0>();
+    fence_regs(o);
+    if (refill) {
+      named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7
+      if (threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 4, 8);
+    }
+  }
+}
+#endif  // DSINFER_MLA_SM90A
+
+__global__ void __launch_bounds__(kThreads, 1)
+    mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, MlaParams p, SplitKv split) {
+#if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
+  const DeviceBatch& b = p.batch;
+  BlockWork w;
+  w.h0 = blockIdx.x * kRows;
+  w.t = blockIdx.y;
+  w.seq = b.token_seq[w.t];
+  split_range(split, b.positions[w.t] + 1, blockIdx.z, w.k_begin, w.k_end);
+  w.part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + w.t) * p.heads;
+  w.n_heads = min(kRows, p.heads - w.h0);
+  if (w.k_begin >= w.k_end) return write_empty_split(split, w.part_row + w.h0, w.n_heads, kLora);
+  w.n_tiles = ceil_div(w.k_end - w.k_begin, kRows);
 
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023) & ~1023u;  // swizzle atoms are 1024-aligned
-  const uint32_t q_tile = base;
-  auto kv_tile = [&](int i) { return base + (1 + (i & 1)) * kTileBytes; };  // double buffer
+  w.q_tile = base;
+  w.tiles = base + kTileBytes;
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
+  w.bars = smem_addr(&ex.full[0][0]);
 
-  // Both buffers start loading at once; afterwards each refills as soon as the tile in it is done.
-  const int n_tiles = ceil_div(k_end - k_begin, kRows);
-  load_q_tile(q_tile, p, t, h0);
-  load_cache_tile(kv_tile(0), p, seq, k_begin, k_end);
+  // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
+    mbarrier_init_fence();
+    for (int i = 0; i < min(w.n_tiles, 2); ++i)
+      load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+  }
+  load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
-  if (n_tiles > 1) load_cache_tile(kv_tile(1), p, seq, k_begin + kRows, k_end);
-  cp_async_commit();  // possibly empty: every iteration waits for "all but the newest group"
+  cp_async_wait_group<0>();
+  fence_proxy_async();
+  __syncthreads();  // Q is in, the barriers are initialized
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
-  RowState st;  // warpgroup 0 keeps the sums; both keep the running maxima
+  RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-
-  for (int it = 0; it < n_tiles; ++it) {
-    const int k0 = k_begin + it * kRows;
-    const uint32_t kv = kv_tile(it);
-    cp_async_wait_group<1>();
-    fence_proxy_async();
-    __syncthreads();  // tile `it` is in
-
-    // Warpgroup 0 computes S = Q . K^T over the 576 columns once (36 k16 steps of n64: each
-    // step reads as many Q as K bytes from shared memory, where two n32 halves would read Q
-    // twice) and the softmax; warpgroup 1 takes P and the new maxima through shared memory.
-    uint32_t pv[4][4];
-    float alpha[2];
-    if (wg == 0) {
-      float s[NS];
-#pragma unroll
-      for (int i = 0; i < NS; ++i) s[i] = 0.0f;
-      fence_regs(s);
-      wgmma_fence();
-      const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
-#pragma unroll
-      for (int kk = 0; kk < kDim / 16; ++kk) {
-        const uint32_t off = ((kk / 4) * kBlockBytes + (kk % 4) * 32) >> 4;
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
-      }
-      wgmma_commit();
-      wgmma_wait<0>();
-      fence_regs(s);
-      float tile_max[2];
-      scale_and_mask(s, k_end - k0, p.scale_log2, tile_max);
-      exponentiate(s, tile_max, st, alpha, pv);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) ex.p[warp][kk][lane] = make_uint4(pv[kk][0], pv[kk][1], pv[kk][2], pv[kk][3]);
-      if (lane % 4 == 0) {
-        ex.max[row_a] = st.max[0];
-        ex.max[row_a + 8] = st.max[1];
-      }
-    }
-    __syncthreads();  // P and the maxima are out
-    if (wg == 1) {
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        const uint4 x = ex.p[warp][kk][lane];
-        pv[kk][0] = x.x, pv[kk][1] = x.y, pv[kk][2] = x.z, pv[kk][3] = x.w;
-      }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float m_new = ex.max[row_a + 8 * h];
-        alpha[h] = exp2f(st.max[h] - m_new);
-        st.max[h] = m_new;
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 128; ++i) o[i] *= alpha[(i / 2) & 1];
-
-    // O[:, my 256 columns] += P . V: V rows are keys (K of this product), 4 blocks of 64 columns.
-    fence_regs(o);
-    wgmma_fence();
-    const uint64_t vd = sw128_desc(kv + wg * 4 * kBlockBytes, kBlockBytes, 1024);
-#pragma unroll
-    for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(o);
-
-    __syncthreads();  // every warp is done with this buffer: refill it with tile it + 2 now
-    if (it + 2 < n_tiles) load_cache_tile(kv, p, seq, k0 + 2 * kRows, k_end);
-    cp_async_commit();
-  }
+  if (wg == 0)
+    s_and_pv_warpgroup(w, p, &cache_map, ex, o, st);
+  else
+    pv_warpgroup(w, p, &cache_map, ex, o);
 
   // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
   // sums to warpgroup 1.
@@ -275,8 +428,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, Sp
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int row = row_a + 8 * h;
-    if (row >= n_heads) continue;
-    const int64_t out_row = static_cast<int64_t>(t) * p.heads + h0 + row;
+    if (row >= w.n_heads) continue;
+    const int64_t out_row = static_cast<int64_t>(w.t) * p.heads + w.h0 + row;
 #pragma unroll
     for (int i = 0; i < 32; ++i) {
       const int col = wg * 256 + i * 8 + 2 * (lane % 4);
@@ -284,10 +437,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_kernel(MlaParams p, Sp
       if (split.splits == 1)
         *reinterpret_cast<__nv_bfloat162*>(p.out + out_row * kLora + col) = __floats2bfloat162_rn(v0, v1);
       else
-        *reinterpret_cast<float2*>(split.part_o + (part_row + h0 + row) * kLora + col) = make_float2(v0, v1);
+        *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) = make_float2(v0, v1);
     }
     if (split.splits > 1 && wg == 0 && lane % 4 == 0)
-      split.part_lse[part_row + h0 + row] = st.max[h] + log2f(st.sum[h]);
+      split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
   }
 #else
   __trap();  // launched only on sm_90 devices (mla_decode_fits)
@@ -311,19 +464,25 @@ bool device_is_sm90() {
 
 }  // namespace
 
+// Cache blocks of a multiple of 8 slots: TMA boxes of at least 8 rows stay 1024-byte aligned in
+// the swizzled tile.
 bool mla_decode_fits(const MlaParams& p) {
-  return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && device_is_sm90();
+  return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && p.batch.block_size % 8 == 0 &&
+         device_is_sm90();
 }
 
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s) {
   if (!mla_decode_fits(p))
     fail("mla decode kernel: needs latent ", kLora, " + rope ", kRope, " (got ", p.lora, " + ", p.rope,
-         "), 16-byte aligned rows and an sm_90 device");
+         "), 16-byte aligned rows, cache blocks of a multiple of 8 slots (got ", p.batch.block_size,
+         ") and an sm_90 device");
+  // The cache as bytes: rows of 1152, boxes of 128 bytes (one swizzled 64-column piece).
+  const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size));
   auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  kernel<<<grid, kThreads, kSmemBytes, s>>>(p, split);
+  kernel<<<grid, kThreads, kSmemBytes, s>>>(map, p, split);
   CUDA_CHECK_LAUNCH("mla_decode_kernel");
 }
 
