@@ -52,10 +52,6 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  cudaStream_t s);
 
-// ---- prefetch.cu: asks for bytes [p, p + bytes) to be moved into L2 (16-byte aligned p; a hint,
-// nothing waits on it).
-void launch_prefetch_l2(const void* p, size_t bytes, cudaStream_t s);
-
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
 // Rope over every dim of q [T, hq, d] and k [T, hk, d] in place, then the rotated k and
