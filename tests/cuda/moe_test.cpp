@@ -126,6 +126,7 @@ struct ExpertCase {
   int unused = 0;     // the last `unused` experts are never chosen
   bool skewed = false;  // every token's first choice is expert 0 (many passes of one expert)
   bool repeated = false;  // every choice of every token is expert 1 (ids that repeat an expert)
+  bool out_of_range = false;  // every token's last choice is -1 or n_experts (the pair adds nothing)
 };
 
 // Distinct random experts per token from [0, n_experts - unused).
@@ -163,8 +164,15 @@ void check_experts(const ExpertCase& c, uint32_t seed) {
   std::vector<float> x = random_values(static_cast<size_t>(c.tokens) * c.hidden, 1.0f, seed + 8),
                      weights = random_values(static_cast<size_t>(c.tokens) * c.k, 1.0f, seed + 9);
   std::vector<float> want(static_cast<size_t>(c.tokens) * c.hidden);
-  g.cpu->moe_experts(host_view(x, {c.tokens, c.hidden}), host_view(ids, {c.tokens, c.k}),
-                     host_view(weights, {c.tokens, c.k}), cpu_experts, host_view(want, {c.tokens, c.hidden}));
+  // The CPU rejects ids out of range: it gets the chosen expert with weight 0 instead.
+  std::vector<float> cpu_weights = weights;
+  std::vector<int> cpu_ids = ids;
+  for (int t = 0; c.out_of_range && t < c.tokens; ++t) {
+    ids[(t + 1) * c.k - 1] = t % 2 ? -1 : c.n_experts;
+    cpu_weights[(t + 1) * c.k - 1] = 0.0f;
+  }
+  g.cpu->moe_experts(host_view(x, {c.tokens, c.hidden}), host_view(cpu_ids, {c.tokens, c.k}),
+                     host_view(cpu_weights, {c.tokens, c.k}), cpu_experts, host_view(want, {c.tokens, c.hidden}));
   Tensor gx = g.gpu_bf16(x, {c.tokens, c.hidden}), gids = g.gpu_i32(ids, {c.tokens, c.k}),
          gw = g.gpu_f32(weights, {c.tokens, c.k});
   const std::string what = "moe_experts, " + std::to_string(c.tokens) + " tokens, top-" + std::to_string(c.k) + " of " +
@@ -212,4 +220,17 @@ TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   check_experts({3, 8, 4, 256, 72, false, 0, false, true}, 110);
   check_experts({4, 8, 3, 136, 40, true, 0, false, true}, 111);
   for (int tokens : {2, 4}) check_experts({tokens, 16, 6, 144, 80, true, 3}, 120 + tokens);
+}
+
+// Pairs whose id is outside [0, experts) add nothing, on every path: few tokens (no permutation),
+// the grouped tensor-core kernels, per-expert cuBLASLt. Up to kFewTokens tokens with more than
+// kFewMaxPairs pairs (top-9 of 16 at 4 tokens) take the grouped tensor-core kernels.
+TEST(GpuMoe, ExpertsIdsOutOfRangeAndFewTokensWithManyPairs) {
+  SKIP_WITHOUT_GPU();
+  for (int tokens : {1, 4, 7, 300}) {
+    ExpertCase c{tokens, 16, 6, 128, 48};
+    c.out_of_range = true;
+    check_experts(c, 130 + tokens);
+  }
+  check_experts({4, 16, 9, 128, 48}, 140);
 }

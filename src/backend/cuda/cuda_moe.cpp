@@ -1,16 +1,20 @@
-// CudaBackend's mixture of experts. Routing is one kernel. Expert compute: a one-block kernel
-// sorts the (token, choice) pairs by expert on the device (offsets, active experts, both
-// directions of the permutation); then
-//  * FP8 experts with 128 x 128 blocks on Hopper, at any batch size: the rows are gathered and
-//    quantized per 128 columns, and the grouped FP8 GEMM (moe_gemm_fp8.h) runs gate+up+SiLU and
-//    down as one launch each over all experts, on the e4m3 weights as shipped;
+// CudaBackend's mixture of experts. Routing is one kernel. Expert compute:
+//  * FP8 experts with 128 x 128 blocks on Hopper, at any batch size: a one-block kernel sorts the
+//    (token, choice) pairs by expert on the device (offsets, active experts, both directions of
+//    the permutation), the rows are gathered and quantized per 128 columns, and the grouped FP8
+//    GEMM (moe_gemm_fp8.h) runs gate+up+SiLU and down as one launch each over all experts, on the
+//    e4m3 weights as shipped;
+//  * other experts at decode sizes (up to kFewTokens tokens): one GEMV-shaped launch for
+//    gate+up+SiLU and one for down over the chosen experts, reading the router's ids directly
+//    (moe_few.cu), so routing is followed by the expert products with nothing in between;
 //  * other decode-sized batches (at most kGroupedMaxPairsPerExpert pairs per expert on average):
-//    one grouped launch for gate+up+SiLU over all experts and one for down (moe_grouped.cu);
-//  * other larger batches: the offsets are read back (one synchronization per MoE layer) and
-//    each expert's products run as cuBLASLt GEMMs over its contiguous rows, which is where
-//    tensor-core GEMMs beat the grouped kernels (those re-read an expert's weight rows for every
-//    8 of its tokens); FP8 weights are dequantized to bf16 first;
-// the first two have no host synchronization, so decode steps can be captured in a CUDA graph;
+//    the permutation, then one tensor-core launch for gate+up+SiLU over all experts and one for
+//    down (moe_grouped.cu);
+//  * other larger batches: the permutation's offsets are read back (one synchronization per MoE
+//    layer) and each expert's products run as cuBLASLt GEMMs over its contiguous rows, which is
+//    where tensor-core GEMMs beat the grouped kernels (those re-read an expert's weight rows for
+//    every 8 of its tokens); FP8 weights are dequantized to bf16 first;
+// only the last synchronizes with the host, so decode steps can be captured in a CUDA graph;
 // and a combine kernel sums the weighted results back per token.
 #include <algorithm>
 #include <cstdint>
@@ -130,9 +134,10 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   // expert's weights once on the tensor cores, where the grouped kernels widen FP8 to bf16 in
   // registers (V3, 4 layers, H100: 2.4 against 2.7 ms a step at batch 1, 7.6 against 18.9 at 128).
   const bool fp8_gemm = table.fp8_maps && fp8_native_ && aligned16(x.data) && moe_fp8_gemm_device(device_index_);
-  const bool grouped =
-      !fp8_gemm && table.grouped && aligned16(x.data) && n <= kGroupedMaxPairsPerExpert * n_experts;
-  const bool per_expert = !grouped && !fp8_gemm;
+  const bool groupable = !fp8_gemm && table.grouped && aligned16(x.data);
+  const bool few = groupable && tokens <= kFewTokens && n <= kFewMaxPairs;
+  const bool grouped = groupable && !few && n <= kGroupedMaxPairsPerExpert * n_experts;
+  const bool per_expert = !grouped && !few && !fp8_gemm;
   const int slots = fp8_gemm ? moe_fp8_tile_slots(n, n_experts) : 0;
 
   ScratchCarver carve;
@@ -155,11 +160,17 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   bf16* act = reinterpret_cast<bf16*>(ws + act_at);
   float* y = reinterpret_cast<float*>(ws + y_at);
 
+  if (few) {  // act and y by pair, so the combine needs no inverse permutation
+    launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), act, stream_);
+    launch_moe_few_down(table.ex, ids.ptr<int>(), n, act, y, stream_);
+    launch_moe_combine(y, nullptr, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
+    return;
+  }
   launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);
   if (grouped) {
     const int max_active = std::min(n_experts, n);
-    launch_moe_gate_up(table.ex, perm, max_active, tokens, x.ptr<bf16>(), act, stream_);
-    launch_moe_down(table.ex, perm, max_active, tokens, act, y, stream_);
+    launch_moe_gate_up(table.ex, perm, max_active, x.ptr<bf16>(), act, stream_);
+    launch_moe_down(table.ex, perm, max_active, act, y, stream_);
   } else if (fp8_gemm) {
     const Fp8Scratch w{reinterpret_cast<uint8_t*>(ws + xq_at), reinterpret_cast<float*>(ws + xs_at),
                        reinterpret_cast<uint8_t*>(ws + aq_at), reinterpret_cast<float*>(ws + as_at),

@@ -166,7 +166,8 @@ struct RouteParams {
 };
 void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
                       int* ids, float* weights, cudaStream_t s);
-// out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden].
+// out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden]; a null
+// inverse reads y[t * k + j] (y indexed by pair).
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s);
 

@@ -27,7 +27,8 @@ __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
   return v > best || (v == best && i < best_i);
 }
 
-// One warp per token. Shared memory per warp: scores[E], choice[E], taken[E] flags.
+// One warp per token. Shared memory per warp: scores[E], choice[E], taken[E] flags, the top_k
+// picks.
 __global__ void moe_route_kernel(const float* logits, int tokens, int experts, DeviceWeight bias, bool has_bias,
                                  RouteParams r, int* ids, float* weights) {
   extern __shared__ float smem[];
@@ -35,9 +36,10 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int t = blockIdx.x * kRouteWarps + warp;
   if (t >= tokens) return;
-  float* scores = smem + warp * 3 * experts;
+  float* scores = smem + warp * (3 * experts + r.top_k);
   float* choice = scores + experts;
   float* taken = choice + experts;
+  int* pick = reinterpret_cast<int*>(taken + experts);
   const float* l = logits + static_cast<int64_t>(t) * experts;
 
   if (r.sigmoid) {
@@ -88,6 +90,8 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
     __syncwarp();
   }
 
+  // Every lane ends warp_argmax with the same pick, so every lane keeps the same sum; the picks
+  // wait in shared memory and leave in one parallel store each, after the loop.
   float sum = 0.0f;
   for (int k = 0; k < r.top_k; ++k) {
     float best = kNegInf;
@@ -98,55 +102,51 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
         best_i = e;
       }
     warp_argmax(best, best_i);
+    sum += scores[best_i];  // sequential, in selection order, as the CPU
     if (lane == 0) {
       taken[best_i] = 1.0f;
-      ids[static_cast<int64_t>(t) * r.top_k + k] = best_i;
-      weights[static_cast<int64_t>(t) * r.top_k + k] = scores[best_i];
-      sum += scores[best_i];  // sequential, in selection order, as the CPU
+      pick[k] = best_i;
     }
     __syncwarp();
   }
-  if (lane == 0)
-    for (int k = 0; k < r.top_k; ++k) {
-      float& w = weights[static_cast<int64_t>(t) * r.top_k + k];
-      w = (r.normalize ? w / (sum + 1e-20f) : w) * r.scaling;
-    }
+  for (int k = lane; k < r.top_k; k += 32) {
+    const int e = pick[k];
+    const int64_t at = static_cast<int64_t>(t) * r.top_k + k;
+    ids[at] = e;
+    weights[at] = (r.normalize ? scores[e] / (sum + 1e-20f) : scores[e]) * r.scaling;
+  }
 }
 
-// out[t] = sum_j w[t, j] * y[inverse[t, j]], summed in float in choice order (deterministic,
-// unlike atomics into the output); pairs with no row add nothing. A block covers 4 x 128
-// columns of one token (grid.x), with the token's rows and weights in shared memory, so a
-// thread's k loads are independent and in flight together: one token (decode) is a few short
-// blocks, not one block walking the row one dependent load after another.
+// out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
+// t * k + j itself; summed in float in choice order (deterministic, unlike atomics into the
+// output); pairs with no row add nothing. A block covers 128 x 4 columns of token blockIdx.x,
+// and a thread's k loads of weights, rows and y are independent of each other (y's only of the
+// row), so they are in flight together: one token (decode) is a few short blocks, not one block
+// walking the row one dependent load after another.
 constexpr int kCombineThreads = 128;
 
 template <bool kVec>
 __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const float* y, const int* inverse,
                                                                       const float* weights, int k, int64_t hidden,
                                                                       bf16* out) {
-  extern __shared__ float pair_weight[];  // [k], then the k rows as ints
-  int* pair_row = reinterpret_cast<int*>(pair_weight + k);
   dependent_kernel_start();
   const int64_t t = blockIdx.x;
-  for (int j = threadIdx.x; j < k; j += blockDim.x) {
-    pair_row[j] = inverse[t * k + j];
-    pair_weight[j] = weights[t * k + j];
-  }
-  __syncthreads();
   constexpr int kCols = kVec ? 4 : 1;
   const int64_t d = (static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x) * kCols;
   if (d >= hidden) return;
   float acc[kCols] = {};
 #pragma unroll 8
   for (int j = 0; j < k; ++j) {
-    if (pair_row[j] < 0) continue;
-    const float* src = y + static_cast<int64_t>(pair_row[j]) * hidden + d;
+    const int64_t pair = t * k + j;
+    const int64_t row = inverse ? inverse[pair] : pair;
+    if (row < 0) continue;
+    const float w = weights[pair];
+    const float* src = y + row * hidden + d;
     if constexpr (kVec) {
       const float4 v = *reinterpret_cast<const float4*>(src);
-      acc[0] += pair_weight[j] * v.x, acc[1] += pair_weight[j] * v.y;
-      acc[2] += pair_weight[j] * v.z, acc[3] += pair_weight[j] * v.w;
+      acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
     } else {
-      acc[0] += pair_weight[j] * src[0];
+      acc[0] += w * src[0];
     }
   }
 #pragma unroll
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* 
 void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
                       int* ids, float* weights, cudaStream_t s) {
   if (tokens == 0) return;
-  const size_t smem = static_cast<size_t>(kRouteWarps) * 3 * experts * sizeof(float);
+  const size_t smem = static_cast<size_t>(kRouteWarps) * (3 * experts + r.top_k) * sizeof(float);
   CUDA_CHECK(
       cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   launch_dependent("moe_route_kernel", moe_route_kernel, ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s,
@@ -246,9 +246,8 @@ void launch_moe_combine(const float* y, const int* inverse, const float* weights
   const bool vec = hidden % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
   const int64_t threads = vec ? hidden / 4 : hidden;
   const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
-  const size_t smem = k * (sizeof(float) + sizeof(int));
   launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true> : moe_combine_kernel<false>, grid,
-                   kCombineThreads, smem, s, y, inverse, weights, k, hidden, out);
+                   kCombineThreads, 0, s, y, inverse, weights, k, hidden, out);
 }
 
 }  // namespace dsinfer::cuda

@@ -1,6 +1,6 @@
 // Launchers of the host-synchronization-free MoE path: the device-side permutation of the
 // (token, choice) pairs by expert (moe.cu) and the grouped expert products over all experts in
-// one launch per projection (moe_grouped.cu). Nothing here reads device data on the host, so a
+// one launch per projection (moe_grouped.cu; at decode sizes moe_few.cu, without a permutation). Nothing here reads device data on the host, so a
 // decode step that uses them can be captured in a CUDA graph.
 #pragma once
 #include <cuda_bf16.h>
@@ -49,18 +49,27 @@ constexpr int kMoeMaxExperts = 1024;
 // directions of the permutation. Ids outside [0, experts) join no expert (their pairs add nothing).
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s);
 
-// Token counts up to this take the GEMV-shaped grouped kernels (a warp per expert output row,
-// the weights streamed once and applied to each of the expert's rows); more take the tensor-core
-// tiles of 16 rows x 8 tokens.
-constexpr int kFewTokens = 4;
-
 // act[row] = silu(x[order[row]] gate_e^T) * (x[order[row]] up_e^T) for every permuted row, e its
-// expert; one launch for all experts. `max_active` bounds the experts with rows (min(experts, n));
-// `tokens` (rows of x) picks the kernel. Both launches are dependent launches (dependent_launch.cuh).
-void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
+// expert; one launch for all experts, on tensor cores (16 weight rows x 8 tokens a tile).
+// `max_active` bounds the experts with rows (min(experts, n)). Both launches are dependent
+// launches (dependent_launch.cuh).
+void launch_moe_gate_up(const GroupedExperts& ex, const MoePermutation& perm, int max_active,
                         const __nv_bfloat16* x, __nv_bfloat16* act, cudaStream_t s);
 // y[row] = act[row] down_e^T in float, for every permuted row; one launch for all experts.
-void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, int tokens,
-                     const __nv_bfloat16* act, float* y, cudaStream_t s);
+void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int max_active, const __nv_bfloat16* act,
+                     float* y, cudaStream_t s);
+
+// Decode: up to kFewTokens tokens and kFewMaxPairs (token, choice) pairs take the GEMV-shaped
+// kernels of moe_few.cu, which read the router's ids themselves (no permutation) and index act
+// and y by pair p = t * k + j.
+constexpr int kFewTokens = 4;
+constexpr int kFewMaxPairs = 32;
+
+// act[p] = silu(x[p / k] gate_e^T) * (x[p / k] up_e^T), e = ids[p], for the n = tokens * k pairs.
+void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* x,
+                            __nv_bfloat16* act, cudaStream_t s);
+// y[p] = act[p] down_e^T in float (0 where ids[p] is outside [0, experts)).
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, const __nv_bfloat16* act, float* y,
+                         cudaStream_t s);
 
 }  // namespace dsinfer::cuda

@@ -128,13 +128,18 @@ void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64
     launch_dependent("norm_kernel", norm_kernel<kAdd, false>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
 }
 
-// Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), with
-// cs = [half cos | half sin] of the token's position.
-__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, const float* cs, bool neox) {
+// Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), by the angle
+// of cosine c and sine s.
+__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, float c, float s, bool neox) {
   const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
   const float x1 = __bfloat162float(in[ia]), x2 = __bfloat162float(in[ib]);
-  out[ia] = __float2bfloat16(x1 * cs[i] - x2 * cs[half + i]);
-  out[ib] = __float2bfloat16(x2 * cs[i] + x1 * cs[half + i]);
+  out[ia] = __float2bfloat16(x1 * c - x2 * s);
+  out[ib] = __float2bfloat16(x2 * c + x1 * s);
+}
+
+// The same with cs = [half cos | half sin] of the token's position.
+__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, const float* cs, bool neox) {
+  rotate_pair(in, out, i, half, cs[i], cs[half + i], neox);
 }
 
 // One block per token: cos and sin of its position once in shared memory, then every head.
@@ -192,43 +197,50 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
   for (int64_t e = threadIdx.x; e < width; e += blockDim.x) p.v_cache[slot * width + e] = p.v[t * width + e];
 }
 
-// MLA, one block per token: cos and sin once; q's nope part copied and its rope part rotated
-// into their own tensors; the cache row at the token's slot gets the latent's rmsnorm and the
-// rotated key part. Replaces two ropes, a norm, a cache write and four column copies.
+// Pair i of a rotated head, its cos and sin computed here as the kernels above compute their
+// tables: for a kernel whose threads each rotate one pair, where a shared table costs a barrier.
+__device__ __forceinline__ void rotate_pair_at(const bf16* in, bf16* out, int i, int half, float pos,
+                                               const float* inv_freq, float attention_factor, bool neox) {
+  const float ang = pos * inv_freq[i];
+  rotate_pair(in, out, i, half, cosf(ang) * attention_factor, sinf(ang) * attention_factor, neox);
+}
+
+// MLA: q's nope part copied and its rope part rotated into their own tensors; the cache row at the
+// token's slot gets the latent's rmsnorm and the rotated key part. Replaces two ropes, a norm, a
+// cache write and four column copies. A token's work is spread over blocks, a thread per value
+// or pair (one block walking a decode token's ~2600 values of q took ~11 us): block (t, 0)
+// normalizes token t's latent and writes its cache row, blocks (t, 1..) take its q.
 __global__ void __launch_bounds__(kNormThreads) mla_rope_cache_kernel(DeviceBatch b, MlaRopeCacheParams p) {
   dependent_kernel_start();
-  extern __shared__ float cs[];  // [half] cos, then [half] sin
   const int t = blockIdx.x, half = p.rope / 2, width = p.lora + p.rope;
   const float pos = static_cast<float>(b.positions[t]);
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float ang = pos * p.inv_freq[i];
-    cs[i] = cosf(ang) * p.attention_factor;
-    cs[half + i] = sinf(ang) * p.attention_factor;
+  if (blockIdx.y > 0) {
+    const int per_head = p.nope + half, j = (blockIdx.y - 1) * kNormThreads + threadIdx.x;
+    if (j >= p.heads * per_head) return;
+    const int64_t th = static_cast<int64_t>(t) * p.heads + j / per_head;
+    const int i = j % per_head;
+    const bf16* qh = p.q + th * (p.nope + p.rope);
+    if (i < p.nope)
+      p.q_nope[th * p.nope + i] = qh[i];
+    else
+      rotate_pair_at(qh + p.nope, p.q_rope + th * p.rope, i - p.nope, half, pos, p.inv_freq, p.attention_factor,
+                     p.neox);
+    return;
   }
+  const int64_t slot = b.slots[t];
+  if (slot < 0) return;  // the whole block: block_sum's barrier sees no thread of it
   const bf16* kv = p.kv + static_cast<int64_t>(t) * width;
   float ss = 0.0f;
-  for (int i = threadIdx.x; i < p.lora; i += blockDim.x) {
+  for (int i = threadIdx.x; i < p.lora; i += kNormThreads) {
     const float v = __bfloat162float(kv[i]);
     ss += v * v;
   }
-  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.lora) + p.eps);  // block_sum syncs: cs is ready
-  const int qk = p.nope + p.rope;
-  for (int j = threadIdx.x; j < p.heads * (p.nope + half); j += blockDim.x) {
-    const int h = j / (p.nope + half), i = j % (p.nope + half);
-    const bf16* qh = p.q + (static_cast<int64_t>(t) * p.heads + h) * qk;
-    if (i < p.nope) {
-      p.q_nope[(static_cast<int64_t>(t) * p.heads + h) * p.nope + i] = qh[i];
-    } else {
-      bf16* out = p.q_rope + (static_cast<int64_t>(t) * p.heads + h) * p.rope;
-      rotate_pair(qh + p.nope, out, i - p.nope, half, cs, p.neox);
-    }
-  }
-  const int64_t slot = b.slots[t];
-  if (slot < 0) return;
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.lora) + p.eps);
   bf16* row = p.cache + slot * width;
-  for (int i = threadIdx.x; i < p.lora; i += blockDim.x)
+  for (int i = threadIdx.x; i < p.lora; i += kNormThreads)
     row[i] = __float2bfloat16(weight_at(p.norm, 0, i) * (__bfloat162float(kv[i]) * inv));
-  for (int i = threadIdx.x; i < half; i += blockDim.x) rotate_pair(kv + p.lora, row + p.lora, i, half, cs, p.neox);
+  for (int i = threadIdx.x; i < half; i += kNormThreads)
+    rotate_pair_at(kv + p.lora, row + p.lora, i, half, pos, p.inv_freq, p.attention_factor, p.neox);
 }
 
 }  // namespace
@@ -263,8 +275,8 @@ void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaS
 
 void launch_mla_rope_and_cache(const DeviceBatch& b, const MlaRopeCacheParams& p, cudaStream_t s) {
   if (b.num_tokens == 0) return;
-  launch_dependent("mla_rope_cache_kernel", mla_rope_cache_kernel, b.num_tokens, kNormThreads, p.rope * sizeof(float),
-                   s, b, p);
+  const dim3 grid(b.num_tokens, 1 + ceil_div(p.heads * (p.nope + p.rope / 2), kNormThreads));
+  launch_dependent("mla_rope_cache_kernel", mla_rope_cache_kernel, grid, kNormThreads, 0, s, b, p);
 }
 
 }  // namespace dsinfer::cuda

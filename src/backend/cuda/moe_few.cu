@@ -1,0 +1,196 @@
+// Grouped expert products at decode sizes (up to kFewTokens tokens and kFewMaxPairs (token,
+// choice) pairs): GEMVs over the chosen experts' rows that read the router's ids themselves, so no
+// permutation kernel runs between the router and the experts, and act and y are indexed by pair.
+//
+// Block (x, p) serves pair p's expert e unless a lower pair chose e too (that pair's blocks serve
+// it), and applies each of e's weight rows to every pair that chose e, kFewTokens pairs a pass (a
+// token chooses an expert once; more pairs come only from ids that repeat an expert, and re-stream
+// its rows).
+//
+// A warp owns `rows_per_warp` consecutive output rows and streams them as one sequence of steps of
+// kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row), the
+// next step's loads issued before the current step's arithmetic, so loads stay in flight across
+// rows. The grid is one wave of resident blocks: the prologue (ids -> expert table -> weights,
+// three dependent loads) is paid once per warp, not once per row, and no wave of short blocks waits
+// for another's tail. (A warp per row, in blocks of 4 warps, ran V2-Lite's gate/up at 2.1 TB/s and
+// its down projection, K = 1408 or ~6 loads a lane, at 1.33 TB/s.)
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/moe_expert_loads.cuh"
+#include "backend/cuda/moe_kernels.h"
+#include "backend/cuda/skinny_product.cuh"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kFewWarps = 4;
+constexpr int kFewLoads = 8;  // 16-byte loads per lane per step, over the launch's matrices
+
+struct FewArgs {
+  GroupedExperts ex;
+  const int* ids = nullptr;  // [n]: the router's choices, pair p = t * k + j
+  int n = 0, k = 1;
+  const bf16* x = nullptr;  // gate/up: the layer input [T, hidden]; down: act [n, inter]
+  bf16* act = nullptr;      // gate/up output [n, inter]
+  float* y = nullptr;       // down output [n, hidden]
+  int rows_per_warp = 1;
+};
+
+// The pairs of pass `pass`: set bits [pass * kFewTokens, (pass + 1) * kFewTokens) of `pairs`,
+// lowest first; returns how many there are.
+__device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[kFewTokens]) {
+  for (int i = 0; i < pass * kFewTokens; ++i) pairs &= pairs - 1;
+  int nt = 0;
+#pragma unroll
+  for (int t = 0; t < kFewTokens; ++t) {
+    pr[t] = __ffs(pairs) - 1;
+    nt += pairs != 0;
+    pairs &= pairs - 1;
+  }
+  return nt;
+}
+
+template <DType D, bool kGateUp>
+__global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
+  constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
+  constexpr int U = kFewLoads / M;    // pieces of each matrix per step
+  if constexpr (kGateUp) dependent_kernel_start();  // the ids are the previous kernel's output
+  // (down: written two kernels back, so final once gate/up's blocks run; read past L1, which may
+  // hold an earlier layer's copy)
+  const int lane = threadIdx.x % 32, p = blockIdx.y;
+  const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
+  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * a.rows_per_warp;
+  const int rows = static_cast<int>(min(static_cast<int64_t>(a.rows_per_warp), n_out - row0));
+  if (rows <= 0) return;
+  const int my_id = lane < a.n ? __ldcg(a.ids + lane) : -1;
+  const int e = __shfl_sync(0xffffffffu, my_id, p);
+  if (e < 0 || e >= a.ex.experts) {  // a pair with no expert adds nothing
+    if constexpr (!kGateUp) {
+      dependent_kernel_start();
+      for (int r = lane; r < rows; r += 32) a.y[p * n_out + row0 + r] = 0.0f;
+    }
+    return;
+  }
+  const unsigned pairs = __ballot_sync(0xffffffffu, my_id == e);
+  if (__ffs(pairs) - 1 != p) return;  // a lower pair's blocks serve e
+  const LaunchMatrices<kGateUp> mats(a.ex.table[e]);
+  const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
+  const int pieces = static_cast<int>(k_in / 8);
+  const int batches = ceil_div(pieces, 32 * U), passes = ceil_div(__popc(pairs), kFewTokens);
+  const int per_row = passes * batches, steps = rows * per_row;
+
+  // Step s: row s / per_row of the warp's, pass (s / batches) % passes, batch s % batches.
+  auto load = [&](uint4(&wv)[U][M], int s) {
+    const int64_t row = row0 + s / per_row;
+    const int c0 = (s % batches) * 32 * U + lane;
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (c0 + 32 * u < pieces)
+#pragma unroll
+        for (int m = 0; m < M; ++m)
+          wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), k_in, blk);
+  };
+  float acc[kFewTokens][M] = {};
+  auto compute = [&](const uint4(&wv)[U][M], int s) {
+    int pr[kFewTokens];
+    const int nt = pass_pairs(pairs, (s / batches) % passes, pr), b = s % batches;
+    const int c0 = b * 32 * U + lane;
+#pragma unroll
+    for (int t = 0; t < kFewTokens; ++t) {
+      if (t >= nt) break;
+      const uint4* xr = reinterpret_cast<const uint4*>(a.x + (kGateUp ? pr[t] / a.k : pr[t]) * k_in);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (c0 + 32 * u < pieces) {
+          const uint4 xv = __ldg(xr + c0 + 32 * u);
+#pragma unroll
+          for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
+        }
+    }
+    if (b + 1 < batches) return;  // the row continues in the next step
+    const int64_t row = row0 + s / per_row;
+#pragma unroll
+    for (int t = 0; t < kFewTokens; ++t) {
+      float v[M];
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        v[m] = warp_sum(acc[t][m]);
+        acc[t][m] = 0.0f;
+      }
+      if (lane == 0 && t < nt) {
+        if constexpr (kGateUp)
+          a.act[pr[t] * n_out + row] = __float2bfloat16(v[0] / (1.0f + expf(-v[0])) * v[1]);
+        else
+          a.y[pr[t] * n_out + row] = v[0];
+      }
+    }
+  };
+
+  // Two register buffers, alternating: one step's loads in flight while the other's are used.
+  uint4 wa[U][M], wb[U][M];
+  load(wa, 0);
+  if constexpr (!kGateUp) dependent_kernel_start();  // act is gate/up's output
+  for (int s = 0; s < steps; s += 2) {
+    if (s + 1 < steps) load(wb, s + 1);
+    compute(wa, s);
+    if (s + 1 == steps) break;
+    if (s + 2 < steps) load(wa, s + 2);
+    compute(wb, s + 1);
+  }
+}
+
+// Rows per warp that make the grid (n_out rows of `slots` experts) one wave of resident blocks.
+int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t resident = static_cast<int64_t>(std::max(1, blocks_per_sm)) * sms;
+  int rows = ceil_div(n_out * slots, resident * kFewWarps);
+  while (rows < n_out && static_cast<int64_t>(ceil_div(n_out, kFewWarps * rows)) * slots > resident) ++rows;
+  return rows;
+}
+
+template <bool kGateUp, DType D>
+void launch_one(FewArgs a, cudaStream_t s) {
+  const auto kernel = moe_few_kernel<D, kGateUp>;
+  static const int blocks_per_sm = [&] {
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, 0));
+    return n;
+  }();
+  const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
+  a.rows_per_warp = rows_per_warp(n_out, a.n, blocks_per_sm);
+  launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
+                   dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), a.n), kFewWarps * 32, 0, s, a);
+}
+
+template <bool kGateUp>
+void launch_few(const FewArgs& a, cudaStream_t s) {
+  if (a.n <= 0) return;
+  if (a.n > kFewMaxPairs) fail("moe_few: ", a.n, " pairs (at most ", kFewMaxPairs, ")");
+  switch (a.ex.dtype) {
+    case DType::BF16: return launch_one<kGateUp, DType::BF16>(a, s);
+    case DType::F16: return launch_one<kGateUp, DType::F16>(a, s);
+    case DType::F32: return launch_one<kGateUp, DType::F32>(a, s);
+    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3>(a, s);
+    default: fail("grouped MoE: expert weights of dtype ", dtype_name(a.ex.dtype), " are not supported");
+  }
+}
+
+}  // namespace
+
+void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* x, bf16* act,
+                            cudaStream_t s) {
+  launch_few<true>(FewArgs{ex, ids, n, k, x, act, nullptr}, s);
+}
+
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, const bf16* act, float* y,
+                         cudaStream_t s) {
+  launch_few<false>(FewArgs{ex, ids, n, 1, act, nullptr, y}, s);
+}
+
+}  // namespace dsinfer::cuda
