@@ -1,11 +1,14 @@
-// Benchmark, not a test (disabled; no timed assertions): the prefill attention op alone at the
+// Benchmarks, not tests (disabled; no timed assertions): the attention op alone at the
 // R1-Distill-Qwen-7B shape (28 query / 4 kv heads of 128), timed with CUDA events on the
-// backend's stream, median of 20 calls. FLOPs are the causal ones: 4 * heads * D * (keys each
-// query token sees, summed). Run with
-//   test_cuda --gtest_also_run_disabled_tests --gtest_filter='GpuBench.PrefillAttention'
+// backend's stream, median of 20 calls. Prefill FLOPs are the causal ones: 4 * heads * D * (keys
+// each query token sees, summed); decode bytes are the K and V rows the batch reads, against the
+// copy bandwidth measured in the same process. Run with
+//   test_cuda --gtest_also_run_disabled_tests --gtest_filter='GpuBench.*Attention'
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <numeric>
+#include <random>
 
 #include "backend/cuda/cuda_backend.h"
 #include "gpu_test_util.h"
@@ -35,19 +38,9 @@ ForwardBatch one_sequence(int past, int len) {
   return b;
 }
 
-// Median seconds of one attention() call over 20 timed calls (after 3 warm-up calls).
-double time_prefill(GpuTest& g, int past, int len) {
+// Median seconds of `call` over 20 timed calls on the backend's stream (after 3 warm-up calls).
+double median_seconds(GpuTest& g, const std::function<void()>& call) {
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(g.gpu.get());
-  const ForwardBatch b = one_sequence(past, len);
-  const int ctx = past + len, slots = (ctx + kBlock - 1) / kBlock * kBlock;
-  Tensor q = g.gpu_bf16(random_values(static_cast<size_t>(len) * kHeads * kDim, 1.0f, 1), {len, kHeads, kDim});
-  const Shape kv_shape = {slots, kKvHeads * kDim};
-  KvLayer kv{g.gpu_bf16(random_values(shape_numel(kv_shape), 1.0f, 2), kv_shape),
-             g.gpu_bf16(random_values(shape_numel(kv_shape), 1.0f, 3), kv_shape)};
-  Tensor out = g.gpu_tensor(DType::BF16, {len, kHeads, kDim});
-  g.gpu->begin_forward(b);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
-  auto call = [&] { g.gpu->attention(b, q, kv, kKvHeads, kDim, kDim, scale, out); };
   for (int i = 0; i < 3; ++i) call();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
@@ -68,6 +61,23 @@ double time_prefill(GpuTest& g, int past, int len) {
   return times[times.size() / 2];
 }
 
+KvLayer random_cache(GpuTest& g, int slots) {
+  const Shape kv_shape = {slots, kKvHeads * kDim};
+  return KvLayer{g.gpu_bf16(random_values(shape_numel(kv_shape), 1.0f, 2), kv_shape),
+                 g.gpu_bf16(random_values(shape_numel(kv_shape), 1.0f, 3), kv_shape)};
+}
+
+double time_prefill(GpuTest& g, int past, int len) {
+  const ForwardBatch b = one_sequence(past, len);
+  const int ctx = past + len, slots = (ctx + kBlock - 1) / kBlock * kBlock;
+  Tensor q = g.gpu_bf16(random_values(static_cast<size_t>(len) * kHeads * kDim, 1.0f, 1), {len, kHeads, kDim});
+  const KvLayer kv = random_cache(g, slots);
+  Tensor out = g.gpu_tensor(DType::BF16, {len, kHeads, kDim});
+  g.gpu->begin_forward(b);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
+  return median_seconds(g, [&] { g.gpu->attention(b, q, kv, kKvHeads, kDim, kDim, scale, out); });
+}
+
 void report(GpuTest& g, int past, int len) {
   const double sec = time_prefill(g, past, len);
   // Query at position p sees p + 1 keys.
@@ -77,7 +87,45 @@ void report(GpuTest& g, int past, int len) {
               len, kHeads, kKvHeads, kDim, sec * 1e6, flops / sec * 1e-12);
 }
 
+// One decode token for each of `batch` sequences of `ctx` tokens, their cache blocks shuffled
+// over the cache (as a long-running server's are).
+void report_decode(GpuTest& g, int batch, int ctx, double copy) {
+  const int per_seq = (ctx + kBlock - 1) / kBlock, blocks = batch * per_seq;
+  std::vector<int> order(blocks);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  ForwardBatch b;
+  b.block_size = kBlock;
+  for (int s = 0; s < batch; ++s) {
+    SeqSlice sl{s, 1, ctx, std::vector<int>(order.begin() + s * per_seq, order.begin() + (s + 1) * per_seq)};
+    b.tokens.push_back(0);
+    b.positions.push_back(ctx - 1);
+    b.slots.push_back(sl.block_table[(ctx - 1) / kBlock] * kBlock + (ctx - 1) % kBlock);
+    b.logit_rows.push_back(s);
+    b.seqs.push_back(std::move(sl));
+  }
+  Tensor q = g.gpu_bf16(random_values(static_cast<size_t>(batch) * kHeads * kDim, 1.0f, 1), {batch, kHeads, kDim});
+  const KvLayer kv = random_cache(g, blocks * kBlock);
+  Tensor out = g.gpu_tensor(DType::BF16, {batch, kHeads, kDim});
+  g.gpu->begin_forward(b);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kDim));
+  const double sec = median_seconds(g, [&] { g.gpu->attention(b, q, kv, kKvHeads, kDim, kDim, scale, out); });
+  const double bytes = 2.0 * batch * ctx * kKvHeads * kDim * sizeof(uint16_t);
+  std::printf("decode attention: batch %d x context %d, %d/%d heads, dim %d: %.1f us, %.0f GB/s = %.0f %% of copy (%.0f GB/s)\n",
+              batch, ctx, kHeads, kKvHeads, kDim, sec * 1e6, bytes / sec * 1e-9, 100.0 * bytes / sec / copy, copy * 1e-9);
+}
+
 }  // namespace
+
+TEST(GpuBench, DISABLED_DecodeAttention) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const double copy = copy_bandwidth(g);
+  report_decode(g, 1, 576, copy);
+  report_decode(g, 64, 1088, copy);
+  report_decode(g, 64, 4096, copy);
+  report_decode(g, 8, 8192, copy);
+}
 
 TEST(GpuBench, DISABLED_PrefillAttention) {
   SKIP_WITHOUT_GPU();

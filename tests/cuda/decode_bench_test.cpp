@@ -5,7 +5,12 @@
 //   test_cuda --gtest_also_run_disabled_tests --gtest_filter='GpuBench.*'
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <numeric>
+#include <string>
+
+#include "backend/cuda/cuda_backend.h"
 
 #include "gpu_test_util.h"
 
@@ -26,19 +31,55 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Device-to-device copy bandwidth (bytes read + written per second) of a 2 GiB cudaMemcpy.
-double copy_bandwidth(GpuTest& g) {
-  const size_t bytes = size_t{2} << 30;
-  Tensor a = g.gpu_tensor(DType::U8, {static_cast<int64_t>(bytes)}), b = g.gpu_tensor(DType::U8, {static_cast<int64_t>(bytes)});
-  g.gpu->fill_zero(a);
-  g.gpu->synchronize();
-  EXPECT_EQ(cudaMemcpy(b.data, a.data, bytes, cudaMemcpyDeviceToDevice), cudaSuccess);
-  const int reps = 10;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice);
-  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  return 2.0 * bytes * reps / seconds_since(t0);
-}
+// GPU time per category of op, from a pair of CUDA events around each call.
+class OpTimes {
+ public:
+  ~OpTimes() { clear(); }
+  void time(GpuTest& g, const std::string& what, const std::function<void()>& op) {
+    auto* cuda = dynamic_cast<cuda::CudaBackend*>(g.gpu.get());
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    cudaEventRecord(start, cuda->stream());
+    op();
+    cudaEventRecord(stop, cuda->stream());
+    calls_.push_back({what, start, stop});
+  }
+  // "batch B: category us (share), ..." per step, over `steps` steps; waits for the device.
+  std::string summary(int batch, int steps) {
+    std::map<std::string, double> us;
+    double total = 0;
+    for (const Call& c : calls_) {
+      cudaEventSynchronize(c.stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, c.start, c.stop);
+      us[c.what] += ms * 1e3 / steps;
+      total += ms * 1e3 / steps;
+    }
+    std::string line = "  batch " + std::to_string(batch) + ":";
+    char buf[96];
+    for (const auto& [what, t] : us) {
+      std::snprintf(buf, sizeof buf, " %s %.0f us (%.0f %%),", what.c_str(), t, 100.0 * t / total);
+      line += buf;
+    }
+    std::snprintf(buf, sizeof buf, " total %.0f us\n", total);
+    return line + buf;
+  }
+  void clear() {
+    for (const Call& c : calls_) {
+      cudaEventDestroy(c.start);
+      cudaEventDestroy(c.stop);
+    }
+    calls_.clear();
+  }
+
+ private:
+  struct Call {
+    std::string what;
+    cudaEvent_t start, stop;
+  };
+  std::vector<Call> calls_;
+};
 
 }  // namespace
 
@@ -80,6 +121,7 @@ TEST(GpuBench, DISABLED_Qwen2_7bDecodeStep) {
 
   std::printf("\nQwen2-7B-shaped decode step, context %d per sequence, copy bandwidth %.0f GB/s\n", context,
               bandwidth / 1e9);
+  std::vector<std::string> breakdowns;
   std::printf("%6s %10s %10s %12s %12s %10s\n", "batch", "step ms", "linear ms", "bytes GB", "roofline ms",
               "of roofline");
   for (int b : batch_sizes) {
@@ -100,56 +142,50 @@ TEST(GpuBench, DISABLED_Qwen2_7bDecodeStep) {
     }
     Tensor x = g.gpu_bf16(random_values(b * kHidden, 1.0f, 10), {b, kHidden});
     Tensor h = g.gpu_tensor(DType::BF16, {b, kHidden}), t = g.gpu_tensor(DType::BF16, {b, kHidden});
+    g.gpu->fill_zero(t);
     Tensor qt = g.gpu_tensor(DType::BF16, {b, kHeads, kDim}), attn = g.gpu_tensor(DType::BF16, {b, kHeads, kDim});
     Tensor kt = g.gpu_tensor(DType::BF16, {b, kKvHeads, kDim}), vt = g.gpu_tensor(DType::BF16, {b, kKvHeads, kDim});
     Tensor gate = g.gpu_tensor(DType::BF16, {b, kInter}), up = g.gpu_tensor(DType::BF16, {b, kInter});
     Tensor logits = g.gpu_tensor(DType::F32, {b, kVocab});
-    // all_ops = false leaves only the matrix products, to split the step's time between them and
-    // everything else.
-    auto step = [&](bool all_ops) {
+    // The ops in the order the dense model issues them; `timed` wraps each in its category's
+    // CUDA events when the per-op breakdown is measured, and all_ops = false leaves only the
+    // matrix products.
+    OpTimes times;
+    auto step = [&](bool all_ops, bool per_op) {
+      auto timed = [&](const char* what, const std::function<void()>& op) { per_op ? times.time(g, what, op) : op(); };
       g.gpu->begin_forward(fb);
       for (Layer& l : layers) {
-        if (!all_ops) {
-          for (auto [w, out] : {std::pair{&l.q, qt.reshape({b, kHeads * kDim})}, {&l.k, kt.reshape({b, kKvHeads * kDim})},
-                                {&l.v, vt.reshape({b, kKvHeads * kDim})}})
-            g.gpu->linear(h, *w, nullptr, out);
-          g.gpu->linear(attn.reshape({b, kHeads * kDim}), l.o, nullptr, t);
-          g.gpu->linear(h, l.gate, nullptr, gate);
-          g.gpu->linear(h, l.up, nullptr, up);
-          g.gpu->linear(gate, l.down, nullptr, t);
-          continue;
+        const std::vector<LinearOut> qkv = {{&l.q, &l.q_bias, qt.reshape({b, kHeads * kDim})},
+                                            {&l.k, &l.k_bias, kt.reshape({b, kKvHeads * kDim})},
+                                            {&l.v, &l.v_bias, vt.reshape({b, kKvHeads * kDim})}};
+        if (all_ops) timed("norms and adds", [&] { g.gpu->add_rmsnorm(x, t, l.in_norm, 1e-6f, h); });
+        timed("q/k/v", [&] { g.gpu->linear_many(h, qkv); });
+        if (all_ops) {
+          timed("rope + cache write", [&] { g.gpu->rope_and_cache(fb, qt, kt, vt, l.kv, rope); });
+          timed("attention", [&] { g.gpu->attention(fb, qt, l.kv, kKvHeads, kDim, kDim, 0.088f, attn); });
         }
-        g.gpu->rmsnorm(x, l.in_norm, 1e-6f, h);
-        g.gpu->linear(h, l.q, &l.q_bias, qt.reshape({b, kHeads * kDim}));
-        g.gpu->linear(h, l.k, &l.k_bias, kt.reshape({b, kKvHeads * kDim}));
-        g.gpu->linear(h, l.v, &l.v_bias, vt.reshape({b, kKvHeads * kDim}));
-        g.gpu->rope(fb, qt, 0, kDim, rope);
-        g.gpu->rope(fb, kt, 0, kDim, rope);
-        g.gpu->cache_write(fb, kt.reshape({b, kKvHeads * kDim}), l.kv.k);
-        g.gpu->cache_write(fb, vt.reshape({b, kKvHeads * kDim}), l.kv.v);
-        g.gpu->attention(fb, qt, l.kv, kKvHeads, kDim, kDim, 0.088f, attn);
-        g.gpu->linear(attn.reshape({b, kHeads * kDim}), l.o, nullptr, t);
-        g.gpu->add(x, t);
-        g.gpu->rmsnorm(x, l.post_norm, 1e-6f, h);
-        g.gpu->linear(h, l.gate, nullptr, gate);
-        g.gpu->linear(h, l.up, nullptr, up);
-        g.gpu->silu_mul(gate, up, gate);
-        g.gpu->linear(gate, l.down, nullptr, t);
-        g.gpu->add(x, t);
+        timed("o", [&] { g.gpu->linear(attn.reshape({b, kHeads * kDim}), l.o, nullptr, t); });
+        if (all_ops) timed("norms and adds", [&] { g.gpu->add_rmsnorm(x, t, l.post_norm, 1e-6f, h); });
+        timed("gate/up", [&] { g.gpu->linear_many(h, {{&l.gate, nullptr, gate}, {&l.up, nullptr, up}}); });
+        if (all_ops) timed("silu", [&] { g.gpu->silu_mul(gate, up, gate); });
+        timed("down", [&] { g.gpu->linear(gate, l.down, nullptr, t); });
       }
-      if (all_ops) g.gpu->rmsnorm(x, final_norm, 1e-6f, h);
-      g.gpu->linear(h, lm_head, nullptr, logits);
+      if (all_ops) timed("norms and adds", [&] { g.gpu->add_rmsnorm(x, t, final_norm, 1e-6f, h); });
+      timed("head", [&] { g.gpu->linear(h, lm_head, nullptr, logits); });
     };
     auto time_ms = [&](bool all_ops) {
-      for (int i = 0; i < 3; ++i) step(all_ops);
+      for (int i = 0; i < 3; ++i) step(all_ops, false);
       g.gpu->synchronize();
       const int reps = 10;
       auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < reps; ++i) step(all_ops);
+      for (int i = 0; i < reps; ++i) step(all_ops, false);
       g.gpu->synchronize();
       return seconds_since(t0) / reps * 1e3;
     };
     const double ms = time_ms(true), linear_ms = time_ms(false);
+    times.clear();
+    for (int i = 0; i < 3; ++i) step(true, true);
+    breakdowns.push_back(times.summary(b, 3));
     const double kv_bytes = double(b) * context * kLayers * 2 * kKvHeads * kDim * 2;
     const double bytes = weight_bytes + kv_bytes;
     // The copy moved read + written bytes; a step mostly reads, so its floor is bytes over that rate.
@@ -157,4 +193,6 @@ TEST(GpuBench, DISABLED_Qwen2_7bDecodeStep) {
     std::printf("%6d %10.3f %10.3f %12.2f %12.3f %9.0f%%\n", b, ms, linear_ms, bytes / 1e9, roofline_ms,
                 100.0 * roofline_ms / ms);
   }
+  std::printf("\nwhere a step's GPU time goes (each op between CUDA events, so the gaps between ops are left out):\n");
+  for (const std::string& line : breakdowns) std::printf("%s", line.c_str());
 }

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -121,6 +122,20 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
   }
   EXPECT_LE(max_err, tol * max_ref) << what << ": max |diff| " << max_err << " at " << worst << " (got " << got[worst]
                                     << ", want " << want[worst] << "), max |ref| " << max_ref;
+}
+
+// Device-to-device copy bandwidth (bytes read + written per second) of a 2 GiB cudaMemcpy.
+inline double copy_bandwidth(GpuTest& g) {
+  const size_t bytes = size_t{2} << 30;
+  Tensor a = g.gpu_tensor(DType::U8, {static_cast<int64_t>(bytes)}), b = g.gpu_tensor(DType::U8, {static_cast<int64_t>(bytes)});
+  g.gpu->fill_zero(a);
+  g.gpu->synchronize();
+  EXPECT_EQ(cudaMemcpy(b.data, a.data, bytes, cudaMemcpyDeviceToDevice), cudaSuccess);
+  const int reps = 10;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return 2.0 * bytes * reps / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace dsinfer::testing
