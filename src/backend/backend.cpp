@@ -20,6 +20,12 @@ void Backend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, cons
   cache_write(batch, v.reshape({t, v.dim(1) * v.dim(2)}), kv.v);
 }
 
+std::vector<Weight> Backend::upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) {
+  std::vector<Weight> out;
+  for (const Weight& w : host) out.push_back(upload_weight(w, keep));
+  return out;
+}
+
 void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }

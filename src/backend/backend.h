@@ -67,6 +67,10 @@ class Backend {
   virtual void fill_zero(Tensor t) = 0;
   // Makes a host (e.g. memory-mapped) weight usable on this device; `keep` owns any copy made.
   virtual Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) = 0;
+  // Uploads weights a layer applies to one input (q/k/v); a device may place them back to back in
+  // one allocation, so that together they form one matrix its linear_many can run as a single
+  // product. The default uploads each alone.
+  virtual std::vector<Weight> upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep);
   // Called once per forward with the batch metadata, before any op that uses it.
   virtual void begin_forward(const ForwardBatch& batch) = 0;
   // Waits for queued work.

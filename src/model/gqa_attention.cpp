@@ -7,14 +7,19 @@ namespace dsinfer {
 GqaAttention::GqaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope)
     : c_(c), rope_(rope) {
   const int h = c.hidden_size, q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
-  q_ = w.get(prefix + "q_proj.weight", {q_dim, h});
-  k_ = w.get(prefix + "k_proj.weight", {kv_dim, h});
-  v_ = w.get(prefix + "v_proj.weight", {kv_dim, h});
+  // Adjacent, so that a device may run q/k/v as one product (linear_many).
+  std::vector<Weight> qkv = w.get_adjacent(
+      {{prefix + "q_proj.weight", {q_dim, h}}, {prefix + "k_proj.weight", {kv_dim, h}}, {prefix + "v_proj.weight", {kv_dim, h}}});
+  q_ = qkv[0];
+  k_ = qkv[1];
+  v_ = qkv[2];
   o_ = w.get(prefix + "o_proj.weight", {h, q_dim});
   if (c.qkv_bias) {
-    q_bias_ = w.get(prefix + "q_proj.bias", {q_dim});
-    k_bias_ = w.get(prefix + "k_proj.bias", {kv_dim});
-    v_bias_ = w.get(prefix + "v_proj.bias", {kv_dim});
+    std::vector<Weight> bias = w.get_adjacent(
+        {{prefix + "q_proj.bias", {q_dim}}, {prefix + "k_proj.bias", {kv_dim}}, {prefix + "v_proj.bias", {kv_dim}}});
+    q_bias_ = bias[0];
+    k_bias_ = bias[1];
+    v_bias_ = bias[2];
   }
 }
 

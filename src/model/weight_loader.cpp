@@ -37,6 +37,12 @@ Weight WeightLoader::get(const std::string& name, const Shape& expected) {
   return backend_.upload_weight(host_weight(name, expected), storage_);
 }
 
+std::vector<Weight> WeightLoader::get_adjacent(const std::vector<std::pair<std::string, Shape>>& named) {
+  std::vector<Weight> host;
+  for (const auto& [name, shape] : named) host.push_back(host_weight(name, shape));
+  return backend_.upload_weights(host, storage_);
+}
+
 std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& expected) {
   Weight w = host_weight(name, expected);
   const int64_t rows = expected.size() == 1 ? 1 : expected[0];

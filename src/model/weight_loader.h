@@ -17,6 +17,9 @@ class WeightLoader {
 
   // Throws naming the tensor when it is missing or its shape differs from `expected`.
   Weight get(const std::string& name, const Shape& expected);
+  // Several tensors applied to one input, which the backend may place back to back
+  // (Backend::upload_weights); each checked as get() does.
+  std::vector<Weight> get_adjacent(const std::vector<std::pair<std::string, Shape>>& named);
   // The tensor as float32 host data (dequantized), for weights the model reshapes at load.
   std::vector<float> get_f32(const std::string& name, const Shape& expected);
   bool has(const std::string& name) const { return store_.has(name); }

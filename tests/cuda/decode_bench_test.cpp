@@ -9,6 +9,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <tuple>
 
 #include "backend/cuda/cuda_backend.h"
 
@@ -102,12 +103,17 @@ TEST(GpuBench, DISABLED_Qwen2_7bDecodeStep) {
   std::vector<Layer> layers(kLayers);
   size_t weight_bytes = 0;
   for (Layer& l : layers) {
-    for (auto [dst, src] : {std::pair{&l.in_norm, &norm}, {&l.post_norm, &norm}, {&l.q, &q}, {&l.k, &kv}, {&l.v, &kv},
-                            {&l.q_bias, &qb}, {&l.k_bias, &kvb}, {&l.v_bias, &kvb}, {&l.o, &o}, {&l.gate, &gu},
-                            {&l.up, &gu}, {&l.down, &down}}) {
+    for (auto [dst, src] : {std::pair{&l.in_norm, &norm}, {&l.post_norm, &norm}, {&l.o, &o}, {&l.gate, &gu},
+                            {&l.up, &gu}, {&l.down, &down}})
       *dst = g.gpu->upload_weight(src->weight, g.keep);
-      weight_bytes += dst->nbytes();
-    }
+    // As the model loads them: q/k/v (and their biases) back to back.
+    const std::vector<Weight> qkv = g.gpu->upload_weights({q.weight, kv.weight, kv.weight}, g.keep),
+                              qkv_bias = g.gpu->upload_weights({qb.weight, kvb.weight, kvb.weight}, g.keep);
+    std::tie(l.q, l.k, l.v) = std::tie(qkv[0], qkv[1], qkv[2]);
+    std::tie(l.q_bias, l.k_bias, l.v_bias) = std::tie(qkv_bias[0], qkv_bias[1], qkv_bias[2]);
+    for (const Weight* w : {&l.in_norm, &l.post_norm, &l.q, &l.k, &l.v, &l.q_bias, &l.k_bias, &l.v_bias, &l.o, &l.gate,
+                            &l.up, &l.down})
+      weight_bytes += w->nbytes();
     l.kv.k = g.gpu_tensor(DType::BF16, {int64_t{blocks} * kBlock, kKvHeads * kDim});
     l.kv.v = g.gpu_tensor(DType::BF16, {int64_t{blocks} * kBlock, kKvHeads * kDim});
     g.gpu->fill_zero(l.kv.k);

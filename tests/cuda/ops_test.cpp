@@ -294,6 +294,44 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     }
 }
 
+// Weights uploaded together lie back to back, and linear_many then runs them as one product at
+// any row count (GEMM sizes here); with and without biases, against the CPU.
+TEST(GpuOps, AdjacentWeightsShareOneProduct) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int k = 96;
+  const std::vector<int> ns = {64, 32, 32};
+  std::vector<HostWeight> ws, bs;
+  std::vector<Weight> hw, hb;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    ws.emplace_back(random_values(ns[i] * k, 0.2f, 50 + i), Shape{ns[i], k}, DType::BF16);
+    bs.emplace_back(random_values(ns[i], 1.0f, 60 + i), Shape{ns[i]}, DType::BF16);
+    hw.push_back(ws[i].weight);
+    hb.push_back(bs[i].weight);
+  }
+  const std::vector<Weight> gw = g.gpu->upload_weights(hw, g.keep), gb = g.gpu->upload_weights(hb, g.keep);
+  for (size_t i = 1; i < ns.size(); ++i) {
+    EXPECT_EQ(static_cast<const char*>(gw[i - 1].w.data) + gw[i - 1].w.nbytes(), gw[i].w.data) << "weight " << i;
+    EXPECT_EQ(static_cast<const char*>(gb[i - 1].w.data) + gb[i - 1].w.nbytes(), gb[i].w.data) << "bias " << i;
+  }
+  for (int m : {5, 17, 64})
+    for (bool biased : {true, false}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 70 + m);
+      std::vector<std::vector<float>> want(ns.size());
+      std::vector<LinearOut> cpu_outs, gpu_outs;
+      for (size_t i = 0; i < ns.size(); ++i) {
+        want[i].resize(m * ns[i]);
+        cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, ns[i]})});
+        gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(DType::BF16, {m, ns[i]})});
+      }
+      g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
+      g.gpu->linear_many(g.gpu_bf16(x, {m, k}), gpu_outs);
+      for (size_t i = 0; i < ns.size(); ++i)
+        expect_close(g.read(gpu_outs[i].out), want[i], 1e-2f,
+                     "adjacent m=" + std::to_string(m) + (biased ? " biased" : "") + " product " + std::to_string(i));
+    }
+}
+
 // Long rows split over 2 or 4 warps each (few rows, K of 8192 and of 8200, whose 16-byte pieces
 // do not divide evenly among the parts) against the CPU.
 TEST(GpuOps, SkinnyProductSplitsLongRows) {

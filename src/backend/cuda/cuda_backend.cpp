@@ -77,7 +77,8 @@ CudaBackend::CudaBackend(int device_index)
       index_dev_(stream_),
       weight_ws_(stream_),
       attn_ws_(stream_),
-      moe_ws_(stream_) {
+      moe_ws_(stream_),
+      stacked_ws_(stream_) {
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device_index));
   sm_count_ = prop.multiProcessorCount;
@@ -162,6 +163,33 @@ Weight CudaBackend::upload_weight(const Weight& host, std::vector<Buffer>& keep)
   if (!host.scale.empty()) w.scale = upload(host.scale);
   CUDA_CHECK(cudaStreamSynchronize(stream_));  // host weights may be unmapped afterwards
   return w;
+}
+
+// Host weights of one dtype without block scales go back to back into one allocation, so
+// linear_many can run them as one product; others are uploaded one by one.
+std::vector<Weight> CudaBackend::upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) {
+  bool together = !host.empty();
+  size_t bytes = 0;
+  for (const Weight& w : host) {
+    together = together && w.scale.empty() && w.w.dtype == host.front().w.dtype &&
+               w.w.device.kind != DeviceKind::CUDA && w.w.nbytes() % 16 == 0;
+    bytes += w.w.nbytes();
+  }
+  if (!together) return Backend::upload_weights(host, keep);
+  bind();
+  keep.push_back(alloc(bytes));
+  char* at = static_cast<char*>(keep.back().data());
+  std::vector<Weight> out;
+  for (const Weight& w : host) {
+    Weight d = w;
+    d.w.data = at;
+    d.w.device = device();
+    CUDA_CHECK(cudaMemcpyAsync(at, w.w.data, w.w.nbytes(), cudaMemcpyHostToDevice, stream_));
+    at += w.w.nbytes();
+    out.push_back(d);
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // host weights may be unmapped afterwards
+  return out;
 }
 
 void CudaBackend::begin_forward(const ForwardBatch& batch) {

@@ -36,6 +36,7 @@ class CudaBackend final : public Backend {
   void copy_to_host(const Tensor& src, void* host) override;
   void fill_zero(Tensor t) override;
   Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) override;
+  std::vector<Weight> upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) override;
   void begin_forward(const ForwardBatch& batch) override;
   void synchronize() override;
   MemoryInfo memory_info() const override;
@@ -99,6 +100,9 @@ class CudaBackend final : public Backend {
   cudaStream_t branch_stream_ = nullptr;
   cudaEvent_t fork_event_ = nullptr, join_event_ = nullptr;
   void leave_branch();
+  // linear_many's products as one when their weights lie back to back (cuda_linear.cpp); false
+  // when they do not, and nothing ran.
+  bool stacked_product(const Tensor& x, const std::vector<LinearOut>& outs);
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<CublasLtGemm> gemm_;
 
@@ -124,6 +128,7 @@ class CudaBackend final : public Backend {
   DeviceScratch weight_ws_;  // bf16 conversions of non-bf16 weights
   DeviceScratch attn_ws_;    // split-K partial outputs
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
+  DeviceScratch stacked_ws_;  // the output of adjacent weights' single product (linear_many)
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
 
   // ---- FP8 block-scaled linear (cuda_linear.cpp, gemm_fp8.h): Hopper FP8 tensor cores on the

@@ -129,7 +129,10 @@ void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& out
                  o.weight->in_features() == k && o.out.dtype == outs.front().out.dtype && o.out.rows() == m &&
                  o.out.shape.back() == o.weight->out_features() && (!o.bias || o.bias->w.numel() == o.out.shape.back()) &&
                  gemv_fits(m, k, x.data, o.weight->w.data);
-  if (!one_launch) return Backend::linear_many(x, outs);
+  if (!one_launch) {
+    if (!stacked_product(x, outs)) Backend::linear_many(x, outs);
+    return;
+  }
   expect(x, DType::BF16, "linear_many", "input");
   if (outs.front().out.dtype != DType::BF16) expect(outs.front().out, DType::F32, "linear_many", "output");
   GemvProducts products;
@@ -137,6 +140,49 @@ void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& out
     products.add(o.weight->w.ptr<bf16>(), o.bias ? device_weight(*o.bias) : DeviceWeight{}, o.out.data,
                  o.out.shape.back());
   launch_gemv(x.ptr<bf16>(), products, outs.front().out.dtype, m, k, sm_count_, stream_);
+}
+
+// bf16 weights that upload_weights placed back to back (and their biases, likewise) are one
+// [sum N, K] matrix: one product into scratch, then each output's columns copied out. At 64
+// tokens q/k/v took three cuBLASLt products, two of them 512 rows wide (latency-bound, with
+// split-K reductions).
+bool CudaBackend::stacked_product(const Tensor& x, const std::vector<LinearOut>& outs) {
+  if (outs.size() < 2 || x.dtype != DType::BF16) return false;
+  const int64_t m = x.rows(), k = x.shape.back();
+  const bool biased = outs.front().bias != nullptr;
+  int64_t n = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const LinearOut& o = outs[i];
+    const Weight& w = *o.weight;
+    if (w.w.dtype != DType::BF16 || w.w.shape.size() != 2 || w.in_features() != k || o.out.dtype != DType::BF16 ||
+        o.out.rows() != m || o.out.shape.back() != w.out_features() || (o.bias != nullptr) != biased ||
+        (biased && (o.bias->w.dtype != DType::BF16 || o.bias->w.numel() != w.out_features())))
+      return false;
+    if (i > 0) {
+      const LinearOut& prev = outs[i - 1];
+      const auto follows = [](const Tensor& a, const Tensor& b) {
+        return static_cast<const char*>(a.data) + a.nbytes() == static_cast<const char*>(b.data);
+      };
+      if (!follows(prev.weight->w, w.w) || (biased && !follows(prev.bias->w, o.bias->w))) return false;
+    }
+    n += w.out_features();
+  }
+  Weight stacked = *outs.front().weight;
+  stacked.w.shape = {n, k};
+  Weight stacked_bias;
+  if (biased) {
+    stacked_bias = *outs.front().bias;
+    stacked_bias.w.shape = {n};
+  }
+  Tensor all{DType::BF16, {m, n}, stacked_ws_.get(static_cast<size_t>(m * n) * sizeof(bf16)), device()};
+  linear(x, stacked, biased ? &stacked_bias : nullptr, all);
+  int col = 0;
+  for (const LinearOut& o : outs) {
+    const int width = static_cast<int>(o.out.shape.back());
+    copy_columns(all, col, o.out.reshape({m, width}), 0, width);
+    col += width;
+  }
+  return true;
 }
 
 }  // namespace dsinfer::cuda
