@@ -50,9 +50,10 @@ int blocks_needed(const std::vector<SeqSpec>& specs, int block = kBlock) {
   return n + 3;  // a few never used
 }
 
-// v_dim 0: the values are as wide as the keys.
+// v_dim 0: the values are as wide as the keys. The op runs `repeats` times on one backend, each
+// output checked (decode merges its splits on counters that each launch leaves at zero).
 void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, uint32_t seed, int v_dim = 0,
-               int block = kBlock) {
+               int block = kBlock, int repeats = 1) {
   if (v_dim == 0) v_dim = dim;
   SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dims " << dim << "/" << v_dim
                                     << ", block " << block);
@@ -69,11 +70,13 @@ void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int d
                    {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * v_dim})}, kv_heads, dim,
                    v_dim, scale, host_view(want, {t, heads, v_dim}));
   g.gpu->begin_forward(b);
-  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
-  g.gpu->attention(b, g.gpu_bf16(q, {t, heads, dim}),
-                   {g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * v_dim})}, kv_heads, dim,
-                   v_dim, scale, out);
-  expect_close(g.read(out), want, 2e-2f, "attention");
+  const Tensor gq = g.gpu_bf16(q, {t, heads, dim});
+  const KvLayer gkv{g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * v_dim})};
+  for (int i = 0; i < repeats; ++i) {
+    Tensor out = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
+    g.gpu->attention(b, gq, gkv, kv_heads, dim, v_dim, scale, out);
+    expect_close(g.read(out), want, 2e-2f, "attention");
+  }
 }
 
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock) {
@@ -131,6 +134,19 @@ TEST(GpuAttention, DecodeLongContextsSplitOverTheSequence) {
   check_gqa(specs, 32, 8, 64, 12);
   check_gqa(specs, 4, 2, 8, 13);      // the tiny fixtures' shape
   check_gqa({{4000, 1}}, 20, 1, 128, 14);  // 20 heads sharing one kv head: several head chunks
+}
+
+// Decode merges its splits in the kernel (the last split of a row to finish): repeated launches
+// on one backend (the counters reset themselves), one short sequence (most splits empty), cache
+// blocks of 7 slots, element copies, values narrower than keys, two head chunks of a group.
+TEST(GpuAttention, DecodeSplitsMergedInTheKernel) {
+  SKIP_WITHOUT_GPU();
+  check_gqa({{575, 1}}, 28, 4, 128, 21, 0, kBlock, 3);
+  check_gqa({{0, 1}, {63, 1}, {64, 1}, {1000, 1}, {130, 1}}, 28, 4, 128, 22, 0, kBlock, 3);
+  check_gqa({{300, 1}, {1500, 1}, {5, 1}}, 14, 2, 128, 23, 0, 7, 2);  // cache blocks of 7 slots
+  check_gqa({{900, 1}, {40, 1}}, 6, 3, 12, 24, 0, kBlock, 2);         // 12: element copies
+  check_gqa({{700, 1}, {2000, 1}}, 8, 2, 192, 25, 128, kBlock, 2);    // v_dim < head_dim
+  check_gqa({{3000, 1}, {17, 1}}, 40, 2, 64, 26, 0, kBlock, 2);       // two head chunks of 20
 }
 
 TEST(GpuAttention, MlaPrefill) {

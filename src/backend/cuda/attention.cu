@@ -6,8 +6,8 @@
 // no S x S matrix ever exists.
 // Decode: one query token per sequence. A block owns (sequence, kv head, split of the context)
 // and up to 16 query heads of the kv head's group as the rows of its mma tiles, so each K/V row
-// read from memory serves the whole group; splits of long contexts are merged by
-// combine_splits_kernel.
+// read from memory serves the whole group; the last split of a long context to finish merges
+// the splits' partial outputs (combine_splits_kernel does it for MLA).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -19,6 +19,9 @@ namespace {
 constexpr int kTile = 64;         // query rows and keys per tile
 constexpr int kDecodeThreads = 128;
 constexpr int kDecodeHeads = kDecodeHeadsPerBlock;  // the 16 rows of an mma tile
+// K/V tiles in flight per decode block (74 KB of shared memory at D = 128: 3 blocks per SM). 3
+// stages (2 blocks per SM) measured slower at batch 64 (H100: 264 against 224 us at context 4096).
+constexpr int kDecodeStages = 2;
 
 // ---------------------------------------------------------------- prefill
 
@@ -264,57 +267,138 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 
 // ---------------------------------------------------------------- decode
 
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 // Rows are the (up to 16) query heads of one kv head's group for the sequence's one token; each
 // of the 4 warps takes 16 of every tile's 64 keys with its own online softmax, and the warps'
 // states are merged at the end. The products run on tensor cores, so the kernel is bound by
 // its K/V reads, like the weights' GEMVs.
-template <int D>
+//
+// Loads: a thread copies one 16-byte column chunk of kTile / kStep rows of every tile; the cache
+// slots of its rows of the next tile are read from the block table into registers one tile
+// ahead, so no table lookup sits between a tile's turn and its copies. kStages tiles are in
+// flight while the block waits for the oldest. Before the dependent wait the block issues the
+// copies of its first tiles: every K/V row but the newest (position ctx - 1), which the previous
+// kernel (rope_and_cache) writes along with q; those two are loaded after the wait.
+//
+// Splits: a split past its context's end does nothing. With split.counters the live splits of a
+// (token, head block) row count themselves done on an atomic counter, and the last to finish
+// merges all their partial outputs and resets the counter to 0 for the next launch (a recorded
+// step replays the same launch); without counters every split writes its partials (empty ones
+// as such) for combine_splits_kernel.
+template <int D, int kStages>
 __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p, SplitKv split) {
-  dependent_kernel_start();
   constexpr int S = D + 8;
   constexpr int kWarps = kDecodeThreads / 32;
+  constexpr int kChunks = D / 8, kStep = kDecodeThreads / kChunks, kRowsPer = kTile / kStep;
+  static_assert(kDecodeThreads % kChunks == 0 && kTile % kStep == 0, "decode tile mapping");
   const DeviceBatch& b = p.batch;
   const int seq = blockIdx.x, group = p.heads / p.kv_heads;
-  if (b.query_len[seq] == 0) return;  // a sequence with no token in this step
+  // Before the wait: only what the previous kernel does not write (the batch, block tables and
+  // the cache rows of earlier steps).
+  if (b.query_len[seq] == 0) return dependent_kernel_start();  // a sequence with no token in this step
   const int head_chunks = ceil_div(group, kDecodeHeads);
   const int kvh = blockIdx.y / head_chunks, g0 = (blockIdx.y % head_chunks) * kDecodeHeads;
   const int n_heads = min(kDecodeHeads, group - g0), h0 = kvh * group + g0;
-  const int t = b.query_start[seq];
+  const int t = b.query_start[seq], ctx = b.positions[t] + 1, newest = ctx - 1;
   int k_begin, k_end;
-  split_range(split, b.positions[t] + 1, blockIdx.z, k_begin, k_end);
+  split_range(split, ctx, blockIdx.z, k_begin, k_end);
+  const int chunk = split.chunk > 0 ? split.chunk : ceil_div(ceil_div(ctx, split.splits), 64) * 64;
+  const int n_live = ceil_div(ctx, chunk);  // splits that see keys
+  const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
+  if (k_begin >= k_end) {
+    dependent_kernel_start();
+    if (split.counters == nullptr) write_empty_split(split, part_row, n_heads, p.v_dim);
+    return;
+  }
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim,
                 v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
-  const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
-
-  if (k_begin >= k_end) return write_empty_split(split, part_row, n_heads, p.v_dim);
+  const bf16* k_base = p.k_cache + kvh * p.head_dim;
+  const bf16* v_base = p.v_cache + kvh * p.v_dim;
+  const int* table = b.block_tables + b.block_table_start[seq];
+  const int bs = b.block_size, n_tiles = ceil_div(k_end - k_begin, kTile);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]
-  bf16* sk = sq + kDecodeHeads * S;          // [2][kTile][S], double-buffered
-  bf16* sv = sk + 2 * kTile * S;             // [2][kTile][S]
-  load_tile(sq, S, 0, kDecodeHeads, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
-    return r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr;
-  });
-  auto load_kv = [&](int k0, int buf) {
-    load_tile(sk + buf * kTile * S, S, 0, kTile, D / 8, p.head_dim, p.vec, [&](int r) -> const bf16* {
-      return k0 + r < k_end ? p.k_cache + cache_slot(b, seq, k0 + r) * k_width + kvh * p.head_dim : nullptr;
-    });
-    load_tile(sv + buf * kTile * S, S, 0, kTile, D / 8, p.v_dim, p.vec, [&](int r) -> const bf16* {
-      return k0 + r < k_end ? p.v_cache + cache_slot(b, seq, k0 + r) * v_width + kvh * p.v_dim : nullptr;
-    });
-    cp_async_commit();
+  bf16* sk = sq + kDecodeHeads * S;          // [kStages][kTile][S]
+  bf16* sv = sk + kStages * kTile * S;       // [kStages][kTile][S]
+
+  const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
+  int slot[kRowsPer];  // cache slots of this thread's rows of the next tile to copy (-1: past the end)
+  auto fetch_slots = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < kRowsPer; ++i) {
+      const int key = k0 + r0 + i * kStep;
+      slot[i] = key < k_end ? table[key / bs] * bs + key % bs : -1;
+    }
   };
-  load_kv(k_begin, 0);
+  // Copies of tile `tile` into its stage, but the row of key `skip`.
+  auto issue = [&](int tile, int skip) {
+    const int k0 = k_begin + tile * kTile, st = tile % kStages;
+#pragma unroll
+    for (int i = 0; i < kRowsPer; ++i) {
+      const int r = r0 + i * kStep;
+      if (k0 + r == skip) continue;
+      const bool live = slot[i] >= 0;
+      copy_chunk(sk + (st * kTile + r) * S + c * 8, live ? k_base + slot[i] * k_width : nullptr, c, p.head_dim, p.vec);
+      copy_chunk(sv + (st * kTile + r) * S + c * 8, live ? v_base + slot[i] * v_width : nullptr, c, p.v_dim, p.vec);
+    }
+  };
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < n_tiles) {
+      fetch_slots(k_begin + s * kTile);
+      issue(s, newest);
+    }
+    cp_async_commit();
+  }
+  if (kStages - 1 < n_tiles) fetch_slots(k_begin + (kStages - 1) * kTile);
+
+  dependent_kernel_start();
+  // q and the newest K/V row (if one of the tiles issued above holds it), as plain loads.
+  auto copy_now = [&](bf16* dst, const bf16* row, int cc, int n) {
+    if (p.vec) {
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (row != nullptr && cc * 8 < n) v = *reinterpret_cast<const uint4*>(row + cc * 8);
+      *reinterpret_cast<uint4*>(dst) = v;
+    } else {
+      for (int e = 0; e < 8; ++e) {
+        const int d = cc * 8 + e;
+        dst[e] = row != nullptr && d < n ? row[d] : __float2bfloat16(0.0f);
+      }
+    }
+  };
+  for (int i = threadIdx.x; i < kDecodeHeads * kChunks; i += kDecodeThreads) {
+    const int r = i / kChunks, cc = i % kChunks;
+    copy_now(sq + r * S + cc * 8,
+             r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr, cc, p.head_dim);
+  }
+  if (newest >= k_begin && newest < min(k_end, k_begin + (kStages - 1) * kTile) && threadIdx.x < 2 * kChunks) {
+    const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile, cc = threadIdx.x % kChunks;
+    const int64_t sl = static_cast<int64_t>(table[newest / bs]) * bs + newest % bs;
+    if (threadIdx.x < kChunks)
+      copy_now(sk + (st * kTile + r) * S + cc * 8, k_base + sl * k_width, cc, p.head_dim);
+    else
+      copy_now(sv + (st * kTile + r) * S + cc * 8, v_base + sl * v_width, cc, p.v_dim);
+  }
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float o[D / 8][4] = {};
   float m_a = kNegInf, m_b = kNegInf, l_a = 0.0f, l_b = 0.0f;
-  for (int k0 = k_begin, it = 0; k0 < k_end; k0 += kTile, ++it) {
-    cp_async_wait_all();
-    __syncthreads();  // tile `it` landed everywhere, and every warp is done with tile it - 1
-    if (k0 + kTile < k_end) load_kv(k0 + kTile, (it + 1) & 1);  // streams in while this tile is used
-    const bf16* kt = sk + (it & 1) * kTile * S + warp * 16 * S;  // this warp's 16 keys
-    const bf16* vt = sv + (it & 1) * kTile * S + warp * 16 * S;
+  for (int it = 0; it < n_tiles; ++it) {
+    __syncthreads();  // every warp is done with tile it - 1, whose stage the next copies fill
+    const int next = it + kStages - 1;
+    if (next < n_tiles) {
+      issue(next, -1);
+      if (next + 1 < n_tiles) fetch_slots(k_begin + (next + 1) * kTile);
+    }
+    cp_async_commit();
+    cp_async_wait<kStages - 1>();  // tile `it` landed (this thread's copies)
+    __syncthreads();               // ... everyone's
+    const int k0 = k_begin + it * kTile;
+    const bf16* kt = sk + ((it % kStages) * kTile + warp * 16) * S;  // this warp's 16 keys
+    const bf16* vt = sv + ((it % kStages) * kTile + warp * 16) * S;
 
     float s[2][4] = {};
 #pragma unroll
@@ -397,6 +481,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     for (int e = 0; e < 4; ++e)
       w_o[(warp * kDecodeHeads + (e < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane % 4) + (e & 1)] = o[dt][e];
   __syncthreads();
+  // This block saw the whole context (combine_splits_kernel, if launched, needs every partial).
+  const bool direct = split.splits == 1 || (split.counters != nullptr && n_live == 1);
   for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
     const int r = i / p.v_dim, d = i % p.v_dim;
     float mx = kNegInf;
@@ -407,23 +493,80 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
       num += scale * w_o[(w * kDecodeHeads + r) * D + d];
       den += scale * w_sum[w * kDecodeHeads + r];
     }
-    if (split.splits == 1) {
+    if (direct) {
       p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(num / den);
     } else {
       split.part_o[(part_row + r) * p.v_dim + d] = num / den;
       if (d == 0) split.part_lse[part_row + r] = mx + log2f(den);
     }
   }
+  if (direct || split.counters == nullptr) return;
+
+  // The last live split of this (token, head block) to finish merges them all.
+  __shared__ int last;
+  __threadfence();  // this block's partials are visible to whichever block merges
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = split.counters + static_cast<int64_t>(t) * gridDim.y + blockIdx.y;
+    last = atomicAdd(counter, 1) == n_live - 1;
+    if (last) *counter = 0;  // every live split has counted: ready for the next launch
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  float* weight = reinterpret_cast<float*>(smem);  // [n_live][16], then [16] 1 / sum
+  float* inv_den = weight + n_live * kDecodeHeads;
+  {
+    // 8 threads per row r share its splits.
+    const int r = threadIdx.x / 8, j = threadIdx.x % 8;
+    const int64_t row0 = static_cast<int64_t>(t) * p.heads + h0 + r, stride = static_cast<int64_t>(b.num_tokens) * p.heads;
+    float mx = kNegInf;
+    if (r < n_heads)
+      for (int z = j; z < n_live; z += 8) mx = fmaxf(mx, __ldcg(split.part_lse + z * stride + row0));
+    for (int off = 1; off < 8; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float den = 0.0f;
+    if (r < n_heads)
+      for (int z = j; z < n_live; z += 8) {
+        const float w = exp2f(__ldcg(split.part_lse + z * stride + row0) - mx);
+        weight[z * kDecodeHeads + r] = w;
+        den += w;
+      }
+    for (int off = 1; off < 8; off <<= 1) den += __shfl_xor_sync(0xffffffffu, den, off);
+    if (r < n_heads && j == 0) inv_den[r] = 1.0f / den;
+  }
+  __syncthreads();
+  const int64_t z_stride = static_cast<int64_t>(b.num_tokens) * p.heads * p.v_dim;
+  const int64_t base = (static_cast<int64_t>(t) * p.heads + h0) * p.v_dim;
+  if (p.v_dim % 4 == 0) {
+    for (int i = threadIdx.x * 4; i < n_heads * p.v_dim; i += blockDim.x * 4) {
+      const int r = i / p.v_dim;
+      float acc[4] = {};
+#pragma unroll 4
+      for (int z = 0; z < n_live; ++z) {
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(split.part_o + z * z_stride + base + i));
+        const float w = weight[z * kDecodeHeads + r];
+        acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
+      }
+      for (int e = 0; e < 4; ++e) p.out[base + i + e] = __float2bfloat16(acc[e] * inv_den[r]);
+    }
+  } else {
+    for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
+      const int r = i / p.v_dim;
+      float acc = 0.0f;
+      for (int z = 0; z < n_live; ++z) acc += weight[z * kDecodeHeads + r] * __ldcg(split.part_o + z * z_stride + base + i);
+      p.out[base + i] = __float2bfloat16(acc * inv_den[r]);
+    }
+  }
 }
 
-template <int D>
+template <int D, int kStages>
 void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
-  const size_t smem = static_cast<size_t>(kDecodeHeads + 4 * kTile) * (D + 8) * sizeof(bf16);
-  CUDA_CHECK(
-      cudaFuncSetAttribute(gqa_decode_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  const size_t smem = static_cast<size_t>(kDecodeHeads + 2 * kStages * kTile) * (D + 8) * sizeof(bf16);
+  CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<D, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;
   dim3 grid(p.batch.num_seqs, p.kv_heads * ceil_div(group, kDecodeHeads), split.splits);
-  launch_dependent("gqa_decode_kernel", gqa_decode_kernel<D>, grid, kDecodeThreads, smem, s, p, split);
+  launch_dependent("gqa_decode_kernel", gqa_decode_kernel<D, kStages>, grid, kDecodeThreads, smem, s, p, split);
 }
 
 // ---------------------------------------------------------------- split merge
@@ -491,9 +634,9 @@ void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s) {
 
 void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
   const int d = max(p.head_dim, p.v_dim);
-  if (d <= 64) return decode_with<64>(p, split, s);
-  if (d <= 128) return decode_with<128>(p, split, s);
-  return decode_with<256>(p, split, s);
+  if (d <= 64) return decode_with<64, kDecodeStages>(p, split, s);
+  if (d <= 128) return decode_with<128, kDecodeStages>(p, split, s);
+  return decode_with<256, kDecodeStages>(p, split, s);
 }
 
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {

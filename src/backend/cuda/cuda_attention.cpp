@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/tensor_checks.h"
 
 namespace dsinfer::cuda {
@@ -50,12 +51,19 @@ SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int 
     sp.splits = ceil_div(max_ctx, sp.chunk);
   }
   if (sp.splits > 1) {
+    // The counters come first, at the same place in every plan, so they keep their zeros (each
+    // merge resets its own) for as long as the workspace does not move.
     ScratchCarver carve;
+    const size_t counters_at = carve.add(kSplitCounters * sizeof(int));
     const size_t rows = static_cast<size_t>(sp.splits) * tokens * heads;
     const size_t o_at = carve.add(rows * dim * sizeof(float)), lse_at = carve.add(rows * sizeof(float));
+    const uint64_t moves = DeviceScratch::moves();
     char* ws = static_cast<char*>(attn_ws_.get(carve.total()));
+    if (DeviceScratch::moves() != moves)
+      CUDA_CHECK(cudaMemsetAsync(ws + counters_at, 0, kSplitCounters * sizeof(int), stream_));
     sp.part_o = reinterpret_cast<float*>(ws + o_at);
     sp.part_lse = reinterpret_cast<float*>(ws + lse_at);
+    sp.counters = reinterpret_cast<int*>(ws + counters_at);
   }
   return sp;
 }
@@ -91,11 +99,15 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   p.vec = head_dim % 8 == 0 && v_head_dim % 8 == 0 && aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache);
 
   if (db.max_query_len > 1) return launch_gqa_prefill(p, db.max_query_len, stream_);
-  // Decode: 4 blocks per multiprocessor hide the cache reads' latency.
-  const int blocks = db.num_seqs * kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
-  const SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim, true);
+  // Decode: splits for 4 blocks per multiprocessor (3 fit; planning for 3 or 6 measured slower at
+  // batch 64).
+  // The kernel merges its splits itself where the counters cover its rows.
+  const int head_blocks = kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
+  const int blocks = db.num_seqs * head_blocks;
+  SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim, true);
+  if (static_cast<int64_t>(t) * head_blocks > kSplitCounters) sp.counters = nullptr;
   launch_gqa_decode(p, sp, stream_);
-  if (sp.splits > 1) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
+  if (sp.splits > 1 && sp.counters == nullptr) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
 }
 
 void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
@@ -132,6 +144,7 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);
   const int blocks = t * ceil_div(heads, per_block);
   SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, decode);
+  sp.counters = nullptr;  // the MLA kernels leave the merge to combine_splits_kernel
   if (wgmma) sp.splits = one_wave_splits(blocks, sp.splits, sm_count_);  // the workspace fits fewer
   if (wgmma)
     launch_mla_decode(p, sp, stream_);

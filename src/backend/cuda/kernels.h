@@ -109,7 +109,12 @@ struct SplitKv {
   int chunk = 0;                    // keys per split (a multiple of 64); 0: each context's even share
   float* part_o = nullptr;          // [splits, T, heads, dim], each normalized by its own sum
   float* part_lse = nullptr;        // [splits, T, heads], log2 of each split's softmax sum (-inf: empty)
+  // GQA decode only: [T, head blocks] zeros, or null. With counters the decode kernel merges its
+  // splits itself (the last to finish, which resets its counter) and no combine is launched.
+  int* counters = nullptr;
 };
+// Counters a plan carries at most (the decode kernel merges its own splits only within them).
+constexpr int kSplitCounters = 16384;
 // Keys [begin, end) of split z over a context of ctx keys. With chunk 0 every context is cut in
 // `splits` even shares of whole 64-key tiles, so one plan serves any context length: what a
 // recorded decode step, replayed as contexts grow, needs.
