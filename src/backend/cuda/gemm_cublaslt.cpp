@@ -2,10 +2,24 @@
 
 #include "backend/cuda/cuda_check.h"
 
+#include <cstdlib>
+
 namespace dsinfer::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+// Products of at most this many rows (decode batches) time cuBLASLt's candidates on first use.
+constexpr int64_t kTimedMaxRows = 128;
+constexpr int kCandidates = 16;
+constexpr size_t kL2FlushBytes = size_t{128} << 20;  // over twice an H100's or H200's L2
+
+bool timing_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("DSINFER_GEMM_TIMING");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
 
 // Largest power of two (up to 256) dividing the address: cuBLASLt picks kernels by alignment.
 int alignment(const void* p) {
@@ -19,9 +33,13 @@ cudaDataType_t cuda_type(DType t) { return t == DType::F32 ? CUDA_R_32F : CUDA_R
 
 }  // namespace
 
-cublasStatus_t best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
-                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, uint64_t workspace_bytes,
-                         GemmAlignment align, cublasLtMatmulAlgo_t& algo, int& found) {
+namespace {
+
+// Up to `wanted` of cuBLASLt's candidate algorithms for a described product, best guess first.
+std::vector<cublasLtMatmulAlgo_t> candidate_algos(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
+                                                  cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                  cublasLtMatrixLayout_t d, uint64_t workspace_bytes,
+                                                  GemmAlignment align, int wanted, cublasStatus_t& status) {
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const uint32_t al_w = align.w, al_x = align.x, al_out = align.out;
@@ -33,11 +51,25 @@ cublasStatus_t best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cub
   set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al_x);
   set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al_out);
   set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al_out);
-  cublasLtMatmulHeuristicResult_t result{};
-  found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, d, d, pref, 1, &result, &found);
+  std::vector<cublasLtMatmulHeuristicResult_t> results(wanted);
+  int found = 0;
+  status = cublasLtMatmulAlgoGetHeuristic(handle, desc, a, b, d, d, pref, wanted, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
-  if (st == CUBLAS_STATUS_SUCCESS && found > 0) algo = result.algo;
+  std::vector<cublasLtMatmulAlgo_t> algos;
+  if (status == CUBLAS_STATUS_SUCCESS)
+    for (int i = 0; i < found; ++i) algos.push_back(results[i].algo);
+  return algos;
+}
+
+}  // namespace
+
+cublasStatus_t best_algo(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
+                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, uint64_t workspace_bytes,
+                         GemmAlignment align, cublasLtMatmulAlgo_t& algo, int& found) {
+  cublasStatus_t st;
+  const std::vector<cublasLtMatmulAlgo_t> algos = candidate_algos(handle, desc, a, b, d, workspace_bytes, align, 1, st);
+  found = static_cast<int>(algos.size());
+  if (found > 0) algo = algos.front();
   return st;
 }
 
@@ -54,6 +86,7 @@ CublasLtGemm::~CublasLtGemm() {
     cublasLtMatmulDescDestroy(p.desc);
   }
   cudaFree(workspace_);
+  if (l2_flush_) cudaFree(l2_flush_);
   cublasLtDestroy(handle_);
 }
 
@@ -88,9 +121,55 @@ void CublasLtGemm::matmul(const __nv_bfloat16* x, const __nv_bfloat16* w, void* 
   Plan& p = plan({m, n, k, out_dtype, alignment(x), alignment(w), alignment(out), bias != nullptr});
   if (bias)  // the plan is shared by calls with different biases: point it at this one
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  if (!p.timed && m <= kTimedMaxRows && timing_enabled()) time_candidates(p, x, w, out);
   const float alpha = 1.0f, beta = 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo, workspace_,
                               kWorkspaceBytes, stream_));
+}
+
+void CublasLtGemm::time_candidates(Plan& p, const void* x, const void* w, void* out) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+  if (capture != cudaStreamCaptureStatusNone) return;  // timing would synchronize inside the capture
+  cublasStatus_t status;
+  const std::vector<cublasLtMatmulAlgo_t> algos =
+      candidate_algos(handle_, p.desc, p.a, p.b, p.d, kWorkspaceBytes, {alignment(w), alignment(x), alignment(out)},
+                      kCandidates, status);
+  p.timed = true;
+  if (algos.size() < 2) return;
+  if (!l2_flush_ && cudaMalloc(&l2_flush_, kL2FlushBytes) != cudaSuccess) {
+    cudaGetLastError();  // no room to flush: time with warm caches
+    l2_flush_ = nullptr;
+  }
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  const float alpha = 1.0f, beta = 0.0f;
+  float best = 1e30f;
+  for (const cublasLtMatmulAlgo_t& algo : algos) {
+    auto run = [&] {
+      return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &algo, workspace_,
+                            kWorkspaceBytes, stream_);
+    };
+    if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate may still refuse these operands
+    float total = 0.0f;
+    for (int rep = 0; rep < 3; ++rep) {
+      if (l2_flush_) CUDA_CHECK(cudaMemsetAsync(l2_flush_, rep, kL2FlushBytes, stream_));
+      CUDA_CHECK(cudaEventRecord(start, stream_));
+      run();
+      CUDA_CHECK(cudaEventRecord(stop, stream_));
+      CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0.0f;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      total += ms;
+    }
+    if (total < best) {
+      best = total;
+      p.algo = algo;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
 }
 
 }  // namespace dsinfer::cuda
