@@ -10,6 +10,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/event_timer.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gemm_fp8.h"
 #include "backend/cuda/kernels.h"
@@ -90,33 +91,18 @@ double median(std::vector<double> v) {
 
 class EventPair {
  public:
-  EventPair() {
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~EventPair() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
   // Milliseconds per call of `launch(i)` over `inner` calls, median of `repeats` samples,
   // after one untimed round to warm up (plans, clocks).
   double time_ms(cudaStream_t s, int repeats, int inner, const std::function<void(int)>& launch) {
     for (int i = 0; i < inner; ++i) launch(i);
     std::vector<double> samples;
-    for (int r = 0; r < repeats; ++r) {
-      CUDA_CHECK(cudaEventRecord(start_, s));
-      for (int i = 0; i < inner; ++i) launch(i);
-      CUDA_CHECK(cudaEventRecord(stop_, s));
-      CUDA_CHECK(cudaEventSynchronize(stop_));
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-      samples.push_back(ms / inner);
-    }
+    for (int r = 0; r < repeats; ++r)
+      samples.push_back(timer_.seconds(s, [&] { for (int i = 0; i < inner; ++i) launch(i); }) * 1e3 / inner);
     return median(samples);
   }
 
  private:
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  EventTimer timer_;
 };
 
 // The operands of every variant for one shape, `sets` times over.

@@ -1,6 +1,7 @@
 #include "backend/cuda/gemm_cublaslt.h"
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/event_timer.h"
 
 #include <cstdlib>
 
@@ -141,35 +142,25 @@ void CublasLtGemm::time_candidates(Plan& p, const void* x, const void* w, void* 
     cudaGetLastError();  // no room to flush: time with warm caches
     l2_flush_ = nullptr;
   }
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
+  EventTimer timer;
   const float alpha = 1.0f, beta = 0.0f;
-  float best = 1e30f;
+  double best = 1e30;
   for (const cublasLtMatmulAlgo_t& algo : algos) {
     auto run = [&] {
       return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &algo, workspace_,
                             kWorkspaceBytes, stream_);
     };
     if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate may still refuse these operands
-    float total = 0.0f;
+    double total = 0.0;
     for (int rep = 0; rep < 3; ++rep) {
       if (l2_flush_) CUDA_CHECK(cudaMemsetAsync(l2_flush_, rep, kL2FlushBytes, stream_));
-      CUDA_CHECK(cudaEventRecord(start, stream_));
-      run();
-      CUDA_CHECK(cudaEventRecord(stop, stream_));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      total += ms;
+      total += timer.seconds(stream_, run);
     }
     if (total < best) {
       best = total;
       p.algo = algo;
     }
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 }  // namespace dsinfer::cuda

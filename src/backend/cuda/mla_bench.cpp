@@ -8,32 +8,10 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/event_timer.h"
 
 namespace dsinfer::cuda {
 namespace {
-
-struct Events {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  Events() {
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-  }
-  ~Events() {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-  }
-  // Seconds of `work` queued on `s`.
-  template <typename F>
-  double time(cudaStream_t s, F&& work) {
-    CUDA_CHECK(cudaEventRecord(start, s));
-    work();
-    CUDA_CHECK(cudaEventRecord(stop, s));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return ms * 1e-3;
-  }
-};
 
 Tensor device_tensor(Backend& be, std::vector<Buffer>& keep, DType dtype, Shape shape) {
   Tensor t{dtype, std::move(shape), nullptr, be.device()};
@@ -56,10 +34,10 @@ double copy_bandwidth(Backend& be, std::vector<Buffer>& keep, cudaStream_t s) {
   const int64_t bytes = int64_t{1} << 30;
   Tensor a = device_tensor(be, keep, DType::U8, {bytes}), b = device_tensor(be, keep, DType::U8, {bytes});
   be.fill_zero(a);
-  Events ev;
+  EventTimer ev;
   double best = 1e30;
   for (int i = 0; i < 6; ++i) {
-    const double t = ev.time(s, [&] { CUDA_CHECK(cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice, s)); });
+    const double t = ev.seconds(s, [&] { CUDA_CHECK(cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice, s)); });
     if (i > 0) best = std::min(best, t);
   }
   keep.pop_back();
@@ -126,9 +104,9 @@ MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
   auto call = [&] { be.mla_attention(batch, q_lat, q_rope, cache, o.lora, scale, out); };
   for (int i = 0; i < o.warmup; ++i) call();
   be.synchronize();
-  Events ev;
+  EventTimer ev;
   std::vector<double> times;
-  for (int i = 0; i < o.repeats; ++i) times.push_back(ev.time(be.stream(), call));
+  for (int i = 0; i < o.repeats; ++i) times.push_back(ev.seconds(be.stream(), call));
   std::sort(times.begin(), times.end());
   r.median_s = times[times.size() / 2];
   r.min_s = times.front();
