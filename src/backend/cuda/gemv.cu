@@ -130,12 +130,7 @@ void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, i
                  cudaStream_t s) {
   if (products.count == 0) return;
   const int ki = static_cast<int>(k);
-  switch (m) {
-    case 1: return gemv_rows<1>(x, products, out_dtype, ki, sm_count, s);
-    case 2: return gemv_rows<2>(x, products, out_dtype, ki, sm_count, s);
-    case 3: return gemv_rows<3>(x, products, out_dtype, ki, sm_count, s);
-    default: return gemv_rows<4>(x, products, out_dtype, ki, sm_count, s);
-  }
+  with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, s); });
 }
 
 // ---- Per-head products of absorbed MLA at decode sizes (CudaBackend::head_matmul, t <= 4):
@@ -248,12 +243,7 @@ bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* 
 void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
                       bf16* out, cudaStream_t s) {
   const int h = static_cast<int>(heads), ni = static_cast<int>(n), ki = static_cast<int>(k);
-  switch (t) {
-    case 1: return head_products<1>(x, w, transpose, h, ni, ki, out, s);
-    case 2: return head_products<2>(x, w, transpose, h, ni, ki, out, s);
-    case 3: return head_products<3>(x, w, transpose, h, ni, ki, out, s);
-    default: return head_products<4>(x, w, transpose, h, ni, ki, out, s);
-  }
+  with_rows(t, [&](auto rows) { head_products<rows.value>(x, w, transpose, h, ni, ki, out, s); });
 }
 
 }  // namespace dsinfer::cuda

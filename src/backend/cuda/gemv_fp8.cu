@@ -94,12 +94,7 @@ void launch_gemv_fp8(const bf16* x, const DeviceWeight& w, const DeviceWeight& b
                      int64_t m, int64_t n, int64_t k, cudaStream_t s) {
   if (n == 0) return;
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
-  switch (m) {
-    case 1: return launch_m<1>(x, w, bias, out, out_dtype, ni, ki, s);
-    case 2: return launch_m<2>(x, w, bias, out, out_dtype, ni, ki, s);
-    case 3: return launch_m<3>(x, w, bias, out, out_dtype, ni, ki, s);
-    default: return launch_m<4>(x, w, bias, out, out_dtype, ni, ki, s);
-  }
+  with_rows(m, [&](auto rows) { launch_m<rows.value>(x, w, bias, out, out_dtype, ni, ki, s); });
 }
 
 }  // namespace dsinfer::cuda

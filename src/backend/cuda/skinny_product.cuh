@@ -3,6 +3,9 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include <cstdint>
+#include <type_traits>
+
 namespace dsinfer::cuda {
 
 // The dot product of two 16-byte words of 8 bf16 each, in float.
@@ -27,6 +30,18 @@ __device__ __forceinline__ void load_batch(uint4 (&wv)[U], const uint4* row, int
 #pragma unroll
   for (int u = 0; u < U; ++u)
     if (c + 32 * u < pieces) wv[u] = __ldcs(row + c + 32 * u);
+}
+
+// Calls launch(std::integral_constant<int, M>{}) for m rows (1-4; more take 4): the skinny
+// kernels are templates on their row count.
+template <typename F>
+void with_rows(int64_t m, F&& launch) {
+  switch (m) {
+    case 1: return launch(std::integral_constant<int, 1>{});
+    case 2: return launch(std::integral_constant<int, 2>{});
+    case 3: return launch(std::integral_constant<int, 3>{});
+    default: return launch(std::integral_constant<int, 4>{});
+  }
 }
 
 }  // namespace dsinfer::cuda
