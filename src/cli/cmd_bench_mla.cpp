@@ -1,5 +1,7 @@
 // dsinfer bench-mla: the absorbed-MLA decode kernel alone at DeepSeek-V3 shapes, against the
-// device copy bandwidth measured in the same run (the kernel reads the latent cache once).
+// device copy bandwidth (the kernel reads the latent cache once) and bf16 tensor-core peak
+// measured in the same run; the larger of the two floors is the roofline.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -21,6 +23,12 @@ void run_bench_mla(const cuda::MlaBenchOptions& o) {
   std::printf("  bandwidth  %.0f GB/s\n", bw / 1e9);
   std::printf("  copy       %.0f GB/s (device-to-device, read + written)\n", r.copy_bandwidth / 1e9);
   std::printf("  ratio      %.0f %% of the copy bandwidth\n", 100.0 * bw / r.copy_bandwidth);
+  const double memory_s = r.bytes / r.copy_bandwidth, compute_s = r.flops / r.bf16_peak;
+  std::printf("  flops      %.1f GFLOP, %.0f TFLOP/s; bf16 peak %.0f TFLOP/s (cuBLASLt 8192^3)\n", r.flops / 1e9,
+              r.flops / r.median_s / 1e12, r.bf16_peak / 1e12);
+  std::printf("  roofline   %.1f us (%s-bound: memory %.1f us, compute %.1f us): %.0f %%\n",
+              std::max(memory_s, compute_s) * 1e6, memory_s >= compute_s ? "memory" : "compute", memory_s * 1e6,
+              compute_s * 1e6, 100.0 * std::max(memory_s, compute_s) / r.median_s);
 #else
   (void)o;
   fail("bench-mla: this dsinfer was built without the CUDA backend");

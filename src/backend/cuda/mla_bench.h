@@ -1,5 +1,6 @@
-// The MLA decode kernel alone, timed against the device's copy bandwidth measured in the same
-// run (`dsinfer bench-mla`). Declared without CUDA types so the CLI can call it; defined only
+// The MLA decode kernel alone, timed against the device's copy bandwidth and bf16 tensor-core
+// peak measured in the same run (`dsinfer bench-mla`): with many heads the kernel's arithmetic,
+// not its bytes, sets the floor on a card as fast at memory as an H200. Declared without CUDA types so the CLI can call it; defined only
 // in builds with the CUDA backend (DSINFER_WITH_CUDA).
 #pragma once
 #include <cstdint>
@@ -17,7 +18,9 @@ struct MlaBenchOptions {
 struct MlaBenchResult {
   double median_s = 0, min_s = 0;  // per mla_attention call, CUDA events
   double bytes = 0;                // latent cache read + q + out
+  double flops = 0;                // S = q . cache (lora + rope wide) and P . V (lora wide), per head and key
   double copy_bandwidth = 0;       // device-to-device cudaMemcpy, (read + written) bytes / s
+  double bf16_peak = 0;            // FLOP/s of a cuBLASLt bf16 8192^3 product
 };
 
 MlaBenchResult bench_mla_decode(const MlaBenchOptions& o);
