@@ -6,49 +6,15 @@
 #include <numeric>
 
 #include "gpu_test_util.h"
+#include "../mla_reference.h"
+#include "../paged_batch.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
 
 namespace {
 
-struct SeqSpec {
-  int past;  // tokens already in the cache
-  int len;   // new tokens in this step
-};
-
 constexpr int kBlock = 16;
-
-// The sequences back to back, their cache blocks (of `block` slots) drawn from a shuffled pool
-// of `blocks`.
-ForwardBatch paged_batch(const std::vector<SeqSpec>& specs, int blocks, uint32_t seed, int block = kBlock) {
-  std::vector<int> pool(blocks);
-  std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), std::mt19937(seed));
-  ForwardBatch b;
-  b.block_size = block;
-  size_t next = 0;
-  for (const SeqSpec& sp : specs) {
-    SeqSlice s;
-    s.query_start = b.num_tokens();
-    s.query_len = sp.len;
-    s.context_len = sp.past + sp.len;
-    for (int i = 0; i < (s.context_len + block - 1) / block; ++i) s.block_table.push_back(pool.at(next++));
-    for (int p = sp.past; p < s.context_len; ++p) {
-      b.tokens.push_back(0);
-      b.positions.push_back(p);
-      b.slots.push_back(s.block_table[p / block] * block + p % block);
-    }
-    b.seqs.push_back(s);
-  }
-  return b;
-}
-
-int blocks_needed(const std::vector<SeqSpec>& specs, int block = kBlock) {
-  int n = 0;
-  for (const SeqSpec& s : specs) n += (s.past + s.len + block - 1) / block;
-  return n + 3;  // a few never used
-}
 
 // v_dim 0: the values are as wide as the keys. The op runs `repeats` times on one backend, each
 // output checked (decode merges its splits on counters that each launch leaves at zero).
@@ -185,4 +151,38 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({(i * 37) % 300, 1});
   check_mla(many, 128, 512, 64, 45);
+}
+
+// The absorbed path on the GPU (per-head products with W_UK and W_UV, the MLA kernels, the split
+// merge) against the expanded form transformers computes, at V2-Lite's head shape over
+// DeepSeek's 512 + 64 latent (the wgmma decode kernel) and at ds3-tiny's (the mma.sync kernel):
+// decode over contexts of 1 to 300 keys and a chunk of a prompt after cached tokens.
+TEST(GpuAttention, MlaAbsorbedEqualsTheExpandedForm) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<std::vector<SeqSpec>> batches = {{{299, 1}, {64, 1}, {0, 1}, {130, 1}}, {{20, 12}}};
+  for (const MlaShape s : {MlaShape{16, 128, 64, 128, 512}, MlaShape{4, 16, 8, 16, 32}})
+    for (const std::vector<SeqSpec>& specs : batches) {
+      SCOPED_TRACE(::testing::Message() << s.heads << " heads, latent " << s.lora << ", " << specs.size()
+                                        << " sequences");
+      GpuTest g;
+      const int blocks = blocks_needed(specs, kBlock), slots = blocks * kBlock, width = s.lora + s.rope;
+      const ForwardBatch b = paged_batch(specs, blocks, 51, kBlock);
+      const int64_t t = b.num_tokens();
+      const std::vector<float> q_nope = random_values(t * s.heads * s.nope, 1.0f, 52);
+      const std::vector<float> q_rope = random_values(t * s.heads * s.rope, 1.0f, 53);
+      const std::vector<float> cache = random_values(static_cast<size_t>(slots) * width, 1.0f, 54);
+      const std::vector<float> kv_b = random_values(static_cast<size_t>(s.heads) * (s.nope + s.v) * s.lora, 0.05f, 55);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(s.nope + s.rope));
+      const std::vector<float> want = mla_expanded(b, s, q_nope, q_rope, cache, kv_b, scale);
+      std::vector<float> w_uk, w_uv;
+      split_kv_b(s, kv_b, w_uk, w_uv);
+      g.gpu->begin_forward(b);
+      Tensor q_lat = g.gpu_tensor(DType::BF16, {t, s.heads, s.lora}), out_lat = g.gpu_tensor(DType::BF16, {t, s.heads, s.lora});
+      Tensor out = g.gpu_tensor(DType::BF16, {t, s.heads, s.v});
+      g.gpu->head_matmul(g.gpu_bf16(q_nope, {t, s.heads, s.nope}), g.gpu_bf16(w_uk, {s.heads, s.nope, s.lora}), true, q_lat);
+      g.gpu->mla_attention(b, q_lat, g.gpu_bf16(q_rope, {t, s.heads, s.rope}), g.gpu_bf16(cache, {slots, width}), s.lora,
+                           scale, out_lat);
+      g.gpu->head_matmul(out_lat, g.gpu_bf16(w_uv, {s.heads, s.v, s.lora}), false, out);
+      expect_close(g.read(out), want, 2e-2f, "absorbed MLA against the expanded form");
+    }
 }

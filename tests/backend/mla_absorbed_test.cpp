@@ -1,0 +1,65 @@
+// The absorbed MLA path of the CPU reference backend (W_UK folded into the query, attention over
+// the latent cache, W_UV applied after) against the expanded form transformers computes (per-head
+// keys and values from the latent through kv_b_proj), for decode and chunked-prefill batches.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "../mla_reference.h"
+#include "../paged_batch.h"
+#include "backend/backend.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+std::vector<float> uniform(size_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+Tensor view(std::vector<float>& v, Shape shape) { return Tensor{DType::F32, std::move(shape), v.data(), {}}; }
+
+}  // namespace
+
+TEST(MlaAbsorbed, EqualsTheExpandedForm) {
+  auto cpu = make_cpu_backend();
+  const int block = 16;
+  for (const MlaShape s : {MlaShape{4, 16, 8, 12, 32}, MlaShape{3, 24, 16, 24, 48}}) {
+    SCOPED_TRACE(::testing::Message() << s.heads << " heads, nope " << s.nope << ", rope " << s.rope << ", v " << s.v
+                                      << ", latent " << s.lora);
+    // A prompt, two decode steps over cached tokens and a chunk of a prompt after a cached part.
+    const std::vector<SeqSpec> specs = {{0, 7}, {40, 1}, {100, 1}, {17, 5}};
+    const int blocks = blocks_needed(specs, block), slots = blocks * block, t_count = 7 + 1 + 1 + 5;
+    const ForwardBatch b = paged_batch(specs, blocks, 3, block);
+    ASSERT_EQ(b.num_tokens(), t_count);
+    const int64_t t = t_count;
+    std::vector<float> q_nope = uniform(t * s.heads * s.nope, 1.0f, 1), q_rope = uniform(t * s.heads * s.rope, 1.0f, 2);
+    std::vector<float> cache = uniform(static_cast<size_t>(slots) * (s.lora + s.rope), 1.0f, 3);
+    std::vector<float> kv_b = uniform(static_cast<size_t>(s.heads) * (s.nope + s.v) * s.lora, 0.3f, 4);
+    const float scale = 0.2f;
+    const std::vector<float> want = mla_expanded(b, s, q_nope, q_rope, cache, kv_b, scale);
+
+    std::vector<float> w_uk, w_uv;
+    split_kv_b(s, kv_b, w_uk, w_uv);
+    std::vector<float> q_lat(t * s.heads * s.lora), out_lat(q_lat.size()), got(t * s.heads * s.v);
+    cpu->begin_forward(b);
+    cpu->head_matmul(view(q_nope, {t, s.heads, s.nope}), view(w_uk, {s.heads, s.nope, s.lora}), true,
+                     view(q_lat, {t, s.heads, s.lora}));
+    cpu->mla_attention(b, view(q_lat, {t, s.heads, s.lora}), view(q_rope, {t, s.heads, s.rope}),
+                       view(cache, {slots, s.lora + s.rope}), s.lora, scale, view(out_lat, {t, s.heads, s.lora}));
+    cpu->head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
+                     view(got, {t, s.heads, s.v}));
+    float max_ref = 0, max_err = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(want[i]));
+      max_err = std::max(max_err, std::fabs(got[i] - want[i]));
+    }
+    EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
+    EXPECT_GT(max_ref, 0.1f);
+  }
+}
