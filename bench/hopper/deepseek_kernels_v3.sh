@@ -11,3 +11,4 @@ done
 timeout 60 ./dsinfer bench-mla 2>&1 | tail -6 | tee $OUT/mla.log
 timeout 60 ./dsinfer bench-mla --heads 16 2>&1 | tail -6 | tee $OUT/mla16.log
 timeout 90 ./dsinfer bench-gemm --m 4096 --nk 7168x2048 --repeats 5 --inner 5 2>&1 | tail -16 | tee $OUT/gemm.log
+python3 v3_extrapolate.py $OUT --dsinfer ./dsinfer 2>&1 | tee $OUT/extrapolation.md
