@@ -7,9 +7,11 @@
 #include <mutex>
 #include <vector>
 
+#include "backend/copy_bandwidth.h"
 #include "cli/command.h"
 #include "cli/load_flags.h"
 #include "core/error.h"
+#include "plan/decode_bytes.h"
 #include "runtime/engine.h"
 #include "runtime/kv_budget.h"
 #include "runtime/loaded_model.h"
@@ -108,19 +110,33 @@ void run_bench(const BenchOptions& o) {
     std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, batch);
     decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, batch, vocab));
   }
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);  // before the copy's buffers
+  std::fprintf(stderr, "copy bandwidth...\n");
+  const double copy = measure_copy_bandwidth(*m.backend);
+  std::printf("copy bandwidth %.0f GB/s (device to device through the backend, read + written); roofline = the "
+              "bytes a decode step reads (weights its tokens touch + KV cache, as dsinfer plan counts them) / it\n",
+              copy / 1e9);
   KvBudget kv = plan_kv_cache(*m.model, *m.backend, o.memory_utilization, eo.max_batched_tokens, eo.max_running,
                               eo.block_size);
   std::printf("KV capacity at memory utilization %.2f: %lld tokens (%s)\n", o.memory_utilization,
               static_cast<long long>(kv.tokens), kv.derivation.c_str());
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  std::printf("| model | device | load s | prefill tok/s (%d) | batch | decode tok/s | ms per step | peak RSS MiB |\n",
-              o.prompt_len);
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-  for (size_t i = 0; i < o.batches.size(); ++i)
-    std::printf("| %s | %s | %.3f | %.1f | %d | %.1f | %.3f | %.0f |\n", m.model->config().architecture.c_str(),
-                o.load.device.c_str(), m.load_seconds, o.prompt_len / prefill_s, o.batches[i], decode[i],
-                1e3 * o.batches[i] / decode[i], ru.ru_maxrss / 1024.0);
+  std::printf(
+      "| model | device | load s | prefill tok/s (%d) | batch | decode tok/s | ms per step | peak RSS MiB | roofline ms | "
+      "of roofline |\n",
+      o.prompt_len);
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    const double step_ms = 1e3 * o.batches[i] / decode[i];
+    // The window's mean context: the prompt and about half of each sequence's generated tokens.
+    const int64_t context = o.prompt_len + (o.gen_len + o.batches[i]) / 2;
+    const double roofline_ms =
+        1e3 * plan::decode_step_bytes(m.model->config(), o.batches[i], context,
+                                      static_cast<int>(dtype_size(m.backend->act_dtype()))) / copy;
+    std::printf("| %s | %s | %.3f | %.1f | %d | %.1f | %.3f | %.0f | %.3f | %.0f %% |\n",
+                m.model->config().architecture.c_str(), o.load.device.c_str(), m.load_seconds, o.prompt_len / prefill_s,
+                o.batches[i], decode[i], step_ms, ru.ru_maxrss / 1024.0, roofline_ms, 100.0 * roofline_ms / step_ms);
+  }
 }
 
 CommandRegistration reg({"bench", "Measure load time, prefill and decode throughput, and peak memory",
