@@ -6,7 +6,7 @@
 namespace dsinfer {
 
 // Bytes per second a device-to-device copy moves, read + written (as memcpy benchmarks count
-// them): the best of several copies of a buffer of up to 1 GiB, far past any cache.
+// them): several copies of a buffer of up to 1 GiB, far past any cache, after a warm-up copy.
 double measure_copy_bandwidth(Backend& backend);
 
 }  // namespace dsinfer
