@@ -108,6 +108,30 @@ TEST(Cli, BadInputGivesAClearErrorAndExitStatus1) {
   EXPECT_NE(run("frobnicate").status, 0);
 }
 
+// bench's table: one row per batch size, each decode figure with its roofline (the planner's
+// bytes over the copy bandwidth measured in the same run) and the share of it reached.
+TEST(Cli, BenchReportsDecodeAgainstItsRoofline) {
+  Result r = run("bench --model " + fixture_dir("ds2-lite-tiny") + " --prompt-len 16 --gen-len 4 --batch 1,2");
+  ASSERT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("copy bandwidth"), std::string::npos) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("| DeepseekV2ForCausalLM", 0) != 0) continue;
+    std::vector<std::string> cols;
+    std::istringstream fields(line.substr(1));
+    for (std::string f; std::getline(fields, f, '|');) cols.push_back(f);
+    ASSERT_EQ(cols.size(), 10u) << line;
+    EXPECT_EQ(std::stoi(cols[4]), rows == 0 ? 1 : 2) << line;
+    const double step_ms = std::stod(cols[6]), roofline_ms = std::stod(cols[8]), share = std::stod(cols[9]);
+    EXPECT_GT(roofline_ms, 0.0) << line;
+    EXPECT_NEAR(share, 100.0 * roofline_ms / step_ms, 1.0) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2) << r.out;
+}
+
 // With a GPU it prints its table; without one (or without CUDA) it must fail with status 1, not crash.
 TEST(Cli, BenchGemmRunsOrFailsCleanly) {
   Result r = run("bench-gemm --m 16 --nk 256x256 --repeats 1 --inner 1");
