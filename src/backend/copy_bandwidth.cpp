@@ -2,18 +2,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 namespace dsinfer {
 
 double measure_copy_bandwidth(Backend& backend) {
   const DType dtype = backend.act_dtype();
   const size_t elem = dtype_size(dtype);
-  const int64_t width = int64_t{1} << 20;  // elements per row
   const size_t want = std::clamp(backend.memory_info().free / 16, size_t{64} << 20, size_t{1} << 30);
-  const int64_t rows = static_cast<int64_t>(want / (width * elem));
-  Buffer a = backend.alloc(rows * width * elem), b = backend.alloc(rows * width * elem);
-  const Tensor src{dtype, {rows, width}, a.data(), backend.device()};
-  const Tensor dst{dtype, {rows, width}, b.data(), backend.device()};
+  // One row: a pitched copy of many rows ran at 40 % of a flat one on an H200 (1.68 against
+  // 4.27 TB/s), so the buffer is a single row of at most 2^31 - 1 elements.
+  const int64_t width = static_cast<int64_t>(std::min(want / elem, size_t{INT32_MAX}));
+  Buffer a = backend.alloc(width * elem), b = backend.alloc(width * elem);
+  const Tensor src{dtype, {1, width}, a.data(), backend.device()};
+  const Tensor dst{dtype, {1, width}, b.data(), backend.device()};
   backend.fill_zero(src);  // first touch (page faults, lazy allocation) before the timing
   backend.fill_zero(dst);
   backend.copy_columns(src, 0, dst, 0, static_cast<int>(width));  // warm-up

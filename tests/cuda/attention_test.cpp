@@ -45,7 +45,8 @@ void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int d
   }
 }
 
-void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock) {
+void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
+               int repeats = 1) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
                                     << block);
   GpuTest g;
@@ -60,10 +61,13 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
   g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
                        host_view(cache, {slots, width}), lora, scale, host_view(want, {t, heads, lora}));
   g.gpu->begin_forward(b);
-  Tensor out = g.gpu_tensor(DType::BF16, {t, heads, lora});
-  g.gpu->mla_attention(b, g.gpu_bf16(q_lat, {t, heads, lora}), g.gpu_bf16(q_rope, {t, heads, rope}),
-                       g.gpu_bf16(cache, {slots, width}), lora, scale, out);
-  expect_close(g.read(out), want, 2e-2f, "mla_attention");
+  const Tensor gq_lat = g.gpu_bf16(q_lat, {t, heads, lora}), gq_rope = g.gpu_bf16(q_rope, {t, heads, rope});
+  const Tensor gcache = g.gpu_bf16(cache, {slots, width});
+  for (int i = 0; i < repeats; ++i) {
+    Tensor out = g.gpu_tensor(DType::BF16, {t, heads, lora});
+    g.gpu->mla_attention(b, gq_lat, gq_rope, gcache, lora, scale, out);
+    expect_close(g.read(out), want, 2e-2f, "mla_attention");
+  }
 }
 
 }  // namespace
@@ -151,6 +155,15 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({(i * 37) % 300, 1});
   check_mla(many, 128, 512, 64, 45);
+}
+
+// The wgmma decode kernel, launched three times on one backend (its partial buffers reused) over
+// contexts whose live splits are 1, a few and all of the plan's (the empty ones write only their
+// lse), and a batch whose sequences have different numbers of live splits.
+TEST(GpuAttention, MlaDecodeOverEveryCountOfLiveSplits) {
+  SKIP_WITHOUT_GPU();
+  for (int ctx : {1, 64, 65, 575, 8192}) check_mla({{ctx - 1, 1}}, 16, 512, 64, 50 + ctx, 64, 3);
+  check_mla({{0, 1}, {4000, 1}, {129, 1}}, 128, 512, 64, 51, 16, 3);
 }
 
 // The absorbed path on the GPU (per-head products with W_UK and W_UV, the MLA kernels, the split

@@ -2,6 +2,7 @@
 // inputs (bf16-representable, so both see the same values).
 #include <numeric>
 
+#include "backend/copy_bandwidth.h"
 #include "gpu_test_util.h"
 
 using namespace dsinfer;
@@ -517,4 +518,15 @@ TEST(GpuOps, BranchEqualsInLine) {
   g.gpu->end_branch();
   g.gpu->join_branch();
   g.gpu->synchronize();
+}
+
+// The copy rate `dsinfer bench` divides its decode bytes by, measured through the backend's ops,
+// is the rate a flat cudaMemcpy reaches (a pitched copy of many rows once gave 40 % of it).
+TEST(GpuOps, BackendCopyBandwidthMatchesCudaMemcpy) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const double backend = measure_copy_bandwidth(*g.gpu), memcpy = copy_bandwidth(g);
+  std::printf("copy bandwidth through the backend %.0f GB/s, cudaMemcpy %.0f GB/s\n", backend / 1e9, memcpy / 1e9);
+  EXPECT_GT(backend, 0.85 * memcpy);
+  EXPECT_LT(backend, 1.15 * memcpy);
 }

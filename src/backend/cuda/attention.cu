@@ -12,6 +12,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/split_merge.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -304,12 +305,11 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const int t = b.query_start[seq], ctx = b.positions[t] + 1, newest = ctx - 1;
   int k_begin, k_end;
   split_range(split, ctx, blockIdx.z, k_begin, k_end);
-  const int chunk = split.chunk > 0 ? split.chunk : ceil_div(ceil_div(ctx, split.splits), 64) * 64;
-  const int n_live = ceil_div(ctx, chunk);  // splits that see keys
+  const int n_live = live_splits(split, ctx);
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
   if (k_begin >= k_end) {
     dependent_kernel_start();
-    if (split.counters == nullptr) write_empty_split(split, part_row, n_heads, p.v_dim);
+    if (split.counters == nullptr) write_empty_split(split, part_row, n_heads);
     return;
   }
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim,
@@ -503,60 +503,10 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   if (direct || split.counters == nullptr) return;
 
   // The last live split of this (token, head block) to finish merges them all.
-  __shared__ int last;
-  __threadfence();  // this block's partials are visible to whichever block merges
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = split.counters + static_cast<int64_t>(t) * gridDim.y + blockIdx.y;
-    last = atomicAdd(counter, 1) == n_live - 1;
-    if (last) *counter = 0;  // every live split has counted: ready for the next launch
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  float* weight = reinterpret_cast<float*>(smem);  // [n_live][16], then [16] 1 / sum
-  float* inv_den = weight + n_live * kDecodeHeads;
-  {
-    // 8 threads per row r share its splits.
-    const int r = threadIdx.x / 8, j = threadIdx.x % 8;
-    const int64_t row0 = static_cast<int64_t>(t) * p.heads + h0 + r, stride = static_cast<int64_t>(b.num_tokens) * p.heads;
-    float mx = kNegInf;
-    if (r < n_heads)
-      for (int z = j; z < n_live; z += 8) mx = fmaxf(mx, __ldcg(split.part_lse + z * stride + row0));
-    for (int off = 1; off < 8; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    float den = 0.0f;
-    if (r < n_heads)
-      for (int z = j; z < n_live; z += 8) {
-        const float w = exp2f(__ldcg(split.part_lse + z * stride + row0) - mx);
-        weight[z * kDecodeHeads + r] = w;
-        den += w;
-      }
-    for (int off = 1; off < 8; off <<= 1) den += __shfl_xor_sync(0xffffffffu, den, off);
-    if (r < n_heads && j == 0) inv_den[r] = 1.0f / den;
-  }
-  __syncthreads();
-  const int64_t z_stride = static_cast<int64_t>(b.num_tokens) * p.heads * p.v_dim;
-  const int64_t base = (static_cast<int64_t>(t) * p.heads + h0) * p.v_dim;
-  if (p.v_dim % 4 == 0) {
-    for (int i = threadIdx.x * 4; i < n_heads * p.v_dim; i += blockDim.x * 4) {
-      const int r = i / p.v_dim;
-      float acc[4] = {};
-#pragma unroll 4
-      for (int z = 0; z < n_live; ++z) {
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(split.part_o + z * z_stride + base + i));
-        const float w = weight[z * kDecodeHeads + r];
-        acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
-      }
-      for (int e = 0; e < 4; ++e) p.out[base + i + e] = __float2bfloat16(acc[e] * inv_den[r]);
-    }
-  } else {
-    for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
-      const int r = i / p.v_dim;
-      float acc = 0.0f;
-      for (int z = 0; z < n_live; ++z) acc += weight[z * kDecodeHeads + r] * __ldcg(split.part_o + z * z_stride + base + i);
-      p.out[base + i] = __float2bfloat16(acc * inv_den[r]);
-    }
-  }
+  if (!last_split_arrives(split.counters + static_cast<int64_t>(t) * gridDim.y + blockIdx.y, n_live)) return;
+  merge_live_splits<kDecodeHeads>(split, n_live, static_cast<int64_t>(t) * p.heads + h0,
+                                  static_cast<int64_t>(b.num_tokens) * p.heads, n_heads, p.v_dim, p.out,
+                                  reinterpret_cast<float*>(smem));
 }
 
 template <int D, int kStages>

@@ -162,7 +162,7 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
 
   if (few) {  // act and y by pair, so the combine needs no inverse permutation
     launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), act, stream_);
-    launch_moe_few_down(table.ex, ids.ptr<int>(), n, act, y, stream_);
+    launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, y, stream_);
     launch_moe_combine(y, nullptr, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
     return;
   }

@@ -110,7 +110,7 @@ struct SplitKv {
   float* part_o = nullptr;          // [splits, T, heads, dim], each normalized by its own sum
   float* part_lse = nullptr;        // [splits, T, heads], log2 of each split's softmax sum (-inf: empty)
   // GQA decode only: [T, head blocks] zeros, or null. With counters the decode kernel merges its
-  // splits itself (the last to finish, which resets its counter) and no combine is launched.
+  // splits itself (split_merge.cuh) and no combine is launched.
   int* counters = nullptr;
 };
 // Counters a plan carries at most (the decode kernel merges its own splits only within them).
@@ -118,16 +118,20 @@ constexpr int kSplitCounters = 16384;
 // Keys [begin, end) of split z over a context of ctx keys. With chunk 0 every context is cut in
 // `splits` even shares of whole 64-key tiles, so one plan serves any context length: what a
 // recorded decode step, replayed as contexts grow, needs.
+__host__ __device__ inline int split_chunk(const SplitKv& s, int ctx) {
+  return s.chunk > 0 ? s.chunk : ceil_div(ceil_div(ctx, s.splits), 64) * 64;
+}
 __host__ __device__ inline void split_range(const SplitKv& s, int ctx, int z, int& begin, int& end) {
-  const int chunk = s.chunk > 0 ? s.chunk : ceil_div(ceil_div(ctx, s.splits), 64) * 64;
+  const int chunk = split_chunk(s, ctx);
   begin = z * chunk;
   end = begin + chunk < ctx ? begin + chunk : ctx;
 }
+// Splits of a plan that see keys of a context of ctx keys (the others return at once).
+__host__ __device__ inline int live_splits(const SplitKv& s, int ctx) { return ceil_div(ctx, split_chunk(s, ctx)); }
 #ifdef __CUDACC__
-// A split that lies past its context's end still owns its partial rows [row, row + n_rows):
-// zeros and an lse of -inf, which the merge weighs as 0.
-__device__ inline void write_empty_split(const SplitKv& s, int64_t row, int n_rows, int dim) {
-  for (int i = threadIdx.x; i < n_rows * dim; i += blockDim.x) s.part_o[row * dim + i] = 0.0f;
+// A split that lies past its context's end still owns its partial rows [row, row + n_rows): an
+// lse of -inf, which the merge weighs as 0 (it reads the outputs of live splits only).
+__device__ inline void write_empty_split(const SplitKv& s, int64_t row, int n_rows) {
   if (threadIdx.x < n_rows) s.part_lse[row + threadIdx.x] = -__builtin_huge_valf();
 }
 #endif

@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) mla_kernel(MlaParams p, SplitK
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads;
   const int n_heads = min(M, p.heads - h0);
 
-  if (k_begin >= k_end) return write_empty_split(split, part_row + h0, n_heads, p.lora);
+  if (k_begin >= k_end) return write_empty_split(split, part_row + h0, n_heads);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem + L.q);

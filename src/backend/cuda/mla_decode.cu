@@ -24,6 +24,7 @@
 //   later (a third 72 KiB buffer does not fit next to Q), so load latency is still exposed:
 //   memory-bound shapes (16 heads) run slower than with whole-tile cp.async refills.
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/tensor_map.h"
@@ -373,7 +374,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   split_range(split, b.positions[w.t] + 1, blockIdx.z, w.k_begin, w.k_end);
   w.part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + w.t) * p.heads;
   w.n_heads = min(kRows, p.heads - w.h0);
-  if (w.k_begin >= w.k_end) return write_empty_split(split, w.part_row + w.h0, w.n_heads, kLora);
+  if (w.k_begin >= w.k_end) {  // a split past its context's end
+    wait_for_previous_kernels();
+    return write_empty_split(split, w.part_row + w.h0, w.n_heads);
+  }
   w.n_tiles = ceil_div(w.k_end - w.k_begin, kRows);
 
   extern __shared__ unsigned char smem_raw[];
@@ -384,12 +388,17 @@ __global__ void __launch_bounds__(kThreads, 1)
   w.bars = smem_addr(&ex.full[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
+  // The cache rows are final before this kernel may start (the rope-and-cache kernel that wrote
+  // the newest one is two launches back), so they load before the wait; Q is the previous
+  // kernel's output.
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
     mbarrier_init_fence();
     for (int i = 0; i < min(w.n_tiles, 2); ++i)
       load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   }
+  wait_for_previous_kernels();
+  allow_next_kernel();
   load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
@@ -482,8 +491,7 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  kernel<<<grid, kThreads, kSmemBytes, s>>>(map, p, split);
-  CUDA_CHECK_LAUNCH("mla_decode_kernel");
+  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);
 }
 
 }  // namespace dsinfer::cuda

@@ -3,9 +3,9 @@
 // permutation kernel runs between the router and the experts, and act and y are indexed by pair.
 //
 // Block (x, p) serves pair p's expert e unless a lower pair chose e too (that pair's blocks serve
-// it), and applies each of e's weight rows to every pair that chose e, kFewTokens pairs a pass (a
-// token chooses an expert once; more pairs come only from ids that repeat an expert, and re-stream
-// its rows).
+// it), and applies each of e's weight rows to every pair that chose e, as many pairs a pass as the
+// launch has tokens (a token chooses an expert once; more pairs come only from ids that repeat an
+// expert, and re-stream its rows).
 //
 // A warp owns `rows_per_warp` consecutive output rows and streams them as one sequence of steps of
 // kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row), the
@@ -40,13 +40,14 @@ struct FewArgs {
   int rows_per_warp = 1;
 };
 
-// The pairs of pass `pass`: set bits [pass * kFewTokens, (pass + 1) * kFewTokens) of `pairs`,
-// lowest first; returns how many there are.
-__device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[kFewTokens]) {
-  for (int i = 0; i < pass * kFewTokens; ++i) pairs &= pairs - 1;
+// The pairs of pass `pass`: set bits [pass * T, (pass + 1) * T) of `pairs`, lowest first;
+// returns how many there are.
+template <int T>
+__device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[T]) {
+  for (int i = 0; i < pass * T; ++i) pairs &= pairs - 1;
   int nt = 0;
 #pragma unroll
-  for (int t = 0; t < kFewTokens; ++t) {
+  for (int t = 0; t < T; ++t) {
     pr[t] = __ffs(pairs) - 1;
     nt += pairs != 0;
     pairs &= pairs - 1;
@@ -54,7 +55,10 @@ __device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[kF
   return nt;
 }
 
-template <DType D, bool kGateUp>
+// T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
+// chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
+// accumulators, and its lower register count keeps more warps resident.
+template <DType D, bool kGateUp, int T>
 __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
@@ -80,7 +84,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   const LaunchMatrices<kGateUp> mats(a.ex.table[e]);
   const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
   const int pieces = static_cast<int>(k_in / 8);
-  const int batches = ceil_div(pieces, 32 * U), passes = ceil_div(__popc(pairs), kFewTokens);
+  const int batches = ceil_div(pieces, 32 * U), passes = ceil_div(__popc(pairs), T);
   const int per_row = passes * batches, steps = rows * per_row;
 
   // Step s: row s / per_row of the warp's, pass (s / batches) % passes, batch s % batches.
@@ -94,13 +98,13 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
         for (int m = 0; m < M; ++m)
           wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), k_in, blk);
   };
-  float acc[kFewTokens][M] = {};
+  float acc[T][M] = {};
   auto compute = [&](const uint4(&wv)[U][M], int s) {
-    int pr[kFewTokens];
-    const int nt = pass_pairs(pairs, (s / batches) % passes, pr), b = s % batches;
+    int pr[T];
+    const int nt = pass_pairs<T>(pairs, (s / batches) % passes, pr), b = s % batches;
     const int c0 = b * 32 * U + lane;
 #pragma unroll
-    for (int t = 0; t < kFewTokens; ++t) {
+    for (int t = 0; t < T; ++t) {
       if (t >= nt) break;
       const uint4* xr = reinterpret_cast<const uint4*>(a.x + (kGateUp ? pr[t] / a.k : pr[t]) * k_in);
 #pragma unroll
@@ -114,7 +118,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
     if (b + 1 < batches) return;  // the row continues in the next step
     const int64_t row = row0 + s / per_row;
 #pragma unroll
-    for (int t = 0; t < kFewTokens; ++t) {
+    for (int t = 0; t < T; ++t) {
       float v[M];
 #pragma unroll
       for (int m = 0; m < M; ++m) {
@@ -154,9 +158,9 @@ int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
   return rows;
 }
 
-template <bool kGateUp, DType D>
+template <bool kGateUp, DType D, int T>
 void launch_one(FewArgs a, cudaStream_t s) {
-  const auto kernel = moe_few_kernel<D, kGateUp>;
+  const auto kernel = moe_few_kernel<D, kGateUp, T>;
   static const int blocks_per_sm = [&] {
     int n = 0;
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, 0));
@@ -168,17 +172,24 @@ void launch_one(FewArgs a, cudaStream_t s) {
                    dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), a.n), kFewWarps * 32, 0, s, a);
 }
 
+template <bool kGateUp, int T>
+void launch_dtype(const FewArgs& a, cudaStream_t s) {
+  switch (a.ex.dtype) {
+    case DType::BF16: return launch_one<kGateUp, DType::BF16, T>(a, s);
+    case DType::F16: return launch_one<kGateUp, DType::F16, T>(a, s);
+    case DType::F32: return launch_one<kGateUp, DType::F32, T>(a, s);
+    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3, T>(a, s);
+    default: fail("grouped MoE: expert weights of dtype ", dtype_name(a.ex.dtype), " are not supported");
+  }
+}
+
 template <bool kGateUp>
 void launch_few(const FewArgs& a, cudaStream_t s) {
   if (a.n <= 0) return;
-  if (a.n > kFewMaxPairs) fail("moe_few: ", a.n, " pairs (at most ", kFewMaxPairs, ")");
-  switch (a.ex.dtype) {
-    case DType::BF16: return launch_one<kGateUp, DType::BF16>(a, s);
-    case DType::F16: return launch_one<kGateUp, DType::F16>(a, s);
-    case DType::F32: return launch_one<kGateUp, DType::F32>(a, s);
-    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3>(a, s);
-    default: fail("grouped MoE: expert weights of dtype ", dtype_name(a.ex.dtype), " are not supported");
-  }
+  const int tokens = ceil_div(a.n, a.k);
+  if (a.n > kFewMaxPairs || tokens > kFewTokens)
+    fail("moe_few: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewTokens, ")");
+  with_rows(tokens, [&](auto t) { launch_dtype<kGateUp, t.value>(a, s); });
 }
 
 }  // namespace
@@ -188,9 +199,9 @@ void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int
   launch_few<true>(FewArgs{ex, ids, n, k, x, act, nullptr}, s);
 }
 
-void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, const bf16* act, float* y,
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* act, float* y,
                          cudaStream_t s) {
-  launch_few<false>(FewArgs{ex, ids, n, 1, act, nullptr, y}, s);
+  launch_few<false>(FewArgs{ex, ids, n, k, act, nullptr, y}, s);
 }
 
 }  // namespace dsinfer::cuda

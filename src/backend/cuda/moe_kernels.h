@@ -69,7 +69,7 @@ constexpr int kFewMaxPairs = 32;
 void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* x,
                             __nv_bfloat16* act, cudaStream_t s);
 // y[p] = act[p] down_e^T in float (0 where ids[p] is outside [0, experts)).
-void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, const __nv_bfloat16* act, float* y,
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* act, float* y,
                          cudaStream_t s);
 
 }  // namespace dsinfer::cuda
