@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/copy_bandwidth.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/event_timer.h"
@@ -28,22 +29,6 @@ std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
   std::vector<uint16_t> v(n);
   for (uint16_t& x : v) x = f32_to_bf16(dist(rng));
   return v;
-}
-
-// Best of 5 copies of 1 GiB: (read + written) bytes per second, as the decode benchmarks use.
-double copy_bandwidth(Backend& be, std::vector<Buffer>& keep, cudaStream_t s) {
-  const int64_t bytes = int64_t{1} << 30;
-  Tensor a = device_tensor(be, keep, DType::U8, {bytes}), b = device_tensor(be, keep, DType::U8, {bytes});
-  be.fill_zero(a);
-  EventTimer ev;
-  double best = 1e30;
-  for (int i = 0; i < 6; ++i) {
-    const double t = ev.seconds(s, [&] { CUDA_CHECK(cudaMemcpyAsync(b.data, a.data, bytes, cudaMemcpyDeviceToDevice, s)); });
-    if (i > 0) best = std::min(best, t);
-  }
-  keep.pop_back();
-  keep.pop_back();
-  return 2.0 * static_cast<double>(bytes) / best;
 }
 
 // Median FLOP/s of cuBLASLt's bf16 8192^3 product on random operands (zeros run faster).
@@ -97,7 +82,7 @@ MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
   CudaBackend be(o.device);
   std::vector<Buffer> keep;
   MlaBenchResult r;
-  r.copy_bandwidth = copy_bandwidth(be, keep, be.stream());
+  r.copy_bandwidth = measure_copy_bandwidth(be);
   r.bf16_peak = bf16_peak(be, keep, be.stream());
 
   const int width = o.lora + o.rope, per_seq = (o.context + o.block_size - 1) / o.block_size;

@@ -19,7 +19,7 @@ struct MlaBenchResult {
   double median_s = 0, min_s = 0;  // per mla_attention call, CUDA events
   double bytes = 0;                // latent cache read + q + out
   double flops = 0;                // S = q . cache (lora + rope wide) and P . V (lora wide), per head and key
-  double copy_bandwidth = 0;       // device-to-device cudaMemcpy, (read + written) bytes / s
+  double copy_bandwidth = 0;       // measure_copy_bandwidth: (read + written) bytes / s
   double bf16_peak = 0;            // FLOP/s of a cuBLASLt bf16 8192^3 product
 };
 

@@ -8,9 +8,9 @@
 // expert, and re-stream its rows).
 //
 // A warp owns `rows_per_warp` consecutive output rows and streams them as one sequence of steps of
-// kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row), the
-// next step's loads issued before the current step's arithmetic, so loads stay in flight across
-// rows. The grid is one wave of resident blocks: the prologue (ids -> expert table -> weights,
+// kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row); the
+// loads in flight come from many resident warps (one register buffer each, 64-85 registers).
+// The grid is one wave of resident blocks: the prologue (ids -> expert table -> weights,
 // three dependent loads) is paid once per warp, not once per row, and no wave of short blocks waits
 // for another's tail. (A warp per row, in blocks of 4 warps, ran V2-Lite's gate/up at 2.1 TB/s and
 // its down projection, K = 1408 or ~6 loads a lane, at 1.33 TB/s.)
@@ -58,6 +58,19 @@ __device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[T]
 // T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
 // chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
 // accumulators, and its lower register count keeps more warps resident.
+// A warp's position in its sequence of steps, advanced one step at a time (a division per step
+// by the runtime counts of batches and passes cost more instructions than the step's loads).
+struct FewStep {
+  int row = 0, pass = 0, batch = 0;
+  __device__ __forceinline__ void advance(int batches, int passes) {
+    if (++batch < batches) return;
+    batch = 0;
+    if (++pass < passes) return;
+    pass = 0;
+    ++row;
+  }
+};
+
 template <DType D, bool kGateUp, int T>
 __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
@@ -85,12 +98,12 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
   const int pieces = static_cast<int>(k_in / 8);
   const int batches = ceil_div(pieces, 32 * U), passes = ceil_div(__popc(pairs), T);
-  const int per_row = passes * batches, steps = rows * per_row;
+  const int steps = rows * passes * batches;
 
-  // Step s: row s / per_row of the warp's, pass (s / batches) % passes, batch s % batches.
-  auto load = [&](uint4(&wv)[U][M], int s) {
-    const int64_t row = row0 + s / per_row;
-    const int c0 = (s % batches) * 32 * U + lane;
+  // A step: (row of the warp's, pass, batch of the row's pieces), in that nesting.
+  auto load = [&](uint4(&wv)[U][M], const FewStep& st) {
+    const int64_t row = row0 + st.row;
+    const int c0 = st.batch * 32 * U + lane;
 #pragma unroll
     for (int u = 0; u < U; ++u)
       if (c0 + 32 * u < pieces)
@@ -99,24 +112,30 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
           wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), k_in, blk);
   };
   float acc[T][M] = {};
-  auto compute = [&](const uint4(&wv)[U][M], int s) {
-    int pr[T];
-    const int nt = pass_pairs<T>(pairs, (s / batches) % passes, pr), b = s % batches;
-    const int c0 = b * 32 * U + lane;
+  int pass = -1, nt = 0, pr[T];  // the pass whose pairs are listed in pr
+  const uint4* xr[T];            // their rows of x
+  auto compute = [&](const uint4(&wv)[U][M], const FewStep& st) {
+    if (st.pass != pass) {
+      pass = st.pass;
+      nt = pass_pairs<T>(pairs, pass, pr);
+#pragma unroll
+      for (int t = 0; t < T; ++t)
+        xr[t] = reinterpret_cast<const uint4*>(a.x + (kGateUp ? pr[t] / a.k : pr[t]) * k_in);
+    }
+    const int c0 = st.batch * 32 * U + lane;
 #pragma unroll
     for (int t = 0; t < T; ++t) {
       if (t >= nt) break;
-      const uint4* xr = reinterpret_cast<const uint4*>(a.x + (kGateUp ? pr[t] / a.k : pr[t]) * k_in);
 #pragma unroll
       for (int u = 0; u < U; ++u)
         if (c0 + 32 * u < pieces) {
-          const uint4 xv = __ldg(xr + c0 + 32 * u);
+          const uint4 xv = __ldg(xr[t] + c0 + 32 * u);
 #pragma unroll
           for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
         }
     }
-    if (b + 1 < batches) return;  // the row continues in the next step
-    const int64_t row = row0 + s / per_row;
+    if (st.batch + 1 < batches) return;  // the row continues in the next step
+    const int64_t row = row0 + st.row;
 #pragma unroll
     for (int t = 0; t < T; ++t) {
       float v[M];
@@ -134,16 +153,17 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
     }
   };
 
-  // Two register buffers, alternating: one step's loads in flight while the other's are used.
-  uint4 wa[U][M], wb[U][M];
-  load(wa, 0);
+  // One register buffer: the warp's next loads wait for this step's arithmetic, and the loads in
+  // flight come from more resident warps instead (a second buffer took 96-122 registers: 4
+  // blocks an SM instead of 8; V2-Lite decode b1 / b4 414 / 658 -> 430 / 765 tok/s, H200).
+  uint4 wv[U][M];
+  FewStep step;
+  load(wv, step);  // no kernel writes weights: the first step's load goes out before the wait
   if constexpr (!kGateUp) dependent_kernel_start();  // act is gate/up's output
-  for (int s = 0; s < steps; s += 2) {
-    if (s + 1 < steps) load(wb, s + 1);
-    compute(wa, s);
-    if (s + 1 == steps) break;
-    if (s + 2 < steps) load(wa, s + 2);
-    compute(wb, s + 1);
+  for (int s = 0; s < steps; ++s) {
+    compute(wv, step);
+    step.advance(batches, passes);
+    if (s + 1 < steps) load(wv, step);
   }
 }
 
