@@ -30,4 +30,10 @@ void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }
 
+void Backend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,
+                             Tensor logits, Tensor ids, Tensor weights) {
+  linear(x, gate, nullptr, logits);
+  moe_route(logits, bias, r, ids, weights);
+}
+
 }  // namespace dsinfer

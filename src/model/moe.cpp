@@ -39,10 +39,9 @@ Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
     ctx.be.end_branch();
   }
   Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
-  ctx.be.linear(x, gate_, nullptr, logits);
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
   Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
-  ctx.be.moe_route(logits, bias_.empty() ? nullptr : &bias_, routing_, ids, weights);
+  ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
   Tensor out = ctx.tensor({t, x.dim(1)});
   ctx.be.moe_experts(x, ids, weights, experts_, out);
   if (shared_) {

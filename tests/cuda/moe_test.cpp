@@ -28,10 +28,8 @@ void check_route(const MoeRouting& r, int tokens, int experts, bool with_bias, u
   expect_close(g.read(gweights), weights, 1e-5f, "routing weights");
 }
 
-}  // namespace
-
-TEST(GpuMoe, RouteSigmoidBiasGroupLimitedAsDeepSeekV3) {
-  SKIP_WITHOUT_GPU();
+// DeepSeek-V3's: sigmoid scores, a correction bias, top-4 of 8 groups by their top-2 sums, top-8.
+MoeRouting v3_routing() {
   MoeRouting r;
   r.top_k = 8;
   r.n_group = 8;
@@ -41,6 +39,56 @@ TEST(GpuMoe, RouteSigmoidBiasGroupLimitedAsDeepSeekV3) {
   r.group_by_top2_sum = true;
   r.normalize = true;
   r.scaling = 2.5f;
+  return r;
+}
+
+// The router's product and routing as one op, three times on one backend (the fused kernel's
+// counter resets itself): logits against the CPU's product, and the ids and weights exactly what
+// the CPU's routing makes of the GPU's logits (so near-ties cannot flip a choice).
+void check_gate_route(const MoeRouting& r, int tokens, int hidden, int experts, bool with_bias, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << tokens << " tokens, hidden " << hidden << ", " << experts << " experts");
+  GpuTest g;
+  std::vector<float> x = random_values(tokens * hidden, 1.0f, seed);
+  HostWeight gate(random_values(experts * hidden, 0.05f, seed + 1), {experts, hidden}, DType::BF16);
+  HostWeight bias(random_values(experts, 0.5f, seed + 2), {experts}, DType::F32);
+  std::vector<float> want(tokens * experts);
+  g.cpu->linear(host_view(x, {tokens, hidden}), gate.weight, nullptr, host_view(want, {tokens, experts}));
+  const Weight ggate = g.gpu->upload_weight(gate.weight, g.keep), gbias = g.gpu->upload_weight(bias.weight, g.keep);
+  const Tensor gx = g.gpu_bf16(x, {tokens, hidden});
+  for (int rep = 0; rep < 3; ++rep) {
+    Tensor glogits = g.gpu_tensor(DType::F32, {tokens, experts});
+    Tensor gids = g.gpu_tensor(DType::I32, {tokens, r.top_k}), gweights = g.gpu_tensor(DType::F32, {tokens, r.top_k});
+    g.gpu->moe_gate_route(gx, ggate, with_bias ? &gbias : nullptr, r, glogits, gids, gweights);
+    std::vector<float> logits = g.read(glogits);
+    expect_close(logits, want, 1e-3f, "router logits");
+    std::vector<int> ids(tokens * r.top_k), got_ids(ids.size());
+    std::vector<float> weights(tokens * r.top_k);
+    g.cpu->moe_route(host_view(logits, {tokens, experts}), with_bias ? &bias.weight : nullptr, r,
+                     host_view(ids, {tokens, r.top_k}), host_view(weights, {tokens, r.top_k}));
+    g.gpu->copy_to_host(gids, got_ids.data());
+    EXPECT_EQ(got_ids, ids);
+    expect_close(g.read(gweights), weights, 1e-5f, "routing weights");
+  }
+}
+
+}  // namespace
+
+// One launch for 1-4 tokens (V2-Lite's softmax routing, V3's grouped sigmoid with a bias, a
+// count of experts no multiple of the block's 4 rows), and the two ops beyond 4 tokens.
+TEST(GpuMoe, GateAndRouteInOneOp) {
+  SKIP_WITHOUT_GPU();
+  MoeRouting v2;
+  v2.top_k = 6;
+  v2.scaling = 1.0f;
+  for (int tokens : {1, 2, 3, 4, 7}) check_gate_route(v2, tokens, 2048, 64, false, 60 + tokens);
+  for (int tokens : {1, 3}) check_gate_route(v3_routing(), tokens, 7168, 256, true, 70 + tokens);
+  v2.top_k = 2;
+  check_gate_route(v2, 2, 40, 10, false, 80);  // 10 experts: the last block has 2 rows
+}
+
+TEST(GpuMoe, RouteSigmoidBiasGroupLimitedAsDeepSeekV3) {
+  SKIP_WITHOUT_GPU();
+  MoeRouting r = v3_routing();
   check_route(r, 37, 256, true, 41);
   r.top_k = 2;  // ds3-tiny: 8 experts in 4 groups, keep 2
   r.n_group = 4;

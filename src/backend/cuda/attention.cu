@@ -503,7 +503,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   if (direct || split.counters == nullptr) return;
 
   // The last live split of this (token, head block) to finish merges them all.
-  if (!last_split_arrives(split.counters + static_cast<int64_t>(t) * gridDim.y + blockIdx.y, n_live)) return;
+  if (!last_block_arrives(split.counters + static_cast<int64_t>(t) * gridDim.y + blockIdx.y, n_live)) return;
   merge_live_splits<kDecodeHeads>(split, n_live, static_cast<int64_t>(t) * p.heads + h0,
                                   static_cast<int64_t>(b.num_tokens) * p.heads, n_heads, p.v_dim, p.out,
                                   reinterpret_cast<float*>(smem));

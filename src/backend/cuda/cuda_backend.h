@@ -66,6 +66,8 @@ class CudaBackend final : public Backend {
                      int kv_lora_rank, float scale, Tensor out_lat) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
+  void moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r, Tensor logits,
+                      Tensor ids, Tensor weights) override;
   void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
                    Tensor out) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
@@ -130,6 +132,7 @@ class CudaBackend final : public Backend {
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
   DeviceScratch stacked_ws_;  // the output of adjacent weights' single product (linear_many)
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
+  Buffer route_counter_;            // moe_gate_route's blocks count themselves done here (kept at 0)
 
   // ---- FP8 block-scaled linear (cuda_linear.cpp, gemm_fp8.h): Hopper FP8 tensor cores on the
   // e4m3 weights and their 128x128 scales, activations quantized per token and 128 columns.

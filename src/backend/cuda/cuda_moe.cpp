@@ -92,24 +92,52 @@ void grouped_fp8_products(const ExpertRows& r, const ExpertTable& table, const F
 
 }  // namespace
 
-void CudaBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) {
-  expect(logits, DType::F32, "moe_route", "logits");
-  expect(ids, DType::I32, "moe_route", "ids");
-  expect(weights, DType::F32, "moe_route", "weights");
+namespace {
+
+// The routing's arguments checked (names the op on a mismatch) and in the kernels' form.
+RouteParams checked_route(const char* op, const Tensor& logits, const Weight* bias, const MoeRouting& r,
+                          const Tensor& ids, const Tensor& weights) {
+  expect(logits, DType::F32, op, "logits");
+  expect(ids, DType::I32, op, "ids");
+  expect(weights, DType::F32, op, "weights");
   const int tokens = static_cast<int>(logits.dim(0)), experts = static_cast<int>(logits.dim(1));
-  expect_shape(ids, {tokens, r.top_k}, "moe_route", "ids");
-  expect_shape(weights, {tokens, r.top_k}, "moe_route", "weights");
+  expect_shape(ids, {tokens, r.top_k}, op, "ids");
+  expect_shape(weights, {tokens, r.top_k}, op, "weights");
   if (r.top_k < 1 || r.top_k > experts || (bias && bias->w.numel() != experts))
-    fail("moe_route: top-", r.top_k, " of ", experts, " experts", bias ? cat(", bias of ", bias->w.numel()) : "");
+    fail(op, ": top-", r.top_k, " of ", experts, " experts", bias ? cat(", bias of ", bias->w.numel()) : "");
   if (r.group_limited && (r.n_group < 1 || r.n_group > 32 || experts % r.n_group || r.topk_group < 1 ||
                           r.topk_group > r.n_group))
-    fail("moe_route: ", experts, " experts in ", r.n_group, " groups (at most 32), keeping ", r.topk_group);
-  const RouteParams p{r.top_k, r.n_group, r.topk_group, r.sigmoid, r.group_limited, r.group_by_top2_sum, r.normalize,
-                      r.scaling};
+    fail(op, ": ", experts, " experts in ", r.n_group, " groups (at most 32), keeping ", r.topk_group);
+  return {r.top_k, r.n_group, r.topk_group, r.sigmoid, r.group_limited, r.group_by_top2_sum, r.normalize, r.scaling};
+}
+
+}  // namespace
+
+void CudaBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) {
+  const RouteParams p = checked_route("moe_route", logits, bias, r, ids, weights);
   DeviceWeight b;
   if (bias) b = device_weight(*bias);
-  launch_moe_route(logits.ptr<float>(), tokens, experts, bias ? &b : nullptr, p, ids.ptr<int>(), weights.ptr<float>(),
-                   stream_);
+  launch_moe_route(logits.ptr<float>(), static_cast<int>(logits.dim(0)), static_cast<int>(logits.dim(1)),
+                   bias ? &b : nullptr, p, ids.ptr<int>(), weights.ptr<float>(), stream_);
+}
+
+// Decode sizes with bf16 router weights: one launch (moe.cu); otherwise the product and the
+// routing as two ops.
+void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,
+                                 Tensor logits, Tensor ids, Tensor weights) {
+  const int tokens = static_cast<int>(x.dim(0)), hidden = static_cast<int>(x.dim(1));
+  if (x.dtype != DType::BF16 || gate.w.dtype != DType::BF16 || gate.in_features() != hidden ||
+      !moe_gate_route_fits(tokens, hidden, x.data, gate.w.data))
+    return Backend::moe_gate_route(x, gate, bias, r, logits, ids, weights);
+  const int experts = static_cast<int>(gate.out_features());
+  expect_shape(logits, {tokens, experts}, "moe_gate_route", "logits");
+  const RouteParams p = checked_route("moe_gate_route", logits, bias, r, ids, weights);
+  DeviceWeight b;
+  if (bias) b = device_weight(*bias);
+  leave_branch();  // the counter is one: never two launches at once
+  launch_moe_gate_route(x.ptr<bf16>(), gate.w.ptr<bf16>(), tokens, hidden, experts, bias ? &b : nullptr, p,
+                        logits.ptr<float>(), ids.ptr<int>(), weights.ptr<float>(), static_cast<int*>(route_counter_.data()),
+                        stream_);
 }
 
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,

@@ -39,4 +39,21 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// For kernels whose last block to finish does a final step over every block's output: called by
+// every thread of a block once its outputs are written, true in the last of `blocks` blocks to
+// arrive, which resets the counter to 0 for the next launch (a recorded step replays the same
+// launch) and then sees every other block's writes (read them past L1: __ldcg).
+__device__ inline bool last_block_arrives(int* counter, int blocks) {
+  __shared__ int last;
+  __threadfence();  // this block's outputs are visible to whichever block comes last
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(counter, 1) == blocks - 1;
+    if (last) *counter = 0;
+  }
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}
+
 }  // namespace dsinfer::cuda

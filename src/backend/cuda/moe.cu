@@ -5,6 +5,7 @@
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_kernels.h"
+#include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -27,29 +28,28 @@ __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
   return v > best || (v == best && i < best_i);
 }
 
-// One warp per token. Shared memory per warp: scores[E], choice[E], taken[E] flags, the top_k
-// picks.
-__global__ void moe_route_kernel(const float* logits, int tokens, int experts, DeviceWeight bias, bool has_bias,
-                                 RouteParams r, int* ids, float* weights) {
-  extern __shared__ float smem[];
-  dependent_kernel_start();  // the logits are the previous kernel's output
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int t = blockIdx.x * kRouteWarps + warp;
-  if (t >= tokens) return;
-  float* scores = smem + warp * (3 * experts + r.top_k);
+// Shared memory per routing warp: scores[E], choice[E], taken[E] flags, the top_k picks.
+__host__ __device__ constexpr int route_warp_floats(int experts, int top_k) { return 3 * experts + top_k; }
+
+// Token t's choice by one warp, from its logits (read past L1: another block may have written
+// them in this launch); `scratch` is the warp's shared memory.
+__device__ void route_token(const float* logits, int t, int experts, const DeviceWeight& bias, bool has_bias,
+                            const RouteParams& r, float* scratch, int* ids, float* weights) {
+  const int lane = threadIdx.x % 32;
+  float* scores = scratch;
   float* choice = scores + experts;
   float* taken = choice + experts;
   int* pick = reinterpret_cast<int*>(taken + experts);
   const float* l = logits + static_cast<int64_t>(t) * experts;
 
   if (r.sigmoid) {
-    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-l[e]));
+    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-__ldcg(l + e)));
   } else {
     float mx = kNegInf;
-    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, l[e]);
+    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, __ldcg(l + e));
     mx = warp_max(mx);
     float sum = 0.0f;
-    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(l[e] - mx));
+    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(__ldcg(l + e) - mx));
     sum = warp_sum(sum);
     for (int e = lane; e < experts; e += 32) scores[e] /= sum;
   }
@@ -115,6 +115,53 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
     ids[at] = e;
     weights[at] = (r.normalize ? scores[e] / (sum + 1e-20f) : scores[e]) * r.scaling;
   }
+}
+
+// One warp per token.
+__global__ void moe_route_kernel(const float* logits, int tokens, int experts, DeviceWeight bias, bool has_bias,
+                                 RouteParams r, int* ids, float* weights) {
+  extern __shared__ float smem[];
+  dependent_kernel_start();  // the logits are the previous kernel's output
+  const int warp = threadIdx.x / 32, t = blockIdx.x * kRouteWarps + warp;
+  if (t >= tokens) return;
+  route_token(logits, t, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
+}
+
+// The router's product and the routing of up to kRouteWarps tokens in one launch (decode): warp
+// w of block b owns expert row b * kRouteWarps + w and streams it as the skinny products do
+// (batches of 8 16-byte loads a lane, the first issued before the dependent wait: no kernel
+// writes weights) against every token's x; the last block to finish routes the tokens, a warp
+// each. One launch fewer per MoE layer than the product and moe_route_kernel.
+template <int M>
+__global__ void __launch_bounds__(kRouteWarps * 32)
+    moe_gate_route_kernel(const bf16* x, const bf16* gate, int hidden, int experts, DeviceWeight bias, bool has_bias,
+                          RouteParams r, float* logits, int* ids, float* weights, int* counter) {
+  extern __shared__ float smem[];
+  constexpr int kUnroll = 8;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int e = blockIdx.x * kRouteWarps + warp, pieces = hidden / 8;
+  const uint4* wr = reinterpret_cast<const uint4*>(gate) + static_cast<int64_t>(min(e, experts - 1)) * pieces;
+  const uint4* xs = reinterpret_cast<const uint4*>(x);
+  uint4 wv[kUnroll];
+  load_batch(wv, wr, lane, pieces);
+  dependent_kernel_start();  // x is the previous kernel's output
+  float acc[M] = {};
+  for (int c = lane; c < pieces; c += 32 * kUnroll) {
+    if (c != lane) load_batch(wv, wr, c, pieces);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c + 32 * u < pieces)
+#pragma unroll
+        for (int m = 0; m < M; ++m) acc[m] += dot8(wv[u], __ldg(xs + m * pieces + c + 32 * u));
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float v = warp_sum(acc[m]);
+    if (lane == 0 && e < experts) logits[static_cast<int64_t>(m) * experts + e] = v;
+  }
+  if (!last_block_arrives(counter, gridDim.x) || warp >= M) return;
+  route_token(logits, warp, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids,
+              weights);
 }
 
 // out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
@@ -226,11 +273,32 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* 
 void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
                       int* ids, float* weights, cudaStream_t s) {
   if (tokens == 0) return;
-  const size_t smem = static_cast<size_t>(kRouteWarps) * (3 * experts + r.top_k) * sizeof(float);
+  const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
   CUDA_CHECK(
       cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   launch_dependent("moe_route_kernel", moe_route_kernel, ceil_div(tokens, kRouteWarps), kRouteWarps * 32, smem, s,
                    logits, tokens, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, ids, weights);
+}
+
+bool moe_gate_route_fits(int tokens, int hidden, const void* x, const void* gate) {
+  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return tokens >= 1 && tokens <= kRouteWarps && hidden % 8 == 0 && a16(x) && a16(gate);
+}
+
+void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidden, int experts,
+                           const DeviceWeight* bias, const RouteParams& r, float* logits, int* ids, float* weights,
+                           int* counter, cudaStream_t s) {
+  if (!moe_gate_route_fits(tokens, hidden, x, gate))
+    fail("moe gate+route: ", tokens, " tokens (1 to ", kRouteWarps, "), hidden ", hidden,
+         " (a multiple of 8), 16-byte aligned x and gate");
+  const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
+  with_rows(tokens, [&](auto m) {
+    const auto kernel = moe_gate_route_kernel<m.value>;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    launch_dependent("moe_gate_route_kernel", kernel, ceil_div(experts, kRouteWarps), kRouteWarps * 32, smem, s, x,
+                     gate, hidden, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights,
+                     counter);
+  });
 }
 
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s) {

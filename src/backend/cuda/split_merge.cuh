@@ -1,32 +1,17 @@
 // Decode attention split over the keys, merged inside the kernel: each live split writes its
 // partial output (normalized by its own softmax sum) and the log2 of that sum, then counts itself
 // in; the last live split of a (token, head block) to arrive merges all of them by their
-// log-sum-exp and writes the bf16 output, so no combine kernel is launched (one launch and the
-// empty splits' writes fewer). Used by the GQA and the MLA decode kernels.
+// log-sum-exp and writes the bf16 output (last_block_arrives counts them), so no combine kernel
+// is launched. Used by the GQA decode kernel.
 #pragma once
 #include <cuda_bf16.h>
 
 #include <cstdint>
 
+#include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace dsinfer::cuda {
-
-// Called by every thread of a live split's block once its partials are written. True in the last
-// live split to arrive, which resets the counter to 0 for the next launch (a recorded step replays
-// the same launch) and then sees every other split's partials.
-__device__ inline bool last_split_arrives(int* counter, int n_live) {
-  __shared__ int last;
-  __threadfence();  // this block's partials are visible to whichever block merges
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    last = atomicAdd(counter, 1) == n_live - 1;
-    if (last) *counter = 0;
-  }
-  __syncthreads();
-  if (last) __threadfence();
-  return last;
-}
 
 // out rows [row0, row0 + n_rows) (rows = (token, head), `dim` values each) = the splits' partials
 // weighted by exp2(lse - max) / sum. R: rows a block owns at most; blockDim.x / R threads share a
