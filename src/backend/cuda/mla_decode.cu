@@ -123,7 +123,6 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
   }
 }
 
-#endif  // DSINFER_MLA_SM90A
 
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
 // 8i + 2(lane%4) + (e&1). Scales them to log2 units, masks keys >= n_live and returns each
@@ -180,7 +179,6 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
   exponentiate(s, tile_max, st, alpha, pa);
 }
 
-#ifdef DSINFER_MLA_SM90A
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). The caller waits for the group.
@@ -239,15 +237,12 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const uint32_t (&pv)[4
   for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
   wgmma_commit();
 }
-#endif  // DSINFER_MLA_SM90A
 
-#ifdef DSINFER_MLA_SM90A
 // Waits until at most N of this thread's cp.async groups are still in flight.
 template <int N>
 __device__ __forceinline__ void cp_async_wait_group() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
-#endif
 
 // What both warpgroups of a block need to know.
 struct BlockWork {
@@ -259,7 +254,6 @@ struct BlockWork {
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
-#ifdef DSINFER_MLA_SM90A
 // Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
 __device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
                                           bool first) {
