@@ -123,7 +123,6 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
   }
 }
 
-
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
 // 8i + 2(lane%4) + (e&1). Scales them to log2 units, masks keys >= n_live and returns each
 // row's maximum over these keys (-inf when none is live).

@@ -55,9 +55,6 @@ __device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[T]
   return nt;
 }
 
-// T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
-// chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
-// accumulators, and its lower register count keeps more warps resident.
 // A warp's position in its sequence of steps, advanced one step at a time (a division per step
 // by the runtime counts of batches and passes cost more instructions than the step's loads).
 struct FewStep {
@@ -71,6 +68,9 @@ struct FewStep {
   }
 };
 
+// T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
+// chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
+// accumulators, and its lower register count keeps more warps resident.
 template <DType D, bool kGateUp, int T>
 __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
