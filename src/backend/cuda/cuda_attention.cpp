@@ -15,8 +15,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Most splits of one sequence's keys: enough to fill the GPU from a single sequence.
 constexpr int kMaxSplits = 64;
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 // Splits (at most `planned`) for a kernel of one block per multiprocessor: with s splits it runs
 // ceil(blocks s / sms) waves of 1/s of the work each; the fewest wave-works win, ties going to
 // fewer splits (partial outputs cost a write and a read of 4 bytes per output value). E.g. 128

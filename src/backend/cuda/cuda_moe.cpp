@@ -36,8 +36,6 @@ namespace {
 // those sizes stays graph-capturable.
 constexpr int kGroupedMaxPairsPerExpert = 8;
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 struct ExpertRows {
   const bf16* x;         // the layer input [T, hidden]
   MoePermutation perm;

@@ -108,8 +108,7 @@ void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s) {
 
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t s) {
   if (n == 0) return;
-  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (n % 8 == 0 && a16(gate) && a16(up) && a16(out))
+  if (n % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
     launch_dependent("silu_mul_vec_kernel", silu_mul_vec_kernel, blocks_for(n / 8), kThreads, 0, s,
                      reinterpret_cast<const uint4*>(gate), reinterpret_cast<const uint4*>(up),
                      reinterpret_cast<uint4*>(out), n / 8);
@@ -202,7 +201,7 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(const float
 
 void launch_argmax_rows(const float* x, int64_t rows, int64_t cols, int* out, cudaStream_t s) {
   if (rows == 0) return;
-  if (cols % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0)
+  if (cols % 4 == 0 && aligned16(x))
     launch_dependent("argmax_rows_kernel", argmax_rows_kernel<true>, static_cast<unsigned>(rows), kArgmaxThreads, 0, s,
                      x, cols, out);
   else

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -16,8 +17,6 @@ bool same(const ExpertPtrs& a, const ExpertPtrs& b) {
   return a.gate == b.gate && a.up == b.up && a.down == b.down && a.gate_scale == b.gate_scale &&
          a.up_scale == b.up_scale && a.down_scale == b.down_scale;
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 bool grouped_dtype(DType d) {
   return d == DType::BF16 || d == DType::F16 || d == DType::F32 || d == DType::F8_E4M3;

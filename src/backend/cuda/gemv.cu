@@ -23,12 +23,6 @@ namespace {
 // (2048-2816 wide) lost 2 % split, each lane then holding too few loads to cover the latency.
 constexpr int kWarps = 4, kUnroll = 8, kMaxSplits = 4;
 
-template <int M>
-__device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
-}
-
 // acc of the `splits` warps that share a row summed into the first of them (all warps call it).
 template <int M>
 __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
@@ -73,14 +67,7 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
   load_batch(wv, wr, lane, pieces);
   dependent_kernel_start();
   float acc[M] = {};
-  // Every batch of loads is issued before any is used, the part's last partial batch included
-  // (a tail loop would wait on its loads one by one).
-  for (int c = lane; c < pieces; c += 32 * kUnroll) {
-    if (c != lane) load_batch(wv, wr, c, pieces);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (c + 32 * u < pieces) accumulate<M>(acc, wv[u], xs, chunks, c + 32 * u);
-  }
+  stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
   sum_split_parts<M>(acc, splits);
   if (!live || lane != 0 || warp % splits != 0) return;
   const DeviceWeight& bias = products.bias[p];
@@ -118,8 +105,7 @@ void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int
 }  // namespace
 
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w) {
-  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && k <= (int64_t{1} << 30) && a16(x) && a16(w);
+  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && k <= (int64_t{1} << 30) && aligned16(x) && aligned16(w);
 }
 
 void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
@@ -159,12 +145,7 @@ __global__ void __launch_bounds__(kWarps * 32) head_rows_kernel(const bf16* w, c
   const uint4* xs = reinterpret_cast<const uint4*>(x) + static_cast<int64_t>(h) * chunks;
   const int64_t x_stride = static_cast<int64_t>(heads) * chunks;  // one token's x, in pieces
   float acc[M] = {};
-  for (int c = lane; c < chunks; c += 32 * kUnroll) {
-    if (c != lane) load_batch(wv, wr, c, chunks);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (c + 32 * u < chunks) accumulate<M>(acc, wv[u], xs, x_stride, c + 32 * u);
-  }
+  stream_row<M>(acc, wv, wr, xs, x_stride, lane, chunks);
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float v = warp_sum(acc[m]);
@@ -241,8 +222,7 @@ void head_products(const bf16* x, const bf16* w, bool transpose, int heads, int 
 }  // namespace
 
 bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w) {
-  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return t >= 1 && t <= kGemvMaxRows && k % 8 == 0 && n * k <= (int64_t{1} << 30) && a16(x) && a16(w);
+  return t >= 1 && t <= kGemvMaxRows && k % 8 == 0 && n * k <= (int64_t{1} << 30) && aligned16(x) && aligned16(w);
 }
 
 void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,

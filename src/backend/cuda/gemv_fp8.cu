@@ -80,8 +80,6 @@ void launch_m(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, vo
   launch_rows<M, bf16>(x, w, bias, out, n, k, s);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {

@@ -16,6 +16,9 @@ using bf16 = __nv_bfloat16;
 
 __host__ __device__ constexpr int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
+// Whether 16-byte vector loads and stores may address p.
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 // ---- elementwise.cu: data movement and pointwise math
 void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s);
 void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s);

@@ -146,14 +146,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
   load_batch(wv, wr, lane, pieces);
   dependent_kernel_start();  // x is the previous kernel's output
   float acc[M] = {};
-  for (int c = lane; c < pieces; c += 32 * kUnroll) {
-    if (c != lane) load_batch(wv, wr, c, pieces);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      if (c + 32 * u < pieces)
-#pragma unroll
-        for (int m = 0; m < M; ++m) acc[m] += dot8(wv[u], __ldg(xs + m * pieces + c + 32 * u));
-  }
+  stream_row<M>(acc, wv, wr, xs, pieces, lane, pieces);
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float v = warp_sum(acc[m]);
@@ -281,8 +274,7 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
 }
 
 bool moe_gate_route_fits(int tokens, int hidden, const void* x, const void* gate) {
-  const auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return tokens >= 1 && tokens <= kRouteWarps && hidden % 8 == 0 && a16(x) && a16(gate);
+  return tokens >= 1 && tokens <= kRouteWarps && hidden % 8 == 0 && aligned16(x) && aligned16(gate);
 }
 
 void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidden, int experts,
@@ -311,7 +303,7 @@ void launch_moe_permute(const int* ids, int tokens, int k, int experts, const Mo
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
-  const bool vec = hidden % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  const bool vec = hidden % 4 == 0 && aligned16(y);
   const int64_t threads = vec ? hidden / 4 : hidden;
   const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
   launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true> : moe_combine_kernel<false>, grid,

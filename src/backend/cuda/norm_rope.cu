@@ -114,7 +114,7 @@ bool rows_vectorizable(int64_t h, std::initializer_list<const void*> ptrs, const
   if (h % 8 != 0) return false;
   for (const void* p : ptrs)
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return w.dtype != DType::BF16 || reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+  return w.dtype != DType::BF16 || aligned16(w.data);
 }
 
 template <bool kAdd>

@@ -22,6 +22,14 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
   return s;
 }
 
+// acc[m] += piece wv of a weight row . piece c of row m of x (rows x_stride pieces apart), for
+// the M rows of x a product applies the weight row to.
+template <int M>
+__device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
+}
+
 // The lane's batch of U pieces of a row starting at piece c, 32 pieces apart, as streaming loads
 // (weights are not reused before eviction); pieces past the row's end are left as they are and
 // never used.
@@ -30,6 +38,21 @@ __device__ __forceinline__ void load_batch(uint4 (&wv)[U], const uint4* row, int
 #pragma unroll
   for (int u = 0; u < U; ++u)
     if (c + 32 * u < pieces) wv[u] = __ldcs(row + c + 32 * u);
+}
+
+// acc[m] += the weight row's pieces [0, pieces) . row m of x, lane-strided in batches of U loads
+// whose first batch is already in wv (issued before the caller's dependent wait). Every batch of
+// loads is issued before any is used, the row's last partial batch included (a tail loop would
+// wait on its loads one by one).
+template <int M, int U>
+__device__ __forceinline__ void stream_row(float (&acc)[M], uint4 (&wv)[U], const uint4* row, const uint4* x,
+                                           int64_t x_stride, int lane, int pieces) {
+  for (int c = lane; c < pieces; c += 32 * U) {
+    if (c != lane) load_batch(wv, row, c, pieces);
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      if (c + 32 * u < pieces) accumulate<M>(acc, wv[u], x, x_stride, c + 32 * u);
+  }
 }
 
 // Calls launch(std::integral_constant<int, M>{}) for m rows (1-4; more take 4): the skinny
