@@ -33,6 +33,17 @@ void Arena::reset() {
   for (Chunk& c : chunks_) c.used = 0;
 }
 
+Arena::Mark Arena::mark() const {
+  Mark m;
+  for (const Chunk& c : chunks_) m.used.push_back(c.used);
+  return m;
+}
+
+// Chunks added after the mark are emptied but kept: the next layer reuses them.
+void Arena::rewind(const Mark& m) {
+  for (size_t i = 0; i < chunks_.size(); ++i) chunks_[i].used = i < m.used.size() ? m.used[i] : 0;
+}
+
 size_t Arena::capacity() const {
   size_t total = 0;
   for (const Chunk& c : chunks_) total += c.buffer.bytes();

@@ -2,6 +2,8 @@
 // one without fused products runs them one by one.
 #include "backend/backend.h"
 
+#include "core/error.h"
+
 namespace dsinfer {
 
 bool Backend::record(int, const std::function<void()>& pass) {
@@ -34,6 +36,24 @@ void Backend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* 
                              Tensor logits, Tensor ids, Tensor weights) {
   linear(x, gate, nullptr, logits);
   moe_route(logits, bias, r, ids, weights);
+}
+
+int64_t check_copy_columns(const Tensor& src, int src_off, const Tensor& dst, int dst_off, int n) {
+  const int64_t src_w = src.shape.back(), dst_w = dst.shape.back(), rows = src.rows();
+  if (rows == 0 && dst.rows() == 0) return 1;
+  if (src.dtype != dst.dtype || rows == 0 || dst.rows() % rows != 0 || src_off < 0 || dst_off < 0 || n < 0 ||
+      src_off + n > src_w || dst_off + n > dst_w)
+    fail("copy_columns: ", n, " columns from ", dtype_name(src.dtype), " ", shape_str(src.shape), " at ", src_off,
+         " to ", dtype_name(dst.dtype), " ", shape_str(dst.shape), " at ", dst_off);
+  return dst.rows() / rows;
+}
+
+int64_t check_gather_context(const ForwardBatch& batch, const Tensor& cache, const Tensor& out) {
+  const int64_t width = cache.shape.back();
+  if (out.dtype != cache.dtype || out.rows() != batch.context_starts().back() || out.shape.back() != width)
+    fail("gather_context: ", batch.context_starts().back(), " context rows of ", dtype_name(cache.dtype), " ",
+         shape_str(cache.shape), " into ", dtype_name(out.dtype), " ", shape_str(out.shape));
+  return width;
 }
 
 }  // namespace dsinfer

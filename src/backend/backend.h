@@ -45,8 +45,11 @@ struct ExpertWeights {
 
 // One layer's paged KV cache. GQA: k and v are [slots, kv_heads * head_dim].
 // MLA: k is the latent [slots, kv_lora_rank + rope_dim] and v is empty.
+// Packed (MLA's expanded prefill): k and v are [total context, kv_heads * dim], each sequence's
+// keys at positions 0..context_len - 1 back to back (ForwardBatch::context_starts), no pages.
 struct KvLayer {
   Tensor k, v;
+  bool packed = false;
 };
 
 struct MemoryInfo {
@@ -155,11 +158,20 @@ class Backend {
   virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;
   // out[i] = x[rows[i]]
   virtual void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) = 0;
-  // Viewing src and dst as [rows, width]: dst[r, dst_off + i] = src[r, src_off + i] for i < n.
+  // Viewing src as [rows, width] and dst as [rows * k, width] (k >= 1 a whole number, each source
+  // row repeated k times in a row): dst[r, dst_off + i] = src[r / k, src_off + i] for i < n.
   virtual void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) = 0;
+  // out [total context, width] = each sequence's cache rows at positions 0..context_len - 1, the
+  // sequences back to back (ForwardBatch::context_starts), from cache [slots, width].
+  virtual void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+// Argument checks every device shares (they throw naming the op and the shapes): copy_columns
+// returns its row repeat k, gather_context the row width.
+int64_t check_copy_columns(const Tensor& src, int src_off, const Tensor& dst, int dst_off, int n);
+int64_t check_gather_context(const ForwardBatch& batch, const Tensor& cache, const Tensor& out);
+
 // Creates the backend for a device ("cpu", "cuda", "cuda:N"); throws when it is not built in.
 std::unique_ptr<Backend> make_backend(Device device);
 

@@ -1,6 +1,7 @@
 // ForwardBatch: one engine step's packed tokens. Sequences are laid out back to back; each
 // token has a position and a KV-cache slot (block * block_size + offset in the block).
 #pragma once
+#include <cstdint>
 #include <vector>
 
 namespace dsinfer {
@@ -22,6 +23,9 @@ struct ForwardBatch {
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
   int max_context() const;
+  // Where each sequence's context starts when the contexts are packed back to back (see KvLayer):
+  // [seqs + 1] prefix sums of context_len, the last the total.
+  std::vector<int64_t> context_starts() const;
 };
 
 }  // namespace dsinfer

@@ -79,12 +79,16 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   backend_.embedding(batch, embed_, x);
   Tensor normed = arena.tensor(act, {t, h});
   backend_.rmsnorm(x, layers_.front().input_norm, eps, normed);
+  // A block's scratch is dead once its residual add is queued: the next block reuses it.
+  const Arena::Mark block_start = arena.mark();
   for (int l = 0; l < config_.num_layers; ++l) {
     LayerContext ctx{backend_, arena, batch, cache.layer(l), act};
     DecoderLayer& layer = layers_[l];
     backend_.add_rmsnorm(x, layer.attention->forward(ctx, normed), layer.post_attention_norm, eps, normed);
+    arena.rewind(block_start);
     const Weight& next_norm = l + 1 < config_.num_layers ? layers_[l + 1].input_norm : norm_;
     backend_.add_rmsnorm(x, layer.ffn->forward(ctx, normed), next_norm, eps, normed);
+    arena.rewind(block_start);
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
   Tensor last = arena.tensor(act, {rows, h});

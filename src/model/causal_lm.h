@@ -53,6 +53,7 @@ class CausalLM : public Model {
 };
 
 std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, TensorStore store);
-std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store);
+std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store,
+                                          MlaPrefill mla_prefill);
 
 }  // namespace dsinfer

@@ -10,13 +10,14 @@ namespace {
 
 class DeepseekModel final : public CausalLM {
  public:
-  DeepseekModel(const ModelConfig& c, Backend& backend, TensorStore store) : CausalLM(c, backend, std::move(store)) {
+  DeepseekModel(const ModelConfig& c, Backend& backend, TensorStore store, MlaPrefill mla_prefill)
+      : CausalLM(c, backend, std::move(store)) {
     log_skipped_mtp_tensors(store_, config_.num_layers);
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
       std::string p = "model.layers." + std::to_string(l) + ".";
-      layers_[l].attention = std::make_unique<MlaAttention>(w, p + "self_attn.", config_, rope_);
+      layers_[l].attention = std::make_unique<MlaAttention>(w, p + "self_attn.", config_, rope_, mla_prefill);
       if (config_.is_moe_layer(l))
         layers_[l].ffn = std::make_unique<Moe>(w, p + "mlp.", config_);
       else
@@ -27,8 +28,9 @@ class DeepseekModel final : public CausalLM {
 
 }  // namespace
 
-std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store) {
-  return std::make_unique<DeepseekModel>(c, backend, std::move(store));
+std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store,
+                                          MlaPrefill mla_prefill) {
+  return std::make_unique<DeepseekModel>(c, backend, std::move(store), mla_prefill);
 }
 
 }  // namespace dsinfer

@@ -6,8 +6,9 @@
 
 namespace dsinfer {
 
-MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope)
-    : c_(c), rope_(rope), scale_(deepseek_softmax_scale(c)) {
+MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope,
+                           MlaPrefill prefill)
+    : c_(c), rope_(rope), prefill_(prefill), scale_(deepseek_softmax_scale(c)) {
   const int h = c.hidden_size, heads = c.num_heads, qk = c.qk_head_dim();
   if (c.q_lora_rank > 0) {
     q_a_ = w.get(prefix + "q_a_proj.weight", {c.q_lora_rank, h});
@@ -33,6 +34,21 @@ MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const Mod
   // In the activation dtype: bf16 on a GPU halves their bytes and lets head_matmul use tensor cores.
   w_uk_ = w.upload_act(uk, {heads, c.qk_nope_head_dim, lora});
   w_uv_ = w.upload_act(uv, {heads, c.v_head_dim, lora});
+  uk_rows_.w = w_uk_.reshape({heads * c.qk_nope_head_dim, lora});
+  uv_rows_.w = w_uv_.reshape({heads * c.v_head_dim, lora});
+}
+
+bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch) {
+  bool prompt = false;
+  for (const SeqSlice& s : batch.seqs) prompt = prompt || s.query_len > 1;
+  // Decode steps stay absorbed: they are recorded as graphs, which cannot follow growing contexts.
+  if (!prompt || form == MlaPrefill::Absorbed) return false;
+  if (form == MlaPrefill::Expanded) return true;
+  const int64_t t = batch.num_tokens(), context = batch.context_starts().back(), heads = c.num_heads;
+  const int64_t lora = c.kv_lora_rank, width = lora + c.qk_rope_head_dim;
+  // Values per context token: the gathered row, its latent, k_nope, K and V of every head.
+  const int64_t per_context = width + lora + heads * (c.qk_nope_head_dim + c.qk_head_dim() + c.v_head_dim);
+  return t >= kExpandedMinTokens && context * per_context + t * heads * c.qk_head_dim() <= t * heads * 2 * lora;
 }
 
 // q [T, H, nope + rope] and kv [T, lora + rope] (the latent before its norm, the key's rope part
@@ -61,15 +77,48 @@ Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   Tensor q_rope = ctx.tensor({t, heads, c_.qk_rope_head_dim});
   ctx.be.mla_rope_and_cache(ctx.batch, q, kv, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), rope_, q_nope, q_rope,
                             ctx.kv.k);
+  Tensor attn = mla_runs_expanded(c_, prefill_, ctx.batch) ? attend_expanded(ctx, q_nope, q_rope) : attend_absorbed(ctx, q_nope, q_rope);
+  Tensor out = ctx.tensor({t, c_.hidden_size});
+  ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
+  return out;
+}
+
+// q_nope [T, H, nope], q_rope [T, H, rope] -> [T, H, v_head] over the latent cache.
+Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope) {
+  const int64_t t = q_nope.dim(0);
+  const int heads = c_.num_heads, lora = c_.kv_lora_rank;
   Tensor q_lat = ctx.tensor({t, heads, lora});
   ctx.be.head_matmul(q_nope, w_uk_, /*transpose=*/true, q_lat);
   Tensor out_lat = ctx.tensor({t, heads, lora});
   ctx.be.mla_attention(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, out_lat);
   Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});
   ctx.be.head_matmul(out_lat, w_uv_, /*transpose=*/false, attn);
-  Tensor out = ctx.tensor({t, c_.hidden_size});
-  ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
-  return out;
+  return attn;
+}
+
+// The same through per-head keys and values of every context token (the form transformers runs).
+Tensor MlaAttention::attend_expanded(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope) {
+  const int64_t t = q_nope.dim(0), c = ctx.batch.context_starts().back();
+  const int heads = c_.num_heads, lora = c_.kv_lora_rank, rope = c_.qk_rope_head_dim;
+  const int nope = c_.qk_nope_head_dim, qk = c_.qk_head_dim(), v_dim = c_.v_head_dim;
+  Tensor rows = ctx.tensor({c, lora + rope});
+  ctx.be.gather_context(ctx.batch, ctx.kv.k, rows);
+  Tensor latent = ctx.tensor({c, lora});
+  ctx.be.copy_columns(rows, 0, latent, 0, lora);
+  Tensor k_nope = ctx.tensor({c, heads * nope});
+  Tensor v = ctx.tensor({c, heads * v_dim});
+  ctx.be.linear_many(latent, {{&uk_rows_, nullptr, k_nope}, {&uv_rows_, nullptr, v}});
+  // K [c, H, nope + rope]: each head's k_nope, then the rope key all heads share.
+  Tensor k = ctx.tensor({c * heads, qk});
+  ctx.be.copy_columns(k_nope.reshape({c * heads, nope}), 0, k, 0, nope);
+  ctx.be.copy_columns(rows, lora, k, nope, rope);  // each row repeated over the H heads
+  Tensor q = ctx.tensor({t * heads, qk});
+  ctx.be.copy_columns(q_nope.reshape({t * heads, nope}), 0, q, 0, nope);
+  ctx.be.copy_columns(q_rope.reshape({t * heads, rope}), 0, q, nope, rope);
+  Tensor attn = ctx.tensor({t, heads, v_dim});
+  const KvLayer packed{k.reshape({c, heads * qk}), v, /*packed=*/true};
+  ctx.be.attention(ctx.batch, q.reshape({t, heads, qk}), packed, heads, qk, v_dim, scale_, attn);
+  return attn;
 }
 
 }  // namespace dsinfer

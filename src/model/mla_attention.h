@@ -1,30 +1,50 @@
 // Multi-head Latent Attention (DeepSeek V2/V3). The cache holds, per token, the normalized
-// latent c (kv_lora_rank) and the shared rotated key k_rope. Attention runs in absorbed form:
-// W_UK (from kv_b_proj) is folded into the query and W_UV applied after attention, so no
-// per-head key or value is ever materialized.
+// latent c (kv_lora_rank) and the shared rotated key k_rope. Decode runs in absorbed form: W_UK
+// (from kv_b_proj) is folded into the query and W_UV applied after attention, so attention reads
+// only the latent cache, and no per-head key or value is ever made.
+// A step with a prompt may run expanded instead: each context token's per-head key
+// [W_UK c, k_rope] and value W_UV c are made from the latent (gathered from the cache), then the
+// GQA attention op runs over them with one kv head per query head. Per (query, key) pair and head
+// that is qk_head + v_head multiply-adds (192 + 128 for V3) against kv_lora + rope + kv_lora
+// (576 + 512) absorbed; the price is making K and V for every context token rather than folding
+// W_UK and W_UV into every query token.
 #pragma once
 #include <string>
 
 #include "model/layer.h"
+#include "model/model.h"
 #include "model/model_config.h"
 #include "model/weight_loader.h"
 
 namespace dsinfer {
 
+// Whether a step runs MLA expanded. Decode steps never do. Auto: a step of at least
+// kExpandedMinTokens tokens with a prompt, whose expanded scratch (K, V and their makings for
+// every context token, the joined query) is no larger than what the absorbed form takes (q_lat
+// and out_lat per query token): a fresh prompt, or a chunk over a cached prefix up to ~0.6-0.8 of
+// its own length (V2-Lite, V3), so the planner's scratch estimate holds either way.
+bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch);
+constexpr int kExpandedMinTokens = 64;
+
 class MlaAttention final : public AttentionBlock {
  public:
-  MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope);
+  MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope,
+               MlaPrefill prefill);
   Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
   void project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv);
+  Tensor attend_absorbed(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);
+  Tensor attend_expanded(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);
 
   const ModelConfig& c_;
   const RopeParams& rope_;
+  MlaPrefill prefill_;
   float scale_;
   Weight q_a_, q_a_norm_, q_b_, q_, kv_a_, kv_a_norm_, o_;
   Tensor w_uk_;  // [H, qk_nope, kv_lora], in the backend's activation dtype
   Tensor w_uv_;  // [H, v_head, kv_lora], likewise
+  Weight uk_rows_, uv_rows_;  // the same as [H * qk_nope, kv_lora] and [H * v_head, kv_lora] (expanded form)
 };
 
 }  // namespace dsinfer

@@ -1,19 +1,28 @@
 #include "model/model.h"
 
+#include "core/error.h"
 #include "core/log.h"
 #include "model/causal_lm.h"
 
 namespace dsinfer {
 
-std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend) {
-  ModelConfig config = ModelConfig::from_json(dir.config);
-  log_info("loading ", config.architecture, " from ", dir.path);
-  return load_model(config, TensorStore::open_dir(dir.path), backend);
+MlaPrefill parse_mla_prefill(const std::string& s) {
+  if (s == "auto") return MlaPrefill::Auto;
+  if (s == "absorbed") return MlaPrefill::Absorbed;
+  if (s == "expanded") return MlaPrefill::Expanded;
+  fail("MLA prefill form '", s, "': expected auto, absorbed or expanded");
 }
 
-std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend) {
+std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options) {
+  ModelConfig config = ModelConfig::from_json(dir.config);
+  log_info("loading ", config.architecture, " from ", dir.path);
+  return load_model(config, TensorStore::open_dir(dir.path), backend, options);
+}
+
+std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend,
+                                  const ModelOptions& options) {
   log_info(config.architecture, ": ", store.size(), " tensors, ", config.num_layers, " layers, on ", backend.name());
-  if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store));
+  if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options.mla_prefill);
   return make_dense_model(config, backend, std::move(store));
 }
 

@@ -27,10 +27,22 @@ class Model {
   virtual void record_decode_steps(int max_batch, KvCache& cache) = 0;
 };
 
+// How the MLA layers of a DeepSeek model attend in steps with a prompt (decode steps always take
+// the absorbed form): absorbed (W_UK folded into the query, over the latent cache), expanded
+// (per-head keys and values made from the latent, then flash attention), or auto: expanded where
+// it does fewer FLOPs and fits the absorbed form's scratch (mla_attention.h).
+enum class MlaPrefill { Auto, Absorbed, Expanded };
+MlaPrefill parse_mla_prefill(const std::string& s);  // "auto", "absorbed" or "expanded"
+
+struct ModelOptions {
+  MlaPrefill mla_prefill = MlaPrefill::Auto;
+};
+
 // Loads a Hugging Face model directory onto the backend; throws on unsupported architectures,
 // missing or malformed tensors.
-std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend);
+std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options = {});
 // A model over tensors from anywhere (a checkpoint, or dummy weights).
-std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend);
+std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend,
+                                  const ModelOptions& options = {});
 
 }  // namespace dsinfer

@@ -13,10 +13,11 @@ constexpr int64_t kLogit = 4;   // logits are float32 for sampling
 int64_t attention_values(const ModelConfig& c, int tp) {
   const int64_t heads = c.num_heads / tp;
   if (c.is_deepseek()) {
-    // Prefill form (the larger): q, the latent (q and kv), decompressed k_nope|v, the
-    // rope-joined k, and the attention output.
-    return heads * c.qk_head_dim() + c.q_lora_rank + c.kv_lora_rank + c.qk_rope_head_dim +
-           heads * (c.qk_nope_head_dim + c.v_head_dim) + heads * c.qk_head_dim() + heads * c.v_head_dim;
+    // The absorbed form: q, q split in its nope and rotated rope parts, q_lat and the attention's
+    // latent output (kv_lora per head each), the output, and the latents (q and kv). The engine
+    // takes the expanded form only where its scratch is no larger (mla_runs_expanded).
+    return heads * (2 * c.qk_head_dim() + 2 * c.kv_lora_rank + c.v_head_dim) + c.q_lora_rank + c.kv_lora_rank +
+           c.qk_rope_head_dim;
   }
   const int64_t kv_heads = c.num_kv_heads / std::min(tp, c.num_kv_heads);
   return (2 * heads + 2 * kv_heads) * c.head_dim;  // q, k, v and the output

@@ -43,11 +43,11 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
   if (options.dummy_weights) {
     m.dir = dummy_model_dir(path, options.num_layers);
     ModelConfig config = ModelConfig::from_json(m.dir.config);
-    m.model = load_model(config, dummy_weights(m.dir.config, config), *m.backend);
+    m.model = load_model(config, dummy_weights(m.dir.config, config), *m.backend, options.model);
   } else {
     if (options.num_layers > 0) fail("--num-layers needs --dummy-weights");
     m.dir = ModelDir::open(path);
-    m.model = load_model(m.dir, *m.backend);
+    m.model = load_model(m.dir, *m.backend, options.model);
   }
   if (m.dir.tokenizer_json) m.tokenizer = Tokenizer::from_model_dir(m.dir);
   m.defaults = generation_defaults(m.dir, m.model->config());

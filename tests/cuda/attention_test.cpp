@@ -17,27 +17,29 @@ namespace {
 constexpr int kBlock = 16;
 
 // v_dim 0: the values are as wide as the keys. The op runs `repeats` times on one backend, each
-// output checked (decode merges its splits on counters that each launch leaves at zero).
+// output checked (decode merges its splits on counters that each launch leaves at zero). Packed:
+// the keys and values are each sequence's context back to back (KvLayer::packed), not pages.
 void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, uint32_t seed, int v_dim = 0,
-               int block = kBlock, int repeats = 1) {
+               int block = kBlock, int repeats = 1, bool packed = false) {
   if (v_dim == 0) v_dim = dim;
   SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dims " << dim << "/" << v_dim
-                                    << ", block " << block);
+                                    << ", block " << block << (packed ? ", packed" : ""));
   GpuTest g;
-  const int blocks = blocks_needed(specs, block), slots = blocks * block;
+  const int blocks = blocks_needed(specs, block);
   ForwardBatch b = paged_batch(specs, blocks, seed, block);
   const int t = b.num_tokens();
+  const int slots = packed ? static_cast<int>(b.context_starts().back()) : blocks * block;
   std::vector<float> q = random_values(t * heads * dim, 1.0f, seed + 1);
   std::vector<float> k = random_values(slots * kv_heads * dim, 1.0f, seed + 2);
   std::vector<float> v = random_values(slots * kv_heads * v_dim, 1.0f, seed + 3);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   std::vector<float> want(t * heads * v_dim);
   g.cpu->attention(b, host_view(q, {t, heads, dim}),
-                   {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * v_dim})}, kv_heads, dim,
-                   v_dim, scale, host_view(want, {t, heads, v_dim}));
+                   {host_view(k, {slots, kv_heads * dim}), host_view(v, {slots, kv_heads * v_dim}), packed}, kv_heads,
+                   dim, v_dim, scale, host_view(want, {t, heads, v_dim}));
   g.gpu->begin_forward(b);
   const Tensor gq = g.gpu_bf16(q, {t, heads, dim});
-  const KvLayer gkv{g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * v_dim})};
+  const KvLayer gkv{g.gpu_bf16(k, {slots, kv_heads * dim}), g.gpu_bf16(v, {slots, kv_heads * v_dim}), packed};
   for (int i = 0; i < repeats; ++i) {
     Tensor out = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
     g.gpu->attention(b, gq, gkv, kv_heads, dim, v_dim, scale, out);
@@ -77,6 +79,16 @@ TEST(GpuAttention, PrefillManySequencesAndHeadDims) {
   const std::vector<SeqSpec> specs = {{0, 100}, {37, 20}, {200, 1}, {0, 1}, {5, 64}};
   for (int dim : {8, 64, 128, 256}) check_gqa(specs, 8, 2, dim, 100 + dim);
   check_gqa(specs, 4, 4, 16, 7);  // no grouping
+}
+
+// MLA's expanded prefill: one kv head per query head, keys 192 and values 128 wide (V2/V3), over
+// contexts packed back to back; also a grouped shape, and a step of one-token queries.
+TEST(GpuAttention, PrefillOverPackedContexts) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 100}, {37, 20}, {200, 1}, {0, 1}, {5, 64}};
+  check_gqa(specs, 16, 16, 192, 31, 128, kBlock, 1, true);
+  check_gqa(specs, 8, 2, 64, 32, 0, kBlock, 1, true);
+  check_gqa({{30, 1}, {70, 1}}, 4, 4, 192, 33, 128, kBlock, 1, true);
 }
 
 // The prefill kernel's rows are (token, head) pairs of a kv head's group: long prompts (many

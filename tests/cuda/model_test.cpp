@@ -91,18 +91,14 @@ void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::ve
 
 }  // namespace
 
-class GpuFixtureLogits : public ::testing::TestWithParam<std::string> {};
-
 // The fixtures' random weights make attention and routing nearly argmax, so bf16 activations
 // move some logits far from the float32 reference: transformers itself, run in bf16 on an H100,
 // reaches only 82-89% top-1 agreement, row errors up to 0.18 of the largest logit and median
 // top-32 errors up to 0.024 (docs/cuda.md). The bounds sit just outside that envelope: a wrong
 // kernel (rope, masking, routing) lands far beyond them, bf16 rounding does not.
-TEST_P(GpuFixtureLogits, AsCloseAsBf16Allows) {
-  SKIP_WITHOUT_GPU();
-  const std::string name = GetParam();
+static void expect_bf16_close_to_reference(const std::string& name, const ModelOptions& options) {
   auto backend = gpu_backend();
-  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, options);
   const int vocab = model->config().vocab_size;
   size_t positions = 0, same_top1 = 0;
   std::vector<float> top32_err;  // per position: max |diff| on the reference's top 32 / max |ref|
@@ -136,6 +132,22 @@ TEST_P(GpuFixtureLogits, AsCloseAsBf16Allows) {
   EXPECT_GE(same_top1, 0.8 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
   std::printf("%s: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n", name.c_str(),
               same_top1, positions, median);
+}
+
+class GpuFixtureLogits : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuFixtureLogits, AsCloseAsBf16Allows) {
+  SKIP_WITHOUT_GPU();
+  expect_bf16_close_to_reference(GetParam(), {});
+}
+
+// Every prompt of the DeepSeek fixtures through the expanded MLA form (the fixtures' prompts are
+// shorter than auto's threshold, so the test above runs them absorbed).
+TEST_P(GpuFixtureLogits, ExpandedMlaPrefillAsCloseAsBf16Allows) {
+  SKIP_WITHOUT_GPU();
+  if (!ModelConfig::from_json(ModelDir::open(fixture_dir(GetParam())).config).is_deepseek())
+    GTEST_SKIP() << "no MLA layers";
+  expect_bf16_close_to_reference(GetParam(), {MlaPrefill::Expanded});
 }
 
 INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);

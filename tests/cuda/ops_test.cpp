@@ -4,6 +4,7 @@
 
 #include "backend/copy_bandwidth.h"
 #include "gpu_test_util.h"
+#include "../paged_batch.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
@@ -201,6 +202,33 @@ TEST(GpuOps, CacheWriteGatherRowsCopyColumnsFillZero) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 10; ++c)
       EXPECT_EQ(cols_got[r * 10 + c], c >= 2 && c < 9 ? rows_want[r * width + 5 + c - 2] : 0.0f) << r << "," << c;
+}
+
+// What MLA's expanded prefill moves: each sequence's cache rows packed back to back (shuffled
+// pages), and columns copied into rows repeated per head (16-byte and 2-byte units).
+TEST(GpuOps, GatherContextAndRepeatedCopyColumnsMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const std::vector<SeqSpec> specs = {{0, 40}, {37, 20}, {3, 1}};
+  const int blocks = blocks_needed(specs, 16), slots = blocks * 16, width = 72;
+  ForwardBatch b = paged_batch(specs, blocks, 5, 16);
+  const int c = static_cast<int>(b.context_starts().back());
+  std::vector<float> cache = random_values(slots * width, 1.0f, 16), want(c * width);
+  g.cpu->gather_context(b, host_view(cache, {slots, width}), host_view(want, {c, width}));
+  g.gpu->begin_forward(b);
+  Tensor rows = g.gpu_tensor(DType::BF16, {c, width});
+  g.gpu->gather_context(b, g.gpu_bf16(cache, {slots, width}), rows);
+  EXPECT_EQ(g.read(rows), want);
+
+  for (const auto& [off, n] : std::vector<std::pair<int, int>>{{64, 8}, {3, 5}}) {
+    const int heads = 3, dst_w = 20;
+    std::vector<float> dst_want(c * heads * dst_w, 0.0f);
+    g.cpu->copy_columns(host_view(want, {c, width}), off, host_view(dst_want, {c * heads, dst_w}), 8, n);
+    Tensor dst = g.gpu_tensor(DType::BF16, {c * heads, dst_w});
+    g.gpu->fill_zero(dst);
+    g.gpu->copy_columns(rows, off, dst, 8, n);
+    EXPECT_EQ(g.read(dst), dst_want) << n << " columns from " << off;
+  }
 }
 
 TEST(GpuOps, HeadMatmulBothDirections) {

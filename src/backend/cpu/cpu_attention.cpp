@@ -19,7 +19,7 @@ void softmax_inplace(float* scores, int n) {
   for (int i = 0; i < n; ++i) scores[i] /= sum;
 }
 
-// Calls fn(seq, token index in batch, position) for every query token of the batch.
+// Calls fn(seq index, token index in batch, position, head) for every query head of the batch.
 // `width` is the values per cached token a query reads (for the threading threshold).
 template <typename Fn>
 void for_each_query(const ForwardBatch& batch, int heads, int64_t width, Fn fn) {
@@ -30,7 +30,7 @@ void for_each_query(const ForwardBatch& batch, int heads, int64_t width, Fn fn) 
 #pragma omp parallel for schedule(dynamic, 4) if (total * batch.max_context() * width > kParallelWork)
   for (int64_t w = 0; w < total; ++w) {
     auto [s, t] = work[w / heads];
-    fn(batch.seqs[s], t, batch.positions[t], static_cast<int>(w % heads));
+    fn(s, t, batch.positions[t], static_cast<int>(w % heads));
   }
 }
 
@@ -41,19 +41,22 @@ void CpuBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvL
   const int heads = static_cast<int>(q.dim(1));
   const int group = heads / kv_heads;
   const int64_t k_width = static_cast<int64_t>(kv_heads) * head_dim, v_width = static_cast<int64_t>(kv_heads) * v_head_dim;
-  for_each_query(batch, heads, head_dim + v_head_dim, [&](const SeqSlice& seq, int t, int pos, int h) {
+  const std::vector<int64_t> starts = batch.context_starts();
+  // The row of sequence s's key at position p: packed contexts, or the paged cache.
+  auto row = [&](int s, int p) -> int64_t {
+    return kv.packed ? starts[s] + p : cache_slot(batch.seqs[s], p, batch.block_size);
+  };
+  for_each_query(batch, heads, head_dim + v_head_dim, [&](int s, int t, int pos, int h) {
     const int kvh = h / group;
     const float* qv = q.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * head_dim;
     std::vector<float> scores(pos + 1);
-    for (int p = 0; p <= pos; ++p) {
-      int64_t slot = cache_slot(seq, p, batch.block_size);
-      scores[p] = dot_f32(qv, kv.k.ptr<float>() + slot * k_width + kvh * head_dim, head_dim) * scale;
-    }
+    for (int p = 0; p <= pos; ++p)
+      scores[p] = dot_f32(qv, kv.k.ptr<float>() + row(s, p) * k_width + kvh * head_dim, head_dim) * scale;
     softmax_inplace(scores.data(), pos + 1);
     float* o = out.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * v_head_dim;
     std::fill(o, o + v_head_dim, 0.0f);
     for (int p = 0; p <= pos; ++p) {
-      const float* vv = kv.v.ptr<float>() + cache_slot(seq, p, batch.block_size) * v_width + kvh * v_head_dim;
+      const float* vv = kv.v.ptr<float>() + row(s, p) * v_width + kvh * v_head_dim;
       for (int d = 0; d < v_head_dim; ++d) o[d] += scores[p] * vv[d];
     }
   });
@@ -64,19 +67,19 @@ void CpuBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, c
   const int heads = static_cast<int>(q_lat.dim(1));
   const int rope_dim = static_cast<int>(q_rope.dim(2));
   const int64_t width = latent_cache.shape.back();
-  for_each_query(batch, heads, 2 * width, [&](const SeqSlice& seq, int t, int pos, int h) {
+  for_each_query(batch, heads, 2 * width, [&](int s, int t, int pos, int h) {
     const float* ql = q_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
     const float* qr = q_rope.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * rope_dim;
     std::vector<float> scores(pos + 1);
     for (int p = 0; p <= pos; ++p) {
-      const float* c = latent_cache.ptr<float>() + cache_slot(seq, p, batch.block_size) * width;
+      const float* c = latent_cache.ptr<float>() + cache_slot(batch.seqs[s], p, batch.block_size) * width;
       scores[p] = (dot_f32(ql, c, kv_lora_rank) + dot_f32(qr, c + kv_lora_rank, rope_dim)) * scale;
     }
     softmax_inplace(scores.data(), pos + 1);
     float* o = out_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
     std::fill(o, o + kv_lora_rank, 0.0f);
     for (int p = 0; p <= pos; ++p) {
-      const float* c = latent_cache.ptr<float>() + cache_slot(seq, p, batch.block_size) * width;
+      const float* c = latent_cache.ptr<float>() + cache_slot(batch.seqs[s], p, batch.block_size) * width;
       for (int d = 0; d < kv_lora_rank; ++d) o[d] += scores[p] * c[d];
     }
   });

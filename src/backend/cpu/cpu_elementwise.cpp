@@ -159,8 +159,19 @@ void CpuBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Tens
 
 void CpuBackend::copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) {
   const int64_t src_w = src.shape.back(), dst_w = dst.shape.back(), rows = dst.rows();
+  const int64_t repeat = check_copy_columns(src, src_off, dst, dst_off, n);
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(dst.ptr<float>() + r * dst_w + dst_off, src.ptr<float>() + r * src_w + src_off, n * sizeof(float));
+    std::memcpy(dst.ptr<float>() + r * dst_w + dst_off, src.ptr<float>() + r / repeat * src_w + src_off,
+                n * sizeof(float));
+}
+
+void CpuBackend::gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) {
+  const int64_t width = check_gather_context(batch, cache, out);
+  int64_t row = 0;
+  for (const SeqSlice& s : batch.seqs)
+    for (int p = 0; p < s.context_len; ++p, ++row)
+      std::memcpy(out.ptr<float>() + row * width, cache.ptr<float>() + cache_slot(s, p, batch.block_size) * width,
+                  width * sizeof(float));
 }
 
 MemoryInfo CpuBackend::memory_info() const {

@@ -65,9 +65,10 @@ __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, in
 
 // Keys [k0, k0 + kKeys) of the sequence into the K and V tiles (zeros from key_end on). A thread
 // copies one 16-byte column chunk of a few rows and looks each row's cache slot up once for both.
+// Key `key` lies at row `first_row + key` of packed contexts (table null), else in the table's pages.
 template <int D, int kThreads>
-__device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int kvh, int k0, int key_end,
-                                             bf16* kt, bf16* vt) {
+__device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int64_t first_row, int kvh, int k0,
+                                             int key_end, bf16* kt, bf16* vt) {
   constexpr int S = D + 8, kChunks = D / 8, kStep = kThreads / kChunks;
   const int bs = p.batch.block_size, c = threadIdx.x % kChunks;
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
@@ -77,7 +78,7 @@ __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* tabl
     const int r = threadIdx.x / kChunks + i * kStep, key = k0 + r;
     const bf16 *k_row = nullptr, *v_row = nullptr;
     if (key < key_end) {
-      const int64_t slot = static_cast<int64_t>(table[key / bs]) * bs + key % bs;
+      const int64_t slot = table ? static_cast<int64_t>(table[key / bs]) * bs + key % bs : first_row + key;
       k_row = p.k_cache + slot * k_width + kvh * p.head_dim;
       v_row = p.v_cache + slot * v_width + kvh * p.v_dim;
     }
@@ -110,7 +111,8 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
   const int first = b.query_start[seq] + t0, n_tok = min(rows.tokens, q_len - t0);
   const int key_end = b.positions[first + n_tok - 1] + 1;  // positions grow within a sequence
   const int n_tiles = ceil_div(key_end, kKeys);
-  const int* table = b.block_tables + b.block_table_start[seq];
+  const int* table = p.packed ? nullptr : b.block_tables + b.block_table_start[seq];
+  const int64_t first_row = p.packed ? b.context_start[seq] : 0;
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);
@@ -126,7 +128,7 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
                           : nullptr;
     copy_chunk(sq + r * S + threadIdx.x % kChunks * 8, row, threadIdx.x % kChunks, p.head_dim, p.vec);
   }
-  load_kv_tile<D, kThreads>(p, table, kvh, 0, key_end, sk, sv);
+  load_kv_tile<D, kThreads>(p, table, first_row, kvh, 0, key_end, sk, sv);
   cp_async_commit();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -143,7 +145,7 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
     cp_async_wait_all();
     __syncthreads();  // tile j landed everywhere, and every warp is done with tile j - 1's buffer
     if (j + 1 < n_tiles) {
-      load_kv_tile<D, kThreads>(p, table, kvh, (j + 1) * kKeys, key_end, sk + ((j + 1) & 1) * kKeys * S,
+      load_kv_tile<D, kThreads>(p, table, first_row, kvh, (j + 1) * kKeys, key_end, sk + ((j + 1) & 1) * kKeys * S,
                       sv + ((j + 1) & 1) * kKeys * S);
       cp_async_commit();
     }

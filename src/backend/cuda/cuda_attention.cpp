@@ -81,6 +81,9 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
       kv.v.shape.back() != static_cast<int64_t>(kv_heads) * v_head_dim)
     fail("attention: ", heads, " query heads over ", kv_heads, " kv heads of dims ", head_dim, "/", v_head_dim,
          " (at most ", kMaxHeadDim, "), caches ", shape_str(kv.k.shape), " and ", shape_str(kv.v.shape));
+  if (kv.packed && (kv.k.rows() != batch.context_starts().back() || kv.v.rows() != kv.k.rows()))
+    fail("attention: packed keys ", shape_str(kv.k.shape), " and values ", shape_str(kv.v.shape), " for ",
+         batch.context_starts().back(), " context tokens");
   if (t == 0) return;
 
   GqaParams p;
@@ -95,8 +98,10 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   p.v_dim = v_head_dim;
   p.scale_log2 = scale * kLog2e;
   p.vec = head_dim % 8 == 0 && v_head_dim % 8 == 0 && aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache);
+  p.packed = kv.packed;
 
-  if (db.max_query_len > 1) return launch_gqa_prefill(p, db.max_query_len, stream_);
+  // Packed contexts only come with prefill steps (MLA's expanded form): the decode kernel reads pages.
+  if (db.max_query_len > 1 || kv.packed) return launch_gqa_prefill(p, db.max_query_len, stream_);
   // Decode: splits for 4 blocks per multiprocessor (3 fit; planning for 3 or 6 measured slower at
   // batch 64).
   // The kernel merges its splits itself where the counters cover its rows.

@@ -200,7 +200,7 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   const int t_count = batch.num_tokens(), s_count = static_cast<int>(batch.seqs.size());
   size_t table_ints = 0;
   for (const SeqSlice& s : batch.seqs) table_ints += s.block_table.size();
-  const size_t ints = 4 * static_cast<size_t>(t_count) + 4 * static_cast<size_t>(s_count) + table_ints +
+  const size_t ints = 4 * static_cast<size_t>(t_count) + 5 * static_cast<size_t>(s_count) + 1 + table_ints +
                       batch.logit_rows.size();
   CUDA_CHECK(cudaEventSynchronize(batch_copied_));  // the previous step's copy has read the pinned block
   int* host = static_cast<int*>(batch_host_.get(ints * sizeof(int)));
@@ -208,7 +208,7 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   int* dev = static_cast<int*>(batch_dev_.get(std::max(ints, kBatchInts) * sizeof(int)));
 
   // Layout: tokens, positions, slots, token_seq [T]; query_start, query_len, context_len,
-  // block_table_start [S]; logit rows; block tables last, so that every other array sits at
+  // block_table_start [S]; context_start [S + 1]; logit rows; block tables last, so that every other array sits at
   // an offset set by the numbers of tokens, sequences and logit rows alone.
   int* h = host;
   auto put = [&](const std::vector<int>& v) {
@@ -242,6 +242,11 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   d.query_len = put(len);
   d.context_len = put(ctx);
   d.block_table_start = put(table_start);
+  std::vector<int> packed_start(s_count + 1);
+  const std::vector<int64_t> starts = batch.context_starts();
+  if (starts.back() > INT32_MAX) fail("CUDA backend: ", starts.back(), " context tokens in one step exceed 2^31");
+  std::copy(starts.begin(), starts.end(), packed_start.begin());
+  d.context_start = put(packed_start);
   d.logit_rows = put(batch.logit_rows);
   d.block_tables = put(tables);
   CUDA_CHECK(cudaMemcpyAsync(dev, host, ints * sizeof(int), cudaMemcpyHostToDevice, stream_));

@@ -73,6 +73,7 @@ class CudaBackend final : public Backend {
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
+  void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) override;
 
  private:
   // Makes this backend's GPU the calling thread's current device.

@@ -160,15 +160,30 @@ void CudaBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Ten
 void CudaBackend::copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) {
   expect(dst, src.dtype, "copy_columns", "destination");
   expect(src, dst.dtype, "copy_columns", "source");
+  const int64_t repeat = check_copy_columns(src, src_off, dst, dst_off, n);
   const int64_t src_w = src.shape.back(), dst_w = dst.shape.back(), rows = dst.rows();
-  if (src.rows() < rows || src_off < 0 || dst_off < 0 || src_off + n > src_w || dst_off + n > dst_w)
-    fail("copy_columns: ", n, " columns from ", shape_str(src.shape), " at ", src_off, " to ", shape_str(dst.shape),
-         " at ", dst_off);
   if (rows == 0 || n == 0) return;
-  const size_t es = dtype_size(src.dtype);
-  CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst.data) + dst_off * es, dst_w * es,
-                               static_cast<const char*>(src.data) + src_off * es, src_w * es, n * es, rows,
-                               cudaMemcpyDeviceToDevice, stream_));
+  const int64_t es = static_cast<int64_t>(dtype_size(src.dtype));
+  const char* from = static_cast<const char*>(src.data) + src_off * es;
+  char* to = static_cast<char*>(dst.data) + dst_off * es;
+  if (repeat == 1)  // a plain 2D copy
+    CUDA_CHECK(cudaMemcpy2DAsync(to, dst_w * es, from, src_w * es, n * es, rows, cudaMemcpyDeviceToDevice, stream_));
+  else
+    launch_copy_columns(from, src_w * es, to, dst_w * es, rows, n * es, repeat, stream_);
+}
+
+void CudaBackend::gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) {
+  const DeviceBatch& db = device_batch(batch);
+  expect(cache, out.dtype, "gather_context", "cache");
+  expect(out, cache.dtype, "gather_context", "output");
+  const int64_t row_bytes = check_gather_context(batch, cache, out) * static_cast<int64_t>(dtype_size(cache.dtype));
+  if (row_bytes % 16 || !aligned16(cache.data) || !aligned16(out.data))
+    fail("gather_context: rows of ", row_bytes, " bytes (a multiple of 16 on the GPU)");
+  for (const SeqSlice& s : batch.seqs)
+    for (int b : s.block_table)
+      if (b < 0 || (static_cast<int64_t>(b) + 1) * batch.block_size > cache.dim(0))
+        fail("gather_context: block ", b, " outside the cache's ", cache.dim(0), " slots");
+  launch_gather_context(db, cache.data, row_bytes, out.data, stream_);
 }
 
 }  // namespace dsinfer::cuda

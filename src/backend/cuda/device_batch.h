@@ -16,6 +16,7 @@ struct DeviceBatch {
   const int* query_start = nullptr;
   const int* query_len = nullptr;
   const int* context_len = nullptr;
+  const int* context_start = nullptr;      // [num_seqs + 1]: the contexts packed back to back
   const int* block_table_start = nullptr;  // offset of the sequence's table in block_tables
   const int* block_tables = nullptr;       // all tables back to back
   const int* logit_rows = nullptr;

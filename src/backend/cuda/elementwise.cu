@@ -71,6 +71,28 @@ __global__ void cache_write_kernel(const int* slots, const bf16* src, int64_t wi
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) cache[slot * width + i] = src[t * width + i];
 }
 
+// dst[r, :n] = src[r / repeat, :n] in units of U (offsets and widths in units).
+template <typename U>
+__global__ void copy_columns_kernel(const U* src, int64_t src_w, U* dst, int64_t dst_w, int64_t n, int64_t repeat,
+                                    int64_t total) {
+  dependent_kernel_start();
+  GRID_STRIDE(i, total) {
+    const int64_t r = i / n, c = i % n;
+    dst[r * dst_w + c] = src[r / repeat * src_w + c];
+  }
+}
+
+// One block per (64 positions, sequence): the context rows of the sequence, packed.
+__global__ void gather_context_kernel(DeviceBatch b, const uint4* cache, int64_t units, uint4* out) {
+  dependent_kernel_start();
+  const int seq = blockIdx.y, p0 = blockIdx.x * 64, ctx = b.context_len[seq];
+  const int64_t base = b.context_start[seq];
+  for (int64_t i = threadIdx.x; i < 64 * units; i += blockDim.x) {
+    const int p = p0 + static_cast<int>(i / units);
+    if (p < ctx) out[(base + p) * units + i % units] = cache[cache_slot(b, seq, p) * units + i % units];
+  }
+}
+
 __global__ void weight_to_bf16_kernel(DeviceWeight w, int64_t n, bf16* out) {
   dependent_kernel_start();
   GRID_STRIDE(i, n) out[i] = __float2bfloat16(weight_at(w, i / w.cols, i % w.cols));
@@ -125,6 +147,34 @@ void launch_gather_rows(const void* x, const int* rows, int n_rows, int64_t row_
 void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf16* cache, cudaStream_t s) {
   if (b.num_tokens == 0) return;
   launch_dependent("cache_write_kernel", cache_write_kernel, b.num_tokens, kThreads, 0, s, b.slots, src, width, cache);
+}
+
+template <typename U>
+void copy_columns_as(const char* src, int64_t src_w, char* dst, int64_t dst_w, int64_t rows, int64_t n, int64_t repeat,
+                     cudaStream_t s) {
+  constexpr int64_t u = sizeof(U);
+  const int64_t total = rows * (n / u);
+  launch_dependent("copy_columns_kernel", copy_columns_kernel<U>, blocks_for(total), kThreads, 0, s,
+                   reinterpret_cast<const U*>(src), src_w / u, reinterpret_cast<U*>(dst), dst_w / u, n / u, repeat,
+                   total);
+}
+
+void launch_copy_columns(const char* src, int64_t src_w, char* dst, int64_t dst_w, int64_t rows, int64_t n,
+                         int64_t repeat, cudaStream_t s) {
+  if (rows == 0 || n == 0) return;
+  // The widest unit that every address, width and count is a multiple of.
+  const uint64_t all = reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst) | src_w | dst_w | n;
+  if (all % 16 == 0) return copy_columns_as<uint4>(src, src_w, dst, dst_w, rows, n, repeat, s);
+  if (all % 4 == 0) return copy_columns_as<uint32_t>(src, src_w, dst, dst_w, rows, n, repeat, s);
+  if (all % 2 == 0) return copy_columns_as<uint16_t>(src, src_w, dst, dst_w, rows, n, repeat, s);
+  copy_columns_as<uint8_t>(src, src_w, dst, dst_w, rows, n, repeat, s);
+}
+
+void launch_gather_context(const DeviceBatch& b, const void* cache, int64_t row_bytes, void* out, cudaStream_t s) {
+  if (b.num_seqs == 0 || b.max_context == 0) return;
+  const dim3 grid(static_cast<unsigned>(ceil_div(b.max_context, 64)), static_cast<unsigned>(b.num_seqs));
+  launch_dependent("gather_context_kernel", gather_context_kernel, grid, kThreads, 0, s, b,
+                   static_cast<const uint4*>(cache), row_bytes / 16, static_cast<uint4*>(out));
 }
 
 void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s) {

@@ -26,6 +26,12 @@ void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cud
 // out[i] = x[rows[i]] for rows of `row_bytes` bytes (a multiple of 2).
 void launch_gather_rows(const void* x, const int* rows, int n_rows, int64_t row_bytes, void* out, cudaStream_t s);
 void launch_cache_write(const DeviceBatch& b, const bf16* src, int64_t width, bf16* cache, cudaStream_t s);
+// Byte widths and offsets: dst[r, :n] = src[r / repeat, :n] for rows r of dst (src, dst point at
+// the first column copied).
+void launch_copy_columns(const char* src, int64_t src_w, char* dst, int64_t dst_w, int64_t rows, int64_t n,
+                         int64_t repeat, cudaStream_t s);
+// Each sequence's cache rows at positions 0..context_len - 1 into out, packed (row_bytes % 16 == 0).
+void launch_gather_context(const DeviceBatch& b, const void* cache, int64_t row_bytes, void* out, cudaStream_t s);
 // Weight [rows, cols] of any dtype -> bf16, dequantizing FP8 blocks.
 void launch_weight_to_bf16(const DeviceWeight& w, int64_t rows, bf16* out, cudaStream_t s);
 // out[r, c] += bias[c]; out is bf16 or f32.
@@ -104,6 +110,7 @@ struct GqaParams {
   int heads = 0, kv_heads = 0, head_dim = 0, v_dim = 0;
   float scale_log2 = 0.0f;  // softmax scale * log2(e): the kernels exponentiate with exp2
   bool vec = false;         // rows and strides allow 16-byte copies
+  bool packed = false;      // k_cache / v_cache hold the contexts packed (KvLayer::packed), not pages
 };
 // Keys split into chunks processed by separate blocks, merged by launch_combine_splits.
 // With splits == 1 kernels write the output directly and the partial buffers are unused.
