@@ -33,7 +33,7 @@ constexpr int kDecodeStages = 2;
 constexpr int kKeys = 64;  // keys per K/V tile
 // Warps of a block, 16 rows each: every K/V tile gathered serves all of them, so more rows mean
 // fewer L2 reads per FLOP, as far as shared memory (Q rows + two K/V stages) allows.
-__host__ __device__ constexpr int prefill_warps(int d) { return d <= 128 ? 8 : 8; }
+constexpr int kPrefillWarps = 8;
 
 struct PrefillRows {
   int heads;   // query heads per block: the group, or a chunk of a group larger than a block
@@ -63,40 +63,67 @@ __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, in
   }
 }
 
-// Keys [k0, k0 + kKeys) of the sequence into the K and V tiles (zeros from key_end on). A thread
-// copies one 16-byte column chunk of a few rows and looks each row's cache slot up once for both.
-// Key `key` lies at row `first_row + key` of packed contexts (table null), else in the table's pages.
-template <int D, int kThreads>
+// Row of key `key`: at `first_row + key` of packed contexts (table null), else in the table's pages.
+__device__ __forceinline__ int64_t key_row(const int* table, int64_t first_row, int bs, int key) {
+  return table ? static_cast<int64_t>(table[key / bs]) * bs + key % bs : first_row + key;
+}
+
+// Keys [k0, k0 + kKeys) of the sequence into the K and V tiles (zeros from key_end on), a 16-byte
+// column chunk per thread and step. Tiles of equal width (DK == DV) look each row's slot up once for
+// both.
+template <int DK, int DV, int kThreads>
 __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int64_t first_row, int kvh, int k0,
                                              int key_end, bf16* kt, bf16* vt) {
-  constexpr int S = D + 8, kChunks = D / 8, kStep = kThreads / kChunks;
-  const int bs = p.batch.block_size, c = threadIdx.x % kChunks;
+  constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8, kChunksV = DV / 8;
+  const int bs = p.batch.block_size;
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
   const int64_t v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
+  if constexpr (DK == DV && kThreads % kChunksK == 0) {
+    constexpr int kStep = kThreads / kChunksK;
+    const int c = threadIdx.x % kChunksK;
 #pragma unroll
-  for (int i = 0; i < kKeys / kStep; ++i) {
-    const int r = threadIdx.x / kChunks + i * kStep, key = k0 + r;
-    const bf16 *k_row = nullptr, *v_row = nullptr;
-    if (key < key_end) {
-      const int64_t slot = table ? static_cast<int64_t>(table[key / bs]) * bs + key % bs : first_row + key;
-      k_row = p.k_cache + slot * k_width + kvh * p.head_dim;
-      v_row = p.v_cache + slot * v_width + kvh * p.v_dim;
+    for (int i = 0; i < kKeys / kStep; ++i) {
+      const int r = threadIdx.x / kChunksK + i * kStep, key = k0 + r;
+      const bf16 *k_row = nullptr, *v_row = nullptr;
+      if (key < key_end) {
+        const int64_t slot = key_row(table, first_row, bs, key);
+        k_row = p.k_cache + slot * k_width + kvh * p.head_dim;
+        v_row = p.v_cache + slot * v_width + kvh * p.v_dim;
+      }
+      copy_chunk(kt + r * SK + c * 8, k_row, c, p.head_dim, p.vec);
+      copy_chunk(vt + r * SV + c * 8, v_row, c, p.v_dim, p.vec);
     }
-    copy_chunk(kt + r * S + c * 8, k_row, c, p.head_dim, p.vec);
-    copy_chunk(vt + r * S + c * 8, v_row, c, p.v_dim, p.vec);
+  } else {
+    static_assert(kKeys * kChunksK % kThreads == 0 && kKeys * kChunksV % kThreads == 0);
+#pragma unroll
+    for (int i = threadIdx.x; i < kKeys * kChunksK; i += kThreads) {
+      const int r = i / kChunksK, c = i % kChunksK, key = k0 + r;
+      const bf16* row = key < key_end ? p.k_cache + key_row(table, first_row, bs, key) * k_width + kvh * p.head_dim
+                                      : nullptr;
+      copy_chunk(kt + r * SK + c * 8, row, c, p.head_dim, p.vec);
+    }
+#pragma unroll
+    for (int i = threadIdx.x; i < kKeys * kChunksV; i += kThreads) {
+      const int r = i / kChunksV, c = i % kChunksV, key = k0 + r;
+      const bf16* row = key < key_end ? p.v_cache + key_row(table, first_row, bs, key) * v_width + kvh * p.v_dim
+                                      : nullptr;
+      copy_chunk(vt + r * SV + c * 8, row, c, p.v_dim, p.vec);
+    }
   }
 }
 
 // Flash-attention 2 over one block of rows (see PrefillRows). Each warp owns 16 rows;
 // K/V tiles of 64 keys are double-buffered with cp.async (tile j + 1 streams in while tile j is
 // used); S = Q K^T and O += P V run as mma.sync with the online softmax in registers.
-template <int D>  // padded head dim, a multiple of 16 >= head_dim and v_dim
-__global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / prefill_warps(D))
+// DK, DV: padded key and value widths, multiples of 16 >= head_dim and v_dim (MLA's expanded
+// prefill: 192 and 128, where one padded width would do 1.6x the products).
+template <int DK, int DV>
+__global__ void __launch_bounds__(32 * kPrefillWarps, (DK <= 128 ? 2 : 1))
     gqa_prefill_kernel(GqaParams p) {
   dependent_kernel_start();
-  constexpr int S = D + 8;  // smem row stride: 16 extra bytes put ldmatrix rows on distinct banks
-  constexpr int kThreads = 32 * prefill_warps(D), kRows = 16 * prefill_warps(D);
-  constexpr int kChunks = D / 8, kStep = kThreads / kChunks;
+  constexpr int S = DK + 8, SV = DV + 8;  // smem row strides: 16 extra bytes put ldmatrix rows on distinct banks
+  constexpr int kThreads = 32 * kPrefillWarps, kRows = 16 * kPrefillWarps, kChunks = DK / 8;
+  static_assert(kRows * kChunks % kThreads == 0);
   const DeviceBatch& b = p.batch;
   const int group = p.heads / p.kv_heads;
   const PrefillRows rows = prefill_rows(group, kRows);
@@ -116,19 +143,24 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);
-  bf16* sk = sq + kRows * S;     // [2][kKeys][S]
-  bf16* sv = sk + 2 * kKeys * S;     // [2][kKeys][S]
+  bf16* sk = sq + kRows * S;      // [2][kKeys][S]
+  bf16* sv = sk + 2 * kKeys * S;  // [2][kKeys][SV]
 
   // Row r's query: token r / heads of the block, head g0 + r % heads of the group (zeros past either).
+  // A thread's chunks are (row, column) pairs kThreads apart: the same column of every row it copies
+  // when kThreads is a multiple of the chunks per row.
+  constexpr int kRowStep = kThreads % kChunks == 0 ? kThreads / kChunks : 0;
 #pragma unroll
-  for (int i = 0; i < kRows / kStep; ++i) {
-    const int r = threadIdx.x / kChunks + i * kStep, tok = r / rows.heads, g = g0 + r % rows.heads;
+  for (int i = 0; i < kRows * kChunks / kThreads; ++i) {
+    const int at = threadIdx.x + i * kThreads;
+    const int r = kRowStep ? threadIdx.x / kChunks + i * kRowStep : at / kChunks, c = at % kChunks;
+    const int tok = r / rows.heads, g = g0 + r % rows.heads;
     const bf16* row = tok < n_tok && g < group
                           ? p.q + (static_cast<int64_t>(first + tok) * p.heads + kvh * group + g) * p.head_dim
                           : nullptr;
-    copy_chunk(sq + r * S + threadIdx.x % kChunks * 8, row, threadIdx.x % kChunks, p.head_dim, p.vec);
+    copy_chunk(sq + r * S + c * 8, row, c, p.head_dim, p.vec);
   }
-  load_kv_tile<D, kThreads>(p, table, first_row, kvh, 0, key_end, sk, sv);
+  load_kv_tile<DK, DV, kThreads>(p, table, first_row, kvh, 0, key_end, sk, sv);
   cp_async_commit();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -138,25 +170,25 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
   const int pos_b = b.positions[first + min(row_b / rows.heads, n_tok - 1)];
   // Positions grow with the row: the warp's first row sees the fewest keys, its last the most.
   const int warp_first = __shfl_sync(0xffffffffu, pos_a, 0), warp_last = __shfl_sync(0xffffffffu, pos_b, 31);
-  float o[D / 8][4] = {};
+  float o[DV / 8][4] = {};
   float m_a = kNegInf, m_b = kNegInf, l_a = 0.0f, l_b = 0.0f;  // m in raw score units
 
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait_all();
     __syncthreads();  // tile j landed everywhere, and every warp is done with tile j - 1's buffer
     if (j + 1 < n_tiles) {
-      load_kv_tile<D, kThreads>(p, table, first_row, kvh, (j + 1) * kKeys, key_end, sk + ((j + 1) & 1) * kKeys * S,
-                      sv + ((j + 1) & 1) * kKeys * S);
+      load_kv_tile<DK, DV, kThreads>(p, table, first_row, kvh, (j + 1) * kKeys, key_end,
+                                     sk + ((j + 1) & 1) * kKeys * S, sv + ((j + 1) & 1) * kKeys * SV);
       cp_async_commit();
     }
     const int k0 = j * kKeys;
     if (k0 > warp_last) continue;  // the whole tile lies past this warp's rows (the diagonal's end)
     const bf16* kt = sk + (j & 1) * kKeys * S;
-    const bf16* vt = sv + (j & 1) * kKeys * S;
+    const bf16* vt = sv + (j & 1) * kKeys * SV;
 
     float s[kKeys / 8][4] = {};
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
+    for (int kk = 0; kk < DK / 16; ++kk) {
       uint32_t a[4];
       ldmatrix_x4(a, sq + (warp * 16 + lane % 16) * S + kk * 16 + (lane / 16) * 8);
 #pragma unroll
@@ -207,7 +239,7 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
     l_a = l_a * alpha_a + sum_a;  // this lane's share of the row sum; lanes add up at the end
     l_b = l_b * alpha_b + sum_b;
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
+    for (int dt = 0; dt < DV / 8; ++dt) {
       o[dt][0] *= alpha_a;
       o[dt][1] *= alpha_a;
       o[dt][2] *= alpha_b;
@@ -221,9 +253,9 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
-      for (int dt = 0; dt < D / 8; dt += 2) {
+      for (int dt = 0; dt < DV / 8; dt += 2) {
         uint32_t bv[4];
-        ldmatrix_x4_trans(bv, vt + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * S + dt * 8 + (lane / 16) * 8);
+        ldmatrix_x4_trans(bv, vt + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * SV + dt * 8 + (lane / 16) * 8);
         mma_bf16(o[dt], a, bv[0], bv[1]);
         mma_bf16(o[dt + 1], a, bv[2], bv[3]);
       }
@@ -241,7 +273,7 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
   bf16* out_a = p.out + (static_cast<int64_t>(first + tok_a) * p.heads + kvh * group + g_a) * p.v_dim;
   bf16* out_b = p.out + (static_cast<int64_t>(first + tok_b) * p.heads + kvh * group + g_b) * p.v_dim;
 #pragma unroll
-  for (int dt = 0; dt < D / 8; ++dt)
+  for (int dt = 0; dt < DV / 8; ++dt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int d = dt * 8 + 2 * (lane % 4) + (e & 1);
@@ -251,21 +283,21 @@ __global__ void __launch_bounds__(32 * prefill_warps(D), (D <= 128 ? 16 : 8) / p
     }
 }
 
-template <int D>
+template <int DK, int DV>
 void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
-  constexpr int kWarps = prefill_warps(D);
-  const size_t smem = static_cast<size_t>(16 * kWarps + 4 * kKeys) * (D + 8) * sizeof(bf16);
-  CUDA_CHECK(
-      cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  constexpr int kWarps = kPrefillWarps;
+  const size_t smem = (static_cast<size_t>(16 * kWarps + 2 * kKeys) * (DK + 8) + 2 * kKeys * (DV + 8)) * sizeof(bf16);
+  auto kernel = gqa_prefill_kernel<DK, DV>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   // Two blocks of 8 warps at D = 128 (2 x 102 KB) fit a multiprocessor only with the largest carveout.
-  CUDA_CHECK(cudaFuncSetAttribute(gqa_prefill_kernel<D>, cudaFuncAttributePreferredSharedMemoryCarveout,
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                   cudaSharedmemCarveoutMaxShared));
   const int group = p.heads / p.kv_heads;
   const PrefillRows rows = prefill_rows(group, 16 * kWarps);
   const int64_t blocks = static_cast<int64_t>(ceil_div(max_query_len, rows.tokens)) * p.batch.num_seqs * p.kv_heads *
                          ceil_div(group, rows.heads);
   if (blocks > INT32_MAX) fail("attention: ", blocks, " prefill blocks exceed one grid");
-  launch_dependent("gqa_prefill_kernel", gqa_prefill_kernel<D>, static_cast<unsigned>(blocks), 32 * kWarps, smem, s, p);
+  launch_dependent("gqa_prefill_kernel", kernel, static_cast<unsigned>(blocks), 32 * kWarps, smem, s, p);
 }
 
 // ---------------------------------------------------------------- decode
@@ -579,9 +611,10 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
 
 void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s) {
   const int d = max(p.head_dim, p.v_dim);
-  if (d <= 64) return prefill_with<64>(p, max_query_len, s);
-  if (d <= 128) return prefill_with<128>(p, max_query_len, s);
-  return prefill_with<256>(p, max_query_len, s);
+  if (d <= 64) return prefill_with<64, 64>(p, max_query_len, s);
+  if (d <= 128) return prefill_with<128, 128>(p, max_query_len, s);
+  if (p.head_dim <= 192 && p.v_dim <= 128) return prefill_with<192, 128>(p, max_query_len, s);
+  return prefill_with<256, 256>(p, max_query_len, s);
 }
 
 void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
