@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/rope.h"
+#include "plan/activations.h"
 
 namespace dsinfer {
 
@@ -45,10 +46,20 @@ bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch
   if (!prompt || form == MlaPrefill::Absorbed) return false;
   if (form == MlaPrefill::Expanded) return true;
   const int64_t t = batch.num_tokens(), context = batch.context_starts().back(), heads = c.num_heads;
-  const int64_t lora = c.kv_lora_rank, width = lora + c.qk_rope_head_dim;
+  const int64_t lora = c.kv_lora_rank, width = lora + c.qk_rope_head_dim, qk = c.qk_head_dim(), v = c.v_head_dim;
+  int64_t pairs = 0;  // (query, key) pairs, causal
+  for (const SeqSlice& s : batch.seqs)
+    pairs += static_cast<int64_t>(s.query_len) * (s.context_len - s.query_len) +
+             static_cast<int64_t>(s.query_len) * (s.query_len + 1) / 2;
+  // Multiply-adds per head: W_UK and W_UV (nope + v rows of lora) per context token or per query
+  // token, then per pair qk + v expanded against lora + rope + lora absorbed.
+  const int64_t expanded_macs = (context * (c.qk_nope_head_dim + v) * lora + pairs * (qk + v));
+  const int64_t absorbed_macs = (t * (c.qk_nope_head_dim + v) * lora + pairs * (width + lora));
   // Values per context token: the gathered row, its latent, k_nope, K and V of every head.
-  const int64_t per_context = width + lora + heads * (c.qk_nope_head_dim + c.qk_head_dim() + c.v_head_dim);
-  return t >= kExpandedMinTokens && context * per_context + t * heads * c.qk_head_dim() <= t * heads * 2 * lora;
+  const int64_t per_context = width + lora + heads * (c.qk_nope_head_dim + qk + v);
+  const int64_t expanded_values = context * per_context + t * heads * qk;
+  const int64_t allowed = std::max(t * heads * 2 * lora, plan::kMlaExpandedScratchBytes / 2);  // bf16 values
+  return t >= kExpandedMinTokens && expanded_macs < absorbed_macs && expanded_values <= allowed;
 }
 
 // q [T, H, nope + rope] and kv [T, lora + rope] (the latent before its norm, the key's rope part

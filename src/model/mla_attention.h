@@ -19,10 +19,12 @@
 namespace dsinfer {
 
 // Whether a step runs MLA expanded. Decode steps never do. Auto: a step of at least
-// kExpandedMinTokens tokens with a prompt, whose expanded scratch (K, V and their makings for
-// every context token, the joined query) is no larger than what the absorbed form takes (q_lat
-// and out_lat per query token): a fresh prompt, or a chunk over a cached prefix up to ~0.6-0.8 of
-// its own length (V2-Lite, V3), so the planner's scratch estimate holds either way.
+// kExpandedMinTokens tokens with a prompt, where the expanded form does fewer multiply-adds
+// (making K and V for every context token against folding W_UK and W_UV into every query token,
+// plus the attention itself) and its scratch (K, V and their makings for every context token, the
+// joined query) is no larger than the absorbed form's (q_lat and out_lat per query token) or
+// plan::kMlaExpandedScratchBytes: so a fresh prompt, or a chunk of a long prompt over its cached
+// prefix (V2-Lite: up to 32k tokens of context), and the planner's workspace holds either way.
 bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch);
 constexpr int kExpandedMinTokens = 64;
 

@@ -47,6 +47,7 @@ ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, i
   const int64_t t = a.step_tokens = step_tokens;
   a.residual_bytes = 2 * t * c.hidden_size * kAct;
   a.attention_bytes = t * attention_values(c, l.tp) * kAct;
+  if (c.is_deepseek()) a.attention_bytes = std::max(a.attention_bytes, kMlaExpandedScratchBytes);
   bool has_dense = false;
   for (int layer = 0; layer < c.num_layers; ++layer) has_dense = has_dense || !c.is_moe_layer(layer);
   const int64_t dense = has_dense ? t * mlp_values(c.intermediate_size, l.tp) * kAct : 0;

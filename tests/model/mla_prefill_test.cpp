@@ -121,9 +121,10 @@ INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, MlaPrefill, ::testing::Values("ds3-ti
                            return n;
                          });
 
-// Auto takes the expanded form for a long fresh prompt, not for a short one or a decode step, and
-// not for a chunk whose cached prefix would make its keys outgrow the absorbed form's scratch.
-TEST(MlaPrefillChoice, AutoExpandsLongPromptsWithinTheAbsorbedScratch) {
+// Auto takes the expanded form for a long fresh prompt and for chunks over a cached prefix whose
+// keys fit the scratch, not for a short prompt, a decode step, a chunk over a prefix too long for
+// the scratch, or a step of many decode tokens beside a short chunk (more multiply-adds expanded).
+TEST(MlaPrefillChoice, AutoExpandsWhereItSavesWorkAndFitsTheScratch) {
   const int n = kExpandedMinTokens;
   auto step = [](int past, int len, int seqs) {
     ForwardBatch b;
@@ -141,9 +142,20 @@ TEST(MlaPrefillChoice, AutoExpandsLongPromptsWithinTheAbsorbedScratch) {
     const ModelConfig c = ModelConfig::from_json(plan::catalog_config(name));
     EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(0, n, 1))) << name;
     EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(512, 1024, 2))) << name;
+    EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(3584, 512, 1))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(0, n - 1, 1))) << name;
-    EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(4096, 512, 1))) << name;
+    EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(200000, 512, 1))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(500, 1, 64))) << name;
+    ForwardBatch mixed = step(0, n, 1);  // a short chunk beside 63 decode tokens at 2k contexts
+    for (int i = 0; i < 63; ++i) {
+      SeqSlice s;
+      s.query_start = mixed.num_tokens();
+      s.query_len = 1;
+      s.context_len = 2048;
+      mixed.tokens.push_back(0);
+      mixed.seqs.push_back(s);
+    }
+    EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, mixed)) << name;
     EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(100000, 2, 1))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(500, 1, 64))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Absorbed, step(0, 4096, 1))) << name;
