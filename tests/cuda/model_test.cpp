@@ -154,11 +154,18 @@ INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_
 
 class GpuModel : public ::testing::TestWithParam<std::string> {};
 
+// The batching and decode tests below hold MLA to its absorbed form: under auto a batch of
+// prompts may run expanded where each alone runs absorbed (and decode always does), and the two
+// forms' bf16 roundings differ enough to flip the tiny fixtures' near-tied expert choices (8.9
+// against a 0.2 bound on ds3-tiny). The forms are checked against each other in float32
+// (tests/model/mla_prefill_test.cpp) and each against the reference above.
+const ModelOptions kAbsorbed{MlaPrefill::Absorbed};
+
 TEST_P(GpuModel, BatchedSequencesEqualEachAlone) {
   SKIP_WITHOUT_GPU();
   const std::string name = GetParam();
   auto backend = gpu_backend();
-  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, kAbsorbed);
   const int vocab = model->config().vocab_size;
   std::vector<std::vector<int>> seqs = fixture_sequences(name);
   seqs.resize(std::min<size_t>(seqs.size(), 3));
@@ -180,7 +187,7 @@ TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
   SKIP_WITHOUT_GPU();
   const std::string name = GetParam();
   auto backend = gpu_backend();
-  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, kAbsorbed);
   const int vocab = model->config().vocab_size, steps = 4;
   std::vector<std::vector<int>> seqs = fixture_sequences(name);
   seqs.resize(2);
