@@ -211,36 +211,3 @@ TEST(GpuAttention, MlaAbsorbedEqualsTheExpandedForm) {
       expect_close(g.read(out), want, 2e-2f, "absorbed MLA against the expanded form");
     }
 }
-
-// mla_attention_uv (for 1-4 decode tokens over split contexts: the merge and W_UV in one launch)
-// equals mla_attention then head_matmul bit for bit, so a step's result does not depend on the
-// path; also at 6 tokens and in prefill, where it runs the two ops. V2-Lite's and V3's head
-// shapes, contexts long enough to be split.
-TEST(GpuAttention, MlaAttentionUvEqualsAttentionThenWuv) {
-  SKIP_WITHOUT_GPU();
-  for (const int heads : {16, 128})
-    for (const std::vector<SeqSpec>& specs : std::vector<std::vector<SeqSpec>>{
-             {{1500, 1}}, {{700, 1}, {64, 1}}, {{299, 1}, {3000, 1}, {0, 1}}, {{900, 1}, {2, 1}, {33, 1}, {1200, 1}},
-             {{100, 1}, {200, 1}, {300, 1}, {400, 1}, {500, 1}, {600, 1}}, {{40, 24}}}) {
-      SCOPED_TRACE(::testing::Message() << heads << " heads, " << specs.size() << " sequences");
-      const int lora = 512, rope = 64, v = 128, width = lora + rope;
-      GpuTest g;
-      const int blocks = blocks_needed(specs, kBlock), slots = blocks * kBlock;
-      const ForwardBatch b = paged_batch(specs, blocks, 61, kBlock);
-      const int64_t t = b.num_tokens();
-      g.gpu->begin_forward(b);
-      const Tensor q_lat = g.gpu_bf16(random_values(t * heads * lora, 0.05f, 62), {t, heads, lora});
-      const Tensor q_rope = g.gpu_bf16(random_values(t * heads * rope, 1.0f, 63), {t, heads, rope});
-      const Tensor cache = g.gpu_bf16(random_values(static_cast<size_t>(slots) * width, 1.0f, 64), {slots, width});
-      const Tensor w_uv = g.gpu_bf16(random_values(static_cast<size_t>(heads) * v * lora, 0.05f, 65), {heads, v, lora});
-      Tensor out_lat = g.gpu_tensor(DType::BF16, {t, heads, lora}), want = g.gpu_tensor(DType::BF16, {t, heads, v});
-      g.gpu->mla_attention(b, q_lat, q_rope, cache, lora, 0.07f, out_lat);
-      g.gpu->head_matmul(out_lat, w_uv, false, want);
-      Tensor got = g.gpu_tensor(DType::BF16, {t, heads, v});
-      for (int repeat = 0; repeat < 2; ++repeat) {
-        g.gpu->mla_attention_uv(b, q_lat, q_rope, cache, lora, 0.07f, w_uv, g.gpu_tensor(DType::BF16, {t, heads, lora}),
-                                got);
-        EXPECT_EQ(g.read(got), g.read(want));
-      }
-    }
-}

@@ -568,9 +568,26 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   __shared__ float inv_den;
   const int64_t row = blockIdx.x;
   if (threadIdx.x < 32) {
-    float inv;
-    const int n = split_row_weights(split, rows, row, weight, live, inv);
-    if (threadIdx.x == 0) n_live = n, inv_den = inv;
+    const int lane = threadIdx.x;
+    float mx = kNegInf;
+    for (int z = lane; z < split.splits; z += 32) mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
+    mx = warp_max(mx);
+    int n = 0;
+    float den = 0.0f;
+    for (int z0 = 0; z0 < split.splits; z0 += 32) {
+      const int z = z0 + lane;
+      const float lse = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
+      const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
+      if (lse != kNegInf) {
+        const int at = n + __popc(has_keys & ((1u << lane) - 1));
+        weight[at] = exp2f(lse - mx);
+        live[at] = z;
+        den += weight[at];
+      }
+      n += __popc(has_keys);
+    }
+    den = warp_sum(den);
+    if (lane == 0) n_live = n, inv_den = den > 0.0f ? 1.0f / den : 0.0f;
   }
   __syncthreads();
   const int per_thread = kVec ? 4 : 1;

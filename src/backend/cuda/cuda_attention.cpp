@@ -115,29 +115,6 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
 
 void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
                                 const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
-  run_mla(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat, /*merge=*/true);
-}
-
-// A decode step of 1-4 tokens whose context was split merges the splits in the W_UV launch.
-void CudaBackend::mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                                   const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
-                                   Tensor out_lat, Tensor out) {
-  const int t = batch.num_tokens(), heads = static_cast<int>(q_lat.dim(1));
-  expect(w_uv, DType::BF16, "mla_attention_uv", "W_UV");
-  expect(out, DType::BF16, "mla_attention_uv", "output");
-  const int v_dim = w_uv.shape.size() == 3 ? static_cast<int>(w_uv.dim(1)) : 0;
-  expect_shape(w_uv, {heads, v_dim, kv_lora_rank}, "mla_attention_uv", "W_UV");
-  expect_shape(out, {t, heads, v_dim}, "mla_attention_uv", "output");
-  const bool fuse = device_batch(batch).max_query_len == 1 && mla_combine_uv_fits(t, kv_lora_rank, v_dim, w_uv.data);
-  const SplitKv sp = run_mla(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat, /*merge=*/!fuse);
-  if (fuse && sp.splits > 1)
-    launch_mla_combine_uv(sp, t, heads, kv_lora_rank, w_uv.ptr<bf16>(), v_dim, out.ptr<bf16>(), stream_);
-  else
-    head_matmul(out_lat, w_uv, /*transpose=*/false, out);
-}
-
-SplitKv CudaBackend::run_mla(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                             const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat, bool merge) {
   const DeviceBatch& db = device_batch(batch);
   expect(q_lat, DType::BF16, "mla_attention", "q_lat");
   expect(q_rope, DType::BF16, "mla_attention", "q_rope");
@@ -150,7 +127,7 @@ SplitKv CudaBackend::run_mla(const ForwardBatch& batch, const Tensor& q_lat, con
   if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || latent_cache.shape.back() != kv_lora_rank + rope)
     fail("mla_attention: latent ", kv_lora_rank, " (at most ", kMlaMaxLora, ") + rope ", rope, " (at most ",
          kMlaMaxRope, ") over a cache of ", shape_str(latent_cache.shape));
-  if (t == 0) return {};
+  if (t == 0) return;
 
   MlaParams p;
   p.batch = db;
@@ -179,8 +156,7 @@ SplitKv CudaBackend::run_mla(const ForwardBatch& batch, const Tensor& q_lat, con
     launch_mla_decode(p, sp, stream_);
   else
     launch_mla(p, sp, stream_);
-  if (sp.splits > 1 && merge) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
-  return sp;
+  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
 }
 
 }  // namespace dsinfer::cuda

@@ -64,9 +64,6 @@ class CudaBackend final : public Backend {
                  int v_head_dim, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
                      int kv_lora_rank, float scale, Tensor out_lat) override;
-  void mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                        const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv, Tensor out_lat,
-                        Tensor out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
   void moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r, Tensor logits,
@@ -89,10 +86,6 @@ class CudaBackend final : public Backend {
   const __nv_bfloat16* bf16_weight(const Weight& w);
   // Splits of the keys for `blocks` blocks of work (cuda_attention.cpp).
   SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context);
-  // The MLA kernel for mla_attention; returns its split plan, the splits left unmerged when
-  // `merge` is false (mla_attention_uv merges them itself).
-  SplitKv run_mla(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
-                  int kv_lora_rank, float scale, Tensor out_lat, bool merge);
 
   int device_index_;
   std::string name_;

@@ -176,10 +176,6 @@ void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 constexpr int kMlaDecodeHeadsPerBlock = 64;
 bool mla_decode_fits(const MlaParams& p);
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s);
-// ---- mla_combine_uv.cu: the MLA split merge and W_UV [heads, v_dim, lora] in one launch (1-4 tokens)
-bool mla_combine_uv_fits(int tokens, int lora, int v_dim, const void* w_uv);
-void launch_mla_combine_uv(const SplitKv& split, int tokens, int heads, int lora, const bf16* w_uv, int v_dim,
-                           bf16* out, cudaStream_t s);
 
 // ---- moe.cu
 struct RouteParams {

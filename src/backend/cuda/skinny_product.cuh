@@ -23,12 +23,11 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
 }
 
 // acc[m] += piece wv of a weight row . piece c of row m of x (rows x_stride pieces apart), for
-// the M rows of x a product applies the weight row to. x is read through the read-only cache, or
-// from shared memory with kSharedX.
-template <int M, bool kSharedX = false>
+// the M rows of x a product applies the weight row to.
+template <int M>
 __device__ __forceinline__ void accumulate(float (&acc)[M], const uint4& wv, const uint4* x, int64_t x_stride, int c) {
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] += dot8(wv, kSharedX ? x[m * x_stride + c] : __ldg(x + m * x_stride + c));
+  for (int m = 0; m < M; ++m) acc[m] += dot8(wv, __ldg(x + m * x_stride + c));
 }
 
 // The lane's batch of U pieces of a row starting at piece c, 32 pieces apart, as streaming loads
@@ -45,14 +44,14 @@ __device__ __forceinline__ void load_batch(uint4 (&wv)[U], const uint4* row, int
 // whose first batch is already in wv (issued before the caller's dependent wait). Every batch of
 // loads is issued before any is used, the row's last partial batch included (a tail loop would
 // wait on its loads one by one).
-template <int M, int U, bool kSharedX = false>
+template <int M, int U>
 __device__ __forceinline__ void stream_row(float (&acc)[M], uint4 (&wv)[U], const uint4* row, const uint4* x,
                                            int64_t x_stride, int lane, int pieces) {
   for (int c = lane; c < pieces; c += 32 * U) {
     if (c != lane) load_batch(wv, row, c, pieces);
 #pragma unroll
     for (int u = 0; u < U; ++u)
-      if (c + 32 * u < pieces) accumulate<M, kSharedX>(acc, wv[u], x, x_stride, c + 32 * u);
+      if (c + 32 * u < pieces) accumulate<M>(acc, wv[u], x, x_stride, c + 32 * u);
   }
 }
 

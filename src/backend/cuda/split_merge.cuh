@@ -1,9 +1,8 @@
-// Merging decode attention split over the keys. Each live split writes its partial output
-// (normalized by its own softmax sum) and the log2 of that sum. merge_live_splits: the last live
-// split of a (token, head block) to arrive merges all of them by their log-sum-exp and writes the
-// bf16 output (last_block_arrives counts them), so no combine kernel is launched (the GQA decode
-// kernel). split_row_weights: one row's merge weights, for the launches that merge after the
-// attention kernel (combine_splits_kernel, MLA's merge + W_UV).
+// Decode attention split over the keys, merged inside the kernel: each live split writes its
+// partial output (normalized by its own softmax sum) and the log2 of that sum, then counts itself
+// in; the last live split of a (token, head block) to arrive merges all of them by their
+// log-sum-exp and writes the bf16 output (last_block_arrives counts them), so no combine kernel
+// is launched. Used by the GQA decode kernel.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -61,35 +60,6 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
       out[base + i] = __float2bfloat16(acc * inv_den[r]);
     }
   }
-}
-
-// One warp: the merge weights of partial row `row` (of `rows` per split): weight[i] =
-// exp2(lse - max) of the i-th split with keys, live[i] its index; returns their count, and
-// 1 / sum in inv_den. Every merge of a combine launch computes them this way, so a launch that
-// merges the same partials elsewhere (MLA's merge + W_UV) gets the same bits.
-__device__ __forceinline__ int split_row_weights(const SplitKv& s, int64_t rows, int64_t row, float* weight, int* live,
-                                        float& inv_den) {
-  const int lane = threadIdx.x % 32;
-  float mx = -__builtin_huge_valf();
-  for (int z = lane; z < s.splits; z += 32) mx = fmaxf(mx, s.part_lse[z * rows + row]);
-  mx = warp_max(mx);
-  int n = 0;
-  float den = 0.0f;
-  for (int z0 = 0; z0 < s.splits; z0 += 32) {
-    const int z = z0 + lane;
-    const float lse = z < s.splits ? s.part_lse[z * rows + row] : -__builtin_huge_valf();
-    const unsigned has_keys = __ballot_sync(0xffffffffu, lse != -__builtin_huge_valf());
-    if (lse != -__builtin_huge_valf()) {
-      const int at = n + __popc(has_keys & ((1u << lane) - 1));
-      weight[at] = exp2f(lse - mx);
-      live[at] = z;
-      den += weight[at];
-    }
-    n += __popc(has_keys);
-  }
-  den = warp_sum(den);
-  inv_den = den > 0.0f ? 1.0f / den : 0.0f;
-  return n;
 }
 
 }  // namespace dsinfer::cuda
