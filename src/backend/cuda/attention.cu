@@ -68,13 +68,27 @@ __device__ __forceinline__ int64_t key_row(const int* table, int64_t first_row, 
   return table ? static_cast<int64_t>(table[key / bs]) * bs + key % bs : first_row + key;
 }
 
-// Keys [k0, k0 + kKeys) of the sequence into the K and V tiles (zeros from key_end on), a 16-byte
-// column chunk per thread and step. Tiles of equal width (DK == DV) look each row's slot up once for
-// both.
+// Keys [k0, k0 + kKeys) of one cache (K or V, `dim` wide a head, `width` a row) into a tile of row
+// stride S (zeros from key_end on), a 16-byte column chunk per thread and step.
+template <int D, int S, int kThreads>
+__device__ __forceinline__ void load_tile(bf16* tile, const bf16* cache, int64_t width, int dim, int kvh,
+                                          const int* table, int64_t first_row, int bs, int k0, int key_end, bool vec) {
+  constexpr int kChunks = D / 8;
+  static_assert(kKeys * kChunks % kThreads == 0);
+#pragma unroll
+  for (int i = threadIdx.x; i < kKeys * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks, key = k0 + r;
+    const bf16* row = key < key_end ? cache + key_row(table, first_row, bs, key) * width + kvh * dim : nullptr;
+    copy_chunk(tile + r * S + c * 8, row, c, dim, vec);
+  }
+}
+
+// Keys [k0, k0 + kKeys) of the sequence into the K and V tiles. Tiles of equal width (DK == DV)
+// look each row's slot up once for both.
 template <int DK, int DV, int kThreads>
 __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int64_t first_row, int kvh, int k0,
                                              int key_end, bf16* kt, bf16* vt) {
-  constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8, kChunksV = DV / 8;
+  constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8;
   const int bs = p.batch.block_size;
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
   const int64_t v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
@@ -94,21 +108,8 @@ __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* tabl
       copy_chunk(vt + r * SV + c * 8, v_row, c, p.v_dim, p.vec);
     }
   } else {
-    static_assert(kKeys * kChunksK % kThreads == 0 && kKeys * kChunksV % kThreads == 0);
-#pragma unroll
-    for (int i = threadIdx.x; i < kKeys * kChunksK; i += kThreads) {
-      const int r = i / kChunksK, c = i % kChunksK, key = k0 + r;
-      const bf16* row = key < key_end ? p.k_cache + key_row(table, first_row, bs, key) * k_width + kvh * p.head_dim
-                                      : nullptr;
-      copy_chunk(kt + r * SK + c * 8, row, c, p.head_dim, p.vec);
-    }
-#pragma unroll
-    for (int i = threadIdx.x; i < kKeys * kChunksV; i += kThreads) {
-      const int r = i / kChunksV, c = i % kChunksV, key = k0 + r;
-      const bf16* row = key < key_end ? p.v_cache + key_row(table, first_row, bs, key) * v_width + kvh * p.v_dim
-                                      : nullptr;
-      copy_chunk(vt + r * SV + c * 8, row, c, p.v_dim, p.vec);
-    }
+    load_tile<DK, SK, kThreads>(kt, p.k_cache, k_width, p.head_dim, kvh, table, first_row, bs, k0, key_end, p.vec);
+    load_tile<DV, SV, kThreads>(vt, p.v_cache, v_width, p.v_dim, kvh, table, first_row, bs, k0, key_end, p.vec);
   }
 }
 
