@@ -53,8 +53,8 @@ bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch
              static_cast<int64_t>(s.query_len) * (s.query_len + 1) / 2;
   // Multiply-adds per head: W_UK and W_UV (nope + v rows of lora) per context token or per query
   // token, then per pair qk + v expanded against lora + rope + lora absorbed.
-  const int64_t expanded_macs = (context * (c.qk_nope_head_dim + v) * lora + pairs * (qk + v));
-  const int64_t absorbed_macs = (t * (c.qk_nope_head_dim + v) * lora + pairs * (width + lora));
+  const int64_t expanded_macs = context * (c.qk_nope_head_dim + v) * lora + pairs * (qk + v);
+  const int64_t absorbed_macs = t * (c.qk_nope_head_dim + v) * lora + pairs * (width + lora);
   // Values per context token: the gathered row, its latent, k_nope, K and V of every head.
   const int64_t per_context = width + lora + heads * (c.qk_nope_head_dim + qk + v);
   const int64_t expanded_values = context * per_context + t * heads * qk;
@@ -88,7 +88,8 @@ Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   Tensor q_rope = ctx.tensor({t, heads, c_.qk_rope_head_dim});
   ctx.be.mla_rope_and_cache(ctx.batch, q, kv, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), rope_, q_nope, q_rope,
                             ctx.kv.k);
-  Tensor attn = mla_runs_expanded(c_, prefill_, ctx.batch) ? attend_expanded(ctx, q_nope, q_rope) : attend_absorbed(ctx, q_nope, q_rope);
+  Tensor attn = mla_runs_expanded(c_, prefill_, ctx.batch) ? attend_expanded(ctx, q_nope, q_rope)
+                                                           : attend_absorbed(ctx, q_nope, q_rope);
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
   return out;
