@@ -12,14 +12,14 @@ namespace dsinfer {
 namespace {
 
 struct ScoreOptions {
-  std::string model, ids, output, device = "cpu";
+  std::string model, ids, output, device = "cpu", mla_prefill = "auto";
 };
 
 void run_score(const ScoreOptions& o) {
   std::vector<int> ids = parse_id_list(o.ids);
   ModelDir dir = ModelDir::open(o.model);
   auto backend = make_backend(parse_device(o.device));
-  auto model = load_model(dir, *backend);
+  auto model = load_model(dir, *backend, {parse_mla_prefill(o.mla_prefill)});
   std::vector<float> logits = score_tokens(*model, *backend, ids);
   std::ofstream out(o.output, std::ios::binary);
   if (!out) fail("cannot write '", o.output, "'");
@@ -34,6 +34,9 @@ CommandRegistration reg({"score", "Write the logits of every input position (flo
                            app.add_option("--ids", o->ids, "Comma-separated token ids")->required();
                            app.add_option("--output", o->output, "Output file")->required();
                            app.add_option("--device", o->device, "cpu, cuda or cuda:N");
+                           app.add_option("--mla-prefill", o->mla_prefill,
+                                          "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded")
+                               ->check(CLI::IsMember({"auto", "absorbed", "expanded"}));
                            app.callback([o] { run_score(*o); });
                          }});
 

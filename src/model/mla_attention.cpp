@@ -119,7 +119,9 @@ Tensor MlaAttention::attend_expanded(LayerContext& ctx, const Tensor& q_nope, co
   ctx.be.copy_columns(rows, 0, latent, 0, lora);
   Tensor k_nope = ctx.tensor({c, heads * nope});
   Tensor v = ctx.tensor({c, heads * v_dim});
-  ctx.be.linear_many(latent, {{&uk_rows_, nullptr, k_nope}, {&uv_rows_, nullptr, v}});
+  // Two products, not linear_many: a device may stack adjacent weights through scratch of its own.
+  ctx.be.linear(latent, uk_rows_, nullptr, k_nope);
+  ctx.be.linear(latent, uv_rows_, nullptr, v);
   // K [c, H, nope + rope]: each head's k_nope, then the rope key all heads share.
   Tensor k = ctx.tensor({c * heads, qk});
   ctx.be.copy_columns(k_nope.reshape({c * heads, nope}), 0, k, 0, nope);

@@ -25,6 +25,7 @@ namespace dsinfer {
 // joined query) is no larger than the absorbed form's (q_lat and out_lat per query token) or
 // plan::kMlaExpandedScratchBytes: so a fresh prompt, or a chunk of a long prompt over its cached
 // prefix (V2-Lite: up to 32k tokens of context), and the planner's workspace holds either way.
+// Expanded (forced, for measuring) expands every step with a prompt, whatever its scratch.
 bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch);
 constexpr int kExpandedMinTokens = 64;
 

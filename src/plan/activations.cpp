@@ -47,7 +47,12 @@ ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, i
   const int64_t t = a.step_tokens = step_tokens;
   a.residual_bytes = 2 * t * c.hidden_size * kAct;
   a.attention_bytes = t * attention_values(c, l.tp) * kAct;
-  if (c.is_deepseek()) a.attention_bytes = std::max(a.attention_bytes, kMlaExpandedScratchBytes);
+  if (c.is_deepseek()) {
+    // What both forms hold, plus the larger of q_lat and the latent output (absorbed) and the
+    // expanded form's keys and values, as mla_runs_expanded bounds them.
+    const int64_t latents = t * (c.num_heads / l.tp) * 2 * c.kv_lora_rank * kAct;
+    a.attention_bytes += std::max<int64_t>(0, kMlaExpandedScratchBytes - latents);
+  }
   bool has_dense = false;
   for (int layer = 0; layer < c.num_layers; ++layer) has_dense = has_dense || !c.is_moe_layer(layer);
   const int64_t dense = has_dense ? t * mlp_values(c.intermediate_size, l.tp) * kAct : 0;

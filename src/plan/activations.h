@@ -11,9 +11,10 @@ namespace dsinfer::plan {
 
 // CUDA context, cuBLASLt workspace and NCCL buffers: fixed, whatever the model.
 inline constexpr int64_t kRuntimeOverheadBytes = int64_t(512) << 20;
-// Scratch an MLA layer's expanded prefill may take beyond the absorbed form's (per-head keys and
-// values of the step's contexts, in bf16): the engine expands a chunk over a cached prefix while
-// its keys fit, so the workspace reserves it. 512 MiB is V2-Lite's keys for 32k tokens of context.
+// Scratch an MLA layer's expanded prefill may take where the absorbed form takes q_lat and its
+// latent output (per-head keys and values of the step's contexts, in bf16; the tensors both forms
+// hold come on top): the engine expands a chunk over a cached prefix while its keys fit the larger
+// of the two, so the workspace reserves it. 512 MiB is V2-Lite's keys for 32k tokens of context.
 inline constexpr int64_t kMlaExpandedScratchBytes = int64_t(512) << 20;
 
 struct ActivationEstimate {

@@ -52,6 +52,9 @@ void validate(const ForwardBatch& b) {
     if (q.query_start < 0 || q.query_len < 0 || q.query_start + q.query_len > t_count)
       fail("forward batch: sequence ", s, " covers tokens [", q.query_start, ", ", q.query_start + q.query_len,
            ") of ", t_count);
+    if (q.context_len < q.query_len)
+      fail("forward batch: sequence ", s, " has context ", q.context_len, " shorter than its ", q.query_len,
+           " new tokens");
     if (static_cast<int64_t>(q.block_table.size()) * b.block_size < q.context_len)
       fail("forward batch: sequence ", s, " has context ", q.context_len, " but ", q.block_table.size(),
            " blocks of ", b.block_size);

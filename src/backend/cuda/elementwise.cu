@@ -82,10 +82,10 @@ __global__ void copy_columns_kernel(const U* src, int64_t src_w, U* dst, int64_t
   }
 }
 
-// One block per (64 positions, sequence): the context rows of the sequence, packed.
+// One block per (sequence, 64 positions): the context rows of the sequence, packed.
 __global__ void gather_context_kernel(DeviceBatch b, const uint4* cache, int64_t units, uint4* out) {
   dependent_kernel_start();
-  const int seq = blockIdx.y, p0 = blockIdx.x * 64, ctx = b.context_len[seq];
+  const int seq = blockIdx.x, p0 = blockIdx.y * 64, ctx = b.context_len[seq];
   const int64_t base = b.context_start[seq];
   for (int64_t i = threadIdx.x; i < 64 * units; i += blockDim.x) {
     const int p = p0 + static_cast<int>(i / units);
@@ -172,7 +172,9 @@ void launch_copy_columns(const char* src, int64_t src_w, char* dst, int64_t dst_
 
 void launch_gather_context(const DeviceBatch& b, const void* cache, int64_t row_bytes, void* out, cudaStream_t s) {
   if (b.num_seqs == 0 || b.max_context == 0) return;
-  const dim3 grid(static_cast<unsigned>(ceil_div(b.max_context, 64)), static_cast<unsigned>(b.num_seqs));
+  if (ceil_div(b.max_context, 64) > 65535)
+    fail("gather_context: a context of ", b.max_context, " tokens exceeds one grid");
+  const dim3 grid(static_cast<unsigned>(b.num_seqs), static_cast<unsigned>(ceil_div(b.max_context, 64)));
   launch_dependent("gather_context_kernel", gather_context_kernel, grid, kThreads, 0, s, b,
                    static_cast<const uint4*>(cache), row_bytes / 16, static_cast<uint4*>(out));
 }
