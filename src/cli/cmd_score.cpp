@@ -4,6 +4,7 @@
 
 #include "backend/backend.h"
 #include "cli/command.h"
+#include "cli/load_flags.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "model/score.h"
@@ -12,14 +13,15 @@ namespace dsinfer {
 namespace {
 
 struct ScoreOptions {
-  std::string model, ids, output, device = "cpu", mla_prefill = "auto";
+  std::string model, ids, output, device = "cpu";
+  ModelOptions load;
 };
 
 void run_score(const ScoreOptions& o) {
   std::vector<int> ids = parse_id_list(o.ids);
   ModelDir dir = ModelDir::open(o.model);
   auto backend = make_backend(parse_device(o.device));
-  auto model = load_model(dir, *backend, {parse_mla_prefill(o.mla_prefill)});
+  auto model = load_model(dir, *backend, o.load);
   std::vector<float> logits = score_tokens(*model, *backend, ids);
   std::ofstream out(o.output, std::ios::binary);
   if (!out) fail("cannot write '", o.output, "'");
@@ -34,9 +36,7 @@ CommandRegistration reg({"score", "Write the logits of every input position (flo
                            app.add_option("--ids", o->ids, "Comma-separated token ids")->required();
                            app.add_option("--output", o->output, "Output file")->required();
                            app.add_option("--device", o->device, "cpu, cuda or cuda:N");
-                           app.add_option("--mla-prefill", o->mla_prefill,
-                                          "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded")
-                               ->check(CLI::IsMember({"auto", "absorbed", "expanded"}));
+                           add_mla_prefill_flag(app, o->load);
                            app.callback([o] { run_score(*o); });
                          }});
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "cli/command.h"
+#include "cli/load_flags.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "server/http_server.h"
@@ -84,9 +85,7 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
   app.add_option("--model", o->model_dir, "Hugging Face model directory")->required();
   app.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_flag("--enforce-eager", o->enforce_eager, "Decode op by op, without CUDA graphs");
-  app.add_option("--mla-prefill", o->mla_prefill, "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded")
-      ->check(CLI::IsMember({"auto", "absorbed", "expanded"}))
-      ->capture_default_str();
+  add_mla_prefill_flag(app, o->model_options);
   app.add_option("--host", o->host, "Address to listen on")->capture_default_str();
   app.add_option("--port", o->port, "Port to listen on (0: any free port)")->capture_default_str();
   app.add_option("--served-model-name", o->served_model_name, "Model name in the API (default: the directory's name)");

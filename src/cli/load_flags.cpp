@@ -5,13 +5,17 @@ namespace dsinfer {
 void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N");
   app.add_flag("--enforce-eager", o.enforce_eager, "Decode op by op, without CUDA graphs");
-  app.add_option_function<std::string>(
-         "--mla-prefill", [&o](const std::string& s) { o.model.mla_prefill = parse_mla_prefill(s); },
-         "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded (default auto)")
-      ->check(CLI::IsMember({"auto", "absorbed", "expanded"}));
+  add_mla_prefill_flag(app, o.model);
   if (!dummy_weights) return;
   app.add_flag("--dummy-weights", o.dummy_weights, "Random weights at the real shapes (--model may name a catalog model)");
   app.add_option("--num-layers", o.num_layers, "Keep only the first N layers (with --dummy-weights)");
+}
+
+void add_mla_prefill_flag(CLI::App& app, ModelOptions& o) {
+  app.add_option_function<std::string>(
+         "--mla-prefill", [&o](const std::string& s) { o.mla_prefill = parse_mla_prefill(s); },
+         "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded (default auto)")
+      ->check(CLI::IsMember({"auto", "absorbed", "expanded"}));
 }
 
 }  // namespace dsinfer

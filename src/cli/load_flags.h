@@ -6,7 +6,10 @@
 
 namespace dsinfer {
 
-// --device and --enforce-eager; with `dummy_weights`, also --dummy-weights and --num-layers.
+// --device, --enforce-eager and --mla-prefill; with `dummy_weights`, also --dummy-weights and
+// --num-layers.
 void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights);
+// --mla-prefill auto|absorbed|expanded into o.mla_prefill (every command that loads a model).
+void add_mla_prefill_flag(CLI::App& app, ModelOptions& o);
 
 }  // namespace dsinfer

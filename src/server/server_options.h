@@ -4,13 +4,15 @@
 #include <cstdint>
 #include <string>
 
+#include "model/model.h"
+
 namespace dsinfer {
 
 struct ServerOptions {
   std::string model_dir;
   std::string device = "cpu";
   bool enforce_eager = false;     // decode op by op, without CUDA graphs
-  std::string mla_prefill = "auto";  // auto, absorbed or expanded (DeepSeek models)
+  ModelOptions model_options;     // --mla-prefill (DeepSeek models)
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string served_model_name;  // empty: the model directory's name

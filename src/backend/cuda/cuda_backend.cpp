@@ -211,8 +211,8 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   int* dev = static_cast<int*>(batch_dev_.get(std::max(ints, kBatchInts) * sizeof(int)));
 
   // Layout: tokens, positions, slots, token_seq [T]; query_start, query_len, context_len,
-  // block_table_start [S]; context_start [S + 1]; logit rows; block tables last, so that every other array sits at
-  // an offset set by the numbers of tokens, sequences and logit rows alone.
+  // block_table_start [S]; context_start [S + 1]; logit rows; block tables last, so that every
+  // other array sits at an offset set by the numbers of tokens, sequences and logit rows alone.
   int* h = host;
   auto put = [&](const std::vector<int>& v) {
     std::memcpy(h, v.data(), v.size() * sizeof(int));
