@@ -64,15 +64,17 @@ __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, in
 }
 
 // Row of key `key`: at `first_row + key` of packed contexts (table null), else in the table's pages.
-__device__ __forceinline__ int64_t key_row(const int* table, int64_t first_row, int bs, int key) {
-  return table ? static_cast<int64_t>(table[key / bs]) * bs + key % bs : first_row + key;
+__device__ __forceinline__ int64_t key_row(const int* table, int64_t first_row, const FastDiv& bs, int key) {
+  if (!table) return first_row + key;
+  const int page = bs.div(key);
+  return static_cast<int64_t>(table[page]) * bs.d + key - page * bs.d;
 }
 
 // Keys [k0, k0 + kKeys) of one cache (K or V, `dim` wide a head, `width` a row) into a tile of row
 // stride S (zeros from key_end on), a 16-byte column chunk per thread and step.
 template <int D, int S, int kThreads>
 __device__ __forceinline__ void load_tile(bf16* tile, const bf16* cache, int64_t width, int dim, int kvh,
-                                          const int* table, int64_t first_row, int bs, int k0, int key_end, bool vec) {
+                                          const int* table, int64_t first_row, const FastDiv& bs, int k0, int key_end, bool vec) {
   constexpr int kChunks = D / 8;
   static_assert(kKeys * kChunks % kThreads == 0);
 #pragma unroll
@@ -89,7 +91,7 @@ template <int DK, int DV, int kThreads>
 __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int64_t first_row, int kvh, int k0,
                                              int key_end, bf16* kt, bf16* vt) {
   constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8;
-  const int bs = p.batch.block_size;
+  const FastDiv& bs = p.batch.block_div;
   const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
   const int64_t v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
   if constexpr (DK == DV && kThreads % kChunksK == 0) {
@@ -352,7 +354,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const bf16* k_base = p.k_cache + kvh * p.head_dim;
   const bf16* v_base = p.v_cache + kvh * p.v_dim;
   const int* table = b.block_tables + b.block_table_start[seq];
-  const int bs = b.block_size, n_tiles = ceil_div(k_end - k_begin, kTile);
+  const FastDiv& bs = b.block_div;
+  const int n_tiles = ceil_div(k_end - k_begin, kTile);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]
@@ -365,7 +368,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 #pragma unroll
     for (int i = 0; i < kRowsPer; ++i) {
       const int key = k0 + r0 + i * kStep;
-      slot[i] = key < k_end ? table[key / bs] * bs + key % bs : -1;
+      slot[i] = key < k_end ? static_cast<int>(key_row(table, 0, bs, key)) : -1;
     }
   };
   // Copies of tile `tile` into its stage, but the row of key `skip`.
@@ -411,7 +414,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   }
   if (newest >= k_begin && newest < min(k_end, k_begin + (kStages - 1) * kTile) && threadIdx.x < 2 * kChunks) {
     const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile, cc = threadIdx.x % kChunks;
-    const int64_t sl = static_cast<int64_t>(table[newest / bs]) * bs + newest % bs;
+    const int64_t sl = key_row(table, 0, bs, newest);
     if (threadIdx.x < kChunks)
       copy_now(sk + (st * kTile + r) * S + cc * 8, k_base + sl * k_width, cc, p.head_dim);
     else
@@ -502,7 +505,12 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   __syncthreads();
   float* w_max = reinterpret_cast<float*>(smem);  // [kWarps][16]
   float* w_sum = w_max + kWarps * kDecodeHeads;   // [kWarps][16]
-  float* w_o = w_sum + kWarps * kDecodeHeads;     // [kWarps][16][D]
+  // [kWarps][16][D + 8]: with 8 floats of padding a warp's float2 stores (8 rows x 4 column
+  // pairs) fill every bank once per 16 lanes; at stride D they hit one bank 8 times.
+  constexpr int SO = D + 8;
+  static_assert(kWarps * kDecodeHeads * (2 + SO) * sizeof(float) <=
+                    (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the warps' merge fits the tiles' space");
+  float* w_o = w_sum + kWarps * kDecodeHeads;
   const int row_a = lane / 4, row_b = row_a + 8;
   if (lane % 4 == 0) {
     w_max[warp * kDecodeHeads + row_a] = m_a;
@@ -511,10 +519,11 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     w_sum[warp * kDecodeHeads + row_b] = l_b;
   }
 #pragma unroll
-  for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      w_o[(warp * kDecodeHeads + (e < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane % 4) + (e & 1)] = o[dt][e];
+  for (int dt = 0; dt < D / 8; ++dt) {
+    const int col = dt * 8 + 2 * (lane % 4);
+    *reinterpret_cast<float2*>(w_o + (warp * kDecodeHeads + row_a) * SO + col) = make_float2(o[dt][0], o[dt][1]);
+    *reinterpret_cast<float2*>(w_o + (warp * kDecodeHeads + row_b) * SO + col) = make_float2(o[dt][2], o[dt][3]);
+  }
   __syncthreads();
   // This block saw the whole context (combine_splits_kernel, if launched, needs every partial).
   const bool direct = split.splits == 1 || (split.counters != nullptr && n_live == 1);
@@ -525,7 +534,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     float num = 0.0f, den = 0.0f;
     for (int w = 0; w < kWarps; ++w) {
       const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
-      num += scale * w_o[(w * kDecodeHeads + r) * D + d];
+      num += scale * w_o[(w * kDecodeHeads + r) * SO + d];
       den += scale * w_sum[w * kDecodeHeads + r];
     }
     if (direct) {
