@@ -363,34 +363,46 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   bf16* sv = sk + kStages * kTile * S;       // [kStages][kTile][S]
 
   const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
-  const bool k_col = c * 8 < p.head_dim, v_col = c * 8 < p.v_dim;  // this thread's chunk within the head
-  int slot[kRowsPer];  // cache slots of this thread's rows of the next tile to copy (-1: past the end)
+  // This thread's rows of the next tile to copy: their cache slots (0 past k_end, a row that
+  // exists) and a bit each for the rows before k_end.
+  uint32_t slot[kRowsPer], live = 0;
   auto fetch_slots = [&](int k0) {
+    live = 0;
 #pragma unroll
     for (int i = 0; i < kRowsPer; ++i) {
       const int key = k0 + r0 + i * kStep;
-      slot[i] = key < k_end ? static_cast<int>(key_row(table, 0, bs, key)) : -1;
+      const bool in = key < k_end;
+      slot[i] = in ? static_cast<uint32_t>(key_row(table, 0, bs, key)) : 0u;
+      live |= static_cast<uint32_t>(in) << i;
     }
   };
-  // Copies of tile `tile` into its stage, but the row of key `skip`. The 16-byte path is a
-  // multiply-add and a cp.async a row per cache: at batch 64 the general copy_chunk (null checks,
-  // 64-bit products, a branch per chunk) was ~35 instructions a copy and 40 % of the kernel's.
-  auto issue = [&](int tile, int skip) {
+  // The 16-byte path's sources: this thread's chunk of the head's row 0 and the row pitch in
+  // bytes, so that a row's address is one IMAD.WIDE.U32. A chunk past the head's width reads the
+  // zero source with a pitch of 0, and every copy of it is of zero bytes.
+  const bool k_col = c * 8 < p.head_dim, v_col = c * 8 < p.v_dim;
+  const char* k_src = k_col ? reinterpret_cast<const char*>(k_base + c * 8) : reinterpret_cast<const char*>(g_zero_src);
+  const char* v_src = v_col ? reinterpret_cast<const char*>(v_base + c * 8) : reinterpret_cast<const char*>(g_zero_src);
+  const uint32_t k_pitch = k_col ? k_width * sizeof(bf16) : 0u, v_pitch = v_col ? v_width * sizeof(bf16) : 0u;
+  // Copies of tile `tile` into its stage; kSkip: but the row of key `skip`. The general
+  // copy_chunk path (null checks, 64-bit products, a branch per chunk) took ~35 instructions a
+  // copy and 40 % of the kernel's at batch 64; this one takes a few.
+  auto issue = [&]<bool kSkip>(int tile, int skip) {
     const int k0 = k_begin + tile * kTile, st = tile % kStages;
 #pragma unroll
     for (int i = 0; i < kRowsPer; ++i) {
       const int r = r0 + i * kStep;
-      if (k0 + r == skip) continue;
+      if (kSkip && k0 + r == skip) continue;
       bf16* kd = sk + (st * kTile + r) * S + c * 8;
       bf16* vd = sv + (st * kTile + r) * S + c * 8;
-      const bool live = slot[i] >= 0;
+      const bool in = (live >> i) & 1u;
       if (p.vec) {
-        const bool k_live = live && k_col, v_live = live && v_col;
-        cp_async_16(kd, k_live ? k_base + static_cast<int64_t>(slot[i]) * k_width + c * 8 : g_zero_src, k_live ? 16 : 0);
-        cp_async_16(vd, v_live ? v_base + static_cast<int64_t>(slot[i]) * v_width + c * 8 : g_zero_src, v_live ? 16 : 0);
+        cp_async_16(kd, reinterpret_cast<const bf16*>(k_src + static_cast<uint64_t>(slot[i]) * k_pitch),
+                    in && k_col ? 16 : 0);
+        cp_async_16(vd, reinterpret_cast<const bf16*>(v_src + static_cast<uint64_t>(slot[i]) * v_pitch),
+                    in && v_col ? 16 : 0);
       } else {
-        copy_chunk(kd, live ? k_base + static_cast<int64_t>(slot[i]) * k_width : nullptr, c, p.head_dim, false);
-        copy_chunk(vd, live ? v_base + static_cast<int64_t>(slot[i]) * v_width : nullptr, c, p.v_dim, false);
+        copy_chunk(kd, in ? k_base + static_cast<int64_t>(slot[i]) * k_width : nullptr, c, p.head_dim, false);
+        copy_chunk(vd, in ? v_base + static_cast<int64_t>(slot[i]) * v_width : nullptr, c, p.v_dim, false);
       }
     }
   };
@@ -398,7 +410,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < n_tiles) {
       fetch_slots(k_begin + s * kTile);
-      issue(s, newest);
+      issue.template operator()<true>(s, newest);
     }
     cp_async_commit();
   }
@@ -439,7 +451,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     __syncthreads();  // every warp is done with tile it - 1, whose stage the next copies fill
     const int next = it + kStages - 1;
     if (next < n_tiles) {
-      issue(next, -1);
+      issue.template operator()<false>(next, 0);
       if (next + 1 < n_tiles) fetch_slots(k_begin + (next + 1) * kTile);
     }
     cp_async_commit();
@@ -492,15 +504,19 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     // The accumulator layout of S is the A-operand layout of P (16 rows x these 16 keys).
     const uint32_t a[4] = {pack_bf16(s[0][0], s[0][1]), pack_bf16(s[0][2], s[0][3]), pack_bf16(s[1][0], s[1][1]),
                            pack_bf16(s[1][2], s[1][3])};
+    // Once the running maxima settle (most tiles of a long context) no row's scale changes, and
+    // the warp skips rescaling its D / 2 accumulators.
+    if (__any_sync(0xffffffffu, alpha_a != 1.0f || alpha_b != 1.0f)) {
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        o[dt][0] *= alpha_a;
+        o[dt][1] *= alpha_a;
+        o[dt][2] *= alpha_b;
+        o[dt][3] *= alpha_b;
+      }
+    }
 #pragma unroll
     for (int dt = 0; dt < D / 8; dt += 2) {
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        o[dt + j][0] *= alpha_a;
-        o[dt + j][1] *= alpha_a;
-        o[dt + j][2] *= alpha_b;
-        o[dt + j][3] *= alpha_b;
-      }
       uint32_t bv[4];
       ldmatrix_x4_trans(bv, vt + (((lane / 8) % 2) * 8 + lane % 8) * S + dt * 8 + (lane / 16) * 8);
       mma_bf16(o[dt], a, bv[0], bv[1]);
@@ -519,7 +535,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   // [kWarps][16][D + 8]: with 8 floats of padding a warp's float2 stores (8 rows x 4 column
   // pairs) fill every bank once per 16 lanes; at stride D they hit one bank 8 times.
   constexpr int SO = D + 8;
-  static_assert(kWarps * kDecodeHeads * (2 + SO) * sizeof(float) <=
+  static_assert((kWarps * kDecodeHeads * (3 + SO) + kDecodeHeads) * sizeof(float) <=
                     (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the warps' merge fits the tiles' space");
   float* w_o = w_sum + kWarps * kDecodeHeads;
   const int row_a = lane / 4, row_b = row_a + 8;
@@ -536,23 +552,34 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     *reinterpret_cast<float2*>(w_o + (warp * kDecodeHeads + row_b) * SO + col) = make_float2(o[dt][2], o[dt][3]);
   }
   __syncthreads();
+  // Each row's weight for each warp's O (exp2(m_w - max) / sum) and its log2 sum, once a row.
+  float* coef = w_o + kWarps * kDecodeHeads * SO;  // [kWarps][16]
+  float* row_lse = coef + kWarps * kDecodeHeads;   // [16]
+  if (threadIdx.x < kDecodeHeads) {
+    const int r = threadIdx.x;
+    float mx = kNegInf, den = 0.0f;
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, w_max[w * kDecodeHeads + r]);
+    for (int w = 0; w < kWarps; ++w) {
+      const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
+      coef[w * kDecodeHeads + r] = scale;
+      den += scale * w_sum[w * kDecodeHeads + r];
+    }
+    for (int w = 0; w < kWarps; ++w) coef[w * kDecodeHeads + r] /= den;
+    row_lse[r] = mx + log2f(den);
+  }
+  __syncthreads();
   // This block saw the whole context (combine_splits_kernel, if launched, needs every partial).
   const bool direct = split.splits == 1 || (split.counters != nullptr && n_live == 1);
   for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
     const int r = i / p.v_dim, d = i % p.v_dim;
-    float mx = kNegInf;
-    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, w_max[w * kDecodeHeads + r]);
-    float num = 0.0f, den = 0.0f;
-    for (int w = 0; w < kWarps; ++w) {
-      const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
-      num += scale * w_o[(w * kDecodeHeads + r) * SO + d];
-      den += scale * w_sum[w * kDecodeHeads + r];
-    }
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += coef[w * kDecodeHeads + r] * w_o[(w * kDecodeHeads + r) * SO + d];
     if (direct) {
-      p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(num / den);
+      p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(v);
     } else {
-      split.part_o[(part_row + r) * p.v_dim + d] = num / den;
-      if (d == 0) split.part_lse[part_row + r] = mx + log2f(den);
+      split.part_o[(part_row + r) * p.v_dim + d] = v;
+      if (d == 0) split.part_lse[part_row + r] = row_lse[r];
     }
   }
   if (direct || split.counters == nullptr) return;
