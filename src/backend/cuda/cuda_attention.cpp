@@ -102,12 +102,14 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
 
   // Packed contexts only come with prefill steps (MLA's expanded form): the decode kernel reads pages.
   if (db.max_query_len > 1 || kv.packed) return launch_gqa_prefill(p, db.max_query_len, stream_);
-  // Decode: splits for 4 blocks per multiprocessor (3 fit; planning for 3 or 6 measured slower at
-  // batch 64).
-  // The kernel merges its splits itself where the counters cover its rows.
+  // Decode splits (H200, Qwen2-7B shape, GpuBench.DISABLED_DecodeAttention): none once the batch
+  // alone puts 1.5 blocks on a multiprocessor (64 x 1088: 52.6 us against 59.5 with 3 splits, 70.0
+  // with 2: each split adds partials, a merge and, past one wave, a tail); below that, enough for
+  // 2 blocks a multiprocessor (8 x 8192: 55.5 us against 68.3 for 4 and 72.6 for 1). The kernel
+  // merges its splits itself where the counters cover its rows.
   const int head_blocks = kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
   const int blocks = db.num_seqs * head_blocks;
-  SplitKv sp = plan_splits(blocks, 4, t, heads, v_head_dim, true);
+  SplitKv sp = plan_splits(blocks, 2 * blocks >= 3 * sm_count_ ? 1 : 2, t, heads, v_head_dim, true);
   if (static_cast<int64_t>(t) * head_blocks > kSplitCounters) sp.counters = nullptr;
   launch_gqa_decode(p, sp, stream_);
   if (sp.splits > 1 && sp.counters == nullptr) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
