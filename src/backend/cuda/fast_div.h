@@ -5,6 +5,12 @@
 #pragma once
 #include <cstdint>
 
+#ifdef __CUDACC__
+#define DSINFER_FAST_DIV_HD __host__ __device__
+#else
+#define DSINFER_FAST_DIV_HD
+#endif
+
 namespace dsinfer::cuda {
 
 // For 0 <= n < 2^31 and d >= 1: with l = ceil(log2 d) and m = ceil(2^(31 + l) / d) (< 2^32),
@@ -24,11 +30,18 @@ struct FastDiv {
     shift = l - 1;
   }
 
-#ifdef __CUDACC__
-  __device__ __forceinline__ int div(int n) const {
-    return d == 1 ? n : static_cast<int>(__umulhi(static_cast<uint32_t>(n), mul) >> shift);
-  }
+  // On the host too, so that a CPU test holds the arithmetic to `/`.
+  DSINFER_FAST_DIV_HD int div(int n) const {
+    if (d == 1) return n;
+#ifdef __CUDA_ARCH__
+    const uint32_t hi = __umulhi(static_cast<uint32_t>(n), mul);
+#else
+    const uint32_t hi = static_cast<uint32_t>((static_cast<uint64_t>(static_cast<uint32_t>(n)) * mul) >> 32);
 #endif
+    return static_cast<int>(hi >> shift);
+  }
 };
 
 }  // namespace dsinfer::cuda
+
+#undef DSINFER_FAST_DIV_HD
