@@ -71,17 +71,28 @@ __device__ __forceinline__ int64_t key_row(const int* table, int64_t first_row, 
 }
 
 // Keys [k0, k0 + kKeys) of one cache (K or V, `dim` wide a head, `width` a row) into a tile of row
-// stride S (zeros from key_end on), a 16-byte column chunk per thread and step.
-template <int D, int S, int kThreads>
-__device__ __forceinline__ void load_tile(bf16* tile, const bf16* cache, int64_t width, int dim, int kvh,
-                                          const int* table, int64_t first_row, const FastDiv& bs, int k0, int key_end, bool vec) {
+// stride S (zeros from key_end on), a 16-byte column chunk per thread and step. kVec: every copy
+// a cp.async whose source is one IMAD.WIDE.U32 (slot x row pitch), without copy_chunk's 64-bit
+// products and branch per chunk (the loads share the issue slots with the mma).
+template <int D, int S, int kThreads, bool kVec>
+__device__ __forceinline__ void load_tile(bf16* tile, const bf16* cache, int width, int dim, int kvh,
+                                          const int* table, int64_t first_row, const FastDiv& bs, int k0, int key_end) {
   constexpr int kChunks = D / 8;
   static_assert(kKeys * kChunks % kThreads == 0);
+  const char* head = reinterpret_cast<const char*>(cache + kvh * dim);
+  const uint32_t pitch = static_cast<uint32_t>(width) * sizeof(bf16);
 #pragma unroll
   for (int i = threadIdx.x; i < kKeys * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks, key = k0 + r;
-    const bf16* row = key < key_end ? cache + key_row(table, first_row, bs, key) * width + kvh * dim : nullptr;
-    copy_chunk(tile + r * S + c * 8, row, c, dim, vec);
+    if constexpr (kVec) {
+      const bool live = key < key_end && c * 8 < dim;
+      const uint32_t slot = live ? static_cast<uint32_t>(key_row(table, first_row, bs, key)) : 0u;
+      const char* src = head + static_cast<uint64_t>(slot) * pitch + c * 16;
+      cp_async_16(tile + r * S + c * 8, live ? reinterpret_cast<const bf16*>(src) : g_zero_src, live ? 16 : 0);
+    } else {
+      const bf16* row = key < key_end ? cache + key_row(table, first_row, bs, key) * width + kvh * dim : nullptr;
+      copy_chunk(tile + r * S + c * 8, row, c, dim, false);
+    }
   }
 }
 
@@ -92,8 +103,7 @@ __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* tabl
                                              int key_end, bf16* kt, bf16* vt) {
   constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8;
   const FastDiv& bs = p.batch.block_div;
-  const int64_t k_width = static_cast<int64_t>(p.kv_heads) * p.head_dim;
-  const int64_t v_width = static_cast<int64_t>(p.kv_heads) * p.v_dim;
+  const int k_width = p.kv_heads * p.head_dim, v_width = p.kv_heads * p.v_dim;
   if constexpr (DK == DV && kThreads % kChunksK == 0) {
     constexpr int kStep = kThreads / kChunksK;
     const int c = threadIdx.x % kChunksK;
@@ -109,9 +119,12 @@ __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* tabl
       copy_chunk(kt + r * SK + c * 8, k_row, c, p.head_dim, p.vec);
       copy_chunk(vt + r * SV + c * 8, v_row, c, p.v_dim, p.vec);
     }
+  } else if (p.vec) {
+    load_tile<DK, SK, kThreads, true>(kt, p.k_cache, k_width, p.head_dim, kvh, table, first_row, bs, k0, key_end);
+    load_tile<DV, SV, kThreads, true>(vt, p.v_cache, v_width, p.v_dim, kvh, table, first_row, bs, k0, key_end);
   } else {
-    load_tile<DK, SK, kThreads>(kt, p.k_cache, k_width, p.head_dim, kvh, table, first_row, bs, k0, key_end, p.vec);
-    load_tile<DV, SV, kThreads>(vt, p.v_cache, v_width, p.v_dim, kvh, table, first_row, bs, k0, key_end, p.vec);
+    load_tile<DK, SK, kThreads, false>(kt, p.k_cache, k_width, p.head_dim, kvh, table, first_row, bs, k0, key_end);
+    load_tile<DV, SV, kThreads, false>(vt, p.v_cache, v_width, p.v_dim, kvh, table, first_row, bs, k0, key_end);
   }
 }
 
