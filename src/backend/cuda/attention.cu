@@ -395,7 +395,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const bool k_col = c * 8 < p.head_dim, v_col = c * 8 < p.v_dim;
   const char* k_src = k_col ? reinterpret_cast<const char*>(k_base + c * 8) : reinterpret_cast<const char*>(g_zero_src);
   const char* v_src = v_col ? reinterpret_cast<const char*>(v_base + c * 8) : reinterpret_cast<const char*>(g_zero_src);
-  const uint32_t k_pitch = k_col ? k_width * sizeof(bf16) : 0u, v_pitch = v_col ? v_width * sizeof(bf16) : 0u;
+  const uint32_t k_pitch = k_col ? static_cast<uint32_t>(k_width * sizeof(bf16)) : 0u;
+  const uint32_t v_pitch = v_col ? static_cast<uint32_t>(v_width * sizeof(bf16)) : 0u;
   // Copies of tile `tile` into its stage; kSkip: but the row of key `skip`. The general
   // copy_chunk path (null checks, 64-bit products, a branch per chunk) took ~35 instructions a
   // copy and 40 % of the kernel's at batch 64; this one takes a few.
@@ -546,7 +547,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   float* w_max = reinterpret_cast<float*>(smem);  // [kWarps][16]
   float* w_sum = w_max + kWarps * kDecodeHeads;   // [kWarps][16]
   // [kWarps][16][D + 8]: with 8 floats of padding a warp's float2 stores (8 rows x 4 column
-  // pairs) fill every bank once per 16 lanes; at stride D they hit one bank 8 times.
+  // pairs) fill every bank once per 16 lanes; at stride D the 8 rows of a column share a bank.
   constexpr int SO = D + 8;
   static_assert((kWarps * kDecodeHeads * (3 + SO) + kDecodeHeads) * sizeof(float) <=
                     (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the warps' merge fits the tiles' space");
