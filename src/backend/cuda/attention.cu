@@ -50,6 +50,19 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf)
   return y;
 }
 
+// A warp's m16 accumulator tiles (N of them, 8 columns each): rows lane / 4 times alpha_a, rows
+// lane / 4 + 8 times alpha_b (the online softmax's rescale when a row's maximum moves).
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&o)[N][4], float alpha_a, float alpha_b) {
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    o[t][0] *= alpha_a;
+    o[t][1] *= alpha_a;
+    o[t][2] *= alpha_b;
+    o[t][3] *= alpha_b;
+  }
+}
+
 // Columns [8c, 8c + 8) of one row into dst: zeros past column n, or everywhere for a null row.
 __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, int n, bool vec) {
   if (vec) {
@@ -254,13 +267,7 @@ __global__ void __launch_bounds__(32 * kPrefillWarps, (DK <= 128 ? 2 : 1))
     }
     l_a = l_a * alpha_a + sum_a;  // this lane's share of the row sum; lanes add up at the end
     l_b = l_b * alpha_b + sum_b;
-#pragma unroll
-    for (int dt = 0; dt < DV / 8; ++dt) {
-      o[dt][0] *= alpha_a;
-      o[dt][1] *= alpha_a;
-      o[dt][2] *= alpha_b;
-      o[dt][3] *= alpha_b;
-    }
+    scale_rows(o, alpha_a, alpha_b);
 
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
@@ -520,15 +527,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
                            pack_bf16(s[1][2], s[1][3])};
     // Once the running maxima settle (most tiles of a long context) no row's scale changes, and
     // the warp skips rescaling its D / 2 accumulators.
-    if (__any_sync(0xffffffffu, alpha_a != 1.0f || alpha_b != 1.0f)) {
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) {
-        o[dt][0] *= alpha_a;
-        o[dt][1] *= alpha_a;
-        o[dt][2] *= alpha_b;
-        o[dt][3] *= alpha_b;
-      }
-    }
+    if (__any_sync(0xffffffffu, alpha_a != 1.0f || alpha_b != 1.0f)) scale_rows(o, alpha_a, alpha_b);
 #pragma unroll
     for (int dt = 0; dt < D / 8; dt += 2) {
       uint32_t bv[4];
