@@ -50,19 +50,6 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf)
   return y;
 }
 
-// A warp's m16 accumulator tiles (N of them, 8 columns each): rows lane / 4 times alpha_a, rows
-// lane / 4 + 8 times alpha_b (the online softmax's rescale when a row's maximum moves).
-template <int N>
-__device__ __forceinline__ void scale_rows(float (&o)[N][4], float alpha_a, float alpha_b) {
-#pragma unroll
-  for (int t = 0; t < N; ++t) {
-    o[t][0] *= alpha_a;
-    o[t][1] *= alpha_a;
-    o[t][2] *= alpha_b;
-    o[t][3] *= alpha_b;
-  }
-}
-
 // Columns [8c, 8c + 8) of one row into dst: zeros past column n, or everywhere for a null row.
 __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, int n, bool vec) {
   if (vec) {

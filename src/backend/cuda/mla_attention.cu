@@ -137,13 +137,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) mla_kernel(MlaParams p, SplitK
 
     // O[rows, my latent columns] = O * alpha + P . c
     const float alpha_a = row_alpha[r0 + lane / 4], alpha_b = row_alpha[r0 + lane / 4 + 8];
-#pragma unroll
-    for (int i = 0; i < MAX_DT; ++i) {
-      o[i][0] *= alpha_a;
-      o[i][1] *= alpha_a;
-      o[i][2] *= alpha_b;
-      o[i][3] *= alpha_b;
-    }
+    scale_rows(o, alpha_a, alpha_b);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
       uint32_t a[4];

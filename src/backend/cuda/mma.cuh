@@ -55,6 +55,19 @@ __device__ __forceinline__ void cp_async_16(bf16* dst, const bf16* src, int src_
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
+// A warp's m16 accumulator tiles (N of them, 8 columns each): rows lane / 4 times alpha_a, rows
+// lane / 4 + 8 times alpha_b (the online softmax's rescale when a row's maximum moves).
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&o)[N][4], float alpha_a, float alpha_b) {
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    o[t][0] *= alpha_a;
+    o[t][1] *= alpha_a;
+    o[t][2] *= alpha_b;
+    o[t][3] *= alpha_b;
+  }
+}
+
 // A valid global address for cp.async copies of zero bytes (which read nothing).
 static __device__ __align__(16) bf16 g_zero_src[8];
 
