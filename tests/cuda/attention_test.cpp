@@ -131,6 +131,17 @@ TEST(GpuAttention, DecodeSplitsMergedInTheKernel) {
   check_gqa({{3000, 1}, {17, 1}}, 40, 2, 64, 26, 0, kBlock, 2);       // two head chunks of 20
 }
 
+// Batches whose blocks alone fill the GPU (1.5 blocks an SM on an H100/H200) run without splits,
+// each block writing its rows directly: contexts from 1 key to several tiles, the 7B shape and
+// element copies.
+TEST(GpuAttention, DecodeLargeBatchesRunUnsplit) {
+  SKIP_WITHOUT_GPU();
+  std::vector<SeqSpec> specs;
+  for (int s = 0; s < 100; ++s) specs.push_back({(s * 37) % 300, 1});
+  check_gqa(specs, 28, 4, 128, 27, 0, kBlock, 2);
+  check_gqa(specs, 6, 3, 12, 28);  // 12: element copies
+}
+
 TEST(GpuAttention, MlaPrefill) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 70}, {30, 5}, {0, 1}};
