@@ -102,7 +102,7 @@ template <int DK, int DV, int kThreads>
 __device__ __forceinline__ void load_kv_tile(const GqaParams& p, const int* table, int64_t first_row, int kvh, int k0,
                                              int key_end, bf16* kt, bf16* vt) {
   constexpr int SK = DK + 8, SV = DV + 8, kChunksK = DK / 8;
-  const FastDiv& bs = p.batch.block_div;
+  const FastDiv& bs = p.batch.block_size;
   const int k_width = p.kv_heads * p.head_dim, v_width = p.kv_heads * p.v_dim;
   if constexpr (DK == DV && kThreads % kChunksK == 0) {
     constexpr int kStep = kThreads / kChunksK;
@@ -361,7 +361,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const bf16* k_base = p.k_cache + kvh * p.head_dim;
   const bf16* v_base = p.v_cache + kvh * p.v_dim;
   const int* table = b.block_tables + b.block_table_start[seq];
-  const FastDiv& bs = b.block_div;
+  const FastDiv& bs = b.block_size;
   const int n_tiles = ceil_div(k_end - k_begin, kTile);
 
   extern __shared__ __align__(16) unsigned char smem[];

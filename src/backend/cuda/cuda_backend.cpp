@@ -223,8 +223,7 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   DeviceBatch d;
   d.num_tokens = t_count;
   d.num_seqs = s_count;
-  d.block_size = batch.block_size;
-  d.block_div = FastDiv(batch.block_size);
+  d.block_size = FastDiv(batch.block_size);
   d.tokens = put(batch.tokens);
   d.positions = put(batch.positions);
   d.slots = put(batch.slots);

@@ -6,8 +6,8 @@
 namespace dsinfer::cuda {
 
 struct DeviceBatch {
-  int num_tokens = 0, num_seqs = 0, block_size = 16;
-  FastDiv block_div{16};  // block_size, for the kernels that map every key to its page
+  int num_tokens = 0, num_seqs = 0;
+  FastDiv block_size{16};  // slots per cache block (.d), as a divisor: kernels map every key to its page
   int max_query_len = 0, max_context = 0;
   // Per token [num_tokens].
   const int* tokens = nullptr;
@@ -27,8 +27,8 @@ struct DeviceBatch {
 #ifdef __CUDACC__
 // Cache slot of position `pos` of sequence `seq`.
 __device__ __forceinline__ int cache_slot(const DeviceBatch& b, int seq, int pos) {
-  const int page = b.block_div.div(pos);
-  return b.block_tables[b.block_table_start[seq] + page] * b.block_size + pos - page * b.block_size;
+  const int page = b.block_size.div(pos);
+  return b.block_tables[b.block_table_start[seq] + page] * b.block_size.d + pos - page * b.block_size.d;
 }
 #endif
 

@@ -98,7 +98,7 @@ __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
 // Boxes past k_end are not read (their pages may not exist). One thread.
 __device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
                                             const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
-  const int g = box_rows(b.block_size), boxes = ceil_div(min(kRows, k_end - k0), g);
+  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
   for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
     const int slot = cache_slot(b, seq, k0 + j * g);
@@ -469,17 +469,17 @@ bool device_is_sm90() {
 // Cache blocks of a multiple of 8 slots: TMA boxes of at least 8 rows stay 1024-byte aligned in
 // the swizzled tile.
 bool mla_decode_fits(const MlaParams& p) {
-  return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && p.batch.block_size % 8 == 0 &&
+  return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && p.batch.block_size.d % 8 == 0 &&
          device_is_sm90();
 }
 
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s) {
   if (!mla_decode_fits(p))
     fail("mla decode kernel: needs latent ", kLora, " + rope ", kRope, " (got ", p.lora, " + ", p.rope,
-         "), 16-byte aligned rows, cache blocks of a multiple of 8 slots (got ", p.batch.block_size,
+         "), 16-byte aligned rows, cache blocks of a multiple of 8 slots (got ", p.batch.block_size.d,
          ") and an sm_90 device");
   // The cache as bytes: rows of 1152, boxes of 128 bytes (one swizzled 64-column piece).
-  const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size));
+  const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size.d));
   auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
