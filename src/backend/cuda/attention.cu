@@ -356,7 +356,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     if (split.counters == nullptr) write_empty_split(split, part_row, n_heads);
     return;
   }
-  // 32-bit widths, so that a row's address is one wide multiply-add (IMAD.WIDE).
+  // 32-bit widths: the 16-byte path's row pitches below are 32-bit too.
   const int k_width = p.kv_heads * p.head_dim, v_width = p.kv_heads * p.v_dim;
   const bf16* k_base = p.k_cache + kvh * p.head_dim;
   const bf16* v_base = p.v_cache + kvh * p.v_dim;

@@ -3,13 +3,9 @@
 // the decode kernels divide every key they load, and at batch 64 they issue an instruction for
 // every ~5 bytes they read, so the division showed.
 #pragma once
-#include <cstdint>
+#include <cuda_runtime.h>
 
-#ifdef __CUDACC__
-#define DSINFER_FAST_DIV_HD __host__ __device__
-#else
-#define DSINFER_FAST_DIV_HD
-#endif
+#include <cstdint>
 
 namespace dsinfer::cuda {
 
@@ -31,7 +27,7 @@ struct FastDiv {
   }
 
   // On the host too, so that a CPU test holds the arithmetic to `/`.
-  DSINFER_FAST_DIV_HD int div(int n) const {
+  __host__ __device__ int div(int n) const {
     if (d == 1) return n;
 #ifdef __CUDA_ARCH__
     const uint32_t hi = __umulhi(static_cast<uint32_t>(n), mul);
@@ -43,5 +39,3 @@ struct FastDiv {
 };
 
 }  // namespace dsinfer::cuda
-
-#undef DSINFER_FAST_DIV_HD
