@@ -22,6 +22,12 @@ void Backend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, cons
   cache_write(batch, v.reshape({t, v.dim(1) * v.dim(2)}), kv.v);
 }
 
+void Backend::rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                                   const RopeParams& p, int kv_heads, float scale, Tensor out) {
+  rope_and_cache(batch, q, k, v, kv, p);
+  attention(batch, q, kv, kv_heads, static_cast<int>(q.dim(2)), static_cast<int>(v.dim(2)), scale, out);
+}
+
 std::vector<Weight> Backend::upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) {
   std::vector<Weight> out;
   for (const Weight& w : host) out.push_back(upload_weight(w, keep));

@@ -137,6 +137,11 @@ class Backend {
   // q [T, Hq, D] -> out [T, Hq, Dv].
   virtual void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,
                          int head_dim, int v_head_dim, float scale, Tensor out) = 0;
+  // rope_and_cache, then attention of q over the cache (head dims q.dim(2) and v.dim(2)). A device
+  // may fold both into one pass where it can (decode steps); q and k are then left unrotated. The
+  // default runs the two ops.
+  virtual void rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                                    const RopeParams& p, int kv_heads, float scale, Tensor out);
   // Absorbed MLA attention over the latent cache [slots, kv_lora + rope]:
   // scores = q_lat . c + q_rope . k_rope; out_lat [T, H, kv_lora] = softmax(scores * scale) . c.
   virtual void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,

@@ -33,9 +33,9 @@ Tensor GqaAttention::forward(LayerContext& ctx, const Tensor& x) {
   ctx.be.linear_many(x, {{&q_, bias(q_bias_), q.reshape({t, c_.num_heads * d})},
                          {&k_, bias(k_bias_), k.reshape({t, c_.num_kv_heads * d})},
                          {&v_, bias(v_bias_), v.reshape({t, c_.num_kv_heads * d})}});
-  ctx.be.rope_and_cache(ctx.batch, q, k, v, ctx.kv, rope_);
   Tensor attn = ctx.tensor({t, c_.num_heads, d});
-  ctx.be.attention(ctx.batch, q, ctx.kv, c_.num_kv_heads, d, d, 1.0f / std::sqrt(static_cast<float>(d)), attn);
+  ctx.be.rope_cache_attention(ctx.batch, q, k, v, ctx.kv, rope_, c_.num_kv_heads,
+                              1.0f / std::sqrt(static_cast<float>(d)), attn);
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, c_.num_heads * d}), o_, nullptr, out);
   return out;

@@ -47,6 +47,45 @@ void check_gqa(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int d
   }
 }
 
+// rope_cache_attention (decode steps fold rope and the cache writes into the decode kernel)
+// against the CPU's rope_and_cache then attention: the output and both caches, which must hold
+// the new rows at their slots. A slot of -1 (a recorded batch's padding) is written nowhere.
+void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, int dim, int v_dim, RopeStyle style,
+                    uint32_t seed, int repeats = 1, bool pad_last = false) {
+  SCOPED_TRACE(::testing::Message() << heads << " heads over " << kv_heads << ", dims " << dim << "/" << v_dim
+                                    << (style == RopeStyle::Neox ? ", neox" : ", interleaved"));
+  GpuTest g;
+  const int blocks = blocks_needed(specs, kBlock), slots = blocks * kBlock;
+  ForwardBatch b = paged_batch(specs, blocks, seed, kBlock);
+  if (pad_last) b.slots.back() = -1;
+  const int t = b.num_tokens();
+  const std::vector<float> q = random_values(t * heads * dim, 1.0f, seed + 1);
+  const std::vector<float> k = random_values(t * kv_heads * dim, 1.0f, seed + 2);
+  std::vector<float> v = random_values(t * kv_heads * v_dim, 1.0f, seed + 3);
+  const std::vector<float> k_cache = random_values(slots * kv_heads * dim, 1.0f, seed + 4);
+  const std::vector<float> v_cache = random_values(slots * kv_heads * v_dim, 1.0f, seed + 5);
+  std::vector<float> inv(dim / 2);
+  for (int i = 0; i < dim / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / dim);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim)), factor = 1.1f;
+  std::vector<float> wq = q, wk = k, wkc = k_cache, wvc = v_cache, want(t * heads * v_dim);
+  g.cpu->rope_cache_attention(b, host_view(wq, {t, heads, dim}), host_view(wk, {t, kv_heads, dim}),
+                              host_view(v, {t, kv_heads, v_dim}),
+                              {host_view(wkc, {slots, kv_heads * dim}), host_view(wvc, {slots, kv_heads * v_dim})},
+                              RopeParams{host_view(inv, {dim / 2}), factor, style}, kv_heads, scale,
+                              host_view(want, {t, heads, v_dim}));
+  g.gpu->begin_forward(b);
+  const RopeParams rope{g.gpu_f32(inv, {dim / 2}), factor, style};
+  const KvLayer gkv{g.gpu_bf16(k_cache, {slots, kv_heads * dim}), g.gpu_bf16(v_cache, {slots, kv_heads * v_dim})};
+  for (int i = 0; i < repeats; ++i) {
+    Tensor gq = g.gpu_bf16(q, {t, heads, dim}), gk = g.gpu_bf16(k, {t, kv_heads, dim});
+    Tensor out = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
+    g.gpu->rope_cache_attention(b, gq, gk, g.gpu_bf16(v, {t, kv_heads, v_dim}), gkv, rope, kv_heads, scale, out);
+    expect_close(g.read(out), want, 2e-2f, "attention");
+    expect_close(g.read(gkv.k), wkc, 1e-2f, "k cache");
+    expect_close(g.read(gkv.v), wvc, 1e-2f, "v cache");
+  }
+}
+
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
                int repeats = 1) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
@@ -140,6 +179,25 @@ TEST(GpuAttention, DecodeLargeBatchesRunUnsplit) {
   for (int s = 0; s < 100; ++s) specs.push_back({(s * 37) % 300, 1});
   check_gqa(specs, 28, 4, 128, 27, 0, kBlock, 2);
   check_gqa(specs, 6, 3, 12, 28);  // 12: element copies
+}
+
+// rope_cache_attention: decode batches (the fused kernel: new keys in a tile issued before the
+// dependent wait and in later ones, split and unsplit, two head chunks of a group, values
+// narrower than keys, both rope styles, a padding token), a prefill step and head dims the fused
+// kernel does not take (the two ops).
+TEST(GpuAttention, RopeCacheAttentionEqualsRopeAndCacheThenAttention) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> decode = {{0, 1}, {63, 1}, {64, 1}, {700, 1}, {2500, 1}};
+  for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
+    check_gqa_rope(decode, 28, 4, 128, 128, style, 81, 2);
+    check_gqa_rope(decode, 40, 2, 64, 64, style, 82, 1, true);  // two head chunks of 20; a padding token
+    check_gqa_rope({{900, 1}, {40, 1}}, 8, 2, 192, 128, style, 83);
+  }
+  std::vector<SeqSpec> many;
+  for (int s = 0; s < 100; ++s) many.push_back({(s * 37) % 300, 1});
+  check_gqa_rope(many, 28, 4, 128, 128, RopeStyle::Neox, 84, 2);  // unsplit
+  check_gqa_rope({{0, 40}, {90, 3}}, 8, 2, 64, 64, RopeStyle::Neox, 85);   // prefill: the two ops
+  check_gqa_rope({{30, 1}, {500, 1}}, 6, 3, 24, 24, RopeStyle::Neox, 86);  // 24 % 16 != 0: the two ops
 }
 
 TEST(GpuAttention, MlaPrefill) {

@@ -315,6 +315,33 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// Chunk cc (8 values) of a head's row, rotated as rope_cache_kernel's rotate_pair does, at the
+// angles cs = [half cos | half sin]: a value below half pairs with the one half further on (neox,
+// a chunk half / 8 chunks away), interleaved pairs lie inside the chunk.
+__device__ __forceinline__ uint4 rotated_chunk(const bf16* row, int cc, int half, const float* cs, bool neox) {
+  const bool low = cc * 8 < half;
+  const uint4 own = *reinterpret_cast<const uint4*>(row + cc * 8);
+  const uint4 pair = neox ? *reinterpret_cast<const uint4*>(row + cc * 8 + (low ? half : -half)) : own;
+  const uint32_t xw[4] = {own.x, own.y, own.z, own.w}, yw[4] = {pair.x, pair.y, pair.z, pair.w};
+  uint32_t o[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    // bf16 -> float is the high half of the float's bits.
+    const float2 x = make_float2(__uint_as_float(xw[j] << 16), __uint_as_float(xw[j] & 0xffff0000u));
+    const float2 y = make_float2(__uint_as_float(yw[j] << 16), __uint_as_float(yw[j] & 0xffff0000u));
+    const int d = cc * 8 + 2 * j;
+    if (neox) {
+      const int i = low ? d : d - half;
+      const float sg = low ? -1.0f : 1.0f;  // x c - y s below half, x c + y s above
+      o[j] = pack_bf16(x.x * cs[i] + sg * (y.x * cs[half + i]), x.y * cs[i + 1] + sg * (y.y * cs[half + i + 1]));
+    } else {
+      const float c = cs[d / 2], s = cs[half + d / 2];
+      o[j] = pack_bf16(x.x * c - x.y * s, x.y * c + x.x * s);
+    }
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
 // Rows are the (up to 16) query heads of one kv head's group for the sequence's one token; each
 // of the 4 warps takes 16 of every tile's 64 keys with its own online softmax, and the warps'
 // states are merged at the end. The products run on tensor cores, so the kernel is bound by
@@ -325,7 +352,12 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 // ahead, so no table lookup sits between a tile's turn and its copies. kStages tiles are in
 // flight while the block waits for the oldest. Before the dependent wait the block issues the
 // copies of its first tiles: every K/V row but the newest (position ctx - 1), which the previous
-// kernel (rope_and_cache) writes along with q; those two are loaded after the wait.
+// kernel (rope_and_cache) writes along with q; those two are loaded after the wait. With p.rope
+// the previous kernel is the q/k/v product instead: the block rotates q as it loads it, and a
+// block whose split holds the newest key rotates it from the step's k and writes it and v into
+// the cache itself (blocks of other head chunks of the group write the same bytes), so no
+// rope_and_cache launch sits between the product and attention. The angles are computed before
+// the wait: positions are the batch's, not a kernel's output.
 //
 // Splits: a split past its context's end does nothing. With split.counters the live splits of a
 // (token, head block) row count themselves done on an atomic counter, and the last to finish
@@ -368,6 +400,15 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]
   bf16* sk = sq + kDecodeHeads * S;          // [kStages][kTile][S]
   bf16* sv = sk + kStages * kTile * S;       // [kStages][kTile][S]
+  float* cs = reinterpret_cast<float*>(sv + kStages * kTile * S);  // [D / 2] cos, [D / 2] sin (p.rope)
+  const bool rope = p.rope.k_new != nullptr;
+  const int half = p.head_dim / 2;
+  if (rope)
+    for (int i = threadIdx.x; i < half; i += kDecodeThreads) {
+      const float ang = static_cast<float>(newest) * p.rope.inv_freq[i];
+      cs[i] = cosf(ang) * p.rope.attention_factor;
+      cs[half + i] = sinf(ang) * p.rope.attention_factor;
+    }
 
   const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
   // This thread's rows of the next tile to copy: their cache slots (0 past k_end, a row that
@@ -438,12 +479,40 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
       }
     }
   };
+  if (rope) __syncthreads();  // cs
   for (int i = threadIdx.x; i < kDecodeHeads * kChunks; i += kDecodeThreads) {
     const int r = i / kChunks, cc = i % kChunks;
-    copy_now(sq + r * S + cc * 8,
-             r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr, cc, p.head_dim);
+    const bf16* row = r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr;
+    if (!rope)
+      copy_now(sq + r * S + cc * 8, row, cc, p.head_dim);
+    else
+      *reinterpret_cast<uint4*>(sq + r * S + cc * 8) =
+          row != nullptr && cc * 8 < p.head_dim ? rotated_chunk(row, cc, half, cs, p.rope.neox) : make_uint4(0, 0, 0, 0);
   }
-  if (newest >= k_begin && newest < min(k_end, k_begin + (kStages - 1) * kTile) && threadIdx.x < 2 * kChunks) {
+  const bool newest_early = newest >= k_begin && newest < min(k_end, k_begin + (kStages - 1) * kTile);
+  if (rope && newest >= k_begin && newest < k_end && threadIdx.x < 2 * kChunks) {
+    // The new rows: into the cache (a later tile's copies read them from there after the loop's
+    // first barrier) and, for a tile already issued, into its stage. A token written nowhere
+    // (slot -1) sees the cache's row, as with the two ops.
+    const bool is_k = threadIdx.x < kChunks;
+    const int cc = threadIdx.x % kChunks, n = is_k ? p.head_dim : p.v_dim;
+    const int64_t th = static_cast<int64_t>(t) * p.kv_heads + kvh, slot_w = b.slots[t];
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (cc * 8 < n && slot_w >= 0) {
+      v = is_k ? rotated_chunk(p.rope.k_new + th * p.head_dim, cc, half, cs, p.rope.neox)
+               : *reinterpret_cast<const uint4*>(p.rope.v_new + th * p.v_dim + cc * 8);
+      bf16* dst = is_k ? p.rope.k_cache + slot_w * k_width + kvh * p.head_dim
+                       : p.rope.v_cache + slot_w * v_width + kvh * p.v_dim;
+      *reinterpret_cast<uint4*>(dst + cc * 8) = v;
+    } else if (cc * 8 < n) {
+      const int64_t sl = key_row(table, 0, bs, newest);
+      v = *reinterpret_cast<const uint4*>((is_k ? k_base + sl * k_width : v_base + sl * v_width) + cc * 8);
+    }
+    if (newest_early) {
+      const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile;
+      *reinterpret_cast<uint4*>((is_k ? sk : sv) + (st * kTile + r) * S + cc * 8) = v;
+    }
+  } else if (!rope && newest_early && threadIdx.x < 2 * kChunks) {
     const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile, cc = threadIdx.x % kChunks;
     const int64_t sl = key_row(table, 0, bs, newest);
     if (threadIdx.x < kChunks)
@@ -593,7 +662,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 
 template <int D, int kStages>
 void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
-  const size_t smem = static_cast<size_t>(kDecodeHeads + 2 * kStages * kTile) * (D + 8) * sizeof(bf16);
+  const size_t smem = static_cast<size_t>(kDecodeHeads + 2 * kStages * kTile) * (D + 8) * sizeof(bf16) +
+                      (p.rope.k_new != nullptr ? D * sizeof(float) : 0);
   CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<D, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;

@@ -66,8 +66,8 @@ SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int 
   return sp;
 }
 
-void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
-                            int v_head_dim, float scale, Tensor out) {
+GqaParams CudaBackend::gqa_params(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,
+                                  int head_dim, int v_head_dim, float scale, Tensor out) {
   const DeviceBatch& db = device_batch(batch);
   expect(q, DType::BF16, "attention", "q");
   expect(kv.k, DType::BF16, "attention", "k cache");
@@ -84,8 +84,6 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   if (kv.packed && (kv.k.rows() != batch.context_starts().back() || kv.v.rows() != kv.k.rows()))
     fail("attention: packed keys ", shape_str(kv.k.shape), " and values ", shape_str(kv.v.shape), " for ",
          batch.context_starts().back(), " context tokens");
-  if (t == 0) return;
-
   GqaParams p;
   p.batch = db;
   p.q = q.ptr<bf16>();
@@ -99,16 +97,41 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   p.scale_log2 = scale * kLog2e;
   p.vec = head_dim % 8 == 0 && v_head_dim % 8 == 0 && aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache);
   p.packed = kv.packed;
+  return p;
+}
 
+void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
+                            int v_head_dim, float scale, Tensor out) {
+  const GqaParams p = gqa_params(batch, q, kv, kv_heads, head_dim, v_head_dim, scale, out);
+  if (batch.num_tokens() == 0) return;
   // Packed contexts only come with prefill steps (MLA's expanded form): the decode kernel reads pages.
-  if (db.max_query_len > 1 || kv.packed) return launch_gqa_prefill(p, db.max_query_len, stream_);
+  if (p.batch.max_query_len > 1 || kv.packed) return launch_gqa_prefill(p, p.batch.max_query_len, stream_);
+  gqa_decode(p);
+}
+
+// Decode steps fold rope_and_cache into the decode kernel (one launch fewer a layer, H200 7B
+// batch 1: see docs/cuda.md); other steps, and head dims the kernel's rotation does not cover,
+// run the two ops.
+void CudaBackend::rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v,
+                                       const KvLayer& kv, const RopeParams& rp, int kv_heads, float scale, Tensor out) {
+  const RopeCacheParams r = rope_cache_params(batch, q, k, v, kv, rp);
+  GqaParams p = gqa_params(batch, q, kv, kv_heads, r.d, r.dv, scale, out);
+  if (p.batch.max_query_len != 1 || kv.packed || !p.vec || r.d % 16 != 0 || !aligned16(r.k) || !aligned16(r.v))
+    return Backend::rope_cache_attention(batch, q, k, v, kv, rp, kv_heads, scale, out);
+  if (batch.num_tokens() == 0) return;
+  p.rope = {r.k, r.v, r.k_cache, r.v_cache, r.inv_freq, r.attention_factor, r.neox};
+  gqa_decode(p);
+}
+
+void CudaBackend::gqa_decode(const GqaParams& p) {
+  const int t = p.batch.num_tokens, heads = p.heads, kv_heads = p.kv_heads, v_head_dim = p.v_dim;
   // Decode splits (H200, Qwen2-7B shape, GpuBench.DISABLED_DecodeAttention): none once the batch
   // alone puts 1.5 blocks on a multiprocessor (64 x 1088: 52.6 us against 59.5 with 3 splits, 70.0
   // with 2: each split adds partials, a merge and, past one wave, a tail); below that, enough for
   // 2 blocks a multiprocessor (8 x 8192: 55.5 us against 68.3 for 4 and 72.6 for 1). The kernel
   // merges its splits itself where the counters cover its rows.
   const int head_blocks = kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
-  const int blocks = db.num_seqs * head_blocks;
+  const int blocks = p.batch.num_seqs * head_blocks;
   SplitKv sp = plan_splits(blocks, 2 * blocks >= 3 * sm_count_ ? 1 : 2, t, heads, v_head_dim, true);
   if (static_cast<int64_t>(t) * head_blocks > kSplitCounters) sp.counters = nullptr;
   launch_gqa_decode(p, sp, stream_);

@@ -62,6 +62,8 @@ class CudaBackend final : public Backend {
                           const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) override;
   void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                  int v_head_dim, float scale, Tensor out) override;
+  void rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                            const RopeParams& p, int kv_heads, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
                      int kv_lora_rank, float scale, Tensor out_lat) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
@@ -86,6 +88,14 @@ class CudaBackend final : public Backend {
   const __nv_bfloat16* bf16_weight(const Weight& w);
   // Splits of the keys for `blocks` blocks of work (cuda_attention.cpp).
   SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context);
+  // attention's arguments, checked, as the kernels take them (cuda_attention.cpp).
+  GqaParams gqa_params(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
+                       int v_head_dim, float scale, Tensor out);
+  // The decode kernel over p's batch of one-token sequences, split as the batch needs.
+  void gqa_decode(const GqaParams& p);
+  // rope_and_cache's arguments, checked (cuda_ops.cpp).
+  RopeCacheParams rope_cache_params(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                                    const RopeParams& p);
 
   int device_index_;
   std::string name_;

@@ -79,9 +79,8 @@ void CudaBackend::cache_write(const ForwardBatch& batch, const Tensor& src, Tens
   launch_cache_write(db, src.ptr<bf16>(), width, cache.ptr<bf16>(), stream_);
 }
 
-void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
-                                 const RopeParams& p) {
-  const DeviceBatch& db = device_batch(batch);
+RopeCacheParams CudaBackend::rope_cache_params(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v,
+                                               const KvLayer& kv, const RopeParams& p) {
   expect(q, DType::BF16, "rope_and_cache", "q");
   expect(k, DType::BF16, "rope_and_cache", "k");
   expect(v, DType::BF16, "rope_and_cache", "v");
@@ -95,10 +94,16 @@ void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, 
          shape_str(kv.k.shape), " and ", shape_str(kv.v.shape), ", ", p.inv_freq.numel(), " frequencies, ", t, " tokens");
   for (int s : batch.slots)  // -1: a padding token, written nowhere
     if (s < -1 || s >= kv.k.dim(0)) fail("rope_and_cache: slot ", s, " outside the cache's ", kv.k.dim(0), " slots");
-  RopeCacheParams r{q.ptr<bf16>(), k.ptr<bf16>(), v.ptr<bf16>(), kv.k.ptr<bf16>(), kv.v.ptr<bf16>(),
-                    static_cast<int>(q.dim(1)), static_cast<int>(hk), static_cast<int>(d), static_cast<int>(v.dim(2)),
-                    p.inv_freq.ptr<float>(), p.attention_factor, p.style == RopeStyle::Neox};
-  launch_rope_and_cache(db, r, stream_);
+  return RopeCacheParams{q.ptr<bf16>(), k.ptr<bf16>(), v.ptr<bf16>(), kv.k.ptr<bf16>(), kv.v.ptr<bf16>(),
+                         static_cast<int>(q.dim(1)), static_cast<int>(hk), static_cast<int>(d),
+                         static_cast<int>(v.dim(2)), p.inv_freq.ptr<float>(), p.attention_factor,
+                         p.style == RopeStyle::Neox};
+}
+
+void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
+                                 const RopeParams& p) {
+  const DeviceBatch& db = device_batch(batch);
+  launch_rope_and_cache(db, rope_cache_params(batch, q, k, v, kv, p), stream_);
 }
 
 void CudaBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,

@@ -111,6 +111,18 @@ struct GqaParams {
   float scale_log2 = 0.0f;  // softmax scale * log2(e): the kernels exponentiate with exp2
   bool vec = false;         // rows and strides allow 16-byte copies
   bool packed = false;      // k_cache / v_cache hold the contexts packed (KvLayer::packed), not pages
+  // Decode with rope_and_cache folded in (CudaBackend::rope_cache_attention): q and this step's
+  // keys come unrotated, the kernel rotates them over every dim (head_dim % 16 == 0, the 16-byte
+  // path) and writes each token's new key and value rows at its slot (none for slot -1).
+  struct Rope {
+    const bf16* k_new = nullptr;  // [T, kv_heads, head_dim], unrotated; null: no rope in the kernel
+    const bf16* v_new = nullptr;  // [T, kv_heads, v_dim]
+    bf16* k_cache = nullptr;      // the caches above, written
+    bf16* v_cache = nullptr;
+    const float* inv_freq = nullptr;  // [head_dim / 2]
+    float attention_factor = 1.0f;
+    bool neox = true;
+  } rope;
 };
 // Keys split into chunks processed by separate blocks, merged by launch_combine_splits.
 // With splits == 1 kernels write the output directly and the partial buffers are unused.

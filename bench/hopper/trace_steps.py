@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""What each kernel costs a recorded decode step, from a kernel_trace.cpp CSV.
+
+    python3 trace_steps.py trace.csv [STEPS]
+
+A step is the kernels from one embedding launch to the next on the step's stream; decode steps
+are those with a decode attention kernel, and the last STEPS of them (default 8) are read. A
+kernel's cost is its end minus the latest end before it on the step's stream: inside a recorded
+step kernels overlap through dependent launches, so that is what removing it would save at
+most. Kernels of other streams (branches) are listed apart with their durations. Prints the
+median over the steps, kernel by kernel in order, then summed by name.
+"""
+import collections
+import csv
+import statistics
+import sys
+
+
+def load(path):
+    rows = [(int(r["start_ns"]), int(r["end_ns"]), r["stream"], r["name"]) for r in csv.DictReader(open(path))]
+    return sorted(rows)
+
+
+def short(name):
+    for cut in ("void ", "dsinfer::", "cuda::", "(anonymous namespace)::"):
+        name = name.replace(cut, "")
+    return name.split("(")[0][:60]
+
+
+def decode_steps(rows):
+    starts = [i for i, r in enumerate(rows) if "embedding" in r[3]]
+    steps = [rows[a:b] for a, b in zip(starts, starts[1:] + [len(rows)])]
+    return [s for s in steps if any("decode" in r[3] for r in s)]
+
+
+def costs(step):
+    main = step[0][2]
+    last_end, out, branch = step[0][0], [], []
+    for start, end, stream, name in step:
+        if stream != main:
+            branch.append((short(name), (end - start) / 1e3))
+            continue
+        out.append((short(name), (end - max(last_end, start)) / 1e3 if end > last_end else 0.0, (end - start) / 1e3,
+                    (start - last_end) / 1e3))
+        last_end = max(last_end, end)
+    return out, branch, (last_end - step[0][0]) / 1e3
+
+
+def main():
+    steps = decode_steps(load(sys.argv[1]))
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    steps = steps[-n:]
+    read = [costs(s) for s in steps]
+    shapes = {len(r[0]) for r in read}
+    if len(shapes) != 1:
+        sys.exit(f"the last {n} decode steps differ in kernels: {sorted(shapes)}; pass fewer")
+    print(f"{len(read)} steps, step time median {statistics.median(r[2] for r in read):.1f} us")
+    print(f"{'cost':>7} {'dur':>7} {'gap':>6}  kernel (median over steps; gap < 0: started before the previous ended)")
+    by_name = collections.defaultdict(float)
+    for i, (name, _, _, _) in enumerate(read[0][0]):
+        cost = statistics.median(r[0][i][1] for r in read)
+        dur = statistics.median(r[0][i][2] for r in read)
+        gap = statistics.median(r[0][i][3] for r in read)
+        by_name[name] += cost
+        print(f"{cost:7.1f} {dur:7.1f} {gap:6.1f}  {name}")
+    branch = collections.defaultdict(float)
+    for name, dur in read[-1][1]:
+        branch[name] += dur
+    print("\n   cost  kernel (summed by name over the step)")
+    for name, cost in sorted(by_name.items(), key=lambda kv: -kv[1]):
+        print(f"{cost:7.1f}  {name}")
+    if branch:
+        print("\n    dur  branch kernels (other streams, last step)")
+        for name, dur in sorted(branch.items(), key=lambda kv: -kv[1]):
+            print(f"{dur:7.1f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
