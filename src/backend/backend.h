@@ -149,12 +149,6 @@ class Backend {
   // Per-head matrices w [H, N, K]: out[t, h] = w[h] x[t, h] (x [T, H, K] -> out [T, H, N]), or with
   // `transpose` out[t, h] = w[h]^T x[t, h] (x [T, H, N] -> out [T, H, K]).
   virtual void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) = 0;
-  // mla_attention into out_lat, then each head's values: out [T, H, v] = head_matmul(out_lat,
-  // w_uv [H, v, kv_lora]). A device may merge the attention's parts and apply w_uv in one pass
-  // (out_lat is then left unwritten); the default runs the two ops.
-  virtual void mla_attention_values(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                                    const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
-                                    Tensor out_lat, Tensor out);
   // Router: logits [T, E] (+ selection bias) -> top-k expert ids I32 [T, k] and weights F32 [T, k].
   virtual void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) = 0;
   // The router's product and the routing: logits F32 [T, E] = x gate^T, then moe_route. A device

@@ -102,8 +102,9 @@ Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_nope, co
   Tensor q_lat = ctx.tensor({t, heads, lora});
   ctx.be.head_matmul(q_nope, w_uk_, /*transpose=*/true, q_lat);
   Tensor out_lat = ctx.tensor({t, heads, lora});
+  ctx.be.mla_attention(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, out_lat);
   Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});
-  ctx.be.mla_attention_values(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, w_uv_, out_lat, attn);
+  ctx.be.head_matmul(out_lat, w_uv_, /*transpose=*/false, attn);
   return attn;
 }
 

@@ -111,33 +111,6 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
   }
 }
 
-// mla_attention_values (for a few tokens: the split merge and w_uv in one launch) against
-// mla_attention then head_matmul on the same GPU, which it must equal bit for bit.
-void check_mla_values(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, int v_dim, uint32_t seed,
-                      int block = kBlock) {
-  SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", values "
-                                    << v_dim << ", " << specs.size() << " sequences");
-  GpuTest g;
-  const int blocks = blocks_needed(specs, block), slots = blocks * block;
-  ForwardBatch b = paged_batch(specs, blocks, seed, block);
-  const int t = b.num_tokens();
-  g.gpu->begin_forward(b);
-  const Tensor q_lat = g.gpu_bf16(random_values(t * heads * lora, 1.0f, seed + 1), {t, heads, lora});
-  const Tensor q_rope = g.gpu_bf16(random_values(t * heads * rope, 1.0f, seed + 2), {t, heads, rope});
-  const Tensor cache = g.gpu_bf16(random_values(slots * (lora + rope), 1.0f, seed + 3), {slots, lora + rope});
-  const Tensor w_uv = g.gpu_bf16(random_values(heads * v_dim * lora, 0.05f, seed + 4), {heads, v_dim, lora});
-  const float scale = 1.0f / std::sqrt(192.0f);
-  Tensor lat = g.gpu_tensor(DType::BF16, {t, heads, lora}), want = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
-  g.gpu->mla_attention(b, q_lat, q_rope, cache, lora, scale, lat);
-  g.gpu->head_matmul(lat, w_uv, /*transpose=*/false, want);
-  for (int i = 0; i < 2; ++i) {  // twice: the partial buffers reused
-    Tensor got = g.gpu_tensor(DType::BF16, {t, heads, v_dim});
-    g.gpu->mla_attention_values(b, q_lat, q_rope, cache, lora, scale, w_uv, g.gpu_tensor(DType::BF16, {t, heads, lora}),
-                                got);
-    EXPECT_EQ(g.read(got), g.read(want));
-  }
-}
-
 }  // namespace
 
 TEST(GpuAttention, PrefillManySequencesAndHeadDims) {
@@ -272,22 +245,6 @@ TEST(GpuAttention, MlaDecodeOverEveryCountOfLiveSplits) {
   SKIP_WITHOUT_GPU();
   for (int ctx : {1, 64, 65, 575, 8192}) check_mla({{ctx - 1, 1}}, 16, 512, 64, 50 + ctx, 64, 3);
   check_mla({{0, 1}, {4000, 1}, {129, 1}}, 128, 512, 64, 51, 16, 3);
-}
-
-// mla_attention_values: 1-4 decode tokens at V3's and V2-Lite's shapes (the wgmma kernel) and
-// ds3-tiny's (the mma.sync kernel), contexts of one tile to many, a prefill chunk of 3 tokens, and
-// 5 tokens (past the one-launch path: the two ops).
-TEST(GpuAttention, MlaAttentionValuesEqualsAttentionThenHeadMatmul) {
-  SKIP_WITHOUT_GPU();
-  const std::vector<SeqSpec> decode = {{4095, 1}, {0, 1}, {700, 1}, {64, 1}};
-  for (size_t n = 1; n <= 4; ++n) {
-    const std::vector<SeqSpec> specs(decode.begin(), decode.begin() + n);
-    check_mla_values(specs, 128, 512, 64, 128, 90 + n);
-    check_mla_values(specs, 16, 512, 64, 128, 94 + n, 64);
-    check_mla_values(specs, 4, 32, 8, 16, 98 + n);
-  }
-  check_mla_values({{300, 3}}, 16, 512, 64, 128, 103);
-  check_mla_values({{10, 1}, {2000, 1}, {5, 1}, {600, 1}, {90, 1}}, 16, 512, 64, 128, 104);
 }
 
 // The absorbed path on the GPU (per-head products with W_UK and W_UV, the MLA kernels, the split

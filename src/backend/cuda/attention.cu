@@ -673,17 +673,56 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 
 // ---------------------------------------------------------------- split merge
 
-// One block per (token, head) row, merged by split_row_weights and merge_split_row.
+// One block per (token, head) row. Warp 0 lists the splits that saw keys with their weights
+// exp2(lse - max) (a plan made for every context length leaves most splits of a short context
+// empty), then each thread merges 4 output columns over just those splits, loads of all splits
+// in flight together: a row is a few dependent steps, not one per split and column.
 template <bool kVec>
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
   dependent_kernel_start();
   extern __shared__ float weight[];  // [splits] weights of the live splits, then [splits] their indices
   int* live = reinterpret_cast<int*>(weight + split.splits);
-  __shared__ SplitRowWeights w;
+  __shared__ int n_live;
+  __shared__ float inv_den;
   const int64_t row = blockIdx.x;
-  if (threadIdx.x < 32) split_row_weights(split, rows, row, weight, live, w);
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float mx = kNegInf;
+    for (int z = lane; z < split.splits; z += 32) mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
+    mx = warp_max(mx);
+    int n = 0;
+    float den = 0.0f;
+    for (int z0 = 0; z0 < split.splits; z0 += 32) {
+      const int z = z0 + lane;
+      const float lse = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
+      const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
+      if (lse != kNegInf) {
+        const int at = n + __popc(has_keys & ((1u << lane) - 1));
+        weight[at] = exp2f(lse - mx);
+        live[at] = z;
+        den += weight[at];
+      }
+      n += __popc(has_keys);
+    }
+    den = warp_sum(den);
+    if (lane == 0) n_live = n, inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+  }
   __syncthreads();
-  merge_split_row<kVec>(split, rows, row, dim, weight, live, w, out + row * dim);
+  const int per_thread = kVec ? 4 : 1;
+  for (int d = threadIdx.x * per_thread; d < dim; d += blockDim.x * per_thread) {
+    float acc[4] = {};
+#pragma unroll 4
+    for (int i = 0; i < n_live; ++i) {
+      const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
+      if constexpr (kVec) {
+        const float4 v = *reinterpret_cast<const float4*>(part);
+        acc[0] += weight[i] * v.x, acc[1] += weight[i] * v.y, acc[2] += weight[i] * v.z, acc[3] += weight[i] * v.w;
+      } else {
+        acc[0] += weight[i] * part[0];
+      }
+    }
+    for (int j = 0; j < per_thread; ++j) out[row * dim + d + j] = __float2bfloat16(acc[j] * inv_den);
+  }
 }
 
 }  // namespace

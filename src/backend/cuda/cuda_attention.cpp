@@ -138,7 +138,7 @@ void CudaBackend::gqa_decode(const GqaParams& p) {
   if (sp.splits > 1 && sp.counters == nullptr) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
 }
 
-SplitKv CudaBackend::mla_attend(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
                                 const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
   const DeviceBatch& db = device_batch(batch);
   expect(q_lat, DType::BF16, "mla_attention", "q_lat");
@@ -152,7 +152,7 @@ SplitKv CudaBackend::mla_attend(const ForwardBatch& batch, const Tensor& q_lat, 
   if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || latent_cache.shape.back() != kv_lora_rank + rope)
     fail("mla_attention: latent ", kv_lora_rank, " (at most ", kMlaMaxLora, ") + rope ", rope, " (at most ",
          kMlaMaxRope, ") over a cache of ", shape_str(latent_cache.shape));
-  if (t == 0) return SplitKv{};
+  if (t == 0) return;
 
   MlaParams p;
   p.batch = db;
@@ -181,34 +181,7 @@ SplitKv CudaBackend::mla_attend(const ForwardBatch& batch, const Tensor& q_lat, 
     launch_mla_decode(p, sp, stream_);
   else
     launch_mla(p, sp, stream_);
-  return sp;
-}
-
-void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                                const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
-  const SplitKv sp = mla_attend(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat);
-  if (sp.splits > 1)
-    launch_combine_splits(sp, batch.num_tokens(), static_cast<int>(q_lat.dim(1)), kv_lora_rank, out_lat.ptr<bf16>(),
-                          stream_);
-}
-
-// A few tokens whose attention ran split merge the splits and apply w_uv in one launch (one
-// fewer a layer at decode: docs/cuda.md); other steps run mla_attention and head_matmul.
-void CudaBackend::mla_attention_values(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                                       const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
-                                       Tensor out_lat, Tensor out) {
-  expect(w_uv, DType::BF16, "mla_attention_values", "w_uv");
-  expect(out, DType::BF16, "mla_attention_values", "output");
-  const int t = batch.num_tokens(), heads = static_cast<int>(q_lat.dim(1));
-  if (w_uv.shape.size() != 3 || w_uv.dim(0) != heads || w_uv.dim(2) != kv_lora_rank)
-    fail("mla_attention_values: w_uv ", shape_str(w_uv.shape), " for ", heads, " heads of latent ", kv_lora_rank);
-  const int v_dim = static_cast<int>(w_uv.dim(1));
-  expect_shape(out, {t, heads, v_dim}, "mla_attention_values", "output");
-  const SplitKv sp = mla_attend(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat);
-  if (sp.splits > 1 && mla_values_fits(t, v_dim, kv_lora_rank, sp.splits, w_uv.data, max_block_smem_))
-    return launch_mla_values(sp, w_uv.ptr<bf16>(), t, heads, v_dim, kv_lora_rank, out.ptr<bf16>(), stream_);
-  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, out_lat.ptr<bf16>(), stream_);
-  head_matmul(out_lat, w_uv, /*transpose=*/false, out);
+  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
 }
 
 }  // namespace dsinfer::cuda

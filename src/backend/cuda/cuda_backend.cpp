@@ -85,7 +85,6 @@ CudaBackend::CudaBackend(int device_index)
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device_index));
   sm_count_ = prop.multiProcessorCount;
-  max_block_smem_ = static_cast<int>(prop.sharedMemPerBlockOptin);
   name_ = cat("cuda:", device_index, " (", prop.name, ")");
   CUBLAS_CHECK(cublasCreate(&blas_));
   CUBLAS_CHECK(cublasSetStream(blas_, stream_));

@@ -66,9 +66,6 @@ class CudaBackend final : public Backend {
                             const RopeParams& p, int kv_heads, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
                      int kv_lora_rank, float scale, Tensor out_lat) override;
-  void mla_attention_values(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                            const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
-                            Tensor out_lat, Tensor out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
   void moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r, Tensor logits,
@@ -96,9 +93,6 @@ class CudaBackend final : public Backend {
                        int v_head_dim, float scale, Tensor out);
   // The decode kernel over p's batch of one-token sequences, split as the batch needs.
   void gqa_decode(const GqaParams& p);
-  // mla_attention's kernel, its arguments checked; the caller merges the splits it returns.
-  SplitKv mla_attend(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
-                     int kv_lora_rank, float scale, Tensor out_lat);
   // rope_and_cache's arguments, checked (cuda_ops.cpp).
   RopeCacheParams rope_cache_params(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
                                     const RopeParams& p);
@@ -106,7 +100,6 @@ class CudaBackend final : public Backend {
   int device_index_;
   std::string name_;
   int sm_count_ = 0;
-  int max_block_smem_ = 0;  // shared memory a block may opt in to, bytes
   // The stream ops are queued on: main_stream_, or branch_stream_ between begin_branch and
   // end_branch. Objects made with a stream (cuBLASLt, scratch) keep main_stream_.
   cudaStream_t stream_ = nullptr;

@@ -188,12 +188,6 @@ void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 constexpr int kMlaDecodeHeadsPerBlock = 64;
 bool mla_decode_fits(const MlaParams& p);
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s);
-// ---- mla_values.cu: for 1 to kGemvMaxRows tokens, the MLA kernels' split partials [splits, T,
-// heads, lora] merged per (token, head) and multiplied by that head's w_uv [heads, v, lora]:
-// out [T, heads, v], as launch_combine_splits then launch_head_gemv (not transposed) compute it.
-bool mla_values_fits(int64_t t, int64_t v_dim, int64_t lora, int splits, const void* w_uv, int max_smem);
-void launch_mla_values(const SplitKv& split, const bf16* w_uv, int t, int heads, int v_dim, int lora, bf16* out,
-                       cudaStream_t s);
 
 // ---- moe.cu
 struct RouteParams {

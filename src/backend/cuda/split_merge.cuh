@@ -1,10 +1,8 @@
-// Attention split over the keys: each split writes its partial output (normalized by its own
-// softmax sum) and the log2 of that sum (-inf: it saw no key), and the splits are merged by
-// their log-sum-exp. merge_live_splits does it inside the GQA decode kernel: each live split
-// counts itself in, and the last of a (token, head block) to arrive merges all of them and writes
-// the bf16 output (last_block_arrives counts them), so no combine kernel is launched. The row
-// merge below (split_row_weights, merge_split_row) is combine_splits_kernel's, and the MLA
-// value kernel's (mla_values.cu), which must equal it bit for bit.
+// Decode attention split over the keys, merged inside the kernel: each live split writes its
+// partial output (normalized by its own softmax sum) and the log2 of that sum, then counts itself
+// in; the last live split of a (token, head block) to arrive merges all of them by their
+// log-sum-exp and writes the bf16 output (last_block_arrives counts them), so no combine kernel
+// is launched. Used by the GQA decode kernel.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -26,7 +24,7 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
   float* inv_den = smem + n_live * R;
   {
     const int tpr = blockDim.x / R, r = threadIdx.x / tpr, j = threadIdx.x % tpr;
-    float mx = kNegInf;
+    float mx = -__builtin_huge_valf();
     if (r < n_rows)
       for (int z = j; z < n_live; z += tpr) mx = fmaxf(mx, __ldcg(s.part_lse + z * split_rows + row0 + r));
     for (int off = 1; off < tpr; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
@@ -61,63 +59,6 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
       for (int z = 0; z < n_live; ++z) acc += weight[z * R + r] * __ldcg(s.part_o + z * z_stride + base + i);
       out[base + i] = __float2bfloat16(acc * inv_den[r]);
     }
-  }
-}
-
-// One row's merge, as a block: warp 0 lists the splits that saw keys with their weights
-// exp2(lse - max) (a plan made for every context length leaves most splits of a short context
-// empty) and 1 / their sum; then merge_split_row has each thread merge 4 output columns over just
-// those splits, the loads of all splits in flight together: a row is a few dependent steps, not
-// one per split and column. weight and live hold split.splits values each.
-struct SplitRowWeights {
-  int n_live;
-  float inv_den;
-};
-
-// Warp 0 only (threadIdx.x < 32); the block syncs before merge_split_row reads the results.
-__device__ __forceinline__ void split_row_weights(const SplitKv& split, int rows, int64_t row, float* weight, int* live,
-                                                  SplitRowWeights& out) {
-  const int lane = threadIdx.x;
-  float mx = kNegInf;
-  for (int z = lane; z < split.splits; z += 32) mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
-  mx = warp_max(mx);
-  int n = 0;
-  float den = 0.0f;
-  for (int z0 = 0; z0 < split.splits; z0 += 32) {
-    const int z = z0 + lane;
-    const float lse = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
-    const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
-    if (lse != kNegInf) {
-      const int at = n + __popc(has_keys & ((1u << lane) - 1));
-      weight[at] = exp2f(lse - mx);
-      live[at] = z;
-      den += weight[at];
-    }
-    n += __popc(has_keys);
-  }
-  den = warp_sum(den);
-  if (lane == 0) out = {n, den > 0.0f ? 1.0f / den : 0.0f};
-}
-
-// out[0, dim) = the row's merged output in bf16 (all threads of the block).
-template <bool kVec>
-__device__ __forceinline__ void merge_split_row(const SplitKv& split, int rows, int64_t row, int dim,
-                                                const float* weight, const int* live, const SplitRowWeights& w,
-                                                __nv_bfloat16* out) {
-  const int per_thread = kVec ? 4 : 1;
-  for (int d = threadIdx.x * per_thread; d < dim; d += blockDim.x * per_thread) {
-    float acc[4] = {};
-#pragma unroll 4
-    for (int i = 0; i < w.n_live; ++i) {
-      const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
-      if constexpr (kVec) {
-        const float4 v = *reinterpret_cast<const float4*>(part);
-        acc[0] += weight[i] * v.x, acc[1] += weight[i] * v.y, acc[2] += weight[i] * v.z, acc[3] += weight[i] * v.w;
-      } else {
-        acc[0] += weight[i] * part[0];
-      }
-    }
-    for (int j = 0; j < per_thread; ++j) out[d + j] = __float2bfloat16(acc[j] * w.inv_den);
   }
 }
 

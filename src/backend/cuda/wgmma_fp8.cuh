@@ -80,14 +80,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-// ---- Bulk copy: `bytes` (a multiple of 16; both addresses 16-byte aligned) from global `src`
-// into shared memory at `dst`, counted on barrier `bar`.
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(reinterpret_cast<uint64_t>(src)), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
 // ---- Register budgets of warp-specialized kernels (need a register cap at entry: launch
 // bounds with one block per SM): the copy warpgroup gives registers back, the MMA ones take them.
 template <int N>
