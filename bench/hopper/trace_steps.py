@@ -5,7 +5,8 @@
 
 A step is the kernels from one embedding launch to the next on the step's stream; decode steps
 are those with a decode attention kernel, and the last STEPS of them (default 8) are read. A
-kernel's cost is its end minus the latest end before it on the step's stream: inside a recorded
+kernel's cost is its end minus the latest end before it on the step's main stream (the one
+most of its kernels ran on): inside a recorded
 step kernels overlap through dependent launches, so that is what removing it would save at
 most. Kernels of other streams (branches) are listed apart with their durations. Prints the
 median over the steps, kernel by kernel in order, then summed by name.
@@ -13,12 +14,23 @@ median over the steps, kernel by kernel in order, then summed by name.
 import collections
 import csv
 import statistics
+import subprocess
 import sys
 
 
 def load(path):
     rows = [(int(r["start_ns"]), int(r["end_ns"]), r["stream"], r["name"]) for r in csv.DictReader(open(path))]
-    return sorted(rows)
+    names = demangle(sorted({r[3] for r in rows}))
+    return sorted((a, b, st, names[n]) for a, b, st, n in rows)
+
+
+def demangle(names):
+    """CUPTI reports mangled names; c++filt (binutils) turns them back, where it is installed."""
+    try:
+        out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True, check=True).stdout
+        return dict(zip(names, out.splitlines()))
+    except (OSError, subprocess.CalledProcessError):
+        return {n: n for n in names}
 
 
 def short(name):
@@ -34,7 +46,9 @@ def decode_steps(rows):
 
 
 def costs(step):
-    main = step[0][2]
+    # The main stream: the one most of the step's kernels ran on (a recorded step's branches run
+    # on streams of their own, and the embedding may not share the graph's stream).
+    main = collections.Counter(r[2] for r in step).most_common(1)[0][0]
     last_end, out, branch = step[0][0], [], []
     for start, end, stream, name in step:
         if stream != main:
@@ -48,6 +62,8 @@ def costs(step):
 
 def main():
     steps = decode_steps(load(sys.argv[1]))
+    if not steps:
+        sys.exit("no decode step (embedding ... decode attention kernel) in this trace")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     steps = steps[-n:]
     read = [costs(s) for s in steps]
