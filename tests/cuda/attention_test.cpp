@@ -64,8 +64,7 @@ void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, 
   std::vector<float> v = random_values(t * kv_heads * v_dim, 1.0f, seed + 3);
   const std::vector<float> k_cache = random_values(slots * kv_heads * dim, 1.0f, seed + 4);
   const std::vector<float> v_cache = random_values(slots * kv_heads * v_dim, 1.0f, seed + 5);
-  std::vector<float> inv(dim / 2);
-  for (int i = 0; i < dim / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / dim);
+  std::vector<float> inv = rope_frequencies(dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim)), factor = 1.1f;
   std::vector<float> wq = q, wk = k, wkc = k_cache, wvc = v_cache, want(t * heads * v_dim);
   g.cpu->rope_cache_attention(b, host_view(wq, {t, heads, dim}), host_view(wk, {t, kv_heads, dim}),
@@ -109,6 +108,13 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
     g.gpu->mla_attention(b, gq_lat, gq_rope, gcache, lora, scale, out);
     expect_close(g.read(out), want, 2e-2f, "mla_attention");
   }
+}
+
+// 100 one-token sequences over contexts of 1 to 300 keys: enough blocks to run unsplit.
+std::vector<SeqSpec> hundred_decode_seqs() {
+  std::vector<SeqSpec> specs;
+  for (int s = 0; s < 100; ++s) specs.push_back({(s * 37) % 300, 1});
+  return specs;
 }
 
 }  // namespace
@@ -175,8 +181,7 @@ TEST(GpuAttention, DecodeSplitsMergedInTheKernel) {
 // element copies.
 TEST(GpuAttention, DecodeLargeBatchesRunUnsplit) {
   SKIP_WITHOUT_GPU();
-  std::vector<SeqSpec> specs;
-  for (int s = 0; s < 100; ++s) specs.push_back({(s * 37) % 300, 1});
+  const std::vector<SeqSpec> specs = hundred_decode_seqs();
   check_gqa(specs, 28, 4, 128, 27, 0, kBlock, 2);
   check_gqa(specs, 6, 3, 12, 28);  // 12: element copies
 }
@@ -193,9 +198,7 @@ TEST(GpuAttention, RopeCacheAttentionEqualsRopeAndCacheThenAttention) {
     check_gqa_rope(decode, 40, 2, 64, 64, style, 82, 1, true);  // two head chunks of 20; a padding token
     check_gqa_rope({{900, 1}, {40, 1}}, 8, 2, 192, 128, style, 83);
   }
-  std::vector<SeqSpec> many;
-  for (int s = 0; s < 100; ++s) many.push_back({(s * 37) % 300, 1});
-  check_gqa_rope(many, 28, 4, 128, 128, RopeStyle::Neox, 84, 2);  // unsplit
+  check_gqa_rope(hundred_decode_seqs(), 28, 4, 128, 128, RopeStyle::Neox, 84, 2);  // unsplit
   check_gqa_rope({{0, 40}, {90, 3}}, 8, 2, 64, 64, RopeStyle::Neox, 85);   // prefill: the two ops
   check_gqa_rope({{30, 1}, {500, 1}}, 6, 3, 24, 24, RopeStyle::Neox, 86);  // 24 % 16 != 0: the two ops
 }

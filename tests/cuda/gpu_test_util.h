@@ -34,6 +34,13 @@ inline std::vector<float> random_values(size_t n, float scale, uint32_t seed) {
   return v;
 }
 
+// Rope's inverse frequencies for d rotated dims (base 10000).
+inline std::vector<float> rope_frequencies(int d) {
+  std::vector<float> inv(d / 2);
+  for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / d);
+  return inv;
+}
+
 inline std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
   std::vector<uint16_t> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = f32_to_bf16(v[i]);

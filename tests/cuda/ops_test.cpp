@@ -43,13 +43,6 @@ ForwardBatch three_token_batch() {
   return b;
 }
 
-// Rope's inverse frequencies for d rotated dims (base 10000).
-std::vector<float> rope_frequencies(int d) {
-  std::vector<float> inv(d / 2);
-  for (int i = 0; i < d / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / d);
-  return inv;
-}
-
 }  // namespace
 
 TEST(GpuOps, Embedding) {
