@@ -25,17 +25,21 @@ def kernels(path):
     return [(r[name], float(r[value].replace(",", "")) / 1000.0) for r in rows[head + 1:] if len(r) > value]
 
 
-def decode_steps(ks):
-    starts = [i for i, (n, _) in enumerate(ks) if "embedding" in n]
+def decode_steps(ks, name=lambda k: k[0]):
+    """Kernels (in launch order) cut into steps at each embedding launch; the steps that run a
+    decode attention kernel. `name` reads a kernel's name from its record."""
+    starts = [i for i, k in enumerate(ks) if "embedding" in name(k)]
     steps = [ks[a:b] for a, b in zip(starts, starts[1:] + [len(ks)])]
-    decode = [s for s in steps if any("decode" in n for n, _ in s)]
+    decode = [s for s in steps if any("decode" in name(k) for k in s)]
     if not decode:
         sys.exit("no step with a decode attention kernel in this profile")
     return decode
 
 
-def short(name):
-    return name.replace("void ", "").replace("dsinfer::", "").replace("cuda::", "").replace("<unnamed>::", "")[:90]
+def short(name, width=90):
+    for cut in ("void ", "dsinfer::", "cuda::", "<unnamed>::", "(anonymous namespace)::"):
+        name = name.replace(cut, "")
+    return name[:width]
 
 
 def main():

@@ -17,6 +17,8 @@ import statistics
 import subprocess
 import sys
 
+import step_kernels  # this folder's ncu reader: the same steps and short names
+
 
 def load(path):
     rows = [(int(r["start_ns"]), int(r["end_ns"]), r["stream"], r["name"]) for r in csv.DictReader(open(path))]
@@ -34,15 +36,7 @@ def demangle(names):
 
 
 def short(name):
-    for cut in ("void ", "dsinfer::", "cuda::", "(anonymous namespace)::"):
-        name = name.replace(cut, "")
-    return name.split("(")[0][:60]
-
-
-def decode_steps(rows):
-    starts = [i for i, r in enumerate(rows) if "embedding" in r[3]]
-    steps = [rows[a:b] for a, b in zip(starts, starts[1:] + [len(rows)])]
-    return [s for s in steps if any("decode" in r[3] for r in s)]
+    return step_kernels.short(name).split("(")[0][:60]
 
 
 def costs(step):
@@ -61,9 +55,7 @@ def costs(step):
 
 
 def main():
-    steps = decode_steps(load(sys.argv[1]))
-    if not steps:
-        sys.exit("no decode step (embedding ... decode attention kernel) in this trace")
+    steps = step_kernels.decode_steps(load(sys.argv[1]), name=lambda r: r[3])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     steps = steps[-n:]
     read = [costs(s) for s in steps]
