@@ -38,12 +38,6 @@ void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }
 
-void Backend::linear_add_rmsnorm(const Tensor& x, const Weight& w, const Weight* bias, Tensor out,
-                                 const ResidualNorm& r) {
-  linear(x, w, bias, out);
-  add_rmsnorm(r.x, out, *r.norm, r.eps, r.normed);
-}
-
 void Backend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,
                              Tensor logits, Tensor ids, Tensor weights) {
   linear(x, gate, nullptr, logits);

@@ -39,15 +39,6 @@ struct LinearOut {
   Tensor out;
 };
 
-// The residual step that ends a decoder block: x += the block's output, then normed =
-// rmsnorm(x) * norm, the next block's input.
-struct ResidualNorm {
-  Tensor x;
-  const Weight* norm = nullptr;
-  float eps = 0.0f;
-  Tensor normed;
-};
-
 struct ExpertWeights {
   Weight gate, up, down;
 };
@@ -121,10 +112,6 @@ class Backend {
   virtual void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) = 0;
   // out[M, N] = x[M, K] * W[N, K]^T (+ bias)
   virtual void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) = 0;
-  // out = x W^T (+ bias), then the residual step r with out: a block's last product and the step
-  // after it, which a device may run as one pass; the default runs linear, then add_rmsnorm.
-  virtual void linear_add_rmsnorm(const Tensor& x, const Weight& w, const Weight* bias, Tensor out,
-                                  const ResidualNorm& r);
   // Several products of the same x (q/k/v, gate/up): each out = x W^T (+ bias). A device may run
   // them as one pass; the default runs each linear.
   virtual void linear_many(const Tensor& x, const std::vector<LinearOut>& outs);

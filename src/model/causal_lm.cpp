@@ -69,9 +69,8 @@ Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
   return run_ops(batch, cache, arena_);
 }
 
-// Each block ends with the residual step: its output added to x, then the norm that follows,
-// the next layer's input norm or the final norm after the last layer (over every token: cheap,
-// and it keeps one op sequence).
+// Each residual add is fused with the norm that follows it: the next layer's input norm, or
+// the final norm after the last layer (over every token: cheap, and it keeps one op sequence).
 Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena) {
   const int64_t t = batch.num_tokens(), h = config_.hidden_size;
   const DType act = backend_.act_dtype();
@@ -85,10 +84,10 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   for (int l = 0; l < config_.num_layers; ++l) {
     LayerContext ctx{backend_, arena, batch, cache.layer(l), act};
     DecoderLayer& layer = layers_[l];
-    layer.attention->forward_residual(ctx, normed, {x, &layer.post_attention_norm, eps, normed});
+    backend_.add_rmsnorm(x, layer.attention->forward(ctx, normed), layer.post_attention_norm, eps, normed);
     arena.rewind(block_start);
     const Weight& next_norm = l + 1 < config_.num_layers ? layers_[l + 1].input_norm : norm_;
-    layer.ffn->forward_residual(ctx, normed, {x, &next_norm, eps, normed});
+    backend_.add_rmsnorm(x, layer.ffn->forward(ctx, normed), next_norm, eps, normed);
     arena.rewind(block_start);
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());

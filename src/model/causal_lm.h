@@ -17,8 +17,8 @@ namespace dsinfer {
 
 struct DecoderLayer {
   Weight input_norm, post_attention_norm;
-  std::unique_ptr<Block> attention;
-  std::unique_ptr<Block> ffn;
+  std::unique_ptr<AttentionBlock> attention;
+  std::unique_ptr<FeedForward> ffn;
 };
 
 class CausalLM : public Model {

@@ -7,14 +7,12 @@
 
 namespace dsinfer {
 
-class DenseMlp final : public ProjectedBlock {
+class DenseMlp final : public FeedForward {
  public:
   DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate);
+  Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
-  Tensor body(LayerContext& ctx, const Tensor& x) override;  // silu(gate(x)) * up(x)
-  const Weight& output_weight() const override { return down_; }
-
   Weight gate_, up_, down_;
 };
 

@@ -23,7 +23,7 @@ GqaAttention::GqaAttention(WeightLoader& w, const std::string& prefix, const Mod
   }
 }
 
-Tensor GqaAttention::body(LayerContext& ctx, const Tensor& x) {
+Tensor GqaAttention::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   const int d = c_.head_dim;
   auto bias = [](const Weight& b) { return b.empty() ? nullptr : &b; };
@@ -36,7 +36,9 @@ Tensor GqaAttention::body(LayerContext& ctx, const Tensor& x) {
   Tensor attn = ctx.tensor({t, c_.num_heads, d});
   ctx.be.rope_cache_attention(ctx.batch, q, k, v, ctx.kv, rope_, c_.num_kv_heads,
                               1.0f / std::sqrt(static_cast<float>(d)), attn);
-  return attn.reshape({t, c_.num_heads * d});
+  Tensor out = ctx.tensor({t, c_.hidden_size});
+  ctx.be.linear(attn.reshape({t, c_.num_heads * d}), o_, nullptr, out);
+  return out;
 }
 
 }  // namespace dsinfer

@@ -9,14 +9,12 @@
 
 namespace dsinfer {
 
-class GqaAttention final : public ProjectedBlock {
+class GqaAttention final : public AttentionBlock {
  public:
   GqaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope);
+  Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
-  Tensor body(LayerContext& ctx, const Tensor& x) override;  // the heads' outputs [T, heads * head_dim]
-  const Weight& output_weight() const override { return o_; }
-
   const ModelConfig& c_;
   const RopeParams& rope_;
   Weight q_, k_, v_, o_, q_bias_, k_bias_, v_bias_;

@@ -77,7 +77,7 @@ void MlaAttention::project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor 
   }
 }
 
-Tensor MlaAttention::body(LayerContext& ctx, const Tensor& x) {
+Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   const int heads = c_.num_heads, lora = c_.kv_lora_rank;
   Tensor q = ctx.tensor({t, heads, c_.qk_head_dim()});
@@ -90,7 +90,9 @@ Tensor MlaAttention::body(LayerContext& ctx, const Tensor& x) {
                             ctx.kv.k);
   Tensor attn = mla_runs_expanded(c_, prefill_, ctx.batch) ? attend_expanded(ctx, q_nope, q_rope)
                                                            : attend_absorbed(ctx, q_nope, q_rope);
-  return attn.reshape({t, heads * c_.v_head_dim});
+  Tensor out = ctx.tensor({t, c_.hidden_size});
+  ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
+  return out;
 }
 
 // q_nope [T, H, nope], q_rope [T, H, rope] -> [T, H, v_head] over the latent cache.

@@ -29,14 +29,13 @@ namespace dsinfer {
 bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch);
 constexpr int kExpandedMinTokens = 64;
 
-class MlaAttention final : public ProjectedBlock {
+class MlaAttention final : public AttentionBlock {
  public:
   MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope,
                MlaPrefill prefill);
+  Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
-  Tensor body(LayerContext& ctx, const Tensor& x) override;  // the heads' outputs [T, heads * v_head_dim]
-  const Weight& output_weight() const override { return o_; }
   void project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv);
   Tensor attend_absorbed(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);
   Tensor attend_expanded(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);

@@ -15,7 +15,7 @@ namespace dsinfer {
 
 MoeRouting routing_from_config(const ModelConfig& c);
 
-class Moe final : public Block {
+class Moe final : public FeedForward {
  public:
   Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c);
   Tensor forward(LayerContext& ctx, const Tensor& x) override;

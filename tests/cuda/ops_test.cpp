@@ -354,44 +354,6 @@ TEST(GpuOps, AdjacentWeightsShareOneProduct) {
     }
 }
 
-// A block's last product with the residual step: 1-4 rows in one launch (rows whole and split
-// over warps, the 7B o_proj shape among them), 5 rows and a width that is not a multiple of 8 as
-// two ops; each against linear then add_rmsnorm on the GPU, run twice (the launch leaves its
-// block counter at 0 for the next).
-TEST(GpuOps, LinearAddRmsnormEqualsLinearThenAddRmsnorm) {
-  SKIP_WITHOUT_GPU();
-  GpuTest g;
-  struct Shape2 {
-    int n, k;
-  };
-  for (const Shape2 s : {Shape2{3584, 3584}, Shape2{64, 8192}, Shape2{100, 96}}) {
-    HostWeight w(random_values(s.n * s.k, 0.05f, 800 + s.n), Shape{s.n, s.k}, DType::BF16);
-    HostWeight bias(random_values(s.n, 0.5f, 801), Shape{s.n}, DType::BF16);
-    HostWeight norm(random_values(s.n, 1.5f, 802), Shape{s.n}, DType::BF16);
-    const Weight gw = g.gpu->upload_weight(w.weight, g.keep), gb = g.gpu->upload_weight(bias.weight, g.keep);
-    const Weight gn = g.gpu->upload_weight(norm.weight, g.keep);
-    for (int m : {1, 2, 4, 5})
-      for (bool biased : {false, true}) {
-        const std::string what = "n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) + " m=" + std::to_string(m) +
-                                 (biased ? " biased" : "");
-        const std::vector<float> in = random_values(m * s.k, 1.0f, 810 + m), res = random_values(m * s.n, 2.0f, 820 + m);
-        Tensor x = g.gpu_bf16(in, {m, s.k});
-        Tensor want_x = g.gpu_bf16(res, {m, s.n}), want_out = g.gpu_tensor(DType::BF16, {m, s.n});
-        Tensor want_normed = g.gpu_tensor(DType::BF16, {m, s.n});
-        g.gpu->Backend::linear_add_rmsnorm(x, gw, biased ? &gb : nullptr, want_out, {want_x, &gn, 1e-6f, want_normed});
-        for (int run = 0; run < 2; ++run) {
-          Tensor got_x = g.gpu_bf16(res, {m, s.n}), out = g.gpu_tensor(DType::BF16, {m, s.n});
-          Tensor normed = g.gpu_tensor(DType::BF16, {m, s.n});
-          g.gpu->linear_add_rmsnorm(x, gw, biased ? &gb : nullptr, out, {got_x, &gn, 1e-6f, normed});
-          EXPECT_EQ(g.read(out), g.read(want_out)) << what << ": product";
-          EXPECT_EQ(g.read(got_x), g.read(want_x)) << what << ": residual";
-          // The sum of squares adds in another order: the normed values may differ by a rounding.
-          expect_close(g.read(normed), g.read(want_normed), 1e-2f, what + ": normed, run " + std::to_string(run));
-        }
-      }
-  }
-}
-
 // Long rows split over 2 or 4 warps each (few rows, K of 8192 and of 8200, whose 16-byte pieces
 // do not divide evenly among the parts) against the CPU.
 TEST(GpuOps, SkinnyProductSplitsLongRows) {

@@ -52,8 +52,6 @@ class CudaBackend final : public Backend {
   void add(Tensor x, const Tensor& y) override;
   void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
-  void linear_add_rmsnorm(const Tensor& x, const Weight& w, const Weight* bias, Tensor out,
-                          const ResidualNorm& r) override;
   void linear_many(const Tensor& x, const std::vector<LinearOut>& outs) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
@@ -145,10 +143,7 @@ class CudaBackend final : public Backend {
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
   DeviceScratch stacked_ws_;  // the output of adjacent weights' single product (linear_many)
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
-  // The blocks of a launch whose last block finishes its work (moe_gate_route, a product with the
-  // residual step) count themselves done here (kept at 0). One launch at a time: such launches
-  // run on the main stream only.
-  Buffer block_counter_;
+  Buffer route_counter_;            // moe_gate_route's blocks count themselves done here (kept at 0)
 
   // ---- FP8 block-scaled linear (cuda_linear.cpp, gemm_fp8.h): Hopper FP8 tensor cores on the
   // e4m3 weights and their 128x128 scales, activations quantized per token and 128 columns.

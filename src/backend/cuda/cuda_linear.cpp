@@ -119,30 +119,6 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   if (bias && !fused) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
 }
 
-// At decode sizes, on the main stream, the product's last block to finish does the residual
-// step (GemvResidual): one launch instead of the product and a norm. Otherwise the two ops.
-void CudaBackend::linear_add_rmsnorm(const Tensor& x, const Weight& w, const Weight* bias, Tensor out,
-                                     const ResidualNorm& r) {
-  const int64_t m = x.rows(), k = x.shape.back(), n = w.out_features();
-  const auto bf16_rows = [&](const Tensor& t) {
-    return t.dtype == DType::BF16 && t.device.kind == DeviceKind::CUDA && t.rows() == m && t.shape.back() == n &&
-           aligned16(t.data);
-  };
-  const bool one_launch = stream_ == main_stream_ && x.dtype == DType::BF16 && x.device.kind == DeviceKind::CUDA &&
-                          w.w.dtype == DType::BF16 && w.w.shape.size() == 2 && w.in_features() == k &&
-                          gemv_fits(m, k, x.data, w.w.data) && n % 8 == 0 && bf16_rows(out) && bf16_rows(r.x) &&
-                          bf16_rows(r.normed) && r.norm->w.numel() == n &&
-                          (r.norm->w.dtype != DType::BF16 || aligned16(r.norm->w.data)) && (!bias || bias->w.numel() == n) &&
-                          out.data != r.x.data && out.data != r.normed.data && r.x.data != r.normed.data &&
-                          x.data != out.data && x.data != r.x.data && x.data != r.normed.data;
-  if (!one_launch) return Backend::linear_add_rmsnorm(x, w, bias, out, r);
-  GemvProducts one;
-  one.add(w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
-  const GemvResidual residual{r.x.ptr<bf16>(), device_weight(*r.norm), r.eps, r.normed.ptr<bf16>(),
-                              static_cast<int*>(block_counter_.data())};
-  launch_gemv(x.ptr<bf16>(), one, DType::BF16, m, k, sm_count_, stream_, residual);
-}
-
 // Decode-sized products of one input (q/k/v, gate/up) share one skinny launch when every weight
 // is bf16; otherwise each runs as its own linear.
 void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {

@@ -134,7 +134,7 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
   if (bias) b = device_weight(*bias);
   leave_branch();  // the counter is one: never two launches at once
   launch_moe_gate_route(x.ptr<bf16>(), gate.w.ptr<bf16>(), tokens, hidden, experts, bias ? &b : nullptr, p,
-                        logits.ptr<float>(), ids.ptr<int>(), weights.ptr<float>(), static_cast<int*>(block_counter_.data()),
+                        logits.ptr<float>(), ids.ptr<int>(), weights.ptr<float>(), static_cast<int*>(route_counter_.data()),
                         stream_);
 }
 

@@ -9,7 +9,6 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/rms_norm_rows.cuh"
 #include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
@@ -49,7 +48,7 @@ __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
 // each step's loads of x and W in registers (4 rows: 75 -> 85 registers, b4 548 -> 631 tok/s).
 template <int M, typename Out>
 __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
-    gemv_kernel(const bf16* x, GemvProducts products, int k, int splits, GemvResidual residual) {
+    gemv_kernel(const bf16* x, GemvProducts products, int k, int splits) {
   // This block's product: the one whose run of blocks holds blockIdx.x.
   int p = 0;
   while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
@@ -70,17 +69,12 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
   float acc[M] = {};
   stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
   sum_split_parts<M>(acc, splits);
+  if (!live || lane != 0 || warp % splits != 0) return;
+  const DeviceWeight& bias = products.bias[p];
   Out* out = static_cast<Out*>(products.out[p]);
-  if (live && lane == 0 && warp % splits == 0) {
-    const DeviceWeight& bias = products.bias[p];
 #pragma unroll
-    for (int m = 0; m < M; ++m)
-      out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
-  }
-  if constexpr (std::is_same_v<Out, bf16>) {
-    if (residual.counter != nullptr && last_block_arrives(residual.counter, gridDim.x))
-      rmsnorm_rows<M>(residual.x, out, residual.norm, residual.eps, n, residual.normed);
-  }
+  for (int m = 0; m < M; ++m)
+    out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
 }
 
 // Warps per row: the most (up to kMaxSplits) that keep the launch within two full waves of
@@ -95,8 +89,7 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
 }
 
 template <int M>
-void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, cudaStream_t s,
-               const GemvResidual& residual) {
+void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, cudaStream_t s) {
   const int splits = gemv_splits(products, k, sm_count), rows_per_block = kWarps / splits;
   int blocks = 0;
   for (int p = 0; p < products.count; ++p) {
@@ -104,11 +97,9 @@ void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int
     blocks += ceil_div(products.n[p], rows_per_block);
   }
   if (out_dtype == DType::F32)
-    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k, splits,
-                     residual);
+    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k, splits);
   else
-    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k, splits,
-                     residual);
+    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k, splits);
 }
 
 }  // namespace
@@ -127,12 +118,10 @@ void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void
 }
 
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                 cudaStream_t s, const GemvResidual& residual) {
+                 cudaStream_t s) {
   if (products.count == 0) return;
-  if (residual.counter != nullptr && (products.count != 1 || out_dtype != DType::BF16))
-    fail("gemv: a residual step ends a launch of one product with bf16 output");
   const int ki = static_cast<int>(k);
-  with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, s, residual); });
+  with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, s); });
 }
 
 // ---- Per-head products of absorbed MLA at decode sizes (CudaBackend::head_matmul, t <= 4):

@@ -57,20 +57,9 @@ struct GemvProducts {
 // they must be model weights, which no kernel writes.
 // Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
-// The residual step that may end a launch of one product with bf16 output [M, h]: once every
-// block has written its part, the last block to finish does x += out, then normed = rmsnorm(x) *
-// norm (launch_add_rmsnorm's work, without a launch of its own). h % 8 == 0 and x, out, normed
-// 16-byte aligned. counter: a device int at 0, which the launch leaves at 0.
-struct GemvResidual {
-  bf16* x = nullptr;
-  DeviceWeight norm;
-  float eps = 0.0f;
-  bf16* normed = nullptr;
-  int* counter = nullptr;  // null: no residual step
-};
 // A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                 cudaStream_t s, const GemvResidual& residual = {});
+                 cudaStream_t s);
 
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);

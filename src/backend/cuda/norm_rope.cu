@@ -6,17 +6,61 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/rms_norm_rows.cuh"
 
 namespace dsinfer::cuda {
 namespace {
 
 constexpr int kNormThreads = 256;
 
+// Eight bf16 values as one 16-byte word: the vector paths move rows in these.
+struct Pack8 {
+  float v[8];
+};
+
+__device__ __forceinline__ Pack8 unpack8(const uint4& u) {
+  Pack8 p;
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    p.v[2 * i] = f.x;
+    p.v[2 * i + 1] = f.y;
+  }
+  return p;
+}
+
+__device__ __forceinline__ uint4 pack8(const Pack8& p) {
+  uint4 u;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(p.v[2 * i], p.v[2 * i + 1]);
+  return u;
+}
+
+// Weight elements [i, i + 8) of a norm's weight (bf16 in one load, other dtypes one by one).
+__device__ __forceinline__ Pack8 weight8(const DeviceWeight& w, int64_t i) {
+  if (w.dtype == DType::BF16) return unpack8(*reinterpret_cast<const uint4*>(static_cast<const bf16*>(w.data) + i));
+  Pack8 p;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) p.v[j] = weight_at(w, 0, i + j);
+  return p;
+}
+
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[kNormThreads / 32];
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
+  return total;
+}
+
 // One block per row: with `add`, x += y first (rounded to bf16, as a bf16 residual stream is);
-// then out = rmsnorm(x) * w. Rows move as 16-byte words when `vec` (h % 8 == 0, aligned: see
-// rmsnorm_rows), so a row of a few thousand values takes one or two loads per thread rather than
-// a dozen dependent ones. As there, x and out may alias without `add`.
+// then out = rmsnorm(x) * w. Rows move as 16-byte words when `vec` (h % 8 == 0, aligned), so a
+// row of a few thousand values takes one or two loads per thread rather than a dozen
+// dependent ones. Each thread re-reads only the words it wrote, so x and out may alias
+// without `add`, and the add needs no barrier before the second pass.
 template <bool kAdd, bool kVec>
 __global__ void __launch_bounds__(kNormThreads) norm_kernel(bf16* x, const bf16* y, DeviceWeight w, float eps,
                                                             int64_t h, bf16* out) {
@@ -24,23 +68,46 @@ __global__ void __launch_bounds__(kNormThreads) norm_kernel(bf16* x, const bf16*
   bf16* xr = x + blockIdx.x * h;
   const bf16* yr = kAdd ? y + blockIdx.x * h : nullptr;
   bf16* outr = out + blockIdx.x * h;
-  if constexpr (kVec) {
-    rmsnorm_rows<1>(xr, yr, w, eps, h, outr);
-    return;
-  }
   float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    float v = __bfloat162float(xr[i]);
-    if constexpr (kAdd) {
-      const bf16 r = __float2bfloat16(v + __bfloat162float(yr[i]));
-      xr[i] = r;
-      v = __bfloat162float(r);
+  if constexpr (kVec) {
+    uint4* x4 = reinterpret_cast<uint4*>(xr);
+    for (int64_t c = threadIdx.x; c < h / 8; c += blockDim.x) {
+      Pack8 v = unpack8(x4[c]);
+      if constexpr (kAdd) {
+        const Pack8 d = unpack8(reinterpret_cast<const uint4*>(yr)[c]);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v.v[j] += d.v[j];
+        const uint4 rounded = pack8(v);
+        x4[c] = rounded;
+        v = unpack8(rounded);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) ss += v.v[j] * v.v[j];
     }
-    ss += v * v;
+  } else {
+    for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
+      float v = __bfloat162float(xr[i]);
+      if constexpr (kAdd) {
+        const bf16 r = __float2bfloat16(v + __bfloat162float(yr[i]));
+        xr[i] = r;
+        v = __bfloat162float(r);
+      }
+      ss += v * v;
+    }
   }
   const float inv = rsqrtf(block_sum(ss) / static_cast<float>(h) + eps);
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
-    outr[i] = __float2bfloat16(weight_at(w, 0, i) * (__bfloat162float(xr[i]) * inv));
+  if constexpr (kVec) {
+    for (int64_t c = threadIdx.x; c < h / 8; c += blockDim.x) {
+      Pack8 v = unpack8(reinterpret_cast<const uint4*>(xr)[c]);
+      const Pack8 g = weight8(w, 8 * c);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v.v[j] = g.v[j] * (v.v[j] * inv);
+      reinterpret_cast<uint4*>(outr)[c] = pack8(v);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
+      outr[i] = __float2bfloat16(weight_at(w, 0, i) * (__bfloat162float(xr[i]) * inv));
+  }
 }
 
 bool rows_vectorizable(int64_t h, std::initializer_list<const void*> ptrs, const DeviceWeight& w) {
