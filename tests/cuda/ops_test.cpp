@@ -255,13 +255,14 @@ TEST(GpuOps, ErrorsNameTheOp) {
   EXPECT_THROW(g.gpu->cache_write(other, a, a), Error);  // begin_forward was never called with it
 }
 
-// The fused residual add + norm, on rows that take the 16-byte path (h % 8 == 0) and rows that
-// do not, with bf16 and f32 norm weights: both the updated residual and the normed output.
+// The fused residual add + norm, on rows that take the 16-byte paths (h % 8 == 0: a word per
+// thread up to 8192 values, several past that) and rows that do not, with bf16 and f32 norm
+// weights: both the updated residual and the normed output.
 TEST(GpuOps, AddRmsnormOnWordAndElementPaths) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
   const int rows = 3;
-  for (int h : {300, 3584})
+  for (int h : {300, 3584, 8200})
     for (DType dt : {DType::BF16, DType::F32}) {
       std::vector<float> x = random_values(rows * h, 3.0f, 11), y = random_values(rows * h, 3.0f, 12);
       HostWeight w(random_values(h, 1.5f, 13), {h}, dt);

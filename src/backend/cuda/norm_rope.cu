@@ -46,13 +46,14 @@ __device__ __forceinline__ Pack8 weight8(const DeviceWeight& w, int64_t i) {
   return p;
 }
 
+// v summed over the calling block (any multiple of 32 threads up to 1024; every thread gets it).
 __device__ __forceinline__ float block_sum(float v) {
-  __shared__ float partial[kNormThreads / 32];
+  __shared__ float partial[32];
   v = warp_sum(v);
   if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
   __syncthreads();
   float total = 0.0f;
-  for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
+  for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) total += partial[i];
   return total;
 }
 
@@ -110,6 +111,42 @@ __global__ void __launch_bounds__(kNormThreads) norm_kernel(bf16* x, const bf16*
   }
 }
 
+// The same for rows of at most kNormWordThreads 16-byte words, each thread holding one word of
+// the row in registers from load to store: the norm's weight word is loaded before the dependent
+// wait (no kernel writes weights), and the row is not read twice. A decode step's norm is a
+// latency chain between two products; this one is a load, a block sum and a store after the wait.
+constexpr int kNormWordThreads = 1024;
+
+template <bool kAdd>
+__global__ void __launch_bounds__(kNormWordThreads) norm_word_kernel(bf16* x, const bf16* y, DeviceWeight w, float eps,
+                                                                     int64_t h, bf16* out) {
+  const int64_t words = h / 8, c = threadIdx.x, at = blockIdx.x * words + c;
+  const bool live = c < words;
+  Pack8 g = {};
+  if (live) g = weight8(w, 8 * c);
+  dependent_kernel_start();
+  Pack8 v = {};
+  if (live) {
+    v = unpack8(reinterpret_cast<const uint4*>(x)[at]);
+    if constexpr (kAdd) {
+      const Pack8 d = unpack8(reinterpret_cast<const uint4*>(y)[at]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v.v[j] += d.v[j];
+      const uint4 rounded = pack8(v);
+      reinterpret_cast<uint4*>(x)[at] = rounded;
+      v = unpack8(rounded);
+    }
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) ss += v.v[j] * v.v[j];
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(h) + eps);
+  if (!live) return;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v.v[j] = g.v[j] * (v.v[j] * inv);
+  reinterpret_cast<uint4*>(out)[at] = pack8(v);
+}
+
 bool rows_vectorizable(int64_t h, std::initializer_list<const void*> ptrs, const DeviceWeight& w) {
   if (h % 8 != 0) return false;
   for (const void* p : ptrs)
@@ -122,10 +159,15 @@ void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64
                  cudaStream_t s) {
   if (rows == 0) return;
   const unsigned grid = static_cast<unsigned>(rows);
-  if (rows_vectorizable(h, {x, y, out}, w))
+  const bool vec = rows_vectorizable(h, {x, y, out}, w);
+  if (vec && h / 8 <= kNormWordThreads) {
+    const int threads = static_cast<int>(ceil_div(h / 8, int64_t{32}) * 32);
+    launch_dependent("norm_word_kernel", norm_word_kernel<kAdd>, grid, threads, 0, s, x, y, w, eps, h, out);
+  } else if (vec) {
     launch_dependent("norm_kernel", norm_kernel<kAdd, true>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
-  else
+  } else {
     launch_dependent("norm_kernel", norm_kernel<kAdd, false>, grid, kNormThreads, 0, s, x, y, w, eps, h, out);
+  }
 }
 
 // Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), by the angle
