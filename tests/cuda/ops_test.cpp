@@ -374,6 +374,25 @@ TEST(GpuOps, SkinnyProductSplitsLongRows) {
   }
 }
 
+// A skinny product whose blocks all fit on the GPU at once stages its rows in shared memory; one
+// of more blocks (20000 rows) streams them through registers. Both against the CPU.
+TEST(GpuOps, SkinnyProductStagedAndStreamed) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  for (int n : {300, 20000}) {
+    const int k = 264;
+    HostWeight w(random_values(n * k, 0.1f, 720 + n % 89), Shape{n, k}, DType::BF16);
+    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
+    for (int m : {1, 3}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 730 + m), want(m * n);
+      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
+      Tensor out = g.gpu_tensor(DType::F32, {m, n});
+      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
+      expect_close(g.read(out), want, 1e-3f, "skinny n=" + std::to_string(n) + " m=" + std::to_string(m));
+    }
+  }
+}
+
 // Up to 4 tokens take the skinny per-head kernels (both directions), the larger shape MLA's
 // absorbed products at V2-Lite's sizes.
 TEST(GpuOps, HeadMatmulSkinnyBothDirections) {

@@ -9,6 +9,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
@@ -46,7 +47,11 @@ __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
 // registers, no spills) instead of the 8 its 60 registers allowed, more weight loads in flight
 // (b1 219 -> 223 tok/s); 2-4 rows state one block an SM as enough, so the compiler keeps more of
 // each step's loads of x and W in registers (4 rows: 75 -> 85 registers, b4 548 -> 631 tok/s).
-template <int M, typename Out>
+// kStaged (a launch whose blocks are all resident at once): each warp copies its whole part of
+// its row into shared memory before the dependent wait, rather than only a first batch of loads
+// into registers, so the whole product streams while the kernel before it runs. That kernel is
+// o_proj's attention, a latency chain over a few blocks: o then only does its dots after it.
+template <int M, typename Out, bool kStaged>
 __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
     gemv_kernel(const bf16* x, GemvProducts products, int k, int splits) {
   // This block's product: the one whose run of blocks holds blockIdx.x.
@@ -61,13 +66,24 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
   const int pieces = live ? end - begin : 0;
   const uint4* wr = reinterpret_cast<const uint4*>(products.w[p]) + static_cast<int64_t>(live ? row : 0) * chunks + begin;
   const uint4* xs = reinterpret_cast<const uint4*>(x) + begin;
-  // No kernel writes the weights: the first batch streams in while the previous kernel (the
-  // norm or attention that makes x) is still running.
-  uint4 wv[kUnroll];
-  load_batch(wv, wr, lane, pieces);
-  dependent_kernel_start();
+  // No kernel writes the weights: they stream in while the previous kernel (the norm or
+  // attention that makes x) is still running.
   float acc[M] = {};
-  stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
+  if constexpr (kStaged) {
+    extern __shared__ uint4 staged[];
+    uint4* part = staged + warp * per_part;
+    for (int c = lane; c < pieces; c += 32)
+      cp_async_16(reinterpret_cast<bf16*>(part + c), reinterpret_cast<const bf16*>(wr + c), 16);
+    cp_async_commit();
+    dependent_kernel_start();
+    cp_async_wait_all();  // a lane reads back only the pieces it copied: no barrier
+    for (int c = lane; c < pieces; c += 32) accumulate<M>(acc, part[c], xs, chunks, c);
+  } else {
+    uint4 wv[kUnroll];
+    load_batch(wv, wr, lane, pieces);
+    dependent_kernel_start();
+    stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
+  }
   sum_split_parts<M>(acc, splits);
   if (!live || lane != 0 || warp % splits != 0) return;
   const DeviceWeight& bias = products.bias[p];
@@ -88,6 +104,24 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
   return splits;
 }
 
+// Shared memory a staged block takes at most: the default limit, which needs no opt-in.
+constexpr size_t kMaxStagedBytes = 48 * 1024;
+
+template <int M, typename Out>
+void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits, int blocks, int sm_count,
+                 cudaStream_t s) {
+  const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
+  int per_sm = 0;
+  if (staged_bytes <= kMaxStagedBytes)
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true>, kWarps * 32,
+                                                             staged_bytes));
+  if (blocks <= per_sm * sm_count)
+    launch_dependent("gemv_kernel", gemv_kernel<M, Out, true>, blocks, kWarps * 32, staged_bytes, s, x, products, k,
+                     splits);
+  else
+    launch_dependent("gemv_kernel", gemv_kernel<M, Out, false>, blocks, kWarps * 32, 0, s, x, products, k, splits);
+}
+
 template <int M>
 void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, cudaStream_t s) {
   const int splits = gemv_splits(products, k, sm_count), rows_per_block = kWarps / splits;
@@ -97,9 +131,9 @@ void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int
     blocks += ceil_div(products.n[p], rows_per_block);
   }
   if (out_dtype == DType::F32)
-    launch_dependent("gemv_kernel", gemv_kernel<M, float>, blocks, kWarps * 32, 0, s, x, products, k, splits);
+    launch_rows<M, float>(x, products, k, splits, blocks, sm_count, s);
   else
-    launch_dependent("gemv_kernel", gemv_kernel<M, bf16>, blocks, kWarps * 32, 0, s, x, products, k, splits);
+    launch_rows<M, bf16>(x, products, k, splits, blocks, sm_count, s);
 }
 
 }  // namespace
