@@ -28,6 +28,13 @@ void Backend::rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k
   attention(batch, q, kv, kv_heads, static_cast<int>(q.dim(2)), static_cast<int>(v.dim(2)), scale, out);
 }
 
+void Backend::mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                    const Weight& kv_norm, float eps, const RopeParams& p, const Tensor& w_uk,
+                                    Tensor q_nope, Tensor q_rope, Tensor q_lat, Tensor cache) {
+  mla_rope_and_cache(batch, q, kv, kv_norm, eps, p, q_nope, q_rope, cache);
+  head_matmul(q_nope, w_uk, /*transpose=*/true, q_lat);
+}
+
 std::vector<Weight> Backend::upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) {
   std::vector<Weight> out;
   for (const Weight& w : host) out.push_back(upload_weight(w, keep));

@@ -133,6 +133,12 @@ class Backend {
   // (none for slot -1). kv is only read.
   virtual void mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm,
                                   float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) = 0;
+  // mla_rope_and_cache, then q_lat [T, H, lora] = q_nope . w_uk per head (w_uk [H, nope, lora]:
+  // head_matmul transposed): absorbed decode's query as one op, which a device may run as one
+  // pass that reads q's nope part in place and leaves q_nope unwritten.
+  virtual void mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                     const Weight& kv_norm, float eps, const RopeParams& p, const Tensor& w_uk,
+                                     Tensor q_nope, Tensor q_rope, Tensor q_lat, Tensor cache);
   // Causal GQA attention over the paged cache (the batch's new keys already written):
   // q [T, Hq, D] -> out [T, Hq, Dv].
   virtual void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads,

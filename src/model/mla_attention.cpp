@@ -86,21 +86,25 @@ Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   // Cache row = [rmsnorm(c_kv), rope(k_rope)]; q split into its nope and rotated rope parts.
   Tensor q_nope = ctx.tensor({t, heads, c_.qk_nope_head_dim});
   Tensor q_rope = ctx.tensor({t, heads, c_.qk_rope_head_dim});
-  ctx.be.mla_rope_and_cache(ctx.batch, q, kv, kv_a_norm_, static_cast<float>(c_.rms_norm_eps), rope_, q_nope, q_rope,
-                            ctx.kv.k);
-  Tensor attn = mla_runs_expanded(c_, prefill_, ctx.batch) ? attend_expanded(ctx, q_nope, q_rope)
-                                                           : attend_absorbed(ctx, q_nope, q_rope);
+  const float eps = static_cast<float>(c_.rms_norm_eps);
+  Tensor attn;
+  if (mla_runs_expanded(c_, prefill_, ctx.batch)) {
+    ctx.be.mla_rope_and_cache(ctx.batch, q, kv, kv_a_norm_, eps, rope_, q_nope, q_rope, ctx.kv.k);
+    attn = attend_expanded(ctx, q_nope, q_rope);
+  } else {
+    Tensor q_lat = ctx.tensor({t, heads, lora});
+    ctx.be.mla_rope_cache_absorb(ctx.batch, q, kv, kv_a_norm_, eps, rope_, w_uk_, q_nope, q_rope, q_lat, ctx.kv.k);
+    attn = attend_absorbed(ctx, q_lat, q_rope);
+  }
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
   return out;
 }
 
-// q_nope [T, H, nope], q_rope [T, H, rope] -> [T, H, v_head] over the latent cache.
-Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope) {
-  const int64_t t = q_nope.dim(0);
+// q_lat [T, H, lora] (q_nope . W_UK), q_rope [T, H, rope] -> [T, H, v_head] over the latent cache.
+Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_lat, const Tensor& q_rope) {
+  const int64_t t = q_lat.dim(0);
   const int heads = c_.num_heads, lora = c_.kv_lora_rank;
-  Tensor q_lat = ctx.tensor({t, heads, lora});
-  ctx.be.head_matmul(q_nope, w_uk_, /*transpose=*/true, q_lat);
   Tensor out_lat = ctx.tensor({t, heads, lora});
   ctx.be.mla_attention(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, out_lat);
   Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});

@@ -37,7 +37,7 @@ class MlaAttention final : public AttentionBlock {
 
  private:
   void project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv);
-  Tensor attend_absorbed(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);
+  Tensor attend_absorbed(LayerContext& ctx, const Tensor& q_lat, const Tensor& q_rope);
   Tensor attend_expanded(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope);
 
   const ModelConfig& c_;

@@ -505,6 +505,43 @@ TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
   }
 }
 
+// The absorbed query in one launch (1-4 tokens, V2's head dims, a padding token among three)
+// equals mla_rope_and_cache then the W_UK head product, bit for bit; 5 tokens run the two ops.
+TEST(GpuOps, MlaRopeCacheAbsorbEqualsTheTwoOps) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int heads = 3, nope = 128, rope = 64, lora = 512, width = lora + rope, slots = 48;
+  std::vector<float> inv = rope_frequencies(rope);
+  HostWeight norm(random_values(lora, 1.5f, 80), {lora}, DType::BF16);
+  const Weight gnorm = g.gpu->upload_weight(norm.weight, g.keep);
+  const Tensor w_uk = g.gpu_bf16(random_values(heads * nope * lora, 0.1f, 81), {heads, nope, lora});
+  const std::vector<int> positions = {3, 17, 0, 40, 9};
+  for (int t : {1, 3, 4, 5})
+    for (RopeStyle style : {RopeStyle::Neox, RopeStyle::Interleaved}) {
+      const ForwardBatch b = t == 3 ? three_token_batch() : scattered_batch({positions.begin(), positions.begin() + t});
+      const Tensor q = g.gpu_bf16(random_values(t * heads * (nope + rope), 1.0f, 82 + t), {t, heads, nope + rope});
+      const Tensor kv = g.gpu_bf16(random_values(t * width, 2.0f, 83 + t), {t, width});
+      const RopeParams p{g.gpu_f32(inv, {rope / 2}), 1.25f, style};
+      struct Outputs {
+        Tensor q_nope, q_rope, q_lat, cache;
+      };
+      auto outputs = [&] {
+        return Outputs{g.gpu_tensor(DType::BF16, {t, heads, nope}), g.gpu_tensor(DType::BF16, {t, heads, rope}),
+                       g.gpu_tensor(DType::BF16, {t, heads, lora}),
+                       g.gpu_bf16(std::vector<float>(slots * width, 0.0f), {slots, width})};
+      };
+      Outputs want = outputs(), got = outputs();
+      g.gpu->begin_forward(b);
+      g.gpu->Backend::mla_rope_cache_absorb(b, q, kv, gnorm, 1e-6f, p, w_uk, want.q_nope, want.q_rope, want.q_lat,
+                                            want.cache);
+      g.gpu->mla_rope_cache_absorb(b, q, kv, gnorm, 1e-6f, p, w_uk, got.q_nope, got.q_rope, got.q_lat, got.cache);
+      const std::string what = std::to_string(t) + " tokens, " + (style == RopeStyle::Neox ? "neox" : "interleaved");
+      EXPECT_EQ(g.read(got.q_rope), g.read(want.q_rope)) << what << ": q_rope";
+      EXPECT_EQ(g.read(got.q_lat), g.read(want.q_lat)) << what << ": q_lat";
+      EXPECT_EQ(g.read(got.cache), g.read(want.cache)) << what << ": latent cache";
+    }
+}
+
 // A branch (begin/end/join_branch): a shared-expert-shaped MLP queued on the branch while a
 // product of another input runs on the main line gives exactly the results of running both in
 // line, and matches the CPU; at 40 rows the products leave the skinny kernel, so the branch

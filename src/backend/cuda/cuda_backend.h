@@ -60,6 +60,9 @@ class CudaBackend final : public Backend {
                       const RopeParams& p) override;
   void mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm, float eps,
                           const RopeParams& p, Tensor q_nope, Tensor q_rope, Tensor cache) override;
+  void mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor& q, const Tensor& kv, const Weight& kv_norm,
+                             float eps, const RopeParams& p, const Tensor& w_uk, Tensor q_nope, Tensor q_rope,
+                             Tensor q_lat, Tensor cache) override;
   void attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                  int v_head_dim, float scale, Tensor out) override;
   void rope_cache_attention(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
@@ -93,6 +96,10 @@ class CudaBackend final : public Backend {
                        int v_head_dim, float scale, Tensor out);
   // The decode kernel over p's batch of one-token sequences, split as the batch needs.
   void gqa_decode(const GqaParams& p);
+  // mla_rope_and_cache's arguments, checked (cuda_ops.cpp).
+  MlaRopeCacheParams mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                           const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope,
+                                           Tensor q_rope, Tensor cache);
   // rope_and_cache's arguments, checked (cuda_ops.cpp).
   RopeCacheParams rope_cache_params(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
                                     const RopeParams& p);

@@ -9,11 +9,6 @@
 
 namespace dsinfer::cuda {
 
-// gemv.cu: out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16.
-bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w);
-void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
-                      bf16* out, cudaStream_t s);
-
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) {
   expect(x, DType::BF16, "head_matmul", "input");
   expect(w, DType::BF16, "head_matmul", "weights");

@@ -106,10 +106,9 @@ void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, 
   launch_rope_and_cache(db, rope_cache_params(batch, q, k, v, kv, p), stream_);
 }
 
-void CudaBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
-                                     const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope,
-                                     Tensor cache) {
-  const DeviceBatch& db = device_batch(batch);
+MlaRopeCacheParams CudaBackend::mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                                      const Weight& kv_norm, float eps, const RopeParams& p,
+                                                      Tensor q_nope, Tensor q_rope, Tensor cache) {
   for (const Tensor* x : std::initializer_list<const Tensor*>{&q, &kv, &q_nope, &q_rope, &cache})
     expect(*x, DType::BF16, "mla_rope_and_cache", "tensor");
   const int64_t t = batch.num_tokens(), heads = q.dim(1), nope = q_nope.dim(2), rope = q_rope.dim(2),
@@ -137,7 +136,32 @@ void CudaBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q,
   r.inv_freq = p.inv_freq.ptr<float>();
   r.attention_factor = p.attention_factor;
   r.neox = p.style == RopeStyle::Neox;
-  launch_mla_rope_and_cache(db, r, stream_);
+  return r;
+}
+
+void CudaBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                     const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope, Tensor q_rope,
+                                     Tensor cache) {
+  const DeviceBatch& db = device_batch(batch);
+  launch_mla_rope_and_cache(db, mla_rope_cache_params(batch, q, kv, kv_norm, eps, p, q_nope, q_rope, cache), stream_);
+}
+
+// 1-4 tokens in one launch with W_UK's product (H200, V2-Lite batch 1: see docs/cuda.md); more
+// tokens, or shapes the skinny head product does not take, run the two ops.
+void CudaBackend::mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
+                                        const Weight& kv_norm, float eps, const RopeParams& p, const Tensor& w_uk,
+                                        Tensor q_nope, Tensor q_rope, Tensor q_lat, Tensor cache) {
+  const DeviceBatch& db = device_batch(batch);
+  MlaRopeCacheParams r = mla_rope_cache_params(batch, q, kv, kv_norm, eps, p, q_nope, q_rope, cache);
+  const int64_t t = batch.num_tokens();
+  const bool one_launch = t >= 1 && t <= kGemvMaxRows && w_uk.dtype == DType::BF16 &&
+                          w_uk.device.kind == DeviceKind::CUDA && w_uk.shape == Shape{r.heads, r.nope, r.lora} &&
+                          q_lat.dtype == DType::BF16 && q_lat.shape == Shape{t, r.heads, r.lora} &&
+                          head_gemv_fits(t, r.nope, r.lora, q.data, w_uk.data);
+  if (!one_launch)
+    return Backend::mla_rope_cache_absorb(batch, q, kv, kv_norm, eps, p, w_uk, q_nope, q_rope, q_lat, cache);
+  r.q_nope = nullptr;  // read in place
+  launch_mla_absorb(db, r, w_uk.ptr<bf16>(), q_lat.ptr<bf16>(), stream_);
 }
 
 void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {

@@ -39,6 +39,18 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// v summed over the calling block (any multiple of 32 threads up to 1024; every thread gets it).
+// A second call may reuse the shared partials only after a barrier.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[32];
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) total += partial[i];
+  return total;
+}
+
 // For kernels whose last block to finish does a final step over every block's output: called by
 // every thread of a block once its outputs are written, true in the last of `blocks` blocks to
 // arrive, which resets the counter to 0 for the next launch (a recorded step replays the same

@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/head_cols.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/skinny_product.cuh"
@@ -163,8 +164,6 @@ void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, i
 // issued before waiting for the previous kernel (no kernel writes weights).
 namespace {
 
-constexpr int kHeadSlices = 16;  // row slices of a transposed head product's block
-
 // out[t, h, n] = sum_k w[h, n, k] x[t, h, k]: a warp per row of w (H * N rows of K).
 template <int M>
 __global__ void __launch_bounds__(kWarps * 32) head_rows_kernel(const bf16* w, const bf16* x, bf16* out, int heads,
@@ -187,60 +186,11 @@ __global__ void __launch_bounds__(kWarps * 32) head_rows_kernel(const bf16* w, c
   }
 }
 
-// out[t, h, c] = sum_n w[h, n, c] x[t, h, n]: a block per (head, 256 columns); thread (slice s,
-// piece p) sums 8 columns over rows s, s + 16, ...; the slices add through shared memory.
+// out[t, h, c] = sum_n w[h, n, c] x[t, h, n]: a block per (head, 256 columns).
 template <int M>
 __global__ void __launch_bounds__(kHeadSlices * 32) head_cols_kernel(const bf16* w, const bf16* x, bf16* out,
                                                                      int heads, int n, int k) {
-  __shared__ float red[kHeadSlices][32][9];  // padded against bank conflicts
-  const int h = blockIdx.y, s = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int pieces = k / 8, p = blockIdx.x * 32 + lane;
-  const bool live = p < pieces;
-  const uint4* wh = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(h) * n * pieces + p;
-  uint4 wv[kUnroll];
-  auto load = [&](int r0) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int r = r0 + u * kHeadSlices;
-      if (live && r < n) wv[u] = __ldcs(wh + static_cast<int64_t>(r) * pieces);
-    }
-  };
-  load(s);
-  dependent_kernel_start();
-  float acc[M][8] = {};
-  for (int r0 = s; r0 < n; r0 += kHeadSlices * kUnroll) {
-    if (r0 != s) load(r0);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int r = r0 + u * kHeadSlices;
-      if (!live || r >= n) continue;
-      const __nv_bfloat162* pw = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
-#pragma unroll
-      for (int m = 0; m < M; ++m) {
-        const float xv = __bfloat162float(x[(static_cast<int64_t>(m) * heads + h) * n + r]);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const float2 f = __bfloat1622float2(pw[i]);
-          acc[m][2 * i] = fmaf(f.x, xv, acc[m][2 * i]);
-          acc[m][2 * i + 1] = fmaf(f.y, xv, acc[m][2 * i + 1]);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-#pragma unroll
-    for (int i = 0; i < 8; ++i) red[s][lane][i] = acc[m][i];
-    __syncthreads();
-    if (threadIdx.x < 256) {
-      const int pl = threadIdx.x / 8, i = threadIdx.x % 8, pc = blockIdx.x * 32 + pl;
-      float v = 0.0f;
-#pragma unroll
-      for (int j = 0; j < kHeadSlices; ++j) v += red[j][pl][i];
-      if (pc < pieces) out[(static_cast<int64_t>(m) * heads + h) * k + pc * 8 + i] = __float2bfloat16(v);
-    }
-    __syncthreads();
-  }
+  head_cols_block<M>(w, x, n, out, heads, n, k, blockIdx.y, blockIdx.x);
 }
 
 template <int M>

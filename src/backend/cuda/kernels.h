@@ -60,6 +60,10 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 // A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  cudaStream_t s);
+// out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16 (head_matmul).
+bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w);
+void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
+                      bf16* out, cudaStream_t s);
 
 // ---- norm_rope.cu
 void launch_rmsnorm(const bf16* x, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out, cudaStream_t s);
@@ -94,6 +98,10 @@ struct MlaRopeCacheParams {
   bool neox;
 };
 void launch_mla_rope_and_cache(const DeviceBatch& b, const MlaRopeCacheParams& p, cudaStream_t s);
+// mla_absorb.cu: the same work for 1-4 tokens (kGemvMaxRows) with q's nope part read in place
+// (p.q_nope null), and q_lat [T, H, lora] = q_nope . w_uk [H, nope, lora] per head, in one launch.
+void launch_mla_absorb(const DeviceBatch& b, const MlaRopeCacheParams& p, const bf16* w_uk, bf16* q_lat,
+                       cudaStream_t s);
 // x += y, then out = rmsnorm(x) * w, row by row; out must not alias x or y.
 void launch_add_rmsnorm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64_t rows, int64_t h, bf16* out,
                         cudaStream_t s);

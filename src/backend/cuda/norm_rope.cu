@@ -6,6 +6,8 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mla_rope_cache.cuh"
+#include "backend/cuda/rotary.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -44,17 +46,6 @@ __device__ __forceinline__ Pack8 weight8(const DeviceWeight& w, int64_t i) {
 #pragma unroll
   for (int j = 0; j < 8; ++j) p.v[j] = weight_at(w, 0, i + j);
   return p;
-}
-
-// v summed over the calling block (any multiple of 32 threads up to 1024; every thread gets it).
-__device__ __forceinline__ float block_sum(float v) {
-  __shared__ float partial[32];
-  v = warp_sum(v);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
-  __syncthreads();
-  float total = 0.0f;
-  for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) total += partial[i];
-  return total;
 }
 
 // One block per row: with `add`, x += y first (rounded to bf16, as a bf16 residual stream is);
@@ -170,20 +161,6 @@ void launch_norm(bf16* x, const bf16* y, const DeviceWeight& w, float eps, int64
   }
 }
 
-// Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), by the angle
-// of cosine c and sine s.
-__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, float c, float s, bool neox) {
-  const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
-  const float x1 = __bfloat162float(in[ia]), x2 = __bfloat162float(in[ib]);
-  out[ia] = __float2bfloat16(x1 * c - x2 * s);
-  out[ib] = __float2bfloat16(x2 * c + x1 * s);
-}
-
-// The same with cs = [half cos | half sin] of the token's position.
-__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, const float* cs, bool neox) {
-  rotate_pair(in, out, i, half, cs[i], cs[half + i], neox);
-}
-
 // One block per token: cos and sin of its position once in shared memory, then every head.
 // As transformers: angle = float(pos) * inv_freq in float32, cos/sin scaled by attention_factor.
 __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, int offset, int rot_dim,
@@ -239,50 +216,20 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
   for (int64_t e = threadIdx.x; e < width; e += blockDim.x) p.v_cache[slot * width + e] = p.v[t * width + e];
 }
 
-// Pair i of a rotated head, its cos and sin computed here as the kernels above compute their
-// tables: for a kernel whose threads each rotate one pair, where a shared table costs a barrier.
-__device__ __forceinline__ void rotate_pair_at(const bf16* in, bf16* out, int i, int half, float pos,
-                                               const float* inv_freq, float attention_factor, bool neox) {
-  const float ang = pos * inv_freq[i];
-  rotate_pair(in, out, i, half, cosf(ang) * attention_factor, sinf(ang) * attention_factor, neox);
-}
-
 // MLA: q's nope part copied and its rope part rotated into their own tensors; the cache row at the
 // token's slot gets the latent's rmsnorm and the rotated key part. Replaces two ropes, a norm, a
 // cache write and four column copies. A token's work is spread over blocks, a thread per value
 // or pair (one block walking a decode token's ~2600 values of q took ~11 us): block (t, 0)
-// normalizes token t's latent and writes its cache row, blocks (t, 1..) take its q.
+// writes token t's cache row, blocks (t, 1..) take its q.
 __global__ void __launch_bounds__(kNormThreads) mla_rope_cache_kernel(DeviceBatch b, MlaRopeCacheParams p) {
   dependent_kernel_start();
-  const int t = blockIdx.x, half = p.rope / 2, width = p.lora + p.rope;
-  const float pos = static_cast<float>(b.positions[t]);
+  const int t = blockIdx.x;
   if (blockIdx.y > 0) {
-    const int per_head = p.nope + half, j = (blockIdx.y - 1) * kNormThreads + threadIdx.x;
-    if (j >= p.heads * per_head) return;
-    const int64_t th = static_cast<int64_t>(t) * p.heads + j / per_head;
-    const int i = j % per_head;
-    const bf16* qh = p.q + th * (p.nope + p.rope);
-    if (i < p.nope)
-      p.q_nope[th * p.nope + i] = qh[i];
-    else
-      rotate_pair_at(qh + p.nope, p.q_rope + th * p.rope, i - p.nope, half, pos, p.inv_freq, p.attention_factor,
-                     p.neox);
+    const int j = (blockIdx.y - 1) * kNormThreads + threadIdx.x;
+    if (j < p.heads * mla_query_values_per_head(p)) mla_query_value(b, p, t, j);
     return;
   }
-  const int64_t slot = b.slots[t];
-  if (slot < 0) return;  // the whole block: block_sum's barrier sees no thread of it
-  const bf16* kv = p.kv + static_cast<int64_t>(t) * width;
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < p.lora; i += kNormThreads) {
-    const float v = __bfloat162float(kv[i]);
-    ss += v * v;
-  }
-  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.lora) + p.eps);
-  bf16* row = p.cache + slot * width;
-  for (int i = threadIdx.x; i < p.lora; i += kNormThreads)
-    row[i] = __float2bfloat16(weight_at(p.norm, 0, i) * (__bfloat162float(kv[i]) * inv));
-  for (int i = threadIdx.x; i < half; i += kNormThreads)
-    rotate_pair_at(kv + p.lora, row + p.lora, i, half, pos, p.inv_freq, p.attention_factor, p.neox);
+  mla_cache_row(b, p, t);
 }
 
 }  // namespace
@@ -317,7 +264,7 @@ void launch_rope_and_cache(const DeviceBatch& b, const RopeCacheParams& p, cudaS
 
 void launch_mla_rope_and_cache(const DeviceBatch& b, const MlaRopeCacheParams& p, cudaStream_t s) {
   if (b.num_tokens == 0) return;
-  const dim3 grid(b.num_tokens, 1 + ceil_div(p.heads * (p.nope + p.rope / 2), kNormThreads));
+  const dim3 grid(b.num_tokens, 1 + ceil_div(p.heads * mla_query_values_per_head(p), kNormThreads));
   launch_dependent("mla_rope_cache_kernel", mla_rope_cache_kernel, grid, kNormThreads, 0, s, b, p);
 }
 

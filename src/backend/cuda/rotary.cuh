@@ -1,0 +1,32 @@
+// Rotary embedding of one pair of a head's dims, shared by the rope kernels (norm_rope.cu) and
+// MLA's rope-and-cache work wherever it runs (mla_rope_cache.cuh).
+#pragma once
+#include <cuda_bf16.h>
+
+#include "backend/cuda/device_common.cuh"
+
+namespace dsinfer::cuda {
+
+// Pair i of a head's rotated dims: in[a], in[b] -> out[a], out[b] (out may be in), by the angle
+// of cosine c and sine s.
+__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, float c, float s, bool neox) {
+  const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+  const float x1 = __bfloat162float(in[ia]), x2 = __bfloat162float(in[ib]);
+  out[ia] = __float2bfloat16(x1 * c - x2 * s);
+  out[ib] = __float2bfloat16(x2 * c + x1 * s);
+}
+
+// The same with cs = [half cos | half sin] of the token's position.
+__device__ __forceinline__ void rotate_pair(const bf16* in, bf16* out, int i, int half, const float* cs, bool neox) {
+  rotate_pair(in, out, i, half, cs[i], cs[half + i], neox);
+}
+
+// Pair i of a rotated head, its cos and sin computed here as the rope kernels compute their
+// tables (float32 float(pos) * inv_freq): for a kernel whose threads each rotate one pair, where a shared table costs a barrier.
+__device__ __forceinline__ void rotate_pair_at(const bf16* in, bf16* out, int i, int half, float pos,
+                                               const float* inv_freq, float attention_factor, bool neox) {
+  const float ang = pos * inv_freq[i];
+  rotate_pair(in, out, i, half, cosf(ang) * attention_factor, sinf(ang) * attention_factor, neox);
+}
+
+}  // namespace dsinfer::cuda
