@@ -45,6 +45,17 @@ void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }
 
+void Backend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                   const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
+                                   const ResidualNorm& r) {
+  moe_experts(x, ids, weights, experts, out);
+  if (shared) {
+    join_branch();
+    add(out, *shared);
+  }
+  add_rmsnorm(r.x, out, *r.norm, r.eps, r.normed);
+}
+
 void Backend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,
                              Tensor logits, Tensor ids, Tensor weights) {
   linear(x, gate, nullptr, logits);

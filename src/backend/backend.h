@@ -39,6 +39,15 @@ struct LinearOut {
   Tensor out;
 };
 
+// The residual step that ends a decoder block: x += the block's output, then normed =
+// rmsnorm(x) * norm, the next block's input.
+struct ResidualNorm {
+  Tensor x;
+  const Weight* norm = nullptr;
+  float eps = 0.0f;
+  Tensor normed;
+};
+
 struct ExpertWeights {
   Weight gate, up, down;
 };
@@ -164,6 +173,12 @@ class Backend {
   // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts.
   virtual void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                            const std::vector<ExpertWeights>& experts, Tensor out) = 0;
+  // The end of a MoE block: moe_experts into out, out += shared when given (the shared experts'
+  // output from a branch, joined first), then the residual step r with out. A device may do the
+  // combine of the experts' outputs, the add and the step in one pass.
+  virtual void moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                    const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
+                                    const ResidualNorm& r);
   // ids[r] = argmax of logits row r (F32 [rows, vocab] -> I32 [rows]; first index on ties), so
   // greedy sampling moves only ids to the host.
   virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;

@@ -87,7 +87,7 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
     backend_.add_rmsnorm(x, layer.attention->forward(ctx, normed), layer.post_attention_norm, eps, normed);
     arena.rewind(block_start);
     const Weight& next_norm = l + 1 < config_.num_layers ? layers_[l + 1].input_norm : norm_;
-    backend_.add_rmsnorm(x, layer.ffn->forward(ctx, normed), next_norm, eps, normed);
+    layer.ffn->forward_residual(ctx, normed, {x, &next_norm, eps, normed});
     arena.rewind(block_start);
   }
   const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());

@@ -10,7 +10,11 @@ namespace dsinfer {
 class DenseMlp final : public FeedForward {
  public:
   DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate);
-  Tensor forward(LayerContext& ctx, const Tensor& x) override;
+  // The block's output (also the MoE's shared experts).
+  Tensor forward(LayerContext& ctx, const Tensor& x);
+  void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override {
+    ctx.be.add_rmsnorm(r.x, forward(ctx, x), *r.norm, r.eps, r.normed);
+  }
 
  private:
   Weight gate_, up_, down_;

@@ -29,8 +29,9 @@ Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c) : rou
 }
 
 // The shared experts run as a branch: on a GPU they stream their weights while the router's
-// short kernels (gate product, routing, permutation) run on the main line.
-Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
+// short kernels (gate product, routing, permutation) run on the main line; the combine of the
+// routed experts' outputs joins it.
+void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) {
   const int64_t t = x.dim(0);
   Tensor shared;
   if (shared_) {
@@ -42,13 +43,7 @@ Tensor Moe::forward(LayerContext& ctx, const Tensor& x) {
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
   Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
   ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
-  Tensor out = ctx.tensor({t, x.dim(1)});
-  ctx.be.moe_experts(x, ids, weights, experts_, out);
-  if (shared_) {
-    ctx.be.join_branch();
-    ctx.be.add(out, shared);
-  }
-  return out;
+  ctx.be.moe_experts_residual(x, ids, weights, experts_, shared_ ? &shared : nullptr, ctx.tensor({t, x.dim(1)}), r);
 }
 
 }  // namespace dsinfer

@@ -18,7 +18,7 @@ MoeRouting routing_from_config(const ModelConfig& c);
 class Moe final : public FeedForward {
  public:
   Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c);
-  Tensor forward(LayerContext& ctx, const Tensor& x) override;
+  void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override;
 
  private:
   MoeRouting routing_;

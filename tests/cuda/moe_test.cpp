@@ -231,6 +231,33 @@ void check_experts(const ExpertCase& c, uint32_t seed) {
     g.gpu->moe_experts(gx, gids, gw, gpu_experts, out);
     expect_close(g.read(out), want, 2e-2f, what + (run ? " (cached table)" : ""));
   }
+  // The block's end with the residual step, with and without a shared experts' output: against
+  // the ops in sequence on the GPU (the output and residual bit for bit; the norm sums in another
+  // order).
+  const Shape rows{c.tokens, c.hidden};
+  HostWeight norm(random_values(c.hidden, 1.5f, seed + 10), {c.hidden}, DType::BF16);
+  const Weight gnorm = g.gpu->upload_weight(norm.weight, g.keep);
+  const std::vector<float> residual = random_values(static_cast<size_t>(c.tokens) * c.hidden, 2.0f, seed + 11);
+  const Tensor shared = g.gpu_bf16(random_values(static_cast<size_t>(c.tokens) * c.hidden, 1.0f, seed + 12), rows);
+  for (bool with_shared : {false, true}) {
+    struct Step {
+      Tensor out, x, normed;
+    };
+    auto run = [&](bool as_ops) {
+      Step s{g.gpu_tensor(DType::BF16, rows), g.gpu_bf16(residual, rows), g.gpu_tensor(DType::BF16, rows)};
+      const ResidualNorm r{s.x, &gnorm, 1e-6f, s.normed};
+      if (as_ops)
+        g.gpu->Backend::moe_experts_residual(gx, gids, gw, gpu_experts, with_shared ? &shared : nullptr, s.out, r);
+      else
+        g.gpu->moe_experts_residual(gx, gids, gw, gpu_experts, with_shared ? &shared : nullptr, s.out, r);
+      return s;
+    };
+    const Step want_step = run(true), got = run(false);
+    const std::string step = what + (with_shared ? " + shared" : "") + " + residual step";
+    EXPECT_EQ(g.read(got.out), g.read(want_step.out)) << step << ": output";
+    EXPECT_EQ(g.read(got.x), g.read(want_step.x)) << step << ": residual";
+    expect_close(g.read(got.normed), g.read(want_step.normed), 1e-2f, step + ": normed");
+  }
 }
 
 }  // namespace

@@ -75,6 +75,9 @@ class CudaBackend final : public Backend {
                       Tensor ids, Tensor weights) override;
   void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
                    Tensor out) override;
+  void moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                            const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
+                            const ResidualNorm& r) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
@@ -96,6 +99,15 @@ class CudaBackend final : public Backend {
                        int v_head_dim, float scale, Tensor out);
   // The decode kernel over p's batch of one-token sequences, split as the batch needs.
   void gqa_decode(const GqaParams& p);
+  // moe_experts up to the combine (checked; cuda_moe.cpp): each (token, choice) pair's expert
+  // output in f32 rows of y, pair p's at row inverse[p] (at row p without an inverse); y is null
+  // when there are no pairs.
+  struct ExpertOutputs {
+    const float* y = nullptr;
+    const int* inverse = nullptr;
+  };
+  ExpertOutputs expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                               const std::vector<ExpertWeights>& experts, const Tensor& out);
   // mla_rope_and_cache's arguments, checked (cuda_ops.cpp).
   MlaRopeCacheParams mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
                                            const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope,

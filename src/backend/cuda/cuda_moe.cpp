@@ -140,6 +140,34 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
 
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                               const std::vector<ExpertWeights>& experts, Tensor out) {
+  const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
+  if (e.y) launch_moe_combine(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
+}
+
+// At every batch size where the rows allow: the combine, the shared experts' add and the residual
+// step in one launch (docs/cuda.md).
+void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                       const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
+                                       const ResidualNorm& r) {
+  const auto rows_like_x = [&](const Tensor& t) {
+    return t.dtype == DType::BF16 && t.device.kind == DeviceKind::CUDA && t.shape == x.shape;
+  };
+  const bool one_launch = rows_like_x(r.x) && rows_like_x(r.normed) && (!shared || rows_like_x(*shared)) &&
+                          r.norm->w.numel() == x.shape.back() &&
+                          moe_combine_residual_fits(x.shape.back(), {r.x.data, r.normed.data, out.data,
+                                                                     shared ? shared->data : nullptr});
+  if (!one_launch) return Backend::moe_experts_residual(x, ids, weights, experts, shared, out, r);
+  const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
+  if (!e.y) return;
+  if (shared) join_branch();
+  const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
+                             r.normed.ptr<bf16>()};
+  launch_moe_combine_residual(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,
+                              out.ptr<bf16>(), stream_);
+}
+
+CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
+                                                       const std::vector<ExpertWeights>& experts, const Tensor& out) {
   expect(x, DType::BF16, "moe_experts", "input");
   expect(ids, DType::I32, "moe_experts", "ids");
   expect(weights, DType::F32, "moe_experts", "weights");
@@ -150,7 +178,7 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   expect_shape(weights, ids.shape, "moe_experts", "weights");
   if (ids.dim(0) != tokens) fail("moe_experts: ", tokens, " tokens but ids ", shape_str(ids.shape));
   const int n = tokens * k;
-  if (n == 0) return;
+  if (n == 0) return {};
   const ExpertTable& table = expert_tables_.get(experts);
   const int n_experts = table.ex.experts;
   const int64_t inter = table.ex.inter;
@@ -189,8 +217,7 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   if (few) {  // act and y by pair, so the combine needs no inverse permutation
     launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), act, stream_);
     launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, y, stream_);
-    launch_moe_combine(y, nullptr, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
-    return;
+    return {y, nullptr};
   }
   launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);
   if (grouped) {
@@ -211,7 +238,7 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
                         [this](const Weight& w) { return bf16_weight(w); }, reinterpret_cast<bf16*>(ws + xp_at), act,
                         reinterpret_cast<bf16*>(ws + u_at), y, stream_);
   }
-  launch_moe_combine(y, perm.inverse, weights.ptr<float>(), tokens, k, hidden, out.ptr<bf16>(), stream_);
+  return {y, perm.inverse};
 }
 
 }  // namespace dsinfer::cuda

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "backend/backend.h"
 #include "backend/cuda/device_batch.h"
@@ -215,6 +216,19 @@ void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidd
 // inverse reads y[t * k + j] (y indexed by pair).
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s);
+// The same, then out[t] += shared[t] (when shared is not null), x[t] += out[t] and normed[t] =
+// rmsnorm(x[t]) * norm: the end of a MoE block and the layer's residual step in one launch, for
+// rows of a multiple of 4 values, 8-byte aligned (moe_combine_residual_fits).
+struct CombineResidual {
+  const bf16* shared;
+  bf16* x;
+  DeviceWeight norm;
+  float eps;
+  bf16* normed;
+};
+bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows);
+void launch_moe_combine_residual(const float* y, const int* inverse, const float* weights, int tokens, int k,
+                                 int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s);
 
 // ---- quantize_fp8.cu: the operands of the block-scaled FP8 GEMM (gemm_fp8.h)
 // x [M, K] bf16 (K a multiple of 128, x 16-byte aligned) -> xq [M_pad, K] e4m3 and one float

@@ -1,5 +1,7 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
+#include <algorithm>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -163,7 +165,27 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
 // and a thread's k loads of weights, rows and y are independent of each other (y's only of the
 // row), so they are in flight together: one token (decode) is a few short blocks, not one block
 // walking the row one dependent load after another.
-constexpr int kCombineThreads = 128;
+constexpr int kCombineThreads = 128, kCombineResidualThreads = 1024;
+
+// Columns [d, d + kCols) of token t's combine (kCols 4: 16-byte loads of y).
+template <int kCols>
+__device__ __forceinline__ void combine_columns(const float* y, const int* inverse, const float* weights, int64_t t,
+                                                int k, int64_t hidden, int64_t d, float (&acc)[kCols]) {
+#pragma unroll 8
+  for (int j = 0; j < k; ++j) {
+    const int64_t pair = t * k + j;
+    const int64_t row = inverse ? inverse[pair] : pair;
+    if (row < 0) continue;
+    const float w = weights[pair];
+    const float* src = y + row * hidden + d;
+    if constexpr (kCols == 4) {
+      const float4 v = *reinterpret_cast<const float4*>(src);
+      acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
+    } else {
+      acc[0] += w * src[0];
+    }
+  }
+}
 
 template <bool kVec>
 __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const float* y, const int* inverse,
@@ -175,22 +197,60 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const floa
   const int64_t d = (static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x) * kCols;
   if (d >= hidden) return;
   float acc[kCols] = {};
-#pragma unroll 8
-  for (int j = 0; j < k; ++j) {
-    const int64_t pair = t * k + j;
-    const int64_t row = inverse ? inverse[pair] : pair;
-    if (row < 0) continue;
-    const float w = weights[pair];
-    const float* src = y + row * hidden + d;
-    if constexpr (kVec) {
-      const float4 v = *reinterpret_cast<const float4*>(src);
-      acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
-    } else {
-      acc[0] += w * src[0];
-    }
-  }
+  combine_columns<kCols>(y, inverse, weights, t, k, hidden, d, acc);
 #pragma unroll
   for (int c = 0; c < kCols; ++c) out[t * hidden + d + c] = __float2bfloat16(acc[c]);
+}
+
+// Four bf16 values at p (8-byte aligned) as floats, and back.
+__device__ __forceinline__ void load4(const bf16* p, float (&v)[4]) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+__device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
+  uint2 u;
+  *reinterpret_cast<__nv_bfloat162*>(&u.x) = __floats2bfloat162_rn(v[0], v[1]);
+  *reinterpret_cast<__nv_bfloat162*>(&u.y) = __floats2bfloat162_rn(v[2], v[3]);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+
+// The combine with the rest of the MoE block's end, one block per token (its whole row, for the
+// norm's sum): out = the combine (+ shared), x += out, normed = rmsnorm(x) * norm, each rounded to
+// bf16 where the ops in sequence round (moe_experts' output, add, add_rmsnorm), so only the norm's
+// order of summation differs. Two launches fewer per MoE layer than those ops.
+__global__ void __launch_bounds__(kCombineResidualThreads) moe_combine_residual_kernel(const float* y,
+                                                                                       const int* inverse,
+                                                                                       const float* weights, int k,
+                                                                                       int64_t hidden,
+                                                                                       CombineResidual r, bf16* out) {
+  dependent_kernel_start();
+  const int64_t t = blockIdx.x, row = t * hidden;
+  float ss = 0.0f;
+  for (int64_t d = threadIdx.x * 4; d < hidden; d += blockDim.x * 4) {
+    float o[4] = {}, sh[4] = {}, xv[4];
+    combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
+    if (r.shared) load4(r.shared + row + d, sh);
+    load4(r.x + row + d, xv);
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      o[c] = __bfloat162float(__float2bfloat16(o[c]));
+      if (r.shared) o[c] = __bfloat162float(__float2bfloat16(o[c] + sh[c]));
+      xv[c] = __bfloat162float(__float2bfloat16(xv[c] + o[c]));
+      ss += xv[c] * xv[c];
+    }
+    store4(out + row + d, o);
+    store4(r.x + row + d, xv);
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + r.eps);
+  for (int64_t d = threadIdx.x * 4; d < hidden; d += blockDim.x * 4) {  // the words this thread wrote
+    float xv[4];
+    load4(r.x + row + d, xv);
+#pragma unroll
+    for (int c = 0; c < 4; ++c) xv[c] = weight_at(r.norm, 0, d + c) * (xv[c] * inv);
+    store4(r.normed + row + d, xv);
+  }
 }
 
 // Exclusive prefix sum of one value per thread over the block (blockDim.x = kMoeMaxExperts);
@@ -298,6 +358,23 @@ void launch_moe_permute(const int* ids, int tokens, int k, int experts, const Mo
     fail("moe permutation: ", experts, " experts (1 to ", kMoeMaxExperts, ")");
   launch_dependent("moe_permute_kernel", moe_permute_kernel, 1, kMoeMaxExperts, 0, s, ids, tokens * k, k, experts,
                    perm);
+}
+
+bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows) {
+  if (hidden % 4 != 0) return false;
+  for (const void* p : rows)
+    if (reinterpret_cast<uintptr_t>(p) % 8 != 0) return false;
+  return true;
+}
+
+void launch_moe_combine_residual(const float* y, const int* inverse, const float* weights, int tokens, int k,
+                                 int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
+  if (tokens == 0) return;
+  if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
+    fail("moe combine: the residual step takes rows of a multiple of 4 values, 8-byte aligned");
+  const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
+  launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel, tokens, threads, 0, s, y, inverse,
+                   weights, k, hidden, r, out);
 }
 
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
