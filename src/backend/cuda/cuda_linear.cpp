@@ -111,7 +111,7 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   if (skinny) {
     GemvProducts one;
     one.add(w.w.ptr<bf16>(), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
-    return launch_gemv(x.ptr<bf16>(), one, out.dtype, m, k, sm_count_, stream_);
+    return launch_gemv(x.ptr<bf16>(), one, out.dtype, m, k, sm_count_, stream_ == main_stream_, stream_);
   }
   // A bf16 bias on a bf16 output rides in the GEMM's epilogue; other combinations take a kernel.
   const bool fused = bias && bias->w.dtype == DType::BF16 && out.dtype == DType::BF16;
@@ -139,7 +139,7 @@ void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& out
   for (const LinearOut& o : outs)
     products.add(o.weight->w.ptr<bf16>(), o.bias ? device_weight(*o.bias) : DeviceWeight{}, o.out.data,
                  o.out.shape.back());
-  launch_gemv(x.ptr<bf16>(), products, outs.front().out.dtype, m, k, sm_count_, stream_);
+  launch_gemv(x.ptr<bf16>(), products, outs.front().out.dtype, m, k, sm_count_, stream_ == main_stream_, stream_);
 }
 
 // bf16 weights that upload_weights placed back to back (and their biases, likewise) are one

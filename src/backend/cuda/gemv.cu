@@ -110,10 +110,10 @@ constexpr size_t kMaxStagedBytes = 48 * 1024;
 
 template <int M, typename Out>
 void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits, int blocks, int sm_count,
-                 cudaStream_t s) {
+                 bool may_stage, cudaStream_t s) {
   const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
   int per_sm = 0;
-  if (staged_bytes <= kMaxStagedBytes)
+  if (may_stage && staged_bytes <= kMaxStagedBytes)
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true>, kWarps * 32,
                                                              staged_bytes));
   if (blocks <= per_sm * sm_count)
@@ -124,7 +124,8 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
 }
 
 template <int M>
-void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, cudaStream_t s) {
+void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, bool may_stage,
+               cudaStream_t s) {
   const int splits = gemv_splits(products, k, sm_count), rows_per_block = kWarps / splits;
   int blocks = 0;
   for (int p = 0; p < products.count; ++p) {
@@ -132,9 +133,9 @@ void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int
     blocks += ceil_div(products.n[p], rows_per_block);
   }
   if (out_dtype == DType::F32)
-    launch_rows<M, float>(x, products, k, splits, blocks, sm_count, s);
+    launch_rows<M, float>(x, products, k, splits, blocks, sm_count, may_stage, s);
   else
-    launch_rows<M, bf16>(x, products, k, splits, blocks, sm_count, s);
+    launch_rows<M, bf16>(x, products, k, splits, blocks, sm_count, may_stage, s);
 }
 
 }  // namespace
@@ -153,10 +154,10 @@ void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void
 }
 
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                 cudaStream_t s) {
+                 bool may_stage, cudaStream_t s) {
   if (products.count == 0) return;
   const int ki = static_cast<int>(k);
-  with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, s); });
+  with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, may_stage, s); });
 }
 
 // ---- Per-head products of absorbed MLA at decode sizes (CudaBackend::head_matmul, t <= 4):

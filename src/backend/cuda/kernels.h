@@ -59,8 +59,10 @@ struct GemvProducts {
 // Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 // A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
+// may_stage: a launch whose blocks all fit on the GPU at once may hold its rows in shared memory
+// from its start (gemv.cu); false where other kernels must find room beside it (a branch).
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                 cudaStream_t s);
+                 bool may_stage, cudaStream_t s);
 // out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16 (head_matmul).
 bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w);
 void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
@@ -218,7 +220,7 @@ void launch_moe_combine(const float* y, const int* inverse, const float* weights
                         bf16* out, cudaStream_t s);
 // The same, then out[t] += shared[t] (when shared is not null), x[t] += out[t] and normed[t] =
 // rmsnorm(x[t]) * norm: the end of a MoE block and the layer's residual step in one launch, for
-// rows of a multiple of 4 values, 8-byte aligned (moe_combine_residual_fits).
+// rows of a multiple of 4 values up to 8192, 8-byte aligned (moe_combine_residual_fits).
 struct CombineResidual {
   const bf16* shared;
   bf16* x;

@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
 // and a thread's k loads of weights, rows and y are independent of each other (y's only of the
 // row), so they are in flight together: one token (decode) is a few short blocks, not one block
 // walking the row one dependent load after another.
-constexpr int kCombineThreads = 128, kCombineResidualThreads = 1024;
+constexpr int kCombineThreads = 128, kCombineResidualThreads = 1024, kCombineChunks = 2;
 
 // Columns [d, d + kCols) of token t's combine (kCols 4: 16-byte loads of y).
 template <int kCols>
@@ -219,37 +219,50 @@ __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
 // The combine with the rest of the MoE block's end, one block per token (its whole row, for the
 // norm's sum): out = the combine (+ shared), x += out, normed = rmsnorm(x) * norm, each rounded to
 // bf16 where the ops in sequence round (moe_experts' output, add, add_rmsnorm), so only the norm's
-// order of summation differs. Two launches fewer per MoE layer than those ops.
+// order of summation differs. Two launches fewer per MoE layer than those ops. A thread holds its
+// (up to kCombineChunks) 4-column chunks in registers from the combine to the norm, whose weights
+// it loads before the dependent wait (no kernel writes weights).
 __global__ void __launch_bounds__(kCombineResidualThreads) moe_combine_residual_kernel(const float* y,
                                                                                        const int* inverse,
                                                                                        const float* weights, int k,
                                                                                        int64_t hidden,
                                                                                        CombineResidual r, bf16* out) {
-  dependent_kernel_start();
   const int64_t t = blockIdx.x, row = t * hidden;
+  float g[kCombineChunks][4] = {}, xv[kCombineChunks][4] = {};
+#pragma unroll
+  for (int i = 0; i < kCombineChunks; ++i) {
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    if (d < hidden)
+      for (int c = 0; c < 4; ++c) g[i][c] = weight_at(r.norm, 0, d + c);
+  }
+  dependent_kernel_start();
   float ss = 0.0f;
-  for (int64_t d = threadIdx.x * 4; d < hidden; d += blockDim.x * 4) {
-    float o[4] = {}, sh[4] = {}, xv[4];
+#pragma unroll
+  for (int i = 0; i < kCombineChunks; ++i) {
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    if (d >= hidden) break;
+    float o[4] = {}, sh[4] = {};
     combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
     if (r.shared) load4(r.shared + row + d, sh);
-    load4(r.x + row + d, xv);
+    load4(r.x + row + d, xv[i]);
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       o[c] = __bfloat162float(__float2bfloat16(o[c]));
       if (r.shared) o[c] = __bfloat162float(__float2bfloat16(o[c] + sh[c]));
-      xv[c] = __bfloat162float(__float2bfloat16(xv[c] + o[c]));
-      ss += xv[c] * xv[c];
+      xv[i][c] = __bfloat162float(__float2bfloat16(xv[i][c] + o[c]));
+      ss += xv[i][c] * xv[i][c];
     }
     store4(out + row + d, o);
-    store4(r.x + row + d, xv);
+    store4(r.x + row + d, xv[i]);
   }
   const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + r.eps);
-  for (int64_t d = threadIdx.x * 4; d < hidden; d += blockDim.x * 4) {  // the words this thread wrote
-    float xv[4];
-    load4(r.x + row + d, xv);
 #pragma unroll
-    for (int c = 0; c < 4; ++c) xv[c] = weight_at(r.norm, 0, d + c) * (xv[c] * inv);
-    store4(r.normed + row + d, xv);
+  for (int i = 0; i < kCombineChunks; ++i) {
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    if (d >= hidden) break;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) xv[i][c] = g[i][c] * (xv[i][c] * inv);
+    store4(r.normed + row + d, xv[i]);
   }
 }
 
@@ -361,7 +374,7 @@ void launch_moe_permute(const int* ids, int tokens, int k, int experts, const Mo
 }
 
 bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows) {
-  if (hidden % 4 != 0) return false;
+  if (hidden % 4 != 0 || hidden > int64_t{4} * kCombineChunks * kCombineResidualThreads) return false;
   for (const void* p : rows)
     if (reinterpret_cast<uintptr_t>(p) % 8 != 0) return false;
   return true;
@@ -371,7 +384,8 @@ void launch_moe_combine_residual(const float* y, const int* inverse, const float
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
   if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
-    fail("moe combine: the residual step takes rows of a multiple of 4 values, 8-byte aligned");
+    fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
+         4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
   launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel, tokens, threads, 0, s, y, inverse,
                    weights, k, hidden, r, out);
