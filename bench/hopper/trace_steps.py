@@ -3,13 +3,14 @@
 
     python3 trace_steps.py trace.csv [STEPS]
 
-A step is the kernels from one embedding launch to the next on the step's stream; decode steps
-are those with a decode attention kernel, and the last STEPS of them (default 8) are read. A
-kernel's cost is its end minus the latest end before it on the step's main stream (the one
-most of its kernels ran on): inside a recorded
-step kernels overlap through dependent launches, so that is what removing it would save at
-most. Kernels of other streams (branches) are listed apart with their durations. Prints the
-median over the steps, kernel by kernel in order, then summed by name.
+A step is the kernels from one embedding launch to the next; decode steps are those with a
+decode attention kernel, and the last STEPS of them (default 8) are read. A kernel's cost is how
+far it moved the step's latest end: its end minus the latest end of the kernels that started
+before it, or 0. Inside a recorded step kernels overlap through dependent launches, and a branch
+(the shared expert) runs beside the main line on other streams (a graph's parallel path may move
+to another hardware stream from one layer to the next, so streams do not tell the main line);
+the costs add up to the step, and a kernel that ran wholly under others costs 0. Prints the
+median over the steps, kernel by kernel in start order, then summed by name.
 """
 import collections
 import csv
@@ -40,18 +41,11 @@ def short(name):
 
 
 def costs(step):
-    # The main stream: the one most of the step's kernels ran on (a recorded step's branches run
-    # on streams of their own, and the embedding may not share the graph's stream).
-    main = collections.Counter(r[2] for r in step).most_common(1)[0][0]
-    last_end, out, branch = step[0][0], [], []
-    for start, end, stream, name in step:
-        if stream != main:
-            branch.append((short(name), (end - start) / 1e3))
-            continue
-        out.append((short(name), (end - max(last_end, start)) / 1e3 if end > last_end else 0.0, (end - start) / 1e3,
-                    (start - last_end) / 1e3))
+    last_end, out = step[0][0], []
+    for start, end, _, name in step:
+        out.append((short(name), max(0.0, (end - last_end) / 1e3), (end - start) / 1e3, (start - last_end) / 1e3))
         last_end = max(last_end, end)
-    return out, branch, (last_end - step[0][0]) / 1e3
+    return out, (last_end - step[0][0]) / 1e3
 
 
 def main():
@@ -62,7 +56,7 @@ def main():
     shapes = {len(r[0]) for r in read}
     if len(shapes) != 1:
         sys.exit(f"the last {n} decode steps differ in kernels: {sorted(shapes)}; pass fewer")
-    print(f"{len(read)} steps, step time median {statistics.median(r[2] for r in read):.1f} us")
+    print(f"{len(read)} steps, step time median {statistics.median(r[1] for r in read):.1f} us")
     print(f"{'cost':>7} {'dur':>7} {'gap':>6}  kernel (median over steps; gap < 0: started before the previous ended)")
     by_name = collections.defaultdict(float)
     for i, (name, _, _, _) in enumerate(read[0][0]):
@@ -71,17 +65,9 @@ def main():
         gap = statistics.median(r[0][i][3] for r in read)
         by_name[name] += cost
         print(f"{cost:7.1f} {dur:7.1f} {gap:6.1f}  {name}")
-    branch = collections.defaultdict(float)
-    for name, dur in read[-1][1]:
-        branch[name] += dur
     print("\n   cost  kernel (summed by name over the step)")
     for name, cost in sorted(by_name.items(), key=lambda kv: -kv[1]):
         print(f"{cost:7.1f}  {name}")
-    if branch:
-        print("\n    dur  branch kernels (other streams, last step)")
-        for name, dur in sorted(branch.items(), key=lambda kv: -kv[1]):
-            print(f"{dur:7.1f}  {name}")
-
 
 if __name__ == "__main__":
     main()
