@@ -4,7 +4,8 @@
 // in flight per SM to cover the memory latency; four left o_proj- and down-sized rows at 1.7-2.5
 // TB/s), the weights read once and marked streaming (they will not be reused before eviction),
 // and every row of x, which all warps share, read through the L1 cache. The kernel is a
-// dependent launch: its first loads of weights overlap the kernel before it.
+// dependent launch: its first loads of weights overlap the kernel before it (all of its weights,
+// staged in shared memory, when its blocks all fit on the GPU at once: kStaged below).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
