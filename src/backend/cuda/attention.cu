@@ -12,6 +12,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
+#include "backend/cuda/rotary.cuh"
 #include "backend/cuda/split_merge.cuh"
 
 namespace dsinfer::cuda {
@@ -403,12 +404,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   float* cs = reinterpret_cast<float*>(sv + kStages * kTile * S);  // [D / 2] cos, [D / 2] sin (p.rope)
   const bool rope = p.rope.k_new != nullptr;
   const int half = p.head_dim / 2;
-  if (rope)
-    for (int i = threadIdx.x; i < half; i += kDecodeThreads) {
-      const float ang = static_cast<float>(newest) * p.rope.inv_freq[i];
-      cs[i] = cosf(ang) * p.rope.attention_factor;
-      cs[half + i] = sinf(ang) * p.rope.attention_factor;
-    }
+  if (rope) rope_table(cs, half, static_cast<float>(newest), p.rope.inv_freq, p.rope.attention_factor);
 
   const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
   // This thread's rows of the next tile to copy: their cache slots (0 past k_end, a row that

@@ -141,7 +141,8 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                               const std::vector<ExpertWeights>& experts, Tensor out) {
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
-  if (e.y) launch_moe_combine(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
+  if (e.y)
+    launch_moe_combine(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
 }
 
 // At every batch size where the rows allow: the combine, the shared experts' add and the residual
@@ -158,8 +159,8 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
                                                                      shared ? shared->data : nullptr});
   if (!one_launch) return Backend::moe_experts_residual(x, ids, weights, experts, shared, out, r);
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
+  if (shared) join_branch();  // as the ops in sequence do, with or without pairs
   if (!e.y) return;
-  if (shared) join_branch();
   const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
                              r.normed.ptr<bf16>()};
   launch_moe_combine_residual(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,

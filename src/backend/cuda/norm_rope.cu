@@ -168,12 +168,7 @@ __global__ void rope_kernel(DeviceBatch b, bf16* x, int heads, int64_t stride, i
   dependent_kernel_start();
   extern __shared__ float cs[];  // [half] cos, then [half] sin
   const int t = blockIdx.x, half = rot_dim / 2;
-  const float pos = static_cast<float>(b.positions[t]);
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float ang = pos * inv_freq[i];
-    cs[i] = cosf(ang) * attention_factor;
-    cs[half + i] = sinf(ang) * attention_factor;
-  }
+  rope_table(cs, half, static_cast<float>(b.positions[t]), inv_freq, attention_factor);
   __syncthreads();
   for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
     const int h = j / half, i = j % half;
@@ -189,12 +184,7 @@ __global__ void rope_cache_kernel(DeviceBatch b, RopeCacheParams p) {
   dependent_kernel_start();
   extern __shared__ float cs[];  // [half] cos, then [half] sin
   const int t = blockIdx.x, half = p.d / 2;
-  const float pos = static_cast<float>(b.positions[t]);
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float ang = pos * p.inv_freq[i];
-    cs[i] = cosf(ang) * p.attention_factor;
-    cs[half + i] = sinf(ang) * p.attention_factor;
-  }
+  rope_table(cs, half, static_cast<float>(b.positions[t]), p.inv_freq, p.attention_factor);
   __syncthreads();
   const int64_t slot = b.slots[t];
   for (int j = threadIdx.x; j < (p.hq + p.hk) * half; j += blockDim.x) {
