@@ -9,10 +9,11 @@
 // * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
 //   stage's "full" barrier and issues three TMA copies (A; B as two boxes of 64 rows, so gate
 //   and up rows can share a tile).
-// * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: four k32 wgmma into a
-//   temporary, wait, release the stage (its "empty" barrier), then add the temporary into the
-//   accumulators times row scale x weight block scale. While one warpgroup promotes, the other's
-//   MMAs keep the tensor cores busy.
+// * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: a K block is four k32
+//   wgmma into one of two temporaries; the next K block's are issued into the other before this
+//   one is waited for, its stage released (its "empty" barrier) and its partial added into the
+//   accumulators times row scale x weight block scale, so each warpgroup's MMAs run through its
+//   own promotions.
 // * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
 //   tile next to each other: the blocks in flight share the expert's rows in L2, and its M tiles
 //   run side by side, so each weight tile comes from memory once.
