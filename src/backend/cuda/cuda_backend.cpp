@@ -94,6 +94,8 @@ CudaBackend::CudaBackend(int device_index)
   CUDA_CHECK(cudaStreamCreateWithFlags(&branch_stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
+  route_counter_ = alloc(sizeof(int));
+  CUDA_CHECK(cudaMemsetAsync(route_counter_.data(), 0, sizeof(int), stream_));
 }
 
 CudaBackend::~CudaBackend() {

@@ -162,6 +162,7 @@ class CudaBackend final : public Backend {
   DeviceScratch moe_ws_;     // permuted tokens and expert activations
   DeviceScratch stacked_ws_;  // the output of adjacent weights' single product (linear_many)
   ExpertTableCache expert_tables_;  // per-layer device tables of expert weight pointers
+  Buffer route_counter_;            // moe_gate_route's blocks count themselves done here (kept at 0)
 
   // ---- FP8 block-scaled linear (cuda_linear.cpp, gemm_fp8.h): Hopper FP8 tensor cores on the
   // e4m3 weights and their 128x128 scales, activations quantized per token and 128 columns.

@@ -132,8 +132,10 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
   const RouteParams p = checked_route("moe_gate_route", logits, bias, r, ids, weights);
   DeviceWeight b;
   if (bias) b = device_weight(*bias);
+  leave_branch();  // the counter is one: never two launches at once
   launch_moe_gate_route(x.ptr<bf16>(), gate.w.ptr<bf16>(), tokens, hidden, experts, bias ? &b : nullptr, p,
-                        logits.ptr<float>(), ids.ptr<int>(), weights.ptr<float>(), stream_);
+                        logits.ptr<float>(), ids.ptr<int>(), weights.ptr<float>(), static_cast<int*>(route_counter_.data()),
+                        stream_);
 }
 
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,

@@ -15,8 +15,6 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <utility>
-
 #include "backend/cuda/cuda_check.h"
 
 namespace dsinfer::cuda {
@@ -44,35 +42,20 @@ __device__ __forceinline__ void dependent_kernel_start() {
 // plain <<<>>> launches do: for measuring what the overlap buys, and for bisecting).
 bool dependent_launch_enabled();
 
-// `cluster` > 1: the grid's blocks form clusters of that many along x, which share their
-// shared memory (distributed shared memory) and a cluster-wide barrier.
 template <typename... Params, typename... Args>
-void launch_dependent_clusters(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                               cudaStream_t s, int cluster, Args&&... args) {
-  cudaLaunchAttribute attrs[2];
-  int n = 0;
-  if (dependent_launch_enabled()) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster > 1) {
-    attrs[n].id = cudaLaunchAttributeClusterDimension;
-    attrs[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
-  }
+void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                      cudaStream_t s, Args&&... args) {
+  cudaLaunchAttribute overlap;
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = s;
-  config.attrs = attrs;
-  config.numAttrs = n;
+  config.attrs = &overlap;
+  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
   check(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...), name, __FILE__, __LINE__);
-}
-
-template <typename... Params, typename... Args>
-void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                      cudaStream_t s, Args&&... args) {
-  launch_dependent_clusters(name, kernel, grid, block, smem, s, 1, std::forward<Args>(args)...);
 }
 
 }  // namespace dsinfer::cuda

@@ -209,12 +209,11 @@ struct RouteParams {
 void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
                       int* ids, float* weights, cudaStream_t s);
 // The router's product logits = x gate^T (bf16 gate [experts, hidden]) and the routing in one
-// launch, for up to kGateRouteMaxTokens tokens.
-constexpr int kGateRouteMaxTokens = 4;
+// launch, for up to 4 tokens; `counter` is an int kept at 0 between launches.
 bool moe_gate_route_fits(int tokens, int hidden, const void* x, const void* gate);
 void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidden, int experts,
                            const DeviceWeight* bias, const RouteParams& r, float* logits, int* ids, float* weights,
-                           cudaStream_t s);
+                           int* counter, cudaStream_t s);
 // out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden]; a null
 // inverse reads y[t * k + j] (y indexed by pair).
 void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,

@@ -1,7 +1,5 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
-#include <cooperative_groups.h>
-
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
@@ -15,8 +13,6 @@ namespace dsinfer::cuda {
 namespace {
 
 constexpr int kRouteWarps = 4;
-// moe_gate_route_kernel: blocks of a cluster (the portable most) and warps a block (at most).
-constexpr int kRouteCluster = 8, kRouteMaxWarps = 16;
 
 // Warp-wide arg max; ties go to the lower index, as the CPU's sort comparator.
 __device__ __forceinline__ void warp_argmax(float& v, int& i) {
@@ -37,24 +33,25 @@ __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
 // Shared memory per routing warp: scores[E], choice[E], taken[E] flags, the top_k picks.
 __host__ __device__ constexpr int route_warp_floats(int experts, int top_k) { return 3 * experts + top_k; }
 
-// Token t's choice by one warp, from its logits l (global or shared memory, written before this
-// kernel or before a cluster barrier); `scratch` is the warp's shared memory.
-__device__ void route_token(const float* l, int t, int experts, const DeviceWeight& bias, bool has_bias,
+// Token t's choice by one warp, from its logits (read past L1: another block may have written
+// them in this launch); `scratch` is the warp's shared memory.
+__device__ void route_token(const float* logits, int t, int experts, const DeviceWeight& bias, bool has_bias,
                             const RouteParams& r, float* scratch, int* ids, float* weights) {
   const int lane = threadIdx.x % 32;
   float* scores = scratch;
   float* choice = scores + experts;
   float* taken = choice + experts;
   int* pick = reinterpret_cast<int*>(taken + experts);
+  const float* l = logits + static_cast<int64_t>(t) * experts;
 
   if (r.sigmoid) {
-    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-l[e]));
+    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-__ldcg(l + e)));
   } else {
     float mx = kNegInf;
-    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, l[e]);
+    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, __ldcg(l + e));
     mx = warp_max(mx);
     float sum = 0.0f;
-    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(l[e] - mx));
+    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(__ldcg(l + e) - mx));
     sum = warp_sum(sum);
     for (int e = lane; e < experts; e += 32) scores[e] /= sum;
   }
@@ -129,51 +126,37 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
   dependent_kernel_start();  // the logits are the previous kernel's output
   const int warp = threadIdx.x / 32, t = blockIdx.x * kRouteWarps + warp;
   if (t >= tokens) return;
-  route_token(logits + static_cast<int64_t>(t) * experts, t, experts, bias, has_bias, r,
-              smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
+  route_token(logits, t, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
 }
 
-// The router's product and the routing of up to kGateRouteMaxTokens tokens in one launch (decode):
-// one cluster of kRouteCluster blocks. Warp w of block b owns expert rows b * W + w, + 8 W, ...
-// (W warps a block) and streams each as the skinny products do (batches of 8 16-byte loads a
-// lane, the first issued before the dependent wait: no kernel writes weights) against every
-// token's x, and writes its logits into block 0's shared memory; after the cluster barrier block
-// 0's warps route the tokens, a warp each, from there. A grid of independent blocks whose last
-// one routes (fence, atomic counter, logits read back from L2) took 11 us a V2-Lite layer.
+// The router's product and the routing of up to kRouteWarps tokens in one launch (decode): warp
+// w of block b owns expert row b * kRouteWarps + w and streams it as the skinny products do
+// (batches of 8 16-byte loads a lane, the first issued before the dependent wait: no kernel
+// writes weights) against every token's x; the last block to finish routes the tokens, a warp
+// each. One launch fewer per MoE layer than the product and moe_route_kernel.
 template <int M>
-__global__ void __launch_bounds__(kRouteMaxWarps * 32, 1)
+__global__ void __launch_bounds__(kRouteWarps * 32)
     moe_gate_route_kernel(const bf16* x, const bf16* gate, int hidden, int experts, DeviceWeight bias, bool has_bias,
-                          RouteParams r, float* logits, int* ids, float* weights) {
-  extern __shared__ float smem[];  // block 0: the logits [M][experts], then each routing warp's scratch
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
+                          RouteParams r, float* logits, int* ids, float* weights, int* counter) {
+  extern __shared__ float smem[];
   constexpr int kUnroll = 8;
-  const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int stride = static_cast<int>(cluster.num_blocks()) * warps, pieces = hidden / 8;
-  const int first = static_cast<int>(cluster.block_rank()) * warps + warp;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int e = blockIdx.x * kRouteWarps + warp, pieces = hidden / 8;
+  const uint4* wr = reinterpret_cast<const uint4*>(gate) + static_cast<int64_t>(min(e, experts - 1)) * pieces;
   const uint4* xs = reinterpret_cast<const uint4*>(x);
-  auto row = [&](int e) { return reinterpret_cast<const uint4*>(gate) + static_cast<int64_t>(e) * pieces; };
-  float* block0_logits = cluster.map_shared_rank(smem, 0);
   uint4 wv[kUnroll];
-  if (first < experts) load_batch(wv, row(first), lane, pieces);
+  load_batch(wv, wr, lane, pieces);
   dependent_kernel_start();  // x is the previous kernel's output
-  for (int e = first; e < experts; e += stride) {
-    if (e != first) load_batch(wv, row(e), lane, pieces);
-    float acc[M] = {};
-    stream_row<M>(acc, wv, row(e), xs, pieces, lane, pieces);
+  float acc[M] = {};
+  stream_row<M>(acc, wv, wr, xs, pieces, lane, pieces);
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const float v = warp_sum(acc[m]);
-      if (lane == 0) {
-        block0_logits[m * experts + e] = v;
-        logits[static_cast<int64_t>(m) * experts + e] = v;
-      }
-    }
+  for (int m = 0; m < M; ++m) {
+    const float v = warp_sum(acc[m]);
+    if (lane == 0 && e < experts) logits[static_cast<int64_t>(m) * experts + e] = v;
   }
-  cluster.sync();  // every logit is in block 0's shared memory
-  if (cluster.block_rank() != 0 || warp >= M) return;
-  route_token(smem + warp * experts, warp, experts, bias, has_bias, r,
-              smem + M * experts + warp * route_warp_floats(experts, r.top_k), ids, weights);
+  if (!last_block_arrives(counter, gridDim.x) || warp >= M) return;
+  route_token(logits, warp, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids,
+              weights);
 }
 
 // out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
@@ -364,24 +347,22 @@ void launch_moe_route(const float* logits, int tokens, int experts, const Device
 }
 
 bool moe_gate_route_fits(int tokens, int hidden, const void* x, const void* gate) {
-  return tokens >= 1 && tokens <= kGateRouteMaxTokens && hidden % 8 == 0 && aligned16(x) && aligned16(gate);
+  return tokens >= 1 && tokens <= kRouteWarps && hidden % 8 == 0 && aligned16(x) && aligned16(gate);
 }
 
 void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidden, int experts,
                            const DeviceWeight* bias, const RouteParams& r, float* logits, int* ids, float* weights,
-                           cudaStream_t s) {
+                           int* counter, cudaStream_t s) {
   if (!moe_gate_route_fits(tokens, hidden, x, gate))
-    fail("moe gate+route: ", tokens, " tokens (1 to ", kGateRouteMaxTokens, "), hidden ", hidden,
+    fail("moe gate+route: ", tokens, " tokens (1 to ", kRouteWarps, "), hidden ", hidden,
          " (a multiple of 8), 16-byte aligned x and gate");
-  // A warp a row where the cluster's warps suffice, and warps for every routed token.
-  const int warps = std::clamp(ceil_div(experts, kRouteCluster), kGateRouteMaxTokens, kRouteMaxWarps);
-  const size_t smem = static_cast<size_t>(tokens) * (experts + route_warp_floats(experts, r.top_k)) * sizeof(float);
+  const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
   with_rows(tokens, [&](auto m) {
     const auto kernel = moe_gate_route_kernel<m.value>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    launch_dependent_clusters("moe_gate_route_kernel", kernel, kRouteCluster, warps * 32, smem, s, kRouteCluster, x,
-                              gate, hidden, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids,
-                              weights);
+    launch_dependent("moe_gate_route_kernel", kernel, ceil_div(experts, kRouteWarps), kRouteWarps * 32, smem, s, x,
+                     gate, hidden, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights,
+                     counter);
   });
 }
 
