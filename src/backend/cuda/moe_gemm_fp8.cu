@@ -216,49 +216,40 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
   float acc[64], t0[64], t1[64], sa0[2], sb0[2], sa1[2], sb1[2];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+  // The next K block's MMAs into `next` (its scales into sa_n, sb_n), then the current one's
+  // partial, in `cur`, promoted while they run.
+  auto overlap = [&](int kb_next, float (&cur)[64], const float (&sa)[2], const float (&sb)[2], float (&next)[64],
+                     float (&sa_n)[2], float (&sb_n)[2]) {
+    Ring r = ring;
+    r.next();
+    scales(kb_next, sa_n, sb_n);
+    issue(next, r);
+    wgmma_wait<1>();
+    fence_regs(cur);
+    release();
+    promote(acc, cur, sa, sb);
+  };
+  auto last = [&](float (&cur)[64], const float (&sa)[2], const float (&sb)[2]) {
+    wgmma_wait<0>();
+    fence_regs(cur);
+    release();
+    promote(acc, cur, sa, sb);
+  };
 
   scales(0, sa0, sb0);
   issue(t0, ring);
   int kb = 0;
-  // Pairs of K blocks while two more follow: kb (in t0) and kb + 1 (in t1) on the tensor cores
-  // while the other's partial is promoted.
+  // Pairs of K blocks while two more follow, so each temporary keeps its registers.
   for (; kb + 2 < g.k_blocks; kb += 2) {
-    Ring r1 = ring;
-    r1.next();
-    scales(kb + 1, sa1, sb1);
-    issue(t1, r1);
-    wgmma_wait<1>();
-    fence_regs(t0);
-    release();
-    promote(acc, t0, sa0, sb0);
-    Ring r2 = ring;
-    r2.next();
-    scales(kb + 2, sa0, sb0);
-    issue(t0, r2);
-    wgmma_wait<1>();
-    fence_regs(t1);
-    release();
-    promote(acc, t1, sa1, sb1);
+    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
+    overlap(kb + 2, t1, sa1, sb1, t0, sa0, sb0);
   }
   // The last one or two K blocks (kb is in t0).
   if (kb + 1 < g.k_blocks) {
-    Ring r1 = ring;
-    r1.next();
-    scales(kb + 1, sa1, sb1);
-    issue(t1, r1);
-    wgmma_wait<1>();
-    fence_regs(t0);
-    release();
-    promote(acc, t0, sa0, sb0);
-    wgmma_wait<0>();
-    fence_regs(t1);
-    release();
-    promote(acc, t1, sa1, sb1);
+    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
+    last(t1, sa1, sb1);
   } else {
-    wgmma_wait<0>();
-    fence_regs(t0);
-    release();
-    promote(acc, t0, sa0, sb0);
+    last(t0, sa0, sb0);
   }
   store<P>(g, acc, it.n_tile, r_a, row_end);
 }
