@@ -16,7 +16,9 @@
 //   own promotions.
 // * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
 //   tile next to each other: the blocks in flight share the expert's rows in L2, and its M tiles
-//   run side by side, so each weight tile comes from memory once.
+//   start side by side so that they may share each weight tile there. They drift apart (an item
+//   whose second warpgroup has no rows runs shorter): under ncu the weights of experts with two
+//   M tiles were read from memory twice (docs/cuda.md, "Not done yet").
 #include <cub/block/block_scan.cuh>
 
 #include "backend/cuda/cuda_check.h"
@@ -167,8 +169,9 @@ __device__ void store(const GemmArgs& g, const float (&acc)[64], int n_tile, int
 
 // One work item's K loop and epilogue for this thread's warpgroup. Two temporaries: K block
 // kb + 1's MMAs are issued before kb's partial is promoted, so the tensor cores work through
-// the promotion (with one temporary each warpgroup waited for its MMAs, then promoted: ~1200
-// cycles a K block against ~620 of tensor work at the FP8 peak, V3 shapes on an H200).
+// the promotion (with one temporary each warpgroup waited for its MMAs, then promoted: by the
+// measured time ~1200 cycles a K block against ~620 of tensor work at the FP8 peak, V3 shapes
+// on an H200).
 template <Proj P>
 __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring) {
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
