@@ -4,8 +4,14 @@
 //   weight rows; its K is walked in 128-deep blocks through a ring of kStages shared-memory
 //   stages. Stage = A tile [128 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled
 //   by the copy engine (TMA) as the wgmma descriptors read them.
-// * Persistent: one block per SM takes items blockIdx.x, + gridDim.x, ...; the ring runs on
-//   across items, so the next item's loads stream in while this one's epilogue stores.
+// * Clusters of two blocks, persistent: cluster c takes units c, + clusters, ...; block r of the
+//   cluster takes item 2 u + r of unit u. The ring runs on across units, so the next item's
+//   loads stream in while this one's epilogue stores.
+// * When a unit's two items are M tiles of one expert at the same N tile, the blocks share the
+//   weight tile: each copies one 64-row box of it into both (TMA multicast). An expert with more
+//   than 128 rows so reads its weights from memory once (without, ncu counted them twice: the
+//   blocks drifted apart before the second read). The blocks' rings turn together: a stage is
+//   refilled once the MMA warps of both blocks have released it.
 // * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
 //   stage's "full" barrier and issues three TMA copies (A; B as two boxes of 64 rows, so gate
 //   and up rows can share a tile).
@@ -15,10 +21,10 @@
 //   accumulators times row scale x weight block scale, so each warpgroup's MMAs run through its
 //   own promotions.
 // * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
-//   tile next to each other: the blocks in flight share the expert's rows in L2, and its M tiles
-//   start side by side so that they may share each weight tile there. They drift apart (an item
-//   whose second warpgroup has no rows runs shorter): under ncu the weights of experts with two
-//   M tiles were read from memory twice (docs/cuda.md, "Not done yet").
+//   tile next to each other, so that they pair into units (and the blocks in flight share the
+//   expert's rows in L2).
+#include <array>
+#include <atomic>
 #include <cub/block/block_scan.cuh>
 
 #include "backend/cuda/cuda_check.h"
@@ -42,6 +48,7 @@ constexpr int kStages = 7;
 constexpr int kATileBytes = kTileM * kTileK, kBTileBytes = kTileN * kTileK;
 constexpr int kStageBytes = kATileBytes + kBTileBytes;
 constexpr int kConsumerThreads = 256;  // two MMA warpgroups
+constexpr int kCluster = 2;            // blocks of a cluster (items of a unit)
 constexpr int kThreads = kConsumerThreads + 128;
 // Stages, two barriers per stage, and slack to align the stages to the 1024-byte swizzle atoms.
 constexpr size_t kSmemBytes = kStages * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
@@ -54,6 +61,7 @@ struct GemmArgs {
   const ExpertPtrs* table;
   const int4* tiles;
   int items, n_tiles;     // items = tile slots x n_tiles
+  int units;              // items / kCluster, rounded up
   const float* a_scales;  // [k_blocks, rows]
   int rows, k_blocks;
   int64_t scale_cols;  // floats per row of the weights' block scales
@@ -108,20 +116,48 @@ __device__ __forceinline__ Item item_at(const GemmArgs& g, int w) {
   return {first + m == slot ? t : g.tiles[first + m], local / count};
 }
 
+// This block's share of unit u: its item (expert < 0: none, the block only turns the ring),
+// whether the unit's two items share their weight tile, and whether the list has ended (then
+// every later unit is past it too). Both blocks of a cluster read the same two items.
+struct Unit {
+  Item item;
+  bool share_b, done;
+};
+__device__ __forceinline__ Unit unit_at(const GemmArgs& g, int u, int rank) {
+  const Item none{make_int4(-1, 0, 0, 0), 0};
+  const Item first = item_at(g, kCluster * u);
+  if (first.tile.x < 0) return {none, false, true};
+  const Item second = kCluster * u + 1 < g.items ? item_at(g, kCluster * u + 1) : none;
+  const bool share_b = second.tile.x == first.tile.x && second.n_tile == first.n_tile;
+  return {rank == 0 ? first : second, share_b, false};
+}
+
 template <Proj P>
-__device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem& sm) {
+__device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem& sm, int rank) {
   Ring ring;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
-    const Fp8ExpertMaps* m = g.maps + it.tile.x;
+  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
+    const Unit un = unit_at(g, u, rank);
+    if (un.done) break;
+    const Item& it = un.item;
+    const Fp8ExpertMaps* m = g.maps + max(it.tile.x, 0);
     const CUtensorMap* b_maps[2] = {P == Proj::GateUp ? &m->gate : &m->down, P == Proj::GateUp ? &m->up : &m->down};
     for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
       const int s = ring.stage;
-      mbarrier_wait(sm.empty(s), ring.phase ^ 1);  // the first round passes: nothing to drain yet
+      // Free in both blocks (the first round passes: nothing to drain yet).
+      mbarrier_wait(sm.empty(s), ring.phase ^ 1);
+      if (it.tile.x < 0) {
+        mbarrier_arrive(sm.full(s));
+        continue;
+      }
+      // The whole stage lands here either way; with share_b, half of B comes from the other block.
       mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
       const int k0 = kb * kTileK;
       tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.tile.y);
+      if (un.share_b) {
+        tma_load_2d_multicast(sm.b(s) + rank * kHalfN * kTileK, rank ? b_maps[1] : b_maps[0], sm.full(s), k0,
+                              b_row<P>(it.n_tile, rank), (1u << kCluster) - 1);
+        continue;
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h)
         tma_load_2d(sm.b(s) + h * kHalfN * kTileK, b_maps[h], sm.full(s), k0, b_row<P>(it.n_tile, h));
@@ -177,8 +213,21 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int row0 = it.tile.y, row_end = it.tile.z;
   const int r_a = row0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
-  // A warpgroup whose 64 rows all lie past the expert's end only keeps the ring turning.
-  const bool live = row0 + wg * 64 < row_end;
+  // The stage's MMAs are done (the wait before): one arrival per warp frees it, in both blocks
+  // (lane r signals block r).
+  auto release = [&]() {
+    if (lane < kCluster) mbarrier_arrive_cluster(sm.empty(ring.stage), lane);
+    ring.next();
+  };
+  // A warpgroup with no item, or whose 64 rows all lie past the expert's end, only keeps the
+  // ring turning. No wgmma under a branch that also holds one: ptxas would serialize them all.
+  if (it.tile.x < 0 || row0 + wg * 64 >= row_end) {
+    for (int kb = 0; kb < g.k_blocks; ++kb) {
+      mbarrier_wait(sm.full(ring.stage), ring.phase);
+      release();
+    }
+    return;
+  }
   const ExpertPtrs& e = g.table[it.tile.x];
   const float* sb_row[2];
 #pragma unroll
@@ -204,18 +253,6 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
     for (int kk = 0; kk < kTileK / 32; ++kk) wgmma_m64n128k32_e4m3(t, da + 2 * kk, db + 2 * kk, kk > 0);
     wgmma_commit();
   };
-  // The stage's MMAs are done (the wait before): one arrival per warp frees it.
-  auto release = [&]() {
-    if (lane == 0) mbarrier_arrive(sm.empty(ring.stage));
-    ring.next();
-  };
-  if (!live) {  // no wgmma under a branch that also holds one: ptxas would serialize them all
-    for (int kb = 0; kb < g.k_blocks; ++kb) {
-      mbarrier_wait(sm.full(ring.stage), ring.phase);
-      release();
-    }
-    return;
-  }
   float acc[64], t0[64], t1[64], sa0[2], sb0[2], sa1[2], sb1[2];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
@@ -258,20 +295,20 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
 }
 
 template <Proj P>
-__device__ void consume(const GemmArgs& g, const Smem& sm) {
+__device__ void consume(const GemmArgs& g, const Smem& sm, int rank) {
   Ring ring;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
-    consume_item<P>(g, it, sm, ring);
+  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
+    const Unit un = unit_at(g, u, rank);
+    if (un.done) break;
+    consume_item<P>(g, un.item, sm, ring);
   }
 }
 
 #endif  // DSINFER_MOE_FP8_SM90A
 
 template <Proj P>
-__global__ void __launch_bounds__(kThreads, 1) moe_fp8_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
-                                                                   GemmArgs g) {
+__global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads, 1)
+    moe_fp8_gemm_kernel(const __grid_constant__ CUtensorMap a_map, GemmArgs g) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MOE_FP8_SM90A)
   extern __shared__ unsigned char smem_raw[];
   Smem sm;
@@ -280,18 +317,20 @@ __global__ void __launch_bounds__(kThreads, 1) moe_fp8_gemm_kernel(const __grid_
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(sm.full(s), 1);                        // the producer's arrive + the copies' bytes
-      mbarrier_init(sm.empty(s), kConsumerThreads / 32);  // every MMA warp
+      mbarrier_init(sm.empty(s), kCluster * kConsumerThreads / 32);  // every MMA warp of the cluster
     }
     mbarrier_init_fence();
   }
-  __syncthreads();
+  cluster_sync();  // the other block's barriers are ready before anything signals them
+  const int rank = static_cast<int>(cluster_rank());
   if (threadIdx.x >= kConsumerThreads) {
     setmaxnreg_dec<40>();
-    if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm);
+    if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm, rank);
   } else {
     setmaxnreg_inc<232>();
-    consume<P>(g, sm);
+    consume<P>(g, sm, rank);
   }
+  cluster_sync();  // the other block's last arrivals on this block's barriers have landed
 #else
   __trap();  // launched only on sm_90 devices (moe_fp8_gemm_device)
 #endif
@@ -310,6 +349,27 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_fp8_tiles_kernel(const int
   for (int i = total + threadIdx.x; i < slots; i += blockDim.x) tiles[i] = make_int4(-1, 0, 0, 0);
 }
 
+// Clusters of the kernel that fit on the current device at once (66 on an H200: one block an SM,
+// pairs placed within a GPC). Asked once per device: the query is not free and the launch runs
+// twice a layer.
+template <Proj P>
+int resident_clusters() {
+  static std::array<std::atomic<int>, 64> known{};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::atomic<int>& slot = known.at(static_cast<size_t>(device));
+  if (const int c = slot.load(std::memory_order_relaxed); c > 0) return c;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(kCluster);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  int clusters = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_fp8_gemm_kernel<P>, &config));
+  if (clusters < 1) fail("grouped FP8 GEMM: no cluster of ", kCluster, " blocks of ", kSmemBytes, " B fits the GPU");
+  slot.store(clusters, std::memory_order_relaxed);
+  return clusters;
+}
+
 template <Proj P>
 void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& a, void* out,
                  cudaStream_t s) {
@@ -321,14 +381,13 @@ void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeF
   if (static_cast<int64_t>(a.slots) * n_tiles > INT32_MAX) fail("grouped FP8 GEMM: ", a.slots, " M tiles");
   if (a.rows == 0 || a.slots == 0) return;
   const CUtensorMap a_map = make_fp8_tensor_map(a.q, a.rows, k, kTileM);
-  const GemmArgs g{maps, ex.table, a.tiles, a.slots * n_tiles, n_tiles, a.scales, a.rows, static_cast<int>(k / kTileK),
-                   P == Proj::GateUp ? ex.gate_up_scale_cols : ex.down_scale_cols, out, n};
-  int device = 0, sms = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int items = a.slots * n_tiles;
+  const GemmArgs g{maps, ex.table, a.tiles, items, n_tiles, (items + kCluster - 1) / kCluster, a.scales, a.rows,
+                   static_cast<int>(k / kTileK), P == Proj::GateUp ? ex.gate_up_scale_cols : ex.down_scale_cols, out, n};
   auto kernel = moe_fp8_gemm_kernel<P>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
-  kernel<<<std::min(sms, g.items), kThreads, kSmemBytes, s>>>(a_map, g);
+  const int clusters = std::min(resident_clusters<P>(), g.units);
+  kernel<<<clusters * kCluster, kThreads, kSmemBytes, s>>>(a_map, g);
   CUDA_CHECK_LAUNCH("moe_fp8_gemm_kernel");
 }
 

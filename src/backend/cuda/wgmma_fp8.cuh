@@ -1,6 +1,8 @@
 // Hopper (sm_90a) building blocks of the FP8 grouped GEMM: the e4m3 warpgroup MMA, the
-// shared-memory barriers (mbarrier) that pace a producer against its consumers, and the bulk
-// tensor copy (TMA) that fills a 128B-swizzled tile and signals such a barrier. The descriptors
+// shared-memory barriers (mbarrier) that pace a producer against its consumers, the bulk
+// tensor copy (TMA) that fills a 128B-swizzled tile and signals such a barrier, and their
+// cluster forms (a barrier of another block of the cluster, a copy into every block of it,
+// the cluster-wide barrier). The descriptors
 // and wgmma fences are the bf16 kernels' own (wgmma.cuh).
 //
 // FP8 tiles are K-major on both sides with 128 e4m3 values (128 bytes) per row: a 128B-swizzled
@@ -77,6 +79,37 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
           dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+
+// ---- Clusters: this block's rank in its cluster, and a barrier of every thread of the cluster
+// (all of them must reach it; it orders shared-memory writes before it against reads after it).
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+// Arrives on the barrier at shared address `bar` of block `rank` of this cluster (the same
+// offset in every block).
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t bar, uint32_t rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
+      "r"(rank)
+      : "memory");
+}
+// tma_load_2d into the same shared address of every block in `cta_mask` (bit r: block r of the
+// cluster); each block's barrier at `bar`'s offset counts the box's bytes.
+__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
+                                                      int c1, uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+      "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(cta_mask)
       : "memory");
 }
 
