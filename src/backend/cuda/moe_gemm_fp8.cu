@@ -13,8 +13,8 @@
 //   blocks drifted apart before the second read). The blocks' rings turn together: a stage is
 //   refilled once the MMA warps of both blocks have released it.
 // * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
-//   stage's "full" barrier and issues three TMA copies (A; B as two boxes of 64 rows, so gate
-//   and up rows can share a tile).
+//   stage's "full" barrier and issues the TMA copies: A, and B as two boxes of 64 rows (so gate
+//   and up rows can share a tile), one of them from the other block when the tile is shared.
 // * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: a K block is four k32
 //   wgmma into one of two temporaries; the next K block's are issued into the other before this
 //   one is waited for, its stage released (its "empty" barrier) and its partial added into the
@@ -357,7 +357,9 @@ int resident_clusters() {
   static std::array<std::atomic<int>, 64> known{};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  std::atomic<int>& slot = known.at(static_cast<size_t>(device));
+  if (device < 0 || static_cast<size_t>(device) >= known.size())
+    fail("grouped FP8 GEMM: device ", device, " (this build counts clusters for devices 0 to ", known.size() - 1, ")");
+  std::atomic<int>& slot = known[static_cast<size_t>(device)];
   if (const int c = slot.load(std::memory_order_relaxed); c > 0) return c;
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(kCluster);
