@@ -88,19 +88,25 @@ void print_moe(const cuda::MoeBenchRow& m, double peak) {
   std::printf("\nGrouped FP8 MoE GEMM: %d tokens x top-%d of %d experts (%lld rows), hidden %lld, inter %lld, "
               "random routing, distinct e4m3 weights per expert (128x128 block scales)\n\n",
               s.tokens, s.top_k, s.experts, pairs, static_cast<long long>(s.hidden), static_cast<long long>(s.inter));
-  std::printf("| launch | N | K | ms | TFLOP/s | / FP8 peak |\n| --- | --- | --- | --- | --- | --- |\n");
-  auto line = [&](const char* name, long long n, long long k, double ms, double tf) {
-    std::printf("| %s | %lld | %lld | %s | %s | %s |\n", name, n, k, ms_cell(ms).c_str(), cell(tf).c_str(),
-                ratio(tf, peak).c_str());
+  std::printf("| launch | N | K | ms | TFLOP/s | / FP8 peak | GB moved | memory floor ms | floor / ms |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  auto line = [&](const char* name, const std::string& n, const std::string& k, double ms, double tf, double bytes) {
+    const double floor = m.floor_ms(bytes);
+    std::printf("| %s | %s | %s | %s | %s | %s | %.2f | %s | %s |\n", name, n.c_str(), k.c_str(), ms_cell(ms).c_str(),
+                cell(tf).c_str(), ratio(tf, peak).c_str(), bytes / 1e9, ms_cell(floor).c_str(), ratio(floor, ms).c_str());
   };
-  line("gate+up, SiLU epilogue", 2 * s.inter, s.hidden, m.gate_up_ms, m.gate_up_tflops());
-  line("down", s.hidden, s.inter, m.down_ms, m.down_tflops());
-  std::printf("| both | | | %s | %s | %s |\n", ms_cell(m.gate_up_ms + m.down_ms).c_str(), cell(m.gemm_tflops()).c_str(),
-              ratio(m.gemm_tflops(), peak).c_str());
+  line("gate+up, SiLU epilogue", std::to_string(2 * s.inter), std::to_string(s.hidden), m.gate_up_ms, m.gate_up_tflops(),
+       m.gate_up_bytes());
+  line("down", std::to_string(s.hidden), std::to_string(s.inter), m.down_ms, m.down_tflops(), m.down_bytes());
+  line("both", "", "", m.gate_up_ms + m.down_ms, m.gemm_tflops(), m.gate_up_bytes() + m.down_bytes());
   std::printf("\nmoe_experts, whole call (permutation, gather, products, combine): %s ms, path: %s\n",
               ms_cell(m.experts_ms).c_str(), m.experts_path.c_str());
   std::printf("TFLOP/s = 2 x rows x N x K (useful products only) / median time; DSINFER_FP8_GEMM=dequant times the "
               "old per-expert path of moe_experts.\n");
+  std::printf("GB moved: the %d active experts' e4m3 weights and block scales, the quantized rows and their scales, "
+              "the output (act bf16, y float); memory floor = GB / the copy bandwidth measured in this process, "
+              "%.0f GB/s.\n",
+              m.active_experts, m.copy_bandwidth / 1e9);
 }
 #endif
 

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "backend/copy_bandwidth.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/event_timer.h"
@@ -171,7 +172,7 @@ class MoeBench {
   }
 
   MoeBenchRow run() {
-    MoeBenchRow r{s_, kNaN, kNaN, kNaN, ""};
+    MoeBenchRow r{s_, kNaN, kNaN, kNaN, "", active_experts_, measure_copy_bandwidth(backend_)};
     const bool grouped_fp8 = moe_fp8_gemm_device(device_) && fp8_block_scaling_enabled(device_);
     r.experts_path = grouped_fp8 ? "grouped FP8 GEMM" : "per-expert cuBLASLt bf16 on dequantized weights";
     const Device dev{DeviceKind::CUDA, device_};
@@ -194,6 +195,9 @@ class MoeBench {
       for (int j = 0; j < s_.top_k; ++j) std::swap(pick[j], pick[j + rng() % (s_.experts - j)]);
       ids.insert(ids.end(), pick.begin(), pick.begin() + s_.top_k);
     }
+    std::vector<char> active(s_.experts, 0);
+    for (int id : ids) active[id] = 1;
+    active_experts_ = static_cast<int>(std::count(active.begin(), active.end(), 1));
     ids_ = std::make_unique<DeviceBuffer>(pairs * sizeof(int));
     CUDA_CHECK(cudaMemcpy(ids_->get(), ids.data(), pairs * sizeof(int), cudaMemcpyHostToDevice));
     weights_ = std::make_unique<DeviceBuffer>(pairs * sizeof(float));
@@ -256,6 +260,7 @@ class MoeBench {
 
   MoeBenchShape s_;
   int device_, repeats_;
+  int active_experts_ = 0;
   EventPair& events_;
   CudaBackend backend_;
   cudaStream_t stream_;

@@ -36,9 +36,23 @@ struct MoeBenchRow {
   double gate_up_ms = 0, down_ms = 0;  // one grouped launch each (gate_up: N = 2 inter, K = hidden)
   double experts_ms = 0;               // CudaBackend::moe_experts: permutation to combine
   std::string experts_path;            // which path moe_experts took
+  int active_experts = 0;              // experts the routing gave rows (their weights are read)
+  double copy_bandwidth = 0;           // measure_copy_bandwidth in the same process, bytes / s
   double gate_up_tflops() const;
   double down_tflops() const;
   double gemm_tflops() const;          // both launches together
+  // The bytes a launch must move at least: the active experts' e4m3 weights and their 128 x 128
+  // block scales, the quantized rows and their scales (one per row and 128 columns) read, and
+  // the output written (act in bf16, y in float). Over the copy bandwidth: the memory floor.
+  double gate_up_bytes() const { return launch_bytes(2 * shape.inter, shape.hidden, 2.0 * shape.inter); }
+  double down_bytes() const { return launch_bytes(shape.hidden, shape.inter, 4.0 * shape.hidden); }
+  double floor_ms(double bytes) const { return bytes / copy_bandwidth * 1e3; }
+
+ private:
+  double launch_bytes(int64_t n, int64_t k, double out_row_bytes) const {
+    const double rows = static_cast<double>(shape.tokens) * shape.top_k, scales = (n / 128.0) * (k / 128.0) * 4;
+    return active_experts * (static_cast<double>(n) * k + scales) + rows * (k + k / 128.0 * 4) + rows * out_row_bytes;
+  }
 };
 
 struct GemmBenchOptions {
