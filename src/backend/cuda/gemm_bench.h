@@ -50,8 +50,9 @@ struct MoeBenchRow {
 
  private:
   double launch_bytes(int64_t n, int64_t k, double out_row_bytes) const {
-    const double rows = static_cast<double>(shape.tokens) * shape.top_k, scales = (n / 128.0) * (k / 128.0) * 4;
-    return active_experts * (static_cast<double>(n) * k + scales) + rows * (k + k / 128.0 * 4) + rows * out_row_bytes;
+    constexpr double kBlock = 128;  // the scale blocks' side (kFp8Block, a CUDA header's)
+    const double rows = static_cast<double>(shape.tokens) * shape.top_k, scales = (n / kBlock) * (k / kBlock) * 4;
+    return active_experts * (static_cast<double>(n) * k + scales) + rows * (k + k / kBlock * 4) + rows * out_row_bytes;
   }
 };
 

@@ -153,7 +153,7 @@ __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem&
       mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
       const int k0 = kb * kTileK;
       tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.tile.y);
-      if (un.share_b) {
+      if (un.share_b) {  // b_maps[rank] as a select: an indexed array went to local memory
         tma_load_2d_multicast(sm.b(s) + rank * kHalfN * kTileK, rank ? b_maps[1] : b_maps[0], sm.full(s), k0,
                               b_row<P>(it.n_tile, rank), (1u << kCluster) - 1);
         continue;
