@@ -104,7 +104,7 @@ void print_moe(const cuda::MoeBenchRow& m, double peak) {
   std::printf("TFLOP/s = 2 x rows x N x K (useful products only) / median time; DSINFER_FP8_GEMM=dequant times the "
               "old per-expert path of moe_experts.\n");
   std::printf("GB moved: the %d active experts' e4m3 weights and block scales, the quantized rows and their scales, "
-              "the output (act bf16, y float); memory floor = GB / the copy bandwidth measured in this process, "
+              "the output (act and y in bf16); memory floor = GB / the copy bandwidth measured in this process, "
               "%.0f GB/s.\n",
               m.active_experts, m.copy_bandwidth / 1e9);
 }

@@ -102,9 +102,12 @@ class CudaBackend final : public Backend {
   // moe_experts up to the combine (checked; cuda_moe.cpp): each (token, choice) pair's expert
   // output in f32 rows of y, pair p's at row inverse[p] (at row p without an inverse); y is null
   // when there are no pairs.
+  // The expert outputs for the combine: float rows, or bf16 rows from the FP8 experts (y_bf16).
   struct ExpertOutputs {
     const float* y = nullptr;
     const int* inverse = nullptr;
+    const bf16* y_bf16 = nullptr;
+    bool empty() const { return !y && !y_bf16; }
   };
   ExpertOutputs expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
                                const std::vector<ExpertWeights>& experts, const Tensor& out);

@@ -76,9 +76,10 @@ struct Fp8Scratch {
   int slots;
 };
 
-// The prefill path of FP8 experts: the M tiles and the quantized gathered rows, gate+up with
-// SiLU, act quantized per 128 columns, down; act and y as in the grouped path.
-void grouped_fp8_products(const ExpertRows& r, const ExpertTable& table, const Fp8Scratch& w, bf16* act, float* y,
+// The path of FP8 experts: the M tiles and the quantized gathered rows, gate+up with SiLU, act
+// quantized per 128 columns, down; act as in the grouped path, y in bf16 (the rounding of
+// DeepSeek's recipe, whose expert products return bf16; half the bytes of float rows).
+void grouped_fp8_products(const ExpertRows& r, const ExpertTable& table, const Fp8Scratch& w, bf16* act, bf16* y,
                           cudaStream_t s) {
   const int n_experts = table.ex.experts;
   launch_moe_fp8_tiles(r.perm.offsets, n_experts, w.tiles, w.slots, s);
@@ -141,8 +142,13 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                               const std::vector<ExpertWeights>& experts, Tensor out) {
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
-  if (e.y)
-    launch_moe_combine(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
+  const auto combine = [&](const auto* y) {
+    launch_moe_combine(y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
+  };
+  if (e.y_bf16)
+    combine(e.y_bf16);
+  else if (e.y)
+    combine(e.y);
 }
 
 // At every batch size where the rows allow: the combine, the shared experts' add and the residual
@@ -160,11 +166,17 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
   if (!one_launch) return Backend::moe_experts_residual(x, ids, weights, experts, shared, out, r);
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
   if (shared) join_branch();  // as the ops in sequence do, with or without pairs
-  if (!e.y) return;
+  if (e.empty()) return;
   const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
                              r.normed.ptr<bf16>()};
-  launch_moe_combine_residual(e.y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,
-                              out.ptr<bf16>(), stream_);
+  const auto combine = [&](const auto* y) {
+    launch_moe_combine_residual(y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,
+                                out.ptr<bf16>(), stream_);
+  };
+  if (e.y_bf16)
+    combine(e.y_bf16);
+  else
+    combine(e.y);
 }
 
 CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
@@ -229,7 +241,9 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
     const Fp8Scratch w{reinterpret_cast<uint8_t*>(ws + xq_at), reinterpret_cast<float*>(ws + xs_at),
                        reinterpret_cast<uint8_t*>(ws + aq_at), reinterpret_cast<float*>(ws + as_at),
                        reinterpret_cast<int4*>(ws + tiles_at), slots};
-    grouped_fp8_products({x.ptr<bf16>(), perm, n, hidden, inter}, table, w, act, y, stream_);
+    bf16* y16 = reinterpret_cast<bf16*>(y);
+    grouped_fp8_products({x.ptr<bf16>(), perm, n, hidden, inter}, table, w, act, y16, stream_);
+    return {nullptr, perm.inverse, y16};
   } else {
     int* host_offsets = static_cast<int*>(staging_.get((n_experts + 1) * sizeof(int)));
     CUDA_CHECK(cudaMemcpyAsync(host_offsets, perm.offsets, (n_experts + 1) * sizeof(int), cudaMemcpyDeviceToHost,

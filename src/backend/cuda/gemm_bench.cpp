@@ -219,7 +219,7 @@ class MoeBench {
     perm.inverse = perm.order + n;
     DeviceBuffer xq(n * s_.hidden), xs(n * s_.hidden / kFp8Block * sizeof(float));
     DeviceBuffer act(n * s_.inter * 2), aq(n * s_.inter), as(n * s_.inter / kFp8Block * sizeof(float));
-    DeviceBuffer y(n * s_.hidden * sizeof(float));
+    DeviceBuffer y(n * s_.hidden * sizeof(__nv_bfloat16));
     std::vector<ExpertPtrs> ptrs;
     std::vector<Fp8ExpertMaps> maps;
     for (const ExpertWeights& x : experts_) {
@@ -249,7 +249,7 @@ class MoeBench {
     const MoeFp8Rows a_rows{aq.get<uint8_t>(), as.get<float>(), n, tiles.get<int4>(), slots};
     r.gate_up_ms = time(5, [&](int) { launch_moe_fp8_gate_up(ex, m, x_rows, act.get<__nv_bfloat16>(), stream_); });
     launch_quantize_fp8_act(act.get<__nv_bfloat16>(), n, n, s_.inter, aq.get<uint8_t>(), as.get<float>(), stream_);
-    r.down_ms = time(5, [&](int) { launch_moe_fp8_down(ex, m, a_rows, y.get<float>(), stream_); });
+    r.down_ms = time(5, [&](int) { launch_moe_fp8_down(ex, m, a_rows, y.get<__nv_bfloat16>(), stream_); });
   }
 
   double time(int inner, const std::function<void(int)>& launch) {

@@ -43,9 +43,9 @@ struct MoeBenchRow {
   double gemm_tflops() const;          // both launches together
   // The bytes a launch must move at least: the active experts' e4m3 weights and their 128 x 128
   // block scales, the quantized rows and their scales (one per row and 128 columns) read, and
-  // the output written (act in bf16, y in float). Over the copy bandwidth: the memory floor.
+  // the output written (act and y in bf16). Over the copy bandwidth: the memory floor.
   double gate_up_bytes() const { return launch_bytes(2 * shape.inter, shape.hidden, 2.0 * shape.inter); }
-  double down_bytes() const { return launch_bytes(shape.hidden, shape.inter, 4.0 * shape.hidden); }
+  double down_bytes() const { return launch_bytes(shape.hidden, shape.inter, 2.0 * shape.hidden); }
   double floor_ms(double bytes) const { return bytes / copy_bandwidth * 1e3; }
 
  private:

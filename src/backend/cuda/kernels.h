@@ -214,9 +214,10 @@ bool moe_gate_route_fits(int tokens, int hidden, const void* x, const void* gate
 void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidden, int experts,
                            const DeviceWeight* bias, const RouteParams& r, float* logits, int* ids, float* weights,
                            int* counter, cudaStream_t s);
-// out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y float [T * k, hidden]; a null
-// inverse reads y[t * k + j] (y indexed by pair).
-void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
+// out[t] = sum_j weights[t, j] * y[inverse[t * k + j]] with y [T * k, hidden] (float, or bf16
+// from the FP8 experts); a null inverse reads y[t * k + j] (y indexed by pair).
+template <typename Y>
+void launch_moe_combine(const Y* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s);
 // The same, then out[t] += shared[t] (when shared is not null), x[t] += out[t] and normed[t] =
 // rmsnorm(x[t]) * norm: the end of a MoE block and the layer's residual step in one launch, for
@@ -229,7 +230,8 @@ struct CombineResidual {
   bf16* normed;
 };
 bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows);
-void launch_moe_combine_residual(const float* y, const int* inverse, const float* weights, int tokens, int k,
+template <typename Y>
+void launch_moe_combine_residual(const Y* y, const int* inverse, const float* weights, int tokens, int k,
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s);
 
 // ---- quantize_fp8.cu: the operands of the block-scaled FP8 GEMM (gemm_fp8.h)

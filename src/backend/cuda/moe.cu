@@ -167,9 +167,21 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
 // walking the row one dependent load after another.
 constexpr int kCombineThreads = 128, kCombineResidualThreads = 1024, kCombineChunks = 2;
 
-// Columns [d, d + kCols) of token t's combine (kCols 4: 16-byte loads of y).
-template <int kCols>
-__device__ __forceinline__ void combine_columns(const float* y, const int* inverse, const float* weights, int64_t t,
+// Four values of y at p (float: 16-byte aligned; bf16: 8-byte aligned) as floats.
+__device__ __forceinline__ void load4(const float* p, float (&v)[4]) {
+  const float4 u = *reinterpret_cast<const float4*>(p);
+  v[0] = u.x, v[1] = u.y, v[2] = u.z, v[3] = u.w;
+}
+__device__ __forceinline__ void load4(const bf16* p, float (&v)[4]) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+}
+
+// Columns [d, d + kCols) of token t's combine (kCols 4: vector loads of y).
+template <int kCols, typename Y>
+__device__ __forceinline__ void combine_columns(const Y* y, const int* inverse, const float* weights, int64_t t,
                                                 int k, int64_t hidden, int64_t d, float (&acc)[kCols]) {
 #pragma unroll 8
   for (int j = 0; j < k; ++j) {
@@ -177,18 +189,19 @@ __device__ __forceinline__ void combine_columns(const float* y, const int* inver
     const int64_t row = inverse ? inverse[pair] : pair;
     if (row < 0) continue;
     const float w = weights[pair];
-    const float* src = y + row * hidden + d;
+    const Y* src = y + row * hidden + d;
     if constexpr (kCols == 4) {
-      const float4 v = *reinterpret_cast<const float4*>(src);
-      acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
+      float v[4];
+      load4(src, v);
+      acc[0] += w * v[0], acc[1] += w * v[1], acc[2] += w * v[2], acc[3] += w * v[3];
     } else {
-      acc[0] += w * src[0];
+      acc[0] += w * static_cast<float>(src[0]);
     }
   }
 }
 
-template <bool kVec>
-__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const float* y, const int* inverse,
+template <bool kVec, typename Y>
+__global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const Y* y, const int* inverse,
                                                                       const float* weights, int k, int64_t hidden,
                                                                       bf16* out) {
   dependent_kernel_start();
@@ -202,13 +215,7 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const floa
   for (int c = 0; c < kCols; ++c) out[t * hidden + d + c] = __float2bfloat16(acc[c]);
 }
 
-// Four bf16 values at p (8-byte aligned) as floats, and back.
-__device__ __forceinline__ void load4(const bf16* p, float (&v)[4]) {
-  const uint2 u = *reinterpret_cast<const uint2*>(p);
-  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-}
+// Four floats into bf16 values at p (8-byte aligned).
 __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
   uint2 u;
   *reinterpret_cast<__nv_bfloat162*>(&u.x) = __floats2bfloat162_rn(v[0], v[1]);
@@ -222,11 +229,10 @@ __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
 // order of summation differs. Two launches fewer per MoE layer than those ops. A thread holds its
 // (up to kCombineChunks) 4-column chunks in registers from the combine to the norm, whose weights
 // it loads before the dependent wait (no kernel writes weights).
-__global__ void __launch_bounds__(kCombineResidualThreads) moe_combine_residual_kernel(const float* y,
-                                                                                       const int* inverse,
-                                                                                       const float* weights, int k,
-                                                                                       int64_t hidden,
-                                                                                       CombineResidual r, bf16* out) {
+template <typename Y>
+__global__ void __launch_bounds__(kCombineResidualThreads)
+    moe_combine_residual_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,
+                                CombineResidual r, bf16* out) {
   const int64_t t = blockIdx.x, row = t * hidden;
   float g[kCombineChunks][4] = {}, xv[kCombineChunks][4] = {};
 #pragma unroll
@@ -380,25 +386,33 @@ bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const
   return true;
 }
 
-void launch_moe_combine_residual(const float* y, const int* inverse, const float* weights, int tokens, int k,
+template <typename Y>
+void launch_moe_combine_residual(const Y* y, const int* inverse, const float* weights, int tokens, int k,
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
   if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
     fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
          4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
-  launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel, tokens, threads, 0, s, y, inverse,
+  launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, 0, s, y, inverse,
                    weights, k, hidden, r, out);
 }
+template void launch_moe_combine_residual(const float*, const int*, const float*, int, int, int64_t,
+                                          const CombineResidual&, bf16*, cudaStream_t);
+template void launch_moe_combine_residual(const bf16*, const int*, const float*, int, int, int64_t,
+                                          const CombineResidual&, bf16*, cudaStream_t);
 
-void launch_moe_combine(const float* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
+template <typename Y>
+void launch_moe_combine(const Y* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
   const bool vec = hidden % 4 == 0 && aligned16(y);
   const int64_t threads = vec ? hidden / 4 : hidden;
   const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
-  launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true> : moe_combine_kernel<false>, grid,
+  launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true, Y> : moe_combine_kernel<false, Y>, grid,
                    kCombineThreads, 0, s, y, inverse, weights, k, hidden, out);
 }
+template void launch_moe_combine(const float*, const int*, const float*, int, int, int64_t, bf16*, cudaStream_t);
+template void launch_moe_combine(const bf16*, const int*, const float*, int, int, int64_t, bf16*, cudaStream_t);
 
 }  // namespace dsinfer::cuda

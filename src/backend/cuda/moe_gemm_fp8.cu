@@ -15,6 +15,9 @@
 // * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
 //   stage's "full" barrier and issues the TMA copies: A, and B as two boxes of 64 rows (so gate
 //   and up rows can share a tile), one of them from the other block when the tile is shared.
+// * Its other three warps store: an item's output waits in a shared-memory outbox (bf16, 32 KB,
+//   in place of a seventh stage), written there by the MMA warps, and leaves in 16-byte pieces,
+//   whole rows a store instruction, while the MMA warps start the next item.
 // * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: a K block is four k32
 //   wgmma into one of two temporaries; the next K block's are issued into the other before this
 //   one is waited for, its stage released (its "empty" barrier) and its partial added into the
@@ -44,14 +47,19 @@ namespace {
 
 constexpr int kTileM = 128, kTileN = 128, kTileK = 128;  // kTileK: the scale block depth
 constexpr int kHalfN = kTileN / 2;                        // rows of one B box
-constexpr int kStages = 7;
+constexpr int kStages = 6;
 constexpr int kATileBytes = kTileM * kTileK, kBTileBytes = kTileN * kTileK;
 constexpr int kStageBytes = kATileBytes + kBTileBytes;
-constexpr int kConsumerThreads = 256;  // two MMA warpgroups
-constexpr int kCluster = 2;            // blocks of a cluster (items of a unit)
+constexpr int kOutboxBytes = kTileM * kTileN * 2;  // an item's output in bf16 (GateUp fills half)
+constexpr int kConsumerThreads = 256;              // two MMA warpgroups
+constexpr int kStoreThreads = 96;                  // the producer warpgroup's other three warps
+constexpr int kCluster = 2;                        // blocks of a cluster (items of a unit)
 constexpr int kThreads = kConsumerThreads + 128;
-// Stages, two barriers per stage, and slack to align the stages to the 1024-byte swizzle atoms.
-constexpr size_t kSmemBytes = kStages * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+static_assert(kStoreThreads == 128 - 32, "the store warps are the producer warpgroup's but the producer's");
+// Stages, the outbox, two barriers per stage and two for the outbox, and slack to align the
+// stages to the 1024-byte swizzle atoms.
+constexpr size_t kSmemBytes =
+    kStages * kStageBytes + kOutboxBytes + (2 * kStages + 2) * sizeof(uint64_t) + 1024;
 static_assert(kSmemBytes <= 227 * 1024, "moe fp8 gemm: shared memory");
 
 enum class Proj { GateUp, Down };
@@ -65,7 +73,7 @@ struct GemmArgs {
   const float* a_scales;  // [k_blocks, rows]
   int rows, k_blocks;
   int64_t scale_cols;  // floats per row of the weights' block scales
-  void* out;           // GateUp: bf16 act [rows, out_cols]; Down: float y [rows, out_cols]
+  bf16* out;           // GateUp: act [rows, out_cols]; Down: y [rows, out_cols]
   int64_t out_cols;
 };
 
@@ -78,12 +86,15 @@ __device__ __forceinline__ int b_row(int n_tile, int half) {
 #ifdef DSINFER_MOE_FP8_SM90A
 
 struct Smem {
-  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after
-  uint32_t bars;  // full[s] at bars + 8 s, empty[s] at bars + 8 (kStages + s)
+  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after; then the outbox
+  uint32_t bars;  // full[s] at bars + 8 s, empty[s] at bars + 8 (kStages + s); the outbox's two
   __device__ uint32_t a(int s) const { return base + s * kStageBytes; }
   __device__ uint32_t b(int s) const { return base + s * kStageBytes + kATileBytes; }
+  __device__ uint32_t outbox() const { return base + kStages * kStageBytes; }
   __device__ uint32_t full(int s) const { return bars + 8 * s; }
   __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
+  __device__ uint32_t outbox_full() const { return bars + 16 * kStages; }
+  __device__ uint32_t outbox_empty() const { return bars + 16 * kStages + 8; }
 };
 
 // Position in the ring: the stage and the parity of its current round.
@@ -177,30 +188,87 @@ __device__ __forceinline__ void promote(float (&acc)[64], const float (&tmp)[64]
 
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// Rows r_a and r_a + 8 (global row numbers), columns 8i + 2 (lane % 4) + {0, 1} of the tile.
+// The outbox holds one item's output in bf16, row j (of the tile's 128) at j * kRowBytes, its
+// 16-byte pieces c at (c ^ (j % 8)): the MMA warps' pairs and the store warps' pieces both land
+// free of bank conflicts. GateUp: 64 act columns, silu(gate) * up (tile columns 0-63 are gate,
+// 64-127 the matching up rows); Down: 128 columns of y.
 template <Proj P>
-__device__ void store(const GemmArgs& g, const float (&acc)[64], int n_tile, int r_a, int row_end) {
-  const int lane = threadIdx.x % 32;
+struct Outbox {
+  static constexpr int kRowBytes = (P == Proj::GateUp ? kHalfN : kTileN) * 2, kPieces = kRowBytes / 16;
+};
+
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
+}
+__device__ __forceinline__ uint32_t bf16x2_bits(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// This thread's accumulators (rows j, j + 8 of the tile, columns 8i + 2 (lane % 4) + {0, 1})
+// into the outbox.
+template <Proj P>
+__device__ void to_outbox(const float (&acc)[64], uint32_t outbox) {
+  using O = Outbox<P>;
+  const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
+  const uint32_t swz = (lane / 4) * 16;  // j % 8 = lane / 4
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int r = r_a + 8 * h;
-    if (r >= row_end) continue;
-    if constexpr (P == Proj::GateUp) {  // columns 0-63 are gate, 64-127 the matching up rows
-      bf16* dst = static_cast<bf16*>(g.out) + r * g.out_cols + n_tile * kHalfN + 2 * (lane % 4);
+    const uint32_t row = outbox + (wg * 64 + warp * 16 + lane / 4 + 8 * h) * O::kRowBytes + 4 * (lane % 4);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < O::kPieces; ++i) {
+      const uint32_t at = row + ((i * 16) ^ swz);
+      if constexpr (P == Proj::GateUp) {
         const float* gate = acc + 4 * i + 2 * h;
         const float* up = acc + 4 * (i + 8) + 2 * h;
-        *reinterpret_cast<__nv_bfloat162*>(dst + 8 * i) =
-            __floats2bfloat162_rn(silu(gate[0]) * up[0], silu(gate[1]) * up[1]);
+        st_shared_b32(at, bf16x2_bits(silu(gate[0]) * up[0], silu(gate[1]) * up[1]));
+      } else {
+        st_shared_b32(at, bf16x2_bits(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]));
       }
-    } else {
-      float* dst = static_cast<float*>(g.out) + r * g.out_cols + n_tile * kTileN + 2 * (lane % 4);
-#pragma unroll
-      for (int i = 0; i < 16; ++i)
-        *reinterpret_cast<float2*>(dst + 8 * i) = make_float2(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]);
     }
   }
+}
+
+// The store warps: every item's outbox to memory in 16-byte pieces, so a store instruction
+// writes whole rows, off the MMA warps' path (their own float stores took 16 % of the down product's
+// time, by session 19's A/B at V3 shapes; gate+up's bf16 stores, no measurable share). Rows past the expert's end are not written. They
+// walk the units as the producer does and take every item's outbox, empty or not.
+template <Proj P>
+__device__ void store_out(const GemmArgs& g, const Smem& sm, int rank) {
+  using O = Outbox<P>;
+  constexpr int kRowStep = kStoreThreads / O::kPieces;  // rows a pass of the store warps covers
+  static_assert(kStoreThreads % O::kPieces == 0, "a store thread keeps its piece column");
+  const int t = threadIdx.x - (kThreads - kStoreThreads), c = t % O::kPieces;
+  uint32_t phase = 0;
+  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster, phase ^= 1) {
+    const Unit un = unit_at(g, u, rank);
+    if (un.done) break;
+    // Rows past the end (or no item: end 0) are not written.
+    const int rows = un.item.tile.x < 0 ? 0 : min(kTileM, un.item.tile.z - un.item.tile.y);
+    bf16* out_row = g.out + static_cast<int64_t>(max(un.item.tile.y, 0)) * g.out_cols +
+                          un.item.n_tile * (O::kRowBytes / 2) + c * 8;
+    mbarrier_wait(sm.outbox_full(), phase);
+    for (int j = t / O::kPieces; j < rows; j += kRowStep) {
+      const uint4 v = ld_shared_v4(sm.outbox() + j * O::kRowBytes + ((c ^ (j % 8)) * 16));
+      *reinterpret_cast<uint4*>(out_row + static_cast<int64_t>(j) * g.out_cols) = v;
+    }
+    mbarrier_arrive(sm.outbox_empty());
+  }
+}
+
+// Every MMA thread takes the outbox once an item (the first passes; an empty item's too, so the
+// store warps stay in step), writes it, and hands it to the store warps.
+__device__ __forceinline__ void outbox_take(const Smem& sm, uint32_t phase) {
+  mbarrier_wait(sm.outbox_empty(), phase ^ 1);
+}
+__device__ __forceinline__ void outbox_hand(const Smem& sm, uint32_t& phase) {
+  mbarrier_arrive(sm.outbox_full());
+  phase ^= 1;
 }
 
 // One work item's K loop and epilogue for this thread's warpgroup. Two temporaries: K block
@@ -209,7 +277,7 @@ __device__ void store(const GemmArgs& g, const float (&acc)[64], int n_tile, int
 // measured time ~1200 cycles a K block against ~620 of tensor work at the FP8 peak, V3 shapes
 // on an H200).
 template <Proj P>
-__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring) {
+__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring, uint32_t& out_phase) {
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int row0 = it.tile.y, row_end = it.tile.z;
   const int r_a = row0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
@@ -226,6 +294,8 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
       mbarrier_wait(sm.full(ring.stage), ring.phase);
       release();
     }
+    outbox_take(sm, out_phase);
+    outbox_hand(sm, out_phase);
     return;
   }
   const ExpertPtrs& e = g.table[it.tile.x];
@@ -291,16 +361,19 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
   } else {
     last(t0, sa0, sb0);
   }
-  store<P>(g, acc, it.n_tile, r_a, row_end);
+  outbox_take(sm, out_phase);
+  to_outbox<P>(acc, sm.outbox());
+  outbox_hand(sm, out_phase);
 }
 
 template <Proj P>
 __device__ void consume(const GemmArgs& g, const Smem& sm, int rank) {
   Ring ring;
+  uint32_t out_phase = 0;
   for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
     const Unit un = unit_at(g, u, rank);
     if (un.done) break;
-    consume_item<P>(g, un.item, sm, ring);
+    consume_item<P>(g, un.item, sm, ring, out_phase);
   }
 }
 
@@ -313,12 +386,14 @@ __global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads, 1)
   extern __shared__ unsigned char smem_raw[];
   Smem sm;
   sm.base = (smem_addr(smem_raw) + 1023) & ~1023u;
-  sm.bars = sm.base + kStages * kStageBytes;
+  sm.bars = sm.base + kStages * kStageBytes + kOutboxBytes;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(sm.full(s), 1);                        // the producer's arrive + the copies' bytes
       mbarrier_init(sm.empty(s), kCluster * kConsumerThreads / 32);  // every MMA warp of the cluster
     }
+    mbarrier_init(sm.outbox_full(), kConsumerThreads);
+    mbarrier_init(sm.outbox_empty(), kStoreThreads);
     mbarrier_init_fence();
   }
   cluster_sync();  // the other block's barriers are ready before anything signals them
@@ -326,6 +401,7 @@ __global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads, 1)
   if (threadIdx.x >= kConsumerThreads) {
     setmaxnreg_dec<40>();
     if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm, rank);
+    if (threadIdx.x >= kThreads - kStoreThreads) store_out<P>(g, sm, rank);
   } else {
     setmaxnreg_inc<232>();
     consume<P>(g, sm, rank);
@@ -373,7 +449,7 @@ int resident_clusters() {
 }
 
 template <Proj P>
-void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& a, void* out,
+void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& a, bf16* out,
                  cudaStream_t s) {
   const int64_t k = P == Proj::GateUp ? ex.hidden : ex.inter, n = P == Proj::GateUp ? ex.inter : ex.hidden;
   if (!moe_fp8_gemm_shape_supported(ex) || !maps || !ex.table)
@@ -429,7 +505,7 @@ void launch_moe_fp8_gate_up(const GroupedExperts& ex, const Fp8ExpertMaps* maps,
   launch_gemm<Proj::GateUp>(ex, maps, x, act, s);
 }
 
-void launch_moe_fp8_down(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& act, float* y,
+void launch_moe_fp8_down(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& act, bf16* y,
                          cudaStream_t s) {
   launch_gemm<Proj::Down>(ex, maps, act, y, s);
 }

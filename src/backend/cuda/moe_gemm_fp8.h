@@ -9,7 +9,7 @@
 //    one (M tile, N tile) and walks K in 128-deep blocks, adding each block's partial product to
 //    its float accumulators times (row scale x weight block scale): DeepSeek's "promotion".
 //  * gate and up share a launch: an N tile holds 64 gate and the matching 64 up rows, and the
-//    epilogue writes silu(gate) * up as bf16. down writes float rows for launch_moe_combine.
+//    epilogue writes silu(gate) * up as bf16. down writes bf16 rows for launch_moe_combine.
 // sm_90a only (moe_fp8_gemm_device); other GPUs keep the dequantizing per-expert path.
 #pragma once
 #include <cuda.h>
@@ -55,9 +55,9 @@ void launch_moe_fp8_tiles(const int* offsets, int experts, int4* tiles, int slot
 // act[r] = silu(x[r] gate_e^T) * (x[r] up_e^T) as bf16 [rows, inter], e the expert of row r.
 void launch_moe_fp8_gate_up(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& x,
                             __nv_bfloat16* act, cudaStream_t s);
-// y[r] = act[r] down_e^T as float [rows, hidden].
-void launch_moe_fp8_down(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& act, float* y,
-                         cudaStream_t s);
+// y[r] = act[r] down_e^T as bf16 [rows, hidden].
+void launch_moe_fp8_down(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeFp8Rows& act,
+                         __nv_bfloat16* y, cudaStream_t s);
 
 // xq[i] = e4m3 of x[src_rows[i]] per 128 columns, scales [k / 128, m] (quantize_fp8.cu, the
 // recipe of launch_quantize_fp8_act). Rows at or past *n_valid (device) become zeros with scale
