@@ -4,6 +4,7 @@
 #include <future>
 
 #include "server_process.h"
+#include "../temp_path.h"
 
 using namespace dsinfer::testing;
 
@@ -65,8 +66,9 @@ namespace {
 
 TEST(Lifecycle, LoadingAnswers503UntilReady) {
   int port = free_port();
-  std::string log = ::testing::TempDir() + "dsinfer_loading_" + std::to_string(port) + ".log";
-  pid_t pid = spawn({DSINFER_BINARY, "serve", "--model", fixture_dir("qwen2-tiny"), "--port", std::to_string(port)}, log);
+  const dsinfer::testing::TempPath log("loading_" + std::to_string(port) + ".log");
+  pid_t pid = spawn({DSINFER_BINARY, "serve", "--model", fixture_dir("qwen2-tiny"), "--port", std::to_string(port)},
+                    log.path().string());
   ASSERT_GT(pid, 0);
   httplib::Client c("127.0.0.1", port);
   c.set_connection_timeout(1, 0);

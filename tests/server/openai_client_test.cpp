@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "server_process.h"
+#include "../temp_path.h"
 
 using namespace dsinfer::testing;
 
@@ -14,11 +15,11 @@ TEST(OpenAiClient, NpmClientTalksToTheServer) {
     GTEST_SKIP() << "the openai npm package is not installed: run scripts/setup.sh (npm ci in " << kClientDir << ")";
   ServerProcess s("qwen2-tiny", {"--served-model-name", "tiny-qwen", "--api-key", "test-key"});
   ASSERT_TRUE(s.ready());
-  std::string log = ::testing::TempDir() + "openai_client_" + std::to_string(s.port()) + ".log";
+  const dsinfer::testing::TempPath log("openai_client_" + std::to_string(s.port()) + ".log");
   std::string cmd = "node " + kClientDir + "/client.mjs http://127.0.0.1:" + std::to_string(s.port()) + "/v1 tiny-qwen > " +
-                    log + " 2>&1";
+                    log.path().string() + " 2>&1";
   int rc = std::system(cmd.c_str());
-  std::ifstream in(log);
+  std::ifstream in(log.path());
   std::stringstream out;
   out << in.rdbuf();
   EXPECT_EQ(rc, 0) << out.str() << "\nserver log:\n" << s.log();

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "server_process.h"
+#include "../temp_path.h"
 
 using namespace dsinfer::testing;
 namespace fs = std::filesystem;
@@ -17,7 +18,8 @@ const char* kR1Template =
 
 // ds3-tiny (DeepSeek-V3 tokenizer) with an R1 chat template beside it.
 std::string r1_model_dir() {
-  fs::path dir = fs::path(::testing::TempDir()) / ("dsinfer_r1_tiny_" + std::to_string(getpid()));
+  static const TempPath model("r1_tiny");  // removed when the test process exits
+  const fs::path& dir = model.path();
   fs::create_directories(dir);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
     if (!fs::exists(dir / f)) fs::create_symlink(fs::path(fixture_dir("ds3-tiny")) / f, dir / f);

@@ -3,8 +3,10 @@
 // with a TTL; sampled requests without a seed are never cached; a Redis that is down costs only
 // the cache.
 #include <filesystem>
+#include <memory>
 
 #include "server_process.h"
+#include "../temp_path.h"
 
 using namespace dsinfer::testing;
 
@@ -28,10 +30,10 @@ class RedisServer {
  public:
   RedisServer() {
     port_ = free_port();
-    std::string log = ::testing::TempDir() + "redis_" + std::to_string(port_) + ".log";
+    log_ = std::make_unique<dsinfer::testing::TempPath>("redis_" + std::to_string(port_) + ".log");
     pid_ = spawn({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
                   "--appendonly", "no"},
-                 log);
+                 log_->path().string());
     for (int i = 0; i < 200 && !accepting(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   ~RedisServer() {
@@ -55,6 +57,7 @@ class RedisServer {
  private:
   int port_ = 0;
   pid_t pid_ = -1;
+  std::unique_ptr<dsinfer::testing::TempPath> log_;  // removed after the server has stopped
 };
 
 TEST(ResponseCache, MemoryCacheAnswersRepeatedDeterministicRequests) {

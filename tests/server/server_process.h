@@ -14,10 +14,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -103,11 +105,14 @@ class ServerProcess {
     ADD_FAILURE() << "server not healthy within 60 s:\n" << log();
   }
 
+  // The server's log stays behind only when the test failed.
   ~ServerProcess() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    std::error_code ec;
+    if (!::testing::Test::HasFailure()) std::filesystem::remove(log_path_, ec);
   }
 
   bool ready() const { return ready_; }

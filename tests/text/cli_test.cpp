@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "fixtures.h"
+#include "../temp_path.h"
 
 using dsinfer::testing::model_dir_of;
 using dsinfer::testing::tokenizer_refs;
@@ -37,12 +38,6 @@ CliRun run_cli(const std::string& args, bool merge_stderr = false) {
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
-}
-
-std::string temp_file(const std::string& name, const std::string& content) {
-  auto path = std::filesystem::temp_directory_path() / ("dsinfer_cli_test_" + std::to_string(getpid()) + "_" + name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path.string();
 }
 
 std::string id_list(const std::vector<int>& ids) {
@@ -77,7 +72,8 @@ TEST(TextCli, TokenizePrintsTheReferenceIds) {
       EXPECT_EQ(nlohmann::json::parse(r.out), c["ids"]) << name << ": " << c["text"];
     }
     const auto& c = cli_cases(name)[0];
-    CliRun f = run_cli("tokenize " + model + " --text-file " + quote(temp_file("text.txt", c["text"])));
+    const dsinfer::testing::TempPath text("text.txt");
+    CliRun f = run_cli("tokenize " + model + " --text-file " + quote(text.write(c["text"])));
     EXPECT_EQ(nlohmann::json::parse(f.out), c["ids"]) << name << ": " << c["text"];
   }
 }
@@ -111,8 +107,8 @@ TEST(TextCli, DetokenizePrintsTheTextByteExact) {
 TEST(TextCli, TemplatePrintsTheRenderingByteExact) {
   for (const std::string& name : kNames) {
     for (const auto& c : tokenizer_refs()["tokenizers"][name]["chat"]) {
-      std::string file = temp_file("messages.json", c["messages"].dump());
-      CliRun r = run_cli("template --model " + quote(model_dir_of(name)) + " --messages " + quote(file));
+      const dsinfer::testing::TempPath file("messages.json");
+      CliRun r = run_cli("template --model " + quote(model_dir_of(name)) + " --messages " + quote(file.write(c["messages"].dump())));
       ASSERT_EQ(r.status, 0) << name;
       EXPECT_EQ(r.out, c["rendered"].get<std::string>()) << name;
     }
@@ -130,7 +126,8 @@ TEST(TextCli, BadInputFailsWithAClearMessage) {
   r = run_cli("detokenize" + model + " --ids 1,x", true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("bad token id 'x'"), std::string::npos) << r.out;
-  r = run_cli("template" + model + " --messages " + quote(temp_file("bad.json", "[{\"role\": ")), true);
+  const dsinfer::testing::TempPath bad("bad.json");
+  r = run_cli("template" + model + " --messages " + quote(bad.write("[{\"role\": ")), true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("malformed JSON"), std::string::npos) << r.out;
 }

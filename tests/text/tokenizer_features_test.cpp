@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/json_file.h"
 #include "text/tokenizer.h"
+#include "../temp_path.h"
 
 using namespace dsinfer;
 
@@ -16,16 +17,11 @@ namespace {
 
 std::string data_path(const std::string& name) { return std::string(DSINFER_SOURCE_DIR) + "/tests/text/" + name; }
 
-std::string write_temp(const std::string& name, const std::string& content) {
-  auto path = std::filesystem::temp_directory_path() / ("dsinfer_tok_test_" + std::to_string(getpid()) + "_" + name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path.string();
-}
-
 Tokenizer load_variant(const nlohmann::json& patch) {
   nlohmann::json j = read_json_file(data_path("tiny_tokenizer.json"));
   j.merge_patch(patch);
-  return Tokenizer::load(write_temp("variant.json", j.dump()), nullptr);
+  const dsinfer::testing::TempPath file("variant.json");
+  return Tokenizer::load(file.write(j.dump()), nullptr);
 }
 
 TEST(TokenizerFeatures, VariantsMatchHuggingFace) {
@@ -45,7 +41,8 @@ TEST(TokenizerFeatures, VariantsMatchHuggingFace) {
 // The message of the dsinfer::Error that loading `tokenizer_json` throws.
 std::string load_error(const std::string& tokenizer_json) {
   try {
-    Tokenizer::load(write_temp("bad.json", tokenizer_json), nullptr);
+    const dsinfer::testing::TempPath file("bad.json");
+    Tokenizer::load(file.write(tokenizer_json), nullptr);
   } catch (const Error& e) {
     return e.what();
   }
@@ -97,7 +94,8 @@ TEST(TokenizerFeatures, ConfigTokensMayBeStringsOrObjects) {
                                             {{"id", 280}, {"content", "</s>"}, {"special", true}}}}};
   nlohmann::json j = read_json_file(data_path("tiny_tokenizer.json"));
   j.merge_patch(patch);
-  Tokenizer tok = Tokenizer::load(write_temp("cfg.json", j.dump()), &cfg);
+  const dsinfer::testing::TempPath file("cfg.json");
+  Tokenizer tok = Tokenizer::load(file.write(j.dump()), &cfg);
   EXPECT_EQ(tok.bos_id(), 279);
   EXPECT_EQ(tok.eos_id(), 280);
   EXPECT_EQ(tok.encode("a", true), (std::vector<int>{279, 97}));
