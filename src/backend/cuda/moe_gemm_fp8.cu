@@ -6,7 +6,7 @@
 //   by the copy engine (TMA) as the wgmma descriptors read them.
 // * Clusters of two blocks, persistent: cluster c takes units c, + clusters, ...; block r of the
 //   cluster takes item 2 u + r of unit u. The ring runs on across units, so the next item's
-//   loads stream in while this one's epilogue stores.
+//   loads stream in while this one's epilogue fills the outbox (below).
 // * When a unit's two items are M tiles of one expert at the same N tile, the blocks share the
 //   weight tile: each copies one 64-row box of it into both (TMA multicast). An expert with more
 //   than 128 rows so reads its weights from memory once (without, ncu counted them twice: the
