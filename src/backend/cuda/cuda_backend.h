@@ -107,7 +107,14 @@ class CudaBackend final : public Backend {
     const float* y = nullptr;
     const int* inverse = nullptr;
     const bf16* y_bf16 = nullptr;
-    bool empty() const { return !y && !y_bf16; }
+    // combine(rows) with whichever rows there are; not called when there are none.
+    template <typename F>
+    void combine(F&& f) const {
+      if (y_bf16)
+        f(y_bf16);
+      else if (y)
+        f(y);
+    }
   };
   ExpertOutputs expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
                                const std::vector<ExpertWeights>& experts, const Tensor& out);

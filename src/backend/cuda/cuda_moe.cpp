@@ -142,13 +142,9 @@ void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weig
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                               const std::vector<ExpertWeights>& experts, Tensor out) {
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
-  const auto combine = [&](const auto* y) {
+  e.combine([&](const auto* y) {
     launch_moe_combine(y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), out.ptr<bf16>(), stream_);
-  };
-  if (e.y_bf16)
-    combine(e.y_bf16);
-  else if (e.y)
-    combine(e.y);
+  });
 }
 
 // At every batch size where the rows allow: the combine, the shared experts' add and the residual
@@ -166,17 +162,12 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
   if (!one_launch) return Backend::moe_experts_residual(x, ids, weights, experts, shared, out, r);
   const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
   if (shared) join_branch();  // as the ops in sequence do, with or without pairs
-  if (e.empty()) return;
-  const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
-                             r.normed.ptr<bf16>()};
-  const auto combine = [&](const auto* y) {
+  e.combine([&](const auto* y) {
+    const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
+                               r.normed.ptr<bf16>()};
     launch_moe_combine_residual(y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,
                                 out.ptr<bf16>(), stream_);
-  };
-  if (e.y_bf16)
-    combine(e.y_bf16);
-  else
-    combine(e.y);
+  });
 }
 
 CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
