@@ -3,9 +3,6 @@
 // ids HF tokenizers gives (tiny_tokenizer_cases.json); plus malformed tokenizer.json errors.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-
 #include "core/error.h"
 #include "io/json_file.h"
 #include "text/tokenizer.h"
