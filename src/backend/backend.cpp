@@ -45,6 +45,11 @@ void Backend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   for (const LinearOut& o : outs) linear(x, *o.weight, o.bias, o.out);
 }
 
+void Backend::linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out) {
+  linear_many(x, {{&gate, nullptr, act}, {&up, nullptr, up_out}});
+  silu_mul(act, up_out, act);
+}
+
 void Backend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
                                    const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
                                    const ResidualNorm& r) {

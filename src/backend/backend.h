@@ -126,6 +126,9 @@ class Backend {
   virtual void linear_many(const Tensor& x, const std::vector<LinearOut>& outs);
   // out = silu(gate) * up
   virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
+  // The SiLU-gated MLP's first half: act = silu(x gate^T) * (x up^T), with up_out [T, N] scratch
+  // for x up^T. A device may run it as one pass (decode); the default runs linear_many, silu_mul.
+  virtual void linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out);
   // Rotates dims [offset, offset + rot_dim) of every head of x [T, heads, head_stride] in place,
   // at each token's position.
   virtual void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) = 0;

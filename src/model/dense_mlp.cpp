@@ -9,12 +9,11 @@ DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int i
 
 Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
-  Tensor gate = ctx.tensor({t, gate_.out_features()});
+  Tensor act = ctx.tensor({t, gate_.out_features()});
   Tensor up = ctx.tensor({t, up_.out_features()});
-  ctx.be.linear_many(x, {{&gate_, nullptr, gate}, {&up_, nullptr, up}});
-  ctx.be.silu_mul(gate, up, gate);
+  ctx.be.linear_silu_mul(x, gate_, up_, act, up);
   Tensor out = ctx.tensor({t, down_.out_features()});
-  ctx.be.linear(gate, down_, nullptr, out);
+  ctx.be.linear(act, down_, nullptr, out);
   return out;
 }
 

@@ -393,6 +393,34 @@ TEST(GpuOps, SkinnyProductStagedAndStreamed) {
   }
 }
 
+// linear_silu_mul against linear_many + silu_mul, bit for bit, and the CPU: one launch for short
+// rows (staged: 301 rows, an odd count; streamed: 20000), the two ops for long rows that a
+// launch would split over warps (50 rows of 4096), and cuBLASLt's path for 9 tokens.
+TEST(GpuOps, LinearSiluMulInOneLaunchEqualsTheOpsInSequence) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  for (auto [n, k] : {std::pair{301, 264}, std::pair{20000, 264}, std::pair{50, 4096}}) {
+    HostWeight gate(random_values(n * k, 0.1f, 740 + n % 83), Shape{n, k}, DType::BF16);
+    HostWeight up(random_values(n * k, 0.1f, 750 + n % 79), Shape{n, k}, DType::BF16);
+    const Weight gg = g.gpu->upload_weight(gate.weight, g.keep), gu = g.gpu->upload_weight(up.weight, g.keep);
+    for (int m : {1, 2, 4, 9}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 760 + m), want(m * n), cu(m * n);
+      g.cpu->linear(host_view(x, {m, k}), gate.weight, nullptr, host_view(want, {m, n}));
+      g.cpu->linear(host_view(x, {m, k}), up.weight, nullptr, host_view(cu, {m, n}));
+      g.cpu->silu_mul(host_view(want, {m, n}), host_view(cu, {m, n}), host_view(want, {m, n}));
+      Tensor gx = g.gpu_bf16(x, {m, k});
+      Tensor act = g.gpu_tensor(DType::BF16, {m, n}), up_out = g.gpu_tensor(DType::BF16, {m, n});
+      Tensor seq = g.gpu_tensor(DType::BF16, {m, n}), seq_up = g.gpu_tensor(DType::BF16, {m, n});
+      g.gpu->linear_silu_mul(gx, gg, gu, act, up_out);
+      g.gpu->linear_many(gx, {{&gg, nullptr, seq}, {&gu, nullptr, seq_up}});
+      g.gpu->silu_mul(seq, seq_up, seq);
+      const std::string at = " n=" + std::to_string(n) + " k=" + std::to_string(k) + " m=" + std::to_string(m);
+      EXPECT_EQ(g.read(act), g.read(seq)) << "one launch vs the ops" << at;
+      expect_close(g.read(act), want, 2e-2f, "linear_silu_mul vs cpu" + at);
+    }
+  }
+}
+
 // Up to 4 tokens take the skinny per-head kernels (both directions), the larger shape MLA's
 // absorbed products at V2-Lite's sizes.
 TEST(GpuOps, HeadMatmulSkinnyBothDirections) {

@@ -53,6 +53,7 @@ class CudaBackend final : public Backend {
   void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
   void linear_many(const Tensor& x, const std::vector<LinearOut>& outs) override;
+  void linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
   void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) override;

@@ -142,6 +142,20 @@ void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& out
   launch_gemv(x.ptr<bf16>(), products, outs.front().out.dtype, m, k, sm_count_, stream_ == main_stream_, stream_);
 }
 
+// Decode-sized gate and up of bf16 weights: one skinny launch that ends in the activation, so
+// neither product's output goes to memory and the SiLU launch (a step in the layer's chain of
+// dependent kernels) is gone.
+void CudaBackend::linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out) {
+  const int64_t m = x.rows(), k = x.shape.back(), n = gate.out_features();
+  const bool fits = x.dtype == DType::BF16 && act.dtype == DType::BF16 && gate.w.dtype == DType::BF16 &&
+                    up.w.dtype == DType::BF16 && gate.w.shape == up.w.shape && gate.w.shape.size() == 2 &&
+                    gate.in_features() == k && act.rows() == m && act.shape.back() == n &&
+                    gemv_fits(m, k, x.data, gate.w.data) && gemv_fits(m, k, x.data, up.w.data);
+  if (!fits || !launch_gemv_silu(x.ptr<bf16>(), gate.w.ptr<bf16>(), up.w.ptr<bf16>(), act.ptr<bf16>(), m, n, k,
+                                 sm_count_, stream_ == main_stream_, stream_))
+    Backend::linear_silu_mul(x, gate, up, act, up_out);
+}
+
 // bf16 weights that upload_weights placed back to back (and their biases, likewise) are one
 // [sum N, K] matrix: one product into scratch, then each output's columns copied out. At 64
 // tokens q/k/v took three cuBLASLt products, two of them 512 rows wide (latency-bound, with

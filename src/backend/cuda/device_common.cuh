@@ -29,6 +29,9 @@ __device__ __forceinline__ float weight_at(const DeviceWeight& w, int64_t r, int
   }
 }
 
+// silu(g) * u, the SiLU-gated MLP's activation (every kernel that forms it computes it this way).
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;

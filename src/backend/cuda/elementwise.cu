@@ -29,8 +29,6 @@ __global__ void add_kernel(bf16* x, const bf16* y, int64_t n) {
   GRID_STRIDE(i, n) x[i] = __float2bfloat16(__bfloat162float(x[i]) + __bfloat162float(y[i]));
 }
 
-__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-
 __global__ void silu_mul_kernel(const bf16* gate, const bf16* up, bf16* out, int64_t n) {
   dependent_kernel_start();
   GRID_STRIDE(i, n) out[i] = __float2bfloat16(silu_times(__bfloat162float(gate[i]), __bfloat162float(up[i])));

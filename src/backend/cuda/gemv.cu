@@ -45,6 +45,23 @@ __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
   }
 }
 
+// act[m, row] = silu(gate) * up from the block's gate warps (0-1) and up warps (2-3), each
+// product rounded to bf16 first, as linear_many's bf16 outputs are before silu_mul.
+template <int M>
+__device__ __forceinline__ void silu_epilogue(const float (&acc)[M], bf16* act, int n, int row, bool live) {
+  __shared__ float up_part[2][M];
+  const int warp = threadIdx.x / 32;
+  if (warp >= 2 && threadIdx.x % 32 == 0)
+#pragma unroll
+    for (int m = 0; m < M; ++m) up_part[warp - 2][m] = __bfloat162float(__float2bfloat16(acc[m]));
+  __syncthreads();
+  if (warp >= 2 || threadIdx.x % 32 != 0 || !live) return;
+#pragma unroll
+  for (int m = 0; m < M; ++m)
+    act[static_cast<int64_t>(m) * n + row] =
+        __float2bfloat16(silu_times(__bfloat162float(__float2bfloat16(acc[m])), up_part[warp][m]));
+}
+
 // Occupancy, measured on an H200 (7B decode, same call): one row runs 9 blocks an SM (56
 // registers, no spills) instead of the 8 its 60 registers allowed, more weight loads in flight
 // (b1 219 -> 223 tok/s); 2-4 rows state one block an SM as enough, so the compiler keeps more of
@@ -53,14 +70,23 @@ __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
 // its row into shared memory before the dependent wait, rather than only a first batch of loads
 // into registers, so the whole product streams while the kernel before it runs. That kernel is
 // o_proj's attention, a latency chain over a few blocks: o then only does its dots after it.
-template <int M, typename Out, bool kStaged>
+// kSilu: products 0 and 1 are gate and up of the same rows, one warp a row (splits 1); a block's
+// warps 0-1 take gate rows 2b, 2b + 1 and warps 2-3 the same rows of up, so the block ends with
+// both halves of its two activations (silu_epilogue).
+template <int M, typename Out, bool kStaged, bool kSilu>
 __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
     gemv_kernel(const bf16* x, GemvProducts products, int k, int splits) {
-  // This block's product: the one whose run of blocks holds blockIdx.x.
-  int p = 0;
-  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
-  const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = (blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // This block's product: the one whose run of blocks holds blockIdx.x (kSilu: the warp's half).
+  int p = 0, row = 0;
+  if constexpr (kSilu) {
+    p = warp / 2;
+    row = blockIdx.x * 2 + warp % 2;
+  } else {
+    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+    row = (blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits;
+  }
+  const int n = products.n[p];
   // The warp's part of the row: pieces [begin, end) of its 16-byte pieces.
   const int chunks = k / 8, per_part = ceil_div(chunks, splits);
   const int begin = min(chunks, warp % splits * per_part), end = min(chunks, begin + per_part);
@@ -87,12 +113,16 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
     stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
   }
   sum_split_parts<M>(acc, splits);
-  if (!live || lane != 0 || warp % splits != 0) return;
-  const DeviceWeight& bias = products.bias[p];
-  Out* out = static_cast<Out*>(products.out[p]);
+  if constexpr (kSilu) {
+    silu_epilogue<M>(acc, static_cast<bf16*>(products.out[0]), n, row, live);  // no biases
+  } else {
+    if (!live || lane != 0 || warp % splits != 0) return;
+    const DeviceWeight& bias = products.bias[p];
+    Out* out = static_cast<Out*>(products.out[p]);
 #pragma unroll
-  for (int m = 0; m < M; ++m)
-    out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+    for (int m = 0; m < M; ++m)
+      out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+  }
 }
 
 // Warps per row: the most (up to kMaxSplits) that keep the launch within two full waves of
@@ -109,19 +139,20 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
 // Shared memory a staged block takes at most: the default limit, which needs no opt-in.
 constexpr size_t kMaxStagedBytes = 48 * 1024;
 
-template <int M, typename Out>
+template <int M, typename Out, bool kSilu = false>
 void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits, int blocks, int sm_count,
                  bool may_stage, cudaStream_t s) {
   const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
   int per_sm = 0;
   if (may_stage && staged_bytes <= kMaxStagedBytes)
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true>, kWarps * 32,
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true, kSilu>, kWarps * 32,
                                                              staged_bytes));
   if (blocks <= per_sm * sm_count)
-    launch_dependent("gemv_kernel", gemv_kernel<M, Out, true>, blocks, kWarps * 32, staged_bytes, s, x, products, k,
-                     splits);
+    launch_dependent("gemv_kernel", gemv_kernel<M, Out, true, kSilu>, blocks, kWarps * 32, staged_bytes, s, x,
+                     products, k, splits);
   else
-    launch_dependent("gemv_kernel", gemv_kernel<M, Out, false>, blocks, kWarps * 32, 0, s, x, products, k, splits);
+    launch_dependent("gemv_kernel", gemv_kernel<M, Out, false, kSilu>, blocks, kWarps * 32, 0, s, x, products, k,
+                     splits);
 }
 
 template <int M>
@@ -159,6 +190,20 @@ void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, i
   if (products.count == 0) return;
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, may_stage, s); });
+}
+
+bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
+                      int sm_count, bool may_stage, cudaStream_t s) {
+  GemvProducts products;
+  products.add(gate, DeviceWeight{}, act, n);
+  products.add(up, DeviceWeight{}, nullptr, n);
+  const int ki = static_cast<int>(k);
+  if (gemv_splits(products, ki, sm_count) != 1) return false;
+  const int blocks = static_cast<int>(ceil_div(n, int64_t{2}));
+  with_rows(m, [&](auto rows) {
+    launch_rows<rows.value, bf16, true>(x, products, ki, 1, blocks, sm_count, may_stage, s);
+  });
+  return true;
 }
 
 // ---- Per-head products of absorbed MLA at decode sizes (CudaBackend::head_matmul, t <= 4):

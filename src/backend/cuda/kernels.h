@@ -63,6 +63,11 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 // from its start (gemv.cu); false where other kernels must find room beside it (a branch).
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  bool may_stage, cudaStream_t s);
+// act = silu(x gate^T) * (x up^T) [m, n] bf16 in one launch, the two products rounded to bf16
+// before the activation as linear_many + silu_mul round them (the same values). False, launching
+// nothing, where the launch would split rows over warps (small products): the caller runs the two ops.
+bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
+                      int sm_count, bool may_stage, cudaStream_t s);
 // out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16 (head_matmul).
 bool head_gemv_fits(int64_t t, int64_t n, int64_t k, const void* x, const void* w);
 void launch_head_gemv(const bf16* x, const bf16* w, bool transpose, int64_t t, int64_t heads, int64_t n, int64_t k,
