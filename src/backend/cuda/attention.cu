@@ -8,10 +8,6 @@
 // and up to 16 query heads of the kv head's group as the rows of its mma tiles, so each K/V row
 // read from memory serves the whole group; the last split of a long context to finish merges
 // the splits' partial outputs (combine_splits_kernel does it for MLA).
-#include <cooperative_groups.h>
-
-#include <atomic>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -347,51 +343,6 @@ __device__ __forceinline__ uint4 rotated_chunk(const bf16* row, int cc, int half
   return make_uint4(o[0], o[1], o[2], o[3]);
 }
 
-namespace cg = cooperative_groups;
-
-// Most blocks of a decode cluster (clusters of 16 are non-portable: launch_gqa_decode checks).
-constexpr int kMaxDecodeCluster = 16;
-
-// The live splits of one (token, head block), ranks 0 to n_live - 1 of this cluster, merged
-// through distributed shared memory: each block holds its rows' outputs (normalized by its own
-// softmax sum) in `merged` [16][stride] and their log2 sums in `lse` [16]; live rank j writes
-// every n_live-th output value. Every block of the cluster calls it (a dead one only meets the
-// barriers), so no block leaves while another still reads its shared memory. `weights`: this
-// block's scratch of n_live x 16 floats.
-__device__ void cluster_merge(const float* merged, const float* lse, float* weights, int n_live, int n_heads,
-                              int v_dim, int stride, bf16* out) {
-  cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();  // every block's rows and sums are written
-  const int rank = static_cast<int>(cluster.block_rank());
-  if (rank < n_live) {
-    for (int i = threadIdx.x; i < n_live * kDecodeHeads; i += blockDim.x) {
-      const int z = i / kDecodeHeads, r = i % kDecodeHeads;
-      weights[i] = r < n_heads ? *cluster.map_shared_rank(lse + r, z) : 0.0f;
-    }
-    __syncthreads();
-    if (threadIdx.x < n_heads) {
-      const int r = threadIdx.x;
-      float mx = kNegInf, den = 0.0f;
-      for (int z = 0; z < n_live; ++z) mx = fmaxf(mx, weights[z * kDecodeHeads + r]);
-      for (int z = 0; z < n_live; ++z) {
-        const float w = exp2f(weights[z * kDecodeHeads + r] - mx);
-        weights[z * kDecodeHeads + r] = w;
-        den += w;
-      }
-      for (int z = 0; z < n_live; ++z) weights[z * kDecodeHeads + r] /= den;
-    }
-    __syncthreads();
-    for (int e = rank * blockDim.x + threadIdx.x; e < n_heads * v_dim; e += n_live * blockDim.x) {
-      const int r = e / v_dim, d = e % v_dim;
-      float acc = 0.0f;
-      for (int z = 0; z < n_live; ++z)
-        acc += weights[z * kDecodeHeads + r] * *cluster.map_shared_rank(merged + r * stride + d, z);
-      out[e] = __float2bfloat16(acc);
-    }
-  }
-  cluster.sync();  // no block's shared memory goes while another may read it
-}
-
 // Rows are the (up to 16) query heads of one kv head's group for the sequence's one token; each
 // of the 4 warps takes 16 of every tile's 64 keys with its own online softmax, and the warps'
 // states are merged at the end. The products run on tensor cores, so the kernel is bound by
@@ -414,12 +365,7 @@ __device__ void cluster_merge(const float* merged, const float* lse, float* weig
 // merges all their partial outputs and resets the counter to 0 for the next launch (a recorded
 // step replays the same launch); without counters every split writes its partials (empty ones
 // as such) for combine_splits_kernel.
-//
-// kCluster (small batches, launched in clusters along the splits): when a context's live splits
-// all lie in the first cluster (a short context), they merge through distributed shared memory
-// (cluster_merge): no partials, fence or counter in global memory; longer contexts merge as
-// above.
-template <int D, int kStages, bool kCluster>
+template <int D, int kStages>
 __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p, SplitKv split) {
   constexpr int S = D + 8;
   constexpr int kWarps = kDecodeThreads / 32;
@@ -438,28 +384,9 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   split_range(split, ctx, blockIdx.z, k_begin, k_end);
   const int n_live = live_splits(split, ctx);
   const int64_t part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + t) * p.heads + h0;
-  bool in_cluster = false;
-  if constexpr (kCluster)
-    in_cluster = split.counters != nullptr && n_live > 1 && n_live <= static_cast<int>(cg::this_cluster().num_blocks());
-  extern __shared__ __align__(16) unsigned char smem[];
-  // The warps' merge and the cluster's reuse the tiles' space once the loop is done (below).
-  constexpr int SO = D + 8;
-  float* w_max = reinterpret_cast<float*>(smem);      // [kWarps][16]
-  float* w_sum = w_max + kWarps * kDecodeHeads;       // [kWarps][16]
-  float* w_o = w_sum + kWarps * kDecodeHeads;         // [kWarps][16][SO]
-  float* coef = w_o + kWarps * kDecodeHeads * SO;     // [kWarps][16]
-  float* row_lse = coef + kWarps * kDecodeHeads;      // [16]
-  float* merged = row_lse + kDecodeHeads;             // [16][D] (kCluster)
-  float* weights = merged + kDecodeHeads * D;         // [kMaxDecodeCluster][16] (kCluster)
-  static_assert((kWarps * kDecodeHeads * (3 + SO) + kDecodeHeads * (1 + D + kMaxDecodeCluster)) * sizeof(float) <=
-                    (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the merges fit the tiles' space");
-  bf16* out_rows = p.out + (static_cast<int64_t>(t) * p.heads + h0) * p.v_dim;
   if (k_begin >= k_end) {
     dependent_kernel_start();
-    if (in_cluster && blockIdx.z < cg::this_cluster().num_blocks())
-      cluster_merge(merged, row_lse, weights, n_live, n_heads, p.v_dim, D, out_rows);
-    else if (split.counters == nullptr)
-      write_empty_split(split, part_row, n_heads);
+    if (split.counters == nullptr) write_empty_split(split, part_row, n_heads);
     return;
   }
   // 32-bit widths: the 16-byte path's row pitches below are 32-bit too.
@@ -470,6 +397,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const FastDiv& bs = b.block_size;
   const int n_tiles = ceil_div(k_end - k_begin, kTile);
 
+  extern __shared__ __align__(16) unsigned char smem[];
   bf16* sq = reinterpret_cast<bf16*>(smem);  // [16][S]
   bf16* sk = sq + kDecodeHeads * S;          // [kStages][kTile][S]
   bf16* sv = sk + kStages * kTile * S;       // [kStages][kTile][S]
@@ -665,10 +593,16 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
   }
 
-  // Merge the warps' (max, sum, O) in shared memory, reusing the tiles. w_o rows are D + 8
-  // floats: with 8 floats of padding a warp's float2 stores (8 rows x 4 column pairs) fill every
-  // bank once per 16 lanes; at stride D the 8 rows of a column share a bank.
+  // Merge the warps' (max, sum, O) in shared memory, reusing the tiles.
   __syncthreads();
+  float* w_max = reinterpret_cast<float*>(smem);  // [kWarps][16]
+  float* w_sum = w_max + kWarps * kDecodeHeads;   // [kWarps][16]
+  // [kWarps][16][D + 8]: with 8 floats of padding a warp's float2 stores (8 rows x 4 column
+  // pairs) fill every bank once per 16 lanes; at stride D the 8 rows of a column share a bank.
+  constexpr int SO = D + 8;
+  static_assert((kWarps * kDecodeHeads * (3 + SO) + kDecodeHeads) * sizeof(float) <=
+                    (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the warps' merge fits the tiles' space");
+  float* w_o = w_sum + kWarps * kDecodeHeads;
   const int row_a = lane / 4, row_b = row_a + 8;
   if (lane % 4 == 0) {
     w_max[warp * kDecodeHeads + row_a] = m_a;
@@ -684,6 +618,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   }
   __syncthreads();
   // Each row's weight for each warp's O (exp2(m_w - max) / sum) and its log2 sum, once a row.
+  float* coef = w_o + kWarps * kDecodeHeads * SO;  // [kWarps][16]
+  float* row_lse = coef + kWarps * kDecodeHeads;   // [16]
   if (threadIdx.x < kDecodeHeads) {
     const int r = threadIdx.x;
     float mx = kNegInf, den = 0.0f;
@@ -705,15 +641,12 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) v += coef[w * kDecodeHeads + r] * w_o[(w * kDecodeHeads + r) * SO + d];
     if (direct) {
-      out_rows[i] = __float2bfloat16(v);
-    } else if (in_cluster) {
-      merged[r * D + d] = v;
+      p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(v);
     } else {
       split.part_o[(part_row + r) * p.v_dim + d] = v;
       if (d == 0) split.part_lse[part_row + r] = row_lse[r];
     }
   }
-  if (in_cluster) return cluster_merge(merged, row_lse, weights, n_live, n_heads, p.v_dim, D, out_rows);
   if (direct || split.counters == nullptr) return;
 
   // The last live split of this (token, head block) to finish merges them all.
@@ -723,26 +656,15 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
                                   reinterpret_cast<float*>(smem));
 }
 
-size_t decode_smem(int d, bool rope) {
-  return static_cast<size_t>(kDecodeHeads + 2 * kDecodeStages * kTile) * (d + 8) * sizeof(bf16) +
-         (rope ? d * sizeof(float) : 0);
-}
-
-template <int D, bool kCluster>
-void decode_with(const GqaParams& p, const SplitKv& split, int cluster, cudaStream_t s) {
-  const size_t smem = decode_smem(D, p.rope.k_new != nullptr);
-  auto kernel = gqa_decode_kernel<D, kDecodeStages, kCluster>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  if (kCluster) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+template <int D, int kStages>
+void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
+  const size_t smem = static_cast<size_t>(kDecodeHeads + 2 * kStages * kTile) * (D + 8) * sizeof(bf16) +
+                      (p.rope.k_new != nullptr ? D * sizeof(float) : 0);
+  CUDA_CHECK(cudaFuncSetAttribute(gqa_decode_kernel<D, kStages>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
   const int group = p.heads / p.kv_heads;
   dim3 grid(p.batch.num_seqs, p.kv_heads * ceil_div(group, kDecodeHeads), split.splits);
-  launch_dependent_clusters("gqa_decode_kernel", kernel, grid, dim3(1, 1, cluster), kDecodeThreads, smem, s, p, split);
-}
-
-template <int D>
-void decode_d(const GqaParams& p, const SplitKv& split, int cluster, cudaStream_t s) {
-  if (cluster > 1) return decode_with<D, true>(p, split, cluster, s);
-  decode_with<D, false>(p, split, 1, s);
+  launch_dependent("gqa_decode_kernel", gqa_decode_kernel<D, kStages>, grid, kDecodeThreads, smem, s, p, split);
 }
 
 // ---------------------------------------------------------------- split merge
@@ -809,42 +731,11 @@ void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s) {
   return prefill_with<256, 256>(p, max_query_len, s);
 }
 
-int gqa_decode_cluster(const GqaParams& p) {
-  const int d = max(p.head_dim, p.v_dim), dc = d <= 64 ? 0 : d <= 128 ? 1 : 2;
-  const bool rope = p.rope.k_new != nullptr;
-  static std::atomic<int> known[3][2];  // 0: not yet asked
-  std::atomic<int>& slot = known[dc][rope];
-  if (const int c = slot.load(std::memory_order_relaxed)) return c;
-  auto kernel = dc == 0 ? gqa_decode_kernel<64, kDecodeStages, true>
-                : dc == 1 ? gqa_decode_kernel<128, kDecodeStages, true> : gqa_decode_kernel<256, kDecodeStages, true>;
-  const size_t smem = decode_smem(dc == 0 ? 64 : dc == 1 ? 128 : 256, rope);
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-  cudaLaunchAttribute attr;
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = 1;
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = kMaxDecodeCluster;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(1, 1, kMaxDecodeCluster);
-  config.blockDim = kDecodeThreads;
-  config.dynamicSmemBytes = smem;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  int clusters = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
-  const int c = clusters > 0 ? kMaxDecodeCluster : kMaxDecodeCluster / 2;
-  slot.store(c, std::memory_order_relaxed);
-  return c;
-}
-
-void launch_gqa_decode(const GqaParams& p, const SplitKv& split, int cluster, cudaStream_t s) {
+void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
   const int d = max(p.head_dim, p.v_dim);
-  if (cluster > 1 && (split.splits % cluster != 0 || cluster > kMaxDecodeCluster || split.counters == nullptr))
-    fail("gqa decode: clusters of ", cluster, " blocks over ", split.splits, " splits");
-  if (d <= 64) return decode_d<64>(p, split, cluster, s);
-  if (d <= 128) return decode_d<128>(p, split, cluster, s);
-  return decode_d<256>(p, split, cluster, s);
+  if (d <= 64) return decode_with<64, kDecodeStages>(p, split, s);
+  if (d <= 128) return decode_with<128, kDecodeStages>(p, split, s);
+  return decode_with<256, kDecodeStages>(p, split, s);
 }
 
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {

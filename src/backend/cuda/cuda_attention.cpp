@@ -37,14 +37,12 @@ int one_wave_splits(int blocks, int planned, int sms) {
 // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
 // With `per_context` the plan ignores context lengths (each sequence is cut in even shares),
 // so the same launch fits every later step of a recorded decode batch.
-SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context,
-                                 int round_to) {
+SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context) {
   const int max_ctx = std::max(db_.max_context, 1);
   const int target = sm_count_ * blocks_per_sm;
   SplitKv sp;
   if (per_context) {
     sp.splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), kMaxSplits);
-    if (sp.splits >= round_to) sp.splits = ceil_div(sp.splits, round_to) * round_to;
   } else {
     const int splits = blocks >= target ? 1 : std::min(ceil_div(target, blocks), ceil_div(max_ctx, 64));
     sp.chunk = ceil_div(ceil_div(max_ctx, splits), 64) * 64;
@@ -134,12 +132,9 @@ void CudaBackend::gqa_decode(const GqaParams& p) {
   // merges its splits itself where the counters cover its rows.
   const int head_blocks = kv_heads * ceil_div(heads / kv_heads, kDecodeHeadsPerBlock);
   const int blocks = p.batch.num_seqs * head_blocks;
-  // Small batches (a row's splits fill a cluster) run in clusters along the splits: a short
-  // context's splits then merge through distributed shared memory, not global partials.
-  const int cluster = gqa_decode_cluster(p);
-  SplitKv sp = plan_splits(blocks, 2 * blocks >= 3 * sm_count_ ? 1 : 2, t, heads, v_head_dim, true, cluster);
+  SplitKv sp = plan_splits(blocks, 2 * blocks >= 3 * sm_count_ ? 1 : 2, t, heads, v_head_dim, true);
   if (static_cast<int64_t>(t) * head_blocks > kSplitCounters) sp.counters = nullptr;
-  launch_gqa_decode(p, sp, sp.counters != nullptr && sp.splits % cluster == 0 ? cluster : 1, stream_);
+  launch_gqa_decode(p, sp, stream_);
   if (sp.splits > 1 && sp.counters == nullptr) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
 }
 

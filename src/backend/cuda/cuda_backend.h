@@ -93,10 +93,8 @@ class CudaBackend final : public Backend {
   const int* upload_ints(const std::vector<int>& v, DeviceScratch& scratch);
   // The weight as a bf16 matrix: itself, or its conversion in the weight workspace.
   const __nv_bfloat16* bf16_weight(const Weight& w);
-  // Splits of the keys for `blocks` blocks of work (cuda_attention.cpp); per_context plans of at
-  // least round_to splits are rounded up to a multiple of it (clusters along the splits).
-  SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context,
-                      int round_to = 1);
+  // Splits of the keys for `blocks` blocks of work (cuda_attention.cpp).
+  SplitKv plan_splits(int blocks, int blocks_per_sm, int tokens, int heads, int dim, bool per_context);
   // attention's arguments, checked, as the kernels take them (cuda_attention.cpp).
   GqaParams gqa_params(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                        int v_head_dim, float scale, Tensor out);

@@ -15,8 +15,6 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <utility>
-
 #include "backend/cuda/cuda_check.h"
 
 namespace dsinfer::cuda {
@@ -44,38 +42,20 @@ __device__ __forceinline__ void dependent_kernel_start() {
 // plain <<<>>> launches do: for measuring what the overlap buys, and for bisecting).
 bool dependent_launch_enabled();
 
-// Launches `kernel` as a dependent launch (when enabled), in clusters of `cluster` blocks when
-// that is more than one (a launch attribute, so the size is chosen at run time; grid must be a
-// multiple of it). Launches without clusters carry no cluster attribute at all.
 template <typename... Params, typename... Args>
-void launch_dependent_clusters(const char* name, void (*kernel)(Params...), dim3 grid, dim3 cluster, dim3 block,
-                               size_t smem, cudaStream_t s, Args&&... args) {
-  cudaLaunchAttribute attrs[2];
-  unsigned n = 0;
-  if (dependent_launch_enabled()) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster.x * cluster.y * cluster.z > 1) {
-    attrs[n].id = cudaLaunchAttributeClusterDimension;
-    attrs[n].val.clusterDim.x = cluster.x;
-    attrs[n].val.clusterDim.y = cluster.y;
-    attrs[n++].val.clusterDim.z = cluster.z;
-  }
+void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                      cudaStream_t s, Args&&... args) {
+  cudaLaunchAttribute overlap;
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = s;
-  config.attrs = attrs;
-  config.numAttrs = n;
+  config.attrs = &overlap;
+  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
   check(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...), name, __FILE__, __LINE__);
-}
-
-template <typename... Params, typename... Args>
-void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                      cudaStream_t s, Args&&... args) {
-  launch_dependent_clusters(name, kernel, grid, dim3(1, 1, 1), block, smem, s, std::forward<Args>(args)...);
 }
 
 }  // namespace dsinfer::cuda

@@ -178,11 +178,7 @@ void launch_gqa_prefill(const GqaParams& p, int max_query_len, cudaStream_t s);
 // One query token per sequence; the grid covers (sequence, kv head, split) and up to
 // kDecodeHeadsPerBlock query heads of a group per block.
 constexpr int kDecodeHeadsPerBlock = 16;
-// Blocks of a cluster for a small batch's decode launch, grouped along the splits so that a short
-// context's splits merge on chip: 16 where the GPU schedules clusters that large, else 8.
-int gqa_decode_cluster(const GqaParams& p);
-// cluster > 1: launched in clusters of that many splits (a divisor of split.splits; needs counters).
-void launch_gqa_decode(const GqaParams& p, const SplitKv& split, int cluster, cudaStream_t s);
+void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s);
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s);
 // Largest head dim (query/key or value) the GQA kernels support.
 constexpr int kMaxHeadDim = 256;
