@@ -317,6 +317,44 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     }
 }
 
+// 2-4 tokens over K a multiple of 32 take the tensor-core skinny kernel (gemv_mma.cu): several
+// products in one launch, row counts that leave a warp's 8 rows partly empty, biases, bf16 and
+// f32 outputs, K shorter than one staged chunk of 256, K not a multiple of 32 (a zero-filled tail),
+// K of 16 chunks (rows split over warps).
+TEST(GpuOps, SkinnyProductOnTensorCoresForTwoToFourTokens) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const std::vector<int> ns = {300, 13, 40};
+  for (int k : {64, 200, 4096}) {
+    std::vector<HostWeight> ws, bs;
+    std::vector<Weight> gw, gb;
+    for (size_t i = 0; i < ns.size(); ++i) {
+      ws.emplace_back(random_values(ns[i] * k, 0.1f, 800 + k % 91 + i), Shape{ns[i], k}, DType::BF16);
+      bs.emplace_back(random_values(ns[i], 1.0f, 810 + i), Shape{ns[i]}, DType::BF16);
+      gw.push_back(g.gpu->upload_weight(ws[i].weight, g.keep));
+      gb.push_back(g.gpu->upload_weight(bs[i].weight, g.keep));
+    }
+    for (int m : {2, 3, 4})
+      for (DType out_dtype : {DType::BF16, DType::F32}) {
+        std::vector<float> x = random_values(m * k, 1.0f, 820 + m);
+        std::vector<std::vector<float>> want(ns.size());
+        std::vector<LinearOut> cpu_outs, gpu_outs;
+        for (size_t i = 0; i < ns.size(); ++i) {
+          want[i].resize(m * ns[i]);
+          const bool biased = i != 1;
+          cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, ns[i]})});
+          gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(out_dtype, {m, ns[i]})});
+        }
+        g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
+        g.gpu->linear_many(g.gpu_bf16(x, {m, k}), gpu_outs);
+        for (size_t i = 0; i < ns.size(); ++i)
+          expect_close(g.read(gpu_outs[i].out), want[i], out_dtype == DType::F32 ? 1e-3f : 1e-2f,
+                       "k=" + std::to_string(k) + " m=" + std::to_string(m) + " product " + std::to_string(i) +
+                           " -> " + dtype_name(out_dtype));
+      }
+  }
+}
+
 // Weights uploaded together lie back to back, and linear_many then runs them as one product at
 // any row count (GEMM sizes here); with and without biases, against the CPU.
 TEST(GpuOps, AdjacentWeightsShareOneProduct) {

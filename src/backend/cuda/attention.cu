@@ -313,9 +313,6 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 
 // ---------------------------------------------------------------- decode
 
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Chunk cc (8 values) of a head's row, rotated as rope_cache_kernel's rotate_pair does, at the
 // angles cs = [half cos | half sin]: a value below half pairs with the one half further on (neox,
 // a chunk half / 8 chunks away), interleaved pairs lie inside the chunk.

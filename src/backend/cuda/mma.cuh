@@ -54,6 +54,9 @@ __device__ __forceinline__ void cp_async_16(bf16* dst, const bf16* src, int src_
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+// Waits until at most N of this thread's committed groups of copies are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 // A warp's m16 accumulator tiles (N of them, 8 columns each): rows lane / 4 times alpha_a, rows
 // lane / 4 + 8 times alpha_b (the online softmax's rescale when a row's maximum moves).
