@@ -317,11 +317,11 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     }
 }
 
-// 2-4 tokens over K a multiple of 32 take the tensor-core skinny kernel (gemv_mma.cu): several
-// products in one launch, row counts that leave a warp's 8 rows partly empty, biases, bf16 and
-// f32 outputs, K shorter than one staged chunk of 256, K not a multiple of 32 (a zero-filled tail),
-// K of 16 chunks (rows split over warps).
-TEST(GpuOps, SkinnyProductOnTensorCoresForTwoToFourTokens) {
+// 3-4 tokens take the tensor-core skinny kernel (gemv_mma.cu; 2 the CUDA-core one, checked the
+// same way): several products in one launch, row counts that leave a warp's 8 rows partly
+// empty, biases, bf16 and f32 outputs, K shorter than one staged chunk of 256, K not a multiple
+// of 32 (a zero-filled tail), K of 16 chunks (rows split over warps).
+TEST(GpuOps, SkinnyProductOnTensorCoresForThreeAndFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
   const std::vector<int> ns = {300, 13, 40};

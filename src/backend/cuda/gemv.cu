@@ -188,7 +188,7 @@ void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  bool may_stage, cudaStream_t s) {
   if (products.count == 0) return;
-  if (gemv_mma_fits(m, k)) return launch_gemv_mma(x, products, out_dtype, m, k, sm_count, s);
+  if (may_stage && gemv_mma_fits(m, k)) return launch_gemv_mma(x, products, out_dtype, m, k, sm_count, s);
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto rows) { gemv_rows<rows.value>(x, products, out_dtype, ki, sm_count, may_stage, s); });
 }
@@ -199,7 +199,7 @@ bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act
   products.add(gate, DeviceWeight{}, act, n);
   products.add(up, DeviceWeight{}, nullptr, n);
   const int ki = static_cast<int>(k);
-  if (gemv_mma_fits(m, k) || gemv_splits(products, ki, sm_count) != 1) return false;
+  if ((may_stage && gemv_mma_fits(m, k)) || gemv_splits(products, ki, sm_count) != 1) return false;
   const int blocks = static_cast<int>(ceil_div(n, int64_t{2}));
   with_rows(m, [&](auto rows) {
     launch_rows<rows.value, bf16, true>(x, products, ki, 1, blocks, sm_count, may_stage, s);

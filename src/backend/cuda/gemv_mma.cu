@@ -1,4 +1,4 @@
-// Skinny products of 2-4 tokens on tensor cores: out[M, N] = x[M, K] W[N, K]^T (+ bias), bf16 x
+// Skinny products of 3-4 tokens on tensor cores: out[M, N] = x[M, K] W[N, K]^T (+ bias), bf16 x
 // and W. gemv.cu's kernel does its dots on CUDA cores: each 16-byte piece of a weight row costs a
 // load of x and a dot of 8 per token, so at 4 tokens its products take 1.4x their one-token time
 // (H200, 7B). Here a warp owns 8 weight rows, the B operand of mma.m16n8k16 (tokens are the A
@@ -12,7 +12,10 @@
 // a warp waits for its own copies. The first chunks are issued before the dependent wait.
 //
 // Like gemv.cu: several products of one x in one launch (q/k/v), long rows split over the warps
-// of a block (partial sums added in shared memory).
+// of a block (partial sums added in shared memory). Measured against gemv.cu in one call (H200,
+// session 20): 7B batch 4 +4.5 % but batch 2 -7 %, so it takes 3-4 tokens; and only on the main
+// stream: on a branch (V2-Lite's shared expert) its 100 KB blocks kept the main line's kernels
+// off the SMs (V2-Lite batch 4 -19 %).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -141,7 +144,7 @@ void launch_typed(const bf16* x, const GemvProducts& products, int m, int k, int
 
 }  // namespace
 
-bool gemv_mma_fits(int64_t m, int64_t k) { return m >= 2 && m <= kGemvMaxRows && k % 8 == 0; }
+bool gemv_mma_fits(int64_t m, int64_t k) { return m >= 3 && m <= kGemvMaxRows && k % 8 == 0; }
 
 void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s) {

@@ -63,8 +63,8 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 // from its start (gemv.cu); false where other kernels must find room beside it (a branch).
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  bool may_stage, cudaStream_t s);
-// ---- gemv_mma.cu: the same products for 2-4 tokens on tensor cores (K a multiple of 32);
-// launch_gemv takes this path where it fits.
+// ---- gemv_mma.cu: the same products for 3-4 tokens on tensor cores; launch_gemv takes this path
+// where it fits on the main stream (may_stage), launch_gemv_silu leaves such products to it.
 bool gemv_mma_fits(int64_t m, int64_t k);
 void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s);
