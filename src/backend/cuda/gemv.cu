@@ -199,11 +199,7 @@ bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act
   products.add(gate, DeviceWeight{}, act, n);
   products.add(up, DeviceWeight{}, nullptr, n);
   const int ki = static_cast<int>(k);
-  if (may_stage && gemv_mma_fits(m, k)) {
-    launch_gemv_mma_silu(x, gate, up, act, m, n, k, sm_count, s);
-    return true;
-  }
-  if (gemv_splits(products, ki, sm_count) != 1) return false;
+  if ((may_stage && gemv_mma_fits(m, k)) || gemv_splits(products, ki, sm_count) != 1) return false;
   const int blocks = static_cast<int>(ceil_div(n, int64_t{2}));
   with_rows(m, [&](auto rows) {
     launch_rows<rows.value, bf16, true>(x, products, ki, 1, blocks, sm_count, may_stage, s);

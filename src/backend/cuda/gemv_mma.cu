@@ -34,26 +34,15 @@ constexpr int kMaxSplits = 8;
 constexpr size_t kWarpBytes = size_t{kStages} * kRows * kStride * sizeof(bf16);
 constexpr size_t kSmemBytes = kWarps * kWarpBytes;
 
-// The weight row behind B column r of a warp whose first row is row0: row0 + r of w, or with
-// kSilu (gate and up paired) row0 + r % 4 of gate (w) for r < 4 and of up (w2) for r >= 4.
-template <bool kSilu>
-__device__ __forceinline__ const bf16* b_row(const bf16* w, const bf16* w2, int row0, int r, int n, int k) {
-  const int row = row0 + (kSilu ? r % 4 : r);
-  if (row >= n) return nullptr;
-  return (kSilu && r >= 4 ? w2 : w) + static_cast<int64_t>(row) * k;
-}
-
 // Chunk q of the warp's rows into ring slot `slot`: row r's 512 bytes by one copy instruction of
 // the warp; columns past k and rows past n are zero-filled.
-template <bool kSilu>
-__device__ __forceinline__ void issue_chunk(bf16* slot, const bf16* w, const bf16* w2, int row0, int n, int k, int q,
-                                            int lane) {
+__device__ __forceinline__ void issue_chunk(bf16* slot, const bf16* w, int row0, int n, int k, int q, int lane) {
   const int col = q * kChunk + lane * 8;
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    const bf16* row = b_row<kSilu>(w, w2, row0, r, n, k);
-    const bool live = row != nullptr && col < k;
-    cp_async_16(slot + r * kStride + lane * 8, live ? row + col : g_zero_src, live ? 16 : 0);
+    const bool live = row0 + r < n && col < k;
+    const bf16* src = live ? w + static_cast<int64_t>(row0 + r) * k + col : g_zero_src;
+    cp_async_16(slot + r * kStride + lane * 8, src, live ? 16 : 0);
   }
 }
 
@@ -68,28 +57,23 @@ __device__ __forceinline__ void x_fragment(uint32_t (&a)[4], const bf16* xr, boo
 
 // Two blocks an SM (the rings' shared memory allows no more): the bound keeps the compiler from
 // hoisting a whole chunk's x loads into 152 registers, which left room for one.
-// kSilu: products 0 and 1 are gate and up of the same rows; a warp's B columns are 4 gate rows
-// and the same 4 up rows, and it writes silu(gate) * up (each rounded to bf16 first, as
-// linear_many's outputs are before silu_mul) into product 0's output.
-template <typename Out, bool kSilu>
+template <typename Out>
 __global__ void __launch_bounds__(kWarps * 32, 2) gemv_mma_kernel(const bf16* x, GemvProducts products, int m, int k,
                                                                 int splits) {
   extern __shared__ __align__(16) unsigned char smem[];
   int p = 0;
-  while (!kSilu && p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
   const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
-  constexpr int kOwnRows = kSilu ? kRows / 2 : kRows;  // weight rows (of each product) a warp owns
-  const int row0 = ((blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits) * kOwnRows;
+  const int row0 = ((blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits) * kRows;
   // The warp's part of K: chunks [begin, end).
   const int chunks = ceil_div(k, kChunk), per_part = ceil_div(chunks, splits);
   const int begin = min(chunks, warp % splits * per_part), end = min(chunks, begin + per_part);
   const int count = row0 < n ? end - begin : 0;
   bf16* ring = reinterpret_cast<bf16*>(smem + warp * kWarpBytes);
   const bf16* w = products.w[p];
-  const bf16* w2 = kSilu ? products.w[1] : nullptr;
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < count) issue_chunk<kSilu>(ring + s * kRows * kStride, w, w2, row0, n, k, begin + s, lane);
+    if (s < count) issue_chunk(ring + s * kRows * kStride, w, row0, n, k, begin + s, lane);
     cp_async_commit();
   }
   dependent_kernel_start();  // x comes from the previous kernel; no kernel writes weights
@@ -101,8 +85,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) gemv_mma_kernel(const bf16* x,
   for (int i = 0; i < count; ++i) {
     __syncwarp();  // every lane is done with the slot the next copies fill
     if (i + kStages - 1 < count)
-      issue_chunk<kSilu>(ring + (i + kStages - 1) % kStages * kRows * kStride, w, w2, row0, n, k,
-                         begin + i + kStages - 1, lane);
+      issue_chunk(ring + (i + kStages - 1) % kStages * kRows * kStride, w, row0, n, k, begin + i + kStages - 1, lane);
     cp_async_commit();
     cp_async_wait<kStages - 1>();  // chunk i has landed (this lane's copies)
     __syncwarp();                  // ... and every lane's
@@ -130,21 +113,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) gemv_mma_kernel(const bf16* x,
       acc[1] += part[warp + j][lane][1];
     }
   }
-  // Lane (g, c) holds token g's sums for B columns 2c and 2c + 1 of the warp's 8.
-  if constexpr (kSilu) {
-    // Columns 2c, 2c + 1 are gate rows for c < 2 and the same up rows in lane + 2.
-    const float up0 = __shfl_down_sync(0xffffffffu, acc[0], 2), up1 = __shfl_down_sync(0xffffffffu, acc[1], 2);
-    if (!token || c >= 2) return;
-    const float up[2] = {up0, up1};
-    bf16* act = static_cast<bf16*>(products.out[0]) + static_cast<int64_t>(g) * n;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int row = row0 + 2 * c + j;
-      const float gate = __bfloat162float(__float2bfloat16(acc[j])), u = __bfloat162float(__float2bfloat16(up[j]));
-      if (row < n) act[row] = __float2bfloat16(silu_times(gate, u));
-    }
-    return;
-  }
+  // Lane (g, c) holds token g's sums for rows 2c and 2c + 1 of the warp's 8.
   if (!token) return;
   const DeviceWeight& bias = products.bias[p];
   Out* out = static_cast<Out*>(products.out[p]) + static_cast<int64_t>(g) * n;
@@ -175,11 +144,12 @@ int mma_splits(int64_t groups, int k, int sm_count) {
   return best;
 }
 
-template <typename Out, bool kSilu = false>
+template <typename Out>
 void launch_typed(const bf16* x, const GemvProducts& products, int m, int k, int splits, int blocks, cudaStream_t s) {
-  auto kernel = gemv_mma_kernel<Out, kSilu>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
-  launch_dependent("gemv_mma_kernel", kernel, blocks, kWarps * 32, kSmemBytes, s, x, products, m, k, splits);
+  CUDA_CHECK(cudaFuncSetAttribute(gemv_mma_kernel<Out>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(kSmemBytes)));
+  launch_dependent("gemv_mma_kernel", gemv_mma_kernel<Out>, blocks, kWarps * 32, kSmemBytes, s, x, products, m, k,
+                   splits);
 }
 
 }  // namespace
@@ -202,17 +172,6 @@ void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int6
     launch_typed<float>(x, products, mi, ki, splits, blocks, s);
   else
     launch_typed<bf16>(x, products, mi, ki, splits, blocks, s);
-}
-
-void launch_gemv_mma_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
-                          int sm_count, cudaStream_t s) {
-  GemvProducts products;
-  products.add(gate, DeviceWeight{}, act, n);
-  products.add(up, DeviceWeight{}, nullptr, n);
-  const int ki = static_cast<int>(k), mi = static_cast<int>(m);
-  const int64_t groups = ceil_div(n, kRows / 2);
-  const int splits = mma_splits(groups, ki, sm_count);
-  launch_typed<bf16, true>(x, products, mi, ki, splits, ceil_div(groups, kWarps / splits), s);
 }
 
 }  // namespace dsinfer::cuda

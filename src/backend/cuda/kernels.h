@@ -63,18 +63,15 @@ bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
 // from its start (gemv.cu); false where other kernels must find room beside it (a branch).
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  bool may_stage, cudaStream_t s);
-// ---- gemv_mma.cu: the same products for 3-4 tokens on tensor cores; launch_gemv and
-// launch_gemv_silu take this path where it fits on the main stream (may_stage).
+// ---- gemv_mma.cu: the same products for 3-4 tokens on tensor cores; launch_gemv takes this path
+// where it fits on the main stream (may_stage), launch_gemv_silu leaves such products to it.
 bool gemv_mma_fits(int64_t m, int64_t k);
 void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s);
-// act = silu(x gate^T) * (x up^T) [m, n] bf16, each product rounded to bf16 first.
-void launch_gemv_mma_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
-                          int sm_count, cudaStream_t s);
 // act = silu(x gate^T) * (x up^T) [m, n] bf16 in one launch, the two products rounded to bf16
 // before the activation as linear_many + silu_mul round them (the same values). False, launching
-// nothing where the launch would split rows over warps (small products; not on the tensor-core
-// path): the caller runs the two ops.
+// nothing where the tensor-core path takes the products (2-4 tokens) or the launch would split
+// rows over warps (small products): the caller runs the two ops.
 bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
                       int sm_count, bool may_stage, cudaStream_t s);
 // out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16 (head_matmul).
