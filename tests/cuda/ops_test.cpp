@@ -43,6 +43,32 @@ ForwardBatch three_token_batch() {
   return b;
 }
 
+// linear_many of the weights ws (their device copies gw; biases on every product but the second)
+// for each row count in ms, to bf16 and to f32, against the CPU.
+void check_linear_many(GpuTest& g, const std::vector<HostWeight>& ws, const std::vector<HostWeight>& bs,
+                       const std::vector<Weight>& gw, const std::vector<Weight>& gb, int k, std::vector<int> ms,
+                       uint32_t seed, const std::string& what) {
+  for (int m : ms)
+    for (DType out_dtype : {DType::BF16, DType::F32}) {
+      std::vector<float> x = random_values(m * k, 1.0f, seed + m);
+      std::vector<std::vector<float>> want(ws.size());
+      std::vector<LinearOut> cpu_outs, gpu_outs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const int n = static_cast<int>(ws[i].weight.out_features());
+        want[i].resize(m * n);
+        const bool biased = i != 1;
+        cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, n})});
+        gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(out_dtype, {m, n})});
+      }
+      g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
+      g.gpu->linear_many(g.gpu_bf16(x, {m, k}), gpu_outs);
+      for (size_t i = 0; i < ws.size(); ++i)
+        expect_close(g.read(gpu_outs[i].out), want[i], out_dtype == DType::F32 ? 1e-3f : 1e-2f,
+                     what + " m=" + std::to_string(m) + " product " + std::to_string(i) + " -> " +
+                         dtype_name(out_dtype));
+    }
+}
+
 }  // namespace
 
 TEST(GpuOps, Embedding) {
@@ -296,25 +322,7 @@ TEST(GpuOps, LinearManySharesOneLaunchForFewRows) {
     gw.push_back(g.gpu->upload_weight(ws[i].weight, g.keep));
     gb.push_back(g.gpu->upload_weight(bs[i].weight, g.keep));
   }
-  for (int m : {1, 3, 4, 5})
-    for (DType out_dtype : {DType::BF16, DType::F32}) {
-      std::vector<float> x = random_values(m * k, 1.0f, 40 + m);
-      Tensor gx = g.gpu_bf16(x, {m, k});
-      std::vector<std::vector<float>> want(ns.size());
-      std::vector<LinearOut> cpu_outs, gpu_outs;
-      for (size_t i = 0; i < ns.size(); ++i) {
-        want[i].resize(m * ns[i]);
-        const bool biased = i != 1;
-        cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, ns[i]})});
-        gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(out_dtype, {m, ns[i]})});
-      }
-      g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
-      g.gpu->linear_many(gx, gpu_outs);
-      for (size_t i = 0; i < ns.size(); ++i)
-        expect_close(g.read(gpu_outs[i].out), want[i], out_dtype == DType::F32 ? 1e-3f : 1e-2f,
-                     "linear_many m=" + std::to_string(m) + " product " + std::to_string(i) + " -> " +
-                         dtype_name(out_dtype));
-    }
+  check_linear_many(g, ws, bs, gw, gb, k, {1, 3, 4, 5}, 40, "linear_many");
 }
 
 // 3-4 tokens take the tensor-core skinny kernel (gemv_mma.cu; 2 the CUDA-core one, checked the
@@ -334,24 +342,7 @@ TEST(GpuOps, SkinnyProductOnTensorCoresForThreeAndFourTokens) {
       gw.push_back(g.gpu->upload_weight(ws[i].weight, g.keep));
       gb.push_back(g.gpu->upload_weight(bs[i].weight, g.keep));
     }
-    for (int m : {2, 3, 4})
-      for (DType out_dtype : {DType::BF16, DType::F32}) {
-        std::vector<float> x = random_values(m * k, 1.0f, 820 + m);
-        std::vector<std::vector<float>> want(ns.size());
-        std::vector<LinearOut> cpu_outs, gpu_outs;
-        for (size_t i = 0; i < ns.size(); ++i) {
-          want[i].resize(m * ns[i]);
-          const bool biased = i != 1;
-          cpu_outs.push_back({&ws[i].weight, biased ? &bs[i].weight : nullptr, host_view(want[i], {m, ns[i]})});
-          gpu_outs.push_back({&gw[i], biased ? &gb[i] : nullptr, g.gpu_tensor(out_dtype, {m, ns[i]})});
-        }
-        g.cpu->linear_many(host_view(x, {m, k}), cpu_outs);
-        g.gpu->linear_many(g.gpu_bf16(x, {m, k}), gpu_outs);
-        for (size_t i = 0; i < ns.size(); ++i)
-          expect_close(g.read(gpu_outs[i].out), want[i], out_dtype == DType::F32 ? 1e-3f : 1e-2f,
-                       "k=" + std::to_string(k) + " m=" + std::to_string(m) + " product " + std::to_string(i) +
-                           " -> " + dtype_name(out_dtype));
-      }
+    check_linear_many(g, ws, bs, gw, gb, k, {2, 3, 4}, 820, "k=" + std::to_string(k));
   }
 }
 
