@@ -12,10 +12,10 @@
 // a warp waits for its own copies. The first chunks are issued before the dependent wait.
 //
 // Like gemv.cu: several products of one x in one launch (q/k/v), long rows split over the warps
-// of a block (partial sums added in shared memory). Measured against gemv.cu in one call (H200,
-// session 20): 7B batch 4 +4.5 % but batch 2 -7 %, so it takes 3-4 tokens; and only on the main
-// stream: on a branch (V2-Lite's shared expert) its 100 KB blocks kept the main line's kernels
-// off the SMs (V2-Lite batch 4 -19 %).
+// of a block (partial sums added in shared memory). Measured against gemv.cu (H200, session 20):
+// 7B batch 4 +7 % (674-677 -> 723-724 tok/s) but batch 2 -7 %, so it takes 3-4 tokens; and only
+// on the main stream: on a branch (V2-Lite's shared expert) its 100 KB blocks kept the main
+// line's kernels off the SMs (V2-Lite batch 4 -19 %).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
