@@ -6,6 +6,7 @@
 // and every row of x, which all warps share, read through the L1 cache. The kernel is a
 // dependent launch: its first loads of weights overlap the kernel before it (all of its weights,
 // staged in shared memory, when its blocks all fit on the GPU at once: kStaged below).
+// Launches of 3-4 rows on the main stream go to the tensor-core kernel instead (gemv_mma.cu).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
