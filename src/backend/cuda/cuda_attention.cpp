@@ -15,23 +15,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Most splits of one sequence's keys: enough to fill the GPU from a single sequence.
 constexpr int kMaxSplits = 64;
 
-// Splits (at most `planned`) for a kernel of one block per multiprocessor: with s splits it runs
-// ceil(blocks s / sms) waves of 1/s of the work each; the fewest wave-works win, ties going to
-// fewer splits (partial outputs cost a write and a read of 4 bytes per output value). E.g. 128
-// blocks on 132 multiprocessors: 1 split, not 2 (two waves of half the work gain nothing).
-int one_wave_splits(int blocks, int planned, int sms) {
-  int best = 1;
-  double best_cost = 1e30;
-  for (int s = 1; s <= planned; ++s) {
-    const double cost = static_cast<double>(ceil_div(static_cast<int64_t>(blocks) * s, sms)) / s;
-    if (cost < best_cost - 1e-9) {
-      best = s;
-      best_cost = cost;
-    }
-  }
-  return best;
-}
-
 }  // namespace
 
 // Splits of the keys that keep the GPU busy when `blocks` blocks cover the batch otherwise.
@@ -172,7 +155,8 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);
   const int blocks = t * ceil_div(heads, per_block);
   SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, decode);
-  if (wgmma) sp.splits = one_wave_splits(blocks, sp.splits, sm_count_);  // the workspace fits fewer
+  // One block an SM: the fewest waves of the planned splits or fewer (the workspace fits fewer).
+  if (wgmma) sp.splits = fewest_wave_splits(blocks, sm_count_, sp.splits, [](int) { return true; });
   // One block merging the partials of 64 heads x 512 columns is slower than a launch of one
   // block per row (V3 shapes, batch 1 x 4096 keys, H200: 174 us), so the MLA kernels leave the
   // merge to combine_splits_kernel.

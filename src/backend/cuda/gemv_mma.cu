@@ -124,24 +124,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2) gemv_mma_kernel(const bf16* x,
   }
 }
 
-// Warps per row group (1, 2, 4 or 8, each streaming at least kStages chunks): a warp's rows take
-// long (7B gate/up at 4 tokens: ~27 µs for 8 rows), so the launch is costed in whole waves of
-// resident warps (2 blocks an SM), a wave taking 1/splits of a row group's time; the fewest
-// waves-times-work win, ties going to fewer splits. E.g. 4736 groups on 132 SMs: 1 split runs 3
-// waves (2.24 full), 4 splits 9 of a quarter each (8.97 full).
+// Warps per row group (a divisor of kWarps, each streaming at least kStages chunks): a warp's
+// rows take long (7B gate/up at 4 tokens: ~27 µs for 8 rows), so the launch is costed in whole
+// waves of resident warps (2 blocks an SM). E.g. 4736 groups on 132 SMs: 1 split runs 3 waves
+// (2.24 full), 4 splits 9 of a quarter each (8.97 full).
 int mma_splits(int64_t groups, int k, int sm_count) {
-  const int64_t resident = int64_t{sm_count} * 2 * kWarps;
   const int chunks = ceil_div(k, kChunk);
-  int best = 1;
-  double best_cost = 1e30;
-  for (int splits = 1; splits <= kMaxSplits && (splits == 1 || chunks / splits >= kStages); splits *= 2) {
-    const double cost = static_cast<double>((groups * splits + resident - 1) / resident) / splits;
-    if (cost < best_cost - 1e-9) {
-      best = splits;
-      best_cost = cost;
-    }
-  }
-  return best;
+  return fewest_wave_splits(groups, int64_t{sm_count} * 2 * kWarps, kMaxSplits,
+                            [&](int s) { return kWarps % s == 0 && chunks / s >= kStages; });
 }
 
 template <typename Out>

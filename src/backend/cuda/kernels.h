@@ -70,8 +70,8 @@ void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int6
                      cudaStream_t s);
 // act = silu(x gate^T) * (x up^T) [m, n] bf16 in one launch, the two products rounded to bf16
 // before the activation as linear_many + silu_mul round them (the same values). False, launching
-// nothing where the tensor-core path takes the products (2-4 tokens) or the launch would split
-// rows over warps (small products): the caller runs the two ops.
+// nothing where the tensor-core path takes the products (3-4 tokens on the main stream) or the
+// launch would split rows over warps (small products): the caller runs the two ops.
 bool launch_gemv_silu(const bf16* x, const bf16* gate, const bf16* up, bf16* act, int64_t m, int64_t n, int64_t k,
                       int sm_count, bool may_stage, cudaStream_t s);
 // out = the per-head products of up to kGemvMaxRows tokens, w [heads, n, k] bf16 (head_matmul).
@@ -172,6 +172,24 @@ __host__ __device__ inline void split_range(const SplitKv& s, int ctx, int z, in
 }
 // Splits of a plan that see keys of a context of ctx keys (the others return at once).
 __host__ __device__ inline int live_splits(const SplitKv& s, int ctx) { return ceil_div(ctx, split_chunk(s, ctx)); }
+// Of the split counts s in [1, max_splits] that allowed(s) accepts (1 always is), the one whose
+// launch of units * s blocks or warps over `slots` resident at once costs the fewest whole waves
+// times 1/s of the work each; ties go to fewer splits (each split adds partials to merge). E.g.
+// 128 blocks on 132 slots: 1 split, not 2 (two waves of half the work gain nothing).
+template <typename Allowed>
+int fewest_wave_splits(int64_t units, int64_t slots, int max_splits, Allowed allowed) {
+  int best = 1;
+  double best_cost = 1e30;
+  for (int s = 1; s <= max_splits; ++s) {
+    if (s > 1 && !allowed(s)) continue;
+    const double cost = static_cast<double>((units * s + slots - 1) / slots) / s;
+    if (cost < best_cost - 1e-9) {
+      best = s;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
 #ifdef __CUDACC__
 // A split that lies past its context's end still owns its partial rows [row, row + n_rows): an
 // lse of -inf, which the merge weighs as 0 (it reads the outputs of live splits only).
