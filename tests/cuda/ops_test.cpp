@@ -422,9 +422,10 @@ TEST(GpuOps, SkinnyProductStagedAndStreamed) {
   }
 }
 
-// linear_silu_mul against linear_many + silu_mul, bit for bit, and the CPU: one launch for short
-// rows (staged: 301 rows, an odd count; streamed: 20000), the two ops for long rows that a
-// launch would split over warps (50 rows of 4096), and cuBLASLt's path for 9 tokens.
+// linear_silu_mul against linear_many + silu_mul, bit for bit, and the CPU: at 1-2 tokens one
+// launch for short rows (staged: 301 rows, an odd count; streamed: 20000) and the two ops for
+// long rows that a launch would split over warps (50 rows of 4096); at 4 tokens the tensor-core
+// products and the SiLU launch; cuBLASLt's path for 9 tokens.
 TEST(GpuOps, LinearSiluMulInOneLaunchEqualsTheOpsInSequence) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
