@@ -1,33 +1,29 @@
 // The grouped FP8 GEMM of the MoE prefill path (see moe_gemm_fp8.h), warp-specialized:
 //
-// * Work item = one chunk of at most 128 of an expert's rows x one N tile of 128 weight rows;
-//   its K is walked in 128-deep blocks through a ring of kStages shared-memory stages. Stage =
-//   A tile [128 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled by the copy engine
-//   (TMA) as the wgmma descriptors read them.
-// * The products run transposed: the weight rows are the wgmma's M (64 a warpgroup) and the
-//   chunk's rows its N, rounded up to 8. An expert of R rows is cut into ceil(R / 128) chunks of
-//   equal size, so its padding is under 8 rows a chunk (with 128-row M tiles, an expert of 129
-//   rows cost two tiles of tensor work: ~1.5 x the useful work at 128 rows an expert on average).
+// * Work item = one 128-row M tile of one expert (from the device tile list) x one N tile of 128
+//   weight rows; its K is walked in 128-deep blocks through a ring of kStages shared-memory
+//   stages. Stage = A tile [128 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled
+//   by the copy engine (TMA) as the wgmma descriptors read them.
 // * Clusters of two blocks, persistent: cluster c takes units c, + clusters, ...; block r of the
 //   cluster takes item 2 u + r of unit u. The ring runs on across units, so the next item's
 //   loads stream in while this one's epilogue fills the outbox (below).
-// * When a unit's two items are chunks of one expert at the same N tile, the blocks share the
+// * When a unit's two items are M tiles of one expert at the same N tile, the blocks share the
 //   weight tile: each copies one 64-row box of it into both (TMA multicast). An expert with more
 //   than 128 rows so reads its weights from memory once (without, ncu counted them twice: the
 //   blocks drifted apart before the second read). The blocks' rings turn together: a stage is
-//   refilled once the MMA warps of both blocks have released it; equal chunks keep them level.
+//   refilled once the MMA warps of both blocks have released it.
 // * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
 //   stage's "full" barrier and issues the TMA copies: A, and B as two boxes of 64 rows (so gate
 //   and up rows can share a tile), one of them from the other block when the tile is shared.
 // * Its other three warps store: an item's output waits in a shared-memory outbox (bf16, 32 KB,
 //   in place of a seventh stage), written there by the MMA warps, and leaves in 16-byte pieces,
 //   whole rows a store instruction, while the MMA warps start the next item.
-// * Warpgroup w multiplies B box w (GateUp: the gate rows, then the up rows) by all the chunk's
-//   rows: a K block is four k32 wgmma into one of two temporaries; the next K block's are issued
-//   into the other before this one is waited for, its partial added into the accumulators times
-//   row scale x weight block scale and its stage released (its "empty" barrier), so each
-//   warpgroup's MMAs run through its own promotions.
-// * Items are numbered expert by expert, N tile by N tile, and the chunks of one expert and N
+// * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: a K block is four k32
+//   wgmma into one of two temporaries; the next K block's are issued into the other before this
+//   one is waited for, its stage released (its "empty" barrier) and its partial added into the
+//   accumulators times row scale x weight block scale, so each warpgroup's MMAs run through its
+//   own promotions.
+// * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
 //   tile next to each other, so that they pair into units (and the blocks in flight share the
 //   expert's rows in L2).
 #include <array>
@@ -113,20 +109,22 @@ struct Ring {
   }
 };
 
-// A work item: an expert (< 0 once the slots run past the last chunk; they are the list's tail,
-// so all later items too), the chunk of its rows [row0, row_end), and the N tile. Expert e's c
-// chunks own items [f, f + c) x n_tiles (f: its first slot), taken as (N tile, chunk) with the
-// chunk fastest. The c chunks have equal sizes rounded up to 8, the last one the rest.
+// A work item: its M tile (expert, first row, end of the expert's rows, the expert's first slot)
+// and N tile; expert < 0 once the slots run past the last M tile (they are the list's tail, so
+// all later items too). Expert e's c M tiles from slot f own items [f, f + c) x n_tiles, taken
+// as (N tile, M tile) with the M tile fastest.
 struct Item {
-  int expert, row0, row_end, n_tile;
+  int4 tile;
+  int n_tile;
 };
 __device__ __forceinline__ Item item_at(const GemmArgs& g, int w) {
-  const int4 t = g.tiles[w / g.n_tiles];
-  if (t.x < 0) return {-1, 0, 0, 0};
-  const int rows = t.z - t.y, count = (rows + kTileM - 1) / kTileM;
-  const int chunk = ((rows + count - 1) / count + 7) / 8 * 8;
-  const int local = w - t.w * g.n_tiles, m = local % count, row0 = t.y + m * chunk;
-  return {t.x, row0, min(row0 + chunk, t.z), local / count};
+  const int slot = w / g.n_tiles;
+  const int4 t = g.tiles[slot];
+  if (t.x < 0) return {t, 0};
+  const int first = t.w, expert_begin = t.y - (slot - first) * kTileM;
+  const int count = (t.z - expert_begin + kTileM - 1) / kTileM;
+  const int local = w - first * g.n_tiles, m = local % count;
+  return {first + m == slot ? t : g.tiles[first + m], local / count};
 }
 
 // This block's share of unit u: its item (expert < 0: none, the block only turns the ring),
@@ -137,11 +135,11 @@ struct Unit {
   bool share_b, done;
 };
 __device__ __forceinline__ Unit unit_at(const GemmArgs& g, int u, int rank) {
-  const Item none{-1, 0, 0, 0};
+  const Item none{make_int4(-1, 0, 0, 0), 0};
   const Item first = item_at(g, kCluster * u);
-  if (first.expert < 0) return {none, false, true};
+  if (first.tile.x < 0) return {none, false, true};
   const Item second = kCluster * u + 1 < g.items ? item_at(g, kCluster * u + 1) : none;
-  const bool share_b = second.expert == first.expert && second.n_tile == first.n_tile;
+  const bool share_b = second.tile.x == first.tile.x && second.n_tile == first.n_tile;
   return {rank == 0 ? first : second, share_b, false};
 }
 
@@ -152,20 +150,20 @@ __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem&
     const Unit un = unit_at(g, u, rank);
     if (un.done) break;
     const Item& it = un.item;
-    const Fp8ExpertMaps* m = g.maps + max(it.expert, 0);
+    const Fp8ExpertMaps* m = g.maps + max(it.tile.x, 0);
     const CUtensorMap* b_maps[2] = {P == Proj::GateUp ? &m->gate : &m->down, P == Proj::GateUp ? &m->up : &m->down};
     for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
       const int s = ring.stage;
       // Free in both blocks (the first round passes: nothing to drain yet).
       mbarrier_wait(sm.empty(s), ring.phase ^ 1);
-      if (it.expert < 0) {
+      if (it.tile.x < 0) {
         mbarrier_arrive(sm.full(s));
         continue;
       }
       // The whole stage lands here either way; with share_b, half of B comes from the other block.
       mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
       const int k0 = kb * kTileK;
-      tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.row0);
+      tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.tile.y);
       if (un.share_b) {  // b_maps[rank] as a select: an indexed array went to local memory
         tma_load_2d_multicast(sm.b(s) + rank * kHalfN * kTileK, rank ? b_maps[1] : b_maps[0], sm.full(s), k0,
                               b_row<P>(it.n_tile, rank), (1u << kCluster) - 1);
@@ -178,75 +176,67 @@ __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem&
   }
 }
 
+// acc += tmp x (scale of its row) x (scale of its half of the columns). tmp[4i + j] is row
+// (j / 2) of this thread's two, column block i (i < 8: the first 64 columns).
+__device__ __forceinline__ void promote(float (&acc)[64], const float (&tmp)[64], const float (&sa)[2],
+                                        const float (&sb)[2]) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[4 * i + j] += tmp[4 * i + j] * (sa[j / 2] * sb[i / 8]);
+}
+
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// The outbox holds one item's output in bf16, chunk row j at j * kRowBytes, its 16-byte pieces
-// c at (c ^ (j % 8)): the MMA warps' columns and the store warps' pieces both land free of bank
-// conflicts. GateUp: 64 act columns, silu(gate) * up; Down: 128 columns of y.
+// The outbox holds one item's output in bf16, row j (of the tile's 128) at j * kRowBytes, its
+// 16-byte pieces c at (c ^ (j % 8)): the MMA warps' pairs and the store warps' pieces both land
+// free of bank conflicts. GateUp: 64 act columns, silu(gate) * up (tile columns 0-63 are gate,
+// 64-127 the matching up rows); Down: 128 columns of y.
 template <Proj P>
 struct Outbox {
   static constexpr int kRowBytes = (P == Proj::GateUp ? kHalfN : kTileN) * 2, kPieces = kRowBytes / 16;
 };
 
-__device__ __forceinline__ void st_shared_b16(uint32_t addr, __nv_bfloat16 v) {
-  asm volatile("st.shared.b16 [%0], %1;\n" ::"r"(addr), "h"(*reinterpret_cast<const uint16_t*>(&v)) : "memory");
-}
-__device__ __forceinline__ void st_shared_f32(uint32_t addr, float v) {
-  asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
-}
-__device__ __forceinline__ float ld_shared_f32(uint32_t addr) {
-  float v;
-  asm volatile("ld.shared.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
-  return v;
-}
-// A barrier of the `threads` threads that use named barrier `id` (0 is __syncthreads').
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
 __device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
   uint4 v;
   asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
   return v;
 }
-// This thread's accumulators into the outbox: acc[4i + j] is weight row (of box wg)
-// 16 warp + lane/4 + 8 (j/2), chunk row 8i + 2 (lane%4) + j%2. GateUp: the gate warpgroup hands
-// gate to the up one through the outbox as floats (each thread the slots of its own twin,
-// so no conflicts), which writes silu(gate) * up over them once all of it has read its share.
-template <Proj P, int N>
-__device__ void to_outbox(const float (&acc)[N / 2], uint32_t outbox) {
+__device__ __forceinline__ uint32_t bf16x2_bits(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// This thread's accumulators (rows j, j + 8 of the tile, columns 8i + 2 (lane % 4) + {0, 1})
+// into the outbox.
+template <Proj P>
+__device__ void to_outbox(const float (&acc)[64], uint32_t outbox) {
   using O = Outbox<P>;
-  const int wg = threadIdx.x / 128, t = threadIdx.x % 128, warp = t / 32, lane = t % 32;
-  float v[N / 2];
-  if constexpr (P == Proj::GateUp) {
-    if (wg == 0) {
+  const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
+  const uint32_t swz = (lane / 4) * 16;  // j % 8 = lane / 4
 #pragma unroll
-      for (int k = 0; k < N / 2; ++k) st_shared_f32(outbox + (k * 128 + t) * 4, acc[k]);
-      named_barrier(1, kConsumerThreads);
-      return;
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t row = outbox + (wg * 64 + warp * 16 + lane / 4 + 8 * h) * O::kRowBytes + 4 * (lane % 4);
+#pragma unroll
+    for (int i = 0; i < O::kPieces; ++i) {
+      const uint32_t at = row + ((i * 16) ^ swz);
+      if constexpr (P == Proj::GateUp) {
+        const float* gate = acc + 4 * i + 2 * h;
+        const float* up = acc + 4 * (i + 8) + 2 * h;
+        st_shared_b32(at, bf16x2_bits(silu(gate[0]) * up[0], silu(gate[1]) * up[1]));
+      } else {
+        st_shared_b32(at, bf16x2_bits(acc[4 * i + 2 * h], acc[4 * i + 2 * h + 1]));
+      }
     }
-    named_barrier(1, kConsumerThreads);
-#pragma unroll
-    for (int k = 0; k < N / 2; ++k) v[k] = silu(ld_shared_f32(outbox + (k * 128 + t) * 4)) * acc[k];
-    named_barrier(2, 128);
-  } else {
-#pragma unroll
-    for (int k = 0; k < N / 2; ++k) v[k] = acc[k];
   }
-  // Column (m) piece 8 wg + 2 warp + j/2 (GateUp: 2 warp + j/2), m % 8 = lane / 4.
-  const int piece0 = (P == Proj::GateUp ? 0 : 8 * wg) + 2 * warp;
-#pragma unroll
-  for (int i = 0; i < N / 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int n = 8 * i + 2 * (lane % 4) + j % 2;
-      const uint32_t at = outbox + n * O::kRowBytes + (((piece0 + j / 2) ^ (n % 8)) * 16) + (lane / 4) * 2;
-      st_shared_b16(at, __float2bfloat16_rn(v[4 * i + j]));
-    }
 }
 
 // The store warps: every item's outbox to memory in 16-byte pieces, so a store instruction
 // writes whole rows, off the MMA warps' path (their own float stores took 16 % of the down product's
-// time, by session 19's A/B at V3 shapes; gate+up's bf16 stores, no measurable share). Rows past the chunk's end are not written. They
+// time, by session 19's A/B at V3 shapes; gate+up's bf16 stores, no measurable share). Rows past the expert's end are not written. They
 // walk the units as the producer does and take every item's outbox, empty or not.
 template <Proj P>
 __device__ void store_out(const GemmArgs& g, const Smem& sm, int rank) {
@@ -258,9 +248,9 @@ __device__ void store_out(const GemmArgs& g, const Smem& sm, int rank) {
   for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster, phase ^= 1) {
     const Unit un = unit_at(g, u, rank);
     if (un.done) break;
-    // Rows past the chunk's end (or no item: none) are not written.
-    const int rows = un.item.expert < 0 ? 0 : un.item.row_end - un.item.row0;
-    bf16* out_row = g.out + static_cast<int64_t>(un.item.row0) * g.out_cols +
+    // Rows past the end (or no item: end 0) are not written.
+    const int rows = un.item.tile.x < 0 ? 0 : min(kTileM, un.item.tile.z - un.item.tile.y);
+    bf16* out_row = g.out + static_cast<int64_t>(max(un.item.tile.y, 0)) * g.out_cols +
                           un.item.n_tile * (O::kRowBytes / 2) + c * 8;
     mbarrier_wait(sm.outbox_full(), phase);
     for (int j = t / O::kPieces; j < rows; j += kRowStep) {
@@ -281,140 +271,109 @@ __device__ __forceinline__ void outbox_hand(const Smem& sm, uint32_t& phase) {
   phase ^= 1;
 }
 
-// The MMA warps are done with the stage at `ring`: one arrival per warp frees it, in both blocks
-// (lane r signals block r).
-__device__ __forceinline__ void release(const Smem& sm, Ring& ring) {
-  const int lane = threadIdx.x % 32;
-  if (lane < kCluster) mbarrier_arrive_cluster(sm.empty(ring.stage), lane);
-  ring.next();
-}
-
-// A block with no item keeps the ring turning and the outbox in step with the other warps.
-__device__ void skip_item(const GemmArgs& g, const Smem& sm, Ring& ring, uint32_t& out_phase) {
-  for (int kb = 0; kb < g.k_blocks; ++kb) {
-    mbarrier_wait(sm.full(ring.stage), ring.phase);
-    release(sm, ring);
-  }
-  outbox_take(sm, out_phase);
-  outbox_hand(sm, out_phase);
-}
-
-// One work item's K loop and epilogue for this thread's warpgroup, its chunk's rows as the
-// wgmma's N (the rows past the chunk, up to N, are computed and dropped). Two temporaries: K
-// block kb + 1's MMAs are issued before kb's partial is promoted, so the tensor cores work
-// through the promotion (with one temporary each warpgroup waited for its MMAs, then promoted:
-// by the measured time ~1200 cycles a K block against ~620 of tensor work at the FP8 peak, V3
-// shapes on an H200).
-template <Proj P, int N>
-__device__ __forceinline__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring, uint32_t& out_phase) {
-  constexpr int kAcc = N / 2, kLoads = (N + 31) / 32;
-  const int wg = threadIdx.x / 128, lane = threadIdx.x % 32, rows = it.row_end - it.row0;
-  const ExpertPtrs& e = g.table[it.expert];
-  // The block scales of this warpgroup's 64 weight rows (within one 128-row block).
-  const float* sb_row = (P == Proj::GateUp ? (wg ? e.up_scale : e.gate_scale) : e.down_scale) +
-                        (b_row<P>(it.n_tile, wg) / kTileN) * g.scale_cols;
-  // The row scales of K block kb start at sa_row + kb * g.rows.
-  const float* sa_row = g.a_scales + it.row0;
-  float acc[kAcc], t0[kAcc], t1[kAcc];
-#pragma unroll
-  for (int i = 0; i < kAcc; ++i) acc[i] = 0.0f;
-  // The scales of K block kb, loaded a K block before they are used (from L2, ~600 cycles: under
-  // the promotion they stalled it by as much): sc[q] is the row scale of chunk row lane + 32 q
-  // (zero past the chunk), sc[kLoads] the weight block scale. Not used here, so not waited for.
-  auto load_scales = [&](int kb, float (&sc)[kLoads + 1]) {
-    const float* sa = sa_row + static_cast<int64_t>(kb) * g.rows;
-#pragma unroll
-    for (int q = 0; q < kLoads; ++q) sc[q] = lane + 32 * q < rows ? sa[lane + 32 * q] : 0.0f;
-    sc[kLoads] = sb_row[kb];
+// One work item's K loop and epilogue for this thread's warpgroup. Two temporaries: K block
+// kb + 1's MMAs are issued before kb's partial is promoted, so the tensor cores work through
+// the promotion (with one temporary each warpgroup waited for its MMAs, then promoted: by the
+// measured time ~1200 cycles a K block against ~620 of tensor work at the FP8 peak, V3 shapes
+// on an H200).
+template <Proj P>
+__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring, uint32_t& out_phase) {
+  const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
+  const int row0 = it.tile.y, row_end = it.tile.z;
+  const int r_a = row0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
+  // The stage's MMAs are done (the wait before): one arrival per warp frees it, in both blocks
+  // (lane r signals block r).
+  auto release = [&]() {
+    if (lane < kCluster) mbarrier_arrive_cluster(sm.empty(ring.stage), lane);
+    ring.next();
   };
-  // Issues the MMAs of the stage at r into t, once its data has landed: this warpgroup's B box
-  // (the weight rows) as the wgmma's A, the chunk's rows as its B.
-  auto issue = [&](float (&t)[kAcc], const Ring& r) {
+  // A warpgroup with no item, or whose 64 rows all lie past the expert's end, only keeps the
+  // ring turning. No wgmma under a branch that also holds one: ptxas would serialize them all.
+  if (it.tile.x < 0 || row0 + wg * 64 >= row_end) {
+    for (int kb = 0; kb < g.k_blocks; ++kb) {
+      mbarrier_wait(sm.full(ring.stage), ring.phase);
+      release();
+    }
+    outbox_take(sm, out_phase);
+    outbox_hand(sm, out_phase);
+    return;
+  }
+  const ExpertPtrs& e = g.table[it.tile.x];
+  const float* sb_row[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+    sb_row[h] = (P == Proj::GateUp ? (h ? e.up_scale : e.gate_scale) : e.down_scale) +
+                (b_row<P>(it.n_tile, h) / kTileN) * g.scale_cols;
+  // The scales of K block kb: this thread's two rows, the tile's two column halves.
+  auto scales = [&](int kb, float (&sa)[2], float (&sb)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = r_a + 8 * h;
+      sa[h] = r < g.rows ? g.a_scales[static_cast<int64_t>(kb) * g.rows + r] : 0.0f;
+      sb[h] = sb_row[h][kb];
+    }
+  };
+  // Issues the MMAs of the stage at r into t, once its data has landed.
+  auto issue = [&](float (&t)[64], const Ring& r) {
     mbarrier_wait(sm.full(r.stage), r.phase);
-    const uint64_t dw = sw128_desc(sm.b(r.stage) + wg * kHalfN * kTileK, 16, 1024);
-    const uint64_t dx = sw128_desc(sm.a(r.stage), 16, 1024);
+    const uint64_t da = sw128_desc(sm.a(r.stage) + wg * 64 * kTileK, 16, 1024), db = sw128_desc(sm.b(r.stage), 16, 1024);
     fence_regs(t);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kTileK / 32; ++kk) wgmma_e4m3<N>(t, dw + 2 * kk, dx + 2 * kk, kk > 0);
+    for (int kk = 0; kk < kTileK / 32; ++kk) wgmma_m64n128k32_e4m3(t, da + 2 * kk, db + 2 * kk, kk > 0);
     wgmma_commit();
   };
-  // acc += t x row scale x weight block scale: t[4i + j] is chunk row 8i + 2 (lane % 4) + j % 2,
-  // whose scale lane (that row % 32) holds in sc[i / 4] (8i..8i + 7 lie in one 32-row group).
-  auto promote = [&](const float (&t)[kAcc], const float (&sc)[kLoads + 1]) {
-    float v[kLoads];
+  float acc[64], t0[64], t1[64], sa0[2], sb0[2], sa1[2], sb1[2];
 #pragma unroll
-    for (int q = 0; q < kLoads; ++q) v[q] = sc[q] * sc[kLoads];
-#pragma unroll
-    for (int i = 0; i < N / 8; ++i)
-#pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        const float scale = __shfl_sync(0xffffffffu, v[i / 4], 8 * (i % 4) + 2 * (lane % 4) + s);
-        acc[4 * i + s] += t[4 * i + s] * scale;
-        acc[4 * i + 2 + s] += t[4 * i + 2 + s] * scale;
-      }
-  };
-  // K block kb_next's MMAs into `next` (its scales into sc_next), then the current one's
+  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+  // The next K block's MMAs into `next` (its scales into sa_n, sb_n), then the current one's
   // partial, in `cur`, promoted while they run.
-  auto overlap = [&](int kb_next, float (&cur)[kAcc], float (&sc)[kLoads + 1], float (&next)[kAcc],
-                     float (&sc_next)[kLoads + 1]) {
+  auto overlap = [&](int kb_next, float (&cur)[64], const float (&sa)[2], const float (&sb)[2], float (&next)[64],
+                     float (&sa_n)[2], float (&sb_n)[2]) {
     Ring r = ring;
     r.next();
-    load_scales(kb_next, sc_next);
+    scales(kb_next, sa_n, sb_n);
     issue(next, r);
     wgmma_wait<1>();
     fence_regs(cur);
-    release(sm, ring);
-    promote(cur, sc);
+    release();
+    promote(acc, cur, sa, sb);
   };
-  auto last = [&](float (&cur)[kAcc], const float (&sc)[kLoads + 1]) {
+  auto last = [&](float (&cur)[64], const float (&sa)[2], const float (&sb)[2]) {
     wgmma_wait<0>();
     fence_regs(cur);
-    release(sm, ring);
-    promote(cur, sc);
+    release();
+    promote(acc, cur, sa, sb);
   };
 
-  float sc0[kLoads + 1], sc1[kLoads + 1];
-  load_scales(0, sc0);
+  scales(0, sa0, sb0);
   issue(t0, ring);
   int kb = 0;
   // Pairs of K blocks while two more follow, so each temporary keeps its registers.
   for (; kb + 2 < g.k_blocks; kb += 2) {
-    overlap(kb + 1, t0, sc0, t1, sc1);
-    overlap(kb + 2, t1, sc1, t0, sc0);
+    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
+    overlap(kb + 2, t1, sa1, sb1, t0, sa0, sb0);
   }
   // The last one or two K blocks (kb is in t0).
   if (kb + 1 < g.k_blocks) {
-    overlap(kb + 1, t0, sc0, t1, sc1);
-    last(t1, sc1);
+    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
+    last(t1, sa1, sb1);
   } else {
-    last(t0, sc0);
+    last(t0, sa0, sb0);
   }
   outbox_take(sm, out_phase);
-  to_outbox<P, N>(acc, sm.outbox());
+  to_outbox<P>(acc, sm.outbox());
   outbox_hand(sm, out_phase);
 }
 
-// consume_item for the smallest N (a multiple of 8) that holds the item's chunk.
-template <Proj P, int N = 8>
-__device__ __forceinline__ void consume_sized(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring, uint32_t& out_phase) {
-  if constexpr (N < kTileM) {
-    if (it.row_end - it.row0 > N) return consume_sized<P, N + 8>(g, it, sm, ring, out_phase);
-  }
-  consume_item<P, N>(g, it, sm, ring, out_phase);
-}
-
 template <Proj P>
-__device__ __forceinline__ void consume(const GemmArgs& g, const Smem& sm, int rank) {
+__device__ void consume(const GemmArgs& g, const Smem& sm, int rank) {
   Ring ring;
   uint32_t out_phase = 0;
   for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
     const Unit un = unit_at(g, u, rank);
     if (un.done) break;
-    if (un.item.expert < 0)
-      skip_item(g, sm, ring, out_phase);
-    else
-      consume_sized<P>(g, un.item, sm, ring, out_phase);
+    consume_item<P>(g, un.item, sm, ring, out_phase);
   }
 }
 
@@ -462,7 +421,7 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_fp8_tiles_kernel(const int
   const int count = (end - begin + kTileM - 1) / kTileM;
   int first = 0, total = 0;
   Scan(scan).ExclusiveSum(count, first, total);
-  for (int m = 0; m < count && first + m < slots; ++m) tiles[first + m] = make_int4(e, begin, end, first);
+  for (int m = 0; m < count && first + m < slots; ++m) tiles[first + m] = make_int4(e, begin + m * kTileM, end, first);
   for (int i = total + threadIdx.x; i < slots; i += blockDim.x) tiles[i] = make_int4(-1, 0, 0, 0);
 }
 

@@ -5,10 +5,9 @@
 //    quantized per row and 128 columns to e4m3 + float scales (launch_gather_quantize_fp8_act).
 //  * Expert weights stay as the checkpoint ships them: e4m3 [N, K] with one float per 128 x 128
 //    block, read through per-expert TMA descriptors (Fp8ExpertMaps, built with the layer's table).
-//  * launch_moe_fp8_tiles lists the slots of every expert on the device, one for each chunk of
-//    at most 128 of its rows; a block owns one (chunk, N tile) and walks K in 128-deep blocks,
-//    adding each block's partial product to its float accumulators times (row scale x weight
-//    block scale): DeepSeek's "promotion".
+//  * launch_moe_fp8_tiles lists the 128-row M tiles of every expert on the device; a block owns
+//    one (M tile, N tile) and walks K in 128-deep blocks, adding each block's partial product to
+//    its float accumulators times (row scale x weight block scale): DeepSeek's "promotion".
 //  * gate and up share a launch: an N tile holds 64 gate and the matching 64 up rows, and the
 //    epilogue writes silu(gate) * up as bf16. down writes bf16 rows for launch_moe_combine.
 // sm_90a only (moe_fp8_gemm_device); other GPUs keep the dequantizing per-expert path.
@@ -45,12 +44,12 @@ struct MoeFp8Rows {
   int slots = 0;
 };
 
-// Most slots `rows` rows over `experts` experts can need: ceil(rows_e / 128) for each expert.
+// Most M tiles `rows` rows over `experts` experts can need: every expert's partial tile aside,
+// the full ones.
 int moe_fp8_tile_slots(int rows, int experts);
-// For each expert e of rows [offsets[e], offsets[e + 1]), in expert order, ceil(rows_e / 128)
-// slots tiles[i] = (e, offsets[e], offsets[e + 1], e's first slot); the slots past the last
-// get expert -1. The GEMM cuts the expert's rows into that many chunks of equal size (rounded up
-// to 8, the last one the rest). offsets: [experts + 1] on the device.
+// tiles[i] = (expert, first row, end of the expert's rows, the expert's first tile) for every
+// 128-row M tile, in expert order; the slots past the last tile get expert -1. offsets:
+// [experts + 1] on the device.
 void launch_moe_fp8_tiles(const int* offsets, int experts, int4* tiles, int slots, cudaStream_t s);
 
 // act[r] = silu(x[r] gate_e^T) * (x[r] up_e^T) as bf16 [rows, inter], e the expert of row r.

@@ -1,9 +1,9 @@
-// Hopper (sm_90a) building blocks of the FP8 grouped GEMM: the e4m3 warpgroup MMA of every N
-// up to 128 (wgmma_fp8_shapes.cuh), the shared-memory barriers (mbarrier) that pace a producer
-// against its consumers, the bulk tensor copy (TMA) that fills a 128B-swizzled tile and signals
-// such a barrier, and their cluster forms (a barrier of another block of the cluster, a copy
-// into every block of it, the cluster-wide barrier). The descriptors and wgmma fences are the
-// bf16 kernels' own (wgmma.cuh).
+// Hopper (sm_90a) building blocks of the FP8 grouped GEMM: the e4m3 warpgroup MMA, the
+// shared-memory barriers (mbarrier) that pace a producer against its consumers, the bulk
+// tensor copy (TMA) that fills a 128B-swizzled tile and signals such a barrier, and their
+// cluster forms (a barrier of another block of the cluster, a copy into every block of it,
+// the cluster-wide barrier). The descriptors
+// and wgmma fences are the bf16 kernels' own (wgmma.cuh).
 //
 // FP8 tiles are K-major on both sides with 128 e4m3 values (128 bytes) per row: a 128B-swizzled
 // row holds a whole 128-deep K block, and a k32 step of wgmma reads 32 bytes of it, so the
@@ -15,9 +15,32 @@
 #include <cstdint>
 
 #include "backend/cuda/wgmma.cuh"
-#include "backend/cuda/wgmma_fp8_shapes.cuh"
 
 namespace dsinfer::cuda {
+
+// d[64 x 128] (+)= A[64 x 32] . B[128 x 32]^T, e4m3 operands K-major in shared memory, f32
+// accumulators (layout of every m64nN wgmma: d[4i + j] is row 16 warp + lane/4 + 8 (j/2),
+// column 8i + 2 (lane%4) + j%2). accumulate = false overwrites d instead of adding to it.
+__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t desc_a, uint64_t desc_b,
+                                                      bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate ? 1 : 0));
+}
 
 // ---- mbarrier: a shared-memory barrier that completes a phase once `count` threads arrived
 // and every byte announced with expect_tx has landed.
