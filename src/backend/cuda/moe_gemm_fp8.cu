@@ -56,6 +56,13 @@ constexpr int kStoreThreads = 96;                  // the producer warpgroup's o
 constexpr int kCluster = 2;                        // blocks of a cluster (items of a unit)
 constexpr int kThreads = kConsumerThreads + 128;
 static_assert(kStoreThreads == 128 - 32, "the store warps are the producer warpgroup's but the producer's");
+// Registers a thread after setmaxnreg: the MMA warpgroups take what the copy warpgroup gives
+// back. They must fit the launch's pool (65536 / kThreads, rounded down to 8, a thread): an
+// increase the pool cannot grant waits forever (a budget of 48 for the copy warps hung the kernel).
+constexpr int kMmaRegs = 232, kCopyRegs = 40;
+static_assert(kConsumerThreads * kMmaRegs + (kThreads - kConsumerThreads) * kCopyRegs <=
+                  65536 / kThreads / 8 * 8 * kThreads,
+              "moe fp8 gemm: the register budgets exceed the block's pool");
 // Stages, the outbox, two barriers per stage and two for the outbox, and slack to align the
 // stages to the 1024-byte swizzle atoms.
 constexpr size_t kSmemBytes =
@@ -399,11 +406,11 @@ __global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads, 1)
   cluster_sync();  // the other block's barriers are ready before anything signals them
   const int rank = static_cast<int>(cluster_rank());
   if (threadIdx.x >= kConsumerThreads) {
-    setmaxnreg_dec<40>();
+    setmaxnreg_dec<kCopyRegs>();
     if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm, rank);
     if (threadIdx.x >= kThreads - kStoreThreads) store_out<P>(g, sm, rank);
   } else {
-    setmaxnreg_inc<232>();
+    setmaxnreg_inc<kMmaRegs>();
     consume<P>(g, sm, rank);
   }
   cluster_sync();  // the other block's last arrivals on this block's barriers have landed
