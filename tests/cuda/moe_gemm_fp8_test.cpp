@@ -247,7 +247,8 @@ TEST(GpuMoeFp8Gemm, TinyShapesUnevenAndEmptyExperts) {
   check_grouped({256, 384, {64, 65, 0, 200}}, 2);
   check_grouped({384, 256, {1}}, 3);
   check_grouped({128, 128, {0, 0, 0, 7}}, 4);
-  // Whole 128-row tiles, two of them, and short experts of every size class of the tile.
+  // Whole 128-row tiles (one expert of one, one of two), experts that fill one warpgroup's 64
+  // rows or fewer, and one of 120.
   check_grouped({128, 256, {128, 17, 256, 33, 47, 120}}, 6);
 }
 
