@@ -51,16 +51,22 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf)
   return y;
 }
 
+// Columns [8c, 8c + 8) of one row into dst by plain loads: zeros past column n, or everywhere
+// for a null row.
+__device__ __forceinline__ void copy_scalar(bf16* dst, const bf16* row, int c, int n) {
+  for (int e = 0; e < 8; ++e) {
+    const int d = c * 8 + e;
+    dst[e] = row != nullptr && d < n ? row[d] : __float2bfloat16(0.0f);
+  }
+}
+
 // Columns [8c, 8c + 8) of one row into dst: zeros past column n, or everywhere for a null row.
 __device__ __forceinline__ void copy_chunk(bf16* dst, const bf16* row, int c, int n, bool vec) {
   if (vec) {
     const bool live = row != nullptr && c * 8 < n;
     cp_async_16(dst, live ? row + c * 8 : g_zero_src, live ? 16 : 0);
   } else {
-    for (int e = 0; e < 8; ++e) {
-      const int d = c * 8 + e;
-      dst[e] = row != nullptr && d < n ? row[d] : __float2bfloat16(0.0f);
-    }
+    copy_scalar(dst, row, c, n);
   }
 }
 
@@ -313,14 +319,22 @@ void prefill_with(const GqaParams& p, int max_query_len, cudaStream_t s) {
 
 // ---------------------------------------------------------------- decode
 
-// Chunk cc (8 values) of a head's row, rotated as rope_cache_kernel's rotate_pair does, at the
-// angles cs = [half cos | half sin]: a value below half pairs with the one half further on (neox,
-// a chunk half / 8 chunks away), interleaved pairs lie inside the chunk.
-__device__ __forceinline__ uint4 rotated_chunk(const bf16* row, int cc, int half, const float* cs, bool neox) {
-  const bool low = cc * 8 < half;
+// The two 16-byte chunks rotated_chunk needs of a head's row: chunk cc itself and, for neox,
+// the one half / 8 chunks away that it pairs with (interleaved pairs lie inside the chunk).
+struct RopePair {
+  uint4 own, pair;
+};
+__device__ __forceinline__ RopePair load_rope_pair(const bf16* row, int cc, int half, bool neox) {
   const uint4 own = *reinterpret_cast<const uint4*>(row + cc * 8);
-  const uint4 pair = neox ? *reinterpret_cast<const uint4*>(row + cc * 8 + (low ? half : -half)) : own;
-  const uint32_t xw[4] = {own.x, own.y, own.z, own.w}, yw[4] = {pair.x, pair.y, pair.z, pair.w};
+  return {own, neox ? *reinterpret_cast<const uint4*>(row + cc * 8 + (cc * 8 < half ? half : -half)) : own};
+}
+
+// Chunk cc (8 values) of a head's row, loaded as load_rope_pair, rotated as rope_and_cache's
+// rotate_pair does, at the angles cs = [half cos | half sin]: a value below half pairs with the
+// one half further on (neox), interleaved pairs lie inside the chunk.
+__device__ __forceinline__ uint4 rotated_chunk(const RopePair& in, int cc, int half, const float* cs, bool neox) {
+  const bool low = cc * 8 < half;
+  const uint32_t xw[4] = {in.own.x, in.own.y, in.own.z, in.own.w}, yw[4] = {in.pair.x, in.pair.y, in.pair.z, in.pair.w};
   uint32_t o[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -457,61 +471,69 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     cp_async_commit();
   }
   if (kStages - 1 < n_tiles) fetch_slots(k_begin + (kStages - 1) * kTile);
+  // The newest K/V row: threads [0, kChunks) take K's chunks, [kChunks, 2 kChunks) V's. Where it
+  // comes from (the step's k and v at the token's slot, or the cache for a token written nowhere)
+  // is the batch's, known before the wait.
+  const bool newest_here = newest >= k_begin && newest < k_end;
+  const bool newest_early = newest_here && newest < k_begin + (kStages - 1) * kTile;
+  const bool new_k = threadIdx.x < kChunks, new_thread = threadIdx.x < 2 * kChunks;
+  const int new_cc = threadIdx.x % kChunks, new_n = new_k ? p.head_dim : p.v_dim;
+  const int64_t slot_w = rope && newest_here && new_thread ? b.slots[t] : -1;
+  const bf16* new_row = nullptr;  // the row's source, where this thread has a chunk of it
+  if (new_thread && new_cc * 8 < new_n && (rope ? newest_here : newest_early)) {
+    const int64_t th = static_cast<int64_t>(t) * p.kv_heads + kvh;
+    if (slot_w >= 0) {
+      new_row = new_k ? p.rope.k_new + th * p.head_dim : p.rope.v_new + th * p.v_dim;
+    } else {
+      const int64_t sl = key_row(table, 0, bs, newest);
+      new_row = new_k ? k_base + sl * k_width : v_base + sl * v_width;
+    }
+  }
+  const bool rotate_new = new_k && slot_w >= 0;  // the cache holds k rotated
 
   dependent_kernel_start();
-  // q and the newest K/V row (if one of the tiles issued above holds it), as plain loads.
-  auto copy_now = [&](bf16* dst, const bf16* row, int cc, int n) {
-    if (p.vec) {
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (row != nullptr && cc * 8 < n) v = *reinterpret_cast<const uint4*>(row + cc * 8);
-      *reinterpret_cast<uint4*>(dst) = v;
-    } else {
-      for (int e = 0; e < 8; ++e) {
-        const int d = cc * 8 + e;
-        dst[e] = row != nullptr && d < n ? row[d] : __float2bfloat16(0.0f);
-      }
+  // q and the newest K/V row (if this split holds it), as plain loads. On the 16-byte path every
+  // load is issued before any value is used (the cache stores below may alias q for the
+  // compiler, which would keep later loads behind them), so a thread waits on L2 once.
+  constexpr int kQIters = kDecodeHeads * kChunks / kDecodeThreads;
+  static_assert(kDecodeHeads * kChunks % kDecodeThreads == 0, "q chunks per thread");
+  auto q_row = [&](int r) { return p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim; };
+  if (p.vec) {
+    RopePair nv{};
+    if (new_row != nullptr) nv = load_rope_pair(new_row, new_cc, half, rotate_new && p.rope.neox);
+    RopePair qv[kQIters];
+#pragma unroll
+    for (int j = 0; j < kQIters; ++j) {
+      const int i = threadIdx.x + j * kDecodeThreads, r = i / kChunks, cc = i % kChunks;
+      qv[j] = r < n_heads && cc * 8 < p.head_dim ? load_rope_pair(q_row(r), cc, half, rope && p.rope.neox) : RopePair{};
     }
-  };
-  if (rope) __syncthreads();  // cs
-  for (int i = threadIdx.x; i < kDecodeHeads * kChunks; i += kDecodeThreads) {
-    const int r = i / kChunks, cc = i % kChunks;
-    const bf16* row = r < n_heads ? p.q + (static_cast<int64_t>(t) * p.heads + h0 + r) * p.head_dim : nullptr;
-    if (!rope)
-      copy_now(sq + r * S + cc * 8, row, cc, p.head_dim);
-    else
-      *reinterpret_cast<uint4*>(sq + r * S + cc * 8) =
-          row != nullptr && cc * 8 < p.head_dim ? rotated_chunk(row, cc, half, cs, p.rope.neox) : make_uint4(0, 0, 0, 0);
-  }
-  const bool newest_early = newest >= k_begin && newest < min(k_end, k_begin + (kStages - 1) * kTile);
-  if (rope && newest >= k_begin && newest < k_end && threadIdx.x < 2 * kChunks) {
+    if (rope) __syncthreads();  // cs
+#pragma unroll
+    for (int j = 0; j < kQIters; ++j) {
+      const int i = threadIdx.x + j * kDecodeThreads, r = i / kChunks, cc = i % kChunks;
+      *reinterpret_cast<uint4*>(sq + r * S + cc * 8) = rope ? rotated_chunk(qv[j], cc, half, cs, p.rope.neox) : qv[j].own;
+    }
     // The new rows: into the cache (a later tile's copies read them from there after the loop's
-    // first barrier) and, for a tile already issued, into its stage. A token written nowhere
-    // (slot -1) sees the cache's row, as with the two ops.
-    const bool is_k = threadIdx.x < kChunks;
-    const int cc = threadIdx.x % kChunks, n = is_k ? p.head_dim : p.v_dim;
-    const int64_t th = static_cast<int64_t>(t) * p.kv_heads + kvh, slot_w = b.slots[t];
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (cc * 8 < n && slot_w >= 0) {
-      v = is_k ? rotated_chunk(p.rope.k_new + th * p.head_dim, cc, half, cs, p.rope.neox)
-               : *reinterpret_cast<const uint4*>(p.rope.v_new + th * p.v_dim + cc * 8);
-      bf16* dst = is_k ? p.rope.k_cache + slot_w * k_width + kvh * p.head_dim
-                       : p.rope.v_cache + slot_w * v_width + kvh * p.v_dim;
-      *reinterpret_cast<uint4*>(dst + cc * 8) = v;
-    } else if (cc * 8 < n) {
-      const int64_t sl = key_row(table, 0, bs, newest);
-      v = *reinterpret_cast<const uint4*>((is_k ? k_base + sl * k_width : v_base + sl * v_width) + cc * 8);
+    // first barrier) and, for a tile already issued, into its stage (zeros past the head's width).
+    const uint4 v = rotate_new && new_row != nullptr ? rotated_chunk(nv, new_cc, half, cs, p.rope.neox) : nv.own;
+    if (slot_w >= 0 && new_cc * 8 < new_n) {
+      bf16* dst = new_k ? p.rope.k_cache + slot_w * k_width + kvh * p.head_dim
+                        : p.rope.v_cache + slot_w * v_width + kvh * p.v_dim;
+      *reinterpret_cast<uint4*>(dst + new_cc * 8) = v;
     }
-    if (newest_early) {
-      const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile;
-      *reinterpret_cast<uint4*>((is_k ? sk : sv) + (st * kTile + r) * S + cc * 8) = v;
+    if (newest_early && new_thread) {
+      const int rel = newest - k_begin;
+      *reinterpret_cast<uint4*>((new_k ? sk : sv) + ((rel / kTile) * kTile + rel % kTile) * S + new_cc * 8) = v;
     }
-  } else if (!rope && newest_early && threadIdx.x < 2 * kChunks) {
-    const int rel = newest - k_begin, st = rel / kTile, r = rel % kTile, cc = threadIdx.x % kChunks;
-    const int64_t sl = key_row(table, 0, bs, newest);
-    if (threadIdx.x < kChunks)
-      copy_now(sk + (st * kTile + r) * S + cc * 8, k_base + sl * k_width, cc, p.head_dim);
-    else
-      copy_now(sv + (st * kTile + r) * S + cc * 8, v_base + sl * v_width, cc, p.v_dim);
+  } else {  // rope implies the 16-byte path (rope_cache_attention)
+    for (int i = threadIdx.x; i < kDecodeHeads * kChunks; i += kDecodeThreads) {
+      const int r = i / kChunks, cc = i % kChunks;
+      copy_scalar(sq + r * S + cc * 8, r < n_heads ? q_row(r) : nullptr, cc, p.head_dim);
+    }
+    if (newest_early && new_thread) {
+      const int rel = newest - k_begin;
+      copy_scalar((new_k ? sk : sv) + ((rel / kTile) * kTile + rel % kTile) * S + new_cc * 8, new_row, new_cc, new_n);
+    }
   }
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -597,7 +619,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   // [kWarps][16][D + 8]: with 8 floats of padding a warp's float2 stores (8 rows x 4 column
   // pairs) fill every bank once per 16 lanes; at stride D the 8 rows of a column share a bank.
   constexpr int SO = D + 8;
-  static_assert((kWarps * kDecodeHeads * (3 + SO) + kDecodeHeads) * sizeof(float) <=
+  static_assert(kWarps * kDecodeHeads * (2 + SO) * sizeof(float) <=
                     (kDecodeHeads + 2 * kStages * kTile) * S * sizeof(bf16), "the warps' merge fits the tiles' space");
   float* w_o = w_sum + kWarps * kDecodeHeads;
   const int row_a = lane / 4, row_b = row_a + 8;
@@ -614,34 +636,46 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     *reinterpret_cast<float2*>(w_o + (warp * kDecodeHeads + row_b) * SO + col) = make_float2(o[dt][2], o[dt][3]);
   }
   __syncthreads();
-  // Each row's weight for each warp's O (exp2(m_w - max) / sum) and its log2 sum, once a row.
-  float* coef = w_o + kWarps * kDecodeHeads * SO;  // [kWarps][16]
-  float* row_lse = coef + kWarps * kDecodeHeads;   // [16]
-  if (threadIdx.x < kDecodeHeads) {
-    const int r = threadIdx.x;
-    float mx = kNegInf, den = 0.0f;
-    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, w_max[w * kDecodeHeads + r]);
-    for (int w = 0; w < kWarps; ++w) {
-      const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
-      coef[w * kDecodeHeads + r] = scale;
-      den += scale * w_sum[w * kDecodeHeads + r];
-    }
-    for (int w = 0; w < kWarps; ++w) coef[w * kDecodeHeads + r] /= den;
-    row_lse[r] = mx + log2f(den);
-  }
-  __syncthreads();
+  // A thread's output: 4 adjacent columns of one row, D / 4 threads a row. Each thread weighs the
+  // warps' O by exp2(m_w - max) / sum itself, from the row's kWarps maxima and sums: a few
+  // instructions, against a barrier and a pass of their own.
+  constexpr int kQuads = D / 4, kRowsPass = kDecodeThreads / kQuads;
+  static_assert(kDecodeThreads % kQuads == 0, "decode output mapping");
   // This block saw the whole context (combine_splits_kernel, if launched, needs every partial).
   const bool direct = split.splits == 1 || (split.counters != nullptr && n_live == 1);
-  for (int i = threadIdx.x; i < n_heads * p.v_dim; i += blockDim.x) {
-    const int r = i / p.v_dim, d = i % p.v_dim;
-    float v = 0.0f;
+  const int d = (threadIdx.x % kQuads) * 4;
+  // Whole 4-column stores: 8-byte bf16 and 16-byte float rows (part_o is the workspace's, aligned).
+  const bool vec_out = p.vec && (reinterpret_cast<uintptr_t>(p.out) % 8 == 0);
+  for (int r = threadIdx.x / kQuads; r < n_heads; r += kRowsPass) {
+    float mx = kNegInf;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) v += coef[w * kDecodeHeads + r] * w_o[(w * kDecodeHeads + r) * SO + d];
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, w_max[w * kDecodeHeads + r]);
+    float den = 0.0f, v[4] = {};
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float scale = exp2f(w_max[w * kDecodeHeads + r] - mx);  // 0 for a warp that saw no key
+      den += scale * w_sum[w * kDecodeHeads + r];
+      const float4 ow = *reinterpret_cast<const float4*>(w_o + (w * kDecodeHeads + r) * SO + d);
+      v[0] += scale * ow.x, v[1] += scale * ow.y, v[2] += scale * ow.z, v[3] += scale * ow.w;
+    }
+    const float inv = 1.0f / den;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[e] *= inv;
+    if (d >= p.v_dim) continue;
+    const int64_t row = static_cast<int64_t>(t) * p.heads + h0 + r;
     if (direct) {
-      p.out[(static_cast<int64_t>(t) * p.heads + h0 + r) * p.v_dim + d] = __float2bfloat16(v);
+      bf16* dst = p.out + row * p.v_dim + d;
+      if (vec_out)
+        *reinterpret_cast<uint2*>(dst) = make_uint2(pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]));
+      else
+        for (int e = 0; e < 4 && d + e < p.v_dim; ++e) dst[e] = __float2bfloat16(v[e]);
     } else {
-      split.part_o[(part_row + r) * p.v_dim + d] = v;
-      if (d == 0) split.part_lse[part_row + r] = row_lse[r];
+      float* dst = split.part_o + (part_row + r) * p.v_dim + d;
+      if (vec_out)
+        *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+      else
+        for (int e = 0; e < 4 && d + e < p.v_dim; ++e) dst[e] = v[e];
+      if (d == 0) split.part_lse[part_row + r] = mx + log2f(den);
     }
   }
   if (direct || split.counters == nullptr) return;

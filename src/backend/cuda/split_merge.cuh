@@ -20,18 +20,34 @@ namespace dsinfer::cuda {
 template <int R>
 __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, int64_t split_rows, int n_rows, int dim,
                                   __nv_bfloat16* out, float* smem) {
-  float* weight = smem;  // [n_live][R]
+  constexpr float kNoKeys = -__builtin_huge_valf();
+  float* weight = smem;  // [n_live][R]: the splits' lse, then their weights
   float* inv_den = smem + n_live * R;
   {
+    // Each lse is read once, in batches of 8 loads in flight a thread: the merge is a chain of L2
+    // round trips (lse, then the partial rows), so their number is its length.
+    constexpr int kBatch = 8;
     const int tpr = blockDim.x / R, r = threadIdx.x / tpr, j = threadIdx.x % tpr;
-    float mx = -__builtin_huge_valf();
-    if (r < n_rows)
-      for (int z = j; z < n_live; z += tpr) mx = fmaxf(mx, __ldcg(s.part_lse + z * split_rows + row0 + r));
+    float mx = kNoKeys;
+    for (int z0 = j; z0 < n_live; z0 += kBatch * tpr) {
+      float lse[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int z = z0 + u * tpr;
+        lse[u] = r < n_rows && z < n_live ? __ldcg(s.part_lse + z * split_rows + row0 + r) : kNoKeys;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int z = z0 + u * tpr;
+        if (r < n_rows && z < n_live) weight[z * R + r] = lse[u];
+        mx = fmaxf(mx, lse[u]);
+      }
+    }
     for (int off = 1; off < tpr; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
     float den = 0.0f;
     if (r < n_rows)
-      for (int z = j; z < n_live; z += tpr) {
-        const float w = exp2f(__ldcg(s.part_lse + z * split_rows + row0 + r) - mx);
+      for (int z = j; z < n_live; z += tpr) {  // the entries this thread wrote
+        const float w = exp2f(weight[z * R + r] - mx);
         weight[z * R + r] = w;
         den += w;
       }
@@ -40,20 +56,30 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
   }
   __syncthreads();
   const int64_t z_stride = split_rows * dim, base = row0 * dim;
-  if (dim % 4 == 0) {  // a thread's 4 columns over every split, their loads in flight together
-    for (int i = threadIdx.x * 4; i < n_rows * dim; i += blockDim.x * 4) {
-      const int r = i / dim;
-      float acc[4] = {};
-#pragma unroll 4
+  const int total = n_rows * dim;
+  if (dim % 4 == 0) {
+    // A thread's 4 columns at two places a pass over every split, up to 16 loads in flight.
+    const int step = blockDim.x * 4;
+    for (int i = threadIdx.x * 4; i < total; i += 2 * step) {
+      const int i2 = i + step;
+      const bool two = i2 < total;
+      const int r = i / dim, r2 = two ? i2 / dim : r;
+      float acc[4] = {}, acc2[4] = {};
+#pragma unroll 8
       for (int z = 0; z < n_live; ++z) {
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(s.part_o + z * z_stride + base + i));
-        const float w = weight[z * R + r];
+        const float* part = s.part_o + z * z_stride + base;
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(part + i));
+        const float4 v2 = two ? __ldcg(reinterpret_cast<const float4*>(part + i2)) : make_float4(0, 0, 0, 0);
+        const float w = weight[z * R + r], w2 = weight[z * R + r2];
         acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
+        acc2[0] += w2 * v2.x, acc2[1] += w2 * v2.y, acc2[2] += w2 * v2.z, acc2[3] += w2 * v2.w;
       }
       for (int e = 0; e < 4; ++e) out[base + i + e] = __float2bfloat16(acc[e] * inv_den[r]);
+      if (two)
+        for (int e = 0; e < 4; ++e) out[base + i2 + e] = __float2bfloat16(acc2[e] * inv_den[r2]);
     }
   } else {
-    for (int i = threadIdx.x; i < n_rows * dim; i += blockDim.x) {
+    for (int i = threadIdx.x; i < total; i += blockDim.x) {
       const int r = i / dim;
       float acc = 0.0f;
       for (int z = 0; z < n_live; ++z) acc += weight[z * R + r] * __ldcg(s.part_o + z * z_stride + base + i);
