@@ -1,5 +1,6 @@
 // MoE routing and expert compute of the CUDA backend against the CPU reference.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/fp8_blocks.h"
@@ -10,9 +11,9 @@ using namespace dsinfer::testing;
 
 namespace {
 
-void check_route(const MoeRouting& r, int tokens, int experts, bool with_bias, uint32_t seed) {
+void check_route(const MoeRouting& r, std::vector<float> logits, int tokens, int experts, bool with_bias,
+                 uint32_t seed) {
   GpuTest g;
-  std::vector<float> logits = random_values(tokens * experts, 4.0f, seed);
   HostWeight bias(random_values(experts, 0.5f, seed + 1), {experts}, DType::F32);
   const Weight* cpu_bias = with_bias ? &bias.weight : nullptr;
   std::vector<int> ids(tokens * r.top_k);
@@ -26,6 +27,10 @@ void check_route(const MoeRouting& r, int tokens, int experts, bool with_bias, u
   g.gpu->copy_to_host(gids, got_ids.data());
   EXPECT_EQ(got_ids, ids);
   expect_close(g.read(gweights), weights, 1e-5f, "routing weights");
+}
+
+void check_route(const MoeRouting& r, int tokens, int experts, bool with_bias, uint32_t seed) {
+  check_route(r, random_values(tokens * experts, 4.0f, seed), tokens, experts, with_bias, seed);
 }
 
 // DeepSeek-V3's: sigmoid scores, a correction bias, top-4 of 8 groups by their top-2 sums, top-8.
@@ -308,4 +313,24 @@ TEST(GpuMoe, ExpertsIdsOutOfRangeAndFewTokensWithManyPairs) {
     check_experts(c, 130 + tokens);
   }
   check_experts({4, 16, 9, 128, 48}, 140);
+}
+
+// Logits on a coarse grid, so many experts tie: each pick must take the lowest index among the
+// best, as the CPU's comparator does, also across the register slots of a lane (up to 1024
+// experts, 32 a lane) and among groups of equal scores.
+TEST(GpuMoe, RouteTiesGoToTheLowerIndex) {
+  SKIP_WITHOUT_GPU();
+  auto coarse = [](int n, uint32_t seed) {
+    std::vector<float> v = random_values(n, 2.0f, seed);
+    for (float& x : v) x = std::round(x);
+    return v;
+  };
+  MoeRouting r;
+  r.top_k = 8;
+  r.scaling = 1.0f;
+  for (int experts : {64, 300, 1024}) check_route(r, coarse(5 * experts, 90 + experts), 5, experts, false, 91);
+  check_route(r, std::vector<float>(3 * 256, 0.5f), 3, 256, false, 92);  // all equal: experts 0-7
+  r = v3_routing();
+  check_route(r, coarse(6 * 256, 93), 6, 256, true, 94);
+  check_route(r, std::vector<float>(2 * 256, 0.0f), 2, 256, false, 95);  // equal groups too
 }

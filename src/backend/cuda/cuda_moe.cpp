@@ -102,8 +102,9 @@ RouteParams checked_route(const char* op, const Tensor& logits, const Weight* bi
   const int tokens = static_cast<int>(logits.dim(0)), experts = static_cast<int>(logits.dim(1));
   expect_shape(ids, {tokens, r.top_k}, op, "ids");
   expect_shape(weights, {tokens, r.top_k}, op, "weights");
-  if (r.top_k < 1 || r.top_k > experts || (bias && bias->w.numel() != experts))
-    fail(op, ": top-", r.top_k, " of ", experts, " experts", bias ? cat(", bias of ", bias->w.numel()) : "");
+  if (r.top_k < 1 || r.top_k > experts || experts > kMoeMaxExperts || (bias && bias->w.numel() != experts))
+    fail(op, ": top-", r.top_k, " of ", experts, " experts (at most ", kMoeMaxExperts, ")",
+         bias ? cat(", bias of ", bias->w.numel()) : "");
   if (r.group_limited && (r.n_group < 1 || r.n_group > 32 || experts % r.n_group || r.topk_group < 1 ||
                           r.topk_group > r.n_group))
     fail(op, ": ", experts, " experts in ", r.n_group, " groups (at most 32), keeping ", r.topk_group);

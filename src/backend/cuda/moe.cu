@@ -14,52 +14,56 @@ namespace {
 
 constexpr int kRouteWarps = 4;
 
-// Warp-wide arg max; ties go to the lower index, as the CPU's sort comparator.
-__device__ __forceinline__ void warp_argmax(float& v, int& i) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, i, o);
-    if (ov > v || (ov == v && oi < i)) {
-      v = ov;
-      i = oi;
-    }
-  }
+// A float's bits in an order the integer max agrees with (larger float, larger key; -0 and +0
+// alike). 0 is no float's key (it would be a NaN's): it stands for "no candidate".
+__device__ __forceinline__ uint32_t order_key(float v) {
+  const uint32_t u = __float_as_uint(v == 0.0f ? 0.0f : v);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// The warp's arg max: each lane offers its best candidate (key 0: none) and its index, and every
+// lane gets the index of the largest, ties to the lower index as the CPU's sort comparator. Two
+// integer reductions, where pairwise shuffles took five rounds.
+__device__ __forceinline__ int warp_pick(uint32_t key, int index) {
+  const uint32_t best = __reduce_max_sync(0xffffffffu, key);
+  return static_cast<int>(__reduce_min_sync(0xffffffffu, key == best ? static_cast<uint32_t>(index) : 0xffffffffu));
 }
 
 __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
   return v > best || (v == best && i < best_i);
 }
 
-// Shared memory per routing warp: scores[E], choice[E], taken[E] flags, the top_k picks.
-__host__ __device__ constexpr int route_warp_floats(int experts, int top_k) { return 3 * experts + top_k; }
+// Shared memory per routing warp: scores[E], choice[E], the top_k picks.
+__host__ __device__ constexpr int route_warp_floats(int experts, int top_k) { return 2 * experts + top_k; }
 
-// Token t's choice by one warp, from its logits (read past L1: another block may have written
-// them in this launch); `scratch` is the warp's shared memory.
+// Token t's choice by one warp, from its logits (read past L1, once: another block may have
+// written them in this launch); `scratch` is the warp's shared memory. Lane l holds experts l,
+// l + 32, ...; which of them are taken is a bit each in a register (experts <= 1024).
 __device__ void route_token(const float* logits, int t, int experts, const DeviceWeight& bias, bool has_bias,
                             const RouteParams& r, float* scratch, int* ids, float* weights) {
   const int lane = threadIdx.x % 32;
   float* scores = scratch;
   float* choice = scores + experts;
-  float* taken = choice + experts;
-  int* pick = reinterpret_cast<int*>(taken + experts);
+  int* pick = reinterpret_cast<int*>(choice + experts);
   const float* l = logits + static_cast<int64_t>(t) * experts;
 
   if (r.sigmoid) {
     for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-__ldcg(l + e)));
   } else {
     float mx = kNegInf;
-    for (int e = lane; e < experts; e += 32) mx = fmaxf(mx, __ldcg(l + e));
+    for (int e = lane; e < experts; e += 32) {
+      const float v = __ldcg(l + e);
+      scores[e] = v;
+      mx = fmaxf(mx, v);
+    }
     mx = warp_max(mx);
     float sum = 0.0f;
-    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(__ldcg(l + e) - mx));
+    for (int e = lane; e < experts; e += 32) sum += (scores[e] = expf(scores[e] - mx));
     sum = warp_sum(sum);
     for (int e = lane; e < experts; e += 32) scores[e] /= sum;
   }
   // The correction bias steers which experts are chosen, never their weights.
-  for (int e = lane; e < experts; e += 32) {
-    choice[e] = scores[e] + (has_bias ? weight_at(bias, 0, e) : 0.0f);
-    taken[e] = 0.0f;
-  }
+  for (int e = lane; e < experts; e += 32) choice[e] = scores[e] + (has_bias ? weight_at(bias, 0, e) : 0.0f);
   __syncwarp();
 
   if (r.group_limited) {
@@ -80,37 +84,31 @@ __device__ void route_token(const float* logits, int t, int experts, const Devic
       gscore = r.group_by_top2_sum ? top1 + (per_group > 1 ? top2 : 0.0f) : top1;
     }
     bool kept = false;
-    for (int k = 0; k < r.topk_group; ++k) {
-      float v = lane < r.n_group && !kept ? gscore : kNegInf;
-      int i = lane < r.n_group && !kept ? lane : 0x7fffffff;
-      warp_argmax(v, i);
-      if (lane == i) kept = true;
-    }
+    for (int k = 0; k < r.topk_group; ++k)
+      if (lane == warp_pick(lane < r.n_group && !kept ? order_key(gscore) : 0u, lane)) kept = true;
     const unsigned kept_mask = __ballot_sync(0xffffffffu, kept);
     for (int e = lane; e < experts; e += 32)
       if (!((kept_mask >> (e / per_group)) & 1u)) choice[e] = 0.0f;
     __syncwarp();
   }
 
-  // Every lane ends warp_argmax with the same pick, so every lane keeps the same sum; the picks
-  // wait in shared memory and leave in one parallel store each, after the loop.
-  float sum = 0.0f;
+  uint32_t taken = 0;  // bit j: expert lane + 32 j
   for (int k = 0; k < r.top_k; ++k) {
     float best = kNegInf;
     int best_i = 0x7fffffff;
-    for (int e = lane; e < experts; e += 32)
-      if (taken[e] == 0.0f && (best_i == 0x7fffffff || better(choice[e], e, best, best_i))) {
+    for (int e = lane, j = 0; e < experts; e += 32, ++j)
+      if (!((taken >> j) & 1u) && (best_i == 0x7fffffff || better(choice[e], e, best, best_i))) {
         best = choice[e];
         best_i = e;
       }
-    warp_argmax(best, best_i);
-    sum += scores[best_i];  // sequential, in selection order, as the CPU
-    if (lane == 0) {
-      taken[best_i] = 1.0f;
-      pick[k] = best_i;
-    }
-    __syncwarp();
+    const int chosen = warp_pick(best_i == 0x7fffffff ? 0u : order_key(best), best_i);
+    if (chosen % 32 == lane) taken |= 1u << (chosen / 32);
+    if (lane == 0) pick[k] = chosen;
   }
+  __syncwarp();
+  // The sum in selection order, as the CPU adds it; then the picks leave in one parallel store each.
+  float sum = 0.0f;
+  for (int k = 0; k < r.top_k; ++k) sum += scores[pick[k]];
   for (int k = lane; k < r.top_k; k += 32) {
     const int e = pick[k];
     const int64_t at = static_cast<int64_t>(t) * r.top_k + k;
