@@ -58,16 +58,21 @@ __device__ __forceinline__ float block_sum(float v) {
 // every thread of a block once its outputs are written, true in the last of `blocks` blocks to
 // arrive, which resets the counter to 0 for the next launch (a recorded step replays the same
 // launch) and then sees every other block's writes (read them past L1: __ldcg).
+//
+// The barrier orders the block's writes before thread 0's count, whose release publishes them
+// (cumulative at GPU scope) and whose acquire, in the last block, orders every block's writes
+// before its reads, which the second barrier hands to the block's other threads. No full fence:
+// a __threadfence() in every thread was a sequentially consistent MEMBAR.SC.GPU per warp.
 __device__ inline bool last_block_arrives(int* counter, int blocks) {
   __shared__ int last;
-  __threadfence();  // this block's outputs are visible to whichever block comes last
   __syncthreads();
   if (threadIdx.x == 0) {
-    last = atomicAdd(counter, 1) == blocks - 1;
+    int before;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n" : "=r"(before) : "l"(counter) : "memory");
+    last = before == blocks - 1;
     if (last) *counter = 0;
   }
   __syncthreads();
-  if (last) __threadfence();
   return last;
 }
 
