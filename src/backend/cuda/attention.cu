@@ -702,8 +702,10 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 
 // One block per (token, head) row. Warp 0 lists the splits that saw keys with their weights
 // exp2(lse - max) (a plan made for every context length leaves most splits of a short context
-// empty), then each thread merges 4 output columns over just those splits, loads of all splits
-// in flight together: a row is a few dependent steps, not one per split and column.
+// empty), reading each lse once; then each thread merges 4 output columns over just those splits,
+// in batches of kMergeBatch whose loads are all issued before any is used: a row is a few
+// dependent steps (L2 round trips), not one per split and column.
+constexpr int kMergeBatch = 8;
 template <bool kVec>
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
   dependent_kernel_start();
@@ -715,13 +717,27 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float mx = kNegInf;
-    for (int z = lane; z < split.splits; z += 32) mx = fmaxf(mx, split.part_lse[z * static_cast<int64_t>(rows) + row]);
+    for (int z0 = lane; z0 < split.splits; z0 += 4 * 32) {
+      float lse[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int z = z0 + 32 * u;
+        lse[u] = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        if (z0 + 32 * u < split.splits) weight[z0 + 32 * u] = lse[u];  // staged: the lane reads its own back
+        mx = fmaxf(mx, lse[u]);
+      }
+    }
     mx = warp_max(mx);
     int n = 0;
     float den = 0.0f;
     for (int z0 = 0; z0 < split.splits; z0 += 32) {
       const int z = z0 + lane;
-      const float lse = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
+      const float lse = z < split.splits ? weight[z] : kNegInf;
+      // Every lane has read its entry before any lane writes (the ballot): a live split's entry
+      // moves down to its rank among the live ones, at or below the entries still unread.
       const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
       if (lse != kNegInf) {
         const int at = n + __popc(has_keys & ((1u << lane) - 1));
@@ -730,6 +746,7 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
         den += weight[at];
       }
       n += __popc(has_keys);
+      __syncwarp();
     }
     den = warp_sum(den);
     if (lane == 0) n_live = n, inv_den = den > 0.0f ? 1.0f / den : 0.0f;
@@ -738,14 +755,23 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   const int per_thread = kVec ? 4 : 1;
   for (int d = threadIdx.x * per_thread; d < dim; d += blockDim.x * per_thread) {
     float acc[4] = {};
-#pragma unroll 4
-    for (int i = 0; i < n_live; ++i) {
-      const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
-      if constexpr (kVec) {
-        const float4 v = *reinterpret_cast<const float4*>(part);
-        acc[0] += weight[i] * v.x, acc[1] += weight[i] * v.y, acc[2] += weight[i] * v.z, acc[3] += weight[i] * v.w;
-      } else {
-        acc[0] += weight[i] * part[0];
+    for (int i0 = 0; i0 < n_live; i0 += kMergeBatch) {
+      float v[kMergeBatch][4];
+#pragma unroll
+      for (int u = 0; u < kMergeBatch; ++u) {
+        const int i = i0 + u < n_live ? i0 + u : i0;  // past the live ones: a repeat, weighed 0
+        const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
+        if constexpr (kVec) {
+          const float4 p4 = *reinterpret_cast<const float4*>(part);
+          v[u][0] = p4.x, v[u][1] = p4.y, v[u][2] = p4.z, v[u][3] = p4.w;
+        } else {
+          v[u][0] = part[0];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kMergeBatch; ++u) {
+        const float w = i0 + u < n_live ? weight[i0 + u] : 0.0f;
+        for (int j = 0; j < per_thread; ++j) acc[j] += w * v[u][j];
       }
     }
     for (int j = 0; j < per_thread; ++j) out[row * dim + d + j] = __float2bfloat16(acc[j] * inv_den);

@@ -58,21 +58,30 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
   const int64_t z_stride = split_rows * dim, base = row0 * dim;
   const int total = n_rows * dim;
   if (dim % 4 == 0) {
-    // A thread's 4 columns at two places a pass over every split, up to 16 loads in flight.
+    // A thread's 4 columns at two places a pass, over the splits in batches of 8 whose 16 loads
+    // are all issued before any is used (past the last split: a repeat of split 0, weighed 0).
+    constexpr int kSplitBatch = 8;
     const int step = blockDim.x * 4;
     for (int i = threadIdx.x * 4; i < total; i += 2 * step) {
       const int i2 = i + step;
       const bool two = i2 < total;
       const int r = i / dim, r2 = two ? i2 / dim : r;
       float acc[4] = {}, acc2[4] = {};
-#pragma unroll 8
-      for (int z = 0; z < n_live; ++z) {
-        const float* part = s.part_o + z * z_stride + base;
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(part + i));
-        const float4 v2 = two ? __ldcg(reinterpret_cast<const float4*>(part + i2)) : make_float4(0, 0, 0, 0);
-        const float w = weight[z * R + r], w2 = weight[z * R + r2];
-        acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
-        acc2[0] += w2 * v2.x, acc2[1] += w2 * v2.y, acc2[2] += w2 * v2.z, acc2[3] += w2 * v2.w;
+      for (int z0 = 0; z0 < n_live; z0 += kSplitBatch) {
+        float4 v[kSplitBatch], v2[kSplitBatch];
+#pragma unroll
+        for (int u = 0; u < kSplitBatch; ++u) {
+          const float* part = s.part_o + (z0 + u < n_live ? z0 + u : 0) * z_stride + base;
+          v[u] = __ldcg(reinterpret_cast<const float4*>(part + i));
+          v2[u] = two ? __ldcg(reinterpret_cast<const float4*>(part + i2)) : make_float4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < kSplitBatch; ++u) {
+          const bool in = z0 + u < n_live;
+          const float w = in ? weight[(z0 + u) * R + r] : 0.0f, w2 = in ? weight[(z0 + u) * R + r2] : 0.0f;
+          acc[0] += w * v[u].x, acc[1] += w * v[u].y, acc[2] += w * v[u].z, acc[3] += w * v[u].w;
+          acc2[0] += w2 * v2[u].x, acc2[1] += w2 * v2[u].y, acc2[2] += w2 * v2[u].z, acc2[3] += w2 * v2[u].w;
+        }
       }
       for (int e = 0; e < 4; ++e) out[base + i + e] = __float2bfloat16(acc[e] * inv_den[r]);
       if (two)
