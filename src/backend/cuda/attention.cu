@@ -511,7 +511,9 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
 #pragma unroll
     for (int j = 0; j < kQIters; ++j) {
       const int i = threadIdx.x + j * kDecodeThreads, r = i / kChunks, cc = i % kChunks;
-      *reinterpret_cast<uint4*>(sq + r * S + cc * 8) = rope ? rotated_chunk(qv[j], cc, half, cs, p.rope.neox) : qv[j].own;
+      // Past the head's width the chunk stays zeros: the angles (cs) cover head_dim columns only.
+      const bool rotate = rope && cc * 8 < p.head_dim;
+      *reinterpret_cast<uint4*>(sq + r * S + cc * 8) = rotate ? rotated_chunk(qv[j], cc, half, cs, p.rope.neox) : qv[j].own;
     }
     // The new rows: into the cache (a later tile's copies read them from there after the loop's
     // first barrier) and, for a tile already issued, into its stage (zeros past the head's width).
@@ -736,9 +738,10 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
     for (int z0 = 0; z0 < split.splits; z0 += 32) {
       const int z = z0 + lane;
       const float lse = z < split.splits ? weight[z] : kNegInf;
-      // Every lane has read its entry before any lane writes (the ballot): a live split's entry
-      // moves down to its rank among the live ones, at or below the entries still unread.
+      // Every lane has read its entry before any lane writes (the barrier): a live split's entry
+      // moves down to its rank among the live ones, below the entries of later rounds.
       const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
+      __syncwarp();
       if (lse != kNegInf) {
         const int at = n + __popc(has_keys & ((1u << lane) - 1));
         weight[at] = exp2f(lse - mx);
@@ -746,7 +749,6 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
         den += weight[at];
       }
       n += __popc(has_keys);
-      __syncwarp();
     }
     den = warp_sum(den);
     if (lane == 0) n_live = n, inv_den = den > 0.0f ? 1.0f / den : 0.0f;

@@ -68,7 +68,7 @@ __device__ inline bool last_block_arrives(int* counter, int blocks) {
   __syncthreads();
   if (threadIdx.x == 0) {
     int before;
-    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n" : "=r"(before) : "l"(counter) : "memory");
+    asm volatile("atom.acq_rel.gpu.add.s32 %0, [%1], 1;\n" : "=r"(before) : "l"(counter) : "memory");
     last = before == blocks - 1;
     if (last) *counter = 0;
   }
