@@ -524,8 +524,8 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
       *reinterpret_cast<uint4*>(dst + new_cc * 8) = v;
     }
     if (newest_early && new_thread) {
-      const int rel = newest - k_begin;
-      *reinterpret_cast<uint4*>((new_k ? sk : sv) + ((rel / kTile) * kTile + rel % kTile) * S + new_cc * 8) = v;
+      const int rel = newest - k_begin;  // an early tile's stage is its index: its row is rel
+      *reinterpret_cast<uint4*>((new_k ? sk : sv) + rel * S + new_cc * 8) = v;
     }
   } else {  // rope implies the 16-byte path (rope_cache_attention)
     for (int i = threadIdx.x; i < kDecodeHeads * kChunks; i += kDecodeThreads) {
@@ -534,7 +534,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
     }
     if (newest_early && new_thread) {
       const int rel = newest - k_begin;
-      copy_scalar((new_k ? sk : sv) + ((rel / kTile) * kTile + rel % kTile) * S + new_cc * 8, new_row, new_cc, new_n);
+      copy_scalar((new_k ? sk : sv) + rel * S + new_cc * 8, new_row, new_cc, new_n);
     }
   }
 
@@ -705,9 +705,8 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 // One block per (token, head) row. Warp 0 lists the splits that saw keys with their weights
 // exp2(lse - max) (a plan made for every context length leaves most splits of a short context
 // empty), reading each lse once; then each thread merges 4 output columns over just those splits,
-// in batches of kMergeBatch whose loads are all issued before any is used: a row is a few
+// in batches of kSplitBatch whose loads are all issued before any is used: a row is a few
 // dependent steps (L2 round trips), not one per split and column.
-constexpr int kMergeBatch = 8;
 template <bool kVec>
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
   dependent_kernel_start();
@@ -719,15 +718,15 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float mx = kNegInf;
-    for (int z0 = lane; z0 < split.splits; z0 += 4 * 32) {
-      float lse[4];
+    for (int z0 = lane; z0 < split.splits; z0 += kSplitBatch * 32) {
+      float lse[kSplitBatch];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         const int z = z0 + 32 * u;
         lse[u] = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
       }
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         if (z0 + 32 * u < split.splits) weight[z0 + 32 * u] = lse[u];  // staged: the lane reads its own back
         mx = fmaxf(mx, lse[u]);
       }
@@ -757,10 +756,10 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   const int per_thread = kVec ? 4 : 1;
   for (int d = threadIdx.x * per_thread; d < dim; d += blockDim.x * per_thread) {
     float acc[4] = {};
-    for (int i0 = 0; i0 < n_live; i0 += kMergeBatch) {
-      float v[kMergeBatch][4];
+    for (int i0 = 0; i0 < n_live; i0 += kSplitBatch) {
+      float v[kSplitBatch][4];
 #pragma unroll
-      for (int u = 0; u < kMergeBatch; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         const int i = i0 + u < n_live ? i0 + u : i0;  // past the live ones: a repeat, weighed 0
         const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
         if constexpr (kVec) {
@@ -771,7 +770,7 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
         }
       }
 #pragma unroll
-      for (int u = 0; u < kMergeBatch; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         const float w = i0 + u < n_live ? weight[i0 + u] : 0.0f;
         for (int j = 0; j < per_thread; ++j) acc[j] += w * v[u][j];
       }

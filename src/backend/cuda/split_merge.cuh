@@ -13,6 +13,10 @@
 
 namespace dsinfer::cuda {
 
+// Splits whose loads (of lse, or of partial rows) a thread issues together, before it uses any:
+// a merge is a chain of L2 round trips, so their number is its length.
+constexpr int kSplitBatch = 8;
+
 // out rows [row0, row0 + n_rows) (rows = (token, head), `dim` values each) = the splits' partials
 // weighted by exp2(lse - max) / sum. R: rows a block owns at most; blockDim.x / R threads share a
 // row's splits (a power of two up to 32). `smem`: (n_live + 1) * R floats. split_rows: rows per
@@ -24,20 +28,18 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
   float* weight = smem;  // [n_live][R]: the splits' lse, then their weights
   float* inv_den = smem + n_live * R;
   {
-    // Each lse is read once, in batches of 8 loads in flight a thread: the merge is a chain of L2
-    // round trips (lse, then the partial rows), so their number is its length.
-    constexpr int kBatch = 8;
+    // Each lse is read once, in batches of kSplitBatch loads.
     const int tpr = blockDim.x / R, r = threadIdx.x / tpr, j = threadIdx.x % tpr;
     float mx = kNoKeys;
-    for (int z0 = j; z0 < n_live; z0 += kBatch * tpr) {
-      float lse[kBatch];
+    for (int z0 = j; z0 < n_live; z0 += kSplitBatch * tpr) {
+      float lse[kSplitBatch];
 #pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         const int z = z0 + u * tpr;
         lse[u] = r < n_rows && z < n_live ? __ldcg(s.part_lse + z * split_rows + row0 + r) : kNoKeys;
       }
 #pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
+      for (int u = 0; u < kSplitBatch; ++u) {
         const int z = z0 + u * tpr;
         if (r < n_rows && z < n_live) weight[z * R + r] = lse[u];
         mx = fmaxf(mx, lse[u]);
@@ -58,9 +60,8 @@ __device__ void merge_live_splits(const SplitKv& s, int n_live, int64_t row0, in
   const int64_t z_stride = split_rows * dim, base = row0 * dim;
   const int total = n_rows * dim;
   if (dim % 4 == 0) {
-    // A thread's 4 columns at two places a pass, over the splits in batches of 8 whose 16 loads
-    // are all issued before any is used (past the last split: a repeat of split 0, weighed 0).
-    constexpr int kSplitBatch = 8;
+    // A thread's 4 columns at two places a pass, over the splits in batches (past the last
+    // split: a repeat of split 0, weighed 0).
     const int step = blockDim.x * 4;
     for (int i = threadIdx.x * 4; i < total; i += 2 * step) {
       const int i2 = i + step;
