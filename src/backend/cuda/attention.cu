@@ -709,7 +709,8 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 // dependent steps (L2 round trips), not one per split and column.
 template <bool kVec>
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
-  dependent_kernel_start();
+  allow_next_kernel();  // before the wait: see dependent_launch.cuh
+  wait_for_previous_kernels();
   extern __shared__ float weight[];  // [splits] weights of the live splits, then [splits] their indices
   int* live = reinterpret_cast<int*>(weight + split.splits);
   __shared__ int n_live;
@@ -799,10 +800,9 @@ void launch_gqa_decode(const GqaParams& p, const SplitKv& split, cudaStream_t s)
 void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim, bf16* out, cudaStream_t s) {
   const int rows = tokens * heads;
   const size_t smem = split.splits * (sizeof(float) + sizeof(int));
-  if (dim % 4 == 0)
-    launch_dependent("combine_splits_kernel", combine_splits_kernel<true>, rows, 128, smem, s, split, rows, dim, out);
-  else
-    launch_dependent("combine_splits_kernel", combine_splits_kernel<false>, rows, 128, smem, s, split, rows, dim, out);
+  const auto kernel = dim % 4 == 0 ? combine_splits_kernel<true> : combine_splits_kernel<false>;
+  use_decode_chain_carveout(kernel);
+  launch_dependent("combine_splits_kernel", kernel, rows, 128, smem, s, split, rows, dim, out);
 }
 
 }  // namespace dsinfer::cuda

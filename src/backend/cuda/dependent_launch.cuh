@@ -10,7 +10,11 @@
 //    wait_for_previous_kernels() (that wait returns once the previous kernel has finished and its
 //    writes are visible; kernels before that one had finished before it passed its own wait);
 //  * it calls allow_next_kernel() after that wait, so at most one kernel waits ahead of the one
-//    running (the next kernel's blocks only occupy the slots that this one leaves free).
+//    running (the next kernel's blocks only occupy the slots that this one leaves free). The
+//    exceptions are the short kernels of MLA's decode chain before o_proj (the split merge and
+//    the W_UV product), which allow it first: their blocks are all resident at once, so the
+//    kernels behind them only take free slots too, and o_proj's staged weights start streaming
+//    two kernels earlier. Where the next kernel launches matters as much (decode_chain_carveout).
 // Other launches in the stream (cuBLASLt, copies) keep the ordinary full ordering.
 #pragma once
 #include <cuda_runtime.h>
@@ -41,6 +45,21 @@ __device__ __forceinline__ void dependent_kernel_start() {
 // False when DSINFER_DEPENDENT_LAUNCH=0 (every launch then waits for the previous kernel, as
 // plain <<<>>> launches do: for measuring what the overlap buys, and for bisecting).
 bool dependent_launch_enabled();
+
+// An SM changes its split of L1 and shared memory only when idle, so a dependent launch's blocks
+// land beside the running kernel's only if both run under one split. By default each kernel gets
+// the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at V2-Lite's
+// shape) did not land beside the W_UV product (none): MLA's decode chain (absorb, decode, split
+// merge, W_UV product) asks for a third of the SM as shared memory instead. Session 23, H200,
+// V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B unchanged (239.4 -> 239.6).
+// The same for every kernel took V2-Lite to 471-475 but cost the 7B 3.5 %.
+constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
+
+template <typename... Params>
+void use_decode_chain_carveout(void (*kernel)(Params...)) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kDecodeChainCarveout),
+        "cudaFuncSetAttribute (shared memory carveout)", __FILE__, __LINE__);
+}
 
 template <typename... Params, typename... Args>
 void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,

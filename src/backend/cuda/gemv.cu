@@ -221,9 +221,10 @@ __global__ void __launch_bounds__(kWarps * 32) head_rows_kernel(const bf16* w, c
   if (row >= heads * n) return;
   const int h = row / n, chunks = k / 8;
   const uint4* wr = reinterpret_cast<const uint4*>(w) + static_cast<int64_t>(row) * chunks;
+  allow_next_kernel();  // before the wait: o_proj's staging starts sooner (dependent_launch.cuh)
   uint4 wv[kUnroll];
   load_batch(wv, wr, lane, chunks);
-  dependent_kernel_start();
+  wait_for_previous_kernels();
   const uint4* xs = reinterpret_cast<const uint4*>(x) + static_cast<int64_t>(h) * chunks;
   const int64_t x_stride = static_cast<int64_t>(heads) * chunks;  // one token's x, in pieces
   float acc[M] = {};
@@ -244,12 +245,14 @@ __global__ void __launch_bounds__(kHeadSlices * 32) head_cols_kernel(const bf16*
 
 template <int M>
 void head_products(const bf16* x, const bf16* w, bool transpose, int heads, int n, int k, bf16* out, cudaStream_t s) {
-  if (transpose)
+  if (transpose) {
     launch_dependent("head_cols_kernel", head_cols_kernel<M>, dim3(ceil_div(k / 8, 32), heads), kHeadSlices * 32, 0, s,
                      w, x, out, heads, n, k);
-  else
+  } else {
+    use_decode_chain_carveout(head_rows_kernel<M>);
     launch_dependent("head_rows_kernel", head_rows_kernel<M>, ceil_div(heads * n, kWarps), kWarps * 32, 0, s, w, x,
                      out, heads, n, k);
+  }
 }
 
 }  // namespace
