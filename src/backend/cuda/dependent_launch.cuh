@@ -12,9 +12,10 @@
 //  * it calls allow_next_kernel() after that wait, so at most one kernel waits ahead of the one
 //    running (the next kernel's blocks only occupy the slots that this one leaves free). The
 //    exceptions are the short kernels of MLA's decode chain before o_proj (the split merge and
-//    the W_UV product), which allow it first: their blocks are all resident at once, so the
-//    kernels behind them only take free slots too, and o_proj's staged weights start streaming
-//    two kernels earlier. Where the next kernel launches matters as much (decode_chain_carveout).
+//    the W_UV product), which allow it first. That is safe as well: the next kernel launches only
+//    once every block of theirs has started, so its blocks only take slots left free. o_proj's
+//    staged weights then start streaming two kernels earlier, if its blocks can land beside
+//    them at all (use_decode_chain_carveout).
 // Other launches in the stream (cuBLASLt, copies) keep the ordinary full ordering.
 #pragma once
 #include <cuda_runtime.h>
@@ -47,12 +48,13 @@ __device__ __forceinline__ void dependent_kernel_start() {
 bool dependent_launch_enabled();
 
 // An SM changes its split of L1 and shared memory only when idle, so a dependent launch's blocks
-// land beside the running kernel's only if both run under one split. By default each kernel gets
-// the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at V2-Lite's
-// shape) did not land beside the W_UV product (none): MLA's decode chain (absorb, decode, split
-// merge, W_UV product) asks for a third of the SM as shared memory instead. Session 23, H200,
-// V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B unchanged (239.4 -> 239.6).
-// The same for every kernel took V2-Lite to 471-475 but cost the 7B 3.5 %.
+// land beside the running kernel's only if both run under one split. By default each kernel
+// gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
+// V2-Lite's shape) did not land beside the W_UV product (which has none): MLA's decode chain
+// (absorb, decode, split merge, W_UV product) asks for a third of the SM as shared memory
+// instead. Session 23, H200, V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B
+// unchanged (239.4 -> 239.6). The same for every kernel took V2-Lite to 471-475 but cost the 7B
+// 3.5 %.
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
 template <typename... Params>
