@@ -1,7 +1,11 @@
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/dependent_launch.cuh"
+#include "core/error.h"
 
 namespace dsinfer::cuda {
 
@@ -11,6 +15,54 @@ bool dependent_launch_enabled() {
     return env == nullptr || std::strcmp(env, "0") != 0;
   }();
   return enabled;
+}
+
+namespace {
+
+struct CarveoutOverride {
+  int percent = -1;  // -1: none
+  bool all_but = false;
+  std::vector<std::string> names;  // empty: every kernel
+
+  bool covers(const char* kernel) const {
+    if (percent < 0) return false;
+    if (names.empty()) return true;
+    const bool named = std::find(names.begin(), names.end(), kernel) != names.end();
+    return named != all_but;
+  }
+};
+
+CarveoutOverride parse_carveout(const char* spec) {
+  CarveoutOverride o;
+  if (spec == nullptr || *spec == '\0') return o;
+  const std::string s(spec);
+  const size_t colon = s.find(':');
+  char* end = nullptr;
+  const long percent = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str() || (colon == std::string::npos ? *end != '\0' : end != s.c_str() + colon) || percent < 0 ||
+      percent > 100)
+    fail("DSINFER_CARVEOUT=", s, ": expected a percent (0 to 100), optionally followed by :names or :!names");
+  o.percent = static_cast<int>(percent);
+  if (colon == std::string::npos) return o;
+  std::string list = s.substr(colon + 1);
+  if (!list.empty() && list[0] == '!') {
+    o.all_but = true;
+    list.erase(0, 1);
+  }
+  for (size_t at = 0; at <= list.size();) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    if (comma > at) o.names.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (o.names.empty()) fail("DSINFER_CARVEOUT=", s, ": no kernel names after ':'");
+  return o;
+}
+
+}  // namespace
+
+int carveout_override(const char* kernel) {
+  static const CarveoutOverride o = parse_carveout(std::getenv("DSINFER_CARVEOUT"));
+  return o.covers(kernel) ? o.percent : -1;
 }
 
 }  // namespace dsinfer::cuda

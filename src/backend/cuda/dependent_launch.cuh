@@ -47,6 +47,12 @@ __device__ __forceinline__ void dependent_kernel_start() {
 // plain <<<>>> launches do: for measuring what the overlap buys, and for bisecting).
 bool dependent_launch_enabled();
 
+// For measuring which kernels' split of L1 and shared memory matters (docs/cuda.md): with
+// DSINFER_CARVEOUT=P every dependent launch asks for P percent of the SM as shared memory,
+// P:a,b only the kernels named a and b (launch_dependent's names), P:!a,b all but those. The
+// percent for `kernel`, or -1 (unset or not covered: the kernel keeps its own choice).
+int carveout_override(const char* kernel);
+
 // An SM changes its split of L1 and shared memory only when idle, so a dependent launch's blocks
 // land beside the running kernel's only if both run under one split. By default each kernel
 // gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
@@ -66,6 +72,9 @@ void use_decode_chain_carveout(void (*kernel)(Params...)) {
 template <typename... Params, typename... Args>
 void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                       cudaStream_t s, Args&&... args) {
+  if (const int percent = carveout_override(name); percent >= 0)
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent),
+          "cudaFuncSetAttribute (DSINFER_CARVEOUT)", __FILE__, __LINE__);
   cudaLaunchAttribute overlap;
   overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   overlap.val.programmaticStreamSerializationAllowed = 1;
