@@ -250,6 +250,50 @@ TEST(GpuAttention, MlaDecodeOverEveryCountOfLiveSplits) {
   check_mla({{0, 1}, {4000, 1}, {129, 1}}, 128, 512, 64, 51, 16, 3);
 }
 
+// A decode step's query and cache row by mla_rope_cache_absorb, then the wgmma decode kernel
+// right behind it, at V2-Lite's head shape: the kernel launches before the absorb has written
+// the newest rows (dependent launch), so it must not read them before its wait. Their slots hold
+// a poison value before each step: a stale read shows at once (position 0's only key is its own).
+TEST(GpuAttention, MlaDecodeReadsTheRowsTheAbsorbWritesJustBefore) {
+  SKIP_WITHOUT_GPU();
+  const int heads = 16, nope = 128, rope = 64, lora = 512, width = lora + rope;
+  const std::vector<SeqSpec> specs = {{0, 1}, {63, 1}, {64, 1}, {200, 1}};
+  GpuTest g;
+  const int blocks = blocks_needed(specs, kBlock), slots = blocks * kBlock;
+  const ForwardBatch b = paged_batch(specs, blocks, 61, kBlock);
+  const int t = b.num_tokens();
+  std::vector<float> q = random_values(t * heads * (nope + rope), 1.0f, 62), kv = random_values(t * width, 1.0f, 63);
+  std::vector<float> w_uk = random_values(heads * nope * lora, 0.05f, 64), inv = rope_frequencies(rope);
+  HostWeight norm(random_values(lora, 1.0f, 65), {lora}, DType::BF16);
+  std::vector<float> cache = random_values(static_cast<size_t>(slots) * width, 1.0f, 66);
+  for (int slot : b.slots) std::fill_n(cache.begin() + static_cast<int64_t>(slot) * width, width, 1.0e4f);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(nope + rope)), eps = 1e-6f;
+
+  std::vector<float> wq = q, wcache = cache, q_nope(t * heads * nope), q_rope(t * heads * rope),
+                     q_lat(t * heads * lora), want(t * heads * lora);
+  g.cpu->mla_rope_cache_absorb(b, host_view(wq, {t, heads, nope + rope}), host_view(kv, {t, width}), norm.weight, eps,
+                               RopeParams{host_view(inv, {rope / 2}), 1.0f, RopeStyle::Neox},
+                               host_view(w_uk, {heads, nope, lora}), host_view(q_nope, {t, heads, nope}),
+                               host_view(q_rope, {t, heads, rope}), host_view(q_lat, {t, heads, lora}),
+                               host_view(wcache, {slots, width}));
+  g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
+                       host_view(wcache, {slots, width}), lora, scale, host_view(want, {t, heads, lora}));
+
+  g.gpu->begin_forward(b);
+  const Weight gnorm = g.gpu->upload_weight(norm.weight, g.keep);
+  const Tensor gw_uk = g.gpu_bf16(w_uk, {heads, nope, lora}), gkv = g.gpu_bf16(kv, {t, width});
+  const RopeParams p{g.gpu_f32(inv, {rope / 2}), 1.0f, RopeStyle::Neox};
+  for (int step = 0; step < 5; ++step) {
+    Tensor gcache = g.gpu_bf16(cache, {slots, width});  // the poison back in the new rows' slots
+    Tensor gq = g.gpu_bf16(q, {t, heads, nope + rope});
+    Tensor gq_nope = g.gpu_tensor(DType::BF16, {t, heads, nope}), gq_rope = g.gpu_tensor(DType::BF16, {t, heads, rope});
+    Tensor gq_lat = g.gpu_tensor(DType::BF16, {t, heads, lora}), out = g.gpu_tensor(DType::BF16, {t, heads, lora});
+    g.gpu->mla_rope_cache_absorb(b, gq, gkv, gnorm, eps, p, gw_uk, gq_nope, gq_rope, gq_lat, gcache);
+    g.gpu->mla_attention(b, gq_lat, gq_rope, gcache, lora, scale, out);
+    expect_close(g.read(out), want, 2e-2f, "step " + std::to_string(step));
+  }
+}
+
 // The absorbed path on the GPU (per-head products with W_UK and W_UV, the MLA kernels, the split
 // merge) against the expanded form transformers computes, at V2-Lite's head shape over
 // DeepSeek's 512 + 64 latent (the wgmma decode kernel) and at ds3-tiny's (the mma.sync kernel):

@@ -381,17 +381,25 @@ __global__ void __launch_bounds__(kThreads, 1)
   w.bars = smem_addr(&ex.full[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
-  // The cache rows are final before this kernel may start (the rope-and-cache kernel that wrote
-  // the newest one is two launches back), so they load before the wait; Q is the previous
-  // kernel's output.
+  // The rows before the token's own are final before this kernel may start, so a tile of only
+  // those loads before the wait. The token's row is written by the kernel just before this one
+  // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
+  // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
+  const int own_row = b.positions[w.t];
+  const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
     mbarrier_init_fence();
     for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+      if (settled(i))
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
+  if (threadIdx.x == 0)
+    for (int i = 0; i < min(w.n_tiles, 2); ++i)
+      if (!settled(i))
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
