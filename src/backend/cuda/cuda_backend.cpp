@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 
 namespace dsinfer {
 namespace cuda {
@@ -95,6 +96,7 @@ CudaBackend::CudaBackend(int device_index)
   CUDA_CHECK(cudaEventCreateWithFlags(&fork_event_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&join_event_, cudaEventDisableTiming));
   route_counter_ = alloc(sizeof(int));
+  carveout_override("");  // a bad DSINFER_CARVEOUT fails here, not in a launch under graph capture
   CUDA_CHECK(cudaMemsetAsync(route_counter_.data(), 0, sizeof(int), stream_));
 }
 

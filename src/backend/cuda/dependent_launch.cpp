@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -39,7 +40,7 @@ CarveoutOverride parse_carveout(const char* spec) {
   const size_t colon = s.find(':');
   char* end = nullptr;
   const long percent = std::strtol(s.c_str(), &end, 10);
-  if (end == s.c_str() || (colon == std::string::npos ? *end != '\0' : end != s.c_str() + colon) || percent < 0 ||
+  if (!std::isdigit(static_cast<unsigned char>(s[0])) || (colon == std::string::npos ? *end != '\0' : end != s.c_str() + colon) || percent < 0 ||
       percent > 100)
     fail("DSINFER_CARVEOUT=", s, ": expected a percent (0 to 100), optionally followed by :names or :!names");
   o.percent = static_cast<int>(percent);

@@ -9,13 +9,17 @@
 //  * nothing it reads from an earlier kernel and nothing it writes is touched before
 //    wait_for_previous_kernels() (that wait returns once the previous kernel has finished and its
 //    writes are visible; kernels before that one had finished before it passed its own wait);
-//  * it calls allow_next_kernel() after that wait, so at most one kernel waits ahead of the one
-//    running (the next kernel's blocks only occupy the slots that this one leaves free). The
-//    exceptions are the short kernels of MLA's decode chain before o_proj (the split merge and
-//    the W_UV product), which allow it first. That is safe as well: the next kernel launches only
-//    once every block of theirs has started, so its blocks only take slots left free. o_proj's
-//    staged weights then start streaming two kernels earlier, if its blocks can land beside
-//    them at all (use_decode_chain_carveout).
+//    The previous kernel may still be running, even before it has written anything: a kernel
+//    that reads rows an earlier kernel wrote before its wait (cache tiles) must leave out those
+//    the previous one writes (mla_decode_kernel and the newest cache row);
+//  * it calls allow_next_kernel() after that wait, so that as a rule one kernel waits ahead of
+//    the one running (the next kernel's blocks only occupy the slots that this one leaves free).
+//    The split merge (combine_splits_kernel: MLA's, and GQA's when its counters do not cover the
+//    rows) and the W_UV product (head_rows_kernel) allow it first, so up to three kernels wait
+//    behind MLA's decode kernel (merge, W_UV, o_proj). That is safe too: a kernel launches only
+//    once every block of the one before has started, so its blocks only take slots left free.
+//    o_proj's staged weights then start streaming two kernels earlier, if its blocks can land
+//    beside them at all (use_decode_chain_carveout).
 // Other launches in the stream (cuBLASLt, copies) keep the ordinary full ordering.
 #pragma once
 #include <cuda_runtime.h>
@@ -56,11 +60,13 @@ int carveout_override(const char* kernel);
 // An SM changes its split of L1 and shared memory only when idle, so a dependent launch's blocks
 // land beside the running kernel's only if both run under one split. By default each kernel
 // gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
-// V2-Lite's shape) did not land beside the W_UV product (which has none): MLA's decode chain
-// (absorb, decode, split merge, W_UV product) asks for a third of the SM as shared memory
-// instead. Session 23, H200, V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B
-// unchanged (239.4 -> 239.6). The same for every kernel took V2-Lite to 471-475 but cost the 7B
-// 3.5 %.
+// V2-Lite's shape) did not land beside the W_UV product (which has none). MLA's decode chain
+// around its decode kernel (the absorb before it, the split merge and the W_UV product after)
+// asks for 33 % of the most shared memory instead, which the driver rounds up to a split of
+// 100 KB; the decode kernel itself needs 218 KB, a split of its own whatever it asks. Session
+// 23, H200, V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B unchanged (239.4 ->
+// 239.6; the preference was measured on the decode kernel as well, where it changes nothing).
+// The same for every kernel took V2-Lite to 471-475 but cost the 7B 3.5 %.
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
 template <typename... Params>

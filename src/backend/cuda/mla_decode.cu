@@ -490,7 +490,6 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size.d));
   auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
-  use_decode_chain_carveout(kernel);
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
   launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);
