@@ -76,8 +76,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
   if constexpr (kGateUp) dependent_kernel_start();  // the ids are the previous kernel's output
-  // (down: written two kernels back, so final once gate/up's blocks run; read past L1, which may
-  // hold an earlier layer's copy)
+  // (down: written two kernels back, so final once gate/up's blocks run, since gate/up allows
+  // this kernel only after its own wait: keep it so; read past L1, which may hold an earlier
+  // layer's copy)
   const int lane = threadIdx.x % 32, p = blockIdx.y;
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * a.rows_per_warp;
