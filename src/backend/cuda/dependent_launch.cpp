@@ -40,8 +40,8 @@ CarveoutOverride parse_carveout(const char* spec) {
   const size_t colon = s.find(':');
   char* end = nullptr;
   const long percent = std::strtol(s.c_str(), &end, 10);
-  if (!std::isdigit(static_cast<unsigned char>(s[0])) || (colon == std::string::npos ? *end != '\0' : end != s.c_str() + colon) || percent < 0 ||
-      percent > 100)
+  const char* number_end = colon == std::string::npos ? s.c_str() + s.size() : s.c_str() + colon;
+  if (!std::isdigit(static_cast<unsigned char>(s[0])) || end != number_end || percent > 100)
     fail("DSINFER_CARVEOUT=", s, ": expected a percent (0 to 100), optionally followed by :names or :!names");
   o.percent = static_cast<int>(percent);
   if (colon == std::string::npos) return o;

@@ -70,17 +70,20 @@ int carveout_override(const char* kernel);
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
 template <typename... Params>
-void use_decode_chain_carveout(void (*kernel)(Params...)) {
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kDecodeChainCarveout),
+void prefer_carveout(void (*kernel)(Params...), int percent) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent),
         "cudaFuncSetAttribute (shared memory carveout)", __FILE__, __LINE__);
+}
+
+template <typename... Params>
+void use_decode_chain_carveout(void (*kernel)(Params...)) {
+  prefer_carveout(kernel, kDecodeChainCarveout);
 }
 
 template <typename... Params, typename... Args>
 void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                       cudaStream_t s, Args&&... args) {
-  if (const int percent = carveout_override(name); percent >= 0)
-    check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent),
-          "cudaFuncSetAttribute (DSINFER_CARVEOUT)", __FILE__, __LINE__);
+  if (const int percent = carveout_override(name); percent >= 0) prefer_carveout(kernel, percent);
   cudaLaunchAttribute overlap;
   overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   overlap.val.programmaticStreamSerializationAllowed = 1;

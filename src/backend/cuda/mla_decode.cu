@@ -385,21 +385,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   // those loads before the wait. The token's row is written by the kernel just before this one
   // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
   // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
+  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others.
   const int own_row = b.positions[w.t];
-  const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
+  const auto load_first_tiles = [&](bool settled) {
+    for (int i = 0; i < min(w.n_tiles, 2); ++i)
+      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+  };
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
     mbarrier_init_fence();
-    for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      if (settled(i))
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+    load_first_tiles(true);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x == 0)
-    for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      if (!settled(i))
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+  if (threadIdx.x == 0) load_first_tiles(false);
   load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
