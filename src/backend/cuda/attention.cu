@@ -801,8 +801,7 @@ void launch_combine_splits(const SplitKv& split, int tokens, int heads, int dim,
   const int rows = tokens * heads;
   const size_t smem = split.splits * (sizeof(float) + sizeof(int));
   const auto kernel = dim % 4 == 0 ? combine_splits_kernel<true> : combine_splits_kernel<false>;
-  use_decode_chain_carveout(kernel);
-  launch_dependent("combine_splits_kernel", kernel, rows, 128, smem, s, split, rows, dim, out);
+  launch_dependent("combine_splits_kernel", kernel, rows, 128, {smem, kDecodeChainCarveout}, s, split, rows, dim, out);
 }
 
 }  // namespace dsinfer::cuda

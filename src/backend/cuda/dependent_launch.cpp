@@ -61,6 +61,15 @@ CarveoutOverride parse_carveout(const char* spec) {
 
 }  // namespace
 
+bool fits_decode_chain_split(int blocks, size_t bytes) {
+  int device = 0, most = 0, reserved = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
+  return static_cast<size_t>(blocks) * (bytes + static_cast<size_t>(reserved)) * 100 <=
+         static_cast<size_t>(most) * kDecodeChainCarveout;
+}
+
 int carveout_override(const char* kernel) {
   static const CarveoutOverride o = parse_carveout(std::getenv("DSINFER_CARVEOUT"));
   return o.covers(kernel) ? o.percent : -1;

@@ -61,39 +61,50 @@ int carveout_override(const char* kernel);
 // land beside the running kernel's only if both run under one split. By default each kernel
 // gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
 // V2-Lite's shape) did not land beside the W_UV product (which has none). MLA's decode chain
-// around its decode kernel (the absorb before it, the split merge and the W_UV product after)
-// asks for 33 % of the most shared memory instead, which the driver rounds up to a split of
-// 100 KB; the decode kernel itself needs 218 KB, a split of its own whatever it asks. Session
-// 23, H200, V2-Lite batch 1: 452.4 / 450.9 -> 457.7 / 460.3 tok/s, the 7B unchanged (239.4 ->
-// 239.6; the preference was measured on the decode kernel as well, where it changes nothing).
-// The same for every kernel took V2-Lite to 471-475 but cost the 7B 3.5 %.
+// around its decode kernel (the absorb before it, the split merge and the W_UV product after),
+// and staged products whose blocks fit it (fits_decode_chain_split: V2-Lite's o_proj), ask for
+// 33 % of the most shared memory, which the driver rounds up to a split of 100 KB; the decode
+// kernel itself needs 218 KB, a split of its own whatever it asks. H200, V2-Lite batch 1: the
+// chain, session 23, 452.4 / 450.9 -> 457.7 / 460.3 tok/s; o_proj too, session 24, 457.3 /
+// 461.8 / 461.5 -> 465.2 / 469.5 / 472.4 (o's cost after W_UV 4.7 -> 1.9 us a layer); the 7B
+// unchanged both times. Not every launch: 33 % on every launch, or at least 33 % and more where
+// a launch's blocks need it, cost the 7B 4-5 %; probably because a skinny product streaming 9
+// blocks an SM keeps up to 147 KB of loads in flight, which land in L1 (156 KB at that split).
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
-template <typename... Params>
-void prefer_carveout(void (*kernel)(Params...), int percent) {
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent),
-        "cudaFuncSetAttribute (shared memory carveout)", __FILE__, __LINE__);
-}
+// Whether `blocks` resident an SM of `bytes` shared memory each (with what the device reserves a
+// block) fit kDecodeChainCarveout of the current device's most shared memory an SM.
+bool fits_decode_chain_split(int blocks, size_t bytes);
 
-template <typename... Params>
-void use_decode_chain_carveout(void (*kernel)(Params...)) {
-  prefer_carveout(kernel, kDecodeChainCarveout);
-}
+// A launch's dynamic shared memory, and the split of L1 and shared memory it asks for (percent of
+// the most shared memory an SM has; -1: the driver's choice for the kernel).
+struct SharedMemory {
+  SharedMemory(size_t bytes, int carveout = -1) : bytes(bytes), carveout(carveout) {}
+  size_t bytes;
+  int carveout;
+};
 
 template <typename... Params, typename... Args>
-void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+void launch_dependent(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, SharedMemory smem,
                       cudaStream_t s, Args&&... args) {
-  if (const int percent = carveout_override(name); percent >= 0) prefer_carveout(kernel, percent);
-  cudaLaunchAttribute overlap;
-  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attributes[2];
+  unsigned count = 0;
+  if (dependent_launch_enabled()) {
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  const int override_percent = carveout_override(name);
+  if (const int percent = override_percent >= 0 ? override_percent : smem.carveout; percent >= 0) {
+    attributes[count].id = cudaLaunchAttributePreferredSharedMemoryCarveout;
+    attributes[count++].val.sharedMemCarveout = static_cast<unsigned>(percent);
+  }
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
-  config.dynamicSmemBytes = smem;
+  config.dynamicSmemBytes = smem.bytes;
   config.stream = s;
-  config.attrs = &overlap;
-  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = count;
   check(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...), name, __FILE__, __LINE__);
 }
 

@@ -148,12 +148,18 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
   if (may_stage && staged_bytes <= kMaxStagedBytes)
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true, kSilu>, kWarps * 32,
                                                              staged_bytes));
-  if (blocks <= per_sm * sm_count)
-    launch_dependent("gemv_kernel", gemv_kernel<M, Out, true, kSilu>, blocks, kWarps * 32, staged_bytes, s, x,
-                     products, k, splits);
-  else
+  if (blocks <= per_sm * sm_count) {
+    // Staged blocks that fit the decode chain's split ask for it, so that they land beside the
+    // kernels before them (V2-Lite's o_proj beside MLA's W_UV product); larger ones (the 7B's
+    // o_proj: 7 blocks of 28 KB an SM) keep the split that holds them all.
+    const int carveout =
+        fits_decode_chain_split(ceil_div(blocks, sm_count), staged_bytes) ? kDecodeChainCarveout : -1;
+    launch_dependent("gemv_kernel", gemv_kernel<M, Out, true, kSilu>, blocks, kWarps * 32,
+                     {staged_bytes, carveout}, s, x, products, k, splits);
+  } else {
     launch_dependent("gemv_kernel", gemv_kernel<M, Out, false, kSilu>, blocks, kWarps * 32, 0, s, x, products, k,
                      splits);
+  }
 }
 
 template <int M>
@@ -249,9 +255,8 @@ void head_products(const bf16* x, const bf16* w, bool transpose, int heads, int 
     launch_dependent("head_cols_kernel", head_cols_kernel<M>, dim3(ceil_div(k / 8, 32), heads), kHeadSlices * 32, 0, s,
                      w, x, out, heads, n, k);
   } else {
-    use_decode_chain_carveout(head_rows_kernel<M>);
-    launch_dependent("head_rows_kernel", head_rows_kernel<M>, ceil_div(heads * n, kWarps), kWarps * 32, 0, s, w, x,
-                     out, heads, n, k);
+    launch_dependent("head_rows_kernel", head_rows_kernel<M>, ceil_div(heads * n, kWarps), kWarps * 32,
+                     {0, kDecodeChainCarveout}, s, w, x, out, heads, n, k);
   }
 }
 

@@ -38,9 +38,8 @@ void launch_mla_absorb(const DeviceBatch& b, const MlaRopeCacheParams& p, const 
     fail("mla_absorb: ", b.num_tokens, " tokens (1 to ", kGemvMaxRows, "), q's nope part read in place");
   const dim3 grid(ceil_div(p.lora / 8, 32), p.heads + 1);
   with_rows(b.num_tokens, [&](auto rows) {
-    use_decode_chain_carveout(mla_absorb_kernel<rows.value>);
-    launch_dependent("mla_absorb_kernel", mla_absorb_kernel<rows.value>, grid, kHeadSlices * 32, 0, s, b, p, w_uk,
-                     q_lat);
+    launch_dependent("mla_absorb_kernel", mla_absorb_kernel<rows.value>, grid, kHeadSlices * 32,
+                     {0, kDecodeChainCarveout}, s, b, p, w_uk, q_lat);
   });
 }
 
