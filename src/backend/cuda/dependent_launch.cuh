@@ -19,7 +19,7 @@
 //    behind MLA's decode kernel (merge, W_UV, o_proj). That is safe too: a kernel launches only
 //    once every block of the one before has started, so its blocks only take slots left free.
 //    o_proj's staged weights then start streaming two kernels earlier, if its blocks can land
-//    beside them at all (use_decode_chain_carveout).
+//    beside them at all (kDecodeChainCarveout).
 // Other launches in the stream (cuBLASLt, copies) keep the ordinary full ordering.
 #pragma once
 #include <cuda_runtime.h>
