@@ -51,12 +51,13 @@ void Backend::linear_silu_mul(const Tensor& x, const Weight& gate, const Weight&
 }
 
 void Backend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                                   const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
-                                   const ResidualNorm& r) {
+                                   const std::vector<ExpertWeights>& experts, const SharedExperts& shared,
+                                   Tensor out, const ResidualNorm& r) {
+  if (shared.weights) fail("moe_experts_residual: shared experts given as weights to a device that does not fuse them");
   moe_experts(x, ids, weights, experts, out);
-  if (shared) {
+  if (shared.out) {
     join_branch();
-    add(out, *shared);
+    add(out, *shared.out);
   }
   add_rmsnorm(r.x, out, *r.norm, r.eps, r.normed);
 }

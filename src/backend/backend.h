@@ -52,6 +52,14 @@ struct ExpertWeights {
   Weight gate, up, down;
 };
 
+// A MoE block's shared experts at its end (moe_experts_residual): their output, computed by the
+// caller (on a branch), or their weights, for a device that runs them in the routed experts'
+// launches (fuses_shared_experts); neither when the model has none.
+struct SharedExperts {
+  const Tensor* out = nullptr;
+  const ExpertWeights* weights = nullptr;
+};
+
 // One layer's paged KV cache. GQA: k and v are [slots, kv_heads * head_dim].
 // MLA: k is the latent [slots, kv_lora_rank + rope_dim] and v is empty.
 // Packed (MLA's expanded prefill): k and v are [total context, kv_heads * dim], each sequence's
@@ -176,12 +184,20 @@ class Backend {
   // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts.
   virtual void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                            const std::vector<ExpertWeights>& experts, Tensor out) = 0;
-  // The end of a MoE block: moe_experts into out, out += shared when given (the shared experts'
-  // output from a branch, joined first), then the residual step r with out. A device may do the
-  // combine of the experts' outputs, the add and the step in one pass.
+  // The end of a MoE block: moe_experts into out, out += the shared experts' output (shared.out:
+  // from a branch, joined first; shared.weights: computed here, where fuses_shared_experts says
+  // so), then the residual step r with out. A device may do the combine of the experts' outputs,
+  // the add and the step in one pass.
   virtual void moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                                    const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
-                                    const ResidualNorm& r);
+                                    const std::vector<ExpertWeights>& experts, const SharedExperts& shared,
+                                    Tensor out, const ResidualNorm& r);
+  // Whether moe_experts_residual takes the shared experts as weights for routing ids [T, k] over
+  // these experts, and runs them in the routed experts' launches; the default never does.
+  virtual bool fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
+                                    const ExpertWeights& shared) {
+    (void)ids, (void)experts, (void)shared;
+    return false;
+  }
   // ids[r] = argmax of logits row r (F32 [rows, vocab] -> I32 [rows]; first index on ties), so
   // greedy sampling moves only ids to the host.
   virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;

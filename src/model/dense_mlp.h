@@ -15,9 +15,10 @@ class DenseMlp final : public FeedForward {
   void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override {
     ctx.be.add_rmsnorm(r.x, forward(ctx, x), *r.norm, r.eps, r.normed);
   }
+  const ExpertWeights& weights() const { return w_; }
 
  private:
-  Weight gate_, up_, down_;
+  ExpertWeights w_;
 };
 
 }  // namespace dsinfer

@@ -28,22 +28,27 @@ Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c) : rou
     shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts);
 }
 
-// The shared experts run as a branch: on a GPU they stream their weights while the router's
-// short kernels (gate product, routing, permutation) run on the main line; the combine of the
-// routed experts' outputs joins it.
+// The shared experts run in the routed experts' launches where the device fuses them; otherwise
+// as a branch: on a GPU they stream their weights while the router's short kernels (gate product,
+// routing, permutation) run on the main line, and the combine of the routed experts' outputs
+// joins it.
 void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) {
   const int64_t t = x.dim(0);
-  Tensor shared;
-  if (shared_) {
-    ctx.be.begin_branch();
-    shared = shared_->forward(ctx, x);
-    ctx.be.end_branch();
-  }
   Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
   Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
+  SharedExperts shared;
+  Tensor shared_out;
+  if (shared_ && ctx.be.fuses_shared_experts(ids, experts_, shared_->weights())) {
+    shared.weights = &shared_->weights();
+  } else if (shared_) {
+    ctx.be.begin_branch();
+    shared_out = shared_->forward(ctx, x);
+    ctx.be.end_branch();
+    shared.out = &shared_out;
+  }
   ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
-  ctx.be.moe_experts_residual(x, ids, weights, experts_, shared_ ? &shared : nullptr, ctx.tensor({t, x.dim(1)}), r);
+  ctx.be.moe_experts_residual(x, ids, weights, experts_, shared, ctx.tensor({t, x.dim(1)}), r);
 }
 
 }  // namespace dsinfer

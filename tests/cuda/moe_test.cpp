@@ -197,6 +197,51 @@ std::vector<int> choose_experts(const ExpertCase& c, uint32_t seed) {
   return ids;
 }
 
+// Shared experts two routed experts wide, given as weights: where the device fuses them into the
+// routed experts' launches (bf16 experts at decode sizes), the block's end against the shared
+// MLP's ops with its output joined in sequence (the fused parts are summed in another order).
+void check_fused_shared(GpuTest& g, const ExpertCase& c, const Tensor& gx, const Tensor& gids, const Tensor& gw,
+                        const std::vector<ExpertWeights>& gpu_experts, uint32_t seed) {
+  const int width = 2 * c.inter;
+  ExpertMatrix gate(width, c.hidden, false, 32, seed + 20), up(width, c.hidden, false, 32, seed + 21),
+      down(c.hidden, width, false, 32, seed + 22);
+  const ExpertWeights shared{g.gpu->upload_weight(gate.weight, g.keep), g.gpu->upload_weight(up.weight, g.keep),
+                             g.gpu->upload_weight(down.weight, g.keep)};
+  const bool fused = g.gpu->fuses_shared_experts(gids, gpu_experts, shared);
+  const std::string what = "fused shared experts, " + std::to_string(c.tokens) + " tokens, top-" +
+                           std::to_string(c.k) + (c.fp8 ? ", fp8" : ", bf16");
+  EXPECT_EQ(fused, !c.fp8 && c.tokens <= 4 && c.tokens * c.k <= 32 && c.inter % 8 == 0) << what;
+  if (!fused) return;
+  const Shape rows{c.tokens, c.hidden};
+  HostWeight norm(random_values(c.hidden, 1.5f, seed + 23), {c.hidden}, DType::BF16);
+  const Weight gnorm = g.gpu->upload_weight(norm.weight, g.keep);
+  const std::vector<float> residual = random_values(static_cast<size_t>(c.tokens) * c.hidden, 2.0f, seed + 24);
+  Tensor act = g.gpu_tensor(DType::BF16, {c.tokens, width}), up_out = g.gpu_tensor(DType::BF16, {c.tokens, width});
+  Tensor shared_out = g.gpu_tensor(DType::BF16, rows);
+  g.gpu->linear_silu_mul(gx, shared.gate, shared.up, act, up_out);
+  g.gpu->linear(act, shared.down, nullptr, shared_out);
+  struct Step {
+    Tensor out, x, normed;
+  };
+  auto run = [&](const SharedExperts& sh, bool as_ops) {
+    Step s{g.gpu_tensor(DType::BF16, rows), g.gpu_bf16(residual, rows), g.gpu_tensor(DType::BF16, rows)};
+    const ResidualNorm r{s.x, &gnorm, 1e-6f, s.normed};
+    if (as_ops)
+      g.gpu->Backend::moe_experts_residual(gx, gids, gw, gpu_experts, sh, s.out, r);
+    else
+      g.gpu->moe_experts_residual(gx, gids, gw, gpu_experts, sh, s.out, r);
+    return s;
+  };
+  const Step want = run(SharedExperts{&shared_out}, true);
+  // Twice: the second launch finds the first's rows of act and y in the scratch.
+  for (int round = 0; round < 2; ++round) {
+    const Step got = run(SharedExperts{nullptr, &shared}, false);
+    expect_close(g.read(got.out), g.read(want.out), 1e-2f, what + ": output");
+    expect_close(g.read(got.x), g.read(want.x), 1e-2f, what + ": residual");
+    expect_close(g.read(got.normed), g.read(want.normed), 1e-2f, what + ": normed");
+  }
+}
+
 void check_experts(const ExpertCase& c, uint32_t seed) {
   GpuTest g;
   std::vector<ExpertMatrix> host;
@@ -252,9 +297,9 @@ void check_experts(const ExpertCase& c, uint32_t seed) {
       Step s{g.gpu_tensor(DType::BF16, rows), g.gpu_bf16(residual, rows), g.gpu_tensor(DType::BF16, rows)};
       const ResidualNorm r{s.x, &gnorm, 1e-6f, s.normed};
       if (as_ops)
-        g.gpu->Backend::moe_experts_residual(gx, gids, gw, gpu_experts, with_shared ? &shared : nullptr, s.out, r);
+        g.gpu->Backend::moe_experts_residual(gx, gids, gw, gpu_experts, SharedExperts{with_shared ? &shared : nullptr}, s.out, r);
       else
-        g.gpu->moe_experts_residual(gx, gids, gw, gpu_experts, with_shared ? &shared : nullptr, s.out, r);
+        g.gpu->moe_experts_residual(gx, gids, gw, gpu_experts, SharedExperts{with_shared ? &shared : nullptr}, s.out, r);
       return s;
     };
     const Step want_step = run(true), got = run(false);
@@ -263,6 +308,7 @@ void check_experts(const ExpertCase& c, uint32_t seed) {
     EXPECT_EQ(g.read(got.x), g.read(want_step.x)) << step << ": residual";
     expect_close(g.read(got.normed), g.read(want_step.normed), 1e-2f, step + ": normed");
   }
+  check_fused_shared(g, c, gx, gids, gw, gpu_experts, seed);
 }
 
 }  // namespace

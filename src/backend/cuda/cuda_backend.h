@@ -77,8 +77,10 @@ class CudaBackend final : public Backend {
   void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
                    Tensor out) override;
   void moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                            const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
+                            const std::vector<ExpertWeights>& experts, const SharedExperts& shared, Tensor out,
                             const ResidualNorm& r) override;
+  bool fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
+                            const ExpertWeights& shared) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
@@ -108,6 +110,8 @@ class CudaBackend final : public Backend {
     const float* y = nullptr;
     const int* inverse = nullptr;
     const bf16* y_bf16 = nullptr;
+    const float* shared_parts = nullptr;  // fused shared experts' rows (CombineResidual)
+    int shared_chunks = 0;
     // combine(rows) with whichever rows there are; not called when there are none.
     template <typename F>
     void combine(F&& f) const {
@@ -117,8 +121,13 @@ class CudaBackend final : public Backend {
         f(y);
     }
   };
+  // shared: the shared experts' weights, run in the same launches (fuses_shared_experts).
   ExpertOutputs expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                               const std::vector<ExpertWeights>& experts, const Tensor& out);
+                               const std::vector<ExpertWeights>& experts, const Tensor& out,
+                               const ExpertWeights* shared = nullptr);
+  // Which expert kernels run `pairs` (token, choice) pairs of `tokens` tokens over this table.
+  enum class ExpertPath { fp8_gemm, few, grouped, per_expert };
+  ExpertPath expert_path(const ExpertTable& table, int tokens, int pairs, bool x_aligned) const;
   // mla_rope_and_cache's arguments, checked (cuda_ops.cpp).
   MlaRopeCacheParams mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
                                            const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope,

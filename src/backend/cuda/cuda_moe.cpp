@@ -18,6 +18,8 @@
 // and a combine kernel sums the weighted results back per token.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 
 #include "backend/cuda/cuda_backend.h"
@@ -151,28 +153,71 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
 // At every batch size where the rows allow: the combine, the shared experts' add and the residual
 // step in one launch (docs/cuda.md).
 void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                                       const std::vector<ExpertWeights>& experts, const Tensor* shared, Tensor out,
-                                       const ResidualNorm& r) {
+                                       const std::vector<ExpertWeights>& experts, const SharedExperts& shared,
+                                       Tensor out, const ResidualNorm& r) {
   const auto rows_like_x = [&](const Tensor& t) {
     return t.dtype == DType::BF16 && t.device.kind == DeviceKind::CUDA && t.shape == x.shape;
   };
-  const bool one_launch = rows_like_x(r.x) && rows_like_x(r.normed) && (!shared || rows_like_x(*shared)) &&
+  const Tensor* shared_out = shared.out;
+  const bool one_launch = rows_like_x(r.x) && rows_like_x(r.normed) && (!shared_out || rows_like_x(*shared_out)) &&
                           r.norm->w.numel() == x.shape.back() &&
                           moe_combine_residual_fits(x.shape.back(), {r.x.data, r.normed.data, out.data,
-                                                                     shared ? shared->data : nullptr});
+                                                                     shared_out ? shared_out->data : nullptr});
+  if (!one_launch && shared.weights)
+    fail("moe_experts_residual: fused shared experts need the one-launch residual step (bf16 rows of ",
+         shape_str(x.shape), ", 8-byte aligned)");
   if (!one_launch) return Backend::moe_experts_residual(x, ids, weights, experts, shared, out, r);
-  const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out);
-  if (shared) join_branch();  // as the ops in sequence do, with or without pairs
+  const ExpertOutputs e = expert_outputs(x, ids, weights, experts, out, shared.weights);
+  if (shared_out) join_branch();  // as the ops in sequence do, with or without pairs
   e.combine([&](const auto* y) {
-    const CombineResidual step{shared ? shared->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm), r.eps,
-                               r.normed.ptr<bf16>()};
+    CombineResidual step{shared_out ? shared_out->ptr<bf16>() : nullptr, r.x.ptr<bf16>(), device_weight(*r.norm),
+                         r.eps, r.normed.ptr<bf16>()};
+    step.shared_parts = e.shared_parts;
+    step.shared_chunks = e.shared_chunks;
     launch_moe_combine_residual(y, e.inverse, weights.ptr<float>(), x.dim(0), ids.dim(1), x.dim(1), step,
                                 out.ptr<bf16>(), stream_);
   });
 }
 
+// Where the routed experts take the few-token kernels, bf16 shared experts whose width is a
+// whole number of routed experts' run as more slots of the same two launches (moe_few.cu): no
+// branch, no launches of their own, and their blocks start streaming during the router's wait.
+// DSINFER_FUSED_SHARED=0 keeps them on the branch.
+bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
+                                       const ExpertWeights& shared) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("DSINFER_FUSED_SHARED");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  if (!enabled || ids.shape.size() != 2 || experts.empty()) return false;
+  const ExpertTable& table = expert_tables_.get(experts);
+  const int tokens = static_cast<int>(ids.dim(0)), k = static_cast<int>(ids.dim(1));
+  if (table.ex.dtype != DType::BF16 || expert_path(table, tokens, tokens * k, true) != ExpertPath::few) return false;
+  const int64_t hidden = table.ex.hidden, inter = table.ex.inter, width = shared.gate.out_features();
+  const auto bf16_matrix = [](const Weight& w, int64_t rows, int64_t cols) {
+    return w.w.dtype == DType::BF16 && w.w.device.kind == DeviceKind::CUDA && w.w.shape == Shape{rows, cols} &&
+           aligned16(w.w.data);
+  };
+  return inter % 8 == 0 && width % inter == 0 && bf16_matrix(shared.gate, width, hidden) &&
+         bf16_matrix(shared.up, width, hidden) && bf16_matrix(shared.down, hidden, width) &&
+         moe_combine_residual_fits(hidden, {});
+}
+
+CudaBackend::ExpertPath CudaBackend::expert_path(const ExpertTable& table, int tokens, int pairs,
+                                                 bool x_aligned) const {
+  // FP8 experts take the FP8 GEMM at every batch size where it runs: it reads each active
+  // expert's weights once on the tensor cores, where the grouped kernels widen FP8 to bf16 in
+  // registers (V3, 4 layers, H100: 2.4 against 2.7 ms a step at batch 1, 7.6 against 18.9 at 128).
+  if (table.fp8_maps && fp8_native_ && x_aligned && moe_fp8_gemm_device(device_index_)) return ExpertPath::fp8_gemm;
+  if (!table.grouped || !x_aligned) return ExpertPath::per_expert;
+  if (tokens <= kFewTokens && pairs <= kFewMaxPairs) return ExpertPath::few;
+  if (pairs <= kGroupedMaxPairsPerExpert * table.ex.experts) return ExpertPath::grouped;
+  return ExpertPath::per_expert;
+}
+
 CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Tensor& ids, const Tensor& weights,
-                                                       const std::vector<ExpertWeights>& experts, const Tensor& out) {
+                                                       const std::vector<ExpertWeights>& experts, const Tensor& out,
+                                                       const ExpertWeights* shared) {
   expect(x, DType::BF16, "moe_experts", "input");
   expect(ids, DType::I32, "moe_experts", "ids");
   expect(weights, DType::F32, "moe_experts", "weights");
@@ -189,20 +234,21 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
   const int64_t inter = table.ex.inter;
   if (table.ex.hidden != hidden)
     fail("moe_experts: input ", shape_str(x.shape), " but experts of hidden size ", table.ex.hidden);
-  // FP8 experts take the FP8 GEMM at every batch size where it runs: it reads each active
-  // expert's weights once on the tensor cores, where the grouped kernels widen FP8 to bf16 in
-  // registers (V3, 4 layers, H100: 2.4 against 2.7 ms a step at batch 1, 7.6 against 18.9 at 128).
-  const bool fp8_gemm = table.fp8_maps && fp8_native_ && aligned16(x.data) && moe_fp8_gemm_device(device_index_);
-  const bool groupable = !fp8_gemm && table.grouped && aligned16(x.data);
-  const bool few = groupable && tokens <= kFewTokens && n <= kFewMaxPairs;
-  const bool grouped = groupable && !few && n <= kGroupedMaxPairsPerExpert * n_experts;
-  const bool per_expert = !grouped && !few && !fp8_gemm;
+  const ExpertPath path = expert_path(table, tokens, n, aligned16(x.data));
+  const bool fp8_gemm = path == ExpertPath::fp8_gemm, few = path == ExpertPath::few;
+  const bool grouped = path == ExpertPath::grouped, per_expert = path == ExpertPath::per_expert;
   const int slots = fp8_gemm ? moe_fp8_tile_slots(n, n_experts) : 0;
+  if (shared && !few) fail("moe_experts: shared experts fused with a batch of ", tokens, " tokens (at most ", kFewTokens, ")");
+  SharedChunks chunks;
+  if (shared)
+    chunks = {shared->gate.w.ptr<bf16>(), shared->up.w.ptr<bf16>(), shared->down.w.ptr<bf16>(),
+              static_cast<int>(shared->gate.out_features() / inter)};
+  const int64_t rows = n + static_cast<int64_t>(chunks.chunks) * tokens;  // of act and y
 
   ScratchCarver carve;
   const size_t off_at = carve.add((n_experts + 1) * sizeof(int)), active_at = carve.add((n_experts + 1) * sizeof(int)),
                order_at = carve.add(2 * static_cast<size_t>(n) * sizeof(int)),
-               act_at = carve.add(n * inter * sizeof(bf16)), y_at = carve.add(n * hidden * sizeof(float));
+               act_at = carve.add(rows * inter * sizeof(bf16)), y_at = carve.add(rows * hidden * sizeof(float));
   const size_t xp_at = per_expert ? carve.add(n * hidden * sizeof(bf16)) : 0;
   const size_t u_at = per_expert ? carve.add(n * inter * sizeof(bf16)) : 0;
   auto fp8_piece = [&](size_t bytes) { return fp8_gemm ? carve.add(bytes) : 0; };
@@ -220,9 +266,9 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
   float* y = reinterpret_cast<float*>(ws + y_at);
 
   if (few) {  // act and y by pair, so the combine needs no inverse permutation
-    launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), act, stream_);
-    launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, y, stream_);
-    return {y, nullptr};
+    launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), chunks, act, stream_);
+    launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, chunks, y, stream_);
+    return {y, nullptr, nullptr, chunks.chunks ? y + n * hidden : nullptr, chunks.chunks};
   }
   launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);
   if (grouped) {

@@ -252,11 +252,15 @@ void launch_moe_combine(const Y* y, const int* inverse, const float* weights, in
 // rmsnorm(x[t]) * norm: the end of a MoE block and the layer's residual step in one launch, for
 // rows of a multiple of 4 values up to 8192, 8-byte aligned (moe_combine_residual_fits).
 struct CombineResidual {
-  const bf16* shared;
+  const bf16* shared;  // the shared experts' output rows, or null
   bf16* x;
   DeviceWeight norm;
   float eps;
   bf16* normed;
+  // Or the shared experts' parts as the fused expert launches leave them (SharedChunks): float
+  // rows [shared_chunks][tokens][hidden], summed per token.
+  const float* shared_parts = nullptr;
+  int shared_chunks = 0;
 };
 bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows);
 template <typename Y>

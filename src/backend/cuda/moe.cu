@@ -222,7 +222,7 @@ __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
 }
 
 // The combine with the rest of the MoE block's end, one block per token (its whole row, for the
-// norm's sum): out = the combine (+ shared), x += out, normed = rmsnorm(x) * norm, each rounded to
+// norm's sum): out = the combine (+ shared, or the sum of its fused parts), x += out, normed = rmsnorm(x) * norm, each rounded to
 // bf16 where the ops in sequence round (moe_experts' output, add, add_rmsnorm), so only the norm's
 // order of summation differs. Two launches fewer per MoE layer than those ops. A thread holds its
 // (up to kCombineChunks) 4-column chunks in registers from the combine to the norm, whose weights
@@ -248,11 +248,20 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
     float o[4] = {}, sh[4] = {};
     combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
     if (r.shared) load4(r.shared + row + d, sh);
+    for (int j = 0; j < r.shared_chunks; ++j) {
+      float part[4];
+      load4(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, part);
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sh[c] += part[c];
+    }
     load4(r.x + row + d, xv[i]);
+    const bool with_shared = r.shared || r.shared_chunks > 0;
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       o[c] = __bfloat162float(__float2bfloat16(o[c]));
-      if (r.shared) o[c] = __bfloat162float(__float2bfloat16(o[c] + sh[c]));
+      // Fused parts are rounded once summed, as the shared experts' own output would be.
+      if (r.shared_chunks > 0) sh[c] = __bfloat162float(__float2bfloat16(sh[c]));
+      if (with_shared) o[c] = __bfloat162float(__float2bfloat16(o[c] + sh[c]));
       xv[i][c] = __bfloat162float(__float2bfloat16(xv[i][c] + o[c]));
       ss += xv[i][c] * xv[i][c];
     }
@@ -388,7 +397,8 @@ template <typename Y>
 void launch_moe_combine_residual(const Y* y, const int* inverse, const float* weights, int tokens, int k,
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
-  if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
+  if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y) ||
+      !aligned16(r.shared_parts))
     fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
          4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));

@@ -5,7 +5,8 @@
 // Block (x, p) serves pair p's expert e unless a lower pair chose e too (that pair's blocks serve
 // it), and applies each of e's weight rows to every pair that chose e, as many pairs a pass as the
 // launch has tokens (a token chooses an expert once; more pairs come only from ids that repeat an
-// expert, and re-stream its rows).
+// expert, and re-stream its rows). Slots p >= n are the shared experts' chunks (SharedChunks),
+// each applied to every token in one pass.
 //
 // A warp owns `rows_per_warp` consecutive output rows and streams them as one sequence of steps of
 // kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row); the
@@ -34,6 +35,7 @@ struct FewArgs {
   GroupedExperts ex;
   const int* ids = nullptr;  // [n]: the router's choices, pair p = t * k + j
   int n = 0, k = 1;
+  SharedChunks shared;      // slots n .. n + shared.chunks - 1
   const bf16* x = nullptr;  // gate/up: the layer input [T, hidden]; down: act [n, inter]
   bf16* act = nullptr;      // gate/up output [n, inter]
   float* y = nullptr;       // down output [n, hidden]
@@ -75,30 +77,46 @@ template <DType D, bool kGateUp, int T>
 __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
-  if constexpr (kGateUp) dependent_kernel_start();  // the ids are the previous kernel's output
+  const int lane = threadIdx.x % 32, p = blockIdx.y;
+  // A shared chunk's gate/up reads no ids, only x and weights, and x was written two kernels back
+  // (the router's, which allows this launch after its own wait): it starts before the wait.
+  const bool shared = p >= a.n;
+  if constexpr (kGateUp)
+    if (!shared) dependent_kernel_start();  // the ids are the previous kernel's output
   // (down: written two kernels back, so final once gate/up's blocks run, since gate/up allows
   // this kernel only after its own wait: keep it so; read past L1, which may hold an earlier
   // layer's copy)
-  const int lane = threadIdx.x % 32, p = blockIdx.y;
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * a.rows_per_warp;
   const int rows = static_cast<int>(min(static_cast<int64_t>(a.rows_per_warp), n_out - row0));
   if (rows <= 0) return;
-  const int my_id = lane < a.n ? __ldcg(a.ids + lane) : -1;
-  const int e = __shfl_sync(0xffffffffu, my_id, p);
-  if (e < 0 || e >= a.ex.experts) {  // a pair with no expert adds nothing
-    if constexpr (!kGateUp) {
-      dependent_kernel_start();
-      for (int r = lane; r < rows; r += 32) a.y[p * n_out + row0 + r] = 0.0f;
+  unsigned pairs = 0;  // the routed pairs this block serves
+  int e = 0;
+  ExpertPtrs chunk;  // a shared slot's matrices
+  if (shared) {
+    const int64_t j = p - a.n;
+    chunk.gate = a.shared.gate + j * a.ex.inter * a.ex.hidden;
+    chunk.up = a.shared.up + j * a.ex.inter * a.ex.hidden;
+    chunk.down = a.shared.down + j * a.ex.inter;
+  } else {
+    const int my_id = lane < a.n ? __ldcg(a.ids + lane) : -1;
+    e = __shfl_sync(0xffffffffu, my_id, p);
+    if (e < 0 || e >= a.ex.experts) {  // a pair with no expert adds nothing
+      if constexpr (!kGateUp) {
+        dependent_kernel_start();
+        for (int r = lane; r < rows; r += 32) a.y[p * n_out + row0 + r] = 0.0f;
+      }
+      return;
     }
-    return;
+    pairs = __ballot_sync(0xffffffffu, my_id == e);
+    if (__ffs(pairs) - 1 != p) return;  // a lower pair's blocks serve e
   }
-  const unsigned pairs = __ballot_sync(0xffffffffu, my_id == e);
-  if (__ffs(pairs) - 1 != p) return;  // a lower pair's blocks serve e
-  const LaunchMatrices<kGateUp> mats(a.ex.table[e]);
+  const LaunchMatrices<kGateUp> mats(shared ? chunk : a.ex.table[e]);
+  // A shared chunk's down rows are columns of the whole shared down matrix.
+  const int64_t stride = shared && !kGateUp ? a.shared.chunks * a.ex.inter : k_in;
   const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
   const int pieces = static_cast<int>(k_in / 8);
-  const int batches = ceil_div(pieces, 32 * U), passes = ceil_div(__popc(pairs), T);
+  const int batches = ceil_div(pieces, 32 * U), passes = shared ? 1 : ceil_div(__popc(pairs), T);
   const int steps = rows * passes * batches;
 
   // A step: (row of the warp's, pass, batch of the row's pieces), in that nesting.
@@ -110,7 +128,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
       if (c0 + 32 * u < pieces)
 #pragma unroll
         for (int m = 0; m < M; ++m)
-          wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), k_in, blk);
+          wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), stride, blk);
   };
   float acc[T][M] = {};
   int pass = -1, nt = 0, pr[T];  // the pass whose pairs are listed in pr
@@ -118,10 +136,18 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   auto compute = [&](const uint4(&wv)[U][M], const FewStep& st) {
     if (st.pass != pass) {
       pass = st.pass;
-      nt = pass_pairs<T>(pairs, pass, pr);
+      if (shared) {  // every token, in one pass
+        nt = T;
 #pragma unroll
-      for (int t = 0; t < T; ++t)
-        xr[t] = reinterpret_cast<const uint4*>(a.x + (kGateUp ? pr[t] / a.k : pr[t]) * k_in);
+        for (int t = 0; t < T; ++t) pr[t] = a.n + (p - a.n) * T + t;
+      } else {
+        nt = pass_pairs<T>(pairs, pass, pr);
+      }
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+        const int x_row = !kGateUp ? pr[t] : shared ? t : pr[t] / a.k;
+        xr[t] = reinterpret_cast<const uint4*>(a.x + x_row * k_in);
+      }
     }
     const int c0 = st.batch * 32 * U + lane;
 #pragma unroll
@@ -188,9 +214,10 @@ void launch_one(FewArgs a, cudaStream_t s) {
     return n;
   }();
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
-  a.rows_per_warp = rows_per_warp(n_out, a.n, blocks_per_sm);
+  const int slots = a.n + a.shared.chunks;
+  a.rows_per_warp = rows_per_warp(n_out, slots, blocks_per_sm);
   launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
-                   dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), a.n), kFewWarps * 32, 0, s, a);
+                   dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), slots), kFewWarps * 32, 0, s, a);
 }
 
 template <bool kGateUp, int T>
@@ -210,19 +237,22 @@ void launch_few(const FewArgs& a, cudaStream_t s) {
   const int tokens = ceil_div(a.n, a.k);
   if (a.n > kFewMaxPairs || tokens > kFewTokens)
     fail("moe_few: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewTokens, ")");
+  if (a.shared.chunks > 0 && (a.ex.dtype != DType::BF16 || a.n % a.k != 0))
+    fail("moe_few: shared experts fused with ", dtype_name(a.ex.dtype), " experts or a partial token (", a.n,
+         " pairs of top-", a.k, "): bf16 experts and whole tokens only");
   with_rows(tokens, [&](auto t) { launch_dtype<kGateUp, t.value>(a, s); });
 }
 
 }  // namespace
 
-void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* x, bf16* act,
-                            cudaStream_t s) {
-  launch_few<true>(FewArgs{ex, ids, n, k, x, act, nullptr}, s);
+void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* x,
+                            const SharedChunks& shared, bf16* act, cudaStream_t s) {
+  launch_few<true>(FewArgs{ex, ids, n, k, shared, x, act, nullptr}, s);
 }
 
-void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* act, float* y,
-                         cudaStream_t s) {
-  launch_few<false>(FewArgs{ex, ids, n, k, act, nullptr, y}, s);
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* act,
+                         const SharedChunks& shared, float* y, cudaStream_t s) {
+  launch_few<false>(FewArgs{ex, ids, n, k, shared, act, nullptr, y}, s);
 }
 
 }  // namespace dsinfer::cuda

@@ -65,11 +65,24 @@ void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int m
 constexpr int kFewTokens = 4;
 constexpr int kFewMaxPairs = 32;
 
-// act[p] = silu(x[p / k] gate_e^T) * (x[p / k] up_e^T), e = ids[p], for the n = tokens * k pairs.
+// The shared experts in the same launches (bf16 routed experts and bf16 shared weights): their
+// intermediate width is `chunks` times the routed experts' inter, and chunk j (rows [j inter,
+// (j + 1) inter) of gate and up, those columns of down) is one more slot of the launch, serving
+// every token t at pair index n + j * tokens + t of act and y.
+struct SharedChunks {
+  const __nv_bfloat16* gate = nullptr;  // [chunks * inter, hidden]
+  const __nv_bfloat16* up = nullptr;    // [chunks * inter, hidden]
+  const __nv_bfloat16* down = nullptr;  // [hidden, chunks * inter]
+  int chunks = 0;
+};
+
+// act[p] = silu(x[p / k] gate_e^T) * (x[p / k] up_e^T), e = ids[p], for the n = tokens * k pairs,
+// and the shared chunks' rows after them.
 void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* x,
-                            __nv_bfloat16* act, cudaStream_t s);
-// y[p] = act[p] down_e^T in float (0 where ids[p] is outside [0, experts)).
-void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* act, float* y,
-                         cudaStream_t s);
+                            const SharedChunks& shared, __nv_bfloat16* act, cudaStream_t s);
+// y[p] = act[p] down_e^T in float (0 where ids[p] is outside [0, experts)), and the shared
+// chunks' rows after them.
+void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* act,
+                         const SharedChunks& shared, float* y, cudaStream_t s);
 
 }  // namespace dsinfer::cuda
