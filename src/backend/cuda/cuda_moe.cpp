@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 
 #include "backend/cuda/cuda_backend.h"
@@ -182,14 +181,14 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
 // Where the routed experts take the few-token kernels, bf16 shared experts whose width is a
 // whole number of routed experts' run as more slots of the same two launches (moe_few.cu): no
 // branch, no launches of their own, and their blocks start streaming during the router's wait.
-// DSINFER_FUSED_SHARED=0 keeps them on the branch.
+// DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never; the default: kFewTokens).
 bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
                                        const ExpertWeights& shared) {
-  static const bool enabled = [] {
+  static const int max_tokens = [] {
     const char* env = std::getenv("DSINFER_FUSED_SHARED");
-    return env == nullptr || std::strcmp(env, "0") != 0;
+    return env == nullptr ? kFewTokens : std::atoi(env);
   }();
-  if (!enabled || ids.shape.size() != 2 || experts.empty()) return false;
+  if (ids.shape.size() != 2 || ids.dim(0) > max_tokens || experts.empty()) return false;
   const ExpertTable& table = expert_tables_.get(experts);
   const int tokens = static_cast<int>(ids.dim(0)), k = static_cast<int>(ids.dim(1));
   if (table.ex.dtype != DType::BF16 || expert_path(table, tokens, tokens * k, true) != ExpertPath::few) return false;

@@ -40,6 +40,7 @@ struct FewArgs {
   bf16* act = nullptr;      // gate/up output [n, inter]
   float* y = nullptr;       // down output [n, hidden]
   int rows_per_warp = 1;
+  int shared_rows_per_warp = 1;  // a shared chunk's rows serve every token: fewer a warp
 };
 
 // The pairs of pass `pass`: set bits [pass * T, (pass + 1) * T) of `pairs`, lowest first;
@@ -87,8 +88,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   // this kernel only after its own wait: keep it so; read past L1, which may hold an earlier
   // layer's copy)
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
-  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * a.rows_per_warp;
-  const int rows = static_cast<int>(min(static_cast<int64_t>(a.rows_per_warp), n_out - row0));
+  const int per_warp = shared ? a.shared_rows_per_warp : a.rows_per_warp;
+  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * per_warp;
+  const int rows = static_cast<int>(min(static_cast<int64_t>(per_warp), n_out - row0));
   if (rows <= 0) return;
   unsigned pairs = 0;  // the routed pairs this block serves
   int e = 0;
@@ -214,10 +216,14 @@ void launch_one(FewArgs a, cudaStream_t s) {
     return n;
   }();
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
-  const int slots = a.n + a.shared.chunks;
-  a.rows_per_warp = rows_per_warp(n_out, slots, blocks_per_sm);
+  // A routed expert's rows mostly serve one token, a shared chunk's all T: its warps take 1 / T
+  // of the rows, so that they end with the others (as many rows each, T = 4: 14 % slower at
+  // V2-Lite batch 4), and count as T slots in the wave.
+  a.rows_per_warp = rows_per_warp(n_out, a.n + a.shared.chunks * T, blocks_per_sm);
+  a.shared_rows_per_warp = ceil_div(a.rows_per_warp, T);
+  const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
   launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
-                   dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), slots), kFewWarps * 32, 0, s, a);
+                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, 0, s, a);
 }
 
 template <bool kGateUp, int T>
