@@ -181,12 +181,14 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
 // Where the routed experts take the few-token kernels, bf16 shared experts whose width is a
 // whole number of routed experts' run as more slots of the same two launches (moe_few.cu): no
 // branch, no launches of their own, and their blocks start streaming during the router's wait.
-// DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never; the default: kFewTokens).
+// At one token that measured faster (H200, V2-Lite batch 1: +3-4 %); at 2-4 the branch, whose
+// products run beside the router (3-4 tokens on tensor cores), stays ahead (batch 2 -1 %, 3 -5 %,
+// 4 -8 % fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
 bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
                                        const ExpertWeights& shared) {
   static const int max_tokens = [] {
     const char* env = std::getenv("DSINFER_FUSED_SHARED");
-    return env == nullptr ? kFewTokens : std::atoi(env);
+    return env == nullptr ? 1 : std::atoi(env);
   }();
   if (ids.shape.size() != 2 || ids.dim(0) > max_tokens || experts.empty()) return false;
   const ExpertTable& table = expert_tables_.get(experts);
