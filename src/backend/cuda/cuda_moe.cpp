@@ -180,10 +180,11 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
 
 // Where the routed experts take the few-token kernels, bf16 shared experts whose width is a
 // whole number of routed experts' run as more slots of the same two launches (moe_few.cu): no
-// branch, no launches of their own, and their blocks start streaming during the router's wait.
-// At one token that measured faster (H200, V2-Lite batch 1: +3-4 %); at 2-4 the branch, whose
-// products run beside the router (3-4 tokens on tensor cores), stays ahead (batch 2 -1 %, 3 -5 %,
-// 4 -8 % fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
+// branch, no launches of their own, and their gate/up blocks start streaming during the router's
+// wait (worth 3-4 % at V2-Lite batch 1 on an H200 against waiting for the router as the routed
+// blocks do). At one token fusing measured faster than the branch (+4-5 %); at 2-4 tokens the
+// branch, whose products run beside the router (3-4 tokens on tensor cores), stays ahead (batch 2
+// -1 %, 3 -5 %, 4 -8 % fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
 bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
                                        const ExpertWeights& shared) {
   static const int max_tokens = [] {
@@ -199,7 +200,8 @@ bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<Expe
     return w.w.dtype == DType::BF16 && w.w.device.kind == DeviceKind::CUDA && w.w.shape == Shape{rows, cols} &&
            aligned16(w.w.data);
   };
-  return inter % 8 == 0 && width % inter == 0 && bf16_matrix(shared.gate, width, hidden) &&
+  return inter % 8 == 0 && width % inter == 0 && width / inter <= kMaxSharedChunks &&
+         bf16_matrix(shared.gate, width, hidden) &&
          bf16_matrix(shared.up, width, hidden) && bf16_matrix(shared.down, hidden, width) &&
          moe_combine_residual_fits(hidden, {});
 }

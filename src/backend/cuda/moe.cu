@@ -245,16 +245,19 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
   for (int i = 0; i < kCombineChunks; ++i) {
     const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
     if (d >= hidden) break;
-    float o[4] = {}, sh[4] = {};
-    combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
-    if (r.shared) load4(r.shared + row + d, sh);
-    for (int j = 0; j < r.shared_chunks; ++j) {
-      float part[4];
-      load4(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, part);
-#pragma unroll
-      for (int c = 0; c < 4; ++c) sh[c] += part[c];
-    }
+    // Every load before any use: one wait on L2, not one per row the sums go through.
+    float o[4] = {}, sh[4] = {}, parts[kMaxSharedChunks][4];
     load4(r.x + row + d, xv[i]);
+    if (r.shared) load4(r.shared + row + d, sh);
+#pragma unroll
+    for (int j = 0; j < kMaxSharedChunks; ++j)
+      if (j < r.shared_chunks) load4(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
+    combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
+#pragma unroll
+    for (int j = 0; j < kMaxSharedChunks; ++j)
+      if (j < r.shared_chunks)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) sh[c] += parts[j][c];
     const bool with_shared = r.shared || r.shared_chunks > 0;
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
@@ -398,7 +401,7 @@ void launch_moe_combine_residual(const Y* y, const int* inverse, const float* we
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
   if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y) ||
-      !aligned16(r.shared_parts))
+      !aligned16(r.shared_parts) || r.shared_chunks > kMaxSharedChunks)
     fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
          4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));

@@ -75,6 +75,9 @@ struct SharedChunks {
   const __nv_bfloat16* down = nullptr;  // [hidden, chunks * inter]
   int chunks = 0;
 };
+// Most chunks (DeepSeek-V2: 2 shared experts the width of a routed one, V3: 1): the combine
+// loads them all at once.
+constexpr int kMaxSharedChunks = 4;
 
 // act[p] = silu(x[p / k] gate_e^T) * (x[p / k] up_e^T), e = ids[p], for the n = tokens * k pairs,
 // and the shared chunks' rows after them.
