@@ -324,6 +324,15 @@ TEST(GpuMoe, ExpertsTop6Of64TokensOneTo300) {
   for (int tokens : {1, 2, 7, 33, 85, 86, 300}) check_experts({tokens, 64, 6, 128, 48, false, 5}, 60 + tokens);
 }
 
+// V2-Lite's widths (hidden 2048, inter 1408: down rows of 176 16-byte pieces, not a whole load
+// step) and 1032 (129 pieces): at hidden 2048 the few-token kernels give a warp 2 rows.
+TEST(GpuMoe, ExpertsWithRowsOfPartialLoadSteps) {
+  SKIP_WITHOUT_GPU();
+  for (int tokens : {1, 2, 4}) check_experts({tokens, 4, 2, 2048, 1408}, 90 + tokens);
+  check_experts({1, 4, 2, 2048, 1032}, 95);
+  check_experts({3, 4, 2, 2048, 1032, false, 0, false, false, true}, 96);
+}
+
 TEST(GpuMoe, ExpertsTop8Of32WithUnusedExperts) {
   SKIP_WITHOUT_GPU();
   for (int tokens : {1, 3, 32, 33, 300}) check_experts({tokens, 32, 8, 96, 64, false, 10}, 70 + tokens);
