@@ -128,6 +128,7 @@ class CudaBackend final : public Backend {
   // Which expert kernels run `pairs` (token, choice) pairs of `tokens` tokens over this table.
   enum class ExpertPath { fp8_gemm, few, grouped, per_expert };
   ExpertPath expert_path(const ExpertTable& table, int tokens, int pairs, bool x_aligned) const;
+  static int shared_chunks(const GroupedExperts& ex, const ExpertWeights& shared);
   // mla_rope_and_cache's arguments, checked (cuda_ops.cpp).
   MlaRopeCacheParams mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
                                            const Weight& kv_norm, float eps, const RopeParams& p, Tensor q_nope,

@@ -162,6 +162,7 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
                           r.norm->w.numel() == x.shape.back() &&
                           moe_combine_residual_fits(x.shape.back(), {r.x.data, r.normed.data, out.data,
                                                                      shared_out ? shared_out->data : nullptr});
+  if (shared.weights && shared.out) fail("moe_experts_residual: shared experts given both as output and as weights");
   if (!one_launch && shared.weights)
     fail("moe_experts_residual: fused shared experts need the one-launch residual step (bf16 rows of ",
          shape_str(x.shape), ", 8-byte aligned)");
@@ -194,16 +195,23 @@ bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<Expe
   if (ids.shape.size() != 2 || ids.dim(0) > max_tokens || experts.empty()) return false;
   const ExpertTable& table = expert_tables_.get(experts);
   const int tokens = static_cast<int>(ids.dim(0)), k = static_cast<int>(ids.dim(1));
-  if (table.ex.dtype != DType::BF16 || expert_path(table, tokens, tokens * k, true) != ExpertPath::few) return false;
-  const int64_t hidden = table.ex.hidden, inter = table.ex.inter, width = shared.gate.out_features();
+  if (expert_path(table, tokens, tokens * k, true) != ExpertPath::few) return false;
+  return shared_chunks(table.ex, shared) > 0 && moe_combine_residual_fits(table.ex.hidden, {});
+}
+
+// The routed experts' widths the shared experts span (SharedChunks), or 0 where the few-token
+// kernels cannot run them: bf16 matrices on the GPU, a whole number (1 to kMaxSharedChunks) of
+// routed experts wide, 16-byte aligned, rows of a whole number of 16-byte pieces.
+int CudaBackend::shared_chunks(const GroupedExperts& ex, const ExpertWeights& shared) {
+  const int64_t hidden = ex.hidden, inter = ex.inter, width = shared.gate.w.shape.empty() ? 0 : shared.gate.out_features();
   const auto bf16_matrix = [](const Weight& w, int64_t rows, int64_t cols) {
     return w.w.dtype == DType::BF16 && w.w.device.kind == DeviceKind::CUDA && w.w.shape == Shape{rows, cols} &&
            aligned16(w.w.data);
   };
-  return inter % 8 == 0 && width % inter == 0 && width / inter <= kMaxSharedChunks &&
-         bf16_matrix(shared.gate, width, hidden) &&
-         bf16_matrix(shared.up, width, hidden) && bf16_matrix(shared.down, hidden, width) &&
-         moe_combine_residual_fits(hidden, {});
+  const bool fits = ex.dtype == DType::BF16 && inter > 0 && inter % 8 == 0 && width % inter == 0 &&
+                    width / inter >= 1 && width / inter <= kMaxSharedChunks && bf16_matrix(shared.gate, width, hidden) &&
+                    bf16_matrix(shared.up, width, hidden) && bf16_matrix(shared.down, hidden, width);
+  return fits ? static_cast<int>(width / inter) : 0;
 }
 
 CudaBackend::ExpertPath CudaBackend::expert_path(const ExpertTable& table, int tokens, int pairs,
@@ -241,11 +249,18 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
   const bool fp8_gemm = path == ExpertPath::fp8_gemm, few = path == ExpertPath::few;
   const bool grouped = path == ExpertPath::grouped, per_expert = path == ExpertPath::per_expert;
   const int slots = fp8_gemm ? moe_fp8_tile_slots(n, n_experts) : 0;
-  if (shared && !few) fail("moe_experts: shared experts fused with a batch of ", tokens, " tokens (at most ", kFewTokens, ")");
   SharedChunks chunks;
-  if (shared)
-    chunks = {shared->gate.w.ptr<bf16>(), shared->up.w.ptr<bf16>(), shared->down.w.ptr<bf16>(),
-              static_cast<int>(shared->gate.out_features() / inter)};
+  if (shared) {
+    chunks.chunks = shared_chunks(table.ex, *shared);
+    if (!few || chunks.chunks == 0)
+      fail("moe_experts: shared experts to fuse, but ", tokens, " tokens of top-", k,
+           " over these experts do not take the few-token kernels, or the shared matrices (",
+           shape_str(shared->gate.w.shape), ", ", dtype_name(shared->gate.w.dtype),
+           ") are not bf16 and a whole number of routed experts wide (fuses_shared_experts)");
+    chunks.gate = shared->gate.w.ptr<bf16>();
+    chunks.up = shared->up.w.ptr<bf16>();
+    chunks.down = shared->down.w.ptr<bf16>();
+  }
   const int64_t rows = n + static_cast<int64_t>(chunks.chunks) * tokens;  // of act and y
 
   ScratchCarver carve;

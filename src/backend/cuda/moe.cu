@@ -1,6 +1,7 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include <algorithm>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -245,16 +246,19 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
   for (int i = 0; i < kCombineChunks; ++i) {
     const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
     if (d >= hidden) break;
-    // Every load before any use: one wait on L2, not one per row the sums go through.
-    float o[4] = {}, sh[4] = {}, parts[kMaxSharedChunks][4];
+    // Every load before any use: one wait on L2, not one per row the sums go through. Fused
+    // shared parts come only with the few-token kernels' float rows (bf16 rows keep no registers
+    // for them: 52 registers, where 64 spilled).
+    constexpr int kParts = std::is_same_v<Y, float> ? kMaxSharedChunks : 0;
+    float o[4] = {}, sh[4] = {}, parts[kParts > 0 ? kParts : 1][4];
     load4(r.x + row + d, xv[i]);
     if (r.shared) load4(r.shared + row + d, sh);
 #pragma unroll
-    for (int j = 0; j < kMaxSharedChunks; ++j)
+    for (int j = 0; j < kParts; ++j)
       if (j < r.shared_chunks) load4(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
     combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
 #pragma unroll
-    for (int j = 0; j < kMaxSharedChunks; ++j)
+    for (int j = 0; j < kParts; ++j)
       if (j < r.shared_chunks)
 #pragma unroll
         for (int c = 0; c < 4; ++c) sh[c] += parts[j][c];
@@ -400,10 +404,13 @@ template <typename Y>
 void launch_moe_combine_residual(const Y* y, const int* inverse, const float* weights, int tokens, int k,
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
-  if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y) ||
-      !aligned16(r.shared_parts) || r.shared_chunks > kMaxSharedChunks)
+  if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
     fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
          4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
+  if (r.shared_chunks < 0 || r.shared_chunks > (std::is_same_v<Y, float> ? kMaxSharedChunks : 0) ||
+      !aligned16(r.shared_parts) || (r.shared_chunks > 0 && r.shared))
+    fail("moe combine: ", r.shared_chunks, " fused shared parts (at most ", kMaxSharedChunks,
+         ", with float expert rows, 16-byte aligned, and no shared output beside them)");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
   launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, 0, s, y, inverse,
                    weights, k, hidden, r, out);

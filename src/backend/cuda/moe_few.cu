@@ -30,6 +30,7 @@ namespace {
 
 constexpr int kFewWarps = 4;
 constexpr int kFewLoads = 8;  // 16-byte loads per lane per step, over the launch's matrices
+constexpr size_t kDefaultSharedBytes = 48 * 1024;  // a launch's dynamic shared memory without opt-in
 
 struct FewArgs {
   GroupedExperts ex;
@@ -80,10 +81,20 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
   const int lane = threadIdx.x % 32, p = blockIdx.y;
   // A shared chunk's gate/up reads no ids, only x and weights, and x was written two kernels back
-  // (the router's, which allows this launch after its own wait): it starts before the wait.
+  // (the router's, which allows this launch after its own wait): it starts before the wait,
+  // copying x into shared memory past L1, which may hold an earlier layer's copy (as for the ids
+  // below); every other block reads its inputs after the wait.
   const bool shared = p >= a.n;
-  if constexpr (kGateUp)
-    if (!shared) dependent_kernel_start();  // the ids are the previous kernel's output
+  extern __shared__ uint4 staged_x[];  // a shared chunk's gate/up: x [T][hidden / 8]
+  if constexpr (kGateUp) {
+    if (shared) {
+      const int n = T * static_cast<int>(a.ex.hidden / 8);
+      for (int i = threadIdx.x; i < n; i += blockDim.x) staged_x[i] = __ldcg(reinterpret_cast<const uint4*>(a.x) + i);
+      __syncthreads();
+    } else {
+      dependent_kernel_start();  // the ids are the previous kernel's output
+    }
+  }
   // (down: written two kernels back, so final once gate/up's blocks run, since gate/up allows
   // this kernel only after its own wait: keep it so; read past L1, which may hold an earlier
   // layer's copy)
@@ -148,7 +159,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 #pragma unroll
       for (int t = 0; t < T; ++t) {
         const int x_row = !kGateUp ? pr[t] : shared ? t : pr[t] / a.k;
-        xr[t] = reinterpret_cast<const uint4*>(a.x + x_row * k_in);
+        xr[t] = kGateUp && shared ? staged_x + x_row * (k_in / 8) : reinterpret_cast<const uint4*>(a.x + x_row * k_in);
       }
     }
     const int c0 = st.batch * 32 * U + lane;
@@ -158,7 +169,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 #pragma unroll
       for (int u = 0; u < U; ++u)
         if (c0 + 32 * u < pieces) {
-          const uint4 xv = __ldg(xr[t] + c0 + 32 * u);
+          // A generic load: x in global memory, or a shared chunk's copy in shared memory (one
+          // load path: 63 registers at one token, where choosing between two took 72).
+          const uint4 xv = xr[t][c0 + 32 * u];
 #pragma unroll
           for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
         }
@@ -210,11 +223,13 @@ int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
 template <bool kGateUp, DType D, int T>
 void launch_one(FewArgs a, cudaStream_t s) {
   const auto kernel = moe_few_kernel<D, kGateUp, T>;
-  static const int blocks_per_sm = [&] {
-    int n = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, 0));
-    return n;
-  }();
+  // Shared chunks' gate/up blocks stage x in shared memory (moe_few_kernel); the launch's
+  // occupancy then counts it.
+  const size_t smem = kGateUp && a.shared.chunks > 0 ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
+  if (smem > kDefaultSharedBytes)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  int blocks_per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kFewWarps * 32, smem));
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
   // A routed expert's rows mostly serve one token, a shared chunk's all T: its warps take 1 / T
   // of the rows, so that they end with the others (as many rows each, T = 4: 14 % slower at
@@ -223,7 +238,7 @@ void launch_one(FewArgs a, cudaStream_t s) {
   a.shared_rows_per_warp = ceil_div(a.rows_per_warp, T);
   const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
   launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
-                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, 0, s, a);
+                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, smem, s, a);
 }
 
 template <bool kGateUp, int T>
