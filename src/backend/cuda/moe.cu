@@ -223,11 +223,12 @@ __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
 }
 
 // The combine with the rest of the MoE block's end, one block per token (its whole row, for the
-// norm's sum): out = the combine (+ shared, or the sum of its fused parts), x += out, normed = rmsnorm(x) * norm, each rounded to
-// bf16 where the ops in sequence round (moe_experts' output, add, add_rmsnorm), so only the norm's
-// order of summation differs. Two launches fewer per MoE layer than those ops. A thread holds its
-// (up to kCombineChunks) 4-column chunks in registers from the combine to the norm, whose weights
-// it loads before the dependent wait (no kernel writes weights).
+// norm's sum): out = the combine (+ shared, or the sum of its fused parts), x += out, normed =
+// rmsnorm(x) * norm, each rounded to bf16 where the ops in sequence round (moe_experts' output,
+// add, add_rmsnorm), so only the norm's order of summation differs. Two launches fewer per MoE
+// layer than those ops. A thread holds its (up to kCombineChunks) 4-column chunks in registers
+// from the combine to the norm, whose weights it loads before the dependent wait (no kernel
+// writes weights).
 template <typename Y>
 __global__ void __launch_bounds__(kCombineResidualThreads)
     moe_combine_residual_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,

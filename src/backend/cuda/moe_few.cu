@@ -224,12 +224,17 @@ template <bool kGateUp, DType D, int T>
 void launch_one(FewArgs a, cudaStream_t s) {
   const auto kernel = moe_few_kernel<D, kGateUp, T>;
   // Shared chunks' gate/up blocks stage x in shared memory (moe_few_kernel); the launch's
-  // occupancy then counts it.
+  // occupancy then counts it. Launches without them (most) keep the occupancy found once.
   const size_t smem = kGateUp && a.shared.chunks > 0 ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
+  const auto occupancy = [&](size_t bytes) {
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, bytes));
+    return n;
+  };
+  static const int plain_blocks_per_sm = occupancy(0);
   if (smem > kDefaultSharedBytes)
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  int blocks_per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, kFewWarps * 32, smem));
+  const int blocks_per_sm = smem == 0 ? plain_blocks_per_sm : occupancy(smem);
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
   // A routed expert's rows mostly serve one token, a shared chunk's all T: its warps take 1 / T
   // of the rows, so that they end with the others (as many rows each, T = 4: 14 % slower at
