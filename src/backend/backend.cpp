@@ -35,6 +35,13 @@ void Backend::mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor& q, 
   head_matmul(q_nope, w_uk, /*transpose=*/true, q_lat);
 }
 
+void Backend::mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                               const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
+                               Tensor out_lat, Tensor out) {
+  mla_attention(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat);
+  head_matmul(out_lat, w_uv, /*transpose=*/false, out);
+}
+
 std::vector<Weight> Backend::upload_weights(const std::vector<Weight>& host, std::vector<Buffer>& keep) {
   std::vector<Weight> out;
   for (const Weight& w : host) out.push_back(upload_weight(w, keep));

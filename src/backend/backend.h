@@ -172,6 +172,13 @@ class Backend {
   // scores = q_lat . c + q_rope . k_rope; out_lat [T, H, kv_lora] = softmax(scores * scale) . c.
   virtual void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
                              const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) = 0;
+  // mla_attention into out_lat, then out [T, H, v] = w_uv[h] out_lat[t, h] per head (head_matmul,
+  // w_uv [H, v, kv_lora]): absorbed attention's output as one op, which a device may run as the
+  // attention and one pass that merges its splits of the keys and applies w_uv, leaving out_lat
+  // unwritten. The default runs the two ops.
+  virtual void mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                                const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
+                                Tensor out_lat, Tensor out);
   // Per-head matrices w [H, N, K]: out[t, h] = w[h] x[t, h] (x [T, H, K] -> out [T, H, N]), or with
   // `transpose` out[t, h] = w[h]^T x[t, h] (x [T, H, N] -> out [T, H, K]).
   virtual void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) = 0;

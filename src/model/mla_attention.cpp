@@ -106,9 +106,8 @@ Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_lat, con
   const int64_t t = q_lat.dim(0);
   const int heads = c_.num_heads, lora = c_.kv_lora_rank;
   Tensor out_lat = ctx.tensor({t, heads, lora});
-  ctx.be.mla_attention(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, out_lat);
   Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});
-  ctx.be.head_matmul(out_lat, w_uv_, /*transpose=*/false, attn);
+  ctx.be.mla_attention_uv(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, w_uv_, out_lat, attn);
   return attn;
 }
 

@@ -103,10 +103,20 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
   g.gpu->begin_forward(b);
   const Tensor gq_lat = g.gpu_bf16(q_lat, {t, heads, lora}), gq_rope = g.gpu_bf16(q_rope, {t, heads, rope});
   const Tensor gcache = g.gpu_bf16(cache, {slots, width});
+  // With W_UV after it (at decode sizes its product merges the splits itself, mla_output.cu).
+  const int v = std::min(lora, 128);
+  std::vector<float> w_uv = random_values(heads * v * lora, 1.0f, seed + 4);
+  std::vector<float> want_uv(t * heads * v);
+  g.cpu->head_matmul(host_view(want, {t, heads, lora}), host_view(w_uv, {heads, v, lora}), false,
+                     host_view(want_uv, {t, heads, v}));
+  const Tensor gw_uv = g.gpu_bf16(w_uv, {heads, v, lora});
   for (int i = 0; i < repeats; ++i) {
     Tensor out = g.gpu_tensor(DType::BF16, {t, heads, lora});
     g.gpu->mla_attention(b, gq_lat, gq_rope, gcache, lora, scale, out);
     expect_close(g.read(out), want, 2e-2f, "mla_attention");
+    Tensor out_uv = g.gpu_tensor(DType::BF16, {t, heads, v});
+    g.gpu->mla_attention_uv(b, gq_lat, gq_rope, gcache, lora, scale, gw_uv, out, out_uv);
+    expect_close(g.read(out_uv), want_uv, 2e-2f, "mla_attention_uv");
   }
 }
 

@@ -702,11 +702,8 @@ void decode_with(const GqaParams& p, const SplitKv& split, cudaStream_t s) {
 
 // ---------------------------------------------------------------- split merge
 
-// One block per (token, head) row. Warp 0 lists the splits that saw keys with their weights
-// exp2(lse - max) (a plan made for every context length leaves most splits of a short context
-// empty), reading each lse once; then each thread merges 4 output columns over just those splits,
-// in batches of kSplitBatch whose loads are all issued before any is used: a row is a few
-// dependent steps (L2 round trips), not one per split and column.
+// One block per (token, head) row: warp 0 lists the splits that saw keys with their weights
+// (list_live_splits), then each thread merges 4 output columns over just those splits.
 template <bool kVec>
 __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* out) {
   allow_next_kernel();  // before the wait: see dependent_launch.cuh
@@ -717,65 +714,15 @@ __global__ void combine_splits_kernel(SplitKv split, int rows, int dim, bf16* ou
   __shared__ float inv_den;
   const int64_t row = blockIdx.x;
   if (threadIdx.x < 32) {
-    const int lane = threadIdx.x;
-    float mx = kNegInf;
-    for (int z0 = lane; z0 < split.splits; z0 += kSplitBatch * 32) {
-      float lse[kSplitBatch];
-#pragma unroll
-      for (int u = 0; u < kSplitBatch; ++u) {
-        const int z = z0 + 32 * u;
-        lse[u] = z < split.splits ? split.part_lse[z * static_cast<int64_t>(rows) + row] : kNegInf;
-      }
-#pragma unroll
-      for (int u = 0; u < kSplitBatch; ++u) {
-        if (z0 + 32 * u < split.splits) weight[z0 + 32 * u] = lse[u];  // staged: the lane reads its own back
-        mx = fmaxf(mx, lse[u]);
-      }
-    }
-    mx = warp_max(mx);
-    int n = 0;
-    float den = 0.0f;
-    for (int z0 = 0; z0 < split.splits; z0 += 32) {
-      const int z = z0 + lane;
-      const float lse = z < split.splits ? weight[z] : kNegInf;
-      // Every lane has read its entry before any lane writes (the barrier): a live split's entry
-      // moves down to its rank among the live ones, below the entries of later rounds.
-      const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNegInf);
-      __syncwarp();
-      if (lse != kNegInf) {
-        const int at = n + __popc(has_keys & ((1u << lane) - 1));
-        weight[at] = exp2f(lse - mx);
-        live[at] = z;
-        den += weight[at];
-      }
-      n += __popc(has_keys);
-    }
-    den = warp_sum(den);
-    if (lane == 0) n_live = n, inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+    float inv = 0.0f;
+    const int n = list_live_splits(split, rows, row, weight, live, inv);
+    if (threadIdx.x == 0) n_live = n, inv_den = inv;
   }
   __syncthreads();
   const int per_thread = kVec ? 4 : 1;
   for (int d = threadIdx.x * per_thread; d < dim; d += blockDim.x * per_thread) {
     float acc[4] = {};
-    for (int i0 = 0; i0 < n_live; i0 += kSplitBatch) {
-      float v[kSplitBatch][4];
-#pragma unroll
-      for (int u = 0; u < kSplitBatch; ++u) {
-        const int i = i0 + u < n_live ? i0 + u : i0;  // past the live ones: a repeat, weighed 0
-        const float* part = split.part_o + (live[i] * static_cast<int64_t>(rows) + row) * dim + d;
-        if constexpr (kVec) {
-          const float4 p4 = *reinterpret_cast<const float4*>(part);
-          v[u][0] = p4.x, v[u][1] = p4.y, v[u][2] = p4.z, v[u][3] = p4.w;
-        } else {
-          v[u][0] = part[0];
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kSplitBatch; ++u) {
-        const float w = i0 + u < n_live ? weight[i0 + u] : 0.0f;
-        for (int j = 0; j < per_thread; ++j) acc[j] += w * v[u][j];
-      }
-    }
+    merge_live_columns<kVec>(split, rows, row, dim, d, weight, live, n_live, acc);
     for (int j = 0; j < per_thread; ++j) out[row * dim + d + j] = __float2bfloat16(acc[j] * inv_den);
   }
 }

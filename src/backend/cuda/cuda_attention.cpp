@@ -121,8 +121,8 @@ void CudaBackend::gqa_decode(const GqaParams& p) {
   if (sp.splits > 1 && sp.counters == nullptr) launch_combine_splits(sp, t, heads, v_head_dim, p.out, stream_);
 }
 
-void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
-                                const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
+SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                                          const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
   const DeviceBatch& db = device_batch(batch);
   expect(q_lat, DType::BF16, "mla_attention", "q_lat");
   expect(q_rope, DType::BF16, "mla_attention", "q_rope");
@@ -135,7 +135,7 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || latent_cache.shape.back() != kv_lora_rank + rope)
     fail("mla_attention: latent ", kv_lora_rank, " (at most ", kMlaMaxLora, ") + rope ", rope, " (at most ",
          kMlaMaxRope, ") over a cache of ", shape_str(latent_cache.shape));
-  if (t == 0) return;
+  if (t == 0) return {};
 
   MlaParams p;
   p.batch = db;
@@ -159,13 +159,39 @@ void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, 
   if (wgmma) sp.splits = fewest_wave_splits(blocks, sm_count_, sp.splits, [](int) { return true; });
   // One block merging the partials of 64 heads x 512 columns is slower than a launch of one
   // block per row (V3 shapes, batch 1 x 4096 keys, H200: 174 us), so the MLA kernels leave the
-  // merge to combine_splits_kernel.
+  // merge to a kernel after them (combine_splits_kernel, or mla_output_kernel with W_UV).
   sp.counters = nullptr;
   if (wgmma)
     launch_mla_decode(p, sp, stream_);
   else
     launch_mla(p, sp, stream_);
-  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, p.out, stream_);
+  return sp;
+}
+
+void CudaBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                                const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
+  const SplitKv sp = launch_mla_attention(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat);
+  if (sp.splits > 1)
+    launch_combine_splits(sp, batch.num_tokens(), static_cast<int>(q_lat.dim(1)), kv_lora_rank, out_lat.ptr<bf16>(),
+                          stream_);
+}
+
+// Split attention of 1-4 tokens merges its splits in the W_UV product's launch (mla_output.cu).
+void CudaBackend::mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                                   const Tensor& latent_cache, int kv_lora_rank, float scale, const Tensor& w_uv,
+                                   Tensor out_lat, Tensor out) {
+  expect(w_uv, DType::BF16, "mla_attention_uv", "W_UV");
+  expect(out, DType::BF16, "mla_attention_uv", "output");
+  const int t = batch.num_tokens(), heads = static_cast<int>(q_lat.dim(1));
+  if (w_uv.shape.size() != 3 || w_uv.dim(0) != heads || w_uv.dim(2) != kv_lora_rank)
+    fail("mla_attention_uv: W_UV ", shape_str(w_uv.shape), " is not [", heads, " heads, v, ", kv_lora_rank, "]");
+  const int n = static_cast<int>(w_uv.dim(1));
+  expect_shape(out, {t, heads, n}, "mla_attention_uv", "output");
+  const SplitKv sp = launch_mla_attention(batch, q_lat, q_rope, latent_cache, kv_lora_rank, scale, out_lat);
+  if (sp.splits > 1 && mla_output_fits(t, n, kv_lora_rank, sp, w_uv.data))
+    return launch_mla_output(sp, w_uv.ptr<bf16>(), t, heads, n, kv_lora_rank, out.ptr<bf16>(), sm_count_, stream_);
+  if (sp.splits > 1) launch_combine_splits(sp, t, heads, kv_lora_rank, out_lat.ptr<bf16>(), stream_);
+  head_matmul(out_lat, w_uv, /*transpose=*/false, out);
 }
 
 }  // namespace dsinfer::cuda

@@ -70,6 +70,8 @@ class CudaBackend final : public Backend {
                             const RopeParams& p, int kv_heads, float scale, Tensor out) override;
   void mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
                      int kv_lora_rank, float scale, Tensor out_lat) override;
+  void mla_attention_uv(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope, const Tensor& latent_cache,
+                        int kv_lora_rank, float scale, const Tensor& w_uv, Tensor out_lat, Tensor out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) override;
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
   void moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r, Tensor logits,
@@ -128,6 +130,9 @@ class CudaBackend final : public Backend {
   // Which expert kernels run `pairs` (token, choice) pairs of `tokens` tokens over this table.
   enum class ExpertPath { fp8_gemm, few, grouped, per_expert };
   ExpertPath expert_path(const ExpertTable& table, int tokens, int pairs, bool x_aligned) const;
+  // mla_attention's kernel, leaving the merge of its splits (if it has more than one) to the caller.
+  SplitKv launch_mla_attention(const ForwardBatch& batch, const Tensor& q_lat, const Tensor& q_rope,
+                               const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat);
   static int shared_chunks(const GroupedExperts& ex, const ExpertWeights& shared);
   // mla_rope_and_cache's arguments, checked (cuda_ops.cpp).
   MlaRopeCacheParams mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,

@@ -228,6 +228,12 @@ void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 constexpr int kMlaDecodeHeadsPerBlock = 64;
 bool mla_decode_fits(const MlaParams& p);
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s);
+// ---- mla_output.cu: for 1-4 tokens (kGemvMaxRows), the merge of the attention's split partials
+// [splits, T, heads, lora] and out [T, heads, n] = w_uv [heads, n, lora] . the merged row per
+// head, in one launch (split.splits > 1).
+bool mla_output_fits(int64_t tokens, int64_t n, int64_t lora, const SplitKv& split, const void* w_uv);
+void launch_mla_output(const SplitKv& split, const bf16* w_uv, int tokens, int heads, int n, int lora, bf16* out,
+                       int sm_count, cudaStream_t s);
 
 // ---- moe.cu
 struct RouteParams {

@@ -1,8 +1,10 @@
-// Decode attention split over the keys, merged inside the kernel: each live split writes its
-// partial output (normalized by its own softmax sum) and the log2 of that sum, then counts itself
-// in; the last live split of a (token, head block) to arrive merges all of them by their
-// log-sum-exp and writes the bf16 output (last_block_arrives counts them), so no combine kernel
-// is launched. Used by the GQA decode kernel.
+// Merging decode attention's splits of the keys: each live split writes its partial output
+// (normalized by its own softmax sum) and the log2 of that sum, and the merge weighs the partials
+// by exp2(lse - max) / sum.
+// * merge_live_splits: inside the GQA decode kernel, by the last live split of a (token, head
+//   block) to arrive (last_block_arrives counts them), so no combine kernel is launched.
+// * list_live_splits and merge_live_columns: for a kernel after the attention, whose splits may
+//   see keys in any pattern (combine_splits_kernel, and MLA's merge with W_UV, mla_output.cu).
 #pragma once
 #include <cuda_bf16.h>
 
@@ -16,6 +18,83 @@ namespace dsinfer::cuda {
 // Splits whose loads (of lse, or of partial rows) a thread issues together, before it uses any:
 // a merge is a chain of L2 round trips, so their number is its length.
 constexpr int kSplitBatch = 8;
+
+// Warp-level (every lane calls it): the splits of partial row `row` (of `rows` a split) that saw
+// keys, in order, with their weights exp2(lse - max): weight[i] and live[i] for i below the count
+// returned (each array holds s.splits entries); inv_den = 1 / the weights' sum (0: no keys). A
+// plan made for every context length leaves most splits of a short context empty; each lse is
+// read once, in batches of kSplitBatch loads.
+__device__ inline int list_live_splits(const SplitKv& s, int64_t rows, int64_t row, float* weight, int* live,
+                                       float& inv_den) {
+  constexpr float kNoKeys = -__builtin_huge_valf();
+  const int lane = threadIdx.x % 32;
+  float mx = kNoKeys;
+  for (int z0 = lane; z0 < s.splits; z0 += kSplitBatch * 32) {
+    float lse[kSplitBatch];
+#pragma unroll
+    for (int u = 0; u < kSplitBatch; ++u) {
+      const int z = z0 + 32 * u;
+      lse[u] = z < s.splits ? s.part_lse[z * rows + row] : kNoKeys;
+    }
+#pragma unroll
+    for (int u = 0; u < kSplitBatch; ++u) {
+      if (z0 + 32 * u < s.splits) weight[z0 + 32 * u] = lse[u];  // staged: the lane reads its own back
+      mx = fmaxf(mx, lse[u]);
+    }
+  }
+  mx = warp_max(mx);
+  int n = 0;
+  float den = 0.0f;
+  for (int z0 = 0; z0 < s.splits; z0 += 32) {
+    const int z = z0 + lane;
+    const float lse = z < s.splits ? weight[z] : kNoKeys;
+    // Every lane has read its entry before any lane writes (the barrier): a live split's entry
+    // moves down to its rank among the live ones, below the entries of later rounds.
+    const unsigned has_keys = __ballot_sync(0xffffffffu, lse != kNoKeys);
+    __syncwarp();
+    if (lse != kNoKeys) {
+      const int at = n + __popc(has_keys & ((1u << lane) - 1));
+      weight[at] = exp2f(lse - mx);
+      live[at] = z;
+      den += weight[at];
+    }
+    n += __popc(has_keys);
+  }
+  den = warp_sum(den);
+  inv_den = den > 0.0f ? 1.0f / den : 0.0f;
+  __syncwarp();
+  return n;
+}
+
+// acc[j] += the listed splits' partials of row `row`, column d + j (j < 4 with kVec, else j = 0),
+// by their weights (list_live_splits; not yet divided by the sum), in batches of kSplitBatch
+// splits whose loads are all issued before any is used: a few dependent L2 round trips, not one a
+// split.
+template <bool kVec>
+__device__ __forceinline__ void merge_live_columns(const SplitKv& s, int64_t rows, int64_t row, int dim, int d,
+                                                   const float* weight, const int* live, int n_live,
+                                                   float (&acc)[4]) {
+  for (int i0 = 0; i0 < n_live; i0 += kSplitBatch) {
+    float v[kSplitBatch][4];
+#pragma unroll
+    for (int u = 0; u < kSplitBatch; ++u) {
+      const int i = i0 + u < n_live ? i0 + u : i0;  // past the live ones: a repeat, weighed 0
+      const float* part = s.part_o + (live[i] * rows + row) * dim + d;
+      if constexpr (kVec) {
+        const float4 p4 = *reinterpret_cast<const float4*>(part);
+        v[u][0] = p4.x, v[u][1] = p4.y, v[u][2] = p4.z, v[u][3] = p4.w;
+      } else {
+        v[u][0] = part[0];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kSplitBatch; ++u) {
+      const float w = i0 + u < n_live ? weight[i0 + u] : 0.0f;
+#pragma unroll
+      for (int j = 0; j < (kVec ? 4 : 1); ++j) acc[j] += w * v[u][j];
+    }
+  }
+}
 
 // out rows [row0, row0 + n_rows) (rows = (token, head), `dim` values each) = the splits' partials
 // weighted by exp2(lse - max) / sum. R: rows a block owns at most; blockDim.x / R threads share a
