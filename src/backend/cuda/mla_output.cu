@@ -59,18 +59,39 @@ __global__ void __launch_bounds__(kOutWarps * 32) mla_output_kernel(OutArgs a) {
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t split_rows = static_cast<int64_t>(T) * a.heads;  // (token, head) rows of a split
+  // A thread's first (token, 4 columns) of the merge: the partials of splits 0 to kSplitBatch - 1,
+  // loaded beside the lse, since a context's live splits are its first (split_range): the merge's
+  // first batch then waits on no round trip of its own after the list.
+  const int quads = a.lora / 4;
+  float4 first[kSplitBatch];
+  if (threadIdx.x < T * quads) {
+    const int64_t row = (threadIdx.x / quads) * a.heads + h;
+    const int d = (threadIdx.x % quads) * 4;
+#pragma unroll
+    for (int u = 0; u < kSplitBatch; ++u)
+      if (u < S) first[u] = __ldcg(reinterpret_cast<const float4*>(a.split.part_o + (u * split_rows + row) * a.lora + d));
+  }
   if (warp < T) {
     float inv = 0.0f;
     const int n = list_live_splits(a.split, split_rows, warp * a.heads + h, weight + warp * S, live + warp * S, inv);
     if (lane == 0) n_live[warp] = n, inv_den[warp] = inv;
   }
   __syncthreads();
-  const int quads = a.lora / 4;
   for (int i = threadIdx.x; i < T * quads; i += blockDim.x) {
-    const int t = i / quads, d = (i % quads) * 4;
+    const int t = i / quads, d = (i % quads) * 4, n = n_live[t];
+    const float* wt = weight + t * S;
+    const int* lt = live + t * S;
     float acc[4] = {};
-    merge_live_columns<true>(a.split, split_rows, t * a.heads + h, a.lora, d, weight + t * S, live + t * S,
-                             n_live[t], acc);
+    int from = 0;
+    if (i == threadIdx.x && (n == 0 || lt[n - 1] == n - 1)) {  // the live splits are 0 .. n - 1
+      from = min(n, kSplitBatch);
+#pragma unroll
+      for (int u = 0; u < kSplitBatch; ++u) {
+        const float w = u < from ? wt[u] : 0.0f;
+        if (u < from) acc[0] += w * first[u].x, acc[1] += w * first[u].y, acc[2] += w * first[u].z, acc[3] += w * first[u].w;
+      }
+    }
+    merge_live_columns<true>(a.split, split_rows, t * a.heads + h, a.lora, d, wt, lt, n, acc, from);
     const __nv_bfloat162 lo = __floats2bfloat162_rn(acc[0] * inv_den[t], acc[1] * inv_den[t]);
     const __nv_bfloat162 hi = __floats2bfloat162_rn(acc[2] * inv_den[t], acc[3] * inv_den[t]);
     __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(reinterpret_cast<bf16*>(xs) + t * a.lora + d);

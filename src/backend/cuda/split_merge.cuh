@@ -67,14 +67,14 @@ __device__ inline int list_live_splits(const SplitKv& s, int64_t rows, int64_t r
 }
 
 // acc[j] += the listed splits' partials of row `row`, column d + j (j < 4 with kVec, else j = 0),
-// by their weights (list_live_splits; not yet divided by the sum), in batches of kSplitBatch
-// splits whose loads are all issued before any is used: a few dependent L2 round trips, not one a
-// split.
+// by their weights (list_live_splits; not yet divided by the sum), from the list's entry `from`
+// on, in batches of kSplitBatch splits whose loads are all issued before any is used: a few
+// dependent L2 round trips, not one a split.
 template <bool kVec>
 __device__ __forceinline__ void merge_live_columns(const SplitKv& s, int64_t rows, int64_t row, int dim, int d,
                                                    const float* weight, const int* live, int n_live,
-                                                   float (&acc)[4]) {
-  for (int i0 = 0; i0 < n_live; i0 += kSplitBatch) {
+                                                   float (&acc)[4], int from = 0) {
+  for (int i0 = from; i0 < n_live; i0 += kSplitBatch) {
     float v[kSplitBatch][4];
 #pragma unroll
     for (int u = 0; u < kSplitBatch; ++u) {
