@@ -19,6 +19,8 @@ __host__ __device__ constexpr int ceil_div(int64_t a, int64_t b) { return static
 
 // Whether 16-byte vector loads and stores may address p.
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// Dynamic shared memory a launch may have without opting in (cudaFuncAttributeMaxDynamicSharedMemorySize).
+constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
 // ---- elementwise.cu: data movement and pointwise math
 void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s);

@@ -145,7 +145,7 @@ void launch_output(const OutArgs& args, int sm_count, cudaStream_t s) {
   const size_t smem = output_smem_bytes(T, a.rows_per_block, a.lora, a.split.splits);
   if (smem > most) fail("mla output: ", smem, " bytes of shared memory a block, more than the device's ", most);
   const auto kernel = mla_output_kernel<T>;
-  if (smem > 48 * 1024)
+  if (smem > kDefaultSharedBytes)
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const dim3 grid(static_cast<unsigned>(ceil_div(a.n, a.rows_per_block)), static_cast<unsigned>(a.heads));
   const int blocks_per_sm = static_cast<int>(ceil_div(static_cast<int64_t>(grid.x) * grid.y, sm_count));

@@ -30,7 +30,6 @@ namespace {
 
 constexpr int kFewWarps = 4;
 constexpr int kFewLoads = 8;  // 16-byte loads per lane per step, over the launch's matrices
-constexpr size_t kDefaultSharedBytes = 48 * 1024;  // a launch's dynamic shared memory without opt-in
 
 struct FewArgs {
   GroupedExperts ex;
