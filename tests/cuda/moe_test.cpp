@@ -79,8 +79,9 @@ void check_gate_route(const MoeRouting& r, int tokens, int hidden, int experts, 
 
 }  // namespace
 
-// One launch for 1-4 tokens (V2-Lite's softmax routing, V3's grouped sigmoid with a bias, a
-// count of experts no multiple of the block's 4 rows), and the two ops beyond 4 tokens.
+// One launch for 1-4 tokens (V2-Lite's softmax routing, V3's grouped sigmoid with a bias), and the
+// two ops beyond 4 tokens. Up to 64 experts route in one cluster (10: most of its warps idle),
+// more on the grid (70: its last block has 2 rows).
 TEST(GpuMoe, GateAndRouteInOneOp) {
   SKIP_WITHOUT_GPU();
   MoeRouting v2;
@@ -89,7 +90,8 @@ TEST(GpuMoe, GateAndRouteInOneOp) {
   for (int tokens : {1, 2, 3, 4, 7}) check_gate_route(v2, tokens, 2048, 64, false, 60 + tokens);
   for (int tokens : {1, 3}) check_gate_route(v3_routing(), tokens, 7168, 256, true, 70 + tokens);
   v2.top_k = 2;
-  check_gate_route(v2, 2, 40, 10, false, 80);  // 10 experts: the last block has 2 rows
+  check_gate_route(v2, 2, 40, 10, false, 80);
+  check_gate_route(v2, 3, 2048, 70, false, 81);
 }
 
 TEST(GpuMoe, RouteSigmoidBiasGroupLimitedAsDeepSeekV3) {

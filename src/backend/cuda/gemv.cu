@@ -152,10 +152,9 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
     // Staged blocks that fit the decode chain's split ask for it, so that they land beside the
     // kernels before them (V2-Lite's o_proj beside MLA's W_UV product); larger ones (the 7B's
     // o_proj: 7 blocks of 28 KB an SM) keep the split that holds them all.
-    const int carveout =
-        fits_decode_chain_split(ceil_div(blocks, sm_count), staged_bytes) ? kDecodeChainCarveout : -1;
     launch_dependent("gemv_kernel", gemv_kernel<M, Out, true, kSilu>, blocks, kWarps * 32,
-                     {staged_bytes, carveout}, s, x, products, k, splits);
+                     {staged_bytes, decode_chain_carveout(ceil_div(blocks, sm_count), staged_bytes)}, s, x, products,
+                     k, splits);
   } else {
     launch_dependent("gemv_kernel", gemv_kernel<M, Out, false, kSilu>, blocks, kWarps * 32, 0, s, x, products, k,
                      splits);

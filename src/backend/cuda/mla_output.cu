@@ -149,8 +149,8 @@ void launch_output(const OutArgs& args, int sm_count, cudaStream_t s) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const dim3 grid(static_cast<unsigned>(ceil_div(a.n, a.rows_per_block)), static_cast<unsigned>(a.heads));
   const int blocks_per_sm = static_cast<int>(ceil_div(static_cast<int64_t>(grid.x) * grid.y, sm_count));
-  const int carveout = fits_decode_chain_split(blocks_per_sm, smem) ? kDecodeChainCarveout : -1;
-  launch_dependent("mla_output_kernel", kernel, grid, kOutWarps * 32, {smem, carveout}, s, a);
+  launch_dependent("mla_output_kernel", kernel, grid, kOutWarps * 32, {smem, decode_chain_carveout(blocks_per_sm, smem)},
+                   s, a);
 }
 
 }  // namespace

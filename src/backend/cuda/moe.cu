@@ -1,6 +1,10 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string_view>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -8,7 +12,9 @@
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_kernels.h"
+#include "backend/cuda/mma.cuh"  // smem_addr
 #include "backend/cuda/skinny_product.cuh"
+#include "backend/cuda/wgmma_fp8.cuh"  // the cluster's barrier and stores
 
 namespace dsinfer::cuda {
 namespace {
@@ -37,23 +43,37 @@ __device__ __forceinline__ bool better(float v, int i, float best, int best_i) {
 // Shared memory per routing warp: scores[E], choice[E], the top_k picks.
 __host__ __device__ constexpr int route_warp_floats(int experts, int top_k) { return 2 * experts + top_k; }
 
-// Token t's choice by one warp, from its logits (read past L1, once: another block may have
-// written them in this launch); `scratch` is the warp's shared memory. Lane l holds experts l,
-// l + 32, ...; which of them are taken is a bit each in a register (experts <= 1024).
-__device__ void route_token(const float* logits, int t, int experts, const DeviceWeight& bias, bool has_bias,
+// The cluster router's shape (moe_gate_route_cluster_kernel): blocks of a cluster (the portable
+// most), warps a block, a warp per expert row.
+constexpr int kClusterBlocks = 8, kClusterWarps = 8, kClusterRouteExperts = kClusterBlocks * kClusterWarps;
+
+// Token t's logits in global memory, read past L1 (another block may have written them in this
+// launch).
+struct GlobalLogits {
+  const float* l;
+  __device__ float operator()(int e) const { return __ldcg(l + e); }
+};
+__device__ __forceinline__ GlobalLogits global_logits(const float* logits, int t, int experts) {
+  return {logits + static_cast<int64_t>(t) * experts};
+}
+
+// Token t's choice by one warp, from its logits (logit(e), each read once); `scratch` is the
+// warp's shared memory. Lane l holds experts l, l + 32, ...; which of them are taken is a bit each
+// in a register (experts <= 1024).
+template <typename Logit>
+__device__ void route_token(Logit logit, int t, int experts, const DeviceWeight& bias, bool has_bias,
                             const RouteParams& r, float* scratch, int* ids, float* weights) {
   const int lane = threadIdx.x % 32;
   float* scores = scratch;
   float* choice = scores + experts;
   int* pick = reinterpret_cast<int*>(choice + experts);
-  const float* l = logits + static_cast<int64_t>(t) * experts;
 
   if (r.sigmoid) {
-    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-__ldcg(l + e)));
+    for (int e = lane; e < experts; e += 32) scores[e] = 1.0f / (1.0f + expf(-logit(e)));
   } else {
     float mx = kNegInf;
     for (int e = lane; e < experts; e += 32) {
-      const float v = __ldcg(l + e);
+      const float v = logit(e);
       scores[e] = v;
       mx = fmaxf(mx, v);
     }
@@ -125,7 +145,8 @@ __global__ void moe_route_kernel(const float* logits, int tokens, int experts, D
   dependent_kernel_start();  // the logits are the previous kernel's output
   const int warp = threadIdx.x / 32, t = blockIdx.x * kRouteWarps + warp;
   if (t >= tokens) return;
-  route_token(logits, t, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
+  route_token(global_logits(logits, t, experts), t, experts, bias, has_bias, r,
+              smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
 }
 
 // The router's product and the routing of up to kRouteWarps tokens in one launch (decode): warp
@@ -154,8 +175,46 @@ __global__ void __launch_bounds__(kRouteWarps * 32)
     if (lane == 0 && e < experts) logits[static_cast<int64_t>(m) * experts + e] = v;
   }
   if (!last_block_arrives(counter, gridDim.x) || warp >= M) return;
-  route_token(logits, warp, experts, bias, has_bias, r, smem + warp * route_warp_floats(experts, r.top_k), ids,
-              weights);
+  route_token(global_logits(logits, warp, experts), warp, experts, bias, has_bias, r,
+              smem + warp * route_warp_floats(experts, r.top_k), ids, weights);
+}
+
+// Up to kClusterRouteExperts experts (V2's 64): the same in one cluster of kClusterBlocks blocks,
+// a warp per expert row, each row's logits stored into block 0's shared memory (and to `logits`,
+// which nothing in the launch reads). One cluster barrier then stands where the grid has a fence,
+// an atomic count and the last block's read-back of the logits from L2, which queue behind the
+// fused shared experts' weight loads streaming beside the router. (V3's 256 rows on a cluster's 8
+// SMs cost 6 % at batch 1 in session 17: more experts keep the grid.)
+template <int M>
+__global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kClusterWarps * 32)
+    moe_gate_route_cluster_kernel(const bf16* x, const bf16* gate, int hidden, int experts, DeviceWeight bias,
+                                  bool has_bias, RouteParams r, float* logits, int* ids, float* weights) {
+  extern __shared__ float smem[];  // block 0's: the logits [M][experts], then the routing warps' scratch
+  constexpr int kUnroll = 8;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int e = blockIdx.x * kClusterWarps + warp, pieces = hidden / 8;
+  const bool live = e < experts;
+  const uint4* wr = reinterpret_cast<const uint4*>(gate) + static_cast<int64_t>(live ? e : 0) * pieces;
+  uint4 wv[kUnroll];
+  if (live) load_batch(wv, wr, lane, pieces);
+  dependent_kernel_start();  // x is the previous kernel's output
+  if (live) {
+    float acc[M] = {};
+    stream_row<M>(acc, wv, wr, reinterpret_cast<const uint4*>(x), pieces, lane, pieces);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float v = warp_sum(acc[m]);
+      if (lane == 0) {
+        logits[static_cast<int64_t>(m) * experts + e] = v;
+        st_shared_cluster_f32(smem_addr(smem + m * experts + e), 0, v);
+      }
+    }
+  }
+  cluster_sync();  // every block, block 0 included, before block 0 reads the logits
+  if (cluster_rank() != 0 || warp >= M) return;
+  const float* l = smem + warp * experts;
+  route_token([l](int i) { return l[i]; }, warp, experts, bias, has_bias, r,
+              smem + M * experts + warp * route_warp_floats(experts, r.top_k), ids, weights);
 }
 
 // out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
@@ -355,6 +414,32 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* 
   }
 }
 
+// Whether the cluster router takes `experts` rows: at most kClusterRouteExperts, where a cluster
+// of its largest launch (kRouteWarps tokens) fits the current device (asked once a device), and
+// unless DSINFER_ROUTE_CLUSTER=0 (the grid always: for measuring what the cluster buys).
+bool route_cluster_fits(int experts) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("DSINFER_ROUTE_CLUSTER");
+    return !v || std::string_view(v) != "0";
+  }();
+  if (!enabled || experts > kClusterRouteExperts) return false;
+  static std::mutex mutex;
+  static std::map<int, bool> fits;  // by device
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard lock(mutex);
+  if (const auto it = fits.find(device); it != fits.end()) return it->second;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = kClusterBlocks;
+  config.blockDim = kClusterWarps * 32;
+  config.dynamicSmemBytes =
+      static_cast<size_t>(kRouteWarps) * (kClusterRouteExperts + route_warp_floats(kClusterRouteExperts, kClusterRouteExperts)) *
+      sizeof(float);
+  int clusters = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_gate_route_cluster_kernel<kRouteWarps>, &config));
+  return fits[device] = clusters >= 1;
+}
+
 }  // namespace
 
 void launch_moe_route(const float* logits, int tokens, int experts, const DeviceWeight* bias, const RouteParams& r,
@@ -377,13 +462,25 @@ void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidd
   if (!moe_gate_route_fits(tokens, hidden, x, gate))
     fail("moe gate+route: ", tokens, " tokens (1 to ", kRouteWarps, "), hidden ", hidden,
          " (a multiple of 8), 16-byte aligned x and gate");
+  if (route_cluster_fits(experts)) {
+    const size_t smem = static_cast<size_t>(tokens) * (experts + route_warp_floats(experts, r.top_k)) * sizeof(float);
+    const int carveout = tokens == 1 ? decode_chain_carveout(1, smem) : -1;  // as below
+    return with_rows(tokens, [&](auto m) {
+      launch_dependent("moe_gate_route_cluster_kernel", moe_gate_route_cluster_kernel<m.value>, kClusterBlocks,
+                       kClusterWarps * 32, {smem, carveout}, s, x, gate, hidden, experts,
+                       bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights);
+    });
+  }
   const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
+  const int blocks = ceil_div(experts, kRouteWarps);
+  // One token: the start of the one-token MoE chain (the experts' launches with the shared experts
+  // fused, the combine), which runs under the decode chain's split; its few blocks land one an SM.
+  const int carveout = tokens == 1 ? decode_chain_carveout(1, smem) : -1;
   with_rows(tokens, [&](auto m) {
     const auto kernel = moe_gate_route_kernel<m.value>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    launch_dependent("moe_gate_route_kernel", kernel, ceil_div(experts, kRouteWarps), kRouteWarps * 32, smem, s, x,
-                     gate, hidden, experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights,
-                     counter);
+    launch_dependent("moe_gate_route_kernel", kernel, blocks, kRouteWarps * 32, {smem, carveout}, s, x, gate, hidden,
+                     experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights, counter);
   });
 }
 
@@ -413,8 +510,10 @@ void launch_moe_combine_residual(const Y* y, const int* inverse, const float* we
     fail("moe combine: ", r.shared_chunks, " fused shared parts (at most ", kMaxSharedChunks,
          ", with float expert rows, 16-byte aligned, and no shared output beside them)");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
-  launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, 0, s, y, inverse,
-                   weights, k, hidden, r, out);
+  // Fused shared parts: the end of the one-token MoE chain, under the decode chain's split.
+  const int carveout = r.shared_chunks > 0 ? kDecodeChainCarveout : -1;
+  launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, {0, carveout}, s, y,
+                   inverse, weights, k, hidden, r, out);
 }
 template void launch_moe_combine_residual(const float*, const int*, const float*, int, int, int64_t,
                                           const CombineResidual&, bf16*, cudaStream_t);

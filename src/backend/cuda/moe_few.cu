@@ -241,8 +241,12 @@ void launch_one(FewArgs a, cudaStream_t s) {
   a.rows_per_warp = rows_per_warp(n_out, a.n + a.shared.chunks * T, blocks_per_sm);
   a.shared_rows_per_warp = ceil_div(a.rows_per_warp, T);
   const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
+  // With the shared experts fused (one token) the launch is part of the one-token MoE chain, which
+  // runs under the decode chain's split ("Dependent launches" in docs/cuda.md).
+  const int carveout = a.shared.chunks > 0 ? decode_chain_carveout(blocks_per_sm, smem) : -1;
   launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
-                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, smem, s, a);
+                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, {smem, carveout}, s,
+                   a);
 }
 
 template <bool kGateUp, int T>

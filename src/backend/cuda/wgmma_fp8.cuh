@@ -102,6 +102,16 @@ __device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t bar, uint32_t r
       "r"(rank)
       : "memory");
 }
+// Stores v at shared address `addr` of block `rank` of this cluster (the same offset in every
+// block); visible to that block after a cluster_sync of both.
+__device__ __forceinline__ void st_shared_cluster_f32(uint32_t addr, uint32_t rank, float v) {
+  asm volatile(
+      "{\n.reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "st.shared::cluster.f32 [remote], %2;\n}\n" ::"r"(addr),
+      "r"(rank), "f"(v)
+      : "memory");
+}
 // tma_load_2d into the same shared address of every block in `cta_mask` (bit r: block r of the
 // cluster); each block's barrier at `bar`'s offset counts the box's bytes.
 __device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
