@@ -6,7 +6,8 @@
 // it), and applies each of e's weight rows to every pair that chose e, as many pairs a pass as the
 // launch has tokens (a token chooses an expert once; more pairs come only from ids that repeat an
 // expert, and re-stream its rows). Slots p >= n are the shared experts' chunks (SharedChunks),
-// each applied to every token in one pass.
+// each applied to every token in one pass; in gate/up they are no blocks of their own, but rows
+// every block's warps stream before the router's results are ready (moe_few_fused_kernel).
 //
 // A warp owns `rows_per_warp` consecutive output rows and streams them as one sequence of steps of
 // kFewLoads 16-byte loads per lane, lane-contiguous (a warp's load is 512 bytes of one row); the
@@ -71,38 +72,30 @@ struct FewStep {
   }
 };
 
+// Which slots a serve_rows call may get (known at compile time where the caller knows it).
+enum class Slot { routed, shared, either };
+
+// The rows [row0, row0 + per_warp) of slot p that one warp serves (p < n: pair p's expert, unless a
+// lower pair chose it too; p >= n: shared chunk p - n, every token in one pass). A gate/up call
+// finds its inputs ready (the caller waited, or x is staged); a down call waits itself, after its
+// first weight loads. staged_x: x [T][hidden / 8] in shared memory (gate/up with shared chunks),
+// else x is read from global memory.
 // T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
 // chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
 // accumulators, and its lower register count keeps more warps resident.
-template <DType D, bool kGateUp, int T>
-__global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
+
+template <DType D, bool kGateUp, int T, Slot S>
+__device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0, int per_warp,
+                                           const uint4* staged_x) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
-  const int lane = threadIdx.x % 32, p = blockIdx.y;
-  // A shared chunk's gate/up reads no ids, only x and weights, and x was written two kernels back
-  // (the router's, which allows this launch after its own wait): it starts before the wait,
-  // copying x into shared memory past L1, which may hold an earlier layer's copy (as for the ids
-  // below); every other block reads its inputs after the wait.
-  const bool shared = p >= a.n;
-  extern __shared__ uint4 staged_x[];  // a shared chunk's gate/up: x [T][hidden / 8]
-  if constexpr (kGateUp) {
-    if (shared) {
-      const int n = T * static_cast<int>(a.ex.hidden / 8);
-      for (int i = threadIdx.x; i < n; i += blockDim.x) staged_x[i] = __ldcg(reinterpret_cast<const uint4*>(a.x) + i);
-      __syncthreads();
-    } else {
-      dependent_kernel_start();  // the ids are the previous kernel's output
-    }
-  }
-  // (down: written two kernels back, so final once gate/up's blocks run, since gate/up allows
-  // this kernel only after its own wait: keep it so; read past L1, which may hold an earlier
-  // layer's copy)
+  const int lane = threadIdx.x % 32;
+  const bool shared = S == Slot::either ? p >= a.n : S == Slot::shared;
+  // (ids and, for down, act: read past L1, which may hold an earlier layer's copy)
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
-  const int per_warp = shared ? a.shared_rows_per_warp : a.rows_per_warp;
-  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * per_warp;
   const int rows = static_cast<int>(min(static_cast<int64_t>(per_warp), n_out - row0));
   if (rows <= 0) return;
-  unsigned pairs = 0;  // the routed pairs this block serves
+  unsigned pairs = 0;  // the routed pairs this warp serves
   int e = 0;
   ExpertPtrs chunk;  // a shared slot's matrices
   if (shared) {
@@ -121,7 +114,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
       return;
     }
     pairs = __ballot_sync(0xffffffffu, my_id == e);
-    if (__ffs(pairs) - 1 != p) return;  // a lower pair's blocks serve e
+    if (__ffs(pairs) - 1 != p) return;  // a lower pair's warps serve e
   }
   const LaunchMatrices<kGateUp> mats(shared ? chunk : a.ex.table[e]);
   // A shared chunk's down rows are columns of the whole shared down matrix.
@@ -158,7 +151,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 #pragma unroll
       for (int t = 0; t < T; ++t) {
         const int x_row = !kGateUp ? pr[t] : shared ? t : pr[t] / a.k;
-        xr[t] = kGateUp && shared ? staged_x + x_row * (k_in / 8) : reinterpret_cast<const uint4*>(a.x + x_row * k_in);
+        xr[t] = staged_x ? staged_x + x_row * (k_in / 8) : reinterpret_cast<const uint4*>(a.x + x_row * k_in);
       }
     }
     const int c0 = st.batch * 32 * U + lane;
@@ -168,8 +161,8 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 #pragma unroll
       for (int u = 0; u < U; ++u)
         if (c0 + 32 * u < pieces) {
-          // A generic load: x in global memory, or a shared chunk's copy in shared memory (one
-          // load path: 63 registers at one token, where choosing between two took 72).
+          // A generic load: x in global memory, or its copy in shared memory (one load path: 63
+          // registers at one token, where choosing between two took 72).
           const uint4 xv = xr[t][c0 + 32 * u];
 #pragma unroll
           for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
@@ -208,6 +201,48 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
   }
 }
 
+template <DType D, bool kGateUp, int T>
+__global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
+  // (down: act is the previous kernel's output and the ids were written two kernels back, so
+  // final once gate/up's blocks run, since gate/up allows this kernel only after its own wait:
+  // keep it so; serve_rows waits after its first weight loads)
+  if constexpr (kGateUp) dependent_kernel_start();  // the ids are the previous kernel's output
+  const int p = blockIdx.y, per_warp = p >= a.n ? a.shared_rows_per_warp : a.rows_per_warp;
+  serve_rows<D, kGateUp, T, Slot::either>(
+      a, p, (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * per_warp, per_warp, nullptr);
+}
+
+// Gate/up with the shared experts fused (bf16 experts). The grid covers the routed slots only, and
+// every block first copies x into shared memory and has each warp stream its share of the shared
+// experts' rows (a.shared_rows_per_warp rows of one chunk; SharedChunks), which need nothing from
+// the router, so the whole grid streams during the router's run and then, after the wait, its
+// routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
+// router was done, and the routed rows streamed on three quarters of the resident warps.) Down
+// keeps them as slots: all its blocks wait for gate/up's act alike. At one token 8 blocks an SM
+// (64 registers, 24 bytes of spills; 78 registers unbounded), as the plain kernel has: at 7, one
+// more row a warp for the wave leaves a third of the warps idle. Session 28, H200, V2-Lite batch 1
+// 491.1 -> 506.4 tok/s (three rounds each).
+template <int T>
+__global__ void __launch_bounds__(kFewWarps * 32, T == 1 ? 8 : 1) moe_few_fused_kernel(FewArgs a) {
+  constexpr DType D = DType::BF16;
+  extern __shared__ uint4 staged_x[];  // x [T][hidden / 8]
+  // x was written two kernels back (the router's, which allows this launch after its own wait):
+  // final before the wait; read past L1, which may hold an earlier layer's copy.
+  const int n = T * static_cast<int>(a.ex.hidden / 8);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) staged_x[i] = __ldcg(reinterpret_cast<const uint4*>(a.x) + i);
+  __syncthreads();
+  const int warp = threadIdx.x / 32;
+  const int64_t gw = (static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x) * kFewWarps + warp;
+  const int64_t per_chunk = ceil_div(a.ex.inter, static_cast<int64_t>(a.shared_rows_per_warp));  // warps
+  if (gw < per_chunk * a.shared.chunks)
+    serve_rows<D, true, T, Slot::shared>(a, a.n + static_cast<int>(gw / per_chunk),
+                                         (gw % per_chunk) * a.shared_rows_per_warp, a.shared_rows_per_warp, staged_x);
+  dependent_kernel_start();  // the ids are the previous kernel's output
+  serve_rows<D, true, T, Slot::routed>(a, blockIdx.y,
+                                       (static_cast<int64_t>(blockIdx.x) * kFewWarps + warp) * a.rows_per_warp,
+                                       a.rows_per_warp, staged_x);
+}
+
 // Rows per warp that make the grid (n_out rows of `slots` experts) one wave of resident blocks.
 int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
   int device = 0, sms = 0;
@@ -219,12 +254,16 @@ int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
   return rows;
 }
 
-template <bool kGateUp, DType D, int T>
+// kFused: gate/up with the shared experts fused (moe_few_fused_kernel).
+template <bool kGateUp, DType D, int T, bool kFused>
 void launch_one(FewArgs a, cudaStream_t s) {
-  const auto kernel = moe_few_kernel<D, kGateUp, T>;
-  // Shared chunks' gate/up blocks stage x in shared memory (moe_few_kernel); the launch's
-  // occupancy then counts it. Launches without them (most) keep the occupancy found once.
-  const size_t smem = kGateUp && a.shared.chunks > 0 ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
+  const auto kernel = [] {
+    if constexpr (kFused) return moe_few_fused_kernel<T>;
+    else return moe_few_kernel<D, kGateUp, T>;
+  }();
+  // A fused gate/up's blocks stage x in shared memory (moe_few_kernel); the launch's occupancy then
+  // counts it. Launches without it (most) keep the occupancy found once.
+  const size_t smem = kFused ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
   const auto occupancy = [&](size_t bytes) {
     int n = 0;
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, bytes));
@@ -235,27 +274,41 @@ void launch_one(FewArgs a, cudaStream_t s) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const int blocks_per_sm = smem == 0 ? plain_blocks_per_sm : occupancy(smem);
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
-  // A routed expert's rows mostly serve one token, a shared chunk's all T: its warps take 1 / T
-  // of the rows, so that they end with the others (as many rows each, T = 4: 14 % slower at
-  // V2-Lite batch 4), and count as T slots in the wave.
-  a.rows_per_warp = rows_per_warp(n_out, a.n + a.shared.chunks * T, blocks_per_sm);
-  a.shared_rows_per_warp = ceil_div(a.rows_per_warp, T);
-  const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
+  dim3 grid;
+  if (kFused) {
+    // The routed slots make the grid; the shared chunks' rows are spread over all its warps, as
+    // few a warp as cover them.
+    a.rows_per_warp = rows_per_warp(n_out, a.n, blocks_per_sm);
+    grid = dim3(ceil_div(n_out, kFewWarps * a.rows_per_warp), a.n);
+    const int64_t warps = static_cast<int64_t>(grid.x) * grid.y * kFewWarps;
+    a.shared_rows_per_warp = static_cast<int>(ceil_div(a.shared.chunks * n_out, warps));
+    while (a.shared.chunks * ceil_div(n_out, static_cast<int64_t>(a.shared_rows_per_warp)) > warps)
+      ++a.shared_rows_per_warp;
+  } else {
+    // A routed expert's rows mostly serve one token, a shared chunk's all T: its warps take 1 / T
+    // of the rows, so that they end with the others (as many rows each, T = 4: 14 % slower at
+    // V2-Lite batch 4), and count as T slots in the wave.
+    a.rows_per_warp = rows_per_warp(n_out, a.n + a.shared.chunks * T, blocks_per_sm);
+    a.shared_rows_per_warp = ceil_div(a.rows_per_warp, T);
+    const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
+    grid = dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks);
+  }
   // With the shared experts fused (one token) the launch is part of the one-token MoE chain, which
   // runs under the decode chain's split ("Dependent launches" in docs/cuda.md).
   const int carveout = a.shared.chunks > 0 ? decode_chain_carveout(blocks_per_sm, smem) : -1;
-  launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel,
-                   dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks), kFewWarps * 32, {smem, carveout}, s,
-                   a);
+  launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel, grid, kFewWarps * 32,
+                   {smem, carveout}, s, a);
 }
 
 template <bool kGateUp, int T>
 void launch_dtype(const FewArgs& a, cudaStream_t s) {
+  // Shared experts fuse with bf16 experts only (launch_few checks).
+  if (kGateUp && a.shared.chunks > 0) return launch_one<true, DType::BF16, T, true>(a, s);
   switch (a.ex.dtype) {
-    case DType::BF16: return launch_one<kGateUp, DType::BF16, T>(a, s);
-    case DType::F16: return launch_one<kGateUp, DType::F16, T>(a, s);
-    case DType::F32: return launch_one<kGateUp, DType::F32, T>(a, s);
-    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3, T>(a, s);
+    case DType::BF16: return launch_one<kGateUp, DType::BF16, T, false>(a, s);
+    case DType::F16: return launch_one<kGateUp, DType::F16, T, false>(a, s);
+    case DType::F32: return launch_one<kGateUp, DType::F32, T, false>(a, s);
+    case DType::F8_E4M3: return launch_one<kGateUp, DType::F8_E4M3, T, false>(a, s);
     default: fail("grouped MoE: expert weights of dtype ", dtype_name(a.ex.dtype), " are not supported");
   }
 }
