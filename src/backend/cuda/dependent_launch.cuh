@@ -67,12 +67,13 @@ int carveout_override(const char* kernel);
 // kernel itself needs 218 KB, a split of its own whatever it asks. H200, V2-Lite batch 1: the
 // chain, session 23, 452.4 / 450.9 -> 457.7 / 460.3 tok/s; o_proj too, session 24, 457.3 /
 // 461.8 / 461.5 -> 465.2 / 469.5 / 472.4 (o's cost after W_UV 4.7 -> 1.9 us a layer); the 7B
-// unchanged both times. The one-token MoE chain asks for it too (the router at one token, the
-// expert launches with the shared experts fused, their combine): session 28, 496.0 -> 500.7 tok/s
-// (three rounds each); not the layer's norm before the router, which is the 7B's norm too (the 7B
-// lost 1.5-2 % with it under the split, V2-Lite gained nothing more). Not every launch: 33 % on every launch, or at least 33 % and more where
-// a launch's blocks need it, cost the 7B 4-5 %; probably because a skinny product streaming 9
-// blocks an SM keeps up to 147 KB of loads in flight, which land in L1 (156 KB at that split).
+// unchanged both times. The MoE chain with the shared experts fused asks for it too (the router at
+// one token, the expert launches, their combine): session 28, V2-Lite batch 1 496.0 -> 500.7
+// tok/s (three rounds each); not the layer's norm before the router, which is the 7B's norm too
+// (the 7B lost 1.5-2 % with it under the split, V2-Lite gained nothing more). Not every launch:
+// 33 % on every launch, or at least 33 % and more where a launch's blocks need it, cost the 7B
+// 4-5 %; probably because a skinny product streaming 9 blocks an SM keeps up to 147 KB of loads
+// in flight, which land in L1 (156 KB at that split).
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
 // Whether `blocks` resident an SM of `bytes` shared memory each (with what the device reserves a

@@ -473,8 +473,9 @@ void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidd
   }
   const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
   const int blocks = ceil_div(experts, kRouteWarps);
-  // One token: the start of the one-token MoE chain (the experts' launches with the shared experts
-  // fused, the combine), which runs under the decode chain's split; its few blocks land one an SM.
+  // One token: the start of the MoE chain with the shared experts fused (the experts' launches, the
+  // combine), which runs under the decode chain's split; its few blocks land one an SM. (At two
+  // tokens, also fused, the router keeps its own split: measured only so.)
   const int carveout = tokens == 1 ? decode_chain_carveout(1, smem) : -1;
   with_rows(tokens, [&](auto m) {
     const auto kernel = moe_gate_route_kernel<m.value>;
@@ -510,7 +511,7 @@ void launch_moe_combine_residual(const Y* y, const int* inverse, const float* we
     fail("moe combine: ", r.shared_chunks, " fused shared parts (at most ", kMaxSharedChunks,
          ", with float expert rows, 16-byte aligned, and no shared output beside them)");
   const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
-  // Fused shared parts: the end of the one-token MoE chain, under the decode chain's split.
+  // Fused shared parts: the end of the fused MoE chain, under the decode chain's split.
   const int carveout = r.shared_chunks > 0 ? kDecodeChainCarveout : -1;
   launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, {0, carveout}, s, y,
                    inverse, weights, k, hidden, r, out);

@@ -219,9 +219,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 // routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
 // router was done, and the routed rows streamed on three quarters of the resident warps.) Down
 // keeps them as slots: all its blocks wait for gate/up's act alike. At one token 8 blocks an SM
-// (64 registers, 24 bytes of spills; 78 registers unbounded), as the plain kernel has: at 7, one
-// more row a warp for the wave leaves a third of the warps idle. Session 28, H200, V2-Lite batch 1
-// 491.1 -> 506.4 tok/s (three rounds each).
+// (64 registers, 24 bytes of spills), as the plain kernel has: unbounded, its 78 registers leave
+// 6, and V2-Lite's wave then takes 3 rows a warp, 2832 streaming warps instead of 4224. Session
+// 28, H200, V2-Lite batch 1: 491.1 -> 506.4 and 504.6 -> 506.9 tok/s (two calls, three rounds each).
 template <int T>
 __global__ void __launch_bounds__(kFewWarps * 32, T == 1 ? 8 : 1) moe_few_fused_kernel(FewArgs a) {
   constexpr DType D = DType::BF16;
@@ -293,8 +293,8 @@ void launch_one(FewArgs a, cudaStream_t s) {
     const int per_block = kFewWarps * (a.shared.chunks > 0 ? a.shared_rows_per_warp : a.rows_per_warp);
     grid = dim3(ceil_div(n_out, per_block), a.n + a.shared.chunks);
   }
-  // With the shared experts fused (one token) the launch is part of the one-token MoE chain, which
-  // runs under the decode chain's split ("Dependent launches" in docs/cuda.md).
+  // With the shared experts fused the launch is part of the fused MoE chain, which runs under the
+  // decode chain's split ("Dependent launches" in docs/cuda.md).
   const int carveout = a.shared.chunks > 0 ? decode_chain_carveout(blocks_per_sm, smem) : -1;
   launch_dependent(kGateUp ? "moe_few_kernel (gate/up)" : "moe_few_kernel (down)", kernel, grid, kFewWarps * 32,
                    {smem, carveout}, s, a);
