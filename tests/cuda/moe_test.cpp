@@ -89,6 +89,7 @@ TEST(GpuMoe, GateAndRouteInOneOp) {
   v2.scaling = 1.0f;
   for (int tokens : {1, 2, 3, 4, 7}) check_gate_route(v2, tokens, 2048, 64, false, 60 + tokens);
   for (int tokens : {1, 3}) check_gate_route(v3_routing(), tokens, 7168, 256, true, 70 + tokens);
+  check_gate_route(v3_routing(), 2, 2048, 64, true, 74);  // the cluster with V3's rules
   v2.top_k = 2;
   check_gate_route(v2, 2, 40, 10, false, 80);
   check_gate_route(v2, 3, 2048, 70, false, 81);
@@ -333,6 +334,13 @@ TEST(GpuMoe, ExpertsWithRowsOfPartialLoadSteps) {
   for (int tokens : {1, 2, 4}) check_experts({tokens, 4, 2, 2048, 1408}, 90 + tokens);
   check_experts({1, 4, 2, 2048, 1032}, 95);
   check_experts({3, 4, 2, 2048, 1032, false, 0, false, false, true}, 96);
+}
+
+// Top-1 at one token: the routed grid (26 blocks of 4 warps) has fewer warps than the fused shared
+// experts have gate/up rows (208), so each warp streams 2 of them.
+TEST(GpuMoe, ExpertsTop1SharedRowsOutnumberWarps) {
+  SKIP_WITHOUT_GPU();
+  check_experts({1, 4, 1, 256, 104}, 97);
 }
 
 TEST(GpuMoe, ExpertsTop8Of32WithUnusedExperts) {

@@ -191,6 +191,9 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kCluste
                                   bool has_bias, RouteParams r, float* logits, int* ids, float* weights) {
   extern __shared__ float smem[];  // block 0's: the logits [M][experts], then the routing warps' scratch
   constexpr int kUnroll = 8;
+  // Another block's shared memory may be written only once that block has started: every thread
+  // arrives here and waits before the first store, which the row's stream hides.
+  cluster_arrive_relaxed();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int e = blockIdx.x * kClusterWarps + warp, pieces = hidden / 8;
   const bool live = e < experts;
@@ -198,9 +201,10 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kCluste
   uint4 wv[kUnroll];
   if (live) load_batch(wv, wr, lane, pieces);
   dependent_kernel_start();  // x is the previous kernel's output
+  float acc[M] = {};
+  if (live) stream_row<M>(acc, wv, wr, reinterpret_cast<const uint4*>(x), pieces, lane, pieces);
+  cluster_wait();
   if (live) {
-    float acc[M] = {};
-    stream_row<M>(acc, wv, wr, reinterpret_cast<const uint4*>(x), pieces, lane, pieces);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
       const float v = warp_sum(acc[m]);
@@ -432,9 +436,8 @@ bool route_cluster_fits(int experts) {
   cudaLaunchConfig_t config = {};
   config.gridDim = kClusterBlocks;
   config.blockDim = kClusterWarps * 32;
-  config.dynamicSmemBytes =
-      static_cast<size_t>(kRouteWarps) * (kClusterRouteExperts + route_warp_floats(kClusterRouteExperts, kClusterRouteExperts)) *
-      sizeof(float);
+  constexpr int kMostFloats = kClusterRouteExperts + route_warp_floats(kClusterRouteExperts, kClusterRouteExperts);
+  config.dynamicSmemBytes = static_cast<size_t>(kRouteWarps) * kMostFloats * sizeof(float);
   int clusters = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_gate_route_cluster_kernel<kRouteWarps>, &config));
   return fits[device] = clusters >= 1;

@@ -91,7 +91,7 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
   const int lane = threadIdx.x % 32;
   const bool shared = S == Slot::either ? p >= a.n : S == Slot::shared;
-  // (ids and, for down, act: read past L1, which may hold an earlier layer's copy)
+  // (the ids: read past L1, which may hold an earlier layer's copy)
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
   const int rows = static_cast<int>(min(static_cast<int64_t>(per_warp), n_out - row0));
   if (rows <= 0) return;
@@ -213,8 +213,9 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 }
 
 // Gate/up with the shared experts fused (bf16 experts). The grid covers the routed slots only, and
-// every block first copies x into shared memory and has each warp stream its share of the shared
-// experts' rows (a.shared_rows_per_warp rows of one chunk; SharedChunks), which need nothing from
+// every block first copies x into shared memory and has its warps stream their share of the shared
+// experts' rows (a.shared_rows_per_warp rows of one chunk a warp, as many warps as cover the
+// chunks, the rest none; SharedChunks), which need nothing from
 // the router, so the whole grid streams during the router's run and then, after the wait, its
 // routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
 // router was done, and the routed rows streamed on three quarters of the resident warps.) Down
@@ -261,8 +262,8 @@ void launch_one(FewArgs a, cudaStream_t s) {
     if constexpr (kFused) return moe_few_fused_kernel<T>;
     else return moe_few_kernel<D, kGateUp, T>;
   }();
-  // A fused gate/up's blocks stage x in shared memory (moe_few_kernel); the launch's occupancy then
-  // counts it. Launches without it (most) keep the occupancy found once.
+  // A fused gate/up's blocks stage x in shared memory (moe_few_fused_kernel); the launch's
+  // occupancy then counts it. Launches without it (most) keep the occupancy found once.
   const size_t smem = kFused ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
   const auto occupancy = [&](size_t bytes) {
     int n = 0;
@@ -319,6 +320,8 @@ void launch_few(const FewArgs& a, cudaStream_t s) {
   const int tokens = ceil_div(a.n, a.k);
   if (a.n > kFewMaxPairs || tokens > kFewTokens)
     fail("moe_few: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewTokens, ")");
+  if (a.shared.chunks < 0 || a.shared.chunks > kMaxSharedChunks)
+    fail("moe_few: ", a.shared.chunks, " shared chunks (at most ", kMaxSharedChunks, ")");
   if (a.shared.chunks > 0 && (a.ex.dtype != DType::BF16 || a.n % a.k != 0))
     fail("moe_few: shared experts fused with ", dtype_name(a.ex.dtype), " experts or a partial token (", a.n,
          " pairs of top-", a.k, "): bf16 experts and whole tokens only");
