@@ -1,20 +1,17 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/env_switch.h"
 #include "core/error.h"
 
 namespace dsinfer::cuda {
 
 bool dependent_launch_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("DSINFER_DEPENDENT_LAUNCH");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }();
+  static const bool enabled = switched_on("DSINFER_DEPENDENT_LAUNCH");
   return enabled;
 }
 
@@ -61,13 +58,14 @@ CarveoutOverride parse_carveout(const char* spec) {
 
 }  // namespace
 
-bool fits_decode_chain_split(int blocks, size_t bytes) {
+int decode_chain_carveout(int blocks, size_t bytes) {
   int device = 0, most = 0, reserved = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
   CUDA_CHECK(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
-  return static_cast<size_t>(blocks) * (bytes + static_cast<size_t>(reserved)) * 100 <=
-         static_cast<size_t>(most) * kDecodeChainCarveout;
+  const bool fits = static_cast<size_t>(blocks) * (bytes + static_cast<size_t>(reserved)) * 100 <=
+                    static_cast<size_t>(most) * kDecodeChainCarveout;
+  return fits ? kDecodeChainCarveout : -1;
 }
 
 int carveout_override(const char* kernel) {

@@ -65,7 +65,7 @@ int carveout_override(const char* kernel);
 // gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
 // V2-Lite's shape) did not land beside the W_UV product (which has none). MLA's decode chain
 // around its decode kernel (the absorb before it, the split merge and the W_UV product after),
-// and staged products whose blocks fit it (fits_decode_chain_split: V2-Lite's o_proj), ask for
+// and staged products whose blocks fit it (decode_chain_carveout: V2-Lite's o_proj), ask for
 // 33 % of the most shared memory, which the driver rounds up to a split of 100 KB; the decode
 // kernel itself needs 218 KB, a split of its own whatever it asks. H200, V2-Lite batch 1: the
 // chain, session 23, 452.4 / 450.9 -> 457.7 / 460.3 tok/s; o_proj too, session 24, 457.3 /
@@ -79,15 +79,10 @@ int carveout_override(const char* kernel);
 // in flight, which land in L1 (156 KB at that split).
 constexpr int kDecodeChainCarveout = 33;  // percent of the most shared memory an SM has
 
-// Whether `blocks` resident an SM of `bytes` shared memory each (with what the device reserves a
-// block) fit kDecodeChainCarveout of the current device's most shared memory an SM.
-bool fits_decode_chain_split(int blocks, size_t bytes);
-
-// The split a launch of the decode chain asks for: kDecodeChainCarveout where its blocks fit it,
-// else -1 (its own).
-inline int decode_chain_carveout(int blocks, size_t bytes) {
-  return fits_decode_chain_split(blocks, bytes) ? kDecodeChainCarveout : -1;
-}
+// The split a launch of the decode chain asks for: kDecodeChainCarveout where `blocks` resident
+// an SM of `bytes` shared memory each (with what the device reserves a block) fit that share of
+// the current device's most shared memory an SM, else -1 (its own).
+int decode_chain_carveout(int blocks, size_t bytes);
 
 // A launch's dynamic shared memory, and the split of L1 and shared memory it asks for (percent of
 // the most shared memory an SM has; -1: the driver's choice for the kernel).

@@ -1,15 +1,14 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <mutex>
-#include <string_view>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/mma.cuh"  // smem_addr
@@ -422,10 +421,7 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* 
 // of its largest launch (kRouteWarps tokens) fits the current device (asked once a device), and
 // unless DSINFER_ROUTE_CLUSTER=0 (the grid always: for measuring what the cluster buys).
 bool route_cluster_fits(int experts) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("DSINFER_ROUTE_CLUSTER");
-    return !v || std::string_view(v) != "0";
-  }();
+  static const bool enabled = switched_on("DSINFER_ROUTE_CLUSTER");
   if (!enabled || experts > kClusterRouteExperts) return false;
   static std::mutex mutex;
   static std::map<int, bool> fits;  // by device
@@ -442,6 +438,11 @@ bool route_cluster_fits(int experts) {
   CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_gate_route_cluster_kernel<kRouteWarps>, &config));
   return fits[device] = clusters >= 1;
 }
+
+// The router's split: at one token it starts the MoE chain with the shared experts fused (the
+// experts' launches, the combine), which runs under the decode chain's split; its few blocks land
+// one an SM. (At two tokens, also fused, the router keeps its own split: measured only so.)
+int route_carveout(int tokens, size_t smem) { return tokens == 1 ? decode_chain_carveout(1, smem) : -1; }
 
 }  // namespace
 
@@ -467,19 +468,14 @@ void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidd
          " (a multiple of 8), 16-byte aligned x and gate");
   if (route_cluster_fits(experts)) {
     const size_t smem = static_cast<size_t>(tokens) * (experts + route_warp_floats(experts, r.top_k)) * sizeof(float);
-    const int carveout = tokens == 1 ? decode_chain_carveout(1, smem) : -1;  // as below
     return with_rows(tokens, [&](auto m) {
       launch_dependent("moe_gate_route_cluster_kernel", moe_gate_route_cluster_kernel<m.value>, kClusterBlocks,
-                       kClusterWarps * 32, {smem, carveout}, s, x, gate, hidden, experts,
+                       kClusterWarps * 32, {smem, route_carveout(tokens, smem)}, s, x, gate, hidden, experts,
                        bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights);
     });
   }
   const size_t smem = static_cast<size_t>(kRouteWarps) * route_warp_floats(experts, r.top_k) * sizeof(float);
-  const int blocks = ceil_div(experts, kRouteWarps);
-  // One token: the start of the MoE chain with the shared experts fused (the experts' launches, the
-  // combine), which runs under the decode chain's split; its few blocks land one an SM. (At two
-  // tokens, also fused, the router keeps its own split: measured only so.)
-  const int carveout = tokens == 1 ? decode_chain_carveout(1, smem) : -1;
+  const int blocks = ceil_div(experts, kRouteWarps), carveout = route_carveout(tokens, smem);
   with_rows(tokens, [&](auto m) {
     const auto kernel = moe_gate_route_kernel<m.value>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));

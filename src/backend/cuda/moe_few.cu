@@ -215,9 +215,8 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 // Gate/up with the shared experts fused (bf16 experts). The grid covers the routed slots only, and
 // every block first copies x into shared memory and has its warps stream their share of the shared
 // experts' rows (a.shared_rows_per_warp rows of one chunk a warp, as many warps as cover the
-// chunks, the rest none; SharedChunks), which need nothing from
-// the router, so the whole grid streams during the router's run and then, after the wait, its
-// routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
+// chunks, the rest none; SharedChunks), which need nothing from the router, so the whole grid
+// streams during the router's run and then, after the wait, its routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
 // router was done, and the routed rows streamed on three quarters of the resident warps.) Down
 // keeps them as slots: all its blocks wait for gate/up's act alike. At one token 8 blocks an SM
 // (64 registers, 24 bytes of spills), as the plain kernel has: unbounded, its 78 registers leave
