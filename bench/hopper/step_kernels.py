@@ -30,7 +30,7 @@ def decode_steps(ks, name=lambda k: k[0]):
     decode attention kernel. `name` reads a kernel's name from its record."""
     starts = [i for i, k in enumerate(ks) if "embedding" in name(k)]
     steps = [ks[a:b] for a, b in zip(starts, starts[1:] + [len(ks)])]
-    decode = [s for s in steps if any("decode" in name(k) for k in s)]
+    decode = [s for s in steps if any("decode" in name(k) or "mla_kernel" in name(k) for k in s)]
     if not decode:
         sys.exit("no step with a decode attention kernel in this profile")
     return decode

@@ -223,41 +223,73 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kCluste
 // out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
 // t * k + j itself; summed in float in choice order (deterministic, unlike atomics into the
 // output); pairs with no row add nothing. A block covers 128 x 4 columns of token blockIdx.x,
-// and a thread's k loads of weights, rows and y are independent of each other (y's only of the
-// row), so they are in flight together: one token (decode) is a few short blocks, not one block
-// walking the row one dependent load after another.
-constexpr int kCombineThreads = 128, kCombineResidualThreads = 1024, kCombineChunks = 2;
+// and a thread's loads of weights, rows and y are issued together (combine_columns): one token
+// (decode) is a few short blocks, not one block walking the row one dependent load after another.
+constexpr int kCombineThreads = 128;
+// The residual kernel: a thread's columns, and as many such chunks as make the longest row.
+constexpr int kCombineResidualThreads = 1024, kResidualCols = 2, kCombineChunks = 4;
 
-// Four values of y at p (float: 16-byte aligned; bf16: 8-byte aligned) as floats.
-__device__ __forceinline__ void load4(const float* p, float (&v)[4]) {
-  const float4 u = *reinterpret_cast<const float4*>(p);
-  v[0] = u.x, v[1] = u.y, v[2] = u.z, v[3] = u.w;
+// N (1, 2, 4) values at p (aligned to N values) as floats, and back as bf16.
+template <int N>
+__device__ __forceinline__ void load_n(const float* p, float (&v)[N]) {
+  if constexpr (N == 4) {
+    const float4 u = *reinterpret_cast<const float4*>(p);
+    v[0] = u.x, v[1] = u.y, v[2] = u.z, v[3] = u.w;
+  } else if constexpr (N == 2) {
+    const float2 u = *reinterpret_cast<const float2*>(p);
+    v[0] = u.x, v[1] = u.y;
+  } else {
+    v[0] = *p;
+  }
 }
-__device__ __forceinline__ void load4(const bf16* p, float (&v)[4]) {
-  const uint2 u = *reinterpret_cast<const uint2*>(p);
-  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+template <int N>
+__device__ __forceinline__ void load_n(const bf16* p, float (&v)[N]) {
+  if constexpr (N == 1) {
+    v[0] = __bfloat162float(*p);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const float2 f = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(p)[i]);
+      v[2 * i] = f.x, v[2 * i + 1] = f.y;
+    }
+  }
+}
+template <int N>
+__device__ __forceinline__ void store_n(bf16* p, const float (&v)[N]) {
+  if constexpr (N == 1) {
+    *p = __float2bfloat16(v[0]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i)
+      reinterpret_cast<__nv_bfloat162*>(p)[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+  }
 }
 
-// Columns [d, d + kCols) of token t's combine (kCols 4: vector loads of y).
+// Columns [d, d + kCols) of token t's combine, added in choice order. Up to kCombineBatch choices
+// at a time, every load issued before any is used and none behind a branch (a choice past k
+// repeats the last one's loads, a pair with no row loads row 0; neither is added): the loop it
+// replaced, whose loads sat behind each choice's checks, took V2-Lite's six choices as six trips
+// to L2 in a row (4.5 us of the residual combine's 5.8 at batch 1, session 29).
 template <int kCols, typename Y>
 __device__ __forceinline__ void combine_columns(const Y* y, const int* inverse, const float* weights, int64_t t,
                                                 int k, int64_t hidden, int64_t d, float (&acc)[kCols]) {
-#pragma unroll 8
-  for (int j = 0; j < k; ++j) {
-    const int64_t pair = t * k + j;
-    const int64_t row = inverse ? inverse[pair] : pair;
-    if (row < 0) continue;
-    const float w = weights[pair];
-    const Y* src = y + row * hidden + d;
-    if constexpr (kCols == 4) {
-      float v[4];
-      load4(src, v);
-      acc[0] += w * v[0], acc[1] += w * v[1], acc[2] += w * v[2], acc[3] += w * v[3];
-    } else {
-      acc[0] += w * static_cast<float>(src[0]);
+  constexpr int kCombineBatch = 8;
+  for (int j0 = 0; j0 < k; j0 += kCombineBatch) {
+    float v[kCombineBatch][kCols], w[kCombineBatch];
+    bool live[kCombineBatch];
+#pragma unroll
+    for (int b = 0; b < kCombineBatch; ++b) {
+      const int64_t pair = t * k + min(j0 + b, k - 1);
+      const int64_t row = inverse ? inverse[pair] : pair;
+      live[b] = j0 + b < k && row >= 0;
+      w[b] = weights[pair];
+      load_n<kCols>(y + max(row, int64_t{0}) * hidden + d, v[b]);
     }
+#pragma unroll
+    for (int b = 0; b < kCombineBatch; ++b)
+      if (live[b])
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) acc[c] += w[b] * v[b][c];
   }
 }
 
@@ -272,62 +304,55 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const Y* y
   if (d >= hidden) return;
   float acc[kCols] = {};
   combine_columns<kCols>(y, inverse, weights, t, k, hidden, d, acc);
-#pragma unroll
-  for (int c = 0; c < kCols; ++c) out[t * hidden + d + c] = __float2bfloat16(acc[c]);
-}
-
-// Four floats into bf16 values at p (8-byte aligned).
-__device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
-  uint2 u;
-  *reinterpret_cast<__nv_bfloat162*>(&u.x) = __floats2bfloat162_rn(v[0], v[1]);
-  *reinterpret_cast<__nv_bfloat162*>(&u.y) = __floats2bfloat162_rn(v[2], v[3]);
-  *reinterpret_cast<uint2*>(p) = u;
+  store_n<kCols>(out + t * hidden + d, acc);
 }
 
 // The combine with the rest of the MoE block's end, one block per token (its whole row, for the
 // norm's sum): out = the combine (+ shared, or the sum of its fused parts), x += out, normed =
 // rmsnorm(x) * norm, each rounded to bf16 where the ops in sequence round (moe_experts' output,
 // add, add_rmsnorm), so only the norm's order of summation differs. Two launches fewer per MoE
-// layer than those ops. A thread holds its (up to kCombineChunks) 4-column chunks in registers
-// from the combine to the norm, whose weights it loads before the dependent wait (no kernel
-// writes weights).
+// layer than those ops. A thread holds its (up to kCombineChunks) chunks of kResidualCols columns
+// in registers from the combine to the norm, whose weights it loads before the dependent wait (no
+// kernel writes weights). Two columns a thread, not four: the eight choices' loads in flight
+// together then fit the 64 registers of 1024 threads.
 template <typename Y>
 __global__ void __launch_bounds__(kCombineResidualThreads)
     moe_combine_residual_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,
                                 CombineResidual r, bf16* out) {
+  constexpr int N = kResidualCols;
   const int64_t t = blockIdx.x, row = t * hidden;
-  float g[kCombineChunks][4] = {}, xv[kCombineChunks][4] = {};
+  float g[kCombineChunks][N] = {}, xv[kCombineChunks][N] = {};
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
     if (d < hidden)
-      for (int c = 0; c < 4; ++c) g[i][c] = weight_at(r.norm, 0, d + c);
+      for (int c = 0; c < N; ++c) g[i][c] = weight_at(r.norm, 0, d + c);
   }
   dependent_kernel_start();
   float ss = 0.0f;
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
     if (d >= hidden) break;
     // Every load before any use: one wait on L2, not one per row the sums go through. Fused
     // shared parts come only with the few-token kernels' float rows (bf16 rows keep no registers
-    // for them: 52 registers, where 64 spilled).
+    // for them).
     constexpr int kParts = std::is_same_v<Y, float> ? kMaxSharedChunks : 0;
-    float o[4] = {}, sh[4] = {}, parts[kParts > 0 ? kParts : 1][4];
-    load4(r.x + row + d, xv[i]);
-    if (r.shared) load4(r.shared + row + d, sh);
+    float o[N] = {}, sh[N] = {}, parts[kParts > 0 ? kParts : 1][N];
+    load_n<N>(r.x + row + d, xv[i]);
+    if (r.shared) load_n<N>(r.shared + row + d, sh);
 #pragma unroll
     for (int j = 0; j < kParts; ++j)
-      if (j < r.shared_chunks) load4(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
-    combine_columns<4>(y, inverse, weights, t, k, hidden, d, o);
+      if (j < r.shared_chunks) load_n<N>(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
+    combine_columns<N>(y, inverse, weights, t, k, hidden, d, o);
 #pragma unroll
     for (int j = 0; j < kParts; ++j)
       if (j < r.shared_chunks)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) sh[c] += parts[j][c];
+        for (int c = 0; c < N; ++c) sh[c] += parts[j][c];
     const bool with_shared = r.shared || r.shared_chunks > 0;
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
+    for (int c = 0; c < N; ++c) {
       o[c] = __bfloat162float(__float2bfloat16(o[c]));
       // Fused parts are rounded once summed, as the shared experts' own output would be.
       if (r.shared_chunks > 0) sh[c] = __bfloat162float(__float2bfloat16(sh[c]));
@@ -335,17 +360,17 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
       xv[i][c] = __bfloat162float(__float2bfloat16(xv[i][c] + o[c]));
       ss += xv[i][c] * xv[i][c];
     }
-    store4(out + row + d, o);
-    store4(r.x + row + d, xv[i]);
+    store_n<N>(out + row + d, o);
+    store_n<N>(r.x + row + d, xv[i]);
   }
   const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + r.eps);
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * 4;
+    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
     if (d >= hidden) break;
 #pragma unroll
-    for (int c = 0; c < 4; ++c) xv[i][c] = g[i][c] * (xv[i][c] * inv);
-    store4(r.normed + row + d, xv[i]);
+    for (int c = 0; c < N; ++c) xv[i][c] = g[i][c] * (xv[i][c] * inv);
+    store_n<N>(r.normed + row + d, xv[i]);
   }
 }
 
@@ -492,7 +517,7 @@ void launch_moe_permute(const int* ids, int tokens, int k, int experts, const Mo
 }
 
 bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const void*>& rows) {
-  if (hidden % 4 != 0 || hidden > int64_t{4} * kCombineChunks * kCombineResidualThreads) return false;
+  if (hidden % 4 != 0 || hidden > int64_t{kResidualCols} * kCombineChunks * kCombineResidualThreads) return false;
   for (const void* p : rows)
     if (reinterpret_cast<uintptr_t>(p) % 8 != 0) return false;
   return true;
@@ -504,12 +529,13 @@ void launch_moe_combine_residual(const Y* y, const int* inverse, const float* we
   if (tokens == 0) return;
   if (!moe_combine_residual_fits(hidden, {r.shared, r.x, r.normed, out}) || !aligned16(y))
     fail("moe combine: the residual step takes rows of a multiple of 4 values (up to ",
-         4 * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
+         kResidualCols * kCombineChunks * kCombineResidualThreads, "), 8-byte aligned");
   if (r.shared_chunks < 0 || r.shared_chunks > (std::is_same_v<Y, float> ? kMaxSharedChunks : 0) ||
       !aligned16(r.shared_parts) || (r.shared_chunks > 0 && r.shared))
     fail("moe combine: ", r.shared_chunks, " fused shared parts (at most ", kMaxSharedChunks,
          ", with float expert rows, 16-byte aligned, and no shared output beside them)");
-  const int threads = static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / 4, 32) * 32));
+  const int threads =
+      static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / kResidualCols, 32) * 32));
   // Fused shared parts: the end of the fused MoE chain, under the decode chain's split.
   const int carveout = r.shared_chunks > 0 ? kDecodeChainCarveout : -1;
   launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, {0, carveout}, s, y,
