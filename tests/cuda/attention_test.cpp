@@ -233,8 +233,9 @@ TEST(GpuAttention, MlaDecodeLongContexts) {
 // The wgmma decode kernel (DeepSeek's latent 512 + rope 64): contexts around the 64-key tile
 // edges and long ones, several sequences of different lengths in one batch, blocks of 16, 48
 // (pages across tile edges), 64 and 128 slots (TMA boxes of 16, 16, 64 and 64 rows); V3's 128
-// heads (two blocks of 64), V2-Lite's 16 (one partly empty block) and 80 (a full and a partial
-// block).
+// heads (two blocks of 64), V2-Lite's 16 and V3's over 16 GPUs, 8 (one partly empty block), and
+// 80 (a full and a partial block); unsplit (enough tokens for a wave: bf16 rows written directly)
+// at 128 and at 16 heads.
 TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {999, 1}, {4095, 1}};
@@ -242,6 +243,7 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
     check_mla(specs, 128, 512, 64, 41, block);
     check_mla(specs, 16, 512, 64, 42, block);
   }
+  check_mla(specs, 8, 512, 64, 46);
   check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 43);
   // One sequence: many splits of one tile each, most of them past its end.
   for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, 128, 512, 64, 44 + ctx, 64);
@@ -249,6 +251,8 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({(i * 37) % 300, 1});
   check_mla(many, 128, 512, 64, 45);
+  for (int i = 70; i < 140; ++i) many.push_back({(i * 37) % 300, 1});
+  check_mla(many, 16, 512, 64, 47);
 }
 
 // The wgmma decode kernel, launched three times on one backend (its partial buffers reused) over
