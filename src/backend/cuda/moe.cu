@@ -271,7 +271,7 @@ __device__ __forceinline__ void store_n(bf16* p, const float (&v)[N]) {
 // waits on a check of another choice. Session 29, V2-Lite batch 1: the residual combine's loads
 // after its wait took 4.5 us of its 5.6 a layer (clock64); this form took it to 5.3 (batch 1
 // +0.3 %, batch 2 +1.1 %). Most of the rest is L2 latency under the next layer's weight stream:
-// with that launch held back until the combine's loads were in, the combine cost 3.3 us and the
+// with that launch held back until the combine's loads were in, the combine cost 3.4 us and the
 // stream 4.3 us more.
 template <int kCols, typename Y>
 __device__ __forceinline__ void combine_columns(const Y* y, const int* inverse, const float* weights, int64_t t,
