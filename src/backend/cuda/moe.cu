@@ -223,8 +223,9 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kCluste
 // out[t] = sum_j w[t, j] * y[row(t, j)], row = inverse[t, j] or, without an inverse, the pair
 // t * k + j itself; summed in float in choice order (deterministic, unlike atomics into the
 // output); pairs with no row add nothing. A block covers 128 x 4 columns of token blockIdx.x,
-// and a thread's loads of weights, rows and y are issued together (combine_columns): one token
-// (decode) is a few short blocks, not one block walking the row one dependent load after another.
+// and a thread's loads of weights, rows and y are issued together, y's after the rows where an
+// inverse gives them (combine_columns): one token (decode) is a few short blocks, not one block
+// walking the row one dependent load after another.
 constexpr int kCombineThreads = 128;
 // The residual kernel: a thread's columns, and as many such chunks as make the longest row.
 constexpr int kCombineResidualThreads = 1024, kResidualCols = 2, kCombineChunks = 4;
@@ -266,13 +267,13 @@ __device__ __forceinline__ void store_n(bf16* p, const float (&v)[N]) {
 }
 
 // Columns [d, d + kCols) of token t's combine, added in choice order. Up to kCombineBatch choices
-// at a time, every load issued before any is used and none behind a branch (a choice past k
+// at a time, every load issued before any is summed and none behind a branch (a choice past k
 // repeats the last one's loads, a pair with no row loads row 0; neither is added), so no load
 // waits on a check of another choice. Session 29, V2-Lite batch 1: the residual combine's loads
-// after its wait took 4.5 us of its 5.6 a layer (clock64); this form took it to 5.3 (batch 1
-// +0.3 %, batch 2 +1.1 %). Most of the rest is L2 latency under the next layer's weight stream:
-// with that launch held back until the combine's loads were in, the combine cost 3.4 us and the
-// stream 4.3 us more.
+// after its wait took 4.5 us of the 5.75 a layer it cost (clock64); this form took it to 5.45
+// (batch 1 +0.3 %, batch 2 +1.1 %). Most of the rest is L2 latency under the next layer's weight
+// stream: with that launch held back until the combine's loads were in, the combine cost 3.4 us
+// and the stream 4.3 us more.
 template <int kCols, typename Y>
 __device__ __forceinline__ void combine_columns(const Y* y, const int* inverse, const float* weights, int64_t t,
                                                 int k, int64_t hidden, int64_t d, float (&acc)[kCols]) {
@@ -553,7 +554,7 @@ template <typename Y>
 void launch_moe_combine(const Y* y, const int* inverse, const float* weights, int tokens, int k, int64_t hidden,
                         bf16* out, cudaStream_t s) {
   if (tokens == 0) return;
-  const bool vec = hidden % 4 == 0 && aligned16(y);
+  const bool vec = hidden % 4 == 0 && aligned16(y) && reinterpret_cast<uintptr_t>(out) % 8 == 0;
   const int64_t threads = vec ? hidden / 4 : hidden;
   const dim3 grid(tokens, ceil_div(threads, kCombineThreads));
   launch_dependent("moe_combine_kernel", vec ? moe_combine_kernel<true, Y> : moe_combine_kernel<false, Y>, grid,
