@@ -243,14 +243,19 @@ __device__ __forceinline__ void load_n(const float* p, float (&v)[N]) {
     v[0] = *p;
   }
 }
+// N bf16 values (2 or 4) as one 4- or 8-byte access.
+template <int N>
+using Bf16Vec = std::conditional_t<N == 4, uint2, uint32_t>;
 template <int N>
 __device__ __forceinline__ void load_n(const bf16* p, float (&v)[N]) {
   if constexpr (N == 1) {
     v[0] = __bfloat162float(*p);
   } else {
+    const Bf16Vec<N> u = *reinterpret_cast<const Bf16Vec<N>*>(p);
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
 #pragma unroll
     for (int i = 0; i < N / 2; ++i) {
-      const float2 f = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(p)[i]);
+      const float2 f = __bfloat1622float2(h[i]);
       v[2 * i] = f.x, v[2 * i + 1] = f.y;
     }
   }
@@ -260,9 +265,11 @@ __device__ __forceinline__ void store_n(bf16* p, const float (&v)[N]) {
   if constexpr (N == 1) {
     *p = __float2bfloat16(v[0]);
   } else {
+    Bf16Vec<N> u;
+    __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
 #pragma unroll
-    for (int i = 0; i < N / 2; ++i)
-      reinterpret_cast<__nv_bfloat162*>(p)[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+    for (int i = 0; i < N / 2; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+    *reinterpret_cast<Bf16Vec<N>*>(p) = u;
   }
 }
 
