@@ -175,7 +175,8 @@ TEST(GpuAttention, DecodeLongContextsSplitOverTheSequence) {
 
 // Decode merges its splits in the kernel (the last split of a row to finish): repeated launches
 // on one backend (the counters reset themselves), one short sequence (most splits empty), cache
-// blocks of 7 slots, element copies, values narrower than keys, two head chunks of a group.
+// blocks of 7 slots, element copies, values narrower than keys, two head chunks of a group, and
+// sequences with no token in the step between others (their blocks leave at once).
 TEST(GpuAttention, DecodeSplitsMergedInTheKernel) {
   SKIP_WITHOUT_GPU();
   check_gqa({{575, 1}}, 28, 4, 128, 21, 0, kBlock, 3);
@@ -184,6 +185,7 @@ TEST(GpuAttention, DecodeSplitsMergedInTheKernel) {
   check_gqa({{900, 1}, {40, 1}}, 6, 3, 12, 24, 0, kBlock, 2);         // 12: element copies
   check_gqa({{700, 1}, {2000, 1}}, 8, 2, 192, 25, 128, kBlock, 2);    // v_dim < head_dim
   check_gqa({{3000, 1}, {17, 1}}, 40, 2, 64, 26, 0, kBlock, 2);       // two head chunks of 20
+  check_gqa({{400, 0}, {130, 1}, {64, 0}, {999, 1}}, 28, 4, 128, 28, 0, kBlock, 2);
 }
 
 // Batches whose blocks alone fill the GPU (1.5 blocks an SM on an H100/H200) run without splits,
