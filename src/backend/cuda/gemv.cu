@@ -101,8 +101,9 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
   if constexpr (kStaged) {
     extern __shared__ uint4 staged[];
     uint4* part = staged + warp * per_part;
+    const uint64_t once = l2_evict_first();
     for (int c = lane; c < pieces; c += 32)
-      cp_async_16(reinterpret_cast<bf16*>(part + c), reinterpret_cast<const bf16*>(wr + c), 16);
+      cp_async_16(reinterpret_cast<bf16*>(part + c), reinterpret_cast<const bf16*>(wr + c), 16, once);
     cp_async_commit();
     dependent_kernel_start();
     cp_async_wait_all();  // a lane reads back only the pieces it copied: no barrier

@@ -42,7 +42,7 @@ __device__ __forceinline__ void issue_chunk(bf16* slot, const bf16* w, int row0,
   for (int r = 0; r < kRows; ++r) {
     const bool live = row0 + r < n && col < k;
     const bf16* src = live ? w + static_cast<int64_t>(row0 + r) * k + col : g_zero_src;
-    cp_async_16(slot + r * kStride + lane * 8, src, live ? 16 : 0);
+    cp_async_16(slot + r * kStride + lane * 8, src, live ? 16 : 0, l2_evict_first());
   }
 }
 

@@ -51,8 +51,9 @@ __global__ void __launch_bounds__(kOutWarps * 32) mla_output_kernel(OutArgs a) {
   __shared__ int n_live[T];
   __shared__ float inv_den[T];
   const bf16* src = a.w + (static_cast<int64_t>(h) * a.n + row0) * a.lora;
+  const uint64_t once = l2_evict_first();
   for (int i = threadIdx.x; i < rows * pieces; i += blockDim.x)
-    cp_async_16(reinterpret_cast<bf16*>(ws + i), src + 8 * static_cast<int64_t>(i), 16);
+    cp_async_16(reinterpret_cast<bf16*>(ws + i), src + 8 * static_cast<int64_t>(i), 16, once);
   cp_async_commit();
   allow_next_kernel();  // before the wait: o_proj's staging starts sooner (dependent_launch.cuh)
   wait_for_previous_kernels();
