@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/head_cols.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
@@ -141,12 +142,19 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
 // Shared memory a staged block takes at most: the default limit, which needs no opt-in.
 constexpr size_t kMaxStagedBytes = 48 * 1024;
 
+// False with DSINFER_STAGE=0: every product streams its rows through registers, for measuring
+// what staging costs the kernel it overlaps (the 7B's batch-1 attention beside o_proj).
+bool staging_enabled() {
+  static const bool on = switched_on("DSINFER_STAGE");
+  return on;
+}
+
 template <int M, typename Out, bool kSilu = false>
 void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits, int blocks, int sm_count,
                  bool may_stage, cudaStream_t s) {
   const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
   int per_sm = 0;
-  if (may_stage && staged_bytes <= kMaxStagedBytes)
+  if (may_stage && staging_enabled() && staged_bytes <= kMaxStagedBytes)
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true, kSilu>, kWarps * 32,
                                                              staged_bytes));
   if (blocks <= per_sm * sm_count) {
