@@ -354,7 +354,8 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
     if (r.shared) load_n<N>(r.shared + row + d, sh);
 #pragma unroll
     for (int j = 0; j < kParts; ++j)
-      if (j < r.shared_chunks) load_n<N>(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
+      if (j < r.shared_chunks)
+        load_n<N>(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
     combine_columns<N>(y, inverse, weights, t, k, hidden, d, o);
 #pragma unroll
     for (int j = 0; j < kParts; ++j)

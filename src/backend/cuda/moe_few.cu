@@ -83,7 +83,6 @@ enum class Slot { routed, shared, either };
 // T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
 // chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
 // accumulators, and its lower register count keeps more warps resident.
-
 template <DType D, bool kGateUp, int T, Slot S>
 __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0, int per_warp,
                                            const uint4* staged_x) {
@@ -216,12 +215,13 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 // every block first copies x into shared memory and has its warps stream their share of the shared
 // experts' rows (a.shared_rows_per_warp rows of one chunk a warp, as many warps as cover the
 // chunks, the rest none; SharedChunks), which need nothing from the router, so the whole grid
-// streams during the router's run and then, after the wait, its routed rows. (With the shared chunks as slots of their own, their blocks' slots idled once the
-// router was done, and the routed rows streamed on three quarters of the resident warps.) Down
-// keeps them as slots: all its blocks wait for gate/up's act alike. At one token 8 blocks an SM
-// (64 registers, 24 bytes of spills), as the plain kernel has: unbounded, its 78 registers leave
-// 6, and V2-Lite's wave then takes 3 rows a warp, 2832 streaming warps instead of 4224. Session
-// 28, H200, V2-Lite batch 1: 491.1 -> 506.4 and 504.6 -> 506.9 tok/s (two calls, three rounds each).
+// streams during the router's run and then, after the wait, its routed rows. (With the shared
+// chunks as slots of their own, their blocks' slots idled once the router was done, and the routed
+// rows streamed on three quarters of the resident warps.) Down keeps them as slots: all its blocks
+// wait for gate/up's act alike. At one token 8 blocks an SM (64 registers, 24 bytes of spills), as
+// the plain kernel has: unbounded, its 78 registers leave 6, and V2-Lite's wave then takes 3 rows a
+// warp, 2832 streaming warps instead of 4224. Session 28, H200, V2-Lite batch 1: 491.1 -> 506.4 and
+// 504.6 -> 506.9 tok/s (two calls, three rounds each).
 template <int T>
 __global__ void __launch_bounds__(kFewWarps * 32, T == 1 ? 8 : 1) moe_few_fused_kernel(FewArgs a) {
   constexpr DType D = DType::BF16;
