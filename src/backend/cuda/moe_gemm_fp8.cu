@@ -1,31 +1,34 @@
 // The grouped FP8 GEMM of the MoE prefill path (see moe_gemm_fp8.h), warp-specialized:
 //
-// * Work item = one 128-row M tile of one expert (from the device tile list) x one N tile of 128
-//   weight rows; its K is walked in 128-deep blocks through a ring of kStages shared-memory
-//   stages. Stage = A tile [128 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled
-//   by the copy engine (TMA) as the wgmma descriptors read them.
-// * Clusters of two blocks, persistent: cluster c takes units c, + clusters, ...; block r of the
-//   cluster takes item 2 u + r of unit u. The ring runs on across units, so the next item's
-//   loads stream in while this one's epilogue fills the outbox (below).
-// * When a unit's two items are M tiles of one expert at the same N tile, the blocks share the
-//   weight tile: each copies one 64-row box of it into both (TMA multicast). An expert with more
-//   than 128 rows so reads its weights from memory once (without, ncu counted them twice: the
-//   blocks drifted apart before the second read). The blocks' rings turn together: a stage is
-//   refilled once the MMA warps of both blocks have released it.
-// * Warpgroup 2 is the producer: one thread waits for a free stage, announces its bytes on the
-//   stage's "full" barrier and issues the TMA copies: A, and B as two boxes of 64 rows (so gate
-//   and up rows can share a tile), one of them from the other block when the tile is shared.
-// * Its other three warps store: an item's output waits in a shared-memory outbox (bf16, 32 KB,
-//   in place of a seventh stage), written there by the MMA warps, and leaves in 16-byte pieces,
-//   whole rows a store instruction, while the MMA warps start the next item.
-// * Warpgroups 0 and 1 each multiply 64 of the rows by all 128 columns: a K block is four k32
-//   wgmma into one of two temporaries; the next K block's are issued into the other before this
-//   one is waited for, its stage released (its "empty" barrier) and its partial added into the
-//   accumulators times row scale x weight block scale, so each warpgroup's MMAs run through its
-//   own promotions.
+// * Work item = one 192-row M tile of one expert (from the device tile list) x one N tile of 128
+//   weight rows; its K is walked in 128-deep blocks through a ring of shared-memory stages.
+//   Stage = A tile [192 rows x 128 B] + B tile [128 rows x 128 B], both 128B-swizzled by the
+//   copy engine (TMA) as the wgmma descriptors read them.
+// * Why 192 rows: the kernel is bound by the bytes its stages bring into the SMs (L2 ran 82 %
+//   busy, the tensor cores half; ncu, session 31). At ~128 +- 11 rows an expert (V3 prefill),
+//   128-row tiles gave half the experts a second, nearly empty tile that loads its own A and B
+//   (B shared with the first by multicast still lands in both SMs); one 192-row tile loads one B
+//   and only A's live 64-row boxes. Session 31, V3 shapes on an H200: gate+up 2.87-3.00 ->
+//   2.74-2.79 ms, down 1.60 -> 1.43 ms against 128-row tiles in clusters of two.
+// * Persistent blocks, one an SM: block b takes items b, + blocks, ... The ring runs on across
+//   items, so the next item's loads stream in while this one's epilogue fills the outbox.
+// * Warpgroup 3 is the producer: one thread waits for a free stage, announces its bytes on the
+//   stage's "full" barrier and issues the TMA copies: A's live boxes of 64 rows, and B as two
+//   boxes of 64 rows (so gate and up rows can share a tile).
+// * Its second warp stages each K block's scales beside the stage (the rows' 192 and the weight
+//   tile's two) by cp.async on the same "full" barrier, so the MMA warps read them from shared
+//   memory: loaded from global memory a K block ahead, they stalled the MMA issue on L2 latency
+//   (ncu, session 31).
+// * Its last two warps store: an item's output waits in a shared-memory outbox (bf16), written
+//   there by the MMA warps, and leaves in 16-byte pieces, whole rows a store instruction, while
+//   the MMA warps start the next item.
+// * Warpgroups 0-2 each multiply 64 of the rows by all 128 columns: a K block is four k32 wgmma
+//   into a temporary, waited for, its stage released (its "empty" barrier) and its partial added
+//   into the accumulators times row scale x weight block scale. While one warpgroup promotes, the
+//   other two keep the tensor cores busy; one temporary each leaves three warpgroups room.
 // * Items are numbered expert by expert, N tile by N tile, and the M tiles of one expert and N
-//   tile next to each other, so that they pair into units (and the blocks in flight share the
-//   expert's rows in L2).
+//   tile next to each other, so that the blocks in flight share the expert's weights and rows in
+//   L2.
 #include <array>
 #include <atomic>
 #include <cub/block/block_scan.cuh>
@@ -45,38 +48,48 @@
 namespace dsinfer::cuda {
 namespace {
 
-constexpr int kTileM = 128, kTileN = 128, kTileK = 128;  // kTileK: the scale block depth
-constexpr int kHalfN = kTileN / 2;                        // rows of one B box
-constexpr int kStages = 6;
-constexpr int kATileBytes = kTileM * kTileK, kBTileBytes = kTileN * kTileK;
+constexpr int kTileM = kMoeFp8TileRows, kTileN = 128, kTileK = 128;  // kTileK: the scale block depth
+constexpr int kBox = 64;                                               // rows of one A or B box
+constexpr int kMmaGroups = kTileM / kBox;                              // an MMA warpgroup per A box
+constexpr int kBoxBytes = kBox * kTileK, kATileBytes = kMmaGroups * kBoxBytes, kBTileBytes = kTileN * kTileK;
 constexpr int kStageBytes = kATileBytes + kBTileBytes;
-constexpr int kOutboxBytes = kTileM * kTileN * 2;  // an item's output in bf16 (GateUp fills half)
-constexpr int kConsumerThreads = 256;              // two MMA warpgroups
-constexpr int kStoreThreads = 96;                  // the producer warpgroup's other three warps
-constexpr int kCluster = 2;                        // blocks of a cluster (items of a unit)
+constexpr int kConsumerThreads = 128 * kMmaGroups;
+constexpr int kScaleWarp = 1;                          // of the producer warpgroup: stages the scales
+constexpr int kStoreThreads = 64;                      // the producer warpgroup's last two warps
+constexpr int kScaleSlotBytes = (kTileM + 2) * 4 + 8;  // a stage's row scales, then its two weight scales
 constexpr int kThreads = kConsumerThreads + 128;
-static_assert(kStoreThreads == 128 - 32, "the store warps are the producer warpgroup's but the producer's");
+static_assert(kTileM % kBox == 0 && kTileN == 2 * kBox, "tiles are whole 64-row boxes");
+static_assert(kStoreThreads == 128 - 32 * (kScaleWarp + 1), "the store warps are the producer warpgroup's last");
+static_assert(kScaleSlotBytes % 16 == 0, "scale slots keep 16-byte alignment");
 // Registers a thread after setmaxnreg: the MMA warpgroups take what the copy warpgroup gives
 // back. They must fit the launch's pool (65536 / kThreads, rounded down to 8, a thread): an
 // increase the pool cannot grant waits forever (a budget of 48 for the copy warps hung the kernel).
-constexpr int kMmaRegs = 232, kCopyRegs = 40;
+constexpr int kMmaRegs = 152, kCopyRegs = 56;
 static_assert(kConsumerThreads * kMmaRegs + (kThreads - kConsumerThreads) * kCopyRegs <=
                   65536 / kThreads / 8 * 8 * kThreads,
               "moe fp8 gemm: the register budgets exceed the block's pool");
-// Stages, the outbox, two barriers per stage and two for the outbox, and slack to align the
-// stages to the 1024-byte swizzle atoms.
-constexpr size_t kSmemBytes =
-    kStages * kStageBytes + kOutboxBytes + (2 * kStages + 2) * sizeof(uint64_t) + 1024;
-static_assert(kSmemBytes <= 227 * 1024, "moe fp8 gemm: shared memory");
 
 enum class Proj { GateUp, Down };
+
+// Per projection: the outbox (an item's output in bf16: GateUp 64 act columns, silu(gate) * up
+// of the tile's 64 gate and 64 up rows; Down 128 columns of y) and the stages that fit beside
+// it: stages, the outbox, the stages' scales, two barriers per stage and two for the outbox, and
+// slack to align the stages to the 1024-byte swizzle atoms.
+template <Proj P>
+struct Layout {
+  static constexpr int kOutCols = P == Proj::GateUp ? kTileN / 2 : kTileN;
+  static constexpr int kOutboxBytes = kTileM * kOutCols * 2;
+  static constexpr int kStages = 4;
+  static constexpr size_t kSmemBytes =
+      kStages * (kStageBytes + kScaleSlotBytes) + kOutboxBytes + (2 * kStages + 2) * sizeof(uint64_t) + 1024;
+  static_assert(kSmemBytes <= 227 * 1024, "moe fp8 gemm: shared memory");
+};
 
 struct GemmArgs {
   const Fp8ExpertMaps* maps;
   const ExpertPtrs* table;
   const int4* tiles;
   int items, n_tiles;     // items = tile slots x n_tiles
-  int units;              // items / kCluster, rounded up
   const float* a_scales;  // [k_blocks, rows]
   int rows, k_blocks;
   int64_t scale_cols;  // floats per row of the weights' block scales
@@ -87,17 +100,20 @@ struct GemmArgs {
 // The two 64-row boxes of a B tile: first weight row of each in its matrix.
 template <Proj P>
 __device__ __forceinline__ int b_row(int n_tile, int half) {
-  return P == Proj::GateUp ? n_tile * kHalfN : n_tile * kTileN + half * kHalfN;
+  return P == Proj::GateUp ? n_tile * kBox : n_tile * kTileN + half * kBox;
 }
 
 #ifdef DSINFER_MOE_FP8_SM90A
 
+template <Proj P>
 struct Smem {
-  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after; then the outbox
+  static constexpr int kStages = Layout<P>::kStages;
+  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after; the outbox; the scales
   uint32_t bars;  // full[s] at bars + 8 s, empty[s] at bars + 8 (kStages + s); the outbox's two
   __device__ uint32_t a(int s) const { return base + s * kStageBytes; }
   __device__ uint32_t b(int s) const { return base + s * kStageBytes + kATileBytes; }
   __device__ uint32_t outbox() const { return base + kStages * kStageBytes; }
+  __device__ uint32_t scales(int s) const { return outbox() + Layout<P>::kOutboxBytes + s * kScaleSlotBytes; }
   __device__ uint32_t full(int s) const { return bars + 8 * s; }
   __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
   __device__ uint32_t outbox_full() const { return bars + 16 * kStages; }
@@ -105,6 +121,7 @@ struct Smem {
 };
 
 // Position in the ring: the stage and the parity of its current round.
+template <int kStages>
 struct Ring {
   int stage = 0;
   uint32_t phase = 0;
@@ -134,51 +151,58 @@ __device__ __forceinline__ Item item_at(const GemmArgs& g, int w) {
   return {first + m == slot ? t : g.tiles[first + m], local / count};
 }
 
-// This block's share of unit u: its item (expert < 0: none, the block only turns the ring),
-// whether the unit's two items share their weight tile, and whether the list has ended (then
-// every later unit is past it too). Both blocks of a cluster read the same two items.
-struct Unit {
-  Item item;
-  bool share_b, done;
-};
-__device__ __forceinline__ Unit unit_at(const GemmArgs& g, int u, int rank) {
-  const Item none{make_int4(-1, 0, 0, 0), 0};
-  const Item first = item_at(g, kCluster * u);
-  if (first.tile.x < 0) return {none, false, true};
-  const Item second = kCluster * u + 1 < g.items ? item_at(g, kCluster * u + 1) : none;
-  const bool share_b = second.tile.x == first.tile.x && second.n_tile == first.n_tile;
-  return {rank == 0 ? first : second, share_b, false};
+// A boxes of an item that hold rows of its expert (the rest are neither loaded nor multiplied).
+__device__ __forceinline__ int live_boxes(const int4& tile) {
+  return min(kMmaGroups, (tile.z - tile.y + kBox - 1) / kBox);
 }
 
 template <Proj P>
-__device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem& sm, int rank) {
-  Ring ring;
-  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
-    const Unit un = unit_at(g, u, rank);
-    if (un.done) break;
-    const Item& it = un.item;
-    const Fp8ExpertMaps* m = g.maps + max(it.tile.x, 0);
+__device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem<P>& sm) {
+  Ring<Layout<P>::kStages> ring;
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    const Fp8ExpertMaps* m = g.maps + it.tile.x;
     const CUtensorMap* b_maps[2] = {P == Proj::GateUp ? &m->gate : &m->down, P == Proj::GateUp ? &m->up : &m->down};
+    const int a_boxes = live_boxes(it.tile);
     for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
       const int s = ring.stage;
-      // Free in both blocks (the first round passes: nothing to drain yet).
-      mbarrier_wait(sm.empty(s), ring.phase ^ 1);
-      if (it.tile.x < 0) {
-        mbarrier_arrive(sm.full(s));
-        continue;
-      }
-      // The whole stage lands here either way; with share_b, half of B comes from the other block.
-      mbarrier_arrive_expect_tx(sm.full(s), kStageBytes);
+      mbarrier_wait(sm.empty(s), ring.phase ^ 1);  // the first round passes: nothing to drain yet
+      mbarrier_arrive_expect_tx(sm.full(s), a_boxes * kBoxBytes + kBTileBytes);
       const int k0 = kb * kTileK;
-      tma_load_2d(sm.a(s), a_map, sm.full(s), k0, it.tile.y);
-      if (un.share_b) {  // b_maps[rank] as a select: an indexed array went to local memory
-        tma_load_2d_multicast(sm.b(s) + rank * kHalfN * kTileK, rank ? b_maps[1] : b_maps[0], sm.full(s), k0,
-                              b_row<P>(it.n_tile, rank), (1u << kCluster) - 1);
-        continue;
-      }
+      for (int i = 0; i < a_boxes; ++i) tma_load_2d(sm.a(s) + i * kBoxBytes, a_map, sm.full(s), k0, it.tile.y + i * kBox);
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        tma_load_2d(sm.b(s) + h * kHalfN * kTileK, b_maps[h], sm.full(s), k0, b_row<P>(it.n_tile, h));
+      for (int h = 0; h < 2; ++h) tma_load_2d(sm.b(s) + h * kBoxBytes, b_maps[h], sm.full(s), k0, b_row<P>(it.n_tile, h));
+    }
+  }
+}
+
+// The scale warp: every stage's scales into its slot, counted on its "full" barrier (each lane
+// one arrival, once its copies land): the M tile's row scales of the K block (rows past the last
+// get 0), then the block scales of the B tile's two halves. It walks the items as the producer
+// does.
+template <Proj P>
+__device__ void stage_scales(const GemmArgs& g, const Smem<P>& sm) {
+  const int lane = threadIdx.x % 32;
+  Ring<Layout<P>::kStages> ring;
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    const ExpertPtrs& e = g.table[it.tile.x];
+    const int half = lane % 2;  // lanes 0 and 1 copy B's block scale of this half
+    const float* sb = (P == Proj::GateUp ? (half ? e.up_scale : e.gate_scale) : e.down_scale) +
+                      (b_row<P>(it.n_tile, half) / kTileN) * g.scale_cols;
+    for (int kb = 0; kb < g.k_blocks; ++kb, ring.next()) {
+      const int s = ring.stage;
+      mbarrier_wait(sm.empty(s), ring.phase ^ 1);
+      const float* sa = g.a_scales + static_cast<int64_t>(kb) * g.rows;
+#pragma unroll
+      for (int i = 0; i < kTileM / 32; ++i) {
+        const int j = lane + 32 * i, r = it.tile.y + j;
+        cp_async_4(sm.scales(s) + 4 * j, sa + (r < g.rows ? r : 0), r < g.rows ? 4 : 0);
+      }
+      if (lane < 2) cp_async_4(sm.scales(s) + 4 * (kTileM + lane), sb + kb, 4);
+      cp_async_mbarrier_arrive(sm.full(s));
     }
   }
 }
@@ -195,17 +219,22 @@ __device__ __forceinline__ void promote(float (&acc)[64], const float (&tmp)[64]
 
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// The outbox holds one item's output in bf16, row j (of the tile's 128) at j * kRowBytes, its
+// The outbox holds one item's output in bf16, row j (of the tile's 192) at j * kRowBytes, its
 // 16-byte pieces c at (c ^ (j % 8)): the MMA warps' pairs and the store warps' pieces both land
 // free of bank conflicts. GateUp: 64 act columns, silu(gate) * up (tile columns 0-63 are gate,
 // 64-127 the matching up rows); Down: 128 columns of y.
 template <Proj P>
 struct Outbox {
-  static constexpr int kRowBytes = (P == Proj::GateUp ? kHalfN : kTileN) * 2, kPieces = kRowBytes / 16;
+  static constexpr int kRowBytes = Layout<P>::kOutCols * 2, kPieces = kRowBytes / 16;
 };
 
 __device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ float ld_shared_f32(uint32_t addr) {
+  float v;
+  asm volatile("ld.shared.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+  return v;
 }
 __device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
   uint4 v;
@@ -226,7 +255,7 @@ __device__ void to_outbox(const float (&acc)[64], uint32_t outbox) {
   const uint32_t swz = (lane / 4) * 16;  // j % 8 = lane / 4
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const uint32_t row = outbox + (wg * 64 + warp * 16 + lane / 4 + 8 * h) * O::kRowBytes + 4 * (lane % 4);
+    const uint32_t row = outbox + (wg * kBox + warp * 16 + lane / 4 + 8 * h) * O::kRowBytes + 4 * (lane % 4);
 #pragma unroll
     for (int i = 0; i < O::kPieces; ++i) {
       const uint32_t at = row + ((i * 16) ^ swz);
@@ -244,21 +273,19 @@ __device__ void to_outbox(const float (&acc)[64], uint32_t outbox) {
 // The store warps: every item's outbox to memory in 16-byte pieces, so a store instruction
 // writes whole rows, off the MMA warps' path (their own float stores took 16 % of the down product's
 // time, by session 19's A/B at V3 shapes; gate+up's bf16 stores, no measurable share). Rows past the expert's end are not written. They
-// walk the units as the producer does and take every item's outbox, empty or not.
+// walk the items as the producer does and take every item's outbox.
 template <Proj P>
-__device__ void store_out(const GemmArgs& g, const Smem& sm, int rank) {
+__device__ void store_out(const GemmArgs& g, const Smem<P>& sm) {
   using O = Outbox<P>;
   constexpr int kRowStep = kStoreThreads / O::kPieces;  // rows a pass of the store warps covers
   static_assert(kStoreThreads % O::kPieces == 0, "a store thread keeps its piece column");
   const int t = threadIdx.x - (kThreads - kStoreThreads), c = t % O::kPieces;
   uint32_t phase = 0;
-  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster, phase ^= 1) {
-    const Unit un = unit_at(g, u, rank);
-    if (un.done) break;
-    // Rows past the end (or no item: end 0) are not written.
-    const int rows = un.item.tile.x < 0 ? 0 : min(kTileM, un.item.tile.z - un.item.tile.y);
-    bf16* out_row = g.out + static_cast<int64_t>(max(un.item.tile.y, 0)) * g.out_cols +
-                          un.item.n_tile * (O::kRowBytes / 2) + c * 8;
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x, phase ^= 1) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    const int rows = min(kTileM, it.tile.z - it.tile.y);
+    bf16* out_row = g.out + static_cast<int64_t>(it.tile.y) * g.out_cols + it.n_tile * Layout<P>::kOutCols + c * 8;
     mbarrier_wait(sm.outbox_full(), phase);
     for (int j = t / O::kPieces; j < rows; j += kRowStep) {
       const uint4 v = ld_shared_v4(sm.outbox() + j * O::kRowBytes + ((c ^ (j % 8)) * 16));
@@ -268,35 +295,35 @@ __device__ void store_out(const GemmArgs& g, const Smem& sm, int rank) {
   }
 }
 
-// Every MMA thread takes the outbox once an item (the first passes; an empty item's too, so the
-// store warps stay in step), writes it, and hands it to the store warps.
-__device__ __forceinline__ void outbox_take(const Smem& sm, uint32_t phase) {
+// Every MMA thread takes the outbox once an item (the first passes; an idle warpgroup's too, so
+// the store warps stay in step), writes it, and hands it to the store warps.
+template <Proj P>
+__device__ __forceinline__ void outbox_take(const Smem<P>& sm, uint32_t phase) {
   mbarrier_wait(sm.outbox_empty(), phase ^ 1);
 }
-__device__ __forceinline__ void outbox_hand(const Smem& sm, uint32_t& phase) {
+template <Proj P>
+__device__ __forceinline__ void outbox_hand(const Smem<P>& sm, uint32_t& phase) {
   mbarrier_arrive(sm.outbox_full());
   phase ^= 1;
 }
 
-// One work item's K loop and epilogue for this thread's warpgroup. Two temporaries: K block
-// kb + 1's MMAs are issued before kb's partial is promoted, so the tensor cores work through
-// the promotion (with one temporary each warpgroup waited for its MMAs, then promoted: by the
-// measured time ~1200 cycles a K block against ~620 of tensor work at the FP8 peak, V3 shapes
-// on an H200).
+// One work item's K loop and epilogue for this thread's warpgroup: per K block, four MMAs into
+// the temporary, waited for, the stage released and the partial promoted; the next K block's
+// scales load meanwhile.
 template <Proj P>
-__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, Ring& ring, uint32_t& out_phase) {
+__device__ void consume_item(const GemmArgs& g, const Item& it, const Smem<P>& sm, Ring<Layout<P>::kStages>& ring,
+                             uint32_t& out_phase) {
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int row0 = it.tile.y, row_end = it.tile.z;
-  const int r_a = row0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
-  // The stage's MMAs are done (the wait before): one arrival per warp frees it, in both blocks
-  // (lane r signals block r).
+  const int r_a = row0 + wg * kBox + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
+  // The stage's MMAs are done (the wait before): one arrival per warp frees it.
   auto release = [&]() {
-    if (lane < kCluster) mbarrier_arrive_cluster(sm.empty(ring.stage), lane);
+    if (lane == 0) mbarrier_arrive(sm.empty(ring.stage));
     ring.next();
   };
-  // A warpgroup with no item, or whose 64 rows all lie past the expert's end, only keeps the
-  // ring turning. No wgmma under a branch that also holds one: ptxas would serialize them all.
-  if (it.tile.x < 0 || row0 + wg * 64 >= row_end) {
+  // A warpgroup whose 64 rows all lie past the expert's end only keeps the ring turning. No
+  // wgmma under a branch that also holds one: ptxas would serialize them all.
+  if (row0 + wg * kBox >= row_end) {
     for (int kb = 0; kb < g.k_blocks; ++kb) {
       mbarrier_wait(sm.full(ring.stage), ring.phase);
       release();
@@ -305,68 +332,29 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
     outbox_hand(sm, out_phase);
     return;
   }
-  const ExpertPtrs& e = g.table[it.tile.x];
-  const float* sb_row[2];
+  const int row_in_tile = r_a - row0;
+  float acc[64], t[64], sa[2], sb[2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h)
-    sb_row[h] = (P == Proj::GateUp ? (h ? e.up_scale : e.gate_scale) : e.down_scale) +
-                (b_row<P>(it.n_tile, h) / kTileN) * g.scale_cols;
-  // The scales of K block kb: this thread's two rows, the tile's two column halves.
-  auto scales = [&](int kb, float (&sa)[2], float (&sb)[2]) {
+  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+  for (int kb = 0; kb < g.k_blocks; ++kb) {
+    mbarrier_wait(sm.full(ring.stage), ring.phase);
+    // This thread's two rows' scales and the tile's two column halves', read before the release.
+    const uint32_t slot = sm.scales(ring.stage);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int r = r_a + 8 * h;
-      sa[h] = r < g.rows ? g.a_scales[static_cast<int64_t>(kb) * g.rows + r] : 0.0f;
-      sb[h] = sb_row[h][kb];
+      sa[h] = ld_shared_f32(slot + 4 * (row_in_tile + 8 * h));
+      sb[h] = ld_shared_f32(slot + 4 * (kTileM + h));
     }
-  };
-  // Issues the MMAs of the stage at r into t, once its data has landed.
-  auto issue = [&](float (&t)[64], const Ring& r) {
-    mbarrier_wait(sm.full(r.stage), r.phase);
-    const uint64_t da = sw128_desc(sm.a(r.stage) + wg * 64 * kTileK, 16, 1024), db = sw128_desc(sm.b(r.stage), 16, 1024);
+    const uint64_t da = sw128_desc(sm.a(ring.stage) + wg * kBoxBytes, 16, 1024), db = sw128_desc(sm.b(ring.stage), 16, 1024);
     fence_regs(t);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kTileK / 32; ++kk) wgmma_m64n128k32_e4m3(t, da + 2 * kk, db + 2 * kk, kk > 0);
     wgmma_commit();
-  };
-  float acc[64], t0[64], t1[64], sa0[2], sb0[2], sa1[2], sb1[2];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
-  // The next K block's MMAs into `next` (its scales into sa_n, sb_n), then the current one's
-  // partial, in `cur`, promoted while they run.
-  auto overlap = [&](int kb_next, float (&cur)[64], const float (&sa)[2], const float (&sb)[2], float (&next)[64],
-                     float (&sa_n)[2], float (&sb_n)[2]) {
-    Ring r = ring;
-    r.next();
-    scales(kb_next, sa_n, sb_n);
-    issue(next, r);
-    wgmma_wait<1>();
-    fence_regs(cur);
-    release();
-    promote(acc, cur, sa, sb);
-  };
-  auto last = [&](float (&cur)[64], const float (&sa)[2], const float (&sb)[2]) {
     wgmma_wait<0>();
-    fence_regs(cur);
+    fence_regs(t);
     release();
-    promote(acc, cur, sa, sb);
-  };
-
-  scales(0, sa0, sb0);
-  issue(t0, ring);
-  int kb = 0;
-  // Pairs of K blocks while two more follow, so each temporary keeps its registers.
-  for (; kb + 2 < g.k_blocks; kb += 2) {
-    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
-    overlap(kb + 2, t1, sa1, sb1, t0, sa0, sb0);
-  }
-  // The last one or two K blocks (kb is in t0).
-  if (kb + 1 < g.k_blocks) {
-    overlap(kb + 1, t0, sa0, sb0, t1, sa1, sb1);
-    last(t1, sa1, sb1);
-  } else {
-    last(t0, sa0, sb0);
+    promote(acc, t, sa, sb);
   }
   outbox_take(sm, out_phase);
   to_outbox<P>(acc, sm.outbox());
@@ -374,46 +362,45 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem& sm, 
 }
 
 template <Proj P>
-__device__ void consume(const GemmArgs& g, const Smem& sm, int rank) {
-  Ring ring;
+__device__ void consume(const GemmArgs& g, const Smem<P>& sm) {
+  Ring<Layout<P>::kStages> ring;
   uint32_t out_phase = 0;
-  for (int u = blockIdx.x / kCluster; u < g.units; u += gridDim.x / kCluster) {
-    const Unit un = unit_at(g, u, rank);
-    if (un.done) break;
-    consume_item<P>(g, un.item, sm, ring, out_phase);
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) break;
+    consume_item<P>(g, it, sm, ring, out_phase);
   }
 }
 
 #endif  // DSINFER_MOE_FP8_SM90A
 
 template <Proj P>
-__global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads, 1)
-    moe_fp8_gemm_kernel(const __grid_constant__ CUtensorMap a_map, GemmArgs g) {
+__global__ void __launch_bounds__(kThreads, 1) moe_fp8_gemm_kernel(const __grid_constant__ CUtensorMap a_map, GemmArgs g) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MOE_FP8_SM90A)
+  constexpr int kStages = Layout<P>::kStages;
   extern __shared__ unsigned char smem_raw[];
-  Smem sm;
+  Smem<P> sm;
   sm.base = (smem_addr(smem_raw) + 1023) & ~1023u;
-  sm.bars = sm.base + kStages * kStageBytes + kOutboxBytes;
+  sm.bars = sm.base + kStages * kStageBytes + Layout<P>::kOutboxBytes;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbarrier_init(sm.full(s), 1);                        // the producer's arrive + the copies' bytes
-      mbarrier_init(sm.empty(s), kCluster * kConsumerThreads / 32);  // every MMA warp of the cluster
+      mbarrier_init(sm.full(s), 1 + 32);  // the producer's arrive + the copies' bytes, the scale warp's lanes
+      mbarrier_init(sm.empty(s), kConsumerThreads / 32);  // every MMA warp
     }
     mbarrier_init(sm.outbox_full(), kConsumerThreads);
     mbarrier_init(sm.outbox_empty(), kStoreThreads);
     mbarrier_init_fence();
   }
-  cluster_sync();  // the other block's barriers are ready before anything signals them
-  const int rank = static_cast<int>(cluster_rank());
+  __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
     setmaxnreg_dec<kCopyRegs>();
-    if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm, rank);
-    if (threadIdx.x >= kThreads - kStoreThreads) store_out<P>(g, sm, rank);
+    if (threadIdx.x == kConsumerThreads) produce<P>(&a_map, g, sm);
+    if ((threadIdx.x - kConsumerThreads) / 32 == kScaleWarp) stage_scales<P>(g, sm);
+    if (threadIdx.x >= kThreads - kStoreThreads) store_out<P>(g, sm);
   } else {
     setmaxnreg_inc<kMmaRegs>();
-    consume<P>(g, sm, rank);
+    consume<P>(g, sm);
   }
-  cluster_sync();  // the other block's last arrivals on this block's barriers have landed
 #else
   __trap();  // launched only on sm_90 devices (moe_fp8_gemm_device)
 #endif
@@ -432,27 +419,24 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_fp8_tiles_kernel(const int
   for (int i = total + threadIdx.x; i < slots; i += blockDim.x) tiles[i] = make_int4(-1, 0, 0, 0);
 }
 
-// Clusters of the kernel that fit on the current device at once (66 on an H200: one block an SM,
-// pairs placed within a GPC). Asked once per device: the query is not free and the launch runs
-// twice a layer.
+// Blocks of the kernel that fit on the current device at once (one an SM). Asked once per
+// device: the query is not free and the launch runs twice a layer.
 template <Proj P>
-int resident_clusters() {
+int resident_blocks() {
   static std::array<std::atomic<int>, 64> known{};
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   if (device < 0 || static_cast<size_t>(device) >= known.size())
-    fail("grouped FP8 GEMM: device ", device, " (this build counts clusters for devices 0 to ", known.size() - 1, ")");
+    fail("grouped FP8 GEMM: device ", device, " (this build counts blocks for devices 0 to ", known.size() - 1, ")");
   std::atomic<int>& slot = known[static_cast<size_t>(device)];
   if (const int c = slot.load(std::memory_order_relaxed); c > 0) return c;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(kCluster);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  int clusters = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_fp8_gemm_kernel<P>, &config));
-  if (clusters < 1) fail("grouped FP8 GEMM: no cluster of ", kCluster, " blocks of ", kSmemBytes, " B fits the GPU");
-  slot.store(clusters, std::memory_order_relaxed);
-  return clusters;
+  int per_sm = 0, sms = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, moe_fp8_gemm_kernel<P>, kThreads,
+                                                           Layout<P>::kSmemBytes));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  if (per_sm < 1) fail("grouped FP8 GEMM: no block of ", Layout<P>::kSmemBytes, " B fits an SM");
+  slot.store(per_sm * sms, std::memory_order_relaxed);
+  return per_sm * sms;
 }
 
 template <Proj P>
@@ -462,17 +446,18 @@ void launch_gemm(const GroupedExperts& ex, const Fp8ExpertMaps* maps, const MoeF
   if (!moe_fp8_gemm_shape_supported(ex) || !maps || !ex.table)
     fail("grouped FP8 GEMM: experts of hidden ", ex.hidden, ", inter ", ex.inter, " with ", ex.block_rows, " x ",
          ex.block_cols, " blocks (needs multiples of 128 and 128 x 128 blocks, and TMA descriptors)");
-  const int n_tiles = static_cast<int>(P == Proj::GateUp ? n / kHalfN : n / kTileN);
+  const int n_tiles = static_cast<int>(n / Layout<P>::kOutCols);
   if (static_cast<int64_t>(a.slots) * n_tiles > INT32_MAX) fail("grouped FP8 GEMM: ", a.slots, " M tiles");
   if (a.rows == 0 || a.slots == 0) return;
-  const CUtensorMap a_map = make_fp8_tensor_map(a.q, a.rows, k, kTileM);
+  const CUtensorMap a_map = make_fp8_tensor_map(a.q, a.rows, k, kBox);
   const int items = a.slots * n_tiles;
-  const GemmArgs g{maps, ex.table, a.tiles, items, n_tiles, (items + kCluster - 1) / kCluster, a.scales, a.rows,
+  const GemmArgs g{maps, ex.table, a.tiles, items, n_tiles, a.scales, a.rows,
                    static_cast<int>(k / kTileK), P == Proj::GateUp ? ex.gate_up_scale_cols : ex.down_scale_cols, out, n};
   auto kernel = moe_fp8_gemm_kernel<P>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
-  const int clusters = std::min(resident_clusters<P>(), g.units);
-  kernel<<<clusters * kCluster, kThreads, kSmemBytes, s>>>(a_map, g);
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(Layout<P>::kSmemBytes)));
+  const int blocks = std::min(resident_blocks<P>(), items);
+  kernel<<<blocks, kThreads, Layout<P>::kSmemBytes, s>>>(a_map, g);
   CUDA_CHECK_LAUNCH("moe_fp8_gemm_kernel");
 }
 
@@ -494,8 +479,8 @@ bool moe_fp8_gemm_device(int device) {
 }
 
 Fp8ExpertMaps fp8_expert_maps(const ExpertPtrs& e, int64_t hidden, int64_t inter) {
-  return {make_fp8_tensor_map(e.gate, inter, hidden, kHalfN), make_fp8_tensor_map(e.up, inter, hidden, kHalfN),
-          make_fp8_tensor_map(e.down, hidden, inter, kHalfN)};
+  return {make_fp8_tensor_map(e.gate, inter, hidden, kBox), make_fp8_tensor_map(e.up, inter, hidden, kBox),
+          make_fp8_tensor_map(e.down, hidden, inter, kBox)};
 }
 
 int moe_fp8_tile_slots(int rows, int experts) { return rows / kTileM + std::min(experts, rows); }

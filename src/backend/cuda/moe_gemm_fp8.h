@@ -5,7 +5,7 @@
 //    quantized per row and 128 columns to e4m3 + float scales (launch_gather_quantize_fp8_act).
 //  * Expert weights stay as the checkpoint ships them: e4m3 [N, K] with one float per 128 x 128
 //    block, read through per-expert TMA descriptors (Fp8ExpertMaps, built with the layer's table).
-//  * launch_moe_fp8_tiles lists the 128-row M tiles of every expert on the device; a block owns
+//  * launch_moe_fp8_tiles lists the 192-row M tiles of every expert on the device; a block owns
 //    one (M tile, N tile) and walks K in 128-deep blocks, adding each block's partial product to
 //    its float accumulators times (row scale x weight block scale): DeepSeek's "promotion".
 //  * gate and up share a launch: an N tile holds 64 gate and the matching 64 up rows, and the
@@ -44,11 +44,14 @@ struct MoeFp8Rows {
   int slots = 0;
 };
 
+// Rows of one M tile: an expert's rows are padded to a multiple of 64 within it.
+constexpr int kMoeFp8TileRows = 192;
+
 // Most M tiles `rows` rows over `experts` experts can need: every expert's partial tile aside,
 // the full ones.
 int moe_fp8_tile_slots(int rows, int experts);
 // tiles[i] = (expert, first row, end of the expert's rows, the expert's first tile) for every
-// 128-row M tile, in expert order; the slots past the last tile get expert -1. offsets:
+// kMoeFp8TileRows-row M tile, in expert order; the slots past the last tile get expert -1. offsets:
 // [experts + 1] on the device.
 void launch_moe_fp8_tiles(const int* offsets, int experts, int4* tiles, int slots, cudaStream_t s);
 

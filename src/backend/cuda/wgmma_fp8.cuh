@@ -1,9 +1,8 @@
 // Hopper (sm_90a) building blocks of the FP8 grouped GEMM: the e4m3 warpgroup MMA, the
 // shared-memory barriers (mbarrier) that pace a producer against its consumers, the bulk
-// tensor copy (TMA) that fills a 128B-swizzled tile and signals such a barrier, and their
-// cluster forms (a barrier of another block of the cluster, a copy into every block of it,
-// the cluster-wide barrier). The descriptors
-// and wgmma fences are the bf16 kernels' own (wgmma.cuh).
+// tensor copy (TMA) that fills a 128B-swizzled tile and signals such a barrier, small cp.async
+// copies counted on such a barrier, and the cluster barrier and stores of the cluster router
+// (moe.cu). The descriptors and wgmma fences are the bf16 kernels' own (wgmma.cuh).
 //
 // FP8 tiles are K-major on both sides with 128 e4m3 values (128 bytes) per row: a 128B-swizzled
 // row holds a whole 128-deep K block, and a k32 step of wgmma reads 32 bytes of it, so the
@@ -70,6 +69,17 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// Copies 4 bytes from global `src` to shared `dst` asynchronously; src_bytes 0 writes zeros and
+// reads nothing.
+__device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
+}
+// Arrives on `bar` once this thread's earlier cp.async copies have landed. The arrival is one
+// of the barrier's initial count (noinc).
+__device__ __forceinline__ void cp_async_mbarrier_arrive(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+
 // ---- TMA: the box at {c0 (innermost: bytes of K), c1 (rows)} of the 2D tensor `map` into
 // shared memory at `dst`; the copy counts its bytes (the whole box, zero-filled parts too) on
 // barrier `bar`. `map` is a generic address
@@ -98,16 +108,6 @@ __device__ __forceinline__ void cluster_arrive_relaxed() {
   asm volatile("barrier.cluster.arrive.relaxed;\n" ::: "memory");
 }
 __device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait;\n" ::: "memory"); }
-// Arrives on the barrier at shared address `bar` of block `rank` of this cluster (the same
-// offset in every block).
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t bar, uint32_t rank) {
-  asm volatile(
-      "{\n.reg .b32 remote;\n"
-      "mapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
-      "r"(rank)
-      : "memory");
-}
 // Stores v at shared address `addr` of block `rank` of this cluster (the same offset in every
 // block); visible to that block after a cluster_sync of both.
 __device__ __forceinline__ void st_shared_cluster_f32(uint32_t addr, uint32_t rank, float v) {
@@ -116,16 +116,6 @@ __device__ __forceinline__ void st_shared_cluster_f32(uint32_t addr, uint32_t ra
       "mapa.shared::cluster.u32 remote, %0, %1;\n"
       "st.shared::cluster.f32 [remote], %2;\n}\n" ::"r"(addr),
       "r"(rank), "f"(v)
-      : "memory");
-}
-// tma_load_2d into the same shared address of every block in `cta_mask` (bit r: block r of the
-// cluster); each block's barrier at `bar`'s offset counts the box's bytes.
-__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                                      int c1, uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
-      "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(cta_mask)
       : "memory");
 }
 
