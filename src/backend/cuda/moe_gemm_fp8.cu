@@ -108,16 +108,19 @@ __device__ __forceinline__ int b_row(int n_tile, int half) {
 template <Proj P>
 struct Smem {
   static constexpr int kStages = Layout<P>::kStages;
-  uint32_t base;  // stage s: A at base + s * kStageBytes, B right after; the outbox; the scales
-  uint32_t bars;  // full[s] at bars + 8 s, empty[s] at bars + 8 (kStages + s); the outbox's two
+  // Stage s: A at base + s * kStageBytes, B right after; then the outbox, the stages' scale
+  // slots and the barriers: full[s], empty[s], the outbox's two. Every region is placed after the
+  // one before it here, so none can overlap another.
+  uint32_t base;
   __device__ uint32_t a(int s) const { return base + s * kStageBytes; }
   __device__ uint32_t b(int s) const { return base + s * kStageBytes + kATileBytes; }
   __device__ uint32_t outbox() const { return base + kStages * kStageBytes; }
   __device__ uint32_t scales(int s) const { return outbox() + Layout<P>::kOutboxBytes + s * kScaleSlotBytes; }
-  __device__ uint32_t full(int s) const { return bars + 8 * s; }
-  __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
-  __device__ uint32_t outbox_full() const { return bars + 16 * kStages; }
-  __device__ uint32_t outbox_empty() const { return bars + 16 * kStages + 8; }
+  __device__ uint32_t bars() const { return scales(kStages); }
+  __device__ uint32_t full(int s) const { return bars() + 8 * s; }
+  __device__ uint32_t empty(int s) const { return bars() + 8 * (kStages + s); }
+  __device__ uint32_t outbox_full() const { return bars() + 16 * kStages; }
+  __device__ uint32_t outbox_empty() const { return bars() + 16 * kStages + 8; }
 };
 
 // Position in the ring: the stage and the parity of its current round.
@@ -381,7 +384,6 @@ __global__ void __launch_bounds__(kThreads, 1) moe_fp8_gemm_kernel(const __grid_
   extern __shared__ unsigned char smem_raw[];
   Smem<P> sm;
   sm.base = (smem_addr(smem_raw) + 1023) & ~1023u;
-  sm.bars = sm.base + kStages * kStageBytes + Layout<P>::kOutboxBytes;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(sm.full(s), 1 + 32);  // the producer's arrive + the copies' bytes, the scale warp's lanes
