@@ -5,19 +5,15 @@
 // of tokens and sequences (decode attention plans its splits per context on the device).
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/env_switch.h"
 #include "core/log.h"
-
-#include <cstdlib>
 
 namespace dsinfer::cuda {
 namespace {
 
 // False when DSINFER_BRANCH=0: branches run in line (for measuring what they buy).
 bool branch_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("DSINFER_BRANCH");
-    return !(v && v[0] == '0');
-  }();
+  static const bool on = switched_on("DSINFER_BRANCH");
   return on;
 }
 
