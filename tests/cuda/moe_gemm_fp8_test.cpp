@@ -249,9 +249,18 @@ TEST(GpuMoeFp8Gemm, TinyShapesUnevenAndEmptyExperts) {
   check_grouped({256, 384, {64, 65, 0, 200}}, 2);
   check_grouped({384, 256, {1}}, 3);
   check_grouped({128, 128, {0, 0, 0, 7}}, 4);
-  // Whole 128-row tiles (one expert of one, one of two), experts that fill one warpgroup's 64
-  // rows or fewer, and one of 120.
+  // Experts of two and four 64-row boxes, ones that fill one box or less, and one of 120.
   check_grouped({128, 256, {128, 17, 256, 33, 47, 120}}, 6);
+}
+
+TEST(GpuMoeFp8Gemm, BlocksWalkManyItems) {
+  SKIP_WITHOUT_GPU();
+  if (!fp8_gemm_here()) GTEST_SKIP() << "no sm_90a FP8 grouped GEMM on this GPU";
+  // Hundreds of items (M tile x N tile) a launch, more than blocks, so each block carries its
+  // ring and outbox from item to item: wide inter for gate+up, wide hidden for down. Experts of
+  // exactly one and two whole tiles (192, 384 rows), one just past a tile, and short ones.
+  check_grouped({128, 8192, {192, 193, 64, 384, 1}, 7}, 7);
+  check_grouped({8192, 128, {192, 193, 64, 384, 1}, 7}, 8);
 }
 
 TEST(GpuMoeFp8Gemm, DeepSeekV3Shapes) {

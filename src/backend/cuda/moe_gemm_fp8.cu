@@ -59,11 +59,13 @@ constexpr int kStoreThreads = 64;                      // the producer warpgroup
 constexpr int kScaleSlotBytes = (kTileM + 2) * 4 + 8;  // a stage's row scales, then its two weight scales
 constexpr int kThreads = kConsumerThreads + 128;
 static_assert(kTileM % kBox == 0 && kTileN == 2 * kBox, "tiles are whole 64-row boxes");
+static_assert(kScaleWarp >= 1, "warp 0 of the producer warpgroup holds the producer thread");
 static_assert(kStoreThreads == 128 - 32 * (kScaleWarp + 1), "the store warps are the producer warpgroup's last");
 static_assert(kScaleSlotBytes % 16 == 0, "scale slots keep 16-byte alignment");
 // Registers a thread after setmaxnreg: the MMA warpgroups take what the copy warpgroup gives
 // back. They must fit the launch's pool (65536 / kThreads, rounded down to 8, a thread): an
-// increase the pool cannot grant waits forever (a budget of 48 for the copy warps hung the kernel).
+// increase the pool cannot grant waits forever (session 21's kernel hung when its budgets
+// exceeded it). These fill the pool exactly; the copy warps need 56 to run without spills.
 constexpr int kMmaRegs = 152, kCopyRegs = 56;
 static_assert(kConsumerThreads * kMmaRegs + (kThreads - kConsumerThreads) * kCopyRegs <=
                   65536 / kThreads / 8 * 8 * kThreads,
@@ -72,9 +74,10 @@ static_assert(kConsumerThreads * kMmaRegs + (kThreads - kConsumerThreads) * kCop
 enum class Proj { GateUp, Down };
 
 // Per projection: the outbox (an item's output in bf16: GateUp 64 act columns, silu(gate) * up
-// of the tile's 64 gate and 64 up rows; Down 128 columns of y) and the stages that fit beside
-// it: stages, the outbox, the stages' scales, two barriers per stage and two for the outbox, and
-// slack to align the stages to the 1024-byte swizzle atoms.
+// of the tile's 64 gate and 64 up rows; Down 128 columns of y) and the shared memory: stages
+// (4 fit beside Down's outbox; GateUp's 5th would not fit either), the outbox, the stages'
+// scales, two barriers per stage and two for the outbox, and slack to align the stages to the
+// 1024-byte swizzle atoms.
 template <Proj P>
 struct Layout {
   static constexpr int kOutCols = P == Proj::GateUp ? kTileN / 2 : kTileN;
@@ -310,17 +313,19 @@ __device__ __forceinline__ void outbox_hand(const Smem<P>& sm, uint32_t& phase) 
   phase ^= 1;
 }
 
-// One work item's K loop and epilogue for this thread's warpgroup: per K block, four MMAs into
-// the temporary, waited for, the stage released and the partial promoted; the next K block's
-// scales load meanwhile.
+// One work item's K loop and epilogue for this thread's warpgroup: per K block, the stage's
+// scales read, four MMAs into the temporary, waited for, the stage released and the partial
+// promoted.
 template <Proj P>
 __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem<P>& sm, Ring<Layout<P>::kStages>& ring,
                              uint32_t& out_phase) {
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int row0 = it.tile.y, row_end = it.tile.z;
   const int r_a = row0 + wg * kBox + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
-  // The stage's MMAs are done (the wait before): one arrival per warp frees it.
+  // The stage's MMAs are done (the wait before): one arrival per warp frees it, after every lane's
+  // reads of its scales (the warp barrier orders them before lane 0's release).
   auto release = [&]() {
+    __syncwarp();
     if (lane == 0) mbarrier_arrive(sm.empty(ring.stage));
     ring.next();
   };
