@@ -15,6 +15,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/skinny_product.cuh"
+#include "backend/cuda/static_shared.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -139,8 +140,8 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
   return splits;
 }
 
-// Shared memory a staged block takes at most: the default limit, which needs no opt-in.
-constexpr size_t kMaxStagedBytes = 48 * 1024;
+// Shared memory a staged block takes at most, its static arrays included: the default limit,
+// which needs no opt-in.
 
 // False with DSINFER_STAGE=0: every product streams its rows through registers, for measuring
 // what staging costs the kernel it overlaps (the 7B's batch-1 attention beside o_proj).
@@ -154,7 +155,8 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
                  bool may_stage, cudaStream_t s) {
   const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
   int per_sm = 0;
-  if (may_stage && staging_enabled() && staged_bytes <= kMaxStagedBytes)
+  if (may_stage && staging_enabled() &&
+      staged_bytes + static_shared_bytes<gemv_kernel<M, Out, true, kSilu>>() <= kDefaultSharedBytes)
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true, kSilu>, kWarps * 32,
                                                              staged_bytes));
   if (blocks <= per_sm * sm_count) {

@@ -17,6 +17,7 @@
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/skinny_product.cuh"
 #include "backend/cuda/split_merge.cuh"
+#include "backend/cuda/static_shared.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -140,13 +141,16 @@ void launch_output(const OutArgs& args, int sm_count, cudaStream_t s) {
   const int slices = std::clamp(std::min(sm_count / a.heads, kMergeReads / a.split.splits), 1,
                                 static_cast<int>(ceil_div(a.n, kOutWarps)));
   a.rows_per_block = static_cast<int>(ceil_div(a.n, slices));
-  const size_t most = static_cast<size_t>(max_block_smem());
+  // The dynamic bytes may fill what the kernel's static arrays leave of each limit.
+  const size_t fixed = static_shared_bytes<mla_output_kernel<T>>();
+  const size_t most = static_cast<size_t>(max_block_smem()) - fixed;
   while (a.rows_per_block > 1 && output_smem_bytes(T, a.rows_per_block, a.lora, a.split.splits) > most)
     a.rows_per_block = static_cast<int>(ceil_div(a.rows_per_block, 2));
   const size_t smem = output_smem_bytes(T, a.rows_per_block, a.lora, a.split.splits);
-  if (smem > most) fail("mla output: ", smem, " bytes of shared memory a block, more than the device's ", most);
+  if (smem > most)
+    fail("mla output: ", smem + fixed, " bytes of shared memory a block, more than the device's ", most + fixed);
   const auto kernel = mla_output_kernel<T>;
-  if (smem > kDefaultSharedBytes)
+  if (smem + fixed > kDefaultSharedBytes)
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const dim3 grid(static_cast<unsigned>(ceil_div(a.n, a.rows_per_block)), static_cast<unsigned>(a.heads));
   const int blocks_per_sm = static_cast<int>(ceil_div(static_cast<int64_t>(grid.x) * grid.y, sm_count));
