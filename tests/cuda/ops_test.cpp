@@ -1,6 +1,7 @@
 // The CUDA backend's pointwise, data-movement and matrix ops against the CPU reference, on random
 // inputs (bf16-representable, so both see the same values).
 #include <numeric>
+#include <utility>
 
 #include "backend/copy_bandwidth.h"
 #include "gpu_test_util.h"
@@ -418,6 +419,26 @@ TEST(GpuOps, SkinnyProductStagedAndStreamed) {
       Tensor out = g.gpu_tensor(DType::F32, {m, n});
       g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
       expect_close(g.read(out), want, 1e-3f, "skinny n=" + std::to_string(n) + " m=" + std::to_string(m));
+    }
+  }
+}
+
+// Rows of exactly 48 KB a block to stage, which with the kernel's static partial sums pass the
+// default shared-memory limit, so the launcher must not stage them without opting in: 64 rows
+// of k 24576 in 4 warps a row (few enough blocks to stage), and DeepSeek-V2's dense down_proj
+// (5120 rows of k 12288 in 2 warps a row on 132 SMs). Against the CPU.
+TEST(GpuOps, SkinnyProductAtTheSharedMemoryLimit) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  for (const auto& [n, k] : {std::pair{64, 24576}, std::pair{5120, 12288}}) {
+    HostWeight w(random_values(int64_t{n} * k, 0.05f, 740), Shape{n, k}, DType::BF16);
+    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
+    for (int m : {1, 2}) {
+      std::vector<float> x = random_values(m * k, 1.0f, 750 + m), want(m * n);
+      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
+      Tensor out = g.gpu_tensor(DType::F32, {m, n});
+      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
+      expect_close(g.read(out), want, 1e-3f, "48 KB rows n=" + std::to_string(n) + " m=" + std::to_string(m));
     }
   }
 }
