@@ -385,23 +385,32 @@ TEST(GpuOps, AdjacentWeightsShareOneProduct) {
     }
 }
 
+namespace {
+
+// linear of an n x k bf16 weight (values of `scale`, seed w_seed) at each of `ms` tokens (seeds
+// x_seed + m), the GPU against the CPU.
+void check_skinny(GpuTest& g, int n, int k, float scale, uint32_t w_seed, uint32_t x_seed,
+                  std::initializer_list<int> ms, const std::string& what) {
+  HostWeight w(random_values(int64_t{n} * k, scale, w_seed), Shape{n, k}, DType::BF16);
+  const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
+  for (int m : ms) {
+    std::vector<float> x = random_values(m * k, 1.0f, x_seed + m), want(m * n);
+    g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
+    Tensor out = g.gpu_tensor(DType::F32, {m, n});
+    g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
+    expect_close(g.read(out), want, 1e-3f, what + " m=" + std::to_string(m));
+  }
+}
+
+}  // namespace
+
 // Long rows split over 2 or 4 warps each (few rows, K of 8192 and of 8200, whose 16-byte pieces
 // do not divide evenly among the parts) against the CPU.
 TEST(GpuOps, SkinnyProductSplitsLongRows) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
-  for (int k : {8192, 8200, 4096}) {
-    const int n = 50;
-    HostWeight w(random_values(n * k, 0.05f, 700 + k % 97), Shape{n, k}, DType::BF16);
-    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
-    for (int m : {1, 2, 4}) {
-      std::vector<float> x = random_values(m * k, 1.0f, 710 + m), want(m * n);
-      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
-      Tensor out = g.gpu_tensor(DType::F32, {m, n});
-      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
-      expect_close(g.read(out), want, 1e-3f, "split rows k=" + std::to_string(k) + " m=" + std::to_string(m));
-    }
-  }
+  for (int k : {8192, 8200, 4096})
+    check_skinny(g, 50, k, 0.05f, 700 + k % 97, 710, {1, 2, 4}, "split rows k=" + std::to_string(k));
 }
 
 // A skinny product whose blocks all fit on the GPU at once stages its rows in shared memory; one
@@ -409,18 +418,7 @@ TEST(GpuOps, SkinnyProductSplitsLongRows) {
 TEST(GpuOps, SkinnyProductStagedAndStreamed) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
-  for (int n : {300, 20000}) {
-    const int k = 264;
-    HostWeight w(random_values(n * k, 0.1f, 720 + n % 89), Shape{n, k}, DType::BF16);
-    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
-    for (int m : {1, 3}) {
-      std::vector<float> x = random_values(m * k, 1.0f, 730 + m), want(m * n);
-      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
-      Tensor out = g.gpu_tensor(DType::F32, {m, n});
-      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
-      expect_close(g.read(out), want, 1e-3f, "skinny n=" + std::to_string(n) + " m=" + std::to_string(m));
-    }
-  }
+  for (int n : {300, 20000}) check_skinny(g, n, 264, 0.1f, 720 + n % 89, 730, {1, 3}, "skinny n=" + std::to_string(n));
 }
 
 // Rows of exactly 48 KB a block to stage, which with the kernel's static partial sums pass the
@@ -430,17 +428,8 @@ TEST(GpuOps, SkinnyProductStagedAndStreamed) {
 TEST(GpuOps, SkinnyProductAtTheSharedMemoryLimit) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
-  for (const auto& [n, k] : {std::pair{64, 24576}, std::pair{5120, 12288}}) {
-    HostWeight w(random_values(int64_t{n} * k, 0.05f, 740), Shape{n, k}, DType::BF16);
-    const Weight gw = g.gpu->upload_weight(w.weight, g.keep);
-    for (int m : {1, 2}) {
-      std::vector<float> x = random_values(m * k, 1.0f, 750 + m), want(m * n);
-      g.cpu->linear(host_view(x, {m, k}), w.weight, nullptr, host_view(want, {m, n}));
-      Tensor out = g.gpu_tensor(DType::F32, {m, n});
-      g.gpu->linear(g.gpu_bf16(x, {m, k}), gw, nullptr, out);
-      expect_close(g.read(out), want, 1e-3f, "48 KB rows n=" + std::to_string(n) + " m=" + std::to_string(m));
-    }
-  }
+  for (const auto& [n, k] : {std::pair{64, 24576}, std::pair{5120, 12288}})
+    check_skinny(g, n, k, 0.05f, 740, 750, {1, 2}, "48 KB rows n=" + std::to_string(n));
 }
 
 // linear_silu_mul against linear_many + silu_mul, bit for bit, and the CPU: at 1-2 tokens one
