@@ -140,9 +140,6 @@ int gemv_splits(const GemvProducts& products, int k, int sm_count) {
   return splits;
 }
 
-// Shared memory a staged block takes at most, its static arrays included: the default limit,
-// which needs no opt-in.
-
 // False with DSINFER_STAGE=0: every product streams its rows through registers, for measuring
 // what staging costs the kernel it overlaps (the 7B's batch-1 attention beside o_proj).
 bool staging_enabled() {
@@ -155,6 +152,7 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
                  bool may_stage, cudaStream_t s) {
   const size_t staged_bytes = size_t{kWarps} * ceil_div(k / 8, splits) * sizeof(uint4);
   int per_sm = 0;
+  // A staged block takes at most the default shared memory, its static arrays included: no opt-in.
   if (may_stage && staging_enabled() &&
       staged_bytes + static_shared_bytes<gemv_kernel<M, Out, true, kSilu>>() <= kDefaultSharedBytes)
     CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_kernel<M, Out, true, kSilu>, kWarps * 32,

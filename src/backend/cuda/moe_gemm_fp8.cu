@@ -157,6 +157,17 @@ __device__ __forceinline__ Item item_at(const GemmArgs& g, int w) {
   return {first + m == slot ? t : g.tiles[first + m], local / count};
 }
 
+// Calls f(item) for this block's items in order (b, b + blocks, ...) up to the list's end. Every
+// role walks them through this one loop, so the barriers' phases stay in step across roles.
+template <typename F>
+__device__ __forceinline__ void for_each_item(const GemmArgs& g, F&& f) {
+  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
+    const Item it = item_at(g, w);
+    if (it.tile.x < 0) return;
+    f(it);
+  }
+}
+
 // A boxes of an item that hold rows of its expert (the rest are neither loaded nor multiplied).
 __device__ __forceinline__ int live_boxes(const int4& tile) {
   return min(kMmaGroups, (tile.z - tile.y + kBox - 1) / kBox);
@@ -165,9 +176,7 @@ __device__ __forceinline__ int live_boxes(const int4& tile) {
 template <Proj P>
 __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem<P>& sm) {
   Ring<Layout<P>::kStages> ring;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
+  for_each_item(g, [&](const Item& it) {
     const Fp8ExpertMaps* m = g.maps + it.tile.x;
     const CUtensorMap* b_maps[2] = {P == Proj::GateUp ? &m->gate : &m->down, P == Proj::GateUp ? &m->up : &m->down};
     const int a_boxes = live_boxes(it.tile);
@@ -180,7 +189,7 @@ __device__ void produce(const CUtensorMap* a_map, const GemmArgs& g, const Smem<
 #pragma unroll
       for (int h = 0; h < 2; ++h) tma_load_2d(sm.b(s) + h * kBoxBytes, b_maps[h], sm.full(s), k0, b_row<P>(it.n_tile, h));
     }
-  }
+  });
 }
 
 // The scale warp: every stage's scales into its slot, counted on its "full" barrier (each lane
@@ -191,9 +200,7 @@ template <Proj P>
 __device__ void stage_scales(const GemmArgs& g, const Smem<P>& sm) {
   const int lane = threadIdx.x % 32;
   Ring<Layout<P>::kStages> ring;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
+  for_each_item(g, [&](const Item& it) {
     const ExpertPtrs& e = g.table[it.tile.x];
     const int half = lane % 2;  // lanes 0 and 1 copy B's block scale of this half
     const float* sb = (P == Proj::GateUp ? (half ? e.up_scale : e.gate_scale) : e.down_scale) +
@@ -210,7 +217,7 @@ __device__ void stage_scales(const GemmArgs& g, const Smem<P>& sm) {
       if (lane < 2) cp_async_4(sm.scales(s) + 4 * (kTileM + lane), sb + kb, 4);
       cp_async_mbarrier_arrive(sm.full(s));
     }
-  }
+  });
 }
 
 // acc += tmp x (scale of its row) x (scale of its half of the columns). tmp[4i + j] is row
@@ -287,9 +294,7 @@ __device__ void store_out(const GemmArgs& g, const Smem<P>& sm) {
   static_assert(kStoreThreads % O::kPieces == 0, "a store thread keeps its piece column");
   const int t = threadIdx.x - (kThreads - kStoreThreads), c = t % O::kPieces;
   uint32_t phase = 0;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x, phase ^= 1) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
+  for_each_item(g, [&](const Item& it) {
     const int rows = min(kTileM, it.tile.z - it.tile.y);
     bf16* out_row = g.out + static_cast<int64_t>(it.tile.y) * g.out_cols + it.n_tile * Layout<P>::kOutCols + c * 8;
     mbarrier_wait(sm.outbox_full(), phase);
@@ -298,7 +303,8 @@ __device__ void store_out(const GemmArgs& g, const Smem<P>& sm) {
       *reinterpret_cast<uint4*>(out_row + static_cast<int64_t>(j) * g.out_cols) = v;
     }
     mbarrier_arrive(sm.outbox_empty());
-  }
+    phase ^= 1;
+  });
 }
 
 // Every MMA thread takes the outbox once an item (the first passes; an idle warpgroup's too, so
@@ -321,7 +327,7 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem<P>& s
                              uint32_t& out_phase) {
   const int wg = threadIdx.x / 128, warp = threadIdx.x % 128 / 32, lane = threadIdx.x % 32;
   const int row0 = it.tile.y, row_end = it.tile.z;
-  const int r_a = row0 + wg * kBox + warp * 16 + lane / 4;  // this thread's rows: r_a, r_a + 8
+  const int row_in_tile = wg * kBox + warp * 16 + lane / 4;  // this thread's rows: this one and + 8
   // The stage's MMAs are done (the wait before): one arrival per warp frees it, after every lane's
   // reads of its scales (the warp barrier orders them before lane 0's release).
   auto release = [&]() {
@@ -340,7 +346,6 @@ __device__ void consume_item(const GemmArgs& g, const Item& it, const Smem<P>& s
     outbox_hand(sm, out_phase);
     return;
   }
-  const int row_in_tile = r_a - row0;
   float acc[64], t[64], sa[2], sb[2];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
@@ -373,11 +378,7 @@ template <Proj P>
 __device__ void consume(const GemmArgs& g, const Smem<P>& sm) {
   Ring<Layout<P>::kStages> ring;
   uint32_t out_phase = 0;
-  for (int w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const Item it = item_at(g, w);
-    if (it.tile.x < 0) break;
-    consume_item<P>(g, it, sm, ring, out_phase);
-  }
+  for_each_item(g, [&](const Item& it) { consume_item<P>(g, it, sm, ring, out_phase); });
 }
 
 #endif  // DSINFER_MOE_FP8_SM90A
