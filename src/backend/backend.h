@@ -119,6 +119,14 @@ class Backend {
   virtual void end_branch() {}
   virtual void join_branch() {}
 
+  // Tensor parallelism: the backends of one group (make_backend_group) each hold a part of every
+  // split product. all_reduce_sum makes x the sum of x over the group's ranks, in place; every
+  // rank calls it with the same shape, the calls in the same order. A backend alone (the default)
+  // has nothing to add.
+  virtual void all_reduce_sum(Tensor x) { (void)x; }
+  // A rank failed: this rank's collectives fail from now on instead of waiting for it forever.
+  virtual void abort_group() {}
+
   // out[t] = table[tokens[t]]
   virtual void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) = 0;
   // out = rmsnorm(x) * w; x and out may alias.
@@ -226,5 +234,8 @@ int64_t check_gather_context(const ForwardBatch& batch, const Tensor& cache, con
 
 // Creates the backend for a device ("cpu", "cuda", "cuda:N"); throws when it is not built in.
 std::unique_ptr<Backend> make_backend(Device device);
+// A tensor-parallel group of `size` backends, rank r on device `first` + r (CUDA: one GPU each,
+// summed through NCCL; CPU: host threads sharing memory). size 1: make_backend(first).
+std::vector<std::unique_ptr<Backend>> make_backend_group(Device first, int size);
 
 }  // namespace dsinfer

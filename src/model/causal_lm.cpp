@@ -7,8 +7,8 @@
 
 namespace dsinfer {
 
-CausalLM::CausalLM(const ModelConfig& config, Backend& backend, TensorStore store)
-    : config_(config), backend_(backend), store_(std::move(store)), arena_(backend) {
+CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard)
+    : config_(config), backend_(backend), store_(std::move(store)), shard_(shard), arena_(backend) {
   RopeSpec spec = compute_rope(config_);
   WeightLoader w = loader();
   rope_.inv_freq = w.upload_f32(spec.inv_freq, {static_cast<int64_t>(spec.inv_freq.size())});
@@ -36,16 +36,12 @@ KvCacheSpec CausalLM::kv_spec() const {
   if (config_.is_deepseek()) {
     s.k_width = config_.kv_lora_rank + config_.qk_rope_head_dim;
   } else {
-    s.k_width = s.v_width = config_.num_kv_heads * config_.head_dim;
+    s.k_width = s.v_width = config_.num_kv_heads / shard_.size * config_.head_dim;
   }
   return s;
 }
 
-size_t CausalLM::weight_bytes() const {
-  size_t total = 0;
-  for (const std::string& name : store_.names()) total += store_.get(name).view.nbytes();
-  return total;
-}
+size_t CausalLM::weight_bytes() const { return weight_bytes_; }
 
 void CausalLM::record_decode_steps(int max_batch, KvCache& cache) {
   graphs_.reset();

@@ -23,7 +23,7 @@ struct DecoderLayer {
 
 class CausalLM : public Model {
  public:
-  CausalLM(const ModelConfig& config, Backend& backend, TensorStore store);
+  CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard);
 
   const ModelConfig& config() const override { return config_; }
   KvCacheSpec kv_spec() const override;
@@ -34,12 +34,14 @@ class CausalLM : public Model {
  protected:
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.
   void load_common(WeightLoader& w);
-  WeightLoader loader() { return WeightLoader(store_, backend_, config_, storage_); }
+  WeightLoader loader() { return WeightLoader(*store_, backend_, config_, storage_, weight_bytes_); }
 
   ModelConfig config_;
   Backend& backend_;
-  TensorStore store_;
+  std::shared_ptr<const TensorStore> store_;
+  Shard shard_;
   std::vector<Buffer> storage_;  // device copies of weights (none when weights are used in place)
+  size_t weight_bytes_ = 0;      // of the checkpoint's tensors (or their parts) loaded
   RopeParams rope_;
   Weight embed_, norm_, lm_head_;
   std::vector<DecoderLayer> layers_;
@@ -52,8 +54,9 @@ class CausalLM : public Model {
   std::unique_ptr<StepGraphs> graphs_;  // set by record_decode_steps
 };
 
-std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, TensorStore store);
-std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store,
-                                          MlaPrefill mla_prefill);
+std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store,
+                                        Shard shard);
+std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend,
+                                          std::shared_ptr<const TensorStore> store, const ModelOptions& options);
 
 }  // namespace dsinfer

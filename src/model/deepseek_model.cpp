@@ -1,5 +1,6 @@
 // The DeepSeek families: DeepseekV3ForCausalLM (V3 / R1) and DeepseekV2ForCausalLM (V2 / V2-Lite):
 // MLA attention in every layer; dense MLP in the first first_k_dense_replace layers, MoE after.
+#include "core/error.h"
 #include "model/causal_lm.h"
 #include "model/dense_mlp.h"
 #include "model/mla_attention.h"
@@ -10,9 +11,9 @@ namespace {
 
 class DeepseekModel final : public CausalLM {
  public:
-  DeepseekModel(const ModelConfig& c, Backend& backend, TensorStore store, MlaPrefill mla_prefill)
-      : CausalLM(c, backend, std::move(store)) {
-    log_skipped_mtp_tensors(store_, config_.num_layers);
+  DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, MlaPrefill mla_prefill)
+      : CausalLM(c, backend, std::move(store), Shard{}) {
+    log_skipped_mtp_tensors(*store_, config_.num_layers);
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
@@ -28,9 +29,11 @@ class DeepseekModel final : public CausalLM {
 
 }  // namespace
 
-std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend, TensorStore store,
-                                          MlaPrefill mla_prefill) {
-  return std::make_unique<DeepseekModel>(c, backend, std::move(store), mla_prefill);
+std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend,
+                                          std::shared_ptr<const TensorStore> store, const ModelOptions& options) {
+  if (options.shard.size > 1)
+    fail(c.architecture, ": tensor parallelism splits the dense families (Llama, Qwen2) so far, not MLA and MoE layers");
+  return std::make_unique<DeepseekModel>(c, backend, std::move(store), options.mla_prefill);
 }
 
 }  // namespace dsinfer

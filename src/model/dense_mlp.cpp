@@ -2,9 +2,13 @@
 
 namespace dsinfer {
 
-DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate)
-    : w_{w.get(prefix + "gate_proj.weight", {intermediate, hidden}), w.get(prefix + "up_proj.weight", {intermediate, hidden}),
-         w.get(prefix + "down_proj.weight", {hidden, intermediate})} {}
+DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate, const Shard& shard)
+    : split_(shard.size > 1) {
+  const int64_t share = shard_share(intermediate, shard, "intermediate features");
+  w_ = {w.get(prefix + "gate_proj.weight", {intermediate, hidden}, shard_rows(share, shard)),
+        w.get(prefix + "up_proj.weight", {intermediate, hidden}, shard_rows(share, shard)),
+        w.get(prefix + "down_proj.weight", {hidden, intermediate}, shard_cols(share, shard))};
+}
 
 Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
@@ -13,6 +17,7 @@ Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
   ctx.be.linear_silu_mul(x, w_.gate, w_.up, act, up);
   Tensor out = ctx.tensor({t, w_.down.out_features()});
   ctx.be.linear(act, w_.down, nullptr, out);
+  if (split_) ctx.be.all_reduce_sum(out);
   return out;
 }
 

@@ -1,4 +1,6 @@
-// The SiLU-gated MLP: down(silu(gate(x)) * up(x)). Dense layers, DeepSeek's shared experts.
+// The SiLU-gated MLP: down(silu(gate(x)) * up(x)). Dense layers, DeepSeek's shared experts. Under
+// tensor parallelism a rank keeps 1/size of the intermediate features (gate/up rows, down
+// columns); the output is summed over the group.
 #pragma once
 #include <string>
 
@@ -9,7 +11,7 @@ namespace dsinfer {
 
 class DenseMlp final : public FeedForward {
  public:
-  DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate);
+  DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate, const Shard& shard = {});
   // The block's output (also the MoE's shared experts).
   Tensor forward(LayerContext& ctx, const Tensor& x);
   void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override {
@@ -19,6 +21,7 @@ class DenseMlp final : public FeedForward {
 
  private:
   ExpertWeights w_;
+  bool split_;
 };
 
 }  // namespace dsinfer

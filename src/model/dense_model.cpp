@@ -9,21 +9,23 @@ namespace {
 
 class DenseModel final : public CausalLM {
  public:
-  DenseModel(const ModelConfig& c, Backend& backend, TensorStore store) : CausalLM(c, backend, std::move(store)) {
+  DenseModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard)
+      : CausalLM(c, backend, std::move(store), shard) {
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
       std::string p = "model.layers." + std::to_string(l) + ".";
-      layers_[l].attention = std::make_unique<GqaAttention>(w, p + "self_attn.", config_, rope_);
-      layers_[l].ffn = std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size);
+      layers_[l].attention = std::make_unique<GqaAttention>(w, p + "self_attn.", config_, rope_, shard_);
+      layers_[l].ffn = std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size, shard_);
     }
   }
 };
 
 }  // namespace
 
-std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, TensorStore store) {
-  return std::make_unique<DenseModel>(c, backend, std::move(store));
+std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store,
+                                        Shard shard) {
+  return std::make_unique<DenseModel>(c, backend, std::move(store), shard);
 }
 
 }  // namespace dsinfer

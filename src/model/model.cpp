@@ -16,14 +16,18 @@ MlaPrefill parse_mla_prefill(const std::string& s) {
 std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options) {
   ModelConfig config = ModelConfig::from_json(dir.config);
   log_info("loading ", config.architecture, " from ", dir.path);
-  return load_model(config, TensorStore::open_dir(dir.path), backend, options);
+  return load_model(config, std::make_shared<const TensorStore>(TensorStore::open_dir(dir.path)), backend, options);
 }
 
-std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend,
+std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<const TensorStore> store, Backend& backend,
                                   const ModelOptions& options) {
-  log_info(config.architecture, ": ", store.size(), " tensors, ", config.num_layers, " layers, on ", backend.name());
-  if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options.mla_prefill);
-  return make_dense_model(config, backend, std::move(store));
+  const Shard& shard = options.shard;
+  if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size)
+    fail("tensor-parallel rank ", shard.rank, " of ", shard.size);
+  log_info(config.architecture, ": ", store->size(), " tensors, ", config.num_layers, " layers, on ", backend.name(),
+           shard.size > 1 ? cat(" (tensor-parallel rank ", shard.rank, " of ", shard.size, ")") : std::string());
+  if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options);
+  return make_dense_model(config, backend, std::move(store), shard);
 }
 
 }  // namespace dsinfer

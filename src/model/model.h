@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
+#include "model/shard.h"
 
 namespace dsinfer {
 
@@ -36,13 +37,17 @@ MlaPrefill parse_mla_prefill(const std::string& s);  // "auto", "absorbed" or "e
 
 struct ModelOptions {
   MlaPrefill mla_prefill = MlaPrefill::Auto;
+  // This model's rank in a tensor-parallel group, whose backend is that rank of the group's
+  // backends (model/shard.h).
+  Shard shard;
 };
 
 // Loads a Hugging Face model directory onto the backend; throws on unsupported architectures,
 // missing or malformed tensors.
 std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options = {});
-// A model over tensors from anywhere (a checkpoint, or dummy weights).
-std::unique_ptr<Model> load_model(const ModelConfig& config, TensorStore store, Backend& backend,
+// A model over tensors from anywhere (a checkpoint, or dummy weights); the ranks of a
+// tensor-parallel group share one store.
+std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<const TensorStore> store, Backend& backend,
                                   const ModelOptions& options = {});
 
 }  // namespace dsinfer

@@ -33,18 +33,87 @@ Weight WeightLoader::host_weight(const std::string& name, const Shape& expected)
   return w;
 }
 
-Weight WeightLoader::get(const std::string& name, const Shape& expected) {
-  return backend_.upload_weight(host_weight(name, expected), storage_);
+namespace {
+
+// Columns [begin, begin + count) of every row of a row-major [rows, cols] tensor into `dst`.
+void copy_columns(const Tensor& src, int64_t begin, int64_t count, void* dst) {
+  const size_t es = dtype_size(src.dtype);
+  const int64_t cols = src.dim(1);
+  for (int64_t r = 0; r < src.dim(0); ++r)
+    std::memcpy(static_cast<char*>(dst) + r * count * es, src.ptr<char>() + (r * cols + begin) * es, count * es);
 }
 
-std::vector<Weight> WeightLoader::get_adjacent(const std::vector<std::pair<std::string, Shape>>& named) {
+}  // namespace
+
+Weight WeightLoader::host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy) {
+  Weight w = host_weight(name, expected);
+  if (part.count < 0) {
+    loaded_bytes_ += w.nbytes();
+    return w;
+  }
+  const bool rows = part.axis == Part::Axis::Rows;
+  const size_t axis = rows ? 0 : 1;
+  if (axis >= expected.size() || part.begin < 0 || part.count < 1 || part.begin + part.count > expected[axis])
+    fail("tensor '", name, "' of shape ", shape_str(expected), ": ", rows ? "rows" : "columns", " [", part.begin, ", ",
+         part.begin + part.count, ") are out of range");
+  const int64_t end = part.begin + part.count;
+  int64_t block = 1;  // scale blocks along the axis (FP8); a part must be whole blocks
+  if (!w.scale.empty()) {
+    block = rows ? w.block_rows : w.block_cols;
+    if (part.begin % block || (part.count % block && end != expected[axis]))
+      fail("FP8 tensor '", name, "': ", rows ? "rows" : "columns", " [", part.begin, ", ", end,
+           ") are not whole ", w.block_rows, "x", w.block_cols, " scale blocks");
+  }
+  const int64_t s_begin = part.begin / block, s_end = (end + block - 1) / block;
+  if (rows) {
+    w.w = w.w.slice_rows(part.begin, end);
+    if (!w.scale.empty()) w.scale = w.scale.slice_rows(s_begin, s_end);
+    loaded_bytes_ += w.nbytes();
+    return w;
+  }
+  const size_t w_bytes = static_cast<size_t>(expected[0]) * part.count * dtype_size(w.w.dtype);
+  const size_t s_bytes = w.scale.empty() ? 0 : static_cast<size_t>(w.scale.dim(0)) * (s_end - s_begin) * sizeof(float);
+  copy = host_alloc(w_bytes + s_bytes);
+  copy_columns(w.w, part.begin, part.count, copy.data());
+  Weight out = w;
+  out.w = Tensor{w.w.dtype, {expected[0], part.count}, copy.data(), Device{}};
+  if (!w.scale.empty()) {
+    out.scale = Tensor{DType::F32, {w.scale.dim(0), s_end - s_begin}, static_cast<char*>(copy.data()) + w_bytes, Device{}};
+    copy_columns(w.scale, s_begin, s_end - s_begin, out.scale.data);
+  }
+  loaded_bytes_ += out.nbytes();
+  return out;
+}
+
+void WeightLoader::keep_used(const std::vector<Weight>& uploaded, std::vector<Buffer>& copies) {
+  for (Buffer& b : copies) {
+    if (!b.data()) continue;
+    const char* begin = static_cast<const char*>(b.data());
+    for (const Weight& w : uploaded)
+      if (w.w.data >= begin && w.w.data < begin + b.bytes()) {
+        storage_.push_back(std::move(b));
+        break;
+      }
+  }
+}
+
+Weight WeightLoader::get(const std::string& name, const Shape& expected, const Part& part) {
+  return get_adjacent({{name, expected, part}}).front();
+}
+
+std::vector<Weight> WeightLoader::get_adjacent(const std::vector<Named>& named) {
   std::vector<Weight> host;
-  for (const auto& [name, shape] : named) host.push_back(host_weight(name, shape));
-  return backend_.upload_weights(host, storage_);
+  std::vector<Buffer> copies(named.size());
+  for (size_t i = 0; i < named.size(); ++i) host.push_back(host_part(named[i].name, named[i].shape, named[i].part, copies[i]));
+  std::vector<Weight> uploaded =
+      host.size() == 1 ? std::vector<Weight>{backend_.upload_weight(host[0], storage_)} : backend_.upload_weights(host, storage_);
+  keep_used(uploaded, copies);
+  return uploaded;
 }
 
 std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& expected) {
   Weight w = host_weight(name, expected);
+  loaded_bytes_ += w.nbytes();
   const int64_t rows = expected.size() == 1 ? 1 : expected[0];
   const int64_t cols = expected.back();
   std::vector<float> out(rows * cols);

@@ -7,19 +7,29 @@
 #include "backend/backend.h"
 #include "io/safetensors.h"
 #include "model/model_config.h"
+#include "model/shard.h"
 
 namespace dsinfer {
 
 class WeightLoader {
  public:
-  WeightLoader(const TensorStore& store, Backend& backend, const ModelConfig& config, std::vector<Buffer>& storage)
-      : store_(store), backend_(backend), config_(config), storage_(storage) {}
+  struct Named {
+    std::string name;
+    Shape shape;  // of the whole checkpoint tensor
+    Part part = {};  // a tensor-parallel rank's slice
+  };
 
-  // Throws naming the tensor when it is missing or its shape differs from `expected`.
-  Weight get(const std::string& name, const Shape& expected);
+  // `loaded_bytes` counts the bytes of every tensor (or part) fetched.
+  WeightLoader(const TensorStore& store, Backend& backend, const ModelConfig& config, std::vector<Buffer>& storage,
+               size_t& loaded_bytes)
+      : store_(store), backend_(backend), config_(config), storage_(storage), loaded_bytes_(loaded_bytes) {}
+
+  // Throws naming the tensor when it is missing or its shape differs from `expected`, or when
+  // `part` is out of range (or, for FP8, not whole scale blocks).
+  Weight get(const std::string& name, const Shape& expected, const Part& part = {});
   // Several tensors applied to one input, which the backend may place back to back
   // (Backend::upload_weights); each checked as get() does.
-  std::vector<Weight> get_adjacent(const std::vector<std::pair<std::string, Shape>>& named);
+  std::vector<Weight> get_adjacent(const std::vector<Named>& named);
   // The tensor as float32 host data (dequantized), for weights the model reshapes at load.
   std::vector<float> get_f32(const std::string& name, const Shape& expected);
   bool has(const std::string& name) const { return store_.has(name); }
@@ -32,11 +42,16 @@ class WeightLoader {
 
  private:
   Weight host_weight(const std::string& name, const Shape& expected) const;
+  // host_weight's part: rows are a view, columns a copy into `copy`.
+  Weight host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy);
+  // Keeps the host copies a backend uses in place (the CPU's), frees the rest.
+  void keep_used(const std::vector<Weight>& uploaded, std::vector<Buffer>& copies);
 
   const TensorStore& store_;
   Backend& backend_;
   const ModelConfig& config_;
   std::vector<Buffer>& storage_;
+  size_t& loaded_bytes_;
 };
 
 // Logs one line about tensors of multi-token-prediction layers (index >= num_layers), which

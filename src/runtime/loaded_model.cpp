@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/dummy_weights.h"
+#include "model/tensor_parallel.h"
 #include "plan/model_catalog.h"
 
 namespace dsinfer {
@@ -39,16 +40,23 @@ ModelDir dummy_model_dir(const std::string& spec, int num_layers) {
 LoadedModel load_for_generation(const std::string& path, const LoadOptions& options) {
   auto start = std::chrono::steady_clock::now();
   LoadedModel m;
-  m.backend = make_backend(parse_device(options.device));
+  std::vector<std::unique_ptr<Backend>> backends = make_backend_group(parse_device(options.device), options.tensor_parallel);
+  std::shared_ptr<const TensorStore> store;
   if (options.dummy_weights) {
     m.dir = dummy_model_dir(path, options.num_layers);
-    ModelConfig config = ModelConfig::from_json(m.dir.config);
-    m.model = load_model(config, dummy_weights(m.dir.config, config), *m.backend, options.model);
   } else {
     if (options.num_layers > 0) fail("--num-layers needs --dummy-weights");
     m.dir = ModelDir::open(path);
-    m.model = load_model(m.dir, *m.backend, options.model);
   }
+  const ModelConfig config = ModelConfig::from_json(m.dir.config);
+  if (options.dummy_weights) {
+    store = std::make_shared<const TensorStore>(dummy_weights(m.dir.config, config));
+  } else {
+    log_info("loading ", config.architecture, " from ", m.dir.path);
+    store = std::make_shared<const TensorStore>(TensorStore::open_dir(m.dir.path));
+  }
+  m.model = load_tensor_parallel(config, std::move(store), backends, options.model);
+  m.backend = std::move(backends.front());
   if (m.dir.tokenizer_json) m.tokenizer = Tokenizer::from_model_dir(m.dir);
   m.defaults = generation_defaults(m.dir, m.model->config());
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

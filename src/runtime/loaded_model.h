@@ -30,6 +30,7 @@ struct LoadOptions {
   bool dummy_weights = false;  // random weights at the real shapes; `path` may name a catalog model
   int num_layers = 0;          // > 0: keep only the first N decoder layers (with dummy weights)
   bool enforce_eager = false;  // decode op by op, never from recorded passes (CUDA graphs)
+  int tensor_parallel = 1;     // ranks: devices from `device` on (cuda:N.. or CPU threads)
   ModelOptions model;
 };
 

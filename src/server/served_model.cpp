@@ -83,6 +83,7 @@ std::unique_ptr<ServedModel> load_served_model(const ServerOptions& o) {
   auto s = std::make_unique<ServedModel>();
   LoadOptions load;
   load.device = o.device;
+  load.tensor_parallel = o.tensor_parallel;
   load.model = o.model_options;
   s->loaded = load_for_generation(o.model_dir, load);
   s->name = !o.served_model_name.empty() ? o.served_model_name

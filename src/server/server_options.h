@@ -12,6 +12,7 @@ struct ServerOptions {
   std::string model_dir;
   std::string device = "cpu";
   bool enforce_eager = false;     // decode op by op, without CUDA graphs
+  int tensor_parallel = 1;        // ranks: devices from `device` on
   ModelOptions model_options;     // --mla-prefill (DeepSeek models)
   std::string host = "127.0.0.1";
   int port = 8000;

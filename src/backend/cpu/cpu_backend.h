@@ -1,12 +1,18 @@
 // The CPU backend: a readable float32 reference of every op, multithreaded with OpenMP.
 // Weights stay in their stored dtype (often a view into the mmap) and are converted row by row.
 #pragma once
+#include <memory>
+
 #include "backend/backend.h"
+#include "backend/cpu/host_group.h"
 
 namespace dsinfer {
 
 class CpuBackend final : public Backend {
  public:
+  CpuBackend() = default;
+  // Rank `rank` of a tensor-parallel group (make_cpu_backend_group).
+  CpuBackend(std::shared_ptr<HostGroup> group, int rank) : group_(std::move(group)), rank_(rank) {}
   Device device() const override { return Device{}; }
   std::string name() const override { return "cpu"; }
   DType act_dtype() const override { return DType::F32; }
@@ -42,6 +48,12 @@ class CpuBackend final : public Backend {
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
   void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) override;
+  void all_reduce_sum(Tensor x) override;
+  void abort_group() override;
+
+ private:
+  std::shared_ptr<HostGroup> group_;  // null outside a group
+  int rank_ = 0;
 };
 
 // Work (multiply-adds) below which an op runs on one thread: waking the pool costs more.

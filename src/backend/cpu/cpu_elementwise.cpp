@@ -181,4 +181,22 @@ MemoryInfo CpuBackend::memory_info() const {
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
+void CpuBackend::all_reduce_sum(Tensor x) {
+  if (!group_) return;
+  if (x.dtype != DType::F32 || x.device.kind != DeviceKind::CPU)
+    fail("all_reduce_sum: ", dtype_name(x.dtype), " tensor on ", device_name(x.device), " (the CPU group sums F32 host tensors)");
+  group_->all_reduce_sum(rank_, x.ptr<float>(), x.numel());
+}
+
+void CpuBackend::abort_group() {
+  if (group_) group_->abort();
+}
+
+std::vector<std::unique_ptr<Backend>> make_cpu_backend_group(int size) {
+  auto group = std::make_shared<HostGroup>(size);
+  std::vector<std::unique_ptr<Backend>> ranks;
+  for (int r = 0; r < size; ++r) ranks.push_back(std::make_unique<CpuBackend>(group, r));
+  return ranks;
+}
+
 }  // namespace dsinfer

@@ -266,6 +266,16 @@ void CudaBackend::synchronize() {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+void CudaBackend::all_reduce_sum(Tensor x) {
+  if (!comm_) return;
+  bind();
+  comm_->all_reduce_sum(x, stream_);
+}
+
+void CudaBackend::abort_group() {
+  if (comm_) comm_->abort();
+}
+
 MemoryInfo CudaBackend::memory_info() const {
   bind();
   MemoryInfo m;
@@ -293,6 +303,21 @@ const int* CudaBackend::upload_ints(const std::vector<int>& v, DeviceScratch& sc
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index) {
   return std::make_unique<cuda::CudaBackend>(device_index);
+}
+
+std::vector<std::unique_ptr<Backend>> make_cuda_backend_group(int first_device, int size) {
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (first_device < 0 || first_device + size > count)
+    fail("tensor parallelism over ", size, " GPUs from cuda:", first_device, " needs cuda:", first_device, "..",
+         first_device + size - 1, ", but ", count, " device(s) are present");
+  std::vector<int> devices;
+  for (int r = 0; r < size; ++r) devices.push_back(first_device + r);
+  std::vector<std::unique_ptr<Backend>> ranks;
+  for (int d : devices) ranks.push_back(std::make_unique<cuda::CudaBackend>(d));
+  std::vector<std::unique_ptr<cuda::NcclComm>> comms = cuda::NcclComm::init_all(devices);
+  for (int r = 0; r < size; ++r) static_cast<cuda::CudaBackend&>(*ranks[r]).join_group(std::move(comms[r]));
+  return ranks;
 }
 
 }  // namespace dsinfer

@@ -16,6 +16,7 @@
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gemm_fp8.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/nccl_comm.h"
 #include "backend/cuda/pinned_buffer.h"
 
 namespace dsinfer::cuda {
@@ -46,6 +47,10 @@ class CudaBackend final : public Backend {
   void begin_branch() override;
   void end_branch() override;
   void join_branch() override;
+  void all_reduce_sum(Tensor x) override;
+  void abort_group() override;
+  // Makes this backend a member of a tensor-parallel group (make_backend_group).
+  void join_group(std::unique_ptr<NcclComm> comm) { comm_ = std::move(comm); }
 
   void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
@@ -144,6 +149,7 @@ class CudaBackend final : public Backend {
 
   int device_index_;
   std::string name_;
+  std::unique_ptr<NcclComm> comm_;  // null outside a tensor-parallel group
   int sm_count_ = 0;
   // The stream ops are queued on: main_stream_, or branch_stream_ between begin_branch and
   // end_branch. Objects made with a stream (cuBLASLt, scratch) keep main_stream_.

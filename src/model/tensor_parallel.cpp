@@ -1,0 +1,63 @@
+#include "model/tensor_parallel.h"
+
+#include "core/error.h"
+
+namespace dsinfer {
+
+TensorParallelModel::TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
+                                         std::vector<std::unique_ptr<Model>> models)
+    : first_(first), others_(std::move(others)), models_(std::move(models)), caches_(others_.size()),
+      threads_(static_cast<int>(models_.size())) {
+  if (models_.size() != others_.size() + 1) fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends");
+}
+
+KvCache& TensorParallelModel::cache_of(int rank, KvCache& first) {
+  if (rank == 0) return first;
+  std::unique_ptr<KvCache>& c = caches_[rank - 1];
+  if (!c || c->num_blocks() != first.num_blocks() || c->block_size() != first.block_size()) {
+    c.reset();
+    c = std::make_unique<KvCache>(*others_[rank - 1], first.spec(), first.num_blocks(), first.block_size());
+  }
+  return *c;
+}
+
+void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
+  threads_.run(job, [&] {
+    first_.abort_group();
+    for (auto& b : others_) b->abort_group();
+  });
+}
+
+Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
+  for (int r = 1; r < threads_.ranks(); ++r) cache_of(r, cache);  // before the threads use them
+  Tensor logits;
+  on_every_rank([&](int r) {
+    Tensor out = models_[r]->forward(batch, cache_of(r, cache));
+    if (r == 0) logits = out;
+  });
+  return logits;
+}
+
+void TensorParallelModel::record_decode_steps(int max_batch, KvCache& cache) {
+  for (int r = 1; r < threads_.ranks(); ++r) cache_of(r, cache);
+  on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, cache_of(r, cache)); });
+}
+
+std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shared_ptr<const TensorStore> store,
+                                            std::vector<std::unique_ptr<Backend>>& backends, const ModelOptions& options) {
+  const int size = static_cast<int>(backends.size());
+  if (size < 1) fail("tensor parallelism over no backend");
+  std::vector<std::unique_ptr<Model>> models;
+  for (int r = 0; r < size; ++r) {
+    ModelOptions o = options;
+    o.shard = Shard{r, size};
+    models.push_back(load_model(config, store, *backends[r], o));
+  }
+  if (size == 1) return std::move(models[0]);
+  std::vector<std::unique_ptr<Backend>> others;
+  for (int r = 1; r < size; ++r) others.push_back(std::move(backends[r]));
+  backends.resize(1);
+  return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models));
+}
+
+}  // namespace dsinfer
