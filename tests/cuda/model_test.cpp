@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <mutex>
 
 #include "../fixture_util.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 #include "model/score.h"
+#include "runtime/engine.h"
+#include "runtime/loaded_model.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
@@ -96,10 +99,8 @@ void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::ve
 // reaches only 82-89% top-1 agreement, row errors up to 0.18 of the largest logit and median
 // top-32 errors up to 0.024 (docs/cuda.md). The bounds sit just outside that envelope: a wrong
 // kernel (rope, masking, routing) lands far beyond them, bf16 rounding does not.
-static void expect_bf16_close_to_reference(const std::string& name, const ModelOptions& options) {
-  auto backend = gpu_backend();
-  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, options);
-  const int vocab = model->config().vocab_size;
+static void expect_bf16_close_to_reference(const std::string& name, Model& model, Backend& backend) {
+  const int vocab = model.config().vocab_size;
   size_t positions = 0, same_top1 = 0;
   std::vector<float> top32_err;  // per position: max |diff| on the reference's top 32 / max |ref|
   const nlohmann::json ref = fixture_ref(name);
@@ -107,7 +108,7 @@ static void expect_bf16_close_to_reference(const std::string& name, const ModelO
   for (const auto& seq : ref["sequences"]) {
     std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
     const std::string what = name + ": sequence of " + std::to_string(ids.size()) + " tokens";
-    std::vector<float> got = score_tokens(*model, *backend, ids);
+    std::vector<float> got = score_tokens(model, backend, ids);
     // Full rows where ref.bin has them (every row, or the last when the vocabulary is large).
     std::vector<float> want = fixture_logits(name, seq, vocab);
     const size_t offset = got.size() - want.size();
@@ -132,6 +133,12 @@ static void expect_bf16_close_to_reference(const std::string& name, const ModelO
   EXPECT_GE(same_top1, 0.8 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
   std::printf("%s: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n", name.c_str(),
               same_top1, positions, median);
+}
+
+static void expect_bf16_close_to_reference(const std::string& name, const ModelOptions& options) {
+  auto backend = gpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, options);
+  expect_bf16_close_to_reference(name, *model, *backend);
 }
 
 class GpuFixtureLogits : public ::testing::TestWithParam<std::string> {};
@@ -238,3 +245,59 @@ TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
                       name + ": decode step " + std::to_string(s) + " of " + std::to_string(live) + " sequences");
   }
 }
+
+// Tensor parallelism over two GPUs (NCCL): the dense fixtures split in two stay within the bf16
+// envelope of the reference, and the engine's greedy tokens replayed from CUDA graphs (the
+// all-reduces recorded with the rest) equal those of eager steps. Needs 2 GPUs.
+class GpuTensorParallel : public ::testing::TestWithParam<std::string> {};
+
+static int gpu_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+TEST_P(GpuTensorParallel, TwoGpusAsCloseAsBf16Allows) {
+  if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
+  LoadOptions o;
+  o.device = "cuda";
+  o.tensor_parallel = 2;
+  LoadedModel m = load_for_generation(fixture_dir(GetParam()), o);
+  expect_bf16_close_to_reference(GetParam(), *m.model, *m.backend);
+}
+
+TEST_P(GpuTensorParallel, RecordedGreedyTokensEqualEager) {
+  if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
+  LoadOptions o;
+  o.device = "cuda";
+  o.tensor_parallel = 2;
+  LoadedModel m = load_for_generation(fixture_dir(GetParam()), o);
+  auto run = [&](bool graphs) {
+    EngineOptions eo;
+    eo.kv_cache_tokens = 2048;
+    eo.cuda_graphs = graphs;
+    Engine engine(*m.model, *m.backend, eo);
+    std::map<uint64_t, std::vector<int>> tokens;
+    std::mutex mu;
+    for (const auto& ids : fixture_sequences(GetParam())) {
+      GenerationRequest r;
+      r.prompt = ids;
+      r.max_tokens = 8;
+      r.sampling.temperature = 0.0f;
+      r.ignore_eos = true;
+      engine.submit(r, [&](const TokenEvent& ev) {
+        std::lock_guard lock(mu);
+        if (ev.token >= 0) tokens[ev.request_id].push_back(ev.token);
+        return true;
+      });
+    }
+    engine.wait_idle();
+    std::vector<std::vector<int>> out;
+    for (auto& [id, t] : tokens) out.push_back(t);
+    return out;
+  };
+  const auto eager = run(false);
+  EXPECT_EQ(run(true), eager);
+  EXPECT_FALSE(eager.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(DenseFixtures, GpuTensorParallel, ::testing::Values("qwen2-tiny", "llama-tiny"), test_name);
