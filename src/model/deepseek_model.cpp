@@ -1,6 +1,5 @@
 // The DeepSeek families: DeepseekV3ForCausalLM (V3 / R1) and DeepseekV2ForCausalLM (V2 / V2-Lite):
 // MLA attention in every layer; dense MLP in the first first_k_dense_replace layers, MoE after.
-#include "core/error.h"
 #include "model/causal_lm.h"
 #include "model/dense_mlp.h"
 #include "model/mla_attention.h"
@@ -11,18 +10,19 @@ namespace {
 
 class DeepseekModel final : public CausalLM {
  public:
-  DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, MlaPrefill mla_prefill)
-      : CausalLM(c, backend, std::move(store), Shard{}) {
+  DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, const ModelOptions& o)
+      : CausalLM(c, backend, std::move(store), o.shard) {
     log_skipped_mtp_tensors(*store_, config_.num_layers);
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
       std::string p = "model.layers." + std::to_string(l) + ".";
-      layers_[l].attention = std::make_unique<MlaAttention>(w, p + "self_attn.", config_, rope_, mla_prefill);
+      layers_[l].attention = std::make_unique<MlaAttention>(w, p + "self_attn.", config_, rope_, o.mla_prefill, shard_);
       if (config_.is_moe_layer(l))
-        layers_[l].ffn = std::make_unique<Moe>(w, p + "mlp.", config_);
+        layers_[l].ffn = std::make_unique<Moe>(w, p + "mlp.", config_, shard_);
       else
-        layers_[l].ffn = std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size);
+        layers_[l].ffn =
+            std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size, shard_);
     }
   }
 };
@@ -31,9 +31,7 @@ class DeepseekModel final : public CausalLM {
 
 std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend,
                                           std::shared_ptr<const TensorStore> store, const ModelOptions& options) {
-  if (options.shard.size > 1)
-    fail(c.architecture, ": tensor parallelism splits the dense families (Llama, Qwen2) so far, not MLA and MoE layers");
-  return std::make_unique<DeepseekModel>(c, backend, std::move(store), options.mla_prefill);
+  return std::make_unique<DeepseekModel>(c, backend, std::move(store), options);
 }
 
 }  // namespace dsinfer

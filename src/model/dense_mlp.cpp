@@ -11,13 +11,18 @@ DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int i
 }
 
 Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
+  Tensor out = forward_part(ctx, x);
+  if (split_) ctx.be.all_reduce_sum(out);
+  return out;
+}
+
+Tensor DenseMlp::forward_part(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   Tensor act = ctx.tensor({t, w_.gate.out_features()});
   Tensor up = ctx.tensor({t, w_.up.out_features()});
   ctx.be.linear_silu_mul(x, w_.gate, w_.up, act, up);
   Tensor out = ctx.tensor({t, w_.down.out_features()});
   ctx.be.linear(act, w_.down, nullptr, out);
-  if (split_) ctx.be.all_reduce_sum(out);
   return out;
 }
 

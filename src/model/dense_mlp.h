@@ -14,6 +14,8 @@ class DenseMlp final : public FeedForward {
   DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate, const Shard& shard = {});
   // The block's output (also the MoE's shared experts).
   Tensor forward(LayerContext& ctx, const Tensor& x);
+  // This rank's part of it: the whole output unless split, which forward sums over the group.
+  Tensor forward_part(LayerContext& ctx, const Tensor& x);
   void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override {
     ctx.be.add_rmsnorm(r.x, forward(ctx, x), *r.norm, r.eps, r.normed);
   }

@@ -8,35 +8,43 @@
 namespace dsinfer {
 
 MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope,
-                           MlaPrefill prefill)
-    : c_(c), rope_(rope), prefill_(prefill), scale_(deepseek_softmax_scale(c)) {
+                           MlaPrefill prefill, const Shard& shard)
+    : c_(c),
+      rope_(rope),
+      prefill_(prefill),
+      split_(shard.size > 1),
+      heads_(static_cast<int>(shard_share(c.num_heads, shard, "attention heads"))),
+      scale_(deepseek_softmax_scale(c)) {
   const int h = c.hidden_size, heads = c.num_heads, qk = c.qk_head_dim();
+  const Part q_part = shard_rows(heads_ * qk, shard);
   if (c.q_lora_rank > 0) {
     q_a_ = w.get(prefix + "q_a_proj.weight", {c.q_lora_rank, h});
     q_a_norm_ = w.get(prefix + "q_a_layernorm.weight", {c.q_lora_rank});
-    q_b_ = w.get(prefix + "q_b_proj.weight", {heads * qk, c.q_lora_rank});
+    q_b_ = w.get(prefix + "q_b_proj.weight", {heads * qk, c.q_lora_rank}, q_part);
   } else {
-    q_ = w.get(prefix + "q_proj.weight", {heads * qk, h});
+    q_ = w.get(prefix + "q_proj.weight", {heads * qk, h}, q_part);
   }
   kv_a_ = w.get(prefix + "kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, h});
   kv_a_norm_ = w.get(prefix + "kv_a_layernorm.weight", {c.kv_lora_rank});
-  o_ = w.get(prefix + "o_proj.weight", {h, heads * c.v_head_dim});
-  // Split kv_b_proj [H * (nope + v), kv_lora] into the per-head absorption matrices.
+  o_ = w.get(prefix + "o_proj.weight", {h, heads * c.v_head_dim}, shard_cols(heads_ * c.v_head_dim, shard));
+  // Split this rank's heads of kv_b_proj [H * (nope + v), kv_lora] into the per-head absorption
+  // matrices.
   const int per_head = c.qk_nope_head_dim + c.v_head_dim, lora = c.kv_lora_rank;
-  std::vector<float> kv_b = w.get_f32(prefix + "kv_b_proj.weight", {heads * per_head, lora});
-  std::vector<float> uk(static_cast<size_t>(heads) * c.qk_nope_head_dim * lora);
-  std::vector<float> uv(static_cast<size_t>(heads) * c.v_head_dim * lora);
-  for (int hd = 0; hd < heads; ++hd) {
+  std::vector<float> kv_b =
+      w.get_f32(prefix + "kv_b_proj.weight", {heads * per_head, lora}, shard_rows(heads_ * per_head, shard));
+  std::vector<float> uk(static_cast<size_t>(heads_) * c.qk_nope_head_dim * lora);
+  std::vector<float> uv(static_cast<size_t>(heads_) * c.v_head_dim * lora);
+  for (int hd = 0; hd < heads_; ++hd) {
     const float* src = kv_b.data() + static_cast<size_t>(hd) * per_head * lora;
     std::copy_n(src, c.qk_nope_head_dim * lora, uk.data() + static_cast<size_t>(hd) * c.qk_nope_head_dim * lora);
     std::copy_n(src + c.qk_nope_head_dim * lora, c.v_head_dim * lora,
                 uv.data() + static_cast<size_t>(hd) * c.v_head_dim * lora);
   }
   // In the activation dtype: bf16 on a GPU halves their bytes and lets head_matmul use tensor cores.
-  w_uk_ = w.upload_act(uk, {heads, c.qk_nope_head_dim, lora});
-  w_uv_ = w.upload_act(uv, {heads, c.v_head_dim, lora});
-  uk_rows_.w = w_uk_.reshape({heads * c.qk_nope_head_dim, lora});
-  uv_rows_.w = w_uv_.reshape({heads * c.v_head_dim, lora});
+  w_uk_ = w.upload_act(uk, {heads_, c.qk_nope_head_dim, lora});
+  w_uv_ = w.upload_act(uv, {heads_, c.v_head_dim, lora});
+  uk_rows_.w = w_uk_.reshape({heads_ * c.qk_nope_head_dim, lora});
+  uv_rows_.w = w_uv_.reshape({heads_ * c.v_head_dim, lora});
 }
 
 bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch) {
@@ -66,7 +74,7 @@ bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch
 // before rotation). Both read x: without a q LoRA they are one linear_many.
 void MlaAttention::project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor kv) {
   const int64_t t = x.dim(0);
-  Tensor q2d = q.reshape({t, c_.num_heads * c_.qk_head_dim()});
+  Tensor q2d = q.reshape({t, heads_ * c_.qk_head_dim()});
   if (c_.q_lora_rank > 0) {
     Tensor qa = ctx.tensor({t, c_.q_lora_rank});
     ctx.be.linear_many(x, {{&q_a_, nullptr, qa}, {&kv_a_, nullptr, kv}});
@@ -79,7 +87,7 @@ void MlaAttention::project(LayerContext& ctx, const Tensor& x, Tensor q, Tensor 
 
 Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
-  const int heads = c_.num_heads, lora = c_.kv_lora_rank;
+  const int heads = heads_, lora = c_.kv_lora_rank;
   Tensor q = ctx.tensor({t, heads, c_.qk_head_dim()});
   Tensor kv = ctx.tensor({t, lora + c_.qk_rope_head_dim});
   project(ctx, x, q, kv);
@@ -98,13 +106,14 @@ Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   }
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
+  if (split_) ctx.be.all_reduce_sum(out);
   return out;
 }
 
 // q_lat [T, H, lora] (q_nope . W_UK), q_rope [T, H, rope] -> [T, H, v_head] over the latent cache.
 Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_lat, const Tensor& q_rope) {
   const int64_t t = q_lat.dim(0);
-  const int heads = c_.num_heads, lora = c_.kv_lora_rank;
+  const int heads = heads_, lora = c_.kv_lora_rank;
   Tensor out_lat = ctx.tensor({t, heads, lora});
   Tensor attn = ctx.tensor({t, heads, c_.v_head_dim});
   ctx.be.mla_attention_uv(ctx.batch, q_lat, q_rope, ctx.kv.k, lora, scale_, w_uv_, out_lat, attn);
@@ -114,7 +123,7 @@ Tensor MlaAttention::attend_absorbed(LayerContext& ctx, const Tensor& q_lat, con
 // The same through per-head keys and values of every context token (the form transformers runs).
 Tensor MlaAttention::attend_expanded(LayerContext& ctx, const Tensor& q_nope, const Tensor& q_rope) {
   const int64_t t = q_nope.dim(0), c = ctx.batch.context_starts().back();
-  const int heads = c_.num_heads, lora = c_.kv_lora_rank, rope = c_.qk_rope_head_dim;
+  const int heads = heads_, lora = c_.kv_lora_rank, rope = c_.qk_rope_head_dim;
   const int nope = c_.qk_nope_head_dim, qk = c_.qk_head_dim(), v_dim = c_.v_head_dim;
   Tensor rows = ctx.tensor({c, lora + rope});
   ctx.be.gather_context(ctx.batch, ctx.kv.k, rows);

@@ -1,7 +1,9 @@
 // Multi-head Latent Attention (DeepSeek V2/V3). The cache holds, per token, the normalized
 // latent c (kv_lora_rank) and the shared rotated key k_rope. Decode runs in absorbed form: W_UK
 // (from kv_b_proj) is folded into the query and W_UV applied after attention, so attention reads
-// only the latent cache, and no per-head key or value is ever made.
+// only the latent cache, and no per-head key or value is ever made. Under tensor parallelism a
+// rank keeps 1/size of the heads (q_b / q rows, kv_b's heads, o's columns) and the whole latent
+// cache (every head reads all of it); the output is summed over the group.
 // A step with a prompt may run expanded instead: each context token's per-head key
 // [W_UK c, k_rope] and value W_UV c are made from the latent (gathered from the cache), then the
 // GQA attention op runs over them with one kv head per query head. Per (query, key) pair and head
@@ -32,7 +34,7 @@ constexpr int kExpandedMinTokens = 64;
 class MlaAttention final : public AttentionBlock {
  public:
   MlaAttention(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const RopeParams& rope,
-               MlaPrefill prefill);
+               MlaPrefill prefill, const Shard& shard);
   Tensor forward(LayerContext& ctx, const Tensor& x) override;
 
  private:
@@ -43,6 +45,8 @@ class MlaAttention final : public AttentionBlock {
   const ModelConfig& c_;
   const RopeParams& rope_;
   MlaPrefill prefill_;
+  bool split_;
+  int heads_;  // this rank's
   float scale_;
   Weight q_a_, q_a_norm_, q_b_, q_, kv_a_, kv_a_norm_, o_;
   Tensor w_uk_;  // [H, qk_nope, kv_lora], in the backend's activation dtype

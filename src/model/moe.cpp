@@ -15,17 +15,20 @@ MoeRouting routing_from_config(const ModelConfig& c) {
   return r;
 }
 
-Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c) : routing_(routing_from_config(c)) {
+Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const Shard& shard)
+    : routing_(routing_from_config(c)), split_(shard.size > 1) {
   const int h = c.hidden_size, inter = c.moe_intermediate_size;
+  const int64_t share = shard_share(inter, shard, "expert intermediate features");
   gate_ = w.get(prefix + "gate.weight", {c.n_routed_experts, h});
   if (c.topk_method == "noaux_tc") bias_ = w.get(prefix + "gate.e_score_correction_bias", {c.n_routed_experts});
   for (int e = 0; e < c.n_routed_experts; ++e) {
     std::string p = prefix + "experts." + std::to_string(e) + ".";
-    experts_.push_back({w.get(p + "gate_proj.weight", {inter, h}), w.get(p + "up_proj.weight", {inter, h}),
-                        w.get(p + "down_proj.weight", {h, inter})});
+    experts_.push_back({w.get(p + "gate_proj.weight", {inter, h}, shard_rows(share, shard)),
+                        w.get(p + "up_proj.weight", {inter, h}, shard_rows(share, shard)),
+                        w.get(p + "down_proj.weight", {h, inter}, shard_cols(share, shard))});
   }
   if (c.n_shared_experts > 0)
-    shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts);
+    shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts, shard);
 }
 
 // The shared experts run in the routed experts' launches where the device fuses them; otherwise
@@ -37,6 +40,11 @@ void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNor
   Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
   Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
+  if (split_) {
+    ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
+    forward_split(ctx, x, r, ids, weights);
+    return;
+  }
   SharedExperts shared;
   Tensor shared_out;
   if (shared_ && ctx.be.fuses_shared_experts(ids, experts_, shared_->weights())) {
@@ -49,6 +57,15 @@ void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNor
   }
   ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
   ctx.be.moe_experts_residual(x, ids, weights, experts_, shared, ctx.tensor({t, x.dim(1)}), r);
+}
+
+void Moe::forward_split(LayerContext& ctx, const Tensor& x, const ResidualNorm& r, const Tensor& ids,
+                        const Tensor& weights) {
+  Tensor out = ctx.tensor({x.dim(0), x.dim(1)});
+  ctx.be.moe_experts(x, ids, weights, experts_, out);
+  if (shared_) ctx.be.add(out, shared_->forward_part(ctx, x));
+  ctx.be.all_reduce_sum(out);
+  ctx.be.add_rmsnorm(r.x, out, *r.norm, r.eps, r.normed);
 }
 
 }  // namespace dsinfer

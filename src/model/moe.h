@@ -1,6 +1,8 @@
 // DeepSeek mixture of experts: a router picks top-k routed experts per token (V3: sigmoid scores
 // with a selection-only correction bias and group-limited top-k; V2: softmax, greedy or
-// group-limited greedy), their weighted outputs are summed, and shared experts are added.
+// group-limited greedy), their weighted outputs are summed, and shared experts are added. Under
+// tensor parallelism every rank routes every token and keeps 1/size of each expert's
+// intermediate features (shared ones too); the experts' sum is summed over the group once.
 #pragma once
 #include <memory>
 #include <string>
@@ -17,11 +19,17 @@ MoeRouting routing_from_config(const ModelConfig& c);
 
 class Moe final : public FeedForward {
  public:
-  Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c);
+  Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const Shard& shard);
   void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override;
 
  private:
+  // The split block: the rank's parts of the routed and shared experts, summed over the group,
+  // then the residual step.
+  void forward_split(LayerContext& ctx, const Tensor& x, const ResidualNorm& r, const Tensor& ids,
+                     const Tensor& weights);
+
   MoeRouting routing_;
+  bool split_;
   Weight gate_, bias_;
   std::vector<ExpertWeights> experts_;
   std::unique_ptr<DenseMlp> shared_;

@@ -111,11 +111,11 @@ std::vector<Weight> WeightLoader::get_adjacent(const std::vector<Named>& named) 
   return uploaded;
 }
 
-std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& expected) {
-  Weight w = host_weight(name, expected);
-  loaded_bytes_ += w.nbytes();
-  const int64_t rows = expected.size() == 1 ? 1 : expected[0];
-  const int64_t cols = expected.back();
+std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& expected, const Part& part) {
+  Buffer copy;
+  Weight w = host_part(name, expected, part, copy);
+  const int64_t rows = w.w.shape.size() == 1 ? 1 : w.w.dim(0);
+  const int64_t cols = w.w.shape.back();
   std::vector<float> out(rows * cols);
   for (int64_t r = 0; r < rows; ++r) weight_row_to_f32(w, r, out.data() + r * cols);
   return out;

@@ -31,7 +31,7 @@ class WeightLoader {
   // (Backend::upload_weights); each checked as get() does.
   std::vector<Weight> get_adjacent(const std::vector<Named>& named);
   // The tensor as float32 host data (dequantized), for weights the model reshapes at load.
-  std::vector<float> get_f32(const std::string& name, const Shape& expected);
+  std::vector<float> get_f32(const std::string& name, const Shape& expected, const Part& part = {});
   bool has(const std::string& name) const { return store_.has(name); }
   Backend& backend() { return backend_; }
   // Uploads float32 host data as a device tensor owned by the model.

@@ -246,7 +246,7 @@ TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
   }
 }
 
-// Tensor parallelism over two GPUs (NCCL): the dense fixtures split in two stay within the bf16
+// Tensor parallelism over two GPUs (NCCL): every fixture split in two stays within the bf16
 // envelope of the reference, and the engine's greedy tokens replayed from CUDA graphs (the
 // all-reduces recorded with the rest) equal those of eager steps. Needs 2 GPUs.
 class GpuTensorParallel : public ::testing::TestWithParam<std::string> {};
@@ -300,4 +300,4 @@ TEST_P(GpuTensorParallel, RecordedGreedyTokensEqualEager) {
   EXPECT_FALSE(eager.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(DenseFixtures, GpuTensorParallel, ::testing::Values("qwen2-tiny", "llama-tiny"), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuTensorParallel, ::testing::ValuesIn(all_fixtures()), test_name);

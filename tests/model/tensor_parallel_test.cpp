@@ -1,30 +1,47 @@
-// Tensor parallelism on the CPU: the dense fixtures split over 2 ranks give the whole model's
-// logits; what does not split is refused by name.
+// Tensor parallelism on the CPU: every fixture (GQA and MLA attention, dense and MoE blocks) split
+// over 2 ranks gives the whole model's logits; what does not split is refused by name.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "../fixture_util.h"
+#include "../fp8_checkpoint_util.h"
 #include "core/error.h"
 #include "model/score.h"
 #include "model/tensor_parallel.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
+namespace fs = std::filesystem;
 
 namespace {
 
+// A model directory (a fixture's name, or a path) loaded over `size` CPU ranks.
 struct Group {
   std::vector<std::unique_ptr<Backend>> backends;
   std::unique_ptr<Model> model;
   Group(const std::string& name, int size) : backends(make_backend_group(Device{}, size)) {
-    ModelDir dir = ModelDir::open(fixture_dir(name));
+    ModelDir dir = ModelDir::open(name.find('/') == std::string::npos ? fixture_dir(name) : name);
     auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir.path));
     model = load_tensor_parallel(ModelConfig::from_json(dir.config), store, backends, {});
   }
   Backend& backend() { return *backends.front(); }
 };
+
+// The two models' logits of `ids` agree within float32 summation order.
+void expect_same_logits(Group& whole, Group& split, const std::vector<int>& ids, const std::string& what) {
+  const std::vector<float> a = score_tokens(*whole.model, whole.backend(), ids);
+  const std::vector<float> b = score_tokens(*split.model, split.backend(), ids);
+  ASSERT_EQ(a.size(), b.size());
+  float max_logit = 0.0f, max_diff = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_logit = std::max(max_logit, std::fabs(a[i]));
+    max_diff = std::max(max_diff, std::fabs(a[i] - b[i]));
+  }
+  EXPECT_LE(max_diff, 1e-5f * max_logit) << what << ": max |diff| " << max_diff << " of max |logit| " << max_logit;
+}
 
 }  // namespace
 
@@ -34,30 +51,26 @@ TEST_P(TensorParallel, TwoRanksGiveTheWholeModelsLogits) {
   const std::string name = GetParam();
   Group whole(name, 1), split(name, 2);
   EXPECT_EQ(split.backends.size(), 1u);  // the model took the other ranks' backends
-  EXPECT_LT(split.model->kv_spec().bytes_per_token(), whole.model->kv_spec().bytes_per_token());
+  // A rank caches its key/value heads; MLA's latent serves every head, so each rank keeps all of it.
+  if (whole.model->config().is_deepseek())
+    EXPECT_EQ(split.model->kv_spec().bytes_per_token(), whole.model->kv_spec().bytes_per_token());
+  else
+    EXPECT_EQ(2 * split.model->kv_spec().bytes_per_token(), whole.model->kv_spec().bytes_per_token());
   EXPECT_LT(split.model->weight_bytes(), whole.model->weight_bytes());
   const nlohmann::json ref = fixture_ref(name);
   ASSERT_FALSE(ref["sequences"].empty());
   const std::vector<int> ids = ref["sequences"][0]["input_ids"].get<std::vector<int>>();
-  const std::vector<float> a = score_tokens(*whole.model, whole.backend(), ids);
-  const std::vector<float> b = score_tokens(*split.model, split.backend(), ids);
-  ASSERT_EQ(a.size(), b.size());
-  float max_logit = 0.0f, max_diff = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) {
-    max_logit = std::max(max_logit, std::fabs(a[i]));
-    max_diff = std::max(max_diff, std::fabs(a[i] - b[i]));
-  }
-  EXPECT_LE(max_diff, 1e-5f * max_logit) << name << ": max |diff| " << max_diff << " of max |logit| " << max_logit;
+  expect_same_logits(whole, split, ids, name);
 }
 
-INSTANTIATE_TEST_SUITE_P(DenseFixtures, TensorParallel, ::testing::Values("qwen2-tiny", "llama-tiny"),
+INSTANTIATE_TEST_SUITE_P(AllFixtures, TensorParallel, ::testing::ValuesIn(all_fixtures()),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
 
-TEST(TensorParallelErrors, HeadsThatDoNotSplitAndMlaMoeModelsAreRefusedByName) {
+TEST(TensorParallelErrors, HeadsThatDoNotSplitAreRefusedByName) {
   auto message = [](const std::string& name, int size) {
     try {
       Group g(name, size);
@@ -67,5 +80,24 @@ TEST(TensorParallelErrors, HeadsThatDoNotSplitAndMlaMoeModelsAreRefusedByName) {
     return std::string("no error");
   };
   EXPECT_NE(message("llama-tiny", 4).find("2 key/value heads do not split evenly over 4 ranks"), std::string::npos);
-  EXPECT_NE(message("ds3-tiny", 2).find("not MLA and MoE"), std::string::npos);
+  EXPECT_NE(message("ds3-tiny", 8).find("4 attention heads do not split evenly over 8 ranks"), std::string::npos);
+  EXPECT_NE(message("qwen2-tiny", 0).find("tensor-parallel size 0"), std::string::npos);
+}
+
+// FP8 block-scaled weights split on whole scale blocks (8 x 8 here: every part of ds3-tiny is a
+// multiple of 8); blocks of 16 would cut the experts' 8-feature parts, and are refused.
+TEST(TensorParallelFp8, SplitsOnWholeScaleBlocksAndRefusesToCutOne) {
+  const fs::path root = fs::temp_directory_path() / ("dsinfer_tp_fp8_" + std::to_string(::getpid()));
+  make_fp8_checkpoints("ds3-tiny", 8, root / "fp8_8", root / "ref_8");
+  Group whole((root / "fp8_8").string(), 1), split((root / "fp8_8").string(), 2);
+  expect_same_logits(whole, split, fixture_ref("ds3-tiny")["sequences"][0]["input_ids"].get<std::vector<int>>(),
+                     "ds3-tiny in FP8, blocks of 8");
+  make_fp8_checkpoints("ds3-tiny", 16, root / "fp8_16", root / "ref_16");
+  try {
+    Group cut((root / "fp8_16").string(), 2);
+    ADD_FAILURE() << "blocks of 16 split into parts of 8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not whole 16x16 scale blocks"), std::string::npos) << e.what();
+  }
+  fs::remove_all(root);
 }

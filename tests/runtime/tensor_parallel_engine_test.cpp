@@ -1,7 +1,8 @@
 // The engine over a tensor-parallel group (load_for_generation with tensor_parallel 2, CPU
-// ranks): batched greedy generation gives the tokens of the unsplit model.
+// ranks): batched greedy generation gives the tokens of the unsplit model, GQA and MLA + MoE.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -14,10 +15,11 @@ using namespace dsinfer::testing;
 
 namespace {
 
-std::vector<std::vector<int>> generate_all(int tensor_parallel, const std::vector<std::vector<int>>& prompts) {
+std::vector<std::vector<int>> generate_all(const std::string& fixture, int tensor_parallel,
+                                           const std::vector<std::vector<int>>& prompts) {
   LoadOptions lo;
   lo.tensor_parallel = tensor_parallel;
-  LoadedModel m = load_for_generation(fixture_dir("qwen2-tiny"), lo);
+  LoadedModel m = load_for_generation(fixture_dir(fixture), lo);
   EngineOptions o;
   o.kv_cache_tokens = 1024;
   o.max_batched_tokens = 16;  // chunked prefill too
@@ -45,9 +47,18 @@ std::vector<std::vector<int>> generate_all(int tensor_parallel, const std::vecto
 
 }  // namespace
 
-TEST(TensorParallelEngine, BatchedGreedyOnTwoRanksEqualsOneRank) {
+class TensorParallelEngine : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TensorParallelEngine, BatchedGreedyOnTwoRanksEqualsOneRank) {
   const std::vector<std::vector<int>> prompts = {{9707, 11, 1879}, {785, 6722, 315, 9625, 374, 12095, 13, 576, 1207, 2038, 3791, 20001, 11, 400, 16, 17, 18}, {1}};
-  const auto split = generate_all(2, prompts);
-  EXPECT_EQ(split, generate_all(1, prompts));
+  const auto split = generate_all(GetParam(), 2, prompts);
+  EXPECT_EQ(split, generate_all(GetParam(), 1, prompts));
   for (const auto& t : split) EXPECT_EQ(t.size(), 10u);
 }
+
+INSTANTIATE_TEST_SUITE_P(GqaAndMla, TensorParallelEngine, ::testing::Values("qwen2-tiny", "ds3-tiny"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
