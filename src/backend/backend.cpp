@@ -13,6 +13,10 @@ bool Backend::record(int, const std::function<void()>& pass) {
 
 bool Backend::replay(int) { return false; }
 
+void Backend::all_gather(const Tensor&, Tensor) {
+  fail("all_gather: backend ", name(), " is in no tensor-parallel group");
+}
+
 void Backend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, const Tensor& v, const KvLayer& kv,
                              const RopeParams& p) {
   const int64_t t = batch.num_tokens();

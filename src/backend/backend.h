@@ -124,11 +124,16 @@ class Backend {
   // rank calls it with the same shape, the calls in the same order. A backend alone (the default)
   // has nothing to add.
   virtual void all_reduce_sum(Tensor x) { (void)x; }
+  // gathered [size, part's shape] = every rank's part, in rank order (same shapes everywhere).
+  virtual void all_gather(const Tensor& part, Tensor gathered);
   // A rank failed: this rank's collectives fail from now on instead of waiting for it forever.
   virtual void abort_group() {}
 
-  // out[t] = table[tokens[t]]
-  virtual void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) = 0;
+  // out[t] = table[tokens[t] - first_id] where the table holds the rows of ids [first_id,
+  // first_id + rows), zeros for other tokens: a tensor-parallel rank's slice of the vocabulary,
+  // whose sum over the group is the lookup. The whole table has first_id 0 (the model checks
+  // that every token lies in its vocabulary).
+  virtual void embedding(const ForwardBatch& batch, const Weight& table, int64_t first_id, Tensor out) = 0;
   // out = rmsnorm(x) * w; x and out may alias.
   virtual void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) = 0;
   // x += y

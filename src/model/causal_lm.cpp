@@ -16,11 +16,16 @@ CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<
   rope_.style = spec.style;
 }
 
+// Under tensor parallelism the embedding and the head are split by vocabulary: a rank looks up
+// only the tokens in its slice (zeros for the others, summed over the group) and computes the
+// logits of its slice, gathered from every rank.
 void CausalLM::load_common(WeightLoader& w) {
   const int h = config_.hidden_size, v = config_.vocab_size;
-  embed_ = w.get("model.embed_tokens.weight", {v, h});
+  vocab_share_ = shard_share(v, shard_, "vocabulary entries");
+  const Part part = shard_rows(vocab_share_, shard_);
+  embed_ = w.get("model.embed_tokens.weight", {v, h}, part);
   norm_ = w.get("model.norm.weight", {h});
-  lm_head_ = config_.tie_word_embeddings && !w.has("lm_head.weight") ? embed_ : w.get("lm_head.weight", {v, h});
+  lm_head_ = config_.tie_word_embeddings && !w.has("lm_head.weight") ? embed_ : w.get("lm_head.weight", {v, h}, part);
   layers_.resize(config_.num_layers);
   for (int l = 0; l < config_.num_layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
@@ -56,6 +61,9 @@ void CausalLM::record_decode_steps(int max_batch, KvCache& cache) {
 
 Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
   if (batch.num_tokens() == 0) fail("forward: empty batch");
+  for (int t = 0; t < batch.num_tokens(); ++t)
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= config_.vocab_size)
+      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", config_.vocab_size);
   if (graphs_) {
     auto logits = graphs_->run(batch, [&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
     if (logits) return *logits;
@@ -71,8 +79,10 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   const int64_t t = batch.num_tokens(), h = config_.hidden_size;
   const DType act = backend_.act_dtype();
   const float eps = static_cast<float>(config_.rms_norm_eps);
+  const bool split = shard_.size > 1;
   Tensor x = arena.tensor(act, {t, h});
-  backend_.embedding(batch, embed_, x);
+  backend_.embedding(batch, embed_, shard_.rank * vocab_share_, x);
+  if (split) backend_.all_reduce_sum(x);
   Tensor normed = arena.tensor(act, {t, h});
   backend_.rmsnorm(x, layers_.front().input_norm, eps, normed);
   // A block's scratch is dead once its residual add is queued: the next block reuses it.
@@ -90,7 +100,17 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   Tensor last = arena.tensor(act, {rows, h});
   backend_.gather_rows(normed, batch.logit_rows, last);
   Tensor logits = arena.tensor(DType::F32, {rows, config_.vocab_size});
-  backend_.linear(last, lm_head_, nullptr, logits);
+  if (!split) {
+    backend_.linear(last, lm_head_, nullptr, logits);
+    return logits;
+  }
+  Tensor part = arena.tensor(DType::F32, {rows, vocab_share_});
+  backend_.linear(last, lm_head_, nullptr, part);
+  Tensor parts = arena.tensor(DType::F32, {shard_.size, rows, vocab_share_});
+  backend_.all_gather(part, parts);
+  const int n = static_cast<int>(vocab_share_);
+  for (int r = 0; r < shard_.size; ++r)
+    backend_.copy_columns(parts.slice_rows(r, r + 1).reshape({rows, vocab_share_}), 0, logits, r * n, n);
   return logits;
 }
 

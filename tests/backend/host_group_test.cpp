@@ -26,6 +26,20 @@ TEST(HostGroup, EveryRankEndsWithTheSameSumOverRepeatedCalls) {
   for (auto& t : threads) t.join();
 }
 
+TEST(HostGroup, AllGatherConcatenatesThePartsInRankOrder) {
+  constexpr int kRanks = 3;
+  HostGroup group(kRanks);
+  std::vector<std::vector<float>> out(kRanks, std::vector<float>(2 * kRanks));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kRanks; ++r)
+    threads.emplace_back([&, r] {
+      const float part[2] = {10.0f * r, 10.0f * r + 1};
+      group.all_gather(r, part, 2, out[r].data());
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < kRanks; ++r) EXPECT_EQ(out[r], (std::vector<float>{0, 1, 10, 11, 20, 21})) << "rank " << r;
+}
+
 TEST(HostGroup, RanksOfDifferentLengthsAllFail) {
   HostGroup group(2);
   std::vector<float> a(4), b(5);

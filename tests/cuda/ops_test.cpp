@@ -80,14 +80,20 @@ TEST(GpuOps, Embedding) {
   ForwardBatch b = scattered_batch({0, 1, 2, 3, 4, 5, 6});
   b.tokens = {3, 49, 0, 7, 7, 12, 30};
   std::vector<float> want(b.tokens.size() * hidden);
-  g.cpu->embedding(b, table.weight, host_view(want, {7, hidden}));
+  g.cpu->embedding(b, table.weight, 0, host_view(want, {7, hidden}));
   g.gpu->begin_forward(b);
   Tensor out = g.gpu_tensor(DType::BF16, {7, hidden});
-  g.gpu->embedding(b, g.gpu->upload_weight(table.weight, g.keep), out);
+  const Weight on_gpu = g.gpu->upload_weight(table.weight, g.keep);
+  g.gpu->embedding(b, on_gpu, 0, out);
   EXPECT_EQ(g.read(out), want);
-  b.tokens[2] = vocab;
-  g.gpu->begin_forward(b);
-  EXPECT_THROW(g.gpu->embedding(b, g.gpu->upload_weight(table.weight, g.keep), out), Error);
+  // A tensor-parallel rank's slice of the vocabulary, ids [20, 50): the others read as zeros.
+  Weight slice = on_gpu;
+  slice.w = on_gpu.w.slice_rows(20, 50);
+  g.gpu->embedding(b, slice, 20, out);
+  const std::vector<float> got = g.read(out);
+  for (size_t t = 0; t < b.tokens.size(); ++t)
+    for (int i = 0; i < hidden; ++i)
+      EXPECT_EQ(got[t * hidden + i], b.tokens[t] >= 20 ? want[t * hidden + i] : 0.0f) << "token " << b.tokens[t];
 }
 
 TEST(GpuOps, RmsnormWithEachWeightDtype) {

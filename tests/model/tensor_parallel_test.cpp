@@ -84,6 +84,22 @@ TEST(TensorParallelErrors, HeadsThatDoNotSplitAreRefusedByName) {
   EXPECT_NE(message("qwen2-tiny", 0).find("tensor-parallel size 0"), std::string::npos);
 }
 
+// Each rank holds a slice of the vocabulary, so the whole vocabulary is checked before the lookup.
+TEST(TensorParallelErrors, TokensOutsideTheVocabularyAreRefusedWholeOrSplit) {
+  for (int size : {1, 2}) {
+    Group g("qwen2-tiny", size);
+    const int vocab = g.model->config().vocab_size;
+    for (int bad : {vocab, -1}) {
+      try {
+        score_tokens(*g.model, g.backend(), {1, bad});
+        ADD_FAILURE() << "token " << bad << " accepted on " << size << " ranks";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("outside the vocabulary"), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
 // FP8 block-scaled weights split on whole scale blocks (8 x 8 here: every part of ds3-tiny is a
 // multiple of 8); blocks of 16 would cut the experts' 8-feature parts, and are refused.
 TEST(TensorParallelFp8, SplitsOnWholeScaleBlocksAndRefusesToCutOne) {

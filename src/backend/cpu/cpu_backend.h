@@ -26,7 +26,7 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
   MemoryInfo memory_info() const override;
 
-  void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
+  void embedding(const ForwardBatch& batch, const Weight& table, int64_t first_id, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
   void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;
@@ -49,6 +49,7 @@ class CpuBackend final : public Backend {
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
   void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) override;
   void all_reduce_sum(Tensor x) override;
+  void all_gather(const Tensor& part, Tensor gathered) override;
   void abort_group() override;
 
  private:

@@ -15,14 +15,18 @@ void CpuBackend::fill_zero(Tensor t) { std::memset(t.data, 0, t.nbytes()); }
 
 Weight CpuBackend::upload_weight(const Weight& host, std::vector<Buffer>&) { return host; }
 
-void CpuBackend::embedding(const ForwardBatch& batch, const Weight& table, Tensor out) {
-  const int64_t vocab = table.out_features(), h = table.in_features();
+void CpuBackend::embedding(const ForwardBatch& batch, const Weight& table, int64_t first_id, Tensor out) {
+  const int64_t rows = table.out_features(), h = table.in_features();
   const int n = batch.num_tokens();
-  for (int t = 0; t < n; ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
-      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", vocab);
 #pragma omp parallel for if (n * h > kParallelWork)
-  for (int t = 0; t < n; ++t) weight_row_to_f32(table, batch.tokens[t], out.ptr<float>() + t * h);
+  for (int t = 0; t < n; ++t) {
+    const int64_t row = batch.tokens[t] - first_id;
+    float* y = out.ptr<float>() + t * h;
+    if (row >= 0 && row < rows)
+      weight_row_to_f32(table, row, y);
+    else
+      std::fill(y, y + h, 0.0f);
+  }
 }
 
 void CpuBackend::rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) {
@@ -186,6 +190,14 @@ void CpuBackend::all_reduce_sum(Tensor x) {
   if (x.dtype != DType::F32 || x.device.kind != DeviceKind::CPU)
     fail("all_reduce_sum: ", dtype_name(x.dtype), " tensor on ", device_name(x.device), " (the CPU group sums F32 host tensors)");
   group_->all_reduce_sum(rank_, x.ptr<float>(), x.numel());
+}
+
+void CpuBackend::all_gather(const Tensor& part, Tensor gathered) {
+  if (!group_) fail("all_gather: backend cpu is in no tensor-parallel group");
+  if (part.dtype != DType::F32 || gathered.dtype != DType::F32 || gathered.numel() != part.numel() * group_->size())
+    fail("all_gather: ", dtype_name(part.dtype), " ", shape_str(part.shape), " into ", dtype_name(gathered.dtype), " ",
+         shape_str(gathered.shape), " over ", group_->size(), " ranks (F32, [ranks, part])");
+  group_->all_gather(rank_, part.ptr<float>(), part.numel(), gathered.ptr<float>());
 }
 
 void CpuBackend::abort_group() {

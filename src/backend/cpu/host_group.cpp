@@ -1,5 +1,7 @@
 #include "backend/cpu/host_group.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace dsinfer {
@@ -28,23 +30,33 @@ void HostGroup::abort() {
   cv_.notify_all();
 }
 
-void HostGroup::all_reduce_sum(int rank, float* x, int64_t n) {
-  if (rank < 0 || rank >= size_) fail("all_reduce_sum: rank ", rank, " of a group of ", size_);
+void HostGroup::publish(int rank, const float* x, int64_t n) {
+  if (rank < 0 || rank >= size_) fail("tensor-parallel rank ", rank, " of a group of ", size_);
   data_[rank] = x;
   lengths_[rank] = n;
-  wait_all();  // every rank's x is published
+  wait_all();
   for (int r = 0; r < size_; ++r)
     if (lengths_[r] != n) {
       wait_all();  // no rank leaves (and rewrites its entry) before all have compared
-      fail("all_reduce_sum: rank ", rank, " has ", n, " values, rank ", r, " ", lengths_[r]);
+      fail("tensor-parallel collective: rank ", rank, " has ", n, " values, rank ", r, " ", lengths_[r]);
     }
+}
+
+void HostGroup::all_reduce_sum(int rank, float* x, int64_t n) {
+  publish(rank, x, n);
   const int64_t begin = n * rank / size_, end = n * (rank + 1) / size_;
   for (int64_t i = begin; i < end; ++i) {
     float sum = 0.0f;
     for (int r = 0; r < size_; ++r) sum += data_[r][i];
-    for (int r = 0; r < size_; ++r) data_[r][i] = sum;
+    for (int r = 0; r < size_; ++r) const_cast<float*>(data_[r])[i] = sum;  // every rank's own x
   }
   wait_all();  // every share is summed before any rank reads its x
+}
+
+void HostGroup::all_gather(int rank, const float* part, int64_t n, float* out) {
+  publish(rank, part, n);
+  for (int r = 0; r < size_; ++r) std::copy_n(data_[r], n, out + r * n);
+  wait_all();  // every rank has read the parts before any rewrites its own
 }
 
 }  // namespace dsinfer

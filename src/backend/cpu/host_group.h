@@ -16,6 +16,8 @@ class HostGroup {
   // contiguous share for all of them, always in rank order, so every rank ends with the same
   // values. Throws when the ranks' lengths differ, or once the group is aborted.
   void all_reduce_sum(int rank, float* x, int64_t n);
+  // out[0, size * n) = every rank's part[0, n), in rank order.
+  void all_gather(int rank, const float* part, int64_t n, float* out);
   // A rank failed and will not come: ranks waiting now, and every later call, throw.
   void abort();
 
@@ -27,7 +29,11 @@ class HostGroup {
   int size_, arrived_ = 0;
   uint64_t generation_ = 0;
   bool aborted_ = false;
-  std::vector<float*> data_;
+  // Publishes this rank's (pointer, length), then waits for every rank's; throws, once all have
+  // compared, when the lengths differ.
+  void publish(int rank, const float* x, int64_t n);
+
+  std::vector<const float*> data_;
   std::vector<int64_t> lengths_;
 };
 

@@ -272,6 +272,12 @@ void CudaBackend::all_reduce_sum(Tensor x) {
   comm_->all_reduce_sum(x, stream_);
 }
 
+void CudaBackend::all_gather(const Tensor& part, Tensor gathered) {
+  if (!comm_) fail("all_gather: backend ", name_, " is in no tensor-parallel group");
+  bind();
+  comm_->all_gather(part, gathered, stream_);
+}
+
 void CudaBackend::abort_group() {
   if (comm_) comm_->abort();
 }

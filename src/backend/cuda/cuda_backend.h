@@ -48,11 +48,12 @@ class CudaBackend final : public Backend {
   void end_branch() override;
   void join_branch() override;
   void all_reduce_sum(Tensor x) override;
+  void all_gather(const Tensor& part, Tensor gathered) override;
   void abort_group() override;
   // Makes this backend a member of a tensor-parallel group (make_backend_group).
   void join_group(std::unique_ptr<NcclComm> comm) { comm_ = std::move(comm); }
 
-  void embedding(const ForwardBatch& batch, const Weight& table, Tensor out) override;
+  void embedding(const ForwardBatch& batch, const Weight& table, int64_t first_id, Tensor out) override;
   void rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
   void add_rmsnorm(Tensor x, const Tensor& y, const Weight& w, float eps, Tensor out) override;

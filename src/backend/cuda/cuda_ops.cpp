@@ -7,15 +7,11 @@
 
 namespace dsinfer::cuda {
 
-void CudaBackend::embedding(const ForwardBatch& batch, const Weight& table, Tensor out) {
+void CudaBackend::embedding(const ForwardBatch& batch, const Weight& table, int64_t first_id, Tensor out) {
   const DeviceBatch& db = device_batch(batch);
-  const int64_t vocab = table.out_features(), hidden = table.in_features();
   expect(out, DType::BF16, "embedding", "output");
-  expect_shape(out, {batch.num_tokens(), hidden}, "embedding", "output");
-  for (int t = 0; t < batch.num_tokens(); ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
-      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", vocab);
-  launch_embedding(db, device_weight(table), out.ptr<bf16>(), stream_);
+  expect_shape(out, {batch.num_tokens(), table.in_features()}, "embedding", "output");
+  launch_embedding(db, device_weight(table), first_id, table.out_features(), out.ptr<bf16>(), stream_);
 }
 
 void CudaBackend::rmsnorm(const Tensor& x, const Weight& w, float eps, Tensor out) {

@@ -18,10 +18,12 @@ unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>(
 #define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
                                i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-__global__ void embedding_kernel(const int* tokens, DeviceWeight table, bf16* out) {
+__global__ void embedding_kernel(const int* tokens, DeviceWeight table, int64_t first_id, int64_t rows, bf16* out) {
   dependent_kernel_start();
-  const int64_t t = blockIdx.x, h = table.cols, row = tokens[t];
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) out[t * h + i] = __float2bfloat16(weight_at(table, row, i));
+  const int64_t t = blockIdx.x, h = table.cols, row = tokens[t] - first_id;
+  const bool held = row >= 0 && row < rows;
+  for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
+    out[t * h + i] = __float2bfloat16(held ? weight_at(table, row, i) : 0.0f);
 }
 
 __global__ void add_kernel(bf16* x, const bf16* y, int64_t n) {
@@ -116,9 +118,11 @@ __global__ void f32_to_bf16_kernel(const float* x, bf16* out, int64_t n) {
 
 }  // namespace
 
-void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s) {
+void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, int64_t first_id, int64_t rows, bf16* out,
+                      cudaStream_t s) {
   if (b.num_tokens == 0) return;
-  launch_dependent("embedding_kernel", embedding_kernel, b.num_tokens, kThreads, 0, s, b.tokens, table, out);
+  launch_dependent("embedding_kernel", embedding_kernel, b.num_tokens, kThreads, 0, s, b.tokens, table, first_id, rows,
+                   out);
 }
 
 void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s) {

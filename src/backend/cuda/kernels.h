@@ -23,7 +23,9 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
 // ---- elementwise.cu: data movement and pointwise math
-void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, bf16* out, cudaStream_t s);
+// out[t] = table[tokens[t] - first_id] for tokens within the table's `rows`, zeros for the rest.
+void launch_embedding(const DeviceBatch& b, const DeviceWeight& table, int64_t first_id, int64_t rows, bf16* out,
+                      cudaStream_t s);
 void launch_add(bf16* x, const bf16* y, int64_t n, cudaStream_t s);
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t s);
 // out[i] = x[rows[i]] for rows of `row_bytes` bytes (a multiple of 2).

@@ -18,6 +18,8 @@ namespace {
 struct NcclApi {
   decltype(&ncclCommInitAll) init_all = nullptr;
   decltype(&ncclAllReduce) all_reduce = nullptr;
+  decltype(&ncclAllGather) all_gather = nullptr;
+  decltype(&ncclCommCount) count = nullptr;
   decltype(&ncclCommDestroy) destroy = nullptr;
   decltype(&ncclCommAbort) abort = nullptr;
   decltype(&ncclGetErrorString) error_string = nullptr;
@@ -34,6 +36,8 @@ const NcclApi& nccl() {
     NcclApi a;
     sym(a.init_all, "ncclCommInitAll");
     sym(a.all_reduce, "ncclAllReduce");
+    sym(a.all_gather, "ncclAllGather");
+    sym(a.count, "ncclCommCount");
     sym(a.destroy, "ncclCommDestroy");
     sym(a.abort, "ncclCommAbort");
     sym(a.error_string, "ncclGetErrorString");
@@ -76,6 +80,18 @@ void NcclComm::all_reduce_sum(Tensor x, cudaStream_t s) {
         "all-reduce");
 }
 
+void NcclComm::all_gather(const Tensor& part, Tensor gathered, cudaStream_t s) {
+  if (aborted_) fail("tensor-parallel group aborted: another rank failed");
+  int members = 0;
+  check(nccl().count(static_cast<ncclComm_t>(comm_), &members), "ncclCommCount");
+  if (gathered.dtype != part.dtype || gathered.numel() != part.numel() * members)
+    fail("all_gather: ", dtype_name(part.dtype), " ", shape_str(part.shape), " into ", dtype_name(gathered.dtype), " ",
+         shape_str(gathered.shape), " over ", members, " GPUs");
+  check(nccl().all_gather(part.data, gathered.data, static_cast<size_t>(part.numel()), nccl_type(part.dtype),
+                          static_cast<ncclComm_t>(comm_), s),
+        "all-gather");
+}
+
 void NcclComm::abort() {
   if (aborted_) return;
   aborted_ = true;
@@ -89,6 +105,7 @@ std::vector<std::unique_ptr<NcclComm>> NcclComm::init_all(const std::vector<int>
 }
 NcclComm::~NcclComm() = default;
 void NcclComm::all_reduce_sum(Tensor, cudaStream_t) { fail("built without NCCL"); }
+void NcclComm::all_gather(const Tensor&, Tensor, cudaStream_t) { fail("built without NCCL"); }
 void NcclComm::abort() {}
 
 #endif

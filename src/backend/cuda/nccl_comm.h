@@ -22,6 +22,8 @@ class NcclComm {
 
   // x (BF16, F16 or F32 on this member's device) becomes its sum over the group, queued on `s`.
   void all_reduce_sum(Tensor x, cudaStream_t s);
+  // gathered [members, part's shape] = every member's part in rank order, queued on `s`.
+  void all_gather(const Tensor& part, Tensor gathered, cudaStream_t s);
   // Stops this member's collectives, waiting ones included; later calls fail.
   void abort();
 
