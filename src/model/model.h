@@ -18,8 +18,11 @@ class Model {
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
   virtual KvCacheSpec kv_spec() const = 0;
-  // Bytes of the weights on the device.
+  // Bytes of the weights on the device (on each device of a tensor-parallel group).
   virtual size_t weight_bytes() const = 0;
+  // Devices the model is split over (TensorParallelModel), each holding weight_bytes() and a
+  // cache of kv_spec().
+  virtual int tensor_parallel_size() const { return 1; }
   // Runs the batch, writing its new keys/values into `cache`. Returns logits [logit_rows, vocab]
   // (act dtype F32) on the backend's device, valid until the next call. Not thread-safe.
   virtual Tensor forward(const ForwardBatch& batch, KvCache& cache) = 0;

@@ -21,6 +21,7 @@ class TensorParallelModel final : public Model {
   // Per rank: what one device holds.
   KvCacheSpec kv_spec() const override { return models_[0]->kv_spec(); }
   size_t weight_bytes() const override { return models_[0]->weight_bytes(); }
+  int tensor_parallel_size() const override { return static_cast<int>(models_.size()); }
   // `cache` is rank 0's; every other rank keeps a cache of the same blocks on its device.
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
   void record_decode_steps(int max_batch, KvCache& cache) override;

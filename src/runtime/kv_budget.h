@@ -1,5 +1,6 @@
 // Sizing the KV cache from the device's memory, with the same formula `dsinfer plan` uses:
-// total * utilization - weights - activation workspace, in whole blocks.
+// total * utilization - weights - activation workspace, in whole blocks. A tensor-parallel model's
+// figures are one device's (its share of the weights and of the workspace, on rank 0's device).
 #pragma once
 #include <cstdint>
 #include <string>
