@@ -6,19 +6,28 @@ namespace dsinfer {
 
 TensorParallelModel::TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
                                          std::vector<std::unique_ptr<Model>> models)
-    : first_(first), others_(std::move(others)), models_(std::move(models)), caches_(others_.size()),
+    : first_(first),
+      others_(std::move(others)),
+      models_(std::move(models)),
+      caches_(others_.size()),
       threads_(static_cast<int>(models_.size())) {
-  if (models_.size() != others_.size() + 1) fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends");
+  if (models_.size() != others_.size() + 1)
+    fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends");
 }
 
-KvCache& TensorParallelModel::cache_of(int rank, KvCache& first) {
-  if (rank == 0) return first;
-  std::unique_ptr<KvCache>& c = caches_[rank - 1];
-  if (!c || c->num_blocks() != first.num_blocks() || c->block_size() != first.block_size()) {
-    c.reset();
-    c = std::make_unique<KvCache>(*others_[rank - 1], first.spec(), first.num_blocks(), first.block_size());
+// Made (or remade, when the engine's cache changed shape) on the caller's thread, before the
+// ranks' threads use them.
+std::vector<KvCache*> TensorParallelModel::caches_like(KvCache& first) {
+  std::vector<KvCache*> out{&first};
+  for (size_t r = 1; r < models_.size(); ++r) {
+    std::unique_ptr<KvCache>& c = caches_[r - 1];
+    if (!c || c->num_blocks() != first.num_blocks() || c->block_size() != first.block_size()) {
+      c.reset();
+      c = std::make_unique<KvCache>(*others_[r - 1], first.spec(), first.num_blocks(), first.block_size());
+    }
+    out.push_back(c.get());
   }
-  return *c;
+  return out;
 }
 
 void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
@@ -29,18 +38,18 @@ void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
 }
 
 Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
-  for (int r = 1; r < threads_.ranks(); ++r) cache_of(r, cache);  // before the threads use them
+  const std::vector<KvCache*> caches = caches_like(cache);
   Tensor logits;
   on_every_rank([&](int r) {
-    Tensor out = models_[r]->forward(batch, cache_of(r, cache));
+    Tensor out = models_[r]->forward(batch, *caches[r]);
     if (r == 0) logits = out;
   });
   return logits;
 }
 
 void TensorParallelModel::record_decode_steps(int max_batch, KvCache& cache) {
-  for (int r = 1; r < threads_.ranks(); ++r) cache_of(r, cache);
-  on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, cache_of(r, cache)); });
+  const std::vector<KvCache*> caches = caches_like(cache);
+  on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, *caches[r]); });
 }
 
 std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shared_ptr<const TensorStore> store,

@@ -27,7 +27,8 @@ class TensorParallelModel final : public Model {
   void record_decode_steps(int max_batch, KvCache& cache) override;
 
  private:
-  KvCache& cache_of(int rank, KvCache& first);
+  // Every rank's cache: `first` (the engine's, rank 0's) and the others' of the same blocks.
+  std::vector<KvCache*> caches_like(KvCache& first);
   void on_every_rank(const std::function<void(int)>& job);
 
   // Declared in this order so that the threads stop, then the caches and models go, before the
