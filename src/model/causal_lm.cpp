@@ -8,7 +8,13 @@
 namespace dsinfer {
 
 CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard)
-    : config_(config), backend_(backend), store_(std::move(store)), shard_(shard), arena_(backend) {
+    : config_(config),
+      backend_(backend),
+      store_(std::move(store)),
+      shard_(shard),
+      arena_(backend),
+      load_progress_(shard.size > 1 ? cat("rank ", shard.rank, ": loading layers") : std::string("loading layers"),
+                     config.num_layers) {
   RopeSpec spec = compute_rope(config_);
   WeightLoader w = loader();
   rope_.inv_freq = w.upload_f32(spec.inv_freq, {static_cast<int64_t>(spec.inv_freq.size())});
@@ -32,6 +38,10 @@ void CausalLM::load_common(WeightLoader& w) {
     layers_[l].input_norm = w.get(p + "input_layernorm.weight", {h});
     layers_[l].post_attention_norm = w.get(p + "post_attention_layernorm.weight", {h});
   }
+}
+
+void CausalLM::layer_loaded(int l) {
+  load_progress_.step(l + 1, cat(weight_bytes_ >> 20, " MiB of weights"));
 }
 
 KvCacheSpec CausalLM::kv_spec() const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/arena.h"
+#include "core/progress.h"
 #include "io/safetensors.h"
 #include "model/layer.h"
 #include "model/model.h"
@@ -35,6 +36,8 @@ class CausalLM : public Model {
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.
   void load_common(WeightLoader& w);
   WeightLoader loader() { return WeightLoader(*store_, backend_, config_, storage_, weight_bytes_); }
+  // Reports layer l loaded (a log line every few seconds of a long load).
+  void layer_loaded(int l);
 
   ModelConfig config_;
   Backend& backend_;
@@ -52,6 +55,7 @@ class CausalLM : public Model {
   Tensor run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena);
 
   Arena arena_;
+  Progress load_progress_;
   std::unique_ptr<StepGraphs> graphs_;  // set by record_decode_steps
 };
 

@@ -12,7 +12,7 @@ class DeepseekModel final : public CausalLM {
  public:
   DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, const ModelOptions& o)
       : CausalLM(c, backend, std::move(store), o.shard) {
-    log_skipped_mtp_tensors(*store_, config_.num_layers);
+    if (shard_.rank == 0) log_skipped_mtp_tensors(*store_, config_.num_layers);  // once a group
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
@@ -23,6 +23,7 @@ class DeepseekModel final : public CausalLM {
       else
         layers_[l].ffn =
             std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size, shard_);
+      layer_loaded(l);
     }
   }
 };

@@ -17,6 +17,7 @@ class DenseModel final : public CausalLM {
       std::string p = "model.layers." + std::to_string(l) + ".";
       layers_[l].attention = std::make_unique<GqaAttention>(w, p + "self_attn.", config_, rope_, shard_);
       layers_[l].ffn = std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size, shard_);
+      layer_loaded(l);
     }
   }
 };

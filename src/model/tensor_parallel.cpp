@@ -5,14 +5,16 @@
 namespace dsinfer {
 
 TensorParallelModel::TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
-                                         std::vector<std::unique_ptr<Model>> models)
+                                         std::vector<std::unique_ptr<Model>> models,
+                                         std::unique_ptr<RankThreads> threads)
     : first_(first),
       others_(std::move(others)),
       models_(std::move(models)),
       caches_(others_.size()),
-      threads_(static_cast<int>(models_.size())) {
-  if (models_.size() != others_.size() + 1)
-    fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends");
+      threads_(std::move(threads)) {
+  if (models_.size() != others_.size() + 1 || threads_->ranks() != static_cast<int>(models_.size()))
+    fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends and ",
+         threads_->ranks(), " threads");
 }
 
 // Made (or remade, when the engine's cache changed shape) on the caller's thread, before the
@@ -31,7 +33,7 @@ std::vector<KvCache*> TensorParallelModel::caches_like(KvCache& first) {
 }
 
 void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
-  threads_.run(job, [&] {
+  threads_->run(job, [&] {
     first_.abort_group();
     for (auto& b : others_) b->abort_group();
   });
@@ -56,17 +58,20 @@ std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shar
                                             std::vector<std::unique_ptr<Backend>>& backends, const ModelOptions& options) {
   const int size = static_cast<int>(backends.size());
   if (size < 1) fail("tensor parallelism over no backend");
-  std::vector<std::unique_ptr<Model>> models;
-  for (int r = 0; r < size; ++r) {
-    ModelOptions o = options;
-    o.shard = Shard{r, size};
-    models.push_back(load_model(config, store, *backends[r], o));
-  }
-  if (size == 1) return std::move(models[0]);
+  if (size == 1) return load_model(config, std::move(store), *backends[0], options);
+  auto threads = std::make_unique<RankThreads>(size);
+  std::vector<std::unique_ptr<Model>> models(size);
+  threads->run(
+      [&](int r) {
+        ModelOptions o = options;
+        o.shard = Shard{r, size};
+        models[r] = load_model(config, store, *backends[r], o);
+      },
+      [] {});  // loading waits on no other rank
   std::vector<std::unique_ptr<Backend>> others;
   for (int r = 1; r < size; ++r) others.push_back(std::move(backends[r]));
   backends.resize(1);
-  return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models));
+  return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models), std::move(threads));
 }
 
 }  // namespace dsinfer

@@ -13,9 +13,10 @@ namespace dsinfer {
 
 class TensorParallelModel final : public Model {
  public:
-  // models[r] runs on backends[r]; backends[0] stays the caller's (the engine samples on it).
+  // models[r] runs on backends[r], on threads[r]; backends[0] stays the caller's (the engine
+  // samples on it).
   TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
-                      std::vector<std::unique_ptr<Model>> models);
+                      std::vector<std::unique_ptr<Model>> models, std::unique_ptr<RankThreads> threads);
 
   const ModelConfig& config() const override { return models_[0]->config(); }
   // Per rank: what one device holds.
@@ -37,11 +38,11 @@ class TensorParallelModel final : public Model {
   std::vector<std::unique_ptr<Backend>> others_;
   std::vector<std::unique_ptr<Model>> models_;
   std::vector<std::unique_ptr<KvCache>> caches_;  // ranks 1..: rank r's at r - 1
-  RankThreads threads_;
+  std::unique_ptr<RankThreads> threads_;
 };
 
-// Loads rank r's part of the model on backends[r] for every rank; rank 0's backend stays the
-// caller's. One rank: the model itself.
+// Loads rank r's part of the model on backends[r] for every rank, the ranks at once; rank 0's
+// backend stays the caller's. One rank: the model itself.
 std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shared_ptr<const TensorStore> store,
                                             std::vector<std::unique_ptr<Backend>>& backends, const ModelOptions& options);
 

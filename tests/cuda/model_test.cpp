@@ -256,21 +256,23 @@ static int gpu_count() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
-TEST_P(GpuTensorParallel, TwoGpusAsCloseAsBf16Allows) {
-  if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
+// The fixture on cuda:0 and cuda:1.
+static LoadedModel load_on_two_gpus(const std::string& name) {
   LoadOptions o;
   o.device = "cuda";
   o.tensor_parallel = 2;
-  LoadedModel m = load_for_generation(fixture_dir(GetParam()), o);
+  return load_for_generation(fixture_dir(name), o);
+}
+
+TEST_P(GpuTensorParallel, TwoGpusAsCloseAsBf16Allows) {
+  if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
+  LoadedModel m = load_on_two_gpus(GetParam());
   expect_bf16_close_to_reference(GetParam(), *m.model, *m.backend);
 }
 
 TEST_P(GpuTensorParallel, RecordedGreedyTokensEqualEager) {
   if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
-  LoadOptions o;
-  o.device = "cuda";
-  o.tensor_parallel = 2;
-  LoadedModel m = load_for_generation(fixture_dir(GetParam()), o);
+  LoadedModel m = load_on_two_gpus(GetParam());
   auto run = [&](bool graphs) {
     EngineOptions eo;
     eo.kv_cache_tokens = 2048;
