@@ -30,5 +30,14 @@ TEST(PlanDecodeBytes, MoeReadsTheExpertsTheBatchChooses) {
   EXPECT_LT(b64, 33e9);
 }
 
+// On 4 GPUs each reads a quarter of the split weights and of the key/value heads (1 of 4), and
+// all of the replicated norms: just over a quarter of the step.
+TEST(PlanDecodeBytes, TensorParallelRanksReadTheirShare) {
+  const ModelConfig q7 = load_plan_model("deepseek-r1-distill-qwen-7b").config;
+  const double whole = decode_step_bytes(q7, 8, 1024, 2), quarter = decode_step_bytes(q7, 8, 1024, 2, 4);
+  EXPECT_GT(quarter, whole / 4);
+  EXPECT_LT(quarter, 1.01 * whole / 4);
+}
+
 }  // namespace
 }  // namespace dsinfer::plan
