@@ -70,10 +70,7 @@ void CausalLM::record_decode_steps(int max_batch, KvCache& cache) {
 }
 
 Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
-  if (batch.num_tokens() == 0) fail("forward: empty batch");
-  for (int t = 0; t < batch.num_tokens(); ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= config_.vocab_size)
-      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", config_.vocab_size);
+  check_batch(batch, config_.vocab_size);
   if (graphs_) {
     auto logits = graphs_->run(batch, [&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
     if (logits) return *logits;

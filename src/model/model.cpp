@@ -13,6 +13,13 @@ MlaPrefill parse_mla_prefill(const std::string& s) {
   fail("MLA prefill form '", s, "': expected auto, absorbed or expanded");
 }
 
+void check_batch(const ForwardBatch& batch, int vocab) {
+  if (batch.num_tokens() == 0) fail("forward: empty batch");
+  for (int t = 0; t < batch.num_tokens(); ++t)
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocab)
+      fail("token id ", batch.tokens[t], " at position ", t, " is outside the vocabulary of ", vocab);
+}
+
 std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options) {
   ModelConfig config = ModelConfig::from_json(dir.config);
   log_info("loading ", config.architecture, " from ", dir.path);

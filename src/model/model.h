@@ -45,6 +45,11 @@ struct ModelOptions {
   Shard shard;
 };
 
+// Throws, naming what is wrong, for a batch no model may run: empty, or with a token outside
+// [0, vocab). Models check it before any device work (a tensor-parallel group before its ranks
+// start, so that a bad batch fails alone and leaves the group whole).
+void check_batch(const ForwardBatch& batch, int vocab);
+
 // Loads a Hugging Face model directory onto the backend; throws on unsupported architectures,
 // missing or malformed tensors.
 std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const ModelOptions& options = {});

@@ -33,13 +33,21 @@ std::vector<KvCache*> TensorParallelModel::caches_like(KvCache& first) {
 }
 
 void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
-  threads_->run(job, [&] {
-    first_.abort_group();
-    for (auto& b : others_) b->abort_group();
-  });
+  if (!failure_.empty()) fail("tensor-parallel group stopped after a rank failed: ", failure_);
+  try {
+    threads_->run(job, [&] {
+      if (aborting_.exchange(true)) return;  // once, whichever rank fails first
+      first_.abort_group();
+      for (auto& b : others_) b->abort_group();
+    });
+  } catch (const std::exception& e) {
+    failure_ = e.what();
+    throw;
+  }
 }
 
 Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
+  check_batch(batch, config().vocab_size);
   const std::vector<KvCache*> caches = caches_like(cache);
   Tensor logits;
   on_every_rank([&](int r) {

@@ -3,7 +3,9 @@
 // (model/shard.h) and of the KV cache (its key/value heads), runs the same forward pass on its own
 // host thread, and meets the others in the all-reduces; the logits are rank 0's.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/rank_threads.h"
@@ -30,6 +32,9 @@ class TensorParallelModel final : public Model {
  private:
   // Every rank's cache: `first` (the engine's, rank 0's) and the others' of the same blocks.
   std::vector<KvCache*> caches_like(KvCache& first);
+  // Runs job(r) on every rank's thread. The first failure aborts the group's collectives (ranks
+  // waiting in one are released), and the group refuses every later call: its communicators are
+  // gone, and recorded steps would replay collectives on them.
   void on_every_rank(const std::function<void(int)>& job);
 
   // Declared in this order so that the threads stop, then the caches and models go, before the
@@ -39,6 +44,8 @@ class TensorParallelModel final : public Model {
   std::vector<std::unique_ptr<Model>> models_;
   std::vector<std::unique_ptr<KvCache>> caches_;  // ranks 1..: rank r's at r - 1
   std::unique_ptr<RankThreads> threads_;
+  std::atomic<bool> aborting_{false};
+  std::string failure_;  // the first failure's message, once a step failed
 };
 
 // Loads rank r's part of the model on backends[r] for every rank, the ranks at once; rank 0's

@@ -47,10 +47,7 @@ void copy_columns(const Tensor& src, int64_t begin, int64_t count, void* dst) {
 
 Weight WeightLoader::host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy) {
   Weight w = host_weight(name, expected);
-  if (part.count < 0) {
-    loaded_bytes_ += w.nbytes();
-    return w;
-  }
+  if (part.count < 0) return w;
   const bool rows = part.axis == Part::Axis::Rows;
   const size_t axis = rows ? 0 : 1;
   if (axis >= expected.size() || part.begin < 0 || part.count < 1 || part.begin + part.count > expected[axis])
@@ -68,10 +65,10 @@ Weight WeightLoader::host_part(const std::string& name, const Shape& expected, c
   if (rows) {
     w.w = w.w.slice_rows(part.begin, end);
     if (!w.scale.empty()) w.scale = w.scale.slice_rows(s_begin, s_end);
-    loaded_bytes_ += w.nbytes();
     return w;
   }
-  const size_t w_bytes = static_cast<size_t>(expected[0]) * part.count * dtype_size(w.w.dtype);
+  // The scales follow the values, 64-byte aligned (FP8 values may end anywhere).
+  const size_t w_bytes = (static_cast<size_t>(expected[0]) * part.count * dtype_size(w.w.dtype) + 63) / 64 * 64;
   const size_t s_bytes = w.scale.empty() ? 0 : static_cast<size_t>(w.scale.dim(0)) * (s_end - s_begin) * sizeof(float);
   copy = host_alloc(w_bytes + s_bytes);
   copy_columns(w.w, part.begin, part.count, copy.data());
@@ -81,7 +78,6 @@ Weight WeightLoader::host_part(const std::string& name, const Shape& expected, c
     out.scale = Tensor{DType::F32, {w.scale.dim(0), s_end - s_begin}, static_cast<char*>(copy.data()) + w_bytes, Device{}};
     copy_columns(w.scale, s_begin, s_end - s_begin, out.scale.data);
   }
-  loaded_bytes_ += out.nbytes();
   return out;
 }
 
@@ -104,7 +100,10 @@ Weight WeightLoader::get(const std::string& name, const Shape& expected, const P
 std::vector<Weight> WeightLoader::get_adjacent(const std::vector<Named>& named) {
   std::vector<Weight> host;
   std::vector<Buffer> copies(named.size());
-  for (size_t i = 0; i < named.size(); ++i) host.push_back(host_part(named[i].name, named[i].shape, named[i].part, copies[i]));
+  for (size_t i = 0; i < named.size(); ++i) {
+    host.push_back(host_part(named[i].name, named[i].shape, named[i].part, copies[i]));
+    loaded_bytes_ += host.back().nbytes();
+  }
   std::vector<Weight> uploaded =
       host.size() == 1 ? std::vector<Weight>{backend_.upload_weight(host[0], storage_)} : backend_.upload_weights(host, storage_);
   keep_used(uploaded, copies);
@@ -123,6 +122,7 @@ std::vector<float> WeightLoader::get_f32(const std::string& name, const Shape& e
 
 Tensor WeightLoader::upload_f32(const std::vector<float>& data, Shape shape) {
   storage_.push_back(backend_.alloc(data.size() * sizeof(float)));
+  loaded_bytes_ += data.size() * sizeof(float);
   Tensor t{DType::F32, std::move(shape), storage_.back().data(), backend_.device()};
   backend_.copy_to_device(data.data(), t);
   return t;
@@ -136,6 +136,7 @@ Tensor WeightLoader::upload_act(const std::vector<float>& data, Shape shape) {
   std::vector<uint16_t> half(data.size());
   for (size_t i = 0; i < data.size(); ++i) half[i] = dtype == DType::BF16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
   storage_.push_back(backend_.alloc(half.size() * sizeof(uint16_t)));
+  loaded_bytes_ += half.size() * sizeof(uint16_t);
   Tensor t{dtype, std::move(shape), storage_.back().data(), backend_.device()};
   backend_.copy_to_device(half.data(), t);
   return t;

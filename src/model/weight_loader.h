@@ -19,7 +19,8 @@ class WeightLoader {
     Part part = {};  // a tensor-parallel rank's slice
   };
 
-  // `loaded_bytes` counts the bytes of every tensor (or part) fetched.
+  // `loaded_bytes` counts the bytes of the weights the model holds: every tensor (or part) fetched
+  // with get / get_adjacent, and every upload of data it made (upload_f32, upload_act).
   WeightLoader(const TensorStore& store, Backend& backend, const ModelConfig& config, std::vector<Buffer>& storage,
                size_t& loaded_bytes)
       : store_(store), backend_(backend), config_(config), storage_(storage), loaded_bytes_(loaded_bytes) {}

@@ -84,7 +84,8 @@ TEST(TensorParallelErrors, HeadsThatDoNotSplitAreRefusedByName) {
   EXPECT_NE(message("qwen2-tiny", 0).find("tensor-parallel size 0"), std::string::npos);
 }
 
-// Each rank holds a slice of the vocabulary, so the whole vocabulary is checked before the lookup.
+// Each rank holds a slice of the vocabulary, so the whole vocabulary is checked before the lookup,
+// and before the ranks start: the group stays whole for the next batch.
 TEST(TensorParallelErrors, TokensOutsideTheVocabularyAreRefusedWholeOrSplit) {
   for (int size : {1, 2}) {
     Group g("qwen2-tiny", size);
@@ -97,6 +98,38 @@ TEST(TensorParallelErrors, TokensOutsideTheVocabularyAreRefusedWholeOrSplit) {
         EXPECT_NE(std::string(e.what()).find("outside the vocabulary"), std::string::npos) << e.what();
       }
     }
+    EXPECT_EQ(score_tokens(*g.model, g.backend(), {1, 2}).size(), 2u * vocab);
+  }
+}
+
+// A step that fails on the ranks after a collective (a slot past the cache, found by the first
+// layer's cache write, after the embedding's all-reduce) fails with its cause, and the group, its
+// collectives aborted, refuses every later step by name.
+TEST(TensorParallelErrors, AFailedStepStopsTheGroupWithItsCause) {
+  Group g("qwen2-tiny", 2);
+  KvCache cache(g.backend(), g.model->kv_spec(), 1, 16);
+  ForwardBatch b;
+  b.block_size = 16;
+  b.tokens = {1, 2};
+  b.positions = {0, 1};
+  b.slots = {0, 16};  // one block of 16 slots: 16 is past it
+  SeqSlice s;
+  s.query_len = s.context_len = 2;
+  s.block_table = {0};
+  b.seqs.push_back(s);
+  b.logit_rows = {1};
+  try {
+    g.model->forward(b, cache);
+    ADD_FAILURE() << "a slot past the cache was written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cache_write"), std::string::npos) << e.what();
+  }
+  b.slots = {0, 1};
+  try {
+    g.model->forward(b, cache);
+    ADD_FAILURE() << "the group ran on after a failed step";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stopped after a rank failed"), std::string::npos) << e.what();
   }
 }
 

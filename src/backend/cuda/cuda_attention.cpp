@@ -38,9 +38,9 @@ SplitKv CudaBackend::plan_splits(int blocks, int blocks_per_sm, int tokens, int 
     const size_t counters_at = carve.add(kSplitCounters * sizeof(int));
     const size_t rows = static_cast<size_t>(sp.splits) * tokens * heads;
     const size_t o_at = carve.add(rows * dim * sizeof(float)), lse_at = carve.add(rows * sizeof(float));
-    const uint64_t moves = DeviceScratch::moves();
+    const uint64_t moves = scratch_moves_;
     char* ws = static_cast<char*>(attn_ws_.get(carve.total()));
-    if (DeviceScratch::moves() != moves)
+    if (scratch_moves_ != moves)
       CUDA_CHECK(cudaMemsetAsync(ws + counters_at, 0, kSplitCounters * sizeof(int), stream_));
     sp.part_o = reinterpret_cast<float*>(ws + o_at);
     sp.part_lse = reinterpret_cast<float*>(ws + lse_at);

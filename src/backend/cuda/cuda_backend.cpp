@@ -77,12 +77,12 @@ void validate(const ForwardBatch& b) {
 CudaBackend::CudaBackend(int device_index)
     : device_index_(device_index),
       stream_(create_stream(device_index)),
-      batch_dev_(stream_),
-      index_dev_(stream_),
-      weight_ws_(stream_),
-      attn_ws_(stream_),
-      moe_ws_(stream_),
-      stacked_ws_(stream_) {
+      batch_dev_(stream_, scratch_moves_),
+      index_dev_(stream_, scratch_moves_),
+      weight_ws_(stream_, scratch_moves_),
+      attn_ws_(stream_, scratch_moves_),
+      moe_ws_(stream_, scratch_moves_),
+      stacked_ws_(stream_, scratch_moves_) {
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device_index));
   sm_count_ = prop.multiProcessorCount;

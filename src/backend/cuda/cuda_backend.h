@@ -171,6 +171,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<CublasLtGemm> gemm_;
 
+  uint64_t scratch_moves_ = 0;  // moves of this backend's scratch buffers (DeviceScratch)
   // begin_forward's upload: one pinned block copied to one device block.
   PinnedBuffer batch_host_;
   DeviceScratch batch_dev_;
@@ -211,7 +212,7 @@ class CudaBackend final : public Backend {
   bool fp8_linear_native(const Tensor& x, const Weight& w, Tensor out);
   bool fp8_native_ = fp8_block_scaling_enabled(device_index_);
   std::unique_ptr<Fp8Gemm> fp8_gemm_;  // created by the first native FP8 product
-  DeviceScratch fp8_ws_{stream_};      // quantized activations, their scales, padded weight scales
+  DeviceScratch fp8_ws_{stream_, scratch_moves_};      // quantized activations, their scales, padded weight scales
   Fp8LinearStats fp8_stats_;
 };
 

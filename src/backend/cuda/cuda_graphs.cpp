@@ -58,7 +58,7 @@ bool CudaBackend::record(int key, const std::function<void()>& pass) {
   const cudaError_t made = cudaGraphInstantiate(&r.exec, graph, 0);
   cudaGraphDestroy(graph);
   CUDA_CHECK(made);
-  r.scratch_moves = DeviceScratch::moves();
+  r.scratch_moves = scratch_moves_;
   recordings_[key] = r;
   CUDA_CHECK(cudaGraphLaunch(r.exec, stream_));  // capturing ran nothing: this is the pass's run
   return true;
@@ -103,7 +103,7 @@ void CudaBackend::leave_branch() {
 bool CudaBackend::replay(int key) {
   auto it = recordings_.find(key);
   if (it == recordings_.end()) return false;
-  if (it->second.scratch_moves != DeviceScratch::moves()) {  // it would read freed memory
+  if (it->second.scratch_moves != scratch_moves_) {  // it would read freed memory
     drop_recordings();
     return false;
   }

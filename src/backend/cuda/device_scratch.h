@@ -1,10 +1,13 @@
 // DeviceScratch: a device buffer reused by successive ops on one stream (their use is ordered by
 // the stream), grown when an op needs more. Growing waits for the stream before freeing, since
-// queued kernels may still read the old buffer.
+// queued kernels may still read the old buffer, and counts the move on its owner's counter: a
+// recorded pass that used one of the owner's buffers is stale after. The counter is the owner's
+// (a backend's), not the process's: the ranks of a tensor-parallel group record and replay at
+// once, and one rank's move must not make another re-record (it would then run its
+// collectives twice).
 #pragma once
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -12,7 +15,7 @@ namespace dsinfer::cuda {
 
 class DeviceScratch {
  public:
-  explicit DeviceScratch(cudaStream_t stream) : stream_(stream) {}
+  DeviceScratch(cudaStream_t stream, uint64_t& moves) : stream_(stream), moves_(moves) {}
   ~DeviceScratch();
   DeviceScratch(const DeviceScratch&) = delete;
   DeviceScratch& operator=(const DeviceScratch&) = delete;
@@ -20,14 +23,11 @@ class DeviceScratch {
   // At least `bytes`, 256-byte aligned; the previous contents are not kept.
   void* get(size_t bytes);
 
-  // How many times any scratch buffer has moved: a recorded pass that used one is stale after.
-  static uint64_t moves() { return moves_.load(); }
-
  private:
   cudaStream_t stream_;
   void* data_ = nullptr;
   size_t bytes_ = 0;
-  static inline std::atomic<uint64_t> moves_{0};
+  uint64_t& moves_;
 };
 
 // Carves consecutive 256-byte-aligned pieces out of one scratch request.

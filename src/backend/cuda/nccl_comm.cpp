@@ -93,8 +93,7 @@ void NcclComm::all_gather(const Tensor& part, Tensor gathered, cudaStream_t s) {
 }
 
 void NcclComm::abort() {
-  if (aborted_) return;
-  aborted_ = true;
+  if (aborted_.exchange(true)) return;
   nccl().abort(static_cast<ncclComm_t>(comm_));
 }
 

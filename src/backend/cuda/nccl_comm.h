@@ -5,6 +5,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -30,7 +31,7 @@ class NcclComm {
  private:
   explicit NcclComm(void* comm) : comm_(comm) {}
   void* comm_;  // ncclComm_t
-  bool aborted_ = false;
+  std::atomic<bool> aborted_{false};  // abort may come from another rank's thread
 };
 
 }  // namespace dsinfer::cuda
