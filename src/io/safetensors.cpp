@@ -114,6 +114,18 @@ TensorStore TensorStore::in_memory(std::map<std::string, OwnedTensor> tensors, c
   return store;
 }
 
+TensorStore TensorStore::generated(std::vector<TensorEntry> tensors, const std::string& where) {
+  TensorStore store;
+  store.where_ = where;
+  store.owned_entries_ = std::make_unique<std::map<std::string, TensorEntry>>();
+  for (TensorEntry& e : tensors) {
+    if (!e.generate || e.view.data) fail("generated tensor '", e.name, "' needs a generator and no data");
+    const std::string name = e.name;
+    store.index_[name] = &store.owned_entries_->emplace(name, std::move(e)).first->second;
+  }
+  return store;
+}
+
 const TensorEntry& TensorStore::get(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end()) fail("missing tensor '", name, "' in checkpoint '", where_, "'");

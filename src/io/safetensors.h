@@ -1,6 +1,7 @@
 // Safetensors checkpoints: one file, or shards listed by model.safetensors.index.json.
 // Tensors are views straight into the memory-mapped files; nothing is copied at load.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,10 +13,16 @@
 
 namespace dsinfer {
 
+// Writes elements [first, first + count) of a tensor, row-major, in its dtype, to `out`.
+using TensorGenerator = std::function<void(int64_t first, int64_t count, void* out)>;
+
 struct TensorEntry {
   std::string name;
-  Tensor view;       // host view into the mapping
+  Tensor view;       // host view into the mapping (data null for a generated tensor)
   std::string file;  // which shard holds it, for error messages
+  // Set instead of data for tensors made on demand (dummy weights): a reader takes only the
+  // part it needs, and nothing of the whole model need ever be in memory at once.
+  TensorGenerator generate;
 };
 
 // One .safetensors file: validates the header against the file size and dtypes.
@@ -36,6 +43,8 @@ class TensorStore {
   static TensorStore open_dir(const std::string& dir);
   // Tensors held in memory (synthetic weights); `where` names them in errors.
   static TensorStore in_memory(std::map<std::string, OwnedTensor> tensors, const std::string& where);
+  // Tensors made on demand (TensorEntry::generate set, view.data null).
+  static TensorStore generated(std::vector<TensorEntry> tensors, const std::string& where);
 
   bool has(const std::string& name) const { return index_.count(name) > 0; }
   // Throws naming the tensor (and the checkpoint) when it is absent.

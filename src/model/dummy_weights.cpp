@@ -31,30 +31,19 @@ struct TensorSpec {
   float scale, offset;
 };
 
-OwnedTensor random_tensor(const TensorSpec& spec) {
-  OwnedTensor t{spec.dtype, spec.shape, {}};
-  const int64_t n = shape_numel(t.shape);
-  t.bytes.resize(static_cast<size_t>(n) * dtype_size(spec.dtype));
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = spec.offset + random_value(spec.seed, i, spec.scale);
-    if (spec.dtype == DType::BF16) reinterpret_cast<uint16_t*>(t.bytes.data())[i] = f32_to_bf16(v);
-    else if (spec.dtype == DType::F8_E4M3) t.bytes[i] = f32_to_fp8e4m3(v);
-    else reinterpret_cast<float*>(t.bytes.data())[i] = v;
-  }
-  return t;
-}
-
-// Tensors fill in parallel, one thread each, largest first: a thread's allocation and first
-// touch of its tensor's pages run in parallel too (a V3 MoE layer is 768 expert matrices).
-std::map<std::string, OwnedTensor> fill(std::vector<TensorSpec> specs) {
-  std::sort(specs.begin(), specs.end(),
-            [](const TensorSpec& a, const TensorSpec& b) { return shape_numel(a.shape) > shape_numel(b.shape); });
-  std::vector<OwnedTensor> made(specs.size());
-#pragma omp parallel for schedule(dynamic, 1)
-  for (size_t i = 0; i < specs.size(); ++i) made[i] = random_tensor(specs[i]);
-  std::map<std::string, OwnedTensor> out;
-  for (size_t i = 0; i < specs.size(); ++i) out[specs[i].name] = std::move(made[i]);
-  return out;
+// Makes elements [first, first + count) of the spec's tensor on demand: each value depends only on
+// its index, so a rank makes just its part, and a part fills on all cores.
+TensorEntry generated(const TensorSpec& spec) {
+  TensorGenerator generate = [spec](int64_t first, int64_t count, void* out) {
+#pragma omp parallel for if (count > (int64_t{1} << 16))
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = spec.offset + random_value(spec.seed, first + i, spec.scale);
+      if (spec.dtype == DType::BF16) static_cast<uint16_t*>(out)[i] = f32_to_bf16(v);
+      else if (spec.dtype == DType::F8_E4M3) static_cast<uint8_t*>(out)[i] = f32_to_fp8e4m3(v);
+      else static_cast<float*>(out)[i] = v;
+    }
+  };
+  return TensorEntry{spec.name, Tensor{spec.dtype, spec.shape, nullptr, Device{}}, "dummy weights", std::move(generate)};
 }
 
 std::string expand(std::string name, int layer, int expert) {
@@ -102,7 +91,9 @@ TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& 
       }
     }
   }
-  TensorStore store = TensorStore::in_memory(fill(std::move(specs)), "dummy weights");
+  std::vector<TensorEntry> entries;
+  for (const TensorSpec& spec : specs) entries.push_back(generated(spec));
+  TensorStore store = TensorStore::generated(std::move(entries), "dummy weights");
   log_info("dummy weights: ", params, " random parameters at the real shapes (generation will be gibberish)");
   return store;
 }

@@ -9,6 +9,37 @@
 
 namespace dsinfer {
 
+namespace {
+
+std::string scale_name_of(const std::string& name) {
+  return name.substr(0, name.size() - std::strlen("weight")) + "weight_scale_inv";
+}
+
+// A tensor as [rows, cols] (a vector is one row) and a region of it: rows [r0, r1) x cols [c0, c1).
+struct Region {
+  int64_t r0, r1, c0, c1;
+  Shape shape(size_t dims) const { return dims == 1 ? Shape{c1 - c0} : Shape{r1 - r0, c1 - c0}; }
+};
+int64_t rows_of(const Tensor& t) { return t.shape.size() == 1 ? 1 : t.dim(0); }
+
+// The region's values into dst, row-major: copied from memory, or made by the entry's generator.
+void read_region(const TensorEntry& e, const Region& g, void* dst) {
+  const size_t es = dtype_size(e.view.dtype);
+  const int64_t cols = e.view.shape.back(), n = g.c1 - g.c0;
+  char* out = static_cast<char*>(dst);
+  auto piece = [&](int64_t first, int64_t count) {
+    if (e.view.data)
+      std::memcpy(out, e.view.ptr<char>() + first * es, count * es);
+    else
+      e.generate(first, count, out);
+    out += count * es;
+  };
+  if (n == cols) return piece(g.r0 * cols, (g.r1 - g.r0) * cols);  // whole rows: one piece
+  for (int64_t r = g.r0; r < g.r1; ++r) piece(r * cols + g.c0, n);
+}
+
+}  // namespace
+
 Weight WeightLoader::host_weight(const std::string& name, const Shape& expected) const {
   const TensorEntry& e = store_.get(name);
   if (e.view.shape != expected)
@@ -17,7 +48,7 @@ Weight WeightLoader::host_weight(const std::string& name, const Shape& expected)
   Weight w;
   w.w = e.view;
   if (e.view.dtype == DType::F8_E4M3) {
-    std::string scale_name = name.substr(0, name.size() - std::strlen("weight")) + "weight_scale_inv";
+    const std::string scale_name = scale_name_of(name);
     if (expected.size() != 2) fail("FP8 tensor '", name, "' is not a matrix");
     const TensorEntry& s = store_.get(scale_name);
     w.block_rows = config_.fp8_block_rows;
@@ -33,50 +64,53 @@ Weight WeightLoader::host_weight(const std::string& name, const Shape& expected)
   return w;
 }
 
-namespace {
-
-// Columns [begin, begin + count) of every row of a row-major [rows, cols] tensor into `dst`.
-void copy_columns(const Tensor& src, int64_t begin, int64_t count, void* dst) {
-  const size_t es = dtype_size(src.dtype);
-  const int64_t cols = src.dim(1);
-  for (int64_t r = 0; r < src.dim(0); ++r)
-    std::memcpy(static_cast<char*>(dst) + r * count * es, src.ptr<char>() + (r * cols + begin) * es, count * es);
-}
-
-}  // namespace
-
 Weight WeightLoader::host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy) {
   Weight w = host_weight(name, expected);
-  if (part.count < 0) return w;
-  const bool rows = part.axis == Part::Axis::Rows;
-  const size_t axis = rows ? 0 : 1;
-  if (axis >= expected.size() || part.begin < 0 || part.count < 1 || part.begin + part.count > expected[axis])
-    fail("tensor '", name, "' of shape ", shape_str(expected), ": ", rows ? "rows" : "columns", " [", part.begin, ", ",
-         part.begin + part.count, ") are out of range");
-  const int64_t end = part.begin + part.count;
-  int64_t block = 1;  // scale blocks along the axis (FP8); a part must be whole blocks
-  if (!w.scale.empty()) {
-    block = rows ? w.block_rows : w.block_cols;
-    if (part.begin % block || (part.count % block && end != expected[axis]))
-      fail("FP8 tensor '", name, "': ", rows ? "rows" : "columns", " [", part.begin, ", ", end,
-           ") are not whole ", w.block_rows, "x", w.block_cols, " scale blocks");
+  // FP8 by dtype: a generated tensor's views hold no data, so they read as empty.
+  const bool scaled = w.w.dtype == DType::F8_E4M3;
+  const bool whole = part.count < 0, rows = part.axis == Part::Axis::Rows;
+  Region values{0, rows_of(w.w), 0, expected.back()};
+  Region scales = !scaled ? Region{} : Region{0, w.scale.dim(0), 0, w.scale.dim(1)};
+  if (!whole) {
+    const size_t axis = rows ? 0 : 1;
+    const int64_t end = part.begin + part.count;
+    if (axis >= expected.size() || part.begin < 0 || part.count < 1 || end > expected[axis])
+      fail("tensor '", name, "' of shape ", shape_str(expected), ": ", rows ? "rows" : "columns", " [", part.begin,
+           ", ", end, ") are out of range");
+    int64_t block = 1;  // scale blocks along the axis (FP8); a part must be whole blocks
+    if (scaled) {
+      block = rows ? w.block_rows : w.block_cols;
+      if (part.begin % block || (part.count % block && end != expected[axis]))
+        fail("FP8 tensor '", name, "': ", rows ? "rows" : "columns", " [", part.begin, ", ", end, ") are not whole ",
+             w.block_rows, "x", w.block_cols, " scale blocks");
+    }
+    const int64_t s_begin = part.begin / block, s_end = (end + block - 1) / block;
+    if (rows && expected.size() == 2) {
+      values.r0 = part.begin, values.r1 = end;
+      scales.r0 = s_begin, scales.r1 = s_end;
+    } else {  // columns, or a vector's elements
+      values.c0 = part.begin, values.c1 = end;
+      scales.c0 = s_begin, scales.c1 = s_end;
+    }
   }
-  const int64_t s_begin = part.begin / block, s_end = (end + block - 1) / block;
-  if (rows) {
-    w.w = w.w.slice_rows(part.begin, end);
-    if (!w.scale.empty()) w.scale = w.scale.slice_rows(s_begin, s_end);
+  const TensorEntry& stored = store_.get(name);
+  if (stored.view.data && (whole || (rows && expected.size() == 2))) {  // in memory, whole rows: a view
+    if (whole) return w;
+    w.w = w.w.slice_rows(values.r0, values.r1);
+    if (scaled) w.scale = w.scale.slice_rows(scales.r0, scales.r1);
     return w;
   }
-  // The scales follow the values, 64-byte aligned (FP8 values may end anywhere).
-  const size_t w_bytes = (static_cast<size_t>(expected[0]) * part.count * dtype_size(w.w.dtype) + 63) / 64 * 64;
-  const size_t s_bytes = w.scale.empty() ? 0 : static_cast<size_t>(w.scale.dim(0)) * (s_end - s_begin) * sizeof(float);
+  // A copy: columns, a vector's elements, or generated values. The scales follow the values,
+  // 64-byte aligned (FP8 values may end anywhere).
+  const size_t w_bytes = (shape_numel(values.shape(expected.size())) * dtype_size(w.w.dtype) + 63) / 64 * 64;
+  const size_t s_bytes = !scaled ? 0 : shape_numel(scales.shape(2)) * sizeof(float);
   copy = host_alloc(w_bytes + s_bytes);
-  copy_columns(w.w, part.begin, part.count, copy.data());
+  read_region(stored, values, copy.data());
   Weight out = w;
-  out.w = Tensor{w.w.dtype, {expected[0], part.count}, copy.data(), Device{}};
-  if (!w.scale.empty()) {
-    out.scale = Tensor{DType::F32, {w.scale.dim(0), s_end - s_begin}, static_cast<char*>(copy.data()) + w_bytes, Device{}};
-    copy_columns(w.scale, s_begin, s_end - s_begin, out.scale.data);
+  out.w = Tensor{w.w.dtype, values.shape(expected.size()), copy.data(), Device{}};
+  if (scaled) {
+    out.scale = Tensor{DType::F32, scales.shape(2), static_cast<char*>(copy.data()) + w_bytes, Device{}};
+    read_region(store_.get(scale_name_of(name)), scales, out.scale.data);
   }
   return out;
 }

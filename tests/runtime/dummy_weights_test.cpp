@@ -1,5 +1,6 @@
 // Dummy weights: every tensor the model loads exists at its real shape, for every family and
-// for an FP8 checkpoint config; the model runs on them.
+// for an FP8 checkpoint config; the model runs on them. They are made on demand, each rank of a
+// tensor-parallel group making only its parts, which must be the parts of the same weights.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,4 +67,32 @@ TEST(DummyWeightsCatalog, UnknownCatalogNamesListTheCatalog) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("deepseek-r1-distill-qwen-7b"), std::string::npos) << e.what();
   }
+}
+
+// Two ranks make their parts (rows, columns, FP8 values and scales, vector elements) of the
+// weights one rank makes whole: the logits agree within float32 summation order.
+TEST(DummyWeightsTensorParallel, RanksMakeThePartsOfTheSameWeights) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dsinfer_dummy_tp_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  nlohmann::json config = read_json_file(fixture_dir("ds3-tiny") + "/config.json");
+  config["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {8, 8}}};
+  std::ofstream(dir / "config.json") << config.dump();
+  for (const std::string& model : {dir.string(), fixture_dir("qwen2-tiny")}) {
+    LoadOptions o;
+    o.dummy_weights = true;
+    LoadedModel whole = load_for_generation(model, o);
+    o.tensor_parallel = 2;
+    LoadedModel split = load_for_generation(model, o);
+    const std::vector<float> a = score_tokens(*whole.model, *whole.backend, {1, 2, 3});
+    const std::vector<float> b = score_tokens(*split.model, *split.backend, {1, 2, 3});
+    ASSERT_EQ(a.size(), b.size());
+    float max_ref = 0.0f, max_err = 0.0f;
+    for (size_t i = 0; i < a.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(a[i]));
+      max_err = std::max(max_err, std::fabs(a[i] - b[i]));
+    }
+    EXPECT_GT(max_ref, 0.0f) << model;
+    EXPECT_LE(max_err, 1e-5f * max_ref) << model;
+  }
+  std::filesystem::remove_all(dir);
 }
