@@ -23,6 +23,9 @@ class Model {
   // Devices the model is split over (TensorParallelModel), each holding weight_bytes() and a
   // cache of kv_spec().
   virtual int tensor_parallel_size() const { return 1; }
+  // Why the model can run no more steps (a tensor-parallel group stopped after a rank failed);
+  // empty while it can. Safe to call from any thread (a server's health check).
+  virtual std::string failure() const { return {}; }
   // Runs the batch, writing its new keys/values into `cache`. Returns logits [logit_rows, vocab]
   // (act dtype F32) on the backend's device, valid until the next call. Not thread-safe.
   virtual Tensor forward(const ForwardBatch& batch, KvCache& cache) = 0;

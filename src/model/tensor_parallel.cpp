@@ -32,8 +32,13 @@ std::vector<KvCache*> TensorParallelModel::caches_like(KvCache& first) {
   return out;
 }
 
+std::string TensorParallelModel::failure() const {
+  std::lock_guard lock(failure_mu_);
+  return failure_;
+}
+
 void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
-  if (!failure_.empty()) fail("tensor-parallel group stopped after a rank failed: ", failure_);
+  if (const std::string f = failure(); !f.empty()) fail("tensor-parallel group stopped after a rank failed: ", f);
   try {
     threads_->run(job, [&] {
       if (aborting_.exchange(true)) return;  // once, whichever rank fails first
@@ -41,6 +46,7 @@ void TensorParallelModel::on_every_rank(const std::function<void(int)>& job) {
       for (auto& b : others_) b->abort_group();
     });
   } catch (const std::exception& e) {
+    std::lock_guard lock(failure_mu_);
     failure_ = e.what();
     throw;
   }

@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ class TensorParallelModel final : public Model {
   KvCacheSpec kv_spec() const override { return models_[0]->kv_spec(); }
   size_t weight_bytes() const override { return models_[0]->weight_bytes(); }
   int tensor_parallel_size() const override { return static_cast<int>(models_.size()); }
+  std::string failure() const override;
   // `cache` is rank 0's; every other rank keeps a cache of the same blocks on its device.
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
   void record_decode_steps(int max_batch, KvCache& cache) override;
@@ -45,6 +47,7 @@ class TensorParallelModel final : public Model {
   std::vector<std::unique_ptr<KvCache>> caches_;  // ranks 1..: rank r's at r - 1
   std::unique_ptr<RankThreads> threads_;
   std::atomic<bool> aborting_{false};
+  mutable std::mutex failure_mu_;
   std::string failure_;  // the first failure's message, once a step failed
 };
 

@@ -109,6 +109,10 @@ httplib::Server::Handler ApiServer::authenticated(httplib::Server::Handler handl
 void ApiServer::add_routes() {
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     ServerState s = ctx_.state.load();
+    // A model that can run no more steps (a tensor-parallel group after a rank failed) is down.
+    if (s == ServerState::Ready)
+      if (const std::string failure = ctx_.model->loaded.model->failure(); !failure.empty())
+        return send_json(res, 503, {{"status", "failed"}, {"error", failure}});
     send_json(res, s == ServerState::Ready ? 200 : 503, {{"status", state_name(s)}});
   });
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {

@@ -90,6 +90,7 @@ TEST(TensorParallelErrors, TokensOutsideTheVocabularyAreRefusedWholeOrSplit) {
   for (int size : {1, 2}) {
     Group g("qwen2-tiny", size);
     const int vocab = g.model->config().vocab_size;
+    EXPECT_EQ(g.model->failure(), "");
     for (int bad : {vocab, -1}) {
       try {
         score_tokens(*g.model, g.backend(), {1, bad});
@@ -124,6 +125,7 @@ TEST(TensorParallelErrors, AFailedStepStopsTheGroupWithItsCause) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cache_write"), std::string::npos) << e.what();
   }
+  EXPECT_NE(g.model->failure().find("cache_write"), std::string::npos) << g.model->failure();
   b.slots = {0, 1};
   try {
     g.model->forward(b, cache);
