@@ -34,36 +34,31 @@ Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const
 // The shared experts run in the routed experts' launches where the device fuses them; otherwise
 // as a branch: on a GPU they stream their weights while the router's short kernels (gate product,
 // routing, permutation) run on the main line, and the combine of the routed experts' outputs
-// joins it.
+// joins it. Split over a tensor-parallel group, the rank's parts of the routed and shared experts
+// are summed over the group once, before the residual step.
 void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) {
   const int64_t t = x.dim(0);
   Tensor logits = ctx.arena.tensor(DType::F32, {t, gate_.out_features()});
   Tensor ids = ctx.arena.tensor(DType::I32, {t, routing_.top_k});
   Tensor weights = ctx.arena.tensor(DType::F32, {t, routing_.top_k});
-  if (split_) {
-    ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
-    forward_split(ctx, x, r, ids, weights);
-    return;
-  }
   SharedExperts shared;
   Tensor shared_out;
-  if (shared_ && ctx.be.fuses_shared_experts(ids, experts_, shared_->weights())) {
+  if (shared_ && !split_ && ctx.be.fuses_shared_experts(ids, experts_, shared_->weights())) {
     shared.weights = &shared_->weights();
   } else if (shared_) {
     ctx.be.begin_branch();
-    shared_out = shared_->forward(ctx, x);
+    shared_out = shared_->forward_part(ctx, x);  // the whole output unless split
     ctx.be.end_branch();
     shared.out = &shared_out;
   }
   ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
-  ctx.be.moe_experts_residual(x, ids, weights, experts_, shared, ctx.tensor({t, x.dim(1)}), r);
-}
-
-void Moe::forward_split(LayerContext& ctx, const Tensor& x, const ResidualNorm& r, const Tensor& ids,
-                        const Tensor& weights) {
-  Tensor out = ctx.tensor({x.dim(0), x.dim(1)});
+  Tensor out = ctx.tensor({t, x.dim(1)});
+  if (!split_) return ctx.be.moe_experts_residual(x, ids, weights, experts_, shared, out, r);
   ctx.be.moe_experts(x, ids, weights, experts_, out);
-  if (shared_) ctx.be.add(out, shared_->forward_part(ctx, x));
+  if (shared.out) {
+    ctx.be.join_branch();
+    ctx.be.add(out, *shared.out);
+  }
   ctx.be.all_reduce_sum(out);
   ctx.be.add_rmsnorm(r.x, out, *r.norm, r.eps, r.normed);
 }

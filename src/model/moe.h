@@ -23,11 +23,6 @@ class Moe final : public FeedForward {
   void forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNorm& r) override;
 
  private:
-  // The split block: the rank's parts of the routed and shared experts, summed over the group,
-  // then the residual step.
-  void forward_split(LayerContext& ctx, const Tensor& x, const ResidualNorm& r, const Tensor& ids,
-                     const Tensor& weights);
-
   MoeRouting routing_;
   bool split_;
   Weight gate_, bias_;
