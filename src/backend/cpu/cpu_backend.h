@@ -22,7 +22,7 @@ class CpuBackend final : public Backend {
   void copy_to_host(const Tensor& src, void* host) override;
   void fill_zero(Tensor t) override;
   Weight upload_weight(const Weight& host, std::vector<Buffer>& keep) override;
-  void begin_forward(const ForwardBatch&) override {}
+  void begin_forward(const ForwardBatch&) override;
   void synchronize() override {}
   MemoryInfo memory_info() const override;
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <omp.h>
 #include <unistd.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -184,6 +185,12 @@ MemoryInfo CpuBackend::memory_info() const {
 }
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+// A group's ranks share the cores: each rank's thread runs its ops on its share of them, where
+// every rank taking all of them would oversubscribe the machine.
+void CpuBackend::begin_forward(const ForwardBatch&) {
+  if (group_) omp_set_num_threads(std::max(1, omp_get_num_procs() / group_->size()));
+}
 
 void CpuBackend::all_reduce_sum(Tensor x) {
   if (!group_) return;
