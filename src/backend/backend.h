@@ -197,11 +197,15 @@ class Backend {
   virtual void head_matmul(const Tensor& x, const Tensor& w, bool transpose, Tensor out) = 0;
   // Router: logits [T, E] (+ selection bias) -> top-k expert ids I32 [T, k] and weights F32 [T, k].
   virtual void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) = 0;
+  // Expert parallelism: ids I32 [T, k] of all experts become ids among the `count` experts from
+  // `first` (id - first), and -1 for the others, which moe_experts skips.
+  virtual void moe_local_ids(Tensor ids, int first, int count) = 0;
   // The router's product and the routing: logits F32 [T, E] = x gate^T, then moe_route. A device
   // may run both as one launch; the default runs the two ops.
   virtual void moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,
                               Tensor logits, Tensor ids, Tensor weights);
-  // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts.
+  // out[t] = sum_j weights[t, j] * expert_{ids[t, j]}(x[t]) with SiLU-gated experts; a pair whose
+  // id is outside [0, experts) adds nothing (an expert held by another rank: moe_local_ids).
   virtual void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                            const std::vector<ExpertWeights>& experts, Tensor out) = 0;
   // The end of a MoE block: moe_experts into out, out += the shared experts' output (shared.out:

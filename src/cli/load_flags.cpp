@@ -5,17 +5,19 @@ namespace dsinfer {
 void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N");
   app.add_flag("--enforce-eager", o.enforce_eager, "Decode op by op, without CUDA graphs");
-  add_tensor_parallel_flag(app, o.tensor_parallel);
+  add_tensor_parallel_flags(app, o.tensor_parallel, o.model);
   add_mla_prefill_flag(app, o.model);
   if (!dummy_weights) return;
   app.add_flag("--dummy-weights", o.dummy_weights, "Random weights at the real shapes (--model may name a catalog model)");
   app.add_option("--num-layers", o.num_layers, "Keep only the first N layers (with --dummy-weights)");
 }
 
-void add_tensor_parallel_flag(CLI::App& app, int& size) {
+void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o) {
   app.add_option("--tp,--tensor-parallel-size", size,
                  "Split the model over N devices from --device on (cuda:K..K+N-1; cpu: N host threads)")
       ->check(CLI::Range(1, 64));
+  app.add_flag("--expert-parallel", o.expert_parallel,
+               "With --tp: each device holds 1/N of the MoE's routed experts whole, not 1/N of every expert");
 }
 
 void add_mla_prefill_flag(CLI::App& app, ModelOptions& o) {

@@ -19,7 +19,7 @@ class DeepseekModel final : public CausalLM {
       std::string p = "model.layers." + std::to_string(l) + ".";
       layers_[l].attention = std::make_unique<MlaAttention>(w, p + "self_attn.", config_, rope_, o.mla_prefill, shard_);
       if (config_.is_moe_layer(l))
-        layers_[l].ffn = std::make_unique<Moe>(w, p + "mlp.", config_, shard_);
+        layers_[l].ffn = std::make_unique<Moe>(w, p + "mlp.", config_, shard_, o.expert_parallel);
       else
         layers_[l].ffn =
             std::make_unique<DenseMlp>(w, p + "mlp.", config_.hidden_size, config_.intermediate_size, shard_);

@@ -46,6 +46,9 @@ struct ModelOptions {
   // This model's rank in a tensor-parallel group, whose backend is that rank of the group's
   // backends (model/shard.h).
   Shard shard;
+  // Expert parallelism: a rank of a group holds 1/size of the routed experts whole, instead of
+  // 1/size of every expert's features (moe.h).
+  bool expert_parallel = false;
 };
 
 // Throws, naming what is wrong, for a batch no model may run: empty, or with a token outside

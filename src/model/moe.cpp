@@ -15,17 +15,26 @@ MoeRouting routing_from_config(const ModelConfig& c) {
   return r;
 }
 
-Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const Shard& shard)
+Moe::Moe(WeightLoader& w, const std::string& prefix, const ModelConfig& c, const Shard& shard, bool expert_parallel)
     : routing_(routing_from_config(c)), split_(shard.size > 1) {
   const int h = c.hidden_size, inter = c.moe_intermediate_size;
-  const int64_t share = shard_share(inter, shard, "expert intermediate features");
   gate_ = w.get(prefix + "gate.weight", {c.n_routed_experts, h});
   if (c.topk_method == "noaux_tc") bias_ = w.get(prefix + "gate.e_score_correction_bias", {c.n_routed_experts});
-  for (int e = 0; e < c.n_routed_experts; ++e) {
+  // Whole experts [first, first + count) under expert parallelism; every expert's features part
+  // otherwise.
+  const bool whole = expert_parallel && split_;
+  const int64_t share = whole ? inter : shard_share(inter, shard, "expert intermediate features");
+  const Shard features = whole ? Shard{} : shard;
+  if (whole) {
+    local_experts_ = static_cast<int>(shard_share(c.n_routed_experts, shard, "routed experts"));
+    first_expert_ = shard.rank * local_experts_;
+  }
+  const int count = whole ? local_experts_ : c.n_routed_experts;
+  for (int e = first_expert_; e < first_expert_ + count; ++e) {
     std::string p = prefix + "experts." + std::to_string(e) + ".";
-    experts_.push_back({w.get(p + "gate_proj.weight", {inter, h}, shard_rows(share, shard)),
-                        w.get(p + "up_proj.weight", {inter, h}, shard_rows(share, shard)),
-                        w.get(p + "down_proj.weight", {h, inter}, shard_cols(share, shard))});
+    experts_.push_back({w.get(p + "gate_proj.weight", {inter, h}, shard_rows(share, features)),
+                        w.get(p + "up_proj.weight", {inter, h}, shard_rows(share, features)),
+                        w.get(p + "down_proj.weight", {h, inter}, shard_cols(share, features))});
   }
   if (c.n_shared_experts > 0)
     shared_ = std::make_unique<DenseMlp>(w, prefix + "shared_experts.", h, inter * c.n_shared_experts, shard);
@@ -54,6 +63,7 @@ void Moe::forward_residual(LayerContext& ctx, const Tensor& x, const ResidualNor
   ctx.be.moe_gate_route(x, gate_, bias_.empty() ? nullptr : &bias_, routing_, logits, ids, weights);
   Tensor out = ctx.tensor({t, x.dim(1)});
   if (!split_) return ctx.be.moe_experts_residual(x, ids, weights, experts_, shared, out, r);
+  if (local_experts_ > 0) ctx.be.moe_local_ids(ids, first_expert_, local_experts_);
   ctx.be.moe_experts(x, ids, weights, experts_, out);
   if (shared.out) {
     ctx.be.join_branch();

@@ -257,10 +257,11 @@ static int gpu_count() {
 }
 
 // The fixture on cuda:0 and cuda:1.
-static LoadedModel load_on_two_gpus(const std::string& name) {
+static LoadedModel load_on_two_gpus(const std::string& name, bool expert_parallel = false) {
   LoadOptions o;
   o.device = "cuda";
   o.tensor_parallel = 2;
+  o.model.expert_parallel = expert_parallel;
   return load_for_generation(fixture_dir(name), o);
 }
 
@@ -268,6 +269,9 @@ TEST_P(GpuTensorParallel, TwoGpusAsCloseAsBf16Allows) {
   if (gpu_count() < 2) GTEST_SKIP() << "needs 2 GPUs";
   LoadedModel m = load_on_two_gpus(GetParam());
   expect_bf16_close_to_reference(GetParam(), *m.model, *m.backend);
+  if (m.model->config().n_routed_experts == 0) return;
+  LoadedModel experts = load_on_two_gpus(GetParam(), /*expert_parallel=*/true);
+  expect_bf16_close_to_reference(GetParam(), *experts.model, *experts.backend);
 }
 
 TEST_P(GpuTensorParallel, RecordedGreedyTokensEqualEager) {

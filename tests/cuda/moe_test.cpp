@@ -155,6 +155,46 @@ TEST(GpuMoe, ExpertsMatchCpu) {
   expect_close(g.read(out), want, 2e-2f, "moe_experts");
 }
 
+// Expert parallelism: a rank holding experts 4-7 of 8 maps the router's ids to its own (-1 for
+// the others' pairs, which add nothing), at decode sizes (the few-token kernels read the ids
+// themselves) and beyond (the permutation drops them), as the CPU does.
+TEST(GpuMoe, ARanksExpertsTakeOnlyTheirPairs) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int hidden = 64, inter = 32, n_experts = 8, first = 4, k = 3;
+  std::vector<HostWeight> host;
+  std::vector<ExpertWeights> cpu_experts, gpu_experts;
+  for (int e = 0; e < 4; ++e)
+    for (int m = 0; m < 3; ++m)
+      host.emplace_back(random_values(inter * hidden, 0.3f, 70 + 3 * e + m), m < 2 ? Shape{inter, hidden} : Shape{hidden, inter},
+                        DType::BF16);
+  for (int e = 0; e < 4; ++e) {
+    cpu_experts.push_back({host[3 * e].weight, host[3 * e + 1].weight, host[3 * e + 2].weight});
+    gpu_experts.push_back({g.gpu->upload_weight(host[3 * e].weight, g.keep),
+                           g.gpu->upload_weight(host[3 * e + 1].weight, g.keep),
+                           g.gpu->upload_weight(host[3 * e + 2].weight, g.keep)});
+  }
+  for (int tokens : {1, 3, 9}) {
+    std::vector<int> ids;
+    for (int t = 0; t < tokens; ++t)
+      for (int j = 0; j < k; ++j) ids.push_back((t * 5 + j * 3) % n_experts);  // distinct within a token
+    std::vector<float> x = random_values(tokens * hidden, 1.0f, 80 + tokens), weights = random_values(tokens * k, 1.0f, 90);
+    std::vector<int> local = ids;
+    g.cpu->moe_local_ids(host_view(local, {tokens, k}), first, 4);
+    Tensor gids = g.gpu_i32(ids, {tokens, k});
+    g.gpu->moe_local_ids(gids, first, 4);
+    std::vector<int> got(ids.size());
+    g.gpu->copy_to_host(gids, got.data());
+    EXPECT_EQ(got, local) << tokens << " tokens";
+    std::vector<float> want(tokens * hidden);
+    g.cpu->moe_experts(host_view(x, {tokens, hidden}), host_view(local, {tokens, k}), host_view(weights, {tokens, k}),
+                       cpu_experts, host_view(want, {tokens, hidden}));
+    Tensor out = g.gpu_tensor(DType::BF16, {tokens, hidden});
+    g.gpu->moe_experts(g.gpu_bf16(x, {tokens, hidden}), gids, g.gpu_f32(weights, {tokens, k}), gpu_experts, out);
+    expect_close(g.read(out), want, 2e-2f, "moe_experts of a rank, " + std::to_string(tokens) + " tokens");
+  }
+}
+
 namespace {
 
 // One expert matrix as the CPU and the GPU see it: BF16, or FP8 e4m3 with block scales.

@@ -1,5 +1,6 @@
 // Tensor parallelism on the CPU: every fixture (GQA and MLA attention, dense and MoE blocks) split
-// over 2 ranks gives the whole model's logits; what does not split is refused by name.
+// over 2 ranks gives the whole model's logits, with the MoE's experts split by features or whole
+// (expert parallelism); what does not split is refused by name.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,10 +23,13 @@ namespace {
 struct Group {
   std::vector<std::unique_ptr<Backend>> backends;
   std::unique_ptr<Model> model;
-  Group(const std::string& name, int size) : backends(make_backend_group(Device{}, size)) {
+  Group(const std::string& name, int size, bool expert_parallel = false)
+      : backends(make_backend_group(Device{}, size)) {
     ModelDir dir = ModelDir::open(name.find('/') == std::string::npos ? fixture_dir(name) : name);
     auto store = std::make_shared<const TensorStore>(TensorStore::open_dir(dir.path));
-    model = load_tensor_parallel(ModelConfig::from_json(dir.config), store, backends, {});
+    ModelOptions o;
+    o.expert_parallel = expert_parallel;
+    model = load_tensor_parallel(ModelConfig::from_json(dir.config), store, backends, o);
   }
   Backend& backend() { return *backends.front(); }
 };
@@ -61,6 +65,10 @@ TEST_P(TensorParallel, TwoRanksGiveTheWholeModelsLogits) {
   ASSERT_FALSE(ref["sequences"].empty());
   const std::vector<int> ids = ref["sequences"][0]["input_ids"].get<std::vector<int>>();
   expect_same_logits(whole, split, ids, name);
+  if (whole.model->config().n_routed_experts > 0) {  // the experts whole, half of them a rank
+    Group experts(name, 2, /*expert_parallel=*/true);
+    expect_same_logits(whole, experts, ids, name + ", expert-parallel");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, TensorParallel, ::testing::ValuesIn(all_fixtures()),
@@ -81,6 +89,12 @@ TEST(TensorParallelErrors, HeadsThatDoNotSplitAreRefusedByName) {
   };
   EXPECT_NE(message("llama-tiny", 4).find("2 key/value heads do not split evenly over 4 ranks"), std::string::npos);
   EXPECT_NE(message("ds3-tiny", 8).find("4 attention heads do not split evenly over 8 ranks"), std::string::npos);
+  try {
+    Group g("ds3-tiny", 3, /*expert_parallel=*/true);
+    ADD_FAILURE() << "8 experts over 3 ranks";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("do not split evenly over 3 ranks"), std::string::npos) << e.what();
+  }
   EXPECT_NE(message("qwen2-tiny", 0).find("tensor-parallel size 0"), std::string::npos);
 }
 
@@ -140,9 +154,11 @@ TEST(TensorParallelErrors, AFailedStepStopsTheGroupWithItsCause) {
 TEST(TensorParallelFp8, SplitsOnWholeScaleBlocksAndRefusesToCutOne) {
   const fs::path root = fs::temp_directory_path() / ("dsinfer_tp_fp8_" + std::to_string(::getpid()));
   make_fp8_checkpoints("ds3-tiny", 8, root / "fp8_8", root / "ref_8");
-  Group whole((root / "fp8_8").string(), 1), split((root / "fp8_8").string(), 2);
-  expect_same_logits(whole, split, fixture_ref("ds3-tiny")["sequences"][0]["input_ids"].get<std::vector<int>>(),
-                     "ds3-tiny in FP8, blocks of 8");
+  Group whole((root / "fp8_8").string(), 1), split((root / "fp8_8").string(), 2),
+      experts((root / "fp8_8").string(), 2, /*expert_parallel=*/true);
+  const std::vector<int> ids = fixture_ref("ds3-tiny")["sequences"][0]["input_ids"].get<std::vector<int>>();
+  expect_same_logits(whole, split, ids, "ds3-tiny in FP8, blocks of 8");
+  expect_same_logits(whole, experts, ids, "ds3-tiny in FP8, blocks of 8, expert-parallel");
   make_fp8_checkpoints("ds3-tiny", 16, root / "fp8_16", root / "ref_16");
   try {
     Group cut((root / "fp8_16").string(), 2);

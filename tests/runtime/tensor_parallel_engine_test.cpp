@@ -16,9 +16,10 @@ using namespace dsinfer::testing;
 namespace {
 
 std::vector<std::vector<int>> generate_all(const std::string& fixture, int tensor_parallel,
-                                           const std::vector<std::vector<int>>& prompts) {
+                                           const std::vector<std::vector<int>>& prompts, bool expert_parallel = false) {
   LoadOptions lo;
   lo.tensor_parallel = tensor_parallel;
+  lo.model.expert_parallel = expert_parallel;
   LoadedModel m = load_for_generation(fixture_dir(fixture), lo);
   EngineOptions o;
   o.kv_cache_tokens = 1024;
@@ -54,6 +55,7 @@ TEST_P(TensorParallelEngine, BatchedGreedyOnTwoRanksEqualsOneRank) {
   const auto split = generate_all(GetParam(), 2, prompts);
   EXPECT_EQ(split, generate_all(GetParam(), 1, prompts));
   for (const auto& t : split) EXPECT_EQ(t.size(), 10u);
+  if (GetParam() == "ds3-tiny") EXPECT_EQ(generate_all(GetParam(), 2, prompts, /*expert_parallel=*/true), split);
 }
 
 INSTANTIATE_TEST_SUITE_P(GqaAndMla, TensorParallelEngine, ::testing::Values("qwen2-tiny", "ds3-tiny"),

@@ -44,6 +44,7 @@ class CpuBackend final : public Backend {
   void moe_route(const Tensor& logits, const Weight* bias, const MoeRouting& r, Tensor ids, Tensor weights) override;
   void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const std::vector<ExpertWeights>& experts,
                    Tensor out) override;
+  void moe_local_ids(Tensor ids, int first, int count) override;
   void argmax_rows(const Tensor& logits, Tensor ids) override;
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;

@@ -68,13 +68,23 @@ void CpuBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeRo
   }
 }
 
+void CpuBackend::moe_local_ids(Tensor ids, int first, int count) {
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    int& id = ids.ptr<int>()[i];
+    id = id >= first && id < first + count ? id - first : -1;
+  }
+}
+
 void CpuBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights,
                              const std::vector<ExpertWeights>& experts, Tensor out) {
   const int64_t tokens = x.dim(0), hidden = x.dim(1), k = ids.dim(1);
   fill_zero(out);
   // Group the (token, slot) pairs by expert so each expert's weights are read once.
   std::vector<std::vector<int64_t>> assigned(experts.size());
-  for (int64_t i = 0; i < tokens * k; ++i) assigned.at(ids.ptr<int>()[i]).push_back(i);
+  for (int64_t i = 0; i < tokens * k; ++i) {
+    const int id = ids.ptr<int>()[i];
+    if (id >= 0 && id < static_cast<int>(experts.size())) assigned[id].push_back(i);  // else held elsewhere
+  }
   for (size_t e = 0; e < experts.size(); ++e) {
     const auto& rows = assigned[e];
     if (rows.empty()) continue;

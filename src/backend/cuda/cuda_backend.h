@@ -48,6 +48,7 @@ class CudaBackend final : public Backend {
   void end_branch() override;
   void join_branch() override;
   void all_reduce_sum(Tensor x) override;
+  void moe_local_ids(Tensor ids, int first, int count) override;
   void all_gather(const Tensor& part, Tensor gathered) override;
   void abort_group() override;
   // Makes this backend a member of a tensor-parallel group (make_backend_group).

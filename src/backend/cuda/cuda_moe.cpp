@@ -122,6 +122,11 @@ void CudaBackend::moe_route(const Tensor& logits, const Weight* bias, const MoeR
                    bias ? &b : nullptr, p, ids.ptr<int>(), weights.ptr<float>(), stream_);
 }
 
+void CudaBackend::moe_local_ids(Tensor ids, int first, int count) {
+  expect(ids, DType::I32, "moe_local_ids", "ids");
+  launch_moe_local_ids(ids.ptr<int>(), ids.numel(), first, count, stream_);
+}
+
 // Decode sizes with bf16 router weights: one launch (moe.cu); otherwise the product and the
 // routing as two ops.
 void CudaBackend::moe_gate_route(const Tensor& x, const Weight& gate, const Weight* bias, const MoeRouting& r,

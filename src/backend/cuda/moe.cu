@@ -417,6 +417,15 @@ __device__ int block_exclusive_scan(int v, int* scratch, int& total) {
 // One block of kMoeMaxExperts threads, thread e owning expert e's count. Rows inside an expert
 // are placed by shared-memory atomics, so their order varies between runs; every row is
 // computed on its own and the combine sums in choice order, so the result does not.
+__global__ void moe_local_ids_kernel(int* ids, int64_t n, int first, int count) {
+  dependent_kernel_start();
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int id = ids[i];
+    ids[i] = id >= first && id < first + count ? id - first : -1;
+  }
+}
+
 __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* ids, int n, int k, int experts,
                                                                      MoePermutation perm) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts], scratch[33];
@@ -519,6 +528,12 @@ void launch_moe_gate_route(const bf16* x, const bf16* gate, int tokens, int hidd
     launch_dependent("moe_gate_route_kernel", kernel, blocks, kRouteWarps * 32, {smem, carveout}, s, x, gate, hidden,
                      experts, bias ? *bias : DeviceWeight{}, bias != nullptr, r, logits, ids, weights, counter);
   });
+}
+
+void launch_moe_local_ids(int* ids, int64_t n, int first, int count, cudaStream_t s) {
+  if (n == 0) return;
+  const int threads = 256, blocks = static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 1024));
+  launch_dependent("moe_local_ids_kernel", moe_local_ids_kernel, blocks, threads, 0, s, ids, n, first, count);
 }
 
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s) {

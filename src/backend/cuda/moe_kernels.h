@@ -45,6 +45,9 @@ struct MoePermutation {
 // Most experts the one-block permutation kernel handles.
 constexpr int kMoeMaxExperts = 1024;
 
+// ids[i] -= first where it lies in [first, first + count), else -1 (expert parallelism).
+void launch_moe_local_ids(int* ids, int64_t n, int first, int count, cudaStream_t s);
+
 // Counting sort of the pairs by expert id in one block: counts, offsets, active experts and both
 // directions of the permutation. Ids outside [0, experts) join no expert (their pairs add nothing).
 void launch_moe_permute(const int* ids, int tokens, int k, int experts, const MoePermutation& perm, cudaStream_t s);
