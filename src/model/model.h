@@ -10,6 +10,7 @@
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/shard.h"
+#include "plan/layout.h"
 
 namespace dsinfer {
 
@@ -20,9 +21,9 @@ class Model {
   virtual KvCacheSpec kv_spec() const = 0;
   // Bytes of the weights on the device (on each device of a tensor-parallel group).
   virtual size_t weight_bytes() const = 0;
-  // Devices the model is split over (TensorParallelModel), each holding weight_bytes() and a
-  // cache of kv_spec().
-  virtual int tensor_parallel_size() const { return 1; }
+  // How the model is split over devices (TensorParallelModel: tp, and ep = tp under expert
+  // parallelism), each holding weight_bytes() and a cache of kv_spec(); as `dsinfer plan` counts.
+  virtual plan::Layout layout() const { return {}; }
   // Why the model can run no more steps (a tensor-parallel group stopped after a rank failed);
   // empty while it can. Safe to call from any thread (a server's health check).
   virtual std::string failure() const { return {}; }

@@ -6,12 +6,14 @@ namespace dsinfer {
 
 TensorParallelModel::TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
                                          std::vector<std::unique_ptr<Model>> models,
-                                         std::unique_ptr<RankThreads> threads)
+                                         std::unique_ptr<RankThreads> threads, bool expert_parallel)
     : first_(first),
       others_(std::move(others)),
       models_(std::move(models)),
       caches_(others_.size()),
       threads_(std::move(threads)) {
+  layout_.tp = static_cast<int>(models_.size());
+  layout_.ep = expert_parallel ? layout_.tp : 1;
   if (models_.size() != others_.size() + 1 || threads_->ranks() != static_cast<int>(models_.size()))
     fail("tensor-parallel model: ", models_.size(), " ranks for ", others_.size() + 1, " backends and ",
          threads_->ranks(), " threads");
@@ -85,7 +87,8 @@ std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shar
   std::vector<std::unique_ptr<Backend>> others;
   for (int r = 1; r < size; ++r) others.push_back(std::move(backends[r]));
   backends.resize(1);
-  return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models), std::move(threads));
+  return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models), std::move(threads),
+                                               options.expert_parallel);
 }
 
 }  // namespace dsinfer

@@ -17,15 +17,16 @@ namespace dsinfer {
 class TensorParallelModel final : public Model {
  public:
   // models[r] runs on backends[r], on threads[r]; backends[0] stays the caller's (the engine
-  // samples on it).
+  // samples on it). The models split their MoE's experts whole under expert_parallel.
   TensorParallelModel(Backend& first, std::vector<std::unique_ptr<Backend>> others,
-                      std::vector<std::unique_ptr<Model>> models, std::unique_ptr<RankThreads> threads);
+                      std::vector<std::unique_ptr<Model>> models, std::unique_ptr<RankThreads> threads,
+                      bool expert_parallel);
 
   const ModelConfig& config() const override { return models_[0]->config(); }
   // Per rank: what one device holds.
   KvCacheSpec kv_spec() const override { return models_[0]->kv_spec(); }
   size_t weight_bytes() const override { return models_[0]->weight_bytes(); }
-  int tensor_parallel_size() const override { return static_cast<int>(models_.size()); }
+  plan::Layout layout() const override { return layout_; }
   std::string failure() const override;
   // `cache` is rank 0's; every other rank keeps a cache of the same blocks on its device.
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
@@ -46,6 +47,7 @@ class TensorParallelModel final : public Model {
   std::vector<std::unique_ptr<Model>> models_;
   std::vector<std::unique_ptr<KvCache>> caches_;  // ranks 1..: rank r's at r - 1
   std::unique_ptr<RankThreads> threads_;
+  plan::Layout layout_;
   std::atomic<bool> aborting_{false};
   mutable std::mutex failure_mu_;
   std::string failure_;  // the first failure's message, once a step failed

@@ -55,6 +55,8 @@ TEST_P(TensorParallel, TwoRanksGiveTheWholeModelsLogits) {
   const std::string name = GetParam();
   Group whole(name, 1), split(name, 2);
   EXPECT_EQ(split.backends.size(), 1u);  // the model took the other ranks' backends
+  EXPECT_EQ(split.model->layout(), (plan::Layout{2, 1, 1, 1}));
+  EXPECT_EQ(whole.model->layout(), plan::Layout{});
   // A rank caches its key/value heads; MLA's latent serves every head, so each rank keeps all of it.
   if (whole.model->config().is_deepseek())
     EXPECT_EQ(split.model->kv_spec().bytes_per_token(), whole.model->kv_spec().bytes_per_token());
@@ -68,6 +70,7 @@ TEST_P(TensorParallel, TwoRanksGiveTheWholeModelsLogits) {
   if (whole.model->config().n_routed_experts > 0) {  // the experts whole, half of them a rank
     Group experts(name, 2, /*expert_parallel=*/true);
     expect_same_logits(whole, experts, ids, name + ", expert-parallel");
+    EXPECT_EQ(experts.model->layout(), (plan::Layout{2, 1, 1, 2}));  // as dsinfer plan --tp 2 --ep 2
   }
 }
 

@@ -34,7 +34,9 @@ TEST(PlanDecodeBytes, MoeReadsTheExpertsTheBatchChooses) {
 // all of the replicated norms: just over a quarter of the step.
 TEST(PlanDecodeBytes, TensorParallelRanksReadTheirShare) {
   const ModelConfig q7 = load_plan_model("deepseek-r1-distill-qwen-7b").config;
-  const double whole = decode_step_bytes(q7, 8, 1024, 2), quarter = decode_step_bytes(q7, 8, 1024, 2, 4);
+  Layout four;
+  four.tp = 4;
+  const double whole = decode_step_bytes(q7, 8, 1024, 2), quarter = decode_step_bytes(q7, 8, 1024, 2, four);
   EXPECT_GT(quarter, whole / 4);
   EXPECT_LT(quarter, 1.01 * whole / 4);
 }
