@@ -1,6 +1,7 @@
 #include "model/tensor_parallel.h"
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace dsinfer {
 
@@ -74,6 +75,9 @@ std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shar
                                             std::vector<std::unique_ptr<Backend>>& backends, const ModelOptions& options) {
   const int size = static_cast<int>(backends.size());
   if (size < 1) fail("tensor parallelism over no backend");
+  if (options.expert_parallel && (size == 1 || config.n_routed_experts == 0))
+    log_warn("--expert-parallel: ", size == 1 ? "one device holds every expert" : "the model has no routed experts",
+             ", so there is nothing to split");
   if (size == 1) return load_model(config, std::move(store), *backends[0], options);
   auto threads = std::make_unique<RankThreads>(size);
   std::vector<std::unique_ptr<Model>> models(size);
@@ -88,7 +92,7 @@ std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shar
   for (int r = 1; r < size; ++r) others.push_back(std::move(backends[r]));
   backends.resize(1);
   return std::make_unique<TensorParallelModel>(*backends[0], std::move(others), std::move(models), std::move(threads),
-                                               options.expert_parallel);
+                                               options.expert_parallel && config.n_routed_experts > 0);
 }
 
 }  // namespace dsinfer

@@ -23,19 +23,21 @@ struct Region {
 int64_t rows_of(const Tensor& t) { return t.shape.size() == 1 ? 1 : t.dim(0); }
 
 // The region's values into dst, row-major: copied from memory, or made by the entry's generator.
+// Whole rows are one piece; a column part's rows are made in parallel (each row's piece is too
+// short for the generator to spread over the cores itself).
 void read_region(const TensorEntry& e, const Region& g, void* dst) {
   const size_t es = dtype_size(e.view.dtype);
   const int64_t cols = e.view.shape.back(), n = g.c1 - g.c0;
-  char* out = static_cast<char*>(dst);
-  auto piece = [&](int64_t first, int64_t count) {
+  auto piece = [&](int64_t first, int64_t count, char* out) {
     if (e.view.data)
       std::memcpy(out, e.view.ptr<char>() + first * es, count * es);
     else
       e.generate(first, count, out);
-    out += count * es;
   };
-  if (n == cols) return piece(g.r0 * cols, (g.r1 - g.r0) * cols);  // whole rows: one piece
-  for (int64_t r = g.r0; r < g.r1; ++r) piece(r * cols + g.c0, n);
+  char* out = static_cast<char*>(dst);
+  if (n == cols) return piece(g.r0 * cols, (g.r1 - g.r0) * cols, out);
+#pragma omp parallel for if (!e.view.data && (g.r1 - g.r0) * n > (int64_t{1} << 16))
+  for (int64_t r = g.r0; r < g.r1; ++r) piece(r * cols + g.c0, n, out + (r - g.r0) * n * es);
 }
 
 }  // namespace

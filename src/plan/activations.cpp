@@ -26,11 +26,15 @@ int64_t attention_values(const ModelConfig& c, int tp) {
 // Gate and up outputs plus the activated product: 3 x intermediate values per token.
 int64_t mlp_values(int64_t intermediate, int tp) { return 3 * intermediate / tp; }
 
-int64_t moe_bytes(const ModelConfig& c, const Layout& l, int64_t tokens) {
+int64_t moe_bytes(const ModelConfig& c, const Layout& l, int64_t tokens, bool all_pairs) {
   const int64_t k = c.num_experts_per_tok;
   // Token-expert pairs a GPU computes: all of them at 1/tp width (ep = 1), or its 1/tp of
-  // the stage's pairs at full width (ep = tp x dp): the same product either way.
-  const int64_t pair_values = k * (3 * c.moe_intermediate_size / l.tp + c.hidden_size / (l.ep == 1 ? 1 : l.tp));
+  // the stage's pairs at full width (ep = tp x dp): the same product either way. Without an
+  // all-to-all, an expert-parallel GPU's buffers hold all pairs at full width.
+  const bool full_width = l.ep > 1;
+  const int64_t pair_values = full_width && all_pairs
+                                  ? k * (3 * c.moe_intermediate_size + c.hidden_size)
+                                  : k * (3 * c.moe_intermediate_size / l.tp + c.hidden_size / (full_width ? l.tp : 1));
   const int64_t router = tokens * c.n_routed_experts * 4;  // float32 scores
   const int64_t shared = tokens * mlp_values(int64_t(c.moe_intermediate_size) * c.n_shared_experts, l.tp) * kAct;
   return tokens * pair_values * kAct + router + shared;
@@ -42,7 +46,8 @@ int64_t ActivationEstimate::total() const {
   return residual_bytes + std::max(attention_bytes, mlp_bytes) + logits_bytes + runtime_bytes;
 }
 
-ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled) {
+ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled,
+                                        bool all_pairs) {
   ActivationEstimate a;
   const int64_t t = a.step_tokens = step_tokens;
   a.residual_bytes = 2 * t * c.hidden_size * kAct;
@@ -56,7 +61,7 @@ ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, i
   bool has_dense = false;
   for (int layer = 0; layer < c.num_layers; ++layer) has_dense = has_dense || !c.is_moe_layer(layer);
   const int64_t dense = has_dense ? t * mlp_values(c.intermediate_size, l.tp) * kAct : 0;
-  a.mlp_bytes = std::max(dense, c.n_routed_experts > 0 ? moe_bytes(c, l, t) : 0);
+  a.mlp_bytes = std::max(dense, c.n_routed_experts > 0 ? moe_bytes(c, l, t, all_pairs) : 0);
   // The vocabulary-parallel head gathers whole rows, so each GPU holds full logits.
   a.logits_bytes = std::min(t, sampled) * c.vocab_size * kLogit;
   return a;

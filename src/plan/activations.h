@@ -29,6 +29,9 @@ struct ActivationEstimate {
 };
 
 // step_tokens: tokens per step per data-parallel replica; sampled: sequences sampled per step.
-ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled);
+// `all_pairs`: expert parallelism without an all-to-all (dsinfer's engine, docs/parallel.md):
+// every GPU holds every token's pairs at full width, where one with an all-to-all holds its share.
+ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled,
+                                        bool all_pairs = false);
 
 }  // namespace dsinfer::plan

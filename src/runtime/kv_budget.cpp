@@ -12,7 +12,9 @@ KvBudget plan_kv_cache(const Model& model, const Backend& backend, double memory
     fail("memory utilization must be in (0, 1] (got ", memory_utilization, ")");
   const MemoryInfo mem = backend.memory_info();
   const int64_t weights = static_cast<int64_t>(model.weight_bytes());
-  const int64_t workspace = plan::estimate_activations(model.config(), model.layout(), step_tokens, max_running).total();
+  // The engine's expert parallelism has no all-to-all: each rank's buffers hold every pair.
+  const int64_t workspace =
+      plan::estimate_activations(model.config(), model.layout(), step_tokens, max_running, /*all_pairs=*/true).total();
   KvBudget b;
   b.bytes = plan::kv_cache_bytes_available(static_cast<double>(mem.total), memory_utilization, weights, workspace);
   const double gib = 1024.0 * 1024.0 * 1024.0;

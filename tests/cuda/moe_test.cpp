@@ -157,7 +157,8 @@ TEST(GpuMoe, ExpertsMatchCpu) {
 
 // Expert parallelism: a rank holding experts 4-7 of 8 maps the router's ids to its own (-1 for
 // the others' pairs, which add nothing), at decode sizes (the few-token kernels read the ids
-// themselves) and beyond (the permutation drops them), as the CPU does.
+// themselves) and beyond (the permutation drops them: the grouped kernels, and the per-expert
+// products, which gather only the rows of the rank's pairs), as the CPU does.
 TEST(GpuMoe, ARanksExpertsTakeOnlyTheirPairs) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -174,7 +175,7 @@ TEST(GpuMoe, ARanksExpertsTakeOnlyTheirPairs) {
                            g.gpu->upload_weight(host[3 * e + 1].weight, g.keep),
                            g.gpu->upload_weight(host[3 * e + 2].weight, g.keep)});
   }
-  for (int tokens : {1, 3, 9}) {
+  for (int tokens : {1, 3, 9, 16}) {  // 16 x 3 pairs: past 8 a local expert, the per-expert products
     std::vector<int> ids;
     for (int t = 0; t < tokens; ++t)
       for (int j = 0; j < k; ++j) ids.push_back((t * 5 + j * 3) % n_experts);  // distinct within a token

@@ -11,8 +11,9 @@ namespace dsinfer {
 class CpuBackend final : public Backend {
  public:
   CpuBackend() = default;
-  // Rank `rank` of a tensor-parallel group (make_cpu_backend_group).
-  CpuBackend(std::shared_ptr<HostGroup> group, int rank) : group_(std::move(group)), rank_(rank) {}
+  // Rank `rank` of a tensor-parallel group (make_cpu_backend_group), its ops on `threads` threads.
+  CpuBackend(std::shared_ptr<HostGroup> group, int rank, int threads)
+      : group_(std::move(group)), rank_(rank), threads_(threads) {}
   Device device() const override { return Device{}; }
   std::string name() const override { return "cpu"; }
   DType act_dtype() const override { return DType::F32; }
@@ -56,6 +57,7 @@ class CpuBackend final : public Backend {
  private:
   std::shared_ptr<HostGroup> group_;  // null outside a group
   int rank_ = 0;
+  int threads_ = 0;  // a group's rank: its share of the threads (0: OpenMP's default)
 };
 
 // Work (multiply-adds) below which an op runs on one thread: waking the pool costs more.

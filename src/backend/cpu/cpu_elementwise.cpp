@@ -186,10 +186,10 @@ MemoryInfo CpuBackend::memory_info() const {
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
-// A group's ranks share the cores: each rank's thread runs its ops on its share of them, where
+// A group's ranks share the threads: each rank's thread runs its ops on its share of them, where
 // every rank taking all of them would oversubscribe the machine.
 void CpuBackend::begin_forward(const ForwardBatch&) {
-  if (group_) omp_set_num_threads(std::max(1, omp_get_num_procs() / group_->size()));
+  if (threads_ > 0) omp_set_num_threads(threads_);
 }
 
 void CpuBackend::all_reduce_sum(Tensor x) {
@@ -214,7 +214,8 @@ void CpuBackend::abort_group() {
 std::vector<std::unique_ptr<Backend>> make_cpu_backend_group(int size) {
   auto group = std::make_shared<HostGroup>(size);
   std::vector<std::unique_ptr<Backend>> ranks;
-  for (int r = 0; r < size; ++r) ranks.push_back(std::make_unique<CpuBackend>(group, r));
+  const int threads = std::max(1, omp_get_max_threads() / size);  // OMP_NUM_THREADS or the cores
+  for (int r = 0; r < size; ++r) ranks.push_back(std::make_unique<CpuBackend>(group, r, threads));
   return ranks;
 }
 

@@ -45,12 +45,14 @@ struct ExpertRows {
 };
 
 // The prefill path: per-expert cuBLASLt products over each expert's contiguous rows of the
-// gathered input; act and y as in the grouped path, xp and u are workspace.
+// gathered input; act and y as in the grouped path, xp and u are workspace. Only the pairs with an
+// expert here have rows (host_offsets' last entry; expert parallelism leaves the others out), and
+// the permutation's order past them is unwritten.
 void per_expert_products(const ExpertRows& r, const std::vector<ExpertWeights>& experts, const int* host_offsets,
                          CublasLtGemm& gemm, const std::function<const bf16*(const Weight&)>& bf16_weight, bf16* xp,
                          bf16* act, bf16* u, float* y, cudaStream_t s) {
-  launch_gather_rows(r.x, r.perm.order, r.n, r.hidden * static_cast<int64_t>(sizeof(bf16)), xp, s);
-  const int n_experts = static_cast<int>(experts.size());
+  const int n_experts = static_cast<int>(experts.size()), rows_in_all = host_offsets[n_experts];
+  launch_gather_rows(r.x, r.perm.order, rows_in_all, r.hidden * static_cast<int64_t>(sizeof(bf16)), xp, s);
   for (int e = 0; e < n_experts; ++e) {
     const int rows = host_offsets[e + 1] - host_offsets[e];
     if (rows == 0) continue;
@@ -58,7 +60,7 @@ void per_expert_products(const ExpertRows& r, const std::vector<ExpertWeights>& 
     gemm.matmul(xs, bf16_weight(experts[e].gate), act + host_offsets[e] * r.inter, DType::BF16, rows, r.inter, r.hidden);
     gemm.matmul(xs, bf16_weight(experts[e].up), u + host_offsets[e] * r.inter, DType::BF16, rows, r.inter, r.hidden);
   }
-  launch_silu_mul(act, u, act, r.n * r.inter, s);
+  launch_silu_mul(act, u, act, static_cast<int64_t>(rows_in_all) * r.inter, s);
   for (int e = 0; e < n_experts; ++e) {
     const int rows = host_offsets[e + 1] - host_offsets[e];
     if (rows == 0) continue;

@@ -414,9 +414,6 @@ __device__ int block_exclusive_scan(int v, int* scratch, int& total) {
   return excl;
 }
 
-// One block of kMoeMaxExperts threads, thread e owning expert e's count. Rows inside an expert
-// are placed by shared-memory atomics, so their order varies between runs; every row is
-// computed on its own and the combine sums in choice order, so the result does not.
 __global__ void moe_local_ids_kernel(int* ids, int64_t n, int first, int count) {
   dependent_kernel_start();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -426,6 +423,9 @@ __global__ void moe_local_ids_kernel(int* ids, int64_t n, int first, int count) 
   }
 }
 
+// One block of kMoeMaxExperts threads, thread e owning expert e's count. Rows inside an expert
+// are placed by shared-memory atomics, so their order varies between runs; every row is
+// computed on its own and the combine sums in choice order, so the result does not.
 __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* ids, int n, int k, int experts,
                                                                      MoePermutation perm) {
   __shared__ int count[kMoeMaxExperts], cursor[kMoeMaxExperts], scratch[33];
