@@ -44,7 +44,7 @@ class CausalLM : public Model {
   std::shared_ptr<const TensorStore> store_;
   Shard shard_;
   std::vector<Buffer> storage_;  // device copies of weights (none when weights are used in place)
-  size_t weight_bytes_ = 0;      // of the checkpoint's tensors (or their parts) loaded
+  size_t weight_bytes_ = 0;      // of the weights the model holds (WeightLoader counts them)
   RopeParams rope_;
   Weight embed_, norm_, lm_head_;  // embed_ and lm_head_: this rank's slice of the vocabulary
   int64_t vocab_share_ = 0;         // its entries

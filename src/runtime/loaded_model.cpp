@@ -41,7 +41,6 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
   auto start = std::chrono::steady_clock::now();
   LoadedModel m;
   std::vector<std::unique_ptr<Backend>> backends = make_backend_group(parse_device(options.device), options.tensor_parallel);
-  std::shared_ptr<const TensorStore> store;
   if (options.dummy_weights) {
     m.dir = dummy_model_dir(path, options.num_layers);
   } else {
@@ -49,12 +48,9 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
     m.dir = ModelDir::open(path);
   }
   const ModelConfig config = ModelConfig::from_json(m.dir.config);
-  if (options.dummy_weights) {
-    store = std::make_shared<const TensorStore>(dummy_weights(m.dir.config, config));
-  } else {
-    log_info("loading ", config.architecture, " from ", m.dir.path);
-    store = std::make_shared<const TensorStore>(TensorStore::open_dir(m.dir.path));
-  }
+  if (!options.dummy_weights) log_info("loading ", config.architecture, " from ", m.dir.path);
+  auto store = std::make_shared<const TensorStore>(options.dummy_weights ? dummy_weights(m.dir.config, config)
+                                                                         : TensorStore::open_dir(m.dir.path));
   m.model = load_tensor_parallel(config, std::move(store), backends, options.model);
   m.backend = std::move(backends.front());
   if (m.dir.tokenizer_json) m.tokenizer = Tokenizer::from_model_dir(m.dir);

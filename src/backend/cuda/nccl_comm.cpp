@@ -1,6 +1,7 @@
 #include "backend/cuda/nccl_comm.h"
 
 #include <dlfcn.h>
+#include <type_traits>
 
 #include "core/error.h"
 
