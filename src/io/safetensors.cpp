@@ -102,18 +102,6 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   return store;
 }
 
-TensorStore TensorStore::in_memory(std::map<std::string, OwnedTensor> tensors, const std::string& where) {
-  TensorStore store;
-  store.where_ = where;
-  store.owned_ = std::make_unique<std::map<std::string, OwnedTensor>>(std::move(tensors));
-  store.owned_entries_ = std::make_unique<std::map<std::string, TensorEntry>>();
-  for (auto& [name, t] : *store.owned_) {
-    TensorEntry e{name, Tensor{t.dtype, t.shape, t.bytes.data(), Device{}}, where};
-    store.index_[name] = &store.owned_entries_->emplace(name, std::move(e)).first->second;
-  }
-  return store;
-}
-
 TensorStore TensorStore::generated(std::vector<TensorEntry> tensors, const std::string& where) {
   TensorStore store;
   store.where_ = where;

@@ -9,7 +9,6 @@
 
 #include "core/tensor.h"
 #include "io/mapped_file.h"
-#include "io/safetensors_writer.h"
 
 namespace dsinfer {
 
@@ -41,8 +40,6 @@ class TensorStore {
  public:
   // Opens DIR/model.safetensors.index.json with its shards, else DIR/model.safetensors.
   static TensorStore open_dir(const std::string& dir);
-  // Tensors held in memory (synthetic weights); `where` names them in errors.
-  static TensorStore in_memory(std::map<std::string, OwnedTensor> tensors, const std::string& where);
   // Tensors made on demand (TensorEntry::generate set, view.data null).
   static TensorStore generated(std::vector<TensorEntry> tensors, const std::string& where);
 
@@ -55,7 +52,6 @@ class TensorStore {
  private:
   std::string where_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
-  std::unique_ptr<std::map<std::string, OwnedTensor>> owned_;
   std::unique_ptr<std::map<std::string, TensorEntry>> owned_entries_;
   std::map<std::string, const TensorEntry*> index_;
 };

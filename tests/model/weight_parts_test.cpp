@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "../temp_path.h"
 #include "core/error.h"
 #include "io/safetensors_writer.h"
 #include "model/weight_loader.h"
@@ -29,8 +30,10 @@ OwnedTensor floats(Shape shape, std::vector<float> v) {
 
 float at_bf16(const Weight& w, int64_t r, int64_t c) { return bf16_to_f32(w.w.ptr<uint16_t>()[r * w.in_features() + c]); }
 
+// A checkpoint written to disk and opened as the engine opens one (memory-mapped).
 struct Fixture {
   std::map<std::string, OwnedTensor> tensors;
+  dsinfer::testing::TempPath dir{"weight_parts"};
   std::unique_ptr<Backend> backend = make_cpu_backend();
   ModelConfig config;
   std::vector<Buffer> storage;
@@ -43,7 +46,9 @@ struct Fixture {
     OwnedTensor q{DType::F8_E4M3, {256, 384}, std::vector<unsigned char>(256 * 384, 0x38)};  // 1.0
     tensors["q.weight"] = std::move(q);
     tensors["q.weight_scale_inv"] = floats({2, 3}, {0, 1, 2, 10, 11, 12});
-    store = std::make_unique<TensorStore>(TensorStore::in_memory(std::move(tensors), "test"));
+    std::filesystem::create_directories(dir.path());
+    write_safetensors((dir.path() / "model.safetensors").string(), tensors);
+    store = std::make_unique<TensorStore>(TensorStore::open_dir(dir.path().string()));
   }
   WeightLoader loader() { return WeightLoader(*store, *backend, config, storage, loaded); }
 };
