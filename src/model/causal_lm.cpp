@@ -86,10 +86,9 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   const int64_t t = batch.num_tokens(), h = config_.hidden_size;
   const DType act = backend_.act_dtype();
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  const bool split = shard_.size > 1;
   Tensor x = arena.tensor(act, {t, h});
   backend_.embedding(batch, embed_, shard_.rank * vocab_share_, x);
-  if (split) backend_.all_reduce_sum(x);
+  backend_.all_reduce_sum(x);  // nothing to add outside a group
   Tensor normed = arena.tensor(act, {t, h});
   backend_.rmsnorm(x, layers_.front().input_norm, eps, normed);
   // A block's scratch is dead once its residual add is queued: the next block reuses it.
@@ -107,7 +106,7 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
   Tensor last = arena.tensor(act, {rows, h});
   backend_.gather_rows(normed, batch.logit_rows, last);
   Tensor logits = arena.tensor(DType::F32, {rows, config_.vocab_size});
-  if (!split) {
+  if (shard_.size == 1) {
     backend_.linear(last, lm_head_, nullptr, logits);
     return logits;
   }

@@ -2,8 +2,7 @@
 
 namespace dsinfer {
 
-DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate, const Shard& shard)
-    : split_(shard.size > 1) {
+DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int intermediate, const Shard& shard) {
   const int64_t share = shard_share(intermediate, shard, "intermediate features");
   w_ = {w.get(prefix + "gate_proj.weight", {intermediate, hidden}, shard_rows(share, shard)),
         w.get(prefix + "up_proj.weight", {intermediate, hidden}, shard_rows(share, shard)),
@@ -12,7 +11,7 @@ DenseMlp::DenseMlp(WeightLoader& w, const std::string& prefix, int hidden, int i
 
 Tensor DenseMlp::forward(LayerContext& ctx, const Tensor& x) {
   Tensor out = forward_part(ctx, x);
-  if (split_) ctx.be.all_reduce_sum(out);
+  ctx.be.all_reduce_sum(out);  // nothing to add outside a group
   return out;
 }
 

@@ -23,7 +23,6 @@ class DenseMlp final : public FeedForward {
 
  private:
   ExpertWeights w_;
-  bool split_;
 };
 
 }  // namespace dsinfer

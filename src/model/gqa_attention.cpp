@@ -8,7 +8,6 @@ GqaAttention::GqaAttention(WeightLoader& w, const std::string& prefix, const Mod
                            const Shard& shard)
     : c_(c),
       rope_(rope),
-      split_(shard.size > 1),
       heads_(static_cast<int>(shard_share(c.num_heads, shard, "attention heads"))),
       kv_heads_(static_cast<int>(shard_share(c.num_kv_heads, shard, "key/value heads"))) {
   const int h = c.hidden_size, q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
@@ -46,7 +45,7 @@ Tensor GqaAttention::forward(LayerContext& ctx, const Tensor& x) {
                               attn);
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, heads_ * d}), o_, nullptr, out);
-  if (split_) ctx.be.all_reduce_sum(out);
+  ctx.be.all_reduce_sum(out);  // nothing to add outside a group
   return out;
 }
 

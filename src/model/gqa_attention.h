@@ -21,7 +21,6 @@ class GqaAttention final : public AttentionBlock {
  private:
   const ModelConfig& c_;
   const RopeParams& rope_;
-  bool split_;
   int heads_, kv_heads_;  // this rank's
   Weight q_, k_, v_, o_, q_bias_, k_bias_, v_bias_;
 };

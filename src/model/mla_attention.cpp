@@ -12,7 +12,6 @@ MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const Mod
     : c_(c),
       rope_(rope),
       prefill_(prefill),
-      split_(shard.size > 1),
       heads_(static_cast<int>(shard_share(c.num_heads, shard, "attention heads"))),
       scale_(deepseek_softmax_scale(c)) {
   const int h = c.hidden_size, heads = c.num_heads, qk = c.qk_head_dim();
@@ -106,7 +105,7 @@ Tensor MlaAttention::forward(LayerContext& ctx, const Tensor& x) {
   }
   Tensor out = ctx.tensor({t, c_.hidden_size});
   ctx.be.linear(attn.reshape({t, heads * c_.v_head_dim}), o_, nullptr, out);
-  if (split_) ctx.be.all_reduce_sum(out);
+  ctx.be.all_reduce_sum(out);  // nothing to add outside a group
   return out;
 }
 

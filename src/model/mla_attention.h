@@ -45,7 +45,6 @@ class MlaAttention final : public AttentionBlock {
   const ModelConfig& c_;
   const RopeParams& rope_;
   MlaPrefill prefill_;
-  bool split_;
   int heads_;  // this rank's
   float scale_;
   Weight q_a_, q_a_norm_, q_b_, q_, kv_a_, kv_a_norm_, o_;

@@ -18,6 +18,17 @@ using namespace dsinfer::testing;
 
 namespace {
 
+// A directory holding ds3-tiny's config made an FP8 checkpoint's, blocks of `block`: dummy weights
+// read it as such.
+std::filesystem::path fp8_config_dir(const std::string& name, int block) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  nlohmann::json config = read_json_file(fixture_dir("ds3-tiny") + "/config.json");
+  config["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {block, block}}};
+  std::ofstream(dir / "config.json") << config.dump();
+  return dir;
+}
+
 void expect_runs(LoadedModel& m) {
   std::vector<float> logits = score_tokens(*m.model, *m.backend, {1, 2, 3});
   ASSERT_EQ(logits.size(), 3u * m.model->config().vocab_size);
@@ -42,11 +53,7 @@ INSTANTIATE_TEST_SUITE_P(AllFixtures, DummyWeights, ::testing::ValuesIn(all_fixt
 });
 
 TEST(DummyWeightsFp8, FollowTheQuantizationConfigAndTruncateLayers) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dsinfer_dummy_fp8_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  nlohmann::json config = read_json_file(fixture_dir("ds3-tiny") + "/config.json");
-  config["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {128, 128}}};
-  std::ofstream(dir / "config.json") << config.dump();
+  const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_fp8", 128);
   LoadOptions o;
   o.dummy_weights = true;
   o.num_layers = 2;
@@ -72,11 +79,7 @@ TEST(DummyWeightsCatalog, UnknownCatalogNamesListTheCatalog) {
 // Two ranks make their parts (rows, columns, FP8 values and scales, vector elements) of the
 // weights one rank makes whole: the logits agree within float32 summation order.
 TEST(DummyWeightsTensorParallel, RanksMakeThePartsOfTheSameWeights) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dsinfer_dummy_tp_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  nlohmann::json config = read_json_file(fixture_dir("ds3-tiny") + "/config.json");
-  config["quantization_config"] = {{"quant_method", "fp8"}, {"weight_block_size", {8, 8}}};
-  std::ofstream(dir / "config.json") << config.dump();
+  const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_tp", 8);
   for (const std::string& model : {dir.string(), fixture_dir("qwen2-tiny")}) {
     LoadOptions o;
     o.dummy_weights = true;
