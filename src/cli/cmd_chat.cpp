@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/load_flags.h"
 #include "cli/sampling_options.h"
+#include "cli/speculative_flags.h"
 #include "core/error.h"
 #include "runtime/engine.h"
 #include "runtime/loaded_model.h"
@@ -25,6 +26,7 @@ struct ChatOptions {
   int max_tokens = 1024;
   int context = 8192;
   SamplingFlags sampling;
+  NgramDraftOptions speculative;
 };
 
 // Prints reasoning dimmed (on a terminal) under a "thinking" header, the answer plainly.
@@ -83,6 +85,7 @@ std::string reply(Engine& engine, LoadedModel& m, const ChatTemplate& tmpl, cons
 }
 
 void run_chat(const ChatOptions& o) {
+  std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
   LoadedModel m = load_for_generation(o.model, o.load);
   m.require_tokenizer();
   if (!m.dir.tokenizer_config) fail("'", o.model, "' has no tokenizer_config.json with a chat template");
@@ -90,6 +93,7 @@ void run_chat(const ChatOptions& o) {
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
   eo.kv_cache_tokens = o.context;
+  eo.drafter = drafter;
   Engine engine(*m.model, *m.backend, eo);
   nlohmann::json messages = nlohmann::json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
@@ -114,6 +118,7 @@ CommandRegistration reg({"chat", "Chat with a model in the terminal (streams; sh
                                ->check(CLI::PositiveNumber);
                            add_load_flags(app, o->load, false);
                            o->sampling.add_to(app);
+                           add_speculative_flags(app, o->speculative);
                            app.callback([o] { run_chat(*o); });
                          }});
 

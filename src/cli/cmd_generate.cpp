@@ -5,7 +5,9 @@
 #include "cli/command.h"
 #include "cli/load_flags.h"
 #include "cli/sampling_options.h"
+#include "cli/speculative_flags.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "runtime/engine.h"
 #include "runtime/loaded_model.h"
 #include "runtime/text_stream.h"
@@ -20,10 +22,12 @@ struct GenerateOptions {
   bool ignore_eos = false, json = false;
   std::vector<std::string> stop;
   SamplingFlags sampling;
+  NgramDraftOptions speculative;
 };
 
 void run_generate(const GenerateOptions& o) {
   if (o.prompt.empty() == o.ids.empty()) fail("give exactly one of --prompt and --ids");
+  std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
   LoadedModel m = load_for_generation(o.model, o.load);
   const Tokenizer* tok = m.tokenizer ? &*m.tokenizer : nullptr;
   GenerationRequest req;
@@ -37,6 +41,7 @@ void run_generate(const GenerateOptions& o) {
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
   eo.kv_cache_tokens = static_cast<int64_t>(req.prompt.size()) + o.max_tokens + eo.block_size;
+  eo.drafter = drafter;
   Engine engine(*m.model, *m.backend, eo);
   std::optional<TextStream> stream;
   if (tok) stream.emplace(*tok, o.stop, req.eos_ids);
@@ -56,6 +61,7 @@ void run_generate(const GenerateOptions& o) {
     return !(stream && stream->stopped());
   });
   engine.wait_idle();
+  if (drafter) log_info(speculation_summary(engine.stats()));
   if (reason == FinishReason::Error) fail("generation failed: ", error);
   std::string text;
   if (stream) {
@@ -85,6 +91,7 @@ CommandRegistration reg({"generate", "Generate a completion of a prompt (text or
                            app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");
                            add_load_flags(app, o->load, true);
                            o->sampling.add_to(app);
+                           add_speculative_flags(app, o->speculative);
                            app.callback([o] { run_generate(*o); });
                          }});
 

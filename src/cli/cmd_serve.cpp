@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/load_flags.h"
+#include "cli/speculative_flags.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "server/http_server.h"
@@ -24,6 +25,7 @@ void validate(const ServerOptions& o) {
   if (!(o.request_timeout_s > 0)) fail("--request-timeout must be positive, got ", o.request_timeout_s);
   if (!(o.drain_timeout_s >= 0)) fail("--drain-timeout must not be negative, got ", o.drain_timeout_s);
   if (o.max_body_bytes < 1) fail("--max-body-bytes must be at least 1");
+  make_ngram_drafter(o.speculative);  // throws on bad --prompt-lookup-min / max
 }
 
 void run_serve(const ServerOptions& o) {
@@ -100,6 +102,7 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
                  "KV cache size in tokens (0: room for max-running x 2048 tokens within 2 GiB)")
       ->capture_default_str();
   app.add_option("--max-batched-tokens", o->max_batched_tokens, "Token budget of one engine step")->capture_default_str();
+  add_speculative_flags(app, o->speculative);
   app.add_option("--request-timeout", o->request_timeout_s, "Seconds before a request is cancelled")->capture_default_str();
   app.add_option("--drain-timeout", o->drain_timeout_s, "Seconds running requests get to finish on SIGTERM")
       ->capture_default_str();

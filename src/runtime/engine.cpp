@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <set>
 
 #include "core/log.h"
@@ -22,6 +23,12 @@ const char* finish_reason_name(FinishReason r) {
     case FinishReason::None: break;
   }
   return "none";
+}
+
+std::string speculation_summary(const EngineStats& s) {
+  const double rate = s.draft_tokens > 0 ? 100.0 * s.accepted_draft_tokens / s.draft_tokens : 0.0;
+  return cat("speculative decoding: ", s.accepted_draft_tokens, " of ", s.draft_tokens, " drafted tokens accepted (",
+             static_cast<int>(rate + 0.5), " %)");
 }
 
 namespace {
@@ -67,9 +74,20 @@ struct Engine::Impl {
   void intake();
   void step();
   ForwardBatch build_batch(const std::vector<ScheduledSeq>& plan) const;
-  // The next token of each sampled sequence of the step, in plan order.
-  std::vector<SampleResult> sample(const std::vector<ScheduledSeq>& plan, const Tensor& logits);
+  // The step's logits where sampling reads them: every row on the host or, where every sampling
+  // sequence is greedy without penalties or logprobs, the rows' argmax ids from the device.
+  struct StepLogits {
+    int64_t vocab = 0;
+    float* host = nullptr;
+    std::vector<int> argmax;
+    std::map<int64_t, std::vector<float>> whole_rows;  // argmax rows whose id is banned, copied whole
+  };
+  StepLogits fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits);
+  SampleResult sample_row(Sequence& s, StepLogits& l, int64_t row);
   SampleResult sample_on_host(Sequence& s, float* row);
+  // Samples a sequence's rows from `row` on, each only while the drafts before it were accepted;
+  // returns how many were. `finished`: the sequence ended on one of them.
+  int verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, bool& finished);
   // Appends a sampled token and reports it; true when the sequence is finished.
   bool advance(Sequence& s, SampleResult res);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
@@ -94,7 +112,7 @@ struct Engine::Impl {
   bool busy = false;
   int scheduler_waiting = 0;
   EngineStats stats;
-  int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0, draft_tokens = 0, accepted_draft_tokens = 0;
   std::thread thread;
   std::vector<float> host_logits;  // reused across steps
   Buffer argmax_ids;               // device ids of greedy rows
@@ -168,7 +186,9 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
       b.positions.push_back(p);
       b.slots.push_back(s.blocks[p / b.block_size] * b.block_size + p % b.block_size);
     }
-    if (sc.samples) b.logit_rows.push_back(b.num_tokens() - 1);
+    // A sampling sequence's last token gives its next one; each draft before it gives the token after it.
+    if (sc.samples)
+      for (int d = sc.drafts; d >= 0; --d) b.logit_rows.push_back(b.num_tokens() - 1 - d);
     b.seqs.push_back(std::move(slice));
   }
   return b;
@@ -178,61 +198,95 @@ void Engine::Impl::step() {
   std::vector<ScheduledSeq> plan = scheduler.schedule();
   if (plan.empty()) return;
   ForwardBatch batch = build_batch(plan);
-  std::vector<SampleResult> sampled;
+  StepLogits logits;
   try {
-    sampled = sample(plan, model.forward(batch, cache));
+    logits = fetch_logits(plan, model.forward(batch, cache));
   } catch (const std::exception& e) {
     log_warn("forward failed for a batch of ", plan.size(), " sequences: ", e.what());
     for (const ScheduledSeq& sc : plan) finish(sc.seq->id, FinishReason::Error, e.what());
     return;
   }
   ++steps;
-  size_t row = 0;
+  int64_t row = 0;
   std::vector<uint64_t> done;
   for (const ScheduledSeq& sc : plan) {
-    scheduler.complete(sc);
-    if (sc.samples && advance(*sc.seq, std::move(sampled[row++]))) done.push_back(sc.seq->id);
+    if (!sc.samples) {
+      scheduler.complete(*sc.seq, sc.num_tokens);
+      continue;
+    }
+    bool finished = false;
+    const int accepted = verify(sc, logits, row, finished);
+    row += 1 + sc.drafts;
+    scheduler.complete(*sc.seq, sc.num_tokens - sc.drafts + accepted);
+    if (finished) done.push_back(sc.seq->id);
   }
   for (uint64_t id : done) scheduler.remove(id);
 }
 
-std::vector<SampleResult> Engine::Impl::sample(const std::vector<ScheduledSeq>& plan, const Tensor& logits) {
-  std::vector<Sequence*> seqs;
-  bool device_argmax = backend.device().kind != DeviceKind::CPU;
-  for (const ScheduledSeq& sc : plan)
-    if (sc.samples) {
-      seqs.push_back(sc.seq);
-      device_argmax = device_argmax && !needs_logits_row(sc.seq->request.sampling);
-    }
-  const int64_t vocab = logits.dim(1), rows = static_cast<int64_t>(seqs.size());
-  std::vector<SampleResult> out(seqs.size());
+Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits) {
+  StepLogits l;
+  l.vocab = logits.dim(1);
+  const int64_t rows = logits.dim(0);
   if (backend.device().kind == DeviceKind::CPU) {  // the logits are already in host memory
-    for (int64_t r = 0; r < rows; ++r) out[r] = sample_on_host(*seqs[r], logits.ptr<float>() + r * vocab);
-    return out;
+    l.host = logits.ptr<float>();
+    return l;
   }
-  if (!device_argmax) {
+  bool argmax_only = true;
+  for (const ScheduledSeq& sc : plan) argmax_only = argmax_only && !(sc.samples && needs_logits_row(sc.seq->request.sampling));
+  if (!argmax_only) {
     host_logits.resize(static_cast<size_t>(logits.numel()));
     backend.copy_to_host(logits, host_logits.data());
-    for (int64_t r = 0; r < rows; ++r) out[r] = sample_on_host(*seqs[r], host_logits.data() + r * vocab);
-    return out;
+    l.host = host_logits.data();
+    return l;
   }
   if (argmax_ids.bytes() < static_cast<size_t>(rows) * sizeof(int)) argmax_ids = backend.alloc(rows * sizeof(int) * 2);
   Tensor ids{DType::I32, {rows}, argmax_ids.data(), backend.device()};
   backend.argmax_rows(logits, ids);
-  std::vector<int> host_ids(rows);
-  backend.copy_to_host(ids, host_ids.data());
-  for (int64_t r = 0; r < rows; ++r) {
-    const GenerationRequest& req = seqs[r]->request;
-    const bool banned = req.ignore_eos && std::count(req.eos_ids.begin(), req.eos_ids.end(), host_ids[r]);
-    if (!banned) {
-      out[r].token = host_ids[r];
-      continue;
+  l.argmax.resize(static_cast<size_t>(rows));
+  backend.copy_to_host(ids, l.argmax.data());
+  // An EOS under --ignore-eos: that row's next best is found on the host.
+  int64_t row = 0;
+  for (const ScheduledSeq& sc : plan) {
+    if (!sc.samples) continue;
+    const GenerationRequest& req = sc.seq->request;
+    for (int i = 0; i <= sc.drafts; ++i, ++row) {
+      if (!req.ignore_eos || !std::count(req.eos_ids.begin(), req.eos_ids.end(), l.argmax[row])) continue;
+      std::vector<float>& whole = l.whole_rows[row];
+      whole.resize(static_cast<size_t>(l.vocab));
+      backend.copy_to_host(logits.slice_rows(row, row + 1), whole.data());
     }
-    host_logits.resize(static_cast<size_t>(vocab));  // an EOS under --ignore-eos: the next best, on the host
-    backend.copy_to_host(logits.slice_rows(r, r + 1), host_logits.data());
-    out[r] = sample_on_host(*seqs[r], host_logits.data());
   }
-  return out;
+  return l;
+}
+
+SampleResult Engine::Impl::sample_row(Sequence& s, StepLogits& l, int64_t row) {
+  if (l.host) return sample_on_host(s, l.host + row * l.vocab);
+  auto whole = l.whole_rows.find(row);
+  if (whole != l.whole_rows.end()) return sample_on_host(s, whole->second.data());
+  SampleResult r;
+  r.token = l.argmax[row];
+  return r;
+}
+
+// Row i is sampled only when the tokens sampled from rows 0..i-1 equal the drafts they verify,
+// so every token comes from the same logits, penalties and random stream as without drafts.
+// (For a draft of one certain token, accepting it when the sample equals it is exactly
+// speculative sampling's rule: accepted with probability p(draft), otherwise a token drawn from
+// p without the draft.)
+int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, bool& finished) {
+  Sequence& s = *sc.seq;
+  const std::vector<int> drafts(s.tokens.end() - sc.drafts, s.tokens.end());
+  s.tokens.resize(s.tokens.size() - sc.drafts);
+  draft_tokens += sc.drafts;
+  for (int i = 0;; ++i) {
+    SampleResult res = sample_row(s, l, row + i);
+    const bool accepted = i < sc.drafts && res.token == drafts[i];
+    finished = advance(s, std::move(res));
+    if (finished || !accepted) {
+      accepted_draft_tokens += i;
+      return i;
+    }
+  }
 }
 
 SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
@@ -299,6 +353,8 @@ void Engine::Impl::publish_stats() {
   stats.generated_tokens = generated_tokens;
   stats.preemptions = scheduler.preemptions();
   stats.steps = steps;
+  stats.draft_tokens = draft_tokens;
+  stats.accepted_draft_tokens = accepted_draft_tokens;
   busy = !scheduler.idle() || !incoming.empty();
   if (!busy) idle_cv.notify_all();
 }

@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "model/model.h"
+#include "runtime/drafter.h"
 #include "runtime/sampling_params.h"
 
 namespace dsinfer {
@@ -59,6 +60,9 @@ struct EngineOptions {
   int max_waiting = 256;           // queued requests before submit() refuses
   bool prefix_caching = true;
   bool cuda_graphs = true;         // decode steps replay recorded passes where the backend can
+  // Speculative decoding: each step, a decoding sequence runs with the tokens this proposes after
+  // it (where the step's budget and the cache have room), verified in the same step. Null: off.
+  std::shared_ptr<const Drafter> drafter;
 };
 
 struct EngineStats {
@@ -67,7 +71,11 @@ struct EngineStats {
   int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
   int64_t prompt_tokens = 0, generated_tokens = 0;
   int64_t preemptions = 0, steps = 0;
+  int64_t draft_tokens = 0, accepted_draft_tokens = 0;  // speculative decoding
 };
+
+// "speculative decoding: A of D drafted tokens accepted (P %)".
+std::string speculation_summary(const EngineStats& s);
 
 class EngineFull : public Error {
  public:

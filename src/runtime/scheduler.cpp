@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/drafter.h"
+
 namespace dsinfer {
 
 void Scheduler::insert_waiting(std::unique_ptr<Sequence> s) {
@@ -20,6 +22,21 @@ bool Scheduler::grow_blocks(Sequence& s, int tokens) {
     s.blocks.push_back(*b);
   }
   return true;
+}
+
+int Scheduler::draft(Sequence& s, int budget, int later) {
+  if (!options_.drafter || s.remaining() != 1) return 0;  // only decoding sequences draft
+  // Every draft may be accepted, and one more token is sampled after them.
+  const int room = std::min(budget - 1, s.request.max_tokens - static_cast<int>(s.generated.size()) - 1);
+  if (room <= 0) return 0;
+  std::vector<int> d = options_.drafter->propose(s.tokens, room);
+  if (d.empty()) return 0;
+  d.resize(std::min<size_t>(d.size(), room));
+  const int bs = blocks_.block_size();
+  const int need = (static_cast<int>(s.tokens.size() + d.size()) + bs - 1) / bs - static_cast<int>(s.blocks.size());
+  if (blocks_.available() - std::max(need, 0) < later) return 0;  // drafts never cost another sequence its step
+  s.tokens.insert(s.tokens.end(), d.begin(), d.end());
+  return static_cast<int>(d.size());
 }
 
 void Scheduler::free_blocks(Sequence& s) {
@@ -86,6 +103,7 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
   bool preempted = false;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence& s = *running_[i];
+    const int drafts = draft(s, budget, static_cast<int>(running_.size() - i - 1));
     const int n = std::min(s.remaining(), budget);
     while (!grow_blocks(s, s.computed + n) && running_.size() > i + 1) {
       preempt(running_.size() - 1);
@@ -96,7 +114,7 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
       preempted = true;
       break;
     }
-    out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size())});
+    out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size()), drafts});
     budget -= n;
   }
   // Admit waiting sequences only while nothing had to be preempted this step.
@@ -106,9 +124,8 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
   return out;
 }
 
-void Scheduler::complete(const ScheduledSeq& sc) {
-  Sequence& s = *sc.seq;
-  s.computed += sc.num_tokens;
+void Scheduler::complete(Sequence& s, int tokens) {
+  s.computed += tokens;
   if (!options_.prefix_caching) return;
   const int bs = blocks_.block_size();
   for (int b = static_cast<int>(s.hashes.size()); (b + 1) * bs <= s.computed; ++b) {

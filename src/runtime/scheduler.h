@@ -16,6 +16,7 @@ struct ScheduledSeq {
   Sequence* seq;
   int num_tokens;  // tokens computed this step, starting at seq->computed
   bool samples;    // this step reaches the end of its tokens, so a new token is sampled
+  int drafts = 0;  // of num_tokens, the last ones: drafted tokens appended for this step only
 };
 
 class Scheduler {
@@ -24,8 +25,9 @@ class Scheduler {
 
   void add(std::unique_ptr<Sequence> seq);
   std::vector<ScheduledSeq> schedule();
-  // Marks the scheduled tokens computed and registers newly full blocks in the prefix cache.
-  void complete(const ScheduledSeq& s);
+  // Marks `tokens` more of the sequence's tokens computed (the scheduled ones, less rejected
+  // drafts) and registers newly full blocks in the prefix cache.
+  void complete(Sequence& s, int tokens);
   // Removes a sequence (finished or cancelled) and releases its blocks; returns it.
   std::unique_ptr<Sequence> remove(uint64_t id);
 
@@ -39,6 +41,10 @@ class Scheduler {
 
  private:
   bool grow_blocks(Sequence& s, int tokens);
+  // Appends drafted tokens to a decoding sequence where they fit the step's budget, its
+  // max_tokens and spare blocks (one kept for each of the `later` sequences still to schedule);
+  // returns how many.
+  int draft(Sequence& s, int budget, int later);
   void free_blocks(Sequence& s);
   void preempt(size_t running_index);
   void match_prefix(Sequence& s);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "model/model.h"
+#include "runtime/ngram_drafter.h"
 
 namespace dsinfer {
 
@@ -23,6 +24,7 @@ struct ServerOptions {
   int64_t kv_cache_tokens = 0;    // 0: a default (CPU) or what the device's memory allows
   double gpu_memory_utilization = 0.9;  // on a GPU with no --kv-cache-tokens: share of memory to use
   int max_batched_tokens = 512;   // token budget of one engine step
+  NgramDraftOptions speculative;  // speculative decoding by prompt lookup (off by default)
   double request_timeout_s = 600; // a request still running after this is cancelled
   double drain_timeout_s = 30;    // on SIGTERM, how long running requests may finish
   size_t max_body_bytes = size_t(8) << 20;
