@@ -45,7 +45,6 @@ void Scheduler::free_blocks(Sequence& s) {
   s.blocks.clear();
   s.hashes.clear();
   s.computed = 0;
-  s.prefix_checked = false;
 }
 
 void Scheduler::preempt(size_t running_index) {
@@ -57,7 +56,6 @@ void Scheduler::preempt(size_t running_index) {
 }
 
 void Scheduler::match_prefix(Sequence& s) {
-  s.prefix_checked = true;
   if (!options_.prefix_caching) return;
   const int bs = blocks_.block_size();
   // Leave at least one token to compute: its logits give the next token.
@@ -73,20 +71,25 @@ void Scheduler::match_prefix(Sequence& s) {
     parent = h;
   }
   s.computed = static_cast<int>(s.blocks.size()) * bs;
-  prefix_queries_ += s.prompt_len;
-  prefix_hits_ += std::min(s.computed, s.prompt_len);
-  s.cached_prompt_tokens = std::min(s.computed, s.prompt_len);
 }
 
 bool Scheduler::admit_next(int& budget, std::vector<ScheduledSeq>& out) {
   Sequence& s = *waiting_.front();
-  if (!s.prefix_checked) match_prefix(s);
+  match_prefix(s);
   // Admission by memory: the whole remaining prompt must fit, plus one block of reserve for the
   // decode steps of the sequences already running.
   const int bs = blocks_.block_size();
   const int need = (static_cast<int>(s.tokens.size()) + bs - 1) / bs - static_cast<int>(s.blocks.size()) +
                    (running_.empty() ? 0 : 1);
-  if (blocks_.available() < need) return false;
+  if (blocks_.available() < need) {
+    // A waiting sequence holds no blocks: the prefix it matched stays cached for its next try,
+    // but pinned by sequences that cannot run, it could starve the ones that can.
+    free_blocks(s);
+    return false;
+  }
+  s.cached_prompt_tokens = std::min(s.computed, s.prompt_len);
+  prefix_queries_ += s.prompt_len;
+  prefix_hits_ += s.cached_prompt_tokens;
   const int n = std::min(s.remaining(), budget);
   grow_blocks(s, s.computed + n);
   out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size())});

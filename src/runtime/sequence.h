@@ -22,7 +22,6 @@ struct Sequence {
   std::vector<int> blocks;     // block table
   std::vector<uint64_t> hashes;  // prefix hashes of the leading full blocks registered so far
   int cached_prompt_tokens = 0;
-  bool prefix_checked = false;
   std::mt19937_64 rng;
 
   int remaining() const { return static_cast<int>(tokens.size()) - computed; }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -252,4 +253,29 @@ TEST(Engine, RejectsRequestsThatCanNeverFitAndRefusesWhenTheQueueIsFull) {
   EXPECT_GT(refused, 0);
   EXPECT_GE(accepted, 2);
   engine.wait_idle();
+}
+
+// Sequences that wait hold no blocks: prefixes matched by a sequence that cannot be admitted yet
+// are released, so preempted and queued sequences sharing cached prefixes cannot pin the whole
+// cache and starve the running ones (which once spun forever with every request waiting).
+TEST(Engine, WaitingSequencesSharingCachedPrefixesNeverStarveTheCache) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 128;  // 8 blocks for 12 sequences of up to 7 blocks
+  o.max_batched_tokens = 32;
+  Engine engine(*m.model, *m.backend, o);
+  Collector c;
+  std::vector<uint64_t> ids;
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<int> prompt(32 + 4 * i);
+    for (size_t j = 0; j < prompt.size(); ++j) prompt[j] = j < 32 ? static_cast<int>(j) + 2 : (i * 53 + j * 7) % 1000 + 2;
+    reqs.push_back(greedy(prompt, 24));
+    ids.push_back(engine.submit(reqs.back(), c.callback()));
+  }
+  auto idle = std::async(std::launch::async, [&] { engine.wait_idle(); });
+  ASSERT_EQ(idle.wait_for(std::chrono::seconds(120)), std::future_status::ready) << "requests never finished";
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(c.tokens[ids[i]], run_alone(m, reqs[i])) << "request " << i;
+  EXPECT_GT(engine.stats().preemptions, 0);
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
 }
