@@ -92,6 +92,9 @@ std::string Metrics::render(const EngineStats& s) const {
   scalar(out, "dsinfer_prompt_tokens_total", "counter", "Prompt tokens processed.", double(s.prompt_tokens));
   scalar(out, "dsinfer_generation_tokens_total", "counter", "Tokens generated.", double(s.generated_tokens));
   scalar(out, "dsinfer_preemptions_total", "counter", "Sequences preempted for KV cache space.", double(s.preemptions));
+  scalar(out, "dsinfer_spec_decode_draft_tokens_total", "counter", "Tokens drafted for speculative decoding.", double(s.draft_tokens));
+  scalar(out, "dsinfer_spec_decode_accepted_tokens_total", "counter", "Drafted tokens the model's sampling accepted.",
+         double(s.accepted_draft_tokens));
   scalar(out, "dsinfer_response_cache_hits_total", "counter", "Requests answered from the response cache.", double(cache_hits_.load()));
   scalar(out, "dsinfer_response_cache_misses_total", "counter", "Cacheable requests not found in the response cache.", double(cache_misses_.load()));
   scalar(out, "dsinfer_response_cache_errors_total", "counter", "Response cache operations that failed (the request was served without it).", double(cache_errors_.load()));

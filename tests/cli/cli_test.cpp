@@ -157,3 +157,13 @@ TEST(Cli, EveryCommandHasHelp) {
   }
   EXPECT_EQ(run("--help").status, 0);
 }
+
+TEST(Cli, SpeculativeDecodingGivesTheSameTokensAndRefusesBadLookups) {
+  nlohmann::json g = fixture_ref("ds3-tiny")["greedy"];
+  const std::string base = "generate --model " + fixture_dir("ds3-tiny") + " --ids " + join(g["prompt_ids"]) +
+                           " --max-tokens " + std::to_string(g["output_ids"].size()) + " --ignore-eos --json";
+  Result r = run(base + " --num-speculative-tokens 3 --prompt-lookup-min 1");
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1))["ids"], g["output_ids"]);
+  EXPECT_EQ(run(base + " --num-speculative-tokens 3 --prompt-lookup-min 5 --prompt-lookup-max 2").status, 1);
+}

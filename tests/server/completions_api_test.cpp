@@ -222,4 +222,21 @@ TEST_F(CompletionsApi, MetricsCountRequestsAndTokens) {
   EXPECT_GE(metric(m, "dsinfer_prefix_cache_hit_rate"), 0);
 }
 
+// A server drafting by prompt lookup answers as one that does not, and counts its drafts (the
+// small vocabulary of ds2-lite-tiny makes its output repeat tokens, which drafts).
+TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {
+  ServerProcess plain("ds2-lite-tiny"),
+      drafting("ds2-lite-tiny", {"--num-speculative-tokens", "4", "--prompt-lookup-min", "1"});
+  ASSERT_TRUE(plain.ready());
+  ASSERT_TRUE(drafting.ready());
+  json body = completion_body(40, {{"prompt", {7, 8, 9, 7, 8, 9, 7, 8}}, {"return_token_ids", true}});
+  auto want = plain.post("/v1/completions", body), got = drafting.post("/v1/completions", body);
+  ASSERT_TRUE(want && got);
+  ASSERT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(json::parse(got->body)["choices"][0]["token_ids"], json::parse(want->body)["choices"][0]["token_ids"]);
+  std::string m = wait_idle(drafting);
+  EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
+  EXPECT_GE(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
+}
+
 }  // namespace
