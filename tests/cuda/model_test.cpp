@@ -246,6 +246,82 @@ TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
   }
 }
 
+// Proposes the tokens of known sequences after any prefix of them (every fifth one wrong).
+class KnownDrafter final : public Drafter {
+ public:
+  explicit KnownDrafter(std::vector<std::vector<int>> seqs) : seqs_(std::move(seqs)) {}
+  std::vector<int> propose(const std::vector<int>& tokens, int max_tokens) const override {
+    for (const auto& s : seqs_) {
+      if (s.size() <= tokens.size() || !std::equal(tokens.begin(), tokens.end(), s.begin())) continue;
+      std::vector<int> d;
+      for (size_t p = tokens.size(); p < s.size() && static_cast<int>(d.size()) < std::min(max_tokens, 4); ++p)
+        d.push_back(p % 5 == 0 ? s[p] ^ 1 : s[p]);
+      return d;
+    }
+    return {};
+  }
+
+ private:
+  std::vector<std::vector<int>> seqs_;
+};
+
+// Speculative decoding on the GPU (verification steps run op by op beside recorded decode
+// steps): drafts are accepted, and every token is the greedy one of the model's logits for its
+// prefix, within bf16 noise (the steps' products run at other row counts than plain decode, so
+// their roundings differ and exact equality with a run without drafts is not expected; on the
+// MoE fixtures that noise can flip near-tied experts, the 0.18 envelope of
+// expect_bf16_close_to_reference).
+TEST_P(GpuModel, SpeculativeTokensAreGreedy) {
+  SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  auto backend = gpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, kAbsorbed);
+  const int vocab = model->config().vocab_size;
+  std::vector<std::vector<int>> prompts = fixture_sequences(name);
+  auto generate = [&](std::shared_ptr<const Drafter> drafter, EngineStats* stats) {
+    EngineOptions eo;
+    eo.kv_cache_tokens = 2048;
+    eo.drafter = std::move(drafter);
+    Engine engine(*model, *backend, eo);
+    std::map<uint64_t, std::vector<int>> out;
+    std::mutex mu;
+    std::vector<uint64_t> ids;
+    for (const auto& p : prompts) {
+      GenerationRequest r;
+      r.prompt = p;
+      r.max_tokens = 16;
+      r.sampling.temperature = 0.0f;
+      r.ignore_eos = true;
+      ids.push_back(engine.submit(r, [&](const TokenEvent& ev) {
+        std::lock_guard lock(mu);
+        if (ev.token >= 0) out[ev.request_id].push_back(ev.token);
+        return true;
+      }));
+    }
+    engine.wait_idle();
+    if (stats) *stats = engine.stats();
+    std::vector<std::vector<int>> seqs;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      seqs.push_back(prompts[i]);
+      seqs.back().insert(seqs.back().end(), out[ids[i]].begin(), out[ids[i]].end());
+    }
+    return seqs;
+  };
+  EngineStats stats;
+  const auto seqs = generate(std::make_shared<KnownDrafter>(generate(nullptr, nullptr)), &stats);
+  EXPECT_GT(stats.accepted_draft_tokens, 0) << name;
+  const float tol = model->config().n_routed_experts > 0 ? 0.2f : 0.05f;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const std::vector<float> logits = score_tokens(*model, *backend, seqs[i]);
+    for (size_t p = prompts[i].size(); p < seqs[i].size(); ++p) {
+      const float* row = logits.data() + (p - 1) * vocab;
+      float top = row[0], scale = 0.0f;
+      for (int v = 0; v < vocab; ++v) top = std::max(top, row[v]), scale = std::max(scale, std::fabs(row[v]));
+      EXPECT_GE(row[seqs[i][p]], top - tol * scale) << name << ": sequence " << i << ", position " << p;
+    }
+  }
+}
+
 // Tensor parallelism over two GPUs (NCCL): every fixture split in two stays within the bf16
 // envelope of the reference, and the engine's greedy tokens replayed from CUDA graphs (the
 // all-reduces recorded with the rest) equal those of eager steps. Needs 2 GPUs.
