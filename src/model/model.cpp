@@ -31,6 +31,11 @@ std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<con
   const Shard& shard = options.shard;
   if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size)
     fail("tensor-parallel rank ", shard.rank, " of ", shard.size);
+  if (!config.unsupported.empty()) {
+    std::string what;
+    for (const std::string& f : config.unsupported) what += (what.empty() ? "" : ", ") + f;
+    fail("config.json: this ", config.architecture, " asks for what the engine does not implement: ", what);
+  }
   log_info(config.architecture, ": ", store->size(), " tensors, ", config.num_layers, " layers, on ", backend.name(),
            shard.size > 1 ? cat(" (tensor-parallel rank ", shard.rank, " of ", shard.size, ")") : std::string());
   if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options);

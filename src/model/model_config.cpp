@@ -1,6 +1,8 @@
 #include "model/model_config.h"
 
 #include <algorithm>
+#include <climits>
+#include <optional>
 
 #include "core/error.h"
 
@@ -20,23 +22,45 @@ T get_or(const json& j, const char* key, T fallback) {
   }
 }
 
-int required_int(const json& j, const char* key) {
+// An integer field of at least `min`; absent or null: `fallback`, or an error when there is none.
+int int_field(const json& j, const char* key, int min, std::optional<int> fallback = std::nullopt) {
   auto it = j.find(key);
-  if (it == j.end() || !it->is_number_integer()) fail("config.json: missing or non-integer field '", key, "'");
-  int v = it->get<int>();
-  if (v < 0) fail("config.json: field '", key, "' is negative (", v, ")");
+  if (it == j.end() || it->is_null()) {
+    if (!fallback) fail("config.json: missing field '", key, "'");
+    return *fallback;
+  }
+  if (!it->is_number_integer()) fail("config.json: field '", key, "' must be an integer, not ", it->dump());
+  const bool is_unsigned = it->is_number_unsigned();
+  const int64_t v = is_unsigned ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX)) : it->get<int64_t>();
+  if (v < min) fail("config.json: field '", key, "' is ", v, "; it must be at least ", min);
+  if (v > INT_MAX) fail("config.json: field '", key, "' is ", it->dump(), ", beyond the largest supported (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+
+// A number field above zero; absent or null: `fallback`.
+double positive_field(const json& j, const char* key, double fallback) {
+  const double v = get_or<double>(j, key, fallback);
+  if (!(v > 0)) fail("config.json: field '", key, "' is ", v, "; it must be positive");
   return v;
+}
+
+const json* rope_object(const json& j) {
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_object()) fail("config.json: field '", key, "' must be an object, not ", it->dump());
+    return &*it;
+  }
+  return nullptr;
 }
 
 RopeScaling parse_rope(const json& j) {
   RopeScaling r;
-  const json* s = nullptr;
-  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) s = &j["rope_scaling"];
-  else if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) s = &j["rope_parameters"];
+  const json* s = rope_object(j);
   if (!s) return r;
   std::string type = get_or<std::string>(*s, "rope_type", get_or<std::string>(*s, "type", "default"));
-  r.factor = get_or<double>(*s, "factor", 1.0);
-  r.original_max_position_embeddings = get_or<int>(*s, "original_max_position_embeddings", 0);
+  r.factor = positive_field(*s, "factor", 1.0);
+  r.original_max_position_embeddings = int_field(*s, "original_max_position_embeddings", 0, 0);
   if (type == "default") r.type = RopeType::Default;
   else if (type == "linear") r.type = RopeType::Linear;
   else if (type == "llama3") {
@@ -57,13 +81,39 @@ RopeScaling parse_rope(const json& j) {
   return r;
 }
 
+// eos_token_id: an id, a list of ids, or null.
 std::vector<int> parse_ids(const json& v) {
   std::vector<int> ids;
-  if (v.is_number_integer()) ids.push_back(v.get<int>());
-  else if (v.is_array())
-    for (const json& x : v)
-      if (x.is_number_integer()) ids.push_back(x.get<int>());
+  const json list = v.is_array() ? v : v.is_null() ? json::array() : json::array({v});
+  for (const json& x : list) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT_MAX)
+      fail("config.json: eos_token_id must be a token id or a list of them, not ", v.dump());
+    ids.push_back(x.get<int>());
+  }
   return ids;
+}
+
+// Features of the config this engine does not implement, by name.
+std::vector<std::string> unsupported_features(const json& j, const ModelConfig& c) {
+  std::vector<std::string> out;
+  const std::string act = get_or<std::string>(j, "hidden_act", "silu");
+  if (act != "silu") out.push_back(cat("hidden_act '", act, "' (supported: silu)"));
+  if (get_or<bool>(j, "mlp_bias", false)) out.push_back("mlp_bias (biases on the MLP's products)");
+  if (get_or<bool>(j, "use_sliding_window", false) && get_or<int>(j, "max_window_layers", c.num_layers) < c.num_layers)
+    out.push_back("use_sliding_window (sliding-window attention)");
+  return out;
+}
+
+// quantization_config.weight_block_size: two positive integers.
+void parse_block_size(const json& q, ModelConfig& c) {
+  auto it = q.find("weight_block_size");
+  if (it == q.end() || it->is_null()) return;
+  if (!it->is_array() || it->size() != 2) fail("config.json: quantization_config.weight_block_size must be [rows, columns], not ", it->dump());
+  for (const json& v : *it)
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > INT_MAX)
+      fail("config.json: quantization_config.weight_block_size must hold two positive integers, not ", it->dump());
+  c.fp8_block_rows = (*it)[0].get<int>();
+  c.fp8_block_cols = (*it)[1].get<int>();
 }
 
 }  // namespace
@@ -94,54 +144,56 @@ ModelConfig ModelConfig::from_json(const json& j) {
   else fail("unsupported architecture '", c.architecture, "' (supported: ", supported_architectures(), ")");
   c.model_type = get_or<std::string>(j, "model_type", "");
 
-  c.vocab_size = required_int(j, "vocab_size");
-  c.hidden_size = required_int(j, "hidden_size");
-  c.intermediate_size = required_int(j, "intermediate_size");
-  c.num_layers = required_int(j, "num_hidden_layers");
-  c.num_heads = required_int(j, "num_attention_heads");
-  c.num_kv_heads = get_or<int>(j, "num_key_value_heads", c.num_heads);
-  if (c.num_heads == 0 || c.hidden_size == 0 || c.num_kv_heads == 0 || c.num_heads % c.num_kv_heads)
-    fail("config.json: num_attention_heads (", c.num_heads, ") must be a positive multiple of num_key_value_heads (",
+  c.vocab_size = int_field(j, "vocab_size", 1);
+  c.hidden_size = int_field(j, "hidden_size", 1);
+  c.intermediate_size = int_field(j, "intermediate_size", 1);
+  c.num_layers = int_field(j, "num_hidden_layers", 1);
+  c.num_heads = int_field(j, "num_attention_heads", 1);
+  c.num_kv_heads = int_field(j, "num_key_value_heads", 1, c.num_heads);
+  if (c.num_heads % c.num_kv_heads)
+    fail("config.json: num_attention_heads (", c.num_heads, ") must be a multiple of num_key_value_heads (",
          c.num_kv_heads, ")");
-  c.head_dim = get_or<int>(j, "head_dim", c.hidden_size / c.num_heads);
-  c.rms_norm_eps = get_or<double>(j, "rms_norm_eps", 1e-6);
-  c.rope_theta = get_or<double>(j, "rope_theta", 10000.0);
+  c.head_dim = int_field(j, "head_dim", 1, std::max(1, c.hidden_size / c.num_heads));
+  c.rms_norm_eps = positive_field(j, "rms_norm_eps", 1e-6);
+  c.rope_theta = positive_field(j, "rope_theta", 10000.0);
   if (j.contains("rope_parameters") && j["rope_parameters"].is_object())
-    c.rope_theta = get_or<double>(j["rope_parameters"], "rope_theta", c.rope_theta);
-  c.max_position_embeddings = get_or<int>(j, "max_position_embeddings", 4096);
+    c.rope_theta = positive_field(j["rope_parameters"], "rope_theta", c.rope_theta);
+  c.max_position_embeddings = int_field(j, "max_position_embeddings", 1, 4096);
   c.tie_word_embeddings = get_or<bool>(j, "tie_word_embeddings", false);
   c.qkv_bias = c.arch == Arch::Qwen2 || get_or<bool>(j, "attention_bias", false);
   c.bos_token_id = get_or<int>(j, "bos_token_id", -1);
   if (j.contains("eos_token_id")) c.eos_token_ids = parse_ids(j["eos_token_id"]);
   c.rope = parse_rope(j);
+  c.unsupported = unsupported_features(j, c);
 
   if (c.is_deepseek()) {
-    c.q_lora_rank = get_or<int>(j, "q_lora_rank", 0);
-    c.kv_lora_rank = required_int(j, "kv_lora_rank");
-    c.qk_nope_head_dim = required_int(j, "qk_nope_head_dim");
-    c.qk_rope_head_dim = required_int(j, "qk_rope_head_dim");
-    c.v_head_dim = required_int(j, "v_head_dim");
+    c.q_lora_rank = int_field(j, "q_lora_rank", 0, 0);
+    c.kv_lora_rank = int_field(j, "kv_lora_rank", 1);
+    c.qk_nope_head_dim = int_field(j, "qk_nope_head_dim", 1);
+    c.qk_rope_head_dim = int_field(j, "qk_rope_head_dim", 2);
+    c.v_head_dim = int_field(j, "v_head_dim", 1);
     if (c.qk_rope_head_dim % 2) fail("config.json: qk_rope_head_dim must be even (", c.qk_rope_head_dim, ")");
     c.head_dim = c.qk_rope_head_dim;  // the rotary dimension, as transformers sets it
-    c.n_routed_experts = get_or<int>(j, "n_routed_experts", 0);
-    c.n_shared_experts = get_or<int>(j, "n_shared_experts", 0);
-    c.moe_intermediate_size = get_or<int>(j, "moe_intermediate_size", 0);
-    c.num_experts_per_tok = get_or<int>(j, "num_experts_per_tok", 0);
-    c.first_k_dense_replace = get_or<int>(j, "first_k_dense_replace", 0);
-    c.moe_layer_freq = get_or<int>(j, "moe_layer_freq", 1);
-    c.n_group = get_or<int>(j, "n_group", 1);
-    c.topk_group = get_or<int>(j, "topk_group", 1);
+    c.n_routed_experts = int_field(j, "n_routed_experts", 0, 0);
+    c.n_shared_experts = int_field(j, "n_shared_experts", 0, 0);
+    c.moe_intermediate_size = c.n_routed_experts + c.n_shared_experts > 0 ? int_field(j, "moe_intermediate_size", 1)
+                                                                          : int_field(j, "moe_intermediate_size", 0, 0);
+    c.num_experts_per_tok = int_field(j, "num_experts_per_tok", 0, 0);
+    c.first_k_dense_replace = int_field(j, "first_k_dense_replace", 0, 0);
+    c.moe_layer_freq = int_field(j, "moe_layer_freq", 1, 1);
+    c.n_group = int_field(j, "n_group", 1, 1);
+    c.topk_group = int_field(j, "topk_group", 1, 1);
     c.norm_topk_prob = get_or<bool>(j, "norm_topk_prob", false);
-    c.routed_scaling_factor = get_or<double>(j, "routed_scaling_factor", 1.0);
+    c.routed_scaling_factor = positive_field(j, "routed_scaling_factor", 1.0);
     c.scoring_func = get_or<std::string>(j, "scoring_func", "softmax");
     c.topk_method = get_or<std::string>(j, "topk_method", c.arch == Arch::DeepseekV3 ? "noaux_tc" : "greedy");
-    c.num_nextn_predict_layers = get_or<int>(j, "num_nextn_predict_layers", 0);
+    c.num_nextn_predict_layers = int_field(j, "num_nextn_predict_layers", 0, 0);
     if (c.scoring_func != "softmax" && c.scoring_func != "sigmoid")
       fail("config.json: unsupported scoring_func '", c.scoring_func, "' (supported: softmax, sigmoid)");
     if (c.topk_method != "greedy" && c.topk_method != "group_limited_greedy" && c.topk_method != "noaux_tc")
       fail("config.json: unsupported topk_method '", c.topk_method, "' (supported: greedy, group_limited_greedy, noaux_tc)");
     if (c.n_routed_experts > 0) {
-      if (c.n_group <= 0 || c.n_routed_experts % c.n_group || c.topk_group > c.n_group ||
+      if (c.n_routed_experts % c.n_group || c.topk_group > c.n_group ||
           c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts)
         fail("config.json: inconsistent MoE routing (n_routed_experts ", c.n_routed_experts, ", n_group ", c.n_group,
              ", topk_group ", c.topk_group, ", num_experts_per_tok ", c.num_experts_per_tok, ")");
@@ -153,10 +205,7 @@ ModelConfig ModelConfig::from_json(const json& j) {
     std::string method = get_or<std::string>(q, "quant_method", "");
     if (method != "fp8") fail("config.json: unsupported quantization_config.quant_method '", method, "' (supported: fp8)");
     c.fp8_checkpoint = true;
-    if (q.contains("weight_block_size") && q["weight_block_size"].is_array() && q["weight_block_size"].size() == 2) {
-      c.fp8_block_rows = q["weight_block_size"][0].get<int>();
-      c.fp8_block_cols = q["weight_block_size"][1].get<int>();
-    }
+    parse_block_size(q, c);
   }
   return c;
 }

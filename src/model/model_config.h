@@ -54,6 +54,10 @@ struct ModelConfig {
   bool fp8_checkpoint = false;
   int fp8_block_rows = 128, fp8_block_cols = 128;
 
+  // What the config asks for that the engine does not implement (another activation, MLP
+  // biases, sliding-window attention); `dsinfer plan` still counts such a model, loading refuses it.
+  std::vector<std::string> unsupported;
+
   bool is_deepseek() const { return arch == Arch::DeepseekV3 || arch == Arch::DeepseekV2; }
   bool is_moe_layer(int layer) const;
   int qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }

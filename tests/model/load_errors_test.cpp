@@ -76,3 +76,8 @@ TEST(ModelLoad, MalformedConfigFieldsAreNamed) {
   std::string e = load_error(broken_copy("ds2-lite-tiny", "cfg", {{"kv_lora_rank", "big"}}));
   EXPECT_NE(e.find("kv_lora_rank"), std::string::npos) << e;
 }
+
+TEST(ModelLoad, RefusesWhatTheEngineDoesNotImplement) {
+  std::string e = load_error(broken_copy("llama-tiny", "act", {{"hidden_act", "gelu"}}));
+  EXPECT_NE(e.find("hidden_act 'gelu'"), std::string::npos) << e;
+}
