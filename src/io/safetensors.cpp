@@ -26,7 +26,11 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
   TensorEntry e;
   e.name = name;
   e.file = path;
-  e.view.dtype = dtype_from_safetensors(meta["dtype"].get<std::string>());
+  try {
+    e.view.dtype = dtype_from_safetensors(meta["dtype"].get<std::string>());
+  } catch (const Error& err) {
+    fail("'", path, "': tensor '", name, "': ", err.what());
+  }
   for (const json& d : meta["shape"]) {
     if (!d.is_number_unsigned()) bad("has a non-integer dimension");
     e.view.shape.push_back(d.get<int64_t>());
@@ -61,6 +65,19 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_uniq
     if (it.key() == "__metadata__") continue;
     tensors_.emplace(it.key(), parse_entry(path, it.key(), it.value(), data, data_size));
   }
+  check_no_overlap(path);
+}
+
+// Two tensors sharing bytes would silently read each other's data.
+void SafetensorsFile::check_no_overlap(const std::string& path) const {
+  std::vector<const TensorEntry*> by_start;
+  for (const auto& [name, e] : tensors_) by_start.push_back(&e);
+  auto begin = [](const TensorEntry* e) { return static_cast<const unsigned char*>(e->view.data); };
+  std::sort(by_start.begin(), by_start.end(), [&](auto* a, auto* b) { return begin(a) < begin(b); });
+  for (size_t i = 1; i < by_start.size(); ++i)
+    if (begin(by_start[i - 1]) + by_start[i - 1]->view.nbytes() > begin(by_start[i]) && by_start[i]->view.nbytes() > 0)
+      fail("corrupt safetensors header in '", path, "': tensors '", by_start[i - 1]->name, "' and '", by_start[i]->name,
+           "' overlap in the data section");
 }
 
 TensorStore TensorStore::open_dir(const std::string& dir) {
@@ -79,8 +96,9 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
       if (!it.value().is_string())
         fail("corrupt checkpoint index '", index_path.string(), "': shard of '", it.key(), "' is not a file name");
       std::string shard = it.value().get<std::string>();
-      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        fail("corrupt checkpoint index '", index_path.string(), "': shard name '", shard, "' leaves the model directory");
+      if (shard.empty() || shard == "." || shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
+        fail("corrupt checkpoint index '", index_path.string(), "': shard name '", shard, "' of tensor '", it.key(),
+             "' is not a file in the model directory");
       if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
     }
   } else {
@@ -93,7 +111,15 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
     fs::path p = fs::path(dir) / shard;
     if (!fs::exists(p)) fail("missing checkpoint shard '", p.string(), "' listed in ", index_path.string());
     store.files_.push_back(std::make_unique<SafetensorsFile>(p.string()));
-    for (const auto& [name, entry] : store.files_.back()->tensors()) store.index_[name] = &entry;
+    for (const auto& [name, entry] : store.files_.back()->tensors()) {
+      // The index says which shard holds a tensor; a copy in another shard is a broken checkpoint.
+      auto listed = weight_map.find(name);
+      if (listed != weight_map.end() && listed->get<std::string>() != shard)
+        fail("checkpoint index '", index_path.string(), "' places tensor '", name, "' in shard '",
+             listed->get<std::string>(), "' but shard '", shard, "' holds it too");
+      if (!store.index_.emplace(name, &entry).second)
+        fail("tensor '", name, "' is in two shards of '", dir, "' (", store.index_[name]->file, " and ", p.string(), ")");
+    }
   }
   for (auto it = weight_map.begin(); it != weight_map.end(); ++it)
     if (!store.index_.count(it.key()))

@@ -31,6 +31,7 @@ class SafetensorsFile {
   const std::map<std::string, TensorEntry>& tensors() const { return tensors_; }
 
  private:
+  void check_no_overlap(const std::string& path) const;
   std::unique_ptr<MappedFile> file_;
   std::map<std::string, TensorEntry> tensors_;
 };

@@ -82,7 +82,14 @@ TEST(Safetensors, ReportsTruncatedAndCorruptHeaders) {
   EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("needs 6"), std::string::npos);
   write_raw(d.file("model.safetensors"),
             with_header(R"({"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,8]}})", 8));
-  EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("unsupported tensor dtype 'Q4'"), std::string::npos);
+  e = error_of([&] { TensorStore::open_dir(d.str()); });
+  EXPECT_NE(e.find("unsupported tensor dtype 'Q4'"), std::string::npos) << e;
+  EXPECT_NE(e.find("tensor 'w'"), std::string::npos) << e;
+  write_raw(d.file("model.safetensors"), with_header(R"({"a":{"dtype":"BF16","shape":[4],"data_offsets":[0,8]},)"
+                                                     R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[6,10]}})",
+                                                     10));
+  e = error_of([&] { TensorStore::open_dir(d.str()); });
+  EXPECT_NE(e.find("tensors 'a' and 'b' overlap"), std::string::npos) << e;
 }
 
 TEST(Safetensors, ReadsShardsThroughTheIndexAndReportsBrokenIndexes) {
@@ -98,6 +105,15 @@ TEST(Safetensors, ReadsShardsThroughTheIndexAndReportsBrokenIndexes) {
   EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("missing checkpoint shard"), std::string::npos);
   write_raw(d.file("model.safetensors.index.json"), R"({"weight_map":{"y":"a.safetensors"}})");
   EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("does not hold it"), std::string::npos);
+  write_raw(d.file("model.safetensors.index.json"), R"({"weight_map":{"x":"a.safetensors","y":""}})");
+  EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("shard name '' of tensor 'y'"), std::string::npos);
+  // A tensor the index places in one shard but another shard holds too: which copy is meant?
+  write_safetensors(d.file("c.safetensors"), {{"x", OwnedTensor{DType::F32, {1}, std::vector<unsigned char>(4, 1)}},
+                                              {"y", OwnedTensor{DType::F32, {2}, std::vector<unsigned char>(8)}}});
+  write_raw(d.file("model.safetensors.index.json"), R"({"weight_map":{"x":"a.safetensors","y":"c.safetensors"}})");
+  std::string e = error_of([&] { TensorStore::open_dir(d.str()); });
+  EXPECT_NE(e.find("places tensor 'x' in shard 'a.safetensors' but shard 'c.safetensors' holds it too"),
+            std::string::npos) << e;
   write_raw(d.file("model.safetensors.index.json"), R"([1,2)");
   EXPECT_NE(error_of([&] { TensorStore::open_dir(d.str()); }).find("corrupt checkpoint index"), std::string::npos);
 }
