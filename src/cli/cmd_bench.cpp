@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <mutex>
 #include <vector>
@@ -148,7 +149,7 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                            auto o = std::make_shared<BenchOptions>();
                            app.add_option("--model", o->model, "Hugging Face model directory")->required();
                            add_load_flags(app, o->load, true);
-                           app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::PositiveNumber);
+                           app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::Range(1, INT_MAX));
                            app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
                                ->check(CLI::Range(2, 1 << 20));
                            app.add_option("--gpu-memory-utilization", o->memory_utilization,

@@ -2,6 +2,7 @@
 // model's <think> part is shown dimmed and apart from the answer.
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -113,9 +114,9 @@ CommandRegistration reg({"chat", "Chat with a model in the terminal (streams; sh
                            app.add_option("--model", o->model, "Hugging Face model directory")->required();
                            app.add_option("--system", o->system, "System prompt");
                            app.add_option("--max-tokens", o->max_tokens, "Tokens per reply at most")
-                               ->check(CLI::PositiveNumber);
+                               ->check(CLI::Range(1, INT_MAX));
                            app.add_option("--context", o->context, "KV cache size in tokens")
-                               ->check(CLI::PositiveNumber);
+                               ->check(CLI::Range(1, INT_MAX));
                            add_load_flags(app, o->load, false);
                            o->sampling.add_to(app);
                            add_speculative_flags(app, o->speculative);

@@ -1,4 +1,7 @@
 // dsinfer generate: complete a prompt (text or token ids), streaming the text to stdout.
+#include <algorithm>
+#include <climits>
+#include <optional>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +19,8 @@ namespace dsinfer {
 namespace {
 
 struct GenerateOptions {
-  std::string model, prompt, ids;
+  std::string model, ids;
+  std::optional<std::string> prompt;
   LoadOptions load;
   int max_tokens = 16;
   bool ignore_eos = false, json = false;
@@ -26,12 +30,12 @@ struct GenerateOptions {
 };
 
 void run_generate(const GenerateOptions& o) {
-  if (o.prompt.empty() == o.ids.empty()) fail("give exactly one of --prompt and --ids");
+  if (o.prompt.has_value() == !o.ids.empty()) fail("give exactly one of --prompt and --ids");
   std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
   LoadedModel m = load_for_generation(o.model, o.load);
   const Tokenizer* tok = m.tokenizer ? &*m.tokenizer : nullptr;
   GenerationRequest req;
-  req.prompt = o.ids.empty() ? m.require_tokenizer().encode(o.prompt, true) : parse_id_list(o.ids);
+  req.prompt = o.prompt ? m.require_tokenizer().encode(*o.prompt, true) : parse_id_list(o.ids);
   req.max_tokens = o.max_tokens;
   req.sampling = o.sampling.apply(m.defaults.sampling);
   req.eos_ids = m.defaults.eos_ids;
@@ -40,7 +44,10 @@ void run_generate(const GenerateOptions& o) {
 
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
-  eo.kv_cache_tokens = static_cast<int64_t>(req.prompt.size()) + o.max_tokens + eo.block_size;
+  // Room for the whole request; one that cannot fit the model's context is refused by the engine
+  // with that reason, not by a cache too large to allocate.
+  eo.kv_cache_tokens = std::min<int64_t>(static_cast<int64_t>(req.prompt.size()) + o.max_tokens,
+                                         m.model->config().max_position_embeddings) + eo.block_size;
   eo.drafter = drafter;
   Engine engine(*m.model, *m.backend, eo);
   std::optional<TextStream> stream;
@@ -85,7 +92,7 @@ CommandRegistration reg({"generate", "Generate a completion of a prompt (text or
                            app.add_option("--prompt", o->prompt, "Prompt text (encoded with the model's BOS)");
                            app.add_option("--ids", o->ids, "Prompt as comma-separated token ids");
                            app.add_option("--max-tokens", o->max_tokens, "Tokens to generate at most")
-                               ->check(CLI::PositiveNumber);
+                               ->check(CLI::Range(1, INT_MAX));
                            app.add_flag("--ignore-eos", o->ignore_eos, "Never stop at (or sample) the EOS ids");
                            app.add_option("--stop", o->stop, "Stop at this string (repeatable)");
                            app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");

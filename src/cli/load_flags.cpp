@@ -9,7 +9,8 @@ void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights) {
   add_mla_prefill_flag(app, o.model);
   if (!dummy_weights) return;
   app.add_flag("--dummy-weights", o.dummy_weights, "Random weights at the real shapes (--model may name a catalog model)");
-  app.add_option("--num-layers", o.num_layers, "Keep only the first N layers (with --dummy-weights)");
+  app.add_option("--num-layers", o.num_layers, "Keep only the first N layers (with --dummy-weights)")
+      ->check(CLI::Range(1, 1 << 20));
 }
 
 void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o) {

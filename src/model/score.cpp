@@ -2,9 +2,14 @@
 
 #include <numeric>
 
+#include "core/error.h"
+
 namespace dsinfer {
 
 std::vector<float> score_tokens(Model& model, Backend& backend, const std::vector<int>& ids) {
+  const int max_len = model.config().max_position_embeddings;
+  if (ids.size() > static_cast<size_t>(max_len))
+    fail("cannot score ", ids.size(), " tokens: the model's context (max_position_embeddings) is ", max_len);
   const int n = static_cast<int>(ids.size()), block = 16;
   const int blocks = (n + block - 1) / block;
   KvCache cache(backend, model.kv_spec(), blocks, block);

@@ -27,6 +27,7 @@ ModelDir dummy_model_dir(const std::string& spec, int num_layers) {
     d.path = spec;
     d.config = plan::catalog_config(spec);
   }
+  if (num_layers < 0) fail("--num-layers must be at least 1, got ", num_layers);
   if (num_layers > 0) {
     if (num_layers > d.config.value("num_hidden_layers", 0))
       fail("--num-layers ", num_layers, " exceeds the model's ", d.config.value("num_hidden_layers", 0), " layers");
@@ -44,7 +45,7 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
   if (options.dummy_weights) {
     m.dir = dummy_model_dir(path, options.num_layers);
   } else {
-    if (options.num_layers > 0) fail("--num-layers needs --dummy-weights");
+    if (options.num_layers != 0) fail("--num-layers needs --dummy-weights");
     m.dir = ModelDir::open(path);
   }
   const ModelConfig config = ModelConfig::from_json(m.dir.config);

@@ -195,7 +195,13 @@ Value integer_power(int64_t base, int64_t exp) {
   return Value(result);
 }
 
+// A template may not repeat its way out of memory (a rendered prompt is far smaller than this).
+constexpr int64_t kMaxRepeatBytes = int64_t(16) << 20, kMaxRepeatItems = 100000;
+
 Value repeat(const Value& seq, int64_t times) {
+  const int64_t unit = seq.is_string() ? static_cast<int64_t>(seq.as_string().size()) : static_cast<int64_t>(seq.as_list().size());
+  if (times > 0 && unit > 0 && times > (seq.is_string() ? kMaxRepeatBytes : kMaxRepeatItems) / unit)
+    throw ValueError(cat("repetition of ", unit, seq.is_string() ? " bytes" : " items", " x ", times, " is too big"));
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < times; ++i) out += seq.as_string();
