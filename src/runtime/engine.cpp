@@ -163,6 +163,8 @@ void Engine::Impl::intake() {
     std::lock_guard<std::mutex> lock(mu);
     fresh.swap(incoming);
     cancelled.swap(cancels);
+    // They wait in the scheduler now: submit() must keep counting them until the step's stats.
+    scheduler_waiting += static_cast<int>(fresh.size());
   }
   for (auto& s : fresh) {
     prompt_tokens += s->prompt_len;

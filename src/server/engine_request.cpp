@@ -17,7 +17,10 @@ std::vector<int> chat_prompt(const ApiRequest& r, const ServedModel& m) {
   if (!m.chat_template) throw invalid_field("messages", "model '" + m.name + "' has no chat template; use /v1/completions");
   std::string text;
   try {
-    text = m.chat_template->render(r.messages, /*add_generation_prompt=*/true);
+    ChatTemplate::Options options;
+    options.tools = r.tools;
+    options.extra = r.chat_template_kwargs;
+    text = m.chat_template->render(nlohmann::ordered_json::parse(r.messages.dump()), options);
   } catch (const Error& e) {
     // Templates raise for conversations they do not accept (e.g. roles out of order).
     throw invalid_field("messages", std::string("the chat template rejected the messages: ") + e.what());

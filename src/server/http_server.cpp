@@ -48,7 +48,7 @@ ApiError error_for_status(int status, const httplib::Request& req, size_t max_bo
 nlohmann::json model_card(const ServedModel& m) {
   return {{"id", m.name},
           {"object", "model"},
-          {"created", 0},
+          {"created", m.created},
           {"owned_by", "dsinfer"},
           {"root", m.loaded.dir.path},
           {"max_model_len", m.engine->max_model_len()}};
@@ -61,6 +61,12 @@ ApiServer::ApiServer(ServerContext& ctx) : ctx_(ctx) {
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_.set_payload_max_length(ctx.options.max_body_bytes);
   http_.set_tcp_nodelay(true);  // SSE chunks are small; do not let Nagle hold them back
+  // httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use and
+  // take part of its traffic; a restart only needs SO_REUSEADDR.
+  http_.set_socket_options([](socket_t sock) {
+    int on = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  });
   add_error_handlers();
   add_routes();
 }

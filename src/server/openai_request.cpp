@@ -41,7 +41,8 @@ bool boolean(const json& v, const std::string& name) {
   return v.get<bool>();
 }
 
-// OpenAI content: a string, or an array of parts of which only text parts are understood here.
+// OpenAI content: a string, or an array of parts of which only text parts are understood here,
+// joined by newlines as vLLM joins them.
 std::string message_content(const json& content, const std::string& name) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array()) throw invalid_field(name, "must be a string or an array of content parts");
@@ -51,7 +52,7 @@ std::string message_content(const json& content, const std::string& name) {
     std::string pname = name + "[" + std::to_string(i) + "]";
     if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") || !part["text"].is_string())
       throw invalid_field(pname, "only {\"type\": \"text\", \"text\": string} parts are supported");
-    text += part["text"].get<std::string>();
+    text += (i ? "\n" : "") + part["text"].get<std::string>();
   }
   return text;
 }
@@ -77,7 +78,9 @@ json parse_messages(const json& body) {
     const json* content = field(m, "content");
     if (content) {
       msg["content"] = message_content(*content, name + ".content");
-    } else if (r != "assistant") {
+    } else if (r == "assistant") {
+      msg["content"] = "";  // an assistant turn of tool calls only: templates expect a string
+    } else {
       throw invalid_field(name + ".content", "is required");
     }
     out.push_back(std::move(msg));
@@ -206,6 +209,21 @@ void parse_flags(const json& body, ApiRequest& r) {
   }
 }
 
+// tools and chat_template_kwargs, read from the body in its own key order.
+void parse_template_inputs(const std::string& body_text, ApiRequest& r) {
+  const auto body = nlohmann::ordered_json::parse(body_text);
+  if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
+    if (!t->is_array()) throw invalid_field("tools", "must be an array of tool objects");
+    for (size_t i = 0; i < t->size(); ++i)
+      if (!(*t)[i].is_object()) throw invalid_field("tools[" + std::to_string(i) + "]", "must be an object");
+    if (!t->empty()) r.tools = *t;
+  }
+  if (auto k = body.find("chat_template_kwargs"); k != body.end() && !k->is_null()) {
+    if (!k->is_object()) throw invalid_field("chat_template_kwargs", "must be an object");
+    r.chat_template_kwargs = *k;
+  }
+}
+
 }  // namespace
 
 ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
@@ -222,6 +240,7 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   }
   if (endpoint == Endpoint::Chat) {
     r.messages = parse_messages(body);
+    if (body.contains("tools") || body.contains("chat_template_kwargs")) parse_template_inputs(body_text, r);
   } else {
     parse_prompt(body, r);
   }
@@ -244,7 +263,11 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"ignore_eos", r.ignore_eos},
             {"return_token_ids", r.return_token_ids},
             {"skip_special_tokens", r.skip_special_tokens}};
-  if (r.endpoint == Endpoint::Chat) j["messages"] = r.messages;
+  if (r.endpoint == Endpoint::Chat) {
+    j["messages"] = r.messages;
+    j["tools"] = json::parse(r.tools.dump());
+    j["chat_template_kwargs"] = json::parse(r.chat_template_kwargs.dump());
+  }
   if (r.prompt_text) j["prompt"] = *r.prompt_text;
   if (!r.prompt_ids.empty()) j["prompt_ids"] = r.prompt_ids;
   auto opt = [&](const char* name, const auto& v) { j[name] = v ? json(*v) : json(nullptr); };

@@ -17,6 +17,10 @@ struct ApiRequest {
   std::string model;  // empty: the served model
 
   nlohmann::json messages;          // chat: [{role, content: string}], content parts joined
+  // chat: what else the template renders, in the client's key order (templates print tools with
+  // tojson): the tool schemas (null: none) and chat_template_kwargs (e.g. enable_thinking).
+  nlohmann::ordered_json tools = nullptr;
+  nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();
   std::optional<std::string> prompt_text;  // completions: a text prompt ...
   std::vector<int> prompt_ids;             // ... or token ids
 

@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <type_traits>
 
@@ -90,6 +91,7 @@ std::unique_ptr<ServedModel> load_served_model(const ServerOptions& o) {
   s->name = !o.served_model_name.empty() ? o.served_model_name
                                          : std::filesystem::path(o.model_dir).lexically_normal().filename().string();
   if (s->name.empty()) s->name = std::filesystem::path(o.model_dir).lexically_normal().parent_path().filename().string();
+  s->created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   s->chat_template = chat_template(s->loaded.dir);
   s->eos_ids = eos_ids(s->loaded);
   s->defaults = sampling_defaults(s->loaded.dir, s->loaded.defaults.sampling.repetition_penalty);

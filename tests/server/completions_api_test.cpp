@@ -222,6 +222,30 @@ TEST_F(CompletionsApi, MetricsCountRequestsAndTokens) {
   EXPECT_GE(metric(m, "dsinfer_prefix_cache_hit_rate"), 0);
 }
 
+TEST_F(CompletionsApi, ToolsReachTheChatTemplate) {
+  json plain = post_ok("/v1/chat/completions", chat_body(1));
+  json tools = post_ok("/v1/chat/completions",
+                       chat_body(1, {{"tools", {{{"type", "function"},
+                                                 {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}}}}}));
+  // The Qwen template writes the tool schemas into the system turn.
+  EXPECT_GT(tools["usage"]["prompt_tokens"].get<int>(), plain["usage"]["prompt_tokens"].get<int>() + 10);
+}
+
+// A second server on a port in use fails at start instead of sharing the port's traffic.
+TEST_F(CompletionsApi, ASecondServerOnTheSamePortFails) {
+  const std::string log = ::testing::TempDir() + "dsinfer_second_server.log";
+  pid_t pid = spawn({DSINFER_BINARY, "serve", "--model", fixture_dir("qwen2-tiny"), "--port", std::to_string(server_->port())},
+                    log);
+  int status = 0;
+  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "the second server kept running";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+}
+
 // A server drafting by prompt lookup answers as one that does not, and counts its drafts (the
 // small vocabulary of ds2-lite-tiny makes its output repeat tokens, which drafts).
 TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {

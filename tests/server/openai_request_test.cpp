@@ -38,7 +38,7 @@ TEST(OpenAiRequest, ChatFieldsAreRead) {
   ApiRequest r = parse_api_request(Endpoint::Chat, body.dump());
   EXPECT_EQ(r.model, "m");
   EXPECT_EQ(r.messages[0]["role"], "system");
-  EXPECT_EQ(r.messages[1]["content"], "ab");
+  EXPECT_EQ(r.messages[1]["content"], "a\nb");  // text parts joined by newlines, as vLLM joins them
   EXPECT_EQ(r.max_tokens, 7);  // max_completion_tokens wins
   EXPECT_FLOAT_EQ(*r.temperature, 0.5f);
   EXPECT_EQ(r.top_k, 0);
@@ -99,3 +99,21 @@ TEST(OpenAiRequest, CacheKeyIgnoresStreamingOnly) {
 }
 
 }  // namespace
+
+TEST(OpenAiRequest, ToolCallTurnsToolsAndTemplateKwargsReachTheTemplate) {
+  const std::string body = R"({"messages":[{"role":"user","content":"hi"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+    {"role":"tool","tool_call_id":"1","content":"42"}],
+    "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+    "chat_template_kwargs":{"enable_thinking":false}})";
+  ApiRequest r = parse_api_request(Endpoint::Chat, body);
+  EXPECT_EQ(r.messages[1]["content"], "");  // a turn of tool calls only
+  EXPECT_EQ(r.messages[1]["tool_calls"].size(), 1u);
+  ASSERT_TRUE(r.tools.is_array());
+  EXPECT_EQ(r.tools[0].begin().key(), "type");  // the client's key order, which tojson prints
+  EXPECT_EQ(r.chat_template_kwargs["enable_thinking"], false);
+  EXPECT_NE(output_defining_fields(r)["tools"], nlohmann::json(nullptr));
+  EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],"tools":{}})"), ApiError);
+  EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":[]})"),
+               ApiError);
+}
