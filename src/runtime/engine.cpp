@@ -384,7 +384,7 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
   s->request = std::move(request);
   s->callback = std::move(callback);
   std::lock_guard<std::mutex> lock(m.mu);
-  if (m.stopping) fail("the engine is shutting down");
+  if (m.stopping) throw EngineStopping("the engine is shutting down");
   const int waiting = m.scheduler_waiting + static_cast<int>(m.incoming.size());
   if (waiting >= m.options.max_waiting) throw EngineFull(cat("the queue is full (", waiting, " requests waiting)"));
   s->id = m.next_id++;

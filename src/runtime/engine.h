@@ -82,6 +82,11 @@ class EngineFull : public Error {
   using Error::Error;
 };
 
+class EngineStopping : public Error {
+ public:
+  using Error::Error;
+};
+
 class Engine {
  public:
   Engine(Model& model, Backend& backend, const EngineOptions& options);

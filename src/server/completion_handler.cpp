@@ -80,8 +80,10 @@ std::unique_ptr<Generation> submit(ServerContext& ctx, const Prepared& p, Clock:
   } catch (const EngineFull& e) {
     throw ApiError(429, "rate_limit_error", std::string("the server is at capacity, retry later: ") + e.what(), "",
                    "rate_limit_exceeded");
-  } catch (const Error& e) {
-    throw ApiError(400, "invalid_request_error", e.what(), "max_tokens", "context_length_exceeded");
+  } catch (const EngineStopping& e) {
+    throw ApiError(503, "service_unavailable", e.what());
+  } catch (const Error& e) {  // what the request checks above let through (the engine checks again)
+    throw ApiError(400, "invalid_request_error", e.what(), "", "invalid_value");
   }
 }
 

@@ -61,14 +61,18 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
   const int context = m.engine->max_model_len();
   const int prompt_len = static_cast<int>(g.prompt.size());
   if (prompt_len >= context)
-    throw invalid_field(prompt_field, "this model's maximum context length is " + std::to_string(context) +
-                                          " tokens, but the prompt has " + std::to_string(prompt_len) + " tokens");
+    throw ApiError(400, "invalid_request_error",
+                   "this model's maximum context length is " + std::to_string(context) + " tokens, but the prompt has " +
+                       std::to_string(prompt_len) + " tokens",
+                   prompt_field, "context_length_exceeded");
   // As OpenAI: completions default to 16 tokens, chat to whatever room the context leaves.
   int max_tokens = r.max_tokens.value_or(r.endpoint == Endpoint::Chat ? context - prompt_len : 16);
   if (static_cast<int64_t>(prompt_len) + max_tokens > context) {
-    throw invalid_field("max_tokens", "this model's maximum context length is " + std::to_string(context) +
-                                          " tokens, but " + std::to_string(prompt_len) + " prompt tokens + " +
-                                          std::to_string(max_tokens) + " max_tokens were requested");
+    throw ApiError(400, "invalid_request_error",
+                   "this model's maximum context length is " + std::to_string(context) + " tokens, but " +
+                       std::to_string(prompt_len) + " prompt tokens + " + std::to_string(max_tokens) +
+                       " max_tokens were requested",
+                   "max_tokens", "context_length_exceeded");
   }
   g.max_tokens = max_tokens;
   g.sampling = resolve_sampling(r, m.defaults);

@@ -115,7 +115,9 @@ TEST_F(Errors, PromptPlusMaxTokensOverTheContextIs400) {
   auto models = server_->client().Get("/v1/models", auth());
   ASSERT_TRUE(models);
   int context = json::parse(models->body)["data"][0]["max_model_len"];
-  expect_error(post("/v1/completions", json{{"prompt", "hello"}, {"max_tokens", context}}.dump()), 400, "max_tokens");
+  auto over = post("/v1/completions", json{{"prompt", "hello"}, {"max_tokens", context}}.dump());
+  expect_error(over, 400, "max_tokens");
+  EXPECT_EQ(json::parse(over->body)["error"]["code"], "context_length_exceeded");
   std::vector<int> long_prompt(context, 15);
   // The body limit of this server is 4 KiB, so the over-long prompt goes to a server without it.
   ServerProcess big("qwen2-tiny");
