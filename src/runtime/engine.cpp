@@ -134,7 +134,7 @@ TokenEvent event_for(const Sequence& s) {
 // so only ids cross to the host; the others need their whole row of logits.
 bool needs_logits_row(const SamplingParams& p) {
   return !p.greedy() || p.top_logprobs >= 0 || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-         p.frequency_penalty != 0.0f;
+         p.frequency_penalty != 0.0f || !p.logit_bias.empty();
 }
 
 }  // namespace
@@ -372,6 +372,8 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
   if (request.prompt.empty()) fail("the prompt is empty");
   for (int t : request.prompt)
     if (t < 0 || t >= vocab) fail("prompt token id ", t, " is outside the vocabulary of ", vocab);
+  for (auto [t, bias] : request.sampling.logit_bias)
+    if (t < 0 || t >= vocab) fail("logit_bias token id ", t, " is outside the vocabulary of ", vocab);
   if (request.max_tokens < 1) fail("max_tokens must be at least 1 (got ", request.max_tokens, ")");
   const int64_t total = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
   if (total > m.max_len)

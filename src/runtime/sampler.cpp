@@ -25,6 +25,7 @@ void apply_penalties(float* logits, const SamplingParams& p, const SampleContext
     for (int t : *ctx.generated) ++counts[t];
     for (auto [t, n] : counts) logits[t] -= p.presence_penalty + p.frequency_penalty * static_cast<float>(n);
   }
+  for (auto [t, bias] : p.logit_bias) logits[t] += bias;
   if (ctx.banned)
     for (int t : *ctx.banned) logits[t] = kNegInf;
 }

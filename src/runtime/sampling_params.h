@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace dsinfer {
 
@@ -15,6 +17,7 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;   // OpenAI style, over generated tokens
   std::optional<uint64_t> seed;     // fixed seed makes sampling reproducible
   int top_logprobs = -1;            // -1: no logprobs; 0..20: logprob of the chosen token + this many alternatives
+  std::vector<std::pair<int, float>> logit_bias;  // OpenAI: (token id, added to its logit), with the penalties
 
   bool greedy() const { return temperature <= 0.0f; }
 };

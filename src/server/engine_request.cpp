@@ -42,12 +42,13 @@ SamplingParams resolve_sampling(const ApiRequest& r, const SamplingParams& defau
   if (r.temperature) p.temperature = *r.temperature;
   if (r.top_p) p.top_p = *r.top_p;
   if (r.top_k) p.top_k = *r.top_k;
-  if (r.min_p > 0.0f) p.min_p = r.min_p;
-  if (r.repetition_penalty != 1.0f) p.repetition_penalty = r.repetition_penalty;
+  if (r.min_p) p.min_p = *r.min_p;  // a request may also turn the model's default off (0, 1)
+  if (r.repetition_penalty) p.repetition_penalty = *r.repetition_penalty;
   p.presence_penalty = r.presence_penalty;
   p.frequency_penalty = r.frequency_penalty;
   p.seed = r.seed;
   p.top_logprobs = r.top_logprobs;
+  p.logit_bias = r.logit_bias;
   return p;
 }
 

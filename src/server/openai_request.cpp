@@ -168,7 +168,28 @@ void parse_sampling(const json& body, ApiRequest& r) {
     r.frequency_penalty = static_cast<float>(number_in(*v, "frequency_penalty", -2, 2));
   if (const json* v = field(body, "repetition_penalty")) {
     r.repetition_penalty = static_cast<float>(number_in(*v, "repetition_penalty", 0, 100));
-    if (r.repetition_penalty <= 0.0f) throw invalid_field("repetition_penalty", "must be greater than 0");
+    if (*r.repetition_penalty <= 0.0f) throw invalid_field("repetition_penalty", "must be greater than 0");
+  }
+  if (const json* v = field(body, "logit_bias")) {
+    if (!v->is_object()) throw invalid_field("logit_bias", "must be an object of token id -> bias");
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      const std::string name = "logit_bias[" + it.key() + "]";
+      size_t used = 0;
+      long long id = -1;
+      try {
+        id = std::stoll(it.key(), &used);
+      } catch (const std::exception&) {
+      }
+      if (used != it.key().size() || id < 0 || id > std::numeric_limits<int>::max())
+        throw invalid_field(name, "keys must be token ids");
+      r.logit_bias.emplace_back(static_cast<int>(id), static_cast<float>(number_in(*it, name, -100, 100)));
+    }
+  }
+  // response_format would constrain the output (JSON mode, a schema): refused rather than ignored.
+  if (const json* v = field(body, "response_format")) {
+    const json* type = v->is_object() ? field(*v, "type") : nullptr;
+    if (!type || *type != "text")
+      throw invalid_field("response_format", "only {\"type\": \"text\"} is supported (no JSON mode or schemas)");
   }
   if (const json* v = field(body, "seed")) {
     // Seeds are any 64-bit integer; negative ones are used as their two's complement bits.
@@ -254,10 +275,8 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
 
 nlohmann::json output_defining_fields(const ApiRequest& r) {
   json j = {{"endpoint", r.endpoint == Endpoint::Chat ? "chat" : "completion"},
-            {"min_p", r.min_p},
             {"presence_penalty", r.presence_penalty},
             {"frequency_penalty", r.frequency_penalty},
-            {"repetition_penalty", r.repetition_penalty},
             {"stop", r.stop},
             {"top_logprobs", r.top_logprobs},
             {"ignore_eos", r.ignore_eos},
@@ -275,6 +294,9 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
   opt("temperature", r.temperature);
   opt("top_p", r.top_p);
   opt("top_k", r.top_k);
+  opt("min_p", r.min_p);
+  opt("repetition_penalty", r.repetition_penalty);
+  j["logit_bias"] = r.logit_bias;
   opt("seed", r.seed);
   return j;
 }

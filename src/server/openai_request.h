@@ -27,11 +27,12 @@ struct ApiRequest {
   std::optional<int> max_tokens;  // max_completion_tokens wins over max_tokens
   std::optional<float> temperature, top_p;  // unset: the model's generation_config, else OpenAI's
   std::optional<int> top_k;
-  float min_p = 0.0f;
-  float presence_penalty = 0.0f, frequency_penalty = 0.0f, repetition_penalty = 1.0f;
+  std::optional<float> min_p, repetition_penalty;  // unset: the model's generation_config
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   int top_logprobs = -1;  // -1: no logprobs; else logprobs of the chosen token + this many alternatives
+  std::vector<std::pair<int, float>> logit_bias;  // (token id, bias in [-100, 100])
 
   bool stream = false;
   bool include_usage = false;      // stream_options.include_usage

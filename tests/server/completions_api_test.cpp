@@ -246,6 +246,14 @@ TEST_F(CompletionsApi, ASecondServerOnTheSamePortFails) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 }
 
+TEST_F(CompletionsApi, LogitBiasSteersTheTokens) {
+  json r = post_ok("/v1/completions", completion_body(4, {{"logit_bias", {{"1000", 100}}}, {"return_token_ids", true}}));
+  EXPECT_EQ(r["choices"][0]["token_ids"], json({1000, 1000, 1000, 1000}));
+  auto bad = server_->post("/v1/completions", completion_body(4, {{"logit_bias", {{"99999999", 1}}}}));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+}
+
 // A server drafting by prompt lookup answers as one that does not, and counts its drafts (the
 // small vocabulary of ds2-lite-tiny makes its output repeat tokens, which drafts).
 TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {

@@ -117,3 +117,16 @@ TEST(OpenAiRequest, ToolCallTurnsToolsAndTemplateKwargsReachTheTemplate) {
   EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":[]})"),
                ApiError);
 }
+
+TEST(OpenAiRequest, LogitBiasIsReadAndResponseFormatsBeyondTextRefused) {
+  ApiRequest r = parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"42":100,"7":-5.5},
+                                                             "response_format":{"type":"text"},"min_p":0})");
+  EXPECT_EQ(r.logit_bias, (std::vector<std::pair<int, float>>{{42, 100.0f}, {7, -5.5f}}));
+  EXPECT_EQ(r.min_p, 0.0f);  // set: it overrides a model default
+  EXPECT_FALSE(r.repetition_penalty.has_value());
+  EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"a":1}})"), ApiError);
+  EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"1":101}})"), ApiError);
+  EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],
+                                                    "response_format":{"type":"json_object"}})"),
+               ApiError);
+}
