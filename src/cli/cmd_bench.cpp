@@ -5,7 +5,9 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "backend/copy_bandwidth.h"
@@ -26,6 +28,7 @@ struct BenchOptions {
   int prompt_len = 128, gen_len = 32;
   std::vector<int> batches{1};  // one decode measurement per size, on one loaded model
   double memory_utilization = 0.9;
+  int speculative_tokens = 0;   // > 0: also decode with drafts that are always right
 };
 
 using Clock = std::chrono::steady_clock;
@@ -51,11 +54,36 @@ double time_prefill(Engine& engine, int prompt_len, int vocab) {
   return seconds_since(start);
 }
 
+// Proposes what each prompt was seen to continue with, so every draft is accepted: the ceiling of
+// speculative decoding, what the engine's verification costs with no wrong draft.
+class ReplayDrafter final : public Drafter {
+ public:
+  ReplayDrafter(std::map<std::vector<int>, std::vector<int>> seen, int prompt_len, int max_tokens)
+      : seen_(std::move(seen)), prompt_len_(prompt_len), max_tokens_(max_tokens) {}
+
+  std::vector<int> propose(const std::vector<int>& tokens, int max_tokens) const override {
+    auto it = seen_.find(std::vector<int>(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), prompt_len_)));
+    if (it == seen_.end()) return {};
+    const std::vector<int>& out = it->second;
+    std::vector<int> d;
+    for (size_t p = tokens.size() - prompt_len_; p < out.size() && static_cast<int>(d.size()) < std::min(max_tokens, max_tokens_); ++p)
+      d.push_back(out[p]);
+    return d;
+  }
+
+ private:
+  std::map<std::vector<int>, std::vector<int>> seen_;  // prompt -> its greedy output
+  size_t prompt_len_;
+  int max_tokens_;
+};
+
 // Decode throughput at a full batch: the clock runs from the step where the last of `batch`
 // sequences got its first token to the first sequence's end, so every step in the window
 // decodes all of them. Prompts are admitted one step after another, so each sequence may
-// generate up to `batch` more tokens than --gen-len before the window opens.
-double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batch, int vocab) {
+// generate up to `batch` more tokens than --gen-len before the window opens. `outputs`, when
+// given, receives each prompt's tokens.
+double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batch, int vocab,
+                           std::map<std::vector<int>, std::vector<int>>* outputs = nullptr) {
   std::mutex mu;
   int first_tokens = 0;
   bool window_closed = false;
@@ -67,8 +95,10 @@ double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batc
     r.max_tokens = gen_len + batch;
     r.ignore_eos = true;
     r.sampling.temperature = 0;
-    engine.submit(r, [&](const TokenEvent& ev) {
+    std::vector<int>* out = outputs ? &(*outputs)[r.prompt] : nullptr;
+    engine.submit(r, [&, out](const TokenEvent& ev) {
       std::lock_guard<std::mutex> lock(mu);
+      if (out && ev.token >= 0) out->push_back(ev.token);
       if (ev.token < 0 || window_closed) return true;
       if (ev.completion_tokens == 1 && ++first_tokens == batch) start = Clock::now();
       else if (first_tokens == batch) ++tokens_in_window;
@@ -84,6 +114,28 @@ double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batc
   return static_cast<double>(tokens_in_window) / std::chrono::duration<double>(end - start).count();
 }
 
+// Decode with drafts that are always right (each prompt's own greedy tokens, recorded above):
+// what speculative decoding at K drafts gains at most, its verification steps' cost included.
+void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOptions eo, const std::vector<double>& decode,
+                               std::vector<std::map<std::vector<int>, std::vector<int>>>& outputs) {
+  const int vocab = m.model->config().vocab_size, k = o.speculative_tokens;
+  std::printf("\nspeculative decoding, %d drafts a step, every draft right (the ceiling: each prompt's greedy output "
+              "replayed as drafts)\n",
+              k);
+  std::printf("| batch | decode tok/s | with drafts tok/s | speed-up | drafts accepted |\n| --- | --- | --- | --- | --- |\n");
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    eo.drafter = std::make_shared<ReplayDrafter>(std::move(outputs[i]), o.prompt_len, k);
+    Engine engine(*m.model, *m.backend, eo);
+    std::fprintf(stderr, "decode of %d tokens at batch %d with %d drafts...\n", o.gen_len, o.batches[i], k);
+    decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab);  // warm-up: the steps' shapes
+    const double tps = decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab);
+    const EngineStats s = engine.stats();
+    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld |\n", o.batches[i], decode[i], tps, tps / decode[i],
+                static_cast<long long>(s.accepted_draft_tokens), static_cast<long long>(s.draft_tokens));
+  }
+}
+
+
 void run_bench(const BenchOptions& o) {
   std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.load.device.c_str());
   LoadedModel m = load_for_generation(o.model, o.load);
@@ -95,7 +147,8 @@ void run_bench(const BenchOptions& o) {
   eo.max_running = max_batch;
   eo.max_batched_tokens = std::max(o.prompt_len, 512);
   eo.prefix_caching = false;  // every prompt is computed in full
-  Engine engine(*m.model, *m.backend, eo);
+  std::optional<Engine> plain_engine(std::in_place, *m.model, *m.backend, eo);
+  Engine& engine = *plain_engine;
   // Warm-up: a prefill at full length and a short decode at each batch size, so first-use costs
   // (GEMM plans, scratch growth, re-recorded decode graphs) stay out of the figures.
   std::fprintf(stderr, "warming up...\n");
@@ -107,10 +160,12 @@ void run_bench(const BenchOptions& o) {
   std::sort(prefills.begin(), prefills.end());
   const double prefill_s = prefills[1];
   std::vector<double> decode;
-  for (int batch : o.batches) {
-    std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, batch);
-    decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, batch, vocab));
+  std::vector<std::map<std::vector<int>, std::vector<int>>> outputs(o.batches.size());
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, o.batches[i]);
+    decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, &outputs[i]));
   }
+  plain_engine.reset();  // its cache's memory goes back before any other engine starts
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);  // before the copy's buffers
   std::fprintf(stderr, "copy bandwidth...\n");
@@ -142,6 +197,7 @@ void run_bench(const BenchOptions& o) {
                 m.model->config().architecture.c_str(), device.c_str(), m.load_seconds, o.prompt_len / prefill_s,
                 o.batches[i], decode[i], step_ms, ru.ru_maxrss / 1024.0, roofline_ms, 100.0 * roofline_ms / step_ms);
   }
+  if (o.speculative_tokens > 0) bench_speculation_ceiling(m, o, eo, decode, outputs);
 }
 
 CommandRegistration reg({"bench", "Measure load time, prefill and decode throughput, and peak memory",
@@ -159,6 +215,10 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                                           "on the same loaded model")
                                ->delimiter(',')
                                ->check(CLI::Range(1, 1 << 16));
+                           app.add_option("--num-speculative-tokens", o->speculative_tokens,
+                                          "Also decode with K drafts a step that are always right (each prompt's "
+                                          "greedy output replayed): speculative decoding's ceiling")
+                               ->check(CLI::Range(0, 64));
                            app.callback([o] { run_bench(*o); });
                          }});
 
