@@ -75,6 +75,7 @@ inline void make_fp8_checkpoints(const std::string& fixture, int block, const st
   std::ofstream(ref_dir / "config.json") << config.dump();
   config["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
                                    {"weight_block_size", {block, block}}};
+  config["num_nextn_predict_layers"] = 1;  // as V3's config declares the layer it ships
   std::ofstream(fp8_dir / "config.json") << config.dump();
 }
 

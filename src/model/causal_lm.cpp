@@ -26,6 +26,7 @@ CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<
 // only the tokens in its slice (zeros for the others, summed over the group) and computes the
 // logits of its slice, gathered from every rank.
 void CausalLM::load_common(WeightLoader& w) {
+  if (shard_.rank == 0) log_unused_layers(*store_, config_);  // once a group
   const int h = config_.hidden_size, v = config_.vocab_size;
   vocab_share_ = shard_share(v, shard_, "vocabulary entries");
   const Part part = shard_rows(vocab_share_, shard_);

@@ -12,7 +12,6 @@ class DeepseekModel final : public CausalLM {
  public:
   DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, const ModelOptions& o)
       : CausalLM(c, backend, std::move(store), o.shard) {
-    if (shard_.rank == 0) log_skipped_mtp_tensors(*store_, config_.num_layers);  // once a group
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {

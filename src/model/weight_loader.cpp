@@ -178,20 +178,26 @@ Tensor WeightLoader::upload_act(const std::vector<float>& data, Shape shape) {
   return t;
 }
 
-void log_skipped_mtp_tensors(const TensorStore& store, int num_layers) {
+void log_unused_layers(const TensorStore& store, const ModelConfig& config) {
   static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
-  std::set<int> layers;
-  size_t count = 0;
+  const int mtp_end = config.num_layers + config.num_nextn_predict_layers;
+  std::set<int> mtp, extra;
+  size_t mtp_count = 0, extra_count = 0;
   for (const std::string& name : store.names()) {
     std::smatch m;
-    if (std::regex_search(name, m, layer_re) && std::stoi(m[1]) >= num_layers) {
-      layers.insert(std::stoi(m[1]));
-      ++count;
-    }
+    if (!std::regex_search(name, m, layer_re)) continue;
+    const int layer = std::stoi(m[1]);
+    if (layer < config.num_layers) continue;
+    (layer < mtp_end ? mtp : extra).insert(layer);
+    ++(layer < mtp_end ? mtp_count : extra_count);
   }
-  if (count)
-    log_info("skipping ", count, " tensors of multi-token-prediction layer(s) ", *layers.begin(), "..", *layers.rbegin(),
+  if (mtp_count)
+    log_info("skipping ", mtp_count, " tensors of multi-token-prediction layer(s) ", *mtp.begin(), "..", *mtp.rbegin(),
              " (not used for generation)");
+  if (extra_count)
+    log_warn("the checkpoint holds ", extra_count, " tensors of layer(s) ", *extra.begin(), "..", *extra.rbegin(),
+             ", past config.json's ", config.num_layers, " layers", config.num_nextn_predict_layers ? " and its multi-token-prediction layers" : "",
+             ": they are not used (do config.json and the weights belong together?)");
 }
 
 }  // namespace dsinfer

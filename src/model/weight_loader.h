@@ -55,8 +55,9 @@ class WeightLoader {
   size_t& loaded_bytes_;
 };
 
-// Logs one line about tensors of multi-token-prediction layers (index >= num_layers), which
-// dsinfer does not load.
-void log_skipped_mtp_tensors(const TensorStore& store, int num_layers);
+// Logs the checkpoint's layers past config.json's num_hidden_layers, which are not loaded: a line
+// about the multi-token-prediction layers the config declares (num_nextn_predict_layers), a
+// warning about any beyond them (a config that does not match its weights).
+void log_unused_layers(const TensorStore& store, const ModelConfig& config);
 
 }  // namespace dsinfer

@@ -217,10 +217,17 @@ void Engine::Impl::step() {
       continue;
     }
     bool finished = false;
-    const int accepted = verify(sc, logits, row, finished);
+    const uint64_t id = sc.seq->id;
+    try {
+      const int accepted = verify(sc, logits, row, finished);
+      scheduler.complete(*sc.seq, sc.num_tokens - sc.drafts + accepted);
+    } catch (const std::exception& e) {  // this sequence's logits cannot be sampled; the others go on
+      log_warn("request ", id, ": ", e.what());
+      finish(id, FinishReason::Error, e.what());
+      finished = false;  // finish() removed it already
+    }
     row += 1 + sc.drafts;
-    scheduler.complete(*sc.seq, sc.num_tokens - sc.drafts + accepted);
-    if (finished) done.push_back(sc.seq->id);
+    if (finished) done.push_back(id);
   }
   for (uint64_t id : done) scheduler.remove(id);
 }

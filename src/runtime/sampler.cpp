@@ -6,6 +6,8 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "core/error.h"
+
 namespace dsinfer {
 namespace {
 
@@ -86,6 +88,10 @@ std::vector<std::pair<int, float>> filtered_candidates(const float* logits, int 
 
 SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, const SampleContext& ctx,
                           std::mt19937_64& rng) {
+  // A NaN would be sampled as whatever a comparison makes of it: broken weights or an overflow
+  // must fail the request, not hand it token 0.
+  for (int i = 0; i < vocab; ++i)
+    if (std::isnan(logits[i])) fail("the model's logits hold NaN (at vocabulary entry ", i, "): broken weights or an overflow");
   apply_penalties(logits, p, ctx);
   SampleResult r;
   if (p.greedy()) {

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
 
 #include "../fixture_util.h"
 #include "backend/backend.h"
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
 #include "model/model.h"
 #include "runtime/engine.h"
 
@@ -277,5 +280,37 @@ TEST(Engine, WaitingSequencesSharingCachedPrefixesNeverStarveTheCache) {
   ASSERT_EQ(idle.wait_for(std::chrono::seconds(120)), std::future_status::ready) << "requests never finished";
   for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(c.tokens[ids[i]], run_alone(m, reqs[i])) << "request " << i;
   EXPECT_GT(engine.stats().preemptions, 0);
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+}
+
+// A model whose logits are NaN (broken weights) fails its requests by name and frees them;
+// it does not hand them token 0.
+TEST(Engine, NanLogitsFailTheRequestWithAClearError) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dsinfer_nan_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  TensorStore store = TensorStore::open_dir(fixture_dir("ds2-lite-tiny"));
+  std::map<std::string, OwnedTensor> out;
+  for (const std::string& name : store.names()) {
+    const Tensor& t = store.get(name).view;
+    OwnedTensor o{t.dtype, t.shape, {}};
+    o.bytes.assign(static_cast<const unsigned char*>(t.data), static_cast<const unsigned char*>(t.data) + t.nbytes());
+    if (name == "lm_head.weight")
+      for (size_t i = 0; i + 1 < o.bytes.size(); i += 2) o.bytes[i] = 0xC0, o.bytes[i + 1] = 0x7F;  // bf16 NaN
+    out[name] = std::move(o);
+  }
+  write_safetensors((dir / "model.safetensors").string(), out);
+  std::filesystem::copy_file(fixture_dir("ds2-lite-tiny") + "/config.json", dir / "config.json");
+  auto backend = make_cpu_backend();
+  auto model = load_model(ModelDir::open(dir.string()), *backend);
+  EngineOptions o;
+  o.kv_cache_tokens = 256;
+  Engine engine(*model, *backend, o);
+  Collector c;
+  const uint64_t id = engine.submit(greedy({3, 4, 5}, 4), c.callback());
+  engine.wait_idle();
+  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(c.tokens[id].empty());
+  EXPECT_EQ(c.finals[id].reason, FinishReason::Error);
+  EXPECT_NE(c.finals[id].error.find("NaN"), std::string::npos) << c.finals[id].error;
   EXPECT_EQ(engine.stats().kv_blocks_used, 0);
 }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 
+#include "core/error.h"
+
 using namespace dsinfer;
 
 namespace {
@@ -79,4 +81,14 @@ TEST(Sampler, LogprobsAreALogSoftmaxWithTheTopAlternatives) {
   ASSERT_EQ(r.top_logprobs.size(), 2u);
   EXPECT_EQ(r.top_logprobs[1].first, 0);
   EXPECT_NEAR(r.top_logprobs[1].second, std::log(0.25f), 1e-5);
+}
+
+TEST(Sampler, LogitBiasIsAddedAndNanLogitsAreRefused) {
+  std::mt19937_64 rng(1);
+  SamplingParams p;
+  p.temperature = 0;
+  p.logit_bias = {{0, 5.0f}};
+  EXPECT_EQ(pick({1, 3, 3, 2}, p, rng), 0);
+  p.logit_bias.clear();
+  EXPECT_THROW(pick({1, NAN, 3, 2}, p, rng), dsinfer::Error);
 }
