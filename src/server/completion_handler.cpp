@@ -87,15 +87,25 @@ std::unique_ptr<Generation> submit(ServerContext& ctx, const Prepared& p, Clock:
   }
 }
 
-// Waits for the whole generation; a timeout or a cancellation (drain) becomes the error to send.
-CompletionResult run_to_end(Generation& gen, const Prepared& p, Clock::time_point deadline) {
+// The client of a non-streaming request closed its connection: nothing is left to answer.
+struct ClientGone {};
+
+// Waits for the whole generation; a timeout or a cancellation (drain) becomes the error to send,
+// a client that left cancels it.
+CompletionResult run_to_end(Generation& gen, const Prepared& p, Clock::time_point deadline, PeerConnection& peer) {
   ResultBuilder builder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning);
   for (;;) {
-    std::optional<GenerationUpdate> u = gen.take(deadline);
-    if (!u) {
+    const Clock::time_point now = Clock::now();
+    if (peer.closed()) {
+      gen.cancel();
+      throw ClientGone{};
+    }
+    if (now >= deadline) {
       gen.cancel();
       throw ApiError(408, "timeout_error", "request timed out", "", "request_timeout");
     }
+    std::optional<GenerationUpdate> u = gen.take(std::min(deadline, now + std::chrono::seconds(1)));
+    if (!u) continue;
     builder.add(*u);
     if (!u->finished) continue;
     if (u->reason == FinishReason::Cancelled)
@@ -130,16 +140,19 @@ void handle_completion(ServerContext& ctx, Endpoint endpoint, const httplib::Req
     if (p.api.stream) {
       StreamJob job{p.meta,  p.api.include_usage, p.api.top_logprobs >= 0,
                     ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning),
-                    p.cache_request, deadline_of(ctx, arrival), std::move(gen), std::move(ticket)};
+                    p.cache_request, deadline_of(ctx, arrival), PeerConnection(req), std::move(gen), std::move(ticket)};
       start_stream(ctx, std::move(job), res);
       return;
     }
-    CompletionResult r = run_to_end(*gen, p, deadline_of(ctx, arrival));
+    PeerConnection peer(req);
+    CompletionResult r = run_to_end(*gen, p, deadline_of(ctx, arrival), peer);
     record_success(ctx, *gen, p.cache_request, r);
     send_json(res, 200, response_json(p.meta, r));
   } catch (const ApiError& e) {
     ctx.metrics.count_request(outcome_for_status(e.status));
     send_error(res, e);
+  } catch (const ClientGone&) {
+    ctx.metrics.count_request(Outcome::Cancelled);
   } catch (const std::exception& e) {
     log_warn("request failed: ", e.what());
     ctx.metrics.count_request(Outcome::Error);

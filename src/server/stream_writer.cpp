@@ -42,6 +42,10 @@ class StreamWriter {
       }
     }
     auto now = Clock::now();
+    if (job_.peer.closed()) {  // gone before a write could fail (queued, or between tokens)
+      job_.generation->cancel();
+      return false;
+    }
     if (now >= job_.deadline) {
       job_.generation->cancel();
       ctx_.metrics.count_request(Outcome::Timeout);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "server/generation.h"
+#include "server/peer_connection.h"
 #include "server/response_format.h"
 #include "server/result_builder.h"
 #include "server/server_context.h"
@@ -22,6 +23,7 @@ struct StreamJob {
   ResultBuilder builder;
   std::string cache_request;  // non-empty: store the finished result in the response cache
   Clock::time_point deadline;
+  PeerConnection peer;  // a client that left while nothing was written cancels the generation
   std::unique_ptr<Generation> generation;
   ActiveRequests::Ticket ticket;  // after generation: released first, so it never points at a dead one
 };

@@ -121,4 +121,37 @@ TEST(Concurrency, DisconnectMidStreamCancelsAndFreesBlocks) {
   EXPECT_LT(metric(m, "dsinfer_generation_tokens_total"), 1000);
 }
 
+
+// A raw HTTP POST of `body` whose client closes its socket after `wait`, without reading.
+void post_and_leave(int port, const std::string& body, std::chrono::milliseconds wait) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(wait);
+  close(fd);
+}
+
+// Clients that leave before anything is written to them (a non-streaming request running, a
+// stream still queued behind it) are noticed from the connection, not at a write that never
+// comes: both are cancelled well before the running one's 3500 tokens.
+TEST(Concurrency, ClientsThatLeaveBeforeAnyWriteAreCancelled) {
+  ServerProcess s("qwen2-tiny", {"--max-running", "1", "--kv-cache-tokens", "4096"});
+  ASSERT_TRUE(s.ready());
+  std::thread whole([&] { post_and_leave(s.port(), greedy_completion("a long story", 3500).dump(), std::chrono::milliseconds(800)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  post_and_leave(s.port(), greedy_completion("queued", 3500, true).dump(), std::chrono::milliseconds(300));
+  whole.join();
+  std::string m = wait_idle(s);
+  EXPECT_EQ(metric(m, "dsinfer_requests_total{outcome=\"cancelled\"}"), 2) << m;
+  EXPECT_EQ(metric(m, "dsinfer_requests_total{outcome=\"success\"}"), 0);
+  EXPECT_EQ(metric(m, "dsinfer_kv_cache_blocks_used"), 0);
+  EXPECT_LT(metric(m, "dsinfer_generation_tokens_total"), 3400);
+}
+
 }  // namespace
