@@ -54,9 +54,13 @@ SamplingParams resolve_sampling(const ApiRequest& r, const SamplingParams& defau
 
 }  // namespace
 
+std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& m) {
+  return r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
+}
+
 GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& m) {
   GenerationRequest g;
-  g.prompt = r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
+  g.prompt = prompt_tokens(r, m);
   const std::string prompt_field = r.endpoint == Endpoint::Chat ? "messages" : "prompt";
   if (g.prompt.empty()) throw invalid_field(prompt_field, "the prompt has no tokens");
   const int context = m.engine->max_model_len();

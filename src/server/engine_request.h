@@ -11,6 +11,10 @@ namespace dsinfer {
 // Throws ApiError 400 naming the field when the prompt cannot be built or does not fit.
 GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& model);
 
+// The prompt's token ids: the chat template rendered and encoded, a text encoded with the
+// tokenizer's special tokens, or the ids given. Throws ApiError 400 naming the field.
+std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& model);
+
 // Greedy, or sampled with a fixed seed: the same request gives the same output.
 bool deterministic(const SamplingParams& p);
 

@@ -8,6 +8,7 @@
 #include "server/auth.h"
 #include "server/completion_handler.h"
 #include "server/http_response.h"
+#include "server/tokenize_handler.h"
 
 namespace dsinfer {
 namespace {
@@ -143,6 +144,12 @@ void ApiServer::add_routes() {
   }));
   http_.Post("/v1/completions", authenticated([this](const httplib::Request& req, httplib::Response& res) {
     handle_completion(ctx_, Endpoint::Completion, req, res);
+  }));
+  http_.Post("/tokenize", authenticated([this](const httplib::Request& req, httplib::Response& res) {
+    handle_tokenize(ctx_, req, res);
+  }));
+  http_.Post("/detokenize", authenticated([this](const httplib::Request& req, httplib::Response& res) {
+    handle_detokenize(ctx_, req, res);
   }));
 }
 

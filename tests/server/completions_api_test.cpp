@@ -254,6 +254,19 @@ TEST_F(CompletionsApi, LogitBiasSteersTheTokens) {
   EXPECT_EQ(bad->status, 400) << bad->body;
 }
 
+TEST_F(CompletionsApi, TokenizeCountsWhatACompletionWouldAndDetokenizeInverts) {
+  json chat = post_ok("/v1/chat/completions", chat_body(1));
+  json t = post_ok("/tokenize", {{"messages", chat_body(1)["messages"]}});
+  EXPECT_EQ(t["count"], chat["usage"]["prompt_tokens"]);
+  EXPECT_EQ(t["tokens"].size(), t["count"].get<size_t>());
+  EXPECT_GT(t["max_model_len"].get<int>(), 0);
+  json text = post_ok("/tokenize", {{"prompt", "The capital of France is"}});
+  EXPECT_EQ(post_ok("/detokenize", {{"tokens", text["tokens"]}})["prompt"], "The capital of France is");
+  auto bad = server_->post("/detokenize", {{"tokens", {-1}}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
 // A server drafting by prompt lookup answers as one that does not, and counts its drafts (the
 // small vocabulary of ds2-lite-tiny makes its output repeat tokens, which drafts).
 TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {
