@@ -151,6 +151,17 @@ void ApiServer::add_routes() {
   http_.Post("/detokenize", authenticated([this](const httplib::Request& req, httplib::Response& res) {
     handle_detokenize(ctx_, req, res);
   }));
+  // A known route asked with the wrong method is 405 naming the right one, not 404.
+  for (const char* path : {"/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"})
+    http_.Get(path, [](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", "POST");
+      send_error(res, ApiError(405, "invalid_request_error", req.path + " takes POST", "", "method_not_allowed"));
+    });
+  for (const char* path : {"/v1/models", "/health", "/metrics"})
+    http_.Post(path, [](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", "GET");
+      send_error(res, ApiError(405, "invalid_request_error", req.path + " takes GET", "", "method_not_allowed"));
+    });
 }
 
 void ApiServer::start() {

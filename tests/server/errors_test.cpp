@@ -135,9 +135,11 @@ TEST_F(Errors, UnknownModelIs404) {
   expect_error(server_->client().Get("/v1/models/gpt-17", auth()), 404);
 }
 
-TEST_F(Errors, UnknownRouteIs404Json) {
+TEST_F(Errors, UnknownRouteIs404AndAWrongMethod405Json) {
   expect_error(server_->client().Get("/v2/nothing"), 404);
-  expect_error(server_->client().Get("/v1/chat/completions", auth()), 404);
+  auto wrong = server_->client().Get("/v1/chat/completions", auth());
+  expect_error(wrong, 405);
+  EXPECT_EQ(wrong->get_header_value("Allow"), "POST");
 }
 
 TEST_F(Errors, GarbageOnTheSocketDoesNotKillTheServer) {
