@@ -80,10 +80,10 @@ class ReplayDrafter final : public Drafter {
 // Decode throughput at a full batch: the clock runs from the step where the last of `batch`
 // sequences got its first token to the first sequence's end, so every step in the window
 // decodes all of them. Prompts are admitted one step after another, so each sequence may
-// generate up to `batch` more tokens than --gen-len before the window opens. `outputs`, when
-// given, receives each prompt's tokens.
+// generate up to `batch` more tokens than --gen-len before the window opens, (K + 1) x `batch`
+// with K drafts a step (`tokens_per_step`). `outputs`, when given, receives each prompt's tokens.
 double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batch, int vocab,
-                           std::map<std::vector<int>, std::vector<int>>* outputs = nullptr) {
+                           std::map<std::vector<int>, std::vector<int>>* outputs = nullptr, int tokens_per_step = 1) {
   std::mutex mu;
   int first_tokens = 0;
   bool window_closed = false;
@@ -92,7 +92,7 @@ double decode_tokens_per_s(Engine& engine, int prompt_len, int gen_len, int batc
   for (int b = 0; b < batch; ++b) {
     GenerationRequest r;
     r.prompt = synthetic_prompt(prompt_len, vocab, b + 1);
-    r.max_tokens = gen_len + batch;
+    r.max_tokens = gen_len + batch * tokens_per_step;
     r.ignore_eos = true;
     r.sampling.temperature = 0;
     std::vector<int>* out = outputs ? &(*outputs)[r.prompt] : nullptr;
@@ -127,8 +127,8 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
     eo.drafter = std::make_shared<ReplayDrafter>(std::move(outputs[i]), o.prompt_len, k);
     Engine engine(*m.model, *m.backend, eo);
     std::fprintf(stderr, "decode of %d tokens at batch %d with %d drafts...\n", o.gen_len, o.batches[i], k);
-    decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab);  // warm-up: the steps' shapes
-    const double tps = decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab);
+    decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 1 + k);  // warm-up
+    const double tps = decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 1 + k);
     const EngineStats s = engine.stats();
     std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld |\n", o.batches[i], decode[i], tps, tps / decode[i],
                 static_cast<long long>(s.accepted_draft_tokens), static_cast<long long>(s.draft_tokens));
@@ -163,7 +163,9 @@ void run_bench(const BenchOptions& o) {
   std::vector<std::map<std::vector<int>, std::vector<int>>> outputs(o.batches.size());
   for (size_t i = 0; i < o.batches.size(); ++i) {
     std::fprintf(stderr, "decode of %d tokens at batch %d...\n", o.gen_len, o.batches[i]);
-    decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, &outputs[i]));
+    // Long enough for the drafting run's lead too, whose drafts are these outputs.
+    decode.push_back(decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, &outputs[i],
+                                         1 + o.speculative_tokens));
   }
   plain_engine.reset();  // its cache's memory goes back before any other engine starts
   struct rusage ru {};
