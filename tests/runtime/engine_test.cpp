@@ -8,7 +8,7 @@
 #include <map>
 #include <mutex>
 
-#include "../fixture_util.h"
+#include "engine_test_util.h"
 #include "backend/backend.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
@@ -19,12 +19,6 @@ using namespace dsinfer;
 using namespace dsinfer::testing;
 
 namespace {
-
-struct Loaded {
-  std::unique_ptr<Backend> backend = make_cpu_backend();
-  std::unique_ptr<Model> model;
-  explicit Loaded(const std::string& name) : model(load_model(ModelDir::open(fixture_dir(name)), *backend)) {}
-};
 
 // Collects every request's tokens and final event.
 struct Collector {
@@ -41,15 +35,6 @@ struct Collector {
     };
   }
 };
-
-GenerationRequest greedy(std::vector<int> prompt, int max_tokens) {
-  GenerationRequest r;
-  r.prompt = std::move(prompt);
-  r.max_tokens = max_tokens;
-  r.sampling.temperature = 0.0f;
-  r.ignore_eos = true;
-  return r;
-}
 
 std::vector<int> run_alone(Loaded& m, const GenerationRequest& r, EngineOptions o = {}) {
   o.kv_cache_tokens = 4096;

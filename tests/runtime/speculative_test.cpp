@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "../fixture_util.h"
+#include "engine_test_util.h"
 #include "backend/backend.h"
 #include "model/model.h"
 #include "runtime/engine.h"
@@ -20,12 +20,6 @@ namespace {
 std::vector<int> ngram(const std::vector<int>& tokens, int max_tokens, int min_n, int max_n, int option_max = 8) {
   return NgramDrafter({option_max, min_n, max_n}).propose(tokens, max_tokens);
 }
-
-struct Loaded {
-  std::unique_ptr<Backend> backend = make_cpu_backend();
-  std::unique_ptr<Model> model;
-  explicit Loaded(const std::string& name) : model(load_model(ModelDir::open(fixture_dir(name)), *backend)) {}
-};
 
 struct Output {
   std::vector<int> tokens;
@@ -81,15 +75,6 @@ class KnownDrafter final : public Drafter {
   std::vector<std::vector<int>> sequences_;
   int max_tokens_, spoil_, vocab_;
 };
-
-GenerationRequest greedy(std::vector<int> prompt, int max_tokens) {
-  GenerationRequest r;
-  r.prompt = std::move(prompt);
-  r.max_tokens = max_tokens;
-  r.sampling.temperature = 0.0f;
-  r.ignore_eos = true;
-  return r;
-}
 
 // Runs the requests at once, returning each one's output in order.
 std::vector<Output> run(Loaded& m, const std::vector<GenerationRequest>& reqs, EngineOptions o, EngineStats* stats = nullptr,
