@@ -5,6 +5,8 @@
 #include <mutex>
 #include <random>
 
+#include "text/utf8.h"
+
 namespace dsinfer {
 namespace {
 
@@ -60,7 +62,7 @@ json completion_logprobs(const ResponseMeta& m, const std::vector<TokenLogprob>&
     for (const auto& [id, p] : lp.top) top[token_string(m, id)] = p;
     tops.push_back(top);
     offsets.push_back(offset);
-    offset += t.size();
+    offset += utf8_decode(t).size();  // in characters, as Python's str (vLLM, OpenAI) counts them
   }
   return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }

@@ -38,7 +38,7 @@ struct StreamDelta {
   std::vector<TokenLogprob> logprobs;
   bool want_logprobs = false;
   std::optional<std::string> finish_reason;
-  size_t text_offset = 0;  // completions logprobs: offset of this piece in the whole text
+  size_t text_offset = 0;  // completions logprobs: offset of this piece in the whole text, in characters
 };
 
 // A chunk object; `usage_field` adds "usage": null, as OpenAI does when include_usage is on.

@@ -1,5 +1,7 @@
 #include "server/result_builder.h"
 
+#include "text/utf8.h"
+
 namespace dsinfer {
 
 ResultBuilder::ResultBuilder(std::vector<int> prompt_ids, bool reasoning, bool starts_in_reasoning) {
@@ -9,7 +11,7 @@ ResultBuilder::ResultBuilder(std::vector<int> prompt_ids, bool reasoning, bool s
 
 StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
   StreamDelta d;
-  d.text_offset = result_.content.size();
+  d.text_offset = content_chars_;
   d.tokens = u.tokens;
   d.logprobs = u.logprobs;
   if (parser_) {
@@ -25,6 +27,7 @@ StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
     d.content = u.text;
   }
   result_.content += d.content;
+  content_chars_ += utf8_decode(d.content).size();
   result_.reasoning += d.reasoning;
   result_.output_ids.insert(result_.output_ids.end(), u.tokens.begin(), u.tokens.end());
   result_.logprobs.insert(result_.logprobs.end(), u.logprobs.begin(), u.logprobs.end());

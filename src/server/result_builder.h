@@ -26,6 +26,7 @@ class ResultBuilder {
  private:
   std::optional<ReasoningParser> parser_;
   CompletionResult result_;
+  size_t content_chars_ = 0;  // characters (code points) of result_.content: logprobs' text_offset
 };
 
 // "stop" / "length" for the finish reasons a finished request reports to its client.

@@ -1,6 +1,7 @@
 // The OpenAI endpoints end to end against the real binary: chat and completions, usage, finish
 // reasons, stop strings, logprobs, streaming equal to non-streaming, models and health.
 #include "server_process.h"
+#include "text/utf8.h"
 
 using namespace dsinfer::testing;
 
@@ -160,6 +161,11 @@ TEST_F(CompletionsApi, CompletionLogprobsUseTheLegacyShape) {
   EXPECT_EQ(lp["top_logprobs"].size(), 3u);
   EXPECT_EQ(lp["top_logprobs"][0].size(), 2u);
   EXPECT_EQ(lp["text_offset"][0], 0);
+  // Offsets count characters, as Python's str does: each is the last plus its token's length.
+  for (size_t i = 1; i < 3; ++i) {
+    std::u32string prev = utf8_decode(lp["tokens"][i - 1].get<std::string>());
+    EXPECT_EQ(lp["text_offset"][i].get<size_t>(), lp["text_offset"][i - 1].get<size_t>() + prev.size());
+  }
 }
 
 TEST_F(CompletionsApi, SeededSamplingIsReproducible) {
