@@ -163,7 +163,7 @@ TEST_F(CompletionsApi, CompletionLogprobsUseTheLegacyShape) {
   EXPECT_EQ(lp["text_offset"][0], 0);
   // Offsets count characters, as Python's str does: each is the last plus its token's length.
   for (size_t i = 1; i < 3; ++i) {
-    std::u32string prev = utf8_decode(lp["tokens"][i - 1].get<std::string>());
+    std::u32string prev = dsinfer::utf8_decode(lp["tokens"][i - 1].get<std::string>());
     EXPECT_EQ(lp["text_offset"][i].get<size_t>(), lp["text_offset"][i - 1].get<size_t>() + prev.size());
   }
 }
