@@ -105,6 +105,7 @@ TEST(Cli, BadInputGivesAClearErrorAndExitStatus1) {
   EXPECT_EQ(run("generate --model " + fixture_dir("qwen2-tiny") + " --ids 1,x,3").status, 1);
   EXPECT_EQ(run("generate --model " + fixture_dir("ds2-lite-tiny") + " --prompt hi").status, 1);
   EXPECT_EQ(run("score --model " + fixture_dir("ds2-lite-tiny") + " --ids 5000 --output /dev/null").status, 1);
+  EXPECT_EQ(run("detokenize --model " + fixture_dir("qwen2-tiny") + " --ids 9999999").status, 1);
   EXPECT_NE(run("frobnicate").status, 0);
 }
 
