@@ -62,6 +62,9 @@ ApiServer::ApiServer(ServerContext& ctx) : ctx_(ctx) {
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_.set_payload_max_length(ctx.options.max_body_bytes);
   http_.set_tcp_nodelay(true);  // SSE chunks are small; do not let Nagle hold them back
+  // httplib closes a keep-alive connection after 5 requests; a client's pool reuses its
+  // connections for thousands (an idle one still gives its thread back after 5 s).
+  http_.set_keep_alive_max_count(10000);
   // httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use and
   // take part of its traffic; a restart only needs SO_REUSEADDR.
   http_.set_socket_options([](socket_t sock) {
