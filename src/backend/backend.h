@@ -223,7 +223,7 @@ class Backend {
     return false;
   }
   // ids[r] = argmax of logits row r (F32 [rows, vocab] -> I32 [rows]; first index on ties), so
-  // greedy sampling moves only ids to the host.
+  // greedy sampling moves only ids to the host; -1 for a row that holds a NaN (no token is right).
   virtual void argmax_rows(const Tensor& logits, Tensor ids) = 0;
   // out[i] = x[rows[i]]
   virtual void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) = 0;

@@ -74,10 +74,14 @@ void SafetensorsFile::check_no_overlap(const std::string& path) const {
   for (const auto& [name, e] : tensors_) by_start.push_back(&e);
   auto begin = [](const TensorEntry* e) { return static_cast<const unsigned char*>(e->view.data); };
   std::sort(by_start.begin(), by_start.end(), [&](auto* a, auto* b) { return begin(a) < begin(b); });
-  for (size_t i = 1; i < by_start.size(); ++i)
-    if (begin(by_start[i - 1]) + by_start[i - 1]->view.nbytes() > begin(by_start[i]) && by_start[i]->view.nbytes() > 0)
-      fail("corrupt safetensors header in '", path, "': tensors '", by_start[i - 1]->name, "' and '", by_start[i]->name,
+  const TensorEntry* furthest = nullptr;  // of the tensors so far, the one that ends last
+  for (const TensorEntry* e : by_start) {
+    if (e->view.nbytes() == 0) continue;
+    if (furthest && begin(furthest) + furthest->view.nbytes() > begin(e))
+      fail("corrupt safetensors header in '", path, "': tensors '", furthest->name, "' and '", e->name,
            "' overlap in the data section");
+    if (!furthest || begin(e) + e->view.nbytes() > begin(furthest) + furthest->view.nbytes()) furthest = e;
+  }
 }
 
 TensorStore TensorStore::open_dir(const std::string& dir) {

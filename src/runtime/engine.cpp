@@ -38,7 +38,9 @@ int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& 
   int64_t tokens = o.kv_cache_tokens;
   if (tokens <= 0 && o.kv_cache_bytes > 0) tokens = static_cast<int64_t>(o.kv_cache_bytes / spec.bytes_per_token());
   if (tokens <= 0) {
-    KvBudget b = plan_kv_cache(model, backend, o.memory_utilization, o.max_batched_tokens, o.max_running, o.block_size);
+    // With drafts every token of a step may be a row of logits.
+    const int logit_rows = o.drafter ? std::max(o.max_running, o.max_batched_tokens) : o.max_running;
+    KvBudget b = plan_kv_cache(model, backend, o.memory_utilization, o.max_batched_tokens, logit_rows, o.block_size);
     log_info("KV cache sized from device memory: ", b.derivation);
     tokens = b.tokens;
   }
@@ -272,6 +274,7 @@ SampleResult Engine::Impl::sample_row(Sequence& s, StepLogits& l, int64_t row) {
   if (l.host) return sample_on_host(s, l.host + row * l.vocab);
   auto whole = l.whole_rows.find(row);
   if (whole != l.whole_rows.end()) return sample_on_host(s, whole->second.data());
+  if (l.argmax[row] < 0) fail("the model's logits hold NaN: broken weights or an overflow");
   SampleResult r;
   r.token = l.argmax[row];
   return r;
@@ -292,7 +295,7 @@ int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, boo
     const bool accepted = i < sc.drafts && res.token == drafts[i];
     finished = advance(s, std::move(res));
     if (finished || !accepted) {
-      accepted_draft_tokens += i;
+      accepted_draft_tokens += i + (accepted ? 1 : 0);  // a right draft the sequence ended on counts too
       return i;
     }
   }

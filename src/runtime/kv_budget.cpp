@@ -7,14 +7,14 @@
 namespace dsinfer {
 
 KvBudget plan_kv_cache(const Model& model, const Backend& backend, double memory_utilization, int step_tokens,
-                       int max_running, int block_size) {
+                       int logit_rows, int block_size) {
   if (memory_utilization <= 0.0 || memory_utilization > 1.0)
     fail("memory utilization must be in (0, 1] (got ", memory_utilization, ")");
   const MemoryInfo mem = backend.memory_info();
   const int64_t weights = static_cast<int64_t>(model.weight_bytes());
   // The engine's expert parallelism has no all-to-all: each rank's buffers hold every pair.
   const int64_t workspace =
-      plan::estimate_activations(model.config(), model.layout(), step_tokens, max_running, /*all_pairs=*/true).total();
+      plan::estimate_activations(model.config(), model.layout(), step_tokens, logit_rows, /*all_pairs=*/true).total();
   KvBudget b;
   b.bytes = plan::kv_cache_bytes_available(static_cast<double>(mem.total), memory_utilization, weights, workspace);
   const double gib = 1024.0 * 1024.0 * 1024.0;

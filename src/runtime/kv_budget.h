@@ -16,7 +16,8 @@ struct KvBudget {
   std::string derivation;  // the figures behind it, for the log
 };
 
+// `logit_rows`: the most rows of logits a step samples (its sequences, or with drafts every token).
 KvBudget plan_kv_cache(const Model& model, const Backend& backend, double memory_utilization, int step_tokens,
-                       int max_running, int block_size);
+                       int logit_rows, int block_size);
 
 }  // namespace dsinfer

@@ -8,13 +8,23 @@ namespace dsinfer {
 
 namespace {
 
-// Start of the most recent earlier occurrence of the last n tokens, or -1.
-int find_earlier(const std::vector<int>& tokens, int n) {
+struct Match {
+  int start = -1;  // where the earlier occurrence starts
+  int n = 0;       // how many tokens of the suffix it repeats
+};
+
+// The most recent earlier occurrence of the longest suffix of max_n..min_n tokens, in one pass
+// from the end (a long context is read once, not once per length); stops at a whole max_n match.
+Match longest_recent_match(const std::vector<int>& tokens, int min_n, int max_n) {
   const int len = static_cast<int>(tokens.size());
-  const int* suffix = tokens.data() + len - n;
-  for (int start = len - n - 1; start >= 0; --start)
-    if (std::equal(suffix, suffix + n, tokens.data() + start)) return start;
-  return -1;
+  Match best;
+  for (int end = len - 2; end >= 0; --end) {  // the occurrence ends at `end`, before the suffix's last token
+    int n = 0;
+    while (n < max_n && n <= end && tokens[end - n] == tokens[len - 1 - n]) ++n;
+    if (n >= min_n && n > best.n) best = {end - n + 1, n};
+    if (best.n == max_n) break;
+  }
+  return best;
 }
 
 }  // namespace
@@ -26,17 +36,13 @@ NgramDrafter::NgramDrafter(const NgramDraftOptions& o) : o_(o) {
 }
 
 std::vector<int> NgramDrafter::propose(const std::vector<int>& tokens, int max_tokens) const {
-  const int len = static_cast<int>(tokens.size());
   const int want = std::min(max_tokens, o_.max_tokens);
-  if (want <= 0) return {};
-  for (int n = std::min(o_.max_n, len - 1); n >= o_.min_n; --n) {
-    const int start = find_earlier(tokens, n);
-    if (start < 0) continue;
-    // What followed the match; it may run into the suffix itself (a repeating pattern).
-    const int from = start + n, to = std::min(len, from + want);
-    return {tokens.begin() + from, tokens.begin() + to};
-  }
-  return {};
+  if (want <= 0 || tokens.size() < 2) return {};
+  const Match m = longest_recent_match(tokens, o_.min_n, std::min<int>(o_.max_n, static_cast<int>(tokens.size()) - 1));
+  if (m.start < 0) return {};
+  // What followed the match; it may run into the suffix itself (a repeating pattern).
+  const int from = m.start + m.n, to = std::min(static_cast<int>(tokens.size()), from + want);
+  return {tokens.begin() + from, tokens.begin() + to};
 }
 
 std::shared_ptr<const Drafter> make_ngram_drafter(const NgramDraftOptions& o) {

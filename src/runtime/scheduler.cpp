@@ -24,19 +24,23 @@ bool Scheduler::grow_blocks(Sequence& s, int tokens) {
   return true;
 }
 
-int Scheduler::draft(Sequence& s, int budget, int later) {
-  if (!options_.drafter || s.remaining() != 1) return 0;  // only decoding sequences draft
-  // Every draft may be accepted, and one more token is sampled after them.
-  const int room = std::min(budget - 1, s.request.max_tokens - static_cast<int>(s.generated.size()) - 1);
-  if (room <= 0) return 0;
-  std::vector<int> d = options_.drafter->propose(s.tokens, room);
-  if (d.empty()) return 0;
-  d.resize(std::min<size_t>(d.size(), room));
-  const int bs = blocks_.block_size();
-  const int need = (static_cast<int>(s.tokens.size() + d.size()) + bs - 1) / bs - static_cast<int>(s.blocks.size());
-  if (blocks_.available() - std::max(need, 0) < later) return 0;  // drafts never cost another sequence its step
-  s.tokens.insert(s.tokens.end(), d.begin(), d.end());
-  return static_cast<int>(d.size());
+void Scheduler::add_drafts(std::vector<ScheduledSeq>& out, int& budget) {
+  for (ScheduledSeq& sc : out) {
+    Sequence& s = *sc.seq;
+    if (budget <= 0) return;
+    if (!sc.samples || sc.num_tokens != 1) continue;  // only decoding sequences draft
+    // Every draft may be accepted, and one more token is sampled after them.
+    const int room = std::min(budget, s.request.max_tokens - static_cast<int>(s.generated.size()) - 1);
+    if (room <= 0) continue;
+    std::vector<int> d = options_.drafter->propose(s.tokens, room);
+    grow_blocks(s, static_cast<int>(s.tokens.size() + std::min<size_t>(d.size(), room)));  // as many as are free
+    const int fits = static_cast<int>(s.blocks.size()) * blocks_.block_size() - static_cast<int>(s.tokens.size());
+    d.resize(std::max(0, std::min({static_cast<int>(d.size()), room, fits})));
+    s.tokens.insert(s.tokens.end(), d.begin(), d.end());
+    sc.num_tokens += static_cast<int>(d.size());
+    sc.drafts = static_cast<int>(d.size());
+    budget -= sc.drafts;
+  }
 }
 
 void Scheduler::free_blocks(Sequence& s) {
@@ -106,7 +110,6 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
   bool preempted = false;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence& s = *running_[i];
-    const int drafts = draft(s, budget, static_cast<int>(running_.size() - i - 1));
     const int n = std::min(s.remaining(), budget);
     while (!grow_blocks(s, s.computed + n) && running_.size() > i + 1) {
       preempt(running_.size() - 1);
@@ -117,13 +120,15 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
       preempted = true;
       break;
     }
-    out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size()), drafts});
+    out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size())});
     budget -= n;
   }
   // Admit waiting sequences only while nothing had to be preempted this step.
   while (!preempted && budget > 0 && !waiting_.empty() &&
          static_cast<int>(running_.size()) < options_.max_running && admit_next(budget, out)) {
   }
+  // Drafts last: they take only what the running and newly admitted sequences leave.
+  if (options_.drafter && !preempted) add_drafts(out, budget);
   return out;
 }
 

@@ -41,10 +41,10 @@ class Scheduler {
 
  private:
   bool grow_blocks(Sequence& s, int tokens);
-  // Appends drafted tokens to a decoding sequence where they fit the step's budget, its
-  // max_tokens and spare blocks (one kept for each of the `later` sequences still to schedule);
-  // returns how many.
-  int draft(Sequence& s, int budget, int later);
+  // Appends drafted tokens to the step's decoding sequences, in order, from what the running and
+  // admitted sequences left of the budget and of the cache's free blocks (so drafts never cost
+  // another sequence its step, nor a waiting one its admission), within each one's max_tokens.
+  void add_drafts(std::vector<ScheduledSeq>& out, int& budget);
   void free_blocks(Sequence& s);
   void preempt(size_t running_index);
   void match_prefix(Sequence& s);

@@ -153,6 +153,9 @@ void handle_completion(ServerContext& ctx, Endpoint endpoint, const httplib::Req
     send_error(res, e);
   } catch (const ClientGone&) {
     ctx.metrics.count_request(Outcome::Cancelled);
+    // Nobody should read this; were the client still there after all, it learns why.
+    send_error(res, ApiError(499, "invalid_request_error", "the client closed the connection; the request was cancelled",
+                             "", "client_closed_request"));
   } catch (const std::exception& e) {
     log_warn("request failed: ", e.what());
     ctx.metrics.count_request(Outcome::Error);

@@ -174,14 +174,12 @@ void parse_sampling(const json& body, ApiRequest& r) {
     if (!v->is_object()) throw invalid_field("logit_bias", "must be an object of token id -> bias");
     for (auto it = v->begin(); it != v->end(); ++it) {
       const std::string name = "logit_bias[" + it.key() + "]";
-      size_t used = 0;
-      long long id = -1;
-      try {
-        id = std::stoll(it.key(), &used);
-      } catch (const std::exception&) {
-      }
-      if (used != it.key().size() || id < 0 || id > std::numeric_limits<int>::max())
-        throw invalid_field(name, "keys must be token ids");
+      const std::string& key = it.key();
+      // Plain decimal ids only: " 1", "+1" and "01" would all be id 1, their biases added.
+      const bool digits = !key.empty() && key.size() <= 10 && std::all_of(key.begin(), key.end(), ::isdigit) &&
+                          (key == "0" || key[0] != '0');
+      const long long id = digits ? std::stoll(key) : -1;
+      if (id < 0 || id > std::numeric_limits<int>::max()) throw invalid_field(name, "keys must be token ids");
       r.logit_bias.emplace_back(static_cast<int>(id), static_cast<float>(number_in(*it, name, -100, 100)));
     }
   }

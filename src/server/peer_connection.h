@@ -2,10 +2,11 @@
 // socket, and a client that leaves is otherwise only noticed when a write to it fails, which a
 // non-streaming request, or a streaming one still queued, never makes: it would run to its end
 // on the GPU for nobody. So the kernel's TCP table (/proc/net/tcp, tcp6) is read for the
-// connection's ports: a peer that closed leaves it in CLOSE_WAIT.
+// connection (its two addresses and ports): a peer that closed leaves it in CLOSE_WAIT. One
+// snapshot of the tables a second serves every request in flight.
 #pragma once
-#include <chrono>
 #include <httplib.h>
+
 #include <string>
 
 namespace dsinfer {
@@ -13,18 +14,20 @@ namespace dsinfer {
 class PeerConnection {
  public:
   explicit PeerConnection(const httplib::Request& req);
-  // True once the client has closed its side; false while open, or where the table cannot be read.
-  // Reads the table at most once a second (cheap enough per request in flight).
+  // True once the client has closed its side (a client that only half-closes after sending
+  // counts as gone); false while open, or where the table cannot be read.
   bool closed();
 
  private:
-  int local_port_, remote_port_;
-  std::chrono::steady_clock::time_point next_check_{};
+  std::string key_;  // the connection as the table writes it: "LOCAL_ADDR:PORT REMOTE_ADDR:PORT"
   bool closed_ = false;
 };
 
-// The state of the TCP connection between the two ports in a /proc/net/tcp-format table: its st
-// field (0x08 is CLOSE_WAIT), or -1 when no line matches.
-int tcp_state(const std::string& table, int local_port, int remote_port);
+// "ADDR:PORT" as /proc/net/tcp{,6} writes an endpoint (the address's bytes as host-order 32-bit
+// hex words, the port in hex); empty for an address that does not parse.
+std::string proc_net_endpoint(const std::string& address, int port);
+// The st field (0x08 is CLOSE_WAIT) of the line of a /proc/net/tcp-format table whose local and
+// remote endpoints are `key`, or -1.
+int tcp_state(const std::string& table, const std::string& key);
 
 }  // namespace dsinfer

@@ -52,7 +52,7 @@ void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib:
     const auto tokens = body.find("tokens");
     if (tokens == body.end() || !tokens->is_array()) throw invalid_field("tokens", "must be an array of token ids");
     if (!m.tokenizer()) throw invalid_field("tokens", "model '" + m.name + "' has no tokenizer");
-    const int vocab = m.loaded.model->config().vocab_size;
+    const int vocab = m.tokenizer()->vocab_size();
     std::vector<int> ids;
     for (const json& t : *tokens) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= vocab)

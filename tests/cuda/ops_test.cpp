@@ -491,8 +491,9 @@ TEST(GpuOps, HeadMatmulSkinnyBothDirections) {
 }
 
 // Greedy sampling's argmax on the device: rows on the 16-byte path (width % 4 == 0) and not,
-// with the row's maximum planted twice so that the first index must win the tie.
-TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaxima) {
+// with the row's maximum planted twice so that the first index must win the tie; a row with a
+// NaN gives -1.
+TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaximaAndRefusesNan) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
   const int rows = 3;
@@ -503,12 +504,14 @@ TEST(GpuOps, ArgmaxRowsTakesTheFirstOfTiedMaxima) {
       x[static_cast<size_t>(r) * cols + std::max(first, second)] = 9.0f;
       x[static_cast<size_t>(r) * cols + std::min(first, second)] = 9.0f;
     }
+    x[static_cast<size_t>(rows - 1) * cols + cols / 3] = NAN;  // the last row: no token is right
     std::vector<int> want(rows), got(rows);
     g.cpu->argmax_rows(host_view(x, {rows, cols}), host_view(want, {rows}));
     Tensor ids = g.gpu_tensor(DType::I32, {rows});
     g.gpu->argmax_rows(g.gpu_f32(x, {rows, cols}), ids);
     g.gpu->copy_to_host(ids, got.data());
     EXPECT_EQ(got, want) << "width " << cols;
+    EXPECT_EQ(got[rows - 1], -1) << "width " << cols;
   }
 }
 

@@ -90,6 +90,13 @@ TEST(Safetensors, ReportsTruncatedAndCorruptHeaders) {
                                                      10));
   e = error_of([&] { TensorStore::open_dir(d.str()); });
   EXPECT_NE(e.find("tensors 'a' and 'b' overlap"), std::string::npos) << e;
+  // A tensor inside a longer one, with an empty tensor between their starts.
+  write_raw(d.file("model.safetensors"), with_header(R"({"a":{"dtype":"BF16","shape":[50],"data_offsets":[0,100]},)"
+                                                     R"("e":{"dtype":"BF16","shape":[0],"data_offsets":[50,50]},)"
+                                                     R"("b":{"dtype":"BF16","shape":[10],"data_offsets":[60,80]}})",
+                                                     100));
+  e = error_of([&] { TensorStore::open_dir(d.str()); });
+  EXPECT_NE(e.find("tensors 'a' and 'b' overlap"), std::string::npos) << e;
 }
 
 TEST(Safetensors, ReadsShardsThroughTheIndexAndReportsBrokenIndexes) {

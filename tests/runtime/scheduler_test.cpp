@@ -87,3 +87,39 @@ TEST(Scheduler, EverySequenceFinishesWhenSharedPrefixesMeetAFullCache) {
     EXPECT_EQ(blocks.used(), 0) << "seed " << seed;
   }
 }
+
+// Drafts take only what the running and admitted sequences leave of the step's budget: every
+// request is admitted and every decoding sequence gets its token each step, however much the
+// drafter proposes.
+TEST(Scheduler, DraftsNeverCostARunningSequenceItsStep) {
+  BlockManager blocks(64, 16);
+  EngineOptions o;
+  o.max_batched_tokens = 12;
+  o.drafter = std::make_shared<MadeUpDrafter>();
+  Scheduler sched(blocks, o);
+  for (uint64_t i = 0; i < 8; ++i) {
+    auto s = std::make_unique<Sequence>();
+    s->id = s->arrival = i + 1;
+    s->tokens = {1, 2, 3, static_cast<int>(i)};
+    s->prompt_len = 4;
+    s->request.max_tokens = 100;
+    sched.add(std::move(s));
+  }
+  for (int step = 0; step < 12; ++step) {
+    std::vector<ScheduledSeq> plan = sched.schedule();
+    int tokens = 0, drafts = 0;
+    for (const ScheduledSeq& sc : plan) {
+      tokens += sc.num_tokens;
+      drafts += sc.drafts;
+      Sequence& s = *sc.seq;
+      s.tokens.resize(s.tokens.size() - sc.drafts);  // every draft rejected
+      sched.complete(s, sc.num_tokens - sc.drafts);
+      if (sc.samples) s.tokens.push_back(7), s.generated.push_back(7);
+    }
+    EXPECT_LE(tokens, 12);
+    if (step >= 4) {  // the prompts are in: all 8 decode, and drafts fill the rest of the budget
+      EXPECT_EQ(plan.size(), 8u) << "step " << step;
+      EXPECT_EQ(drafts, 4) << "step " << step;
+    }
+  }
+}

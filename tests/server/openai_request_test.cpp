@@ -126,6 +126,9 @@ TEST(OpenAiRequest, LogitBiasIsReadAndResponseFormatsBeyondTextRefused) {
   EXPECT_FALSE(r.repetition_penalty.has_value());
   EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"a":1}})"), ApiError);
   EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"1":101}})"), ApiError);
+  for (const char* key : {" 1", "+1", "01", "-1", "1e3", ""})  // each would have read as a valid id
+    EXPECT_THROW(parse_api_request(Endpoint::Completion, std::string(R"({"prompt":"x","logit_bias":{")") + key + R"(":1}})"),
+                 ApiError) << key;
   EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],
                                                     "response_format":{"type":"json_object"}})"),
                ApiError);

@@ -152,7 +152,8 @@ void CpuBackend::argmax_rows(const Tensor& logits, Tensor ids) {
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = logits.ptr<float>() + r * vocab;
-    ids.ptr<int>()[r] = static_cast<int>(std::max_element(row, row + vocab) - row);
+    const bool nan = std::any_of(row, row + vocab, [](float v) { return std::isnan(v); });
+    ids.ptr<int>()[r] = nan ? -1 : static_cast<int>(std::max_element(row, row + vocab) - row);
   }
 }
 

@@ -212,7 +212,8 @@ namespace {
 
 // One block per row: each thread scans a strided slice (16-byte words when the row allows: a
 // 150k-entry row is then ~40 loads per thread, not ~600), then a shared-memory tree keeps the
-// largest value and, among equals, the smallest index (torch.argmax's choice).
+// largest value and, among equals, the smallest index (torch.argmax's choice). A row with a NaN
+// gives -1: no token is the right one, and the caller fails the request by name.
 constexpr int kArgmaxThreads = 1024;
 
 template <bool kVec>
@@ -224,21 +225,26 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(const float
   const float* row = x + blockIdx.x * cols;
   float v = -INFINITY;
   int i = 0x7fffffff;
+  bool nan = false;
   if constexpr (kVec) {
     for (int64_t c = threadIdx.x; c < cols / 4; c += kThreads) {
       const float4 q = reinterpret_cast<const float4*>(row)[c];
       const float e[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
+      for (int j = 0; j < 4; ++j) {
+        nan |= isnan(e[j]);
         if (e[j] > v) v = e[j], i = static_cast<int>(4 * c + j);
+      }
     }
   } else {
-    for (int64_t c = threadIdx.x; c < cols; c += kThreads)
+    for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
+      nan |= isnan(row[c]);
       if (row[c] > v) v = row[c], i = static_cast<int>(c);
+    }
   }
   best_v[threadIdx.x] = v;
   best_i[threadIdx.x] = i;
-  __syncthreads();
+  const bool row_has_nan = __syncthreads_or(nan);  // also the barrier before the tree
   for (int stride = kThreads / 2; stride > 0; stride /= 2) {
     if (threadIdx.x < stride) {
       const float ov = best_v[threadIdx.x + stride];
@@ -248,7 +254,7 @@ __global__ void __launch_bounds__(kArgmaxThreads) argmax_rows_kernel(const float
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[blockIdx.x] = best_i[0] == 0x7fffffff ? 0 : best_i[0];
+  if (threadIdx.x == 0) out[blockIdx.x] = row_has_nan ? -1 : best_i[0] == 0x7fffffff ? 0 : best_i[0];
 }
 
 }  // namespace
