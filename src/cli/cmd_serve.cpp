@@ -103,6 +103,10 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
       ->capture_default_str();
   app.add_option("--max-batched-tokens", o->max_batched_tokens, "Token budget of one engine step")->capture_default_str();
   add_speculative_flags(app, o->speculative);
+  app.add_option("--speculative-disable-by-batch-size", o->speculative_disable_by_batch_size,
+                 "No drafts while this many sequences or more run (0: draft at any batch)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
   app.add_option("--request-timeout", o->request_timeout_s, "Seconds before a request is cancelled")->capture_default_str();
   app.add_option("--drain-timeout", o->drain_timeout_s, "Seconds running requests get to finish on SIGTERM")
       ->capture_default_str();

@@ -67,6 +67,7 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   e.max_waiting = o.max_waiting;
   e.max_batched_tokens = o.max_batched_tokens;
   e.drafter = make_ngram_drafter(o.speculative);
+  e.draft_below_batch = o.speculative_disable_by_batch_size;
   e.kv_cache_tokens = o.kv_cache_tokens;
   e.memory_utilization = o.gpu_memory_utilization;
   e.cuda_graphs = !o.enforce_eager;

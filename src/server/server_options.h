@@ -25,6 +25,7 @@ struct ServerOptions {
   double gpu_memory_utilization = 0.9;  // on a GPU with no --kv-cache-tokens: share of memory to use
   int max_batched_tokens = 512;   // token budget of one engine step
   NgramDraftOptions speculative;  // speculative decoding by prompt lookup (off by default)
+  int speculative_disable_by_batch_size = 0;  // > 0: no drafts while this many sequences run
   double request_timeout_s = 600; // a request still running after this is cancelled
   double drain_timeout_s = 30;    // on SIGTERM, how long running requests may finish
   size_t max_body_bytes = size_t(8) << 20;

@@ -123,3 +123,34 @@ TEST(Scheduler, DraftsNeverCostARunningSequenceItsStep) {
     }
   }
 }
+
+// Past a batch size, verification costs more than drafts save: no drafts there.
+TEST(Scheduler, NoDraftsFromTheBatchSizeThatDisablesThem) {
+  for (int limit : {0, 4, 9}) {
+    BlockManager blocks(64, 16);
+    EngineOptions o;
+    o.max_batched_tokens = 64;
+    o.drafter = std::make_shared<MadeUpDrafter>();
+    o.draft_below_batch = limit;
+    Scheduler sched(blocks, o);
+    for (uint64_t i = 0; i < 8; ++i) {
+      auto s = std::make_unique<Sequence>();
+      s->id = s->arrival = i + 1;
+      s->tokens = {1, 2, 3, static_cast<int>(i)};
+      s->prompt_len = 4;
+      s->request.max_tokens = 100;
+      sched.add(std::move(s));
+    }
+    int drafts = 0;
+    for (int step = 0; step < 3; ++step)
+      for (const ScheduledSeq& sc : sched.schedule()) {
+        Sequence& s = *sc.seq;
+        drafts += sc.drafts;
+        s.tokens.resize(s.tokens.size() - sc.drafts);
+        sched.complete(s, sc.num_tokens - sc.drafts);
+        if (sc.samples) s.tokens.push_back(7), s.generated.push_back(7);
+      }
+    if (limit == 4) EXPECT_EQ(drafts, 0);
+    else EXPECT_GT(drafts, 0) << "limit " << limit;
+  }
+}
