@@ -59,6 +59,38 @@ int drive(Scheduler& sched, std::vector<std::unique_ptr<Sequence>> seqs, int max
   return -1;
 }
 
+// Queues `n` requests of 4-token prompts and up to 100 tokens.
+void add_short_requests(Scheduler& sched, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto s = std::make_unique<Sequence>();
+    s->id = s->arrival = static_cast<uint64_t>(i + 1);
+    s->tokens = {1, 2, 3, i};
+    s->prompt_len = 4;
+    s->request.max_tokens = 100;
+    sched.add(std::move(s));
+  }
+}
+
+struct StepCounts {
+  size_t sequences = 0;
+  int tokens = 0, drafts = 0;
+};
+
+// One step in which every draft is rejected and every sampling sequence gets token 7.
+StepCounts step_rejecting_drafts(Scheduler& sched) {
+  StepCounts c;
+  for (const ScheduledSeq& sc : sched.schedule()) {
+    ++c.sequences;
+    c.tokens += sc.num_tokens;
+    c.drafts += sc.drafts;
+    Sequence& s = *sc.seq;
+    s.tokens.resize(s.tokens.size() - sc.drafts);
+    sched.complete(s, sc.num_tokens - sc.drafts);
+    if (sc.samples) s.tokens.push_back(7), s.generated.push_back(7);
+  }
+  return c;
+}
+
 }  // namespace
 
 // Many sequences sharing cached prefixes in a cache far too small for all of them: preempted
@@ -97,29 +129,13 @@ TEST(Scheduler, DraftsNeverCostARunningSequenceItsStep) {
   o.max_batched_tokens = 12;
   o.drafter = std::make_shared<MadeUpDrafter>();
   Scheduler sched(blocks, o);
-  for (uint64_t i = 0; i < 8; ++i) {
-    auto s = std::make_unique<Sequence>();
-    s->id = s->arrival = i + 1;
-    s->tokens = {1, 2, 3, static_cast<int>(i)};
-    s->prompt_len = 4;
-    s->request.max_tokens = 100;
-    sched.add(std::move(s));
-  }
+  add_short_requests(sched, 8);
   for (int step = 0; step < 12; ++step) {
-    std::vector<ScheduledSeq> plan = sched.schedule();
-    int tokens = 0, drafts = 0;
-    for (const ScheduledSeq& sc : plan) {
-      tokens += sc.num_tokens;
-      drafts += sc.drafts;
-      Sequence& s = *sc.seq;
-      s.tokens.resize(s.tokens.size() - sc.drafts);  // every draft rejected
-      sched.complete(s, sc.num_tokens - sc.drafts);
-      if (sc.samples) s.tokens.push_back(7), s.generated.push_back(7);
-    }
-    EXPECT_LE(tokens, 12);
+    const StepCounts c = step_rejecting_drafts(sched);
+    EXPECT_LE(c.tokens, 12);
     if (step >= 4) {  // the prompts are in: all 8 decode, and drafts fill the rest of the budget
-      EXPECT_EQ(plan.size(), 8u) << "step " << step;
-      EXPECT_EQ(drafts, 4) << "step " << step;
+      EXPECT_EQ(c.sequences, 8u) << "step " << step;
+      EXPECT_EQ(c.drafts, 4) << "step " << step;
     }
   }
 }
@@ -133,23 +149,9 @@ TEST(Scheduler, NoDraftsFromTheBatchSizeThatDisablesThem) {
     o.drafter = std::make_shared<MadeUpDrafter>();
     o.draft_below_batch = limit;
     Scheduler sched(blocks, o);
-    for (uint64_t i = 0; i < 8; ++i) {
-      auto s = std::make_unique<Sequence>();
-      s->id = s->arrival = i + 1;
-      s->tokens = {1, 2, 3, static_cast<int>(i)};
-      s->prompt_len = 4;
-      s->request.max_tokens = 100;
-      sched.add(std::move(s));
-    }
+    add_short_requests(sched, 8);
     int drafts = 0;
-    for (int step = 0; step < 3; ++step)
-      for (const ScheduledSeq& sc : sched.schedule()) {
-        Sequence& s = *sc.seq;
-        drafts += sc.drafts;
-        s.tokens.resize(s.tokens.size() - sc.drafts);
-        sched.complete(s, sc.num_tokens - sc.drafts);
-        if (sc.samples) s.tokens.push_back(7), s.generated.push_back(7);
-      }
+    for (int step = 0; step < 3; ++step) drafts += step_rejecting_drafts(sched).drafts;
     if (limit == 4) EXPECT_EQ(drafts, 0);
     else EXPECT_GT(drafts, 0) << "limit " << limit;
   }
