@@ -122,7 +122,8 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
   std::printf("\nspeculative decoding, %d drafts a step, every draft right (the ceiling: each prompt's greedy output "
               "replayed as drafts)\n",
               k);
-  std::printf("| batch | decode tok/s | with drafts tok/s | speed-up | drafts accepted |\n| --- | --- | --- | --- | --- |\n");
+  std::printf("| batch | decode tok/s | with drafts tok/s | speed-up | drafts accepted | preemptions |\n"
+              "| --- | --- | --- | --- | --- | --- |\n");
   for (size_t i = 0; i < o.batches.size(); ++i) {
     eo.drafter = std::make_shared<ReplayDrafter>(std::move(outputs[i]), o.prompt_len, k);
     Engine engine(*m.model, *m.backend, eo);
@@ -130,8 +131,9 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
     decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 1 + k);  // warm-up
     const double tps = decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 1 + k);
     const EngineStats s = engine.stats();
-    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld |\n", o.batches[i], decode[i], tps, tps / decode[i],
-                static_cast<long long>(s.accepted_draft_tokens), static_cast<long long>(s.draft_tokens));
+    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld | %lld |\n", o.batches[i], decode[i], tps, tps / decode[i],
+                static_cast<long long>(s.accepted_draft_tokens), static_cast<long long>(s.draft_tokens),
+                static_cast<long long>(s.preemptions));
   }
 }
 
@@ -143,7 +145,10 @@ void run_bench(const BenchOptions& o) {
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
-  eo.kv_cache_tokens = static_cast<int64_t>(max_batch + 1) * (o.prompt_len + o.gen_len + max_batch + eo.block_size);
+  // Room for every sequence at its longest (the lead before the window included), so no
+  // measurement is slowed by preemption.
+  const int64_t lead = static_cast<int64_t>(max_batch) * (1 + o.speculative_tokens);
+  eo.kv_cache_tokens = static_cast<int64_t>(max_batch + 1) * (o.prompt_len + o.gen_len + lead + eo.block_size);
   eo.max_running = max_batch;
   eo.max_batched_tokens = std::max(o.prompt_len, 512);
   eo.prefix_caching = false;  // every prompt is computed in full
