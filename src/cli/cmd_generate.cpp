@@ -1,5 +1,6 @@
 // dsinfer generate: complete a prompt (text or token ids), streaming the text to stdout.
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <optional>
 #include <cstdio>
@@ -29,6 +30,17 @@ struct GenerateOptions {
   NgramDraftOptions speculative;
 };
 
+// As llama.cpp reports it: the prompt's time to the first token, then the rate of the rest.
+void log_timing(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point first_token,
+                std::chrono::steady_clock::time_point end, size_t tokens) {
+  if (tokens == 0) return;
+  using Seconds = std::chrono::duration<double>;
+  const double ttft = Seconds(first_token - start).count();
+  const double rest = Seconds(end - first_token).count();
+  log_info("first token after ", ttft, " s; ", tokens - 1, " more in ", rest, " s",
+           tokens > 1 && rest > 0 ? cat(" (", (tokens - 1) / rest, " tokens/s)") : std::string());
+}
+
 void run_generate(const GenerateOptions& o) {
   if (o.prompt.has_value() == !o.ids.empty()) fail("give exactly one of --prompt and --ids");
   std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
@@ -55,7 +67,10 @@ void run_generate(const GenerateOptions& o) {
   std::vector<int> out_ids;
   FinishReason reason = FinishReason::None;
   std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point first_token;
   engine.submit(req, [&](const TokenEvent& ev) {
+    if (ev.token >= 0 && out_ids.empty()) first_token = std::chrono::steady_clock::now();
     if (ev.token >= 0) out_ids.push_back(ev.token);
     if (stream && ev.token >= 0) {
       std::string piece = stream->push(ev.token);
@@ -68,7 +83,7 @@ void run_generate(const GenerateOptions& o) {
     return !(stream && stream->stopped());
   });
   engine.wait_idle();
-  if (drafter) log_info(speculation_summary(engine.stats()));
+  const auto end = std::chrono::steady_clock::now();
   if (reason == FinishReason::Error) fail("generation failed: ", error);
   std::string text;
   if (stream) {
@@ -84,6 +99,9 @@ void run_generate(const GenerateOptions& o) {
   } else {
     std::printf("\n");
   }
+  std::fflush(stdout);  // the text first, then the figures on stderr
+  log_timing(start, first_token, end, out_ids.size());
+  if (drafter) log_info(speculation_summary(engine.stats()));
 }
 
 CommandRegistration reg({"generate", "Generate a completion of a prompt (text or token ids)", [](CLI::App& app) {
