@@ -137,7 +137,6 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
   }
 }
 
-
 void run_bench(const BenchOptions& o) {
   std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.load.device.c_str());
   LoadedModel m = load_for_generation(o.model, o.load);

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <optional>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"

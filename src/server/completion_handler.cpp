@@ -31,9 +31,7 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   const ServedModel& m = *ctx.model;
   Prepared p;
   p.api = parse_api_request(endpoint, body);
-  if (!p.api.model.empty() && p.api.model != m.name)
-    throw ApiError(404, "invalid_request_error", "the model '" + p.api.model + "' does not exist (this server serves '" + m.name + "')",
-                   "model", "model_not_found");
+  check_model_name(p.api.model, m);
   p.gen = build_generation_request(p.api, m);
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());

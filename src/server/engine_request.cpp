@@ -54,6 +54,12 @@ SamplingParams resolve_sampling(const ApiRequest& r, const SamplingParams& defau
 
 }  // namespace
 
+void check_model_name(const std::string& name, const ServedModel& m) {
+  if (!name.empty() && name != m.name)
+    throw ApiError(404, "invalid_request_error", "the model '" + name + "' does not exist (this server serves '" + m.name + "')",
+                   "model", "model_not_found");
+}
+
 std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& m) {
   return r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
 }

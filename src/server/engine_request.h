@@ -8,6 +8,9 @@
 
 namespace dsinfer {
 
+// Throws ApiError 404 when a request names a model (non-empty `name`) this server does not serve.
+void check_model_name(const std::string& name, const ServedModel& model);
+
 // Throws ApiError 400 naming the field when the prompt cannot be built or does not fit.
 GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& model);
 

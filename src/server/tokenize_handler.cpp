@@ -16,13 +16,9 @@ json body_of(const httplib::Request& req) {
   return body;
 }
 
-const ServedModel& ready_model(ServerContext& ctx, const json& body) {
+const ServedModel& loaded_model(ServerContext& ctx) {
   if (ctx.state.load() == ServerState::Loading) throw ApiError(503, "service_unavailable", "the model is still loading");
-  const ServedModel& m = *ctx.model;
-  if (body.contains("model") && body["model"].is_string() && body["model"] != m.name)
-    throw ApiError(404, "invalid_request_error", "the model '" + body["model"].get<std::string>() + "' does not exist",
-                   "model", "model_not_found");
-  return m;
+  return *ctx.model;
 }
 
 template <typename Fn>
@@ -38,9 +34,10 @@ void answer(const httplib::Request& req, httplib::Response& res, Fn fn) {
 
 void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   answer(req, res, [&](const json& body) {
-    const ServedModel& m = ready_model(ctx, body);
+    const ServedModel& m = loaded_model(ctx);
     // The same prompt building as a completion: chat messages through the template, else a prompt.
     const ApiRequest r = parse_api_request(body.contains("messages") ? Endpoint::Chat : Endpoint::Completion, req.body);
+    check_model_name(r.model, m);
     const std::vector<int> ids = prompt_tokens(r, m);
     return json{{"count", ids.size()}, {"max_model_len", m.engine->max_model_len()}, {"tokens", ids}};
   });
@@ -48,7 +45,9 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
 
 void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   answer(req, res, [&](const json& body) {
-    const ServedModel& m = ready_model(ctx, body);
+    const ServedModel& m = loaded_model(ctx);
+    const auto model = body.find("model");
+    check_model_name(model != body.end() && model->is_string() ? model->get<std::string>() : "", m);
     const auto tokens = body.find("tokens");
     if (tokens == body.end() || !tokens->is_array()) throw invalid_field("tokens", "must be an array of token ids");
     if (!m.tokenizer()) throw invalid_field("tokens", "model '" + m.name + "' has no tokenizer");
