@@ -164,6 +164,17 @@ TEST(GpuAttention, PrefillLongPromptsChunksAndGroups) {
   check_gqa({{0, 333}, {100, 50}}, 14, 2, 128, 74, 0, 7);  // cache blocks of 7 slots
 }
 
+// Steps of 2-8 query tokens a sequence (speculative decoding's verification, short prompt
+// chunks) attend as one-token sequences through the decode kernel: causal within the step, each
+// token over its own context, sequences of different lengths and tables, a sequence of one token.
+TEST(GpuAttention, ShortQueriesOverCachedContextsAsOneTokenSequences) {
+  SKIP_WITHOUT_GPU();
+  check_gqa({{600, 5}, {0, 2}, {1100, 8}, {33, 3}, {70, 1}}, 28, 4, 128, 81);  // Qwen2-7B's heads
+  check_gqa({{2500, 5}, {0, 8}}, 32, 8, 128, 82);                               // Llama-8B's
+  check_gqa({{15, 4}, {16, 4}, {17, 4}}, 8, 2, 64, 83, 0, 7);                  // block boundaries, blocks of 7
+  check_gqa({{300, 6}, {5, 2}}, 4, 4, 256, 84);                                 // no grouping, wide heads
+}
+
 TEST(GpuAttention, DecodeLongContextsSplitOverTheSequence) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {36, 1}, {700, 1}, {2500, 1}};

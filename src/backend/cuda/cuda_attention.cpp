@@ -83,12 +83,38 @@ GqaParams CudaBackend::gqa_params(const ForwardBatch& batch, const Tensor& q, co
   return p;
 }
 
+namespace {
+
+// Up to this many query tokens a sequence (speculative decoding's verification steps, short
+// prompt chunks), a step attends as one-token sequences: the prefill kernel gives a short query
+// one block per (sequence, kv head), which walks the whole context alone (a 7B sequence: 4
+// blocks), where the decode kernel splits the keys over the machine.
+constexpr int kShortQuery = 8;
+
+// The step read as one-token sequences, each with its own causal context (the decode kernel
+// takes a token's context from its position) and its sequence's block table.
+DeviceBatch short_query_view(const DeviceBatch& b) {
+  DeviceBatch v = b;
+  v.num_seqs = b.num_tokens;
+  v.max_query_len = 1;
+  v.query_start = b.token_index;
+  v.token_seq = b.token_index;
+  v.query_len = b.ones;
+  v.block_table_start = b.token_table_start;
+  v.context_len = b.token_context;
+  v.context_start = nullptr;  // packed contexts never take this view
+  return v;
+}
+
+}  // namespace
+
 void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const KvLayer& kv, int kv_heads, int head_dim,
                             int v_head_dim, float scale, Tensor out) {
-  const GqaParams p = gqa_params(batch, q, kv, kv_heads, head_dim, v_head_dim, scale, out);
+  GqaParams p = gqa_params(batch, q, kv, kv_heads, head_dim, v_head_dim, scale, out);
   if (batch.num_tokens() == 0) return;
   // Packed contexts only come with prefill steps (MLA's expanded form): the decode kernel reads pages.
-  if (p.batch.max_query_len > 1 || kv.packed) return launch_gqa_prefill(p, p.batch.max_query_len, stream_);
+  if (kv.packed || p.batch.max_query_len > kShortQuery) return launch_gqa_prefill(p, p.batch.max_query_len, stream_);
+  if (p.batch.max_query_len > 1) p.batch = short_query_view(p.batch);
   gqa_decode(p);
 }
 

@@ -205,7 +205,7 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   const int t_count = batch.num_tokens(), s_count = static_cast<int>(batch.seqs.size());
   size_t table_ints = 0;
   for (const SeqSlice& s : batch.seqs) table_ints += s.block_table.size();
-  const size_t ints = 4 * static_cast<size_t>(t_count) + 5 * static_cast<size_t>(s_count) + 1 + table_ints +
+  const size_t ints = 8 * static_cast<size_t>(t_count) + 5 * static_cast<size_t>(s_count) + 1 + table_ints +
                       batch.logit_rows.size();
   CUDA_CHECK(cudaEventSynchronize(batch_copied_));  // the previous step's copy has read the pinned block
   int* host = static_cast<int*>(batch_host_.get(ints * sizeof(int)));
@@ -213,8 +213,9 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   int* dev = static_cast<int*>(batch_dev_.get(std::max(ints, kBatchInts) * sizeof(int)));
 
   // Layout: tokens, positions, slots, token_seq [T]; query_start, query_len, context_len,
-  // block_table_start [S]; context_start [S + 1]; logit rows; block tables last, so that every
-  // other array sits at an offset set by the numbers of tokens, sequences and logit rows alone.
+  // block_table_start [S]; context_start [S + 1]; logit rows; the one-token view's four [T];
+  // block tables last, so that every other array sits at an offset set by the numbers of tokens,
+  // sequences and logit rows alone.
   int* h = host;
   auto put = [&](const std::vector<int>& v) {
     std::memcpy(h, v.data(), v.size() * sizeof(int));
@@ -253,6 +254,16 @@ void CudaBackend::begin_forward(const ForwardBatch& batch) {
   std::copy(starts.begin(), starts.end(), packed_start.begin());
   d.context_start = put(packed_start);
   d.logit_rows = put(batch.logit_rows);
+  std::vector<int> index(t_count), ones(t_count, 1), token_table(t_count), token_context(t_count);
+  for (int t = 0; t < t_count; ++t) {
+    index[t] = t;
+    token_table[t] = table_start[token_seq[t]];
+    token_context[t] = batch.positions[t] + 1;
+  }
+  d.token_index = put(index);
+  d.ones = put(ones);
+  d.token_table_start = put(token_table);
+  d.token_context = put(token_context);
   d.block_tables = put(tables);
   CUDA_CHECK(cudaMemcpyAsync(dev, host, ints * sizeof(int), cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaEventRecord(batch_copied_, stream_));

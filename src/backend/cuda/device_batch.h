@@ -22,6 +22,12 @@ struct DeviceBatch {
   const int* block_table_start = nullptr;  // offset of the sequence's table in block_tables
   const int* block_tables = nullptr;       // all tables back to back
   const int* logit_rows = nullptr;
+  // Per token [num_tokens], for reading a step as one-token sequences (short_query_view): its
+  // index, a 1, its sequence's block_table_start, its causal context length.
+  const int* token_index = nullptr;
+  const int* ones = nullptr;
+  const int* token_table_start = nullptr;
+  const int* token_context = nullptr;
 };
 
 #ifdef __CUDACC__
