@@ -59,15 +59,17 @@ KvCacheSpec CausalLM::kv_spec() const {
 
 size_t CausalLM::weight_bytes() const { return weight_bytes_; }
 
-void CausalLM::record_decode_steps(int max_batch, KvCache& cache) {
+void CausalLM::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
   graphs_.reset();
   if (max_batch <= 0 || !backend_.can_record()) return;
   graphs_ = std::make_unique<StepGraphs>(backend_, max_batch);
   const auto start = std::chrono::steady_clock::now();
-  const int recorded = graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
+  const int recorded =
+      graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); }, drafts);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (recorded > 0) log_info("recorded decode steps of 1 to ", max_batch, " sequences as ", recorded, " CUDA graphs in ",
-                             seconds, " s");
+  if (recorded > 0)
+    log_info("recorded decode steps of 1 to ", max_batch, " sequences", drafts ? " (with drafts: up to 8 tokens each)" : "",
+             " as ", recorded, " CUDA graphs in ", seconds, " s");
 }
 
 Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {

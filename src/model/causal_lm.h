@@ -30,7 +30,7 @@ class CausalLM : public Model {
   KvCacheSpec kv_spec() const override;
   size_t weight_bytes() const override;
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
-  void record_decode_steps(int max_batch, KvCache& cache) override;
+  void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) override;
 
  protected:
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/rope.h"
+#include "model/step_graphs.h"
 #include "plan/activations.h"
 
 namespace dsinfer {
@@ -47,9 +48,10 @@ MlaAttention::MlaAttention(WeightLoader& w, const std::string& prefix, const Mod
 }
 
 bool mla_runs_expanded(const ModelConfig& c, MlaPrefill form, const ForwardBatch& batch) {
+  // Steps of a few tokens a sequence (decode, speculative decoding's verification) stay absorbed:
+  // they are recorded as graphs (StepGraphs), which cannot follow growing contexts.
   bool prompt = false;
-  for (const SeqSlice& s : batch.seqs) prompt = prompt || s.query_len > 1;
-  // Decode steps stay absorbed: they are recorded as graphs, which cannot follow growing contexts.
+  for (const SeqSlice& s : batch.seqs) prompt = prompt || s.query_len > StepGraphs::kMaxWidth;
   if (!prompt || form == MlaPrefill::Absorbed) return false;
   if (form == MlaPrefill::Expanded) return true;
   const int64_t t = batch.num_tokens(), context = batch.context_starts().back(), heads = c.num_heads;

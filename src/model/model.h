@@ -31,8 +31,9 @@ class Model {
   // (act dtype F32) on the backend's device, valid until the next call. Not thread-safe.
   virtual Tensor forward(const ForwardBatch& batch, KvCache& cache) = 0;
   // Decode batches of up to max_batch sequences over `cache` run from recorded passes (CUDA
-  // graphs) where the backend records them, recorded now; 0 turns that off.
-  virtual void record_decode_steps(int max_batch, KvCache& cache) = 0;
+  // graphs) where the backend records them, recorded now; 0 turns that off. `drafts`: so do
+  // speculative decoding's verification steps (StepGraphs), recorded now too.
+  virtual void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) = 0;
 };
 
 // How the MLA layers of a DeepSeek model attend in steps with a prompt (decode steps always take

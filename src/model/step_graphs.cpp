@@ -5,10 +5,15 @@
 namespace dsinfer {
 
 StepGraphs::StepGraphs(Backend& backend, int max_batch) : backend_(backend), arena_(backend) {
-  for (int size : bucket_sizes(max_batch)) {
-    buckets_.emplace_back();
-    buckets_.back().size = size;
-  }
+  const std::vector<int> sizes = bucket_sizes(max_batch);
+  const int max_tokens = std::max(max_batch, kMinDraftTokens);
+  for (int width = 1; width <= kMaxWidth; width *= 2)
+    for (int size : sizes)
+      if (width == 1 || size * width <= max_tokens) {
+        buckets_.emplace_back();
+        buckets_.back().size = size;
+        buckets_.back().width = width;
+      }
 }
 
 // 1, 2, 4, then every multiple of 8: padding wastes at most 7 rows, whose cost at decode sizes
@@ -22,40 +27,62 @@ std::vector<int> StepGraphs::bucket_sizes(int max_batch) {
   return sizes;
 }
 
-bool StepGraphs::is_decode(const ForwardBatch& batch) {
-  if (batch.seqs.empty() || batch.logit_rows.size() != batch.seqs.size()) return false;
-  for (size_t s = 0; s < batch.seqs.size(); ++s) {
-    const SeqSlice& q = batch.seqs[s];
-    if (q.query_len != 1 || q.query_start != static_cast<int>(s) || batch.logit_rows[s] != static_cast<int>(s))
-      return false;
+bool StepGraphs::is_decode(const ForwardBatch& batch) { return step_width(batch) == 1; }
+
+int StepGraphs::step_width(const ForwardBatch& batch) {
+  if (batch.seqs.empty() || batch.logit_rows.size() != batch.tokens.size()) return 0;
+  int next = 0, widest = 0;
+  for (const SeqSlice& q : batch.seqs) {
+    if (q.query_start != next || q.query_len < 1 || q.query_len > kMaxWidth) return 0;
+    next += q.query_len;
+    widest = std::max(widest, q.query_len);
   }
-  return true;
+  for (int r = 0; r < static_cast<int>(batch.logit_rows.size()); ++r)
+    if (batch.logit_rows[r] != r) return 0;
+  int width = 1;
+  while (width < widest) width *= 2;
+  return width;
 }
 
-StepGraphs::Bucket* StepGraphs::bucket_for(int seqs) {
+ForwardBatch StepGraphs::padded(const ForwardBatch& batch, int seqs, int width) {
+  ForwardBatch p;
+  p.block_size = batch.block_size;
+  std::vector<int> padding_rows;
+  auto push = [&](int token, int position, int slot, bool real) {
+    (real ? p.logit_rows : padding_rows).push_back(p.num_tokens());
+    p.tokens.push_back(token);
+    p.positions.push_back(position);
+    p.slots.push_back(slot);
+  };
+  for (const SeqSlice& q : batch.seqs) {
+    const int start = p.num_tokens(), last = q.query_start + q.query_len - 1;
+    for (int t = q.query_start; t <= last; ++t) push(batch.tokens[t], batch.positions[t], batch.slots[t], true);
+    // Padding at the sequence's last position attends to what its last token does and writes nothing.
+    for (int i = q.query_len; i < width; ++i) push(0, batch.positions[last], -1, false);
+    p.seqs.push_back(SeqSlice{start, width, q.context_len, q.block_table});
+  }
+  // Padding sequences: `width` tokens at the first positions of block 0, writing nothing.
+  const int block_size = std::max(batch.block_size, 1);
+  for (int s = static_cast<int>(batch.seqs.size()); s < seqs; ++s) {
+    const int start = p.num_tokens();
+    for (int i = 0; i < width; ++i) push(0, i, -1, false);
+    p.seqs.push_back(SeqSlice{start, width, width, std::vector<int>((width + block_size - 1) / block_size, 0)});
+  }
+  p.logit_rows.insert(p.logit_rows.end(), padding_rows.begin(), padding_rows.end());
+  return p;
+}
+
+StepGraphs::Bucket* StepGraphs::bucket_for(int seqs, int width) {
   for (Bucket& b : buckets_)
-    if (b.size >= seqs) return &b;
+    if (b.width == width && b.size >= seqs) return &b;
   return nullptr;
 }
 
-void StepGraphs::pad(const ForwardBatch& batch, int size) {
-  padded_.block_size = batch.block_size;
-  padded_.tokens = batch.tokens;
-  padded_.positions = batch.positions;
-  padded_.slots = batch.slots;
-  padded_.seqs = batch.seqs;
-  padded_.logit_rows = batch.logit_rows;
-  for (int s = batch.num_tokens(); s < size; ++s) {
-    padded_.tokens.push_back(0);
-    padded_.positions.push_back(0);
-    padded_.slots.push_back(-1);
-    padded_.seqs.push_back(SeqSlice{s, 1, 1, {0}});
-    padded_.logit_rows.push_back(s);
-  }
-}
-
 void StepGraphs::size_arena(const Pass& pass) {
-  pad(ForwardBatch(), buckets_.back().size);
+  const Bucket* largest = nullptr;
+  for (const Bucket& b : buckets_)
+    if ((b.width == 1 || drafts_) && (!largest || b.size * b.width > largest->size * largest->width)) largest = &b;
+  padded_ = padded(ForwardBatch(), largest->size, largest->width);
   backend_.begin_forward(padded_);
   arena_.reset();
   pass(padded_, arena_);
@@ -72,38 +99,46 @@ bool StepGraphs::record(Bucket& bucket, const Pass& pass) {
   if (arena_.capacity() != capacity)  // the arena moved: every recording reads the old one
     for (Bucket& b : buckets_)
       if (b.state == State::Recorded) b.state = State::Fresh;
-  if (!backend_.record(bucket.size, [&] { bucket.logits = pass(padded_, arena_); })) {
-    // The model has an op that cannot be recorded: every bucket would fail alike.
-    for (Bucket& b : buckets_) b.state = State::Failed;
+  if (!backend_.record(bucket.key(), [&] { bucket.logits = pass(padded_, arena_); })) {
+    // The model has an op that cannot be recorded at this width: every bucket of it would fail alike.
+    for (Bucket& b : buckets_)
+      if (b.width == bucket.width) b.state = State::Failed;
     return false;
   }
   bucket.state = State::Recorded;
   return true;
 }
 
-int StepGraphs::record_all(const Pass& pass) {
+int StepGraphs::record_all(const Pass& pass, bool drafts) {
   if (!backend_.can_record()) return 0;
+  drafts_ = drafts;
   if (!arena_sized_) size_arena(pass);
   int recorded = 0;
   for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {
-    pad(ForwardBatch(), it->size);
+    if ((it->width != 1 && !drafts) || it->state == State::Failed) continue;
+    padded_ = padded(ForwardBatch(), it->size, it->width);
     backend_.begin_forward(padded_);
-    if (!record(*it, pass)) return 0;
-    ++recorded;
+    if (record(*it, pass))
+      ++recorded;
+    else if (it->width == 1)
+      return 0;  // verification steps that cannot be recorded run op by op; decode steps decide
   }
   return recorded;
 }
 
 std::optional<Tensor> StepGraphs::run(const ForwardBatch& batch, const Pass& pass) {
-  if (!backend_.can_record() || !is_decode(batch)) return std::nullopt;
-  Bucket* bucket = bucket_for(static_cast<int>(batch.seqs.size()));
+  const int width = step_width(batch);
+  if (!backend_.can_record() || width == 0) return std::nullopt;
+  for (const SeqSlice& q : batch.seqs)
+    if (q.context_len < width) return std::nullopt;  // too short to hold its padding
+  Bucket* bucket = bucket_for(static_cast<int>(batch.seqs.size()), width);
   if (!bucket || bucket->state == State::Failed) return std::nullopt;
   if (!arena_sized_) size_arena(pass);
-  pad(batch, bucket->size);
+  padded_ = padded(batch, bucket->size, width);
   backend_.begin_forward(padded_);
-  if ((bucket->state != State::Recorded || !backend_.replay(bucket->size)) && !record(*bucket, pass))
+  if ((bucket->state != State::Recorded || !backend_.replay(bucket->key())) && !record(*bucket, pass))
     return std::nullopt;
-  return bucket->logits.slice_rows(0, static_cast<int64_t>(batch.seqs.size()));
+  return bucket->logits.slice_rows(0, batch.num_tokens());
 }
 
 }  // namespace dsinfer

@@ -1,9 +1,16 @@
 // StepGraphs: decode steps replayed from recorded passes (CUDA graphs on a GPU), one recording
 // per bucket of batch sizes, as vLLM and SGLang do. A decode batch (one new token and one logit
 // row per sequence) is padded to its bucket with sequences that write no cache (slot -1) and
-// attend to one position of block 0, then the bucket's recording replays against the new
+// attend to the first positions of block 0, then the bucket's recording replays against the new
 // metadata: a step of hundreds of kernels becomes one launch. Every bucket allocates from one
 // arena, sized by the largest bucket before the first recording, so recorded addresses stay valid.
+//
+// Speculative decoding's verification steps (a sequence's token and up to 7 drafts, each with a
+// logit row) take buckets of their own, keyed by sequences and a width of 2, 4 or 8 tokens a
+// sequence: each sequence is padded to the width with tokens at its last position that write no
+// cache, and the real tokens' logit rows come first, in order, so a replay's first rows are the
+// batch's. They hold up to as many tokens as the largest decode bucket, or kMinDraftTokens, so
+// their arena is about the decode buckets' (the engine's memory plan reserves no more).
 #pragma once
 #include <functional>
 #include <memory>
@@ -21,40 +28,53 @@ class StepGraphs {
   // `arena`; returns the logits.
   using Pass = std::function<Tensor(const ForwardBatch&, Arena&)>;
 
+  // Tokens a sequence of a recorded step may have: its own and up to 7 drafts.
+  static constexpr int kMaxWidth = 8;
+  // Verification buckets hold at least this many tokens, whatever the largest decode batch.
+  static constexpr int kMinDraftTokens = 64;
+
   // Buckets cover batches of 1 .. max_batch sequences.
   StepGraphs(Backend& backend, int max_batch);
 
-  // The logits [sequences, vocab] of a decode batch, valid until the next call; nullopt for a
-  // batch it does not take (prompt tokens, more sequences than the largest bucket, logit rows
-  // other than one per sequence in order) or whose bucket could not be recorded.
+  // The logits [logit rows, vocab] of a decode or verification batch, valid until the next call;
+  // nullopt for a batch it does not take (a sequence with more than kMaxWidth tokens or without
+  // a logit row for each, rows out of order, more sequences than the largest bucket) or whose
+  // bucket could not be recorded.
   std::optional<Tensor> run(const ForwardBatch& batch, const Pass& pass);
-  // Records every bucket now, on batches of padding alone (which write no cache), so the first
-  // steps of each size do not pay for it. Returns how many were recorded (0: none can be).
-  int record_all(const Pass& pass);
+  // Records every decode bucket now (`drafts`: every verification bucket too), on batches of
+  // padding alone (which write no cache), so the first steps of each size do not pay for it.
+  // Returns how many were recorded (0: none can be).
+  int record_all(const Pass& pass, bool drafts = false);
 
   // The bucket sizes for a largest batch (exposed for tests).
   static std::vector<int> bucket_sizes(int max_batch);
   static bool is_decode(const ForwardBatch& batch);
+  // Tokens a sequence of the batch's bucket holds: 1 for a decode step, 2, 4 or 8 for a step whose
+  // sequences have up to that many tokens, each with a logit row, in order; 0 for any other batch.
+  static int step_width(const ForwardBatch& batch);
+  // `batch` padded to `seqs` sequences of `width` tokens (what a replay of that bucket runs).
+  static ForwardBatch padded(const ForwardBatch& batch, int seqs, int width);
 
  private:
   enum class State { Fresh, Recorded, Failed };
   struct Bucket {
-    int size = 0;
+    int size = 0, width = 1;
     State state = State::Fresh;
     Tensor logits;
+    int key() const { return size * 16 + width; }
   };
 
-  Bucket* bucket_for(int seqs);
+  Bucket* bucket_for(int seqs, int width);
   // Records `bucket` over padded_, whose metadata is uploaded; false when the pass cannot be.
   bool record(Bucket& bucket, const Pass& pass);
-  // padded_ = batch plus padding sequences up to `size`.
-  void pad(const ForwardBatch& batch, int size);
-  // One eager pass of the largest bucket, so the arena holds any bucket in one piece.
+  // One eager pass of the bucket with the most tokens (decode buckets only, unless drafts_), so
+  // the arena holds any bucket in one piece.
   void size_arena(const Pass& pass);
 
   Backend& backend_;
   Arena arena_;
   bool arena_sized_ = false;
+  bool drafts_ = false;  // record_all's: verification buckets are recorded (and size the arena) too
   std::vector<Bucket> buckets_;
   ForwardBatch padded_;
 };

@@ -66,9 +66,9 @@ Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
   return logits;
 }
 
-void TensorParallelModel::record_decode_steps(int max_batch, KvCache& cache) {
+void TensorParallelModel::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
   const std::vector<KvCache*> caches = caches_like(cache);
-  on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, *caches[r]); });
+  on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, *caches[r], drafts); });
 }
 
 std::unique_ptr<Model> load_tensor_parallel(const ModelConfig& config, std::shared_ptr<const TensorStore> store,

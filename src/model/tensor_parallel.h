@@ -30,7 +30,7 @@ class TensorParallelModel final : public Model {
   std::string failure() const override;
   // `cache` is rank 0's; every other rank keeps a cache of the same blocks on its device.
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
-  void record_decode_steps(int max_batch, KvCache& cache) override;
+  void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) override;
 
  private:
   // Every rank's cache: `first` (the engine's, rank 0's) and the others' of the same blocks.

@@ -246,6 +246,40 @@ TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
   }
 }
 
+// Verification steps (a sequence's token and its drafts, a logit row each) replay buckets of
+// 2, 4 and 8 tokens a sequence, each sequence padded at its last position: every real row
+// against an eager step, with widths mixed in one step and contexts crossing 16-key blocks.
+TEST_P(GpuModel, RecordedDraftStepsEqualEager) {
+  SKIP_WITHOUT_GPU();
+  const std::string name = GetParam();
+  auto backend = gpu_backend(), graph_backend = gpu_backend();
+  auto eager = load_model(ModelDir::open(fixture_dir(name)), *backend);
+  auto graphed = load_model(ModelDir::open(fixture_dir(name)), *graph_backend);
+  const int vocab = eager->config().vocab_size;
+  std::vector<std::vector<int>> seqs = fixture_sequences(name);
+  PagedRunner a(*eager, *backend, 128), b(*graphed, *graph_backend, 128);
+  graphed->record_decode_steps(8, b.cache(), true);
+  std::vector<std::pair<int, std::vector<int>>> prefill;
+  for (int i = 0; i < 5; ++i) prefill.emplace_back(i, seqs[i % seqs.size()]);
+  a.step(prefill);
+  b.step(prefill);
+  for (int s = 0; s < 12; ++s) {
+    const int live = s < 6 ? 5 : s < 10 ? 3 : 1;
+    std::vector<std::pair<int, std::vector<int>>> work;
+    size_t rows = 0;
+    for (int i = 0; i < live; ++i) {
+      std::vector<int> tokens(1 + (s + 2 * i) % 8);  // 1 to 8 tokens
+      for (size_t j = 0; j < tokens.size(); ++j) tokens[j] = static_cast<int>((7 * s + 13 * i + 3 * j) % vocab);
+      rows += tokens.size();
+      work.emplace_back(i, std::move(tokens));
+    }
+    const std::vector<float> want = a.step(work), got = b.step(work);
+    ASSERT_EQ(got.size(), want.size()) << name << ": step " << s;
+    expect_rows_close(got, 0, want, 0, rows, vocab, 1e-2f,
+                      name + ": verification step " + std::to_string(s) + " of " + std::to_string(live) + " sequences");
+  }
+}
+
 // Proposes the tokens of known sequences after any prefix of them (every fifth one wrong).
 class KnownDrafter final : public Drafter {
  public:

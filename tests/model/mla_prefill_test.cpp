@@ -122,8 +122,9 @@ INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, MlaPrefill, ::testing::Values("ds3-ti
                          });
 
 // Auto takes the expanded form for a long fresh prompt and for chunks over a cached prefix whose
-// keys fit the scratch, not for a short prompt, a decode step, a chunk over a prefix too long for
-// the scratch, or a step of many decode tokens beside a short chunk (more multiply-adds expanded).
+// keys fit the scratch, not for a short prompt, a decode or verification step, a chunk over a
+// prefix too long for the scratch, or a step of many decode tokens beside a short chunk (more
+// multiply-adds expanded).
 TEST(MlaPrefillChoice, AutoExpandsWhereItSavesWorkAndFitsTheScratch) {
   const int n = kExpandedMinTokens;
   auto step = [](int past, int len, int seqs) {
@@ -156,7 +157,10 @@ TEST(MlaPrefillChoice, AutoExpandsWhereItSavesWorkAndFitsTheScratch) {
       mixed.seqs.push_back(s);
     }
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, mixed)) << name;
-    EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(100000, 2, 1))) << name;
+    EXPECT_TRUE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(100000, 9, 1))) << name;
+    // Steps of up to 8 tokens a sequence are recorded as graphs: absorbed, whatever the choice.
+    EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(100, 8, 8))) << name;
+    EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Auto, step(0, 8, 8))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Expanded, step(500, 1, 64))) << name;
     EXPECT_FALSE(mla_runs_expanded(c, dsinfer::MlaPrefill::Absorbed, step(0, 4096, 1))) << name;
   }

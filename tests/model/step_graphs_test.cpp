@@ -1,6 +1,9 @@
-// StepGraphs' choices that do not need a GPU: bucket sizes, which batches count as decode steps,
-// and that a backend without recordings runs every step itself.
+// StepGraphs' choices that do not need a GPU: bucket sizes, which batches count as decode or
+// verification steps and how they are padded, and that a backend without recordings runs every
+// step itself.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "model/step_graphs.h"
 
@@ -43,6 +46,71 @@ TEST(StepGraphs, OnlyOneTokenAndOneLogitRowPerSequenceInOrderIsADecodeStep) {
   std::swap(reordered.logit_rows[0], reordered.logit_rows[1]);
   EXPECT_FALSE(StepGraphs::is_decode(reordered));
   EXPECT_FALSE(StepGraphs::is_decode(ForwardBatch()));
+}
+
+// Sequences of the given token counts, every token with a logit row, in order.
+ForwardBatch draft_batch(const std::vector<int>& lens) {
+  ForwardBatch b;
+  b.block_size = 4;
+  for (int s = 0; s < static_cast<int>(lens.size()); ++s) {
+    const int context = 10 + s, start = b.num_tokens();
+    for (int i = 0; i < lens[s]; ++i) {
+      const int pos = context - lens[s] + i;
+      b.logit_rows.push_back(b.num_tokens());
+      b.tokens.push_back(100 * s + i);
+      b.positions.push_back(pos);
+      b.slots.push_back(1000 * s + pos);
+    }
+    b.seqs.push_back(SeqSlice{start, lens[s], context, {3 * s, 3 * s + 1, 3 * s + 2}});
+  }
+  return b;
+}
+
+TEST(StepGraphs, VerificationStepsTakeTheWidthOfTheirLongestSequence) {
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({1, 1})), 1);
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({2, 1})), 2);
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({1, 3})), 4);
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({5, 1, 8})), 8);
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({9})), 0);  // more tokens than a recorded step holds
+  ForwardBatch last_rows_only = draft_batch({3, 2});
+  last_rows_only.logit_rows = {2, 4};
+  EXPECT_EQ(StepGraphs::step_width(last_rows_only), 0);
+  ForwardBatch gap = draft_batch({2, 2});
+  gap.seqs[1].query_start = 3;
+  EXPECT_EQ(StepGraphs::step_width(gap), 0);
+}
+
+TEST(StepGraphs, PaddingKeepsTheRealRowsFirstAndWritesNothing) {
+  const ForwardBatch b = draft_batch({1, 3});
+  const ForwardBatch p = StepGraphs::padded(b, 4, 4);
+  ASSERT_EQ(p.num_tokens(), 16);
+  ASSERT_EQ(p.seqs.size(), 4u);
+  // The real tokens' rows first, in the batch's order, then every padding row.
+  ASSERT_EQ(p.logit_rows.size(), 16u);
+  EXPECT_EQ(std::vector<int>(p.logit_rows.begin(), p.logit_rows.begin() + 4), (std::vector<int>{0, 4, 5, 6}));
+  std::vector<int> sorted = p.logit_rows;
+  std::sort(sorted.begin(), sorted.end());
+  for (int r = 0; r < 16; ++r) EXPECT_EQ(sorted[r], r);
+  for (int r = 0; r < 4; ++r) {
+    const int t = p.logit_rows[r];
+    EXPECT_EQ(p.tokens[t], b.tokens[r]);
+    EXPECT_EQ(p.positions[t], b.positions[r]);
+    EXPECT_EQ(p.slots[t], b.slots[r]);
+  }
+  for (size_t r = 4; r < p.logit_rows.size(); ++r) EXPECT_EQ(p.slots[p.logit_rows[r]], -1);
+  // A real sequence keeps its context and table; its padding sits at its last position.
+  EXPECT_EQ(p.seqs[1].query_start, 4);
+  EXPECT_EQ(p.seqs[1].query_len, 4);
+  EXPECT_EQ(p.seqs[1].context_len, 11);
+  EXPECT_EQ(p.seqs[1].block_table, b.seqs[1].block_table);
+  EXPECT_EQ(p.positions[7], p.positions[6]);
+  EXPECT_EQ(p.positions[1], p.positions[0]);
+  // Every sequence is valid: its positions inside its context, its context inside its table.
+  for (const SeqSlice& q : p.seqs) {
+    EXPECT_LE(q.query_len, q.context_len);
+    EXPECT_GE(static_cast<int>(q.block_table.size()) * p.block_size, q.context_len);
+    for (int t = q.query_start; t < q.query_start + q.query_len; ++t) EXPECT_LT(p.positions[t], q.context_len);
+  }
 }
 
 TEST(StepGraphs, ABackendThatCannotRecordLeavesEveryStepToTheCaller) {

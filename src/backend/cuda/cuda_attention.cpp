@@ -180,7 +180,9 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);
   const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);
   const int blocks = t * ceil_div(heads, per_block);
-  SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, decode);
+  // Steps of a few tokens a sequence split each context evenly, like decode: they are recorded
+  // as graphs too (speculative decoding's verification).
+  SplitKv sp = plan_splits(blocks, 1, t, heads, kv_lora_rank, db.max_query_len <= kShortQuery);
   // One block an SM: the fewest waves of the planned splits or fewer (the workspace fits fewer).
   if (wgmma) sp.splits = fewest_wave_splits(blocks, sm_count_, sp.splits, [](int) { return true; });
   // One block merging the partials of 64 heads x 512 columns is slower than a launch of one
