@@ -7,7 +7,7 @@ namespace dsinfer {
 StepGraphs::StepGraphs(Backend& backend, int max_batch) : backend_(backend), arena_(backend) {
   const std::vector<int> sizes = bucket_sizes(max_batch);
   const int max_tokens = std::max(max_batch, kMinDraftTokens);
-  for (int width = 1; width <= kMaxWidth; width *= 2)
+  for (int width = 1; width <= kMaxWidth; ++width)
     for (int size : sizes)
       if (width == 1 || size * width <= max_tokens) {
         buckets_.emplace_back();
@@ -39,9 +39,7 @@ int StepGraphs::step_width(const ForwardBatch& batch) {
   }
   for (int r = 0; r < static_cast<int>(batch.logit_rows.size()); ++r)
     if (batch.logit_rows[r] != r) return 0;
-  int width = 1;
-  while (width < widest) width *= 2;
-  return width;
+  return widest;
 }
 
 ForwardBatch StepGraphs::padded(const ForwardBatch& batch, int seqs, int width) {

@@ -6,10 +6,10 @@
 // arena, sized by the largest bucket before the first recording, so recorded addresses stay valid.
 //
 // Speculative decoding's verification steps (a sequence's token and up to 7 drafts, each with a
-// logit row) take buckets of their own, keyed by sequences and a width of 2, 4 or 8 tokens a
-// sequence: each sequence is padded to the width with tokens at its last position that write no
-// cache, and the real tokens' logit rows come first, in order, so a replay's first rows are the
-// batch's. They hold up to as many tokens as the largest decode bucket, or kMinDraftTokens, so
+// logit row) take buckets of their own, keyed by sequences and width, the most tokens a sequence
+// of the step has (2-8; not rounded up: each padding token of a MoE model is more expert work):
+// each sequence is padded to the width with tokens at its last position that write no cache,
+// and the real tokens' logit rows come first, in order, so a replay's first rows are the batch's. They hold up to as many tokens as the largest decode bucket, or kMinDraftTokens, so
 // their arena is about the decode buckets' (the engine's memory plan reserves no more).
 #pragma once
 #include <functional>
@@ -49,8 +49,8 @@ class StepGraphs {
   // The bucket sizes for a largest batch (exposed for tests).
   static std::vector<int> bucket_sizes(int max_batch);
   static bool is_decode(const ForwardBatch& batch);
-  // Tokens a sequence of the batch's bucket holds: 1 for a decode step, 2, 4 or 8 for a step whose
-  // sequences have up to that many tokens, each with a logit row, in order; 0 for any other batch.
+  // Tokens a sequence of the batch's bucket holds: 1 for a decode step, the most a sequence has
+  // (up to kMaxWidth) for a step whose every token has a logit row, in order; 0 for any other.
   static int step_width(const ForwardBatch& batch);
   // `batch` padded to `seqs` sequences of `width` tokens (what a replay of that bucket runs).
   static ForwardBatch padded(const ForwardBatch& batch, int seqs, int width);

@@ -247,7 +247,7 @@ TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
 }
 
 // Verification steps (a sequence's token and its drafts, a logit row each) replay buckets of
-// 2, 4 and 8 tokens a sequence, each sequence padded at its last position: every real row
+// 2-8 tokens a sequence, each sequence padded at its last position: every real row
 // against an eager step, with widths mixed in one step and contexts crossing 16-key blocks.
 TEST_P(GpuModel, RecordedDraftStepsEqualEager) {
   SKIP_WITHOUT_GPU();

@@ -69,7 +69,7 @@ ForwardBatch draft_batch(const std::vector<int>& lens) {
 TEST(StepGraphs, VerificationStepsTakeTheWidthOfTheirLongestSequence) {
   EXPECT_EQ(StepGraphs::step_width(draft_batch({1, 1})), 1);
   EXPECT_EQ(StepGraphs::step_width(draft_batch({2, 1})), 2);
-  EXPECT_EQ(StepGraphs::step_width(draft_batch({1, 3})), 4);
+  EXPECT_EQ(StepGraphs::step_width(draft_batch({1, 3})), 3);
   EXPECT_EQ(StepGraphs::step_width(draft_batch({5, 1, 8})), 8);
   EXPECT_EQ(StepGraphs::step_width(draft_batch({9})), 0);  // more tokens than a recorded step holds
   ForwardBatch last_rows_only = draft_batch({3, 2});
