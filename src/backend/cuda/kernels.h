@@ -60,8 +60,9 @@ struct GemvProducts {
 };
 // The weights are read before the previous kernel in the stream has finished (dependent_launch.cuh):
 // they must be model weights, which no kernel writes.
-// Whether the skinny kernel takes this product: few rows, K a multiple of 8, 16-byte aligned.
-bool gemv_fits(int64_t m, int64_t k, const void* x, const void* w);
+// Whether the skinny kernel takes this product of n rows of weights (all the launch's products):
+// few rows (3-4 only below 32 MB of weights), K a multiple of 8, 16-byte aligned.
+bool gemv_fits(int64_t m, int64_t n, int64_t k, const void* x, const void* w);
 // A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
 // may_stage: a launch whose blocks all fit on the GPU at once may hold its rows in shared memory
 // from its start (gemv.cu); false where other kernels must find room beside it (a branch).
