@@ -4,10 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 
+#include "../paged_runner.h"
+#include "backend/cpu/cpu_backend.h"
 #include "model/step_graphs.h"
 
 using namespace dsinfer;
+using namespace dsinfer::testing;
 
 namespace {
 
@@ -124,3 +129,70 @@ TEST(StepGraphs, ABackendThatCannotRecordLeavesEveryStepToTheCaller) {
   EXPECT_FALSE(logits.has_value());
   EXPECT_EQ(passes, 0);
 }
+
+namespace {
+
+// A CPU backend that "records" a pass by running it and never replays, so every step StepGraphs
+// takes runs its padded batch through the float32 reference.
+class RunningRecorder final : public CpuBackend {
+ public:
+  bool can_record() const override { return true; }
+  bool record(int, const std::function<void()>& pass) override {
+    pass();
+    ++recordings;
+    return true;
+  }
+  bool replay(int) override { return false; }
+  int recordings = 0;
+};
+
+class PaddedSteps : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+// The padded batches of decode and verification buckets (sequences padded at their last position,
+// padding sequences, the real rows first) give every real row the logits of the step unpadded,
+// on every fixture's model: the padding is invisible to the tokens it pads.
+TEST_P(PaddedSteps, GiveTheUnpaddedLogits) {
+  const std::string name = GetParam();
+  auto eager_backend = make_cpu_backend();
+  RunningRecorder recorder;
+  auto eager = load_model(ModelDir::open(fixture_dir(name)), *eager_backend);
+  auto padded = load_model(ModelDir::open(fixture_dir(name)), recorder);
+  const int vocab = eager->config().vocab_size;
+  const std::vector<std::vector<int>> seqs = fixture_sequences(name);
+  PagedRunner a(*eager, *eager_backend, 64), b(*padded, recorder, 64);
+  padded->record_decode_steps(4, b.cache());  // verification buckets recorded on first use
+  std::vector<std::pair<int, std::vector<int>>> prefill;
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<int>& q = seqs[i % seqs.size()];
+    prefill.emplace_back(i, std::vector<int>(q.begin(), q.begin() + std::min<size_t>(q.size(), 12)));
+  }
+  a.step(prefill);
+  b.step(prefill);
+  for (int s = 0; s < 6; ++s) {
+    std::vector<std::pair<int, std::vector<int>>> work;
+    for (int i = 0; i < (s < 4 ? 3 : 1); ++i) {
+      std::vector<int> tokens(1 + (s + 3 * i) % 6);  // 1-6 tokens: decode and verification widths
+      for (size_t j = 0; j < tokens.size(); ++j) tokens[j] = static_cast<int>((11 * s + 5 * i + 3 * j) % vocab);
+      work.emplace_back(i, std::move(tokens));
+    }
+    const int before = recorder.recordings;
+    const std::vector<float> want = a.step(work), got = b.step(work);
+    EXPECT_GT(recorder.recordings, before) << name << ": step " << s << " ran unpadded";
+    ASSERT_EQ(got.size(), want.size()) << name << ": step " << s;
+    float largest = 0.0f, worst = 0.0f;
+    for (size_t k = 0; k < want.size(); ++k) {
+      largest = std::max(largest, std::fabs(want[k]));
+      worst = std::max(worst, std::fabs(got[k] - want[k]));
+    }
+    EXPECT_LE(worst, 1e-4f * largest) << name << ": step " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PaddedSteps, ::testing::ValuesIn(all_fixtures()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });

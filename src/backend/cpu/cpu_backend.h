@@ -8,7 +8,7 @@
 
 namespace dsinfer {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   CpuBackend() = default;
   // Rank `rank` of a tensor-parallel group (make_cpu_backend_group), its ops on `threads` threads.
