@@ -62,7 +62,7 @@ size_t CausalLM::weight_bytes() const { return weight_bytes_; }
 void CausalLM::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
   graphs_.reset();
   if (max_batch <= 0 || !backend_.can_record()) return;
-  graphs_ = std::make_unique<StepGraphs>(backend_, max_batch);
+  graphs_ = std::make_unique<StepGraphs>(backend_, max_batch, cache.block_size());
   const auto start = std::chrono::steady_clock::now();
   const int recorded =
       graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); }, drafts);

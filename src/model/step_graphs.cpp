@@ -4,7 +4,8 @@
 
 namespace dsinfer {
 
-StepGraphs::StepGraphs(Backend& backend, int max_batch) : backend_(backend), arena_(backend) {
+StepGraphs::StepGraphs(Backend& backend, int max_batch, int block_size)
+    : backend_(backend), block_size_(block_size), arena_(backend) {
   const std::vector<int> sizes = bucket_sizes(max_batch);
   const int max_tokens = std::max(max_batch, kMinDraftTokens);
   for (int width = 1; width <= kMaxWidth; ++width)
@@ -37,6 +38,7 @@ int StepGraphs::step_width(const ForwardBatch& batch) {
     next += q.query_len;
     widest = std::max(widest, q.query_len);
   }
+  if (next != batch.num_tokens()) return 0;
   for (int r = 0; r < static_cast<int>(batch.logit_rows.size()); ++r)
     if (batch.logit_rows[r] != r) return 0;
   return widest;
@@ -76,20 +78,25 @@ StepGraphs::Bucket* StepGraphs::bucket_for(int seqs, int width) {
   return nullptr;
 }
 
+void StepGraphs::pad_only(const Bucket& bucket) {
+  ForwardBatch none;
+  none.block_size = block_size_;
+  padded_ = padded(none, bucket.size, bucket.width);
+  backend_.begin_forward(padded_);
+}
+
 void StepGraphs::size_arena(const Pass& pass) {
   const Bucket* largest = nullptr;
   for (const Bucket& b : buckets_)
     if ((b.width == 1 || drafts_) && (!largest || b.size * b.width > largest->size * largest->width)) largest = &b;
-  padded_ = padded(ForwardBatch(), largest->size, largest->width);
-  backend_.begin_forward(padded_);
+  pad_only(*largest);
   arena_.reset();
   pass(padded_, arena_);
   arena_.reset();  // merges what the pass took into one block, which stays put from now on
   arena_sized_ = true;
 }
 
-bool StepGraphs::record(Bucket& bucket, const Pass& pass) {
-  // A warm-up pass first: it grows any scratch buffer the recording will use.
+void StepGraphs::warm_up(const Pass& pass) {
   const size_t capacity = arena_.capacity();
   arena_.reset();
   pass(padded_, arena_);
@@ -97,10 +104,14 @@ bool StepGraphs::record(Bucket& bucket, const Pass& pass) {
   if (arena_.capacity() != capacity)  // the arena moved: every recording reads the old one
     for (Bucket& b : buckets_)
       if (b.state == State::Recorded) b.state = State::Fresh;
+}
+
+bool StepGraphs::capture(Bucket& bucket, const Pass& pass) {
   if (!backend_.record(bucket.key(), [&] { bucket.logits = pass(padded_, arena_); })) {
-    // The model has an op that cannot be recorded at this width: every bucket of it would fail alike.
+    // An op that cannot be recorded at this many tokens (a MoE layer's per-expert path reads
+    // its offsets back) fails every bucket of the width at least as large.
     for (Bucket& b : buckets_)
-      if (b.width == bucket.width) b.state = State::Failed;
+      if (b.width == bucket.width && b.size >= bucket.size) b.state = State::Failed;
     return false;
   }
   bucket.state = State::Recorded;
@@ -111,22 +122,26 @@ int StepGraphs::record_all(const Pass& pass, bool drafts) {
   if (!backend_.can_record()) return 0;
   drafts_ = drafts;
   if (!arena_sized_) size_arena(pass);
+  // Every warm-up before any recording: a scratch buffer one bucket's pass grows would make the
+  // recordings before it stale.
+  auto wanted = [&](const Bucket& b) { return b.width == 1 || drafts; };
+  for (const Bucket& b : buckets_)
+    if (wanted(b)) {
+      pad_only(b);
+      warm_up(pass);
+    }
   int recorded = 0;
-  for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {
-    if ((it->width != 1 && !drafts) || it->state == State::Failed) continue;
-    padded_ = padded(ForwardBatch(), it->size, it->width);
-    backend_.begin_forward(padded_);
-    if (record(*it, pass))
-      ++recorded;
-    else if (it->width == 1)
-      return 0;  // verification steps that cannot be recorded run op by op; decode steps decide
+  for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {  // the largest of each width first
+    if (!wanted(*it) || it->state == State::Failed) continue;
+    pad_only(*it);
+    recorded += capture(*it, pass) ? 1 : 0;
   }
   return recorded;
 }
 
 std::optional<Tensor> StepGraphs::run(const ForwardBatch& batch, const Pass& pass) {
   const int width = step_width(batch);
-  if (!backend_.can_record() || width == 0) return std::nullopt;
+  if (!backend_.can_record() || width == 0 || batch.block_size != block_size_) return std::nullopt;
   for (const SeqSlice& q : batch.seqs)
     if (q.context_len < width) return std::nullopt;  // too short to hold its padding
   Bucket* bucket = bucket_for(static_cast<int>(batch.seqs.size()), width);
@@ -134,8 +149,10 @@ std::optional<Tensor> StepGraphs::run(const ForwardBatch& batch, const Pass& pas
   if (!arena_sized_) size_arena(pass);
   padded_ = padded(batch, bucket->size, width);
   backend_.begin_forward(padded_);
-  if ((bucket->state != State::Recorded || !backend_.replay(bucket->key())) && !record(*bucket, pass))
-    return std::nullopt;
+  if (bucket->state != State::Recorded || !backend_.replay(bucket->key())) {
+    warm_up(pass);
+    if (!capture(*bucket, pass)) return std::nullopt;
+  }
   return bucket->logits.slice_rows(0, batch.num_tokens());
 }
 

@@ -33,8 +33,9 @@ class StepGraphs {
   // Verification buckets hold at least this many tokens, whatever the largest decode batch.
   static constexpr int kMinDraftTokens = 64;
 
-  // Buckets cover batches of 1 .. max_batch sequences.
-  StepGraphs(Backend& backend, int max_batch);
+  // Buckets cover batches of 1 .. max_batch sequences over a cache of `block_size` slots a block
+  // (a recording holds it: batches of another block size run op by op).
+  StepGraphs(Backend& backend, int max_batch, int block_size);
 
   // The logits [logit rows, vocab] of a decode or verification batch, valid until the next call;
   // nullopt for a batch it does not take (a sequence with more than kMaxWidth tokens or without
@@ -65,13 +66,20 @@ class StepGraphs {
   };
 
   Bucket* bucket_for(int seqs, int width);
-  // Records `bucket` over padded_, whose metadata is uploaded; false when the pass cannot be.
-  bool record(Bucket& bucket, const Pass& pass);
+  // A pass over padded_, whose metadata is uploaded, outside any recording: it grows the scratch
+  // buffers a recording will use (a buffer that moves later makes recordings stale).
+  void warm_up(const Pass& pass);
+  // Records `bucket` over padded_, whose metadata is uploaded; false when the pass cannot be
+  // recorded, and then no bucket of its width as large or larger is tried again.
+  bool capture(Bucket& bucket, const Pass& pass);
+  // padded_ for a bucket of padding alone.
+  void pad_only(const Bucket& bucket);
   // One eager pass of the bucket with the most tokens (decode buckets only, unless drafts_), so
   // the arena holds any bucket in one piece.
   void size_arena(const Pass& pass);
 
   Backend& backend_;
+  int block_size_;
   Arena arena_;
   bool arena_sized_ = false;
   bool drafts_ = false;  // record_all's: verification buckets are recorded (and size the arena) too

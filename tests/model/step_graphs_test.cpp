@@ -120,7 +120,7 @@ TEST(StepGraphs, PaddingKeepsTheRealRowsFirstAndWritesNothing) {
 
 TEST(StepGraphs, ABackendThatCannotRecordLeavesEveryStepToTheCaller) {
   auto cpu = make_cpu_backend();
-  StepGraphs graphs(*cpu, 8);
+  StepGraphs graphs(*cpu, 8, 16);
   int passes = 0;
   auto logits = graphs.run(decode_batch(3), [&](const ForwardBatch&, Arena&) {
     ++passes;

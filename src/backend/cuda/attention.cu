@@ -462,15 +462,20 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
       }
     }
   };
+  // The first tiles' copies, but the newest row's (it comes below, from wherever this step wrote
+  // it). Before the wait when the previous kernel wrote only that row of the sequence's cache.
+  auto first_tiles = [&] {
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < n_tiles) {
-      fetch_slots(k_begin + s * kTile);
-      issue.template operator()<true>(s, newest);
+    for (int s = 0; s < kStages - 1; ++s) {
+      if (s < n_tiles) {
+        fetch_slots(k_begin + s * kTile);
+        issue.template operator()<true>(s, newest);
+      }
+      cp_async_commit();
     }
-    cp_async_commit();
-  }
-  if (kStages - 1 < n_tiles) fetch_slots(k_begin + (kStages - 1) * kTile);
+    if (kStages - 1 < n_tiles) fetch_slots(k_begin + (kStages - 1) * kTile);
+  };
+  if (!p.step_rows_in_cache) first_tiles();
   // The newest K/V row: threads [0, kChunks) take K's chunks, [kChunks, 2 kChunks) V's. Where it
   // comes from (the step's k and v at the token's slot, or the cache for a token written nowhere)
   // is the batch's, known before the wait.
@@ -492,6 +497,7 @@ __global__ void __launch_bounds__(kDecodeThreads) gqa_decode_kernel(GqaParams p,
   const bool rotate_new = new_k && slot_w >= 0;  // the cache holds k rotated
 
   dependent_kernel_start();
+  if (p.step_rows_in_cache) first_tiles();
   // q and the newest K/V row (if this split holds it), as plain loads. On the 16-byte path every
   // load is issued before any value is used (the cache stores below may alias q for the
   // compiler, which would keep later loads behind them), so a thread waits on L2 once.

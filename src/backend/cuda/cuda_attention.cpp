@@ -114,7 +114,10 @@ void CudaBackend::attention(const ForwardBatch& batch, const Tensor& q, const Kv
   if (batch.num_tokens() == 0) return;
   // Packed contexts only come with prefill steps (MLA's expanded form): the decode kernel reads pages.
   if (kv.packed || p.batch.max_query_len > kShortQuery) return launch_gqa_prefill(p, p.batch.max_query_len, stream_);
-  if (p.batch.max_query_len > 1) p.batch = short_query_view(p.batch);
+  if (p.batch.max_query_len > 1) {
+    p.batch = short_query_view(p.batch);
+    p.step_rows_in_cache = true;  // rope_and_cache wrote every token's row just before
+  }
   gqa_decode(p);
 }
 

@@ -123,14 +123,14 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
 // is bf16; otherwise each runs as its own linear.
 void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   const int64_t m = x.rows(), k = x.shape.back();
-  int64_t n = 0;
-  for (const LinearOut& o : outs) n += o.weight->out_features();
+  int64_t widest = 0;  // the largest product decides the path (gemv_fits)
+  for (const LinearOut& o : outs) widest = std::max(widest, o.weight->out_features());
   bool one_launch = x.dtype == DType::BF16 && !outs.empty() && outs.size() <= kGemvMaxProducts;
   for (const LinearOut& o : outs)
     one_launch = one_launch && o.weight->w.dtype == DType::BF16 && o.weight->w.shape.size() == 2 &&
                  o.weight->in_features() == k && o.out.dtype == outs.front().out.dtype && o.out.rows() == m &&
                  o.out.shape.back() == o.weight->out_features() && (!o.bias || o.bias->w.numel() == o.out.shape.back()) &&
-                 gemv_fits(m, n, k, x.data, o.weight->w.data);
+                 gemv_fits(m, widest, k, x.data, o.weight->w.data);
   if (!one_launch) {
     if (!stacked_product(x, outs)) Backend::linear_many(x, outs);
     return;
@@ -152,7 +152,7 @@ void CudaBackend::linear_silu_mul(const Tensor& x, const Weight& gate, const Wei
   const bool fits = x.dtype == DType::BF16 && act.dtype == DType::BF16 && gate.w.dtype == DType::BF16 &&
                     up.w.dtype == DType::BF16 && gate.w.shape == up.w.shape && gate.w.shape.size() == 2 &&
                     gate.in_features() == k && act.rows() == m && act.shape.back() == n &&
-                    gemv_fits(m, 2 * n, k, x.data, gate.w.data) && gemv_fits(m, 2 * n, k, x.data, up.w.data);
+                    gemv_fits(m, n, k, x.data, gate.w.data) && gemv_fits(m, n, k, x.data, up.w.data);
   if (!fits || !launch_gemv_silu(x.ptr<bf16>(), gate.w.ptr<bf16>(), up.w.ptr<bf16>(), act.ptr<bf16>(), m, n, k,
                                  sm_count_, stream_ == main_stream_, stream_))
     Backend::linear_silu_mul(x, gate, up, act, up_out);

@@ -190,7 +190,8 @@ void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int
 // 3-4 rows of a product of 32 MB of weights or more go to cuBLASLt, which streams large weights
 // faster than the tensor-core GEMV at that width; smaller ones are latency-bound, where the GEMV's
 // launch costs less. H200 (session 34): 7B batch 3 541.8 -> 622.9 and batch 4 723.3 -> 828.5
-// tok/s (q/k/v 33 MB, gate/up, down, head); V2-Lite's 2-13 MB products all on cuBLASLt lost 5 %.
+// tok/s (gate/up, down, head; q/k/v's 33 MB either way: the same at a 100 MB bound); V2-Lite's
+// 2-13 MB products all on cuBLASLt lost 5 %.
 constexpr int64_t kMmaMaxWeightBytes = int64_t{32} << 20;
 
 bool gemv_fits(int64_t m, int64_t n, int64_t k, const void* x, const void* w) {

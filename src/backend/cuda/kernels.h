@@ -60,8 +60,8 @@ struct GemvProducts {
 };
 // The weights are read before the previous kernel in the stream has finished (dependent_launch.cuh):
 // they must be model weights, which no kernel writes.
-// Whether the skinny kernel takes this product of n rows of weights (all the launch's products):
-// few rows (3-4 only below 32 MB of weights), K a multiple of 8, 16-byte aligned.
+// Whether the skinny kernel takes this product of n rows of weights (a launch's largest): few
+// rows (3-4 only below 32 MB of weights), K a multiple of 8, 16-byte aligned.
 bool gemv_fits(int64_t m, int64_t n, int64_t k, const void* x, const void* w);
 // A launch with fewer rows than the GPU's `sm_count` SMs hold warps splits each row over several.
 // may_stage: a launch whose blocks all fit on the GPU at once may hold its rows in shared memory
@@ -138,6 +138,9 @@ struct GqaParams {
   float scale_log2 = 0.0f;  // softmax scale * log2(e): the kernels exponentiate with exp2
   bool vec = false;         // rows and strides allow 16-byte copies
   bool packed = false;      // k_cache / v_cache hold the contexts packed (KvLayer::packed), not pages
+  // The previous kernel wrote cache rows of a sequence other than each token's own (steps of
+  // several tokens a sequence through the decode kernel): it copies no tile before its wait.
+  bool step_rows_in_cache = false;
   // Decode with rope_and_cache folded in (CudaBackend::rope_cache_attention): q and this step's
   // keys come unrotated, the kernel rotates them over every dim (head_dim % 16 == 0, the 16-byte
   // path) and writes each token's new key and value rows at its slot (none for slot -1).
