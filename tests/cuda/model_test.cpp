@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -159,68 +160,69 @@ TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
 
 INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);
 
-// Decode steps replayed from CUDA graphs (padded to their bucket) against the same steps run op
-// by op, on two copies of the model fed the same work: across block boundaries and 64-key
-// attention tiles (the recordings were made on padding alone, with contexts of one key), and
-// as the batch shrinks from 5 sequences (bucket 8) to 3 (bucket 4) to 1. Each copy has its own
-// backend, so the eager one's scratch buffers never invalidate the recordings.
-TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
-  SKIP_WITHOUT_GPU();
-  const std::string name = GetParam();
+namespace {
+
+using Work = std::vector<std::pair<int, std::vector<int>>>;  // (sequence, new tokens) of a step
+
+// Two copies of a fixture's model, one replaying recorded steps (`drafts`: verification buckets
+// recorded too), fed the same five prefilled sequences, then `steps` steps of work(step, vocab):
+// every new token's logits agree. Each copy has its own backend, so the eager one's scratch
+// buffers never invalidate the recordings.
+void expect_recorded_steps_equal_eager(const std::string& name, bool drafts, int steps,
+                                       const std::function<Work(int, int)>& work) {
   auto backend = gpu_backend(), graph_backend = gpu_backend();
   auto eager = load_model(ModelDir::open(fixture_dir(name)), *backend);
   auto graphed = load_model(ModelDir::open(fixture_dir(name)), *graph_backend);
   const int vocab = eager->config().vocab_size;
   std::vector<std::vector<int>> seqs = fixture_sequences(name);
   PagedRunner a(*eager, *backend, 128), b(*graphed, *graph_backend, 128);
-  graphed->record_decode_steps(8, b.cache());
-  std::vector<std::pair<int, std::vector<int>>> prefill;
+  graphed->record_decode_steps(8, b.cache(), drafts);
+  Work prefill;
   for (int i = 0; i < 5; ++i) prefill.emplace_back(i, seqs[i % seqs.size()]);
   a.step(prefill);
   b.step(prefill);
-  for (int s = 0; s < 24; ++s) {
-    const int live = s < 10 ? 5 : s < 18 ? 3 : 1;
-    std::vector<std::pair<int, std::vector<int>>> work;
-    for (int i = 0; i < live; ++i) work.push_back({i, {(7 * s + 13 * i) % vocab}});
-    const std::vector<float> want = a.step(work), got = b.step(work);
+  for (int s = 0; s < steps; ++s) {
+    const Work w = work(s, vocab);
+    size_t rows = 0;
+    for (const auto& [id, tokens] : w) rows += tokens.size();
+    const std::vector<float> want = a.step(w), got = b.step(w);
     ASSERT_EQ(got.size(), want.size()) << name << ": step " << s;
-    expect_rows_close(got, 0, want, 0, live, vocab, 1e-2f,
-                      name + ": decode step " + std::to_string(s) + " of " + std::to_string(live) + " sequences");
+    expect_rows_close(got, 0, want, 0, rows, vocab, 1e-2f,
+                      name + ": step " + std::to_string(s) + " of " + std::to_string(w.size()) + " sequences");
   }
 }
 
+}  // namespace
+
+// Decode steps replayed from CUDA graphs (padded to their bucket) against the same steps run op
+// by op: across block boundaries and 64-key attention tiles (the recordings were made on padding
+// alone, with contexts of one key), and as the batch shrinks from 5 sequences (bucket 8) to 3
+// (bucket 4) to 1.
+TEST_P(GpuModel, RecordedDecodeStepsEqualEager) {
+  SKIP_WITHOUT_GPU();
+  expect_recorded_steps_equal_eager(GetParam(), false, 24, [](int s, int vocab) {
+    Work w;
+    const int live = s < 10 ? 5 : s < 18 ? 3 : 1;
+    for (int i = 0; i < live; ++i) w.push_back({i, {(7 * s + 13 * i) % vocab}});
+    return w;
+  });
+}
+
 // Verification steps (a sequence's token and its drafts, a logit row each) replay buckets of
-// 2-8 tokens a sequence, each sequence padded at its last position: every real row
-// against an eager step, with widths mixed in one step and contexts crossing 16-key blocks.
+// 2-8 tokens a sequence, each sequence padded at its last position: every real row against an
+// eager step, with widths mixed in one step and contexts crossing 16-key blocks.
 TEST_P(GpuModel, RecordedDraftStepsEqualEager) {
   SKIP_WITHOUT_GPU();
-  const std::string name = GetParam();
-  auto backend = gpu_backend(), graph_backend = gpu_backend();
-  auto eager = load_model(ModelDir::open(fixture_dir(name)), *backend);
-  auto graphed = load_model(ModelDir::open(fixture_dir(name)), *graph_backend);
-  const int vocab = eager->config().vocab_size;
-  std::vector<std::vector<int>> seqs = fixture_sequences(name);
-  PagedRunner a(*eager, *backend, 128), b(*graphed, *graph_backend, 128);
-  graphed->record_decode_steps(8, b.cache(), true);
-  std::vector<std::pair<int, std::vector<int>>> prefill;
-  for (int i = 0; i < 5; ++i) prefill.emplace_back(i, seqs[i % seqs.size()]);
-  a.step(prefill);
-  b.step(prefill);
-  for (int s = 0; s < 12; ++s) {
+  expect_recorded_steps_equal_eager(GetParam(), true, 12, [](int s, int vocab) {
+    Work w;
     const int live = s < 6 ? 5 : s < 10 ? 3 : 1;
-    std::vector<std::pair<int, std::vector<int>>> work;
-    size_t rows = 0;
     for (int i = 0; i < live; ++i) {
       std::vector<int> tokens(1 + (s + 2 * i) % 8);  // 1 to 8 tokens
       for (size_t j = 0; j < tokens.size(); ++j) tokens[j] = static_cast<int>((7 * s + 13 * i + 3 * j) % vocab);
-      rows += tokens.size();
-      work.emplace_back(i, std::move(tokens));
+      w.emplace_back(i, std::move(tokens));
     }
-    const std::vector<float> want = a.step(work), got = b.step(work);
-    ASSERT_EQ(got.size(), want.size()) << name << ": step " << s;
-    expect_rows_close(got, 0, want, 0, rows, vocab, 1e-2f,
-                      name + ": verification step " + std::to_string(s) + " of " + std::to_string(live) + " sequences");
-  }
+    return w;
+  });
 }
 
 // Proposes the tokens of known sequences after any prefix of them (every fifth one wrong).
