@@ -130,11 +130,13 @@ int StepGraphs::record_all(const Pass& pass, bool drafts) {
       pad_only(b);
       warm_up(pass);
     }
+  // The smallest of each width first: a failure fails the larger ones too, so a model that
+  // cannot be recorded at all fails once a width.
   int recorded = 0;
-  for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {  // the largest of each width first
-    if (!wanted(*it) || it->state == State::Failed) continue;
-    pad_only(*it);
-    recorded += capture(*it, pass) ? 1 : 0;
+  for (Bucket& b : buckets_) {
+    if (!wanted(b) || b.state == State::Failed) continue;
+    pad_only(b);
+    recorded += capture(b, pass) ? 1 : 0;
   }
   return recorded;
 }

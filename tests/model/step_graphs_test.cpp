@@ -56,7 +56,7 @@ TEST(StepGraphs, OnlyOneTokenAndOneLogitRowPerSequenceInOrderIsADecodeStep) {
 // Sequences of the given token counts, every token with a logit row, in order.
 ForwardBatch draft_batch(const std::vector<int>& lens) {
   ForwardBatch b;
-  b.block_size = 4;
+  b.block_size = 16;
   for (int s = 0; s < static_cast<int>(lens.size()); ++s) {
     const int context = 10 + s, start = b.num_tokens();
     for (int i = 0; i < lens[s]; ++i) {
@@ -83,6 +83,12 @@ TEST(StepGraphs, VerificationStepsTakeTheWidthOfTheirLongestSequence) {
   ForwardBatch gap = draft_batch({2, 2});
   gap.seqs[1].query_start = 3;
   EXPECT_EQ(StepGraphs::step_width(gap), 0);
+  ForwardBatch stray = draft_batch({2});  // a token no sequence holds
+  stray.tokens.push_back(7);
+  stray.positions.push_back(0);
+  stray.slots.push_back(0);
+  stray.logit_rows.push_back(2);
+  EXPECT_EQ(StepGraphs::step_width(stray), 0);
 }
 
 TEST(StepGraphs, PaddingKeepsTheRealRowsFirstAndWritesNothing) {
@@ -132,7 +138,61 @@ TEST(StepGraphs, ABackendThatCannotRecordLeavesEveryStepToTheCaller) {
 
 namespace {
 
-// A CPU backend that "records" a pass by running it and never replays, so every step StepGraphs
+// Records (by running the pass) only buckets of fewer than `fail_from` sequences, as a MoE model
+// whose larger steps take a path that cannot be captured; replays whatever it recorded.
+class SizeLimitedRecorder final : public CpuBackend {
+ public:
+  explicit SizeLimitedRecorder(int fail_from) : fail_from_(fail_from) {}
+  bool can_record() const override { return true; }
+  bool record(int key, const std::function<void()>& pass) override {
+    attempts.push_back(key);
+    if (key / 16 >= fail_from_) return false;
+    pass();
+    return true;
+  }
+  bool replay(int key) override {
+    replays.push_back(key);
+    return true;
+  }
+  std::vector<int> attempts, replays;
+
+ private:
+  int fail_from_;
+};
+
+Tensor rows_of(const ForwardBatch& b, Arena& a) { return a.tensor(DType::F32, {b.num_tokens(), 1}); }
+
+}  // namespace
+
+TEST(StepGraphs, AFailedCaptureFailsOnlyItsWidthsBucketsAsLargeOrLarger) {
+  SizeLimitedRecorder rec(4);
+  StepGraphs graphs(rec, 8, 16);
+  EXPECT_EQ(graphs.record_all(rows_of), 2);  // buckets 1 and 2; 4 failed
+  EXPECT_EQ(rec.attempts, (std::vector<int>{1 * 16 + 1, 2 * 16 + 1, 4 * 16 + 1}));  // 8 not tried
+  ASSERT_TRUE(graphs.run(decode_batch(2), rows_of).has_value());
+  EXPECT_EQ(rec.replays, (std::vector<int>{2 * 16 + 1}));
+  EXPECT_FALSE(graphs.run(decode_batch(3), rows_of).has_value());  // bucket 4: op by op
+  EXPECT_FALSE(graphs.run(decode_batch(6), rows_of).has_value());
+  // A verification width is recorded on first use, and fails alone.
+  ASSERT_TRUE(graphs.run(draft_batch({3, 1}), rows_of).has_value());
+  EXPECT_EQ(rec.attempts.back(), 2 * 16 + 3);
+  EXPECT_FALSE(graphs.run(draft_batch({3, 1, 2, 1, 3}), rows_of).has_value());
+  EXPECT_EQ(rec.attempts.back(), 8 * 16 + 3);
+}
+
+TEST(StepGraphs, BatchesOfAnotherBlockSizeRunOpByOp) {
+  SizeLimitedRecorder rec(64);
+  StepGraphs graphs(rec, 8, 16);
+  ASSERT_GT(graphs.record_all(rows_of), 0);
+  ForwardBatch b = decode_batch(2);
+  EXPECT_TRUE(graphs.run(b, rows_of).has_value());
+  b.block_size = 32;
+  EXPECT_FALSE(graphs.run(b, rows_of).has_value());
+}
+
+namespace {
+
+// A CPU backend that "records" a pass by running it and never replays// A CPU backend that "records" a pass by running it and never replays, so every step StepGraphs
 // takes runs its padded batch through the float32 reference.
 class RunningRecorder final : public CpuBackend {
  public:
