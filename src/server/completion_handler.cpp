@@ -36,7 +36,7 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());
   p.starts_in_reasoning = reasoning && m.chat_template && m.chat_template->opens_think_block();
-  if (ctx.cache && deterministic(p.gen.sampling)) {
+  if (ctx.cache && deterministic(p.gen.sampling) && p.api.n == 1) {
     nlohmann::json key = output_defining_fields(p.api);
     key["model"] = m.name;
     p.cache_request = key.dump();
@@ -62,13 +62,14 @@ void reply_cached(const Prepared& p, const CompletionResult& r, httplib::Respons
     res.set_header("Cache-Control", "no-cache");
     res.set_content(result_as_sse(p.meta, r, p.api.include_usage, p.api.top_logprobs >= 0), "text/event-stream");
   } else {
-    send_json(res, 200, response_json(p.meta, r));
+    send_json(res, 200, response_json(p.meta, {r}));
   }
 }
 
 std::unique_ptr<Generation> submit(ServerContext& ctx, const Prepared& p, Clock::time_point arrival) {
   GenerationSpec spec;
   spec.request = p.gen;
+  spec.n = p.api.n;
   spec.tokenizer = ctx.model->tokenizer();
   spec.stop = p.api.stop;
   spec.skip_special_tokens = p.api.skip_special_tokens;
@@ -88,10 +89,17 @@ std::unique_ptr<Generation> submit(ServerContext& ctx, const Prepared& p, Clock:
 // The client of a non-streaming request closed its connection: nothing is left to answer.
 struct ClientGone {};
 
-// Waits for the whole generation; a timeout or a cancellation (drain) becomes the error to send,
-// a client that left cancels it.
-CompletionResult run_to_end(Generation& gen, const Prepared& p, Clock::time_point deadline, PeerConnection& peer) {
-  ResultBuilder builder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning);
+// A result builder per choice of the request.
+std::vector<ResultBuilder> builders(const Prepared& p) {
+  return std::vector<ResultBuilder>(p.api.n, ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning));
+}
+
+// Waits for every choice of the generation; a timeout or a cancellation (drain) becomes the
+// error to send, a client that left cancels it.
+std::vector<CompletionResult> run_to_end(Generation& gen, const Prepared& p, Clock::time_point deadline,
+                                         PeerConnection& peer) {
+  std::vector<ResultBuilder> choices = builders(p);
+  int open = gen.choices();
   for (;;) {
     const Clock::time_point now = Clock::now();
     if (peer.closed()) {
@@ -104,12 +112,15 @@ CompletionResult run_to_end(Generation& gen, const Prepared& p, Clock::time_poin
     }
     std::optional<GenerationUpdate> u = gen.take(std::min(deadline, now + std::chrono::seconds(1)));
     if (!u) continue;
-    builder.add(*u);
+    choices.at(u->index).add(*u);
     if (!u->finished) continue;
     if (u->reason == FinishReason::Cancelled)
       throw ApiError(503, "service_unavailable", "the request was cancelled: the server is shutting down");
     if (u->reason == FinishReason::Error) throw ApiError(500, "server_error", "generation failed: " + u->error);
-    return builder.result();
+    if (--open > 0) continue;
+    std::vector<CompletionResult> out;
+    for (const ResultBuilder& b : choices) out.push_back(b.result());
+    return out;
   }
 }
 
@@ -136,16 +147,16 @@ void handle_completion(ServerContext& ctx, Endpoint endpoint, const httplib::Req
     gen = submit(ctx, p, arrival);
     ticket.watch(gen.get());
     if (p.api.stream) {
-      StreamJob job{p.meta,  p.api.include_usage, p.api.top_logprobs >= 0,
-                    ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning),
-                    p.cache_request, deadline_of(ctx, arrival), PeerConnection(req), std::move(gen), std::move(ticket)};
+      StreamJob job{p.meta,         p.api.include_usage,     p.api.top_logprobs >= 0,
+                    builders(p),    p.cache_request,         deadline_of(ctx, arrival),
+                    PeerConnection(req), std::move(gen), std::move(ticket)};
       start_stream(ctx, std::move(job), res);
       return;
     }
     PeerConnection peer(req);
-    CompletionResult r = run_to_end(*gen, p, deadline_of(ctx, arrival), peer);
-    record_success(ctx, *gen, p.cache_request, r);
-    send_json(res, 200, response_json(p.meta, r));
+    std::vector<CompletionResult> choices = run_to_end(*gen, p, deadline_of(ctx, arrival), peer);
+    record_success(ctx, *gen, p.cache_request, choices.front());
+    send_json(res, 200, response_json(p.meta, choices));
   } catch (const ApiError& e) {
     ctx.metrics.count_request(outcome_for_status(e.status));
     send_error(res, e);

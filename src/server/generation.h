@@ -1,4 +1,5 @@
-// Generation: one request running on the Engine, seen from an HTTP handler thread.
+// Generation: one request running on the Engine, seen from an HTTP handler thread: its n
+// choices (OpenAI's `n`), each a sequence of its own in the engine.
 // The engine calls back on its own thread for every token; that callback must never block, so
 // it only detokenizes, matches stop strings and appends to a pending update. The handler thread
 // takes the pending update whenever it is ready to write (updates that pile up while it writes
@@ -20,8 +21,9 @@ namespace dsinfer {
 
 using Clock = std::chrono::steady_clock;
 
-// What a generation produced since the previous take().
+// What one choice of a generation produced since the previous take() of it.
 struct GenerationUpdate {
+  int index = 0;  // the choice
   std::string text;
   std::vector<int> tokens;
   std::vector<TokenLogprob> logprobs;
@@ -38,6 +40,7 @@ struct GenerationTimes {
 
 struct GenerationSpec {
   GenerationRequest request;
+  int n = 1;  // choices; with a seed, choice i samples with seed + i
   const Tokenizer* tokenizer = nullptr;  // null: a model without one (no text, only ids)
   std::vector<std::string> stop;
   bool skip_special_tokens = true;
@@ -46,26 +49,32 @@ struct GenerationSpec {
 
 class Generation {
  public:
-  // Submits to the engine. Throws EngineFull when its queue is full, Error when the request can
-  // never fit.
+  // Submits every choice to the engine. Throws EngineFull when its queue is full, Error when the
+  // request can never fit (and then no choice runs).
   Generation(Engine& engine, GenerationSpec spec);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
 
-  // Waits until there is something new or `until` passes; returns it merged, nullopt on
-  // timeout. After the finished update has been taken, returns nullopt at once.
+  int choices() const { return static_cast<int>(states_.size()); }
+  // Waits until a choice has something new or `until` passes; returns that choice's update,
+  // merged (choices take turns), nullopt on timeout. A choice whose finished update has been
+  // taken has nothing more; once every choice's has, returns nullopt at once.
   std::optional<GenerationUpdate> take(Clock::time_point until);
-  // Stops the request; the engine frees its KV blocks before its next step.
+  // Stops every choice; the engine frees their KV blocks before its next step.
   void cancel();
   bool finished() const;
+  // Choice 0's (latency metrics are a sequence's: TTFT, time per output token).
   GenerationTimes times() const;
 
  private:
+  struct Shared;
   struct State;
   Engine& engine_;
-  std::shared_ptr<State> state_;  // shared with the engine callback
-  uint64_t request_id_ = 0;
+  std::shared_ptr<Shared> shared_;               // the choices' one lock and wake-up
+  std::vector<std::shared_ptr<State>> states_;   // a choice each, shared with its engine callback
+  std::vector<uint64_t> request_ids_;
+  size_t next_ = 0;  // the choice take() looks at first
 };
 
 }  // namespace dsinfer

@@ -204,10 +204,10 @@ void parse_lengths(const json& body, ApiRequest& r) {
   } else if (const json* v = field(body, "max_tokens")) {
     r.max_tokens = static_cast<int>(integer_in(*v, "max_tokens", 1, max));
   }
-  if (const json* v = field(body, "n"); v && integer_in(*v, "n", 1, max) != 1)
-    throw invalid_field("n", "only n = 1 is supported");
-  if (const json* v = field(body, "best_of"); v && integer_in(*v, "best_of", 1, max) != 1)
-    throw invalid_field("best_of", "only best_of = 1 is supported");
+  if (const json* v = field(body, "n")) r.n = static_cast<int>(integer_in(*v, "n", 1, kMaxChoices));
+  // best_of = n returns every candidate, which is n; ranking more candidates than returned is not done.
+  if (const json* v = field(body, "best_of"); v && integer_in(*v, "best_of", 1, max) != r.n)
+    throw invalid_field("best_of", "only best_of = n is supported (every candidate is returned)");
 }
 
 void parse_flags(const json& body, ApiRequest& r) {
@@ -279,7 +279,8 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"top_logprobs", r.top_logprobs},
             {"ignore_eos", r.ignore_eos},
             {"return_token_ids", r.return_token_ids},
-            {"skip_special_tokens", r.skip_special_tokens}};
+            {"skip_special_tokens", r.skip_special_tokens},
+            {"n", r.n}};
   if (r.endpoint == Endpoint::Chat) {
     j["messages"] = r.messages;
     j["tools"] = json::parse(r.tools.dump());

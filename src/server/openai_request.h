@@ -33,6 +33,7 @@ struct ApiRequest {
   std::vector<std::string> stop;
   int top_logprobs = -1;  // -1: no logprobs; else logprobs of the chosen token + this many alternatives
   std::vector<std::pair<int, float>> logit_bias;  // (token id, bias in [-100, 100])
+  int n = 1;  // choices, each sampled on its own (with a seed, choice i with seed + i)
 
   bool stream = false;
   bool include_usage = false;      // stream_options.include_usage
@@ -40,6 +41,9 @@ struct ApiRequest {
   bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
   bool skip_special_tokens = true; // vLLM extension
 };
+
+// The most choices (`n`) one request may ask for.
+constexpr int kMaxChoices = 128;
 
 // Parses a request body; throws ApiError (400) for malformed JSON and bad field values.
 ApiRequest parse_api_request(Endpoint endpoint, const std::string& body);

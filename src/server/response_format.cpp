@@ -98,8 +98,17 @@ json usage_json(int prompt_tokens, int completion_tokens, int cached_prompt_toke
           {"prompt_tokens_details", {{"cached_tokens", cached_prompt_tokens}}}};
 }
 
-json response_json(const ResponseMeta& m, const CompletionResult& r) {
-  json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
+json usage_json(const std::vector<CompletionResult>& choices) {
+  int completion = 0;
+  for (const CompletionResult& r : choices) completion += r.completion_tokens;
+  const CompletionResult& first = choices.front();
+  return usage_json(first.prompt_tokens, completion, first.cached_prompt_tokens);
+}
+
+namespace {
+
+json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
+  json choice = {{"index", index}, {"finish_reason", r.finish_reason}};
   bool want_logprobs = !r.logprobs.empty();
   if (m.endpoint == Endpoint::Chat) {
     json message = {{"role", "assistant"}, {"content", r.content}};
@@ -114,14 +123,21 @@ json response_json(const ResponseMeta& m, const CompletionResult& r) {
     choice["prompt_token_ids"] = r.prompt_ids;
     choice["token_ids"] = r.output_ids;
   }
+  return choice;
+}
+
+}  // namespace
+
+json response_json(const ResponseMeta& m, const std::vector<CompletionResult>& choices) {
   json out = envelope(m, false);
-  out["choices"] = json::array({choice});
-  out["usage"] = usage_json(r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens);
+  out["choices"] = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) out["choices"].push_back(choice_json(m, choices[i], static_cast<int>(i)));
+  out["usage"] = usage_json(choices);
   return out;
 }
 
 json chunk_json(const ResponseMeta& m, const StreamDelta& d, bool usage_field) {
-  json choice = {{"index", 0}};
+  json choice = {{"index", d.index}};
   choice["finish_reason"] = d.finish_reason ? json(*d.finish_reason) : json(nullptr);
   if (m.endpoint == Endpoint::Chat) {
     json delta = json::object();
@@ -142,10 +158,10 @@ json chunk_json(const ResponseMeta& m, const StreamDelta& d, bool usage_field) {
   return out;
 }
 
-json usage_chunk_json(const ResponseMeta& m, const CompletionResult& r) {
+json usage_chunk_json(const ResponseMeta& m, const std::vector<CompletionResult>& choices) {
   json out = envelope(m, true);
   out["choices"] = json::array();
-  out["usage"] = usage_json(r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens);
+  out["usage"] = usage_json(choices);
   return out;
 }
 

@@ -27,11 +27,13 @@ struct ResponseMeta {
 ResponseMeta make_response_meta(Endpoint endpoint, std::string model, bool reasoning, bool return_token_ids,
                                 const Tokenizer* tokenizer);
 
-// The non-streaming response.
-nlohmann::json response_json(const ResponseMeta& meta, const CompletionResult& r);
+// The non-streaming response: a choice per result, in order (index i); usage counts the prompt
+// once and every choice's tokens.
+nlohmann::json response_json(const ResponseMeta& meta, const std::vector<CompletionResult>& choices);
 
 // One streamed piece of a choice.
 struct StreamDelta {
+  int index = 0;       // the choice
   bool first = false;  // chat: the chunk that announces the assistant role
   std::string content, reasoning;
   std::vector<int> tokens;
@@ -44,9 +46,11 @@ struct StreamDelta {
 // A chunk object; `usage_field` adds "usage": null, as OpenAI does when include_usage is on.
 nlohmann::json chunk_json(const ResponseMeta& meta, const StreamDelta& d, bool usage_field);
 // The last chunk of a stream with include_usage: no choices, only usage.
-nlohmann::json usage_chunk_json(const ResponseMeta& meta, const CompletionResult& r);
+nlohmann::json usage_chunk_json(const ResponseMeta& meta, const std::vector<CompletionResult>& choices);
 
 nlohmann::json usage_json(int prompt_tokens, int completion_tokens, int cached_prompt_tokens);
+// Usage of a response's choices: the prompt once, every choice's tokens.
+nlohmann::json usage_json(const std::vector<CompletionResult>& choices);
 
 // Serializes JSON for the wire; invalid UTF-8 (never expected) becomes U+FFFD instead of throwing.
 std::string to_wire(const nlohmann::json& j);

@@ -14,7 +14,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(250);
 
 class StreamWriter {
  public:
-  StreamWriter(ServerContext& ctx, StreamJob job) : ctx_(ctx), job_(std::move(job)) {}
+  StreamWriter(ServerContext& ctx, StreamJob job)
+      : ctx_(ctx), job_(std::move(job)), open_(static_cast<int>(job_.builders.size())) {}
 
   ~StreamWriter() {
     // The stream ended without its [DONE]: the client went away (or a write failed).
@@ -36,9 +37,14 @@ class StreamWriter {
     if (!started_) {
       started_ = true;
       if (job_.meta.endpoint == Endpoint::Chat) {
-        StreamDelta first;
-        first.first = true;
-        return write(sink, sse_event(chunk_json(job_.meta, first, job_.include_usage)));
+        std::string out;
+        for (size_t i = 0; i < job_.builders.size(); ++i) {
+          StreamDelta first;
+          first.index = static_cast<int>(i);
+          first.first = true;
+          out += sse_event(chunk_json(job_.meta, first, job_.include_usage));
+        }
+        return write(sink, out);
       }
     }
     auto now = Clock::now();
@@ -53,7 +59,8 @@ class StreamWriter {
     }
     std::optional<GenerationUpdate> u = job_.generation->take(std::min(job_.deadline, now + kPollInterval));
     if (!u) return true;
-    StreamDelta d = job_.builder.add(*u);
+    StreamDelta d = job_.builders.at(u->index).add(*u);
+    d.index = u->index;
     d.want_logprobs = job_.want_logprobs;
     bool visible = !d.content.empty() || !d.reasoning.empty() || (d.want_logprobs && !d.logprobs.empty()) ||
                    (job_.meta.return_token_ids && !d.tokens.empty());
@@ -67,17 +74,21 @@ class StreamWriter {
       ctx_.metrics.count_request(Outcome::Error);
       return end_with_error(sink, ApiError(500, "server_error", "generation failed: " + u->error));
     }
-    return end_ok(sink);
+    StreamDelta last;
+    last.index = u->index;
+    last.finish_reason = job_.builders[u->index].result().finish_reason;
+    const std::string closing = sse_event(chunk_json(job_.meta, last, job_.include_usage));
+    if (--open_ > 0) return write(sink, closing);
+    return end_ok(sink, closing);
   }
 
-  bool end_ok(httplib::DataSink& sink) {
-    const CompletionResult& r = job_.builder.result();
-    StreamDelta last;
-    last.finish_reason = r.finish_reason;
-    std::string out = sse_event(chunk_json(job_.meta, last, job_.include_usage));
-    if (job_.include_usage) out += sse_event(usage_chunk_json(job_.meta, r));
+  // The last choice ended with `closing`: the usage and [DONE] follow it.
+  bool end_ok(httplib::DataSink& sink, std::string out) {
+    std::vector<CompletionResult> choices;
+    for (const ResultBuilder& b : job_.builders) choices.push_back(b.result());
+    if (job_.include_usage) out += sse_event(usage_chunk_json(job_.meta, choices));
     out += sse_done();
-    record_success(ctx_, *job_.generation, job_.cache_request, r);
+    record_success(ctx_, *job_.generation, job_.cache_request, choices.front());
     ended_ = true;
     if (!write(sink, out)) return false;
     sink.done();
@@ -95,6 +106,7 @@ class StreamWriter {
 
   ServerContext& ctx_;
   StreamJob job_;
+  int open_;  // choices not finished yet
   bool started_ = false;
   bool ended_ = false;
 };
@@ -125,7 +137,7 @@ std::string result_as_sse(const ResponseMeta& meta, const CompletionResult& r, b
   StreamDelta last;
   last.finish_reason = r.finish_reason;
   out += sse_event(chunk_json(meta, last, include_usage));
-  if (include_usage) out += sse_event(usage_chunk_json(meta, r));
+  if (include_usage) out += sse_event(usage_chunk_json(meta, {r}));
   return out + sse_done();
 }
 

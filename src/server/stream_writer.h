@@ -1,12 +1,13 @@
-// Streaming a generation as Server-Sent Events, the OpenAI way: chunks of deltas, a closing
-// chunk with finish_reason, a usage chunk when stream_options.include_usage asked for it, and
-// "data: [DONE]". A write that fails means the client left: the generation is cancelled and
+// Streaming a generation as Server-Sent Events, the OpenAI way: chunks of deltas (each naming
+// its choice), a closing chunk with finish_reason for each choice as it ends, a usage chunk when
+// stream_options.include_usage asked for it, and "data: [DONE]". A write that fails means the client left: the generation is cancelled and
 // its KV blocks freed at once.
 #pragma once
 #include <httplib.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/generation.h"
 #include "server/peer_connection.h"
@@ -20,7 +21,7 @@ struct StreamJob {
   ResponseMeta meta;
   bool include_usage = false;
   bool want_logprobs = false;
-  ResultBuilder builder;
+  std::vector<ResultBuilder> builders;  // a choice each
   std::string cache_request;  // non-empty: store the finished result in the response cache
   Clock::time_point deadline;
   PeerConnection peer;  // a client that left while nothing was written cancels the generation

@@ -1,5 +1,7 @@
 // The OpenAI endpoints end to end against the real binary: chat and completions, usage, finish
 // reasons, stop strings, logprobs, streaming equal to non-streaming, models and health.
+#include <set>
+
 #include "server_process.h"
 #include "text/utf8.h"
 
@@ -174,6 +176,76 @@ TEST_F(CompletionsApi, SeededSamplingIsReproducible) {
   json a = post_ok("/v1/completions", body);
   json b = post_ok("/v1/completions", body);
   EXPECT_EQ(a["choices"][0]["text"], b["choices"][0]["text"]);
+}
+
+// n choices: each sampled on its own (seeded: choice i with seed + i, so a request reproduces
+// and its choices differ), indexed 0..n-1, usage counting the prompt once.
+TEST_F(CompletionsApi, NChoicesAreSampledApartAndCountedTogether) {
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    const bool chat = std::string(path).find("chat") != std::string::npos;
+    json extra = {{"n", 3}, {"temperature", 1.0}, {"seed", 77}};
+    json body = chat ? chat_body(10, extra) : completion_body(10, extra);
+    json a = post_ok(path, body), b = post_ok(path, body);
+    ASSERT_EQ(a["choices"].size(), 3u) << path;
+    std::set<std::string> texts;
+    for (int i = 0; i < 3; ++i) {
+      const json& c = a["choices"][i];
+      EXPECT_EQ(c["index"], i);
+      EXPECT_EQ(c["finish_reason"], "length");
+      const std::string text = chat ? c["message"]["content"] : c["text"];
+      texts.insert(text);
+      EXPECT_EQ(text, chat ? b["choices"][i]["message"]["content"] : b["choices"][i]["text"]) << path << " choice " << i;
+    }
+    EXPECT_GT(texts.size(), 1u) << path << ": every choice sampled the same text";
+    EXPECT_EQ(a["usage"]["completion_tokens"], 30);
+    json one = post_ok(path, chat ? chat_body(10) : completion_body(10));
+    EXPECT_EQ(a["usage"]["prompt_tokens"], one["usage"]["prompt_tokens"]);
+    // Choice 0 is what the same request with n = 1 gives.
+    body["n"] = 1;
+    json single = post_ok(path, body);
+    EXPECT_EQ(chat ? single["choices"][0]["message"]["content"] : single["choices"][0]["text"],
+              chat ? a["choices"][0]["message"]["content"] : a["choices"][0]["text"]);
+  }
+}
+
+// Streamed, every choice gets its role chunk (chat), its text and its own closing chunk; the
+// stream ends once, after the last, with the usage of all.
+TEST_F(CompletionsApi, NChoicesStreamEachToItsEnd) {
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    const bool chat = std::string(path).find("chat") != std::string::npos;
+    json extra = {{"n", 2}, {"temperature", 1.0}, {"seed", 5}};
+    json body = chat ? chat_body(8, extra) : completion_body(8, extra);
+    json full = post_ok(path, body);
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+    auto res = server_->post(path, body);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200);
+    std::vector<json> events = sse_events(res->body);
+    ASSERT_GE(events.size(), 4u);
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::vector<std::string> text(2);
+    std::vector<int> roles(2, 0), finishes(2, 0);
+    for (const json& e : events) {
+      if (!e.is_object() || e["choices"].empty()) continue;
+      const json& c = e["choices"][0];
+      const int i = c["index"];
+      ASSERT_TRUE(i == 0 || i == 1);
+      EXPECT_EQ(finishes[i], 0) << "choice " << i << " streamed after its end";
+      if (chat && c["delta"].contains("role")) ++roles[i];
+      if (chat && c["delta"].contains("content")) text[i] += c["delta"]["content"].get<std::string>();
+      if (!chat) text[i] += c["text"].get<std::string>();
+      if (!c["finish_reason"].is_null()) ++finishes[i];
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (chat) EXPECT_EQ(roles[i], 1) << path;
+      EXPECT_EQ(finishes[i], 1) << path;
+      EXPECT_EQ(text[i], chat ? full["choices"][i]["message"]["content"] : full["choices"][i]["text"]) << path;
+    }
+    const json& usage = events[events.size() - 2];
+    EXPECT_TRUE(usage["choices"].empty());
+    EXPECT_EQ(usage["usage"]["completion_tokens"], 16);
+  }
 }
 
 TEST_F(CompletionsApi, ReasoningContentIsAbsentWithoutAParser) {

@@ -69,7 +69,7 @@ TEST(OpenAiRequest, OutOfRangeValuesNameTheirField) {
   json base = {{"messages", {{{"role", "user"}, {"content", "x"}}}}};
   for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
            {"temperature", 2.5}, {"top_p", 0.0}, {"min_p", -0.1}, {"presence_penalty", 2.1}, {"max_tokens", 0},
-           {"n", 3}, {"repetition_penalty", 0}, {"seed", 1.5}, {"top_k", "5"}}) {
+           {"n", 0}, {"n", 200}, {"best_of", 2}, {"repetition_penalty", 0}, {"seed", 1.5}, {"top_k", "5"}}) {
     json b = base;
     b[field] = value;
     EXPECT_EQ(refused_field(Endpoint::Chat, b), field) << b.dump();
