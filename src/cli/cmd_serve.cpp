@@ -117,6 +117,11 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
                  "deepseek-r1: <think> text as reasoning_content; none; auto: on when the chat template opens <think>")
       ->check(CLI::IsMember({"auto", "deepseek-r1", "none"}))
       ->capture_default_str();
+  app.add_option("--tool-call-parser", o->tool_call_parser,
+                 "deepseek: the answer's DeepSeek tool-call blocks as message.tool_calls when a request has tools; "
+                 "none; auto: on when the chat template writes them")
+      ->check(CLI::IsMember({"auto", "deepseek", "none"}))
+      ->capture_default_str();
   app.callback([o] { run_serve(*o); });
 }});
 

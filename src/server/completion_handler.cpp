@@ -17,6 +17,7 @@ struct Prepared {
   ResponseMeta meta;
   std::string cache_request;  // non-empty: deterministic, and a response cache is configured
   bool starts_in_reasoning = false;
+  bool tool_calls = false;  // split the answer's tool calls (a chat request with tools, tool_choice auto)
 };
 
 void require_ready(const ServerContext& ctx) {
@@ -36,6 +37,7 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());
   p.starts_in_reasoning = reasoning && m.chat_template && m.chat_template->opens_think_block();
+  p.tool_calls = m.tool_calls && endpoint == Endpoint::Chat && !p.api.tools.is_null() && p.api.parse_tool_calls;
   if (ctx.cache && deterministic(p.gen.sampling) && p.api.n == 1) {
     nlohmann::json key = output_defining_fields(p.api);
     key["model"] = m.name;
@@ -91,7 +93,8 @@ struct ClientGone {};
 
 // A result builder per choice of the request.
 std::vector<ResultBuilder> builders(const Prepared& p) {
-  return std::vector<ResultBuilder>(p.api.n, ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning));
+  return std::vector<ResultBuilder>(p.api.n,
+                                    ResultBuilder(p.gen.prompt, p.meta.reasoning, p.starts_in_reasoning, p.tool_calls));
 }
 
 // Waits for every choice of the generation; a timeout or a cancellation (drain) becomes the

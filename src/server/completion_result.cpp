@@ -5,7 +5,10 @@ namespace dsinfer {
 nlohmann::json result_to_json(const CompletionResult& r) {
   nlohmann::json lps = nlohmann::json::array();
   for (const auto& lp : r.logprobs) lps.push_back({lp.token, lp.logprob, lp.top});
+  nlohmann::json calls = nlohmann::json::array();
+  for (const ToolCall& c : r.tool_calls) calls.push_back({c.name, c.arguments});
   return {{"content", r.content},
+          {"tool_calls", calls},
           {"reasoning", r.reasoning},
           {"prompt_ids", r.prompt_ids},
           {"output_ids", r.output_ids},
@@ -20,6 +23,7 @@ CompletionResult result_from_json(const nlohmann::json& j) {
   CompletionResult r;
   r.content = j.at("content").get<std::string>();
   r.reasoning = j.at("reasoning").get<std::string>();
+  for (const auto& c : j.at("tool_calls")) r.tool_calls.push_back({c.at(0).get<std::string>(), c.at(1).get<std::string>()});
   r.prompt_ids = j.at("prompt_ids").get<std::vector<int>>();
   r.output_ids = j.at("output_ids").get<std::vector<int>>();
   for (const auto& lp : j.at("logprobs"))

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "text/tool_call_parser.h"
+
 namespace dsinfer {
 
 struct TokenLogprob {
@@ -18,9 +20,10 @@ struct TokenLogprob {
 struct CompletionResult {
   std::string content;    // the answer (after stop strings and, with a reasoning parser, after </think>)
   std::string reasoning;  // the text inside <think> ... </think>, when a reasoning parser split it
+  std::vector<ToolCall> tool_calls;  // the answer's tool calls, when a tool-call parser split them
   std::vector<int> prompt_ids, output_ids;
   std::vector<TokenLogprob> logprobs;  // per output token, when requested
-  std::string finish_reason;           // "stop" or "length"
+  std::string finish_reason;           // "stop", "length" or "tool_calls"
   int prompt_tokens = 0, completion_tokens = 0, cached_prompt_tokens = 0;
 };
 

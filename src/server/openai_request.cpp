@@ -228,6 +228,14 @@ void parse_flags(const json& body, ApiRequest& r) {
   }
 }
 
+// "auto" parses the answer's tool calls, "none" leaves them text. Forcing a call ("required", a
+// named function) needs constrained decoding, which the engine does not do: refused, not ignored.
+bool parse_tool_choice(const json& v) {
+  if (v.is_string() && v == "auto") return true;
+  if (v.is_string() && v == "none") return false;
+  throw invalid_field("tool_choice", "only \"auto\" and \"none\" are supported (forcing a call needs constrained decoding)");
+}
+
 // tools and chat_template_kwargs, read from the body in its own key order.
 void parse_template_inputs(const std::string& body_text, ApiRequest& r) {
   const auto body = nlohmann::ordered_json::parse(body_text);
@@ -260,6 +268,7 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   if (endpoint == Endpoint::Chat) {
     r.messages = parse_messages(body);
     if (body.contains("tools") || body.contains("chat_template_kwargs")) parse_template_inputs(body_text, r);
+    if (const json* c = field(body, "tool_choice")) r.parse_tool_calls = parse_tool_choice(*c);
   } else {
     parse_prompt(body, r);
   }
@@ -280,7 +289,8 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"ignore_eos", r.ignore_eos},
             {"return_token_ids", r.return_token_ids},
             {"skip_special_tokens", r.skip_special_tokens},
-            {"n", r.n}};
+            {"n", r.n},
+            {"parse_tool_calls", r.parse_tool_calls}};
   if (r.endpoint == Endpoint::Chat) {
     j["messages"] = r.messages;
     j["tools"] = json::parse(r.tools.dump());

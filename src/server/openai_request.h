@@ -21,6 +21,7 @@ struct ApiRequest {
   // tojson): the tool schemas (null: none) and chat_template_kwargs (e.g. enable_thinking).
   nlohmann::ordered_json tools = nullptr;
   nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();
+  bool parse_tool_calls = true;  // tool_choice "auto" (default); "none": calls in the answer stay text
   std::optional<std::string> prompt_text;  // completions: a text prompt ...
   std::vector<int> prompt_ids;             // ... or token ids
 

@@ -72,6 +72,20 @@ const char* object_name(Endpoint e, bool chunk) {
   return "text_completion";
 }
 
+// OpenAI's tool_calls: a call id each (unique in the response), type function; streamed, each
+// call also names its index.
+json tool_calls_json(const std::vector<ToolCall>& calls, bool streamed) {
+  json out = json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    json c = {{"id", "call_" + random_hex(24)},
+              {"type", "function"},
+              {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+    if (streamed) c["index"] = i;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 json envelope(const ResponseMeta& m, bool chunk) {
   return {{"id", m.id}, {"object", object_name(m.endpoint, chunk)}, {"created", m.created}, {"model", m.model}};
 }
@@ -113,6 +127,10 @@ json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
   if (m.endpoint == Endpoint::Chat) {
     json message = {{"role", "assistant"}, {"content", r.content}};
     if (m.reasoning) message["reasoning_content"] = r.reasoning.empty() ? json(nullptr) : json(r.reasoning);
+    if (!r.tool_calls.empty()) {
+      message["tool_calls"] = tool_calls_json(r.tool_calls, false);
+      if (r.content.empty()) message["content"] = nullptr;  // OpenAI's form of a call-only answer
+    }
     choice["message"] = message;
     choice["logprobs"] = want_logprobs ? chat_logprobs(m, r.logprobs) : json(nullptr);
   } else {
@@ -144,6 +162,7 @@ json chunk_json(const ResponseMeta& m, const StreamDelta& d, bool usage_field) {
     if (d.first) delta["role"] = "assistant";
     if (d.first || !d.content.empty()) delta["content"] = d.content;
     if (m.reasoning && !d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+    if (!d.tool_calls.empty()) delta["tool_calls"] = tool_calls_json(d.tool_calls, true);
     choice["delta"] = delta;
     choice["logprobs"] = d.want_logprobs && !d.logprobs.empty() ? chat_logprobs(m, d.logprobs) : json(nullptr);
   } else {

@@ -38,6 +38,7 @@ struct StreamDelta {
   std::string content, reasoning;
   std::vector<int> tokens;
   std::vector<TokenLogprob> logprobs;
+  std::vector<ToolCall> tool_calls;  // chat: the answer's calls, in the delta of its last piece
   bool want_logprobs = false;
   std::optional<std::string> finish_reason;
   size_t text_offset = 0;  // completions logprobs: offset of this piece in the whole text, in characters

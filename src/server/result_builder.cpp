@@ -4,9 +4,10 @@
 
 namespace dsinfer {
 
-ResultBuilder::ResultBuilder(std::vector<int> prompt_ids, bool reasoning, bool starts_in_reasoning) {
+ResultBuilder::ResultBuilder(std::vector<int> prompt_ids, bool reasoning, bool starts_in_reasoning, bool tool_calls) {
   result_.prompt_ids = std::move(prompt_ids);
   if (reasoning) parser_.emplace(starts_in_reasoning);
+  if (tool_calls) tools_.emplace();
 }
 
 StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
@@ -26,6 +27,14 @@ StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
   } else {
     d.content = u.text;
   }
+  if (tools_) {
+    d.content = tools_->push(d.content);
+    if (u.finished) {
+      d.content += tools_->flush();
+      d.tool_calls = tools_->calls();
+      result_.tool_calls = tools_->calls();
+    }
+  }
   result_.content += d.content;
   content_chars_ += utf8_decode(d.content).size();
   result_.reasoning += d.reasoning;
@@ -33,6 +42,7 @@ StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
   result_.logprobs.insert(result_.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
   if (u.finished) {
     result_.finish_reason = openai_finish_reason(u.reason);
+    if (!result_.tool_calls.empty() && u.reason != FinishReason::Length) result_.finish_reason = "tool_calls";
     result_.prompt_tokens = u.prompt_tokens;
     result_.completion_tokens = u.completion_tokens;
     result_.cached_prompt_tokens = u.cached_prompt_tokens;

@@ -61,6 +61,13 @@ bool reasoning_enabled(const std::string& parser, const std::optional<ChatTempla
   return tmpl && tmpl->opens_think_block();
 }
 
+bool tool_calls_enabled(const std::string& parser, const std::optional<ChatTemplate>& tmpl) {
+  if (parser == "deepseek") return true;
+  if (parser == "none") return false;
+  if (parser != "auto") fail("bad --tool-call-parser '", parser, "' (expected deepseek, none or auto)");
+  return tmpl && tmpl->source().find("<｜tool▁calls▁begin｜>") != std::string::npos;
+}
+
 EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   EngineOptions e;
   e.max_running = o.max_running;
@@ -97,10 +104,12 @@ std::unique_ptr<ServedModel> load_served_model(const ServerOptions& o) {
   s->eos_ids = eos_ids(s->loaded);
   s->defaults = sampling_defaults(s->loaded.dir, s->loaded.defaults.sampling.repetition_penalty);
   s->reasoning = reasoning_enabled(o.reasoning_parser, s->chat_template);
+  s->tool_calls = tool_calls_enabled(o.tool_call_parser, s->chat_template);
   EngineOptions eo = engine_options(o, s->loaded);
   s->engine = std::make_unique<Engine>(*s->loaded.model, *s->loaded.backend, eo);
   log_info("serving '", s->name, "': KV cache ", s->engine->kv_cache_tokens(), " tokens, max sequence length ",
-           s->engine->max_model_len(), ", reasoning parser ", s->reasoning ? "deepseek-r1" : "none");
+           s->engine->max_model_len(), ", reasoning parser ", s->reasoning ? "deepseek-r1" : "none",
+           ", tool-call parser ", s->tool_calls ? "deepseek" : "none");
   return s;
 }
 

@@ -20,6 +20,7 @@ struct ServedModel {
   std::vector<int> eos_ids;
   SamplingParams defaults;  // what a request that omits a sampling field gets
   bool reasoning = false;   // split <think> ... </think> into reasoning_content
+  bool tool_calls = false;  // split DeepSeek tool-call blocks into tool_calls (requests with tools)
   int64_t created = 0;      // Unix time the model was loaded (/v1/models)
   std::unique_ptr<Engine> engine;  // last: destroyed first, while the model it runs exists
 

@@ -32,6 +32,7 @@ struct ServerOptions {
   std::string response_cache;     // empty, "memory" or "redis://HOST:PORT"
   int response_cache_ttl_s = 3600;
   std::string reasoning_parser = "auto";  // auto, deepseek-r1 or none
+  std::string tool_call_parser = "auto";  // auto, deepseek or none
 };
 
 }  // namespace dsinfer

@@ -62,7 +62,8 @@ class StreamWriter {
     StreamDelta d = job_.builders.at(u->index).add(*u);
     d.index = u->index;
     d.want_logprobs = job_.want_logprobs;
-    bool visible = !d.content.empty() || !d.reasoning.empty() || (d.want_logprobs && !d.logprobs.empty()) ||
+    bool visible = !d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() ||
+                   (d.want_logprobs && !d.logprobs.empty()) ||
                    (job_.meta.return_token_ids && !d.tokens.empty());
     if (visible && !write(sink, sse_event(chunk_json(job_.meta, d, job_.include_usage)))) return false;
     if (!u->finished) return true;

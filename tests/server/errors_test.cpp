@@ -83,6 +83,8 @@ TEST_F(Errors, BadFieldValuesNameTheField) {
       {{{"max_tokens", 0}}, "max_tokens"},
       {{{"max_tokens", 1.5}}, "max_tokens"},
       {{{"max_completion_tokens", -1}}, "max_completion_tokens"},
+      {{{"tool_choice", "required"}}, "tool_choice"},
+      {{{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}}, "tool_choice"},
       {{{"n", 0}}, "n"},
       {{{"n", 129}}, "n"},
       {{{"n", 2}, {"best_of", 3}}, "best_of"},

@@ -1,7 +1,9 @@
-// ResultBuilder: folding streamed updates into the final result, with the R1 reasoning split.
+// ResultBuilder: folding streamed updates into the final result, with the R1 reasoning split
+// and DeepSeek's tool calls.
 #include <gtest/gtest.h>
 
 #include "server/result_builder.h"
+#include "server/response_format.h"
 
 using namespace dsinfer;
 
@@ -70,3 +72,49 @@ TEST(ResultBuilder, ResultRoundTripsThroughJson) {
 }
 
 }  // namespace
+
+// With the tool-call parser: R1's reasoning, then content, then a call, across updates that
+// split the markers; the calls come in the last delta, the finish reason is tool_calls, and the
+// response carries them in OpenAI's shape (content null when the answer is only calls).
+TEST(ResultBuilder, ToolCallsLeaveTheAnswerAndFinishWithToolCalls) {
+  ResultBuilder b({}, true, true, /*tool_calls=*/true);
+  std::string streamed;
+  for (const std::string piece : {"need weather</think>Checking. <｜tool▁calls", "▁begin｜><｜tool▁call▁begin｜>function",
+                                  "<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Oslo\"}\n```<｜tool▁call▁end｜>"})
+    streamed += b.add(text(piece)).content;
+  StreamDelta last = b.add(text("<｜tool▁calls▁end｜>", true));
+  streamed += last.content;
+  const CompletionResult& r = b.result();
+  EXPECT_EQ(r.reasoning, "need weather");
+  EXPECT_EQ(r.content, "Checking. ");
+  EXPECT_EQ(streamed, r.content);
+  ASSERT_EQ(r.tool_calls, (std::vector<ToolCall>{{"get_weather", "{\"city\": \"Oslo\"}"}}));
+  EXPECT_EQ(last.tool_calls, r.tool_calls);
+  EXPECT_EQ(r.finish_reason, "tool_calls");
+
+  const ResponseMeta meta = make_response_meta(Endpoint::Chat, "m", true, false, nullptr);
+  const nlohmann::json msg = response_json(meta, {r})["choices"][0]["message"];
+  ASSERT_EQ(msg["tool_calls"].size(), 1u);
+  EXPECT_EQ(msg["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(msg["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(msg["tool_calls"][0]["function"]["arguments"], "{\"city\": \"Oslo\"}");
+  EXPECT_EQ(msg["tool_calls"][0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(msg["content"], "Checking. ");
+  CompletionResult only_calls = r;
+  only_calls.content.clear();
+  EXPECT_TRUE(response_json(meta, {only_calls})["choices"][0]["message"]["content"].is_null());
+  const nlohmann::json chunk = chunk_json(meta, last, false)["choices"][0]["delta"];
+  EXPECT_EQ(chunk["tool_calls"][0]["index"], 0);
+  EXPECT_EQ(chunk["tool_calls"][0]["function"]["name"], "get_weather");
+  // The response cache keeps them.
+  EXPECT_EQ(result_from_json(result_to_json(r)).tool_calls, r.tool_calls);
+}
+
+TEST(ResultBuilder, WithoutTheToolParserCallsStayText) {
+  ResultBuilder b({}, false, false);
+  const std::string calls = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{}<｜tool▁call▁end｜>";
+  b.add(text(calls, true));
+  EXPECT_EQ(b.result().content, calls);
+  EXPECT_TRUE(b.result().tool_calls.empty());
+  EXPECT_EQ(b.result().finish_reason, "stop");
+}

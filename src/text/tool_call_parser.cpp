@@ -1,0 +1,89 @@
+#include "text/tool_call_parser.h"
+
+#include <algorithm>
+
+namespace dsinfer {
+namespace {
+
+constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>";
+constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
+constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
+constexpr std::string_view kSep = "<｜tool▁sep｜>";
+
+// Length of the longest suffix of `text` that is a proper prefix of `marker`.
+size_t partial_suffix(std::string_view text, std::string_view marker) {
+  for (size_t n = std::min(text.size(), marker.size() - 1); n > 0; --n)
+    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
+  return 0;
+}
+
+std::string_view trim(std::string_view s) {
+  const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// V3 / R1: "function<sep>NAME\n```json\nARGS\n```"; V3.1: "NAME<sep>ARGS". False when malformed.
+bool parse_call(std::string_view body, ToolCall& call) {
+  const size_t sep = body.find(kSep);
+  if (sep == std::string_view::npos) return false;
+  std::string_view head = trim(body.substr(0, sep)), rest = body.substr(sep + kSep.size());
+  if (head == "function") {
+    const size_t eol = rest.find('\n');
+    std::string_view name = trim(rest.substr(0, eol)), args = eol == std::string_view::npos ? "" : rest.substr(eol + 1);
+    args = trim(args);
+    if (args.substr(0, 7) == "```json") args.remove_prefix(7);
+    else if (args.substr(0, 3) == "```") args.remove_prefix(3);
+    if (args.size() >= 3 && args.substr(args.size() - 3) == "```") args.remove_suffix(3);
+    call = {std::string(name), std::string(trim(args))};
+  } else {
+    call = {std::string(head), std::string(trim(rest))};
+  }
+  return !call.name.empty();
+}
+
+}  // namespace
+
+std::string ToolCallParser::push(std::string_view chunk) {
+  if (in_calls_) {
+    calls_text_ += chunk;
+    return {};
+  }
+  held_ += chunk;
+  if (const size_t at = held_.find(kCallsBegin); at != std::string::npos) {
+    std::string content = held_.substr(0, at);
+    calls_text_ = held_.substr(at);
+    held_.clear();
+    in_calls_ = true;
+    return content;
+  }
+  const size_t keep = partial_suffix(held_, kCallsBegin);
+  std::string content = held_.substr(0, held_.size() - keep);
+  held_.erase(0, held_.size() - keep);
+  return content;
+}
+
+std::string ToolCallParser::flush() {
+  std::string out = std::move(held_);
+  held_.clear();
+  if (in_calls_) {
+    calls_ = parse_calls(std::string_view(calls_text_).substr(kCallsBegin.size()));
+    if (calls_.empty()) out += calls_text_;  // not calls after all: the text stays the answer's
+  }
+  return out;
+}
+
+std::vector<ToolCall> ToolCallParser::parse_calls(std::string_view text) {
+  std::vector<ToolCall> calls;
+  for (size_t at = text.find(kCallBegin); at != std::string_view::npos; at = text.find(kCallBegin, at)) {
+    const size_t body = at + kCallBegin.size(), end = text.find(kCallEnd, body);
+    ToolCall call;
+    if (end == std::string_view::npos || !parse_call(text.substr(body, end - body), call)) return {};
+    calls.push_back(std::move(call));
+    at = end + kCallEnd.size();
+  }
+  return calls;
+}
+
+}  // namespace dsinfer
