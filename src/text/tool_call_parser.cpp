@@ -6,6 +6,7 @@ namespace dsinfer {
 namespace {
 
 constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>";
+constexpr std::string_view kCallsEnd = "<｜tool▁calls▁end｜>";
 constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
 constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
 constexpr std::string_view kSep = "<｜tool▁sep｜>";
@@ -68,8 +69,14 @@ std::string ToolCallParser::flush() {
   std::string out = std::move(held_);
   held_.clear();
   if (in_calls_) {
-    calls_ = parse_calls(std::string_view(calls_text_).substr(kCallsBegin.size()));
-    if (calls_.empty()) out += calls_text_;  // not calls after all: the text stays the answer's
+    std::string_view calls = std::string_view(calls_text_).substr(kCallsBegin.size()), after;
+    if (const size_t end = calls.find(kCallsEnd); end != std::string_view::npos) {
+      after = calls.substr(end + kCallsEnd.size());
+      calls = calls.substr(0, end);
+    }
+    calls_ = parse_calls(calls);
+    if (calls_.empty()) return out + calls_text_;  // not calls after all: the text stays the answer's
+    out += after;  // what the model wrote after its calls stays the answer's too
   }
   return out;
 }

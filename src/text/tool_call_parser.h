@@ -4,7 +4,8 @@
 // (V3, R1), or with <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜> (V3.1); the model
 // answers in the same form. Works on streamed chunks: text before the first marker is content
 // (a possible partial marker held back until decided), the rest is parsed once the answer ends.
-// Calls that do not parse are given back as content, markers and all: nothing is lost.
+// Calls that do not parse are given back as content, markers and all, and text after
+// <｜tool▁calls▁end｜> stays content: nothing is lost.
 #pragma once
 #include <string>
 #include <string_view>
@@ -23,7 +24,8 @@ class ToolCallParser {
  public:
   // The content a chunk adds.
   std::string push(std::string_view chunk);
-  // End of the answer: the content held back, or the calls' text when they do not parse.
+  // End of the answer: the content held back and any text after the calls, or the calls' text
+  // when they do not parse.
   std::string flush();
   // The calls, after flush(); empty when the answer had none.
   const std::vector<ToolCall>& calls() const { return calls_; }

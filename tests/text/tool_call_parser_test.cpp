@@ -33,6 +33,12 @@ TEST(ToolCallParser, V3CallsAfterContentInAnyChunking) {
   }
 }
 
+TEST(ToolCallParser, TextAfterTheCallsStaysContent) {
+  auto [content, calls] = run("A" + kV3Calls + " and B", 3);
+  EXPECT_EQ(content, "A and B");
+  EXPECT_EQ(calls.size(), 2u);
+}
+
 TEST(ToolCallParser, V31CallsWithoutTypeOrFences) {
   auto [content, calls] = run(
       "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>search<｜tool▁sep｜>{\"q\": \"dsinfer\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>", 5);
