@@ -33,6 +33,11 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   Prepared p;
   p.api = parse_api_request(endpoint, body);
   check_model_name(p.api.model, m);
+  if (p.api.n > ctx.options.max_waiting)  // each choice waits in the queue: it would never fit
+    throw ApiError(400, "invalid_request_error",
+                   "n = " + std::to_string(p.api.n) + " choices exceed the server's queue of " +
+                       std::to_string(ctx.options.max_waiting) + " (--max-waiting)",
+                   "n", "invalid_value");
   p.gen = build_generation_request(p.api, m);
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());

@@ -133,6 +133,7 @@ std::string result_as_sse(const ResponseMeta& meta, const CompletionResult& r, b
   all.reasoning = r.reasoning;
   all.tokens = r.output_ids;
   all.logprobs = r.logprobs;
+  all.tool_calls = r.tool_calls;
   all.want_logprobs = want_logprobs;
   out += sse_event(chunk_json(meta, all, include_usage));
   StreamDelta last;

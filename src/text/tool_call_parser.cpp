@@ -1,6 +1,7 @@
 #include "text/tool_call_parser.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace dsinfer {
 namespace {
@@ -41,7 +42,7 @@ bool parse_call(std::string_view body, ToolCall& call) {
   } else {
     call = {std::string(head), std::string(trim(rest))};
   }
-  return !call.name.empty();
+  return !call.name.empty() && nlohmann::json::accept(call.arguments);
 }
 
 }  // namespace
@@ -83,13 +84,18 @@ std::string ToolCallParser::flush() {
 
 std::vector<ToolCall> ToolCallParser::parse_calls(std::string_view text) {
   std::vector<ToolCall> calls;
-  for (size_t at = text.find(kCallBegin); at != std::string_view::npos; at = text.find(kCallBegin, at)) {
+  size_t from = 0;  // past the last call
+  for (size_t at = text.find(kCallBegin); at != std::string_view::npos; at = text.find(kCallBegin, from)) {
     const size_t body = at + kCallBegin.size(), end = text.find(kCallEnd, body);
     ToolCall call;
-    if (end == std::string_view::npos || !parse_call(text.substr(body, end - body), call)) return {};
+    // Only whitespace between calls: other text there would be lost.
+    if (!trim(text.substr(from, at - from)).empty() || end == std::string_view::npos ||
+        !parse_call(text.substr(body, end - body), call))
+      return {};
     calls.push_back(std::move(call));
-    at = end + kCallEnd.size();
+    from = end + kCallEnd.size();
   }
+  if (!trim(text.substr(from)).empty()) return {};
   return calls;
 }
 

@@ -15,7 +15,7 @@ namespace dsinfer {
 
 struct ToolCall {
   std::string name;
-  std::string arguments;  // the JSON text the model wrote, trimmed
+  std::string arguments;  // the JSON text the model wrote, trimmed (a call whose text is not JSON does not parse)
 
   bool operator==(const ToolCall&) const = default;
 };
@@ -30,7 +30,8 @@ class ToolCallParser {
   // The calls, after flush(); empty when the answer had none.
   const std::vector<ToolCall>& calls() const { return calls_; }
 
-  // The calls in `text`, which follows <｜tool▁calls▁begin｜>; empty when any is malformed.
+  // The calls in `text` (between <｜tool▁calls▁begin｜> and its end marker); empty when any is
+  // malformed or anything but whitespace lies between them.
   static std::vector<ToolCall> parse_calls(std::string_view text);
 
  private:

@@ -205,3 +205,19 @@ TEST(ErrorsTimeout, RequestTimeoutIs408AndFreesTheSequence) {
 }
 
 }  // namespace
+
+// Every choice of a request waits in the engine's queue: more than it holds is a 400 (a 429 would
+// ask the client to retry what can never fit).
+TEST(ErrorsQueue, MoreChoicesThanTheQueueHoldsAre400) {
+  ServerProcess s("qwen2-tiny", {"--max-waiting", "2"});
+  ASSERT_TRUE(s.ready());
+  json body = {{"prompt", "hi"}, {"max_tokens", 2}, {"n", 3}};
+  auto res = s.post("/v1/completions", body);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "n");
+  body["n"] = 2;
+  auto ok = s.post("/v1/completions", body);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}

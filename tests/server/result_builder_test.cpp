@@ -4,6 +4,7 @@
 
 #include "server/result_builder.h"
 #include "server/response_format.h"
+#include "server/stream_writer.h"
 
 using namespace dsinfer;
 
@@ -106,8 +107,11 @@ TEST(ResultBuilder, ToolCallsLeaveTheAnswerAndFinishWithToolCalls) {
   const nlohmann::json chunk = chunk_json(meta, last, false)["choices"][0]["delta"];
   EXPECT_EQ(chunk["tool_calls"][0]["index"], 0);
   EXPECT_EQ(chunk["tool_calls"][0]["function"]["name"], "get_weather");
-  // The response cache keeps them.
+  // The response cache keeps them, and a cached result streamed again carries them.
   EXPECT_EQ(result_from_json(result_to_json(r)).tool_calls, r.tool_calls);
+  const std::string sse = result_as_sse(meta, r, false, false);
+  EXPECT_NE(sse.find("\"tool_calls\":[{"), std::string::npos) << sse;
+  EXPECT_NE(sse.find("\"finish_reason\":\"tool_calls\""), std::string::npos) << sse;
 }
 
 TEST(ResultBuilder, WithoutTheToolParserCallsStayText) {

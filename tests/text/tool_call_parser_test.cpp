@@ -2,9 +2,12 @@
 // before them, chunks that split a marker anywhere, and malformed calls kept as content.
 #include <gtest/gtest.h>
 
+#include "fixtures.h"
+#include "io/model_dir.h"
 #include "text/tool_call_parser.h"
 
 using namespace dsinfer;
+using namespace dsinfer::testing;
 
 namespace {
 
@@ -59,9 +62,22 @@ TEST(ToolCallParser, MalformedOrTruncatedCallsStayContent) {
   for (const std::string calls_text :
        {std::string("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{\"a\""),  // cut off
         std::string("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>no separator<｜tool▁call▁end｜>"),
-        std::string("<｜tool▁calls▁begin｜>no call at all")}) {
+        std::string("<｜tool▁calls▁begin｜>no call at all"),
+        std::string("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{not json<｜tool▁call▁end｜>"),
+        std::string("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{}<｜tool▁call▁end｜>stray text"
+                    "<｜tool▁call▁begin｜>g<｜tool▁sep｜>{}<｜tool▁call▁end｜>")}) {
     auto [content, calls] = run("Hi. " + calls_text, 4);
     EXPECT_EQ(content, "Hi. " + calls_text);
     EXPECT_TRUE(calls.empty());
   }
+}
+
+// The parser reads decoded text: DeepSeek's tokenizer keeps its tool markers there even when
+// special tokens are skipped (they are added tokens, not special ones).
+TEST(ToolCallParser, DeepSeekTokenizerKeepsTheMarkersInDecodedText) {
+  const Tokenizer tok = Tokenizer::from_model_dir(ModelDir::open(model_dir_of("deepseek_v3")));
+  const std::vector<int> ids = tok.encode(kV3Calls, false);
+  EXPECT_EQ(tok.decode(ids, /*skip_special_tokens=*/true), kV3Calls);
+  auto [content, calls] = run(tok.decode(ids, true), 9);
+  EXPECT_EQ(calls.size(), 2u);
 }
