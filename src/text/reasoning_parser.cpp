@@ -2,19 +2,13 @@
 
 #include <algorithm>
 
+#include "text/partial_marker.h"
+
 namespace dsinfer {
 namespace {
 
 constexpr std::string_view kOpen = "<think>";
 constexpr std::string_view kClose = "</think>";
-
-// Length of the longest suffix of `text` that is a proper prefix of `tag`: text that might
-// become the tag once more arrives.
-size_t partial_tag_suffix(std::string_view text, std::string_view tag) {
-  for (size_t n = std::min(text.size(), tag.size() - 1); n > 0; --n)
-    if (text.substr(text.size() - n) == tag.substr(0, n)) return n;
-  return 0;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -57,7 +51,7 @@ void ReasoningParser::step(Delta& out) {
       state_ = State::Content;
       continue;
     }
-    size_t hold = partial_tag_suffix(buffer_, kClose);
+    size_t hold = partial_marker_suffix(buffer_, kClose);
     out.reasoning += buffer_.substr(0, buffer_.size() - hold);
     buffer_.erase(0, buffer_.size() - hold);
     return;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "text/partial_marker.h"
+
 namespace dsinfer {
 namespace {
 
@@ -11,13 +13,6 @@ constexpr std::string_view kCallsEnd = "<｜tool▁calls▁end｜>";
 constexpr std::string_view kCallBegin = "<｜tool▁call▁begin｜>";
 constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
 constexpr std::string_view kSep = "<｜tool▁sep｜>";
-
-// Length of the longest suffix of `text` that is a proper prefix of `marker`.
-size_t partial_suffix(std::string_view text, std::string_view marker) {
-  for (size_t n = std::min(text.size(), marker.size() - 1); n > 0; --n)
-    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
-  return 0;
-}
 
 std::string_view trim(std::string_view s) {
   const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
@@ -60,7 +55,7 @@ std::string ToolCallParser::push(std::string_view chunk) {
     in_calls_ = true;
     return content;
   }
-  const size_t keep = partial_suffix(held_, kCallsBegin);
+  const size_t keep = partial_marker_suffix(held_, kCallsBegin);
   std::string content = held_.substr(0, held_.size() - keep);
   held_.erase(0, held_.size() - keep);
   return content;

@@ -51,6 +51,18 @@ class CompletionsApi : public ::testing::Test {
     return json::parse(res->body);
   }
 
+  // The events of `body` streamed with include_usage (empty, with a failure, when not a 200 stream).
+  std::vector<json> stream_with_usage(const std::string& path, json body) {
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+    auto res = server_->post(path, body);
+    EXPECT_TRUE(res);
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+    return res->status == 200 ? sse_events(res->body) : std::vector<json>{};
+  }
+
   static ServerProcess* server_;
 };
 ServerProcess* CompletionsApi::server_ = nullptr;
@@ -92,13 +104,7 @@ TEST_F(CompletionsApi, StreamingEqualsNonStreaming) {
     bool chat = std::string(path).find("chat") != std::string::npos;
     json body = chat ? chat_body(20) : completion_body(20);
     json full = post_ok(path, body);
-    body["stream"] = true;
-    body["stream_options"] = {{"include_usage", true}};
-    auto res = server_->post(path, body);
-    ASSERT_TRUE(res);
-    ASSERT_EQ(res->status, 200);
-    EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
-    std::vector<json> events = sse_events(res->body);
+    std::vector<json> events = stream_with_usage(path, body);
     ASSERT_GE(events.size(), 3u);
     EXPECT_EQ(events.back(), "[DONE]");
     std::string expected = chat ? full["choices"][0]["message"]["content"] : full["choices"][0]["text"];
@@ -216,12 +222,7 @@ TEST_F(CompletionsApi, NChoicesStreamEachToItsEnd) {
     json extra = {{"n", 2}, {"temperature", 1.0}, {"seed", 5}};
     json body = chat ? chat_body(8, extra) : completion_body(8, extra);
     json full = post_ok(path, body);
-    body["stream"] = true;
-    body["stream_options"] = {{"include_usage", true}};
-    auto res = server_->post(path, body);
-    ASSERT_TRUE(res);
-    ASSERT_EQ(res->status, 200);
-    std::vector<json> events = sse_events(res->body);
+    std::vector<json> events = stream_with_usage(path, body);
     ASSERT_GE(events.size(), 4u);
     EXPECT_EQ(events.back(), "[DONE]");
     std::vector<std::string> text(2);
