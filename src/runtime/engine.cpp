@@ -33,6 +33,11 @@ std::string speculation_summary(const EngineStats& s) {
 
 namespace {
 
+// Whether the request's EOS ids may not be sampled as its next token, after `generated` tokens.
+bool eos_barred(const GenerationRequest& r, size_t generated) {
+  return r.ignore_eos || static_cast<int64_t>(generated) < r.min_tokens;
+}
+
 int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& backend) {
   const KvCacheSpec spec = model.kv_spec();
   int64_t tokens = o.kv_cache_tokens;
@@ -255,13 +260,16 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   backend.argmax_rows(logits, ids);
   l.argmax.resize(static_cast<size_t>(rows));
   backend.copy_to_host(ids, l.argmax.data());
-  // An EOS under --ignore-eos: that row's next best is found on the host.
+  // An EOS where it may not be sampled (--ignore-eos, before min_tokens): that row's next best is
+  // found on the host.
   int64_t row = 0;
   for (const ScheduledSeq& sc : plan) {
     if (!sc.samples) continue;
     const GenerationRequest& req = sc.seq->request;
     for (int i = 0; i <= sc.drafts; ++i, ++row) {
-      if (!req.ignore_eos || !std::count(req.eos_ids.begin(), req.eos_ids.end(), l.argmax[row])) continue;
+      // Row i samples the sequence's token after its drafts 0..i-1.
+      const size_t generated = sc.seq->generated.size() + static_cast<size_t>(i);
+      if (!eos_barred(req, generated) || !std::count(req.eos_ids.begin(), req.eos_ids.end(), l.argmax[row])) continue;
       std::vector<float>& whole = l.whole_rows[row];
       whole.resize(static_cast<size_t>(l.vocab));
       backend.copy_to_host(logits.slice_rows(row, row + 1), whole.data());
@@ -306,7 +314,7 @@ SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
   // Only the repetition penalty reads the prompt; copy it out of the tokens just then.
   std::vector<int> prompt;
   if (r.sampling.repetition_penalty != 1.0f) prompt.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
-  SampleContext ctx{&prompt, &s.generated, r.ignore_eos ? &r.eos_ids : nullptr};
+  SampleContext ctx{&prompt, &s.generated, eos_barred(r, s.generated.size()) ? &r.eos_ids : nullptr};
   return sample_token(row, model.config().vocab_size, r.sampling, ctx, s.rng);
 }
 
@@ -319,7 +327,9 @@ bool Engine::Impl::advance(Sequence& s, SampleResult res) {
   ev.token = res.token;
   ev.logprob = res.logprob;
   ev.top_logprobs = std::move(res.top_logprobs);
-  const bool eos = !r.ignore_eos && std::find(r.eos_ids.begin(), r.eos_ids.end(), res.token) != r.eos_ids.end();
+  // The token was sampled with the EOS ids barred or not (eos_barred before it was appended).
+  const bool eos = !eos_barred(r, s.generated.size() - 1) &&
+                   std::find(r.eos_ids.begin(), r.eos_ids.end(), res.token) != r.eos_ids.end();
   if (eos) ev.reason = FinishReason::Stop;
   else if (static_cast<int>(s.generated.size()) >= r.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_len)
     ev.reason = FinishReason::Length;
@@ -385,6 +395,8 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
   for (auto [t, bias] : request.sampling.logit_bias)
     if (t < 0 || t >= vocab) fail("logit_bias token id ", t, " is outside the vocabulary of ", vocab);
   if (request.max_tokens < 1) fail("max_tokens must be at least 1 (got ", request.max_tokens, ")");
+  if (request.min_tokens < 0 || request.min_tokens > request.max_tokens)
+    fail("min_tokens must be 0..max_tokens ", request.max_tokens, " (got ", request.min_tokens, ")");
   const int64_t total = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;
   if (total > m.max_len)
     fail("prompt of ", request.prompt.size(), " tokens + max_tokens ", request.max_tokens, " = ", total,

@@ -30,6 +30,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<int> eos_ids;  // generation stops at any of these (not emitted as text by callers)
   bool ignore_eos = false;   // suppress eos ids entirely (they are never sampled)
+  int min_tokens = 0;        // eos ids are never sampled before this many tokens (vLLM's min_tokens)
   int priority = 0;          // lower runs first; FIFO within a level
 };
 

@@ -29,11 +29,16 @@ std::vector<int> chat_prompt(const ApiRequest& r, const ServedModel& m) {
   return tok.encode(text, /*add_special_tokens=*/false);
 }
 
+// Throws a 400 naming `field` for an id outside the model's vocabulary.
+void check_ids_in_vocab(const std::vector<int>& ids, const ServedModel& m, const char* field) {
+  const int vocab = m.loaded.model->config().vocab_size;
+  for (int id : ids)
+    if (id >= vocab) throw invalid_field(field, "token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+}
+
 std::vector<int> completion_prompt(const ApiRequest& r, const ServedModel& m) {
   if (r.prompt_text) return need_tokenizer(m, "prompt").encode(*r.prompt_text, /*add_special_tokens=*/true);
-  int vocab = m.loaded.model->config().vocab_size;
-  for (int id : r.prompt_ids)
-    if (id >= vocab) throw invalid_field("prompt", "token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+  check_ids_in_vocab(r.prompt_ids, m, "prompt");
   return r.prompt_ids;
 }
 
@@ -88,7 +93,14 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
   g.max_tokens = max_tokens;
   g.sampling = resolve_sampling(r, m.defaults);
   g.eos_ids = m.eos_ids;
+  check_ids_in_vocab(r.stop_token_ids, m, "stop_token_ids");
+  g.eos_ids.insert(g.eos_ids.end(), r.stop_token_ids.begin(), r.stop_token_ids.end());
   g.ignore_eos = r.ignore_eos;
+  if (r.min_tokens > max_tokens)
+    throw ApiError(400, "invalid_request_error",
+                   "min_tokens " + std::to_string(r.min_tokens) + " exceeds max_tokens " + std::to_string(max_tokens),
+                   "min_tokens", "invalid_value");
+  g.min_tokens = r.min_tokens;
   return g;
 }
 

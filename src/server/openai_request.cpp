@@ -218,6 +218,12 @@ void parse_flags(const json& body, ApiRequest& r) {
     if (const json* u = field(*v, "include_usage")) r.include_usage = boolean(*u, "stream_options.include_usage");
   }
   if (const json* v = field(body, "ignore_eos")) r.ignore_eos = boolean(*v, "ignore_eos");
+  if (const json* v = field(body, "min_tokens"))
+    r.min_tokens = static_cast<int>(integer_in(*v, "min_tokens", 0, std::numeric_limits<int>::max()));
+  if (const json* v = field(body, "stop_token_ids")) {
+    if (!v->is_array()) throw invalid_field("stop_token_ids", "must be an array of token ids");
+    r.stop_token_ids = token_ids(*v, "stop_token_ids");
+  }
   if (const json* v = field(body, "return_token_ids")) r.return_token_ids = boolean(*v, "return_token_ids");
   if (const json* v = field(body, "skip_special_tokens")) r.skip_special_tokens = boolean(*v, "skip_special_tokens");
   if (r.endpoint == Endpoint::Completion) {
@@ -287,6 +293,8 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"stop", r.stop},
             {"top_logprobs", r.top_logprobs},
             {"ignore_eos", r.ignore_eos},
+            {"min_tokens", r.min_tokens},
+            {"stop_token_ids", r.stop_token_ids},
             {"return_token_ids", r.return_token_ids},
             {"skip_special_tokens", r.skip_special_tokens},
             {"n", r.n},

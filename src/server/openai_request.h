@@ -39,6 +39,8 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;      // stream_options.include_usage
   bool ignore_eos = false;         // vLLM extension: generate exactly max_tokens
+  int min_tokens = 0;              // vLLM extension: no EOS or stop token id before this many tokens
+  std::vector<int> stop_token_ids; // vLLM extension: more ids that end the answer, as EOS does
   bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
   bool skip_special_tokens = true; // vLLM extension
 };

@@ -207,6 +207,34 @@ TEST(Engine, CancelFreesBlocksAndStopsAtEosOrCallback) {
   EXPECT_EQ(c3.finals[id3].reason, FinishReason::Stop);
 }
 
+// min_tokens bars the EOS ids until that many tokens: a run that would stop at its third token
+// goes on (the EOS's next best is taken, so no EOS among the first min_tokens), and may stop at
+// an EOS after them; min_tokens past max_tokens is refused.
+TEST(Engine, MinTokensBarsEosUntilReached) {
+  Loaded m("ds2-lite-tiny");
+  EngineOptions o;
+  o.kv_cache_tokens = 256;
+  Engine engine(*m.model, *m.backend, o);
+  const std::vector<int> free_run = run_alone(m, greedy({3, 4, 5}, 8));
+  GenerationRequest r = greedy({3, 4, 5}, 12);
+  r.ignore_eos = false;
+  r.eos_ids = {free_run[2]};
+  r.min_tokens = 6;
+  Collector c;
+  const uint64_t id = engine.submit(r, c.callback());
+  engine.wait_idle();
+  const std::vector<int>& out = c.tokens[id];
+  ASSERT_GE(out.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NE(out[i], free_run[2]) << "EOS sampled at token " << i;
+  EXPECT_EQ(std::vector<int>(out.begin(), out.begin() + 2), std::vector<int>(free_run.begin(), free_run.begin() + 2));
+  if (out.size() < 12u) {  // stopped early: only at an EOS after min_tokens
+    EXPECT_EQ(out.back(), free_run[2]);
+    EXPECT_EQ(c.finals[id].reason, FinishReason::Stop);
+  }
+  r.min_tokens = 13;
+  EXPECT_THROW(engine.submit(r, [](const TokenEvent&) { return true; }), Error);
+}
+
 TEST(Engine, RunsARequestThatFillsTheWholeCache) {
   Loaded m("ds2-lite-tiny");
   EngineOptions o;

@@ -1,5 +1,6 @@
 // The OpenAI endpoints end to end against the real binary: chat and completions, usage, finish
 // reasons, stop strings, logprobs, streaming equal to non-streaming, models and health.
+#include <algorithm>
 #include <set>
 
 #include "server_process.h"
@@ -247,6 +248,29 @@ TEST_F(CompletionsApi, NChoicesStreamEachToItsEnd) {
     EXPECT_TRUE(usage["choices"].empty());
     EXPECT_EQ(usage["usage"]["completion_tokens"], 16);
   }
+}
+
+// vLLM's stop_token_ids end the answer as EOS does; min_tokens bars them (and EOS) until reached.
+TEST_F(CompletionsApi, StopTokenIdsEndTheAnswerAndMinTokensDefersThem) {
+  json free = post_ok("/v1/completions", completion_body(8, {{"return_token_ids", true}}));
+  const std::vector<int> ids = free["choices"][0]["token_ids"];
+  ASSERT_EQ(ids.size(), 8u);
+  size_t at = 1;  // the first token not seen before it
+  while (at < ids.size() && std::count(ids.begin(), ids.begin() + at, ids[at])) ++at;
+  ASSERT_LT(at, ids.size());
+  json body = completion_body(8, {{"ignore_eos", false}, {"stop_token_ids", {ids[at]}}});
+  json stopped = post_ok("/v1/completions", body);
+  EXPECT_EQ(stopped["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(stopped["usage"]["completion_tokens"], static_cast<int>(at) + 1);
+  body["min_tokens"] = 8;
+  json full = post_ok("/v1/completions", body);
+  EXPECT_EQ(full["usage"]["completion_tokens"], 8);
+  EXPECT_EQ(full["choices"][0]["finish_reason"], "length");
+  body["min_tokens"] = 9;  // past max_tokens
+  auto bad = server_->post("/v1/completions", body);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"]["param"], "min_tokens");
 }
 
 TEST_F(CompletionsApi, ReasoningContentIsAbsentWithoutAParser) {
