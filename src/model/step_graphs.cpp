@@ -28,8 +28,6 @@ std::vector<int> StepGraphs::bucket_sizes(int max_batch) {
   return sizes;
 }
 
-bool StepGraphs::is_decode(const ForwardBatch& batch) { return step_width(batch) == 1; }
-
 int StepGraphs::step_width(const ForwardBatch& batch) {
   if (batch.seqs.empty() || batch.logit_rows.size() != batch.tokens.size()) return 0;
   int next = 0, widest = 0;
@@ -88,7 +86,7 @@ void StepGraphs::pad_only(const Bucket& bucket) {
 void StepGraphs::size_arena(const Pass& pass) {
   const Bucket* largest = nullptr;
   for (const Bucket& b : buckets_)
-    if ((b.width == 1 || drafts_) && (!largest || b.size * b.width > largest->size * largest->width)) largest = &b;
+    if (b.width == 1 && (!largest || b.size > largest->size)) largest = &b;
   pad_only(*largest);
   arena_.reset();
   pass(padded_, arena_);
@@ -120,16 +118,15 @@ bool StepGraphs::capture(Bucket& bucket, const Pass& pass) {
 
 int StepGraphs::record_all(const Pass& pass, bool drafts) {
   if (!backend_.can_record()) return 0;
-  drafts_ = drafts;
-  if (!arena_sized_) size_arena(pass);
   // Every warm-up before any recording: a scratch buffer one bucket's pass grows would make the
-  // recordings before it stale.
+  // recordings before it stale. The arena then holds the largest bucket in one piece.
   auto wanted = [&](const Bucket& b) { return b.width == 1 || drafts; };
   for (const Bucket& b : buckets_)
     if (wanted(b)) {
       pad_only(b);
       warm_up(pass);
     }
+  arena_sized_ = true;
   // The smallest of each width first: a failure fails the larger ones too, so a model that
   // cannot be recorded at all fails once a width.
   int recorded = 0;

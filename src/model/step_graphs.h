@@ -9,8 +9,9 @@
 // logit row) take buckets of their own, keyed by sequences and width, the most tokens a sequence
 // of the step has (2-8; not rounded up: each padding token of a MoE model is more expert work):
 // each sequence is padded to the width with tokens at its last position that write no cache,
-// and the real tokens' logit rows come first, in order, so a replay's first rows are the batch's. They hold up to as many tokens as the largest decode bucket, or kMinDraftTokens, so
-// their arena is about the decode buckets' (the engine's memory plan reserves no more).
+// and the real tokens' logit rows come first, in order, so a replay's first rows are the batch's.
+// They hold up to as many tokens as the largest decode bucket, or kMinDraftTokens, so their
+// arena is about the decode buckets' (the engine's memory plan reserves no more).
 #pragma once
 #include <functional>
 #include <memory>
@@ -49,7 +50,6 @@ class StepGraphs {
 
   // The bucket sizes for a largest batch (exposed for tests).
   static std::vector<int> bucket_sizes(int max_batch);
-  static bool is_decode(const ForwardBatch& batch);
   // Tokens a sequence of the batch's bucket holds: 1 for a decode step, the most a sequence has
   // (up to kMaxWidth) for a step whose every token has a logit row, in order; 0 for any other.
   static int step_width(const ForwardBatch& batch);
@@ -74,15 +74,14 @@ class StepGraphs {
   bool capture(Bucket& bucket, const Pass& pass);
   // padded_ for a bucket of padding alone.
   void pad_only(const Bucket& bucket);
-  // One eager pass of the bucket with the most tokens (decode buckets only, unless drafts_), so
-  // the arena holds any bucket in one piece.
+  // One eager pass of the largest decode bucket, so the arena holds any decode bucket in one
+  // piece (before a first run without record_all, which warms every bucket up itself).
   void size_arena(const Pass& pass);
 
   Backend& backend_;
   int block_size_;
   Arena arena_;
   bool arena_sized_ = false;
-  bool drafts_ = false;  // record_all's: verification buckets are recorded (and size the arena) too
   std::vector<Bucket> buckets_;
   ForwardBatch padded_;
 };

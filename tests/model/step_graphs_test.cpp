@@ -28,6 +28,8 @@ ForwardBatch decode_batch(int seqs) {
   return b;
 }
 
+bool is_decode(const ForwardBatch& b) { return StepGraphs::step_width(b) == 1; }
+
 }  // namespace
 
 TEST(StepGraphs, BucketsArePowersOfTwoThenMultiplesOfEightUpToTheLargest) {
@@ -39,18 +41,18 @@ TEST(StepGraphs, BucketsArePowersOfTwoThenMultiplesOfEightUpToTheLargest) {
 }
 
 TEST(StepGraphs, OnlyOneTokenAndOneLogitRowPerSequenceInOrderIsADecodeStep) {
-  EXPECT_TRUE(StepGraphs::is_decode(decode_batch(3)));
+  EXPECT_TRUE(is_decode(decode_batch(3)));
   ForwardBatch prefill = decode_batch(2);
   prefill.seqs[1].query_len = 2;
   prefill.tokens.push_back(9);
-  EXPECT_FALSE(StepGraphs::is_decode(prefill));
+  EXPECT_FALSE(is_decode(prefill));
   ForwardBatch fewer_rows = decode_batch(3);
   fewer_rows.logit_rows.pop_back();
-  EXPECT_FALSE(StepGraphs::is_decode(fewer_rows));
+  EXPECT_FALSE(is_decode(fewer_rows));
   ForwardBatch reordered = decode_batch(2);
   std::swap(reordered.logit_rows[0], reordered.logit_rows[1]);
-  EXPECT_FALSE(StepGraphs::is_decode(reordered));
-  EXPECT_FALSE(StepGraphs::is_decode(ForwardBatch()));
+  EXPECT_FALSE(is_decode(reordered));
+  EXPECT_FALSE(is_decode(ForwardBatch()));
 }
 
 // Sequences of the given token counts, every token with a logit row, in order.
