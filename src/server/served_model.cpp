@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "text/tool_call_parser.h"
 
 namespace dsinfer {
 namespace {
@@ -65,7 +66,7 @@ bool tool_calls_enabled(const std::string& parser, const std::optional<ChatTempl
   if (parser == "deepseek") return true;
   if (parser == "none") return false;
   if (parser != "auto") fail("bad --tool-call-parser '", parser, "' (expected deepseek, none or auto)");
-  return tmpl && tmpl->source().find("<｜tool▁calls▁begin｜>") != std::string::npos;
+  return tmpl && tmpl->source().find(ToolCallParser::kCallsBegin) != std::string::npos;
 }
 
 EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {

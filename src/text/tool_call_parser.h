@@ -22,6 +22,9 @@ struct ToolCall {
 
 class ToolCallParser {
  public:
+  // What opens an answer's calls (a chat template that writes it knows DeepSeek's tool calls).
+  static constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>";
+
   // The content a chunk adds.
   std::string push(std::string_view chunk);
   // End of the answer: the content held back and any text after the calls, or the calls' text
