@@ -27,7 +27,7 @@ struct ChatOptions {
   int max_tokens = 1024;
   int context = 8192;
   SamplingFlags sampling;
-  NgramDraftOptions speculative;
+  SpeculativeOptions speculative;
 };
 
 // Prints reasoning dimmed (on a terminal) under a "thinking" header, the answer plainly.
@@ -86,15 +86,17 @@ std::string reply(Engine& engine, LoadedModel& m, const ChatTemplate& tmpl, cons
 }
 
 void run_chat(const ChatOptions& o) {
-  std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
-  LoadedModel m = load_for_generation(o.model, o.load);
+  check_speculative(o.speculative);
+  LoadOptions load = o.load;
+  load.model.mtp = drafts_with_mtp(o.speculative);
+  LoadedModel m = load_for_generation(o.model, load);
   m.require_tokenizer();
   if (!m.dir.tokenizer_config) fail("'", o.model, "' has no tokenizer_config.json with a chat template");
   ChatTemplate tmpl = ChatTemplate::from_model_dir(m.dir);
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
   eo.kv_cache_tokens = o.context;
-  eo.drafter = drafter;
+  apply_speculative(o.speculative, eo);
   Engine engine(*m.model, *m.backend, eo);
   nlohmann::json messages = nlohmann::json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});

@@ -27,7 +27,7 @@ struct GenerateOptions {
   bool ignore_eos = false, json = false;
   std::vector<std::string> stop;
   SamplingFlags sampling;
-  NgramDraftOptions speculative;
+  SpeculativeOptions speculative;
 };
 
 // As llama.cpp reports it: the prompt's time to the first token, then the rate of the rest.
@@ -43,8 +43,10 @@ void log_timing(std::chrono::steady_clock::time_point start, std::chrono::steady
 
 void run_generate(const GenerateOptions& o) {
   if (o.prompt.has_value() == !o.ids.empty()) fail("give exactly one of --prompt and --ids");
-  std::shared_ptr<const Drafter> drafter = make_ngram_drafter(o.speculative);
-  LoadedModel m = load_for_generation(o.model, o.load);
+  check_speculative(o.speculative);
+  LoadOptions load = o.load;
+  load.model.mtp = drafts_with_mtp(o.speculative);
+  LoadedModel m = load_for_generation(o.model, load);
   const Tokenizer* tok = m.tokenizer ? &*m.tokenizer : nullptr;
   GenerationRequest req;
   req.prompt = o.prompt ? m.require_tokenizer().encode(*o.prompt, true) : parse_id_list(o.ids);
@@ -60,7 +62,7 @@ void run_generate(const GenerateOptions& o) {
   // with that reason, not by a cache too large to allocate.
   eo.kv_cache_tokens = std::min<int64_t>(static_cast<int64_t>(req.prompt.size()) + o.max_tokens,
                                          m.model->config().max_position_embeddings) + eo.block_size;
-  eo.drafter = drafter;
+  apply_speculative(o.speculative, eo);
   Engine engine(*m.model, *m.backend, eo);
   std::optional<TextStream> stream;
   if (tok) stream.emplace(*tok, o.stop, req.eos_ids);
@@ -101,7 +103,7 @@ void run_generate(const GenerateOptions& o) {
   }
   std::fflush(stdout);  // the text first, then the figures on stderr
   log_timing(start, first_token, end, out_ids.size());
-  if (drafter) log_info(speculation_summary(engine.stats()));
+  if (eo.drafter || eo.mtp_drafts) log_info(speculation_summary(engine.stats()));
 }
 
 CommandRegistration reg({"generate", "Generate a completion of a prompt (text or token ids)", [](CLI::App& app) {

@@ -25,7 +25,7 @@ void validate(const ServerOptions& o) {
   if (!(o.request_timeout_s > 0)) fail("--request-timeout must be positive, got ", o.request_timeout_s);
   if (!(o.drain_timeout_s >= 0)) fail("--drain-timeout must not be negative, got ", o.drain_timeout_s);
   if (o.max_body_bytes < 1) fail("--max-body-bytes must be at least 1");
-  make_ngram_drafter(o.speculative);  // throws on bad --prompt-lookup-min / max
+  check_speculative(o.speculative);
 }
 
 void run_serve(const ServerOptions& o) {

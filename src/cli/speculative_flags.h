@@ -1,13 +1,13 @@
-// The flags of n-gram speculative decoding (prompt lookup), shared by generate, chat, bench and
-// serve; names as vLLM's ngram speculator.
+// The flags of speculative decoding, shared by generate, chat and serve; names as vLLM's.
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include "runtime/ngram_drafter.h"
+#include "runtime/speculative_options.h"
 
 namespace dsinfer {
 
-// --num-speculative-tokens K (0: off), --prompt-lookup-max N, --prompt-lookup-min N.
-void add_speculative_flags(CLI::App& app, NgramDraftOptions& o);
+// --speculative-method ngram|mtp, --num-speculative-tokens K (0: off), --prompt-lookup-max N,
+// --prompt-lookup-min N.
+void add_speculative_flags(CLI::App& app, SpeculativeOptions& o);
 
 }  // namespace dsinfer

@@ -13,6 +13,7 @@ CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<
       store_(std::move(store)),
       shard_(shard),
       arena_(backend),
+      mtp_arena_(backend),
       load_progress_(shard.size > 1 ? cat("rank ", shard.rank, ": loading layers") : std::string("loading layers"),
                      config.num_layers) {
   RopeSpec spec = compute_rope(config_);
@@ -25,8 +26,8 @@ CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<
 // Under tensor parallelism the embedding and the head are split by vocabulary: a rank looks up
 // only the tokens in its slice (zeros for the others, summed over the group) and computes the
 // logits of its slice, gathered from every rank.
-void CausalLM::load_common(WeightLoader& w) {
-  if (shard_.rank == 0) log_unused_layers(*store_, config_);  // once a group
+void CausalLM::load_common(WeightLoader& w, bool mtp) {
+  if (shard_.rank == 0) log_unused_layers(*store_, config_, mtp);  // once a group
   const int h = config_.hidden_size, v = config_.vocab_size;
   vocab_share_ = shard_share(v, shard_, "vocabulary entries");
   const Part part = shard_rows(vocab_share_, shard_);
@@ -47,7 +48,7 @@ void CausalLM::layer_loaded(int l) {
 
 KvCacheSpec CausalLM::kv_spec() const {
   KvCacheSpec s;
-  s.num_layers = config_.num_layers;
+  s.num_layers = config_.num_layers + (mtp_ ? 1 : 0);  // the MTP layer's cache last
   s.dtype = backend_.act_dtype();
   if (config_.is_deepseek()) {
     s.k_width = config_.kv_lora_rank + config_.qk_rope_head_dim;
@@ -65,7 +66,7 @@ void CausalLM::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
   graphs_ = std::make_unique<StepGraphs>(backend_, max_batch, cache.block_size());
   const auto start = std::chrono::steady_clock::now();
   const int recorded =
-      graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); }, drafts);
+      graphs_->record_all([&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a).out; }, drafts);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (recorded > 0)
     log_info("recorded decode steps of 1 to ", max_batch, " sequences", drafts ? " (with drafts: up to 8 tokens each)" : "",
@@ -75,23 +76,54 @@ void CausalLM::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
 Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
   check_batch(batch, config_.vocab_size);
   if (graphs_) {
-    auto logits = graphs_->run(batch, [&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a); });
-    if (logits) return *logits;
+    // A recorded step's tokens are its logit rows, in order.
+    auto out = graphs_->run(batch, [&](const ForwardBatch& b, Arena& a) { return run_ops(b, cache, a).out; });
+    if (out) {
+      step_hidden_ = out->hidden;
+      return out->logits;
+    }
   }
   arena_.reset();
   backend_.begin_forward(batch);
-  return run_ops(batch, cache, arena_);
+  Pass pass = run_ops(batch, cache, arena_);
+  step_hidden_ = pass.token_hidden;
+  return pass.out.logits;
+}
+
+Tensor CausalLM::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache) {
+  if (!mtp_) return Model::mtp_forward(batch, hidden_rows, cache);
+  check_batch(batch, config_.vocab_size);
+  if (hidden_rows.size() != batch.tokens.size())
+    fail("mtp_forward: ", hidden_rows.size(), " hidden rows for ", batch.tokens.size(), " tokens");
+  for (int r : hidden_rows)
+    if (r < 0 || r >= step_hidden_.dim(0))
+      fail("mtp_forward: hidden row ", r, " of a forward of ", step_hidden_.dim(0), " tokens");
+  const int64_t t = batch.num_tokens(), h = config_.hidden_size;
+  mtp_arena_.reset();
+  backend_.begin_forward(batch);
+  Tensor hidden = mtp_arena_.tensor(backend_.act_dtype(), {t, h});
+  backend_.gather_rows(step_hidden_, hidden_rows, hidden);
+  LayerContext ctx{backend_, mtp_arena_, batch, cache.layer(config_.num_layers), backend_.act_dtype()};
+  Tensor normed = mtp_->forward(ctx, embed(batch, mtp_arena_), hidden, static_cast<float>(config_.rms_norm_eps));
+  Tensor rows = ctx.tensor({static_cast<int64_t>(batch.logit_rows.size()), h});
+  backend_.gather_rows(normed, batch.logit_rows, rows);
+  return logits(rows, mtp_arena_);
+}
+
+Tensor CausalLM::embed(const ForwardBatch& batch, Arena& arena) {
+  Tensor x = arena.tensor(backend_.act_dtype(), {batch.num_tokens(), config_.hidden_size});
+  backend_.embedding(batch, embed_, shard_.rank * vocab_share_, x);
+  backend_.all_reduce_sum(x);  // nothing to add outside a group
+  return x;
 }
 
 // Each residual add is fused with the norm that follows it: the next layer's input norm, or
 // the final norm after the last layer (over every token: cheap, and it keeps one op sequence).
-Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena) {
+CausalLM::Pass CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena) {
   const int64_t t = batch.num_tokens(), h = config_.hidden_size;
   const DType act = backend_.act_dtype();
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  Tensor x = arena.tensor(act, {t, h});
-  backend_.embedding(batch, embed_, shard_.rank * vocab_share_, x);
-  backend_.all_reduce_sum(x);  // nothing to add outside a group
+  Tensor x = embed(batch, arena);
   Tensor normed = arena.tensor(act, {t, h});
   backend_.rmsnorm(x, layers_.front().input_norm, eps, normed);
   // A block's scratch is dead once its residual add is queued: the next block reuses it.
@@ -105,22 +137,26 @@ Tensor CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena
     layer.ffn->forward_residual(ctx, normed, {x, &next_norm, eps, normed});
     arena.rewind(block_start);
   }
-  const int64_t rows = static_cast<int64_t>(batch.logit_rows.size());
-  Tensor last = arena.tensor(act, {rows, h});
+  Tensor last = arena.tensor(act, {static_cast<int64_t>(batch.logit_rows.size()), h});
   backend_.gather_rows(normed, batch.logit_rows, last);
-  Tensor logits = arena.tensor(DType::F32, {rows, config_.vocab_size});
+  return Pass{StepOutput{logits(last, arena), last}, normed};
+}
+
+Tensor CausalLM::logits(const Tensor& rows_hidden, Arena& arena) {
+  const int64_t rows = rows_hidden.dim(0);
+  Tensor out = arena.tensor(DType::F32, {rows, config_.vocab_size});
   if (shard_.size == 1) {
-    backend_.linear(last, lm_head_, nullptr, logits);
-    return logits;
+    backend_.linear(rows_hidden, lm_head_, nullptr, out);
+    return out;
   }
   Tensor part = arena.tensor(DType::F32, {rows, vocab_share_});
-  backend_.linear(last, lm_head_, nullptr, part);
+  backend_.linear(rows_hidden, lm_head_, nullptr, part);
   Tensor parts = arena.tensor(DType::F32, {shard_.size, rows, vocab_share_});
   backend_.all_gather(part, parts);
   const int n = static_cast<int>(vocab_share_);
   for (int r = 0; r < shard_.size; ++r)
-    backend_.copy_columns(parts.slice_rows(r, r + 1).reshape({rows, vocab_share_}), 0, logits, r * n, n);
-  return logits;
+    backend_.copy_columns(parts.slice_rows(r, r + 1).reshape({rows, vocab_share_}), 0, out, r * n, n);
+  return out;
 }
 
 }  // namespace dsinfer

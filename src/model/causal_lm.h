@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "model/layer.h"
 #include "model/model.h"
+#include "model/mtp_layer.h"
 #include "model/rope.h"
 #include "model/step_graphs.h"
 #include "model/weight_loader.h"
@@ -31,10 +32,13 @@ class CausalLM : public Model {
   size_t weight_bytes() const override;
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
   void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) override;
+  bool has_mtp() const override { return mtp_ != nullptr; }
+  Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache) override;
 
  protected:
-  // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks.
-  void load_common(WeightLoader& w);
+  // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks (and
+  // the MTP layer, when `mtp`).
+  void load_common(WeightLoader& w, bool mtp = false);
   WeightLoader loader() { return WeightLoader(*store_, backend_, config_, storage_, weight_bytes_); }
   // Reports layer l loaded (a log line every few seconds of a long load).
   void layer_loaded(int l);
@@ -49,12 +53,24 @@ class CausalLM : public Model {
   Weight embed_, norm_, lm_head_;  // embed_ and lm_head_: this rank's slice of the vocabulary
   int64_t vocab_share_ = 0;         // its entries
   std::vector<DecoderLayer> layers_;
+  std::unique_ptr<MtpLayer> mtp_;  // the family loads it under ModelOptions::mtp
 
  private:
+  // What run_ops leaves: the step's output, and the final hidden states of every token.
+  struct Pass {
+    StepOutput out;
+    Tensor token_hidden;
+  };
   // The layers, final norm and head over a batch already uploaded by begin_forward.
-  Tensor run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena);
+  Pass run_ops(const ForwardBatch& batch, KvCache& cache, Arena& arena);
+  // The batch's token embeddings [T, hidden] (summed over a tensor-parallel group's vocabulary slices).
+  Tensor embed(const ForwardBatch& batch, Arena& arena);
+  // The head's logits [rows, vocab] (F32) of normalized hidden states [rows, hidden].
+  Tensor logits(const Tensor& rows, Arena& arena);
 
   Arena arena_;
+  Arena mtp_arena_;     // the MTP layer's scratch: its pass reads the last forward's hidden states
+  Tensor step_hidden_;  // the last forward's final hidden states, a row per token, for the MTP layer
   Progress load_progress_;
   std::unique_ptr<StepGraphs> graphs_;  // set by record_decode_steps
 };

@@ -13,6 +13,10 @@ MlaPrefill parse_mla_prefill(const std::string& s) {
   fail("MLA prefill form '", s, "': expected auto, absorbed or expanded");
 }
 
+Tensor Model::mtp_forward(const ForwardBatch&, const std::vector<int>&, KvCache&) {
+  fail("this model has no multi-token-prediction layer loaded");
+}
+
 void check_batch(const ForwardBatch& batch, int vocab) {
   if (batch.num_tokens() == 0) fail("forward: empty batch");
   for (int t = 0; t < batch.num_tokens(); ++t)
@@ -38,6 +42,8 @@ std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<con
   }
   log_info(config.architecture, ": ", store->size(), " tensors, ", config.num_layers, " layers, on ", backend.name(),
            shard.size > 1 ? cat(" (tensor-parallel rank ", shard.rank, " of ", shard.size, ")") : std::string());
+  if (options.mtp && !config.is_deepseek())
+    fail("this ", config.architecture, " has no multi-token-prediction layer to draft with (DeepSeek-V3 / R1 ship one)");
   if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options);
   return make_dense_model(config, backend, std::move(store), shard);
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "io/model_dir.h"
@@ -34,6 +35,16 @@ class Model {
   // graphs) where the backend records them, recorded now; 0 turns that off. `drafts`: so do
   // speculative decoding's verification steps (StepGraphs), recorded now too.
   virtual void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) = 0;
+
+  // DeepSeek's multi-token-prediction (MTP) layer, speculative decoding's drafter when the model
+  // loaded it (ModelOptions::mtp): its cache is the KV cache's last layer.
+  virtual bool has_mtp() const { return false; }
+  // Runs the MTP layer over `batch`, whose token i follows position batch.positions[i] (the layer
+  // at position p sees the token of p + 1), from row hidden_rows[i] of the final hidden states
+  // (after the final norm) of the tokens of the last forward() (call it after that forward, before
+  // the next). Writes the layer's cache entries; returns the logits [logit rows, vocab] (F32),
+  // which guess the token after each logit row's next one, valid until the next call.
+  virtual Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache);
 };
 
 // How the MLA layers of a DeepSeek model attend in steps with a prompt (decode steps always take
@@ -51,6 +62,9 @@ struct ModelOptions {
   // Expert parallelism: a rank of a group holds 1/size of the routed experts whole, instead of
   // 1/size of every expert's features (moe.h).
   bool expert_parallel = false;
+  // Load the checkpoint's multi-token-prediction layer (DeepSeek-V3 / R1's layer
+  // num_hidden_layers) for Model::mtp_forward; throws when the model has none.
+  bool mtp = false;
 };
 
 // Throws, naming what is wrong, for a batch no model may run: empty, or with a token outside

@@ -105,7 +105,7 @@ void StepGraphs::warm_up(const Pass& pass) {
 }
 
 bool StepGraphs::capture(Bucket& bucket, const Pass& pass) {
-  if (!backend_.record(bucket.key(), [&] { bucket.logits = pass(padded_, arena_); })) {
+  if (!backend_.record(bucket.key(), [&] { bucket.out = pass(padded_, arena_); })) {
     // An op that cannot be recorded at this many tokens (a MoE layer's per-expert path reads
     // its offsets back) fails every bucket of the width at least as large.
     for (Bucket& b : buckets_)
@@ -138,7 +138,7 @@ int StepGraphs::record_all(const Pass& pass, bool drafts) {
   return recorded;
 }
 
-std::optional<Tensor> StepGraphs::run(const ForwardBatch& batch, const Pass& pass) {
+std::optional<StepOutput> StepGraphs::run(const ForwardBatch& batch, const Pass& pass) {
   const int width = step_width(batch);
   if (!backend_.can_record() || width == 0 || batch.block_size != block_size_) return std::nullopt;
   for (const SeqSlice& q : batch.seqs)
@@ -152,7 +152,9 @@ std::optional<Tensor> StepGraphs::run(const ForwardBatch& batch, const Pass& pas
     warm_up(pass);
     if (!capture(*bucket, pass)) return std::nullopt;
   }
-  return bucket->logits.slice_rows(0, batch.num_tokens());
+  // The real rows come first in the padded batch's logit rows.
+  const int64_t rows = batch.num_tokens();
+  return StepOutput{bucket->out.logits.slice_rows(0, rows), bucket->out.hidden.slice_rows(0, rows)};
 }
 
 }  // namespace dsinfer

@@ -23,11 +23,17 @@
 
 namespace dsinfer {
 
+// What a step leaves: the logits of its logit rows and the final hidden states (after the final
+// norm) of the same rows, which the MTP layer starts from.
+struct StepOutput {
+  Tensor logits, hidden;
+};
+
 class StepGraphs {
  public:
   // The model's ops for a batch whose metadata begin_forward has uploaded, with tensors from
-  // `arena`; returns the logits.
-  using Pass = std::function<Tensor(const ForwardBatch&, Arena&)>;
+  // `arena`.
+  using Pass = std::function<StepOutput(const ForwardBatch&, Arena&)>;
 
   // Tokens a sequence of a recorded step may have: its own and up to 7 drafts.
   static constexpr int kMaxWidth = 8;
@@ -38,11 +44,12 @@ class StepGraphs {
   // (a recording holds it: batches of another block size run op by op).
   StepGraphs(Backend& backend, int max_batch, int block_size);
 
-  // The logits [logit rows, vocab] of a decode or verification batch, valid until the next call;
+  // The output of a decode or verification batch (each token a logit row, in order), valid until
+  // the next call;
   // nullopt for a batch it does not take (a sequence with more than kMaxWidth tokens or without
   // a logit row for each, rows out of order, more sequences than the largest bucket) or whose
   // bucket could not be recorded.
-  std::optional<Tensor> run(const ForwardBatch& batch, const Pass& pass);
+  std::optional<StepOutput> run(const ForwardBatch& batch, const Pass& pass);
   // Records every decode bucket now (`drafts`: every verification bucket too), on batches of
   // padding alone (which write no cache), so the first steps of each size do not pay for it.
   // Returns how many were recorded (0: none can be).
@@ -61,7 +68,7 @@ class StepGraphs {
   struct Bucket {
     int size = 0, width = 1;
     State state = State::Fresh;
-    Tensor logits;
+    StepOutput out;
     int key() const { return size * 16 + width; }
   };
 

@@ -66,6 +66,17 @@ Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
   return logits;
 }
 
+Tensor TensorParallelModel::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows,
+                                        KvCache& cache) {
+  const std::vector<KvCache*> caches = caches_like(cache);
+  Tensor logits;
+  on_every_rank([&](int r) {
+    Tensor out = models_[r]->mtp_forward(batch, hidden_rows, *caches[r]);
+    if (r == 0) logits = out;
+  });
+  return logits;
+}
+
 void TensorParallelModel::record_decode_steps(int max_batch, KvCache& cache, bool drafts) {
   const std::vector<KvCache*> caches = caches_like(cache);
   on_every_rank([&](int r) { models_[r]->record_decode_steps(max_batch, *caches[r], drafts); });

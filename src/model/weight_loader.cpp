@@ -178,7 +178,7 @@ Tensor WeightLoader::upload_act(const std::vector<float>& data, Shape shape) {
   return t;
 }
 
-void log_unused_layers(const TensorStore& store, const ModelConfig& config) {
+void log_unused_layers(const TensorStore& store, const ModelConfig& config, bool mtp_loaded) {
   static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
   const int mtp_end = config.num_layers + config.num_nextn_predict_layers;
   std::set<int> mtp, extra;
@@ -191,7 +191,7 @@ void log_unused_layers(const TensorStore& store, const ModelConfig& config) {
     (layer < mtp_end ? mtp : extra).insert(layer);
     ++(layer < mtp_end ? mtp_count : extra_count);
   }
-  if (mtp_count)
+  if (mtp_count && !mtp_loaded)
     log_info("skipping ", mtp_count, " tensors of multi-token-prediction layer(s) ", *mtp.begin(), "..", *mtp.rbegin(),
              " (not used for generation)");
   if (extra_count)

@@ -55,9 +55,9 @@ class WeightLoader {
   size_t& loaded_bytes_;
 };
 
-// Logs the checkpoint's layers past config.json's num_hidden_layers, which are not loaded: a line
-// about the multi-token-prediction layers the config declares (num_nextn_predict_layers), a
-// warning about any beyond them (a config that does not match its weights).
-void log_unused_layers(const TensorStore& store, const ModelConfig& config);
+// Logs the checkpoint's layers past config.json's num_hidden_layers that are not loaded: a line
+// about the multi-token-prediction layers the config declares (num_nextn_predict_layers) unless
+// `mtp_loaded`, a warning about any beyond them (a config that does not match its weights).
+void log_unused_layers(const TensorStore& store, const ModelConfig& config, bool mtp_loaded);
 
 }  // namespace dsinfer

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "runtime/block_manager.h"
 #include "runtime/kv_budget.h"
+#include "runtime/mtp_batch.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
 #include "runtime/sequence.h"
@@ -33,6 +34,8 @@ std::string speculation_summary(const EngineStats& s) {
 
 namespace {
 
+bool drafts(const EngineOptions& o) { return o.drafter || o.mtp_drafts; }
+
 // Whether the request's EOS ids may not be sampled as its next token, after `generated` tokens.
 bool eos_barred(const GenerationRequest& r, size_t generated) {
   return r.ignore_eos || static_cast<int64_t>(generated) < r.min_tokens;
@@ -44,7 +47,7 @@ int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& 
   if (tokens <= 0 && o.kv_cache_bytes > 0) tokens = static_cast<int64_t>(o.kv_cache_bytes / spec.bytes_per_token());
   if (tokens <= 0) {
     // With drafts every token of a step may be a row of logits.
-    const int logit_rows = o.drafter ? std::max(o.max_running, o.max_batched_tokens) : o.max_running;
+    const int logit_rows = drafts(o) ? std::max(o.max_running, o.max_batched_tokens) : o.max_running;
     KvBudget b = plan_kv_cache(model, backend, o.memory_utilization, o.max_batched_tokens, logit_rows, o.block_size);
     log_info("KV cache sized from device memory: ", b.derivation);
     tokens = b.tokens;
@@ -58,11 +61,11 @@ int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& 
 
 struct Engine::Impl {
   Impl(Model& m, Backend& b, const EngineOptions& o)
-      : model(m), backend(b), options(o),
+      : model(checked(m, o)), backend(b), options(o),
         cache(b, m.kv_spec(), static_cast<int>(cache_tokens(o, m, b) / o.block_size), o.block_size),
         blocks(cache.num_blocks(), o.block_size), scheduler(blocks, o) {
     max_len = std::min<int64_t>(m.config().max_position_embeddings, cache.num_tokens());
-    m.record_decode_steps(o.cuda_graphs ? o.max_running : 0, cache, o.drafter != nullptr);
+    m.record_decode_steps(o.cuda_graphs ? o.max_running : 0, cache, drafts(o));
     log_info("KV cache: ", cache.num_tokens(), " tokens (", cache.num_blocks(), " blocks of ", o.block_size, ", ",
              cache.bytes() / (1 << 20), " MiB); max sequence length ", max_len);
     thread = std::thread([this] { loop(); });
@@ -77,6 +80,8 @@ struct Engine::Impl {
     thread.join();
   }
 
+  // The model, once it can do what the options ask of it.
+  static Model& checked(Model& m, const EngineOptions& o);
   void loop();
   void intake();
   void step();
@@ -97,6 +102,12 @@ struct Engine::Impl {
   int verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, bool& finished);
   // Appends a sampled token and reports it; true when the sequence is finished.
   bool advance(Sequence& s, SampleResult res);
+  // Runs the MTP layer over what the step kept (kept[i] positions of plan[i]; -1: the sequence
+  // is gone) and stores each decoding sequence's draft for its next step.
+  void propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch, const std::vector<int>& kept,
+                   const std::vector<bool>& finished);
+  // The argmax id of each row of device logits (-1 for a row with NaN).
+  std::vector<int> argmax(const Tensor& logits);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
   // Runs a request's callback; a callback that throws is logged and asks to stop.
   bool notify(Sequence& s, const TokenEvent& ev);
@@ -203,6 +214,12 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
   return b;
 }
 
+Model& Engine::Impl::checked(Model& m, const EngineOptions& o) {
+  if (o.mtp_drafts && o.drafter) fail("speculative decoding takes one drafter: the MTP layer or prompt lookup");
+  if (o.mtp_drafts && !m.has_mtp()) fail("MTP drafts: the model has no multi-token-prediction layer loaded");
+  return m;
+}
+
 void Engine::Impl::step() {
   std::vector<ScheduledSeq> plan = scheduler.schedule();
   if (plan.empty()) return;
@@ -217,32 +234,73 @@ void Engine::Impl::step() {
   }
   ++steps;
   int64_t row = 0;
-  std::vector<uint64_t> done;
-  for (const ScheduledSeq& sc : plan) {
+  std::vector<int> kept(plan.size(), -1);  // positions each sequence kept; -1: failed, gone
+  std::vector<bool> finished(plan.size(), false);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const ScheduledSeq& sc = plan[i];
     if (!sc.samples) {
-      scheduler.complete(*sc.seq, sc.num_tokens);
+      kept[i] = sc.num_tokens;
+      scheduler.complete(*sc.seq, kept[i]);
       continue;
     }
-    bool finished = false;
     const uint64_t id = sc.seq->id;
+    bool done = false;
     try {
-      const int accepted = verify(sc, logits, row, finished);
-      scheduler.complete(*sc.seq, sc.num_tokens - sc.drafts + accepted);
+      const int accepted = verify(sc, logits, row, done);
+      kept[i] = sc.num_tokens - sc.drafts + accepted;
+      scheduler.complete(*sc.seq, kept[i]);
+      finished[i] = done;
     } catch (const std::exception& e) {  // this sequence's logits cannot be sampled; the others go on
       log_warn("request ", id, ": ", e.what());
-      finish(id, FinishReason::Error, e.what());
-      finished = false;  // finish() removed it already
+      finish(id, FinishReason::Error, e.what());  // removes it
     }
     row += 1 + sc.drafts;
-    if (finished) done.push_back(id);
   }
-  for (uint64_t id : done) scheduler.remove(id);
+  if (options.mtp_drafts) propose_mtp(plan, batch, kept, finished);
+  for (size_t i = 0; i < plan.size(); ++i)
+    if (finished[i]) scheduler.remove(plan[i].seq->id);
+}
+
+// Finished sequences run too: their blocks may serve a later prompt from the prefix cache, whose
+// drafts then read these entries.
+void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch,
+                               const std::vector<int>& kept, const std::vector<bool>& finished) {
+  std::vector<MtpSeq> seqs;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (kept[i] < 1) continue;
+    Sequence& s = *plan[i].seq;
+    seqs.push_back({&s, s.computed - kept[i], kept[i], batch.seqs[i].query_start, plan[i].samples && !finished[i]});
+  }
+  if (seqs.empty()) return;
+  try {
+    const MtpBatch m = mtp_batch(seqs, options.block_size);
+    const Tensor logits = model.mtp_forward(m.batch, m.hidden_rows, cache);
+    if (m.drafting.empty()) return;
+    const std::vector<int> ids = argmax(logits);
+    for (size_t r = 0; r < m.drafting.size(); ++r) {
+      Sequence& s = *m.drafting[r];
+      s.mtp_drafts.clear();
+      if (ids[r] >= 0) s.mtp_drafts.push_back(ids[r]);  // none from NaN logits
+      s.mtp_drafts_for = s.tokens.size();
+    }
+  } catch (const std::exception& e) {  // drafts only save time: the step's tokens stand
+    log_warn("MTP drafts failed for a batch of ", seqs.size(), " sequences: ", e.what());
+  }
+}
+
+std::vector<int> Engine::Impl::argmax(const Tensor& logits) {
+  const int64_t rows = logits.dim(0);
+  if (argmax_ids.bytes() < static_cast<size_t>(rows) * sizeof(int)) argmax_ids = backend.alloc(rows * sizeof(int) * 2);
+  Tensor ids{DType::I32, {rows}, argmax_ids.data(), backend.device()};
+  backend.argmax_rows(logits, ids);
+  std::vector<int> out(static_cast<size_t>(rows));
+  backend.copy_to_host(ids, out.data());
+  return out;
 }
 
 Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits) {
   StepLogits l;
   l.vocab = logits.dim(1);
-  const int64_t rows = logits.dim(0);
   if (backend.device().kind == DeviceKind::CPU) {  // the logits are already in host memory
     l.host = logits.ptr<float>();
     return l;
@@ -255,11 +313,7 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
     l.host = host_logits.data();
     return l;
   }
-  if (argmax_ids.bytes() < static_cast<size_t>(rows) * sizeof(int)) argmax_ids = backend.alloc(rows * sizeof(int) * 2);
-  Tensor ids{DType::I32, {rows}, argmax_ids.data(), backend.device()};
-  backend.argmax_rows(logits, ids);
-  l.argmax.resize(static_cast<size_t>(rows));
-  backend.copy_to_host(ids, l.argmax.data());
+  l.argmax = argmax(logits);
   // An EOS where it may not be sampled (--ignore-eos, before min_tokens): that row's next best is
   // found on the host.
   int64_t row = 0;

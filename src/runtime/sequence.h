@@ -23,8 +23,16 @@ struct Sequence {
   std::vector<uint64_t> hashes;  // prefix hashes of the leading full blocks registered so far
   int cached_prompt_tokens = 0;
   std::mt19937_64 rng;
+  // Speculative decoding with the model's MTP layer: its drafts for the tokens after `tokens`, as
+  // they were when it proposed them (mtp_drafts_for of them).
+  std::vector<int> mtp_drafts;
+  size_t mtp_drafts_for = 0;
 
   int remaining() const { return static_cast<int>(tokens.size()) - computed; }
+  // The MTP layer's drafts, if proposed for the tokens as they are now.
+  std::vector<int> current_mtp_drafts() const {
+    return mtp_drafts_for == tokens.size() ? mtp_drafts : std::vector<int>{};
+  }
   // Lower runs first: by priority, then by arrival.
   bool before(const Sequence& o) const {
     return request.priority != o.request.priority ? request.priority < o.request.priority : arrival < o.arrival;

@@ -74,7 +74,7 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   e.max_running = o.max_running;
   e.max_waiting = o.max_waiting;
   e.max_batched_tokens = o.max_batched_tokens;
-  e.drafter = make_ngram_drafter(o.speculative);
+  apply_speculative(o.speculative, e);
   e.draft_below_batch = o.speculative_disable_by_batch_size;
   e.kv_cache_tokens = o.kv_cache_tokens;
   e.memory_utilization = o.gpu_memory_utilization;
@@ -96,6 +96,7 @@ std::unique_ptr<ServedModel> load_served_model(const ServerOptions& o) {
   load.device = o.device;
   load.tensor_parallel = o.tensor_parallel;
   load.model = o.model_options;
+  load.model.mtp = drafts_with_mtp(o.speculative);
   s->loaded = load_for_generation(o.model_dir, load);
   s->name = !o.served_model_name.empty() ? o.served_model_name
                                          : std::filesystem::path(o.model_dir).lexically_normal().filename().string();

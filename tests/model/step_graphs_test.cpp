@@ -132,7 +132,7 @@ TEST(StepGraphs, ABackendThatCannotRecordLeavesEveryStepToTheCaller) {
   int passes = 0;
   auto logits = graphs.run(decode_batch(3), [&](const ForwardBatch&, Arena&) {
     ++passes;
-    return Tensor();
+    return StepOutput{};
   });
   EXPECT_FALSE(logits.has_value());
   EXPECT_EQ(passes, 0);
@@ -162,7 +162,9 @@ class SizeLimitedRecorder final : public CpuBackend {
   int fail_from_;
 };
 
-Tensor rows_of(const ForwardBatch& b, Arena& a) { return a.tensor(DType::F32, {b.num_tokens(), 1}); }
+StepOutput rows_of(const ForwardBatch& b, Arena& a) {
+  return {a.tensor(DType::F32, {b.num_tokens(), 1}), a.tensor(DType::F32, {b.num_tokens(), 1})};
+}
 
 }  // namespace
 

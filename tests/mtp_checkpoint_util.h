@@ -1,0 +1,84 @@
+// DeepSeek-V3 checkpoints with a multi-token-prediction layer, made from a fixture (the fixtures
+// ship none), in V3's layout: the layer after the main ones holds enorm, hnorm, eh_proj, a decoder
+// layer's tensors, shared_head.norm and copies of the embedding and head (shared_head.head), which
+// the engine does not load. Its decoder layer is a copy of the last main layer's; the rest is drawn
+// at random, or set so that a test can compute the layer's output by hand.
+#pragma once
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fixture_util.h"
+#include "fp8_checkpoint_util.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
+
+namespace dsinfer::testing {
+
+enum class MtpWeights {
+  Random,         // eh_proj and the three norms random
+  EmbeddingOnly,  // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
+  HiddenOnly,     // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
+};
+
+// The norms a test needs to compute an EmbeddingOnly layer's output.
+struct MtpNorms {
+  std::vector<float> enorm, head_norm;
+};
+
+inline OwnedTensor f32_tensor(const Shape& shape, const std::vector<float>& v) {
+  return owned_tensor(DType::F32, shape, v.data(), v.size() * sizeof(float));
+}
+
+inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind, const std::filesystem::path& dir) {
+  TensorStore store = TensorStore::open_dir(fixture_dir(fixture));
+  nlohmann::json config = read_json_file(fixture_dir(fixture) + "/config.json");
+  const int layers = config["num_hidden_layers"].get<int>(), h = config["hidden_size"].get<int>();
+  const std::string last = "model.layers." + std::to_string(layers - 1) + ".";
+  const std::string mtp = "model.layers." + std::to_string(layers) + ".";
+  std::map<std::string, OwnedTensor> out;
+  for (const std::string& name : store.names()) {
+    const Tensor& t = store.get(name).view;
+    out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
+    if (name.rfind(last, 0) != 0) continue;
+    const std::string copy = mtp + name.substr(last.size());
+    const bool silenced = name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos;
+    out[copy] = kind != MtpWeights::Random && silenced
+                    ? f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f))
+                    : out[name];
+  }
+  out[mtp + "embed_tokens.weight"] = out["model.embed_tokens.weight"];
+  out[mtp + "shared_head.head.weight"] = out["lm_head.weight"];
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> around_one(0.5f, 1.5f);
+  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(2.0f * h));
+  auto vec = [&](size_t n, auto&& draw) {
+    std::vector<float> v(n);
+    for (float& x : v) x = draw();
+    return v;
+  };
+  MtpNorms norms{vec(h, [&] { return around_one(rng); }), vec(h, [&] { return around_one(rng); })};
+  std::vector<float> hnorm = vec(h, [&] { return around_one(rng); });
+  std::vector<float> eh(static_cast<size_t>(h) * 2 * h, 0.0f);
+  if (kind == MtpWeights::Random) eh = vec(eh.size(), [&] { return normal(rng); });
+  for (int i = 0; i < h && kind != MtpWeights::Random; ++i) eh[static_cast<size_t>(i) * 2 * h + i + (kind == MtpWeights::HiddenOnly ? h : 0)] = 1.0f;
+  if (kind == MtpWeights::HiddenOnly) hnorm.assign(h, 1.0f), norms.head_norm.assign(h, 1.0f);
+  out[mtp + "enorm.weight"] = f32_tensor({h}, norms.enorm);
+  out[mtp + "hnorm.weight"] = f32_tensor({h}, hnorm);
+  out[mtp + "shared_head.norm.weight"] = f32_tensor({h}, norms.head_norm);
+  out[mtp + "eh_proj.weight"] = f32_tensor({h, 2 * h}, eh);
+  std::filesystem::create_directories(dir);
+  write_safetensors((dir / "model.safetensors").string(), out);
+  config["num_nextn_predict_layers"] = 1;
+  std::ofstream(dir / "config.json") << config.dump();
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    if (std::filesystem::exists(fixture_dir(fixture) + "/" + f))
+      std::filesystem::copy_file(fixture_dir(fixture) + "/" + f, dir / f);
+  return norms;
+}
+
+}  // namespace dsinfer::testing
