@@ -29,6 +29,7 @@ struct BenchOptions {
   std::vector<int> batches{1};  // one decode measurement per size, on one loaded model
   double memory_utilization = 0.9;
   int speculative_tokens = 0;   // > 0: also decode with drafts that are always right
+  bool mtp = false;             // also decode with the MTP layer's drafts
 };
 
 using Clock = std::chrono::steady_clock;
@@ -137,16 +138,45 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
   }
 }
 
+// Decode with the model's MTP layer drafting one token a step: its real drafts, so the speed-up
+// is the checkpoint's (random weights draft almost nothing right, which leaves the MTP pass's and
+// the two-token steps' cost). A step that keeps its draft makes two tokens for about the cost of
+// one that does not, so a rate at acceptance a is about the measured one x (1 + a) / (1 + a measured).
+void bench_mtp(LoadedModel& m, const BenchOptions& o, EngineOptions eo, const std::vector<double>& decode) {
+  const int vocab = m.model->config().vocab_size;
+  constexpr double kReported = 0.85;  // DeepSeek-V3 report: 85-90 % of the second tokens accepted
+  std::printf("\nspeculative decoding with the model's multi-token-prediction layer, one draft a step\n");
+  std::printf("| batch | decode tok/s | with MTP drafts tok/s | speed-up | drafts accepted | at %.0f %% accepted tok/s "
+              "(estimate) |\n| --- | --- | --- | --- | --- | --- |\n",
+              100 * kReported);
+  eo.mtp_drafts = true;
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    Engine engine(*m.model, *m.backend, eo);
+    std::fprintf(stderr, "decode of %d tokens at batch %d with MTP drafts...\n", o.gen_len, o.batches[i]);
+    decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 2);  // warm-up
+    const EngineStats before = engine.stats();
+    const double tps = decode_tokens_per_s(engine, o.prompt_len, o.gen_len, o.batches[i], vocab, nullptr, 2);
+    const EngineStats s = engine.stats();
+    const int64_t drafted = s.draft_tokens - before.draft_tokens;
+    const int64_t accepted = s.accepted_draft_tokens - before.accepted_draft_tokens;
+    const double rate = drafted > 0 ? static_cast<double>(accepted) / drafted : 0.0;
+    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld | %.1f |\n", o.batches[i], decode[i], tps, tps / decode[i],
+                static_cast<long long>(accepted), static_cast<long long>(drafted), tps * (1 + kReported) / (1 + rate));
+  }
+}
+
 void run_bench(const BenchOptions& o) {
   std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.load.device.c_str());
-  LoadedModel m = load_for_generation(o.model, o.load);
+  LoadOptions load = o.load;
+  load.model.mtp = o.mtp;
+  LoadedModel m = load_for_generation(o.model, load);
   const int vocab = m.model->config().vocab_size;
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
   // Room for every sequence at its longest (the lead before the window included), so no
   // measurement is slowed by preemption.
-  const int64_t lead = static_cast<int64_t>(max_batch) * (1 + o.speculative_tokens);
+  const int64_t lead = static_cast<int64_t>(max_batch) * (1 + std::max(o.speculative_tokens, o.mtp ? 1 : 0));
   eo.kv_cache_tokens = static_cast<int64_t>(max_batch + 1) * (o.prompt_len + o.gen_len + lead + eo.block_size);
   eo.max_running = max_batch;
   eo.max_batched_tokens = std::max(o.prompt_len, 512);
@@ -204,6 +234,7 @@ void run_bench(const BenchOptions& o) {
                 o.batches[i], decode[i], step_ms, ru.ru_maxrss / 1024.0, roofline_ms, 100.0 * roofline_ms / step_ms);
   }
   if (o.speculative_tokens > 0) bench_speculation_ceiling(m, o, eo, decode, outputs);
+  if (o.mtp) bench_mtp(m, o, eo, decode);
 }
 
 CommandRegistration reg({"bench", "Measure load time, prefill and decode throughput, and peak memory",
@@ -225,6 +256,14 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                                           "Also decode with K drafts a step that are always right (each prompt's "
                                           "greedy output replayed): speculative decoding's ceiling")
                                ->check(CLI::Range(0, 64));
+                           app.add_option_function<std::string>(
+                                  "--speculative-method",
+                                  [o](const std::string& m) {
+                                    if (m != "mtp") fail("bench --speculative-method: only mtp (got '", m, "')");
+                                    o->mtp = true;
+                                  },
+                                  "mtp: also decode with the model's multi-token-prediction layer drafting one "
+                                  "token a step (DeepSeek-V3 / R1)");
                            app.callback([o] { run_bench(*o); });
                          }});
 

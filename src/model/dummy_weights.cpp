@@ -63,14 +63,17 @@ TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& 
   std::vector<TensorSpec> specs;
   uint64_t seed = 1;
   int64_t params = 0;
-  for (int layer = -1; layer <= config.num_layers; ++layer) {
+  // Layers -1 (embedding), 0.., the head, then the MTP layer's tensors (at layer num_layers).
+  for (int layer = -1; layer <= config.num_layers + 1; ++layer) {
+    const bool head = layer == config.num_layers, mtp = layer > config.num_layers;
     std::vector<plan::TensorGroup> groups = layer < 0 ? plan::embedding_tensors(pm)
-                                            : layer == config.num_layers ? plan::head_tensors(pm)
-                                                                         : plan::layer_tensors(pm, layer);
+                                            : head    ? plan::head_tensors(pm)
+                                            : mtp     ? plan::mtp_tensors(pm)
+                                                      : plan::layer_tensors(pm, layer);
     for (const plan::TensorGroup& g : groups) {
       if (!g.stored) continue;
       for (int64_t e = 0; e < g.count; ++e) {
-        const std::string name = expand(g.name, layer, static_cast<int>(e));
+        const std::string name = expand(g.name, mtp ? config.num_layers : layer, static_cast<int>(e));
         const bool matrix = g.cols > 1 || g.role == plan::TensorRole::Linear;
         Shape shape = matrix ? Shape{g.rows, g.cols} : Shape{g.rows};
         params += g.rows * g.cols;

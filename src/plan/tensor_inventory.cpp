@@ -93,6 +93,17 @@ std::vector<TensorGroup> head_tensors(const PlanModel& m) {
                       !c.tie_word_embeddings}};
 }
 
+std::vector<TensorGroup> mtp_tensors(const PlanModel& m) {
+  const ModelConfig& c = m.config;
+  if (c.num_nextn_predict_layers < 1) return {};
+  Groups g = layer_tensors(m, c.num_layers);
+  add(g, "enorm.weight", c.hidden_size, 1, TensorRole::Norm, Shard::Replicated);
+  add(g, "hnorm.weight", c.hidden_size, 1, TensorRole::Norm, Shard::Replicated);
+  add(g, "eh_proj.weight", c.hidden_size, 2 * c.hidden_size, TensorRole::Linear, Shard::Replicated);
+  add(g, "shared_head.norm.weight", c.hidden_size, 1, TensorRole::Norm, Shard::Replicated);
+  return g;
+}
+
 std::vector<TensorGroup> all_tensors(const PlanModel& m) {
   Groups all = embedding_tensors(m);
   for (int l = 0; l < m.config.num_layers; ++l) {

@@ -43,7 +43,12 @@ std::vector<TensorGroup> layer_tensors(const PlanModel& m, int layer);
 std::vector<TensorGroup> embedding_tensors(const PlanModel& m);
 // Final norm and lm_head, held by the last pipeline stage.
 std::vector<TensorGroup> head_tensors(const PlanModel& m);
-// All of the above, in checkpoint order.
+// DeepSeek-V3's multi-token-prediction layer (layer N = num_hidden_layers; none when config.json
+// declares no num_nextn_predict_layers): a decoder layer of its own plus enorm, hnorm, eh_proj
+// and shared_head.norm. The checkpoint's copies of the embedding and head (embed_tokens,
+// shared_head.head) are left out: the engine uses the main model's.
+std::vector<TensorGroup> mtp_tensors(const PlanModel& m);
+// All of the above but the MTP layer, in checkpoint order.
 std::vector<TensorGroup> all_tensors(const PlanModel& m);
 
 // Bytes of a group in a weight format: Linear tensors take the format, the rest stay in 16 bit
