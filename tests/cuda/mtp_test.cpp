@@ -1,0 +1,113 @@
+// DeepSeek-V3's multi-token-prediction layer on the GPU: its logits against the CPU reference, and
+// its drafts from recorded decode steps (whose hidden states are the recording's logit rows)
+// against those of eager steps.
+#include <map>
+#include <mutex>
+
+#include "../mtp_checkpoint_util.h"
+#include "../temp_path.h"
+#include "gpu_test_util.h"
+#include "model/model.h"
+#include "runtime/engine.h"
+#include "runtime/mtp_batch.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+constexpr int kBlock = 16;
+
+// The MTP layer's logits for every position of `tokens` but the last, after the main model's
+// prefill of the same positions.
+std::vector<float> mtp_logits(Backend& backend, const std::string& dir, const std::vector<int>& tokens) {
+  ModelOptions o;
+  o.mtp = true;
+  auto model = load_model(ModelDir::open(dir), backend, o);
+  KvCache cache(backend, model->kv_spec(), 8, kBlock);
+  Sequence s;
+  s.tokens = tokens;
+  s.blocks = {3, 1, 6, 0};
+  const int n = static_cast<int>(tokens.size()) - 1;
+  ForwardBatch step;
+  step.block_size = kBlock;
+  step.seqs.push_back(SeqSlice{0, n, n, s.blocks});
+  for (int p = 0; p < n; ++p) {
+    step.tokens.push_back(tokens[p]);
+    step.positions.push_back(p);
+    step.slots.push_back(s.blocks[p / kBlock] * kBlock + p % kBlock);
+  }
+  step.logit_rows = {n - 1};
+  model->forward(step, cache);
+  MtpBatch m = mtp_batch({{&s, 0, n, 0, true}}, kBlock);
+  m.batch.logit_rows.clear();
+  for (int r = 0; r < n; ++r) m.batch.logit_rows.push_back(r);
+  const Tensor logits = model->mtp_forward(m.batch, m.hidden_rows, cache);
+  std::vector<float> out(static_cast<size_t>(logits.numel()));
+  backend.copy_to_host(logits, out.data());
+  return out;
+}
+
+std::vector<int> prompt(int n) {
+  std::vector<int> ids = fixture_ref("ds3-tiny")["sequences"][1]["input_ids"].get<std::vector<int>>();
+  ids.resize(static_cast<size_t>(n));
+  return ids;
+}
+
+}  // namespace
+
+// EmbeddingOnly leaves the decoder layer out (bf16 rounding alone); Random runs it, whose MoE
+// routing near-ties may flip in bf16 (the 0.25 envelope of the fixtures' logits, model_test.cpp).
+TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
+  SKIP_WITHOUT_GPU();
+  for (auto [kind, tol] : {std::pair{MtpWeights::EmbeddingOnly, 0.02f}, std::pair{MtpWeights::Random, 0.25f}}) {
+    TempPath dir("gpu_mtp");
+    make_mtp_checkpoint("ds3-tiny", kind, dir.path());
+    auto cpu = make_cpu_backend();
+    auto gpu = make_backend(Device{DeviceKind::CUDA, 0});
+    const std::vector<int> tokens = prompt(40);
+    expect_close(mtp_logits(*gpu, dir.path().string(), tokens), mtp_logits(*cpu, dir.path().string(), tokens), tol,
+                 kind == MtpWeights::Random ? "random MTP layer" : "embedding-only MTP layer");
+  }
+}
+
+TEST(GpuMtp, RecordedDecodeStepsDraftAsEagerOnes) {
+  SKIP_WITHOUT_GPU();
+  TempPath dir("gpu_mtp_graphs");
+  make_mtp_checkpoint("ds3-tiny", MtpWeights::HiddenOnly, dir.path());
+  auto gpu = make_backend(Device{DeviceKind::CUDA, 0});
+  ModelOptions mo;
+  mo.mtp = true;
+  auto model = load_model(ModelDir::open(dir.path().string()), *gpu, mo);
+  auto run = [&](bool graphs, EngineStats& stats) {
+    EngineOptions eo;
+    eo.kv_cache_tokens = 2048;
+    eo.cuda_graphs = graphs;
+    eo.mtp_drafts = true;
+    Engine engine(*model, *gpu, eo);
+    std::mutex mu;
+    std::map<uint64_t, std::vector<int>> out;
+    for (const std::vector<int>& p : {prompt(5), prompt(31), std::vector<int>{3}, std::vector<int>{77}}) {
+      GenerationRequest r;
+      r.prompt = p;
+      r.max_tokens = 40;
+      r.sampling.temperature = 0.0f;
+      r.ignore_eos = true;
+      engine.submit(r, [&](const TokenEvent& ev) {
+        std::lock_guard lock(mu);
+        if (ev.token >= 0) out[ev.request_id].push_back(ev.token);
+        return true;
+      });
+    }
+    engine.wait_idle();
+    stats = engine.stats();
+    return out;
+  };
+  EngineStats recorded, eager;
+  EXPECT_EQ(run(true, recorded), run(false, eager));
+  EXPECT_GT(recorded.draft_tokens, 0);
+  EXPECT_EQ(recorded.draft_tokens, eager.draft_tokens);
+  EXPECT_EQ(recorded.accepted_draft_tokens, eager.accepted_draft_tokens);
+  std::printf("MTP drafts (the last token repeated): %lld of %lld accepted\n",
+              static_cast<long long>(recorded.accepted_draft_tokens), static_cast<long long>(recorded.draft_tokens));
+}
