@@ -103,7 +103,7 @@ void run_generate(const GenerateOptions& o) {
   }
   std::fflush(stdout);  // the text first, then the figures on stderr
   log_timing(start, first_token, end, out_ids.size());
-  if (eo.drafter || eo.mtp_drafts) log_info(speculation_summary(engine.stats()));
+  if (eo.drafter || eo.mtp_drafts > 0) log_info(speculation_summary(engine.stats()));
 }
 
 CommandRegistration reg({"generate", "Generate a completion of a prompt (text or token ids)", [](CLI::App& app) {

@@ -5,7 +5,7 @@ namespace dsinfer {
 void add_speculative_flags(CLI::App& app, SpeculativeOptions& o) {
   app.add_option("--speculative-method", o.method,
                  "How drafts are made: ngram (prompt lookup) or mtp (the model's multi-token-prediction layer, "
-                 "DeepSeek-V3 / R1: one token a step)")
+                 "DeepSeek-V3 / R1)")
       ->capture_default_str();
   app.add_option("--num-speculative-tokens", o.ngram.max_tokens,
                  "Speculative decoding: up to K drafted tokens, verified in one step (0: off)")

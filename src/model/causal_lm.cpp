@@ -90,24 +90,35 @@ Tensor CausalLM::forward(const ForwardBatch& batch, KvCache& cache) {
   return pass.out.logits;
 }
 
-Tensor CausalLM::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache) {
-  if (!mtp_) return Model::mtp_forward(batch, hidden_rows, cache);
+Tensor CausalLM::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache,
+                             bool chained) {
+  if (!mtp_) return Model::mtp_forward(batch, hidden_rows, cache, chained);
   check_batch(batch, config_.vocab_size);
+  const Tensor& source = chained ? mtp_hidden_ : step_hidden_;
   if (hidden_rows.size() != batch.tokens.size())
     fail("mtp_forward: ", hidden_rows.size(), " hidden rows for ", batch.tokens.size(), " tokens");
   for (int r : hidden_rows)
-    if (r < 0 || r >= step_hidden_.dim(0))
-      fail("mtp_forward: hidden row ", r, " of a forward of ", step_hidden_.dim(0), " tokens");
-  const int64_t t = batch.num_tokens(), h = config_.hidden_size;
+    if (r < 0 || r >= (source.data ? source.dim(0) : 0))
+      fail("mtp_forward: hidden row ", r, " of ", chained ? "an MTP pass" : "a forward", " of ",
+           source.data ? source.dim(0) : 0, " rows");
+  const int64_t t = batch.num_tokens(), h = config_.hidden_size, rows = static_cast<int64_t>(batch.logit_rows.size());
+  const DType act = backend_.act_dtype();
   mtp_arena_.reset();
   backend_.begin_forward(batch);
-  Tensor hidden = mtp_arena_.tensor(backend_.act_dtype(), {t, h});
-  backend_.gather_rows(step_hidden_, hidden_rows, hidden);
-  LayerContext ctx{backend_, mtp_arena_, batch, cache.layer(config_.num_layers), backend_.act_dtype()};
-  Tensor normed = mtp_->forward(ctx, embed(batch, mtp_arena_), hidden, static_cast<float>(config_.rms_norm_eps));
-  Tensor rows = ctx.tensor({static_cast<int64_t>(batch.logit_rows.size()), h});
-  backend_.gather_rows(normed, batch.logit_rows, rows);
-  return logits(rows, mtp_arena_);
+  Tensor hidden = mtp_arena_.tensor(act, {t, h});
+  backend_.gather_rows(source, hidden_rows, hidden);
+  LayerContext ctx{backend_, mtp_arena_, batch, cache.layer(config_.num_layers), act};
+  const MtpLayer::Output out = mtp_->forward(ctx, embed(batch, mtp_arena_), hidden, static_cast<float>(config_.rms_norm_eps));
+  // The logit rows' outputs outlive this pass's scratch, which the next pass reuses as it reads them.
+  // A chained pass has no more rows than the pass before it, so only a first pass (which reads
+  // the main model's hidden states) may grow the buffer.
+  const size_t bytes = static_cast<size_t>(rows * h) * dtype_size(act);
+  if (mtp_rows_.bytes() < bytes) mtp_rows_ = backend_.alloc(bytes);
+  mtp_hidden_ = Tensor{act, {rows, h}, mtp_rows_.data(), backend_.device()};
+  backend_.gather_rows(out.hidden, batch.logit_rows, mtp_hidden_);
+  Tensor normed = ctx.tensor({rows, h});
+  backend_.gather_rows(out.normed, batch.logit_rows, normed);
+  return logits(normed, mtp_arena_);
 }
 
 Tensor CausalLM::embed(const ForwardBatch& batch, Arena& arena) {

@@ -33,7 +33,8 @@ class CausalLM : public Model {
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
   void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) override;
   bool has_mtp() const override { return mtp_ != nullptr; }
-  Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache) override;
+  Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache,
+                     bool chained = false) override;
 
  protected:
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks (and
@@ -71,6 +72,8 @@ class CausalLM : public Model {
   Arena arena_;
   Arena mtp_arena_;     // the MTP layer's scratch: its pass reads the last forward's hidden states
   Tensor step_hidden_;  // the last forward's final hidden states, a row per token, for the MTP layer
+  Buffer mtp_rows_;     // the MTP layer's output at its last logit rows, for a chained pass
+  Tensor mtp_hidden_;   // those rows, in mtp_rows_
   Progress load_progress_;
   std::unique_ptr<StepGraphs> graphs_;  // set by record_decode_steps
 };

@@ -13,7 +13,7 @@ MlaPrefill parse_mla_prefill(const std::string& s) {
   fail("MLA prefill form '", s, "': expected auto, absorbed or expanded");
 }
 
-Tensor Model::mtp_forward(const ForwardBatch&, const std::vector<int>&, KvCache&) {
+Tensor Model::mtp_forward(const ForwardBatch&, const std::vector<int>&, KvCache&, bool) {
   fail("this model has no multi-token-prediction layer loaded");
 }
 

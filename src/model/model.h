@@ -42,9 +42,12 @@ class Model {
   // Runs the MTP layer over `batch`, whose token i follows position batch.positions[i] (the layer
   // at position p sees the token of p + 1), from row hidden_rows[i] of the final hidden states
   // (after the final norm) of the tokens of the last forward() (call it after that forward, before
-  // the next). Writes the layer's cache entries; returns the logits [logit rows, vocab] (F32),
-  // which guess the token after each logit row's next one, valid until the next call.
-  virtual Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache);
+  // the next), or with `chained`, of the layer's own output at the logit rows of the last
+  // mtp_forward (a draft after a draft). Writes the layer's cache entries; returns the logits
+  // [logit rows, vocab] (F32), which guess the token after each logit row's next one, valid
+  // until the next call.
+  virtual Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache,
+                             bool chained = false);
 };
 
 // How the MLA layers of a DeepSeek model attend in steps with a prompt (decode steps always take

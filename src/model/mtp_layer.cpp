@@ -14,7 +14,7 @@ MtpLayer::MtpLayer(WeightLoader& w, const std::string& prefix, int hidden, std::
   head_norm_ = w.get(prefix + "shared_head.norm.weight", {h});
 }
 
-Tensor MtpLayer::forward(LayerContext& ctx, const Tensor& embedded, const Tensor& hidden, float eps) {
+MtpLayer::Output MtpLayer::forward(LayerContext& ctx, const Tensor& embedded, const Tensor& hidden, float eps) {
   const int64_t t = embedded.dim(0), h = embedded.dim(1);
   // The two normalized halves side by side, for one product with eh_proj.
   Tensor halves = ctx.tensor({t, 2 * h});
@@ -29,7 +29,7 @@ Tensor MtpLayer::forward(LayerContext& ctx, const Tensor& embedded, const Tensor
   ctx.be.rmsnorm(x, input_norm_, eps, normed);
   ctx.be.add_rmsnorm(x, attention_->forward(ctx, normed), post_attention_norm_, eps, normed);
   ffn_->forward_residual(ctx, normed, {x, &head_norm_, eps, normed});
-  return normed;
+  return {x, normed};
 }
 
 }  // namespace dsinfer

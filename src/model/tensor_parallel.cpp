@@ -67,11 +67,11 @@ Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
 }
 
 Tensor TensorParallelModel::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows,
-                                        KvCache& cache) {
+                                        KvCache& cache, bool chained) {
   const std::vector<KvCache*> caches = caches_like(cache);
   Tensor logits;
   on_every_rank([&](int r) {
-    Tensor out = models_[r]->mtp_forward(batch, hidden_rows, *caches[r]);
+    Tensor out = models_[r]->mtp_forward(batch, hidden_rows, *caches[r], chained);
     if (r == 0) logits = out;
   });
   return logits;

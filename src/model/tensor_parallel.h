@@ -32,7 +32,8 @@ class TensorParallelModel final : public Model {
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
   void record_decode_steps(int max_batch, KvCache& cache, bool drafts = false) override;
   bool has_mtp() const override { return models_[0]->has_mtp(); }
-  Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache) override;
+  Tensor mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows, KvCache& cache,
+                     bool chained = false) override;
 
  private:
   // Every rank's cache: `first` (the engine's, rank 0's) and the others' of the same blocks.

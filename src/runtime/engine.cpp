@@ -34,7 +34,7 @@ std::string speculation_summary(const EngineStats& s) {
 
 namespace {
 
-bool drafts(const EngineOptions& o) { return o.drafter || o.mtp_drafts; }
+bool drafts(const EngineOptions& o) { return o.drafter || o.mtp_drafts > 0; }
 
 // Whether the request's EOS ids may not be sampled as its next token, after `generated` tokens.
 bool eos_barred(const GenerationRequest& r, size_t generated) {
@@ -215,8 +215,8 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
 }
 
 Model& Engine::Impl::checked(Model& m, const EngineOptions& o) {
-  if (o.mtp_drafts && o.drafter) fail("speculative decoding takes one drafter: the MTP layer or prompt lookup");
-  if (o.mtp_drafts && !m.has_mtp()) fail("MTP drafts: the model has no multi-token-prediction layer loaded");
+  if (o.mtp_drafts > 0 && o.drafter) fail("speculative decoding takes one drafter: the MTP layer or prompt lookup");
+  if (o.mtp_drafts > 0 && !m.has_mtp()) fail("MTP drafts: the model has no multi-token-prediction layer loaded");
   return m;
 }
 
@@ -256,7 +256,7 @@ void Engine::Impl::step() {
     }
     row += 1 + sc.drafts;
   }
-  if (options.mtp_drafts) propose_mtp(plan, batch, kept, finished);
+  if (options.mtp_drafts > 0) propose_mtp(plan, batch, kept, finished);
   for (size_t i = 0; i < plan.size(); ++i)
     if (finished[i]) scheduler.remove(plan[i].seq->id);
 }
@@ -273,15 +273,24 @@ void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const Forw
   }
   if (seqs.empty()) return;
   try {
-    const MtpBatch m = mtp_batch(seqs, options.block_size);
-    const Tensor logits = model.mtp_forward(m.batch, m.hidden_rows, cache);
-    if (m.drafting.empty()) return;
-    const std::vector<int> ids = argmax(logits);
-    for (size_t r = 0; r < m.drafting.size(); ++r) {
-      Sequence& s = *m.drafting[r];
-      s.mtp_drafts.clear();
-      if (ids[r] >= 0) s.mtp_drafts.push_back(ids[r]);  // none from NaN logits
-      s.mtp_drafts_for = s.tokens.size();
+    MtpBatch m = mtp_batch(seqs, options.block_size);
+    Tensor logits = model.mtp_forward(m.batch, m.hidden_rows, cache);
+    for (Sequence* s : m.drafting) {
+      s->mtp_drafts.clear();
+      s->mtp_drafts_for = s->tokens.size();
+    }
+    // Each link of the chain drafts one more token for the sequences still going.
+    for (int link = 0; link < options.mtp_drafts && !m.drafting.empty(); ++link) {
+      if (link > 0) {
+        m = mtp_chain_batch(m.drafting, options.block_size);
+        if (m.drafting.empty()) break;
+        logits = model.mtp_forward(m.batch, m.hidden_rows, cache, /*chained=*/true);
+      }
+      const std::vector<int> ids = argmax(logits);
+      for (size_t r = 0; r < m.drafting.size(); ++r) {
+        if (ids[r] >= 0) m.drafting[r]->mtp_drafts.push_back(ids[r]);
+        else m.drafting[r] = nullptr;  // NaN logits: no more drafts
+      }
     }
   } catch (const std::exception& e) {  // drafts only save time: the step's tokens stand
     log_warn("MTP drafts failed for a batch of ", seqs.size(), " sequences: ", e.what());

@@ -64,9 +64,10 @@ struct EngineOptions {
   // Speculative decoding: each step, a decoding sequence runs with the tokens this proposes after
   // it (where the step's budget and the cache have room), verified in the same step. Null: off.
   std::shared_ptr<const Drafter> drafter;
-  // Or drafts from the model's own multi-token-prediction layer (Model::has_mtp): one token a
-  // step, proposed at the end of the step before.
-  bool mtp_drafts = false;
+  // Or, > 0: this many drafts a step from the model's own multi-token-prediction layer
+  // (Model::has_mtp), proposed at the end of the step before (the layer chained for each after
+  // the first).
+  int mtp_drafts = 0;
   int draft_below_batch = 0;       // > 0: no drafts while this many sequences or more run (vLLM's
                                    // disable_by_batch_size: at large batches verification costs more than it saves)
 };

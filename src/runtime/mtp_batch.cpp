@@ -35,4 +35,24 @@ MtpBatch mtp_batch(const std::vector<MtpSeq>& seqs, int block_size) {
   return m;
 }
 
+MtpBatch mtp_chain_batch(const std::vector<Sequence*>& rows, int block_size) {
+  MtpBatch m;
+  ForwardBatch& b = m.batch;
+  b.block_size = block_size;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    Sequence* s = rows[r];
+    if (!s || s->mtp_drafts.empty()) continue;
+    const int p = static_cast<int>(s->tokens.size() + s->mtp_drafts.size()) - 2;
+    if (p / block_size >= static_cast<int>(s->blocks.size())) continue;
+    b.seqs.push_back(SeqSlice{b.num_tokens(), 1, p + 1, s->blocks});
+    b.logit_rows.push_back(b.num_tokens());
+    b.tokens.push_back(s->mtp_drafts.back());
+    b.positions.push_back(p);
+    b.slots.push_back(s->blocks[p / block_size] * block_size + p % block_size);
+    m.hidden_rows.push_back(static_cast<int>(r));
+    m.drafting.push_back(s);
+  }
+  return m;
+}
+
 }  // namespace dsinfer

@@ -4,6 +4,8 @@
 // that follows it (the next prompt token, an accepted draft or the token just sampled) and the
 // main model's hidden state there; so the layer's cache covers every position the main cache
 // does, and the last position of a sequence that decodes next guesses the token after its next.
+// Each draft after that chains the layer from its own output; the entries those passes write,
+// past the sequence's tokens, are written again by the pass of the step that computes them.
 #pragma once
 #include <vector>
 
@@ -27,5 +29,11 @@ struct MtpBatch {
 };
 
 MtpBatch mtp_batch(const std::vector<MtpSeq>& seqs, int block_size);
+
+// The next link of a chain of drafts: each sequence's last draft (Sequence::mtp_drafts) at the
+// position before it, from the layer's output at row i of the pass before, whose logit rows were
+// `rows` (null: a row that drafted nothing). A sequence whose position has no cache block yet
+// stops: a chain stays within the blocks its sequence holds.
+MtpBatch mtp_chain_batch(const std::vector<Sequence*>& rows, int block_size);
 
 }  // namespace dsinfer

@@ -32,7 +32,7 @@ void Scheduler::add_drafts(std::vector<ScheduledSeq>& out, int& budget) {
     // Every draft may be accepted, and one more token is sampled after them.
     const int room = std::min(budget, s.request.max_tokens - static_cast<int>(s.generated.size()) - 1);
     if (room <= 0) continue;
-    std::vector<int> d = options_.mtp_drafts ? s.current_mtp_drafts() : options_.drafter->propose(s.tokens, room);
+    std::vector<int> d = options_.mtp_drafts > 0 ? s.current_mtp_drafts() : options_.drafter->propose(s.tokens, room);
     grow_blocks(s, static_cast<int>(s.tokens.size() + std::min<size_t>(d.size(), room)));  // as many as are free
     const int fits = static_cast<int>(s.blocks.size()) * blocks_.block_size() - static_cast<int>(s.tokens.size());
     d.resize(std::max(0, std::min({static_cast<int>(d.size()), room, fits})));
@@ -129,7 +129,7 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
   }
   // Drafts last: they take only what the running and newly admitted sequences leave.
   const bool small_batch = options_.draft_below_batch <= 0 || num_running() < options_.draft_below_batch;
-  if ((options_.drafter || options_.mtp_drafts) && !preempted && small_batch) add_drafts(out, budget);
+  if ((options_.drafter || options_.mtp_drafts > 0) && !preempted && small_batch) add_drafts(out, budget);
   return out;
 }
 

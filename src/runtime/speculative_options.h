@@ -1,6 +1,6 @@
 // How speculative decoding drafts, as the commands' flags ask: by prompt lookup (NgramDrafter,
 // vLLM's "ngram" method) or with the model's own multi-token-prediction layer (DeepSeek-V3 / R1,
-// vLLM's "mtp"), which guesses one token ahead from the model's hidden state.
+// vLLM's "mtp"), which guesses one token ahead from the model's hidden state, chained for more.
 #pragma once
 #include <string>
 
@@ -14,8 +14,7 @@ struct SpeculativeOptions {
   NgramDraftOptions ngram;       // ngram.max_tokens: tokens drafted a step, either method (0: off)
 };
 
-// Throws naming the flag: an unknown method, MTP drafts of more than one token a step, prompt
-// lookup's suffix lengths out of order.
+// Throws naming the flag: an unknown method, prompt lookup's suffix lengths out of order.
 void check_speculative(const SpeculativeOptions& o);
 // Whether the model must load its multi-token-prediction layer (ModelOptions::mtp).
 bool drafts_with_mtp(const SpeculativeOptions& o);

@@ -171,18 +171,20 @@ TEST(Cli, SpeculativeDecodingGivesTheSameTokensAndRefusesBadLookups) {
   EXPECT_EQ(run(base + " --num-speculative-tokens 3 --prompt-lookup-min 5 --prompt-lookup-max 2").status, 1);
 }
 
-// DeepSeek-V3's MTP layer as the drafter: the reference's greedy tokens, in generate and bench;
-// a model without the layer, or more than one draft a step, is refused.
+// DeepSeek-V3's MTP layer as the drafter, one draft a step or chained: the reference's greedy
+// tokens, in generate and bench; a model without the layer, or an unknown method, is refused.
 TEST(Cli, MtpDraftsGiveTheSameTokensAndNeedTheLayer) {
   TempPath dir("cli_mtp");
   make_mtp_checkpoint("ds3-tiny", MtpWeights::Random, dir.path());
   nlohmann::json g = fixture_ref("ds3-tiny")["greedy"];
   const std::string args = " --ids " + join(g["prompt_ids"]) + " --max-tokens " +
                            std::to_string(g["output_ids"].size()) + " --ignore-eos --json --speculative-method mtp";
-  Result r = run("generate --model " + dir.path().string() + args + " --num-speculative-tokens 1");
-  ASSERT_EQ(r.status, 0);
-  EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1))["ids"], g["output_ids"]);
-  EXPECT_EQ(run("generate --model " + dir.path().string() + args + " --num-speculative-tokens 2").status, 1);
+  for (const char* k : {" --num-speculative-tokens 1", " --num-speculative-tokens 3"}) {
+    Result r = run("generate --model " + dir.path().string() + args + k);
+    ASSERT_EQ(r.status, 0) << k;
+    EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1))["ids"], g["output_ids"]) << k;
+  }
+  EXPECT_EQ(run("generate --model " + dir.path().string() + " --ids 1,2 --speculative-method eagle").status, 1);
   EXPECT_EQ(run("generate --model " + fixture_dir("ds3-tiny") + args + " --num-speculative-tokens 1").status, 1);
   Result bench = run("bench --model " + dir.path().string() + " --prompt-len 8 --gen-len 4 --batch 1,2 --speculative-method mtp");
   ASSERT_EQ(bench.status, 0);

@@ -169,6 +169,43 @@ TEST(MtpLayer, ReadsItsOwnCacheAndLeavesTheMainOneAlone) {
   for (size_t v = 0; v < main_want.size(); ++v) ASSERT_FLOAT_EQ(main_got[v], main_want[v]) << v;
 }
 
+// A chained pass starts from the layer's own output at a logit row of the pass before: with
+// HiddenOnly weights that output is the normalized hidden state the first pass took, so the
+// chained logits are again the main model's at that row's position, over a positive factor.
+TEST(MtpLayer, AChainedPassStartsFromTheLayersOwnOutput) {
+  MtpModel m(MtpWeights::HiddenOnly, "mtp_chain");
+  const std::vector<int> ids = prompt_ids();
+  Sequence s = sequence(std::vector<int>(ids.begin(), ids.begin() + 13));
+  const std::vector<float> main = host(m.model->forward(main_step(s, 0, 9), *m.cache));
+  MtpBatch first = mtp_batch({{&s, 0, 9, 0, true}}, kBlock);
+  first.batch.logit_rows = {2, 5, 7};
+  m.model->mtp_forward(first.batch, first.hidden_rows, *m.cache);
+  // Three one-token links at positions 9..11, from the first pass's rows 2, 0 and 1.
+  ForwardBatch link;
+  link.block_size = kBlock;
+  for (int i = 0; i < 3; ++i) {
+    const int p = 9 + i;
+    link.seqs.push_back(SeqSlice{i, 1, p + 1, s.blocks});
+    link.tokens.push_back(s.tokens[p + 1]);
+    link.positions.push_back(p);
+    link.slots.push_back(s.blocks[p / kBlock] * kBlock + p % kBlock);
+    link.logit_rows.push_back(i);
+  }
+  const std::vector<float> got = host(m.model->mtp_forward(link, {2, 0, 1}, *m.cache, /*chained=*/true));
+  const int vocab = m.model->config().vocab_size;
+  const int positions[3] = {7, 2, 5};
+  for (int i = 0; i < 3; ++i) {
+    const size_t o = static_cast<size_t>(i) * vocab, w = static_cast<size_t>(positions[i]) * vocab;
+    double dot = 0, norm = 0;
+    for (int v = 0; v < vocab; ++v) dot += double(got[o + v]) * main[w + v], norm += double(main[w + v]) * main[w + v];
+    const double factor = dot / norm;
+    ASSERT_GT(factor, 0.0);
+    const double scale = max_abs(got, o, vocab);
+    for (int v = 0; v < vocab; ++v) ASSERT_NEAR(got[o + v], factor * main[w + v], 1e-4 * scale) << i << " " << v;
+  }
+  EXPECT_THROW(m.model->mtp_forward(link, {3, 0, 1}, *m.cache, true), Error);  // the first pass had 3 rows
+}
+
 TEST(MtpLayer, LoadsOnlyWhereTheCheckpointHasOne) {
   auto cpu = make_cpu_backend();
   ModelOptions o;
@@ -212,7 +249,29 @@ TEST(MtpBatch, EachKeptPositionTakesTheTokenAfterItAndItsStepRow) {
   EXPECT_THROW(mtp_batch({{&a, 4, 2, 0, true}}, kBlock), Error);
 }
 
-TEST(SpeculativeOptions, MtpDraftsOneTokenAStep) {
+TEST(MtpBatch, AChainLinkTakesEachSequencesLastDraftWithinItsBlocks) {
+  Sequence a = sequence({10, 11, 12, 13, 14});  // blocks 0, 1: positions up to 7
+  a.mtp_drafts = {50, 51};                      // drafts for positions 5, 6: the link is at 5
+  Sequence b = sequence({20, 21, 22});
+  b.blocks = {9};
+  b.mtp_drafts = {60, 61};  // the link would be at position 3, the last of block 9
+  Sequence c = sequence({30, 31, 32, 33});
+  c.blocks = {4};
+  c.mtp_drafts = {70};  // position 3
+  Sequence d = sequence({40, 41, 42, 43, 44});
+  d.blocks = {2};
+  d.mtp_drafts = {80};  // position 4: no block yet, the chain stops
+  const MtpBatch m = mtp_chain_batch({&a, nullptr, &b, &c, &d}, kBlock);
+  EXPECT_EQ(m.batch.tokens, (std::vector<int>{51, 61, 70}));
+  EXPECT_EQ(m.batch.positions, (std::vector<int>{5, 3, 3}));
+  EXPECT_EQ(m.batch.slots, (std::vector<int>{5, 39, 19}));
+  EXPECT_EQ(m.hidden_rows, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(m.batch.logit_rows, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(m.drafting, (std::vector<Sequence*>{&a, &b, &c}));
+  EXPECT_EQ(m.batch.seqs[0].context_len, 6);
+}
+
+TEST(SpeculativeOptions, MtpTakesTheDraftsAStep) {
   SpeculativeOptions o;
   o.method = "mtp";
   o.ngram.max_tokens = 1;
@@ -220,10 +279,11 @@ TEST(SpeculativeOptions, MtpDraftsOneTokenAStep) {
   EXPECT_TRUE(drafts_with_mtp(o));
   EngineOptions eo;
   apply_speculative(o, eo);
-  EXPECT_TRUE(eo.mtp_drafts);
+  EXPECT_EQ(eo.mtp_drafts, 1);
   EXPECT_EQ(eo.drafter, nullptr);
-  o.ngram.max_tokens = 2;
-  EXPECT_THROW(check_speculative(o), Error);
+  o.ngram.max_tokens = 3;  // the layer chained
+  apply_speculative(o, eo);
+  EXPECT_EQ(eo.mtp_drafts, 3);
   o.ngram.max_tokens = 0;  // off
   EXPECT_FALSE(drafts_with_mtp(o));
   o.method = "eagle";
@@ -237,9 +297,9 @@ struct Generated {
   EngineStats stats;
 };
 
-// Generates every prompt at once; `mtp`: with the MTP layer's drafts.
-Generated generate(Model& model, Backend& backend, const std::vector<GenerationRequest>& requests, bool mtp,
-             int tensor_budget = 16) {
+// Generates every prompt at once; with `mtp` drafts a step from the MTP layer.
+Generated generate(Model& model, Backend& backend, const std::vector<GenerationRequest>& requests, int mtp,
+                   int tensor_budget = 16) {
   EngineOptions o;
   o.kv_cache_tokens = 1024;
   o.block_size = kBlock;
@@ -297,14 +357,18 @@ std::pair<int64_t, int64_t> repeat_drafts(const std::vector<int>& out) {
 TEST(MtpDrafting, OutputIsWhatItIsWithoutDrafts) {
   MtpModel m(MtpWeights::Random, "mtp_engine");
   const auto reqs = requests();
-  const Generated plain = generate(*m.model, *m.backend, reqs, false);
-  const Generated drafted = generate(*m.model, *m.backend, reqs, true);
+  const Generated plain = generate(*m.model, *m.backend, reqs, 0);
+  const Generated drafted = generate(*m.model, *m.backend, reqs, 1);
   EXPECT_EQ(drafted.tokens, plain.tokens);
   EXPECT_EQ(plain.stats.draft_tokens, 0);
   // Every decode step but the last of each request drafts one token.
   EXPECT_GT(drafted.stats.draft_tokens, 0);
   EXPECT_LE(drafted.stats.accepted_draft_tokens, drafted.stats.draft_tokens);
   EXPECT_LT(drafted.stats.steps, plain.stats.steps + 1);
+  // Chained, up to three drafts a step.
+  const Generated chained = generate(*m.model, *m.backend, reqs, 3);
+  EXPECT_EQ(chained.tokens, plain.tokens);
+  EXPECT_GT(chained.stats.draft_tokens, drafted.stats.draft_tokens);
 }
 
 TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
@@ -314,8 +378,8 @@ TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
   for (int token : {3, 77}) reqs.push_back(greedy({token}, 40));  // outputs that repeat a token
   for (GenerationRequest r : reqs) {  // one at a time, greedy
     r.sampling.temperature = 0.0f;
-    const Generated run = generate(*m.model, *m.backend, {r}, true);
-    EXPECT_EQ(run.tokens, generate(*m.model, *m.backend, {r}, false).tokens);
+    const Generated run = generate(*m.model, *m.backend, {r}, 1);
+    EXPECT_EQ(run.tokens, generate(*m.model, *m.backend, {r}, 0).tokens);
     const auto [want_drafted, want_accepted] = repeat_drafts(run.tokens[0]);
     EXPECT_EQ(run.stats.draft_tokens, want_drafted);
     EXPECT_EQ(run.stats.accepted_draft_tokens, want_accepted);
@@ -332,7 +396,7 @@ TEST(MtpDrafting, TwoRanksDraftAsOneDoes) {
     lo.tensor_parallel = ranks;
     lo.model.mtp = true;
     LoadedModel m = load_for_generation(dir.path().string(), lo);
-    return generate(*m.model, *m.backend, requests(), true);
+    return generate(*m.model, *m.backend, requests(), 3);
   };
   const Generated one = run(1), two = run(2);
   EXPECT_EQ(two.tokens, one.tokens);
