@@ -19,7 +19,7 @@ using namespace plan;
 
 struct PlanArgs {
   std::string model, weights = "as-stored", kv = "bf16", gpu, plot;
-  bool list = false, json = false;
+  bool list = false, json = false, mtp = false;
   int64_t context = 4096, batch = 1, prompt_len = 0, step_tokens = 8192;
   double gpu_mem = 0, gpu_bw = 0, gpu_tflops = 0, mem_util = 0.9, price = -1;
   int num_gpus = 0, tp = 0, pp = 0, ep = 0;
@@ -58,6 +58,7 @@ PlanOptions options_from(const PlanArgs& a) {
   o.ep = a.ep;
   o.mem_util = a.mem_util;
   if (a.price >= 0) o.price_per_gpu_hour = a.price;
+  o.mtp = a.mtp;
   return o;
 }
 
@@ -109,6 +110,8 @@ void setup(CLI::App& app) {
   app.add_option("--ep", a->ep, "expert-parallel size: 1 or tp x dp (default: chosen)");
   app.add_option("--mem-util", a->mem_util, "fraction of GPU memory to use")->capture_default_str();
   app.add_option("--price", a->price, "price per GPU-hour, $");
+  app.add_flag("--mtp", a->mtp, "with the model's multi-token-prediction layer loaded for speculative decoding "
+                                 "(its weights, KV cache and scratch)");
   app.add_flag("--json", a->json, "print JSON");
   app.add_option("--plot", a->plot, "write memory against context as SVG to FILE");
   app.callback([a] { run(*a); });

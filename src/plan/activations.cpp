@@ -43,7 +43,13 @@ int64_t moe_bytes(const ModelConfig& c, const Layout& l, int64_t tokens, bool al
 }  // namespace
 
 int64_t ActivationEstimate::total() const {
-  return residual_bytes + std::max(attention_bytes, mlp_bytes) + logits_bytes + runtime_bytes;
+  return residual_bytes + std::max(attention_bytes, mlp_bytes) + logits_bytes + runtime_bytes + mtp_bytes;
+}
+
+ActivationEstimate with_mtp_scratch(ActivationEstimate a) {
+  a.mtp_bytes = 0;
+  a.mtp_bytes = a.total() - a.runtime_bytes;
+  return a;
 }
 
 ActivationEstimate estimate_activations(const ModelConfig& c, const Layout& l, int64_t step_tokens, int64_t sampled,

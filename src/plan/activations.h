@@ -24,9 +24,15 @@ struct ActivationEstimate {
   int64_t mlp_bytes = 0;        // the larger of the dense MLP and the MoE (router, expert buffers)
   int64_t logits_bytes = 0;     // float32 logits of the sequences sampled this step
   int64_t runtime_bytes = kRuntimeOverheadBytes;
+  int64_t mtp_bytes = 0;        // the MTP layer's passes' own scratch (with_mtp_scratch)
   // Layers run one after another, so only the larger of attention and MLP is live at once.
   int64_t total() const;
 };
+
+// The estimate with the scratch of speculative decoding's MTP passes added: they run one layer
+// and the head after the step, beside the step's scratch (whose hidden states they read), so as
+// much again as the step's, less the runtime's fixed part.
+ActivationEstimate with_mtp_scratch(ActivationEstimate a);
 
 // step_tokens: tokens per step per data-parallel replica; sampled: sequences sampled per step.
 // `all_pairs`: expert parallelism without an all-to-all (dsinfer's engine, docs/parallel.md):

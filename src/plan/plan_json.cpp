@@ -37,6 +37,7 @@ json memory_json(const GpuMemory& g) {
             {"mlp_bytes", a.mlp_bytes},
             {"logits_bytes", a.logits_bytes},
             {"runtime_bytes", a.runtime_bytes},
+            {"mtp_bytes", a.mtp_bytes},
             {"derivation",
              "residual + max(attention, mlp) + logits + runtime, for one step of step_tokens tokens per GPU "
              "(see docs/planning.md)"}}},

@@ -52,7 +52,8 @@ std::string memory_rows(const PlanResult& r) {
                                              gib_text(double(std::max<int64_t>(0, g.kv_bytes_available)))));
   s += row("  workspace", cat(a.step_tokens, " tokens/step: residual ", gib_text(double(a.residual_bytes)), " + max(attention ",
                               gib_text(double(a.attention_bytes)), ", MLP ", gib_text(double(a.mlp_bytes)), ") + logits ",
-                              gib_text(double(a.logits_bytes)), " + runtime ", gib_text(double(a.runtime_bytes))));
+                              gib_text(double(a.logits_bytes)), " + runtime ", gib_text(double(a.runtime_bytes)),
+                              a.mtp_bytes > 0 ? cat(" + MTP passes ", gib_text(double(a.mtp_bytes))) : std::string()));
   return s;
 }
 

@@ -31,6 +31,8 @@ PlanInputs make_inputs(const PlanModel& m, const PlanOptions& o) {
   if (!(o.gpu.memory_gib > 0 && o.gpu.bandwidth_gbs > 0 && o.gpu.bf16_tflops > 0))
     fail("GPU '", o.gpu.name, "' needs a positive memory, bandwidth and TFLOPS");
   if (o.price_per_gpu_hour && *o.price_per_gpu_hour < 0) fail("--price must not be negative");
+  if (o.mtp && m.config.num_nextn_predict_layers < 1)
+    fail("--mtp: ", m.config.architecture, " declares no multi-token-prediction layer (num_nextn_predict_layers)");
   PlanOptions resolved = o;
   if (resolved.prompt_len == 0) resolved.prompt_len = o.context;
   const WeightFormat f = resolve_weights(m, o);
@@ -44,13 +46,17 @@ GpuMemory gpu_memory(const PlanInputs& in, const Layout& l, const ActivationEsti
   GpuMemory tightest;
   bool first = true;
   for (const Stage& s : pipeline_stages(c.num_layers, l.pp)) {
+    const bool mtp = o.mtp && s.last;
     GpuMemory g;
     g.capacity_bytes = o.gpu.memory_bytes();
     g.usable_bytes = g.capacity_bytes * o.mem_util;
-    g.weight_bytes = int64_t(std::ceil(in.totals.stage(s).stored_bytes.per_gpu(c, l)));
-    g.activations = act;
-    g.kv_bytes_available = kv_cache_bytes_available(g.capacity_bytes, o.mem_util, g.weight_bytes, act.total());
-    g.kv_bytes_per_token = s.num_layers * kv_bytes_per_token_per_layer(c, o.kv, l.tp);
+    ShardSums stored = in.totals.stage(s).stored_bytes;
+    if (mtp) stored += in.totals.mtp.stored_bytes;
+    g.weight_bytes = int64_t(std::ceil(stored.per_gpu(c, l)));
+    g.activations = mtp ? with_mtp_scratch(act) : act;
+    g.kv_bytes_available =
+        kv_cache_bytes_available(g.capacity_bytes, o.mem_util, g.weight_bytes, g.activations.total());
+    g.kv_bytes_per_token = (s.num_layers + (mtp ? 1 : 0)) * kv_bytes_per_token_per_layer(c, o.kv, l.tp);
     g.kv_max_tokens = kv_cache_max_tokens(g.kv_bytes_available, g.kv_bytes_per_token);
     const bool tighter = g.kv_max_tokens < tightest.kv_max_tokens ||
                          (g.kv_max_tokens == tightest.kv_max_tokens && g.kv_bytes_available < tightest.kv_bytes_available);

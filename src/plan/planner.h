@@ -32,6 +32,9 @@ struct PlanOptions {
   int tp = 0, pp = 0, ep = 0;  // 0: chosen by the search
   double mem_util = 0.9;       // fraction of GPU memory the engine may use
   std::optional<double> price_per_gpu_hour;
+  // The MTP layer loaded for speculative decoding: on the last pipeline stage, its weights, a layer
+  // of KV cache and the scratch of its passes.
+  bool mtp = false;
 };
 
 // Memory of one GPU of the stage whose KV capacity is smallest.

@@ -44,6 +44,7 @@ WeightTotals WeightTotals::build(const PlanModel& m, const WeightFormat& f) {
   t.embedding = sum_tensors(embedding_tensors(m), f);
   std::vector<TensorGroup> head = head_tensors(m);
   t.head = sum_tensors(head, f);
+  t.mtp = sum_tensors(mtp_tensors(m), f);
   for (const TensorGroup& g : head)
     if (!g.stored) t.tied_head_copy[g.shard] += double(tensor_bytes(g, f));
   return t;

@@ -32,6 +32,7 @@ struct WeightTotals {
   WeightSums embedding;            // first stage
   WeightSums head;                 // last stage: final norm and lm_head
   ShardSums tied_head_copy;        // a tied lm_head's bytes, stored by a last stage that is not the first
+  WeightSums mtp;                  // the MTP layer (mtp_tensors), when it is loaded: last stage
 
   static WeightTotals build(const PlanModel& m, const WeightFormat& f);
   // The sums of the tensors a pipeline stage holds.

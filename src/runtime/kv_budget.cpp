@@ -15,8 +15,7 @@ KvBudget plan_kv_cache(const Model& model, const Backend& backend, double memory
   // The engine's expert parallelism has no all-to-all: each rank's buffers hold every pair.
   const plan::ActivationEstimate step =
       plan::estimate_activations(model.config(), model.layout(), step_tokens, logit_rows, /*all_pairs=*/true);
-  // The MTP layer's pass takes a scratch of its own beside the step's, whose hidden states it reads.
-  const int64_t workspace = step.total() + (model.has_mtp() ? step.total() - step.runtime_bytes : 0);
+  const int64_t workspace = (model.has_mtp() ? plan::with_mtp_scratch(step) : step).total();
   KvBudget b;
   b.bytes = plan::kv_cache_bytes_available(static_cast<double>(mem.total), memory_utilization, weights, workspace);
   const double gib = 1024.0 * 1024.0 * 1024.0;

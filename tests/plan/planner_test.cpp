@@ -10,6 +10,7 @@
 #include "plan/plan_json.h"
 #include "plan/plan_table.h"
 #include "plan/planner.h"
+#include "plan/tensor_inventory.h"
 
 namespace dsinfer::plan {
 namespace {
@@ -25,6 +26,36 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// V3's MTP layer: one MoE layer (attention 187,107,328 + norms 14,336 + 257 experts x 44,040,192
+// + gate 1,835,008 + bias 256) + enorm, hnorm, shared_head.norm 3 x 7,168 + eh_proj 7168 x 14336
+// = 11,610,068,224 parameters. Loaded (--mtp), the last stage holds it, a layer more of KV cache
+// and the MTP passes' scratch; the other stages are as without.
+TEST(PlanPlanner, TheMtpLayerOnTheLastStage) {
+  const PlanModel v3 = load_plan_model("deepseek-v3");
+  int64_t params = 0, bytes = 0;
+  for (const TensorGroup& t : mtp_tensors(v3)) params += t.elements(), bytes += tensor_bytes(t, resolve_weights(v3, {}));
+  EXPECT_EQ(params, 11610068224);
+  PlanOptions o;
+  o.gpu = find_gpu("H200");
+  o.tp = 8;
+  o.pp = 1;
+  o.num_gpus = 8;
+  const PlanResult plain = make_plan(v3, o);
+  o.mtp = true;
+  const PlanResult mtp = make_plan(v3, o);
+  EXPECT_NEAR(mtp.memory.weight_bytes - plain.memory.weight_bytes, bytes / 8.0, bytes * 0.01);
+  EXPECT_EQ(mtp.memory.kv_bytes_per_token, plain.memory.kv_bytes_per_token * 62 / 61);
+  EXPECT_EQ(mtp.memory.activations.total() - plain.memory.activations.total(),
+            plain.memory.activations.total() - plain.memory.activations.runtime_bytes);
+  EXPECT_LT(mtp.kv_max_tokens, plain.kv_max_tokens);
+  EXPECT_NE(error_of([] {
+              PlanOptions v2;
+              v2.mtp = true;
+              make_plan(load_plan_model("deepseek-v2-lite"), v2);
+            }).find("multi-token-prediction"),
+            std::string::npos);
 }
 
 TEST(PlanPlanner, MemoryAddsUp) {
