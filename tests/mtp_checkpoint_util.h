@@ -23,6 +23,7 @@ enum class MtpWeights {
   Random,         // eh_proj and the three norms random
   EmbeddingOnly,  // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
   HiddenOnly,     // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
+  HiddenOnlyHeadNorm,  // as HiddenOnly, but shared_head.norm random
 };
 
 // The norms a test needs to compute an EmbeddingOnly layer's output.
@@ -65,8 +66,10 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
   std::vector<float> hnorm = vec(h, [&] { return around_one(rng); });
   std::vector<float> eh(static_cast<size_t>(h) * 2 * h, 0.0f);
   if (kind == MtpWeights::Random) eh = vec(eh.size(), [&] { return normal(rng); });
-  for (int i = 0; i < h && kind != MtpWeights::Random; ++i) eh[static_cast<size_t>(i) * 2 * h + i + (kind == MtpWeights::HiddenOnly ? h : 0)] = 1.0f;
-  if (kind == MtpWeights::HiddenOnly) hnorm.assign(h, 1.0f), norms.head_norm.assign(h, 1.0f);
+  const bool hidden_half = kind == MtpWeights::HiddenOnly || kind == MtpWeights::HiddenOnlyHeadNorm;
+  for (int i = 0; i < h && kind != MtpWeights::Random; ++i) eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
+  if (hidden_half) hnorm.assign(h, 1.0f);
+  if (kind == MtpWeights::HiddenOnly) norms.head_norm.assign(h, 1.0f);
   out[mtp + "enorm.weight"] = f32_tensor({h}, norms.enorm);
   out[mtp + "hnorm.weight"] = f32_tensor({h}, hnorm);
   out[mtp + "shared_head.norm.weight"] = f32_tensor({h}, norms.head_norm);

@@ -156,6 +156,7 @@ CausalLM::Pass CausalLM::run_ops(const ForwardBatch& batch, KvCache& cache, Aren
 Tensor CausalLM::logits(const Tensor& rows_hidden, Arena& arena) {
   const int64_t rows = rows_hidden.dim(0);
   Tensor out = arena.tensor(DType::F32, {rows, config_.vocab_size});
+  if (rows == 0) return out;  // nothing to sample (prompt chunks that go on)
   if (shard_.size == 1) {
     backend_.linear(rows_hidden, lm_head_, nullptr, out);
     return out;

@@ -68,6 +68,10 @@ Tensor TensorParallelModel::forward(const ForwardBatch& batch, KvCache& cache) {
 
 Tensor TensorParallelModel::mtp_forward(const ForwardBatch& batch, const std::vector<int>& hidden_rows,
                                         KvCache& cache, bool chained) {
+  // Checked here, before any rank starts: a rank that fails stops the whole group.
+  check_batch(batch, config().vocab_size);
+  if (hidden_rows.size() != batch.tokens.size())
+    fail("mtp_forward: ", hidden_rows.size(), " hidden rows for ", batch.tokens.size(), " tokens");
   const std::vector<KvCache*> caches = caches_like(cache);
   Tensor logits;
   on_every_rank([&](int r) {

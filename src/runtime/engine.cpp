@@ -132,6 +132,7 @@ struct Engine::Impl {
   EngineStats stats;
   int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0, draft_tokens = 0, accepted_draft_tokens = 0;
   std::thread thread;
+  bool mtp_failed = false;         // an MTP pass failed: no more drafts from it
   std::vector<float> host_logits;  // reused across steps
   Buffer argmax_ids;               // device ids of greedy rows
 };
@@ -256,20 +257,23 @@ void Engine::Impl::step() {
     }
     row += 1 + sc.drafts;
   }
-  if (options.mtp_drafts > 0) propose_mtp(plan, batch, kept, finished);
+  if (options.mtp_drafts > 0 && !mtp_failed) propose_mtp(plan, batch, kept, finished);
   for (size_t i = 0; i < plan.size(); ++i)
     if (finished[i]) scheduler.remove(plan[i].seq->id);
 }
 
-// Finished sequences run too: their blocks may serve a later prompt from the prefix cache, whose
-// drafts then read these entries.
+// Finished sequences run too, and so does every step while the batch is too large to draft: the
+// layer's cache must hold every position (a finished sequence's blocks may serve a later prompt
+// from the prefix cache). Only the drafts themselves are skipped.
 void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch,
                                const std::vector<int>& kept, const std::vector<bool>& finished) {
+  const bool drafts = options.draft_below_batch <= 0 || scheduler.num_running() < options.draft_below_batch;
   std::vector<MtpSeq> seqs;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (kept[i] < 1) continue;
     Sequence& s = *plan[i].seq;
-    seqs.push_back({&s, s.computed - kept[i], kept[i], batch.seqs[i].query_start, plan[i].samples && !finished[i]});
+    const bool decodes = plan[i].samples && !finished[i];
+    seqs.push_back({&s, s.computed - kept[i], kept[i], batch.seqs[i].query_start, decodes && drafts});
   }
   if (seqs.empty()) return;
   try {
@@ -293,7 +297,8 @@ void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const Forw
       }
     }
   } catch (const std::exception& e) {  // drafts only save time: the step's tokens stand
-    log_warn("MTP drafts failed for a batch of ", seqs.size(), " sequences: ", e.what());
+    log_warn("MTP drafts failed for a batch of ", seqs.size(), " sequences, so drafting stops: ", e.what());
+    mtp_failed = true;
   }
 }
 

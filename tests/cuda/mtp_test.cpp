@@ -71,43 +71,81 @@ TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
   }
 }
 
+// HiddenOnly drafts repeat the last token, so some are accepted; Random ones run the whole layer
+// (its cache reads, positions and tokens).
 TEST(GpuMtp, RecordedDecodeStepsDraftAsEagerOnes) {
   SKIP_WITHOUT_GPU();
-  TempPath dir("gpu_mtp_graphs");
-  make_mtp_checkpoint("ds3-tiny", MtpWeights::HiddenOnly, dir.path());
+  for (MtpWeights kind : {MtpWeights::HiddenOnly, MtpWeights::Random}) {
+    TempPath dir("gpu_mtp_graphs");
+    make_mtp_checkpoint("ds3-tiny", kind, dir.path());
+    auto gpu = make_backend(Device{DeviceKind::CUDA, 0});
+    ModelOptions mo;
+    mo.mtp = true;
+    auto model = load_model(ModelDir::open(dir.path().string()), *gpu, mo);
+    auto run = [&](bool graphs, EngineStats& stats) {
+      EngineOptions eo;
+      eo.kv_cache_tokens = 2048;
+      eo.cuda_graphs = graphs;
+      eo.mtp_drafts = 2;
+      Engine engine(*model, *gpu, eo);
+      std::mutex mu;
+      std::map<uint64_t, std::vector<int>> out;
+      for (const std::vector<int>& p : {prompt(5), prompt(31), std::vector<int>{3}, std::vector<int>{77}}) {
+        GenerationRequest r;
+        r.prompt = p;
+        r.max_tokens = 40;
+        r.sampling.temperature = 0.0f;
+        r.ignore_eos = true;
+        engine.submit(r, [&](const TokenEvent& ev) {
+          std::lock_guard lock(mu);
+          if (ev.token >= 0) out[ev.request_id].push_back(ev.token);
+          return true;
+        });
+      }
+      engine.wait_idle();
+      stats = engine.stats();
+      return out;
+    };
+    EngineStats recorded, eager;
+    EXPECT_EQ(run(true, recorded), run(false, eager));
+    EXPECT_GT(recorded.draft_tokens, 0);
+    EXPECT_EQ(recorded.draft_tokens, eager.draft_tokens);
+    EXPECT_EQ(recorded.accepted_draft_tokens, eager.accepted_draft_tokens);
+    std::printf("MTP drafts (%s layer): %lld of %lld accepted\n", kind == MtpWeights::Random ? "random" : "repeating",
+                static_cast<long long>(recorded.accepted_draft_tokens), static_cast<long long>(recorded.draft_tokens));
+  }
+}
+
+// A prompt longer than the step's budget runs in chunks that sample nothing: steps without a
+// logit row, in the main pass and in the MTP pass after it.
+TEST(GpuMtp, PromptChunksThatSampleNothing) {
+  SKIP_WITHOUT_GPU();
+  TempPath dir("gpu_mtp_chunks");
+  make_mtp_checkpoint("ds3-tiny", MtpWeights::Random, dir.path());
   auto gpu = make_backend(Device{DeviceKind::CUDA, 0});
   ModelOptions mo;
   mo.mtp = true;
   auto model = load_model(ModelDir::open(dir.path().string()), *gpu, mo);
-  auto run = [&](bool graphs, EngineStats& stats) {
+  for (int drafts : {0, 1}) {
     EngineOptions eo;
-    eo.kv_cache_tokens = 2048;
-    eo.cuda_graphs = graphs;
-    eo.mtp_drafts = true;
+    eo.kv_cache_tokens = 512;
+    eo.max_batched_tokens = 8;
+    eo.mtp_drafts = drafts;
     Engine engine(*model, *gpu, eo);
-    std::mutex mu;
-    std::map<uint64_t, std::vector<int>> out;
-    for (const std::vector<int>& p : {prompt(5), prompt(31), std::vector<int>{3}, std::vector<int>{77}}) {
-      GenerationRequest r;
-      r.prompt = p;
-      r.max_tokens = 40;
-      r.sampling.temperature = 0.0f;
-      r.ignore_eos = true;
-      engine.submit(r, [&](const TokenEvent& ev) {
-        std::lock_guard lock(mu);
-        if (ev.token >= 0) out[ev.request_id].push_back(ev.token);
-        return true;
-      });
-    }
+    GenerationRequest r;
+    r.prompt = prompt(31);
+    r.max_tokens = 6;
+    r.sampling.temperature = 0.0f;
+    r.ignore_eos = true;
+    std::vector<int> out;
+    FinishReason reason = FinishReason::None;
+    engine.submit(r, [&](const TokenEvent& ev) {
+      if (ev.token >= 0) out.push_back(ev.token);
+      if (ev.finished) reason = ev.reason;
+      return true;
+    });
     engine.wait_idle();
-    stats = engine.stats();
-    return out;
-  };
-  EngineStats recorded, eager;
-  EXPECT_EQ(run(true, recorded), run(false, eager));
-  EXPECT_GT(recorded.draft_tokens, 0);
-  EXPECT_EQ(recorded.draft_tokens, eager.draft_tokens);
-  EXPECT_EQ(recorded.accepted_draft_tokens, eager.accepted_draft_tokens);
-  std::printf("MTP drafts (the last token repeated): %lld of %lld accepted\n",
-              static_cast<long long>(recorded.accepted_draft_tokens), static_cast<long long>(recorded.draft_tokens));
+    EXPECT_EQ(out.size(), 6u) << drafts;
+    EXPECT_EQ(reason, FinishReason::Length) << drafts;
+  }
 }

@@ -169,17 +169,18 @@ TEST(MtpLayer, ReadsItsOwnCacheAndLeavesTheMainOneAlone) {
   for (size_t v = 0; v < main_want.size(); ++v) ASSERT_FLOAT_EQ(main_got[v], main_want[v]) << v;
 }
 
-// A chained pass starts from the layer's own output at a logit row of the pass before: with
-// HiddenOnly weights that output is the normalized hidden state the first pass took, so the
-// chained logits are again the main model's at that row's position, over a positive factor.
+// A chained pass starts from the layer's own output (before shared_head.norm) at a logit row of
+// the pass before. With the hidden half alone, hnorm of ones and a layer that adds nothing, that
+// output renormalized is itself: the link's logits are the first pass's at that row. Had the
+// link started from the output after shared_head.norm (random here), they would not be.
 TEST(MtpLayer, AChainedPassStartsFromTheLayersOwnOutput) {
-  MtpModel m(MtpWeights::HiddenOnly, "mtp_chain");
+  MtpModel m(MtpWeights::HiddenOnlyHeadNorm, "mtp_chain");
   const std::vector<int> ids = prompt_ids();
   Sequence s = sequence(std::vector<int>(ids.begin(), ids.begin() + 13));
-  const std::vector<float> main = host(m.model->forward(main_step(s, 0, 9), *m.cache));
+  m.model->forward(main_step(s, 0, 9), *m.cache);
   MtpBatch first = mtp_batch({{&s, 0, 9, 0, true}}, kBlock);
   first.batch.logit_rows = {2, 5, 7};
-  m.model->mtp_forward(first.batch, first.hidden_rows, *m.cache);
+  const std::vector<float> want = host(m.model->mtp_forward(first.batch, first.hidden_rows, *m.cache));
   // Three one-token links at positions 9..11, from the first pass's rows 2, 0 and 1.
   ForwardBatch link;
   link.block_size = kBlock;
@@ -193,15 +194,11 @@ TEST(MtpLayer, AChainedPassStartsFromTheLayersOwnOutput) {
   }
   const std::vector<float> got = host(m.model->mtp_forward(link, {2, 0, 1}, *m.cache, /*chained=*/true));
   const int vocab = m.model->config().vocab_size;
-  const int positions[3] = {7, 2, 5};
+  const int from[3] = {2, 0, 1};
   for (int i = 0; i < 3; ++i) {
-    const size_t o = static_cast<size_t>(i) * vocab, w = static_cast<size_t>(positions[i]) * vocab;
-    double dot = 0, norm = 0;
-    for (int v = 0; v < vocab; ++v) dot += double(got[o + v]) * main[w + v], norm += double(main[w + v]) * main[w + v];
-    const double factor = dot / norm;
-    ASSERT_GT(factor, 0.0);
-    const double scale = max_abs(got, o, vocab);
-    for (int v = 0; v < vocab; ++v) ASSERT_NEAR(got[o + v], factor * main[w + v], 1e-4 * scale) << i << " " << v;
+    const size_t o = static_cast<size_t>(i) * vocab, w = static_cast<size_t>(from[i]) * vocab;
+    const double scale = max_abs(want, w, vocab);
+    for (int v = 0; v < vocab; ++v) ASSERT_NEAR(got[o + v], want[w + v], 1e-4 * scale) << i << " " << v;
   }
   EXPECT_THROW(m.model->mtp_forward(link, {3, 0, 1}, *m.cache, true), Error);  // the first pass had 3 rows
 }
@@ -361,10 +358,8 @@ TEST(MtpDrafting, OutputIsWhatItIsWithoutDrafts) {
   const Generated drafted = generate(*m.model, *m.backend, reqs, 1);
   EXPECT_EQ(drafted.tokens, plain.tokens);
   EXPECT_EQ(plain.stats.draft_tokens, 0);
-  // Every decode step but the last of each request drafts one token.
   EXPECT_GT(drafted.stats.draft_tokens, 0);
   EXPECT_LE(drafted.stats.accepted_draft_tokens, drafted.stats.draft_tokens);
-  EXPECT_LT(drafted.stats.steps, plain.stats.steps + 1);
   // Chained, up to three drafts a step.
   const Generated chained = generate(*m.model, *m.backend, reqs, 3);
   EXPECT_EQ(chained.tokens, plain.tokens);

@@ -78,7 +78,7 @@ CudaBackend::CudaBackend(int device_index)
     : device_index_(device_index),
       stream_(create_stream(device_index)),
       batch_dev_(stream_, scratch_moves_),
-      index_dev_(stream_, scratch_moves_),
+      index_dev_(stream_, index_moves_),
       weight_ws_(stream_, scratch_moves_),
       attn_ws_(stream_, scratch_moves_),
       moe_ws_(stream_, scratch_moves_),

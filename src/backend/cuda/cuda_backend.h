@@ -191,6 +191,10 @@ class CudaBackend final : public Backend {
   void drop_recordings();
 
   PinnedBuffer staging_;  // small synchronous uploads and downloads (MoE routing, row lists)
+  // Moves of index_dev_, which only upload_ints writes: that synchronizes the stream, so it never
+  // runs inside a recording, and the buffer moving (an MTP pass gathering a prompt's rows) leaves
+  // the recordings valid.
+  uint64_t index_moves_ = 0;
   DeviceScratch index_dev_;
   DeviceScratch weight_ws_;  // bf16 conversions of non-bf16 weights
   DeviceScratch attn_ws_;    // split-K partial outputs

@@ -171,9 +171,11 @@ void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {
 void CudaBackend::gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) {
   expect(out, x.dtype, "gather_rows", "output");
   expect(x, out.dtype, "gather_rows", "input");
+  if (out.dim(0) != static_cast<int64_t>(rows.size()))
+    fail("gather_rows: ", rows.size(), " rows of ", shape_str(x.shape), " into ", shape_str(out.shape));
+  if (rows.empty()) return;  // a step whose sequences all go on with their prompts samples nothing
   const int64_t row_bytes = static_cast<int64_t>(x.nbytes() / x.dim(0));
-  if (out.dim(0) != static_cast<int64_t>(rows.size()) || static_cast<int64_t>(out.nbytes() / out.dim(0)) != row_bytes ||
-      row_bytes % 2)
+  if (static_cast<int64_t>(out.nbytes() / out.dim(0)) != row_bytes || row_bytes % 2)
     fail("gather_rows: ", rows.size(), " rows of ", shape_str(x.shape), " into ", shape_str(out.shape));
   for (int r : rows)
     if (r < 0 || r >= x.dim(0)) fail("gather_rows: row ", r, " outside ", x.dim(0), " rows");
