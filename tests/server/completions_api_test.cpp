@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "../mtp_checkpoint_util.h"
+#include "../temp_path.h"
 #include "server_process.h"
 #include "text/utf8.h"
 
@@ -385,6 +387,24 @@ TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {
   std::string m = wait_idle(drafting);
   EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
   EXPECT_GE(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
+}
+
+// Drafting with a V3 checkpoint's MTP layer (one that repeats the last token, so some drafts hold).
+TEST(SpeculativeServer, MtpDraftsAnswerAsWithoutThem) {
+  TempPath dir("serve_mtp");
+  make_mtp_checkpoint("ds3-tiny", MtpWeights::HiddenOnly, dir.path());
+  ServerProcess plain(dir.path().string()),
+      drafting(dir.path().string(), {"--speculative-method", "mtp", "--num-speculative-tokens", "2"});
+  ASSERT_TRUE(plain.ready());
+  ASSERT_TRUE(drafting.ready());
+  json body = completion_body(40, {{"prompt", {77}}, {"return_token_ids", true}});
+  auto want = plain.post("/v1/completions", body), got = drafting.post("/v1/completions", body);
+  ASSERT_TRUE(want && got);
+  ASSERT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(json::parse(got->body)["choices"][0]["token_ids"], json::parse(want->body)["choices"][0]["token_ids"]);
+  std::string m = wait_idle(drafting);
+  EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
+  EXPECT_GT(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
 }
 
 }  // namespace
