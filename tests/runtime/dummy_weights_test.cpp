@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/json_file.h"
 #include "model/score.h"
+#include "runtime/engine.h"
 #include "runtime/loaded_model.h"
 
 using namespace dsinfer;
@@ -62,6 +63,40 @@ TEST(DummyWeightsFp8, FollowTheQuantizationConfigAndTruncateLayers) {
   expect_runs(m);
   o.num_layers = 9;
   EXPECT_THROW(load_for_generation(dir.string(), o), Error);
+  std::filesystem::remove_all(dir);
+}
+
+// A V3 config declares its MTP layer: dummy weights hold it after the layers kept (FP8 as the
+// rest), so `--speculative-method mtp` can be measured without a download.
+TEST(DummyWeightsFp8, HoldTheMtpLayerAfterTheLayersKept) {
+  const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_mtp", 16);
+  nlohmann::json config = read_json_file((dir / "config.json").string());
+  config["num_nextn_predict_layers"] = 1;
+  std::ofstream(dir / "config.json") << config.dump();
+  LoadOptions o;
+  o.dummy_weights = true;
+  o.num_layers = 2;
+  o.model.mtp = true;
+  LoadedModel m = load_for_generation(dir.string(), o);
+  ASSERT_TRUE(m.model->has_mtp());
+  EXPECT_EQ(m.model->kv_spec().num_layers, 3);
+  EngineOptions eo;
+  eo.kv_cache_tokens = 256;
+  eo.mtp_drafts = 2;
+  Engine engine(*m.model, *m.backend, eo);
+  GenerationRequest r;
+  r.prompt = {1, 2, 3, 4};
+  r.max_tokens = 8;
+  r.ignore_eos = true;
+  r.sampling.temperature = 0.0f;
+  int tokens = 0;
+  engine.submit(r, [&](const TokenEvent& ev) {
+    tokens += ev.token >= 0 ? 1 : 0;
+    return true;
+  });
+  engine.wait_idle();
+  EXPECT_EQ(tokens, 8);
+  EXPECT_GT(engine.stats().draft_tokens, 0);
   std::filesystem::remove_all(dir);
 }
 
