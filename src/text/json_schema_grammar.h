@@ -1,0 +1,23 @@
+// The grammar of the JSON texts a JSON Schema accepts, for structured outputs (OpenAI's
+// response_format json_schema, vLLM's guided_json), and of any JSON object (JSON mode).
+// Supported: type (one or a list), properties with required (emitted in the schema's order, no
+// other keys), additionalProperties (a schema for the values of an object without properties),
+// items with minItems / maxItems, minLength / maxLength, enum, const, anyOf / oneOf, a one-element
+// allOf, $ref within the document ($defs, definitions; recursion included), and true. Annotations
+// (title, description, default, examples, format, ...) are ignored; any other keyword (pattern,
+// minimum, uniqueItems, ...) is refused, naming it and where it is, rather than not enforced.
+// Whitespace between tokens is allowed up to 20 bytes in a row, so a model cannot pad forever.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "text/grammar.h"
+
+namespace dsinfer {
+
+// Throws dsinfer::Error naming the unsupported keyword or malformed part and its JSON pointer.
+// Ordered JSON: properties come in the order the schema lists them.
+Grammar json_schema_grammar(const nlohmann::ordered_json& schema);
+// Any JSON object.
+Grammar json_object_grammar();
+
+}  // namespace dsinfer
