@@ -153,7 +153,7 @@ TokenEvent event_for(const Sequence& s) {
 // so only ids cross to the host; the others need their whole row of logits.
 bool needs_logits_row(const SamplingParams& p) {
   return !p.greedy() || p.top_logprobs >= 0 || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-         p.frequency_penalty != 0.0f || !p.logit_bias.empty();
+         p.frequency_penalty != 0.0f || !p.logit_bias.empty() || p.grammar;
 }
 
 }  // namespace
@@ -379,11 +379,14 @@ int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, boo
 
 SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
   const GenerationRequest& r = s.request;
+  const int vocab = model.config().vocab_size;
+  if (s.grammar && r.sampling.grammar->mask(*s.grammar, row, vocab, r.eos_ids) == 0)
+    fail("no token of the vocabulary continues the output's grammar");
   // Only the repetition penalty reads the prompt; copy it out of the tokens just then.
   std::vector<int> prompt;
   if (r.sampling.repetition_penalty != 1.0f) prompt.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
   SampleContext ctx{&prompt, &s.generated, eos_barred(r, s.generated.size()) ? &r.eos_ids : nullptr};
-  return sample_token(row, model.config().vocab_size, r.sampling, ctx, s.rng);
+  return sample_token(row, vocab, r.sampling, ctx, s.rng);
 }
 
 bool Engine::Impl::advance(Sequence& s, SampleResult res) {
@@ -391,6 +394,7 @@ bool Engine::Impl::advance(Sequence& s, SampleResult res) {
   s.tokens.push_back(res.token);
   s.generated.push_back(res.token);
   ++generated_tokens;
+  if (s.grammar) r.sampling.grammar->advance(*s.grammar, res.token, r.eos_ids);
   TokenEvent ev = event_for(s);
   ev.token = res.token;
   ev.logprob = res.logprob;
@@ -398,7 +402,7 @@ bool Engine::Impl::advance(Sequence& s, SampleResult res) {
   // The token was sampled with the EOS ids barred or not (eos_barred before it was appended).
   const bool eos = !eos_barred(r, s.generated.size() - 1) &&
                    std::find(r.eos_ids.begin(), r.eos_ids.end(), res.token) != r.eos_ids.end();
-  if (eos) ev.reason = FinishReason::Stop;
+  if (eos || (s.grammar && r.sampling.grammar->done(*s.grammar))) ev.reason = FinishReason::Stop;
   else if (static_cast<int>(s.generated.size()) >= r.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_len)
     ev.reason = FinishReason::Length;
   ev.finished = ev.reason != FinishReason::None;
@@ -473,6 +477,7 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
   s->prompt_len = static_cast<int>(request.prompt.size());
   s->tokens = request.prompt;
   s->rng.seed(request.sampling.seed ? *request.sampling.seed : std::random_device{}());
+  if (request.sampling.grammar) s->grammar = request.sampling.grammar->start();
   s->request = std::move(request);
   s->callback = std::move(callback);
   std::lock_guard<std::mutex> lock(m.mu);

@@ -1,11 +1,14 @@
 // How one request picks its next tokens (OpenAI / vLLM semantics).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
 
 namespace dsinfer {
+
+class OutputGrammar;
 
 struct SamplingParams {
   float temperature = 1.0f;  // 0 = greedy
@@ -18,6 +21,7 @@ struct SamplingParams {
   std::optional<uint64_t> seed;     // fixed seed makes sampling reproducible
   int top_logprobs = -1;            // -1: no logprobs; 0..20: logprob of the chosen token + this many alternatives
   std::vector<std::pair<int, float>> logit_bias;  // OpenAI: (token id, added to its logit), with the penalties
+  std::shared_ptr<const OutputGrammar> grammar;   // structured output: the tokens held to it
 
   bool greedy() const { return temperature <= 0.0f; }
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/engine.h"
+#include "runtime/output_grammar.h"
 
 namespace dsinfer {
 
@@ -23,6 +24,7 @@ struct Sequence {
   std::vector<uint64_t> hashes;  // prefix hashes of the leading full blocks registered so far
   int cached_prompt_tokens = 0;
   std::mt19937_64 rng;
+  std::optional<OutputGrammarState> grammar;  // where the output is in request.sampling.grammar
   // Speculative decoding with the model's MTP layer: its drafts for the tokens after `tokens`, as
   // they were when it proposed them (mtp_drafts_for of them).
   std::vector<int> mtp_drafts;

@@ -1,0 +1,138 @@
+// Structured outputs in the engine: the vocabulary trie finds exactly the tokens a grammar state
+// takes, and generated outputs (greedy, sampled, with drafts) are texts of the grammar that end
+// the request once nothing more can follow.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+
+#include "engine_test_util.h"
+#include "io/model_dir.h"
+#include "runtime/engine.h"
+#include "runtime/ngram_drafter.h"
+#include "runtime/output_grammar.h"
+#include "text/json_schema_grammar.h"
+#include "text/tokenizer.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+const Tokenizer& tokenizer() {
+  static const Tokenizer t = Tokenizer::from_model_dir(ModelDir::open(fixture_dir("qwen2-tiny")));
+  return t;
+}
+
+const std::shared_ptr<const TokenTrie>& trie() {
+  static const auto t = std::make_shared<const TokenTrie>(tokenizer());
+  return t;
+}
+
+// Every text of it is short, so every output ends within its max_tokens.
+const char* kSchema = R"({"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]},
+  "size": {"enum": [1, 2, 3]}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}},
+  "required": ["color"]})";
+
+std::shared_ptr<const OutputGrammar> schema_grammar(std::optional<int> after = std::nullopt) {
+  const ojson schema = ojson::parse(kSchema);
+  return std::make_shared<OutputGrammar>(std::make_shared<const Grammar>(json_schema_grammar(schema)), trie(), after);
+}
+
+}  // namespace
+
+TEST(TokenTrie, FindsExactlyTheTokensAStateTakes) {
+  const Grammar g = json_object_grammar();
+  std::vector<GrammarState> states(3, GrammarState(g));
+  ASSERT_TRUE(states[1].accept(R"({"ke)"));           // inside a key
+  ASSERT_TRUE(states[2].accept(R"({"key": [1, 2)"));  // a number in an array
+  for (size_t i = 0; i < states.size(); ++i) {
+    std::vector<char> got;
+    trie()->allowed(states[i], got);
+    int count = 0;
+    for (int id = 0; id < trie()->vocab_size(); ++id) {
+      GrammarState s = states[i];
+      const std::string& b = trie()->bytes(id);
+      const bool want = !b.empty() && s.accept(b);
+      ASSERT_EQ(got[id] != 0, want) << "state " << i << ", token " << id << " '" << b << "'";
+      count += want;
+    }
+    EXPECT_GT(count, 0) << i;
+  }
+}
+
+TEST(OutputGrammar, MasksUntilItsStartTokenThenHoldsTheText) {
+  const auto g = schema_grammar(/*after=*/42);
+  OutputGrammarState s = g->start();
+  std::vector<float> logits(static_cast<size_t>(trie()->vocab_size()), 1.0f);
+  EXPECT_EQ(g->mask(s, logits.data(), trie()->vocab_size(), {7}), trie()->vocab_size());  // free before token 42
+  g->advance(s, 5, {7});
+  EXPECT_FALSE(s.active);
+  g->advance(s, 42, {7});
+  ASSERT_TRUE(s.active);
+  const int left = g->mask(s, logits.data(), trie()->vocab_size(), {7});
+  EXPECT_GT(left, 0);
+  EXPECT_LT(left, 100);  // "{" with or without whitespace after it
+  EXPECT_TRUE(std::isinf(logits[7]));  // no EOS before the text is whole
+  EXPECT_THROW(g->advance(s, tokenizer().encode("[", false)[0], {7}), Error);
+}
+
+namespace {
+
+struct Output {
+  std::vector<int> tokens;
+  FinishReason reason = FinishReason::None;
+};
+
+std::vector<Output> generate(Model& model, Backend& backend, std::vector<GenerationRequest> reqs, int drafts) {
+  EngineOptions o;
+  o.kv_cache_tokens = 4096;
+  o.drafter = make_ngram_drafter({drafts, 1, 3});
+  Engine engine(model, backend, o);
+  std::mutex mu;
+  std::map<uint64_t, Output> out;
+  std::vector<uint64_t> ids;
+  for (GenerationRequest& r : reqs)
+    ids.push_back(engine.submit(std::move(r), [&](const TokenEvent& ev) {
+      std::lock_guard lock(mu);
+      if (ev.token >= 0) out[ev.request_id].tokens.push_back(ev.token);
+      if (ev.finished) out[ev.request_id].reason = ev.reason;
+      return true;
+    }));
+  engine.wait_idle();
+  std::vector<Output> result;
+  for (uint64_t id : ids) result.push_back(out[id]);
+  return result;
+}
+
+}  // namespace
+
+// The tiny model's random weights would write anything: held to the schema, greedy and sampled
+// outputs are objects of it, whole, ended by the grammar, the same with drafts as without.
+TEST(OutputGrammar, GeneratedTextIsAWholeTextOfTheSchema) {
+  Loaded m("qwen2-tiny");
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 4; ++i) {
+    GenerationRequest r;
+    r.prompt = tokenizer().encode(i % 2 ? "Describe a ball as JSON:" : "Hello", true);
+    r.max_tokens = 200;
+    r.sampling.temperature = i < 2 ? 0.0f : 1.0f;
+    r.sampling.seed = 11 + i;
+    r.sampling.grammar = schema_grammar();
+    r.eos_ids = {151643};
+    reqs.push_back(std::move(r));
+  }
+  const std::vector<Output> plain = generate(*m.model, *m.backend, reqs, 0);
+  EXPECT_EQ(generate(*m.model, *m.backend, reqs, 3).size(), plain.size());
+  for (const Output& o : plain) {
+    const std::string text = tokenizer().decode(o.tokens, true);
+    EXPECT_EQ(o.reason, FinishReason::Stop) << text;
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << text;
+    EXPECT_TRUE(j.contains("color")) << text;
+    for (auto it = j.begin(); it != j.end(); ++it) EXPECT_TRUE(it.key() == "color" || it.key() == "size" || it.key() == "tags") << text;
+  }
+  for (size_t i = 0; i < reqs.size(); ++i)
+    EXPECT_EQ(generate(*m.model, *m.backend, {reqs[i]}, 3)[0].tokens, plain[i].tokens) << "request " << i;
+}
