@@ -1,7 +1,9 @@
 #include "server/engine_request.h"
 
 #include "core/error.h"
+#include "runtime/output_grammar.h"
 #include "server/api_error.h"
+#include "text/reasoning_parser.h"
 
 namespace dsinfer {
 namespace {
@@ -69,6 +71,16 @@ std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& m) {
   return r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
 }
 
+// A reasoning model's chat answer is held to the grammar after its thinking, whose end is one
+// token in the R1 tokenizers; without that token the grammar holds from the first one.
+std::shared_ptr<const OutputGrammar> output_grammar(const ApiRequest& r, const ServedModel& m) {
+  std::shared_ptr<const TokenTrie> trie = m.token_trie();
+  if (!trie) throw invalid_field("response_format", "structured outputs need the model's tokenizer, and it has none");
+  std::optional<int> after;
+  if (r.endpoint == Endpoint::Chat && m.reasoning) after = m.tokenizer()->token_to_id(ReasoningParser::kClose);
+  return std::make_shared<const OutputGrammar>(r.grammar, std::move(trie), after);
+}
+
 GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& m) {
   GenerationRequest g;
   g.prompt = prompt_tokens(r, m);
@@ -101,6 +113,7 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
                    "min_tokens " + std::to_string(r.min_tokens) + " exceeds max_tokens " + std::to_string(max_tokens),
                    "min_tokens", "invalid_value");
   g.min_tokens = r.min_tokens;
+  if (r.grammar) g.sampling.grammar = output_grammar(r, m);
   return g;
 }
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
+#include "core/error.h"
 #include "server/api_error.h"
+#include "text/json_schema_grammar.h"
 
 namespace dsinfer {
 namespace {
@@ -183,12 +186,6 @@ void parse_sampling(const json& body, ApiRequest& r) {
       r.logit_bias.emplace_back(static_cast<int>(id), static_cast<float>(number_in(*it, name, -100, 100)));
     }
   }
-  // response_format would constrain the output (JSON mode, a schema): refused rather than ignored.
-  if (const json* v = field(body, "response_format")) {
-    const json* type = v->is_object() ? field(*v, "type") : nullptr;
-    if (!type || *type != "text")
-      throw invalid_field("response_format", "only {\"type\": \"text\"} is supported (no JSON mode or schemas)");
-  }
   if (const json* v = field(body, "seed")) {
     // Seeds are any 64-bit integer; negative ones are used as their two's complement bits.
     if (!v->is_number_integer()) throw invalid_field("seed", "must be an integer");
@@ -242,6 +239,59 @@ bool parse_tool_choice(const json& v) {
   throw invalid_field("tool_choice", "only \"auto\" and \"none\" are supported (forcing a call needs constrained decoding)");
 }
 
+// One field's compiled grammar; a schema the compiler refuses is a 400 naming the field.
+std::shared_ptr<const Grammar> compiled(const char* name, const std::function<Grammar()>& compile) {
+  try {
+    return std::make_shared<const Grammar>(compile());
+  } catch (const Error& e) {
+    throw invalid_field(name, e.what());
+  }
+}
+
+// response_format, guided_json or guided_choice (at most one), from the body in its own key order.
+void parse_structured_output(const std::string& body_text, ApiRequest& r) {
+  const auto body = nlohmann::ordered_json::parse(body_text);
+  std::vector<const char*> given;
+  for (const char* name : {"response_format", "guided_json", "guided_choice"})
+    if (auto it = body.find(name); it != body.end() && !it->is_null()) given.push_back(name);
+  if (given.size() > 1)
+    throw invalid_field(given[1], std::string("give one of response_format, guided_json and guided_choice, not ") + given[0] + " too");
+  if (given.empty()) return;
+  const std::string name = given[0];
+  const nlohmann::ordered_json& v = body[name];
+  if (name == "guided_choice") {
+    if (!v.is_array() || v.empty()) throw invalid_field("guided_choice", "must be a non-empty array of strings");
+    for (const auto& c : v)
+      if (!c.is_string() || c.get<std::string>().empty()) throw invalid_field("guided_choice", "must list non-empty strings");
+    r.grammar = compiled("guided_choice", [&] {
+      Grammar g;
+      const int root = g.add_rule();
+      for (const auto& c : v) g.add_alternative(root, {GrammarElement::ref(g.literal(c.get<std::string>()))});
+      g.set_root(root);
+      return g;
+    });
+  } else if (name == "guided_json") {
+    const nlohmann::ordered_json schema = v.is_string() ? nlohmann::ordered_json::parse(v.get<std::string>(), nullptr, false) : v;
+    if (schema.is_discarded()) throw invalid_field("guided_json", "is a string that is not JSON");
+    r.grammar = compiled("guided_json", [&] { return json_schema_grammar(schema); });
+  } else {
+    const auto type = v.is_object() ? v.find("type") : v.end();
+    if (type == v.end() || !type->is_string()) throw invalid_field("response_format", "must be an object with a type");
+    if (*type == "text") return;
+    if (*type == "json_object") {
+      r.grammar = compiled("response_format", [] { return json_object_grammar(); });
+    } else if (*type == "json_schema") {
+      const auto spec = v.find("json_schema");
+      if (spec == v.end() || !spec->is_object() || !spec->contains("schema"))
+        throw invalid_field("response_format", "json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}");
+      r.grammar = compiled("response_format", [&] { return json_schema_grammar((*spec)["schema"]); });
+    } else {
+      throw invalid_field("response_format", "type must be text, json_object or json_schema");
+    }
+  }
+  r.structured_output = {{name, v}};
+}
+
 // tools and chat_template_kwargs, read from the body in its own key order.
 void parse_template_inputs(const std::string& body_text, ApiRequest& r) {
   const auto body = nlohmann::ordered_json::parse(body_text);
@@ -280,6 +330,8 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   }
   parse_lengths(body, r);
   parse_sampling(body, r);
+  if (body.contains("response_format") || body.contains("guided_json") || body.contains("guided_choice"))
+    parse_structured_output(body_text, r);
   parse_stop(body, r);
   parse_logprobs(body, r);
   parse_flags(body, r);
@@ -298,7 +350,8 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"return_token_ids", r.return_token_ids},
             {"skip_special_tokens", r.skip_special_tokens},
             {"n", r.n},
-            {"parse_tool_calls", r.parse_tool_calls}};
+            {"parse_tool_calls", r.parse_tool_calls},
+            {"structured_output", r.structured_output.dump()}};  // ordered: a schema's key order counts
   if (r.endpoint == Endpoint::Chat) {
     j["messages"] = r.messages;
     j["tools"] = json::parse(r.tools.dump());

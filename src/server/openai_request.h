@@ -3,10 +3,13 @@
 // what to fix; fields the server does not use are ignored, as OpenAI-compatible servers do.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "text/grammar.h"
 
 namespace dsinfer {
 
@@ -43,6 +46,11 @@ struct ApiRequest {
   std::vector<int> stop_token_ids; // vLLM extension: more ids that end the answer, as EOS does
   bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
   bool skip_special_tokens = true; // vLLM extension
+  // Structured output: response_format json_object / json_schema, or vLLM's guided_json /
+  // guided_choice, as given (in the client's key order, which orders a schema's properties) and
+  // compiled; null / none: free text.
+  nlohmann::ordered_json structured_output = nullptr;
+  std::shared_ptr<const Grammar> grammar;
 };
 
 // The most choices (`n`) one request may ask for.

@@ -90,6 +90,13 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
 
 }  // namespace
 
+std::shared_ptr<const TokenTrie> ServedModel::token_trie() const {
+  std::call_once(trie_once_, [this] {
+    if (const Tokenizer* t = tokenizer()) trie_ = std::make_shared<const TokenTrie>(*t);
+  });
+  return trie_;
+}
+
 std::unique_ptr<ServedModel> load_served_model(const ServerOptions& o) {
   auto s = std::make_unique<ServedModel>();
   LoadOptions load;

@@ -2,6 +2,7 @@
 // work needs: tokenizer and chat template, EOS ids, sampling defaults, reasoning split, engine.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "runtime/loaded_model.h"
 #include "server/server_options.h"
 #include "text/chat_template.h"
+#include "text/token_trie.h"
 
 namespace dsinfer {
 
@@ -25,6 +27,13 @@ struct ServedModel {
   std::unique_ptr<Engine> engine;  // last: destroyed first, while the model it runs exists
 
   const Tokenizer* tokenizer() const { return loaded.tokenizer ? &*loaded.tokenizer : nullptr; }
+  // The tokenizer's vocabulary as a trie, for structured outputs: made on first use (null
+  // without a tokenizer). Safe from any thread.
+  std::shared_ptr<const TokenTrie> token_trie() const;
+
+ private:
+  mutable std::once_flag trie_once_;
+  mutable std::shared_ptr<const TokenTrie> trie_;
 };
 
 // Loads the model, sizes the KV cache and starts the engine; throws Error naming what failed.

@@ -10,6 +10,8 @@ namespace dsinfer {
 
 class ReasoningParser {
  public:
+  static constexpr std::string_view kOpen = "<think>", kClose = "</think>";
+
   struct Delta {
     std::string reasoning;
     std::string content;

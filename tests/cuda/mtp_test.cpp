@@ -90,6 +90,7 @@ TEST(GpuMtp, RecordedDecodeStepsDraftAsEagerOnes) {
       Engine engine(*model, *gpu, eo);
       std::mutex mu;
       std::map<uint64_t, std::vector<int>> out;
+      // One at a time: a batch's drafts depend on when its requests arrive.
       for (const std::vector<int>& p : {prompt(5), prompt(31), std::vector<int>{3}, std::vector<int>{77}}) {
         GenerationRequest r;
         r.prompt = p;
@@ -101,8 +102,8 @@ TEST(GpuMtp, RecordedDecodeStepsDraftAsEagerOnes) {
           if (ev.token >= 0) out[ev.request_id].push_back(ev.token);
           return true;
         });
+        engine.wait_idle();
       }
-      engine.wait_idle();
       stats = engine.stats();
       return out;
     };

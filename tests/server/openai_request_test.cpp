@@ -118,18 +118,28 @@ TEST(OpenAiRequest, ToolCallTurnsToolsAndTemplateKwargsReachTheTemplate) {
                ApiError);
 }
 
-TEST(OpenAiRequest, LogitBiasIsReadAndResponseFormatsBeyondTextRefused) {
+TEST(OpenAiRequest, LogitBiasIsReadAndStructuredOutputsCompiled) {
   ApiRequest r = parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"42":100,"7":-5.5},
                                                              "response_format":{"type":"text"},"min_p":0})");
   EXPECT_EQ(r.logit_bias, (std::vector<std::pair<int, float>>{{42, 100.0f}, {7, -5.5f}}));
   EXPECT_EQ(r.min_p, 0.0f);  // set: it overrides a model default
   EXPECT_FALSE(r.repetition_penalty.has_value());
+  EXPECT_EQ(r.grammar, nullptr);  // text is no constraint
   EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"a":1}})"), ApiError);
   EXPECT_THROW(parse_api_request(Endpoint::Completion, R"({"prompt":"x","logit_bias":{"1":101}})"), ApiError);
   for (const char* key : {" 1", "+1", "01", "-1", "1e3", ""})  // each would have read as a valid id
     EXPECT_THROW(parse_api_request(Endpoint::Completion, std::string(R"({"prompt":"x","logit_bias":{")") + key + R"(":1}})"),
                  ApiError) << key;
-  EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],
-                                                    "response_format":{"type":"json_object"}})"),
+  const char* chat = R"({"messages":[{"role":"user","content":"x"}],"response_format":)";
+  EXPECT_NE(parse_api_request(Endpoint::Chat, std::string(chat) + R"({"type":"json_object"}})").grammar, nullptr);
+  // A schema's property order is the client's, and part of what the response cache keys on.
+  const ApiRequest ab = parse_api_request(Endpoint::Chat, std::string(chat) +
+      R"({"type":"json_schema","json_schema":{"name":"s","schema":{"properties":{"b":{},"a":{}}}}}})");
+  const ApiRequest ba = parse_api_request(Endpoint::Chat, std::string(chat) +
+      R"({"type":"json_schema","json_schema":{"name":"s","schema":{"properties":{"a":{},"b":{}}}}}})");
+  EXPECT_NE(ab.grammar, nullptr);
+  EXPECT_NE(output_defining_fields(ab), output_defining_fields(ba));
+  EXPECT_THROW(parse_api_request(Endpoint::Chat, std::string(chat) +
+                                                     R"({"type":"json_schema","json_schema":{"schema":{"minimum":1}}}})"),
                ApiError);
 }
