@@ -1,6 +1,7 @@
 #include "text/grammar.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "core/error.h"
 
@@ -58,62 +59,101 @@ int Grammar::literal(std::string_view text) {
 }
 
 GrammarState::GrammarState(const Grammar& g) : g_(&g) {
-  for (const Grammar::Sequence& alt : g.alternatives(g.root())) expand(Stack{&alt[0]}, stacks_);
-  normalize(stacks_);
+  Stack work;
+  for (const Grammar::Sequence& alt : g.alternatives(g.root())) {
+    work.assign(1, &alt[0]);
+    expand(work);
+  }
+}
+
+void GrammarState::push_unique(const Stack& work) {
+  for (size_t i = 0; i < ends_.size(); ++i) {
+    const size_t b = begin(i);
+    if (ends_[i] - b == work.size() && std::equal(work.begin(), work.end(), data_.begin() + b)) return;
+  }
+  data_.insert(data_.end(), work.begin(), work.end());
+  ends_.push_back(static_cast<uint32_t>(data_.size()));
 }
 
 // An element's position is a pointer into its alternative, so the next one is the pointer + 1;
 // every alternative ends with an End, where its rule returns to the position below it.
-void GrammarState::expand(Stack s, std::vector<Stack>& out) const {
-  while (!s.empty() && s.back()->kind == GrammarElement::Kind::End) s.pop_back();
-  if (s.empty() || s.back()->kind == GrammarElement::Kind::Bytes) {
-    out.push_back(std::move(s));
+void GrammarState::expand(Stack& work) {
+  if (!work.empty() && work.back()->kind == GrammarElement::Kind::End) {
+    const GrammarElement* end = work.back();
+    work.pop_back();
+    expand(work);
+    work.push_back(end);
     return;
   }
-  const GrammarElement* ref = s.back();
-  s.pop_back();
-  // What follows the reference, unless its alternative ends there (a tail call keeps the stack short).
-  if ((ref + 1)->kind != GrammarElement::Kind::End) s.push_back(ref + 1);
-  for (const Grammar::Sequence& alt : g_->alternatives(ref->rule)) {
-    Stack t = s;
-    t.push_back(&alt[0]);
-    expand(std::move(t), out);
+  if (work.empty() || work.back()->kind == GrammarElement::Kind::Bytes) {
+    push_unique(work);
+    return;
   }
+  const GrammarElement* ref = work.back();
+  work.pop_back();
+  // What follows the reference, unless its alternative ends there (a tail call keeps the stack short).
+  const bool more = (ref + 1)->kind != GrammarElement::Kind::End;
+  if (more) work.push_back(ref + 1);
+  for (const Grammar::Sequence& alt : g_->alternatives(ref->rule)) {
+    work.push_back(&alt[0]);
+    expand(work);
+    work.pop_back();
+  }
+  if (more) work.pop_back();
+  work.push_back(ref);
 }
 
-void GrammarState::normalize(std::vector<Stack>& stacks) const {
-  std::sort(stacks.begin(), stacks.end());
-  stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
+bool GrammarState::step(uint8_t b, GrammarState& next, Stack& scratch) const {
+  next.g_ = g_;
+  next.data_.clear();
+  next.ends_.clear();
+  for (size_t i = 0; i < ends_.size(); ++i) {
+    const size_t first = begin(i), end = ends_[i];
+    if (first == end || !data_[end - 1]->matches(b)) continue;
+    scratch.assign(data_.begin() + first, data_.begin() + end);
+    scratch.back() += 1;
+    next.expand(scratch);
+  }
+  return !next.ends_.empty();
 }
 
 bool GrammarState::accept(uint8_t b) {
-  std::vector<Stack> next;
-  for (const Stack& s : stacks_) {
-    if (s.empty() || !s.back()->matches(b)) continue;
-    Stack t = s;
-    t.back() = s.back() + 1;
-    expand(std::move(t), next);
-  }
-  if (next.empty()) return false;
-  normalize(next);
-  stacks_ = std::move(next);
+  GrammarState next(*this);
+  Stack scratch;
+  if (!step(b, next, scratch)) return false;
+  *this = std::move(next);
   return true;
 }
 
 bool GrammarState::accept(std::string_view bytes) {
-  GrammarState copy = *this;
-  for (char c : bytes)
-    if (!copy.accept(static_cast<uint8_t>(c))) return false;
-  *this = std::move(copy);
+  GrammarState cur = *this, next = *this;
+  Stack scratch;
+  for (char c : bytes) {
+    if (!cur.step(static_cast<uint8_t>(c), next, scratch)) return false;
+    std::swap(cur, next);
+  }
+  *this = std::move(cur);
   return true;
 }
 
+size_t GrammarState::hash() const {
+  size_t h = ends_.size();
+  for (const GrammarElement* e : data_) h = h * 1000003 ^ std::hash<const void*>()(e);
+  for (uint32_t e : ends_) h = h * 1000003 ^ e;
+  return h;
+}
+
 bool GrammarState::complete() const {
-  return std::any_of(stacks_.begin(), stacks_.end(), [](const Stack& s) { return s.empty(); });
+  for (size_t i = 0; i < ends_.size(); ++i)
+    if (begin(i) == ends_[i]) return true;
+  return false;
 }
 
 bool GrammarState::closed() const {
-  return !stacks_.empty() && std::all_of(stacks_.begin(), stacks_.end(), [](const Stack& s) { return s.empty(); });
+  if (ends_.empty()) return false;
+  for (size_t i = 0; i < ends_.size(); ++i)
+    if (begin(i) != ends_[i]) return false;
+  return true;
 }
 
 }  // namespace dsinfer

@@ -49,7 +49,9 @@ class Grammar {
 };
 
 // Where a recognizer is: every stack of positions (the element each open rule matches next, the
-// innermost last) the bytes so far can have led to. Cheap to copy: a few short stacks.
+// innermost last) the bytes so far can have led to, stored back to back so that stepping into
+// another state's storage allocates nothing once it has grown (the vocabulary walk of structured
+// outputs takes a step for every trie node it visits).
 class GrammarState {
  public:
   using Stack = std::vector<const GrammarElement*>;
@@ -60,19 +62,28 @@ class GrammarState {
   bool accept(uint8_t b);
   // Takes every byte, or none of them (false).
   bool accept(std::string_view bytes);
+  // `next` becomes this state after byte b; false when no stack can take it (`next` is then
+  // empty). `scratch` is working room, kept between calls.
+  bool step(uint8_t b, GrammarState& next, Stack& scratch) const;
   // The bytes so far form a whole sentence of the grammar.
   bool complete() const;
   // Nothing may follow: complete, and no stack can take another byte.
   bool closed() const;
-  bool dead() const { return stacks_.empty(); }
+  bool dead() const { return ends_.empty(); }
+  // The same stacks in the same order (states reached the same way compare equal).
+  bool operator==(const GrammarState& o) const { return data_ == o.data_ && ends_ == o.ends_; }
+  size_t hash() const;
 
  private:
-  // Pushes onto `out` every stack `s` leads to whose top is a byte set (or that is empty).
-  void expand(Stack s, std::vector<Stack>& out) const;
-  void normalize(std::vector<Stack>& stacks) const;
+  size_t begin(size_t i) const { return i == 0 ? 0 : ends_[i - 1]; }
+  // Appends every stack `work` leads to whose top is a byte set (or that is empty), unless
+  // already there; `work` is returned as it came.
+  void expand(Stack& work);
+  void push_unique(const Stack& work);
 
   const Grammar* g_ = nullptr;
-  std::vector<Stack> stacks_;
+  std::vector<const GrammarElement*> data_;  // the stacks, back to back, innermost position last
+  std::vector<uint32_t> ends_;               // where each stack ends in data_
 };
 
 }  // namespace dsinfer

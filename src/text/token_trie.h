@@ -26,7 +26,7 @@ class TokenTrie {
     std::vector<std::pair<uint8_t, int>> children;  // (byte, node), sorted
     std::vector<int> tokens;                         // the tokens that end here
   };
-  void walk(int node, const GrammarState& state, std::vector<char>& allowed) const;
+  class Walk;
 
   std::vector<Node> nodes_;
   std::vector<std::string> bytes_;
