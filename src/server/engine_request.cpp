@@ -4,6 +4,7 @@
 #include "runtime/output_grammar.h"
 #include "server/api_error.h"
 #include "text/reasoning_parser.h"
+#include "text/tool_call_grammar.h"
 
 namespace dsinfer {
 namespace {
@@ -71,14 +72,28 @@ std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& m) {
   return r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
 }
 
-// A reasoning model's chat answer is held to the grammar after its thinking, whose end is one
-// token in the R1 tokenizers; without that token the grammar holds from the first one.
+// A forced tool call: the calls in the form the model's chat template writes them.
+std::shared_ptr<const Grammar> forced_calls(const ApiRequest& r, const ServedModel& m) {
+  if (!m.tool_calls || !m.chat_template)
+    throw invalid_field("tool_choice", "forcing a tool call needs the server's tool-call parser (--tool-call-parser)");
+  try {
+    return std::make_shared<const Grammar>(tool_call_grammar(r.tools, r.tool_name, tool_call_format(m.chat_template->source())));
+  } catch (const Error& e) {
+    throw invalid_field("tool_choice", e.what());
+  }
+}
+
+// The request's structured output or forced tool call, if any. A reasoning model's chat answer is
+// held to it after its thinking, whose end is one token in the R1 tokenizers; without that
+// token the grammar holds from the first one.
 std::shared_ptr<const OutputGrammar> output_grammar(const ApiRequest& r, const ServedModel& m) {
+  std::shared_ptr<const Grammar> grammar = r.tool_required ? forced_calls(r, m) : r.grammar;
+  if (!grammar) return nullptr;
   std::shared_ptr<const TokenTrie> trie = m.token_trie();
   if (!trie) throw invalid_field("response_format", "structured outputs need the model's tokenizer, and it has none");
   std::optional<int> after;
   if (r.endpoint == Endpoint::Chat && m.reasoning) after = m.tokenizer()->token_to_id(ReasoningParser::kClose);
-  return std::make_shared<const OutputGrammar>(r.grammar, std::move(trie), after);
+  return std::make_shared<const OutputGrammar>(std::move(grammar), std::move(trie), after);
 }
 
 GenerationRequest build_generation_request(const ApiRequest& r, const ServedModel& m) {
@@ -113,7 +128,7 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
                    "min_tokens " + std::to_string(r.min_tokens) + " exceeds max_tokens " + std::to_string(max_tokens),
                    "min_tokens", "invalid_value");
   g.min_tokens = r.min_tokens;
-  if (r.grammar) g.sampling.grammar = output_grammar(r, m);
+  g.sampling.grammar = output_grammar(r, m);
   return g;
 }
 

@@ -231,12 +231,22 @@ void parse_flags(const json& body, ApiRequest& r) {
   }
 }
 
-// "auto" parses the answer's tool calls, "none" leaves them text. Forcing a call ("required", a
-// named function) needs constrained decoding, which the engine does not do: refused, not ignored.
-bool parse_tool_choice(const json& v) {
-  if (v.is_string() && v == "auto") return true;
-  if (v.is_string() && v == "none") return false;
-  throw invalid_field("tool_choice", "only \"auto\" and \"none\" are supported (forcing a call needs constrained decoding)");
+// "auto" parses the answer's tool calls, "none" leaves them text; "required" and a named function
+// ({"type": "function", "function": {"name": ...}}) force calls (held to a grammar when the
+// request is built, which knows the model's call format).
+void parse_tool_choice(const json& v, ApiRequest& r) {
+  if (v.is_string() && (v == "auto" || v == "none" || v == "required")) {
+    r.parse_tool_calls = v != "none";
+    r.tool_required = v == "required";
+  } else if (v.is_object() && v.value("type", "") == "function" && v.contains("function") && v["function"].is_object() &&
+             v["function"].contains("name") && v["function"]["name"].is_string()) {
+    r.tool_required = true;
+    r.tool_name = v["function"]["name"].get<std::string>();
+  } else {
+    throw invalid_field("tool_choice", "must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+                                       "\"function\": {\"name\": ...}}");
+  }
+  if (r.tool_required && r.tools.is_null()) throw invalid_field("tool_choice", "forcing a tool call needs tools");
 }
 
 // One field's compiled grammar; a schema the compiler refuses is a 400 naming the field.
@@ -324,7 +334,7 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   if (endpoint == Endpoint::Chat) {
     r.messages = parse_messages(body);
     if (body.contains("tools") || body.contains("chat_template_kwargs")) parse_template_inputs(body_text, r);
-    if (const json* c = field(body, "tool_choice")) r.parse_tool_calls = parse_tool_choice(*c);
+    if (const json* c = field(body, "tool_choice")) parse_tool_choice(*c, r);
   } else {
     parse_prompt(body, r);
   }
@@ -332,6 +342,8 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   parse_sampling(body, r);
   if (body.contains("response_format") || body.contains("guided_json") || body.contains("guided_choice"))
     parse_structured_output(body_text, r);
+  if (r.grammar && r.tool_required)
+    throw invalid_field("tool_choice", "a forced tool call is an answer of its own form: not with a structured output");
   parse_stop(body, r);
   parse_logprobs(body, r);
   parse_flags(body, r);
@@ -351,6 +363,8 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"skip_special_tokens", r.skip_special_tokens},
             {"n", r.n},
             {"parse_tool_calls", r.parse_tool_calls},
+            {"tool_required", r.tool_required},
+            {"tool_name", r.tool_name},
             {"structured_output", r.structured_output.dump()}};  // ordered: a schema's key order counts
   if (r.endpoint == Endpoint::Chat) {
     j["messages"] = r.messages;

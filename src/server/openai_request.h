@@ -25,6 +25,8 @@ struct ApiRequest {
   nlohmann::ordered_json tools = nullptr;
   nlohmann::ordered_json chat_template_kwargs = nlohmann::ordered_json::object();
   bool parse_tool_calls = true;  // tool_choice "auto" (default); "none": calls in the answer stay text
+  bool tool_required = false;    // tool_choice "required" or a named function: the answer is calls
+  std::string tool_name;         // the named function (empty: any of the tools)
   std::optional<std::string> prompt_text;  // completions: a text prompt ...
   std::vector<int> prompt_ids;             // ... or token ids
 

@@ -22,18 +22,11 @@ void append(Seq& s, std::string_view text) {
 
 class SchemaCompiler {
  public:
-  explicit SchemaCompiler(const json& root) : root_(root) {}
+  SchemaCompiler(Grammar& g, const json& root) : g_(g), root_(root) {}
 
-  Grammar compile() {
-    g_.set_root(value(root_, "#"));
-    return std::move(g_);
-  }
-
+  int compile() { return value(root_, "#"); }
   // Any JSON object (JSON mode).
-  Grammar any_object() {
-    g_.set_root(object_of(any()));
-    return std::move(g_);
-  }
+  int any_object() { return object_of(any()); }
 
  private:
   // A rule with these alternatives.
@@ -341,7 +334,7 @@ class SchemaCompiler {
     return r;
   }
 
-  Grammar g_;
+  Grammar& g_;
   const json& root_;
   std::map<std::string, int> refs_;
   int ws_ = -1, char_ = -1, string_ = -1, int_ = -1, number_ = -1, any_ = -1;
@@ -349,11 +342,19 @@ class SchemaCompiler {
 
 }  // namespace
 
-Grammar json_schema_grammar(const nlohmann::ordered_json& schema) { return SchemaCompiler(schema).compile(); }
+int add_json_schema(Grammar& g, const nlohmann::ordered_json& schema) { return SchemaCompiler(g, schema).compile(); }
+
+Grammar json_schema_grammar(const nlohmann::ordered_json& schema) {
+  Grammar g;
+  g.set_root(add_json_schema(g, schema));
+  return g;
+}
 
 Grammar json_object_grammar() {
   const json none;
-  return SchemaCompiler(none).any_object();
+  Grammar g;
+  g.set_root(SchemaCompiler(g, none).any_object());
+  return g;
 }
 
 }  // namespace dsinfer

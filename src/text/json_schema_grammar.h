@@ -19,5 +19,8 @@ namespace dsinfer {
 Grammar json_schema_grammar(const nlohmann::ordered_json& schema);
 // Any JSON object.
 Grammar json_object_grammar();
+// The schema's rules added to `g` (for a grammar that holds JSON among other text); returns the
+// rule of its texts. Throws as json_schema_grammar.
+int add_json_schema(Grammar& g, const nlohmann::ordered_json& schema);
 
 }  // namespace dsinfer

@@ -3,6 +3,8 @@
 // the request once nothing more can follow.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -135,4 +137,26 @@ TEST(OutputGrammar, GeneratedTextIsAWholeTextOfTheSchema) {
   }
   for (size_t i = 0; i < reqs.size(); ++i)
     EXPECT_EQ(generate(*m.model, *m.backend, {reqs[i]}, 3)[0].tokens, plain[i].tokens) << "request " << i;
+}
+
+// The mask's cost at DeepSeek-V3's vocabulary (129k tokens), from four states of JSON mode:
+// prints ms a mask (run with --gtest_also_run_disabled_tests; docs/benchmarks.md).
+TEST(OutputGrammarBench, DISABLED_MaskAtV3Vocabulary) {
+  const Tokenizer v3 = Tokenizer::from_model_dir(ModelDir::open(fixture_dir("ds3-tiny")));
+  auto start = std::chrono::steady_clock::now();
+  const auto trie = std::make_shared<const TokenTrie>(v3);
+  std::printf("trie of %d tokens: %.1f ms\n", trie->vocab_size(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  const OutputGrammar g(std::make_shared<const Grammar>(json_object_grammar()), trie);
+  std::vector<float> logits(static_cast<size_t>(trie->vocab_size()));
+  for (const char* prefix : {"", R"({"ke)", R"({"key": [1, 2)", R"({"key": "some text )"}) {
+    OutputGrammarState s = g.start();
+    ASSERT_TRUE(s.text.accept(prefix));
+    constexpr int kRepeats = 10;
+    int left = 0;
+    start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kRepeats; ++i) left = g.mask(s, logits.data(), trie->vocab_size(), {1});
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::printf("after '%s': %d tokens allowed, %.2f ms a mask\n", prefix, left, ms / kRepeats);
+  }
 }

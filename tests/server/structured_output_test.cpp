@@ -112,3 +112,48 @@ TEST_F(StructuredOutput, WhatCannotBeEnforcedIsRefusedByName) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200) << res->body;
 }
+
+namespace {
+
+const json kTools = json::parse(R"([
+  {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+    "properties": {"city": {"enum": ["Paris", "Rome"]}, "days": {"enum": [1, 2, 3]}}, "required": ["city"]}}},
+  {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}])");
+
+}  // namespace
+
+// tool_choice "required" or a named function on a DeepSeek-V3 template: the answer is calls, in
+// the template's form, their arguments held to the tools' schemas, returned as tool_calls.
+TEST(ForcedToolCalls, RequiredOrNamedCallsComeBackAsToolCalls) {
+  ServerProcess server("ds3-tiny");
+  ASSERT_TRUE(server.ready());
+  auto ask = [&](const json& choice, int seed) {
+    json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Rome?"}}}}, {"tools", kTools},
+                 {"tool_choice", choice}, {"max_tokens", 400}, {"seed", seed}};
+    auto res = server.post("/v1/chat/completions", body);
+    EXPECT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body)["choices"][0];
+  };
+  for (int seed : {1, 2}) {
+    const json c = ask("required", seed);
+    ASSERT_EQ(c["finish_reason"], "tool_calls") << c.dump();
+    ASSERT_FALSE(c["message"]["tool_calls"].empty()) << c.dump();
+    for (const json& call : c["message"]["tool_calls"]) {
+      const std::string name = call["function"]["name"];
+      const json args = json::parse(call["function"]["arguments"].get<std::string>());
+      EXPECT_TRUE(name == "get_weather" || name == "now") << name;
+      if (name == "get_weather") EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Rome") << args.dump();
+    }
+  }
+  const json named = ask({{"type", "function"}, {"function", {{"name", "now"}}}}, 3);
+  ASSERT_EQ(named["finish_reason"], "tool_calls") << named.dump();
+  ASSERT_EQ(named["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(named["message"]["tool_calls"][0]["function"]["name"], "now");
+  auto unknown = server.post("/v1/chat/completions",
+                             {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", kTools},
+                              {"tool_choice", {{"type", "function"}, {"function", {{"name", "delete_all"}}}}}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400) << unknown->body;
+  EXPECT_NE(unknown->body.find("delete_all"), std::string::npos);
+}
