@@ -12,8 +12,11 @@
 #include "cli/speculative_flags.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "io/text_file.h"
 #include "runtime/engine.h"
 #include "runtime/loaded_model.h"
+#include "runtime/output_grammar.h"
+#include "text/json_schema_grammar.h"
 #include "runtime/text_stream.h"
 
 namespace dsinfer {
@@ -28,7 +31,20 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   SamplingFlags sampling;
   SpeculativeOptions speculative;
+  std::string json_schema, json_schema_file;  // hold the output to a JSON schema (llama.cpp's flags)
 };
+
+// The output's grammar from --json-schema / --json-schema-file, if given.
+std::shared_ptr<const OutputGrammar> schema_grammar(const GenerateOptions& o, const LoadedModel& m) {
+  if (o.json_schema.empty() && o.json_schema_file.empty()) return nullptr;
+  if (!o.json_schema.empty() && !o.json_schema_file.empty()) fail("give one of --json-schema and --json-schema-file");
+  const std::string text = o.json_schema.empty() ? read_text_file(o.json_schema_file) : o.json_schema;
+  const auto schema = nlohmann::ordered_json::parse(text, nullptr, false);
+  if (schema.is_discarded())
+    fail(o.json_schema.empty() ? "--json-schema-file " + o.json_schema_file : std::string("--json-schema"), " is not JSON");
+  auto grammar = std::make_shared<const Grammar>(json_schema_grammar(schema));
+  return std::make_shared<const OutputGrammar>(std::move(grammar), std::make_shared<const TokenTrie>(m.require_tokenizer()));
+}
 
 // As llama.cpp reports it: the prompt's time to the first token, then the rate of the rest.
 void log_timing(std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point first_token,
@@ -54,6 +70,7 @@ void run_generate(const GenerateOptions& o) {
   req.sampling = o.sampling.apply(m.defaults.sampling);
   req.eos_ids = m.defaults.eos_ids;
   req.ignore_eos = o.ignore_eos;
+  req.sampling.grammar = schema_grammar(o, m);
   if (!o.stop.empty() && !tok) fail("--stop needs a tokenizer, and '", o.model, "' has none");
 
   EngineOptions eo;
@@ -116,6 +133,9 @@ CommandRegistration reg({"generate", "Generate a completion of a prompt (text or
                            app.add_flag("--ignore-eos", o->ignore_eos, "Never stop at (or sample) the EOS ids");
                            app.add_option("--stop", o->stop, "Stop at this string (repeatable)");
                            app.add_flag("--json", o->json, "Print one JSON line {ids, text, finish_reason}");
+                           app.add_option("--json-schema", o->json_schema,
+                                          "Hold the output to this JSON schema (structured output, docs/api.md)");
+                           app.add_option("--json-schema-file", o->json_schema_file, "The same, read from a file");
                            add_load_flags(app, o->load, true);
                            o->sampling.add_to(app);
                            add_speculative_flags(app, o->speculative);

@@ -1,11 +1,10 @@
 // dsinfer tokenize: token ids of a text, a text file or a rendered chat, as a JSON array.
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "io/model_dir.h"
+#include "io/text_file.h"
 #include "text/chat_messages.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -18,14 +17,6 @@ struct TokenizeOptions {
   bool add_special = false;
   CLI::Option *text_opt = nullptr, *file_opt = nullptr, *chat_opt = nullptr;
 };
-
-std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open text file '", path, "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void run_tokenize(const TokenizeOptions& o) {
   int given = static_cast<int>(o.text_opt->count() + o.file_opt->count() + o.chat_opt->count());
@@ -40,7 +31,7 @@ void run_tokenize(const TokenizeOptions& o) {
     options.tools = chat.tools;
     ids = tokenizer.encode(ChatTemplate::from_model_dir(dir).render(chat.messages, options), false);
   } else {
-    ids = tokenizer.encode(o.text_opt->count() ? o.text : read_file_bytes(o.text_file), o.add_special);
+    ids = tokenizer.encode(o.text_opt->count() ? o.text : read_text_file(o.text_file), o.add_special);
   }
   std::string out = "[";
   for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);

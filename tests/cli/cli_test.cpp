@@ -191,3 +191,22 @@ TEST(Cli, MtpDraftsGiveTheSameTokensAndNeedTheLayer) {
   EXPECT_NE(bench.out.find("with MTP drafts tok/s"), std::string::npos) << bench.out;
   EXPECT_NE(bench.out.find("| 2 | "), std::string::npos) << bench.out;
 }
+
+// llama.cpp's --json-schema: the output is a whole text of the schema (greedy or sampled), and a
+// schema that cannot be enforced is refused with exit status 1.
+TEST(Cli, GenerateHoldsItsOutputToAJsonSchema) {
+  const std::string schema = R"({"type":"object","properties":{"ok":{"type":"boolean"},"n":{"enum":[1,2]}},"required":["ok"]})";
+  TempPath file("cli_schema.json");
+  for (const std::string& flag : {"--json-schema '" + schema + "'", "--json-schema-file " + file.write(schema)}) {
+    for (const char* sampling : {"", " --temperature 1 --seed 4"}) {
+      Result r = run("generate --model " + fixture_dir("qwen2-tiny") + " --prompt 'Answer:' --max-tokens 300 --json " + flag +
+                     sampling);
+      ASSERT_EQ(r.status, 0) << flag;
+      const nlohmann::json out = nlohmann::json::parse(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1));
+      EXPECT_EQ(out["finish_reason"], "stop");
+      const nlohmann::json value = nlohmann::json::parse(out["text"].get<std::string>());
+      EXPECT_TRUE(value["ok"].is_boolean()) << out["text"];
+    }
+  }
+  EXPECT_EQ(run("generate --model " + fixture_dir("qwen2-tiny") + " --prompt x --json-schema '{\"pattern\":\"a\"}'").status, 1);
+}
