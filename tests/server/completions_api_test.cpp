@@ -372,19 +372,29 @@ TEST_F(CompletionsApi, TokenizeCountsWhatACompletionWouldAndDetokenizeInverts) {
   EXPECT_EQ(bad->status, 400);
 }
 
+// The drafting server answers a 40-token completion of `prompt` with the plain server's tokens;
+// returns its metrics once idle ("" when either failed).
+std::string drafted_like_plain(ServerProcess& plain, ServerProcess& drafting, const std::vector<int>& prompt) {
+  if (!plain.ready() || !drafting.ready()) {
+    ADD_FAILURE() << "a server did not start";
+    return "";
+  }
+  json body = completion_body(40, {{"prompt", prompt}, {"return_token_ids", true}});
+  auto want = plain.post("/v1/completions", body), got = drafting.post("/v1/completions", body);
+  if (!want || !got || got->status != 200) {
+    ADD_FAILURE() << (got ? got->body : "no answer");
+    return "";
+  }
+  EXPECT_EQ(json::parse(got->body)["choices"][0]["token_ids"], json::parse(want->body)["choices"][0]["token_ids"]);
+  return wait_idle(drafting);
+}
+
 // A server drafting by prompt lookup answers as one that does not, and counts its drafts (the
 // small vocabulary of ds2-lite-tiny makes its output repeat tokens, which drafts).
 TEST(SpeculativeServer, AnswersAsWithoutDraftsAndCountsThem) {
   ServerProcess plain("ds2-lite-tiny"),
       drafting("ds2-lite-tiny", {"--num-speculative-tokens", "4", "--prompt-lookup-min", "1"});
-  ASSERT_TRUE(plain.ready());
-  ASSERT_TRUE(drafting.ready());
-  json body = completion_body(40, {{"prompt", {7, 8, 9, 7, 8, 9, 7, 8}}, {"return_token_ids", true}});
-  auto want = plain.post("/v1/completions", body), got = drafting.post("/v1/completions", body);
-  ASSERT_TRUE(want && got);
-  ASSERT_EQ(got->status, 200) << got->body;
-  EXPECT_EQ(json::parse(got->body)["choices"][0]["token_ids"], json::parse(want->body)["choices"][0]["token_ids"]);
-  std::string m = wait_idle(drafting);
+  const std::string m = drafted_like_plain(plain, drafting, {7, 8, 9, 7, 8, 9, 7, 8});
   EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
   EXPECT_GE(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
 }
@@ -395,14 +405,7 @@ TEST(SpeculativeServer, MtpDraftsAnswerAsWithoutThem) {
   make_mtp_checkpoint("ds3-tiny", MtpWeights::HiddenOnly, dir.path());
   ServerProcess plain(dir.path().string()),
       drafting(dir.path().string(), {"--speculative-method", "mtp", "--num-speculative-tokens", "2"});
-  ASSERT_TRUE(plain.ready());
-  ASSERT_TRUE(drafting.ready());
-  json body = completion_body(40, {{"prompt", {77}}, {"return_token_ids", true}});
-  auto want = plain.post("/v1/completions", body), got = drafting.post("/v1/completions", body);
-  ASSERT_TRUE(want && got);
-  ASSERT_EQ(got->status, 200) << got->body;
-  EXPECT_EQ(json::parse(got->body)["choices"][0]["token_ids"], json::parse(want->body)["choices"][0]["token_ids"]);
-  std::string m = wait_idle(drafting);
+  const std::string m = drafted_like_plain(plain, drafting, {77});
   EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
   EXPECT_GT(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
 }
