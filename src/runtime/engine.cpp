@@ -380,12 +380,13 @@ int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, boo
 SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
   const GenerationRequest& r = s.request;
   const int vocab = model.config().vocab_size;
-  if (s.grammar && r.sampling.grammar->mask(*s.grammar, row, vocab, r.eos_ids) == 0)
+  const bool barred = eos_barred(r, s.generated.size());
+  if (s.grammar && r.sampling.grammar->mask(*s.grammar, row, vocab, r.eos_ids, !barred) == 0)
     fail("no token of the vocabulary continues the output's grammar");
   // Only the repetition penalty reads the prompt; copy it out of the tokens just then.
   std::vector<int> prompt;
   if (r.sampling.repetition_penalty != 1.0f) prompt.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
-  SampleContext ctx{&prompt, &s.generated, eos_barred(r, s.generated.size()) ? &r.eos_ids : nullptr};
+  SampleContext ctx{&prompt, &s.generated, barred ? &r.eos_ids : nullptr};
   return sample_token(row, vocab, r.sampling, ctx, s.rng);
 }
 

@@ -13,13 +13,15 @@ OutputGrammar::OutputGrammar(std::shared_ptr<const Grammar> grammar, std::shared
 
 OutputGrammarState OutputGrammar::start() const { return {GrammarState(*grammar_), !after_.has_value()}; }
 
-int OutputGrammar::mask(const OutputGrammarState& s, float* logits, int vocab, const std::vector<int>& eos_ids) const {
+int OutputGrammar::mask(const OutputGrammarState& s, float* logits, int vocab, const std::vector<int>& eos_ids,
+                        bool eos_allowed) const {
   if (!s.active) return vocab;
   std::vector<char> allowed(static_cast<size_t>(std::max(vocab, vocab_->vocab_size())), 0);
   vocab_->allowed(s.text, allowed);
-  if (s.text.complete())
-    for (int id : eos_ids)
-      if (id >= 0 && id < vocab) allowed[id] = 1;
+  // An id that ends the answer (EOS, a stop token id, which may be an ordinary token's) only once
+  // the text is whole.
+  for (int id : eos_ids)
+    if (id >= 0 && id < vocab) allowed[id] = eos_allowed && s.text.complete();
   int left = 0;
   for (int id = 0; id < vocab; ++id) {
     if (allowed[id]) ++left;

@@ -25,9 +25,11 @@ class OutputGrammar {
   OutputGrammar(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTrie> vocab,
                 std::optional<int> after_token = std::nullopt);
   OutputGrammarState start() const;
-  // Sets the logit of every token the state cannot take to -inf (the EOS ids stay only when the
-  // text is complete); returns how many tokens are left.
-  int mask(const OutputGrammarState& s, float* logits, int vocab, const std::vector<int>& eos_ids) const;
+  // Sets the logit of every token the state cannot take to -inf; `eos_ids` (EOS and stop token
+  // ids, which end the answer; some may be ordinary tokens) stay only where `eos_allowed` and the
+  // text is complete. Returns how many tokens are left.
+  int mask(const OutputGrammarState& s, float* logits, int vocab, const std::vector<int>& eos_ids,
+           bool eos_allowed = true) const;
   // The state after `token`; throws when the state cannot take it (a token mask() banned).
   void advance(OutputGrammarState& s, int token, const std::vector<int>& eos_ids) const;
   // Nothing may follow: the output is done.

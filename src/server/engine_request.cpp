@@ -72,20 +72,26 @@ std::vector<int> prompt_tokens(const ApiRequest& r, const ServedModel& m) {
   return r.endpoint == Endpoint::Chat ? chat_prompt(r, m) : completion_prompt(r, m);
 }
 
+constexpr int kMaxLeadingWhitespace = 8;  // after a reasoning model's </think>
+
 // A forced tool call: the calls in the form the model's chat template writes them.
 std::shared_ptr<const Grammar> forced_calls(const ApiRequest& r, const ServedModel& m) {
   if (!m.tool_calls || !m.chat_template)
     throw invalid_field("tool_choice", "forcing a tool call needs the server's tool-call parser (--tool-call-parser)");
   try {
-    return std::make_shared<const Grammar>(tool_call_grammar(r.tools, r.tool_name, tool_call_format(m.chat_template->source())));
+    auto g = std::make_shared<const Grammar>(tool_call_grammar(r.tools, r.tool_name, tool_call_format(m.chat_template->source())));
+    GrammarState{*g};  // a start the recognizer cannot follow is refused here, not in the engine
+    return g;
   } catch (const Error& e) {
     throw invalid_field("tool_choice", e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw invalid_field("tools", e.what());
   }
 }
 
 // The request's structured output or forced tool call, if any. A reasoning model's chat answer is
-// held to it after its thinking, whose end is one token in the R1 tokenizers; without that
-// token the grammar holds from the first one.
+// held to it after its thinking, whose end is one token in the R1 tokenizers (without that token
+// the grammar holds from the first one), from the blank lines R1 writes after it.
 std::shared_ptr<const OutputGrammar> output_grammar(const ApiRequest& r, const ServedModel& m) {
   std::shared_ptr<const Grammar> grammar = r.tool_required ? forced_calls(r, m) : r.grammar;
   if (!grammar) return nullptr;
@@ -93,6 +99,7 @@ std::shared_ptr<const OutputGrammar> output_grammar(const ApiRequest& r, const S
   if (!trie) throw invalid_field("response_format", "structured outputs need the model's tokenizer, and it has none");
   std::optional<int> after;
   if (r.endpoint == Endpoint::Chat && m.reasoning) after = m.tokenizer()->token_to_id(ReasoningParser::kClose);
+  if (after) grammar = std::make_shared<const Grammar>(grammar->with_leading_whitespace(kMaxLeadingWhitespace));
   return std::make_shared<const OutputGrammar>(std::move(grammar), std::move(trie), after);
 }
 

@@ -238,8 +238,8 @@ void parse_tool_choice(const json& v, ApiRequest& r) {
   if (v.is_string() && (v == "auto" || v == "none" || v == "required")) {
     r.parse_tool_calls = v != "none";
     r.tool_required = v == "required";
-  } else if (v.is_object() && v.value("type", "") == "function" && v.contains("function") && v["function"].is_object() &&
-             v["function"].contains("name") && v["function"]["name"].is_string()) {
+  } else if (v.is_object() && v.contains("type") && v["type"] == "function" && v.contains("function") &&
+             v["function"].is_object() && v["function"].contains("name") && v["function"]["name"].is_string()) {
     r.tool_required = true;
     r.tool_name = v["function"]["name"].get<std::string>();
   } else {
@@ -249,11 +249,16 @@ void parse_tool_choice(const json& v, ApiRequest& r) {
   if (r.tool_required && r.tools.is_null()) throw invalid_field("tool_choice", "forcing a tool call needs tools");
 }
 
-// One field's compiled grammar; a schema the compiler refuses is a 400 naming the field.
+// One field's compiled grammar; a schema the compiler refuses, or whose start the recognizer
+// cannot follow, is a 400 naming the field.
 std::shared_ptr<const Grammar> compiled(const char* name, const std::function<Grammar()>& compile) {
   try {
-    return std::make_shared<const Grammar>(compile());
+    auto g = std::make_shared<const Grammar>(compile());
+    GrammarState{*g};
+    return g;
   } catch (const Error& e) {
+    throw invalid_field(name, e.what());
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong JSON type somewhere in it
     throw invalid_field(name, e.what());
   }
 }
@@ -368,8 +373,9 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"structured_output", r.structured_output.dump()}};  // ordered: a schema's key order counts
   if (r.endpoint == Endpoint::Chat) {
     j["messages"] = r.messages;
-    j["tools"] = json::parse(r.tools.dump());
-    j["chat_template_kwargs"] = json::parse(r.chat_template_kwargs.dump());
+    // As text: their key order is the client's, and the prompt (and a forced call's grammar) follow it.
+    j["tools"] = r.tools.dump();
+    j["chat_template_kwargs"] = r.chat_template_kwargs.dump();
   }
   if (r.prompt_text) j["prompt"] = *r.prompt_text;
   if (!r.prompt_ids.empty()) j["prompt_ids"] = r.prompt_ids;

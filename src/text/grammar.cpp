@@ -58,6 +58,58 @@ int Grammar::literal(std::string_view text) {
   return r;
 }
 
+void Grammar::check() const {
+  // Nullable rules (those that can match nothing), to a fixed point.
+  std::vector<char> nullable(rules_.size(), 0);
+  auto seq_nullable = [&](const Sequence& seq) {
+    for (const GrammarElement& e : seq)
+      if (e.kind == GrammarElement::Kind::Bytes || (e.kind == GrammarElement::Kind::Rule && !nullable[e.rule])) return false;
+    return true;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t r = 0; r < rules_.size(); ++r)
+      if (!nullable[r] && std::any_of(rules_[r].begin(), rules_[r].end(), seq_nullable)) nullable[r] = changed = true;
+  }
+  // The rules each rule can reach before a byte: its alternatives' leading references, through
+  // nullable ones. A cycle there is left recursion.
+  std::vector<std::vector<int>> first(rules_.size());
+  for (size_t r = 0; r < rules_.size(); ++r)
+    for (const Sequence& seq : rules_[r])
+      for (const GrammarElement& e : seq) {
+        if (e.kind != GrammarElement::Kind::Rule) break;
+        first[r].push_back(e.rule);
+        if (!nullable[e.rule]) break;
+      }
+  std::vector<char> mark(rules_.size(), 0);  // 1: on the path, 2: done
+  std::function<void(int)> visit = [&](int r) {
+    mark[r] = 1;
+    for (int next : first[r]) {
+      if (mark[next] == 1) fail("grammar: rule ", next, " can reach itself before any byte (a schema that refers to itself, e.g. \"$ref\": \"#\", without a value in between)");
+      if (mark[next] == 0) visit(next);
+    }
+    mark[r] = 2;
+  };
+  for (size_t r = 0; r < rules_.size(); ++r)
+    if (mark[r] == 0) visit(static_cast<int>(r));
+}
+
+Grammar Grammar::with_leading_whitespace(int max) const {
+  Grammar g = *this;
+  int ws = g.add_rule();
+  g.add_alternative(ws, {});
+  for (int i = 0; i < max; ++i) {
+    const int next = g.add_rule();
+    g.add_alternative(next, {});
+    g.add_alternative(next, {GrammarElement::bytes(" \t\n\r"), GrammarElement::ref(ws)});
+    ws = next;
+  }
+  const int root = g.add_rule();
+  g.add_alternative(root, {GrammarElement::ref(ws), GrammarElement::ref(root_)});
+  g.set_root(root);
+  return g;
+}
+
 GrammarState::GrammarState(const Grammar& g) : g_(&g) {
   Stack work;
   for (const Grammar::Sequence& alt : g.alternatives(g.root())) {
@@ -78,6 +130,9 @@ void GrammarState::push_unique(const Stack& work) {
 // An element's position is a pointer into its alternative, so the next one is the pointer + 1;
 // every alternative ends with an End, where its rule returns to the position below it.
 void GrammarState::expand(Stack& work) {
+  if (++expansions_ > kMaxExpansions || ends_.size() > kMaxStacks)
+    fail("grammar: too ambiguous to follow (over ", kMaxExpansions, " expansions or ", kMaxStacks,
+         " ways at one byte); a schema whose anyOf / oneOf branches overlap, nested, does this");
   if (!work.empty() && work.back()->kind == GrammarElement::Kind::End) {
     const GrammarElement* end = work.back();
     work.pop_back();
@@ -105,6 +160,7 @@ void GrammarState::expand(Stack& work) {
 
 bool GrammarState::step(uint8_t b, GrammarState& next, Stack& scratch) const {
   next.g_ = g_;
+  next.expansions_ = 0;
   next.data_.clear();
   next.ends_.clear();
   for (size_t i = 0; i < ends_.size(); ++i) {

@@ -37,6 +37,11 @@ class Grammar {
   void add_alternative(int rule, Sequence seq);
   // A rule matching exactly `text`.
   int literal(std::string_view text);
+  // Throws when a rule can reach itself before matching a byte (left recursion, e.g. a schema's
+  // $ref to itself), which the recognizer could not expand. Compilers call it when done.
+  void check() const;
+  // The same grammar with up to `max` whitespace bytes allowed before its texts.
+  Grammar with_leading_whitespace(int max) const;
   void set_root(int rule) { root_ = rule; }
   int root() const { return root_; }
   int num_rules() const { return static_cast<int>(rules_.size()); }
@@ -80,6 +85,12 @@ class GrammarState {
   // already there; `work` is returned as it came.
   void expand(Stack& work);
   void push_unique(const Stack& work);
+
+  // Expansions one step may take, and stacks a state may hold: an ambiguous grammar (a schema
+  // with anyOf branches that overlap, nested) could otherwise take exponential time.
+  static constexpr int kMaxExpansions = 1 << 16;
+  static constexpr size_t kMaxStacks = 1024;
+  int expansions_ = 0;
 
   const Grammar* g_ = nullptr;
   std::vector<const GrammarElement*> data_;  // the stacks, back to back, innermost position last

@@ -50,10 +50,16 @@ class SchemaCompiler {
     E plain = E::range(0x20, 0x7f);
     plain.set['"' >> 6] &= ~(uint64_t{1} << ('"' & 63));
     plain.set['\\' >> 6] &= ~(uint64_t{1} << ('\\' & 63));
+    // Well-formed UTF-8 only: no overlong forms, surrogates or code points past U+10FFFF.
     return char_ = rule({Seq{plain},
                          Seq{E::range(0xc2, 0xdf), cont},
-                         Seq{E::range(0xe0, 0xef), cont, cont},
-                         Seq{E::range(0xf0, 0xf4), cont, cont, cont},
+                         Seq{E::bytes("\xe0"), E::range(0xa0, 0xbf), cont},
+                         Seq{E::range(0xe1, 0xec), cont, cont},
+                         Seq{E::bytes("\xed"), E::range(0x80, 0x9f), cont},
+                         Seq{E::range(0xee, 0xef), cont, cont},
+                         Seq{E::bytes("\xf0"), E::range(0x90, 0xbf), cont, cont},
+                         Seq{E::range(0xf1, 0xf3), cont, cont, cont},
+                         Seq{E::bytes("\xf4"), E::range(0x80, 0x8f), cont, cont},
                          Seq{E::bytes("\\"), E::bytes("\"\\/bfnrt")},
                          Seq{E::bytes("\\"), E::bytes("u"), hex, hex, hex, hex}});
   }
@@ -269,16 +275,50 @@ class SchemaCompiler {
     fail("JSON schema at ", path, ": unknown type '", type, "'");
   }
 
+  static bool annotation(const std::string& key) {
+    static const std::set<std::string> keys = {"title",    "description", "default",   "examples",   "format",
+                                               "$schema",  "$id",         "$comment",  "$defs",      "definitions",
+                                               "deprecated", "readOnly",  "writeOnly", "contentMediaType",
+                                               "contentEncoding"};
+    return keys.count(key) > 0;
+  }
+
+  // Every keyword is one the compiler enforces or an annotation; a keyword that decides the value
+  // alone ($ref, enum, const, anyOf, oneOf, allOf) has no other beside it but `type` for enum and
+  // const (whose values are then kept to the type), so nothing given is left unenforced.
   void check_keywords(const json& s, const std::string& path) {
     static const std::set<std::string> handled = {
         "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
-        "maxLength", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
-        // annotations
-        "title", "description", "default", "examples", "format", "$schema", "$id", "$comment", "$defs",
-        "definitions", "deprecated", "readOnly", "writeOnly", "contentMediaType", "contentEncoding"};
-    for (auto it = s.begin(); it != s.end(); ++it)
+        "maxLength", "enum", "const", "anyOf", "oneOf", "allOf", "$ref"};
+    static const std::set<std::string> alone = {"$ref", "enum", "const", "anyOf", "oneOf", "allOf"};
+    std::vector<std::string> assertions;
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (annotation(it.key())) continue;
       if (!handled.count(it.key()))
         fail("JSON schema at ", path, ": keyword '", it.key(), "' is not supported (it would not be enforced)");
+      assertions.push_back(it.key());
+    }
+    for (const std::string& a : assertions) {
+      if (!alone.count(a)) continue;
+      for (const std::string& b : assertions)
+        if (b != a && !((a == "enum" || a == "const") && b == "type"))
+          fail("JSON schema at ", path, ": '", a, "' beside '", b, "' is not supported (only one would be enforced)");
+    }
+    if (s.contains("required") && !s.contains("properties"))
+      fail("JSON schema at ", path, ": 'required' needs the properties it names");
+  }
+
+  // The enum / const values of a schema that also gives a type, kept to that type.
+  static bool of_type(const json& v, const json& type) {
+    if (type.is_array()) {
+      for (const json& t : type)
+        if (of_type(v, t)) return true;
+      return false;
+    }
+    const std::string t = type.is_string() ? type.get<std::string>() : "";
+    return (t == "string" && v.is_string()) || (t == "integer" && v.is_number_integer()) ||
+           (t == "number" && v.is_number()) || (t == "boolean" && v.is_boolean()) || (t == "null" && v.is_null()) ||
+           (t == "array" && v.is_array()) || (t == "object" && v.is_object());
   }
 
   int value(const json& s, const std::string& path) {
@@ -286,11 +326,13 @@ class SchemaCompiler {
     if (!s.is_object()) fail("JSON schema at ", path, ": expected an object or true, got ", s.dump());
     check_keywords(s, path);
     if (s.contains("$ref")) return reference(s["$ref"], path);
-    if (s.contains("const")) return g_.literal(s["const"].dump());
-    if (s.contains("enum")) {
-      if (!s["enum"].is_array() || s["enum"].empty()) fail("JSON schema at ", path, ": enum must be a non-empty array");
+    if (s.contains("const") || s.contains("enum")) {
+      const json values = s.contains("const") ? json::array({s["const"]}) : s["enum"];
+      if (!values.is_array() || values.empty()) fail("JSON schema at ", path, ": enum must be a non-empty array");
       std::vector<Seq> alts;
-      for (const json& v : s["enum"]) alts.push_back(Seq{E::ref(g_.literal(v.dump()))});
+      for (const json& v : values)
+        if (!s.contains("type") || of_type(v, s["type"])) alts.push_back(Seq{E::ref(g_.literal(v.dump()))});
+      if (alts.empty()) fail("JSON schema at ", path, ": no enum / const value is of its type");
       return rule(std::move(alts));
     }
     for (const char* key : {"anyOf", "oneOf"})
@@ -328,9 +370,14 @@ class SchemaCompiler {
     if (auto it = refs_.find(target); it != refs_.end()) return it->second;
     const int r = g_.add_rule();  // before compiling the target, which may refer back to it
     refs_[target] = r;
-    const json::json_pointer pointer(target.substr(1));
-    if (!root_.contains(pointer)) fail("JSON schema at ", path, ": $ref ", target, " points nowhere");
-    g_.add_alternative(r, Seq{E::ref(value(root_.at(pointer), target))});
+    const json* resolved = nullptr;
+    try {
+      const json::json_pointer pointer(target.substr(1));
+      if (root_.contains(pointer)) resolved = &root_.at(pointer);
+    } catch (const json::exception&) {  // not a JSON pointer
+    }
+    if (!resolved) fail("JSON schema at ", path, ": $ref ", target, " points nowhere");
+    g_.add_alternative(r, Seq{E::ref(value(*resolved, target))});
     return r;
   }
 
@@ -347,6 +394,7 @@ int add_json_schema(Grammar& g, const nlohmann::ordered_json& schema) { return S
 Grammar json_schema_grammar(const nlohmann::ordered_json& schema) {
   Grammar g;
   g.set_root(add_json_schema(g, schema));
+  g.check();
   return g;
 }
 
@@ -354,6 +402,7 @@ Grammar json_object_grammar() {
   const json none;
   Grammar g;
   g.set_root(SchemaCompiler(g, none).any_object());
+  g.check();
   return g;
 }
 

@@ -38,9 +38,9 @@ int call_rule(Grammar& g, const json& tool, size_t index, ToolCallFormat format)
 
 }  // namespace
 
+// V3 and R1's templates fence the arguments (tool['type'] + sep + name + ```json ...), V3.1's do not.
 ToolCallFormat tool_call_format(std::string_view chat_template) {
-  return chat_template.find("function" + std::string(kSep)) != std::string_view::npos ? ToolCallFormat::V3
-                                                                                     : ToolCallFormat::V31;
+  return chat_template.find("```json") != std::string_view::npos ? ToolCallFormat::V3 : ToolCallFormat::V31;
 }
 
 Grammar tool_call_grammar(const nlohmann::ordered_json& tools, const std::string& name, ToolCallFormat format) {
@@ -49,7 +49,7 @@ Grammar tool_call_grammar(const nlohmann::ordered_json& tools, const std::string
   const int call = g.add_rule();
   for (size_t i = 0; i < tools.size(); ++i) {
     const bool named = tools[i].is_object() && tools[i].contains("function") && tools[i]["function"].is_object() &&
-                       tools[i]["function"].value("name", "") == name;
+                       tools[i]["function"].contains("name") && tools[i]["function"]["name"] == name;
     if (name.empty() || named) g.add_alternative(call, {E::ref(call_rule(g, tools[i], i, format))});
   }
   if (g.alternatives(call).empty()) fail("tool_choice: no tool is named '", name, "'");
@@ -63,6 +63,7 @@ Grammar tool_call_grammar(const nlohmann::ordered_json& tools, const std::string
   const int root = g.add_rule();
   g.add_alternative(root, {E::ref(g.literal(ToolCallParser::kCallsBegin)), E::ref(call), E::ref(more)});
   g.set_root(root);
+  g.check();
   return g;
 }
 

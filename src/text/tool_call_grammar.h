@@ -16,7 +16,7 @@ namespace dsinfer {
 
 enum class ToolCallFormat { V3, V31 };
 
-// V3.1's form when the chat template writes no "function<｜tool▁sep｜>".
+// V3 / R1's form when the chat template fences arguments in ```json, V3.1's otherwise.
 ToolCallFormat tool_call_format(std::string_view chat_template);
 
 // `tools`: OpenAI tool objects ({"type": "function", "function": {"name", "parameters"}});

@@ -142,4 +142,12 @@ TEST(OpenAiRequest, LogitBiasIsReadAndStructuredOutputsCompiled) {
   EXPECT_THROW(parse_api_request(Endpoint::Chat, std::string(chat) +
                                                      R"({"type":"json_schema","json_schema":{"schema":{"minimum":1}}}})"),
                ApiError);
+  // Values of the wrong JSON type inside them are 400s too, not 500s.
+  for (const char* bad : {R"({"type":"json_schema","json_schema":{"schema":{"$ref":"#foo"}}}})",
+                          R"({"type":"json_schema","json_schema":{"schema":{"type":5}}}})",
+                          R"({"type":"json_schema","json_schema":{"schema":{"$ref":"#"}}}})"})
+    EXPECT_THROW(parse_api_request(Endpoint::Chat, std::string(chat) + bad), ApiError) << bad;
+  EXPECT_THROW(parse_api_request(Endpoint::Chat, R"({"messages":[{"role":"user","content":"x"}],
+      "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":1}})"),
+               ApiError);
 }

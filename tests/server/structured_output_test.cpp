@@ -129,11 +129,18 @@ TEST(ForcedToolCalls, RequiredOrNamedCallsComeBackAsToolCalls) {
   ASSERT_TRUE(server.ready());
   auto ask = [&](const json& choice, int seed) {
     json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Rome?"}}}}, {"tools", kTools},
-                 {"tool_choice", choice}, {"max_tokens", 400}, {"seed", seed}};
+                 {"tool_choice", choice}, {"max_tokens", 400}, {"seed", seed}, {"return_token_ids", true}};
     auto res = server.post("/v1/chat/completions", body);
     EXPECT_TRUE(res);
     EXPECT_EQ(res->status, 200) << res->body;
-    return json::parse(res->body)["choices"][0];
+    const json c = json::parse(res->body)["choices"][0];
+    // The model writes its template's form (V3: function<sep>NAME and a json fence).
+    auto text = server.post("/detokenize", {{"tokens", c["token_ids"]}});
+    EXPECT_TRUE(text && text->status == 200);
+    const std::string raw = json::parse(text->body)["prompt"].get<std::string>();
+    EXPECT_NE(raw.find("function<｜tool▁sep｜>"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("```json"), std::string::npos) << raw;
+    return c;
   };
   for (int seed : {1, 2}) {
     const json c = ask("required", seed);

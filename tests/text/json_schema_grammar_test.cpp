@@ -53,6 +53,12 @@ TEST(Grammar, RecognizesByteByByteAndKeepsEveryWay) {
   EXPECT_FALSE(s.accept("c7x"));  // all or nothing
   EXPECT_TRUE(s.accept("7"));
   EXPECT_TRUE(s.closed());
+  // Up to 3 whitespace bytes before the texts (a reasoning model's blank lines after </think>).
+  const Grammar lead = g.with_leading_whitespace(3);
+  GrammarState l(lead);
+  EXPECT_TRUE(l.accept(" \n ab") && l.complete());
+  EXPECT_FALSE(GrammarState(lead).accept("    ab"));
+  EXPECT_NO_THROW(lead.check());
 }
 
 TEST(JsonSchemaGrammar, JsonModeTakesAnyObjectAndOnlyObjects) {
@@ -65,6 +71,9 @@ TEST(JsonSchemaGrammar, JsonModeTakesAnyObjectAndOnlyObjects) {
 break"})", R"({"a":1}})"})
     EXPECT_FALSE(accepts(g, bad)) << bad;
   EXPECT_FALSE(accepts(g, "{\"a\":\"\xff\"}"));  // not UTF-8
+  EXPECT_FALSE(accepts(g, "{\"a\":\"\xe0\x80\x80\"}"));  // overlong
+  EXPECT_FALSE(accepts(g, "{\"a\":\"\xed\xa0\x80\"}"));  // a surrogate
+  EXPECT_TRUE(accepts(g, "{\"a\":\"\xf0\x9f\x98\x80\", \"n\": [-0, 1e5, 0.5, -1.25E-3]}"));
   EXPECT_TRUE(prefixes_alive(g, R"({"a": [1, {"b": "c)"));
   // Whitespace runs are bounded, so a model cannot pad forever.
   EXPECT_TRUE(accepts(g, "{" + std::string(20, ' ') + "}"));
@@ -83,6 +92,11 @@ TEST(JsonSchemaGrammar, PropertiesInOrderTheRequiredOnesAlways) {
   GrammarState s(g);
   ASSERT_TRUE(s.accept(R"({"name":"x"})"));
   EXPECT_TRUE(s.closed());  // the object is done: only the end may follow
+  // All optional: the empty object, and any of them skipped in the middle.
+  const Grammar optional = schema(R"({"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {}}})");
+  for (const char* ok : {"{}", R"({"a":1,"c":null})", R"({"b":2})", R"({"a":1,"b":2,"c":[]})"})
+    EXPECT_TRUE(accepts(optional, ok)) << ok;
+  EXPECT_FALSE(accepts(optional, R"({"c":1,"a":1})"));
 }
 
 TEST(JsonSchemaGrammar, ValuesCountsAndChoices) {
@@ -131,4 +145,33 @@ TEST(JsonSchemaGrammar, RefusesWhatItWouldNotEnforce) {
   EXPECT_NE(error_of(R"({"type": "tuple"})").find("unknown type"), std::string::npos);
   EXPECT_NE(error_of("false").find("expected an object"), std::string::npos);
   EXPECT_EQ(error_of(R"({"title": "T", "description": "d", "type": "string", "format": "date"})"), "");
+  EXPECT_NE(error_of(R"({"$ref": "#foo"})").find("points nowhere"), std::string::npos);
+  // What would be left unenforced beside a keyword that decides alone.
+  EXPECT_NE(error_of(R"({"type": "object", "properties": {"a": {}}, "anyOf": [{"required": ["a"]}]})").find("beside"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"$ref": "#/$defs/a", "minItems": 1, "$defs": {"a": {}}})").find("beside"), std::string::npos);
+  EXPECT_NE(error_of(R"({"required": ["a"]})").find("properties"), std::string::npos);
+  EXPECT_NE(error_of(R"({"type": "string", "enum": [1, 2]})").find("of its type"), std::string::npos);
+  EXPECT_TRUE(accepts(schema(R"({"type": "string", "enum": ["a", 1]})"), R"("a")"));
+  EXPECT_FALSE(accepts(schema(R"({"type": "string", "enum": ["a", 1]})"), "1"));
+}
+
+// Schemas the recognizer could not follow are refused up front, not left to hang a request.
+TEST(JsonSchemaGrammar, RefusesLeftRecursionAndRunawayAmbiguity) {
+  EXPECT_NE(error_of(R"({"$ref": "#"})").find("itself"), std::string::npos);
+  EXPECT_NE(error_of(R"({"anyOf": [{"$ref": "#"}, {"type": "null"}]})").find("itself"), std::string::npos);
+  EXPECT_NE(error_of(R"({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}})")
+                .find("itself"),
+            std::string::npos);
+  // Recursion through a value is fine.
+  EXPECT_EQ(error_of(R"({"anyOf": [{"type": "array", "items": {"$ref": "#"}}, {"type": "null"}]})"), "");
+  // 40 levels of two identical branches: 2^40 ways to expand the start.
+  json defs = json::object();
+  for (int i = 0; i < 40; ++i) {
+    const json next = {{"$ref", "#/$defs/a" + std::to_string(i + 1)}};
+    defs["a" + std::to_string(i)] = {{"anyOf", {next, next}}};
+  }
+  defs["a40"] = {{"type", "null"}};
+  const Grammar g = json_schema_grammar({{"$ref", "#/$defs/a0"}, {"$defs", defs}});
+  EXPECT_THROW(GrammarState{g}, Error);
 }

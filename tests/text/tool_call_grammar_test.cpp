@@ -2,7 +2,9 @@
 // held, what the tool-call parser reads back.
 #include <gtest/gtest.h>
 
+#include "../fixture_util.h"
 #include "core/error.h"
+#include "io/json_file.h"
 #include "text/tool_call_grammar.h"
 #include "text/tool_call_parser.h"
 
@@ -65,9 +67,12 @@ TEST(ToolCallGrammar, V31FormAndTheTemplatesThatWriteEach) {
   const std::string text = R"(<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city":"Paris"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>)";
   EXPECT_TRUE(accepts(g, text));
   ASSERT_EQ(parsed(text).size(), 1u);
-  EXPECT_EQ(tool_call_format("{{'<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name']}}"),
+  // V3's template (the fixture's) fences the arguments; V3.1's writes NAME<sep>ARGS.
+  const auto config = read_json_file(dsinfer::testing::fixture_dir("ds3-tiny") + "/tokenizer_config.json");
+  EXPECT_EQ(tool_call_format(config["chat_template"].get<std::string>()), ToolCallFormat::V3);
+  EXPECT_EQ(tool_call_format("{{'<｜tool▁call▁begin｜>' + tool['function']['name'] + '<｜tool▁sep｜>' + "
+                             "tool['function']['arguments'] + '<｜tool▁call▁end｜>'}}"),
             ToolCallFormat::V31);
-  EXPECT_EQ(tool_call_format("{{'<｜tool▁call▁begin｜>function<｜tool▁sep｜>' + name}}"), ToolCallFormat::V3);
 }
 
 TEST(ToolCallGrammar, RefusesWhatItCannotForce) {
