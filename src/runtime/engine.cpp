@@ -28,8 +28,11 @@ const char* finish_reason_name(FinishReason r) {
 
 std::string speculation_summary(const EngineStats& s) {
   const double rate = s.draft_tokens > 0 ? 100.0 * s.accepted_draft_tokens / s.draft_tokens : 0.0;
+  std::string by_position;
+  for (size_t p = 0; s.drafted_at.size() > 1 && p < s.drafted_at.size(); ++p)
+    by_position += cat(p ? ", " : "; by position ", static_cast<int>(100.0 * s.accepted_at[p] / std::max<int64_t>(1, s.drafted_at[p]) + 0.5), " %");
   return cat("speculative decoding: ", s.accepted_draft_tokens, " of ", s.draft_tokens, " drafted tokens accepted (",
-             static_cast<int>(rate + 0.5), " %)");
+             static_cast<int>(rate + 0.5), " %)", by_position);
 }
 
 namespace {
@@ -131,6 +134,7 @@ struct Engine::Impl {
   int scheduler_waiting = 0;
   EngineStats stats;
   int64_t prompt_tokens = 0, generated_tokens = 0, steps = 0, draft_tokens = 0, accepted_draft_tokens = 0;
+  std::vector<int64_t> drafted_at, accepted_at;  // by draft position
   std::thread thread;
   bool mtp_failed = false;         // an MTP pass failed: no more drafts from it
   std::vector<float> host_logits;  // reused across steps
@@ -366,12 +370,19 @@ int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, boo
   const std::vector<int> drafts(s.tokens.end() - sc.drafts, s.tokens.end());
   s.tokens.resize(s.tokens.size() - sc.drafts);
   draft_tokens += sc.drafts;
+  if (static_cast<int>(drafted_at.size()) < sc.drafts) {
+    drafted_at.resize(sc.drafts);
+    accepted_at.resize(sc.drafts);
+  }
+  for (int d = 0; d < sc.drafts; ++d) ++drafted_at[d];
   for (int i = 0;; ++i) {
     SampleResult res = sample_row(s, l, row + i);
     const bool accepted = i < sc.drafts && res.token == drafts[i];
     finished = advance(s, std::move(res));
     if (finished || !accepted) {
-      accepted_draft_tokens += i + (accepted ? 1 : 0);  // a right draft the sequence ended on counts too
+      const int held = i + (accepted ? 1 : 0);  // a right draft the sequence ended on counts too
+      accepted_draft_tokens += held;
+      for (int d = 0; d < held; ++d) ++accepted_at[d];
       return i;
     }
   }
@@ -450,6 +461,8 @@ void Engine::Impl::publish_stats() {
   stats.steps = steps;
   stats.draft_tokens = draft_tokens;
   stats.accepted_draft_tokens = accepted_draft_tokens;
+  stats.drafted_at = drafted_at;
+  stats.accepted_at = accepted_at;
   busy = !scheduler.idle() || !incoming.empty();
   if (!busy) idle_cv.notify_all();
 }

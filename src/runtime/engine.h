@@ -79,9 +79,13 @@ struct EngineStats {
   int64_t prompt_tokens = 0, generated_tokens = 0;
   int64_t preemptions = 0, steps = 0;
   int64_t draft_tokens = 0, accepted_draft_tokens = 0;  // speculative decoding
+  // The same by draft position (the 1st draft of a step, the 2nd, ...): how deep drafts hold, for
+  // choosing --num-speculative-tokens (a chained MTP layer's later drafts hold less often).
+  std::vector<int64_t> drafted_at, accepted_at;
 };
 
-// "speculative decoding: A of D drafted tokens accepted (P %)".
+// "speculative decoding: A of D drafted tokens accepted (P %)", then each position's rate when
+// steps drafted more than one.
 std::string speculation_summary(const EngineStats& s);
 
 class EngineFull : public Error {

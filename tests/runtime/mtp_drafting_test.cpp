@@ -364,8 +364,26 @@ TEST(MtpDrafting, OutputIsWhatItIsWithoutDrafts) {
   // arrive; one request alone steps the same way every run.)
   const Generated chained = generate(*m.model, *m.backend, reqs, 3);
   EXPECT_EQ(chained.tokens, plain.tokens);
-  EXPECT_GT(generate(*m.model, *m.backend, {reqs[0]}, 3).stats.draft_tokens,
-            generate(*m.model, *m.backend, {reqs[0]}, 1).stats.draft_tokens);
+  const EngineStats three = generate(*m.model, *m.backend, {reqs[0]}, 3).stats;
+  EXPECT_GT(three.draft_tokens, generate(*m.model, *m.backend, {reqs[0]}, 1).stats.draft_tokens);
+  // By position: a later draft is made (and held) only where the ones before it were.
+  ASSERT_EQ(three.drafted_at.size(), 3u);
+  int64_t drafted_sum = 0, accepted_sum = 0;
+  for (size_t p = 0; p < 3; ++p) {
+    drafted_sum += three.drafted_at[p];
+    accepted_sum += three.accepted_at[p];
+    EXPECT_LE(three.accepted_at[p], three.drafted_at[p]);
+    if (p > 0) EXPECT_LE(three.drafted_at[p], three.drafted_at[p - 1]);
+    if (p > 0) EXPECT_LE(three.accepted_at[p], three.accepted_at[p - 1]);
+  }
+  EXPECT_EQ(drafted_sum, three.draft_tokens);
+  EXPECT_EQ(accepted_sum, three.accepted_draft_tokens);
+  EngineStats s;
+  s.draft_tokens = 15;
+  s.accepted_draft_tokens = 10;
+  s.drafted_at = {10, 5};
+  s.accepted_at = {8, 2};
+  EXPECT_EQ(speculation_summary(s), "speculative decoding: 10 of 15 drafted tokens accepted (67 %); by position 80 %, 40 %");
 }
 
 TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
@@ -380,6 +398,10 @@ TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
     const auto [want_drafted, want_accepted] = repeat_drafts(run.tokens[0]);
     EXPECT_EQ(run.stats.draft_tokens, want_drafted);
     EXPECT_EQ(run.stats.accepted_draft_tokens, want_accepted);
+    if (want_drafted > 0) {  // one draft a step: all at the first position
+      EXPECT_EQ(run.stats.drafted_at, std::vector<int64_t>{want_drafted});
+      EXPECT_EQ(run.stats.accepted_at, std::vector<int64_t>{want_accepted});
+    }
     accepted += run.stats.accepted_draft_tokens;
   }
   EXPECT_GT(accepted, 0) << "no output repeats a token: the test checks only rejections";

@@ -407,6 +407,7 @@ TEST(SpeculativeServer, MtpDraftsAnswerAsWithoutThem) {
       drafting(dir.path().string(), {"--speculative-method", "mtp", "--num-speculative-tokens", "2"});
   const std::string m = drafted_like_plain(plain, drafting, {77});
   EXPECT_GT(metric(m, "dsinfer_spec_decode_draft_tokens_total"), 0);
+  EXPECT_GT(metric(m, "dsinfer_spec_decode_accepted_tokens_per_position_total{position=\"1\"}"), 0);
   EXPECT_GT(metric(m, "dsinfer_spec_decode_accepted_tokens_total"), 0);
 }
 
