@@ -139,6 +139,17 @@ void bench_speculation_ceiling(LoadedModel& m, const BenchOptions& o, EngineOpti
   }
 }
 
+// Each draft position's acceptance between two snapshots of an engine's stats: "80 / 41 %".
+std::string by_position(const EngineStats& before, const EngineStats& after) {
+  std::string out;
+  for (size_t p = 0; p < after.drafted_at.size(); ++p) {
+    const int64_t drafted = after.drafted_at[p] - (p < before.drafted_at.size() ? before.drafted_at[p] : 0);
+    const int64_t accepted = after.accepted_at[p] - (p < before.accepted_at.size() ? before.accepted_at[p] : 0);
+    out += cat(p ? " / " : "", drafted > 0 ? static_cast<int>(100.0 * accepted / drafted + 0.5) : 0);
+  }
+  return out.empty() ? "-" : out + " %";
+}
+
 // Decode with the model's MTP layer drafting K tokens a step: its real drafts, so the speed-up is
 // the checkpoint's (random weights draft almost nothing right, which leaves the cost of the MTP
 // passes and of the wider steps). With one draft a step, a step that keeps it makes two tokens for
@@ -149,8 +160,8 @@ void bench_mtp(LoadedModel& m, const BenchOptions& o, EngineOptions eo, const st
   constexpr double kReported = 0.85;  // DeepSeek-V3 report: 85-90 % of the second tokens accepted
   std::printf("\nspeculative decoding with the model's multi-token-prediction layer, %d draft%s a step\n", k,
               k > 1 ? "s" : "");
-  std::printf("| batch | decode tok/s | with MTP drafts tok/s | speed-up | drafts accepted | at %.0f %% accepted tok/s "
-              "(estimate, one draft) |\n| --- | --- | --- | --- | --- | --- |\n",
+  std::printf("| batch | decode tok/s | with MTP drafts tok/s | speed-up | drafts accepted | by position | at %.0f %% "
+              "accepted tok/s (estimate, one draft) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
               100 * kReported);
   eo.mtp_drafts = k;
   for (size_t i = 0; i < o.batches.size(); ++i) {
@@ -164,8 +175,9 @@ void bench_mtp(LoadedModel& m, const BenchOptions& o, EngineOptions eo, const st
     const int64_t accepted = s.accepted_draft_tokens - before.accepted_draft_tokens;
     const double rate = drafted > 0 ? static_cast<double>(accepted) / drafted : 0.0;
     const std::string estimate = k == 1 ? cat(tps * (1 + kReported) / (1 + rate)) : "-";
-    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld | %s |\n", o.batches[i], decode[i], tps, tps / decode[i],
-                static_cast<long long>(accepted), static_cast<long long>(drafted), estimate.c_str());
+    std::printf("| %d | %.1f | %.1f | %.2fx | %lld of %lld | %s | %s |\n", o.batches[i], decode[i], tps, tps / decode[i],
+                static_cast<long long>(accepted), static_cast<long long>(drafted), by_position(before, s).c_str(),
+                estimate.c_str());
   }
 }
 
