@@ -20,9 +20,9 @@
 namespace dsinfer::testing {
 
 enum class MtpWeights {
-  Random,         // eh_proj and the three norms random
-  EmbeddingOnly,  // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
-  HiddenOnly,     // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
+  Random,              // eh_proj and the three norms random
+  EmbeddingOnly,       // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
+  HiddenOnly,          // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
   HiddenOnlyHeadNorm,  // as HiddenOnly, but shared_head.norm random
 };
 
@@ -47,7 +47,8 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
     out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
     if (name.rfind(last, 0) != 0) continue;
     const std::string copy = mtp + name.substr(last.size());
-    const bool silenced = name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos;
+    const bool silenced =
+        name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos;
     out[copy] = kind != MtpWeights::Random && silenced
                     ? f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f))
                     : out[name];
@@ -67,7 +68,8 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
   std::vector<float> eh(static_cast<size_t>(h) * 2 * h, 0.0f);
   if (kind == MtpWeights::Random) eh = vec(eh.size(), [&] { return normal(rng); });
   const bool hidden_half = kind == MtpWeights::HiddenOnly || kind == MtpWeights::HiddenOnlyHeadNorm;
-  for (int i = 0; i < h && kind != MtpWeights::Random; ++i) eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
+  for (int i = 0; i < h && kind != MtpWeights::Random; ++i)
+    eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
   if (hidden_half) hnorm.assign(h, 1.0f);
   if (kind == MtpWeights::HiddenOnly) norms.head_norm.assign(h, 1.0f);
   out[mtp + "enorm.weight"] = f32_tensor({h}, norms.enorm);

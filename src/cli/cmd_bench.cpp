@@ -279,7 +279,8 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                                     o->mtp = true;
                                   },
                                   "mtp: decode again with the model's multi-token-prediction layer drafting "
-                                  "--num-speculative-tokens (at least 1) a step, instead of the ceiling (DeepSeek-V3 / R1)");
+                                  "--num-speculative-tokens (at least 1) a step, instead of the ceiling "
+                                  "(DeepSeek-V3 / R1)");
                            app.callback([o] { run_bench(*o); });
                          }});
 

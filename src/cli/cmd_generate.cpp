@@ -41,9 +41,11 @@ std::shared_ptr<const OutputGrammar> schema_grammar(const GenerateOptions& o, co
   const std::string text = o.json_schema.empty() ? read_text_file(o.json_schema_file) : o.json_schema;
   const auto schema = nlohmann::ordered_json::parse(text, nullptr, false);
   if (schema.is_discarded())
-    fail(o.json_schema.empty() ? "--json-schema-file " + o.json_schema_file : std::string("--json-schema"), " is not JSON");
+    fail(o.json_schema.empty() ? "--json-schema-file " + o.json_schema_file : std::string("--json-schema"),
+         " is not JSON");
   auto grammar = std::make_shared<const Grammar>(json_schema_grammar(schema));
-  return std::make_shared<const OutputGrammar>(std::move(grammar), std::make_shared<const TokenTrie>(m.require_tokenizer()));
+  auto trie = std::make_shared<const TokenTrie>(m.require_tokenizer());
+  return std::make_shared<const OutputGrammar>(std::move(grammar), std::move(trie));
 }
 
 // As llama.cpp reports it: the prompt's time to the first token, then the rate of the rest.

@@ -108,7 +108,8 @@ Tensor CausalLM::mtp_forward(const ForwardBatch& batch, const std::vector<int>& 
   Tensor hidden = mtp_arena_.tensor(act, {t, h});
   backend_.gather_rows(source, hidden_rows, hidden);
   LayerContext ctx{backend_, mtp_arena_, batch, cache.layer(config_.num_layers), act};
-  const MtpLayer::Output out = mtp_->forward(ctx, embed(batch, mtp_arena_), hidden, static_cast<float>(config_.rms_norm_eps));
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const MtpLayer::Output out = mtp_->forward(ctx, embed(batch, mtp_arena_), hidden, eps);
   // The logit rows' outputs outlive this pass's scratch, which the next pass reuses as it reads them.
   // A chained pass has no more rows than the pass before it, so only a first pass (which reads
   // the main model's hidden states) may grow the buffer.

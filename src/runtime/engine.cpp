@@ -29,8 +29,10 @@ const char* finish_reason_name(FinishReason r) {
 std::string speculation_summary(const EngineStats& s) {
   const double rate = s.draft_tokens > 0 ? 100.0 * s.accepted_draft_tokens / s.draft_tokens : 0.0;
   std::string by_position;
-  for (size_t p = 0; s.drafted_at.size() > 1 && p < s.drafted_at.size(); ++p)
-    by_position += cat(p ? ", " : "; by position ", static_cast<int>(100.0 * s.accepted_at[p] / std::max<int64_t>(1, s.drafted_at[p]) + 0.5), " %");
+  for (size_t p = 0; s.drafted_at.size() > 1 && p < s.drafted_at.size(); ++p) {
+    const double held = 100.0 * s.accepted_at[p] / std::max<int64_t>(1, s.drafted_at[p]);
+    by_position += cat(p ? ", " : "; by position ", static_cast<int>(held + 0.5), " %");
+  }
   return cat("speculative decoding: ", s.accepted_draft_tokens, " of ", s.draft_tokens, " drafted tokens accepted (",
              static_cast<int>(rate + 0.5), " %)", by_position);
 }

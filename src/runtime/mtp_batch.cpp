@@ -13,8 +13,8 @@ MtpBatch mtp_batch(const std::vector<MtpSeq>& seqs, int block_size) {
     if (q.kept < 1) continue;
     const int end = q.first + q.kept;
     if (q.first < 0 || end >= static_cast<int>(s.tokens.size()))
-      fail("MTP batch: positions ", q.first, "..", end - 1, " of request ", s.id, " need the tokens after them, and it has ",
-           s.tokens.size());
+      fail("MTP batch: positions ", q.first, "..", end - 1, " of request ", s.id,
+           " need the tokens after them, and it has ", s.tokens.size());
     SeqSlice slice;
     slice.query_start = b.num_tokens();
     slice.query_len = q.kept;

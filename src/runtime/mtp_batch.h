@@ -16,15 +16,15 @@ namespace dsinfer {
 
 struct MtpSeq {
   Sequence* seq;
-  int first = 0;      // the first position the step computed
-  int kept = 0;       // positions from `first` the step kept (seq->tokens holds the token after each)
-  int step_row = 0;   // the row of position `first` among the step's tokens
+  int first = 0;        // the first position the step computed
+  int kept = 0;         // positions from `first` the step kept (seq->tokens holds the token after each)
+  int step_row = 0;     // the row of position `first` among the step's tokens
   bool drafts = false;  // the sequence decodes next: its last position gets a logit row
 };
 
 struct MtpBatch {
   ForwardBatch batch;
-  std::vector<int> hidden_rows;  // per token: its position's row among the step's tokens
+  std::vector<int> hidden_rows;     // per token: its position's row among the step's tokens
   std::vector<Sequence*> drafting;  // the sequence of each logit row
 };
 

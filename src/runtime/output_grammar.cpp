@@ -24,8 +24,10 @@ int OutputGrammar::mask(const OutputGrammarState& s, float* logits, int vocab, c
     if (id >= 0 && id < vocab) allowed[id] = eos_allowed && s.text.complete();
   int left = 0;
   for (int id = 0; id < vocab; ++id) {
-    if (allowed[id]) ++left;
-    else logits[id] = -std::numeric_limits<float>::infinity();
+    if (allowed[id])
+      ++left;
+    else
+      logits[id] = -std::numeric_limits<float>::infinity();
   }
   return left;
 }

@@ -79,7 +79,8 @@ std::shared_ptr<const Grammar> forced_calls(const ApiRequest& r, const ServedMod
   if (!m.tool_calls || !m.chat_template)
     throw invalid_field("tool_choice", "forcing a tool call needs the server's tool-call parser (--tool-call-parser)");
   try {
-    auto g = std::make_shared<const Grammar>(tool_call_grammar(r.tools, r.tool_name, tool_call_format(m.chat_template->source())));
+    const ToolCallFormat form = tool_call_format(m.chat_template->source());
+    auto g = std::make_shared<const Grammar>(tool_call_grammar(r.tools, r.tool_name, form));
     GrammarState{*g};  // a start the recognizer cannot follow is refused here, not in the engine
     return g;
   } catch (const Error& e) {

@@ -102,7 +102,8 @@ std::string Metrics::render(const EngineStats& s) const {
   header(out, "dsinfer_spec_decode_accepted_tokens_per_position_total", "counter",
          "Drafted tokens accepted at each position of a step's drafts (1: the first).");
   for (size_t p = 0; p < s.accepted_at.size(); ++p)
-    out += cat("dsinfer_spec_decode_accepted_tokens_per_position_total{position=\"", p + 1, "\"} ", s.accepted_at[p], "\n");
+    out += cat("dsinfer_spec_decode_accepted_tokens_per_position_total{position=\"", p + 1, "\"} ", s.accepted_at[p],
+               "\n");
   scalar(out, "dsinfer_response_cache_hits_total", "counter", "Requests answered from the response cache.", double(cache_hits_.load()));
   scalar(out, "dsinfer_response_cache_misses_total", "counter", "Cacheable requests not found in the response cache.", double(cache_misses_.load()));
   scalar(out, "dsinfer_response_cache_errors_total", "counter", "Response cache operations that failed (the request was served without it).", double(cache_errors_.load()));

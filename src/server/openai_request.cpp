@@ -270,14 +270,16 @@ void parse_structured_output(const std::string& body_text, ApiRequest& r) {
   for (const char* name : {"response_format", "guided_json", "guided_choice"})
     if (auto it = body.find(name); it != body.end() && !it->is_null()) given.push_back(name);
   if (given.size() > 1)
-    throw invalid_field(given[1], std::string("give one of response_format, guided_json and guided_choice, not ") + given[0] + " too");
+    throw invalid_field(given[1], std::string("give one of response_format, guided_json and guided_choice, not ") +
+                                      given[0] + " too");
   if (given.empty()) return;
   const std::string name = given[0];
   const nlohmann::ordered_json& v = body[name];
   if (name == "guided_choice") {
     if (!v.is_array() || v.empty()) throw invalid_field("guided_choice", "must be a non-empty array of strings");
     for (const auto& c : v)
-      if (!c.is_string() || c.get<std::string>().empty()) throw invalid_field("guided_choice", "must list non-empty strings");
+      if (!c.is_string() || c.get<std::string>().empty())
+        throw invalid_field("guided_choice", "must list non-empty strings");
     r.grammar = compiled("guided_choice", [&] {
       Grammar g;
       const int root = g.add_rule();
@@ -286,7 +288,8 @@ void parse_structured_output(const std::string& body_text, ApiRequest& r) {
       return g;
     });
   } else if (name == "guided_json") {
-    const nlohmann::ordered_json schema = v.is_string() ? nlohmann::ordered_json::parse(v.get<std::string>(), nullptr, false) : v;
+    const nlohmann::ordered_json schema =
+        v.is_string() ? nlohmann::ordered_json::parse(v.get<std::string>(), nullptr, false) : v;
     if (schema.is_discarded()) throw invalid_field("guided_json", "is a string that is not JSON");
     r.grammar = compiled("guided_json", [&] { return json_schema_grammar(schema); });
   } else {
@@ -298,7 +301,8 @@ void parse_structured_output(const std::string& body_text, ApiRequest& r) {
     } else if (*type == "json_schema") {
       const auto spec = v.find("json_schema");
       if (spec == v.end() || !spec->is_object() || !spec->contains("schema"))
-        throw invalid_field("response_format", "json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}");
+        throw invalid_field("response_format",
+                            "json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}");
       r.grammar = compiled("response_format", [&] { return json_schema_grammar((*spec)["schema"]); });
     } else {
       throw invalid_field("response_format", "type must be text, json_object or json_schema");

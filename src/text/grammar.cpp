@@ -44,7 +44,8 @@ int Grammar::add_rule() {
 
 void Grammar::add_alternative(int rule, Sequence seq) {
   for (const GrammarElement& e : seq)
-    if (e.kind == GrammarElement::Kind::End || (e.kind == GrammarElement::Kind::Rule && (e.rule < 0 || e.rule >= num_rules())))
+    if (e.kind == GrammarElement::Kind::End ||
+        (e.kind == GrammarElement::Kind::Rule && (e.rule < 0 || e.rule >= num_rules())))
       fail("grammar: rule ", rule, " refers to a rule that does not exist");
   seq.push_back(GrammarElement{});  // End
   rules_.at(rule).push_back(std::move(seq));
@@ -63,7 +64,8 @@ void Grammar::check() const {
   std::vector<char> nullable(rules_.size(), 0);
   auto seq_nullable = [&](const Sequence& seq) {
     for (const GrammarElement& e : seq)
-      if (e.kind == GrammarElement::Kind::Bytes || (e.kind == GrammarElement::Kind::Rule && !nullable[e.rule])) return false;
+      if (e.kind == GrammarElement::Kind::Bytes || (e.kind == GrammarElement::Kind::Rule && !nullable[e.rule]))
+        return false;
     return true;
   };
   for (bool changed = true; changed;) {
@@ -85,7 +87,10 @@ void Grammar::check() const {
   std::function<void(int)> visit = [&](int r) {
     mark[r] = 1;
     for (int next : first[r]) {
-      if (mark[next] == 1) fail("grammar: rule ", next, " can reach itself before any byte (a schema that refers to itself, e.g. \"$ref\": \"#\", without a value in between)");
+      if (mark[next] == 1)
+        fail("grammar: rule ", next,
+             " can reach itself before any byte (a schema that refers to itself, e.g. \"$ref\": \"#\", without a value "
+             "in between)");
       if (mark[next] == 0) visit(next);
     }
     mark[r] = 2;

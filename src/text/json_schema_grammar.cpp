@@ -51,17 +51,12 @@ class SchemaCompiler {
     plain.set['"' >> 6] &= ~(uint64_t{1} << ('"' & 63));
     plain.set['\\' >> 6] &= ~(uint64_t{1} << ('\\' & 63));
     // Well-formed UTF-8 only: no overlong forms, surrogates or code points past U+10FFFF.
-    return char_ = rule({Seq{plain},
-                         Seq{E::range(0xc2, 0xdf), cont},
-                         Seq{E::bytes("\xe0"), E::range(0xa0, 0xbf), cont},
-                         Seq{E::range(0xe1, 0xec), cont, cont},
-                         Seq{E::bytes("\xed"), E::range(0x80, 0x9f), cont},
-                         Seq{E::range(0xee, 0xef), cont, cont},
-                         Seq{E::bytes("\xf0"), E::range(0x90, 0xbf), cont, cont},
-                         Seq{E::range(0xf1, 0xf3), cont, cont, cont},
-                         Seq{E::bytes("\xf4"), E::range(0x80, 0x8f), cont, cont},
-                         Seq{E::bytes("\\"), E::bytes("\"\\/bfnrt")},
-                         Seq{E::bytes("\\"), E::bytes("u"), hex, hex, hex, hex}});
+    return char_ = rule(
+               {Seq{plain}, Seq{E::range(0xc2, 0xdf), cont}, Seq{E::bytes("\xe0"), E::range(0xa0, 0xbf), cont},
+                Seq{E::range(0xe1, 0xec), cont, cont}, Seq{E::bytes("\xed"), E::range(0x80, 0x9f), cont},
+                Seq{E::range(0xee, 0xef), cont, cont}, Seq{E::bytes("\xf0"), E::range(0x90, 0xbf), cont, cont},
+                Seq{E::range(0xf1, 0xf3), cont, cont, cont}, Seq{E::bytes("\xf4"), E::range(0x80, 0x8f), cont, cont},
+                Seq{E::bytes("\\"), E::bytes("\"\\/bfnrt")}, Seq{E::bytes("\\"), E::bytes("u"), hex, hex, hex, hex}});
   }
 
   // Between min and max (-1: no bound) copies of `item` (its elements), each after the first
@@ -112,15 +107,17 @@ class SchemaCompiler {
   int integer_part() {
     if (int_ >= 0) return int_;
     const int digits = repeat(Seq{E::range('0', '9')}, Seq{}, 0, -1);
-    return int_ = rule({Seq{E::bytes("-"), E::bytes("0")}, Seq{E::bytes("0")},
-                        Seq{E::bytes("-"), E::range('1', '9'), E::ref(digits)}, Seq{E::range('1', '9'), E::ref(digits)}});
+    return int_ =
+               rule({Seq{E::bytes("-"), E::bytes("0")}, Seq{E::bytes("0")},
+                     Seq{E::bytes("-"), E::range('1', '9'), E::ref(digits)}, Seq{E::range('1', '9'), E::ref(digits)}});
   }
 
   int number() {
     if (number_ >= 0) return number_;
     const int digits = repeat(Seq{E::range('0', '9')}, Seq{}, 1, -1);
     const int frac = rule({Seq{}, Seq{E::bytes("."), E::ref(digits)}});
-    const int exp = rule({Seq{}, Seq{E::bytes("eE"), E::ref(digits)}, Seq{E::bytes("eE"), E::bytes("+-"), E::ref(digits)}});
+    const int exp =
+        rule({Seq{}, Seq{E::bytes("eE"), E::ref(digits)}, Seq{E::bytes("eE"), E::bytes("+-"), E::ref(digits)}});
     return number_ = rule({Seq{E::ref(integer_part()), E::ref(frac), E::ref(exp)}});
   }
 
@@ -153,7 +150,8 @@ class SchemaCompiler {
   }
 
   // open ws ( close | items ws close ), with no two whitespace rules side by side.
-  int bracketed(std::string_view open, std::string_view close, const Seq& item, const Seq& sep, int64_t min, int64_t max) {
+  int bracketed(std::string_view open, std::string_view close, const Seq& item, const Seq& sep, int64_t min,
+                int64_t max) {
     Seq head;
     append(head, open);
     head.push_back(E::ref(ws()));
@@ -276,10 +274,10 @@ class SchemaCompiler {
   }
 
   static bool annotation(const std::string& key) {
-    static const std::set<std::string> keys = {"title",    "description", "default",   "examples",   "format",
-                                               "$schema",  "$id",         "$comment",  "$defs",      "definitions",
-                                               "deprecated", "readOnly",  "writeOnly", "contentMediaType",
-                                               "contentEncoding"};
+    static const std::set<std::string> keys = {
+        "title",     "description",      "default",        "examples",    "format",     "$schema",
+        "$id",       "$comment",         "$defs",          "definitions", "deprecated", "readOnly",
+        "writeOnly", "contentMediaType", "contentEncoding"};
     return keys.count(key) > 0;
   }
 
@@ -287,9 +285,10 @@ class SchemaCompiler {
   // alone ($ref, enum, const, anyOf, oneOf, allOf) has no other beside it but `type` for enum and
   // const (whose values are then kept to the type), so nothing given is left unenforced.
   void check_keywords(const json& s, const std::string& path) {
-    static const std::set<std::string> handled = {
-        "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
-        "maxLength", "enum", "const", "anyOf", "oneOf", "allOf", "$ref"};
+    static const std::set<std::string> handled = {"type",      "properties", "required", "additionalProperties",
+                                                  "items",     "minItems",   "maxItems", "minLength",
+                                                  "maxLength", "enum",       "const",    "anyOf",
+                                                  "oneOf",     "allOf",      "$ref"};
     static const std::set<std::string> alone = {"$ref", "enum", "const", "anyOf", "oneOf", "allOf"};
     std::vector<std::string> assertions;
     for (auto it = s.begin(); it != s.end(); ++it) {
@@ -337,7 +336,8 @@ class SchemaCompiler {
     }
     for (const char* key : {"anyOf", "oneOf"})
       if (s.contains(key)) {
-        if (!s[key].is_array() || s[key].empty()) fail("JSON schema at ", path, ": ", key, " must be a non-empty array");
+        if (!s[key].is_array() || s[key].empty())
+          fail("JSON schema at ", path, ": ", key, " must be a non-empty array");
         std::vector<Seq> alts;
         for (size_t i = 0; i < s[key].size(); ++i)
           alts.push_back(Seq{E::ref(value(s[key][i], path + "/" + key + "/" + std::to_string(i)))});

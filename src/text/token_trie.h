@@ -24,7 +24,7 @@ class TokenTrie {
  private:
   struct Node {
     std::vector<std::pair<uint8_t, int>> children;  // (byte, node), sorted
-    std::vector<int> tokens;                         // the tokens that end here
+    std::vector<int> tokens;                        // the tokens that end here
   };
   class Walk;
 

@@ -28,8 +28,8 @@ int call_rule(Grammar& g, const json& tool, size_t index, ToolCallFormat format)
     fail(where, " (", name, ") parameters: ", e.what());
   }
   const bool v3 = format == ToolCallFormat::V3;
-  const std::string head = std::string(kCallBegin) + (v3 ? "function" + std::string(kSep) + name + "\n```json\n"
-                                                         : name + std::string(kSep));
+  const std::string head =
+      std::string(kCallBegin) + (v3 ? "function" + std::string(kSep) + name + "\n```json\n" : name + std::string(kSep));
   const std::string tail = (v3 ? "\n```" : "") + std::string(kCallEnd);
   const int r = g.add_rule();
   g.add_alternative(r, {E::ref(g.literal(head)), E::ref(args), E::ref(g.literal(tail))});

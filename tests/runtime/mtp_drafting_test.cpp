@@ -114,8 +114,8 @@ TEST(MtpLayer, JoinsTheEmbeddingOfTheTokenAfterEachPosition) {
   const std::vector<float> ones(m.norms.enorm.size(), 1.0f);
   for (int i = 0; i < 9; ++i) {
     const std::vector<float> e = row_f32(store, "model.embed_tokens.weight", s.tokens[i + 1]);
-    const std::vector<double> x = rms_norm(rms_norm(std::vector<double>(e.begin(), e.end()), m.norms.enorm, eps),
-                                           m.norms.head_norm, eps);
+    const std::vector<double> x =
+        rms_norm(rms_norm(std::vector<double>(e.begin(), e.end()), m.norms.enorm, eps), m.norms.head_norm, eps);
     const double scale = max_abs(got, static_cast<size_t>(i) * vocab, vocab);
     for (int v = 0; v < vocab; v += 97) {
       const std::vector<float> w = row_f32(store, "lm_head.weight", v);
@@ -228,7 +228,7 @@ TEST(MtpLayer, LoadsOnlyWhereTheCheckpointHasOne) {
 }
 
 TEST(MtpBatch, EachKeptPositionTakesTheTokenAfterItAndItsStepRow) {
-  Sequence a = sequence({10, 11, 12, 13, 14, 15});  // a decode step kept positions 3 and 4, sampled 15
+  Sequence a = sequence({10, 11, 12, 13, 14, 15});      // a decode step kept positions 3 and 4, sampled 15
   Sequence b = sequence({20, 21, 22, 23, 24, 25, 26});  // a prompt chunk over positions 0..2
   b.blocks = {7, 5};
   const MtpBatch m = mtp_batch({{&a, 3, 2, 0, true}, {&b, 0, 3, 2, false}, {&a, 0, 0, 5, true}}, kBlock);
@@ -383,7 +383,8 @@ TEST(MtpDrafting, OutputIsWhatItIsWithoutDrafts) {
   s.accepted_draft_tokens = 10;
   s.drafted_at = {10, 5};
   s.accepted_at = {8, 2};
-  EXPECT_EQ(speculation_summary(s), "speculative decoding: 10 of 15 drafted tokens accepted (67 %); by position 80 %, 40 %");
+  EXPECT_EQ(speculation_summary(s),
+            "speculative decoding: 10 of 15 drafted tokens accepted (67 %); by position 80 %, 40 %");
 }
 
 TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
@@ -391,7 +392,7 @@ TEST(MtpDrafting, AcceptsExactlyTheDraftsThatHold) {
   int64_t accepted = 0;
   std::vector<GenerationRequest> reqs = requests();
   for (int token : {3, 77}) reqs.push_back(greedy({token}, 40));  // outputs that repeat a token
-  for (GenerationRequest r : reqs) {  // one at a time, greedy
+  for (GenerationRequest r : reqs) {                              // one at a time, greedy
     r.sampling.temperature = 0.0f;
     const Generated run = generate(*m.model, *m.backend, {r}, 1);
     EXPECT_EQ(run.tokens, generate(*m.model, *m.backend, {r}, 0).tokens);
@@ -416,7 +417,8 @@ TEST(MtpDrafting, TwoRanksDraftAsOneDoes) {
     lo.model.mtp = true;
     LoadedModel m = load_for_generation(dir.path().string(), lo);
     // Together, then one alone (whose steps, and so its drafts, do not depend on arrival times).
-    return std::make_pair(generate(*m.model, *m.backend, requests(), 3), generate(*m.model, *m.backend, {requests()[1]}, 3));
+    return std::make_pair(generate(*m.model, *m.backend, requests(), 3),
+                          generate(*m.model, *m.backend, {requests()[1]}, 3));
   };
   const auto [one, one_alone] = run(1);
   const auto [two, two_alone] = run(2);

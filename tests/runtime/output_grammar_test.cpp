@@ -1,6 +1,8 @@
 // Structured outputs in the engine: the vocabulary trie finds exactly the tokens a grammar state
 // takes, and generated outputs (greedy, sampled, with drafts) are texts of the grammar that end
 // the request once nothing more can follow.
+#include "runtime/output_grammar.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,7 +14,6 @@
 #include "io/model_dir.h"
 #include "runtime/engine.h"
 #include "runtime/ngram_drafter.h"
-#include "runtime/output_grammar.h"
 #include "text/json_schema_grammar.h"
 #include "text/tokenizer.h"
 
@@ -75,7 +76,7 @@ TEST(OutputGrammar, MasksUntilItsStartTokenThenHoldsTheText) {
   ASSERT_TRUE(s.active);
   const int left = g->mask(s, logits.data(), trie()->vocab_size(), {7});
   EXPECT_GT(left, 0);
-  EXPECT_LT(left, 100);  // "{" with or without whitespace after it
+  EXPECT_LT(left, 100);                // "{" with or without whitespace after it
   EXPECT_TRUE(std::isinf(logits[7]));  // no EOS before the text is whole
   EXPECT_THROW(g->advance(s, tokenizer().encode("[", false)[0], {7}), Error);
 }
@@ -134,7 +135,8 @@ TEST(OutputGrammar, GeneratedTextIsAWholeTextOfTheSchema) {
     const auto j = nlohmann::json::parse(text, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << text;
     EXPECT_TRUE(j.contains("color")) << text;
-    for (auto it = j.begin(); it != j.end(); ++it) EXPECT_TRUE(it.key() == "color" || it.key() == "size" || it.key() == "tags") << text;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      EXPECT_TRUE(it.key() == "color" || it.key() == "size" || it.key() == "tags") << text;
   }
   // Drafts (prompt lookup: the outputs repeat their whitespace) are checked against the grammar as
   // the model's own tokens are: the same outputs.
@@ -160,7 +162,8 @@ TEST(OutputGrammar, EndsTheOutputWhenClosedWhateverBarsTheEos) {
     r.ignore_eos = ignore_eos;
     r.min_tokens = ignore_eos ? 0 : 40;
     const ojson choice = ojson::parse(R"({"enum": ["alpha", "beta"]})");
-    r.sampling.grammar = std::make_shared<OutputGrammar>(std::make_shared<const Grammar>(json_schema_grammar(choice)), trie());
+    r.sampling.grammar =
+        std::make_shared<OutputGrammar>(std::make_shared<const Grammar>(json_schema_grammar(choice)), trie());
     const Output out = generate(*m.model, *m.backend, {r}, 0)[0];
     const std::string text = tokenizer().decode(out.tokens, true);
     EXPECT_TRUE(text == "\"alpha\"" || text == "\"beta\"") << text;

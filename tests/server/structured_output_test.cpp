@@ -52,7 +52,8 @@ void expect_person(const std::string& text) {
   ASSERT_FALSE(j.is_discarded()) << text;
   EXPECT_TRUE(j["name"] == "Ann" || j["name"] == "Bo") << text;
   EXPECT_TRUE(j["age"] == 30 || j["age"] == 40) << text;
-  for (auto it = j.begin(); it != j.end(); ++it) EXPECT_TRUE(it.key() == "name" || it.key() == "age" || it.key() == "pets");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    EXPECT_TRUE(it.key() == "name" || it.key() == "age" || it.key() == "pets");
 }
 
 }  // namespace
@@ -75,7 +76,8 @@ TEST_F(StructuredOutput, AJsonSchemaHoldsTheAnswerSampledOrGreedyStreamedOrNot) 
 TEST_F(StructuredOutput, JsonModeAndChoices) {
   // A random model's object may not close within 60 tokens: what it wrote is the start of one,
   // and whole when it stopped.
-  auto res = server_->post("/v1/chat/completions", chat({{"response_format", {{"type", "json_object"}}}, {"max_tokens", 60}}));
+  auto res =
+      server_->post("/v1/chat/completions", chat({{"response_format", {{"type", "json_object"}}}, {"max_tokens", 60}}));
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   const json r = json::parse(res->body);
@@ -86,19 +88,22 @@ TEST_F(StructuredOutput, JsonModeAndChoices) {
   EXPECT_TRUE(state.accept(object)) << object;
   EXPECT_EQ(c["finish_reason"] == "stop", state.closed()) << object;
   for (int seed : {1, 2, 3}) {
-    const std::string choice = answer("/v1/completions", {{"prompt", "Yes or no?"}, {"max_tokens", 10}, {"seed", seed},
-                                                          {"guided_choice", {"yes", "no", "maybe not"}}});
+    const std::string choice = answer(
+        "/v1/completions",
+        {{"prompt", "Yes or no?"}, {"max_tokens", 10}, {"seed", seed}, {"guided_choice", {"yes", "no", "maybe not"}}});
     EXPECT_TRUE(choice == "yes" || choice == "no" || choice == "maybe not") << choice;
   }
 }
 
 TEST_F(StructuredOutput, WhatCannotBeEnforcedIsRefusedByName) {
   const json pattern = {{"type", "string"}, {"pattern", "^[a-z]+$"}};
-  EXPECT_NE(answer("/v1/chat/completions",
-                   chat({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", pattern}}}}}}),
-                   400)
-                .find("pattern"),
-            std::string::npos);
+  EXPECT_NE(
+      answer(
+          "/v1/chat/completions",
+          chat({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", pattern}}}}}}),
+          400)
+          .find("pattern"),
+      std::string::npos);
   EXPECT_NE(answer("/v1/chat/completions", chat({{"response_format", {{"type", "yaml"}}}}), 400).find("json_schema"),
             std::string::npos);
   EXPECT_NE(answer("/v1/chat/completions",
@@ -128,8 +133,12 @@ TEST(ForcedToolCalls, RequiredOrNamedCallsComeBackAsToolCalls) {
   ServerProcess server("ds3-tiny");
   ASSERT_TRUE(server.ready());
   auto ask = [&](const json& choice, int seed) {
-    json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Rome?"}}}}, {"tools", kTools},
-                 {"tool_choice", choice}, {"max_tokens", 400}, {"seed", seed}, {"return_token_ids", true}};
+    json body = {{"messages", {{{"role", "user"}, {"content", "Weather in Rome?"}}}},
+                 {"tools", kTools},
+                 {"tool_choice", choice},
+                 {"max_tokens", 400},
+                 {"seed", seed},
+                 {"return_token_ids", true}};
     auto res = server.post("/v1/chat/completions", body);
     EXPECT_TRUE(res);
     EXPECT_EQ(res->status, 200) << res->body;
@@ -158,7 +167,8 @@ TEST(ForcedToolCalls, RequiredOrNamedCallsComeBackAsToolCalls) {
   ASSERT_EQ(named["message"]["tool_calls"].size(), 1u);
   EXPECT_EQ(named["message"]["tool_calls"][0]["function"]["name"], "now");
   auto unknown = server.post("/v1/chat/completions",
-                             {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", kTools},
+                             {{"messages", {{{"role", "user"}, {"content", "x"}}}},
+                              {"tools", kTools},
                               {"tool_choice", {{"type", "function"}, {"function", {{"name", "delete_all"}}}}}});
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 400) << unknown->body;

@@ -1,9 +1,10 @@
 // Structured outputs' grammars: the byte recognizer and the JSON Schema compiler. A text is
 // accepted when every byte is and the state is then complete; prefixes of valid texts stay alive.
+#include "text/json_schema_grammar.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "text/json_schema_grammar.h"
 
 using namespace dsinfer;
 using json = nlohmann::ordered_json;
@@ -45,8 +46,8 @@ TEST(Grammar, RecognizesByteByByteAndKeepsEveryWay) {
   g.set_root(root);
   GrammarState s(g);
   EXPECT_TRUE(s.accept("ab"));
-  EXPECT_TRUE(s.complete());   // "ab" is a sentence
-  EXPECT_FALSE(s.closed());    // and "abc7" may still come
+  EXPECT_TRUE(s.complete());  // "ab" is a sentence
+  EXPECT_FALSE(s.closed());   // and "abc7" may still come
   EXPECT_FALSE(s.accept("x"));
   EXPECT_TRUE(s.accept("c"));  // a failed byte left the state as it was
   EXPECT_FALSE(s.complete());
@@ -68,9 +69,10 @@ TEST(JsonSchemaGrammar, JsonModeTakesAnyObjectAndOnlyObjects) {
     EXPECT_TRUE(accepts(g, ok)) << ok;
   for (const char* bad : {"[1]", "1", R"({"a" 1})", R"({"a":1,})", R"({"a":01})", R"({"a":"\q"})", "{'a':1}",
                           R"({"a":"line
-break"})", R"({"a":1}})"})
+break"})",
+                          R"({"a":1}})"})
     EXPECT_FALSE(accepts(g, bad)) << bad;
-  EXPECT_FALSE(accepts(g, "{\"a\":\"\xff\"}"));  // not UTF-8
+  EXPECT_FALSE(accepts(g, "{\"a\":\"\xff\"}"));          // not UTF-8
   EXPECT_FALSE(accepts(g, "{\"a\":\"\xe0\x80\x80\"}"));  // overlong
   EXPECT_FALSE(accepts(g, "{\"a\":\"\xed\xa0\x80\"}"));  // a surrogate
   EXPECT_TRUE(accepts(g, "{\"a\":\"\xf0\x9f\x98\x80\", \"n\": [-0, 1e5, 0.5, -1.25E-3]}"));
@@ -123,7 +125,8 @@ TEST(JsonSchemaGrammar, ValuesCountsAndChoices) {
   EXPECT_TRUE(accepts(schema(R"({"type": "array", "minItems": 1})"), R"([1, "a", {}])"));
   EXPECT_FALSE(accepts(schema(R"({"type": "array", "minItems": 1})"), "[]"));
   EXPECT_TRUE(accepts(schema("{}"), "[1]"));
-  EXPECT_TRUE(accepts(schema(R"({"type": "object", "additionalProperties": {"type": "integer"}})"), R"({"a":1,"b":2})"));
+  EXPECT_TRUE(
+      accepts(schema(R"({"type": "object", "additionalProperties": {"type": "integer"}})"), R"({"a":1,"b":2})"));
   EXPECT_FALSE(accepts(schema(R"({"type": "object", "additionalProperties": {"type": "integer"}})"), R"({"a":"1"})"));
 }
 

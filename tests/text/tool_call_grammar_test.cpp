@@ -1,11 +1,12 @@
 // Forced tool calls' grammar: DeepSeek's call blocks in both forms, the tools' argument schemas
 // held, what the tool-call parser reads back.
+#include "text/tool_call_grammar.h"
+
 #include <gtest/gtest.h>
 
 #include "../fixture_util.h"
 #include "core/error.h"
 #include "io/json_file.h"
-#include "text/tool_call_grammar.h"
 #include "text/tool_call_parser.h"
 
 using namespace dsinfer;
@@ -39,22 +40,22 @@ bool accepts(const Grammar& g, const std::string& text) {
 
 TEST(ToolCallGrammar, V3CallsOfTheToolsWithTheirArguments) {
   const Grammar any = tool_call_grammar(kTools, "", ToolCallFormat::V3);
-  const std::string one = "<｜tool▁calls▁begin｜>" + v3_call("get_weather", R"({"city": "Rome"})") + "<｜tool▁calls▁end｜>";
+  const std::string one =
+      "<｜tool▁calls▁begin｜>" + v3_call("get_weather", R"({"city": "Rome"})") + "<｜tool▁calls▁end｜>";
   EXPECT_TRUE(accepts(any, one));
   const std::vector<ToolCall> calls = parsed(one);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].name, "get_weather");
   EXPECT_EQ(calls[0].arguments, R"({"city": "Rome"})");
-  const std::string two = "<｜tool▁calls▁begin｜>" + v3_call("now", "{}") + "\n" + v3_call("get_weather", R"({"city":"Paris"})") +
-                          "<｜tool▁calls▁end｜>";
+  const std::string two = "<｜tool▁calls▁begin｜>" + v3_call("now", "{}") + "\n" +
+                          v3_call("get_weather", R"({"city":"Paris"})") + "<｜tool▁calls▁end｜>";
   EXPECT_TRUE(accepts(any, two));
   EXPECT_EQ(parsed(two).size(), 2u);
   const std::vector<std::string> bad_texts = {
       "<｜tool▁calls▁begin｜>" + v3_call("get_weather", R"({"city": "Oslo"})") + "<｜tool▁calls▁end｜>",
       "<｜tool▁calls▁begin｜>" + v3_call("delete_all", "{}") + "<｜tool▁calls▁end｜>",
       "<｜tool▁calls▁begin｜><｜tool▁calls▁end｜>", "Sure! " + one};
-  for (const std::string& bad : bad_texts)
-    EXPECT_FALSE(accepts(any, bad)) << bad;
+  for (const std::string& bad : bad_texts) EXPECT_FALSE(accepts(any, bad)) << bad;
   // Named: that function, once.
   const Grammar named = tool_call_grammar(kTools, "now", ToolCallFormat::V3);
   EXPECT_TRUE(accepts(named, "<｜tool▁calls▁begin｜>" + v3_call("now", "{}") + "<｜tool▁calls▁end｜>"));
@@ -64,7 +65,8 @@ TEST(ToolCallGrammar, V3CallsOfTheToolsWithTheirArguments) {
 
 TEST(ToolCallGrammar, V31FormAndTheTemplatesThatWriteEach) {
   const Grammar g = tool_call_grammar(kTools, "get_weather", ToolCallFormat::V31);
-  const std::string text = R"(<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city":"Paris"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>)";
+  const std::string text =
+      R"(<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city":"Paris"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>)";
   EXPECT_TRUE(accepts(g, text));
   ASSERT_EQ(parsed(text).size(), 1u);
   // V3's template (the fixture's) fences the arguments; V3.1's writes NAME<sep>ARGS.
