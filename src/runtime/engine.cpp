@@ -111,6 +111,9 @@ struct Engine::Impl {
   // is gone) and stores each decoding sequence's draft for its next step.
   void propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch, const std::vector<int>& kept,
                    const std::vector<bool>& finished);
+  // Appends the logprobs of the prompt tokens the step's rows from `row` score
+  // (request.prompt_logprobs); returns how many rows they were.
+  int score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row);
   // The argmax id of each row of device logits (-1 for a row with NaN).
   std::vector<int> argmax(const Tensor& logits);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
@@ -145,9 +148,14 @@ struct Engine::Impl {
 
 namespace {
 
-// An event carrying the sequence's counts; the caller adds the token or the finish reason.
-TokenEvent event_for(const Sequence& s) {
+// An event carrying the sequence's counts (and, the first time, its prompt logprobs); the caller
+// adds the token or the finish reason.
+TokenEvent event_for(Sequence& s) {
   TokenEvent ev;
+  if (s.request.prompt_logprobs >= 0 && !s.prompt_logprobs_sent) {  // with the first event
+    ev.prompt_logprobs = std::move(s.prompt_logprobs);
+    s.prompt_logprobs_sent = true;
+  }
   ev.request_id = s.id;
   ev.prompt_tokens = s.prompt_len;
   ev.completion_tokens = static_cast<int>(s.generated.size());
@@ -213,6 +221,10 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
       b.positions.push_back(p);
       b.slots.push_back(s.blocks[p / b.block_size] * b.block_size + p % b.block_size);
     }
+    // Rows scoring prompt tokens (request.prompt_logprobs), then the sampling rows.
+    const int scored = s.prompt_logprob_rows(sc.num_tokens);
+    const int first_scored = std::max(s.computed, static_cast<int>(s.prompt_logprobs.size()));
+    for (int r = 0; r < scored; ++r) b.logit_rows.push_back(slice.query_start + first_scored - s.computed + r);
     // A sampling sequence's last token gives its next one; each draft before it gives the token after it.
     if (sc.samples)
       for (int d = sc.drafts; d >= 0; --d) b.logit_rows.push_back(b.num_tokens() - 1 - d);
@@ -245,9 +257,12 @@ void Engine::Impl::step() {
   std::vector<bool> finished(plan.size(), false);
   for (size_t i = 0; i < plan.size(); ++i) {
     const ScheduledSeq& sc = plan[i];
-    if (!sc.samples) {
-      kept[i] = sc.num_tokens;
-      scheduler.complete(*sc.seq, kept[i]);
+    row += score_prompt(sc, logits, row);
+    if (!sc.samples || sc.seq->request.max_tokens == 0) {
+      scheduler.complete(*sc.seq, sc.num_tokens);
+      // A prompt scored with nothing to generate ends once it is computed (and is gone).
+      if (sc.samples) finish(sc.seq->id, FinishReason::Length);
+      else kept[i] = sc.num_tokens;
       continue;
     }
     const uint64_t id = sc.seq->id;
@@ -308,6 +323,17 @@ void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const Forw
   }
 }
 
+int Engine::Impl::score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row) {
+  Sequence& s = *sc.seq;
+  const int rows = s.prompt_logprob_rows(sc.num_tokens);
+  for (int r = 0; r < rows; ++r) {
+    const int p = static_cast<int>(s.prompt_logprobs.size());  // scores the token at p + 1
+    s.prompt_logprobs.push_back(
+        token_logprob(l.host + (row + r) * l.vocab, static_cast<int>(l.vocab), s.tokens[p + 1], s.request.prompt_logprobs));
+  }
+  return rows;
+}
+
 std::vector<int> Engine::Impl::argmax(const Tensor& logits) {
   const int64_t rows = logits.dim(0);
   if (argmax_ids.bytes() < static_cast<size_t>(rows) * sizeof(int)) argmax_ids = backend.alloc(rows * sizeof(int) * 2);
@@ -326,7 +352,9 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
     return l;
   }
   bool argmax_only = true;
-  for (const ScheduledSeq& sc : plan) argmax_only = argmax_only && !(sc.samples && needs_logits_row(sc.seq->request.sampling));
+  for (const ScheduledSeq& sc : plan)
+    argmax_only = argmax_only && !(sc.samples && needs_logits_row(sc.seq->request.sampling)) &&
+                  sc.seq->prompt_logprob_rows(sc.num_tokens) == 0;
   if (!argmax_only) {
     host_logits.resize(static_cast<size_t>(logits.numel()));
     backend.copy_to_host(logits, host_logits.data());
@@ -482,7 +510,10 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback callback) {
     if (t < 0 || t >= vocab) fail("prompt token id ", t, " is outside the vocabulary of ", vocab);
   for (auto [t, bias] : request.sampling.logit_bias)
     if (t < 0 || t >= vocab) fail("logit_bias token id ", t, " is outside the vocabulary of ", vocab);
-  if (request.max_tokens < 1) fail("max_tokens must be at least 1 (got ", request.max_tokens, ")");
+  if (request.max_tokens < (request.prompt_logprobs >= 0 ? 0 : 1))
+    fail("max_tokens must be at least 1, or 0 with prompt logprobs (got ", request.max_tokens, ")");
+  if (request.prompt_logprobs > kMaxTopLogprobs)
+    fail("prompt_logprobs must be at most ", kMaxTopLogprobs, " (got ", request.prompt_logprobs, ")");
   if (request.min_tokens < 0 || request.min_tokens > request.max_tokens)
     fail("min_tokens must be 0..max_tokens ", request.max_tokens, " (got ", request.min_tokens, ")");
   const int64_t total = static_cast<int64_t>(request.prompt.size()) + request.max_tokens;

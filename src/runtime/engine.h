@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "runtime/drafter.h"
+#include "runtime/sampler.h"
 #include "runtime/sampling_params.h"
 
 namespace dsinfer {
@@ -32,6 +33,11 @@ struct GenerationRequest {
   bool ignore_eos = false;   // suppress eos ids entirely (they are never sampled)
   int min_tokens = 0;        // eos ids are never sampled before this many tokens (vLLM's min_tokens)
   int priority = 0;          // lower runs first; FIFO within a level
+  // >= 0: the log-probability of every prompt token after the first (from the model's raw logits
+  // at the position before it) and this many alternatives, sent with the request's first event
+  // (OpenAI's echo, vLLM's prompt_logprobs). Such a prompt is computed whole (no prefix cache),
+  // and max_tokens may be 0: the prompt scored, nothing generated.
+  int prompt_logprobs = -1;
 };
 
 struct TokenEvent {
@@ -44,6 +50,7 @@ struct TokenEvent {
   int prompt_tokens = 0, completion_tokens = 0;
   int cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
   std::string error;         // set when reason == Error
+  std::vector<SampleResult> prompt_logprobs;  // on the first event, when the request asked for them
 };
 
 // Called on the engine thread for every generated token and once more (or on the last token)

@@ -55,6 +55,17 @@ void fill_logprobs(const float* logits, int vocab, int top_n, SampleResult& r) {
   for (int i = 0; i < top_n; ++i) r.top_logprobs.emplace_back(idx[i], logits[idx[i]] - lse);
 }
 
+}  // namespace
+
+SampleResult token_logprob(const float* logits, int vocab, int token, int top_n) {
+  SampleResult r;
+  r.token = token;
+  fill_logprobs(logits, vocab, top_n, r);
+  return r;
+}
+
+namespace {
+
 // Candidates (id, prob) after temperature, top-k, top-p and min-p, sorted by probability.
 std::vector<std::pair<int, float>> filtered_candidates(const float* logits, int vocab, const SamplingParams& p) {
   std::vector<int> idx(vocab);

@@ -21,6 +21,10 @@ struct SampleContext {
   const std::vector<int>* banned = nullptr;     // never sampled
 };
 
+// The log-softmax of `token` in raw logits, with the `top_n` most likely tokens' (a prompt
+// token's logprob).
+SampleResult token_logprob(const float* logits, int vocab, int token, int top_n);
+
 // `logits` is modified in place (penalties, bans, filtering).
 SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, const SampleContext& ctx,
                           std::mt19937_64& rng);

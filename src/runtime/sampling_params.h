@@ -10,6 +10,9 @@ namespace dsinfer {
 
 class OutputGrammar;
 
+// The most alternatives a logprob reports (OpenAI's bound).
+constexpr int kMaxTopLogprobs = 20;
+
 struct SamplingParams {
   float temperature = 1.0f;  // 0 = greedy
   int top_k = 0;             // 0 = off

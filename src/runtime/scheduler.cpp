@@ -14,6 +14,13 @@ void Scheduler::insert_waiting(std::unique_ptr<Sequence> s) {
 
 void Scheduler::add(std::unique_ptr<Sequence> seq) { insert_waiting(std::move(seq)); }
 
+// A prompt scored for its logprobs takes kPromptLogprobChunk tokens a step, so its rows of logits
+// (one a token, vocabulary wide) stay within what a decode step of a full batch takes.
+int Scheduler::chunk(const Sequence& s, int budget) {
+  const bool scored = s.request.prompt_logprobs >= 0 && s.computed < s.prompt_len;
+  return std::min({s.remaining(), budget, scored ? kPromptLogprobChunk : budget});
+}
+
 bool Scheduler::grow_blocks(Sequence& s, int tokens) {
   const int need = (tokens + blocks_.block_size() - 1) / blocks_.block_size();
   while (static_cast<int>(s.blocks.size()) < need) {
@@ -60,7 +67,8 @@ void Scheduler::preempt(size_t running_index) {
 }
 
 void Scheduler::match_prefix(Sequence& s) {
-  if (!options_.prefix_caching) return;
+  // A prompt scored whole computes every position; cached blocks would skip their logits.
+  if (!options_.prefix_caching || s.request.prompt_logprobs >= 0) return;
   const int bs = blocks_.block_size();
   // Leave at least one token to compute: its logits give the next token.
   const int max_blocks = (static_cast<int>(s.tokens.size()) - 1) / bs;
@@ -94,7 +102,7 @@ bool Scheduler::admit_next(int& budget, std::vector<ScheduledSeq>& out) {
   s.cached_prompt_tokens = std::min(s.computed, s.prompt_len);
   prefix_queries_ += s.prompt_len;
   prefix_hits_ += s.cached_prompt_tokens;
-  const int n = std::min(s.remaining(), budget);
+  const int n = chunk(s, budget);
   grow_blocks(s, s.computed + n);
   out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size())});
   budget -= n;
@@ -110,7 +118,7 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
   bool preempted = false;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence& s = *running_[i];
-    const int n = std::min(s.remaining(), budget);
+    const int n = chunk(s, budget);
     while (!grow_blocks(s, s.computed + n) && running_.size() > i + 1) {
       preempt(running_.size() - 1);
       preempted = true;

@@ -40,6 +40,9 @@ class Scheduler {
   int64_t prefix_hits() const { return prefix_hits_; }
 
  private:
+  static constexpr int kPromptLogprobChunk = 64;
+  // Tokens of `s` the step computes, at most `budget`.
+  static int chunk(const Sequence& s, int budget);
   bool grow_blocks(Sequence& s, int tokens);
   // Appends drafted tokens to the step's decoding sequences, in order, from what the running and
   // admitted sequences left of the budget and of the cache's free blocks (so drafts never cost

@@ -1,6 +1,7 @@
 // Sequence: one request's state inside the engine: its tokens (prompt, then generated), how
 // many of them have KV in the cache, the cache blocks it holds and their prefix hashes.
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -25,12 +26,23 @@ struct Sequence {
   int cached_prompt_tokens = 0;
   std::mt19937_64 rng;
   std::optional<OutputGrammarState> grammar;  // where the output is in request.sampling.grammar
+  // request.prompt_logprobs: those of prompt tokens 1.. so far (a recomputed prompt adds none
+  // twice), until sent with the first event.
+  std::vector<SampleResult> prompt_logprobs;
+  bool prompt_logprobs_sent = false;
   // Speculative decoding with the model's MTP layer: its drafts for the tokens after `tokens`, as
   // they were when it proposed them (mtp_drafts_for of them).
   std::vector<int> mtp_drafts;
   size_t mtp_drafts_for = 0;
 
   int remaining() const { return static_cast<int>(tokens.size()) - computed; }
+  // Logit rows a step computing `n` tokens from `computed` needs for prompt logprobs: positions
+  // from the first without one up to the prompt's second to last.
+  int prompt_logprob_rows(int n) const {
+    if (request.prompt_logprobs < 0 || prompt_logprobs_sent) return 0;
+    const int from = std::max(computed, static_cast<int>(prompt_logprobs.size()));
+    return std::max(0, std::min(computed + n, prompt_len - 1) - from);
+  }
   // The MTP layer's drafts, if proposed for the tokens as they are now.
   std::vector<int> current_mtp_drafts() const {
     return mtp_drafts_for == tokens.size() ? mtp_drafts : std::vector<int>{};
