@@ -23,6 +23,7 @@ struct CompletionResult {
   std::vector<ToolCall> tool_calls;  // the answer's tool calls, when a tool-call parser split them
   std::vector<int> prompt_ids, output_ids;
   std::vector<TokenLogprob> logprobs;  // per output token, when requested
+  std::vector<TokenLogprob> prompt_logprobs;  // per prompt token after the first (echo with logprobs)
   std::string finish_reason;           // "stop", "length" or "tool_calls"
   int prompt_tokens = 0, completion_tokens = 0, cached_prompt_tokens = 0;
 };

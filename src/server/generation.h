@@ -27,6 +27,7 @@ struct GenerationUpdate {
   std::string text;
   std::vector<int> tokens;
   std::vector<TokenLogprob> logprobs;
+  std::vector<TokenLogprob> prompt_logprobs;  // prompt tokens 1.. (echo with logprobs), in the first update
   bool finished = false;
   FinishReason reason = FinishReason::None;
   std::string error;  // when reason == Error

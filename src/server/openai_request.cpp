@@ -199,7 +199,8 @@ void parse_lengths(const json& body, ApiRequest& r) {
   if (mct) {
     r.max_tokens = static_cast<int>(integer_in(*mct, "max_completion_tokens", 1, max));
   } else if (const json* v = field(body, "max_tokens")) {
-    r.max_tokens = static_cast<int>(integer_in(*v, "max_tokens", 1, max));
+    // 0 scores a prompt without generating: completions with echo only (checked once echo is read).
+    r.max_tokens = static_cast<int>(integer_in(*v, "max_tokens", r.endpoint == Endpoint::Completion ? 0 : 1, max));
   }
   if (const json* v = field(body, "n")) r.n = static_cast<int>(integer_in(*v, "n", 1, kMaxChoices));
   // best_of = n returns every candidate, which is n; ranking more candidates than returned is not done.
@@ -224,8 +225,8 @@ void parse_flags(const json& body, ApiRequest& r) {
   if (const json* v = field(body, "return_token_ids")) r.return_token_ids = boolean(*v, "return_token_ids");
   if (const json* v = field(body, "skip_special_tokens")) r.skip_special_tokens = boolean(*v, "skip_special_tokens");
   if (r.endpoint == Endpoint::Completion) {
-    if (const json* v = field(body, "echo"); v && boolean(*v, "echo"))
-      throw invalid_field("echo", "echo is not supported");
+    if (const json* v = field(body, "echo")) r.echo = boolean(*v, "echo");
+    if (r.echo && r.stream) throw invalid_field("echo", "echo is not supported with stream");
     if (field(body, "suffix"))
       throw invalid_field("suffix", "suffix is not supported");
   }
@@ -356,6 +357,7 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text) {
   parse_stop(body, r);
   parse_logprobs(body, r);
   parse_flags(body, r);
+  if (r.max_tokens == 0 && !r.echo) throw invalid_field("max_tokens", "must be at least 1 (0 only with echo)");
   return r;
 }
 
@@ -373,6 +375,7 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"n", r.n},
             {"parse_tool_calls", r.parse_tool_calls},
             {"tool_required", r.tool_required},
+            {"echo", r.echo},
             {"tool_name", r.tool_name},
             {"structured_output", r.structured_output.dump()}};  // ordered: a schema's key order counts
   if (r.endpoint == Endpoint::Chat) {

@@ -48,6 +48,7 @@ struct ApiRequest {
   std::vector<int> stop_token_ids; // vLLM extension: more ids that end the answer, as EOS does
   bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
   bool skip_special_tokens = true; // vLLM extension
+  bool echo = false;               // completions: the prompt returned before the completion (with its logprobs)
   // Structured output: response_format json_object / json_schema, or vLLM's guided_json /
   // guided_choice, as given (in the client's key order, which orders a schema's properties) and
   // compiled; null / none: free text.

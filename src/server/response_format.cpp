@@ -67,6 +67,21 @@ json completion_logprobs(const ResponseMeta& m, const std::vector<TokenLogprob>&
   return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
+// Echo's logprobs: the prompt's tokens, the first with none (nothing comes before it), then the
+// completion's, offsets counted from the start of the prompt's text.
+json echoed_logprobs(const ResponseMeta& m, const CompletionResult& r) {
+  std::vector<TokenLogprob> all;
+  if (!r.prompt_ids.empty()) all.push_back({r.prompt_ids[0], 0.0f, {}});
+  all.insert(all.end(), r.prompt_logprobs.begin(), r.prompt_logprobs.end());
+  all.insert(all.end(), r.logprobs.begin(), r.logprobs.end());
+  json out = completion_logprobs(m, all, 0);
+  if (!r.prompt_ids.empty()) {
+    out["token_logprobs"][0] = nullptr;
+    out["top_logprobs"][0] = nullptr;
+  }
+  return out;
+}
+
 const char* object_name(Endpoint e, bool chunk) {
   if (e == Endpoint::Chat) return chunk ? "chat.completion.chunk" : "chat.completion";
   return "text_completion";
@@ -133,6 +148,9 @@ json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
     }
     choice["message"] = message;
     choice["logprobs"] = want_logprobs ? chat_logprobs(m, r.logprobs) : json(nullptr);
+  } else if (m.echo) {
+    choice["text"] = (m.tokenizer ? m.tokenizer->decode(r.prompt_ids, true) : std::string()) + r.content;
+    choice["logprobs"] = want_logprobs || !r.prompt_logprobs.empty() ? echoed_logprobs(m, r) : json(nullptr);
   } else {
     choice["text"] = r.content;
     choice["logprobs"] = want_logprobs ? completion_logprobs(m, r.logprobs, 0) : json(nullptr);

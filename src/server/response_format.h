@@ -22,6 +22,7 @@ struct ResponseMeta {
   bool reasoning = false;         // chat messages carry reasoning_content
   bool return_token_ids = false;  // choices carry token ids (vLLM extension)
   const Tokenizer* tokenizer = nullptr;  // names tokens in logprobs; null: "token_id:N"
+  bool echo = false;  // completions: text and logprobs begin with the prompt's
 };
 
 ResponseMeta make_response_meta(Endpoint endpoint, std::string model, bool reasoning, bool return_token_ids,

@@ -40,6 +40,7 @@ StreamDelta ResultBuilder::add(const GenerationUpdate& u) {
   result_.reasoning += d.reasoning;
   result_.output_ids.insert(result_.output_ids.end(), u.tokens.begin(), u.tokens.end());
   result_.logprobs.insert(result_.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
+  result_.prompt_logprobs.insert(result_.prompt_logprobs.end(), u.prompt_logprobs.begin(), u.prompt_logprobs.end());
   if (u.finished) {
     result_.finish_reason = openai_finish_reason(u.reason);
     if (!result_.tool_calls.empty() && u.reason != FinishReason::Length) result_.finish_reason = "tool_calls";

@@ -372,6 +372,18 @@ TEST_F(CompletionsApi, TokenizeCountsWhatACompletionWouldAndDetokenizeInverts) {
   EXPECT_EQ(bad->status, 400);
 }
 
+// Echo's text is the prompt's, then the completion's.
+TEST_F(CompletionsApi, EchoPutsThePromptTextFirst) {
+  const std::string prompt = "The capital of France is";
+  auto res = server_->post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 3}, {"echo", true}, {"temperature", 0}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json c = json::parse(res->body)["choices"][0];
+  EXPECT_EQ(c["text"].get<std::string>().rfind(prompt, 0), 0u) << c.dump();
+  EXPECT_GT(c["text"].get<std::string>().size(), prompt.size());
+  EXPECT_TRUE(c["logprobs"].is_null());  // not asked for
+}
+
 // The drafting server answers a 40-token completion of `prompt` with the plain server's tokens;
 // returns its metrics once idle ("" when either failed).
 std::string drafted_like_plain(ServerProcess& plain, ServerProcess& drafting, const std::vector<int>& prompt) {
@@ -412,3 +424,47 @@ TEST(SpeculativeServer, MtpDraftsAnswerAsWithoutThem) {
 }
 
 }  // namespace
+
+namespace {
+
+double log_softmax(const std::vector<float>& logits, size_t row, int vocab, int token) {
+  const float* x = logits.data() + row * vocab;
+  double mx = *std::max_element(x, x + vocab), sum = 0;
+  for (int v = 0; v < vocab; ++v) sum += std::exp(x[v] - mx);
+  return x[token] - mx - std::log(sum);
+}
+
+}  // namespace
+
+// Completions' echo (lm-evaluation-harness scores prompts so): the prompt's text and logprobs
+// before the completion's, each prompt token's from transformers' logits at the position before.
+TEST(Echo, ReturnsThePromptAndItsLogprobs) {
+  ServerProcess server("ds2-lite-tiny");
+  ASSERT_TRUE(server.ready());
+  const json seq = fixture_ref("ds2-lite-tiny")["sequences"][1];
+  const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+  const int vocab = 1024;
+  const std::vector<float> ref = fixture_logits("ds2-lite-tiny", seq, vocab);
+  for (int max_tokens : {0, 3}) {
+    auto res = server.post("/v1/completions", {{"prompt", ids}, {"max_tokens", max_tokens}, {"echo", true},
+                                               {"logprobs", 2}, {"temperature", 0}, {"ignore_eos", true}});
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const json c = json::parse(res->body)["choices"][0];
+    const json& lp = c["logprobs"];
+    ASSERT_EQ(lp["tokens"].size(), ids.size() + max_tokens) << res->body;
+    EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+    EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+    for (size_t p = 1; p < ids.size(); ++p) {
+      EXPECT_NEAR(lp["token_logprobs"][p].get<double>(), log_softmax(ref, p - 1, vocab, ids[p]), 1e-3) << p;
+      EXPECT_EQ(lp["top_logprobs"][p].size(), 2u) << p;
+    }
+    EXPECT_EQ(c["finish_reason"], "length");
+    EXPECT_EQ(c["text"], "");  // a model without a tokenizer has ids, no text
+  }
+  for (const json& bad : {json{{"prompt", "x"}, {"max_tokens", 0}}, json{{"prompt", "x"}, {"echo", true}, {"stream", true}}}) {
+    auto res = server.post("/v1/completions", bad);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad.dump();
+  }
+}

@@ -62,7 +62,10 @@ TEST(OpenAiRequest, PromptShapes) {
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", {{1}, {2}}}}), "prompt");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", ""}}), "prompt");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", {1, "a"}}}), "prompt[1]");
-  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}}), "echo");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}}), "<accepted>");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}, {"stream", true}}), "echo");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}, {"max_tokens", 0}}), "<accepted>");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"max_tokens", 0}}), "max_tokens");
 }
 
 TEST(OpenAiRequest, OutOfRangeValuesNameTheirField) {

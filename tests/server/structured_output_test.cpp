@@ -174,3 +174,4 @@ TEST(ForcedToolCalls, RequiredOrNamedCallsComeBackAsToolCalls) {
   EXPECT_EQ(unknown->status, 400) << unknown->body;
   EXPECT_NE(unknown->body.find("delete_all"), std::string::npos);
 }
+
