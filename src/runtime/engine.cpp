@@ -41,6 +41,10 @@ namespace {
 
 bool drafts(const EngineOptions& o) { return o.drafter || o.mtp_drafts > 0; }
 
+// The step samples a token for the sequence: it reaches the end of its tokens and may generate
+// (a prompt scored with max_tokens 0 reaches its end and generates nothing).
+bool samples_token(const ScheduledSeq& sc) { return sc.samples && sc.seq->request.max_tokens > 0; }
+
 // Whether the request's EOS ids may not be sampled as its next token, after `generated` tokens.
 bool eos_barred(const GenerationRequest& r, size_t generated) {
   return r.ignore_eos || static_cast<int64_t>(generated) < r.min_tokens;
@@ -51,8 +55,10 @@ int64_t cache_tokens(const EngineOptions& o, const Model& model, const Backend& 
   int64_t tokens = o.kv_cache_tokens;
   if (tokens <= 0 && o.kv_cache_bytes > 0) tokens = static_cast<int64_t>(o.kv_cache_bytes / spec.bytes_per_token());
   if (tokens <= 0) {
-    // With drafts every token of a step may be a row of logits.
-    const int logit_rows = drafts(o) ? std::max(o.max_running, o.max_batched_tokens) : o.max_running;
+    // With drafts every token of a step may be a row of logits; prompts scored for their logprobs
+    // add up to Scheduler::kPromptLogprobRows.
+    const int logit_rows =
+        (drafts(o) ? std::max(o.max_running, o.max_batched_tokens) : o.max_running) + Scheduler::kPromptLogprobRows;
     KvBudget b = plan_kv_cache(model, backend, o.memory_utilization, o.max_batched_tokens, logit_rows, o.block_size);
     log_info("KV cache sized from device memory: ", b.derivation);
     tokens = b.tokens;
@@ -226,7 +232,7 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
     const int first_scored = std::max(s.computed, static_cast<int>(s.prompt_logprobs.size()));
     for (int r = 0; r < scored; ++r) b.logit_rows.push_back(slice.query_start + first_scored - s.computed + r);
     // A sampling sequence's last token gives its next one; each draft before it gives the token after it.
-    if (sc.samples)
+    if (samples_token(sc))
       for (int d = sc.drafts; d >= 0; --d) b.logit_rows.push_back(b.num_tokens() - 1 - d);
     b.seqs.push_back(std::move(slice));
   }
@@ -258,7 +264,7 @@ void Engine::Impl::step() {
   for (size_t i = 0; i < plan.size(); ++i) {
     const ScheduledSeq& sc = plan[i];
     row += score_prompt(sc, logits, row);
-    if (!sc.samples || sc.seq->request.max_tokens == 0) {
+    if (!samples_token(sc)) {
       scheduler.complete(*sc.seq, sc.num_tokens);
       // A prompt scored with nothing to generate ends once it is computed (and is gone).
       if (sc.samples) finish(sc.seq->id, FinishReason::Length);
@@ -353,7 +359,7 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   }
   bool argmax_only = true;
   for (const ScheduledSeq& sc : plan)
-    argmax_only = argmax_only && !(sc.samples && needs_logits_row(sc.seq->request.sampling)) &&
+    argmax_only = argmax_only && !(samples_token(sc) && needs_logits_row(sc.seq->request.sampling)) &&
                   sc.seq->prompt_logprob_rows(sc.num_tokens) == 0;
   if (!argmax_only) {
     host_logits.resize(static_cast<size_t>(logits.numel()));
@@ -366,7 +372,7 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   // found on the host.
   int64_t row = 0;
   for (const ScheduledSeq& sc : plan) {
-    if (!sc.samples) continue;
+    if (!samples_token(sc)) continue;
     const GenerationRequest& req = sc.seq->request;
     for (int i = 0; i <= sc.drafts; ++i, ++row) {
       // Row i samples the sequence's token after its drafts 0..i-1.

@@ -14,11 +14,12 @@ void Scheduler::insert_waiting(std::unique_ptr<Sequence> s) {
 
 void Scheduler::add(std::unique_ptr<Sequence> seq) { insert_waiting(std::move(seq)); }
 
-// A prompt scored for its logprobs takes kPromptLogprobChunk tokens a step, so its rows of logits
-// (one a token, vocabulary wide) stay within what a decode step of a full batch takes.
 int Scheduler::chunk(const Sequence& s, int budget) {
-  const bool scored = s.request.prompt_logprobs >= 0 && s.computed < s.prompt_len;
-  return std::min({s.remaining(), budget, scored ? kPromptLogprobChunk : budget});
+  const bool scored = s.request.prompt_logprobs >= 0 && !s.prompt_logprobs_sent && s.computed < s.prompt_len;
+  if (!scored) return std::min(s.remaining(), budget);
+  const int n = std::min({s.remaining(), budget, scoring_left_});
+  scoring_left_ -= n;
+  return n;
 }
 
 bool Scheduler::grow_blocks(Sequence& s, int tokens) {
@@ -99,10 +100,14 @@ bool Scheduler::admit_next(int& budget, std::vector<ScheduledSeq>& out) {
     free_blocks(s);
     return false;
   }
+  const int n = chunk(s, budget);
+  if (n == 0) {  // a prompt to score, and this step scores no more: next step (it holds no blocks)
+    free_blocks(s);
+    return false;
+  }
   s.cached_prompt_tokens = std::min(s.computed, s.prompt_len);
   prefix_queries_ += s.prompt_len;
   prefix_hits_ += s.cached_prompt_tokens;
-  const int n = chunk(s, budget);
   grow_blocks(s, s.computed + n);
   out.push_back({&s, n, s.computed + n == static_cast<int>(s.tokens.size())});
   budget -= n;
@@ -114,11 +119,13 @@ bool Scheduler::admit_next(int& budget, std::vector<ScheduledSeq>& out) {
 std::vector<ScheduledSeq> Scheduler::schedule() {
   std::vector<ScheduledSeq> out;
   int budget = options_.max_batched_tokens;
+  scoring_left_ = kPromptLogprobRows;
   std::sort(running_.begin(), running_.end(), [](const auto& a, const auto& b) { return a->before(*b); });
   bool preempted = false;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence& s = *running_[i];
     const int n = chunk(s, budget);
+    if (n == 0) continue;  // a prompt to score, and this step scores no more
     while (!grow_blocks(s, s.computed + n) && running_.size() > i + 1) {
       preempt(running_.size() - 1);
       preempted = true;

@@ -39,10 +39,14 @@ class Scheduler {
   int64_t prefix_queries() const { return prefix_queries_; }
   int64_t prefix_hits() const { return prefix_hits_; }
 
+  // Prompt tokens a step scores for their logprobs (GenerationRequest::prompt_logprobs), each a
+  // row of logits vocabulary wide: the engine's memory plan holds this many beside its sampling rows.
+  static constexpr int kPromptLogprobRows = 64;
+
  private:
-  static constexpr int kPromptLogprobChunk = 64;
-  // Tokens of `s` the step computes, at most `budget`.
-  static int chunk(const Sequence& s, int budget);
+  // Tokens of `s` the step computes, at most `budget`; a prompt being scored takes its tokens from
+  // what is left of the step's kPromptLogprobRows, and may get none this step.
+  int chunk(const Sequence& s, int budget);
   bool grow_blocks(Sequence& s, int tokens);
   // Appends drafted tokens to the step's decoding sequences, in order, from what the running and
   // admitted sequences left of the budget and of the cache's free blocks (so drafts never cost
@@ -59,6 +63,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> waiting_;  // sorted: front runs first
   std::vector<std::unique_ptr<Sequence>> running_;
   int64_t preemptions_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
+  int scoring_left_ = 0;  // of this step's kPromptLogprobRows
 };
 
 }  // namespace dsinfer

@@ -41,7 +41,12 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   p.gen = build_generation_request(p.api, m);
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());
-  p.meta.echo = p.api.echo;
+  if (p.api.echo) {
+    p.meta.echo = true;
+    p.meta.echo_logprobs = p.api.top_logprobs >= 0;
+    const Tokenizer* tok = m.tokenizer();
+    p.meta.echo_text = p.api.prompt_text ? *p.api.prompt_text : tok ? tok->decode(p.api.prompt_ids, true) : "";
+  }
   p.starts_in_reasoning = reasoning && m.chat_template && m.chat_template->opens_think_block();
   p.tool_calls = m.tool_calls && endpoint == Endpoint::Chat && !p.api.tools.is_null() && p.api.parse_tool_calls;
   if (ctx.cache && deterministic(p.gen.sampling) && p.api.n == 1) {

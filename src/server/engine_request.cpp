@@ -136,9 +136,9 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
                    "min_tokens " + std::to_string(r.min_tokens) + " exceeds max_tokens " + std::to_string(max_tokens),
                    "min_tokens", "invalid_value");
   g.min_tokens = r.min_tokens;
-  // Echo returns the prompt's logprobs (when logprobs are asked for; with max_tokens 0 the engine
-  // scores the prompt anyway).
-  if (r.echo) g.prompt_logprobs = std::max(r.top_logprobs, 0);
+  // Echo returns the prompt's logprobs when logprobs are asked for (max_tokens 0 asks the engine
+  // to score the prompt anyway); otherwise the prompt's text is enough.
+  if (r.echo && (r.top_logprobs >= 0 || max_tokens == 0)) g.prompt_logprobs = std::max(r.top_logprobs, 0);
   g.sampling.grammar = output_grammar(r, m);
   return g;
 }

@@ -375,7 +375,6 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
             {"n", r.n},
             {"parse_tool_calls", r.parse_tool_calls},
             {"tool_required", r.tool_required},
-            {"echo", r.echo},
             {"tool_name", r.tool_name},
             {"structured_output", r.structured_output.dump()}};  // ordered: a schema's key order counts
   if (r.endpoint == Endpoint::Chat) {
@@ -385,6 +384,7 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
     j["chat_template_kwargs"] = r.chat_template_kwargs.dump();
   }
   if (r.prompt_text) j["prompt"] = *r.prompt_text;
+  if (r.echo) j["echo"] = true;  // only when set: keys of earlier entries stay valid
   if (!r.prompt_ids.empty()) j["prompt_ids"] = r.prompt_ids;
   auto opt = [&](const char* name, const auto& v) { j[name] = v ? json(*v) : json(nullptr); };
   opt("max_tokens", r.max_tokens);

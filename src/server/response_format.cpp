@@ -149,8 +149,8 @@ json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
     choice["message"] = message;
     choice["logprobs"] = want_logprobs ? chat_logprobs(m, r.logprobs) : json(nullptr);
   } else if (m.echo) {
-    choice["text"] = (m.tokenizer ? m.tokenizer->decode(r.prompt_ids, true) : std::string()) + r.content;
-    choice["logprobs"] = want_logprobs || !r.prompt_logprobs.empty() ? echoed_logprobs(m, r) : json(nullptr);
+    choice["text"] = m.echo_text + r.content;
+    choice["logprobs"] = m.echo_logprobs ? echoed_logprobs(m, r) : json(nullptr);
   } else {
     choice["text"] = r.content;
     choice["logprobs"] = want_logprobs ? completion_logprobs(m, r.logprobs, 0) : json(nullptr);

@@ -22,7 +22,10 @@ struct ResponseMeta {
   bool reasoning = false;         // chat messages carry reasoning_content
   bool return_token_ids = false;  // choices carry token ids (vLLM extension)
   const Tokenizer* tokenizer = nullptr;  // names tokens in logprobs; null: "token_id:N"
-  bool echo = false;  // completions: text and logprobs begin with the prompt's
+  // Completions' echo: the prompt's text (as given, or decoded from its ids) begins the text, and
+  // with echo_logprobs its tokens' logprobs begin the logprobs.
+  bool echo = false, echo_logprobs = false;
+  std::string echo_text;
 };
 
 ResponseMeta make_response_meta(Endpoint endpoint, std::string model, bool reasoning, bool return_token_ids,

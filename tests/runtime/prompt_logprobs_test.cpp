@@ -118,3 +118,45 @@ TEST(PromptLogprobs, MaxTokensZeroOnlyWithThem) {
   r.prompt_logprobs = 21;
   EXPECT_THROW(engine.submit(r, [](const TokenEvent&) { return true; }), Error);
 }
+
+// A prompt scored with nothing to generate, in the same step as a sequence that samples (both
+// admitted together): each reads its own rows of logits.
+TEST(PromptLogprobs, AScoredPromptBesideASamplingOneInOneStep) {
+  Loaded m("qwen2-tiny");
+  const int vocab = m.model->config().vocab_size;
+  const std::vector<int> scored = fixture_ref("qwen2-tiny")["sequences"][1]["input_ids"].get<std::vector<int>>();
+  const std::vector<int> greedy_prompt = {9707, 11, 1879, 374};
+  const std::vector<float> logits = score_tokens(*m.model, *m.backend, scored);
+  const std::vector<int> alone = score(*m.model, *m.backend, greedy_prompt, 6, 512).tokens;
+  EngineOptions o;
+  o.kv_cache_tokens = 1024;
+  Engine engine(*m.model, *m.backend, o);
+  std::mutex mu;
+  std::vector<SampleResult> prompt_lps;
+  std::vector<int> tokens;
+  bool submitted = false;
+  // Both are submitted from the first request's callback (the engine's thread), so the next
+  // step admits them together.
+  engine.submit(greedy({1, 2}, 2), [&](const TokenEvent& ev) {
+    if (submitted || ev.token < 0) return true;
+    submitted = true;
+    GenerationRequest a = greedy(scored, 0);
+    a.prompt_logprobs = 0;
+    engine.submit(a, [&](const TokenEvent& e) {
+      std::lock_guard lock(mu);
+      if (!e.prompt_logprobs.empty()) prompt_lps = e.prompt_logprobs;
+      return true;
+    });
+    engine.submit(greedy(greedy_prompt, 6), [&](const TokenEvent& e) {
+      std::lock_guard lock(mu);
+      if (e.token >= 0) tokens.push_back(e.token);
+      return true;
+    });
+    return true;
+  });
+  engine.wait_idle();
+  EXPECT_EQ(tokens, alone);
+  ASSERT_EQ(prompt_lps.size(), scored.size() - 1);
+  for (size_t p = 0; p + 1 < scored.size(); ++p)
+    EXPECT_NEAR(prompt_lps[p].logprob, reference_logprob(logits.data() + p * vocab, vocab, scored[p + 1]), 1e-4) << p;
+}

@@ -462,6 +462,13 @@ TEST(Echo, ReturnsThePromptAndItsLogprobs) {
     EXPECT_EQ(c["finish_reason"], "length");
     EXPECT_EQ(c["text"], "");  // a model without a tokenizer has ids, no text
   }
+  // A one-token prompt: its token, with nothing to score it by.
+  auto one = server.post("/v1/completions", {{"prompt", {ids[0]}}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}});
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200) << one->body;
+  const json lp = json::parse(one->body)["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), 1u) << one->body;
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
   for (const json& bad : {json{{"prompt", "x"}, {"max_tokens", 0}}, json{{"prompt", "x"}, {"echo", true}, {"stream", true}}}) {
     auto res = server.post("/v1/completions", bad);
     ASSERT_TRUE(res);
