@@ -332,10 +332,14 @@ void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const Forw
 int Engine::Impl::score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row) {
   Sequence& s = *sc.seq;
   const int rows = s.prompt_logprob_rows(sc.num_tokens);
+  const int first = static_cast<int>(s.prompt_logprobs.size());  // row r scores the token at first + r + 1
+  s.prompt_logprobs.resize(static_cast<size_t>(first + rows));
+  // Each row a log-softmax over the vocabulary, independent of the others: the cores share them.
+#pragma omp parallel for if (rows > 1)
   for (int r = 0; r < rows; ++r) {
-    const int p = static_cast<int>(s.prompt_logprobs.size());  // scores the token at p + 1
-    s.prompt_logprobs.push_back(
-        token_logprob(l.host + (row + r) * l.vocab, static_cast<int>(l.vocab), s.tokens[p + 1], s.request.prompt_logprobs));
+    const float* logits = l.host + (row + r) * l.vocab;
+    s.prompt_logprobs[first + r] =
+        token_logprob(logits, static_cast<int>(l.vocab), s.tokens[first + r + 1], s.request.prompt_logprobs);
   }
   return rows;
 }
