@@ -104,10 +104,16 @@ struct Engine::Impl {
     float* host = nullptr;
     std::vector<int> argmax;
     std::map<int64_t, std::vector<float>> whole_rows;  // argmax rows whose id is banned, copied whole
+    std::map<int64_t, int> masked;  // host rows a grammar has masked already: tokens left
   };
   StepLogits fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits);
+  // Masks each grammar-held sequence's first sampling row of the step at once, on the host's
+  // cores (a mask walks the vocabulary: tens of milliseconds inside a JSON string). Rows after a
+  // draft are masked when reached: their state depends on the drafts accepted before them.
+  void mask_first_rows(const std::vector<ScheduledSeq>& plan, StepLogits& l);
   SampleResult sample_row(Sequence& s, StepLogits& l, int64_t row);
-  SampleResult sample_on_host(Sequence& s, float* row);
+  // `masked`: the grammar's mask is applied already, leaving this many tokens (-1: not yet).
+  SampleResult sample_on_host(Sequence& s, float* row, int masked = -1);
   // Samples a sequence's rows from `row` on, each only while the drafts before it were accepted;
   // returns how many were. `finished`: the sequence ended on one of them.
   int verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, bool& finished);
@@ -258,6 +264,7 @@ void Engine::Impl::step() {
     return;
   }
   ++steps;
+  mask_first_rows(plan, logits);
   int64_t row = 0;
   std::vector<int> kept(plan.size(), -1);  // positions each sequence kept; -1: failed, gone
   std::vector<bool> finished(plan.size(), false);
@@ -390,8 +397,39 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   return l;
 }
 
+void Engine::Impl::mask_first_rows(const std::vector<ScheduledSeq>& plan, StepLogits& l) {
+  if (!l.host) return;
+  std::vector<std::pair<const Sequence*, int64_t>> rows;  // (sequence, its first sampling row)
+  int64_t row = 0;
+  for (const ScheduledSeq& sc : plan) {
+    row += sc.seq->prompt_logprob_rows(sc.num_tokens);
+    if (!samples_token(sc)) continue;
+    if (sc.seq->grammar && sc.seq->grammar->active) rows.emplace_back(sc.seq, row);
+    row += 1 + sc.drafts;
+  }
+  if (rows.size() < 2) return;  // one is masked when sampled, as every later row is
+  std::vector<int> left(rows.size());
+  const int vocab = static_cast<int>(l.vocab);
+#pragma omp parallel for
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Sequence& s = *rows[i].first;
+    const GenerationRequest& r = s.request;
+    try {
+      left[i] = r.sampling.grammar->mask(*s.grammar, l.host + rows[i].second * l.vocab, vocab, r.eos_ids,
+                                         !eos_barred(r, s.generated.size()));
+    } catch (const std::exception&) {
+      left[i] = -1;  // masked again when sampled, where the error is the sequence's own
+    }
+  }
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (left[i] >= 0) l.masked[rows[i].second] = left[i];
+}
+
 SampleResult Engine::Impl::sample_row(Sequence& s, StepLogits& l, int64_t row) {
-  if (l.host) return sample_on_host(s, l.host + row * l.vocab);
+  if (l.host) {
+    auto masked = l.masked.find(row);
+    return sample_on_host(s, l.host + row * l.vocab, masked == l.masked.end() ? -1 : masked->second);
+  }
   auto whole = l.whole_rows.find(row);
   if (whole != l.whole_rows.end()) return sample_on_host(s, whole->second.data());
   if (l.argmax[row] < 0) fail("the model's logits hold NaN: broken weights or an overflow");
@@ -428,12 +466,12 @@ int Engine::Impl::verify(const ScheduledSeq& sc, StepLogits& l, int64_t row, boo
   }
 }
 
-SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row) {
+SampleResult Engine::Impl::sample_on_host(Sequence& s, float* row, int masked) {
   const GenerationRequest& r = s.request;
   const int vocab = model.config().vocab_size;
   const bool barred = eos_barred(r, s.generated.size());
-  if (s.grammar && r.sampling.grammar->mask(*s.grammar, row, vocab, r.eos_ids, !barred) == 0)
-    fail("no token of the vocabulary continues the output's grammar");
+  if (s.grammar && masked < 0) masked = r.sampling.grammar->mask(*s.grammar, row, vocab, r.eos_ids, !barred);
+  if (s.grammar && masked == 0) fail("no token of the vocabulary continues the output's grammar");
   // Only the repetition penalty reads the prompt; copy it out of the tokens just then.
   std::vector<int> prompt;
   if (r.sampling.repetition_penalty != 1.0f) prompt.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
