@@ -61,6 +61,7 @@ SampleResult token_logprob(const float* logits, int vocab, int token, int top_n)
   SampleResult r;
   r.token = token;
   fill_logprobs(logits, vocab, top_n, r);
+  r.rank = 1 + static_cast<int>(std::count_if(logits, logits + vocab, [&](float x) { return x > logits[token]; }));
   return r;
 }
 

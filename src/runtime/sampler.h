@@ -13,6 +13,7 @@ struct SampleResult {
   int token = -1;
   float logprob = 0.0f;  // log-softmax of the penalized logits, before temperature
   std::vector<std::pair<int, float>> top_logprobs;
+  int rank = 0;  // token_logprob: 1 + how many tokens are more likely (vLLM's rank)
 };
 
 struct SampleContext {

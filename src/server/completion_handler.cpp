@@ -41,6 +41,7 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
   p.gen = build_generation_request(p.api, m);
   bool reasoning = m.reasoning && endpoint == Endpoint::Chat;
   p.meta = make_response_meta(endpoint, m.name, reasoning, p.api.return_token_ids, m.tokenizer());
+  p.meta.prompt_logprobs = p.api.prompt_logprobs >= 0;
   if (p.api.echo) {
     p.meta.echo = true;
     p.meta.echo_logprobs = p.api.top_logprobs >= 0;

@@ -6,14 +6,15 @@ namespace {
 
 nlohmann::json logprobs_json(const std::vector<TokenLogprob>& lps) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& lp : lps) out.push_back({lp.token, lp.logprob, lp.top});
+  for (const auto& lp : lps) out.push_back({lp.token, lp.logprob, lp.top, lp.rank});
   return out;
 }
 
 std::vector<TokenLogprob> logprobs_from_json(const nlohmann::json& j) {
   std::vector<TokenLogprob> out;
   for (const auto& lp : j)
-    out.push_back({lp.at(0).get<int>(), lp.at(1).get<float>(), lp.at(2).get<std::vector<std::pair<int, float>>>()});
+    out.push_back({lp.at(0).get<int>(), lp.at(1).get<float>(), lp.at(2).get<std::vector<std::pair<int, float>>>(),
+                   lp.size() > 3 ? lp.at(3).get<int>() : 0});
   return out;
 }
 

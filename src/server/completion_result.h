@@ -15,6 +15,7 @@ struct TokenLogprob {
   int token = -1;
   float logprob = 0.0f;
   std::vector<std::pair<int, float>> top;  // alternatives, most likely first
+  int rank = 0;                            // prompt tokens: 1 + how many were more likely
 };
 
 struct CompletionResult {

@@ -139,6 +139,7 @@ GenerationRequest build_generation_request(const ApiRequest& r, const ServedMode
   // Echo returns the prompt's logprobs when logprobs are asked for (max_tokens 0 asks the engine
   // to score the prompt anyway); otherwise the prompt's text is enough.
   if (r.echo && (r.top_logprobs >= 0 || max_tokens == 0)) g.prompt_logprobs = std::max(r.top_logprobs, 0);
+  g.prompt_logprobs = std::max(g.prompt_logprobs, r.prompt_logprobs);
   g.sampling.grammar = output_grammar(r, m);
   return g;
 }

@@ -28,8 +28,8 @@ struct Generation::State {
   bool on_event(const TokenEvent& ev) {
     std::lock_guard lock(shared->mutex);
     if (finished) return false;
-    if (want_logprobs)
-      for (const SampleResult& p : ev.prompt_logprobs) pending.prompt_logprobs.push_back({p.token, p.logprob, p.top_logprobs});
+    for (const SampleResult& p : ev.prompt_logprobs)  // only when the request asked for them
+      pending.prompt_logprobs.push_back({p.token, p.logprob, p.top_logprobs, p.rank});
     if (ev.token >= 0) {
       append_token(ev);
       if (stop.stopped()) {

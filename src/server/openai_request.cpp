@@ -223,6 +223,10 @@ void parse_flags(const json& body, ApiRequest& r) {
     r.stop_token_ids = token_ids(*v, "stop_token_ids");
   }
   if (const json* v = field(body, "return_token_ids")) r.return_token_ids = boolean(*v, "return_token_ids");
+  if (const json* v = field(body, "prompt_logprobs")) {
+    r.prompt_logprobs = static_cast<int>(integer_in(*v, "prompt_logprobs", 0, kMaxPromptLogprobs));
+    if (r.stream) throw invalid_field("prompt_logprobs", "prompt_logprobs is not supported with stream");
+  }
   if (const json* v = field(body, "skip_special_tokens")) r.skip_special_tokens = boolean(*v, "skip_special_tokens");
   if (r.endpoint == Endpoint::Completion) {
     if (const json* v = field(body, "echo")) r.echo = boolean(*v, "echo");
@@ -385,6 +389,7 @@ nlohmann::json output_defining_fields(const ApiRequest& r) {
   }
   if (r.prompt_text) j["prompt"] = *r.prompt_text;
   if (r.echo) j["echo"] = true;  // only when set: keys of earlier entries stay valid
+  if (r.prompt_logprobs >= 0) j["prompt_logprobs"] = r.prompt_logprobs;
   if (!r.prompt_ids.empty()) j["prompt_ids"] = r.prompt_ids;
   auto opt = [&](const char* name, const auto& v) { j[name] = v ? json(*v) : json(nullptr); };
   opt("max_tokens", r.max_tokens);

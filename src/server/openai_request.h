@@ -49,6 +49,7 @@ struct ApiRequest {
   bool return_token_ids = false;   // vLLM extension: token ids of prompt and output in each choice
   bool skip_special_tokens = true; // vLLM extension
   bool echo = false;               // completions: the prompt returned before the completion (with its logprobs)
+  int prompt_logprobs = -1;        // vLLM extension: each prompt token's logprob and this many alternatives
   // Structured output: response_format json_object / json_schema, or vLLM's guided_json /
   // guided_choice, as given (in the client's key order, which orders a schema's properties) and
   // compiled; null / none: free text.
@@ -58,6 +59,8 @@ struct ApiRequest {
 
 // The most choices (`n`) one request may ask for.
 constexpr int kMaxChoices = 128;
+// The most alternatives prompt_logprobs may ask for (the engine's bound on logprobs).
+constexpr int kMaxPromptLogprobs = 20;
 
 // Parses a request body; throws ApiError (400) for malformed JSON and bad field values.
 ApiRequest parse_api_request(Endpoint endpoint, const std::string& body);

@@ -82,6 +82,27 @@ json echoed_logprobs(const ResponseMeta& m, const CompletionResult& r) {
   return out;
 }
 
+// vLLM's prompt_logprobs: null for the first prompt token (nothing precedes it), then for each
+// a map of token id -> {logprob, rank, decoded_token} holding the prompt's token and the
+// alternatives.
+json vllm_prompt_logprobs(const ResponseMeta& m, const CompletionResult& r) {
+  json out = json::array();
+  if (r.prompt_ids.empty()) return out;
+  out.push_back(nullptr);
+  auto entry = [&](int id, float logprob, int rank) {
+    return json{{"logprob", logprob}, {"rank", rank}, {"decoded_token", token_string(m, id)}};
+  };
+  for (const TokenLogprob& lp : r.prompt_logprobs) {
+    json position = {{std::to_string(lp.token), entry(lp.token, lp.logprob, lp.rank)}};
+    for (size_t i = 0; i < lp.top.size(); ++i) {
+      const std::string id = std::to_string(lp.top[i].first);
+      if (!position.contains(id)) position[id] = entry(lp.top[i].first, lp.top[i].second, static_cast<int>(i) + 1);
+    }
+    out.push_back(std::move(position));
+  }
+  return out;
+}
+
 const char* object_name(Endpoint e, bool chunk) {
   if (e == Endpoint::Chat) return chunk ? "chat.completion.chunk" : "chat.completion";
   return "text_completion";
@@ -159,6 +180,7 @@ json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
     choice["prompt_token_ids"] = r.prompt_ids;
     choice["token_ids"] = r.output_ids;
   }
+  if (m.prompt_logprobs && m.endpoint == Endpoint::Completion) choice["prompt_logprobs"] = vllm_prompt_logprobs(m, r);
   return choice;
 }
 
@@ -168,6 +190,8 @@ json response_json(const ResponseMeta& m, const std::vector<CompletionResult>& c
   json out = envelope(m, false);
   out["choices"] = json::array();
   for (size_t i = 0; i < choices.size(); ++i) out["choices"].push_back(choice_json(m, choices[i], static_cast<int>(i)));
+  // A chat response's prompt is every choice's: its logprobs come once (as vLLM gives them).
+  if (m.prompt_logprobs && m.endpoint == Endpoint::Chat) out["prompt_logprobs"] = vllm_prompt_logprobs(m, choices.front());
   out["usage"] = usage_json(choices);
   return out;
 }

@@ -26,6 +26,7 @@ struct ResponseMeta {
   // with echo_logprobs its tokens' logprobs begin the logprobs.
   bool echo = false, echo_logprobs = false;
   std::string echo_text;
+  bool prompt_logprobs = false;  // vLLM's prompt_logprobs: per completions choice, once in a chat response
 };
 
 ResponseMeta make_response_meta(Endpoint endpoint, std::string model, bool reasoning, bool return_token_ids,

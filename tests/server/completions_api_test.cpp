@@ -384,6 +384,15 @@ TEST_F(CompletionsApi, EchoPutsThePromptTextFirst) {
   EXPECT_TRUE(c["logprobs"].is_null());  // not asked for
 }
 
+// A chat response gives its prompt's logprobs once, beside the choices (as vLLM).
+TEST_F(CompletionsApi, ChatPromptLogprobsComeOnceForTheResponse) {
+  json r = post_ok("/v1/chat/completions", chat_body(2, {{"prompt_logprobs", 0}, {"n", 2}}));
+  ASSERT_TRUE(r.contains("prompt_logprobs")) << r.dump();
+  EXPECT_EQ(r["prompt_logprobs"].size(), r["usage"]["prompt_tokens"].get<size_t>());
+  EXPECT_TRUE(r["prompt_logprobs"][0].is_null());
+  EXPECT_FALSE(r["choices"][0].contains("prompt_logprobs"));
+}
+
 // The drafting server answers a 40-token completion of `prompt` with the plain server's tokens;
 // returns its metrics once idle ("" when either failed).
 std::string drafted_like_plain(ServerProcess& plain, ServerProcess& drafting, const std::vector<int>& prompt) {
@@ -473,5 +482,37 @@ TEST(Echo, ReturnsThePromptAndItsLogprobs) {
     auto res = server.post("/v1/completions", bad);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << bad.dump();
+  }
+}
+
+// vLLM's prompt_logprobs: per completions choice (once in a chat response), null first, then each
+// prompt token's logprob and rank beside the alternatives'.
+TEST(PromptLogprobsApi, GivesEachPromptTokensLogprobAndRank) {
+  ServerProcess server("ds2-lite-tiny");
+  ASSERT_TRUE(server.ready());
+  const json seq = fixture_ref("ds2-lite-tiny")["sequences"][1];
+  const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+  const int vocab = 1024;
+  const std::vector<float> ref = fixture_logits("ds2-lite-tiny", seq, vocab);
+  auto res = server.post("/v1/completions", {{"prompt", ids}, {"max_tokens", 2}, {"prompt_logprobs", 2}, {"temperature", 0}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json lps = json::parse(res->body)["choices"][0]["prompt_logprobs"];
+  ASSERT_EQ(lps.size(), ids.size()) << res->body;
+  EXPECT_TRUE(lps[0].is_null());
+  for (size_t p = 1; p < ids.size(); ++p) {
+    const json& at = lps[p];
+    ASSERT_TRUE(at.contains(std::to_string(ids[p]))) << at.dump();
+    const json& mine = at[std::to_string(ids[p])];
+    const float* row = ref.data() + (p - 1) * vocab;
+    const int rank = 1 + static_cast<int>(std::count_if(row, row + vocab, [&](float x) { return x > row[ids[p]]; }));
+    EXPECT_NEAR(mine["logprob"].get<double>(), log_softmax(ref, p - 1, vocab, ids[p]), 1e-3) << p;
+    EXPECT_EQ(mine["rank"], rank) << p;
+    EXPECT_GE(at.size(), 2u);  // the alternatives (the token itself may be one)
+  }
+  for (const json& bad : {json{{"prompt", ids}, {"prompt_logprobs", 21}}, json{{"prompt", ids}, {"prompt_logprobs", 1}, {"stream", true}}}) {
+    auto r = server.post("/v1/completions", bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad.dump();
   }
 }
