@@ -445,15 +445,25 @@ double log_softmax(const std::vector<float>& logits, size_t row, int vocab, int 
 
 }  // namespace
 
+// Scoring a prompt: ds2-lite-tiny's reference holds the logits of every position of its prompts.
+class PromptScoring : public ::testing::Test {
+ protected:
+  static constexpr int vocab = 1024;
+  PromptScoring()
+      : seq(fixture_ref("ds2-lite-tiny")["sequences"][1]),
+        ids(seq["input_ids"].get<std::vector<int>>()),
+        ref(fixture_logits("ds2-lite-tiny", seq, vocab)) {}
+  void SetUp() override { ASSERT_TRUE(server.ready()); }
+
+  ServerProcess server{"ds2-lite-tiny"};
+  const json seq;
+  const std::vector<int> ids;
+  const std::vector<float> ref;
+};
+
 // Completions' echo (lm-evaluation-harness scores prompts so): the prompt's text and logprobs
 // before the completion's, each prompt token's from transformers' logits at the position before.
-TEST(Echo, ReturnsThePromptAndItsLogprobs) {
-  ServerProcess server("ds2-lite-tiny");
-  ASSERT_TRUE(server.ready());
-  const json seq = fixture_ref("ds2-lite-tiny")["sequences"][1];
-  const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
-  const int vocab = 1024;
-  const std::vector<float> ref = fixture_logits("ds2-lite-tiny", seq, vocab);
+TEST_F(PromptScoring, EchoReturnsThePromptAndItsLogprobs) {
   for (int max_tokens : {0, 3}) {
     auto res = server.post("/v1/completions", {{"prompt", ids}, {"max_tokens", max_tokens}, {"echo", true},
                                                {"logprobs", 2}, {"temperature", 0}, {"ignore_eos", true}});
@@ -487,13 +497,7 @@ TEST(Echo, ReturnsThePromptAndItsLogprobs) {
 
 // vLLM's prompt_logprobs: per completions choice (once in a chat response), null first, then each
 // prompt token's logprob and rank beside the alternatives'.
-TEST(PromptLogprobsApi, GivesEachPromptTokensLogprobAndRank) {
-  ServerProcess server("ds2-lite-tiny");
-  ASSERT_TRUE(server.ready());
-  const json seq = fixture_ref("ds2-lite-tiny")["sequences"][1];
-  const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
-  const int vocab = 1024;
-  const std::vector<float> ref = fixture_logits("ds2-lite-tiny", seq, vocab);
+TEST_F(PromptScoring, PromptLogprobsGiveEachTokensLogprobAndRank) {
   auto res = server.post("/v1/completions", {{"prompt", ids}, {"max_tokens", 2}, {"prompt_logprobs", 2}, {"temperature", 0}});
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
