@@ -97,10 +97,10 @@ Tensor CausalLM::mtp_forward(const ForwardBatch& batch, const std::vector<int>& 
   const Tensor& source = chained ? mtp_hidden_ : step_hidden_;
   if (hidden_rows.size() != batch.tokens.size())
     fail("mtp_forward: ", hidden_rows.size(), " hidden rows for ", batch.tokens.size(), " tokens");
+  const int64_t available = source.data ? source.dim(0) : 0;
   for (int r : hidden_rows)
-    if (r < 0 || r >= (source.data ? source.dim(0) : 0))
-      fail("mtp_forward: hidden row ", r, " of ", chained ? "an MTP pass" : "a forward", " of ",
-           source.data ? source.dim(0) : 0, " rows");
+    if (r < 0 || r >= available)
+      fail("mtp_forward: hidden row ", r, " of ", chained ? "an MTP pass" : "a forward", " of ", available, " rows");
   const int64_t t = batch.num_tokens(), h = config_.hidden_size, rows = static_cast<int64_t>(batch.logit_rows.size());
   const DType act = backend_.act_dtype();
   mtp_arena_.reset();

@@ -106,11 +106,18 @@ struct Engine::Impl {
     std::map<int64_t, std::vector<float>> whole_rows;  // argmax rows whose id is banned, copied whole
     std::map<int64_t, int> masked;  // host rows a grammar has masked already: tokens left
   };
-  StepLogits fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits);
+  // Where each sequence's rows of the step's logits begin, in build_batch's order: those scoring
+  // its prompt, then those it samples from. Taken before the step changes the sequences.
+  struct RowSpan {
+    int64_t scored = 0, sampled = 0;
+  };
+  static std::vector<RowSpan> row_spans(const std::vector<ScheduledSeq>& plan);
+  StepLogits fetch_logits(const std::vector<ScheduledSeq>& plan, const std::vector<RowSpan>& spans,
+                          const Tensor& logits);
   // Masks each grammar-held sequence's first sampling row of the step at once, on the host's
   // cores (a mask walks the vocabulary: tens of milliseconds inside a JSON string). Rows after a
   // draft are masked when reached: their state depends on the drafts accepted before them.
-  void mask_first_rows(const std::vector<ScheduledSeq>& plan, StepLogits& l);
+  void mask_first_rows(const std::vector<ScheduledSeq>& plan, const std::vector<RowSpan>& spans, StepLogits& l);
   SampleResult sample_row(Sequence& s, StepLogits& l, int64_t row);
   // `masked`: the grammar's mask is applied already, leaving this many tokens (-1: not yet).
   SampleResult sample_on_host(Sequence& s, float* row, int masked = -1);
@@ -124,8 +131,8 @@ struct Engine::Impl {
   void propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch, const std::vector<int>& kept,
                    const std::vector<bool>& finished);
   // Appends the logprobs of the prompt tokens the step's rows from `row` score
-  // (request.prompt_logprobs); returns how many rows they were.
-  int score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row);
+  // (request.prompt_logprobs).
+  void score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row);
   // The argmax id of each row of device logits (-1 for a row with NaN).
   std::vector<int> argmax(const Tensor& logits);
   void finish(uint64_t id, FinishReason reason, const std::string& error = "");
@@ -235,8 +242,7 @@ ForwardBatch Engine::Impl::build_batch(const std::vector<ScheduledSeq>& plan) co
     }
     // Rows scoring prompt tokens (request.prompt_logprobs), then the sampling rows.
     const int scored = s.prompt_logprob_rows(sc.num_tokens);
-    const int first_scored = std::max(s.computed, static_cast<int>(s.prompt_logprobs.size()));
-    for (int r = 0; r < scored; ++r) b.logit_rows.push_back(slice.query_start + first_scored - s.computed + r);
+    for (int r = 0; r < scored; ++r) b.logit_rows.push_back(slice.query_start + s.first_scored() - s.computed + r);
     // A sampling sequence's last token gives its next one; each draft before it gives the token after it.
     if (samples_token(sc))
       for (int d = sc.drafts; d >= 0; --d) b.logit_rows.push_back(b.num_tokens() - 1 - d);
@@ -255,22 +261,22 @@ void Engine::Impl::step() {
   std::vector<ScheduledSeq> plan = scheduler.schedule();
   if (plan.empty()) return;
   ForwardBatch batch = build_batch(plan);
+  const std::vector<RowSpan> spans = row_spans(plan);
   StepLogits logits;
   try {
-    logits = fetch_logits(plan, model.forward(batch, cache));
+    logits = fetch_logits(plan, spans, model.forward(batch, cache));
   } catch (const std::exception& e) {
     log_warn("forward failed for a batch of ", plan.size(), " sequences: ", e.what());
     for (const ScheduledSeq& sc : plan) finish(sc.seq->id, FinishReason::Error, e.what());
     return;
   }
   ++steps;
-  mask_first_rows(plan, logits);
-  int64_t row = 0;
+  mask_first_rows(plan, spans, logits);
   std::vector<int> kept(plan.size(), -1);  // positions each sequence kept; -1: failed, gone
   std::vector<bool> finished(plan.size(), false);
   for (size_t i = 0; i < plan.size(); ++i) {
     const ScheduledSeq& sc = plan[i];
-    row += score_prompt(sc, logits, row);
+    score_prompt(sc, logits, spans[i].scored);
     if (!samples_token(sc)) {
       scheduler.complete(*sc.seq, sc.num_tokens);
       // A prompt scored with nothing to generate ends once it is computed (and is gone).
@@ -281,7 +287,7 @@ void Engine::Impl::step() {
     const uint64_t id = sc.seq->id;
     bool done = false;
     try {
-      const int accepted = verify(sc, logits, row, done);
+      const int accepted = verify(sc, logits, spans[i].sampled, done);
       kept[i] = sc.num_tokens - sc.drafts + accepted;
       scheduler.complete(*sc.seq, kept[i]);
       finished[i] = done;
@@ -289,7 +295,6 @@ void Engine::Impl::step() {
       log_warn("request ", id, ": ", e.what());
       finish(id, FinishReason::Error, e.what());  // removes it
     }
-    row += 1 + sc.drafts;
   }
   if (options.mtp_drafts > 0 && !mtp_failed) propose_mtp(plan, batch, kept, finished);
   for (size_t i = 0; i < plan.size(); ++i)
@@ -301,7 +306,7 @@ void Engine::Impl::step() {
 // from the prefix cache). Only the drafts themselves are skipped.
 void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const ForwardBatch& batch,
                                const std::vector<int>& kept, const std::vector<bool>& finished) {
-  const bool drafts = options.draft_below_batch <= 0 || scheduler.num_running() < options.draft_below_batch;
+  const bool drafts = scheduler.drafts_allowed();
   std::vector<MtpSeq> seqs;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (kept[i] < 1) continue;
@@ -336,7 +341,19 @@ void Engine::Impl::propose_mtp(const std::vector<ScheduledSeq>& plan, const Forw
   }
 }
 
-int Engine::Impl::score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row) {
+std::vector<Engine::Impl::RowSpan> Engine::Impl::row_spans(const std::vector<ScheduledSeq>& plan) {
+  std::vector<RowSpan> spans(plan.size());
+  int64_t row = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    spans[i].scored = row;
+    row += plan[i].seq->prompt_logprob_rows(plan[i].num_tokens);
+    spans[i].sampled = row;
+    if (samples_token(plan[i])) row += 1 + plan[i].drafts;
+  }
+  return spans;
+}
+
+void Engine::Impl::score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t row) {
   Sequence& s = *sc.seq;
   const int rows = s.prompt_logprob_rows(sc.num_tokens);
   const int first = static_cast<int>(s.prompt_logprobs.size());  // row r scores the token at first + r + 1
@@ -348,7 +365,6 @@ int Engine::Impl::score_prompt(const ScheduledSeq& sc, StepLogits& l, int64_t ro
     s.prompt_logprobs[first + r] =
         token_logprob(logits, static_cast<int>(l.vocab), s.tokens[first + r + 1], s.request.prompt_logprobs);
   }
-  return rows;
 }
 
 std::vector<int> Engine::Impl::argmax(const Tensor& logits) {
@@ -361,7 +377,8 @@ std::vector<int> Engine::Impl::argmax(const Tensor& logits) {
   return out;
 }
 
-Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledSeq>& plan, const Tensor& logits) {
+Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledSeq>& plan,
+                                                    const std::vector<RowSpan>& spans, const Tensor& logits) {
   StepLogits l;
   l.vocab = logits.dim(1);
   if (backend.device().kind == DeviceKind::CPU) {  // the logits are already in host memory
@@ -381,11 +398,12 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   l.argmax = argmax(logits);
   // An EOS where it may not be sampled (--ignore-eos, before min_tokens): that row's next best is
   // found on the host.
-  int64_t row = 0;
-  for (const ScheduledSeq& sc : plan) {
+  for (size_t s = 0; s < plan.size(); ++s) {
+    const ScheduledSeq& sc = plan[s];
     if (!samples_token(sc)) continue;
     const GenerationRequest& req = sc.seq->request;
-    for (int i = 0; i <= sc.drafts; ++i, ++row) {
+    for (int i = 0; i <= sc.drafts; ++i) {
+      const int64_t row = spans[s].sampled + i;
       // Row i samples the sequence's token after its drafts 0..i-1.
       const size_t generated = sc.seq->generated.size() + static_cast<size_t>(i);
       if (!eos_barred(req, generated) || !std::count(req.eos_ids.begin(), req.eos_ids.end(), l.argmax[row])) continue;
@@ -397,15 +415,13 @@ Engine::Impl::StepLogits Engine::Impl::fetch_logits(const std::vector<ScheduledS
   return l;
 }
 
-void Engine::Impl::mask_first_rows(const std::vector<ScheduledSeq>& plan, StepLogits& l) {
+void Engine::Impl::mask_first_rows(const std::vector<ScheduledSeq>& plan, const std::vector<RowSpan>& spans,
+                                   StepLogits& l) {
   if (!l.host) return;
   std::vector<std::pair<const Sequence*, int64_t>> rows;  // (sequence, its first sampling row)
-  int64_t row = 0;
-  for (const ScheduledSeq& sc : plan) {
-    row += sc.seq->prompt_logprob_rows(sc.num_tokens);
-    if (!samples_token(sc)) continue;
-    if (sc.seq->grammar && sc.seq->grammar->active) rows.emplace_back(sc.seq, row);
-    row += 1 + sc.drafts;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const Sequence& s = *plan[i].seq;
+    if (samples_token(plan[i]) && s.grammar && s.grammar->active) rows.emplace_back(&s, spans[i].sampled);
   }
   if (rows.size() < 2) return;  // one is masked when sampled, as every later row is
   std::vector<int> left(rows.size());

@@ -143,8 +143,7 @@ std::vector<ScheduledSeq> Scheduler::schedule() {
          static_cast<int>(running_.size()) < options_.max_running && admit_next(budget, out)) {
   }
   // Drafts last: they take only what the running and newly admitted sequences leave.
-  const bool small_batch = options_.draft_below_batch <= 0 || num_running() < options_.draft_below_batch;
-  if ((options_.drafter || options_.mtp_drafts > 0) && !preempted && small_batch) add_drafts(out, budget);
+  if ((options_.drafter || options_.mtp_drafts > 0) && !preempted && drafts_allowed()) add_drafts(out, budget);
   return out;
 }
 

@@ -32,6 +32,10 @@ class Scheduler {
   std::unique_ptr<Sequence> remove(uint64_t id);
 
   int num_running() const { return static_cast<int>(running_.size()); }
+  // Whether the running batch is small enough to draft (EngineOptions::draft_below_batch).
+  bool drafts_allowed() const {
+    return options_.draft_below_batch <= 0 || num_running() < options_.draft_below_batch;
+  }
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   bool idle() const { return running_.empty() && waiting_.empty(); }
   std::vector<uint64_t> ids() const;

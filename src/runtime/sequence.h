@@ -36,12 +36,13 @@ struct Sequence {
   size_t mtp_drafts_for = 0;
 
   int remaining() const { return static_cast<int>(tokens.size()) - computed; }
+  // The first position a step from `computed` scores for prompt logprobs: the first without one.
+  int first_scored() const { return std::max(computed, static_cast<int>(prompt_logprobs.size())); }
   // Logit rows a step computing `n` tokens from `computed` needs for prompt logprobs: positions
-  // from the first without one up to the prompt's second to last.
+  // from first_scored() up to the prompt's second to last.
   int prompt_logprob_rows(int n) const {
     if (request.prompt_logprobs < 0 || prompt_logprobs_sent) return 0;
-    const int from = std::max(computed, static_cast<int>(prompt_logprobs.size()));
-    return std::max(0, std::min(computed + n, prompt_len - 1) - from);
+    return std::max(0, std::min(computed + n, prompt_len - 1) - first_scored());
   }
   // The MTP layer's drafts, if proposed for the tokens as they are now.
   std::vector<int> current_mtp_drafts() const {

@@ -248,7 +248,7 @@ class SchemaCompiler {
       return min == 0 && max < 0 ? any_string() : string_rule(min, max);
     }
     if (type == "number") return number();
-    if (type == "integer") return rule({Seq{E::ref(integer_part())}});
+    if (type == "integer") return integer_part();
     if (type == "boolean") return rule({Seq{E::ref(g_.literal("true"))}, Seq{E::ref(g_.literal("false"))}});
     if (type == "null") return g_.literal("null");
     if (type == "array") {
