@@ -1,5 +1,6 @@
-# Same-run baselines on this GPU: copy bandwidth, bf16 GEMM peak, and transformers decode of an
-# R1-Distill-Qwen-7B-shaped model (random weights, bf16) after a 512-token prompt.
+# Same-run baselines on this GPU: copy bandwidth, bf16 GEMM peak, and transformers decode of a
+# model of the given config folder's shape (random weights, bf16; R1-Distill-Qwen-7B or
+# DeepSeek-V2-Lite in docs/benchmarks.md) after a 512-token prompt.
 import json, sys, time
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -24,7 +25,7 @@ cfg = AutoConfig.from_pretrained(sys.argv[1])
 with torch.device("cuda"):
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16).eval()
 for bs in (1, 32):
-    ids = torch.randint(0, 150000, (bs, 512), device="cuda")
+    ids = torch.randint(0, cfg.vocab_size, (bs, 512), device="cuda")
     with torch.no_grad():
         model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)
         torch.cuda.synchronize(); t = time.time(); model(ids); torch.cuda.synchronize(); prefill = time.time() - t
