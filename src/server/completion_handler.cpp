@@ -6,6 +6,7 @@
 #include "server/http_response.h"
 #include "server/request_accounting.h"
 #include "server/stream_writer.h"
+#include "text/utf8.h"
 
 namespace dsinfer {
 namespace {
@@ -47,6 +48,7 @@ Prepared prepare(ServerContext& ctx, Endpoint endpoint, const std::string& body)
     p.meta.echo_logprobs = p.api.top_logprobs >= 0;
     const Tokenizer* tok = m.tokenizer();
     p.meta.echo_text = p.api.prompt_text ? *p.api.prompt_text : tok ? tok->decode(p.api.prompt_ids, true) : "";
+    p.meta.echo_chars = utf8_decode(p.meta.echo_text).size();
   }
   p.starts_in_reasoning = reasoning && m.chat_template && m.chat_template->opens_think_block();
   p.tool_calls = m.tool_calls && endpoint == Endpoint::Chat && !p.api.tools.is_null() && p.api.parse_tool_calls;

@@ -230,7 +230,6 @@ void parse_flags(const json& body, ApiRequest& r) {
   if (const json* v = field(body, "skip_special_tokens")) r.skip_special_tokens = boolean(*v, "skip_special_tokens");
   if (r.endpoint == Endpoint::Completion) {
     if (const json* v = field(body, "echo")) r.echo = boolean(*v, "echo");
-    if (r.echo && r.stream) throw invalid_field("echo", "echo is not supported with stream");
     if (field(body, "suffix"))
       throw invalid_field("suffix", "suffix is not supported");
   }

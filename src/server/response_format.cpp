@@ -69,13 +69,14 @@ json completion_logprobs(const ResponseMeta& m, const std::vector<TokenLogprob>&
 
 // Echo's logprobs: the prompt's tokens, the first with none (nothing comes before it), then the
 // completion's, offsets counted from the start of the prompt's text.
-json echoed_logprobs(const ResponseMeta& m, const CompletionResult& r) {
+json echoed_logprobs(const ResponseMeta& m, const std::vector<int>& prompt_ids,
+                     const std::vector<TokenLogprob>& prompt_lps, const std::vector<TokenLogprob>& lps) {
   std::vector<TokenLogprob> all;
-  if (!r.prompt_ids.empty()) all.push_back({r.prompt_ids[0], 0.0f, {}});
-  all.insert(all.end(), r.prompt_logprobs.begin(), r.prompt_logprobs.end());
-  all.insert(all.end(), r.logprobs.begin(), r.logprobs.end());
+  if (!prompt_ids.empty()) all.push_back({prompt_ids[0], 0.0f, {}});
+  all.insert(all.end(), prompt_lps.begin(), prompt_lps.end());
+  all.insert(all.end(), lps.begin(), lps.end());
   json out = completion_logprobs(m, all, 0);
-  if (!r.prompt_ids.empty()) {
+  if (!prompt_ids.empty()) {
     out["token_logprobs"][0] = nullptr;
     out["top_logprobs"][0] = nullptr;
   }
@@ -171,7 +172,8 @@ json choice_json(const ResponseMeta& m, const CompletionResult& r, int index) {
     choice["logprobs"] = want_logprobs ? chat_logprobs(m, r.logprobs) : json(nullptr);
   } else if (m.echo) {
     choice["text"] = m.echo_text + r.content;
-    choice["logprobs"] = m.echo_logprobs ? echoed_logprobs(m, r) : json(nullptr);
+    choice["logprobs"] =
+        m.echo_logprobs ? echoed_logprobs(m, r.prompt_ids, r.prompt_logprobs, r.logprobs) : json(nullptr);
   } else {
     choice["text"] = r.content;
     choice["logprobs"] = want_logprobs ? completion_logprobs(m, r.logprobs, 0) : json(nullptr);
@@ -207,10 +209,15 @@ json chunk_json(const ResponseMeta& m, const StreamDelta& d, bool usage_field) {
     if (!d.tool_calls.empty()) delta["tool_calls"] = tool_calls_json(d.tool_calls, true);
     choice["delta"] = delta;
     choice["logprobs"] = d.want_logprobs && !d.logprobs.empty() ? chat_logprobs(m, d.logprobs) : json(nullptr);
+  } else if (d.echo) {
+    choice["text"] = m.echo_text + d.content;
+    choice["logprobs"] =
+        m.echo_logprobs ? echoed_logprobs(m, d.prompt_ids, d.prompt_logprobs, d.logprobs) : json(nullptr);
   } else {
     choice["text"] = d.content;
+    const size_t offset = d.text_offset + (m.echo ? m.echo_chars : 0);
     choice["logprobs"] =
-        d.want_logprobs && !d.logprobs.empty() ? completion_logprobs(m, d.logprobs, d.text_offset) : json(nullptr);
+        d.want_logprobs && !d.logprobs.empty() ? completion_logprobs(m, d.logprobs, offset) : json(nullptr);
   }
   if (m.return_token_ids) choice["token_ids"] = d.tokens;
   json out = envelope(m, true);

@@ -26,6 +26,7 @@ struct ResponseMeta {
   // with echo_logprobs its tokens' logprobs begin the logprobs.
   bool echo = false, echo_logprobs = false;
   std::string echo_text;
+  size_t echo_chars = 0;  // echo_text's length in characters: where streamed completions' offsets start
   bool prompt_logprobs = false;  // vLLM's prompt_logprobs: per completions choice, once in a chat response
 };
 
@@ -47,6 +48,11 @@ struct StreamDelta {
   bool want_logprobs = false;
   std::optional<std::string> finish_reason;
   size_t text_offset = 0;  // completions logprobs: offset of this piece in the whole text, in characters
+  // Completions' echo: this is the choice's first piece, which the prompt's text (and with
+  // echo_logprobs its tokens and their logprobs, prompt_logprobs of tokens 1..) begins.
+  bool echo = false;
+  std::vector<int> prompt_ids;
+  std::vector<TokenLogprob> prompt_logprobs;
 };
 
 // A chunk object; `usage_field` adds "usage": null, as OpenAI does when include_usage is on.

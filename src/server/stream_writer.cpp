@@ -15,7 +15,10 @@ constexpr auto kPollInterval = std::chrono::milliseconds(250);
 class StreamWriter {
  public:
   StreamWriter(ServerContext& ctx, StreamJob job)
-      : ctx_(ctx), job_(std::move(job)), open_(static_cast<int>(job_.builders.size())) {}
+      : ctx_(ctx),
+        job_(std::move(job)),
+        open_(static_cast<int>(job_.builders.size())),
+        echoed_(job_.builders.size(), false) {}
 
   ~StreamWriter() {
     // The stream ended without its [DONE]: the client went away (or a write failed).
@@ -62,7 +65,13 @@ class StreamWriter {
     StreamDelta d = job_.builders.at(u->index).add(*u);
     d.index = u->index;
     d.want_logprobs = job_.want_logprobs;
-    bool visible = !d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() ||
+    if (job_.meta.echo && !echoed_[u->index]) {  // the prompt begins the choice's first piece
+      echoed_[u->index] = true;
+      d.echo = true;
+      d.prompt_ids = job_.builders[u->index].result().prompt_ids;
+      d.prompt_logprobs = u->prompt_logprobs;
+    }
+    bool visible = d.echo || !d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() ||
                    (d.want_logprobs && !d.logprobs.empty()) ||
                    (job_.meta.return_token_ids && !d.tokens.empty());
     if (visible && !write(sink, sse_event(chunk_json(job_.meta, d, job_.include_usage)))) return false;
@@ -108,6 +117,7 @@ class StreamWriter {
   ServerContext& ctx_;
   StreamJob job_;
   int open_;  // choices not finished yet
+  std::vector<bool> echoed_;  // per choice: its echo has been written
   bool started_ = false;
   bool ended_ = false;
 };
@@ -135,6 +145,9 @@ std::string result_as_sse(const ResponseMeta& meta, const CompletionResult& r, b
   all.logprobs = r.logprobs;
   all.tool_calls = r.tool_calls;
   all.want_logprobs = want_logprobs;
+  all.echo = meta.echo;
+  all.prompt_ids = r.prompt_ids;
+  all.prompt_logprobs = r.prompt_logprobs;
   out += sse_event(chunk_json(meta, all, include_usage));
   StreamDelta last;
   last.finish_reason = r.finish_reason;

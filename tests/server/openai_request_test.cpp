@@ -63,7 +63,7 @@ TEST(OpenAiRequest, PromptShapes) {
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", ""}}), "prompt");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", {1, "a"}}}), "prompt[1]");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}}), "<accepted>");
-  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}, {"stream", true}}), "echo");
+  EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}, {"stream", true}}), "<accepted>");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"echo", true}, {"max_tokens", 0}}), "<accepted>");
   EXPECT_EQ(refused_field(Endpoint::Completion, {{"prompt", "p"}, {"max_tokens", 0}}), "max_tokens");
 }
