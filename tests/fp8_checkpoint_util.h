@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -39,17 +40,20 @@ inline OwnedTensor owned_tensor(DType dtype, const Shape& shape, const void* dat
   return o;
 }
 
-// Writes the FP8 checkpoint (every *_proj matrix quantized in block x block blocks, plus one
-// tensor of a multi-token-prediction layer the loader must skip) to `fp8_dir` and its
-// dequantized twin to `ref_dir`.
-inline void make_fp8_checkpoints(const std::string& fixture, int block, const std::filesystem::path& fp8_dir,
-                                 const std::filesystem::path& ref_dir) {
+// Writes the FP8 checkpoint (every matrix `quantized` names, by default every *_proj one,
+// quantized in block x block blocks, plus one tensor of a multi-token-prediction layer the loader
+// must skip) to `fp8_dir` and its dequantized twin to `ref_dir`.
+inline void make_fp8_checkpoints(
+    const std::string& fixture, int block, const std::filesystem::path& fp8_dir, const std::filesystem::path& ref_dir,
+    const std::function<bool(const std::string&)>& quantized = [](const std::string& name) {
+      return name.find("_proj.weight") != std::string::npos;
+    }) {
   TensorStore store = TensorStore::open_dir(fixture_dir(fixture));
   nlohmann::json config = read_json_file(fixture_dir(fixture) + "/config.json");
   std::map<std::string, OwnedTensor> fp8, ref;
   for (const std::string& name : store.names()) {
     const Tensor& t = store.get(name).view;
-    if (t.shape.size() != 2 || name.find("_proj.weight") == std::string::npos) {
+    if (t.shape.size() != 2 || !quantized(name)) {
       fp8[name] = ref[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
       continue;
     }

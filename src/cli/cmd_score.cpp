@@ -36,7 +36,7 @@ CommandRegistration reg({"score", "Write the logits of every input position (flo
                            app.add_option("--ids", o->ids, "Comma-separated token ids")->required();
                            app.add_option("--output", o->output, "Output file")->required();
                            app.add_option("--device", o->device, "cpu, cuda or cuda:N");
-                           add_mla_prefill_flag(app, o->load);
+                           add_model_flags(app, o->load);
                            app.callback([o] { run_score(*o); });
                          }});
 

@@ -88,7 +88,7 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
   app.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_flag("--enforce-eager", o->enforce_eager, "Decode op by op, without CUDA graphs");
   add_tensor_parallel_flags(app, o->tensor_parallel, o->model_options);
-  add_mla_prefill_flag(app, o->model_options);
+  add_model_flags(app, o->model_options);
   app.add_option("--host", o->host, "Address to listen on")->capture_default_str();
   app.add_option("--port", o->port, "Port to listen on (0: any free port)")->capture_default_str();
   app.add_option("--served-model-name", o->served_model_name, "Model name in the API (default: the directory's name)");

@@ -6,7 +6,7 @@ void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights) {
   app.add_option("--device", o.device, "cpu, cuda or cuda:N");
   app.add_flag("--enforce-eager", o.enforce_eager, "Decode op by op, without CUDA graphs");
   add_tensor_parallel_flags(app, o.tensor_parallel, o.model);
-  add_mla_prefill_flag(app, o.model);
+  add_model_flags(app, o.model);
   if (!dummy_weights) return;
   app.add_flag("--dummy-weights", o.dummy_weights, "Random weights at the real shapes (--model may name a catalog model)");
   app.add_option("--num-layers", o.num_layers, "Keep only the first N layers (with --dummy-weights)")
@@ -21,11 +21,16 @@ void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o) {
                "With --tp: each device holds 1/N of the MoE's routed experts whole, not 1/N of every expert");
 }
 
-void add_mla_prefill_flag(CLI::App& app, ModelOptions& o) {
+void add_model_flags(CLI::App& app, ModelOptions& o) {
   app.add_option_function<std::string>(
          "--mla-prefill", [&o](const std::string& s) { o.mla_prefill = parse_mla_prefill(s); },
          "DeepSeek MLA in steps with a prompt: auto, absorbed or expanded (default auto)")
       ->check(CLI::IsMember({"auto", "absorbed", "expanded"}));
+  app.add_option_function<std::string>(
+         "--quantization,-q", [&o](const std::string& s) { o.quantization = parse_quantization(s); },
+         "fp8: linear weights stored in 16 or 32 bit load as FP8 e4m3 in 128x128 blocks (DeepSeek's format; "
+         "half the bytes); none (default): as stored")
+      ->check(CLI::IsMember({"none", "fp8"}));
 }
 
 }  // namespace dsinfer

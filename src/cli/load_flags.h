@@ -6,12 +6,13 @@
 
 namespace dsinfer {
 
-// --device, --tensor-parallel-size, --enforce-eager and --mla-prefill; with `dummy_weights`, also
+// --device, --tensor-parallel-size, --enforce-eager and the model flags; with `dummy_weights`, also
 // --dummy-weights and --num-layers.
 void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights);
 // --tensor-parallel-size N (--tp N): ranks of a tensor-parallel group; --expert-parallel.
 void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o);
-// --mla-prefill auto|absorbed|expanded into o.mla_prefill (every command that loads a model).
-void add_mla_prefill_flag(CLI::App& app, ModelOptions& o);
+// Every command that loads a model: --mla-prefill auto|absorbed|expanded into o.mla_prefill,
+// --quantization none|fp8 into o.quantization.
+void add_model_flags(CLI::App& app, ModelOptions& o);
 
 }  // namespace dsinfer

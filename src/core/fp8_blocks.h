@@ -14,4 +14,8 @@ struct Fp8Blocks {
 
 Fp8Blocks quantize_fp8_blocks(const float* w, int64_t rows, int64_t cols, int block_rows, int block_cols);
 
+// One band of blocks: `rows` (at most a block's) rows of `cols` values into `values` [rows, cols]
+// and their ceil(cols / block_cols) scales into `scales`.
+void quantize_fp8_band(const float* w, int64_t rows, int64_t cols, int block_cols, uint8_t* values, float* scales);
+
 }  // namespace dsinfer

@@ -7,15 +7,18 @@
 
 namespace dsinfer {
 
-CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard)
+CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store,
+                   const ModelOptions& options)
     : config_(config),
       backend_(backend),
       store_(std::move(store)),
-      shard_(shard),
+      shard_(options.shard),
       arena_(backend),
       mtp_arena_(backend),
-      load_progress_(shard.size > 1 ? cat("rank ", shard.rank, ": loading layers") : std::string("loading layers"),
+      load_progress_(options.shard.size > 1 ? cat("rank ", options.shard.rank, ": loading layers")
+                                            : std::string("loading layers"),
                      config.num_layers) {
+  if (options.quantization == Quantization::Fp8) quantized_.emplace(config_);
   RopeSpec spec = compute_rope(config_);
   WeightLoader w = loader();
   rope_.inv_freq = w.upload_f32(spec.inv_freq, {static_cast<int64_t>(spec.inv_freq.size())});

@@ -3,6 +3,7 @@
 // need logits. Family files (dense_model.cpp, deepseek_model.cpp) only choose the blocks.
 #pragma once
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backend/arena.h"
@@ -25,7 +26,8 @@ struct DecoderLayer {
 
 class CausalLM : public Model {
  public:
-  CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard);
+  CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<const TensorStore> store,
+           const ModelOptions& options);
 
   const ModelConfig& config() const override { return config_; }
   KvCacheSpec kv_spec() const override;
@@ -40,7 +42,9 @@ class CausalLM : public Model {
   // Loads the embedding, final norm, head and per-layer norms; the family adds the blocks (and
   // the MTP layer, when `mtp`).
   void load_common(WeightLoader& w, bool mtp = false);
-  WeightLoader loader() { return WeightLoader(*store_, backend_, config_, storage_, weight_bytes_); }
+  WeightLoader loader() {
+    return WeightLoader(*store_, backend_, config_, storage_, weight_bytes_, quantized_ ? &*quantized_ : nullptr);
+  }
   // Reports layer l loaded (a log line every few seconds of a long load).
   void layer_loaded(int l);
 
@@ -48,6 +52,7 @@ class CausalLM : public Model {
   Backend& backend_;
   std::shared_ptr<const TensorStore> store_;
   Shard shard_;
+  std::optional<LinearWeightNames> quantized_;  // --quantization fp8: the weights to quantize as they load
   std::vector<Buffer> storage_;  // device copies of weights (none when weights are used in place)
   size_t weight_bytes_ = 0;      // of the weights the model holds (WeightLoader counts them)
   RopeParams rope_;
@@ -79,7 +84,7 @@ class CausalLM : public Model {
 };
 
 std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store,
-                                        Shard shard);
+                                        const ModelOptions& options);
 std::unique_ptr<Model> make_deepseek_model(const ModelConfig& c, Backend& backend,
                                           std::shared_ptr<const TensorStore> store, const ModelOptions& options);
 

@@ -13,7 +13,7 @@ namespace {
 class DeepseekModel final : public CausalLM {
  public:
   DeepseekModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, const ModelOptions& o)
-      : CausalLM(c, backend, std::move(store), o.shard), options_(o) {
+      : CausalLM(c, backend, std::move(store), o), options_(o) {
     WeightLoader w = loader();
     load_common(w, o.mtp);
     for (int l = 0; l < config_.num_layers; ++l) {

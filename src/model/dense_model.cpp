@@ -9,8 +9,8 @@ namespace {
 
 class DenseModel final : public CausalLM {
  public:
-  DenseModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, Shard shard)
-      : CausalLM(c, backend, std::move(store), shard) {
+  DenseModel(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store, const ModelOptions& o)
+      : CausalLM(c, backend, std::move(store), o) {
     WeightLoader w = loader();
     load_common(w);
     for (int l = 0; l < config_.num_layers; ++l) {
@@ -25,8 +25,8 @@ class DenseModel final : public CausalLM {
 }  // namespace
 
 std::unique_ptr<Model> make_dense_model(const ModelConfig& c, Backend& backend, std::shared_ptr<const TensorStore> store,
-                                        Shard shard) {
-  return std::make_unique<DenseModel>(c, backend, std::move(store), shard);
+                                        const ModelOptions& options) {
+  return std::make_unique<DenseModel>(c, backend, std::move(store), options);
 }
 
 }  // namespace dsinfer

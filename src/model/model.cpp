@@ -30,8 +30,9 @@ std::unique_ptr<Model> load_model(const ModelDir& dir, Backend& backend, const M
   return load_model(config, std::make_shared<const TensorStore>(TensorStore::open_dir(dir.path)), backend, options);
 }
 
-std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<const TensorStore> store, Backend& backend,
-                                  const ModelOptions& options) {
+std::unique_ptr<Model> load_model(const ModelConfig& stored_config, std::shared_ptr<const TensorStore> store,
+                                  Backend& backend, const ModelOptions& options) {
+  const ModelConfig config = quantized_config(stored_config, options.quantization);
   const Shard& shard = options.shard;
   if (shard.size < 1 || shard.rank < 0 || shard.rank >= shard.size)
     fail("tensor-parallel rank ", shard.rank, " of ", shard.size);
@@ -45,7 +46,7 @@ std::unique_ptr<Model> load_model(const ModelConfig& config, std::shared_ptr<con
   if (options.mtp && !config.is_deepseek())
     fail("this ", config.architecture, " has no multi-token-prediction layer to draft with (DeepSeek-V3 / R1 ship one)");
   if (config.is_deepseek()) return make_deepseek_model(config, backend, std::move(store), options);
-  return make_dense_model(config, backend, std::move(store), shard);
+  return make_dense_model(config, backend, std::move(store), options);
 }
 
 }  // namespace dsinfer

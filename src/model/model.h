@@ -11,6 +11,7 @@
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/shard.h"
+#include "model/weight_quantization.h"
 #include "plan/layout.h"
 
 namespace dsinfer {
@@ -68,6 +69,9 @@ struct ModelOptions {
   // Load the checkpoint's multi-token-prediction layer (DeepSeek-V3 / R1's layer
   // num_hidden_layers) for Model::mtp_forward; throws when the model has none.
   bool mtp = false;
+  // Linear weights stored in 16 or 32 bit become FP8 block-scaled as they load
+  // (model/weight_quantization.h); load_model runs the config quantized_config gives.
+  Quantization quantization = Quantization::None;
 };
 
 // Throws, naming what is wrong, for a batch no model may run: empty, or with a token outside

@@ -67,6 +67,15 @@ Weight WeightLoader::host_weight(const std::string& name, const Shape& expected)
 }
 
 Weight WeightLoader::host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy) {
+  Weight w = stored_part(name, expected, part, copy);
+  if (!quantize_ || w.w.dtype == DType::F8_E4M3 || !quantize_->contains(name)) return w;
+  Buffer quantized;
+  Weight q = quantize_weight_fp8(w, quantized);
+  copy = std::move(quantized);  // the stored values' copy, if one was made, is done with
+  return q;
+}
+
+Weight WeightLoader::stored_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy) {
   Weight w = host_weight(name, expected);
   // FP8 by dtype: a generated tensor's views hold no data, so they read as empty.
   const bool scaled = w.w.dtype == DType::F8_E4M3;

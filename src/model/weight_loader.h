@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "model/model_config.h"
 #include "model/shard.h"
+#include "model/weight_quantization.h"
 
 namespace dsinfer {
 
@@ -21,9 +22,16 @@ class WeightLoader {
 
   // `loaded_bytes` counts the bytes of the weights the model holds: every tensor (or part) fetched
   // with get / get_adjacent, and every upload of data it made (upload_f32, upload_act).
+  // With `quantize`, the weights it names that are stored in 16 or 32 bit load as FP8
+  // (model/weight_quantization.h).
   WeightLoader(const TensorStore& store, Backend& backend, const ModelConfig& config, std::vector<Buffer>& storage,
-               size_t& loaded_bytes)
-      : store_(store), backend_(backend), config_(config), storage_(storage), loaded_bytes_(loaded_bytes) {}
+               size_t& loaded_bytes, const LinearWeightNames* quantize = nullptr)
+      : store_(store),
+        backend_(backend),
+        config_(config),
+        storage_(storage),
+        loaded_bytes_(loaded_bytes),
+        quantize_(quantize) {}
 
   // Throws naming the tensor when it is missing or its shape differs from `expected`, or when
   // `part` is out of range (or, for FP8, not whole scale blocks).
@@ -44,6 +52,8 @@ class WeightLoader {
  private:
   Weight host_weight(const std::string& name, const Shape& expected) const;
   // host_weight's part: rows are a view, columns a copy into `copy`.
+  Weight stored_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy);
+  // stored_part, quantized into `copy` when the loader quantizes it.
   Weight host_part(const std::string& name, const Shape& expected, const Part& part, Buffer& copy);
   // Keeps the host copies a backend uses in place (the CPU's), frees the rest.
   void keep_used(const std::vector<Weight>& uploaded, std::vector<Buffer>& copies);
@@ -53,6 +63,7 @@ class WeightLoader {
   const ModelConfig& config_;
   std::vector<Buffer>& storage_;
   size_t& loaded_bytes_;
+  const LinearWeightNames* quantize_;
 };
 
 // Logs the checkpoint's layers past config.json's num_hidden_layers that are not loaded: a line

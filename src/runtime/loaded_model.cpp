@@ -48,7 +48,8 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
     if (options.num_layers != 0) fail("--num-layers needs --dummy-weights");
     m.dir = ModelDir::open(path);
   }
-  const ModelConfig config = ModelConfig::from_json(m.dir.config);
+  // The quantized config already here: dummy weights are made in the format the model runs.
+  const ModelConfig config = quantized_config(ModelConfig::from_json(m.dir.config), options.model.quantization);
   if (!options.dummy_weights) log_info("loading ", config.architecture, " from ", m.dir.path);
   auto store = std::make_shared<const TensorStore>(options.dummy_weights ? dummy_weights(m.dir.config, config)
                                                                          : TensorStore::open_dir(m.dir.path));
@@ -57,7 +58,8 @@ LoadedModel load_for_generation(const std::string& path, const LoadOptions& opti
   if (m.dir.tokenizer_json) m.tokenizer = Tokenizer::from_model_dir(m.dir);
   m.defaults = generation_defaults(m.dir, m.model->config());
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_info("loaded in ", m.load_seconds, " s (", m.model->weight_bytes() / (1 << 20), " MiB of weights)");
+  log_info("loaded in ", m.load_seconds, " s (", m.model->weight_bytes() / (1 << 20), " MiB of weights",
+           options.model.quantization == Quantization::Fp8 ? ", linear ones in FP8" : "", ")");
   return m;
 }
 
