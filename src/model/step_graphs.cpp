@@ -105,6 +105,10 @@ void StepGraphs::warm_up(const Pass& pass) {
 }
 
 bool StepGraphs::capture(Bucket& bucket, const Pass& pass) {
+  // From the arena's start, as its warm-up ran: captures back to back would each take scratch
+  // past the one before, and a capture cannot allocate more (session 36: every draft bucket and
+  // the larger decode buckets ran op by op).
+  arena_.reset();
   if (!backend_.record(bucket.key(), [&] { bucket.out = pass(padded_, arena_); })) {
     // An op that cannot be recorded at this many tokens (a MoE layer's per-expert path reads
     // its offsets back) fails every bucket of the width at least as large.

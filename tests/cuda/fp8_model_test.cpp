@@ -39,3 +39,35 @@ TEST_P(GpuFp8Checkpoint, EqualsItsDequantizedTwin) {
 
 INSTANTIATE_TEST_SUITE_P(GpuBlockSizes, GpuFp8Checkpoint,
                          ::testing::ValuesIn(fp8_checkpoint_cases()), fp8_case_name);
+
+// --quantization fp8 on the GPU: a fixture quantized as it loads equals the twin holding its
+// linear weights quantized and dequantized (the same weights an FP8 checkpoint of it ships).
+class GpuQuantization : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantization, EqualsItsDequantizedTwin) {
+  SKIP_WITHOUT_GPU();
+  const std::string fixture = GetParam();
+  const fs::path root = fs::temp_directory_path() / ("dsinfer_gpu_quantize_" + fixture + "_" + std::to_string(::getpid()));
+  const ModelDir dir = ModelDir::open(fixture_dir(fixture));
+  const LinearWeightNames linear(ModelConfig::from_json(dir.config));
+  make_fp8_checkpoints(fixture, 128, root / "fp8", root / "ref", [&](const std::string& n) { return linear.contains(n); });
+  auto backend = make_backend(Device{DeviceKind::CUDA, 0});
+  ModelOptions quantize;
+  quantize.quantization = Quantization::Fp8;
+  auto quantized = load_model(dir, *backend, quantize);
+  auto twin = load_model(ModelDir::open((root / "ref").string()), *backend);
+  for (const auto& seq : fixture_ref(fixture)["sequences"]) {
+    const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+    expect_close(score_tokens(*quantized, *backend, ids), score_tokens(*twin, *backend, ids), 1e-6f,
+                 fixture + " quantized vs dequantized twin, " + std::to_string(ids.size()) + " tokens");
+  }
+  fs::remove_all(root);
+}
+
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuQuantization,
+                         ::testing::Values("qwen2-tiny", "llama-tiny", "ds2-lite-tiny", "ds3-tiny"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });

@@ -9,6 +9,7 @@
 
 #include "../paged_runner.h"
 #include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
 #include "model/step_graphs.h"
 
 using namespace dsinfer;
@@ -182,6 +183,50 @@ TEST(StepGraphs, AFailedCaptureFailsOnlyItsWidthsBucketsAsLargeOrLarger) {
   EXPECT_EQ(rec.attempts.back(), 2 * 16 + 3);
   EXPECT_FALSE(graphs.run(draft_batch({3, 1, 2, 1, 3}), rows_of).has_value());
   EXPECT_EQ(rec.attempts.back(), 8 * 16 + 3);
+}
+
+namespace {
+
+// Records by running the pass, and fails an allocation made while recording, as CUDA does.
+class AllocationFreeRecorder final : public CpuBackend {
+ public:
+  bool can_record() const override { return true; }
+  bool record(int, const std::function<void()>& pass) override {
+    recording_ = true;
+    try {
+      pass();
+    } catch (const Error&) {
+      recording_ = false;
+      return false;
+    }
+    recording_ = false;
+    return true;
+  }
+  bool replay(int) override { return true; }
+  Buffer alloc(size_t bytes) override {
+    if (recording_) fail("allocation of ", bytes, " bytes while recording");
+    return CpuBackend::alloc(bytes);
+  }
+
+ private:
+  bool recording_ = false;
+};
+
+// A pass whose scratch grows with its tokens: 1 MiB each, so the buckets' passes together
+// exceed the arena's first 64 MiB chunk.
+StepOutput megabyte_a_token(const ForwardBatch& b, Arena& a) {
+  a.tensor(DType::F32, {b.num_tokens(), 1 << 18});
+  return rows_of(b, a);
+}
+
+}  // namespace
+
+// Every capture starts from the arena's start, as its warm-up did: none needs to allocate.
+TEST(StepGraphs, CapturesTakeNoMoreScratchThanTheirWarmUps) {
+  AllocationFreeRecorder rec;
+  StepGraphs graphs(rec, 8, 16);
+  const int buckets = static_cast<int>(StepGraphs::bucket_sizes(8).size());
+  EXPECT_EQ(graphs.record_all(megabyte_a_token, true), buckets * 8);  // widths 1 to 8
 }
 
 TEST(StepGraphs, BatchesOfAnotherBlockSizeRunOpByOp) {
