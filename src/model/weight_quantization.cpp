@@ -1,7 +1,7 @@
 #include "model/weight_quantization.h"
 
 #include <algorithm>
-#include <cctype>
+#include <regex>
 #include <vector>
 
 #include "core/error.h"
@@ -15,20 +15,8 @@ constexpr int kBlock = 128;  // DeepSeek's weight_block_size
 
 // `name` with the number after each ".layers." and ".experts." written as the inventory's N and E.
 std::string generic_name(const std::string& name) {
-  std::string out;
-  out.reserve(name.size());
-  size_t i = 0;
-  while (i < name.size()) {
-    out += name[i++];
-    for (const char* key : {"layers.", "experts."}) {
-      const size_t n = std::char_traits<char>::length(key);
-      if (out.size() < n + 1 || out.compare(out.size() - n, n, key) != 0 || out[out.size() - n - 1] != '.') continue;
-      const size_t digits = i;
-      while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
-      if (i > digits) out += key[0] == 'l' ? 'N' : 'E';
-    }
-  }
-  return out;
+  static const std::regex layer(R"(\.layers\.\d+\.)"), expert(R"(\.experts\.\d+\.)");
+  return std::regex_replace(std::regex_replace(name, layer, ".layers.N."), expert, ".experts.E.");
 }
 
 }  // namespace
