@@ -21,6 +21,9 @@ namespace dsinfer::testing {
 
 enum class MtpWeights {
   Random,              // eh_proj and the three norms random
+  RandomProjection,    // as Random, but the decoder layer adds nothing (o_proj and every down_proj zero)
+  RandomAttention,     // as Random, but the MoE adds nothing (every down_proj zero)
+  RandomMoe,           // as Random, but attention adds nothing (o_proj zero)
   EmbeddingOnly,       // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
   HiddenOnly,          // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
   HiddenOnlyHeadNorm,  // as HiddenOnly, but shared_head.norm random
@@ -47,9 +50,13 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
     out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
     if (name.rfind(last, 0) != 0) continue;
     const std::string copy = mtp + name.substr(last.size());
-    const bool silenced =
-        name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos;
-    out[copy] = kind != MtpWeights::Random && silenced
+    const bool o_proj = name.find("o_proj.weight") != std::string::npos,
+               down_proj = name.find("down_proj.weight") != std::string::npos;
+    const bool silenced = kind == MtpWeights::Random           ? false
+                          : kind == MtpWeights::RandomAttention ? down_proj
+                          : kind == MtpWeights::RandomMoe       ? o_proj
+                                                                : o_proj || down_proj;
+    out[copy] = silenced
                     ? f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f))
                     : out[name];
   }
@@ -66,9 +73,11 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
   MtpNorms norms{vec(h, [&] { return around_one(rng); }), vec(h, [&] { return around_one(rng); })};
   std::vector<float> hnorm = vec(h, [&] { return around_one(rng); });
   std::vector<float> eh(static_cast<size_t>(h) * 2 * h, 0.0f);
-  if (kind == MtpWeights::Random) eh = vec(eh.size(), [&] { return normal(rng); });
+  const bool random_eh = kind == MtpWeights::Random || kind == MtpWeights::RandomProjection ||
+                         kind == MtpWeights::RandomAttention || kind == MtpWeights::RandomMoe;
+  if (random_eh) eh = vec(eh.size(), [&] { return normal(rng); });
   const bool hidden_half = kind == MtpWeights::HiddenOnly || kind == MtpWeights::HiddenOnlyHeadNorm;
-  for (int i = 0; i < h && kind != MtpWeights::Random; ++i)
+  for (int i = 0; i < h && !random_eh; ++i)
     eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
   if (hidden_half) hnorm.assign(h, 1.0f);
   if (kind == MtpWeights::HiddenOnly) norms.head_norm.assign(h, 1.0f);

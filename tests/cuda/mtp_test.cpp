@@ -59,9 +59,17 @@ std::vector<int> prompt(int n) {
 
 // EmbeddingOnly leaves the decoder layer out (bf16 rounding alone); Random runs it, whose MoE
 // routing near-ties may flip in bf16 (the 0.25 envelope of the fixtures' logits, model_test.cpp).
+// The other random layers tell apart what parts when Random does: the hidden half of eh_proj's
+// input alone (RandomProjection), the layer's attention alone, its MoE alone.
 TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
   SKIP_WITHOUT_GPU();
-  for (auto [kind, tol] : {std::pair{MtpWeights::EmbeddingOnly, 0.02f}, std::pair{MtpWeights::Random, 0.25f}}) {
+  const std::pair<MtpWeights, const char*> kinds[] = {{MtpWeights::EmbeddingOnly, "embedding-only MTP layer"},
+                                                      {MtpWeights::RandomProjection, "random eh_proj, layer silenced"},
+                                                      {MtpWeights::RandomAttention, "random, attention only"},
+                                                      {MtpWeights::RandomMoe, "random, MoE only"},
+                                                      {MtpWeights::Random, "random MTP layer"}};
+  for (auto [kind, what] : kinds) {
+    const float tol = kind == MtpWeights::EmbeddingOnly ? 0.02f : 0.25f;
     TempPath dir("gpu_mtp");
     make_mtp_checkpoint("ds3-tiny", kind, dir.path());
     auto cpu = make_cpu_backend();
@@ -69,7 +77,6 @@ TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
     const std::vector<int> tokens = prompt(40);
     const std::vector<float> got = mtp_logits(*gpu, dir.path().string(), tokens),
                              want = mtp_logits(*cpu, dir.path().string(), tokens);
-    const char* what = kind == MtpWeights::Random ? "random MTP layer" : "embedding-only MTP layer";
     expect_close(got, want, tol, what);
     // Which positions part, and by how much: a near-tie routed apart moves one row, a wrong
     // cache or position moves every row after it.
