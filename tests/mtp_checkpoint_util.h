@@ -24,6 +24,8 @@ enum class MtpWeights {
   RandomProjection,    // as Random, but the decoder layer adds nothing (o_proj and every down_proj zero)
   RandomAttention,     // as Random, but the MoE adds nothing (every down_proj zero)
   RandomMoe,           // as Random, but attention adds nothing (o_proj zero)
+  RandomSoft,          // as Random, the decoder layer's matrices / 4: soft attention and routing, where
+                       // the fixtures' rms-0.7 weights make both nearly argmax (bf16 flips them)
   EmbeddingOnly,       // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
   HiddenOnly,          // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
   HiddenOnlyHeadNorm,  // as HiddenOnly, but shared_head.norm random
@@ -56,9 +58,18 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
                           : kind == MtpWeights::RandomAttention ? down_proj
                           : kind == MtpWeights::RandomMoe       ? o_proj
                                                                 : o_proj || down_proj;
-    out[copy] = silenced
-                    ? f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f))
-                    : out[name];
+    const bool matrix = t.shape.size() == 2 && (name.find("_proj.weight") != std::string::npos ||
+                                                name.ends_with("mlp.gate.weight"));
+    if (silenced) {
+      out[copy] = f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f));
+    } else if (kind == MtpWeights::RandomSoft && matrix) {
+      std::vector<float> w(static_cast<size_t>(t.numel()));
+      for (int64_t r = 0; r < t.dim(0); ++r) weight_row_to_f32(Weight{t, {}, 0, 0}, r, w.data() + r * t.dim(1));
+      for (float& x : w) x *= 0.25f;
+      out[copy] = f32_tensor(t.shape, w);
+    } else {
+      out[copy] = out[name];
+    }
   }
   out[mtp + "embed_tokens.weight"] = out["model.embed_tokens.weight"];
   out[mtp + "shared_head.head.weight"] = out["lm_head.weight"];
@@ -74,7 +85,8 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
   std::vector<float> hnorm = vec(h, [&] { return around_one(rng); });
   std::vector<float> eh(static_cast<size_t>(h) * 2 * h, 0.0f);
   const bool random_eh = kind == MtpWeights::Random || kind == MtpWeights::RandomProjection ||
-                         kind == MtpWeights::RandomAttention || kind == MtpWeights::RandomMoe;
+                         kind == MtpWeights::RandomAttention || kind == MtpWeights::RandomMoe ||
+                         kind == MtpWeights::RandomSoft;
   if (random_eh) eh = vec(eh.size(), [&] { return normal(rng); });
   const bool hidden_half = kind == MtpWeights::HiddenOnly || kind == MtpWeights::HiddenOnlyHeadNorm;
   for (int i = 0; i < h && !random_eh; ++i)

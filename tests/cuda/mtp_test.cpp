@@ -67,6 +67,7 @@ TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
                                                       {MtpWeights::RandomProjection, "random eh_proj, layer silenced"},
                                                       {MtpWeights::RandomAttention, "random, attention only"},
                                                       {MtpWeights::RandomMoe, "random, MoE only"},
+                                                      {MtpWeights::RandomSoft, "random, matrices / 4"},
                                                       {MtpWeights::Random, "random MTP layer"}};
   for (auto [kind, what] : kinds) {
     const float tol = kind == MtpWeights::EmbeddingOnly ? 0.02f : 0.25f;
