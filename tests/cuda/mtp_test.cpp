@@ -57,18 +57,19 @@ std::vector<int> prompt(int n) {
 
 }  // namespace
 
-// EmbeddingOnly leaves the decoder layer out (bf16 rounding alone); Random runs it, whose MoE
-// routing near-ties may flip in bf16 (the 0.25 envelope of the fixtures' logits, model_test.cpp).
-// The other random layers tell apart what parts when Random does: the hidden half of eh_proj's
-// input alone (RandomProjection), the layer's attention alone, its MoE alone.
+// EmbeddingOnly leaves the decoder layer out (bf16 rounding alone); RandomProjection adds the
+// hidden half of eh_proj's input; RandomSoft runs the whole layer, its matrices a quarter of the
+// fixture's. Not the fixture's own scale (Random): its rms-0.7 weights make the layer's attention
+// and routing nearly argmax, so it is ill-conditioned. On the CPU alone, its inputs' norms
+// jittered by 1 / 3 / 10 % move 1 / 5 / 15 of these 39 rows by more than 0.25 of their largest
+// logit (worst 0.89 / 0.96 / 1.34), and the GPU's bf16 inputs parted 25 (session 37, H100),
+// where the soft layer's rows move at most 0.025 / 0.072 / 0.199, in proportion, while its
+// decoder moves the logits by 0.6-1.3 of their largest: a wrong row or position shows.
 TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
   SKIP_WITHOUT_GPU();
   const std::pair<MtpWeights, const char*> kinds[] = {{MtpWeights::EmbeddingOnly, "embedding-only MTP layer"},
                                                       {MtpWeights::RandomProjection, "random eh_proj, layer silenced"},
-                                                      {MtpWeights::RandomAttention, "random, attention only"},
-                                                      {MtpWeights::RandomMoe, "random, MoE only"},
-                                                      {MtpWeights::RandomSoft, "random, matrices / 4"},
-                                                      {MtpWeights::Random, "random MTP layer"}};
+                                                      {MtpWeights::RandomSoft, "random MTP layer, matrices / 4"}};
   for (auto [kind, what] : kinds) {
     const float tol = kind == MtpWeights::EmbeddingOnly ? 0.02f : 0.25f;
     TempPath dir("gpu_mtp");
