@@ -40,6 +40,13 @@ inline OwnedTensor owned_tensor(DType dtype, const Shape& shape, const void* dat
   return o;
 }
 
+// A 2-D tensor of any stored dtype as floats, row-major.
+inline std::vector<float> matrix_f32(const Tensor& t) {
+  std::vector<float> w(static_cast<size_t>(t.numel()));
+  for (int64_t r = 0; r < t.dim(0); ++r) weight_row_to_f32(Weight{t, {}, 0, 0}, r, w.data() + r * t.dim(1));
+  return w;
+}
+
 // Writes the FP8 checkpoint (every matrix `quantized` names, by default every *_proj one,
 // quantized in block x block blocks, plus one tensor of a multi-token-prediction layer the loader
 // must skip) to `fp8_dir` and its dequantized twin to `ref_dir`.
@@ -58,8 +65,7 @@ inline void make_fp8_checkpoints(
       continue;
     }
     const int64_t rows = t.dim(0), cols = t.dim(1);
-    std::vector<float> w(rows * cols);
-    for (int64_t r = 0; r < rows; ++r) weight_row_to_f32(Weight{t, {}, 0, 0}, r, w.data() + r * cols);
+    std::vector<float> w = matrix_f32(t);
     Fp8Blocks q = quantize_fp8_blocks(w.data(), rows, cols, block, block);
     const Shape scale_shape = {(rows + block - 1) / block, (cols + block - 1) / block};
     for (int64_t i = 0; i < rows * cols; ++i)

@@ -50,8 +50,6 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
     out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
     if (name.rfind(last, 0) != 0) continue;
     const std::string copy = mtp + name.substr(last.size());
-    const bool o_proj = name.find("o_proj.weight") != std::string::npos,
-               down_proj = name.find("down_proj.weight") != std::string::npos;
     const bool silenced = (kind != MtpWeights::Random && kind != MtpWeights::RandomSoft) &&
                           (name.find("o_proj.weight") != std::string::npos ||
                            name.find("down_proj.weight") != std::string::npos);
@@ -60,8 +58,7 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
     if (silenced) {
       out[copy] = f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f));
     } else if (kind == MtpWeights::RandomSoft && matrix) {
-      std::vector<float> w(static_cast<size_t>(t.numel()));
-      for (int64_t r = 0; r < t.dim(0); ++r) weight_row_to_f32(Weight{t, {}, 0, 0}, r, w.data() + r * t.dim(1));
+      std::vector<float> w = matrix_f32(t);
       for (float& x : w) x *= 0.25f;
       out[copy] = f32_tensor(t.shape, w);
     } else {
