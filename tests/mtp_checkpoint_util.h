@@ -50,11 +50,11 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
     out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
     if (name.rfind(last, 0) != 0) continue;
     const std::string copy = mtp + name.substr(last.size());
-    const bool silenced = (kind != MtpWeights::Random && kind != MtpWeights::RandomSoft) &&
-                          (name.find("o_proj.weight") != std::string::npos ||
-                           name.find("down_proj.weight") != std::string::npos);
-    const bool matrix = t.shape.size() == 2 && (name.find("_proj.weight") != std::string::npos ||
-                                                name.ends_with("mlp.gate.weight"));
+    const bool silenced =
+        (kind != MtpWeights::Random && kind != MtpWeights::RandomSoft) &&
+        (name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos);
+    const bool matrix =
+        t.shape.size() == 2 && (name.find("_proj.weight") != std::string::npos || name.ends_with("mlp.gate.weight"));
     if (silenced) {
       out[copy] = f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f));
     } else if (kind == MtpWeights::RandomSoft && matrix) {
@@ -82,8 +82,7 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
       kind == MtpWeights::Random || kind == MtpWeights::RandomProjection || kind == MtpWeights::RandomSoft;
   if (random_eh) eh = vec(eh.size(), [&] { return normal(rng); });
   const bool hidden_half = kind == MtpWeights::HiddenOnly || kind == MtpWeights::HiddenOnlyHeadNorm;
-  for (int i = 0; i < h && !random_eh; ++i)
-    eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
+  for (int i = 0; i < h && !random_eh; ++i) eh[static_cast<size_t>(i) * 2 * h + i + (hidden_half ? h : 0)] = 1.0f;
   if (hidden_half) hnorm.assign(h, 1.0f);
   if (kind == MtpWeights::HiddenOnly) norms.head_norm.assign(h, 1.0f);
   out[mtp + "enorm.weight"] = f32_tensor({h}, norms.enorm);
