@@ -21,9 +21,11 @@ namespace dsinfer::testing {
 
 enum class MtpWeights {
   Random,              // eh_proj and the three norms random
-  RandomProjection,    // as Random, but the decoder layer adds nothing (o_proj and every down_proj zero)
-  RandomSoft,          // as Random, the decoder layer's matrices / 4: soft attention and routing, where
-                       // the fixtures' rms-0.7 weights make both nearly argmax (bf16 flips them)
+  RandomProjection,    // as Random, but the main model's matrices / 16 (see RandomSoft) and the MTP decoder
+                       // layer adds nothing (o_proj and every down_proj zero)
+  RandomSoft,          // as Random, but the MTP decoder layer's matrices / 4 and the main model's / 16 (its
+                       // hidden states are the layer's input): soft attention and routing, where the
+                       // fixtures' rms-0.7 weights make both nearly argmax, so that bf16 flips them
   EmbeddingOnly,       // eh_proj = [I 0]; the decoder layer adds nothing (o_proj and every down_proj zero)
   HiddenOnly,          // eh_proj = [0 I], hnorm and shared_head.norm ones; the layer adds nothing
   HiddenOnlyHeadNorm,  // as HiddenOnly, but shared_head.norm random
@@ -45,25 +47,28 @@ inline MtpNorms make_mtp_checkpoint(const std::string& fixture, MtpWeights kind,
   const std::string last = "model.layers." + std::to_string(layers - 1) + ".";
   const std::string mtp = "model.layers." + std::to_string(layers) + ".";
   std::map<std::string, OwnedTensor> out;
+  const bool soft_main = kind == MtpWeights::RandomSoft || kind == MtpWeights::RandomProjection;
+  const auto scaled = [](const Tensor& t, float by) {  // exact: powers of two
+    std::vector<float> w = matrix_f32(t);
+    for (float& x : w) x *= by;
+    return f32_tensor(t.shape, w);
+  };
   for (const std::string& name : store.names()) {
     const Tensor& t = store.get(name).view;
-    out[name] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
+    const bool matrix = name.rfind("model.layers.", 0) == 0 && t.shape.size() == 2 &&
+                        (name.find("_proj.weight") != std::string::npos || name.ends_with("mlp.gate.weight"));
+    out[name] = soft_main && matrix ? scaled(t, 1.0f / 16) : owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
     if (name.rfind(last, 0) != 0) continue;
     const std::string copy = mtp + name.substr(last.size());
     const bool silenced =
         (kind != MtpWeights::Random && kind != MtpWeights::RandomSoft) &&
         (name.find("o_proj.weight") != std::string::npos || name.find("down_proj.weight") != std::string::npos);
-    const bool matrix =
-        t.shape.size() == 2 && (name.find("_proj.weight") != std::string::npos || name.ends_with("mlp.gate.weight"));
-    if (silenced) {
+    if (silenced)
       out[copy] = f32_tensor(t.shape, std::vector<float>(static_cast<size_t>(t.numel()), 0.0f));
-    } else if (kind == MtpWeights::RandomSoft && matrix) {
-      std::vector<float> w = matrix_f32(t);
-      for (float& x : w) x *= 0.25f;
-      out[copy] = f32_tensor(t.shape, w);
-    } else {
-      out[copy] = out[name];
-    }
+    else if (kind == MtpWeights::RandomSoft && matrix)
+      out[copy] = scaled(t, 0.25f);
+    else
+      out[copy] = owned_tensor(t.dtype, t.shape, t.data, t.nbytes());
   }
   out[mtp + "embed_tokens.weight"] = out["model.embed_tokens.weight"];
   out[mtp + "shared_head.head.weight"] = out["lm_head.weight"];

@@ -59,38 +59,54 @@ std::vector<int> prompt(int n) {
 
 // EmbeddingOnly leaves the decoder layer out (bf16 rounding alone); RandomProjection adds the
 // hidden half of eh_proj's input; RandomSoft runs the whole layer, its matrices a quarter of the
-// fixture's. Not the fixture's own scale (Random): its rms-0.7 weights make the layer's attention
-// and routing nearly argmax, so it is ill-conditioned. On the CPU alone, its inputs' norms
-// jittered by 1 / 3 / 10 % move 1 / 5 / 15 of these 39 rows by more than 0.25 of their largest
-// logit (worst 0.89 / 0.96 / 1.34), and the GPU's bf16 inputs parted 25 (session 37, H100),
-// where the soft layer's rows move at most 0.025 / 0.072 / 0.199, in proportion, while its
-// decoder moves the logits by 0.6-1.3 of their largest: a wrong row or position shows.
+// fixture's. Both random kinds scale the main model's matrices by 1/16: its hidden states are
+// the layer's input, and at the fixture's scale (rms-0.7 weights: attention and routing nearly
+// argmax) bf16 parts them at some positions before the layer runs (the H100's rows 7 and 11
+// parted by their whole largest logit with the layer silenced, session 38; on the CPU, the main
+// model's input jittered by 0.4 / 1 % moves rows 11, 27, 29 / 7, 11, 12, 23, 27, 29 of the
+// silenced layer by more than 0.25 of their largest logit, none at 1/16: worst 0.007 / 0.016,
+// 0.048 at 3 %). Routing stays discrete at any scale: the soft layer's row 2 routes apart from
+// a 1 % jitter on (0.52), so each random kind may part one row; a wrong row, cache or position
+// parts many, and moves the median.
 TEST(GpuMtp, LogitsAsCloseAsBf16Allows) {
   SKIP_WITHOUT_GPU();
-  const std::pair<MtpWeights, const char*> kinds[] = {{MtpWeights::EmbeddingOnly, "embedding-only MTP layer"},
-                                                      {MtpWeights::RandomProjection, "random eh_proj, layer silenced"},
-                                                      {MtpWeights::RandomSoft, "random MTP layer, matrices / 4"}};
-  for (auto [kind, what] : kinds) {
-    const float tol = kind == MtpWeights::EmbeddingOnly ? 0.02f : 0.25f;
+  struct Kind {
+    MtpWeights weights;
+    const char* what;
+    float tol;     // of a row's largest |logit|
+    int outliers;  // rows allowed beyond tol
+    float median;  // bound on the median row's error
+  };
+  for (const Kind& k : {Kind{MtpWeights::EmbeddingOnly, "embedding-only MTP layer", 0.02f, 0, 0.02f},
+                        Kind{MtpWeights::RandomProjection, "random eh_proj, layer silenced", 0.25f, 1, 0.05f},
+                        Kind{MtpWeights::RandomSoft, "random MTP layer, matrices / 4", 0.25f, 1, 0.05f}}) {
     TempPath dir("gpu_mtp");
-    make_mtp_checkpoint("ds3-tiny", kind, dir.path());
+    make_mtp_checkpoint("ds3-tiny", k.weights, dir.path());
     auto cpu = make_cpu_backend();
     auto gpu = make_backend(Device{DeviceKind::CUDA, 0});
     const std::vector<int> tokens = prompt(40);
     const std::vector<float> got = mtp_logits(*gpu, dir.path().string(), tokens),
                              want = mtp_logits(*cpu, dir.path().string(), tokens);
-    expect_close(got, want, tol, what);
-    // Which positions part, and by how much: a near-tie routed apart moves one row, a wrong
-    // cache or position moves every row after it.
+    ASSERT_EQ(got.size(), want.size()) << k.what;
     const size_t rows = tokens.size() - 1, vocab = want.size() / rows;
+    std::vector<float> row_err(rows);  // max |diff| of a row over its largest |logit|
+    int over = 0;
     for (size_t r = 0; r < rows; ++r) {
       float err = 0, ref = 0;
       for (size_t v = 0; v < vocab; ++v) {
         err = std::max(err, std::fabs(got[r * vocab + v] - want[r * vocab + v]));
         ref = std::max(ref, std::fabs(want[r * vocab + v]));
       }
-      if (err > tol * ref) ADD_FAILURE() << what << ": position " << r << " max |diff| " << err << " of " << ref;
+      row_err[r] = err / ref;
+      if (row_err[r] > k.tol) {
+        ++over;
+        std::printf("%s: position %zu parts by %.3f of its largest logit\n", k.what, r, row_err[r]);
+      }
     }
+    EXPECT_LE(over, k.outliers) << k.what << ": " << over << " of " << rows << " positions beyond " << k.tol;
+    std::nth_element(row_err.begin(), row_err.begin() + rows / 2, row_err.end());
+    EXPECT_LE(row_err[rows / 2], k.median) << k.what << ": median row error";
+    std::printf("%s: median row error %.4f of the largest logit\n", k.what, row_err[rows / 2]);
   }
 }
 
