@@ -1,7 +1,7 @@
 // Absorbed-MLA decode on Hopper tensor cores (wgmma), for DeepSeek's shape: latent 512 + rope 64,
 // one query token per sequence. The FlashMLA idea, written for this engine:
 //
-// * A block owns (64 heads of one token, one split of its context): every 32-key tile of the
+// * A block owns (64 heads of one token, one split of its context): every 64-key tile of the
 //   latent cache is read from global memory once into shared memory and serves all 64 heads.
 // * Q [64 heads x 576] is loaded once and stays in shared memory; S = Q . K^T (K = the 576-wide
 //   cache rows) runs as wgmma with both operands read by descriptor from shared memory.
@@ -9,23 +9,20 @@
 //   the A operand of O += P . V, where V is the first 512 columns of the same tile (read
 //   MN-major by the tensor cores: no transpose, no second load).
 // * Two warpgroups, each owning 256 of the 512 output columns (64 x 256 f32 accumulators = 128
-//   registers a thread: O_L in warpgroup 0, O_R in 1), work on tiles in pairs (2j, 2j + 1) in
-//   DeepSeek's "seesaw" schedule, so that one always has tensor-core work while the other runs
-//   its softmax: warpgroup 0 computes S of tile 2j, warpgroup 1 S of tile 2j + 1 (m64n32, Q and K
-//   read once per k16 step), each exponentiates its own tile (warpgroup 1 to the pair's maxima,
-//   knowing warpgroup 0's) and multiplies it into its half of O; then each multiplies the other's
-//   P (warpgroup 0's rescaled to the pair's maxima) into its half, with the other half of V:
-//     WG0: S0 -> m0, P0 -> O_L += P0 V0_L  | m1 -> O_L, P0 rescaled -> O_L += P1 V1_L
-//     WG1: S1 -> (m0) m1, P1 -> O_R += P1 V1_R  | O_R += P0' V0_R
-//   P crosses through shared memory as ready-made A fragments (P1 in tile 2j + 1's rope piece,
-//   which S no longer needs). No block-wide barrier per tile.
-// * Four 32-key tile buffers (two pairs), filled by TMA (rows come through the paged block table:
-//   a box of g = gcd(block size, 32) rows never straddles a page) in nine 64-column pieces, each
-//   with its own barrier: S consumes the pieces in the order they are refilled, and each piece is
-//   refilled with tile i + 4 as soon as its last reader is done with it, by one thread of that
-//   reader; no math warp issues per-row copies. With 64-key tiles only two buffers fit next to Q,
-//   and both S of a pair waited on pieces refilled at the very end of the pair before (178
-//   against the S-ahead kernel's 166 us, session 38); here a freed piece has a pair's time.
+//   registers a thread). Warpgroup 0 alone computes S (m64n64: Q and K bytes read once per k16
+//   step; two m64n32 halves, one per warpgroup, read Q twice and were bound by shared-memory
+//   bandwidth) and the softmax, and hands P and the rows' rescale factors to warpgroup 1
+//   through shared memory. Warpgroup 0 issues S of tile i + 1 ahead of its half of P . V of
+//   tile i and runs the softmax of tile i + 1 while that P . V is still on the tensor cores;
+//   warpgroup 1 runs its half of P . V(i) meanwhile. No block-wide barrier per tile.
+// * Two tile buffers, filled by TMA (rows come through the paged block table: a box of
+//   g = gcd(block size, 64) rows never straddles a page) in nine 64-column pieces, each with its
+//   own barrier: S consumes the pieces as they land, and each piece is refilled with tile i + 2
+//   as soon as its last reader is done with it (the rope piece after S, the latent pieces after
+//   the half of P . V that reads them), by one thread of that reader; no math warp issues
+//   per-row copies. With S one tile ahead, a freed piece is needed again about half a tile
+//   later (a third 72 KiB buffer does not fit next to Q), so load latency is still exposed:
+//   memory-bound shapes (16 heads) run slower than with whole-tile cp.async refills.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -43,52 +40,42 @@ namespace dsinfer::cuda {
 namespace {
 
 constexpr int kLora = 512, kRope = 64, kDim = kLora + kRope;
-constexpr int kHeads = 64;                         // heads per block (Q's rows: wgmma's M)
-constexpr int kKeys = 32;                          // keys per tile
-constexpr int kBuffers = 4;                        // tile buffers: two pairs
-constexpr int kPieces = kDim / 64;                 // 64-column (128-byte) pieces of a row
-constexpr int kQPieceBytes = kHeads * 128;         // one piece of Q (8 KiB)
-constexpr int kQBytes = kPieces * kQPieceBytes;    // 72 KiB
-constexpr int kPieceBytes = kKeys * 128;           // one piece of a tile (4 KiB)
-constexpr int kTileBytes = kPieces * kPieceBytes;  // 36 KiB: one buffer of cache rows
-constexpr int kSteps = kKeys / 16;                 // k16 steps of P . V a tile
-constexpr int kThreads = 256;                      // two warpgroups
+constexpr int kRows = 64;                       // heads per block, and keys per tile
+constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
+constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
+constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
+constexpr int kThreads = 256;                   // two warpgroups
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
 constexpr int64_t kMapRows = int64_t{1} << 30;
 
 // Rows per TMA box: the largest power of two dividing the cache block, at most a tile. Tiles
-// start at multiples of 32 keys, so no box straddles a page.
+// start at multiples of 64 keys, so no box straddles a page.
 __host__ __device__ constexpr int box_rows(int block_size) {
-  return (block_size & -block_size) < kKeys ? (block_size & -block_size) : kKeys;
+  return (block_size & -block_size) < kRows ? (block_size & -block_size) : kRows;
 }
 
-// Named barriers (0 is __syncthreads). In pair j, warpgroup 0 publishes the rows' maxima m0
-// after tile 2j (kMax0), warpgroup 1 the maxima m1 after tile 2j + 1 and that tile's P (kPairB),
-// warpgroup 0 tile 2j's P rescaled to m1 (kPairA). Each warpgroup's own (kGroup0, kGroup1): its
-// warps are done with some pieces of a buffer, or its dead V rows are zeros.
-enum NamedBarrier : int { kMax0 = 1, kPairB = 2, kPairA = 3, kGroup0 = 4, kGroup1 = 5 };
+// Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
+// arrives, 1 waits), warpgroup 1 has read them (the reverse), and each warpgroup's own (its
+// warps are done with a buffer's pieces, or its dead V rows are zeros).
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4 };
 
 // Per-thread softmax state of its two rows (lane / 4 and lane / 4 + 8 of its warp's 16 heads).
-// Both warpgroups keep the running max; each sums the P of the tiles whose S it computed.
 struct RowState {
   float max[2] = {kNegInf, kNegInf};
   float sum[2] = {0.0f, 0.0f};  // this thread's share; the 4 threads of a row add up at the end
 };
 
-// Shared scratch after the tiles. Tile 2j + 1's P goes from warpgroup 1 to 0 in that tile's
-// rope piece, which S no longer needs (4 KiB: one A fragment a thread, like `p`).
+// Shared scratch after the three tiles.
 struct Exchange {
-  uint4 p[4][kSteps][32];            // [warp][k16 step][lane]: tile 2j's P at the pair's max, 0 -> 1
-  float m0[kHeads];                  // rows' maxima after tile 2j, 0 -> 1
-  float m1[kHeads];                  // after tile 2j + 1 (the pair's), 1 -> 0
-  float sum[2][kHeads];              // each warpgroup's row sums, at the end
-  uint64_t full[kBuffers][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
+  uint4 p[4][4][32];          // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
+  float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
+  float sum[kRows];           // the row sums, at the end
+  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
 };
-static_assert(sizeof(uint4) * 4 * kSteps * 32 == kPieceBytes, "P fills a rope piece");
 
-// Q + the tile buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
-constexpr size_t kSmemBytes = kQBytes + kBuffers * kTileBytes + 1024 + sizeof(Exchange);
+// Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
+constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
 static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 
 #ifdef DSINFER_MLA_SM90A
@@ -109,14 +96,14 @@ __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
 // Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into the
 // swizzled tile at `tile`, each piece announcing its bytes on its barrier (bars + 8 piece).
 // Boxes past k_end are not read (their pages may not exist). One thread.
-__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
-                                            int seq, int k0, int k_end, int first, int last) {
-  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kKeys, k_end - k0), g);
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
+                                            const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
+  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
   for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
     const int slot = cache_slot(b, seq, k0 + j * g);
     for (int blk = first; blk < last; ++blk)
-      tma_load_2d(tile + blk * kPieceBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
+      tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -131,7 +118,7 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
 #pragma unroll
     for (int blk = 0; blk < kPieces; ++blk) {
       const bf16* src = blk < kLora / 64 ? p.q_lat + row * kLora + blk * 64 + c * 8 : p.q_rope + row * kRope + c * 8;
-      cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kHeads), src, live);
+      cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kRows), src, live);
     }
   }
 }
@@ -156,69 +143,47 @@ __device__ __forceinline__ void scale_and_mask(float (&s)[NS], int n_live, float
   }
 }
 
-// P = 2^(s - m) per row, in place, and each row's sum of this thread's values.
-__device__ __forceinline__ void exponentiate(float (&s)[kKeys / 2], const float (&m)[2], float (&sum)[2]) {
-  sum[0] = sum[1] = 0.0f;
+// Online-softmax step given the tile's row maxima (finite: key 0 of every tile is live):
+// updates the running max and sum, returns the factor by which O must shrink, and leaves P
+// packed as A fragments, one per k16 step: a0 (row, keys lo), a1 (row + 8, keys lo), a2 (row,
+// keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and 2kk + 1.
+template <int NS>
+__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], RowState& st,
+                                             float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
 #pragma unroll
-  for (int i = 0; i < kKeys / 2; ++i) {
-    s[i] = exp2f(s[i] - m[(i / 2) & 1]);
-    sum[(i / 2) & 1] += s[i];
+  for (int h = 0; h < 2; ++h) {
+    const float m_new = fmaxf(st.max[h], tile_max[h]);
+    alpha[h] = exp2f(st.max[h] - m_new);  // 0 on the first tile (max was -inf)
+    st.max[h] = m_new;
   }
+  float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < NS; ++i) {
+    s[i] = exp2f(s[i] - st.max[(i / 2) & 1]);
+    tile_sum[(i / 2) & 1] += s[i];
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
+#pragma unroll
+  for (int kk = 0; kk < NS / 8; ++kk)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) pa[kk][j] = pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
 }
 
-// P * scale (per row) packed as A fragments, one per k16 step: a0 (row, keys lo), a1 (row + 8,
-// keys lo), a2 (row, keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and 2kk + 1.
-__device__ __forceinline__ void pack_p(const float (&s)[kKeys / 2], const float (&scale)[2],
-                                       uint32_t (&pa)[kSteps][4]) {
-#pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      pa[kk][j] = pack_bf16(s[8 * kk + 2 * j] * scale[j & 1], s[8 * kk + 2 * j + 1] * scale[j & 1]);
+// The whole softmax step of one tile whose first n_live keys are live.
+__device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
+                                        uint32_t (&pa)[4][4]) {
+  float tile_max[2];
+  scale_and_mask(s, n_live, scale_log2, tile_max);
+  exponentiate(s, tile_max, st, alpha, pa);
 }
 
-// A fragments to / from 4 KiB of shared memory at `at`, laid out [warp][k16 step][lane] (lane-
-// contiguous 16-byte chunks: no bank conflicts).
-__device__ __forceinline__ uint32_t fragment_addr(uint32_t at, int kk) {
-  return at + ((threadIdx.x / 32 % 4 * kSteps + kk) * 32 + threadIdx.x % 32) * 16;
-}
-__device__ __forceinline__ void store_p(uint32_t at, const uint32_t (&pa)[kSteps][4]) {
+// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
+// barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
+// 200 against 189 us). The caller waits for the group.
+__device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk)
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(fragment_addr(at, kk)), "r"(pa[kk][0]),
-                 "r"(pa[kk][1]), "r"(pa[kk][2]), "r"(pa[kk][3])
-                 : "memory");
-}
-__device__ __forceinline__ void load_p(uint32_t at, uint32_t (&pa)[kSteps][4]) {
-#pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk)
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(pa[kk][0]), "=r"(pa[kk][1]), "=r"(pa[kk][2]), "=r"(pa[kk][3])
-                 : "r"(fragment_addr(at, kk))
-                 : "memory");
-}
-
-// This thread's rows (row_a = 16 warp + lane / 4, and row_a + 8) of a per-row array in shared
-// memory: written by one thread of the four that share a row.
-__device__ __forceinline__ int row_a() { return threadIdx.x / 32 % 4 * 16 + threadIdx.x % 32 / 4; }
-__device__ __forceinline__ void publish_rows(float* rows, const float (&v)[2]) {
-  if (threadIdx.x % 4 == 0) rows[row_a()] = v[0], rows[row_a() + 8] = v[1];
-}
-__device__ __forceinline__ void read_rows(const float* rows, float (&v)[2]) {
-  v[0] = rows[row_a()];
-  v[1] = rows[row_a() + 8];
-}
-
-// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n32), each piece as soon as its
-// barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first was
-// slower). Pieces go in the order they are refilled, from kFirst on (mod 9): warpgroup 0's tile
-// frees its rope piece first, then 0-3, then 4-7; warpgroup 1's 4-7, the rope piece, then 0-3.
-// The caller waits for the group.
-template <int kFirst>
-__device__ __forceinline__ void issue_s(float (&s)[kKeys / 2], uint32_t q_tile, uint32_t kv, uint32_t bars,
-                                        uint32_t parity) {
-#pragma unroll
-  for (int i = 0; i < kKeys / 2; ++i) s[i] = 0.0f;
+  for (int i = 0; i < 32; ++i) s[i] = 0.0f;
   fence_regs(s);
   // Opaque addresses: otherwise the compiler hoists all 72 descriptors out of the tile loop, a
   // register each.
@@ -226,24 +191,29 @@ __device__ __forceinline__ void issue_s(float (&s)[kKeys / 2], uint32_t q_tile, 
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
 #pragma unroll
   for (int i = 0; i < kPieces; ++i) {
-    const int blk = (kFirst + i) % kPieces;
+    // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
+    // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
+    // behind the next S). In column order, S waited for the latest piece first (190 against
+    // 171 us).
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
     mbarrier_wait(bars + 8 * blk, parity);
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-      wgmma_m64n32k16_ss(s, qd + ((blk * kQPieceBytes + k * 32) >> 4), kd + ((blk * kPieceBytes + k * 32) >> 4));
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
+      wgmma_m64n64k16_ss(s, qd + off, kd + off);
     }
   }
   wgmma_commit();
 }
 
-// Rows [n_live, 32) of warpgroup wg's four V pieces at `kv` become zeros: P is 0 there, and
+// Rows [n_live, 64) of warpgroup wg's four V pieces at `kv` become zeros: P is 0 there, and
 // 0 * garbage (rows past the context's end, or not copied at all) can be NaN.
 __device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) {
-  const uint32_t v = kv + wg * 4 * kPieceBytes;
-  for (int i = threadIdx.x % 128; i < (kKeys - n_live) * 4 * 8; i += 128) {
+  const uint32_t v = kv + wg * 4 * kBlockBytes;
+  for (int i = threadIdx.x % 128; i < (kRows - n_live) * 4 * 8; i += 128) {
     const int row = n_live + i / 32, blk = i / 8 % 4, chunk = i % 8;
-    st_shared_zero16(v + blk * kPieceBytes + row * 128 + chunk * 16);
+    st_shared_zero16(v + blk * kBlockBytes + row * 128 + chunk * 16);
   }
   fence_proxy_async();
   named_sync(wg == 0 ? kGroup0 : kGroup1, 128);
@@ -257,13 +227,13 @@ __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]
 }
 
 // Issues O[:, 256 wg + (0..255)] += P . V over the tile at `kv`: V rows are keys (K of this
-// product), 2 k16 steps. The caller waits for the group.
-__device__ __forceinline__ void issue_pv(float (&o)[128], const uint32_t (&pv)[kSteps][4], uint32_t kv, int wg) {
+// product), 4 k16 steps. The caller waits for the group.
+__device__ __forceinline__ void issue_pv(float (&o)[128], const uint32_t (&pv)[4][4], uint32_t kv, int wg) {
   fence_regs(o);
   wgmma_fence();
-  const uint64_t vd = sw128_desc(kv + wg * 4 * kPieceBytes, kPieceBytes, 1024);
+  const uint64_t vd = sw128_desc(kv + wg * 4 * kBlockBytes, kBlockBytes, 1024);
 #pragma unroll
-  for (int kk = 0; kk < kSteps; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
+  for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
   wgmma_commit();
 }
 
@@ -277,187 +247,111 @@ __device__ __forceinline__ void cp_async_wait_group() {
 struct BlockWork {
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
   int64_t part_row;
-  uint32_t q_tile, tiles, bars;  // shared addresses: Q, the tile buffers, their barriers
-  __device__ uint32_t tile(int i) const { return tiles + (i % kBuffers) * kTileBytes; }
-  __device__ uint32_t bars_of(int i) const { return bars + (i % kBuffers) * kPieces * 8; }
-  // Each buffer's barriers complete once per tile it holds.
-  __device__ uint32_t parity(int i) const { return (i / kBuffers) & 1; }
+  uint32_t q_tile, tiles, bars;  // shared addresses: Q, the two tile buffers, their barriers
+  __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
+  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
+  __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
-// Refills pieces [first, last) of tile i's buffer with tile i, if the context has one (one thread).
-__device__ __forceinline__ void refill(const BlockWork& w, const MlaParams& p, const CUtensorMap* map, int i, int first,
-                                       int last) {
-  if (i < w.n_tiles)
-    load_pieces(w.tile(i), w.bars_of(i), map, p.batch, w.seq, w.k_begin + i * kKeys, w.k_end, first, last);
+// Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
+__device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
+                                          bool first) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
+  if (!first) named_sync(kPTaken, kThreads);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) ex.p[warp][kk][lane] = make_uint4(pv[kk][0], pv[kk][1], pv[kk][2], pv[kk][3]);
+  if (lane % 4 == 0) {
+    ex.alpha[row_a] = alpha[0];
+    ex.alpha[row_a + 8] = alpha[1];
+  }
+  named_arrive(kPReady, kThreads);
 }
 
-// Waits for pieces [first, last) of tile i: makes the TMA's bytes visible to this thread's wgmmas.
-__device__ __forceinline__ void wait_pieces(const BlockWork& w, int i, int first, int last) {
-  for (int blk = first; blk < last; ++blk) mbarrier_wait(w.bars_of(i) + 8 * blk, w.parity(i));
+// This thread's P fragments and rescale factors of the published tile.
+__device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4], float (&alpha)[2]) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const uint4 x = ex.p[warp][kk][lane];
+    pv[kk][0] = x.x, pv[kk][1] = x.y, pv[kk][2] = x.z, pv[kk][3] = x.w;
+  }
+  alpha[0] = ex.alpha[row_a];
+  alpha[1] = ex.alpha[row_a + 8];
 }
 
-// Live keys of tile i (more than a tile's for all but the last).
-__device__ __forceinline__ int live_keys(const BlockWork& w, int i) { return w.k_end - w.k_begin - i * kKeys; }
+// One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
+// is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
+// serialize them): issues S of tile it + 1 ahead of its half of P . V of tile it, and runs the
+// softmax of tile it + 1 and publishes its P while the tensor cores still work on P . V. Thread
+// 0 then refills the latent pieces 0-3 of the buffer, which this half of P . V read last.
+template <bool kMore>
+__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                              Exchange& ex, int it, float (&o)[128], float (&s)[32], RowState& st,
+                                              float (&alpha)[2], uint32_t (&pv)[4][4]) {
+  const int k0 = w.k_begin + it * kRows;
+  const uint32_t kv = w.tile(it);
+  if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
+  rescale(o, alpha);
+  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+  issue_pv(o, pv, kv, 0);
+  if constexpr (kMore) {
+    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
+    fence_regs(s);
+    float next_alpha[2];
+    uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
+    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);
+    publish_p(ex, next_pv, next_alpha, false);
+  }
+  wgmma_wait<0>();
+  fence_regs(o);
+  if (it + 2 < w.n_tiles) {
+    named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
+    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
+  }
+  if constexpr (kMore) read_p(ex, pv, alpha);
+}
 
-// Warpgroup 0's half of pair j (tiles i0 = 2j and i1 = 2j + 1; kOdd: tile i1 exists): S of tile
-// i0 and its softmax to the maxima m0, O_L += P0 . V0_L, then (m1 from warpgroup 1) P0 rescaled to
-// m1 for warpgroup 1, O_L rescaled, and O_L += P1 . V1_L with warpgroup 1's P1. Thread 0
-// refills what this warpgroup read last: the rope piece of tile i0 after S, its pieces 0-3 after
-// P0 . V0_L, tile i1's rope piece once P1 is read, its pieces 0-3 after P1 . V1_L.
-template <bool kOdd>
-__device__ __forceinline__ void even_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map, Exchange& ex,
-                                          int j, float (&o)[128], RowState& st) {
-  const int i0 = 2 * j, i1 = i0 + 1;
-  const uint32_t kv0 = w.tile(i0), kv1 = w.tile(i1);
-  float s[kKeys / 2];
-  issue_s<kPieces - 1>(s, w.q_tile, kv0, w.bars_of(i0), w.parity(i0));
+// Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
+__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                                   Exchange& ex, float (&o)[128], RowState& st) {
+  float s[32], alpha[2];
+  uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
+  issue_s(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
-  if (i0 + kBuffers < w.n_tiles) {
-    named_sync(kGroup0, 128);
-    if (threadIdx.x == 0) refill(w, p, map, i0 + kBuffers, kPieces - 1, kPieces);
-  }
+  softmax(s, w.k_end - w.k_begin, p.scale_log2, st, alpha, pv);
+  publish_p(ex, pv, alpha, true);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, map, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<false>(w, p, map, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+}
 
-  float m0[2], alpha[2], sum[2];
-  scale_and_mask(s, live_keys(w, i0), p.scale_log2, m0);
+// Warpgroup 1: its half of P . V of every tile with warpgroup 0's P. Thread 128 refills the rope
+// piece of a buffer once P is out (S is done with it) and the latent pieces 4-7 once this half
+// of P . V is done with them.
+__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                             Exchange& ex, float (&o)[128]) {
+  for (int it = 0; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows;
+    const uint32_t kv = w.tile(it), bars = w.bars_of(it);
+    uint32_t pv[4][4];
+    float alpha[2];
+    named_sync(kPReady, kThreads);
+    read_p(ex, pv, alpha);
+    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kThreads);
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    m0[h] = fmaxf(st.max[h], m0[h]);      // finite: key 0 of every tile is live
-    alpha[h] = exp2f(st.max[h] - m0[h]);  // 0 on the first tile (max was -inf)
-  }
-  publish_rows(ex.m0, m0);
-  named_arrive(kMax0, kThreads);
-  exponentiate(s, m0, sum);
-  uint32_t pa[kSteps][4];
-  const float one[2] = {1.0f, 1.0f};
-  pack_p(s, one, pa);
-  if (live_keys(w, i0) < kKeys) zero_dead_rows(kv0, live_keys(w, i0), 0);
-  rescale(o, alpha);
-  issue_pv(o, pa, kv0, 0);
+    for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here
+    if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
 
-  named_sync(kPairB, kThreads);
-  float m1[2], beta[2];
-  read_rows(ex.m1, m1);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    beta[h] = exp2f(m0[h] - m1[h]);
-    st.sum[h] = (st.sum[h] * alpha[h] + sum[h]) * beta[h];
-    st.max[h] = m1[h];
-  }
-  uint32_t pb[kSteps][4];
-  pack_p(s, beta, pb);
-  store_p(smem_addr(&ex.p[0][0][0]), pb);
-  named_arrive(kPairA, kThreads);
-  wgmma_wait<0>();
-  fence_regs(o);
-  rescale(o, beta);
-  if constexpr (kOdd) {
-    load_p(kv1 + (kPieces - 1) * kPieceBytes, pb);
-    wait_pieces(w, i1, 0, 4);
-    if (live_keys(w, i1) < kKeys) zero_dead_rows(kv1, live_keys(w, i1), 0);
-  }
-  if (i0 + kBuffers < w.n_tiles || (kOdd && i1 + kBuffers < w.n_tiles)) {
-    fence_proxy_async();  // the reads of P1 before the TMA's writes
-    named_sync(kGroup0, 128);
-    if (threadIdx.x == 0) {
-      refill(w, p, map, i0 + kBuffers, 0, 4);
-      if (kOdd) refill(w, p, map, i1 + kBuffers, kPieces - 1, kPieces);
-    }
-  }
-  if constexpr (kOdd) {
-    issue_pv(o, pb, kv1, 0);
-    // Waited for here: left in flight under the next pair's S, ptxas serializes all wgmmas.
+    rescale(o, alpha);
+    issue_pv(o, pv, kv, 1);
+    const bool refill = it + 2 < w.n_tiles;
+    if (refill && threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 8, 9);
     wgmma_wait<0>();
     fence_regs(o);
-    if (i1 + kBuffers < w.n_tiles) {
-      named_sync(kGroup0, 128);
-      if (threadIdx.x == 0) refill(w, p, map, i1 + kBuffers, 0, 4);
+    if (refill) {
+      named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7
+      if (threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 4, 8);
     }
-  }
-}
-
-// Warpgroup 1's half of pair j: S of tile i1 (kOdd) and its softmax to the pair's maxima m1 =
-// max(m0, its own), P1 to warpgroup 0 through tile i1's rope piece, O_R += P1 . V1_R, then
-// O_R += P0 . V0_R with warpgroup 0's rescaled P0. Thread 128 refills pieces 4-7 of each tile
-// after the product that read them last.
-template <bool kOdd>
-__device__ __forceinline__ void odd_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map, Exchange& ex,
-                                         int j, float (&o)[128], RowState& st) {
-  const int i0 = 2 * j, i1 = i0 + 1;
-  const uint32_t kv0 = w.tile(i0), kv1 = w.tile(i1);
-  float s[kKeys / 2], m1[2] = {kNegInf, kNegInf};
-  if constexpr (kOdd) {
-    issue_s<4>(s, w.q_tile, kv1, w.bars_of(i1), w.parity(i1));
-    wgmma_wait<0>();
-    fence_regs(s);
-    scale_and_mask(s, live_keys(w, i1), p.scale_log2, m1);
-  }
-  named_sync(kMax0, kThreads);
-  float m0[2], alpha[2];
-  read_rows(ex.m0, m0);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    m1[h] = fmaxf(m0[h], m1[h]);
-    alpha[h] = exp2f(st.max[h] - m1[h]);
-    st.max[h] = m1[h];
-    st.sum[h] *= alpha[h];
-  }
-  publish_rows(ex.m1, m1);
-  uint32_t pa[kSteps][4];
-  if constexpr (kOdd) {
-    float sum[2];
-    const float one[2] = {1.0f, 1.0f};
-    exponentiate(s, m1, sum);
-    st.sum[0] += sum[0], st.sum[1] += sum[1];
-    pack_p(s, one, pa);
-    store_p(kv1 + (kPieces - 1) * kPieceBytes, pa);  // S is done with the rope piece
-    fence_proxy_async();                             // these writes before the TMA's that refill the piece
-  }
-  named_arrive(kPairB, kThreads);
-  rescale(o, alpha);
-  if constexpr (kOdd) {
-    if (live_keys(w, i1) < kKeys) zero_dead_rows(kv1, live_keys(w, i1), 1);
-    issue_pv(o, pa, kv1, 1);
-  }
-
-  named_sync(kPairA, kThreads);
-  uint32_t pb[kSteps][4];
-  load_p(smem_addr(&ex.p[0][0][0]), pb);
-  wait_pieces(w, i0, 4, 8);
-  if (live_keys(w, i0) < kKeys) zero_dead_rows(kv0, live_keys(w, i0), 1);
-  issue_pv(o, pb, kv0, 1);
-  if constexpr (kOdd) {
-    wgmma_wait<1>();  // P1 . V1_R
-    if (i1 + kBuffers < w.n_tiles) {
-      named_sync(kGroup1, 128);
-      if (threadIdx.x == 128) refill(w, p, map, i1 + kBuffers, 4, 8);
-    }
-  }
-  wgmma_wait<0>();
-  fence_regs(o);
-  if (i0 + kBuffers < w.n_tiles) {
-    named_sync(kGroup1, 128);
-    if (threadIdx.x == 128) refill(w, p, map, i0 + kBuffers, 4, 8);
-  }
-}
-
-// Warpgroup `wg`'s part of all pairs of tiles; a last tile without a partner is a pair of its own
-// (kOdd false), a separate instance so that no wgmma is issued or waited for under a branch.
-template <bool kEven>
-__device__ __forceinline__ void seesaw(const BlockWork& w, const MlaParams& p, const CUtensorMap* map, Exchange& ex,
-                                       float (&o)[128], RowState& st) {
-  const int full_pairs = w.n_tiles / 2;
-  for (int j = 0; j < full_pairs; ++j) {
-    if constexpr (kEven)
-      even_step<true>(w, p, map, ex, j, o, st);
-    else
-      odd_step<true>(w, p, map, ex, j, o, st);
-  }
-  if (w.n_tiles % 2) {
-    if constexpr (kEven)
-      even_step<false>(w, p, map, ex, full_pairs, o, st);
-    else
-      odd_step<false>(w, p, map, ex, full_pairs, o, st);
   }
 }
 #endif  // DSINFER_MLA_SM90A
@@ -467,40 +361,39 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
   const DeviceBatch& b = p.batch;
   BlockWork w;
-  w.h0 = blockIdx.x * kHeads;
+  w.h0 = blockIdx.x * kRows;
   w.t = blockIdx.y;
   w.seq = b.token_seq[w.t];
   split_range(split, b.positions[w.t] + 1, blockIdx.z, w.k_begin, w.k_end);
   w.part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + w.t) * p.heads;
-  w.n_heads = min(kHeads, p.heads - w.h0);
+  w.n_heads = min(kRows, p.heads - w.h0);
   if (w.k_begin >= w.k_end) {  // a split past its context's end
     wait_for_previous_kernels();
     return write_empty_split(split, w.part_row + w.h0, w.n_heads);
   }
-  w.n_tiles = ceil_div(w.k_end - w.k_begin, kKeys);
+  w.n_tiles = ceil_div(w.k_end - w.k_begin, kRows);
 
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023) & ~1023u;  // swizzle atoms are 1024-aligned
   w.q_tile = base;
-  w.tiles = base + kQBytes;
-  Exchange& ex =
-      *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + kQBytes + kBuffers * kTileBytes);
+  w.tiles = base + kTileBytes;
+  Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
   w.bars = smem_addr(&ex.full[0][0]);
 
-  // All buffers start loading at once; afterwards each piece refills as soon as it is free.
+  // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so a tile of only
   // those loads before the wait. The token's row is written by the kernel just before this one
   // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
   // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
-  // Thread 0 loads the first tiles: those of older rows only (settled) or the others.
+  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others.
   const int own_row = b.positions[w.t];
   const auto load_first_tiles = [&](bool settled) {
-    for (int i = 0; i < min(w.n_tiles, kBuffers); ++i)
-      if ((min(w.k_end, w.k_begin + (i + 1) * kKeys) <= own_row) == settled)
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kKeys, w.k_end, 0, kPieces);
+    for (int i = 0; i < min(w.n_tiles, 2); ++i)
+      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   };
   if (threadIdx.x == 0) {
-    for (int i = 0; i < kBuffers * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
+    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
     mbarrier_init_fence();
     load_first_tiles(true);
   }
@@ -513,30 +406,33 @@ __global__ void __launch_bounds__(kThreads, 1)
   fence_proxy_async();
   __syncthreads();  // Q is in, the barriers are initialized
 
-  const int wg = threadIdx.x / 128, lane = threadIdx.x % 32;
-  const int row_a = (threadIdx.x % 128) / 32 * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
-  RowState st;
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
+  RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
   if (wg == 0)
-    seesaw<true>(w, p, &cache_map, ex, o, st);
+    s_and_pv_warpgroup(w, p, &cache_map, ex, o, st);
   else
-    seesaw<false>(w, p, &cache_map, ex, o, st);
+    pv_warpgroup(w, p, &cache_map, ex, o);
 
-    // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Both warpgroups end at the same maxima;
-    // each summed the P of its own tiles.
+  // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
+  // sums to warpgroup 1.
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
     st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
   }
-  publish_rows(ex.sum[wg], st.sum);
+  if (wg == 0 && lane % 4 == 0) {
+    ex.sum[row_a] = st.sum[0];
+    ex.sum[row_a + 8] = st.sum[1];
+  }
   __syncthreads();
   float inv[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    st.sum[h] = ex.sum[0][row_a + 8 * h] + ex.sum[1][row_a + 8 * h];
+    st.sum[h] = ex.sum[row_a + 8 * h];
     inv[h] = 1.0f / st.sum[h];
   }
 #pragma unroll
@@ -595,7 +491,7 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
-  const dim3 grid(ceil_div(p.heads, kHeads), p.batch.num_tokens, split.splits);
+  const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
   launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);
 }
 
