@@ -17,7 +17,10 @@ int OutputGrammar::mask(const OutputGrammarState& s, float* logits, int vocab, c
                         bool eos_allowed) const {
   if (!s.active) return vocab;
   std::vector<char> allowed(static_cast<size_t>(std::max(vocab, vocab_->vocab_size())), 0);
-  vocab_->allowed(s.text, allowed);
+  if (!masks_.find(s.text, allowed)) {
+    vocab_->allowed(s.text, allowed);
+    masks_.put(s.text, allowed);
+  }
   // An id that ends the answer (EOS, a stop token id, which may be an ordinary token's) only once
   // the text is whole.
   for (int id : eos_ids)

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "runtime/token_mask_cache.h"
 #include "text/grammar.h"
 #include "text/token_trie.h"
 
@@ -39,6 +40,7 @@ class OutputGrammar {
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const TokenTrie> vocab_;
   std::optional<int> after_;
+  mutable TokenMaskCache masks_;  // the vocabulary walk's result for recent states
 };
 
 }  // namespace dsinfer
