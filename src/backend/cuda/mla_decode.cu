@@ -107,27 +107,6 @@ __device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const 
   }
 }
 
-#ifndef MLA_INTERLEAVE
-#define MLA_INTERLEAVE 1
-#endif
-#ifndef MLA_PREFETCH_TILES
-#define MLA_PREFETCH_TILES 4
-#endif
-// Tiles of cache rows pulled into L2 ahead of their refill: a refill is issued when a piece frees,
-// about half a tile before S reads it, too late for HBM's latency but not for L2's.
-constexpr int kPrefetchTiles = MLA_PREFETCH_TILES;
-
-// Cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into L2 (no shared memory, no barrier):
-// each box of g rows is one contiguous run of slots. One thread.
-__device__ __forceinline__ void prefetch_tile(const MlaParams& p, int seq, int k0, int k_end) {
-  const DeviceBatch& b = p.batch;
-  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  for (int j = 0; j < boxes; ++j) {
-    const bf16* rows = p.cache + static_cast<int64_t>(cache_slot(b, seq, k0 + j * g)) * kDim;
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(rows), "r"(g * kDim * 2) : "memory");
-  }
-}
-
 // Q rows of heads [h0, h0 + 64) of token t: [q_lat | q_rope]; heads past the last are zeros.
 __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, int t, int h0) {
   const int c = threadIdx.x % 8;
@@ -202,19 +181,16 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). The caller waits for the group.
-template <int kFirst = 0, int kLast = kPieces>
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
-  if constexpr (kFirst == 0) {
 #pragma unroll
-    for (int i = 0; i < 32; ++i) s[i] = 0.0f;
-  }
+  for (int i = 0; i < 32; ++i) s[i] = 0.0f;
   fence_regs(s);
   // Opaque addresses: otherwise the compiler hoists all 72 descriptors out of the tile loop, a
   // register each.
   asm volatile("" : "+r"(q_tile), "+r"(kv));
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
 #pragma unroll
-  for (int i = kFirst; i < kLast; ++i) {
+  for (int i = 0; i < kPieces; ++i) {
     // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
     // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
     // behind the next S). In column order, S waited for the latest piece first (190 against
@@ -316,18 +292,10 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
-#if MLA_INTERLEAVE
-  if constexpr (kMore) issue_s<0, 5>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-  issue_pv(o, pv, kv, 0);
-  if constexpr (kMore) issue_s<5, kPieces>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-  if constexpr (kMore) {
-    wgmma_wait<0>();
-#else
   if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
     wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
-#endif
     fence_regs(s);
     float next_alpha[2];
     uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
@@ -338,10 +306,7 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   fence_regs(o);
   if (it + 2 < w.n_tiles) {
     named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
-    if (threadIdx.x == 0) {
-      load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
-      if (kPrefetchTiles > 0 && it + 2 + kPrefetchTiles < w.n_tiles) prefetch_tile(p, w.seq, k0 + (2 + kPrefetchTiles) * kRows, w.k_end);
-    }
+    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
   }
   if constexpr (kMore) read_p(ex, pv, alpha);
 }
@@ -434,10 +399,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x == 0) {
-    load_first_tiles(false);
-    for (int i = 2; i < min(w.n_tiles, 2 + kPrefetchTiles); ++i) prefetch_tile(p, w.seq, w.k_begin + i * kRows, w.k_end);
-  }
+  if (threadIdx.x == 0) load_first_tiles(false);
   load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
