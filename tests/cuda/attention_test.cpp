@@ -278,12 +278,13 @@ TEST(GpuAttention, MlaDecodeOverEveryCountOfLiveSplits) {
 }
 
 // A decode step's query and cache row by mla_rope_cache_absorb, then the wgmma decode kernel
-// right behind it, at V2-Lite's head shape: the kernel launches before the absorb has written
-// the newest rows (dependent launch), so it must not read them before its wait. Their slots hold
-// a poison value before each step: a stale read shows at once (position 0's only key is its own).
-TEST(GpuAttention, MlaDecodeReadsTheRowsTheAbsorbWritesJustBefore) {
-  SKIP_WITHOUT_GPU();
-  const int heads = 16, nope = 128, rope = 64, lora = 512, width = lora + rope;
+// right behind it: the kernel launches before the absorb has written the newest rows (dependent
+// launch), so it must not read them before its wait. Their slots hold a poison value before each
+// step: a stale read shows at once (position 0's only key is its own).
+namespace {
+void check_decode_after_absorb(int heads) {
+  SCOPED_TRACE(::testing::Message() << heads << " heads");
+  const int nope = 128, rope = 64, lora = 512, width = lora + rope;
   const std::vector<SeqSpec> specs = {{0, 1}, {63, 1}, {64, 1}, {200, 1}};
   GpuTest g;
   const int blocks = blocks_needed(specs, kBlock), slots = blocks * kBlock;
@@ -319,6 +320,13 @@ TEST(GpuAttention, MlaDecodeReadsTheRowsTheAbsorbWritesJustBefore) {
     g.gpu->mla_attention(b, gq_lat, gq_rope, gcache, lora, scale, out);
     expect_close(g.read(out), want, 2e-2f, "step " + std::to_string(step));
   }
+}
+}  // namespace
+
+// V2-Lite's heads (one head block a token) and V3's (two, which load each tile together).
+TEST(GpuAttention, MlaDecodeReadsTheRowsTheAbsorbWritesJustBefore) {
+  SKIP_WITHOUT_GPU();
+  for (int heads : {16, 128}) check_decode_after_absorb(heads);
 }
 
 // The absorbed path on the GPU (per-head products with W_UK and W_UV, the MLA kernels, the split
