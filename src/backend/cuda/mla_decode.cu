@@ -40,11 +40,11 @@ namespace dsinfer::cuda {
 namespace {
 
 constexpr int kLora = 512, kRope = 64, kDim = kLora + kRope;
-constexpr int kRows = 64;                          // heads per block, and keys per tile
-constexpr int kPieces = kDim / 64;                 // 64-column (128-byte) pieces of a row
-constexpr int kBlockBytes = kRows * 128;           // one piece of a tile (8 KiB)
+constexpr int kRows = 64;                       // heads per block, and keys per tile
+constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
+constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
 constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
-constexpr int kThreads = 256;                      // two warpgroups
+constexpr int kThreads = 256;                   // two warpgroups
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
 constexpr int64_t kMapRows = int64_t{1} << 30;
@@ -72,7 +72,6 @@ struct Exchange {
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
   uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
-  uint64_t peer_freed[2][3];  // pair kernel, rank 0's mbarriers: rank 1 is done with a buffer's refill group
 };
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
@@ -94,29 +93,17 @@ __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
 }
 
-// The bytes pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) bring, announced on
-// their barriers (bars + 8 piece) of this block.
-__device__ __forceinline__ void expect_pieces(uint32_t bars, const DeviceBatch& b, int k0, int k_end, int first,
-                                              int last) {
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into the
+// swizzled tile at `tile`, each piece announcing its bytes on its barrier (bars + 8 piece).
+// Boxes past k_end are not read (their pages may not exist). One thread.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
+                                            const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
   const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
   for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
-}
-
-// Copies those pieces of sequence `seq` into the swizzled tile at `tile`, counting their bytes on
-// the barriers; with `both`, into the same place of both blocks of the cluster (and their
-// barriers). Boxes past k_end are not read (their pages may not exist). One thread.
-__device__ __forceinline__ void issue_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
-                                             int seq, int k0, int k_end, int first, int last, bool both) {
-  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
   for (int j = 0; j < boxes; ++j) {
     const int slot = cache_slot(b, seq, k0 + j * g);
-    for (int blk = first; blk < last; ++blk) {
-      const uint32_t dst = tile + blk * kBlockBytes + j * g * 128, bar = bars + 8 * blk;
-      if (both)
-        tma_load_2d_multicast(dst, map, bar, blk * 128, slot, 0x3);
-      else
-        tma_load_2d(dst, map, bar, blk * 128, slot);
-    }
+    for (int blk = first; blk < last; ++blk)
+      tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -258,8 +245,6 @@ __device__ __forceinline__ void cp_async_wait_group() {
 
 // What both warpgroups of a block need to know.
 struct BlockWork {
-  bool pair;  // the two head blocks of a token form a cluster and share every tile they load
-  int rank;   // in the cluster: rank 0 loads every tile of a pair
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
   int64_t part_row;
   uint32_t q_tile, tiles, bars;  // shared addresses: Q, the two tile buffers, their barriers
@@ -267,25 +252,6 @@ struct BlockWork {
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
-
-// Refill group `group` (0: latent pieces 0-3, 1: 4-7, 2: the rope piece) of tile it's buffer with
-// tile it + 2, once this block is done with it. One thread. A pair's blocks read the same tiles:
-// each announces the bytes on its own barriers; rank 1 tells rank 0 it is done (a remote arrive:
-// it never waits), and rank 0 waits for that and loads the pieces into both (TMA multicast): one
-// read of L2 for two SMs.
-__device__ __forceinline__ void refill(const BlockWork& w, const MlaParams& p, const CUtensorMap* map, Exchange& ex,
-                                       int it, int group) {
-  constexpr int kFirst[3] = {0, 4, kPieces - 1}, kLast[3] = {4, 8, kPieces};
-  const int k0 = w.k_begin + (it + 2) * kRows, first = kFirst[group], last = kLast[group];
-  const uint32_t tile = w.tile(it), bars = w.bars_of(it);
-  expect_pieces(bars, p.batch, k0, w.k_end, first, last);
-  if (w.pair) {
-    const uint32_t freed = smem_addr(&ex.peer_freed[it & 1][group]);
-    if (w.rank == 1) return mbarrier_arrive_remote(freed, 0);
-    mbarrier_wait_cluster(freed, (it / 2) & 1);
-  }
-  issue_pieces(tile, bars, map, p.batch, w.seq, k0, w.k_end, first, last, w.pair);
-}
 
 // Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
 __device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
@@ -340,7 +306,7 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   fence_regs(o);
   if (it + 2 < w.n_tiles) {
     named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
-    if (threadIdx.x == 0) refill(w, p, map, ex, it, 0);
+    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
   }
   if constexpr (kMore) read_p(ex, pv, alpha);
 }
@@ -378,24 +344,23 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams
 
     rescale(o, alpha);
     issue_pv(o, pv, kv, 1);
-    const bool more = it + 2 < w.n_tiles;
-    if (more && threadIdx.x == 128) refill(w, p, map, ex, it, 2);
+    const bool refill = it + 2 < w.n_tiles;
+    if (refill && threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 8, 9);
     wgmma_wait<0>();
     fence_regs(o);
-    if (more) {
+    if (refill) {
       named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7
-      if (threadIdx.x == 128) refill(w, p, map, ex, it, 1);
+      if (threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 4, 8);
     }
   }
 }
+#endif  // DSINFER_MLA_SM90A
 
-// The kernel's body; kPair: launched in clusters of the two head blocks of a token.
-template <bool kPair>
-__device__ __forceinline__ void mla_decode_block(const CUtensorMap& cache_map, const MlaParams& p,
-                                                 const SplitKv& split) {
+__global__ void __launch_bounds__(kThreads, 1)
+    mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, MlaParams p, SplitKv split) {
+#if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
   const DeviceBatch& b = p.batch;
   BlockWork w;
-  w.pair = kPair;
   w.h0 = blockIdx.x * kRows;
   w.t = blockIdx.y;
   w.seq = b.token_seq[w.t];
@@ -420,25 +385,18 @@ __device__ __forceinline__ void mla_decode_block(const CUtensorMap& cache_map, c
   // those loads before the wait. The token's row is written by the kernel just before this one
   // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
   // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
-  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others. A
-  // pair's blocks announce both tiles' bytes before the cluster barrier (a copy may land in a
-  // block only once its barriers exist), and rank 0 loads them into both.
+  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others.
   const int own_row = b.positions[w.t];
-  w.rank = kPair ? static_cast<int>(cluster_rank()) : 0;
   const auto load_first_tiles = [&](bool settled) {
     for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled && w.rank == 0)
-        issue_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces, kPair);
+      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   };
   if (threadIdx.x == 0) {
     for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
-    for (int i = 0; i < 6; ++i) mbarrier_init(smem_addr(&ex.peer_freed[0][0]) + 8 * i, 1);
     mbarrier_init_fence();
-    for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      expect_pieces(w.bars_of(i), b, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+    load_first_tiles(true);
   }
-  if constexpr (kPair) cluster_sync();
-  if (threadIdx.x == 0) load_first_tiles(true);
   wait_for_previous_kernels();
   allow_next_kernel();
   if (threadIdx.x == 0) load_first_tiles(false);
@@ -450,7 +408,7 @@ __device__ __forceinline__ void mla_decode_block(const CUtensorMap& cache_map, c
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
-  RowState st;                             // warpgroup 0's
+  RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
@@ -459,8 +417,8 @@ __device__ __forceinline__ void mla_decode_block(const CUtensorMap& cache_map, c
   else
     pv_warpgroup(w, p, &cache_map, ex, o);
 
-    // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
-    // sums to warpgroup 1.
+  // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
+  // sums to warpgroup 1.
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
@@ -494,25 +452,8 @@ __device__ __forceinline__ void mla_decode_block(const CUtensorMap& cache_map, c
     if (split.splits > 1 && wg == 0 && lane % 4 == 0)
       split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
   }
-  if constexpr (kPair) cluster_sync();  // no block leaves while the other may still reach its shared memory
-}
-#endif  // DSINFER_MLA_SM90A
-
-__global__ void __launch_bounds__(kThreads, 1)
-    mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, MlaParams p, SplitKv split) {
-#if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
-  mla_decode_block<false>(cache_map, p, split);
 #else
   __trap();  // launched only on sm_90 devices (mla_decode_fits)
-#endif
-}
-
-__global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(kThreads, 1)
-    mla_decode_pair_kernel(const __grid_constant__ CUtensorMap cache_map, MlaParams p, SplitKv split) {
-#if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
-  mla_decode_block<true>(cache_map, p, split);
-#else
-  __trap();
 #endif
 }
 
@@ -547,11 +488,10 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
          ") and an sm_90 device");
   // The cache as bytes: rows of 1152, boxes of 128 bytes (one swizzled 64-column piece).
   const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size.d));
-  // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits);
-  // an even number of them run as clusters of two that load each tile once for both.
-  const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  auto kernel = grid.x % 2 == 0 ? mla_decode_pair_kernel : mla_decode_kernel;
+  auto kernel = mla_decode_kernel;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+  // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
+  const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
   launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);
 }
 
