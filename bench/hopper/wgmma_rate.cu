@@ -6,6 +6,7 @@
 // bench/hopper/wgmma_rate.cu -o wgmma_rate
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include "backend/cuda/wgmma.cuh"
 using namespace dsinfer::cuda;
@@ -78,8 +79,8 @@ void measure(const char* name, int sms, long long* cyc, float* sink) {
     cudaEventSynchronize(e1);
     float ms;
     cudaEventElapsedTime(&ms, e0, e1);
-    long long c[256];
-    cudaMemcpy(c, cyc, sms * 8, cudaMemcpyDeviceToHost);
+    std::vector<long long> c(sms);
+    cudaMemcpy(c.data(), cyc, sms * sizeof(long long), cudaMemcpyDeviceToHost);
     double avg = 0;
     for (int i = 0; i < sms; ++i) avg += c[i];
     avg /= sms;
@@ -94,7 +95,7 @@ int main() {
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
   long long* cyc;
   float* sink;
-  cudaMalloc(&cyc, sms * 8);
+  cudaMalloc(&cyc, sms * sizeof(long long));
   cudaMalloc(&sink, sms * 256 * 4);
   measure<1, 0, 0, 0>("S (n64 ss), warpgroup 0 alone", sms, cyc, sink);
   measure<1, 0, 1, 0>("S (n64 ss), both warpgroups", sms, cyc, sink);
