@@ -19,11 +19,10 @@
 //   g = gcd(block size, 64) rows never straddles a page) in nine 64-column pieces, each with its
 //   own barrier: S consumes the pieces as they land, and each piece is refilled with tile i + 2
 //   as soon as its last reader is done with it (the rope piece after S, the latent pieces after
-//   the half of P . V that reads them), by one warp of that reader, which read the tile's cache
-//   slots from the block table a step earlier; no math warp issues per-row copies. With S one
-//   tile ahead, a freed piece is needed again about half a tile later (a third 72 KiB buffer
-//   does not fit next to Q), so load latency is still exposed: memory-bound shapes (16 heads)
-//   run slower than with whole-tile cp.async refills.
+//   the half of P . V that reads them), by one thread of that reader; no math warp issues
+//   per-row copies. With S one tile ahead, a freed piece is needed again about half a tile
+//   later (a third 72 KiB buffer does not fit next to Q), so load latency is still exposed:
+//   memory-bound shapes (16 heads) run slower than with whole-tile cp.async refills.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -94,31 +93,17 @@ __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
 }
 
-// The cache slot of box `lane` of the tile of rows [k0, min(k0 + 64, k_end)) of sequence `seq`
-// (0 for lanes past the last box; a tile has at most 8 boxes, the cache blocks being multiples
-// of 8 slots). Read a whole step before the refill that uses it: the block table's two dependent
-// reads, issued at the refill under the kernel's own traffic, took ~1,000 cycles at 128 heads
-// (H100, a clock64 phase build) on the path of the warpgroup's next wgmma, every tile.
-__device__ __forceinline__ int box_slot(const DeviceBatch& b, int seq, int k0, int k_end) {
-  const int pos = k0 + (threadIdx.x % 32) * box_rows(b.block_size.d);
-  return pos < min(k0 + kRows, k_end) ? cache_slot(b, seq, pos) : 0;
-}
-
-// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at
-// `tile`, each piece announcing its bytes on its barrier (bars + 8 piece); `slots` is this
-// lane's box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp
-// (it passes the slots around); its lane 0 issues the copies.
-__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
-                                            int slots, int k0, int k_end, int first, int last) {
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into the
+// swizzled tile at `tile`, each piece announcing its bytes on its barrier (bars + 8 piece).
+// Boxes past k_end are not read (their pages may not exist). One thread.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
+                                            const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
   const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  const bool issuer = threadIdx.x % 32 == 0;
-  if (issuer)
-    for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
+  for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
-    const int slot = __shfl_sync(0xffffffffu, slots, j);
-    if (issuer)
-      for (int blk = first; blk < last; ++blk)
-        tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
+    const int slot = cache_slot(b, seq, k0 + j * g);
+    for (int blk = first; blk < last; ++blk)
+      tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -305,8 +290,6 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
                                               float (&alpha)[2], uint32_t (&pv)[4][4]) {
   const int k0 = w.k_begin + it * kRows;
   const uint32_t kv = w.tile(it);
-  const bool refill = it + 2 < w.n_tiles, refiller = threadIdx.x < 32;
-  const int slots = refill && refiller ? box_slot(p.batch, w.seq, k0 + 2 * kRows, w.k_end) : 0;
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
   if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
@@ -321,9 +304,9 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   }
   wgmma_wait<0>();
   fence_regs(o);
-  if (refill) {
+  if (it + 2 < w.n_tiles) {
     named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
-    if (refiller) load_pieces(kv, w.bars_of(it), map, p.batch, slots, k0 + 2 * kRows, w.k_end, 0, 4);
+    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
   }
   if constexpr (kMore) read_p(ex, pv, alpha);
 }
@@ -350,8 +333,6 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
-    const bool refill = it + 2 < w.n_tiles, refiller = threadIdx.x / 32 == 4;
-    const int slots = refill && refiller ? box_slot(p.batch, w.seq, k0 + 2 * kRows, w.k_end) : 0;
     uint32_t pv[4][4];
     float alpha[2];
     named_sync(kPReady, kThreads);
@@ -363,12 +344,13 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams
 
     rescale(o, alpha);
     issue_pv(o, pv, kv, 1);
-    if (refill && refiller) load_pieces(kv, bars, map, p.batch, slots, k0 + 2 * kRows, w.k_end, 8, 9);
+    const bool refill = it + 2 < w.n_tiles;
+    if (refill && threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 8, 9);
     wgmma_wait<0>();
     fence_regs(o);
     if (refill) {
       named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7
-      if (refiller) load_pieces(kv, bars, map, p.batch, slots, k0 + 2 * kRows, w.k_end, 4, 8);
+      if (threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 4, 8);
     }
   }
 }
@@ -403,25 +385,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   // those loads before the wait. The token's row is written by the kernel just before this one
   // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
   // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
-  // Warp 0 loads the first two tiles: those of older rows only (settled) or the others.
+  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others.
   const int own_row = b.positions[w.t];
   const auto load_first_tiles = [&](bool settled) {
-    for (int i = 0; i < min(w.n_tiles, 2); ++i) {
-      const int k0 = w.k_begin + i * kRows;
-      if ((min(w.k_end, k0 + kRows) <= own_row) == settled)
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
-    }
+    for (int i = 0; i < min(w.n_tiles, 2); ++i)
+      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
   };
-  if (threadIdx.x < 32) {
-    if (threadIdx.x == 0) {
-      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
-      mbarrier_init_fence();
-    }
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
+    mbarrier_init_fence();
     load_first_tiles(true);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x < 32) load_first_tiles(false);
+  if (threadIdx.x == 0) load_first_tiles(false);
   load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
