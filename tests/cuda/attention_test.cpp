@@ -323,7 +323,8 @@ void check_decode_after_absorb(int heads) {
 }
 }  // namespace
 
-// V2-Lite's heads (one head block a token) and V3's (two, which load each tile together).
+// V2-Lite's heads (one head block a token) and V3's (two head blocks a token, each loading the
+// same tiles on its own).
 TEST(GpuAttention, MlaDecodeReadsTheRowsTheAbsorbWritesJustBefore) {
   SKIP_WITHOUT_GPU();
   for (int heads : {16, 128}) check_decode_after_absorb(heads);
