@@ -281,10 +281,9 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 
 // One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
 // is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
-// serialize them): issues its half of P . V of tile it ahead of S of tile it + 1, so that pieces
-// 0-3 of tile it are free (and refilled by thread 0 with tile it + 2) while S runs, a whole tile
-// before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes and
-// keeps. Its softmax runs while warpgroup 1's half of P . V is on the tensor cores.
+// serialize them): issues S of tile it + 1 ahead of its half of P . V of tile it, and runs the
+// softmax of tile it + 1 and publishes its P while the tensor cores still work on P . V. Thread
+// 0 then refills the latent pieces 0-3 of the buffer, which this half of P . V read last.
 template <bool kMore>
 __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
                                               Exchange& ex, int it, float (&o)[128], float (&s)[32], RowState& st,
@@ -293,24 +292,23 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
+  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-    wgmma_wait<1>();  // P . V (committed first) is done
-  } else {
-    wgmma_wait<0>();
+    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
+    fence_regs(s);
+    float next_alpha[2];
+    uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
+    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);
+    publish_p(ex, next_pv, next_alpha, false);
   }
+  wgmma_wait<0>();
   fence_regs(o);
   if (it + 2 < w.n_tiles) {
     named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
     if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
   }
-  if constexpr (kMore) {
-    wgmma_wait<0>();
-    fence_regs(s);
-    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);
-    publish_p(ex, pv, alpha, false);
-  }
+  if constexpr (kMore) read_p(ex, pv, alpha);
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
