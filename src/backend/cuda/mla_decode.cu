@@ -124,21 +124,18 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
 }
 
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
-// 8i + 2(lane%4) + (e&1). Masks keys >= n_live (only a split's last tile has any) and returns
-// each row's maximum over these keys, unscaled (-inf when none is live).
+// 8i + 2(lane%4) + (e&1). Scales them to log2 units, masks keys >= n_live and returns each
+// row's maximum over these keys (-inf when none is live).
 template <int NS>
-__device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (&row_max)[2]) {
+__device__ __forceinline__ void scale_and_mask(float (&s)[NS], int n_live, float scale_log2, float (&row_max)[2]) {
   const int lane = threadIdx.x % 32;
-  if (n_live < kRows) {
-#pragma unroll
-    for (int i = 0; i < NS; ++i) {
-      const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
-      if (key >= n_live) s[i] = kNegInf;
-    }
-  }
   row_max[0] = row_max[1] = kNegInf;
 #pragma unroll
-  for (int i = 0; i < NS; ++i) row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
+  for (int i = 0; i < NS; ++i) {
+    const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
+    s[i] = key < n_live ? s[i] * scale_log2 : kNegInf;
+    row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     row_max[h] = fmaxf(row_max[h], __shfl_xor_sync(0xffffffffu, row_max[h], 1));
@@ -146,41 +143,23 @@ __device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (
   }
 }
 
-// 2^x on the special-function unit, subnormal results flushed to 0 (exp2f adds two multiplies to
-// keep them).
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// A row's running maximum only moves when the tile's exceeds it by more than this (log2 units):
-// until then P stays below 2^8 (exact enough in bf16, far from f32's range), and O and the sums
-// need no rescale, which skips 128 multiplies a thread on most tiles.
-constexpr float kRescaleSlack = 8.0f;
-
-// Online-softmax step given the tile's unscaled row maxima (finite: key 0 of every tile is
-// live): updates the running max (log2 units) and sum, returns the factor by which O must shrink
-// (1 when the max stays), and leaves P packed as A fragments, one per k16 step: a0 (row, keys
-// lo), a1 (row + 8, keys lo), a2 (row, keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and
-// 2kk + 1.
+// Online-softmax step given the tile's row maxima (finite: key 0 of every tile is live):
+// updates the running max and sum, returns the factor by which O must shrink, and leaves P
+// packed as A fragments, one per k16 step: a0 (row, keys lo), a1 (row + 8, keys lo), a2 (row,
+// keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and 2kk + 1.
 template <int NS>
-__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], float scale_log2,
-                                             RowState& st, float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
+__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], RowState& st,
+                                             float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const float m_tile = tile_max[h] * scale_log2;
-    alpha[h] = 1.0f;
-    if (m_tile > st.max[h] + kRescaleSlack) {
-      alpha[h] = ex2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
-      st.max[h] = m_tile;
-    }
+    const float m_new = fmaxf(st.max[h], tile_max[h]);
+    alpha[h] = exp2f(st.max[h] - m_new);  // 0 on the first tile (max was -inf)
+    st.max[h] = m_new;
   }
-  const float neg_max[2] = {-st.max[0], -st.max[1]};
   float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
-    s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
+    s[i] = exp2f(s[i] - st.max[(i / 2) & 1]);
     tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
@@ -195,8 +174,8 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
 __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
                                         uint32_t (&pa)[4][4]) {
   float tile_max[2];
-  mask_and_max(s, n_live, tile_max);
-  exponentiate(s, tile_max, scale_log2, st, alpha, pa);
+  scale_and_mask(s, n_live, scale_log2, tile_max);
+  exponentiate(s, tile_max, st, alpha, pa);
 }
 
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
@@ -242,9 +221,7 @@ __device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) 
 
 // O *= alpha (per row): before any wgmma of the step is issued (ptxas serializes wgmmas when
 // their registers are written while others are in flight).
-// Skipped when no row of the warp moved its max (most tiles, kRescaleSlack).
 __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]) {
-  if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] *= alpha[(i / 2) & 1];
 }
@@ -304,10 +281,9 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 
 // One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
 // is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
-// serialize them): issues its half of P . V of tile it ahead of S of tile it + 1, so that pieces
-// 0-3 of tile it are free (and refilled by thread 0 with tile it + 2) while S runs, a whole tile
-// before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes and
-// keeps. Its softmax runs while warpgroup 1's half of P . V is on the tensor cores.
+// serialize them): issues S of tile it + 1 ahead of its half of P . V of tile it, and runs the
+// softmax of tile it + 1 and publishes its P while the tensor cores still work on P . V. Thread
+// 0 then refills the latent pieces 0-3 of the buffer, which this half of P . V read last.
 template <bool kMore>
 __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
                                               Exchange& ex, int it, float (&o)[128], float (&s)[32], RowState& st,
@@ -316,24 +292,23 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
+  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-    wgmma_wait<1>();  // P . V (committed first) is done
-  } else {
-    wgmma_wait<0>();
+    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
+    fence_regs(s);
+    float next_alpha[2];
+    uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
+    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);
+    publish_p(ex, next_pv, next_alpha, false);
   }
+  wgmma_wait<0>();
   fence_regs(o);
   if (it + 2 < w.n_tiles) {
     named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
     if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
   }
-  if constexpr (kMore) {
-    wgmma_wait<0>();
-    fence_regs(s);
-    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);
-    publish_p(ex, pv, alpha, false);
-  }
+  if constexpr (kMore) read_p(ex, pv, alpha);
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
