@@ -6,13 +6,15 @@ kernel (never committed; `git checkout -- src/backend/cuda/mla_decode.cu` restor
                  loads alone take (sessions 39-40: 140 us at 128 heads on an H100)
   --leader-only  head block 1 of every token exits at once (with --loads-only: whether the
                  second head block's L2 reads cost the loads anything; session 40: 4-5 us)
-  --phases       threads 0 and 128 add clock64() deltas between the phases of warpgroup 0's
-                 and warpgroup 1's tile loops into shared memory; a one-thread kernel launched
-                 after each decode launch prints their sums over a block's tiles for 8 blocks as
-                 `PH wg0 h128 c1 ...` / `PH wg1 ...` lines for bench/hopper/phases.py, one column a
-                 phase of WG0_PHASES / WG1_PHASES below (printf in the decode kernel itself would
-                 make ptxas serialize its wgmmas). Phases inside a refill's branch count only the
-                 tiles that refill (all but a split's last two).
+  --phases       threads 0, 128 and 320 add clock64() deltas between the phases of warpgroup
+                 0's and warpgroup 1's tile loops and of the copy warp of pieces 0-3 into shared
+                 memory; a one-thread kernel launched after each decode launch prints their sums
+                 over a block's tiles for 8 blocks as `PH wg0 h128 c1 ...` / `PH wg1 ...` /
+                 `PH copy ...` lines for bench/hopper/phases.py, one column a phase of WG0_PHASES /
+                 WG1_PHASES / COPY_PHASES below (printf in the decode kernel itself would make
+                 ptxas serialize its wgmmas). Phases inside a refill's branch count only the tiles
+                 that refill (all but a split's last two). Each mark's own shared-memory update
+                 (a load and a store) is counted in the phase after it.
 
 Each switch matches the kernel's text and stops with the line it could not find when the kernel
 has changed under it. With build_variant.sh (PATCH="python3 bench/hopper/mla_probe.py ...").
@@ -44,29 +46,33 @@ def leader_only(s):
     return replace_once(s, old, "  if (blockIdx.x == 1) {\n    wait_for_previous_kernels();\n    return;\n  }\n" + old)
 
 
-# Warpgroup 0's step and warpgroup 1's loop: (phase, the text after which its end is marked), in
-# order; each phase runs from the mark before it (the first from the tile's start).
+# Warpgroup 0's step, warpgroup 1's loop and the copy loop: (phase, the text after which its end
+# is marked), in order; each phase runs from the mark before it (the first from the tile's start).
 WG0_PHASES = [
     ("rescale O", "  if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);\n  rescale(o, alpha);\n"),
-    ("issue S (waits for its pieces)",
-     "  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));\n"),
     ("issue its P . V half", "  issue_pv(o, pv, kv, 0);\n"),
-    ("wait for S", "    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done\n    fence_regs(s);\n"),
-    ("softmax", "    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);\n"),
-    ("publish P", "    publish_p(ex, next_pv, next_alpha, false);\n"),
-    ("wait for P . V", "  wgmma_wait<0>();\n  fence_regs(o);\n"),
-    ("the four warps meet", "    named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3\n"),
-    ("refill pieces 0-3", "w.k_end, 0, 4);\n  }\n"),
+    ("issue S (waits for its pieces)",
+     "    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));\n"),
+    ("wait for P . V", "    wgmma_wait<1>();  // P . V (committed first) is done\n"),
+    ("free pieces 0-3", "  if (it + 2 < w.n_tiles) release(w.empty_of(it, kLowGroup));\n"),
+    ("wait for S", "    wgmma_wait<0>();\n    fence_regs(s);\n"),
+    ("free the rope piece", "    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));\n"),
+    ("softmax", "    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);\n"),
+    ("publish P", "    publish_p(ex, pv, alpha, false);\n"),
 ]
 WG1_PHASES = [
-    ("wait for P", "    named_sync(kPReady, kThreads);\n"),
-    ("read P", "    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kThreads);\n"),
+    ("wait for P", "    named_sync(kPReady, kMathThreads);\n"),
+    ("read P", "    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kMathThreads);\n"),
     ("wait for pieces 4-7", "mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here\n"),
     ("rescale O, issue its P . V half", "    issue_pv(o, pv, kv, 1);\n"),
-    ("refill the rope piece", "w.k_end, 8, 9);\n"),
     ("wait for P . V", "    wgmma_wait<0>();\n    fence_regs(o);\n"),
-    ("the four warps meet", "      named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7\n"),
-    ("refill pieces 4-7", "w.k_end, 4, 8);\n    }\n"),
+    ("free pieces 4-7", "    if (it + 2 < w.n_tiles) release(w.empty_of(it, kHighGroup));\n"),
+]
+# The copy warp of pieces 0-3 (thread 320).
+COPY_PHASES = [
+    ("read the slots", "slots = box_slot(p.batch, w.seq, k0, w.k_end);\n"),
+    ("wait for the pieces to free", "    mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));\n"),
+    ("issue the refill", "group_first(g), group_last(g));\n"),
 ]
 
 
@@ -84,26 +90,32 @@ def phases(s):
     macro = "#define {0}(i) if (threadIdx.x == {1}) {{ c2_ = clock64(); ex.ph[i] += c2_ - c_; c_ = c2_; }}\n"
     s = replace_once(s, "  const uint32_t kv = w.tile(it);\n  if (w.k_end",
                      "  const uint32_t kv = w.tile(it);\n  " + clock + "\n" + macro.format("PHM", 0) + "  if (w.k_end")
-    s = replace_once(s, "    named_sync(kPReady, kThreads);\n",
-                     "    " + clock + "\n" + macro.format("PHN", 128) + "    named_sync(kPReady, kThreads);\n")
+    s = replace_once(s, "    named_sync(kPReady, kMathThreads);\n",
+                     "    " + clock + "\n" + macro.format("PHN", 128) + "    named_sync(kPReady, kMathThreads);\n")
+    first_copy = "    const int k0 = w.k_begin + it * kRows, slots"
+    s = replace_once(s, first_copy, "    " + clock + "\n" + macro.format("PHC", 320) + first_copy)
     s = mark_phases(s, WG0_PHASES, "PHM", 0)
-    s = mark_phases(s, WG1_PHASES, "PHN", 16)
-    s = replace_once(s, "    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);\n",
-                     "    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);\n"
-                     "    for (int i = 0; i < 32; ++i) ex.ph[i] = 0;\n")
-    s = replace_once(s, "  __syncthreads();\n  float inv[2];\n",
-                     "  __syncthreads();\n"
+    s = mark_phases(s, WG1_PHASES, "PHN", 12)
+    s = mark_phases(s, COPY_PHASES, "PHC", 24)
+    # The copy warps see the exchange area through the block's shared memory too.
+    s = replace_once(s, "  const int g = threadIdx.x / 32 - 8;\n",
+                     "  const int g = threadIdx.x / 32 - 8;\n  extern __shared__ unsigned char smem_raw[];\n"
+                     "  Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (w.q_tile - smem_addr(smem_raw)) + "
+                     "3 * kTileBytes);\n")
+    init = "for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);\n"
+    s = replace_once(s, init, init + "      for (int i = 0; i < 32; ++i) ex.ph[i] = 0;\n")
+    sums = "  named_sync(kSums, kMathThreads);  // the copy warpgroup has left\n"
+    s = replace_once(s, sums, sums +
                      "  if (threadIdx.x == 0 && blockIdx.z == 0 && blockIdx.y % 16 == 0 && blockIdx.x < 2)\n"
-                     "    for (int i = 0; i < 32; ++i) g_ph[blockIdx.y / 16 * 2 + blockIdx.x][i] = ex.ph[i];\n"
-                     "  float inv[2];\n")
+                     "    for (int i = 0; i < 32; ++i) g_ph[blockIdx.y / 16 * 2 + blockIdx.x][i] = ex.ph[i];\n")
     fmt = lambda n: " ".join(["%lld"] * n)
     args = lambda base, n: ", ".join(f"q[{base + i}]" for i in range(n))
+    prints = "".join(f'    printf("PH {tag} h%d {fmt(len(ph))}\\n", heads, {args(base, len(ph))});\n'
+                     for tag, ph, base in (("wg0", WG0_PHASES, 0), ("wg1", WG1_PHASES, 12), ("copy", COPY_PHASES, 24)))
     s = replace_once(s, "// Whether the device runs the sm_90a code of this file",
                      "__global__ void ph_print(int heads) {\n"
                      "  for (int b = 0; b < 8; ++b) {\n"
-                     "    const long long* q = g_ph[b];\n"
-                     f'    printf("PH wg0 h%d {fmt(len(WG0_PHASES))}\\n", heads, {args(0, len(WG0_PHASES))});\n'
-                     f'    printf("PH wg1 h%d {fmt(len(WG1_PHASES))}\\n", heads, {args(16, len(WG1_PHASES))});\n'
+                     "    const long long* q = g_ph[b];\n" + prints +
                      "  }\n}\n\n// Whether the device runs the sm_90a code of this file")
     launch = '  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);\n'
     return replace_once(s, launch, launch + "  ph_print<<<1, 1, 0, s>>>(p.heads);\n")
@@ -117,7 +129,7 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the --phases columns and exit")
     args = ap.parse_args()
     if args.list:
-        for wg, phases_ in (("wg0", WG0_PHASES), ("wg1", WG1_PHASES)):
+        for wg, phases_ in (("wg0", WG0_PHASES), ("wg1", WG1_PHASES), ("copy", COPY_PHASES)):
             print(wg + ": " + " | ".join(name for name, _ in phases_))
         return
     s = open(PATH).read()

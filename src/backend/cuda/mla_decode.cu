@@ -12,17 +12,21 @@
 //   registers a thread). Warpgroup 0 alone computes S (m64n64: Q and K bytes read once per k16
 //   step; two m64n32 halves, one per warpgroup, read Q twice and were bound by shared-memory
 //   bandwidth) and the softmax, and hands P and the rows' rescale factors to warpgroup 1
-//   through shared memory. Warpgroup 0 issues S of tile i + 1 ahead of its half of P . V of
-//   tile i and runs the softmax of tile i + 1 while that P . V is still on the tensor cores;
-//   warpgroup 1 runs its half of P . V(i) meanwhile. No block-wide barrier per tile.
+//   through shared memory. A tile's step on warpgroup 0: its half of P . V of tile i, S of tile
+//   i + 1, then the softmax of tile i + 1. Warpgroup 1 issues its half of P . V(i) as soon as
+//   P(i) is out, so it runs beside those two. No block-wide barrier per tile.
 // * Two tile buffers, filled by TMA (rows come through the paged block table: a box of
 //   g = gcd(block size, 64) rows never straddles a page) in nine 64-column pieces, each with its
 //   own barrier: S consumes the pieces as they land, and each piece is refilled with tile i + 2
-//   as soon as its last reader is done with it (the rope piece after S, the latent pieces after
-//   the half of P . V that reads them), by one thread of that reader; no math warp issues
-//   per-row copies. With S one tile ahead, a freed piece is needed again about half a tile
-//   later (a third 72 KiB buffer does not fit next to Q), so load latency is still exposed:
-//   memory-bound shapes (16 heads) run slower than with whole-tile cp.async refills.
+//   as soon as its last readers are done with it (the rope piece after S, the latent pieces
+//   after the half of P . V that reads them): they arrive on the group's "empty" barrier and a
+//   third warpgroup of copy warps (40 registers a thread, the math warpgroups 232) issues the
+//   refill, so no math warp waits for a refill's issue (~1,000 cycles each at 128 heads when the
+//   math warps issued them). With P . V of tile i ahead of S of tile i + 1, a freed latent piece
+//   is needed again a whole tile later, by S of tile i + 2 (a third 72 KiB buffer does not fit
+//   next to Q).
+// * A row's running maximum stays until a tile's exceeds it by 2^8 (P stays below 256), so most
+//   tiles skip the rescale of O.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -44,7 +48,7 @@ constexpr int kRows = 64;                       // heads per block, and keys per
 constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
 constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
 constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
-constexpr int kThreads = 256;                   // two warpgroups
+constexpr int kThreads = 384;  // warpgroups 0 and 1: the products; warpgroup 2: the copies
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
 constexpr int64_t kMapRows = int64_t{1} << 30;
@@ -56,9 +60,13 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 }
 
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
-// arrives, 1 waits), warpgroup 1 has read them (the reverse), and each warpgroup's own (its
-// warps are done with a buffer's pieces, or its dead V rows are zeros).
-enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4 };
+// arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
+// V rows are zeros), and the row sums are out (warpgroups 0 and 1).
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5 };
+
+// A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
+// the rope piece (S is done with it), 4-7 (warpgroup 1's P . V) and 0-3 (warpgroup 0's).
+enum RefillGroup : int { kRopeGroup = 0, kHighGroup = 1, kLowGroup = 2, kGroups = 3 };
 
 // Per-thread softmax state of its two rows (lane / 4 and lane / 4 + 8 of its warp's 16 heads).
 struct RowState {
@@ -72,6 +80,7 @@ struct Exchange {
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
   uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
+  uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
 };
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
@@ -79,6 +88,16 @@ constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
 static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 
 #ifdef DSINFER_MLA_SM90A
+constexpr int kMathThreads = 256;  // warpgroups 0 and 1
+// Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
+// 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
+// the math warpgroups fit 232 without spills or serialized wgmmas).
+constexpr int kCopyRegs = 40, kMathRegs = 232;
+
+// The pieces of a refill group: [group_first, group_last).
+__device__ constexpr int group_first(int g) { return g == kRopeGroup ? 8 : g == kHighGroup ? 4 : 0; }
+__device__ constexpr int group_last(int g) { return g == kRopeGroup ? 9 : group_first(g) + 4; }
+
 __device__ __forceinline__ void cp_async_16_to(uint32_t dst, const void* src, bool live) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(live ? src : g_zero_src),
                "r"(live ? 16 : 0));
@@ -93,17 +112,30 @@ __device__ __forceinline__ void st_shared_zero16(uint32_t addr) {
   asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
 }
 
-// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) of sequence `seq` into the
-// swizzled tile at `tile`, each piece announcing its bytes on its barrier (bars + 8 piece).
-// Boxes past k_end are not read (their pages may not exist). One thread.
-__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map,
-                                            const DeviceBatch& b, int seq, int k0, int k_end, int first, int last) {
+// The cache slot of box `lane` of the tile of rows [k0, min(k0 + 64, k_end)) of sequence `seq`
+// (0 for lanes past the last box; a tile has at most 8 boxes, the cache blocks being multiples
+// of 8 slots): the block table's two dependent reads, done by a copy warp before it waits for
+// the pieces to free.
+__device__ __forceinline__ int box_slot(const DeviceBatch& b, int seq, int k0, int k_end) {
+  const int pos = k0 + (threadIdx.x % 32) * box_rows(b.block_size.d);
+  return pos < min(k0 + kRows, k_end) ? cache_slot(b, seq, pos) : 0;
+}
+
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at
+// `tile`, each piece announcing its bytes on its barrier (bars + 8 piece); `slots` is this
+// lane's box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp
+// (it passes the slots around); its lane 0 issues the copies.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
+                                            int slots, int k0, int k_end, int first, int last) {
   const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
+  const bool issuer = threadIdx.x % 32 == 0;
+  if (issuer)
+    for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
-    const int slot = cache_slot(b, seq, k0 + j * g);
-    for (int blk = first; blk < last; ++blk)
-      tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
+    const int slot = __shfl_sync(0xffffffffu, slots, j);
+    if (issuer)
+      for (int blk = first; blk < last; ++blk)
+        tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -124,18 +156,21 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
 }
 
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
-// 8i + 2(lane%4) + (e&1). Scales them to log2 units, masks keys >= n_live and returns each
-// row's maximum over these keys (-inf when none is live).
+// 8i + 2(lane%4) + (e&1). Masks keys >= n_live (only a split's last tile has any) and returns
+// each row's maximum over these keys, unscaled (-inf when none is live).
 template <int NS>
-__device__ __forceinline__ void scale_and_mask(float (&s)[NS], int n_live, float scale_log2, float (&row_max)[2]) {
+__device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (&row_max)[2]) {
   const int lane = threadIdx.x % 32;
+  if (n_live < kRows) {
+#pragma unroll
+    for (int i = 0; i < NS; ++i) {
+      const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
+      if (key >= n_live) s[i] = kNegInf;
+    }
+  }
   row_max[0] = row_max[1] = kNegInf;
 #pragma unroll
-  for (int i = 0; i < NS; ++i) {
-    const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
-    s[i] = key < n_live ? s[i] * scale_log2 : kNegInf;
-    row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
-  }
+  for (int i = 0; i < NS; ++i) row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     row_max[h] = fmaxf(row_max[h], __shfl_xor_sync(0xffffffffu, row_max[h], 1));
@@ -143,23 +178,41 @@ __device__ __forceinline__ void scale_and_mask(float (&s)[NS], int n_live, float
   }
 }
 
-// Online-softmax step given the tile's row maxima (finite: key 0 of every tile is live):
-// updates the running max and sum, returns the factor by which O must shrink, and leaves P
-// packed as A fragments, one per k16 step: a0 (row, keys lo), a1 (row + 8, keys lo), a2 (row,
-// keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and 2kk + 1.
+// 2^x on the special-function unit, subnormal results flushed to 0 (exp2f adds two multiplies to
+// keep them).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// A row's running maximum only moves when the tile's exceeds it by more than this (log2 units):
+// until then P stays below 2^8 (exact enough in bf16, far from f32's range), and O and the sums
+// need no rescale, which skips 128 multiplies a thread on most tiles.
+constexpr float kRescaleSlack = 8.0f;
+
+// Online-softmax step given the tile's unscaled row maxima (finite: key 0 of every tile is
+// live): updates the running max (log2 units) and sum, returns the factor by which O must shrink
+// (1 when the max stays), and leaves P packed as A fragments, one per k16 step: a0 (row, keys
+// lo), a1 (row + 8, keys lo), a2 (row, keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and
+// 2kk + 1.
 template <int NS>
-__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], RowState& st,
-                                             float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
+__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], float scale_log2,
+                                             RowState& st, float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const float m_new = fmaxf(st.max[h], tile_max[h]);
-    alpha[h] = exp2f(st.max[h] - m_new);  // 0 on the first tile (max was -inf)
-    st.max[h] = m_new;
+    const float m_tile = tile_max[h] * scale_log2;
+    alpha[h] = 1.0f;
+    if (m_tile > st.max[h] + kRescaleSlack) {
+      alpha[h] = ex2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
+      st.max[h] = m_tile;
+    }
   }
+  const float neg_max[2] = {-st.max[0], -st.max[1]};
   float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
-    s[i] = exp2f(s[i] - st.max[(i / 2) & 1]);
+    s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
     tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
@@ -174,8 +227,8 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
 __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
                                         uint32_t (&pa)[4][4]) {
   float tile_max[2];
-  scale_and_mask(s, n_live, scale_log2, tile_max);
-  exponentiate(s, tile_max, st, alpha, pa);
+  mask_and_max(s, n_live, tile_max);
+  exponentiate(s, tile_max, scale_log2, st, alpha, pa);
 }
 
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
@@ -221,7 +274,9 @@ __device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) 
 
 // O *= alpha (per row): before any wgmma of the step is issued (ptxas serializes wgmmas when
 // their registers are written while others are in flight).
+// Skipped when no row of the warp moved its max (most tiles, kRescaleSlack).
 __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]) {
+  if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] *= alpha[(i / 2) & 1];
 }
@@ -243,13 +298,21 @@ __device__ __forceinline__ void cp_async_wait_group() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// What both warpgroups of a block need to know.
+// This warp is done reading a refill group of a buffer (its wgmmas that read it have completed):
+// one of the four arrivals the group's copy warp waits for.
+__device__ __forceinline__ void release(uint32_t empty) {
+  __syncwarp();
+  if (threadIdx.x % 32 == 0) mbarrier_arrive(empty);
+}
+
+// What the warpgroups of a block need to know.
 struct BlockWork {
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
   int64_t part_row;
-  uint32_t q_tile, tiles, bars;  // shared addresses: Q, the two tile buffers, their barriers
+  uint32_t q_tile, tiles, bars, empty;  // shared addresses: Q, the two tile buffers, their barriers
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
+  __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
@@ -257,14 +320,14 @@ struct BlockWork {
 __device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
                                           bool first) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
-  if (!first) named_sync(kPTaken, kThreads);
+  if (!first) named_sync(kPTaken, kMathThreads);
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) ex.p[warp][kk][lane] = make_uint4(pv[kk][0], pv[kk][1], pv[kk][2], pv[kk][3]);
   if (lane % 4 == 0) {
     ex.alpha[row_a] = alpha[0];
     ex.alpha[row_a + 8] = alpha[1];
   }
-  named_arrive(kPReady, kThreads);
+  named_arrive(kPReady, kMathThreads);
 }
 
 // This thread's P fragments and rescale factors of the published tile.
@@ -281,77 +344,85 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 
 // One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
 // is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
-// serialize them): issues S of tile it + 1 ahead of its half of P . V of tile it, and runs the
-// softmax of tile it + 1 and publishes its P while the tensor cores still work on P . V. Thread
-// 0 then refills the latent pieces 0-3 of the buffer, which this half of P . V read last.
+// serialize them): issues its half of P . V of tile it ahead of S of tile it + 1, so that pieces
+// 0-3 of tile it are freed (for the copy warps to refill with tile it + 2) while S runs, a whole
+// tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
+// and keeps, and frees that tile's rope piece.
 template <bool kMore>
-__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
-                                              Exchange& ex, int it, float (&o)[128], float (&s)[32], RowState& st,
-                                              float (&alpha)[2], uint32_t (&pv)[4][4]) {
+__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, Exchange& ex, int it,
+                                              float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
+                                              uint32_t (&pv)[4][4]) {
   const int k0 = w.k_begin + it * kRows;
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
-  if constexpr (kMore) issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
-    wgmma_wait<1>();  // S of tile it + 1 (committed first) is done
-    fence_regs(s);
-    float next_alpha[2];
-    uint32_t next_pv[4][4];  // pv is still read by the tensor cores: P goes out through shared memory
-    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, next_alpha, next_pv);
-    publish_p(ex, next_pv, next_alpha, false);
+    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    wgmma_wait<1>();  // P . V (committed first) is done
+  } else {
+    wgmma_wait<0>();
   }
-  wgmma_wait<0>();
   fence_regs(o);
-  if (it + 2 < w.n_tiles) {
-    named_sync(kGroup0, 128);  // all four warps are done with pieces 0-3
-    if (threadIdx.x == 0) load_pieces(kv, w.bars_of(it), map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 0, 4);
+  if (it + 2 < w.n_tiles) release(w.empty_of(it, kLowGroup));
+  if constexpr (kMore) {
+    wgmma_wait<0>();
+    fence_regs(s);
+    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
+    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);
+    publish_p(ex, pv, alpha, false);
   }
-  if constexpr (kMore) read_p(ex, pv, alpha);
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
-__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
-                                                   Exchange& ex, float (&o)[128], RowState& st) {
+__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const MlaParams& p, Exchange& ex,
+                                                   float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
   issue_s(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
+  if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
   softmax(s, w.k_end - w.k_begin, p.scale_log2, st, alpha, pv);
   publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, map, ex, it, o, s, st, alpha, pv);
-  s_and_pv_step<false>(w, p, map, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<false>(w, p, ex, w.n_tiles - 1, o, s, st, alpha, pv);
 }
 
-// Warpgroup 1: its half of P . V of every tile with warpgroup 0's P. Thread 128 refills the rope
-// piece of a buffer once P is out (S is done with it) and the latent pieces 4-7 once this half
-// of P . V is done with them.
-__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
-                                             Exchange& ex, float (&o)[128]) {
+// Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
+// once this half of P . V is done with them.
+__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, Exchange& ex, float (&o)[128]) {
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
     uint32_t pv[4][4];
     float alpha[2];
-    named_sync(kPReady, kThreads);
+    named_sync(kPReady, kMathThreads);
     read_p(ex, pv, alpha);
-    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kThreads);
+    if (it + 1 < w.n_tiles) named_arrive(kPTaken, kMathThreads);
 #pragma unroll
     for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here
     if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
 
     rescale(o, alpha);
     issue_pv(o, pv, kv, 1);
-    const bool refill = it + 2 < w.n_tiles;
-    if (refill && threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 8, 9);
     wgmma_wait<0>();
     fence_regs(o);
-    if (refill) {
-      named_sync(kGroup1, 128);  // all four warps are done with pieces 4-7
-      if (threadIdx.x == 128) load_pieces(kv, bars, map, p.batch, w.seq, k0 + 2 * kRows, w.k_end, 4, 8);
-    }
+    if (it + 2 < w.n_tiles) release(w.empty_of(it, kHighGroup));
+  }
+}
+
+// Warpgroup 2: warp 8 + g refills group g of every buffer with the tile two ahead once the four
+// warps reading the group have freed it, so no math warp waits for a refill's issue (its block
+// table reads, barrier updates and copies: ~1,000 cycles a tile a warpgroup on the math path at
+// 128 heads when the math warps issued them, H100). A tile's slots are read before the wait.
+__device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map) {
+  const int g = threadIdx.x / 32 - 8;
+  if (g >= kGroups) return;
+  for (int it = 2; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows, slots = box_slot(p.batch, w.seq, k0, w.k_end);
+    mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
+    load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
   }
 }
 #endif  // DSINFER_MLA_SM90A
@@ -379,43 +450,54 @@ __global__ void __launch_bounds__(kThreads, 1)
   w.tiles = base + kTileBytes;
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
   w.bars = smem_addr(&ex.full[0][0]);
+  w.empty = smem_addr(&ex.empty[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so a tile of only
   // those loads before the wait. The token's row is written by the kernel just before this one
   // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
   // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
-  // Thread 0 loads the first two tiles: those of older rows only (settled) or the others.
+  // Warp 0 loads the first two tiles: those of older rows only (settled) or the others.
   const int own_row = b.positions[w.t];
   const auto load_first_tiles = [&](bool settled) {
-    for (int i = 0; i < min(w.n_tiles, 2); ++i)
-      if ((min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row) == settled)
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, w.seq, w.k_begin + i * kRows, w.k_end, 0, kPieces);
+    for (int i = 0; i < min(w.n_tiles, 2); ++i) {
+      const int k0 = w.k_begin + i * kRows;
+      if ((min(w.k_end, k0 + kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
+    }
   };
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
-    mbarrier_init_fence();
+  if (threadIdx.x < 32) {
+    if (threadIdx.x == 0) {
+      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
+      for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
+      mbarrier_init_fence();
+    }
     load_first_tiles(true);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x == 0) load_first_tiles(false);
-  load_q_tile(w.q_tile, p, w.t, w.h0);
+  if (threadIdx.x < 32) load_first_tiles(false);
+  if (threadIdx.x < kMathThreads) load_q_tile(w.q_tile, p, w.t, w.h0);
   cp_async_commit();
   cp_async_wait_group<0>();
   fence_proxy_async();
   __syncthreads();  // Q is in, the barriers are initialized
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  if (wg == 2) {
+    setmaxnreg_dec<kCopyRegs>();
+    return copy_warpgroup(w, p, &cache_map);
+  }
+  setmaxnreg_inc<kMathRegs>();
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
   RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
   if (wg == 0)
-    s_and_pv_warpgroup(w, p, &cache_map, ex, o, st);
+    s_and_pv_warpgroup(w, p, ex, o, st);
   else
-    pv_warpgroup(w, p, &cache_map, ex, o);
+    pv_warpgroup(w, p, ex, o);
 
   // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
   // sums to warpgroup 1.
@@ -428,7 +510,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     ex.sum[row_a] = st.sum[0];
     ex.sum[row_a + 8] = st.sum[1];
   }
-  __syncthreads();
+  named_sync(kSums, kMathThreads);  // the copy warpgroup has left
   float inv[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
