@@ -168,14 +168,9 @@ __device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (
       if (key >= n_live) s[i] = kNegInf;
     }
   }
-  // Four partial maxima a row (s[4q + 2h + e] is row h's), so the chains are 4 deep, not 16.
-  float part[2][4];
+  row_max[0] = row_max[1] = kNegInf;
 #pragma unroll
-  for (int i = 0; i < 8; ++i) part[i / 4][i % 4] = kNegInf;
-#pragma unroll
-  for (int i = 0; i < NS; ++i) part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)] = fmaxf(part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)], s[i]);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) row_max[h] = fmaxf(fmaxf(part[h][0], part[h][1]), fmaxf(part[h][2], part[h][3]));
+  for (int i = 0; i < NS; ++i) row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     row_max[h] = fmaxf(row_max[h], __shfl_xor_sync(0xffffffffu, row_max[h], 1));
@@ -214,14 +209,14 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     }
   }
   const float neg_max[2] = {-st.max[0], -st.max[1]};
-  float part[2][4] = {};  // four partial sums a row, as in mask_and_max
+  float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
     s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
-    part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)] += s[i];
+    tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
-  for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + ((part[h][0] + part[h][1]) + (part[h][2] + part[h][3]));
+  for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
 #pragma unroll
   for (int kk = 0; kk < NS / 8; ++kk)
 #pragma unroll
