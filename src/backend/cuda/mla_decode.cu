@@ -79,7 +79,7 @@ struct Exchange {
   uint4 p[4][4][32];          // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
-  uint64_t full[2][kGroups];  // mbarriers per buffer and refill group: its rows have landed (TMA bytes)
+  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
 };
 
@@ -121,21 +121,21 @@ __device__ __forceinline__ int box_slot(const DeviceBatch& b, int seq, int k0, i
   return pos < min(k0 + kRows, k_end) ? cache_slot(b, seq, pos) : 0;
 }
 
-// Refill group `grp` of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at `tile`,
-// its bytes announced on the group's barrier (bars + 8 grp) at once; `slots` is this lane's
-// box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp (it
-// passes the slots around); its lane 0 issues the copies.
-__device__ __forceinline__ void load_group(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
-                                           int slots, int k0, int k_end, int grp) {
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at
+// `tile`, each piece announcing its bytes on its barrier (bars + 8 piece); `slots` is this
+// lane's box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp
+// (it passes the slots around); its lane 0 issues the copies.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
+                                            int slots, int k0, int k_end, int first, int last) {
   const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  const int first = group_first(grp), last = group_last(grp);
   const bool issuer = threadIdx.x % 32 == 0;
-  const uint32_t bar = bars + 8 * grp;
-  if (issuer) mbarrier_arrive_expect_tx(bar, (last - first) * boxes * g * 128);
+  if (issuer)
+    for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
     const int slot = __shfl_sync(0xffffffffu, slots, j);
     if (issuer)
-      for (int blk = first; blk < last; ++blk) tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bar, blk * 128, slot);
+      for (int blk = first; blk < last; ++blk)
+        tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -168,14 +168,9 @@ __device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (
       if (key >= n_live) s[i] = kNegInf;
     }
   }
-  // Four partial maxima a row (s[4q + 2h + e] is row h's), so the chains are 4 deep, not 16.
-  float part[2][4];
+  row_max[0] = row_max[1] = kNegInf;
 #pragma unroll
-  for (int i = 0; i < 8; ++i) part[i / 4][i % 4] = kNegInf;
-#pragma unroll
-  for (int i = 0; i < NS; ++i) part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)] = fmaxf(part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)], s[i]);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) row_max[h] = fmaxf(fmaxf(part[h][0], part[h][1]), fmaxf(part[h][2], part[h][3]));
+  for (int i = 0; i < NS; ++i) row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     row_max[h] = fmaxf(row_max[h], __shfl_xor_sync(0xffffffffu, row_max[h], 1));
@@ -214,14 +209,14 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     }
   }
   const float neg_max[2] = {-st.max[0], -st.max[1]};
-  float part[2][4] = {};  // four partial sums a row, as in mask_and_max
+  float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
     s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
-    part[(i / 2) & 1][(i / 4) % 2 * 2 + (i & 1)] += s[i];
+    tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
-  for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + ((part[h][0] + part[h][1]) + (part[h][2] + part[h][3]));
+  for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
 #pragma unroll
   for (int kk = 0; kk < NS / 8; ++kk)
 #pragma unroll
@@ -236,9 +231,9 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
   exponentiate(s, tile_max, scale_log2, st, alpha, pa);
 }
 
-// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each refill group as soon as
-// its barrier (bars + 8 group, phase `parity`) says it has landed (waiting for all nine pieces
-// first took 200 against 189 us). The caller waits for the wgmma group.
+// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
+// barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
+// 200 against 189 us). The caller waits for the group.
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
@@ -248,18 +243,19 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
   asm volatile("" : "+r"(q_tile), "+r"(kv));
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
 #pragma unroll
-  for (int i = 0; i < kGroups; ++i) {
-    // The groups in the order they are refilled: the rope piece (freed by S), 4-7 and 0-3.
-    const int grp = i == 0 ? kRopeGroup : i == 1 ? kHighGroup : kLowGroup;
-    mbarrier_wait(bars + 8 * grp, parity);
+  for (int i = 0; i < kPieces; ++i) {
+    // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
+    // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
+    // behind the next S). In column order, S waited for the latest piece first (190 against
+    // 171 us).
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
+    mbarrier_wait(bars + 8 * blk, parity);
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
-    for (int blk = group_first(grp); blk < group_last(grp); ++blk)
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
-      }
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
+      wgmma_m64n64k16_ss(s, qd + off, kd + off);
+    }
   }
   wgmma_commit();
 }
@@ -315,7 +311,7 @@ struct BlockWork {
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty;  // shared addresses: Q, the two tile buffers, their barriers
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
-  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kGroups * 8; }
+  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
@@ -404,7 +400,8 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams
     named_sync(kPReady, kMathThreads);
     read_p(ex, pv, alpha);
     if (it + 1 < w.n_tiles) named_arrive(kPTaken, kMathThreads);
-    mbarrier_wait(bars + 8 * kHighGroup, w.parity(it));  // makes the copy of pieces 4-7 visible here
+#pragma unroll
+    for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here
     if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
 
     rescale(o, alpha);
@@ -425,7 +422,7 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
   for (int it = 2; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows, slots = box_slot(p.batch, w.seq, k0, w.k_end);
     mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
-    load_group(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, g);
+    load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
   }
 }
 #endif  // DSINFER_MLA_SM90A
@@ -465,14 +462,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto load_first_tiles = [&](bool settled) {
     for (int i = 0; i < min(w.n_tiles, 2); ++i) {
       const int k0 = w.k_begin + i * kRows;
-      if ((min(w.k_end, k0 + kRows) <= own_row) != settled) continue;
-      const int slots = box_slot(b, w.seq, k0, w.k_end);
-      for (int grp = 0; grp < kGroups; ++grp) load_group(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, grp);
+      if ((min(w.k_end, k0 + kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
     }
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
-      for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.bars + 8 * i, 1);
+      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
       mbarrier_init_fence();
     }
