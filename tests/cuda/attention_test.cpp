@@ -85,8 +85,10 @@ void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, 
   }
 }
 
+// key_doublings(p): the cache row of each sequence's position p is scaled by 2^key_doublings(p)
+// (exact in bf16, so both backends still see the same inputs).
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
-               int repeats = 1) {
+               int repeats = 1, int (*key_doublings)(int) = nullptr) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
                                     << block);
   GpuTest g;
@@ -96,6 +98,12 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
   std::vector<float> q_lat = random_values(t * heads * lora, 1.0f, seed + 1);
   std::vector<float> q_rope = random_values(t * heads * rope, 1.0f, seed + 2);
   std::vector<float> cache = random_values(slots * width, 1.0f, seed + 3);
+  if (key_doublings)
+    for (const SeqSlice& s : b.seqs)
+      for (int p = 0; p < s.context_len; ++p) {
+        const int64_t row = static_cast<int64_t>(s.block_table[p / block]) * block + p % block;
+        for (int c = 0; c < width; ++c) cache[row * width + c] = std::ldexp(cache[row * width + c], key_doublings(p));
+      }
   const float scale = 1.0f / std::sqrt(192.0f);
   std::vector<float> want(t * heads * lora);
   g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
@@ -266,6 +274,21 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   check_mla(many, 128, 512, 64, 45);
   for (int i = 70; i < 140; ++i) many.push_back({(i * 37) % 300, 1});
   check_mla(many, 16, 512, 64, 47);
+}
+
+// The wgmma decode kernel keeps a row's running max until a tile's exceeds it by 2^8 (O's rescale
+// is skipped until then): keys whose magnitude doubles from one 64-key tile to the next for the
+// first nine tiles move every row's max by more than that on several tiles within a block (the
+// random keys alone rarely do), at V3's 128 heads and at 16; 140 blocks, a wave without splits
+// (MlaDecodeDeepSeekShapes), so each block reads a whole context of 9-13 tiles.
+TEST(GpuAttention, MlaDecodeRescalesWhereTheMaxGrows) {
+  SKIP_WITHOUT_GPU();
+  const auto doublings = [](int p) { return std::min(p / 64, 8); };
+  for (int heads : {128, 16}) {
+    std::vector<SeqSpec> specs;
+    for (int i = 0; i < (heads == 128 ? 70 : 140); ++i) specs.push_back({575 + (i * 37) % 200, 1});
+    check_mla(specs, heads, 512, 64, 70 + heads, 64, 1, doublings);
+  }
 }
 
 // The wgmma decode kernel, launched three times on one backend (its partial buffers reused) over
