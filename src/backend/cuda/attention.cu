@@ -45,12 +45,6 @@ __host__ __device__ inline PrefillRows prefill_rows(int group, int rows) {
   return {heads, rows / heads};
 }
 
-__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf) = 0
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Columns [8c, 8c + 8) of one row into dst by plain loads: zeros past column n, or everywhere
 // for a null row.
 __device__ __forceinline__ void copy_scalar(bf16* dst, const bf16* row, int c, int n) {

@@ -15,6 +15,14 @@ using bf16 = __nv_bfloat16;
 
 constexpr float kNegInf = -__builtin_huge_valf();
 
+// 2^x on the special-function unit, subnormal results flushed to 0 and exp2(-inf) = 0 (exp2f adds
+// two multiplies to keep the subnormals): the softmaxes' exponential.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Element (r, c) of a weight as float; FP8 values are multiplied by their block's scale.
 __device__ __forceinline__ float weight_at(const DeviceWeight& w, int64_t r, int64_t c) {
   const int64_t i = r * w.cols + c;

@@ -178,14 +178,6 @@ __device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (
   }
 }
 
-// 2^x on the special-function unit, subnormal results flushed to 0 (exp2f adds two multiplies to
-// keep them).
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // A row's running maximum only moves when the tile's exceeds it by more than this (log2 units):
 // until then P stays below 2^8 (exact enough in bf16, far from f32's range), and O and the sums
 // need no rescale, which skips 128 multiplies a thread on most tiles.
@@ -204,7 +196,7 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     const float m_tile = tile_max[h] * scale_log2;
     alpha[h] = 1.0f;
     if (m_tile > st.max[h] + kRescaleSlack) {
-      alpha[h] = ex2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
+      alpha[h] = fast_exp2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
       st.max[h] = m_tile;
     }
   }
@@ -212,7 +204,7 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
   float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
-    s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
+    s[i] = fast_exp2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
     tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
@@ -273,8 +265,8 @@ __device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) 
 }
 
 // O *= alpha (per row): before any wgmma of the step is issued (ptxas serializes wgmmas when
-// their registers are written while others are in flight).
-// Skipped when no row of the warp moved its max (most tiles, kRescaleSlack).
+// their registers are written while others are in flight); skipped when no row of the warp
+// moved its max (most tiles, kRescaleSlack).
 __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]) {
   if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
 #pragma unroll
@@ -391,7 +383,7 @@ __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const Mla
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
 // once this half of P . V is done with them.
-__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, Exchange& ex, float (&o)[128]) {
+__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128]) {
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
@@ -497,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 0)
     s_and_pv_warpgroup(w, p, ex, o, st);
   else
-    pv_warpgroup(w, p, ex, o);
+    pv_warpgroup(w, ex, o);
 
   // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
   // sums to warpgroup 1.
