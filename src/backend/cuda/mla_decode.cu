@@ -62,7 +62,7 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
 // V rows are zeros), and the row sums are out (warpgroups 0 and 1).
-enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kPvIssued = 6 };
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5 };
 
 // A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
 // the rope piece (S is done with it), 4-7 (warpgroup 1's P . V) and 0-3 (warpgroup 0's).
@@ -79,7 +79,7 @@ struct Exchange {
   uint4 p[4][4][32];          // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
-  uint64_t full[2][kGroups];  // mbarriers per buffer and refill group: its rows have landed (TMA bytes)
+  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
 };
 
@@ -121,21 +121,21 @@ __device__ __forceinline__ int box_slot(const DeviceBatch& b, int seq, int k0, i
   return pos < min(k0 + kRows, k_end) ? cache_slot(b, seq, pos) : 0;
 }
 
-// Refill group `grp` of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at `tile`,
-// its bytes announced on the group's barrier (bars + 8 grp) at once; `slots` is this lane's
-// box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp (it
-// passes the slots around); its lane 0 issues the copies.
-__device__ __forceinline__ void load_group(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
-                                           int slots, int k0, int k_end, int grp) {
+// Pieces [first, last) of cache rows [k0, min(k0 + 64, k_end)) into the swizzled tile at
+// `tile`, each piece announcing its bytes on its barrier (bars + 8 piece); `slots` is this
+// lane's box_slot. Boxes past k_end are not read (their pages may not exist). One whole warp
+// (it passes the slots around); its lane 0 issues the copies.
+__device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const CUtensorMap* map, const DeviceBatch& b,
+                                            int slots, int k0, int k_end, int first, int last) {
   const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  const int first = group_first(grp), last = group_last(grp);
   const bool issuer = threadIdx.x % 32 == 0;
-  const uint32_t bar = bars + 8 * grp;
-  if (issuer) mbarrier_arrive_expect_tx(bar, (last - first) * boxes * g * 128);
+  if (issuer)
+    for (int blk = first; blk < last; ++blk) mbarrier_arrive_expect_tx(bars + 8 * blk, boxes * g * 128);
   for (int j = 0; j < boxes; ++j) {
     const int slot = __shfl_sync(0xffffffffu, slots, j);
     if (issuer)
-      for (int blk = first; blk < last; ++blk) tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bar, blk * 128, slot);
+      for (int blk = first; blk < last; ++blk)
+        tma_load_2d(tile + blk * kBlockBytes + j * g * 128, map, bars + 8 * blk, blk * 128, slot);
   }
 }
 
@@ -178,14 +178,6 @@ __device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (
   }
 }
 
-// 2^x on the special-function unit, subnormal results flushed to 0 (exp2f adds two multiplies to
-// keep them).
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // A row's running maximum only moves when the tile's exceeds it by more than this (log2 units):
 // until then P stays below 2^8 (exact enough in bf16, far from f32's range), and O and the sums
 // need no rescale, which skips 128 multiplies a thread on most tiles.
@@ -204,7 +196,7 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
     const float m_tile = tile_max[h] * scale_log2;
     alpha[h] = 1.0f;
     if (m_tile > st.max[h] + kRescaleSlack) {
-      alpha[h] = ex2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
+      alpha[h] = fast_exp2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
       st.max[h] = m_tile;
     }
   }
@@ -212,7 +204,7 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
   float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < NS; ++i) {
-    s[i] = ex2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
+    s[i] = fast_exp2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
     tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
@@ -231,9 +223,9 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
   exponentiate(s, tile_max, scale_log2, st, alpha, pa);
 }
 
-// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each refill group as soon as
-// its barrier (bars + 8 group, phase `parity`) says it has landed (waiting for all nine pieces
-// first took 200 against 189 us). The caller waits for the wgmma group.
+// Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
+// barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
+// 200 against 189 us). The caller waits for the group.
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
@@ -243,18 +235,19 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
   asm volatile("" : "+r"(q_tile), "+r"(kv));
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
 #pragma unroll
-  for (int i = 0; i < kGroups; ++i) {
-    // The groups in the order they are freed: the rope piece (by S), 0-3 and 4-7.
-    const int grp = i == 0 ? kRopeGroup : i == 1 ? kLowGroup : kHighGroup;
-    mbarrier_wait(bars + 8 * grp, parity);
+  for (int i = 0; i < kPieces; ++i) {
+    // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
+    // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
+    // behind the next S). In column order, S waited for the latest piece first (190 against
+    // 171 us).
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
+    mbarrier_wait(bars + 8 * blk, parity);
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
-    for (int blk = group_first(grp); blk < group_last(grp); ++blk)
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
-      }
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
+      wgmma_m64n64k16_ss(s, qd + off, kd + off);
+    }
   }
   wgmma_commit();
 }
@@ -272,8 +265,8 @@ __device__ __forceinline__ void zero_dead_rows(uint32_t kv, int n_live, int wg) 
 }
 
 // O *= alpha (per row): before any wgmma of the step is issued (ptxas serializes wgmmas when
-// their registers are written while others are in flight).
-// Skipped when no row of the warp moved its max (most tiles, kRescaleSlack).
+// their registers are written while others are in flight); skipped when no row of the warp
+// moved its max (most tiles, kRescaleSlack).
 __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]) {
   if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
 #pragma unroll
@@ -310,7 +303,7 @@ struct BlockWork {
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty;  // shared addresses: Q, the two tile buffers, their barriers
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
-  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kGroups * 8; }
+  __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
@@ -357,9 +350,6 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   rescale(o, alpha);
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
-    // Warpgroup 1's half of P . V queues on the tensor cores before S: pieces 4-7 free half a
-    // tile sooner than behind S, and its P read and barrier waits run before S saturates shared memory.
-    named_sync(kPvIssued, kMathThreads);
     issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
@@ -393,7 +383,7 @@ __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const Mla
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
 // once this half of P . V is done with them.
-__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams& p, Exchange& ex, float (&o)[128]) {
+__device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128]) {
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
@@ -402,12 +392,12 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, const MlaParams
     named_sync(kPReady, kMathThreads);
     read_p(ex, pv, alpha);
     if (it + 1 < w.n_tiles) named_arrive(kPTaken, kMathThreads);
-    mbarrier_wait(bars + 8 * kHighGroup, w.parity(it));  // makes the copy of pieces 4-7 visible here
+#pragma unroll
+    for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));  // makes the copy visible here
     if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
 
     rescale(o, alpha);
     issue_pv(o, pv, kv, 1);
-    if (it + 1 < w.n_tiles) named_arrive(kPvIssued, kMathThreads);
     wgmma_wait<0>();
     fence_regs(o);
     if (it + 2 < w.n_tiles) release(w.empty_of(it, kHighGroup));
@@ -424,7 +414,7 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
   for (int it = 2; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows, slots = box_slot(p.batch, w.seq, k0, w.k_end);
     mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
-    load_group(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, g);
+    load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
   }
 }
 #endif  // DSINFER_MLA_SM90A
@@ -464,14 +454,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto load_first_tiles = [&](bool settled) {
     for (int i = 0; i < min(w.n_tiles, 2); ++i) {
       const int k0 = w.k_begin + i * kRows;
-      if ((min(w.k_end, k0 + kRows) <= own_row) != settled) continue;
-      const int slots = box_slot(b, w.seq, k0, w.k_end);
-      for (int grp = 0; grp < kGroups; ++grp) load_group(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, grp);
+      if ((min(w.k_end, k0 + kRows) <= own_row) == settled)
+        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
     }
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
-      for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.bars + 8 * i, 1);
+      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
       mbarrier_init_fence();
     }
@@ -500,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 0)
     s_and_pv_warpgroup(w, p, ex, o, st);
   else
-    pv_warpgroup(w, p, ex, o);
+    pv_warpgroup(w, ex, o);
 
   // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
   // sums to warpgroup 1.
