@@ -15,6 +15,12 @@ kernel (never committed; `git checkout -- src/backend/cuda/mla_decode.cu` restor
                  ptxas serialize its wgmmas). Phases inside a refill's branch count only the tiles
                  that refill (all but a split's last two). Each mark's own shared-memory update
                  (a load and a store) is counted in the phase after it.
+  --timeline     thread 0 of every block records %globaltimer at the kernel's entry, once Q and the
+                 barriers are ready, after its tile loop and at its exit, and clock64() around the
+                 loop; a one-thread kernel launched after each decode launch prints them, relative
+                 to the launch's earliest entry, as `TL block entry ready loop_end exit cycles`
+                 lines after a `TLL blocks` line, for bench/hopper/timeline.py: where the time
+                 outside the tile loops goes, how far the blocks spread, and the SM clock
 
 Each switch matches the kernel's text and stops with the line it could not find when the kernel
 has changed under it. With build_variant.sh (PATCH="python3 bench/hopper/mla_probe.py ...").
@@ -121,11 +127,42 @@ def phases(s):
     return replace_once(s, launch, launch + "  ph_print<<<1, 1, 0, s>>>(p.heads);\n")
 
 
+def timeline(s):
+    s = replace_once(s, "constexpr int kLora = 512",
+                     "__device__ unsigned long long g_tl[2048][6];\n"
+                     "__device__ __forceinline__ unsigned long long gtime() {\n"
+                     "  unsigned long long t;\n  asm volatile(\"mov.u64 %0, %%globaltimer;\" : \"=l\"(t));\n  return t;\n}\n"
+                     "constexpr int kLora = 512")
+    s = replace_once(s, "  const DeviceBatch& b = p.batch;\n  BlockWork w;\n",
+                     "  const unsigned long long tl0 = gtime();\n  const DeviceBatch& b = p.batch;\n  BlockWork w;\n")
+    ready = "  __syncthreads();  // Q is in, the barriers are initialized\n"
+    s = replace_once(s, ready, ready + "  const unsigned long long tl1 = gtime(), cl1 = clock64();\n")
+    loop_end = "  // Rows row_a (+8); columns"
+    s = replace_once(s, loop_end, "  const unsigned long long tl2 = gtime(), cl2 = clock64();\n" + loop_end)
+    exit_ = "#else\n  __trap();  // launched only on sm_90 devices"
+    s = replace_once(s, exit_,
+                     "  if (threadIdx.x == 0) {\n"
+                     "    unsigned long long* r = g_tl[(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x];\n"
+                     "    r[0] = tl0, r[1] = tl1, r[2] = tl2, r[3] = gtime(), r[4] = cl1, r[5] = cl2;\n  }\n" + exit_)
+    s = replace_once(s, "// Whether the device runs the sm_90a code of this file",
+                     "__global__ void tl_print(int blocks) {\n"
+                     "  unsigned long long base = ~0ull;\n"
+                     "  for (int i = 0; i < blocks; ++i) base = min(base, g_tl[i][0]);\n"
+                     "  printf(\"TLL %d\\n\", blocks);\n"
+                     "  for (int i = 0; i < blocks; ++i)\n"
+                     "    printf(\"TL %d %llu %llu %llu %llu %llu\\n\", i, g_tl[i][0] - base, g_tl[i][1] - base, g_tl[i][2] - base,\n"
+                     "           g_tl[i][3] - base, g_tl[i][5] - g_tl[i][4]);\n"
+                     "}\n\n// Whether the device runs the sm_90a code of this file")
+    launch = '  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);\n'
+    return replace_once(s, launch, launch + "  tl_print<<<1, 1, 0, s>>>(grid.x * grid.y * grid.z);\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loads-only", action="store_true")
     ap.add_argument("--leader-only", action="store_true")
     ap.add_argument("--phases", action="store_true")
+    ap.add_argument("--timeline", action="store_true")
     ap.add_argument("--list", action="store_true", help="print the --phases columns and exit")
     args = ap.parse_args()
     if args.list:
@@ -139,6 +176,8 @@ def main():
         s = leader_only(s)
     if args.phases:
         s = phases(s)
+    if args.timeline:
+        s = timeline(s)
     open(PATH, "w").write(s)
 
 
