@@ -18,7 +18,10 @@ void run_bench_mla(const cuda::MlaBenchOptions& o) {
   const double bw = r.bytes / r.median_s;
   std::printf("mla decode: batch %d x context %d, %d heads, latent %d + rope %d, block %d\n", o.batch, o.context,
               o.heads, o.lora, o.rope, o.block_size);
-  std::printf("  time       %.1f us median, %.1f us min (%d repeats)\n", r.median_s * 1e6, r.min_s * 1e6, o.repeats);
+  std::printf("  time       %.1f us median, %.1f us min (%d repeats; queued while the GPU is busy)\n", r.median_s * 1e6,
+              r.min_s * 1e6, o.repeats);
+  std::printf("  idle start %.1f us median (each call from an idle GPU: the host's launch cost included)\n",
+              r.median_idle_s * 1e6);
   std::printf("  bytes      %.1f MB (latent cache + q + out)\n", r.bytes / 1e6);
   std::printf("  bandwidth  %.0f GB/s\n", bw / 1e9);
   std::printf("  copy       %.0f GB/s (device-to-device, read + written)\n", r.copy_bandwidth / 1e9);

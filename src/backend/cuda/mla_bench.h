@@ -16,7 +16,8 @@ struct MlaBenchOptions {
 };
 
 struct MlaBenchResult {
-  double median_s = 0, min_s = 0;  // per mla_attention call, CUDA events
+  double median_s = 0, min_s = 0;  // per mla_attention call, CUDA events, queued while the GPU is busy
+  double median_idle_s = 0;        // the same with the GPU idle before each call: the host's launch cost counts
   double bytes = 0;                // latent cache read + q + out
   double flops = 0;                // S = q . cache (lora + rope wide) and P . V (lora wide), per head and key
   double copy_bandwidth = 0;       // measure_copy_bandwidth: (read + written) bytes / s
