@@ -139,11 +139,14 @@ def timeline(s):
     s = replace_once(s, ready, ready + "  const unsigned long long tl1 = gtime(), cl1 = clock64();\n")
     loop_end = "  // Rows row_a (+8); columns"
     s = replace_once(s, loop_end, "  const unsigned long long tl2 = gtime(), cl2 = clock64();\n" + loop_end)
+    record = ("  if (threadIdx.x == 0) {\n"
+              "    unsigned long long* r = g_tl[(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x];\n"
+              "    r[0] = tl0, r[1] = tl1, r[2] = tl2, r[3] = gtime(), r[4] = cl1, r[5] = cl2;\n  }\n")
     exit_ = "#else\n  __trap();  // launched only on sm_90 devices"
-    s = replace_once(s, exit_,
-                     "  if (threadIdx.x == 0) {\n"
-                     "    unsigned long long* r = g_tl[(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x];\n"
-                     "    r[0] = tl0, r[1] = tl1, r[2] = tl2, r[3] = gtime(), r[4] = cl1, r[5] = cl2;\n  }\n" + exit_)
+    s = replace_once(s, exit_, record + exit_)
+    # An early return after the output's writes (unsplit blocks staging their rows) records too.
+    s, n = re.subn(r"^(\s*)return (write_output\(.*\));\n", lambda m: m.group(1) + m.group(2) + ";\n" + record +
+                   m.group(1) + "return;\n", s, flags=re.M)
     s = replace_once(s, "// Whether the device runs the sm_90a code of this file",
                      "__global__ void tl_print(int blocks) {\n"
                      "  unsigned long long base = ~0ull;\n"
