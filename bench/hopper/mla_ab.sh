@@ -11,7 +11,7 @@ for round in $(seq "${ROUNDS:-2}"); do
   for heads in ${HEADS:-128 16}; do
     for build in "$@"; do
       name=${build%%=*} bin=${build#*=}
-      line=$(timeout 60 "$bin" bench-mla --heads "$heads" --batch "${BATCH:-64}" 2>&1 | grep -E "time|bandwidth|ratio|roofline|rror" |
+      line=$(timeout 60 "$bin" bench-mla --heads "$heads" --batch "${BATCH:-64}" 2>&1 | grep -E "time|idle|bandwidth|ratio|roofline|rror" |
         tr -s ' ' | paste -sd' ')
       echo "round $round heads $heads batch ${BATCH:-64} $name: $line" | tee -a "$OUT/mla_ab.log"
     done
