@@ -177,7 +177,8 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   p.rope = rope;
   p.cache_width = latent_cache.shape.back();
   p.scale_log2 = scale * kLog2e;
-  p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache);
+  p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache) &&
+          aligned16(p.out);
   // Decode at DeepSeek's shape takes the wgmma kernel; prefill and other shapes the mma.sync one.
   // Either way one block per multiprocessor fits (its tiles take most of shared memory).
   const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);

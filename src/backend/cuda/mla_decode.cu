@@ -404,6 +404,34 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, f
   }
 }
 
+// O divided by the row sums, as bf16 rows into `rows` (the Q tile's space, free once both warpgroups are done),
+// 1 KiB a row, a row's 16-byte chunk c at chunk c ^ (row % 8): the eight rows of one store
+// instruction fall in different banks.
+__device__ __forceinline__ void stage_output(unsigned char* rows, const float (&o)[128], const float (&inv)[2], int wg) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = warp * 16 + lane / 4 + 8 * h;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const int chunk = (wg * 32 + i) ^ (row % 8);
+      *reinterpret_cast<__nv_bfloat162*>(rows + row * 1024 + chunk * 16 + (lane % 4) * 4) =
+          __floats2bfloat162_rn(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
+    }
+  }
+}
+
+// Staged rows [0, n_rows) to `out` (rows of 512 bf16, one after another), 16 bytes a thread, so a
+// warp writes 512 contiguous bytes: the fragments' own 4-byte stores (16 bytes a row an
+// instruction) took ~7.6 us at 128 heads (H100, 8 MB from all blocks at once), ~5 % of the kernel.
+__device__ __forceinline__ void write_output(const unsigned char* rows, bf16* out, int n_rows) {
+  for (int idx = threadIdx.x; idx < n_rows * 64; idx += kMathThreads) {
+    const int row = idx / 64, chunk = idx % 64;
+    *reinterpret_cast<uint4*>(out + row * kLora + chunk * 8) =
+        *reinterpret_cast<const uint4*>(rows + row * 1024 + (chunk ^ (row % 8)) * 16);
+  }
+}
+
 // Warpgroup 2: warp 8 + g refills group g of every buffer with the tile two ahead once the four
 // warps reading the group have freed it, so no math warp waits for a refill's issue (its block
 // table reads, barrier updates and copies: ~1,000 cycles a tile a warpgroup on the math path at
@@ -445,18 +473,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   w.empty = smem_addr(&ex.empty[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
-  // The rows before the token's own are final before this kernel may start, so a tile of only
-  // those loads before the wait. The token's row is written by the kernel just before this one
-  // (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write it),
-  // so a tile holding it loads after the wait, as Q, the previous kernel's output, does.
-  // Warp 0 loads the first two tiles: those of older rows only (settled) or the others.
+  // The rows before the token's own are final before this kernel may start, so tile 0, if it
+  // holds only those, loads before the wait. The token's row is written by the kernel just before
+  // this one (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write
+  // it), so a tile holding it loads after the wait, as Q, the previous kernel's output, does. Q
+  // queues ahead of tile 1: S of tile 0 needs only Q and tile 0, and all blocks load theirs at once.
   const int own_row = b.positions[w.t];
-  const auto load_first_tiles = [&](bool settled) {
-    for (int i = 0; i < min(w.n_tiles, 2); ++i) {
-      const int k0 = w.k_begin + i * kRows;
-      if ((min(w.k_end, k0 + kRows) <= own_row) == settled)
-        load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
-    }
+  const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
+  const auto load_first_tile = [&](int i) {  // warp 0
+    const int k0 = w.k_begin + i * kRows;
+    load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
@@ -464,12 +490,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
       mbarrier_init_fence();
     }
-    load_first_tiles(true);
+    if (settled(0)) load_first_tile(0);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x < 32) load_first_tiles(false);
   if (threadIdx.x < kMathThreads) load_q_tile(w.q_tile, p, w.t, w.h0);
+  if (threadIdx.x < 32) {
+    if (!settled(0)) load_first_tile(0);
+    if (w.n_tiles > 1) load_first_tile(1);
+  }
   cp_async_commit();
   cp_async_wait_group<0>();
   fence_proxy_async();
@@ -509,22 +538,23 @@ __global__ void __launch_bounds__(kThreads, 1)
     st.sum[h] = ex.sum[row_a + 8 * h];
     inv[h] = 1.0f / st.sum[h];
   }
+  if (split.splits == 1) {
+    unsigned char* rows = smem_raw + (w.q_tile - smem_addr(smem_raw));
+    stage_output(rows, o, inv, wg);
+    named_sync(kSums, kMathThreads);
+    return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
+  }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int row = row_a + 8 * h;
     if (row >= w.n_heads) continue;
-    const int64_t out_row = static_cast<int64_t>(w.t) * p.heads + w.h0 + row;
 #pragma unroll
     for (int i = 0; i < 32; ++i) {
       const int col = wg * 256 + i * 8 + 2 * (lane % 4);
-      const float v0 = o[4 * i + 2 * h] * inv[h], v1 = o[4 * i + 2 * h + 1] * inv[h];
-      if (split.splits == 1)
-        *reinterpret_cast<__nv_bfloat162*>(p.out + out_row * kLora + col) = __floats2bfloat162_rn(v0, v1);
-      else
-        *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) = make_float2(v0, v1);
+      *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) =
+          make_float2(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
     }
-    if (split.splits > 1 && wg == 0 && lane % 4 == 0)
-      split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
+    if (wg == 0 && lane % 4 == 0) split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
   }
 #else
   __trap();  // launched only on sm_90 devices (mla_decode_fits)
