@@ -156,20 +156,18 @@ __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, i
 }
 
 // S accumulators of NS / 4 n8 key blocks: s[4i + e] is row lane/4 (+8 for e >= 2), key
-// 8i + 2(lane%4) + (e&1). Keys >= n_live become -inf (only a split's last tile has any).
+// 8i + 2(lane%4) + (e&1). Masks keys >= n_live (only a split's last tile has any) and returns
+// each row's maximum over these keys, unscaled (-inf when none is live).
 template <int NS>
-__device__ __forceinline__ void mask_keys(float (&s)[NS], int n_live) {
+__device__ __forceinline__ void mask_and_max(float (&s)[NS], int n_live, float (&row_max)[2]) {
   const int lane = threadIdx.x % 32;
+  if (n_live < kRows) {
 #pragma unroll
-  for (int i = 0; i < NS; ++i) {
-    const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
-    if (key >= n_live) s[i] = kNegInf;
+    for (int i = 0; i < NS; ++i) {
+      const int key = (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
+      if (key >= n_live) s[i] = kNegInf;
+    }
   }
-}
-
-// Each of this thread's two rows' maximum over the tile (the row's four threads), unscaled.
-template <int NS>
-__device__ __forceinline__ void tile_max(const float (&s)[NS], float (&row_max)[2]) {
   row_max[0] = row_max[1] = kNegInf;
 #pragma unroll
   for (int i = 0; i < NS; ++i) row_max[(i / 2) & 1] = fmaxf(row_max[(i / 2) & 1], s[i]);
@@ -181,72 +179,48 @@ __device__ __forceinline__ void tile_max(const float (&s)[NS], float (&row_max)[
 }
 
 // A row's running maximum only moves when the tile's exceeds it by more than this (log2 units):
-// until then P stays at most 2^8 (exact enough in bf16, far from f32's range), and O and the sums
+// until then P stays below 2^8 (exact enough in bf16, far from f32's range), and O and the sums
 // need no rescale, which skips 128 multiplies a thread on most tiles.
-constexpr float kRescaleSlack = 8.0f, kMaxP = 256.0f;  // 2^kRescaleSlack
+constexpr float kRescaleSlack = 8.0f;
 
-// 2^x on the FMA and integer pipes, for a quarter of the softmax's exponentials: the ex2 of the
-// special-function units take 16 a cycle an SM, 256 cycles a tile for all 4,096. A cubic through
-// Chebyshev nodes on [-1/2, 1/2] (relative error 1e-4, bf16's rounding is 2e-3); x clamped to
-// [-126, 127], so P is never infinite or subnormal here (the ex2 of the same rows keep +inf / NaN).
-__device__ __forceinline__ float exp2_fma(float x) {
-  x = fminf(fmaxf(x, -126.0f), 127.0f);
-  const float t = x + 12582912.0f;        // 1.5 * 2^23: round(x) in the low mantissa bits
-  const float f = x - (t - 12582912.0f);  // [-1/2, 1/2]
-  const float p = fmaf(fmaf(fmaf(0.05583828f, f, 0.24263948f), f, 0.69313673f), f, 0.99992456f);
-  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));  // p * 2^round(x)
-}
-
-// P = 2^(s scale - max) against the rows' maxima (log2 units), packed as A fragments, one per
-// k16 step: a0 (row, keys lo), a1 (row + 8, keys lo), a2 (row, keys hi), a3 (row + 8, keys hi),
-// i.e. n8 blocks 2kk and 2kk + 1; `sum` gets this thread's share of each row's sum.
+// Online-softmax step given the tile's unscaled row maxima (finite: key 0 of every tile is
+// live): updates the running max (log2 units) and sum, returns the factor by which O must shrink
+// (1 when the max stays), and leaves P packed as A fragments, one per k16 step: a0 (row, keys
+// lo), a1 (row + 8, keys lo), a2 (row, keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and
+// 2kk + 1.
 template <int NS>
-__device__ __forceinline__ void exponentiate(const float (&s)[NS], const float (&max)[2], float scale_log2,
-                                             float (&sum)[2], uint32_t (&pa)[NS / 8][4]) {
-  const float neg_max[2] = {-max[0], -max[1]};
-  sum[0] = sum[1] = 0.0f;
+__device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], float scale_log2,
+                                             RowState& st, float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
 #pragma unroll
-  for (int kk = 0; kk < NS / 8; ++kk)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {  // s[8kk + 2j] and the next are both of row (j & 1)
-      const float x0 = fmaf(s[8 * kk + 2 * j], scale_log2, neg_max[j & 1]);
-      const float x1 = fmaf(s[8 * kk + 2 * j + 1], scale_log2, neg_max[j & 1]);
-      const bool fma_pipe = (kk + j) % 4 == 3;  // a pair of each row in every two k16 steps
-      const float p0 = fma_pipe ? exp2_fma(x0) : fast_exp2(x0);
-      const float p1 = fma_pipe ? exp2_fma(x1) : fast_exp2(x1);
-      sum[j & 1] += p0;
-      sum[j & 1] += p1;
-      pa[kk][j] = pack_bf16(p0, p1);
+  for (int h = 0; h < 2; ++h) {
+    const float m_tile = tile_max[h] * scale_log2;
+    alpha[h] = 1.0f;
+    if (m_tile > st.max[h] + kRescaleSlack) {
+      alpha[h] = fast_exp2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
+      st.max[h] = m_tile;
     }
-}
-
-// The online-softmax step of one tile whose first n_live keys are live: updates the running max
-// and sum, returns the factor by which O must shrink (1 when the max stays) and leaves P in pa.
-// P is taken against the running maxima first: a thread's values of a row are each at most 2^8
-// when their sum is, so only a warp where some such sum exceeds 2^8 (or is NaN: the first tile,
-// whose max is -inf) reduces the tile's maxima, moves the rows' past the slack and takes P again.
-// Most tiles skip the reduction (32 FMNMX and 4 dependent shuffles ahead of every ex2).
-__device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
-                                        uint32_t (&pa)[4][4]) {
-  if (n_live < kRows) mask_keys(s, n_live);
-  float tile_sum[2];
-  exponentiate(s, st.max, scale_log2, tile_sum, pa);
-  alpha[0] = alpha[1] = 1.0f;
-  if (__any_sync(0xffffffffu, !(tile_sum[0] <= kMaxP && tile_sum[1] <= kMaxP))) {
-    float row_max[2];
-    tile_max(s, row_max);  // finite: key 0 of every tile is live
+  }
+  const float neg_max[2] = {-st.max[0], -st.max[1]};
+  float tile_sum[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float m_tile = row_max[h] * scale_log2;
-      if (m_tile > st.max[h] + kRescaleSlack) {
-        alpha[h] = fast_exp2(st.max[h] - m_tile);  // 0 on the first tile (max was -inf)
-        st.max[h] = m_tile;
-      }
-    }
-    exponentiate(s, st.max, scale_log2, tile_sum, pa);
+  for (int i = 0; i < NS; ++i) {
+    s[i] = fast_exp2(fmaf(s[i], scale_log2, neg_max[(i / 2) & 1]));
+    tile_sum[(i / 2) & 1] += s[i];
   }
 #pragma unroll
   for (int h = 0; h < 2; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
+#pragma unroll
+  for (int kk = 0; kk < NS / 8; ++kk)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) pa[kk][j] = pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
+}
+
+// The whole softmax step of one tile whose first n_live keys are live.
+__device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
+                                        uint32_t (&pa)[4][4]) {
+  float tile_max[2];
+  mask_and_max(s, n_live, tile_max);
+  exponentiate(s, tile_max, scale_log2, st, alpha, pa);
 }
 
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
