@@ -459,7 +459,7 @@ __device__ __forceinline__ void prefetch_pieces(const CUtensorMap* map, const De
 // the refill, issued once its pieces free, finds them there: with two buffers next to Q a tile
 // is in flight only while its buffer is free (the S phase waits ~18 % of its time for pieces at
 // 128 heads, ncu).
-constexpr int kPrefetchAhead = 1;
+constexpr int kPrefetchAhead = 2;
 
 __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map) {
   const int g = threadIdx.x / 32 - 8;
