@@ -439,44 +439,13 @@ __device__ __forceinline__ void write_output(const unsigned char* rows, bf16* ou
 // warps reading the group have freed it, so no math warp waits for a refill's issue (its block
 // table reads, barrier updates and copies: ~1,000 cycles a tile a warpgroup on the math path at
 // 128 heads when the math warps issued them, H100). A tile's slots are read before the wait.
-// Pieces [first, last) of tile rows [k0, min(k0 + 64, k_end)) into L2 (no barrier, no shared
-// memory), `slots` as for load_pieces.
-__device__ __forceinline__ void prefetch_pieces(const CUtensorMap* map, const DeviceBatch& b, int slots, int k0,
-                                                int k_end, int first, int last) {
-  const int g = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, k_end - k0), g);
-  for (int j = 0; j < boxes; ++j) {
-    const int slot = __shfl_sync(0xffffffffu, slots, j);
-    if (threadIdx.x % 32 == 0)
-      for (int blk = first; blk < last; ++blk)
-        asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n" ::"l"(
-                         reinterpret_cast<uint64_t>(map)),
-                     "r"(blk * 128), "r"(slot)
-                     : "memory");
-  }
-}
-
-// Tiles this far ahead of a refill are prefetched into L2 (head block 0 of each token), so that
-// the refill, issued once its pieces free, finds them there: with two buffers next to Q a tile
-// is in flight only while its buffer is free (the S phase waits ~18 % of its time for pieces at
-// 128 heads, ncu).
-constexpr int kPrefetchAhead = 2;
-
 __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map) {
   const int g = threadIdx.x / 32 - 8;
   if (g >= kGroups) return;
-  const bool prefetch = blockIdx.x == 0;
-  int slots = box_slot(p.batch, w.seq, w.k_begin + 2 * kRows, w.k_end);
-  if (prefetch)
-    for (int it = 2; it < min(2 + kPrefetchAhead, w.n_tiles); ++it)
-      prefetch_pieces(map, p.batch, box_slot(p.batch, w.seq, w.k_begin + it * kRows, w.k_end), w.k_begin + it * kRows,
-                      w.k_end, group_first(g), group_last(g));
   for (int it = 2; it < w.n_tiles; ++it) {
-    const int k0 = w.k_begin + it * kRows, ka = k0 + kPrefetchAhead * kRows;
+    const int k0 = w.k_begin + it * kRows, slots = box_slot(p.batch, w.seq, k0, w.k_end);
     mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
     load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
-    if (prefetch && ka < w.k_end)
-      prefetch_pieces(map, p.batch, box_slot(p.batch, w.seq, ka, w.k_end), ka, w.k_end, group_first(g), group_last(g));
-    if (it + 1 < w.n_tiles) slots = box_slot(p.batch, w.seq, k0 + kRows, w.k_end);
   }
 }
 #endif  // DSINFER_MLA_SM90A
