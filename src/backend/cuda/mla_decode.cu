@@ -229,42 +229,7 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). The caller waits for the group.
-// d[64 x 64] += A[64 x 16] . B[64 x 16]^T, A in registers (the m16n8k16 A fragment per warp),
-// B K-major in shared memory.
-__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-}
-
-// The piece S reads i-th: the rope piece (freed by S), 4-7 (freed by warpgroup 1's P . V, issued
-// as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued behind the next S). In column
-// order, S waited for the latest piece first (190 against 171 us).
-__device__ constexpr int s_piece(int i) { return i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5); }
-
-// Q's first kQRegPieces pieces in S's order stay in warpgroup 0's registers as A fragments, so S
-// reads only K from shared memory for them (2 of its 4 KiB a k16 step).
-constexpr int kQRegPieces = 1;
-using QRegs = uint32_t[4 * kQRegPieces][4];
-
-__device__ __forceinline__ void load_q_regs(uint32_t q_tile, QRegs& qf) {
-  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, m = lane / 8;
-  const int row = warp * 16 + (m & 1) * 8 + lane % 8;
-#pragma unroll
-  for (int i = 0; i < kQRegPieces; ++i)
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint32_t addr = q_tile + sw128_offset(row, s_piece(i) * 8 + 2 * k + (m >> 1), kRows);
-      asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(qf[4 * i + k][0]), "=r"(qf[4 * i + k][1]), "=r"(qf[4 * i + k][2]), "=r"(qf[4 * i + k][3])
-                   : "r"(addr));
-    }
-}
-
-__device__ __forceinline__ void issue_s(float (&s)[32], const QRegs& qf, uint32_t q_tile, uint32_t kv, uint32_t bars,
-                                        uint32_t parity) {
+__device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
   fence_regs(s);
@@ -274,16 +239,17 @@ __device__ __forceinline__ void issue_s(float (&s)[32], const QRegs& qf, uint32_
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
 #pragma unroll
   for (int i = 0; i < kPieces; ++i) {
-    const int blk = s_piece(i);
+    // The pieces in the order they are refilled: the rope piece (freed by S), 4-7 (freed by
+    // warpgroup 1's P . V, issued as soon as P is out), 0-3 (freed by warpgroup 0's P . V, queued
+    // behind the next S). In column order, S waited for the latest piece first (190 against
+    // 171 us).
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
     mbarrier_wait(bars + 8 * blk, parity);
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
-      if (i < kQRegPieces)
-        wgmma_m64n64k16_rs(s, qf[4 * (i < kQRegPieces ? i : 0) + k], kd + off);
-      else
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
+      wgmma_m64n64k16_ss(s, qd + off, kd + off);
     }
   }
   wgmma_commit();
@@ -378,7 +344,7 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 // tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
 // and keeps, and frees that tile's rope piece.
 template <bool kMore>
-__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, Exchange& ex, int it, const QRegs& qf,
+__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, Exchange& ex, int it,
                                               float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
                                               uint32_t (&pv)[4][4]) {
   const int k0 = w.k_begin + it * kRows;
@@ -387,7 +353,7 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   rescale(o, alpha);
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s(s, qf, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
@@ -408,16 +374,14 @@ __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const Mla
                                                    float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
-  QRegs qf;
-  load_q_regs(w.q_tile, qf);
-  issue_s(s, qf, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  issue_s(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
   if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
   softmax(s, w.k_end - w.k_begin, p.scale_log2, st, alpha, pv);
   publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, ex, it, qf, o, s, st, alpha, pv);
-  s_and_pv_step<false>(w, p, ex, w.n_tiles - 1, qf, o, s, st, alpha, pv);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<false>(w, p, ex, w.n_tiles - 1, o, s, st, alpha, pv);
 }
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
