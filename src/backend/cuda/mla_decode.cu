@@ -251,7 +251,6 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
       const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
       wgmma_m64n64k16_ss(s, qd + off, kd + off);
     }
-    if (i == 0) wgmma_commit();  // the rope piece's steps: a group of their own, so it frees early
   }
   wgmma_commit();
 }
@@ -355,17 +354,16 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
   issue_pv(o, pv, kv, 0);
   if constexpr (kMore) {
     issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-    wgmma_wait<2>();  // P . V (committed first) is done
+    wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
   }
   fence_regs(o);
   if (it + 2 < w.n_tiles) release(w.empty_of(it, kLowGroup));
   if constexpr (kMore) {
-    wgmma_wait<1>();  // S's steps over the rope piece are done
-    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
     wgmma_wait<0>();
     fence_regs(s);
+    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
     softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);
     publish_p(ex, pv, alpha, false);
   }
