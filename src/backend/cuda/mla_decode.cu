@@ -407,10 +407,11 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, f
   }
 }
 
-// O divided by the row sums, as bf16 rows into `rows` (the Q tile's space, free once both warpgroups are done),
-// 1 KiB a row, a row's 16-byte chunk c at chunk c ^ (row % 8): the eight rows of one store
-// instruction fall in different banks.
-__device__ __forceinline__ void stage_output(unsigned char* rows, const float (&o)[128], const float (&inv)[2], int wg) {
+// O divided by the row sums, as bf16 rows into `rows` (the Q tile's space, free once both
+// warpgroups are done), 1 KiB a row, a row's 16-byte chunk c at chunk c ^ (row % 8): the eight
+// rows of one store instruction fall in different banks.
+__device__ __forceinline__ void stage_output(unsigned char* rows, const float (&o)[128], const float (&inv)[2],
+                                             int wg) {
   const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
