@@ -114,12 +114,12 @@ MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
   EventTimer ev;
   // Each call queued behind a 50 us busy kernel, so that it starts when its start event fires:
   // the copy rate it is compared with queues its copies back to back, so it pays no launch cost
-  // either. The same calls from an idle GPU are timed too (~5 us more at 128 heads, H100).
+  // either. The same calls from an idle GPU (ev.seconds waits for its work) are timed too: 0-5 us
+  // more on an H100.
   std::vector<double> times, idle;
   for (int i = 0; i < o.repeats; ++i) {
     gpu_busy(be.stream(), 50e-6);
     times.push_back(ev.seconds(be.stream(), call));
-    be.synchronize();
     idle.push_back(ev.seconds(be.stream(), call));
   }
   std::sort(times.begin(), times.end());
