@@ -97,4 +97,20 @@ int64_t check_gather_context(const ForwardBatch& batch, const Tensor& cache, con
   return width;
 }
 
+void check_latent_fp8_cache(const Tensor& cache, const LatentFp8Layout& l, const char* op) {
+  if (cache.dtype != DType::U8 || cache.shape.size() != 2 || cache.shape[1] != l.row_bytes)
+    fail(op, ": an FP8 latent cache of ", l.lora, " + ", l.rope, " values has U8 rows of ", l.row_bytes, " bytes, not ",
+         dtype_name(cache.dtype), " ", shape_str(cache.shape));
+}
+
+LatentFp8Layout check_dequantize_latent(const Tensor& rows, int kv_lora_rank, const Tensor& out) {
+  const int width = out.shape.empty() ? 0 : static_cast<int>(out.shape.back());
+  if (kv_lora_rank <= 0 || width < kv_lora_rank || out.rows() != rows.rows())
+    fail("dequantize_latent: ", shape_str(rows.shape), " rows of ", kv_lora_rank, " latent values into ",
+         shape_str(out.shape));
+  const LatentFp8Layout l = latent_fp8_layout(kv_lora_rank, width - kv_lora_rank);
+  check_latent_fp8_cache(rows, l, "dequantize_latent");
+  return l;
+}
+
 }  // namespace dsinfer

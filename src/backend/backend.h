@@ -9,6 +9,7 @@
 
 #include "backend/forward_batch.h"
 #include "backend/weight.h"
+#include "core/latent_fp8.h"
 #include "core/tensor.h"
 
 namespace dsinfer {
@@ -61,7 +62,8 @@ struct SharedExperts {
 };
 
 // One layer's paged KV cache. GQA: k and v are [slots, kv_heads * head_dim].
-// MLA: k is the latent [slots, kv_lora_rank + rope_dim] and v is empty.
+// MLA: k is the latent [slots, kv_lora_rank + rope_dim] and v is empty; with --kv-dtype fp8, k is
+// U8 [slots, row bytes], FP8 latent rows (core/latent_fp8.h), which the MLA ops read and write.
 // Packed (MLA's expanded prefill): k and v are [total context, kv_heads * dim], each sequence's
 // keys at positions 0..context_len - 1 back to back (ForwardBatch::context_starts), no pages.
 struct KvLayer {
@@ -233,6 +235,9 @@ class Backend {
   // out [total context, width] = each sequence's cache rows at positions 0..context_len - 1, the
   // sequences back to back (ForwardBatch::context_starts), from cache [slots, width].
   virtual void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) = 0;
+  // FP8 latent rows U8 [n, row bytes] (core/latent_fp8.h, of kv_lora_rank latent values) -> out
+  // [n, kv_lora_rank + rope] in the activation dtype.
+  virtual void dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
@@ -240,6 +245,10 @@ std::unique_ptr<Backend> make_cpu_backend();
 // returns its row repeat k, gather_context the row width.
 int64_t check_copy_columns(const Tensor& src, int src_off, const Tensor& dst, int dst_off, int n);
 int64_t check_gather_context(const ForwardBatch& batch, const Tensor& cache, const Tensor& out);
+// An FP8 latent cache must be U8 rows of l.row_bytes; dequantize_latent's rows and output must
+// match (returns their layout). Both throw naming `op` and the shapes.
+void check_latent_fp8_cache(const Tensor& cache, const LatentFp8Layout& l, const char* op);
+LatentFp8Layout check_dequantize_latent(const Tensor& rows, int kv_lora_rank, const Tensor& out);
 
 // Creates the backend for a device ("cpu", "cuda", "cuda:N"); throws when it is not built in.
 std::unique_ptr<Backend> make_backend(Device device);

@@ -31,6 +31,11 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
          "fp8: linear weights stored in 16 or 32 bit load as FP8 e4m3 in 128x128 blocks (DeepSeek's format; "
          "half the bytes); none (default): as stored")
       ->check(CLI::IsMember({"none", "fp8"}));
+  app.add_option_function<std::string>(
+         "--kv-dtype", [&o](const std::string& s) { o.kv_dtype = parse_kv_cache_dtype(s); },
+         "fp8: DeepSeek MLA's latent cache as e4m3 with a scale per 128 values and the rope key in bf16 "
+         "(656 bytes a token and layer for V3 against 1152); auto (default): the activation dtype")
+      ->check(CLI::IsMember({"auto", "fp8"}));
 }
 
 }  // namespace dsinfer

@@ -12,7 +12,7 @@ void add_load_flags(CLI::App& app, LoadOptions& o, bool dummy_weights);
 // --tensor-parallel-size N (--tp N): ranks of a tensor-parallel group; --expert-parallel.
 void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o);
 // Every command that loads a model: --mla-prefill auto|absorbed|expanded into o.mla_prefill,
-// --quantization none|fp8 into o.quantization.
+// --quantization none|fp8 into o.quantization, --kv-dtype auto|fp8 into o.kv_dtype.
 void add_model_flags(CLI::App& app, ModelOptions& o);
 
 }  // namespace dsinfer

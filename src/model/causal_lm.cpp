@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "core/latent_fp8.h"
 #include "core/log.h"
 
 namespace dsinfer {
@@ -13,12 +14,16 @@ CausalLM::CausalLM(const ModelConfig& config, Backend& backend, std::shared_ptr<
       backend_(backend),
       store_(std::move(store)),
       shard_(options.shard),
+      kv_dtype_(options.kv_dtype),
       arena_(backend),
       mtp_arena_(backend),
       load_progress_(options.shard.size > 1 ? cat("rank ", options.shard.rank, ": loading layers")
                                             : std::string("loading layers"),
                      config.num_layers) {
   if (options.quantization == Quantization::Fp8) quantized_.emplace(config_);
+  if (kv_dtype_ == KvCacheDtype::Fp8 && !config_.is_deepseek())
+    fail("--kv-dtype fp8: the FP8 cache holds MLA latent rows (DeepSeek V2 / V3); ", config_.architecture,
+         " caches per-head keys and values");
   RopeSpec spec = compute_rope(config_);
   WeightLoader w = loader();
   rope_.inv_freq = w.upload_f32(spec.inv_freq, {static_cast<int64_t>(spec.inv_freq.size())});
@@ -53,7 +58,10 @@ KvCacheSpec CausalLM::kv_spec() const {
   KvCacheSpec s;
   s.num_layers = config_.num_layers + (mtp_ ? 1 : 0);  // the MTP layer's cache last
   s.dtype = backend_.act_dtype();
-  if (config_.is_deepseek()) {
+  if (config_.is_deepseek() && kv_dtype_ == KvCacheDtype::Fp8) {
+    s.dtype = DType::U8;  // whole rows of bytes
+    s.k_width = latent_fp8_layout(config_.kv_lora_rank, config_.qk_rope_head_dim).row_bytes;
+  } else if (config_.is_deepseek()) {
     s.k_width = config_.kv_lora_rank + config_.qk_rope_head_dim;
   } else {
     s.k_width = s.v_width = config_.num_kv_heads / shard_.size * config_.head_dim;

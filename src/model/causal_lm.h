@@ -53,6 +53,7 @@ class CausalLM : public Model {
   std::shared_ptr<const TensorStore> store_;
   Shard shard_;
   std::optional<LinearWeightNames> quantized_;  // --quantization fp8: the weights to quantize as they load
+  KvCacheDtype kv_dtype_;
   std::vector<Buffer> storage_;  // device copies of weights (none when weights are used in place)
   size_t weight_bytes_ = 0;      // of the weights the model holds (WeightLoader counts them)
   RopeParams rope_;

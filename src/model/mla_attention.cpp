@@ -127,7 +127,13 @@ Tensor MlaAttention::attend_expanded(LayerContext& ctx, const Tensor& q_nope, co
   const int heads = heads_, lora = c_.kv_lora_rank, rope = c_.qk_rope_head_dim;
   const int nope = c_.qk_nope_head_dim, qk = c_.qk_head_dim(), v_dim = c_.v_head_dim;
   Tensor rows = ctx.tensor({c, lora + rope});
-  ctx.be.gather_context(ctx.batch, ctx.kv.k, rows);
+  if (ctx.kv.k.dtype == DType::U8) {  // FP8 latent rows: gathered as bytes, then dequantized
+    Tensor packed = ctx.arena.tensor(DType::U8, {c, ctx.kv.k.shape.back()});
+    ctx.be.gather_context(ctx.batch, ctx.kv.k, packed);
+    ctx.be.dequantize_latent(packed, lora, rows);
+  } else {
+    ctx.be.gather_context(ctx.batch, ctx.kv.k, rows);
+  }
   Tensor latent = ctx.tensor({c, lora});
   ctx.be.copy_columns(rows, 0, latent, 0, lora);
   Tensor k_nope = ctx.tensor({c, heads * nope});

@@ -13,6 +13,12 @@ MlaPrefill parse_mla_prefill(const std::string& s) {
   fail("MLA prefill form '", s, "': expected auto, absorbed or expanded");
 }
 
+KvCacheDtype parse_kv_cache_dtype(const std::string& s) {
+  if (s == "auto") return KvCacheDtype::Auto;
+  if (s == "fp8") return KvCacheDtype::Fp8;
+  fail("KV cache dtype '", s, "': expected auto or fp8");
+}
+
 Tensor Model::mtp_forward(const ForwardBatch&, const std::vector<int>&, KvCache&, bool) {
   fail("this model has no multi-token-prediction layer loaded");
 }

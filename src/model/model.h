@@ -58,6 +58,12 @@ class Model {
 enum class MlaPrefill { Auto, Absorbed, Expanded };
 MlaPrefill parse_mla_prefill(const std::string& s);  // "auto", "absorbed" or "expanded"
 
+// What the KV cache stores: the activation dtype (auto: f32 on the CPU, bf16 on a GPU), or for
+// MLA models the FP8 latent row (core/latent_fp8.h: e4m3 with a scale per 128 values, the rope
+// key in bf16), 57 % of bf16's bytes for DeepSeek-V3.
+enum class KvCacheDtype { Auto, Fp8 };
+KvCacheDtype parse_kv_cache_dtype(const std::string& s);  // "auto" or "fp8"
+
 struct ModelOptions {
   MlaPrefill mla_prefill = MlaPrefill::Auto;
   // This model's rank in a tensor-parallel group, whose backend is that rank of the group's
@@ -72,6 +78,7 @@ struct ModelOptions {
   // Linear weights stored in 16 or 32 bit become FP8 block-scaled as they load
   // (model/weight_quantization.h); load_model runs the config quantized_config gives.
   Quantization quantization = Quantization::None;
+  KvCacheDtype kv_dtype = KvCacheDtype::Auto;
 };
 
 // Throws, naming what is wrong, for a batch no model may run: empty, or with a token outside

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/latent_fp8.h"
+
 namespace dsinfer::plan {
 
 int64_t kv_bytes_per_token_per_layer(const ModelConfig& c, KvDtype d, int tp) {
+  // MLA in FP8: the engine's latent row (a scale per 128 values, the rope key in bf16).
+  if (c.is_deepseek() && d == KvDtype::FP8) return latent_fp8_layout(c.kv_lora_rank, c.qk_rope_head_dim).row_bytes;
   if (c.is_deepseek()) return kv_vector_bytes(d, c.kv_lora_rank + c.qk_rope_head_dim);
   const int heads_here = c.num_kv_heads / std::min(tp, c.num_kv_heads);
   return 2 * int64_t(heads_here) * kv_vector_bytes(d, c.head_dim);

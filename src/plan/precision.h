@@ -17,7 +17,8 @@ enum class WeightDtype {
 
 enum class KvDtype {
   BF16,
-  FP8,   // e4m3 with one scale per tensor (vLLM's fp8 KV cache): 1 byte a value
+  FP8,   // e4m3 with one scale per tensor (vLLM's fp8 KV cache): 1 byte a value; MLA's latent
+         // row as dsinfer --kv-dtype fp8 stores it (core/latent_fp8.h): 656 bytes for V3's 576
   Int8,  // llama.cpp q8_0: 32 values in 32 bytes + an fp16 scale
   Int4,  // llama.cpp q4_0: 32 values in 16 bytes + an fp16 scale
 };

@@ -8,6 +8,7 @@
 #include "../mla_reference.h"
 #include "../paged_batch.h"
 #include "backend/backend.h"
+#include "core/latent_fp8.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
@@ -62,4 +63,52 @@ TEST(MlaAbsorbed, EqualsTheExpandedForm) {
     EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
     EXPECT_GT(max_ref, 0.1f);
   }
+}
+
+// Over an FP8 latent cache (--kv-dtype fp8): the same absorbed path reads the rows' bytes, and
+// equals the expanded form over the rows they decode to (so the attention adds no error of its
+// own to the format's).
+TEST(MlaAbsorbed, OverFp8RowsEqualsTheExpandedFormOfTheirValues) {
+  auto cpu = make_cpu_backend();
+  const int block = 16;
+  const MlaShape s{4, 16, 8, 12, 160};  // two scale groups, the second partial
+  const std::vector<SeqSpec> specs = {{0, 7}, {40, 1}, {17, 5}};
+  const int blocks = blocks_needed(specs, block), slots = blocks * block;
+  const ForwardBatch b = paged_batch(specs, blocks, 3, block);
+  const int64_t t = b.num_tokens();
+  const LatentFp8Layout l = latent_fp8_layout(s.lora, s.rope);
+  std::vector<float> q_nope = uniform(t * s.heads * s.nope, 1.0f, 1), q_rope = uniform(t * s.heads * s.rope, 1.0f, 2);
+  std::vector<float> cache = uniform(static_cast<size_t>(slots) * (s.lora + s.rope), 1.0f, 3);
+  std::vector<uint8_t> rows(static_cast<size_t>(slots) * l.row_bytes);
+  for (int r = 0; r < slots; ++r) {
+    for (int c = 128; c < s.lora; ++c) cache[r * (s.lora + s.rope) + c] *= 50.0f;  // its own scale
+    quantize_latent_row(l, cache.data() + r * (s.lora + s.rope), rows.data() + r * l.row_bytes);
+    dequantize_latent_row(l, rows.data() + r * l.row_bytes, cache.data() + r * (s.lora + s.rope));
+  }
+  std::vector<float> kv_b = uniform(static_cast<size_t>(s.heads) * (s.nope + s.v) * s.lora, 0.3f, 4);
+  const float scale = 0.2f;
+  const std::vector<float> want = mla_expanded(b, s, q_nope, q_rope, cache, kv_b, scale);
+
+  std::vector<float> w_uk, w_uv;
+  split_kv_b(s, kv_b, w_uk, w_uv);
+  std::vector<float> q_lat(t * s.heads * s.lora), out_lat(q_lat.size()), got(t * s.heads * s.v);
+  cpu->begin_forward(b);
+  cpu->head_matmul(view(q_nope, {t, s.heads, s.nope}), view(w_uk, {s.heads, s.nope, s.lora}), true,
+                   view(q_lat, {t, s.heads, s.lora}));
+  const Tensor fp8_cache{DType::U8, {slots, l.row_bytes}, rows.data(), {}};
+  cpu->mla_attention(b, view(q_lat, {t, s.heads, s.lora}), view(q_rope, {t, s.heads, s.rope}), fp8_cache, s.lora, scale,
+                     view(out_lat, {t, s.heads, s.lora}));
+  cpu->head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
+                   view(got, {t, s.heads, s.v}));
+  float max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(want[i]));
+    max_err = std::max(max_err, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
+  EXPECT_GT(max_ref, 0.1f);
+  // dequantize_latent gives the same values.
+  std::vector<float> back(static_cast<size_t>(slots) * (s.lora + s.rope));
+  cpu->dequantize_latent(fp8_cache, s.lora, view(back, {slots, s.lora + s.rope}));
+  EXPECT_EQ(back, cache);
 }

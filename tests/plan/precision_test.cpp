@@ -48,7 +48,8 @@ TEST(PlanKvCache, BytesPerToken) {
   const ModelConfig v3 = load_plan_model("deepseek-v3").config;
   EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::BF16), 61 * 576 * 2);  // 70,272
   EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::BF16), 70272);
-  EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::FP8), 35136);
+  // The engine's FP8 latent row: 512 e4m3 + 4 float32 scales + 64 bf16 rope values.
+  EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::FP8), 61 * (512 + 16 + 128));  // 40,016
   EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::Int8), 61 * 18 * 34);
   EXPECT_EQ(kv_bytes_per_token(v3, KvDtype::Int4), 61 * 18 * 18);
   const ModelConfig q7 = load_plan_model("deepseek-r1-distill-qwen-7b").config;

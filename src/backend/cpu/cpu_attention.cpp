@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "core/latent_fp8.h"
 
 namespace dsinfer {
 namespace {
@@ -66,20 +68,39 @@ void CpuBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, c
                                const Tensor& latent_cache, int kv_lora_rank, float scale, Tensor out_lat) {
   const int heads = static_cast<int>(q_lat.dim(1));
   const int rope_dim = static_cast<int>(q_rope.dim(2));
-  const int64_t width = latent_cache.shape.back();
+  const int64_t width = kv_lora_rank + rope_dim;
+  // An FP8 cache's context rows, dequantized once for all heads: [context_starts[s] + p, width].
+  std::vector<float> rows;
+  const std::vector<int64_t> starts = batch.context_starts();
+  const bool fp8 = latent_cache.dtype == DType::U8;
+  if (fp8) {
+    const LatentFp8Layout l = latent_fp8_layout(kv_lora_rank, rope_dim);
+    check_latent_fp8_cache(latent_cache, l, "mla_attention");
+    rows.resize(starts.back() * width);
+    for (size_t s = 0; s < batch.seqs.size(); ++s)
+      for (int p = 0; p < batch.seqs[s].context_len; ++p)
+        dequantize_latent_row(l, latent_cache.ptr<uint8_t>() + cache_slot(batch.seqs[s], p, batch.block_size) * l.row_bytes,
+                              rows.data() + (starts[s] + p) * width);
+  } else if (latent_cache.shape.back() != width) {
+    fail("mla_attention: latent ", kv_lora_rank, " + rope ", rope_dim, " over a cache of ", shape_str(latent_cache.shape));
+  }
+  auto row = [&](int s, int p) {
+    return fp8 ? rows.data() + (starts[s] + p) * width
+               : latent_cache.ptr<float>() + cache_slot(batch.seqs[s], p, batch.block_size) * width;
+  };
   for_each_query(batch, heads, 2 * width, [&](int s, int t, int pos, int h) {
     const float* ql = q_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
     const float* qr = q_rope.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * rope_dim;
     std::vector<float> scores(pos + 1);
     for (int p = 0; p <= pos; ++p) {
-      const float* c = latent_cache.ptr<float>() + cache_slot(batch.seqs[s], p, batch.block_size) * width;
+      const float* c = row(s, p);
       scores[p] = (dot_f32(ql, c, kv_lora_rank) + dot_f32(qr, c + kv_lora_rank, rope_dim)) * scale;
     }
     softmax_inplace(scores.data(), pos + 1);
     float* o = out_lat.ptr<float>() + (static_cast<int64_t>(t) * heads + h) * kv_lora_rank;
     std::fill(o, o + kv_lora_rank, 0.0f);
     for (int p = 0; p <= pos; ++p) {
-      const float* c = latent_cache.ptr<float>() + cache_slot(batch.seqs[s], p, batch.block_size) * width;
+      const float* c = row(s, p);
       for (int d = 0; d < kv_lora_rank; ++d) o[d] += scores[p] * c[d];
     }
   });

@@ -50,6 +50,7 @@ class CpuBackend : public Backend {
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
   void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) override;
+  void dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) override;
   void all_reduce_sum(Tensor x) override;
   void all_gather(const Tensor& part, Tensor gathered) override;
   void abort_group() override;

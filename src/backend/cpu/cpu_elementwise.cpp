@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/latent_fp8.h"
 
 namespace dsinfer {
 
@@ -119,6 +120,9 @@ void CpuBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, 
   const int half = static_cast<int>(rot / 2);
   std::vector<float> gamma(lora), c(half), s(half);
   weight_row_to_f32(kv_norm, 0, gamma.data());
+  const bool fp8 = cache.dtype == DType::U8;  // FP8 latent rows (core/latent_fp8.h)
+  const LatentFp8Layout l = latent_fp8_layout(static_cast<int>(lora), static_cast<int>(rot));
+  if (fp8) check_latent_fp8_cache(cache, l, "mla_rope_and_cache");
   for (int t = 0; t < n; ++t) {
     rope_angles(batch.positions[t], p, half, c.data(), s.data());
     for (int64_t h = 0; h < heads; ++h) {
@@ -130,10 +134,14 @@ void CpuBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, 
     if (slot == -1) continue;  // a padding token, written nowhere
     check_slot(slot, cache, "mla_rope_and_cache");
     const float* x = kv.ptr<float>() + t * width;
-    float* row = cache.ptr<float>() + static_cast<int64_t>(slot) * width;
+    std::vector<float> row(width);
     const float inv = 1.0f / std::sqrt(dot_f32(x, x, lora) / static_cast<float>(lora) + eps);
     for (int64_t i = 0; i < lora; ++i) row[i] = gamma[i] * (x[i] * inv);
-    rotate(x + lora, row + lora, half, c.data(), s.data(), p.style);
+    rotate(x + lora, row.data() + lora, half, c.data(), s.data(), p.style);
+    if (fp8)
+      quantize_latent_row(l, row.data(), cache.ptr<uint8_t>() + static_cast<int64_t>(slot) * l.row_bytes);
+    else
+      std::copy(row.begin(), row.end(), cache.ptr<float>() + static_cast<int64_t>(slot) * width);
   }
 }
 
@@ -178,6 +186,12 @@ void CpuBackend::gather_context(const ForwardBatch& batch, const Tensor& cache, 
     for (int p = 0; p < s.context_len; ++p, ++row)
       std::memcpy(out.ptr<float>() + row * width, cache.ptr<float>() + cache_slot(s, p, batch.block_size) * width,
                   width * sizeof(float));
+}
+
+void CpuBackend::dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) {
+  const LatentFp8Layout l = check_dequantize_latent(rows, kv_lora_rank, out);
+  for (int64_t r = 0; r < rows.rows(); ++r)
+    dequantize_latent_row(l, rows.ptr<uint8_t>() + r * l.row_bytes, out.ptr<float>() + r * l.values());
 }
 
 MemoryInfo CpuBackend::memory_info() const {

@@ -155,13 +155,17 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   const DeviceBatch& db = device_batch(batch);
   expect(q_lat, DType::BF16, "mla_attention", "q_lat");
   expect(q_rope, DType::BF16, "mla_attention", "q_rope");
-  expect(latent_cache, DType::BF16, "mla_attention", "latent cache");
   expect(out_lat, DType::BF16, "mla_attention", "output");
   const int t = batch.num_tokens(), heads = static_cast<int>(q_lat.dim(1)), rope = static_cast<int>(q_rope.dim(2));
   expect_shape(q_lat, {t, heads, kv_lora_rank}, "mla_attention", "q_lat");
   expect_shape(q_rope, {t, heads, rope}, "mla_attention", "q_rope");
   expect_shape(out_lat, {t, heads, kv_lora_rank}, "mla_attention", "output");
-  if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || latent_cache.shape.back() != kv_lora_rank + rope)
+  const bool fp8 = latent_cache.dtype == DType::U8;  // --kv-dtype fp8
+  if (fp8)
+    check_latent_fp8_cache(latent_cache, latent_fp8_layout(kv_lora_rank, rope), "mla_attention");
+  else
+    expect(latent_cache, DType::BF16, "mla_attention", "latent cache");
+  if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || (!fp8 && latent_cache.shape.back() != kv_lora_rank + rope))
     fail("mla_attention: latent ", kv_lora_rank, " (at most ", kMlaMaxLora, ") + rope ", rope, " (at most ",
          kMlaMaxRope, ") over a cache of ", shape_str(latent_cache.shape));
   if (t == 0) return {};
@@ -170,16 +174,22 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   p.batch = db;
   p.q_lat = q_lat.ptr<bf16>();
   p.q_rope = q_rope.ptr<bf16>();
-  p.cache = latent_cache.ptr<bf16>();
+  if (fp8) {
+    p.fp8 = latent_fp8_layout(kv_lora_rank, rope);
+    p.cache_fp8 = latent_cache.ptr<uint8_t>();
+  } else {
+    p.cache = latent_cache.ptr<bf16>();
+  }
   p.out = out_lat.ptr<bf16>();
   p.heads = heads;
   p.lora = kv_lora_rank;
   p.rope = rope;
   p.cache_width = latent_cache.shape.back();
   p.scale_log2 = scale * kLog2e;
-  p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) && aligned16(p.cache) &&
-          aligned16(p.out);
-  // Decode at DeepSeek's shape takes the wgmma kernel; prefill and other shapes the mma.sync one.
+  p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) &&
+          aligned16(latent_cache.data) && aligned16(p.out);
+  // Decode at DeepSeek's shape takes the wgmma kernel (a bf16 cache); prefill, other shapes and
+  // the FP8 cache the mma.sync one.
   // Either way one block per multiprocessor fits (its tiles take most of shared memory).
   const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);
   const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);

@@ -94,6 +94,7 @@ class CudaBackend final : public Backend {
   void gather_rows(const Tensor& x, const std::vector<int>& rows, Tensor out) override;
   void copy_columns(const Tensor& src, int src_off, Tensor dst, int dst_off, int n) override;
   void gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) override;
+  void dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) override;
 
  private:
   // Makes this backend's GPU the calling thread's current device.

@@ -105,13 +105,15 @@ void CudaBackend::rope_and_cache(const ForwardBatch& batch, Tensor q, Tensor k, 
 MlaRopeCacheParams CudaBackend::mla_rope_cache_params(const ForwardBatch& batch, const Tensor& q, const Tensor& kv,
                                                       const Weight& kv_norm, float eps, const RopeParams& p,
                                                       Tensor q_nope, Tensor q_rope, Tensor cache) {
-  for (const Tensor* x : std::initializer_list<const Tensor*>{&q, &kv, &q_nope, &q_rope, &cache})
+  for (const Tensor* x : std::initializer_list<const Tensor*>{&q, &kv, &q_nope, &q_rope})
     expect(*x, DType::BF16, "mla_rope_and_cache", "tensor");
   const int64_t t = batch.num_tokens(), heads = q.dim(1), nope = q_nope.dim(2), rope = q_rope.dim(2),
                 lora = kv.shape.back() - rope;
+  const bool fp8 = cache.dtype == DType::U8;  // --kv-dtype fp8
+  if (!fp8) expect(cache, DType::BF16, "mla_rope_and_cache", "cache");
   if (q.shape.size() != 3 || q.dim(0) != t || q.dim(2) != nope + rope || q_nope.shape != Shape{t, heads, nope} ||
       q_rope.shape != Shape{t, heads, rope} || kv.rows() != t || lora <= 0 || rope % 2 ||
-      cache.shape.back() != kv.shape.back() || kv_norm.w.numel() != lora || p.inv_freq.numel() < rope / 2)
+      (!fp8 && cache.shape.back() != kv.shape.back()) || kv_norm.w.numel() != lora || p.inv_freq.numel() < rope / 2)
     fail("mla_rope_and_cache: q ", shape_str(q.shape), ", kv ", shape_str(kv.shape), ", q_nope ", shape_str(q_nope.shape),
          ", q_rope ", shape_str(q_rope.shape), ", cache ", shape_str(cache.shape), ", norm of ", kv_norm.w.numel(), ", ",
          p.inv_freq.numel(), " frequencies, ", t, " tokens");
@@ -124,7 +126,13 @@ MlaRopeCacheParams CudaBackend::mla_rope_cache_params(const ForwardBatch& batch,
   r.eps = eps;
   r.q_nope = q_nope.ptr<bf16>();
   r.q_rope = q_rope.ptr<bf16>();
-  r.cache = cache.ptr<bf16>();
+  if (fp8) {
+    r.fp8 = latent_fp8_layout(static_cast<int>(lora), static_cast<int>(rope));
+    check_latent_fp8_cache(cache, r.fp8, "mla_rope_and_cache");
+    r.cache_fp8 = cache.ptr<uint8_t>();
+  } else {
+    r.cache = cache.ptr<bf16>();
+  }
   r.heads = static_cast<int>(heads);
   r.nope = static_cast<int>(nope);
   r.rope = static_cast<int>(rope);
@@ -158,6 +166,12 @@ void CudaBackend::mla_rope_cache_absorb(const ForwardBatch& batch, const Tensor&
     return Backend::mla_rope_cache_absorb(batch, q, kv, kv_norm, eps, p, w_uk, q_nope, q_rope, q_lat, cache);
   r.q_nope = nullptr;  // read in place
   launch_mla_absorb(db, r, w_uk.ptr<bf16>(), q_lat.ptr<bf16>(), stream_);
+}
+
+void CudaBackend::dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) {
+  const LatentFp8Layout l = check_dequantize_latent(rows, kv_lora_rank, out);
+  expect(out, DType::BF16, "dequantize_latent", "output");
+  launch_dequantize_latent(rows.ptr<uint8_t>(), l, rows.rows(), out.ptr<bf16>(), stream_);
 }
 
 void CudaBackend::argmax_rows(const Tensor& logits, Tensor ids) {

@@ -110,7 +110,9 @@ struct MlaRopeCacheParams {
   float eps;
   bf16* q_nope;
   bf16* q_rope;
-  bf16* cache;
+  bf16* cache;             // bf16 rows [lora | rope], or
+  uint8_t* cache_fp8;      // FP8 latent rows (--kv-dtype fp8) of layout fp8
+  LatentFp8Layout fp8;
   int heads, nope, rope, lora;
   const float* inv_freq;
   float attention_factor;
@@ -220,7 +222,9 @@ struct MlaParams {
   DeviceBatch batch;
   const bf16* q_lat = nullptr;   // [T, heads, lora]
   const bf16* q_rope = nullptr;  // [T, heads, rope]
-  const bf16* cache = nullptr;
+  const bf16* cache = nullptr;   // bf16 rows of cache_width values, or
+  const uint8_t* cache_fp8 = nullptr;  // FP8 latent rows (--kv-dtype fp8) of layout fp8
+  LatentFp8Layout fp8;
   bf16* out = nullptr;           // [T, heads, lora]
   int heads = 0, lora = 0, rope = 0;
   int64_t cache_width = 0;
@@ -230,7 +234,10 @@ struct MlaParams {
 constexpr int kMlaMaxLora = 512, kMlaMaxRope = 64;
 // Heads handled by one block (all heads of one token share each cache tile it reads).
 int mla_heads_per_block(int heads);
+// Either cache form; an FP8 tile is dequantized to bf16 as it loads.
 void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
+// FP8 latent rows U8 [rows, fp8.row_bytes] -> out [rows, lora + rope] bf16.
+void launch_dequantize_latent(const uint8_t* rows, const LatentFp8Layout& fp8, int64_t n, bf16* out, cudaStream_t s);
 // ---- mla_decode.cu: one query token per sequence on Hopper tensor cores (wgmma), DeepSeek's
 // shape only (latent 512 + rope 64, 16-byte aligned rows, an sm_90 device); blocks of 64 heads.
 constexpr int kMlaDecodeHeadsPerBlock = 64;

@@ -3,9 +3,11 @@
 // shared memory serves all of them. Scores S = [q_lat | q_rope] . [c | k_rope]^T and the output
 // O = softmax(S) . c both run on tensor cores (mma.sync); the latent c is both key and value.
 // 8 warps: RG row groups of 16 heads times 8 / RG column groups that split the keys of S and
-// the latent columns of O, so a warp holds at most 16 x 128 output floats.
+// the latent columns of O, so a warp holds at most 16 x 128 output floats. An FP8 cache
+// (--kv-dtype fp8) is dequantized into the same bf16 tile as it loads.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/latent_fp8.cuh"
 #include "backend/cuda/mma.cuh"
 
 namespace dsinfer::cuda {
@@ -34,6 +36,54 @@ __host__ __device__ inline MlaLayout mla_layout(int lora, int rope, int rows) {
   l.stats = l.p + static_cast<size_t>(rows) * (kKeys + 8) * sizeof(bf16);
   l.total = l.stats + 3 * static_cast<size_t>(rows) * sizeof(float);
   return l;
+}
+
+// Cache rows [k0, min(k0 + 64, k_end)) of an FP8 cache (p.cache_fp8) into the bf16 tile, zeros
+// past k_end and in the padding columns. The latent part 16 values a thread (8 loads in flight
+// before any is converted) where lora % 16 == 0, else a value a thread; the bf16 rope part as
+// load_tile copies it.
+__device__ __forceinline__ void load_fp8_tile(bf16* tile, const MlaLayout& L, const MlaParams& p, const DeviceBatch& b,
+                                              int seq, int k0, int k_end) {
+  const LatentFp8Layout& l = p.fp8;
+  auto row_of = [&](int r) -> const uint8_t* {
+    return k0 + r < k_end ? p.cache_fp8 + static_cast<int64_t>(cache_slot(b, seq, k0 + r)) * l.row_bytes : nullptr;
+  };
+  constexpr int kBatch = 8;
+  if (l.lora % 16 == 0) {
+    const int chunks = L.lora_pad / 16, total = kKeys * chunks;
+    for (int i0 = threadIdx.x; i0 < total; i0 += kBatch * blockDim.x) {
+      uint4 raw[kBatch];
+      float scale[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int i = i0 + u * blockDim.x, c = i % chunks;
+        const uint8_t* row = i < total ? row_of(i / chunks) : nullptr;
+        raw[u] = row != nullptr ? *reinterpret_cast<const uint4*>(row + c * 16) : make_uint4(0, 0, 0, 0);
+        scale[u] = row != nullptr ? latent_scale(row, l, c * 16 / kLatentFp8Group) : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int i = i0 + u * blockDim.x;
+        if (i >= total) break;
+        uint4 lo, hi;
+        dequantize16(raw[u], scale[u], lo, hi);
+        uint4* dst = reinterpret_cast<uint4*>(tile + (i / chunks) * L.stride + (i % chunks) * 16);
+        dst[0] = lo;
+        dst[1] = hi;
+      }
+    }
+  } else {
+    for (int i = threadIdx.x; i < kKeys * L.lora_pad; i += blockDim.x) {
+      const int r = i / L.lora_pad, c = i % L.lora_pad;
+      const uint8_t* row = row_of(r);
+      tile[r * L.stride + c] = __float2bfloat16(row != nullptr && c < l.lora ? latent_value(row, l, c) : 0.0f);
+    }
+  }
+  const bool rope_vec = l.rope_offset % 16 == 0 && p.rope % 8 == 0;
+  load_tile(tile, L.stride, L.lora_pad, kKeys, L.rope_pad / 8, p.rope, rope_vec, [&](int r) -> const bf16* {
+    const uint8_t* row = row_of(r);
+    return row != nullptr ? reinterpret_cast<const bf16*>(row + l.rope_offset) : nullptr;
+  });
 }
 
 template <int RG>
@@ -85,14 +135,18 @@ __global__ void __launch_bounds__(kWarps * 32, 1) mla_kernel(MlaParams p, SplitK
   float o[MAX_DT][4] = {};
 
   for (int k0 = k_begin; k0 < k_end; k0 += kKeys) {
-    auto cache_row = [&](int r) -> const bf16* {
-      return k0 + r < k_end ? p.cache + static_cast<int64_t>(cache_slot(b, seq, k0 + r)) * p.cache_width : nullptr;
-    };
-    load_tile(sc, L.stride, 0, kKeys, L.lora_pad / 8, p.lora, p.vec, cache_row);
-    load_tile(sc, L.stride, L.lora_pad, kKeys, L.rope_pad / 8, p.rope, p.vec, [&](int r) -> const bf16* {
-      const bf16* row = cache_row(r);
-      return row ? row + p.lora : nullptr;
-    });
+    if (p.cache_fp8 != nullptr) {
+      load_fp8_tile(sc, L, p, b, seq, k0, k_end);
+    } else {
+      auto cache_row = [&](int r) -> const bf16* {
+        return k0 + r < k_end ? p.cache + static_cast<int64_t>(cache_slot(b, seq, k0 + r)) * p.cache_width : nullptr;
+      };
+      load_tile(sc, L.stride, 0, kKeys, L.lora_pad / 8, p.lora, p.vec, cache_row);
+      load_tile(sc, L.stride, L.lora_pad, kKeys, L.rope_pad / 8, p.rope, p.vec, [&](int r) -> const bf16* {
+        const bf16* row = cache_row(r);
+        return row ? row + p.lora : nullptr;
+      });
+    }
     cp_async_commit();
     cp_async_wait_all();
     __syncthreads();

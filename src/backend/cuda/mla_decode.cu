@@ -585,7 +585,8 @@ bool device_is_sm90() {
 // Cache blocks of a multiple of 8 slots: TMA boxes of at least 8 rows stay 1024-byte aligned in
 // the swizzled tile.
 bool mla_decode_fits(const MlaParams& p) {
-  return p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec && p.batch.block_size.d % 8 == 0 &&
+  return p.cache != nullptr && p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec &&
+         p.batch.block_size.d % 8 == 0 &&
          device_is_sm90();
 }
 

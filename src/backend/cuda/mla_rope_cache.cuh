@@ -1,11 +1,13 @@
 // MLA's rope-and-cache work for one decode or prefill token, as device functions: its own kernel
 // runs them (mla_rope_cache_kernel, norm_rope.cu), and so does the launch that also applies W_UK
 // to the query (mla_absorb.cu). q [T, H, nope + rope] and the latent kv [T, lora + rope] come
-// from the projections; the cache row is [rmsnorm(kv[:lora]) * norm, rope(kv[lora:])].
+// from the projections; the cache row is [rmsnorm(kv[:lora]) * norm, rope(kv[lora:])], in bf16 or
+// as an FP8 latent row (core/latent_fp8.h).
 #pragma once
 #include "backend/cuda/device_batch.h"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/latent_fp8.cuh"
 #include "backend/cuda/rotary.cuh"
 
 namespace dsinfer::cuda {
@@ -42,12 +44,21 @@ __device__ inline void mla_cache_row(const DeviceBatch& b, const MlaRopeCachePar
     ss += v * v;
   }
   const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.lora) + p.eps);
-  bf16* row = p.cache + slot * width;
-  for (int i = threadIdx.x; i < p.lora; i += blockDim.x)
-    row[i] = __float2bfloat16(weight_at(p.norm, 0, i) * (__bfloat162float(kv[i]) * inv));
+  auto value = [&](int i) { return weight_at(p.norm, 0, i) * (__bfloat162float(kv[i]) * inv); };
+  const float pos = static_cast<float>(b.positions[t]);
+  bf16* rope_out;
+  if (p.cache_fp8 != nullptr) {  // --kv-dtype fp8
+    uint8_t* row = p.cache_fp8 + slot * p.fp8.row_bytes;
+    write_latent_fp8(row, p.fp8, value);
+    for (int i = p.fp8.rope_offset + 2 * p.rope + threadIdx.x; i < p.fp8.row_bytes; i += blockDim.x) row[i] = 0;
+    rope_out = reinterpret_cast<bf16*>(row + p.fp8.rope_offset);
+  } else {
+    bf16* row = p.cache + slot * width;
+    for (int i = threadIdx.x; i < p.lora; i += blockDim.x) row[i] = __float2bfloat16(value(i));
+    rope_out = row + p.lora;
+  }
   for (int i = threadIdx.x; i < half; i += blockDim.x)
-    rotate_pair_at(kv + p.lora, row + p.lora, i, half, static_cast<float>(b.positions[t]), p.inv_freq,
-                   p.attention_factor, p.neox);
+    rotate_pair_at(kv + p.lora, rope_out, i, half, pos, p.inv_freq, p.attention_factor, p.neox);
 }
 
 }  // namespace dsinfer::cuda

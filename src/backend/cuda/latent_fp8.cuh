@@ -1,0 +1,58 @@
+// Device side of the FP8 latent row (core/latent_fp8.h): writing one from float values, and
+// turning 16 of its e4m3 values back into bf16.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include "backend/cuda/device_common.cuh"
+#include "core/latent_fp8.h"
+
+namespace dsinfer::cuda {
+
+__device__ __forceinline__ float latent_scale(const uint8_t* row, const LatentFp8Layout& l, int group) {
+  return reinterpret_cast<const float*>(row + l.scale_offset)[group];
+}
+
+// 16 e4m3 values (one 16-byte load) times `scale` -> 16 bf16 in two 16-byte halves.
+__device__ __forceinline__ void dequantize16(uint4 raw, float scale, uint4& lo, uint4& hi) {
+  const uint32_t in[4] = {raw.x, raw.y, raw.z, raw.w};
+  uint32_t out[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
+    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+    const __nv_bfloat162 b = __floats2bfloat162_rn(f.x * scale, f.y * scale);
+    out[i] = *reinterpret_cast<const uint32_t*>(&b);
+  }
+  lo = make_uint4(out[0], out[1], out[2], out[3]);
+  hi = make_uint4(out[4], out[5], out[6], out[7]);
+}
+
+// One value of a row, for shapes the 16-value path does not take.
+__device__ __forceinline__ float latent_value(const uint8_t* row, const LatentFp8Layout& l, int i) {
+  if (i >= l.lora) return __bfloat162float(reinterpret_cast<const bf16*>(row + l.rope_offset)[i - l.lora]);
+  const __half_raw h = __nv_cvt_fp8_to_halfraw(row[i], __NV_E4M3);
+  return __half2float(__half(h)) * latent_scale(row, l, i / kLatentFp8Group);
+}
+
+// Writes the latent part of a row from value(i) (i < lora) by the calling block: each group's
+// scale from its largest |value| (block_max), its values as e4m3, the bytes between the values
+// and the scales zeroed. Every thread calls it; a barrier inside.
+template <typename Value>
+__device__ inline void write_latent_fp8(uint8_t* row, const LatentFp8Layout& l, Value value) {
+  for (int g = 0; g < l.groups; ++g) {
+    const int c0 = g * kLatentFp8Group, c1 = min(l.lora, c0 + kLatentFp8Group);
+    float amax = 0.0f;
+    for (int i = c0 + threadIdx.x; i < c1; i += blockDim.x) amax = fmaxf(amax, fabsf(value(i)));
+    if (g > 0) __syncthreads();  // block_max's partials of the group before
+    amax = block_max(amax);
+    const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;  // as the CPU's quantize_latent_row
+    if (threadIdx.x == 0) reinterpret_cast<float*>(row + l.scale_offset)[g] = scale;
+    for (int i = c0 + threadIdx.x; i < c1; i += blockDim.x)
+      row[i] = __nv_cvt_float_to_fp8(value(i) / scale, __NV_SATFINITE, __NV_E4M3);
+  }
+  for (int i = l.lora + threadIdx.x; i < l.scale_offset; i += blockDim.x) row[i] = 0;
+}
+
+}  // namespace dsinfer::cuda

@@ -1,0 +1,119 @@
+// --kv-dtype fp8 on the CPU reference: the cache holds FP8 latent rows (core/latent_fp8.h), and
+// the MLA layers write and read them in every step form (the attention over them against the
+// expanded form of their values: tests/backend/mla_absorbed_test.cpp).
+#include <algorithm>
+#include <cmath>
+
+#include "../fixture_util.h"
+#include "../paged_runner.h"
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/latent_fp8.h"
+#include "model/model.h"
+#include "model/score.h"
+
+using namespace dsinfer;
+using namespace dsinfer::testing;
+
+namespace {
+
+ModelOptions fp8_cache(dsinfer::MlaPrefill form = dsinfer::MlaPrefill::Auto) {
+  ModelOptions o;
+  o.mla_prefill = form;
+  o.kv_dtype = KvCacheDtype::Fp8;
+  return o;
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0.0f;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+class KvFp8 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KvFp8, CacheHoldsLatentRowsOfTheFormat) {
+  auto backend = make_cpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(GetParam())), *backend, fp8_cache());
+  const ModelConfig& c = model->config();
+  const KvCacheSpec spec = model->kv_spec();
+  EXPECT_EQ(spec.dtype, DType::U8);
+  EXPECT_EQ(spec.k_width, latent_fp8_layout(c.kv_lora_rank, c.qk_rope_head_dim).row_bytes);
+  EXPECT_EQ(spec.v_width, 0);
+  EXPECT_EQ(spec.bytes_per_token(), static_cast<size_t>(c.num_layers) * spec.k_width);
+}
+
+// Every fixture sequence scored in one step and generated token by token over FP8 rows: the two
+// write the same rows (to a rounding of their float32 inputs) and so agree closely; both stay
+// within e4m3's error of transformers' float32 logits. The tiny fixtures' random weights amplify
+// a cache's rounding (their bf16 GPU runs need 2e-2 of the largest |logit|; e4m3's step is 16
+// times bf16's), so the bound against transformers is the largest |logit| itself.
+TEST_P(KvFp8, PromptAndDecodeStepsAgree) {
+  const std::string name = GetParam();
+  auto backend = make_cpu_backend();
+  auto model = load_model(ModelDir::open(fixture_dir(name)), *backend, fp8_cache());
+  const int vocab = model->config().vocab_size;
+  const nlohmann::json ref = fixture_ref(name);
+  for (const auto& seq : ref["sequences"]) {
+    const std::vector<int> ids = seq["input_ids"].get<std::vector<int>>();
+    const std::vector<float> want = fixture_logits(name, seq, vocab);
+    const size_t first = ids.size() - want.size() / vocab;  // the reference's first logit row
+    std::vector<float> prompt = score_tokens(*model, *backend, ids);
+    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(want.size()));
+    PagedRunner run(*model, *backend, 64);
+    std::vector<float> decode;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::vector<float> row = run.step({{0, {ids[i]}}});
+      if (i >= first) decode.insert(decode.end(), row.begin(), row.end());
+    }
+    ASSERT_EQ(prompt.size(), want.size());
+    ASSERT_EQ(decode.size(), want.size());
+    float apart = 0.0f, off = 0.0f;
+    for (size_t i = 0; i < want.size(); ++i) {
+      apart = std::max(apart, std::fabs(prompt[i] - decode[i]));
+      off = std::max(off, std::fabs(prompt[i] - want[i]));
+    }
+    EXPECT_LE(apart, 1e-3f * max_abs(want)) << name << ", " << ids.size() << " tokens";
+    EXPECT_LE(off, max_abs(want)) << name << ", " << ids.size() << " tokens";
+  }
+}
+
+// The expanded prefill dequantizes the gathered rows (Backend::dequantize_latent), the absorbed
+// one reads them in the attention: over the same FP8 rows the two agree to float32 rounding.
+TEST_P(KvFp8, ExpandedEqualsAbsorbedOverTheSameRows) {
+  const std::string name = GetParam();
+  auto backend = make_cpu_backend();
+  const ModelDir dir = ModelDir::open(fixture_dir(name));
+  auto expanded = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Expanded));
+  auto absorbed = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Absorbed));
+  for (const std::vector<int>& ids : fixture_sequences(name)) {
+    const std::vector<float> a = score_tokens(*absorbed, *backend, ids);
+    const std::vector<float> e = score_tokens(*expanded, *backend, ids);
+    ASSERT_EQ(a.size(), e.size());
+    float err = 0.0f;
+    for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::fabs(a[i] - e[i]));
+    EXPECT_LE(err, 1e-4f * max_abs(a)) << name << ", " << ids.size() << " tokens";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, KvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(KvFp8Errors, GqaModelsSayWhy) {
+  auto backend = make_cpu_backend();
+  try {
+    load_model(ModelDir::open(fixture_dir("qwen2-tiny")), *backend, fp8_cache());
+    FAIL() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--kv-dtype fp8"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("MLA"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_kv_cache_dtype("fp8"), KvCacheDtype::Fp8);
+  EXPECT_THROW(parse_kv_cache_dtype("fp16"), Error);
+}
+
+}  // namespace
