@@ -16,8 +16,8 @@ void run_bench_mla(const cuda::MlaBenchOptions& o) {
 #ifdef DSINFER_WITH_CUDA
   const cuda::MlaBenchResult r = cuda::bench_mla_decode(o);
   const double bw = r.bytes / r.median_s;
-  std::printf("mla decode: batch %d x context %d, %d heads, latent %d + rope %d, block %d\n", o.batch, o.context,
-              o.heads, o.lora, o.rope, o.block_size);
+  std::printf("mla decode: batch %d x context %d, %d heads, latent %d + rope %d, block %d, %s cache\n", o.batch,
+              o.context, o.heads, o.lora, o.rope, o.block_size, o.fp8 ? "fp8" : "bf16");
   std::printf("  time       %.1f us median, %.1f us min (%d repeats; queued while the GPU is busy)\n", r.median_s * 1e6,
               r.min_s * 1e6, o.repeats);
   std::printf("  idle start %.1f us median (each call from an idle GPU: the host's launch cost included)\n",
@@ -48,6 +48,10 @@ CommandRegistration reg({"bench-mla", "Time the MLA decode kernel (V3 shapes) ag
                            app.add_option("--kv-lora", o->lora, "Latent width")->capture_default_str();
                            app.add_option("--rope", o->rope, "Rope width")->capture_default_str();
                            app.add_option("--block-size", o->block_size, "Cache block size")->capture_default_str();
+                           app.add_option_function<std::string>(
+                                  "--kv-dtype", [o](const std::string& s) { o->fp8 = s == "fp8"; },
+                                  "auto (bf16 rows) or fp8 (FP8 latent rows, as --kv-dtype fp8 serves)")
+                               ->check(CLI::IsMember({"auto", "fp8"}));
                            app.add_option("--repeats", o->repeats, "Timed calls (the median is reported)")
                                ->capture_default_str();
                            app.callback([o] { run_bench_mla(*o); });

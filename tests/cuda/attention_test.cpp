@@ -8,6 +8,7 @@
 #include "gpu_test_util.h"
 #include "../mla_reference.h"
 #include "../paged_batch.h"
+#include "core/latent_fp8.h"
 
 using namespace dsinfer;
 using namespace dsinfer::testing;
@@ -87,10 +88,11 @@ void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, 
 
 // key_doublings(p): the cache row of each sequence's position p is scaled by 2^key_doublings(p)
 // (exact in bf16, so both backends still see the same inputs).
+// fp8: the GPU reads the rows as FP8 latent rows (--kv-dtype fp8), the CPU the values they hold.
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
-               int repeats = 1, int (*key_doublings)(int) = nullptr) {
+               int repeats = 1, int (*key_doublings)(int) = nullptr, bool fp8 = false) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
-                                    << block);
+                                    << block << (fp8 ? ", fp8 rows" : ""));
   GpuTest g;
   const int blocks = blocks_needed(specs, block), slots = blocks * block, width = lora + rope;
   ForwardBatch b = paged_batch(specs, blocks, seed, block);
@@ -104,13 +106,23 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
         const int64_t row = static_cast<int64_t>(s.block_table[p / block]) * block + p % block;
         for (int c = 0; c < width; ++c) cache[row * width + c] = std::ldexp(cache[row * width + c], key_doublings(p));
       }
+  const LatentFp8Layout l = latent_fp8_layout(lora, rope);
+  std::vector<uint8_t> rows(fp8 ? static_cast<size_t>(slots) * l.row_bytes : 0);
+  for (int r = 0; fp8 && r < slots; ++r) {
+    quantize_latent_row(l, cache.data() + static_cast<int64_t>(r) * width, rows.data() + static_cast<int64_t>(r) * l.row_bytes);
+    dequantize_latent_row(l, rows.data() + static_cast<int64_t>(r) * l.row_bytes, cache.data() + static_cast<int64_t>(r) * width);
+  }
   const float scale = 1.0f / std::sqrt(192.0f);
   std::vector<float> want(t * heads * lora);
   g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
                        host_view(cache, {slots, width}), lora, scale, host_view(want, {t, heads, lora}));
   g.gpu->begin_forward(b);
   const Tensor gq_lat = g.gpu_bf16(q_lat, {t, heads, lora}), gq_rope = g.gpu_bf16(q_rope, {t, heads, rope});
-  const Tensor gcache = g.gpu_bf16(cache, {slots, width});
+  Tensor gcache = g.gpu_bf16(cache, {slots, width});
+  if (fp8) {
+    gcache = g.gpu_tensor(DType::U8, {slots, l.row_bytes});
+    g.gpu->copy_to_device(rows.data(), gcache);
+  }
   // With W_UV after it (at decode sizes its product merges the splits itself, mla_output.cu).
   const int v = std::min(lora, 128);
   std::vector<float> w_uv = random_values(heads * v * lora, 1.0f, seed + 4);
@@ -241,6 +253,22 @@ TEST(GpuAttention, MlaPrefill) {
   check_mla(specs, 16, 512, 64, 22);
   check_mla(specs, 4, 16, 8, 23);  // ds3-tiny
   check_mla(specs, 40, 32, 8, 24);
+}
+
+// --kv-dtype fp8: the mma.sync kernel dequantizes FP8 rows into its tile, in prompts and decode
+// (long contexts split over the sequence), at V3's shape with 128 and 16 heads, pages of 16 and
+// 64 slots, and the tiny fixtures' shapes (one partial scale group, rows padded to 16 bytes).
+TEST(GpuAttention, MlaOverFp8Rows) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> prompts = {{0, 70}, {30, 5}, {0, 1}};
+  const std::vector<SeqSpec> decode = {{0, 1}, {63, 1}, {100, 1}, {3000, 1}};
+  for (int block : {16, 64}) {
+    check_mla(prompts, 128, 512, 64, 91, block, 1, nullptr, true);
+    check_mla(decode, 128, 512, 64, 92, block, 1, nullptr, true);
+    check_mla(decode, 16, 512, 64, 93, block, 1, nullptr, true);
+  }
+  check_mla(prompts, 4, 16, 8, 94, kBlock, 1, nullptr, true);  // ds3-tiny
+  check_mla(decode, 4, 32, 8, 95, kBlock, 1, nullptr, true);   // ds2-lite-tiny
 }
 
 TEST(GpuAttention, MlaDecodeLongContexts) {

@@ -5,6 +5,7 @@
 
 #include "backend/copy_bandwidth.h"
 #include "gpu_test_util.h"
+#include "core/latent_fp8.h"
 #include "../paged_batch.h"
 
 using namespace dsinfer;
@@ -579,6 +580,72 @@ TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
     expect_close(g.read(gq_nope), want_nope, 1e-2f, what + ": q_nope");
     expect_close(g.read(gq_rope), want_rope, 1e-2f, what + ": q_rope");
     expect_close(g.read(gcache), cache, 2e-2f, what + ": latent cache");
+  }
+}
+
+// The same into an FP8 latent cache (--kv-dtype fp8), V3's row and an odd one (a partial scale
+// group, a row padded to 16 bytes), against the CPU's rows: every value within a step of its
+// group's e4m3 grid (the GPU quantizes bf16 inputs), the rope key within bf16's rounding, the
+// padding zeros, and a padding token (slot -1) written nowhere; dequantize_latent reads the rows
+// back as the CPU does.
+TEST(GpuOps, MlaRopeAndCacheIntoFp8Rows) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  for (const auto& [lora, rope] : {std::pair{512, 64}, std::pair{136, 8}}) {
+    SCOPED_TRACE(::testing::Message() << "latent " << lora << " + rope " << rope);
+    const int t = 3, heads = 2, nope = 16, width = lora + rope, slots = 8;
+    const LatentFp8Layout l = latent_fp8_layout(lora, rope);
+    const ForwardBatch b = three_token_batch();  // slots 6, -1 (a padding token) and 2
+    std::vector<float> inv = rope_frequencies(rope);
+    HostWeight norm(random_values(lora, 1.5f, 170), {lora}, DType::BF16);
+    // bf16 inputs, so that both backends start from the same values.
+    auto bf16_values = [](std::vector<float> v) {
+      for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+      return v;
+    };
+    const std::vector<float> q = bf16_values(random_values(t * heads * (nope + rope), 1.0f, 171));
+    const std::vector<float> kv = bf16_values(random_values(t * width, 2.0f, 172));
+    std::vector<float> wq = q, wkv = kv, q_nope(t * heads * nope), q_rope(t * heads * rope);
+    std::vector<uint8_t> want(slots * l.row_bytes, 0);
+    const Tensor cpu_cache{DType::U8, {slots, l.row_bytes}, want.data(), {}};
+    g.cpu->mla_rope_and_cache(b, host_view(wq, {t, heads, nope + rope}), host_view(wkv, {t, width}), norm.weight, 1e-6f,
+                              RopeParams{host_view(inv, {rope / 2}), 1.25f, RopeStyle::Interleaved},
+                              host_view(q_nope, {t, heads, nope}), host_view(q_rope, {t, heads, rope}), cpu_cache);
+    Tensor gcache = g.gpu_tensor(DType::U8, {slots, l.row_bytes});
+    g.gpu->copy_to_device(std::vector<uint8_t>(slots * l.row_bytes, 0).data(), gcache);
+    g.gpu->begin_forward(b);
+    g.gpu->mla_rope_and_cache(b, g.gpu_bf16(q, {t, heads, nope + rope}), g.gpu_bf16(kv, {t, width}),
+                              g.gpu->upload_weight(norm.weight, g.keep), 1e-6f,
+                              RopeParams{g.gpu_f32(inv, {rope / 2}), 1.25f, RopeStyle::Interleaved},
+                              g.gpu_tensor(DType::BF16, {t, heads, nope}), g.gpu_tensor(DType::BF16, {t, heads, rope}),
+                              gcache);
+    std::vector<uint8_t> got(slots * l.row_bytes);
+    g.gpu->copy_to_host(gcache, got.data());
+    std::vector<float> a(width), e(width);
+    for (int slot = 0; slot < slots; ++slot) {
+      const uint8_t* gr = got.data() + slot * l.row_bytes;
+      const uint8_t* wr = want.data() + slot * l.row_bytes;
+      dequantize_latent_row(l, gr, a.data());
+      dequantize_latent_row(l, wr, e.data());
+      for (int c = 0; c < lora; ++c) {
+        float scale;
+        std::memcpy(&scale, wr + l.scale_offset + 4 * (c / kLatentFp8Group), 4);
+        // e4m3's step near |v| is 2^(floor(log2 |v|) - 3); the groups' scales may differ by a rounding.
+        const float step = std::max(std::exp2(std::floor(std::log2(std::fabs(e[c]) + 1e-30f)) - 3.0f), scale * 0x1p-9f);
+        ASSERT_LE(std::fabs(a[c] - e[c]), 1.01f * step) << "slot " << slot << ", value " << c;
+      }
+      for (int i = 0; i < rope; ++i) ASSERT_NEAR(a[lora + i], e[lora + i], 1e-2f * (1.0f + std::fabs(e[lora + i])));
+      for (int byte = l.rope_offset + 2 * rope; byte < l.row_bytes; ++byte) ASSERT_EQ(gr[byte], 0) << byte;
+    }
+    for (int slot = 0; slot < slots; ++slot)  // the padding token wrote nothing: only 2 and 6 hold rows
+      for (int byte = 0; byte < l.row_bytes && slot != 2 && slot != 6; ++byte)
+        ASSERT_EQ(got[slot * l.row_bytes + byte], 0) << "slot " << slot;
+    std::vector<float> host_back(slots * width);
+    g.cpu->dequantize_latent(Tensor{DType::U8, {slots, l.row_bytes}, got.data(), {}}, lora,
+                             host_view(host_back, {slots, width}));
+    Tensor back = g.gpu_tensor(DType::BF16, {slots, width});
+    g.gpu->dequantize_latent(gcache, lora, back);
+    expect_close(g.read(back), host_back, 1e-2f, "dequantize_latent");
   }
 }
 

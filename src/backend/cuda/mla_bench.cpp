@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "backend/cuda/event_timer.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gpu_busy.h"
+#include "core/latent_fp8.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -87,15 +89,28 @@ MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
   r.bf16_peak = bf16_peak(be, keep, be.stream());
 
   const int width = o.lora + o.rope, per_seq = (o.context + o.block_size - 1) / o.block_size;
-  const int64_t slots = static_cast<int64_t>(per_seq) * o.batch * o.block_size;
-  Tensor cache = device_tensor(be, keep, DType::BF16, {slots, width});
+  const int64_t slots = static_cast<int64_t>(per_seq) * o.batch * o.block_size, seq_slots = slots / o.batch;
+  const LatentFp8Layout l = latent_fp8_layout(o.lora, o.rope);
+  const int64_t row_bytes = o.fp8 ? l.row_bytes : 2 * width;
+  Tensor cache = o.fp8 ? device_tensor(be, keep, DType::U8, {slots, row_bytes})
+                       : device_tensor(be, keep, DType::BF16, {slots, width});
   {
-    // One random pattern of `per_seq` blocks, copied over the whole cache.
-    const std::vector<uint16_t> pattern = random_bf16(static_cast<size_t>(per_seq) * o.block_size * width, 1);
+    // One random pattern of `per_seq` blocks (rows of the cache's format), copied over the whole cache.
+    const std::vector<uint16_t> values = random_bf16(static_cast<size_t>(seq_slots) * width, 1);
+    std::vector<uint8_t> pattern(static_cast<size_t>(seq_slots * row_bytes));
+    if (o.fp8) {
+      std::vector<float> row(width);
+      for (int64_t r = 0; r < seq_slots; ++r) {
+        for (int c = 0; c < width; ++c) row[c] = bf16_to_f32(values[r * width + c]);
+        quantize_latent_row(l, row.data(), pattern.data() + r * row_bytes);
+      }
+    } else {
+      std::memcpy(pattern.data(), values.data(), pattern.size());
+    }
     for (int s = 0; s < o.batch; ++s) {
       Tensor part = cache;
-      part.shape = {static_cast<int64_t>(per_seq) * o.block_size, width};
-      part.data = static_cast<uint16_t*>(cache.data) + static_cast<int64_t>(s) * pattern.size();
+      part.shape = {seq_slots, cache.shape[1]};
+      part.data = static_cast<uint8_t*>(cache.data) + static_cast<int64_t>(s) * pattern.size();
       be.copy_to_device(pattern.data(), part);
     }
   }
@@ -127,7 +142,7 @@ MlaBenchResult bench_mla_decode(const MlaBenchOptions& o) {
   r.median_s = times[times.size() / 2];
   r.min_s = times.front();
   r.median_idle_s = idle[idle.size() / 2];
-  r.bytes = static_cast<double>(o.batch) * o.context * width * 2 + static_cast<double>(q_lat.nbytes()) +
+  r.bytes = static_cast<double>(o.batch) * o.context * row_bytes + static_cast<double>(q_lat.nbytes()) +
             static_cast<double>(q_rope.nbytes()) + static_cast<double>(out.nbytes());
   r.flops = 2.0 * o.batch * o.heads * static_cast<double>(o.context) * (width + o.lora);
   return r;

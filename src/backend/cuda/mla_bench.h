@@ -12,6 +12,7 @@ struct MlaBenchOptions {
   int batch = 64, context = 4096;        // sequences, each decoding one token after `context - 1`
   int heads = 128, lora = 512, rope = 64;  // DeepSeek-V3
   int block_size = 64;                   // cache block (blocks are shuffled across sequences)
+  bool fp8 = false;                      // FP8 latent rows (--kv-dtype fp8, core/latent_fp8.h)
   int warmup = 5, repeats = 50;
 };
 
