@@ -238,13 +238,18 @@ void run_bench(const BenchOptions& o) {
   const plan::Layout layout = m.model->layout();
   const std::string device = layout.tp > 1 ? cat(o.load.device, " x", layout.tp, layout.ep > 1 ? " (experts whole)" : "")
                                            : o.load.device;
+  // Bytes a cached value takes: the cache's dtype, or an FP8 latent row's bytes over its values.
+  const KvCacheSpec spec = m.model->kv_spec();
+  const ModelConfig& c = m.model->config();
+  const double kv_value_bytes = spec.dtype == DType::U8
+                                    ? static_cast<double>(spec.k_width) / (c.kv_lora_rank + c.qk_rope_head_dim)
+                                    : static_cast<double>(dtype_size(spec.dtype));
   for (size_t i = 0; i < o.batches.size(); ++i) {
     const double step_ms = 1e3 * o.batches[i] / decode[i];
     // The window's mean context: the prompt and about half of each sequence's generated tokens.
     const int64_t context = o.prompt_len + (o.gen_len + o.batches[i]) / 2;
     const double roofline_ms =
-        1e3 * plan::decode_step_bytes(m.model->config(), o.batches[i], context,
-                                      static_cast<int>(dtype_size(m.backend->act_dtype())), layout) / copy;
+        1e3 * plan::decode_step_bytes(m.model->config(), o.batches[i], context, kv_value_bytes, layout) / copy;
     std::printf("| %s | %s | %.3f | %.1f | %d | %.1f | %.3f | %.0f | %.3f | %.0f %% |\n",
                 m.model->config().architecture.c_str(), device.c_str(), m.load_seconds, o.prompt_len / prefill_s,
                 o.batches[i], decode[i], step_ms, ru.ru_maxrss / 1024.0, roofline_ms, 100.0 * roofline_ms / step_ms);

@@ -6,7 +6,7 @@
 
 namespace dsinfer::plan {
 
-double decode_step_bytes(const ModelConfig& config, int64_t batch, int64_t context, int kv_value_bytes,
+double decode_step_bytes(const ModelConfig& config, int64_t batch, int64_t context, double kv_value_bytes,
                          const Layout& layout) {
   const PlanModel m = PlanModel::from_config(config, config.architecture);
   const WeightTotals w = WeightTotals::build(m, m.stored);

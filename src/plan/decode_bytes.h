@@ -10,8 +10,9 @@
 
 namespace dsinfer::plan {
 
-// `batch` sequences with `context` cached tokens each, cached values of `kv_value_bytes` each.
-double decode_step_bytes(const ModelConfig& config, int64_t batch, int64_t context, int kv_value_bytes,
+// `batch` sequences with `context` cached tokens each, cached values of `kv_value_bytes` each
+// (FP8 latent rows: their bytes over their values, 656 / 576 for V3).
+double decode_step_bytes(const ModelConfig& config, int64_t batch, int64_t context, double kv_value_bytes,
                          const Layout& layout = {});
 
 }  // namespace dsinfer::plan

@@ -96,6 +96,35 @@ TEST_P(KvFp8, ExpandedEqualsAbsorbedOverTheSameRows) {
   }
 }
 
+// The same with every fixture sequence's prompt in one step and then a decode token each, so the
+// expanded step gathers the rows of several sequences back to back (a row's bytes, not floats).
+TEST_P(KvFp8, ExpandedEqualsAbsorbedWithSequencesSharingAStep) {
+  const std::string name = GetParam();
+  auto backend = make_cpu_backend();
+  const ModelDir dir = ModelDir::open(fixture_dir(name));
+  auto expanded = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Expanded));
+  auto absorbed = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Absorbed));
+  const std::vector<std::vector<int>> seqs = fixture_sequences(name);
+  ASSERT_GE(seqs.size(), 2u);
+  auto run = [&](Model& m) {
+    PagedRunner r(m, *backend, 64);
+    std::vector<std::pair<int, std::vector<int>>> prompts, next;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      prompts.emplace_back(static_cast<int>(i), seqs[i]);
+      next.emplace_back(static_cast<int>(i), std::vector<int>{seqs[i][0]});
+    }
+    std::vector<float> out = r.step(prompts);
+    const std::vector<float> decode = r.step(next);
+    out.insert(out.end(), decode.begin(), decode.end());
+    return out;
+  };
+  const std::vector<float> a = run(*absorbed), e = run(*expanded);
+  ASSERT_EQ(a.size(), e.size());
+  float err = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::fabs(a[i] - e[i]));
+  EXPECT_LE(err, 1e-4f * max_abs(a)) << name;
+}
+
 INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, KvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"),
                          [](const auto& info) {
                            std::string n = info.param;

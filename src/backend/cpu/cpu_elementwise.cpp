@@ -180,12 +180,13 @@ void CpuBackend::copy_columns(const Tensor& src, int src_off, Tensor dst, int ds
 }
 
 void CpuBackend::gather_context(const ForwardBatch& batch, const Tensor& cache, Tensor out) {
-  const int64_t width = check_gather_context(batch, cache, out);
+  // Rows of bytes: F32 values, or an FP8 cache's U8 rows.
+  const int64_t row_bytes = check_gather_context(batch, cache, out) * static_cast<int64_t>(dtype_size(cache.dtype));
   int64_t row = 0;
   for (const SeqSlice& s : batch.seqs)
     for (int p = 0; p < s.context_len; ++p, ++row)
-      std::memcpy(out.ptr<float>() + row * width, cache.ptr<float>() + cache_slot(s, p, batch.block_size) * width,
-                  width * sizeof(float));
+      std::memcpy(out.ptr<char>() + row * row_bytes, cache.ptr<char>() + cache_slot(s, p, batch.block_size) * row_bytes,
+                  row_bytes);
 }
 
 void CpuBackend::dequantize_latent(const Tensor& rows, int kv_lora_rank, Tensor out) {
