@@ -249,7 +249,7 @@ void run_bench(const BenchOptions& o) {
     // The window's mean context: the prompt and about half of each sequence's generated tokens.
     const int64_t context = o.prompt_len + (o.gen_len + o.batches[i]) / 2;
     const double roofline_ms =
-        1e3 * plan::decode_step_bytes(m.model->config(), o.batches[i], context, kv_value_bytes, layout) / copy;
+        1e3 * plan::decode_step_bytes(c, o.batches[i], context, kv_value_bytes, layout) / copy;
     std::printf("| %s | %s | %.3f | %.1f | %d | %.1f | %.3f | %.0f | %.3f | %.0f %% |\n",
                 m.model->config().architecture.c_str(), device.c_str(), m.load_seconds, o.prompt_len / prefill_s,
                 o.batches[i], decode[i], step_ms, ru.ru_maxrss / 1024.0, roofline_ms, 100.0 * roofline_ms / step_ms);

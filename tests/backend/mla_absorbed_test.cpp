@@ -25,6 +25,31 @@ std::vector<float> uniform(size_t n, float scale, uint32_t seed) {
 
 Tensor view(std::vector<float>& v, Shape shape) { return Tensor{DType::F32, std::move(shape), v.data(), {}}; }
 
+// The CPU's absorbed path over `cache` (F32 values or FP8 rows): q_lat = q_nope . W_UK per head,
+// the MLA attention, then W_UV; equal to the expanded form `want` within 1e-4 of its largest value.
+void expect_absorbed_equals(Backend& cpu, const ForwardBatch& b, const MlaShape& s, std::vector<float>& q_nope,
+                            std::vector<float>& q_rope, const Tensor& cache, const std::vector<float>& kv_b,
+                            float scale, const std::vector<float>& want) {
+  const int64_t t = b.num_tokens();
+  std::vector<float> w_uk, w_uv;
+  split_kv_b(s, kv_b, w_uk, w_uv);
+  std::vector<float> q_lat(t * s.heads * s.lora), out_lat(q_lat.size()), got(t * s.heads * s.v);
+  cpu.begin_forward(b);
+  cpu.head_matmul(view(q_nope, {t, s.heads, s.nope}), view(w_uk, {s.heads, s.nope, s.lora}), true,
+                  view(q_lat, {t, s.heads, s.lora}));
+  cpu.mla_attention(b, view(q_lat, {t, s.heads, s.lora}), view(q_rope, {t, s.heads, s.rope}), cache, s.lora, scale,
+                    view(out_lat, {t, s.heads, s.lora}));
+  cpu.head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
+                  view(got, {t, s.heads, s.v}));
+  float max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(want[i]));
+    max_err = std::max(max_err, std::fabs(got[i] - want[i]));
+  }
+  EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
+  EXPECT_GT(max_ref, 0.1f);
+}
+
 }  // namespace
 
 TEST(MlaAbsorbed, EqualsTheExpandedForm) {
@@ -44,24 +69,7 @@ TEST(MlaAbsorbed, EqualsTheExpandedForm) {
     std::vector<float> kv_b = uniform(static_cast<size_t>(s.heads) * (s.nope + s.v) * s.lora, 0.3f, 4);
     const float scale = 0.2f;
     const std::vector<float> want = mla_expanded(b, s, q_nope, q_rope, cache, kv_b, scale);
-
-    std::vector<float> w_uk, w_uv;
-    split_kv_b(s, kv_b, w_uk, w_uv);
-    std::vector<float> q_lat(t * s.heads * s.lora), out_lat(q_lat.size()), got(t * s.heads * s.v);
-    cpu->begin_forward(b);
-    cpu->head_matmul(view(q_nope, {t, s.heads, s.nope}), view(w_uk, {s.heads, s.nope, s.lora}), true,
-                     view(q_lat, {t, s.heads, s.lora}));
-    cpu->mla_attention(b, view(q_lat, {t, s.heads, s.lora}), view(q_rope, {t, s.heads, s.rope}),
-                       view(cache, {slots, s.lora + s.rope}), s.lora, scale, view(out_lat, {t, s.heads, s.lora}));
-    cpu->head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
-                     view(got, {t, s.heads, s.v}));
-    float max_ref = 0, max_err = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      max_ref = std::max(max_ref, std::fabs(want[i]));
-      max_err = std::max(max_err, std::fabs(got[i] - want[i]));
-    }
-    EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
-    EXPECT_GT(max_ref, 0.1f);
+    expect_absorbed_equals(*cpu, b, s, q_nope, q_rope, view(cache, {slots, s.lora + s.rope}), kv_b, scale, want);
   }
 }
 
@@ -88,25 +96,8 @@ TEST(MlaAbsorbed, OverFp8RowsEqualsTheExpandedFormOfTheirValues) {
   std::vector<float> kv_b = uniform(static_cast<size_t>(s.heads) * (s.nope + s.v) * s.lora, 0.3f, 4);
   const float scale = 0.2f;
   const std::vector<float> want = mla_expanded(b, s, q_nope, q_rope, cache, kv_b, scale);
-
-  std::vector<float> w_uk, w_uv;
-  split_kv_b(s, kv_b, w_uk, w_uv);
-  std::vector<float> q_lat(t * s.heads * s.lora), out_lat(q_lat.size()), got(t * s.heads * s.v);
-  cpu->begin_forward(b);
-  cpu->head_matmul(view(q_nope, {t, s.heads, s.nope}), view(w_uk, {s.heads, s.nope, s.lora}), true,
-                   view(q_lat, {t, s.heads, s.lora}));
   const Tensor fp8_cache{DType::U8, {slots, l.row_bytes}, rows.data(), {}};
-  cpu->mla_attention(b, view(q_lat, {t, s.heads, s.lora}), view(q_rope, {t, s.heads, s.rope}), fp8_cache, s.lora, scale,
-                     view(out_lat, {t, s.heads, s.lora}));
-  cpu->head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
-                   view(got, {t, s.heads, s.v}));
-  float max_ref = 0, max_err = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    max_ref = std::max(max_ref, std::fabs(want[i]));
-    max_err = std::max(max_err, std::fabs(got[i] - want[i]));
-  }
-  EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
-  EXPECT_GT(max_ref, 0.1f);
+  expect_absorbed_equals(*cpu, b, s, q_nope, q_rope, fp8_cache, kv_b, scale, want);
   // dequantize_latent gives the same values.
   std::vector<float> back(static_cast<size_t>(slots) * (s.lora + s.rope));
   cpu->dequantize_latent(fp8_cache, s.lora, view(back, {slots, s.lora + s.rope}));

@@ -30,6 +30,12 @@ float max_abs(const std::vector<float>& v) {
   return m;
 }
 
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
 class KvFp8 : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KvFp8, CacheHoldsLatentRowsOfTheFormat) {
@@ -68,13 +74,8 @@ TEST_P(KvFp8, PromptAndDecodeStepsAgree) {
     }
     ASSERT_EQ(prompt.size(), want.size());
     ASSERT_EQ(decode.size(), want.size());
-    float apart = 0.0f, off = 0.0f;
-    for (size_t i = 0; i < want.size(); ++i) {
-      apart = std::max(apart, std::fabs(prompt[i] - decode[i]));
-      off = std::max(off, std::fabs(prompt[i] - want[i]));
-    }
-    EXPECT_LE(apart, 1e-3f * max_abs(want)) << name << ", " << ids.size() << " tokens";
-    EXPECT_LE(off, max_abs(want)) << name << ", " << ids.size() << " tokens";
+    EXPECT_LE(max_abs_diff(prompt, decode), 1e-3f * max_abs(want)) << name << ", " << ids.size() << " tokens";
+    EXPECT_LE(max_abs_diff(prompt, want), max_abs(want)) << name << ", " << ids.size() << " tokens";
   }
 }
 
@@ -90,9 +91,7 @@ TEST_P(KvFp8, ExpandedEqualsAbsorbedOverTheSameRows) {
     const std::vector<float> a = score_tokens(*absorbed, *backend, ids);
     const std::vector<float> e = score_tokens(*expanded, *backend, ids);
     ASSERT_EQ(a.size(), e.size());
-    float err = 0.0f;
-    for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::fabs(a[i] - e[i]));
-    EXPECT_LE(err, 1e-4f * max_abs(a)) << name << ", " << ids.size() << " tokens";
+    EXPECT_LE(max_abs_diff(a, e), 1e-4f * max_abs(a)) << name << ", " << ids.size() << " tokens";
   }
 }
 
@@ -120,9 +119,7 @@ TEST_P(KvFp8, ExpandedEqualsAbsorbedWithSequencesSharingAStep) {
   };
   const std::vector<float> a = run(*absorbed), e = run(*expanded);
   ASSERT_EQ(a.size(), e.size());
-  float err = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::fabs(a[i] - e[i]));
-  EXPECT_LE(err, 1e-4f * max_abs(a)) << name;
+  EXPECT_LE(max_abs_diff(a, e), 1e-4f * max_abs(a)) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, KvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"),

@@ -69,18 +69,18 @@ void CpuBackend::mla_attention(const ForwardBatch& batch, const Tensor& q_lat, c
   const int heads = static_cast<int>(q_lat.dim(1));
   const int rope_dim = static_cast<int>(q_rope.dim(2));
   const int64_t width = kv_lora_rank + rope_dim;
-  // An FP8 cache's context rows, dequantized once for all heads: [context_starts[s] + p, width].
+  // An FP8 cache's context rows, gathered and dequantized once for all heads (as the expanded
+  // prefill reads them): [context_starts[s] + p, width].
   std::vector<float> rows;
   const std::vector<int64_t> starts = batch.context_starts();
   const bool fp8 = latent_cache.dtype == DType::U8;
   if (fp8) {
-    const LatentFp8Layout l = latent_fp8_layout(kv_lora_rank, rope_dim);
-    check_latent_fp8_cache(latent_cache, l, "mla_attention");
+    check_latent_fp8_cache(latent_cache, latent_fp8_layout(kv_lora_rank, rope_dim), "mla_attention");
+    std::vector<uint8_t> packed(starts.back() * latent_cache.shape.back());
+    const Tensor packed_rows{DType::U8, {starts.back(), latent_cache.shape.back()}, packed.data(), {}};
+    gather_context(batch, latent_cache, packed_rows);
     rows.resize(starts.back() * width);
-    for (size_t s = 0; s < batch.seqs.size(); ++s)
-      for (int p = 0; p < batch.seqs[s].context_len; ++p)
-        dequantize_latent_row(l, latent_cache.ptr<uint8_t>() + cache_slot(batch.seqs[s], p, batch.block_size) * l.row_bytes,
-                              rows.data() + (starts[s] + p) * width);
+    dequantize_latent(packed_rows, kv_lora_rank, Tensor{DType::F32, {starts.back(), width}, rows.data(), {}});
   } else if (latent_cache.shape.back() != width) {
     fail("mla_attention: latent ", kv_lora_rank, " + rope ", rope_dim, " over a cache of ", shape_str(latent_cache.shape));
   }

@@ -118,7 +118,7 @@ void CpuBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, 
   const int64_t heads = q.dim(1), nope = q_nope.dim(2), rot = q_rope.dim(2), width = kv.shape.back(),
                 lora = width - rot;
   const int half = static_cast<int>(rot / 2);
-  std::vector<float> gamma(lora), c(half), s(half);
+  std::vector<float> gamma(lora), c(half), s(half), row(width);
   weight_row_to_f32(kv_norm, 0, gamma.data());
   const bool fp8 = cache.dtype == DType::U8;  // FP8 latent rows (core/latent_fp8.h)
   const LatentFp8Layout l = latent_fp8_layout(static_cast<int>(lora), static_cast<int>(rot));
@@ -134,7 +134,6 @@ void CpuBackend::mla_rope_and_cache(const ForwardBatch& batch, const Tensor& q, 
     if (slot == -1) continue;  // a padding token, written nowhere
     check_slot(slot, cache, "mla_rope_and_cache");
     const float* x = kv.ptr<float>() + t * width;
-    std::vector<float> row(width);
     const float inv = 1.0f / std::sqrt(dot_f32(x, x, lora) / static_cast<float>(lora) + eps);
     for (int64_t i = 0; i < lora; ++i) row[i] = gamma[i] * (x[i] * inv);
     rotate(x + lora, row.data() + lora, half, c.data(), s.data(), p.style);

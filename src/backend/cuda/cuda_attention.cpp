@@ -161,8 +161,9 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   expect_shape(q_rope, {t, heads, rope}, "mla_attention", "q_rope");
   expect_shape(out_lat, {t, heads, kv_lora_rank}, "mla_attention", "output");
   const bool fp8 = latent_cache.dtype == DType::U8;  // --kv-dtype fp8
+  const LatentFp8Layout fp8_layout = fp8 ? latent_fp8_layout(kv_lora_rank, rope) : LatentFp8Layout{};
   if (fp8)
-    check_latent_fp8_cache(latent_cache, latent_fp8_layout(kv_lora_rank, rope), "mla_attention");
+    check_latent_fp8_cache(latent_cache, fp8_layout, "mla_attention");
   else
     expect(latent_cache, DType::BF16, "mla_attention", "latent cache");
   if (kv_lora_rank > kMlaMaxLora || rope > kMlaMaxRope || (!fp8 && latent_cache.shape.back() != kv_lora_rank + rope))
@@ -175,7 +176,7 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   p.q_lat = q_lat.ptr<bf16>();
   p.q_rope = q_rope.ptr<bf16>();
   if (fp8) {
-    p.fp8 = latent_fp8_layout(kv_lora_rank, rope);
+    p.fp8 = fp8_layout;
     p.cache_fp8 = latent_cache.ptr<uint8_t>();
   } else {
     p.cache = latent_cache.ptr<bf16>();

@@ -36,9 +36,9 @@ __device__ __forceinline__ float latent_value(const uint8_t* row, const LatentFp
   return __half2float(__half(h)) * latent_scale(row, l, i / kLatentFp8Group);
 }
 
-// Writes the latent part of a row from value(i) (i < lora) by the calling block: each group's
-// scale from its largest |value| (block_max), its values as e4m3, the bytes between the values
-// and the scales zeroed. Every thread calls it; a barrier inside.
+// Writes every byte of a row but its rope values, from value(i) (i < lora), by the calling block:
+// each group's scale from its largest |value| (block_max), its values as e4m3, the padding after
+// the values and after the rope part zeroed. Every thread calls it; a barrier inside.
 template <typename Value>
 __device__ inline void write_latent_fp8(uint8_t* row, const LatentFp8Layout& l, Value value) {
   for (int g = 0; g < l.groups; ++g) {
@@ -53,6 +53,7 @@ __device__ inline void write_latent_fp8(uint8_t* row, const LatentFp8Layout& l, 
       row[i] = __nv_cvt_float_to_fp8(value(i) / scale, __NV_SATFINITE, __NV_E4M3);
   }
   for (int i = l.lora + threadIdx.x; i < l.scale_offset; i += blockDim.x) row[i] = 0;
+  for (int i = l.rope_offset + 2 * l.rope + threadIdx.x; i < l.row_bytes; i += blockDim.x) row[i] = 0;
 }
 
 }  // namespace dsinfer::cuda

@@ -50,7 +50,6 @@ __device__ inline void mla_cache_row(const DeviceBatch& b, const MlaRopeCachePar
   if (p.cache_fp8 != nullptr) {  // --kv-dtype fp8
     uint8_t* row = p.cache_fp8 + slot * p.fp8.row_bytes;
     write_latent_fp8(row, p.fp8, value);
-    for (int i = p.fp8.rope_offset + 2 * p.rope + threadIdx.x; i < p.fp8.row_bytes; i += blockDim.x) row[i] = 0;
     rope_out = reinterpret_cast<bf16*>(row + p.fp8.rope_offset);
   } else {
     bf16* row = p.cache + slot * width;
