@@ -108,10 +108,16 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
       }
   const LatentFp8Layout l = latent_fp8_layout(lora, rope);
   std::vector<uint8_t> rows(fp8 ? static_cast<size_t>(slots) * l.row_bytes : 0);
+  // The kernels attend over the FP8 rows' values in bf16 (their tensor-core tiles), as they do over
+  // a bf16 cache's (its values here are bf16 already): so does the reference. Keys that grow past
+  // 2^8 (MlaDecodeDeepSeekShapesOverFp8Rows) make the softmax that sensitive to the rounding: over
+  // the unrounded values the largest output moves by 0.36 of the largest |output|.
   for (int r = 0; fp8 && r < slots; ++r) {
     quantize_latent_row(l, cache.data() + static_cast<int64_t>(r) * width, rows.data() + static_cast<int64_t>(r) * l.row_bytes);
     dequantize_latent_row(l, rows.data() + static_cast<int64_t>(r) * l.row_bytes, cache.data() + static_cast<int64_t>(r) * width);
   }
+  if (fp8)
+    for (float& x : cache) x = bf16_to_f32(f32_to_bf16(x));
   const float scale = 1.0f / std::sqrt(192.0f);
   std::vector<float> want(t * heads * lora);
   g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
@@ -255,9 +261,10 @@ TEST(GpuAttention, MlaPrefill) {
   check_mla(specs, 40, 32, 8, 24);
 }
 
-// --kv-dtype fp8: the mma.sync kernel dequantizes FP8 rows into its tile, in prompts and decode
-// (long contexts split over the sequence), at V3's shape with 128 and 16 heads, pages of 16 and
-// 64 slots, and the tiny fixtures' shapes (one partial scale group, rows padded to 16 bytes).
+// --kv-dtype fp8: FP8 rows become bf16 tiles in prompts (the mma.sync kernel) and decode (the
+// wgmma kernel at V3's shape, long contexts split over the sequence), at V3's shape with 128 and
+// 16 heads, pages of 16 and 64 slots, and the tiny fixtures' shapes (the mma.sync kernel: one
+// partial scale group, rows padded to 16 bytes).
 TEST(GpuAttention, MlaOverFp8Rows) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> prompts = {{0, 70}, {30, 5}, {0, 1}};
@@ -269,6 +276,24 @@ TEST(GpuAttention, MlaOverFp8Rows) {
   }
   check_mla(prompts, 4, 16, 8, 94, kBlock, 1, nullptr, true);  // ds3-tiny
   check_mla(decode, 4, 32, 8, 95, kBlock, 1, nullptr, true);   // ds2-lite-tiny
+}
+
+// The wgmma decode kernel over FP8 rows (its copy warpgroup stages each tile's e4m3 values and
+// converts them in place): MlaDecodeDeepSeekShapes' contexts, pages (TMA boxes of 16 to 64
+// rows) and head counts, one sequence over many splits, and 70 sequences run unsplit whose keys
+// grow past the rescale slack (MlaDecodeRescalesWhereTheMaxGrows).
+TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {127, 1}, {999, 1}, {4095, 1}};
+  for (int block : {16, 48, 64, 128}) {
+    check_mla(specs, 128, 512, 64, 141, block, 1, nullptr, true);
+    check_mla(specs, 16, 512, 64, 142, block, 1, nullptr, true);
+  }
+  check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 143, kBlock, 1, nullptr, true);
+  for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, 128, 512, 64, 144 + ctx, 64, 2, nullptr, true);
+  std::vector<SeqSpec> many;
+  for (int i = 0; i < 70; ++i) many.push_back({575 + (i * 37) % 200, 1});
+  check_mla(many, 128, 512, 64, 145, 64, 1, [](int p) { return std::min(p / 64, 8); }, true);
 }
 
 TEST(GpuAttention, MlaDecodeLongContexts) {

@@ -189,8 +189,8 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   p.scale_log2 = scale * kLog2e;
   p.vec = kv_lora_rank % 8 == 0 && rope % 8 == 0 && aligned16(p.q_lat) && aligned16(p.q_rope) &&
           aligned16(latent_cache.data) && aligned16(p.out);
-  // Decode at DeepSeek's shape takes the wgmma kernel (a bf16 cache); prefill, other shapes and
-  // the FP8 cache the mma.sync one.
+  // Decode at DeepSeek's shape takes the wgmma kernel (bf16 or FP8 rows); prefill and other
+  // shapes the mma.sync one.
   // Either way one block per multiprocessor fits (its tiles take most of shared memory).
   const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);
   const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);

@@ -27,12 +27,22 @@
 //   next to Q).
 // * A row's running maximum stays until a tile's exceeds it by 2^8 (P stays below 256), so most
 //   tiles skip the rescale of O.
+// * An FP8 cache (--kv-dtype fp8: e4m3 latent values, a float scale per 128, bf16 rope; 656
+//   bytes a row) runs the same products on bf16 tiles: TMA stages a tile's e4m3 values in the
+//   odd latent pieces of its buffer (scale group j, 128 bytes a row, in piece 2j + 1) and its
+//   scales in piece 6, and the copy warpgroup turns them into bf16 in place (convert_warpgroup);
+//   the rope piece lands as it is. There is no room beside Q for separate staging buffers, so a
+//   tile's bytes can only be fetched once its buffer is free, like the bf16 rows, and S of the
+//   tile waits for the conversion after them: at V3's shape, batch 64 x 4096, 229 against bf16's
+//   140 us at 128 heads (each tile converted by both head blocks) and 125 against 113 at 16
+//   (H100; the same kernel without converting: 129 and 77 us).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/latent_fp8.cuh"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/tensor_map.h"
 #include "backend/cuda/wgmma.cuh"
@@ -51,6 +61,9 @@ constexpr int kRows = 64;                       // heads per block, and keys per
 constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
 constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
 constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
+// --kv-dtype fp8 rows at this shape (core/latent_fp8.h): 512 e4m3 values, 4 float scales, the
+// 64 bf16 rope values.
+constexpr int kFp8ScaleOffset = kLora, kFp8RopeOffset = kLora + 16, kFp8RowBytes = kFp8RopeOffset + 2 * kRope;
 constexpr int kThreads = 384;  // warpgroups 0 and 1: the products; warpgroup 2: the copies
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
@@ -64,8 +77,9 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
-// V rows are zeros), and the row sums are out (warpgroups 0 and 1).
-enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5 };
+// V rows are zeros), the row sums are out (warpgroups 0 and 1), and an FP8 tile's scales are read
+// (warpgroup 2).
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6 };
 
 // A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
 // the rope piece (S is done with it), 4-7 (warpgroup 1's P . V) and 0-3 (warpgroup 0's).
@@ -84,6 +98,7 @@ struct Exchange {
   float sum[kRows];           // the row sums, at the end
   uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
+  uint64_t staged[2][2];       // FP8 cache: per buffer, the e4m3 values of the high and low groups have landed
 };
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
@@ -92,10 +107,22 @@ static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 
 #ifdef DSINFER_MLA_SM90A
 constexpr int kMathThreads = 256;  // warpgroups 0 and 1
+// Where an FP8 tile's scales are staged: the first KiB of piece 6, which scale group 3's
+// conversion writes, the last of the high group's.
+constexpr int kScalePiece = 6;
 // Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
 // 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
-// the math warpgroups fit 232 without spills or serialized wgmmas).
-constexpr int kCopyRegs = 40, kMathRegs = 232;
+// the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
+// also convert (at 56 they spill): 64, and the math warpgroups 216. A block's warps share the
+// registers it launched with (an increase beyond them waits forever).
+template <bool kFp8>
+constexpr int kMathRegs = kFp8 ? 216 : 232;
+template <bool kFp8>
+constexpr int kCopyRegs = kFp8 ? 64 : 40;
+constexpr int kLaunchRegs = 168;  // 65536 / 384, in steps of 8
+static_assert(2 * 128 * kMathRegs<true> + 128 * kCopyRegs<true> <= kThreads * kLaunchRegs &&
+                  2 * 128 * kMathRegs<false> + 128 * kCopyRegs<false> <= kThreads * kLaunchRegs,
+              "mla decode: registers");
 
 // The pieces of a refill group: [group_first, group_last).
 __device__ constexpr int group_first(int g) { return g == kRopeGroup ? 8 : g == kHighGroup ? 4 : 0; }
@@ -304,10 +331,12 @@ __device__ __forceinline__ void release(uint32_t empty) {
 struct BlockWork {
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
   int64_t part_row;
-  uint32_t q_tile, tiles, bars, empty;  // shared addresses: Q, the two tile buffers, their barriers
+  uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
+  // g: kHighGroup or kLowGroup
+  __device__ uint32_t staged_of(int i, int g) const { return staged + ((i & 1) * 2 + (g == kLowGroup)) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
@@ -449,10 +478,116 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
     load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
   }
 }
+
+// FP8 cache: refill group g of tile i with cache rows [k0, min(k0 + 64, k_end)): the rope
+// piece (bf16 in the row: straight into piece 8, on its barrier), or the e4m3 values of scale
+// groups 2h and 2h + 1 (128 bytes a row each; h = 1 for the high group) into pieces 4h + 1 and
+// 4h + 3, where convert_warpgroup turns them into bf16, on the group's staging barrier; the high
+// group brings the rows' scales too (16 bytes a row, kScalePiece). One whole warp (it passes the
+// slots around); its lane 0 issues the copies.
+__device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const CUtensorMap* map,
+                                               const CUtensorMap* scale_map, const DeviceBatch& b, int slots, int k0,
+                                               int g) {
+  const int rows = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, w.k_end - k0), rows);
+  const bool issuer = threadIdx.x % 32 == 0, rope = g == kRopeGroup, high = g == kHighGroup;
+  const int copies = rope ? 1 : 2, first_group = high ? 2 : 0;
+  const uint32_t bar = rope ? w.bars_of(i) + 8 * (kPieces - 1) : w.staged_of(i, g);
+  if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (copies * 128 + (high ? 16 : 0)));
+  for (int j = 0; j < boxes; ++j) {
+    const int slot = __shfl_sync(0xffffffffu, slots, j);
+    if (!issuer) continue;
+    for (int c = 0; c < copies; ++c) {
+      const int sg = first_group + c, piece = rope ? kPieces - 1 : 2 * sg + 1;
+      tma_load_2d(w.tile(i) + piece * kBlockBytes + j * rows * 128, map, bar, rope ? kFp8RopeOffset : sg * 128, slot);
+    }
+    if (high) tma_load_2d(w.tile(i) + kScalePiece * kBlockBytes + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
+  }
+}
+
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr)
+               : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+               : "memory");
+}
+
+// Half `half` of row `row`'s e4m3 values of scale group sg, staged in piece 2 sg + 1 (128 bytes,
+// swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into bf16:
+// half 0 (staged chunks 0-3) into piece 2 sg, half 1 (chunks 4-7) into piece 2 sg + 1, over the
+// staged row, so both halves (threads of one warp) read theirs before either writes. The eight
+// threads of a quarter warp (one 16-byte access each) have eight rows of one half: eight banks.
+__device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int half, int sg, float scale, bool live) {
+  const int swz = row % 8;
+  uint4 raw[4];
+  if (live)
+#pragma unroll
+    for (int c = 0; c < 4; ++c)
+      raw[c] = ld_shared_v4(tile + (2 * sg + 1) * kBlockBytes + row * 128 + (((4 * half + c) ^ swz) * 16));
+  __syncwarp();
+  if (!live) return;
+  const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    uint4 lo, hi;
+    dequantize16(raw[c], scale, lo, hi);
+    st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
+    st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
+  }
+}
+
+// FP8 cache, warpgroup 2: every tile, two threads a row (its halves of each scale group: the
+// quarter warps of a warp take 8 rows' first halves, their second halves, the next 8 rows'...), the scale groups in the order S reads their pieces (2, 3, 0, 1), each warp arriving
+// on both pieces of a group once its threads have written their parts. Warp 8 first refills the buffer with
+// the tile once its groups are free (the prologue loaded tiles 0 and 1). Spreading a tile over
+// all 128 threads (a pair of warps a tile, alternating, took 1.4x as long at 16 heads) and
+// reading the scales from shared memory (each thread's row from the cache took 1.4x) keep the
+// conversion short: S of the tile waits for it.
+__device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
+                                                  const CUtensorMap* scale_map) {
+  const DeviceBatch& b = p.batch;
+  const int t = threadIdx.x - kMathThreads, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
+  for (int it = 0; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows;
+    if (it >= 2 && t < 32) {
+      const int slots = box_slot(b, w.seq, k0, w.k_end);
+      for (int g = 0; g < kGroups; ++g) {
+        mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
+        load_group_fp8(w, it, map, scale_map, b, slots, k0, g);
+      }
+    }
+    const bool live = k0 + row < w.k_end;
+    const uint32_t tile = w.tile(it), bars = w.bars_of(it);
+    mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
+    float scale[4];
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(scale[0]), "=f"(scale[1]), "=f"(scale[2]), "=f"(scale[3])
+                 : "r"(tile + kScalePiece * kBlockBytes + row * 16)
+                 : "memory");
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int sg = (i + 2) % 4;
+      if (sg == 0) mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
+      if (2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
+      convert_half_group(tile, row, half, sg, scale[sg], live);
+      fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
+      release(bars + 8 * (2 * sg));
+      release(bars + 8 * (2 * sg + 1));
+    }
+  }
+}
 #endif  // DSINFER_MLA_SM90A
 
+// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to bf16 tiles by warpgroup 2.
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1)
-    mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, MlaParams p, SplitKv split) {
+    mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
+                      MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
   const DeviceBatch& b = p.batch;
   BlockWork w;
@@ -475,6 +610,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
   w.bars = smem_addr(&ex.full[0][0]);
   w.empty = smem_addr(&ex.empty[0][0]);
+  w.staged = smem_addr(&ex.staged[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
@@ -485,13 +621,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int own_row = b.positions[w.t];
   const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   const auto load_first_tile = [&](int i) {  // warp 0
-    const int k0 = w.k_begin + i * kRows;
-    load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, box_slot(b, w.seq, k0, w.k_end), k0, w.k_end, 0, kPieces);
+    const int k0 = w.k_begin + i * kRows, slots = box_slot(b, w.seq, k0, w.k_end);
+    if constexpr (kFp8)
+      for (int g = 0; g < kGroups; ++g) load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, g);
+    else
+      load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, 0, kPieces);
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
-      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, 1);
+      // A converted latent piece completes when the four warps converting its tile have arrived.
+      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, kFp8 && i % kPieces < kLora / 64 ? 4 : 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
+      for (int i = 0; i < 4; ++i) mbarrier_init(w.staged + 8 * i, 1);
       mbarrier_init_fence();
     }
     if (settled(0)) load_first_tile(0);
@@ -510,10 +651,13 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   if (wg == 2) {
-    setmaxnreg_dec<kCopyRegs>();
-    return copy_warpgroup(w, p, &cache_map);
+    setmaxnreg_dec<kCopyRegs<kFp8>>();
+    if constexpr (kFp8)
+      return convert_warpgroup(w, p, &cache_map, &scale_map);
+    else
+      return copy_warpgroup(w, p, &cache_map);
   }
-  setmaxnreg_inc<kMathRegs>();
+  setmaxnreg_inc<kMathRegs<kFp8>>();
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
   RowState st;  // warpgroup 0's
   float o[128];
@@ -585,23 +729,31 @@ bool device_is_sm90() {
 // Cache blocks of a multiple of 8 slots: TMA boxes of at least 8 rows stay 1024-byte aligned in
 // the swizzled tile.
 bool mla_decode_fits(const MlaParams& p) {
-  return p.cache != nullptr && p.lora == kLora && p.rope == kRope && p.cache_width == kDim && p.vec &&
-         p.batch.block_size.d % 8 == 0 &&
+  const bool bf16_rows = p.cache != nullptr && p.cache_width == kDim;
+  const bool fp8_rows = p.cache_fp8 != nullptr && p.fp8.scale_offset == kFp8ScaleOffset &&
+                        p.fp8.rope_offset == kFp8RopeOffset && p.fp8.row_bytes == kFp8RowBytes;
+  return (bf16_rows || fp8_rows) && p.lora == kLora && p.rope == kRope && p.vec && p.batch.block_size.d % 8 == 0 &&
          device_is_sm90();
 }
 
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s) {
   if (!mla_decode_fits(p))
     fail("mla decode kernel: needs latent ", kLora, " + rope ", kRope, " (got ", p.lora, " + ", p.rope,
-         "), 16-byte aligned rows, cache blocks of a multiple of 8 slots (got ", p.batch.block_size.d,
+         ") in bf16 or FP8 rows, 16-byte aligned rows, cache blocks of a multiple of 8 slots (got ", p.batch.block_size.d,
          ") and an sm_90 device");
-  // The cache as bytes: rows of 1152, boxes of 128 bytes (one swizzled 64-column piece).
-  const CUtensorMap map = make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, box_rows(p.batch.block_size.d));
-  auto kernel = mla_decode_kernel;
+  // The cache as bytes: rows of 1152 (656 FP8), boxes of 128 bytes (one swizzled 64-column piece,
+  // or one scale group's e4m3 values).
+  const bool fp8 = p.cache_fp8 != nullptr;
+  const int rows = box_rows(p.batch.block_size.d);
+  const CUtensorMap map = fp8 ? make_fp8_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, rows)
+                              : make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, rows);
+  // An FP8 row's four scales (16 bytes); unused over bf16 rows.
+  const CUtensorMap scale_map = fp8 ? make_plain_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, 16, rows) : map;
+  auto kernel = fp8 ? mla_decode_kernel<true> : mla_decode_kernel<false>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, p, split);
+  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, scale_map, p, split);
 }
 
 }  // namespace dsinfer::cuda

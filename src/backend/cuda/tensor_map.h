@@ -16,4 +16,8 @@ constexpr int kTmaBoxCols = 128;
 // past `rows` read as zeros.
 CUtensorMap make_fp8_tensor_map(const void* base, int64_t rows, int64_t cols, int box_rows);
 
+// The same for boxes of box_rows x box_cols bytes (box_cols a multiple of 16, at most 256),
+// copied as they are (no swizzle), e.g. the float scales of FP8 rows.
+CUtensorMap make_plain_tensor_map(const void* base, int64_t rows, int64_t cols, int box_cols, int box_rows);
+
 }  // namespace dsinfer::cuda
