@@ -27,6 +27,7 @@ void quantize_latent_row(const LatentFp8Layout& l, const float* x, uint8_t* row)
     const int c0 = g * kLatentFp8Group, c1 = std::min(l.lora, c0 + kLatentFp8Group);
     float amax = 0.0f;
     for (int c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(x[c]));
+    amax = std::min(amax, kLatentFp8MaxValue);
     const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
     std::memcpy(row + l.scale_offset + 4 * g, &scale, 4);
     for (int c = c0; c < c1; ++c) row[c] = f32_to_fp8e4m3(x[c] / scale);

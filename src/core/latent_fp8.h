@@ -10,6 +10,11 @@
 namespace dsinfer {
 
 constexpr int kLatentFp8Group = 128;  // latent values a scale covers
+// Latent values beyond this saturate to it (a group's scale never exceeds it / 448), so that a
+// reader may hold the values in f16 (the GPU's decode kernel does), the scale rounded to f16
+// included: 448 x f16(65280 / 448) = 65296, below f16's largest, 65504. Real latents (RMS-normed
+// rows) stay far below it.
+constexpr float kLatentFp8MaxValue = 65280.0f;
 
 struct LatentFp8Layout {
   int lora = 0, rope = 0;

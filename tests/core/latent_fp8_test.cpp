@@ -54,5 +54,23 @@ TEST(LatentFp8, RoundTripWithinTheFormatsSteps) {
   for (int b = l.rope_offset + 128; b < l.row_bytes; ++b) EXPECT_EQ(row[b], 0) << "padding byte " << b;
 }
 
+// Values beyond kLatentFp8MaxValue saturate to it (readers may hold them in f16); the group's
+// others keep the scale of that bound.
+TEST(LatentFp8, ValuesBeyondF16sRangeSaturate) {
+  const LatentFp8Layout l = latent_fp8_layout(128, 8);
+  std::vector<float> x(l.values(), 1.0f);
+  x[3] = 1e6f;
+  x[5] = -70000.0f;
+  x[7] = 30000.0f;
+  std::vector<uint8_t> row(l.row_bytes);
+  quantize_latent_row(l, x.data(), row.data());
+  std::vector<float> back(l.values());
+  dequantize_latent_row(l, row.data(), back.data());
+  EXPECT_FLOAT_EQ(back[3], kLatentFp8MaxValue);
+  EXPECT_FLOAT_EQ(back[5], -kLatentFp8MaxValue);
+  EXPECT_NEAR(back[7], 30000.0f, 30000.0f / 16.0f);
+  for (float v : back) EXPECT_LE(std::fabs(v), kLatentFp8MaxValue * (1.0f + 1e-6f));
+}
+
 }  // namespace
 }  // namespace dsinfer

@@ -3,6 +3,7 @@
 // contexts (split over the sequence), head dims from the tiny fixtures' 8 up to 256.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "gpu_test_util.h"
@@ -89,6 +90,24 @@ void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, 
 // key_doublings(p): the cache row of each sequence's position p is scaled by 2^key_doublings(p)
 // (exact in bf16, so both backends still see the same inputs).
 // fp8: the GPU reads the rows as FP8 latent rows (--kv-dtype fp8), the CPU the values they hold.
+// An FP8 row's values as an attention kernel's tiles hold them: f16 in the wgmma decode kernel
+// (DeepSeek's shape, one token a sequence; an sm_90 device, as the GPU tests run on), each the
+// exact e4m3 value times its scale rounded to f16, the product rounded to f16 (a scale below
+// f16's normal range: times the scale x 2^10, then 2^-10, dequantize16_f16); bf16 in the
+// mma.sync kernel. The rope values are bf16 either way.
+void tile_values(const LatentFp8Layout& l, const uint8_t* row, bool f16_tiles, float* x) {
+  const auto f16 = [](float v) { return f16_to_f32(f32_to_f16(v)); };
+  dequantize_latent_row(l, row, x);
+  for (int g = 0; f16_tiles && g < l.groups; ++g) {
+    float scale;
+    std::memcpy(&scale, row + l.scale_offset + 4 * g, 4);
+    const float tiny = scale < 0x1p-14f ? 0x1p-10f : 1.0f, s16 = f16(scale / tiny);
+    for (int c = g * kLatentFp8Group; c < std::min(l.lora, (g + 1) * kLatentFp8Group); ++c)
+      x[c] = f16(f16(fp8e4m3_to_f32(row[c]) * s16) * tiny);
+  }
+  for (int c = 0; !f16_tiles && c < l.lora; ++c) x[c] = bf16_to_f32(f32_to_bf16(x[c]));
+}
+
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
                int repeats = 1, int (*key_doublings)(int) = nullptr, bool fp8 = false) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
@@ -108,16 +127,16 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
       }
   const LatentFp8Layout l = latent_fp8_layout(lora, rope);
   std::vector<uint8_t> rows(fp8 ? static_cast<size_t>(slots) * l.row_bytes : 0);
-  // The kernels attend over the FP8 rows' values in bf16 (their tensor-core tiles), as they do over
+  // The kernels attend over the FP8 rows' values in their tensor-core tiles' type, as they do over
   // a bf16 cache's (its values here are bf16 already): so does the reference. Keys that grow past
   // 2^8 (MlaDecodeDeepSeekShapesOverFp8Rows) make the softmax that sensitive to the rounding: over
-  // the unrounded values the largest output moves by 0.36 of the largest |output|.
+  // the unrounded values the largest output moves by 0.36 of the largest |output| (bf16 tiles).
+  const bool decode = std::all_of(specs.begin(), specs.end(), [](const SeqSpec& s) { return s.len == 1; });
   for (int r = 0; fp8 && r < slots; ++r) {
-    quantize_latent_row(l, cache.data() + static_cast<int64_t>(r) * width, rows.data() + static_cast<int64_t>(r) * l.row_bytes);
-    dequantize_latent_row(l, rows.data() + static_cast<int64_t>(r) * l.row_bytes, cache.data() + static_cast<int64_t>(r) * width);
+    uint8_t* row = rows.data() + static_cast<int64_t>(r) * l.row_bytes;
+    quantize_latent_row(l, cache.data() + static_cast<int64_t>(r) * width, row);
+    tile_values(l, row, decode && lora == 512 && rope == 64, cache.data() + static_cast<int64_t>(r) * width);
   }
-  if (fp8)
-    for (float& x : cache) x = bf16_to_f32(f32_to_bf16(x));
   const float scale = 1.0f / std::sqrt(192.0f);
   std::vector<float> want(t * heads * lora);
   g.cpu->mla_attention(b, host_view(q_lat, {t, heads, lora}), host_view(q_rope, {t, heads, rope}),
@@ -279,9 +298,9 @@ TEST(GpuAttention, MlaOverFp8Rows) {
 }
 
 // The wgmma decode kernel over FP8 rows (its copy warpgroup stages each tile's e4m3 values and
-// converts them in place): MlaDecodeDeepSeekShapes' contexts, pages (TMA boxes of 16 to 64
-// rows) and head counts, one sequence over many splits, and 70 sequences run unsplit whose keys
-// grow past the rescale slack (MlaDecodeRescalesWhereTheMaxGrows).
+// converts them in place, to f16): MlaDecodeDeepSeekShapes' contexts, pages (TMA boxes of 16 to
+// 64 rows) and head counts, one sequence over many splits, 70 sequences run unsplit whose keys
+// grow past the rescale slack (MlaDecodeRescalesWhereTheMaxGrows), and tiny keys.
 TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {127, 1}, {999, 1}, {4095, 1}};
@@ -294,6 +313,8 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({575 + (i * 37) % 200, 1});
   check_mla(many, 128, 512, 64, 145, 64, 1, [](int p) { return std::min(p / 64, 8); }, true);
+  // Keys under 2^-12: their scales are below f16's normal range (the float path).
+  check_mla(specs, 16, 512, 64, 146, 64, 1, [](int) { return -12; }, true);
 }
 
 TEST(GpuAttention, MlaDecodeLongContexts) {

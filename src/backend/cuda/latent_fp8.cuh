@@ -29,6 +29,27 @@ __device__ __forceinline__ void dequantize16(uint4 raw, float scale, uint4& lo, 
   hi = make_uint4(out[4], out[5], out[6], out[7]);
 }
 
+// 16 e4m3 values times `scale` -> 16 f16 (tiles of f16 products): each pair unpacked exactly,
+// times the scale in f16, then times 2^-10 when the scale is below f16's normal range (a group
+// whose largest |value| is under 0.027: the first factor is then the scale times 2^10). Each
+// multiply rounds once (~2^-11); the second is exact unless the value itself is below f16's
+// normal range. No branch (one, a chunk or a pair, took 1.25-1.3x as long at 16 heads). The
+// writers keep every value within f16's range (kLatentFp8MaxValue).
+__device__ __forceinline__ void dequantize16_f16(uint4 raw, float scale, uint4& lo, uint4& hi) {
+  const uint32_t in[4] = {raw.x, raw.y, raw.z, raw.w};
+  const float tiny = scale < 0x1p-14f ? 0x1p-10f : 1.0f;
+  const __half2 s2 = __float2half2_rn(scale / tiny), t2 = __float2half2_rn(tiny);
+  uint32_t out[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
+    const __half2 r = __hmul2(__hmul2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)), s2), t2);
+    out[i] = *reinterpret_cast<const uint32_t*>(&r);
+  }
+  lo = make_uint4(out[0], out[1], out[2], out[3]);
+  hi = make_uint4(out[4], out[5], out[6], out[7]);
+}
+
 // One value of a row, for shapes the 16-value path does not take.
 __device__ __forceinline__ float latent_value(const uint8_t* row, const LatentFp8Layout& l, int i) {
   if (i >= l.lora) return __bfloat162float(reinterpret_cast<const bf16*>(row + l.rope_offset)[i - l.lora]);
@@ -46,7 +67,7 @@ __device__ inline void write_latent_fp8(uint8_t* row, const LatentFp8Layout& l, 
     float amax = 0.0f;
     for (int i = c0 + threadIdx.x; i < c1; i += blockDim.x) amax = fmaxf(amax, fabsf(value(i)));
     if (g > 0) __syncthreads();  // block_max's partials of the group before
-    amax = block_max(amax);
+    amax = fminf(block_max(amax), kLatentFp8MaxValue);
     const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;  // as the CPU's quantize_latent_row
     if (threadIdx.x == 0) reinterpret_cast<float*>(row + l.scale_offset)[g] = scale;
     for (int i = c0 + threadIdx.x; i < c1; i += blockDim.x)

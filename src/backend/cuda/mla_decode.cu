@@ -5,9 +5,9 @@
 //   latent cache is read from global memory once into shared memory and serves all 64 heads.
 // * Q [64 heads x 576] is loaded once and stays in shared memory; S = Q . K^T (K = the 576-wide
 //   cache rows) runs as wgmma with both operands read by descriptor from shared memory.
-// * Online softmax on the S accumulators in registers; P is packed to bf16 in registers and is
-//   the A operand of O += P . V, where V is the first 512 columns of the same tile (read
-//   MN-major by the tensor cores: no transpose, no second load).
+// * Online softmax on the S accumulators in registers; P is packed to bf16 (f16 over FP8 rows)
+//   in registers and is the A operand of O += P . V, where V is the first 512 columns of the same
+//   tile (read MN-major by the tensor cores: no transpose, no second load).
 // * Two warpgroups, each owning 256 of the 512 output columns (64 x 256 f32 accumulators = 128
 //   registers a thread). Warpgroup 0 alone computes S (m64n64: Q and K bytes read once per k16
 //   step; two m64n32 halves, one per warpgroup, read Q twice and were bound by shared-memory
@@ -28,14 +28,17 @@
 // * A row's running maximum stays until a tile's exceeds it by 2^8 (P stays below 256), so most
 //   tiles skip the rescale of O.
 // * An FP8 cache (--kv-dtype fp8: e4m3 latent values, a float scale per 128, bf16 rope; 656
-//   bytes a row) runs the same products on bf16 tiles: TMA stages a tile's e4m3 values in the
-//   odd latent pieces of its buffer (scale group j, 128 bytes a row, in piece 2j + 1) and its
-//   scales in piece 6, and the copy warpgroup turns them into bf16 in place (convert_warpgroup);
-//   the rope piece lands as it is. There is no room beside Q for separate staging buffers, so a
-//   tile's bytes can only be fetched once its buffer is free, like the bf16 rows, and S of the
-//   tile waits for the conversion after them: at V3's shape, batch 64 x 4096, 229 against bf16's
-//   140 us at 128 heads (each tile converted by both head blocks) and 125 against 113 at 16
-//   (H100; the same kernel without converting: 129 and 77 us).
+//   bytes a row) runs the same schedule on f16 tiles: TMA stages a tile's e4m3 values in the odd
+//   latent pieces of its buffer (scale group j, 128 bytes a row, in piece 2j + 1) and its scales
+//   in piece 6, and the copy warpgroup turns them into f16 in place (convert_warpgroup); the rope
+//   piece lands as it is. The latent products run in f16 (Q's latent part converted once,
+//   q_to_f16), the rope piece's in bf16, into the same accumulators: an e4m3 pair becomes f16 in
+//   one instruction and takes two f16 multiplies, where bf16 took six instructions. There is no
+//   room beside Q for separate staging buffers, so a tile's bytes can only be fetched once its
+//   buffer is free, like the bf16 rows, and S of the tile waits for the conversion after them: at
+//   V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128 heads (each tile converted by
+//   both head blocks) and 115 against 118 at 16 (H100; into bf16 tiles: 229 and 125; without
+//   converting at all: 129 and 77).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
@@ -77,9 +80,9 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
-// V rows are zeros), the row sums are out (warpgroups 0 and 1), and an FP8 tile's scales are read
-// (warpgroup 2).
-enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6 };
+// V rows are zeros), the row sums are out (warpgroups 0 and 1), an FP8 tile's scales are read
+// (warpgroup 2), and Q's largest value is known, then Q is f16 (FP8 rows; warpgroups 0 and 1).
+enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6, kQReady = 7 };
 
 // A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
 // the rope piece (S is done with it), 4-7 (warpgroup 1's P . V) and 0-3 (warpgroup 0's).
@@ -217,8 +220,8 @@ constexpr float kRescaleSlack = 8.0f;
 // live): updates the running max (log2 units) and sum, returns the factor by which O must shrink
 // (1 when the max stays), and leaves P packed as A fragments, one per k16 step: a0 (row, keys
 // lo), a1 (row + 8, keys lo), a2 (row, keys hi), a3 (row + 8, keys hi), i.e. n8 blocks 2kk and
-// 2kk + 1.
-template <int NS>
+// 2kk + 1; as f16 pairs for f16 products (kF16).
+template <bool kF16, int NS>
 __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_max)[2], float scale_log2,
                                              RowState& st, float (&alpha)[2], uint32_t (&pa)[NS / 8][4]) {
 #pragma unroll
@@ -242,20 +245,24 @@ __device__ __forceinline__ void exponentiate(float (&s)[NS], const float (&tile_
 #pragma unroll
   for (int kk = 0; kk < NS / 8; ++kk)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) pa[kk][j] = pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
+    for (int j = 0; j < 4; ++j)
+      pa[kk][j] = kF16 ? pack_f16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]) : pack_bf16(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
 }
 
 // The whole softmax step of one tile whose first n_live keys are live.
+template <bool kF16>
 __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_log2, RowState& st, float (&alpha)[2],
                                         uint32_t (&pa)[4][4]) {
   float tile_max[2];
   mask_and_max(s, n_live, tile_max);
-  exponentiate(s, tile_max, scale_log2, st, alpha, pa);
+  exponentiate<kF16>(s, tile_max, scale_log2, st, alpha, pa);
 }
 
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
-// 200 against 189 us). The caller waits for the group.
+// 200 against 189 us). kF16: the latent pieces of Q and K hold f16 (FP8 rows), the rope piece
+// bf16 either way. The caller waits for the group.
+template <bool kF16>
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
@@ -276,7 +283,10 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
-      wgmma_m64n64k16_ss(s, qd + off, kd + off);
+      if (blk < kLora / 64)
+        wgmma_m64n64k16_ss<kF16>(s, qd + off, kd + off);
+      else
+        wgmma_m64n64k16_ss(s, qd + off, kd + off);
     }
   }
   wgmma_commit();
@@ -304,13 +314,14 @@ __device__ __forceinline__ void rescale(float (&o)[128], const float (&alpha)[2]
 }
 
 // Issues O[:, 256 wg + (0..255)] += P . V over the tile at `kv`: V rows are keys (K of this
-// product), 4 k16 steps. The caller waits for the group.
+// product), 4 k16 steps; f16 operands for FP8 rows (kF16). The caller waits for the group.
+template <bool kF16>
 __device__ __forceinline__ void issue_pv(float (&o)[128], const uint32_t (&pv)[4][4], uint32_t kv, int wg) {
   fence_regs(o);
   wgmma_fence();
   const uint64_t vd = sw128_desc(kv + wg * 4 * kBlockBytes, kBlockBytes, 1024);
 #pragma unroll
-  for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
+  for (int kk = 0; kk < kRows / 16; ++kk) wgmma_m64n256k16_rs<kF16>(o, pv[kk], vd + ((kk * 2 * 1024) >> 4));
   wgmma_commit();
 }
 
@@ -330,6 +341,7 @@ __device__ __forceinline__ void release(uint32_t empty) {
 // What the warpgroups of a block need to know.
 struct BlockWork {
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
+  float scale_log2;  // the softmax scale (log2 units) of S as the products compute it (q_to_f16)
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
@@ -372,17 +384,17 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 // 0-3 of tile it are freed (for the copy warps to refill with tile it + 2) while S runs, a whole
 // tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
 // and keeps, and frees that tile's rope piece.
-template <bool kMore>
-__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParams& p, Exchange& ex, int it,
+template <bool kF16, bool kMore>
+__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, int it,
                                               float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
                                               uint32_t (&pv)[4][4]) {
   const int k0 = w.k_begin + it * kRows;
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   rescale(o, alpha);
-  issue_pv(o, pv, kv, 0);
+  issue_pv<kF16>(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    issue_s<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
@@ -393,28 +405,29 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, const MlaParam
     wgmma_wait<0>();
     fence_regs(s);
     if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
-    softmax(s, w.k_end - k0 - kRows, p.scale_log2, st, alpha, pv);
+    softmax<kF16>(s, w.k_end - k0 - kRows, w.scale_log2, st, alpha, pv);
     publish_p(ex, pv, alpha, false);
   }
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
-__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, const MlaParams& p, Exchange& ex,
-                                                   float (&o)[128], RowState& st) {
+template <bool kF16>
+__device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
-  issue_s(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  issue_s<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
   if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
-  softmax(s, w.k_end - w.k_begin, p.scale_log2, st, alpha, pv);
+  softmax<kF16>(s, w.k_end - w.k_begin, w.scale_log2, st, alpha, pv);
   publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<true>(w, p, ex, it, o, s, st, alpha, pv);
-  s_and_pv_step<false>(w, p, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, true>(w, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
 }
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
 // once this half of P . V is done with them.
+template <bool kF16>
 __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128]) {
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
@@ -429,7 +442,7 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, f
     if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
 
     rescale(o, alpha);
-    issue_pv(o, pv, kv, 1);
+    issue_pv<kF16>(o, pv, kv, 1);
     wgmma_wait<0>();
     fence_regs(o);
     if (it + 2 < w.n_tiles) release(w.empty_of(it, kHighGroup));
@@ -482,7 +495,7 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
 // FP8 cache: refill group g of tile i with cache rows [k0, min(k0 + 64, k_end)): the rope
 // piece (bf16 in the row: straight into piece 8, on its barrier), or the e4m3 values of scale
 // groups 2h and 2h + 1 (128 bytes a row each; h = 1 for the high group) into pieces 4h + 1 and
-// 4h + 3, where convert_warpgroup turns them into bf16, on the group's staging barrier; the high
+// 4h + 3, where convert_warpgroup turns them into f16, on the group's staging barrier; the high
 // group brings the rows' scales too (16 bytes a row, kScalePiece). One whole warp (it passes the
 // slots around); its lane 0 issues the copies.
 __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const CUtensorMap* map,
@@ -517,8 +530,57 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
                : "memory");
 }
 
+// The largest |value| of 8 bf16 values.
+__device__ __forceinline__ float abs_max8(uint4 v) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    m = fmaxf(m, fmaxf(fabsf(__uint_as_float(w[i] << 16)), fabsf(__uint_as_float(w[i] & 0xffff0000u))));
+  return m;
+}
+
+// 8 bf16 values times `factor` (a power of two), as f16 (kF16) or bf16.
+template <bool kF16>
+__device__ __forceinline__ uint4 scale8(uint4 v, float factor) {
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float lo = __uint_as_float(w[i] << 16) * factor, hi = __uint_as_float(w[i] & 0xffff0000u) * factor;
+    w[i] = kF16 ? pack_f16(lo, hi) : pack_bf16(lo, hi);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+// FP8 rows: Q's latent pieces become f16 in place (the latent products are f16: the tiles'
+// conversion is cheaper than into bf16), all of Q times 2^-e (exact) so that its largest |value|
+// stays below 2^15 (f16 ends at 65504; bf16 values below it convert exactly). Returns 2^e, the
+// factor S is short of. The 256 math threads; two barriers inside.
+__device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
+  constexpr int kLatentChunks = kRows * kLora / 8, kChunks = kRows * kDim / 8;  // 16 bytes each
+  float amax = 0.0f;
+  for (int i = threadIdx.x; i < kLatentChunks; i += kMathThreads) amax = fmaxf(amax, abs_max8(ld_shared_v4(q_tile + i * 16)));
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  if (threadIdx.x % 32 == 0) ex.alpha[threadIdx.x / 32] = amax;
+  named_sync(kQReady, kMathThreads);
+  for (int i = 0; i < kMathThreads / 32; ++i) amax = fmaxf(amax, ex.alpha[i]);
+  const int e = amax >= 32768.0f ? ilogbf(amax) - 14 : 0;
+  const float factor = ldexpf(1.0f, -e);
+  for (int i = threadIdx.x; i < kChunks; i += kMathThreads) {
+    const uint32_t addr = q_tile + i * 16;
+    if (i < kLatentChunks)
+      st_shared_v4(addr, scale8<true>(ld_shared_v4(addr), factor));
+    else if (e > 0)
+      st_shared_v4(addr, scale8<false>(ld_shared_v4(addr), factor));
+  }
+  fence_proxy_async();
+  named_sync(kQReady, kMathThreads);
+  return ldexpf(1.0f, e);
+}
+
 // Half `half` of row `row`'s e4m3 values of scale group sg, staged in piece 2 sg + 1 (128 bytes,
-// swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into bf16:
+// swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into f16:
 // half 0 (staged chunks 0-3) into piece 2 sg, half 1 (chunks 4-7) into piece 2 sg + 1, over the
 // staged row, so both halves (threads of one warp) read theirs before either writes. The eight
 // threads of a quarter warp (one 16-byte access each) have eight rows of one half: eight banks.
@@ -535,7 +597,7 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
 #pragma unroll
   for (int c = 0; c < 4; ++c) {
     uint4 lo, hi;
-    dequantize16(raw[c], scale, lo, hi);
+    dequantize16_f16(raw[c], scale, lo, hi);
     st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
     st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
   }
@@ -583,7 +645,7 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
 }
 #endif  // DSINFER_MLA_SM90A
 
-// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to bf16 tiles by warpgroup 2.
+// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2.
 template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
@@ -597,6 +659,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   split_range(split, b.positions[w.t] + 1, blockIdx.z, w.k_begin, w.k_end);
   w.part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + w.t) * p.heads;
   w.n_heads = min(kRows, p.heads - w.h0);
+  w.scale_log2 = p.scale_log2;
   if (w.k_begin >= w.k_end) {  // a split past its context's end
     wait_for_previous_kernels();
     return write_empty_split(split, w.part_row + w.h0, w.n_heads);
@@ -658,15 +721,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       return copy_warpgroup(w, p, &cache_map);
   }
   setmaxnreg_inc<kMathRegs<kFp8>>();
+  if constexpr (kFp8) w.scale_log2 *= q_to_f16(w.q_tile, ex);
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
   RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
   if (wg == 0)
-    s_and_pv_warpgroup(w, p, ex, o, st);
+    s_and_pv_warpgroup<kFp8>(w, ex, o, st);
   else
-    pv_warpgroup(w, ex, o);
+    pv_warpgroup<kFp8>(w, ex, o);
 
   // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
   // sums to warpgroup 1.

@@ -47,6 +47,10 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
 }
+__device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
 
 // Asynchronous 16-byte copy global -> shared; bytes past src_bytes (0 or 16 here) are zero-filled.
 __device__ __forceinline__ void cp_async_16(bf16* dst, const bf16* src, int src_bytes) {
