@@ -109,15 +109,15 @@ void tile_values(const LatentFp8Layout& l, const uint8_t* row, bool f16_tiles, f
 }
 
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
-               int repeats = 1, int (*key_doublings)(int) = nullptr, bool fp8 = false) {
+               int repeats = 1, int (*key_doublings)(int) = nullptr, bool fp8 = false, float q_range = 1.0f) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
                                     << block << (fp8 ? ", fp8 rows" : ""));
   GpuTest g;
   const int blocks = blocks_needed(specs, block), slots = blocks * block, width = lora + rope;
   ForwardBatch b = paged_batch(specs, blocks, seed, block);
   const int t = b.num_tokens();
-  std::vector<float> q_lat = random_values(t * heads * lora, 1.0f, seed + 1);
-  std::vector<float> q_rope = random_values(t * heads * rope, 1.0f, seed + 2);
+  std::vector<float> q_lat = random_values(t * heads * lora, q_range, seed + 1);
+  std::vector<float> q_rope = random_values(t * heads * rope, q_range, seed + 2);
   std::vector<float> cache = random_values(slots * width, 1.0f, seed + 3);
   if (key_doublings)
     for (const SeqSlice& s : b.seqs)
@@ -300,7 +300,8 @@ TEST(GpuAttention, MlaOverFp8Rows) {
 // The wgmma decode kernel over FP8 rows (its copy warpgroup stages each tile's e4m3 values and
 // converts them in place, to f16): MlaDecodeDeepSeekShapes' contexts, pages (TMA boxes of 16 to
 // 64 rows) and head counts, one sequence over many splits, 70 sequences run unsplit whose keys
-// grow past the rescale slack (MlaDecodeRescalesWhereTheMaxGrows), and tiny keys.
+// grow past the rescale slack (MlaDecodeRescalesWhereTheMaxGrows), tiny keys, and queries beyond
+// f16's range.
 TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {127, 1}, {999, 1}, {4095, 1}};
@@ -313,8 +314,10 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({575 + (i * 37) % 200, 1});
   check_mla(many, 128, 512, 64, 145, 64, 1, [](int p) { return std::min(p / 64, 8); }, true);
-  // Keys under 2^-12: their scales are below f16's normal range (the float path).
+  // Keys under 2^-12: their scales are below f16's normal range (the second multiply).
   check_mla(specs, 16, 512, 64, 146, 64, 1, [](int) { return -12; }, true);
+  // Queries up to 2^17, past f16's range (Q scaled by 2^-3 into it), over keys under 2^-17.
+  check_mla(specs, 128, 512, 64, 147, 64, 1, [](int) { return -17; }, true, 131072.0f);
 }
 
 TEST(GpuAttention, MlaDecodeLongContexts) {
