@@ -14,19 +14,28 @@ __device__ __forceinline__ float latent_scale(const uint8_t* row, const LatentFp
   return reinterpret_cast<const float*>(row + l.scale_offset)[group];
 }
 
-// 16 e4m3 values (one 16-byte load) times `scale` -> 16 bf16 in two 16-byte halves.
-__device__ __forceinline__ void dequantize16(uint4 raw, float scale, uint4& lo, uint4& hi) {
+// 16 e4m3 values (one 16-byte load) as two 16-byte halves of 16-bit values: value pair i
+// (exactly, as f16) through `convert`, which returns its 4 output bytes.
+template <typename Convert>
+__device__ __forceinline__ void convert16(uint4 raw, uint4& lo, uint4& hi, Convert convert) {
   const uint32_t in[4] = {raw.x, raw.y, raw.z, raw.w};
   uint32_t out[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
-    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
-    const __nv_bfloat162 b = __floats2bfloat162_rn(f.x * scale, f.y * scale);
-    out[i] = *reinterpret_cast<const uint32_t*>(&b);
+    out[i] = convert(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
   }
   lo = make_uint4(out[0], out[1], out[2], out[3]);
   hi = make_uint4(out[4], out[5], out[6], out[7]);
+}
+
+// 16 e4m3 values times `scale` -> 16 bf16.
+__device__ __forceinline__ void dequantize16(uint4 raw, float scale, uint4& lo, uint4& hi) {
+  convert16(raw, lo, hi, [&](__half2 v) {
+    const float2 f = __half22float2(v);
+    const __nv_bfloat162 b = __floats2bfloat162_rn(f.x * scale, f.y * scale);
+    return *reinterpret_cast<const uint32_t*>(&b);
+  });
 }
 
 // 16 e4m3 values times `scale` -> 16 f16 (tiles of f16 products): each pair unpacked exactly,
@@ -36,18 +45,12 @@ __device__ __forceinline__ void dequantize16(uint4 raw, float scale, uint4& lo, 
 // normal range. No branch (one, a chunk or a pair, took 1.25-1.3x as long at 16 heads). The
 // writers keep every value within f16's range (kLatentFp8MaxValue).
 __device__ __forceinline__ void dequantize16_f16(uint4 raw, float scale, uint4& lo, uint4& hi) {
-  const uint32_t in[4] = {raw.x, raw.y, raw.z, raw.w};
   const float tiny = scale < 0x1p-14f ? 0x1p-10f : 1.0f;
   const __half2 s2 = __float2half2_rn(scale / tiny), t2 = __float2half2_rn(tiny);
-  uint32_t out[8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
-    const __half2 r = __hmul2(__hmul2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)), s2), t2);
-    out[i] = *reinterpret_cast<const uint32_t*>(&r);
-  }
-  lo = make_uint4(out[0], out[1], out[2], out[3]);
-  hi = make_uint4(out[4], out[5], out[6], out[7]);
+  convert16(raw, lo, hi, [&](__half2 v) {
+    const __half2 r = __hmul2(__hmul2(v, s2), t2);
+    return *reinterpret_cast<const uint32_t*>(&r);
+  });
 }
 
 // One value of a row, for shapes the 16-value path does not take.

@@ -333,11 +333,12 @@ __device__ __forceinline__ void cp_async_wait_group() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// This warp is done reading a refill group of a buffer (its wgmmas that read it have completed):
-// one of the four arrivals the group's copy warp waits for.
-__device__ __forceinline__ void release(uint32_t empty) {
+// This warp's arrival on barrier `bar` once all its threads are there: a math warp is done
+// reading a refill group of a buffer (its wgmmas that read it have completed), one of the four
+// arrivals the group's copy warp waits for; or a converting warp has written its part of a piece.
+__device__ __forceinline__ void release(uint32_t bar) {
   __syncwarp();
-  if (threadIdx.x % 32 == 0) mbarrier_arrive(empty);
+  if (threadIdx.x % 32 == 0) mbarrier_arrive(bar);
 }
 
 // What the warpgroups of a block need to know.
@@ -519,19 +520,6 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
   }
 }
 
-__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "r"(addr)
-               : "memory");
-  return v;
-}
-__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
-  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
-               : "memory");
-}
-
 // The largest |value| of 8 bf16 values.
 __device__ __forceinline__ float abs_max8(uint4 v) {
   const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -563,8 +551,7 @@ __device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
   float amax = 0.0f;
   for (int i = threadIdx.x; i < kLatentChunks; i += kMathThreads)
     amax = fmaxf(amax, abs_max8(ld_shared_v4(q_tile + i * 16)));
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  amax = warp_max(amax);
   if (threadIdx.x % 32 == 0) ex.alpha[threadIdx.x / 32] = amax;
   named_sync(kQReady, kMathThreads);
   for (int i = 0; i < kMathThreads / 32; ++i) amax = fmaxf(amax, ex.alpha[i]);
@@ -630,11 +617,8 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
     const bool live = k0 + row < w.k_end;
     const uint32_t tile = w.tile(it), bars = w.bars_of(it);
     mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
-    float scale[4];
-    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=f"(scale[0]), "=f"(scale[1]), "=f"(scale[2]), "=f"(scale[3])
-                 : "r"(tile + kScalePiece * kBlockBytes + row * 16)
-                 : "memory");
+    const uint4 s4 = ld_shared_v4(tile + kScalePiece * kBlockBytes + row * 16);
+    const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int sg = (i + 2) % 4;
