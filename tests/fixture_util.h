@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,13 @@
 #include <vector>
 
 namespace dsinfer::testing {
+
+// A test name from a fixture's name (gtest takes letters, digits and '_'): ds3-tiny -> ds3_tiny.
+inline std::string fixture_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
 
 inline std::string fixture_dir(const std::string& name) {
   const char* env = std::getenv("DSINFER_FIXTURES");

@@ -66,8 +66,4 @@ TEST_P(GpuQuantization, EqualsItsDequantizedTwin) {
 
 INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuQuantization,
                          ::testing::Values("qwen2-tiny", "llama-tiny", "ds2-lite-tiny", "ds3-tiny"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);

@@ -23,12 +23,6 @@ namespace {
 
 std::unique_ptr<Backend> gpu_backend() { return make_backend(Device{DeviceKind::CUDA, 0}); }
 
-std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n = info.param;
-  std::replace(n.begin(), n.end(), '-', '_');
-  return n;
-}
-
 // Rows [row0, row0 + rows) of a and b agree within tol of b's largest magnitude.
 void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::vector<float>& b, size_t b_row0,
                        size_t rows, int vocab, float tol, const std::string& what) {
@@ -102,7 +96,7 @@ TEST_P(GpuFixtureLogits, ExpandedMlaPrefillAsCloseAsBf16Allows) {
   expect_bf16_close_to_reference(GetParam(), {MlaPrefill::Expanded});
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuFixtureLogits, ::testing::ValuesIn(all_fixtures()), fixture_test_name);
 
 // --kv-dtype fp8 on the GPU against the CPU reference with the same FP8 cache: both write and
 // read the same row format (the ops alone match the CPU: GpuAttention.MlaOverFp8Rows,
@@ -153,7 +147,7 @@ TEST_P(GpuKvFp8, CloseToTheCpuOverTheSameFormat) {
               name.c_str(), same_top1, positions, median);
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuKvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuKvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"), fixture_test_name);
 
 class GpuModel : public ::testing::TestWithParam<std::string> {};
 
@@ -210,7 +204,7 @@ TEST_P(GpuModel, DecodeStepsMatchOnePrefill) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuModel, ::testing::ValuesIn(all_fixtures()), fixture_test_name);
 
 namespace {
 
@@ -413,4 +407,4 @@ TEST_P(GpuTensorParallel, RecordedGreedyTokensEqualEager) {
   EXPECT_FALSE(eager.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuTensorParallel, ::testing::ValuesIn(all_fixtures()), test_name);
+INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuTensorParallel, ::testing::ValuesIn(all_fixtures()), fixture_test_name);

@@ -36,8 +36,4 @@ TEST_P(FixtureLogits, MatchTransformersWithin1e4OfLargestLogit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, FixtureLogits, ::testing::ValuesIn(all_fixtures()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);

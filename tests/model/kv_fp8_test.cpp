@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../fixture_util.h"
+#include "../float_compare.h"
 #include "../paged_runner.h"
 #include "backend/backend.h"
 #include "core/error.h"
@@ -24,16 +25,14 @@ ModelOptions fp8_cache(dsinfer::MlaPrefill form = dsinfer::MlaPrefill::Auto) {
   return o;
 }
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0.0f;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  float m = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
+// The fixture's model over FP8 rows twice: its prefill expanded, and absorbed.
+struct PrefillForms {
+  std::unique_ptr<Model> expanded, absorbed;
+};
+PrefillForms load_prefill_forms(const std::string& name, Backend& backend) {
+  const ModelDir dir = ModelDir::open(fixture_dir(name));
+  return {load_model(dir, backend, fp8_cache(dsinfer::MlaPrefill::Expanded)),
+          load_model(dir, backend, fp8_cache(dsinfer::MlaPrefill::Absorbed))};
 }
 
 class KvFp8 : public ::testing::TestWithParam<std::string> {};
@@ -84,12 +83,10 @@ TEST_P(KvFp8, PromptAndDecodeStepsAgree) {
 TEST_P(KvFp8, ExpandedEqualsAbsorbedOverTheSameRows) {
   const std::string name = GetParam();
   auto backend = make_cpu_backend();
-  const ModelDir dir = ModelDir::open(fixture_dir(name));
-  auto expanded = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Expanded));
-  auto absorbed = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Absorbed));
+  const PrefillForms m = load_prefill_forms(name, *backend);
   for (const std::vector<int>& ids : fixture_sequences(name)) {
-    const std::vector<float> a = score_tokens(*absorbed, *backend, ids);
-    const std::vector<float> e = score_tokens(*expanded, *backend, ids);
+    const std::vector<float> a = score_tokens(*m.absorbed, *backend, ids);
+    const std::vector<float> e = score_tokens(*m.expanded, *backend, ids);
     ASSERT_EQ(a.size(), e.size());
     EXPECT_LE(max_abs_diff(a, e), 1e-4f * max_abs(a)) << name << ", " << ids.size() << " tokens";
   }
@@ -100,9 +97,7 @@ TEST_P(KvFp8, ExpandedEqualsAbsorbedOverTheSameRows) {
 TEST_P(KvFp8, ExpandedEqualsAbsorbedWithSequencesSharingAStep) {
   const std::string name = GetParam();
   auto backend = make_cpu_backend();
-  const ModelDir dir = ModelDir::open(fixture_dir(name));
-  auto expanded = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Expanded));
-  auto absorbed = load_model(dir, *backend, fp8_cache(dsinfer::MlaPrefill::Absorbed));
+  const PrefillForms m = load_prefill_forms(name, *backend);
   const std::vector<std::vector<int>> seqs = fixture_sequences(name);
   ASSERT_GE(seqs.size(), 2u);
   auto run = [&](Model& m) {
@@ -117,17 +112,13 @@ TEST_P(KvFp8, ExpandedEqualsAbsorbedWithSequencesSharingAStep) {
     out.insert(out.end(), decode.begin(), decode.end());
     return out;
   };
-  const std::vector<float> a = run(*absorbed), e = run(*expanded);
+  const std::vector<float> a = run(*m.absorbed), e = run(*m.expanded);
   ASSERT_EQ(a.size(), e.size());
   EXPECT_LE(max_abs_diff(a, e), 1e-4f * max_abs(a)) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, KvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);
 
 TEST(KvFp8Errors, GqaModelsSayWhy) {
   auto backend = make_cpu_backend();

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "../fixture_util.h"
+#include "../float_compare.h"
 #include "backend/backend.h"
 #include "model/mla_attention.h"
 #include "model/model.h"
@@ -64,12 +65,6 @@ std::vector<float> run_two_steps(Model& model, Backend& backend, const std::vect
   return out;
 }
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0.0f;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 class MlaPrefill : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MlaPrefill, ExpandedMatchesTransformersOnEveryPrompt) {
@@ -81,9 +76,7 @@ TEST_P(MlaPrefill, ExpandedMatchesTransformersOnEveryPrompt) {
     std::vector<float> got = score_tokens(*model, *backend, seq["input_ids"].get<std::vector<int>>());
     std::vector<float> want = fixture_logits(name, seq, model->config().vocab_size);
     got.erase(got.begin(), got.end() - static_cast<std::ptrdiff_t>(want.size()));
-    float err = 0.0f;
-    for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::fabs(got[i] - want[i]));
-    EXPECT_LE(err, 1e-4f * max_abs(want)) << name << ": " << seq["input_ids"].size() << " tokens";
+    EXPECT_LE(max_abs_diff(want, got), 1e-4f * max_abs(want)) << name << ": " << seq["input_ids"].size() << " tokens";
   }
 }
 
@@ -109,17 +102,11 @@ TEST_P(MlaPrefill, ExpandedEqualsAbsorbedOverACachedPrefix) {
   const std::vector<float> a = run_two_steps(*absorbed, *backend, seqs, cut);
   const std::vector<float> e = run_two_steps(*expanded, *backend, seqs, cut);
   ASSERT_EQ(a.size(), e.size());
-  float err = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::fabs(a[i] - e[i]));
-  EXPECT_LE(err, 1e-4f * max_abs(a)) << name;
+  EXPECT_LE(max_abs_diff(a, e), 1e-4f * max_abs(a)) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(DeepSeekFixtures, MlaPrefill, ::testing::Values("ds3-tiny", "ds2-lite-tiny"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);
 
 // Auto takes the expanded form for a long fresh prompt and for chunks over a cached prefix whose
 // keys fit the scratch, not for a short prompt, a decode or verification step, a chunk over a

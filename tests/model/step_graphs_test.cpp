@@ -300,8 +300,4 @@ TEST_P(PaddedSteps, GiveTheUnpaddedLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, PaddedSteps, ::testing::ValuesIn(all_fixtures()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);

@@ -75,11 +75,7 @@ TEST_P(TensorParallel, TwoRanksGiveTheWholeModelsLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, TensorParallel, ::testing::ValuesIn(all_fixtures()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);
 
 TEST(TensorParallelErrors, HeadsThatDoNotSplitAreRefusedByName) {
   auto message = [](const std::string& name, int size) {

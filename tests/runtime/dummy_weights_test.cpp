@@ -47,11 +47,7 @@ TEST_P(DummyWeights, CoverEveryTensorTheModelLoads) {
   expect_runs(m);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, DummyWeights, ::testing::ValuesIn(all_fixtures()), [](const auto& info) {
-  std::string n = info.param;
-  std::replace(n.begin(), n.end(), '-', '_');
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(AllFixtures, DummyWeights, ::testing::ValuesIn(all_fixtures()), fixture_test_name);
 
 TEST(DummyWeightsFp8, FollowTheQuantizationConfigAndTruncateLayers) {
   const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_fp8", 128);

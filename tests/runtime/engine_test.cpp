@@ -57,11 +57,7 @@ TEST_P(FixtureGreedy, MatchesTransformersTokenForToken) {
   EXPECT_EQ(run_alone(m, r), g["output_ids"].get<std::vector<int>>());
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, FixtureGreedy, ::testing::ValuesIn(all_fixtures()), [](const auto& info) {
-  std::string n = info.param;
-  std::replace(n.begin(), n.end(), '-', '_');
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(AllFixtures, FixtureGreedy, ::testing::ValuesIn(all_fixtures()), fixture_test_name);
 
 TEST(Engine, BatchedGreedyEqualsSoloAndChunkedPrefillToo) {
   Loaded m("ds2-lite-tiny");

@@ -59,8 +59,4 @@ TEST_P(TensorParallelEngine, BatchedGreedyOnTwoRanksEqualsOneRank) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GqaAndMla, TensorParallelEngine, ::testing::Values("qwen2-tiny", "ds3-tiny"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_test_name);
