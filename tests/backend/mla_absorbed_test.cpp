@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "../float_compare.h"
 #include "../mla_reference.h"
 #include "../paged_batch.h"
 #include "backend/backend.h"
@@ -41,12 +42,8 @@ void expect_absorbed_equals(Backend& cpu, const ForwardBatch& b, const MlaShape&
                     view(out_lat, {t, s.heads, s.lora}));
   cpu.head_matmul(view(out_lat, {t, s.heads, s.lora}), view(w_uv, {s.heads, s.v, s.lora}), false,
                   view(got, {t, s.heads, s.v}));
-  float max_ref = 0, max_err = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    max_ref = std::max(max_ref, std::fabs(want[i]));
-    max_err = std::max(max_err, std::fabs(got[i] - want[i]));
-  }
-  EXPECT_LE(max_err, 1e-4f * max_ref) << "max |ref| " << max_ref;
+  const float max_ref = max_abs(want);
+  EXPECT_LE(max_abs_diff(want, got), 1e-4f * max_ref) << "max |ref| " << max_ref;
   EXPECT_GT(max_ref, 0.1f);
 }
 

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "../fixture_util.h"
+#include "../float_compare.h"
 #include "../paged_runner.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
@@ -124,8 +125,7 @@ TEST_P(GpuKvFp8, CloseToTheCpuOverTheSameFormat) {
     const std::vector<float> want = score_tokens(*want_model, *cpu, ids);
     const std::vector<float> got = score_tokens(*got_model, *gpu, ids);
     ASSERT_EQ(got.size(), want.size());
-    float max_ref = 0.0f;
-    for (float v : want) max_ref = std::max(max_ref, std::fabs(v));
+    const float max_ref = max_abs(want);
     for (size_t r = 0; r < want.size() / vocab; ++r) {
       const float* w = want.data() + r * vocab;
       const float* g = got.data() + r * vocab;
