@@ -32,6 +32,35 @@ void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::ve
   expect_close(x, y, tol, what);
 }
 
+// How close a model's logits come to a reference's at each position: the same top-1, and the
+// largest |difference| on the reference's top ids over the reference's largest |logit| (its
+// median over the positions).
+struct TopAgreement {
+  size_t positions = 0, same_top1 = 0;
+  std::vector<float> top_err;
+
+  // One position: `row` (vocab logits) against the reference's top ids (best first) and logits.
+  void add(const float* row, int vocab, const std::vector<int>& top_ids, const std::vector<float>& top_logits,
+           float max_ref) {
+    same_top1 += std::max_element(row, row + vocab) - row == top_ids[0];
+    ++positions;
+    float err = 0.0f;
+    for (size_t j = 0; j < top_ids.size(); ++j) err = std::max(err, std::fabs(row[top_ids[j]] - top_logits[j]));
+    top_err.push_back(err / max_ref);
+  }
+
+  // Median top error within max_median, the same top-1 at min_top1 of the positions or more.
+  void expect(const std::string& what, float max_median, double min_top1) {
+    std::nth_element(top_err.begin(), top_err.begin() + top_err.size() / 2, top_err.end());
+    const float median = top_err[top_err.size() / 2];
+    EXPECT_LE(median, max_median) << what << ": median top-32 error " << median;
+    EXPECT_GE(same_top1, min_top1 * positions) << what << ": same top-1 at " << same_top1 << " of " << positions
+                                               << " positions";
+    std::printf("%s: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n",
+                what.c_str(), same_top1, positions, median);
+  }
+};
+
 }  // namespace
 
 // The fixtures' random weights make attention and routing nearly argmax, so bf16 activations
@@ -41,8 +70,7 @@ void expect_rows_close(const std::vector<float>& a, size_t a_row0, const std::ve
 // kernel (rope, masking, routing) lands far beyond them, bf16 rounding does not.
 static void expect_bf16_close_to_reference(const std::string& name, Model& model, Backend& backend) {
   const int vocab = model.config().vocab_size;
-  size_t positions = 0, same_top1 = 0;
-  std::vector<float> top32_err;  // per position: max |diff| on the reference's top 32 / max |ref|
+  TopAgreement agreement;  // on the reference's top 32
   const nlohmann::json ref = fixture_ref(name);
   ASSERT_FALSE(ref["sequences"].empty());
   for (const auto& seq : ref["sequences"]) {
@@ -58,21 +86,10 @@ static void expect_bf16_close_to_reference(const std::string& name, Model& model
     float max_ref = 0.0f;
     for (const auto& row : top_logits)
       for (float v : row) max_ref = std::max(max_ref, std::fabs(v));
-    for (size_t r = 0; r < ids.size(); ++r) {
-      const float* row = got.data() + r * vocab;
-      same_top1 += std::max_element(row, row + vocab) - row == top_ids[r][0];
-      ++positions;
-      float err = 0.0f;
-      for (size_t j = 0; j < top_ids[r].size(); ++j) err = std::max(err, std::fabs(row[top_ids[r][j]] - top_logits[r][j]));
-      top32_err.push_back(err / max_ref);
-    }
+    for (size_t r = 0; r < ids.size(); ++r)
+      agreement.add(got.data() + r * vocab, vocab, top_ids[r], top_logits[r], max_ref);
   }
-  std::nth_element(top32_err.begin(), top32_err.begin() + top32_err.size() / 2, top32_err.end());
-  const float median = top32_err[top32_err.size() / 2];
-  EXPECT_LE(median, 0.04f) << name << ": median top-32 error " << median;
-  EXPECT_GE(same_top1, 0.8 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions << " positions";
-  std::printf("%s: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n", name.c_str(),
-              same_top1, positions, median);
+  agreement.expect(name, 0.04f, 0.8);
 }
 
 static void expect_bf16_close_to_reference(const std::string& name, const ModelOptions& options) {
@@ -119,8 +136,7 @@ TEST_P(GpuKvFp8, CloseToTheCpuOverTheSameFormat) {
   auto want_model = load_model(dir, *cpu, o);
   auto got_model = load_model(dir, *gpu, o);
   const int vocab = want_model->config().vocab_size;
-  size_t positions = 0, same_top1 = 0;
-  std::vector<float> top32_err;
+  TopAgreement agreement;  // on the CPU's top 32
   for (const std::vector<int>& ids : fixture_sequences(name)) {
     const std::vector<float> want = score_tokens(*want_model, *cpu, ids);
     const std::vector<float> got = score_tokens(*got_model, *gpu, ids);
@@ -128,23 +144,16 @@ TEST_P(GpuKvFp8, CloseToTheCpuOverTheSameFormat) {
     const float max_ref = max_abs(want);
     for (size_t r = 0; r < want.size() / vocab; ++r) {
       const float* w = want.data() + r * vocab;
-      const float* g = got.data() + r * vocab;
       std::vector<int> order(vocab);
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + 32, order.end(), [&](int a, int b) { return w[a] > w[b]; });
-      same_top1 += std::max_element(g, g + vocab) - g == order[0];
-      ++positions;
-      float err = 0.0f;
-      for (int j = 0; j < 32; ++j) err = std::max(err, std::fabs(g[order[j]] - w[order[j]]));
-      top32_err.push_back(err / max_ref);
+      order.resize(32);
+      std::vector<float> top_logits;
+      for (int id : order) top_logits.push_back(w[id]);
+      agreement.add(got.data() + r * vocab, vocab, order, top_logits, max_ref);
     }
   }
-  std::nth_element(top32_err.begin(), top32_err.begin() + top32_err.size() / 2, top32_err.end());
-  const float median = top32_err[top32_err.size() / 2];
-  EXPECT_LE(median, 0.08f) << name << ": median top-32 error " << median;
-  EXPECT_GE(same_top1, 0.65 * positions) << name << ": same top-1 at " << same_top1 << " of " << positions;
-  std::printf("%s, fp8 cache: same top-1 at %zu of %zu positions, median top-32 error %.4f of the largest logit\n",
-              name.c_str(), same_top1, positions, median);
+  agreement.expect(name + ", fp8 cache", 0.08f, 0.65);
 }
 
 INSTANTIATE_TEST_SUITE_P(GpuFixtures, GpuKvFp8, ::testing::Values("ds3-tiny", "ds2-lite-tiny"), fixture_test_name);
