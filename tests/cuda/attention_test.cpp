@@ -87,9 +87,6 @@ void check_gqa_rope(const std::vector<SeqSpec>& specs, int heads, int kv_heads, 
   }
 }
 
-// key_doublings(p): the cache row of each sequence's position p is scaled by 2^key_doublings(p)
-// (exact in bf16, so both backends still see the same inputs).
-// fp8: the GPU reads the rows as FP8 latent rows (--kv-dtype fp8), the CPU the values they hold.
 // An FP8 row's values as an attention kernel's tiles hold them: f16 in the wgmma decode kernel
 // (DeepSeek's shape, one token a sequence; an sm_90 device, as the GPU tests run on), each the
 // exact e4m3 value times its scale rounded to f16, the product rounded to f16 (a scale below
@@ -108,6 +105,10 @@ void tile_values(const LatentFp8Layout& l, const uint8_t* row, bool f16_tiles, f
   for (int c = 0; !f16_tiles && c < l.lora; ++c) x[c] = bf16_to_f32(f32_to_bf16(x[c]));
 }
 
+// key_doublings(p): the cache row of each sequence's position p is scaled by 2^key_doublings(p)
+// (exact in bf16, so both backends still see the same inputs).
+// fp8: the GPU reads the rows as FP8 latent rows (--kv-dtype fp8), the CPU the values they hold.
+// q_range: the queries' values lie in [-q_range, q_range].
 void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope, uint32_t seed, int block = kBlock,
                int repeats = 1, int (*key_doublings)(int) = nullptr, bool fp8 = false, float q_range = 1.0f) {
   SCOPED_TRACE(::testing::Message() << heads << " heads, latent " << lora << " + rope " << rope << ", block "
@@ -143,11 +144,8 @@ void check_mla(const std::vector<SeqSpec>& specs, int heads, int lora, int rope,
                        host_view(cache, {slots, width}), lora, scale, host_view(want, {t, heads, lora}));
   g.gpu->begin_forward(b);
   const Tensor gq_lat = g.gpu_bf16(q_lat, {t, heads, lora}), gq_rope = g.gpu_bf16(q_rope, {t, heads, rope});
-  Tensor gcache = g.gpu_bf16(cache, {slots, width});
-  if (fp8) {
-    gcache = g.gpu_tensor(DType::U8, {slots, l.row_bytes});
-    g.gpu->copy_to_device(rows.data(), gcache);
-  }
+  const Tensor gcache = fp8 ? g.gpu_tensor(DType::U8, {slots, l.row_bytes}) : g.gpu_bf16(cache, {slots, width});
+  if (fp8) g.gpu->copy_to_device(rows.data(), gcache);
   // With W_UV after it (at decode sizes its product merges the splits itself, mla_output.cu).
   const int v = std::min(lora, 128);
   std::vector<float> w_uv = random_values(heads * v * lora, 1.0f, seed + 4);
@@ -280,10 +278,10 @@ TEST(GpuAttention, MlaPrefill) {
   check_mla(specs, 40, 32, 8, 24);
 }
 
-// --kv-dtype fp8: FP8 rows become bf16 tiles in prompts (the mma.sync kernel) and decode (the
-// wgmma kernel at V3's shape, long contexts split over the sequence), at V3's shape with 128 and
-// 16 heads, pages of 16 and 64 slots, and the tiny fixtures' shapes (the mma.sync kernel: one
-// partial scale group, rows padded to 16 bytes).
+// --kv-dtype fp8: FP8 rows become bf16 tiles in prompts (the mma.sync kernel) and f16 ones in
+// decode (the wgmma kernel at V3's shape, long contexts split over the sequence), at V3's shape
+// with 128 and 16 heads, pages of 16 and 64 slots, and the tiny fixtures' shapes (the mma.sync
+// kernel: one partial scale group, rows padded to 16 bytes).
 TEST(GpuAttention, MlaOverFp8Rows) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> prompts = {{0, 70}, {30, 5}, {0, 1}};
