@@ -308,10 +308,14 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
     check_mla(specs, 16, 512, 64, 142, block, 1, nullptr, true);
   }
   check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 143, kBlock, 1, nullptr, true);
-  for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, 128, 512, 64, 144 + ctx, 64, 2, nullptr, true);
+  // Up to 16 heads the e4m3 values are staged beside a narrow Q (its dead rows zeros under 16).
+  check_mla(specs, 5, 512, 64, 148, 48, 1, nullptr, true);
+  for (int heads : {128, 16})
+    for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, heads, 512, 64, 144 + ctx + heads, 64, 2, nullptr, true);
   std::vector<SeqSpec> many;
   for (int i = 0; i < 70; ++i) many.push_back({575 + (i * 37) % 200, 1});
-  check_mla(many, 128, 512, 64, 145, 64, 1, [](int p) { return std::min(p / 64, 8); }, true);
+  for (int heads : {128, 16})
+    check_mla(many, heads, 512, 64, 145 + heads, 64, 1, [](int p) { return std::min(p / 64, 8); }, true);
   // Keys under 2^-12: their scales are below f16's normal range (the second multiply).
   check_mla(specs, 16, 512, 64, 146, 64, 1, [](int) { return -12; }, true);
   // Queries up to 2^17, past f16's range (Q scaled by 2^-3 into it), over keys under 2^-17.

@@ -61,6 +61,7 @@ namespace {
 
 constexpr int kLora = 512, kRope = 64, kDim = kLora + kRope;
 constexpr int kRows = 64;                       // heads per block, and keys per tile
+constexpr int kNarrowHeads = 16;                // FP8 rows at up to this many heads: narrow Q (below)
 constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
 constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
 constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
@@ -82,7 +83,14 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
 // V rows are zeros), the row sums are out (warpgroups 0 and 1), an FP8 tile's scales are read
 // (warpgroup 2), and Q's largest value is known, then Q is f16 (FP8 rows; warpgroups 0 and 1).
-enum NamedBarrier : int { kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6, kQReady = 7 };
+// Narrow Q (S^T): warpgroup 0's warps have posted their heads' maxima of a tile (kMaxes), and
+// have written P^T (kPWritten); P^T's two buffers are handed over and back on kPReady / kPTaken
+// for even tiles and kPReady1 / kPTaken1 for odd ones (one pair would let warpgroup 0 arrive
+// twice before warpgroup 1's wait, completing the barrier without it).
+enum NamedBarrier : int {
+  kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6, kQReady = 7, kMaxes = 8,
+  kPWritten = 9, kPReady1 = 10, kPTaken1 = 11
+};
 
 // A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
 // the rope piece (S is done with it), 4-7 (warpgroup 1's P . V) and 0-3 (warpgroup 0's).
@@ -96,13 +104,20 @@ struct RowState {
 
 // Shared scratch after the three tiles.
 struct Exchange {
-  uint4 p[4][4][32];          // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts)
+  // [warp][k16 step][lane]: one A fragment per thread (lane-contiguous: no bank conflicts); with
+  // narrow Q two P^T tiles (16 heads x 64 keys, 2 KiB each, 1024-aligned: swizzled B operands).
+  uint4 p[4][4][32];
+  float maxes[2][4][kNarrowHeads];  // narrow Q: per tile parity, warp and head, the warp's maximum
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
   uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
-  uint64_t staged[2][2];       // FP8 cache: per buffer, the e4m3 values of the high and low groups have landed
+  // FP8 cache: the e4m3 values have landed, per buffer and high / low group (in place), or per
+  // staging slot (narrow Q); and a staging slot's four converting warps are done with it.
+  uint64_t staged[4];
+  uint64_t slot_free[3];  // follows `staged` (BlockWork::slot_freed)
 };
+static_assert(offsetof(Exchange, slot_free) == offsetof(Exchange, staged) + sizeof(Exchange::staged));
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
 constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
@@ -113,19 +128,29 @@ constexpr int kMathThreads = 256;  // warpgroups 0 and 1
 // Where an FP8 tile's scales are staged: the first KiB of piece 6, which scale group 3's
 // conversion writes, the last of the high group's.
 constexpr int kScalePiece = 6;
+// FP8 rows at up to 16 heads (narrow Q): Q's 16 rows take 18 KiB of its 72, S's descriptors
+// still reading 64 rows (rows 16-63, the next pieces' bytes, give S rows whose P . V rows are
+// never written out: rows do not mix). The 54 KiB left stage the e4m3 values by halves of a
+// tile (the high or low scale groups, 16 KiB, and the rows' scales, 1 KiB) in a ring of three
+// slots, so that a tile's values are fetched while its f16 buffer is still in use and only the
+// conversion waits for the buffer.
+constexpr int kSlotBytes = 2 * kBlockBytes + kRows * 16;
+constexpr int kSlots = 3;
+static_assert(kPieces * kNarrowHeads * 128 + kSlots * kSlotBytes <= kTileBytes, "mla decode: staging slots");
 // Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
 // 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
 // the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
-// also convert (at 56 they spill): 64, and the math warpgroups 216. A block's warps share the
+// also convert (at 56 they spill): 64, and the math warpgroups 216; with narrow Q they also
+// refill the staging slots (at 64 they spill): 72, all that is left. A block's warps share the
 // registers it launched with (an increase beyond them waits forever).
 template <bool kFp8>
 constexpr int kMathRegs = kFp8 ? 216 : 232;
-template <bool kFp8>
-constexpr int kCopyRegs = kFp8 ? 64 : 40;
+template <bool kFp8, bool kNarrow>
+constexpr int kCopyRegs = kFp8 ? (kNarrow ? 72 : 64) : 40;
 constexpr int kLaunchRegs = 168;  // 65536 / 384, in steps of 8
-static_assert(2 * 128 * kMathRegs<true> + 128 * kCopyRegs<true> <= kThreads * kLaunchRegs &&
-                  2 * 128 * kMathRegs<false> + 128 * kCopyRegs<false> <= kThreads * kLaunchRegs,
-              "mla decode: registers");
+template <bool kFp8, bool kNarrow>
+constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8> + 128 * kCopyRegs<kFp8, kNarrow> <= kThreads * kLaunchRegs;
+static_assert(kRegsFit<true, true> && kRegsFit<true, false> && kRegsFit<false, false>, "mla decode: registers");
 
 // The pieces of a refill group: [group_first, group_last).
 __device__ constexpr int group_first(int g) { return g == kRopeGroup ? 8 : g == kHighGroup ? 4 : 0; }
@@ -172,18 +197,21 @@ __device__ __forceinline__ void load_pieces(uint32_t tile, uint32_t bars, const 
   }
 }
 
-// Q rows of heads [h0, h0 + 64) of token t: [q_lat | q_rope]; heads past the last are zeros.
+// Q rows of heads [h0, h0 + kQRows) of token t: [q_lat | q_rope], pieces of kQRows rows; heads
+// past the last are zeros. The 256 math threads.
+template <int kQRows>
 __device__ __forceinline__ void load_q_tile(uint32_t tile, const MlaParams& p, int t, int h0) {
   const int c = threadIdx.x % 8;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = threadIdx.x / 8 + half * 32;
+    if (r >= kQRows) break;
     const bool live = h0 + r < p.heads;
     const int64_t row = static_cast<int64_t>(t) * p.heads + (live ? h0 + r : 0);
 #pragma unroll
     for (int blk = 0; blk < kPieces; ++blk) {
       const bf16* src = blk < kLora / 64 ? p.q_lat + row * kLora + blk * 64 + c * 8 : p.q_rope + row * kRope + c * 8;
-      cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kRows), src, live);
+      cp_async_16_to(tile + sw128_offset(r, blk * 8 + c, kQRows), src, live);
     }
   }
 }
@@ -263,8 +291,9 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). kF16: the latent pieces of Q and K hold f16 (FP8 rows), the rope piece
-// bf16 either way. The caller waits for the group.
-template <bool kF16>
+// bf16 either way. Q's pieces hold kQRows rows (the descriptors read 64). The caller waits for
+// the group.
+template <bool kF16, int kQRows>
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
@@ -284,11 +313,11 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4, q_off = (blk * kQRows * 128 + k * 32) >> 4;
       if (blk < kLora / 64)
-        wgmma_m64n64k16_ss<kF16>(s, qd + off, kd + off);
+        wgmma_m64n64k16_ss<kF16>(s, qd + q_off, kd + off);
       else
-        wgmma_m64n64k16_ss(s, qd + off, kd + off);
+        wgmma_m64n64k16_ss(s, qd + q_off, kd + off);
     }
   }
   wgmma_commit();
@@ -353,6 +382,15 @@ struct BlockWork {
   // g: kHighGroup or kLowGroup
   __device__ uint32_t staged_of(int i, int g) const { return staged + ((i & 1) * 2 + (g == kLowGroup)) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
+  // Narrow Q: half u of the tiles (tile u / 2, its high half first) is staged in slot u % 3,
+  // after Q's 16 rows (addresses from `tiles` and `staged`: two more registers spilled the copy
+  // warps').
+  __device__ uint32_t slot(int u) const {
+    return tiles - kTileBytes + kPieces * kNarrowHeads * 128 + (u % kSlots) * kSlotBytes;
+  }
+  __device__ uint32_t slot_staged(int u) const { return staged + (u % kSlots) * 8; }
+  __device__ uint32_t slot_freed(int u) const { return staged + sizeof(Exchange::staged) + (u % kSlots) * 8; }
+  __device__ uint32_t slot_parity(int u) const { return (u / kSlots) & 1; }
 };
 
 // Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
@@ -387,7 +425,7 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 // 0-3 of tile it are freed (for the copy warps to refill with tile it + 2) while S runs, a whole
 // tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
 // and keeps, and frees that tile's rope piece.
-template <bool kF16, bool kMore>
+template <bool kF16, int kQRows, bool kMore>
 __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, int it,
                                               float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
                                               uint32_t (&pv)[4][4]) {
@@ -397,7 +435,7 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, 
   rescale(o, alpha);
   issue_pv<kF16>(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    issue_s<kF16, kQRows>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
@@ -414,18 +452,18 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, 
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
-template <bool kF16>
+template <bool kF16, int kQRows>
 __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
-  issue_s<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  issue_s<kF16, kQRows>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
   if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
   softmax<kF16>(s, w.k_end - w.k_begin, w.scale_log2, st, alpha, pv);
   publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, true>(w, ex, it, o, s, st, alpha, pv);
-  s_and_pv_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, kQRows, true>(w, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<kF16, kQRows, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
 }
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
@@ -481,6 +519,257 @@ __device__ __forceinline__ void write_output(const unsigned char* rows, bf16* ou
   }
 }
 
+// ---- Narrow Q (at most 16 heads): S^T = K . Q^T and O^T = V^T . P^T with the keys and the latent
+// dims as M (m64n16): the m64 products over 16 heads computed three quarters dead rows (S and P
+// . V alike, and read Q's and P's dead rows from shared memory). An m64n16 accumulator t[8] of a
+// warp: t[4j + 2r + e] is row 16 warp + lane/4 + 8r, column (head) 8j + 2(lane%4) + e; a thread
+// owns four heads, index 2j + e.
+__device__ __forceinline__ int own_head(int h) { return 8 * (h / 2) + 2 * (threadIdx.x % 4) + (h & 1); }
+
+// Per-thread softmax state of its four heads; the maxima are the same in every thread of
+// warpgroup 0, the sums this thread's share of the keys.
+struct HeadState {
+  float max[4] = {kNegInf, kNegInf, kNegInf, kNegInf};
+  float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+};
+
+// Issues S^T = K . Q^T of the tile at `kv` (36 k16 steps of m64n16), the pieces in issue_s's
+// order as they land. The caller waits for the group.
+template <bool kF16>
+__device__ __forceinline__ void issue_st(float (&s)[8], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) s[i] = 0.0f;
+  fence_regs(s);
+  asm volatile("" : "+r"(q_tile), "+r"(kv));
+  const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
+#pragma unroll
+  for (int i = 0; i < kPieces; ++i) {
+    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
+    mbarrier_wait(bars + 8 * blk, parity);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4, q_off = (blk * kNarrowHeads * 128 + k * 32) >> 4;
+      if (blk < kLora / 64)
+        wgmma_m64n16k16_ss<kF16>(s, kd + off, qd + q_off);
+      else
+        wgmma_m64n16k16_ss(s, kd + off, qd + q_off);
+    }
+  }
+  wgmma_commit();
+}
+
+// The online-softmax step of a tile of S^T whose first n_live keys are live: the heads' maxima
+// over the four warps' keys (through `maxes`, this tile's parity), the running maxima (log2
+// units, with kRescaleSlack), alpha per head, and P in place of S. Warpgroup 0.
+__device__ __forceinline__ void softmax_t(float (&s)[8], int n_live, float scale_log2, float (&maxes)[4][kNarrowHeads],
+                                          HeadState& st, float (&alpha)[4]) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    if (16 * warp + lane / 4 + 8 * ((i / 2) & 1) >= n_live) s[i] = kNegInf;
+  float m[4];
+#pragma unroll
+  for (int h = 0; h < 4; ++h) {
+    m[h] = fmaxf(s[4 * (h / 2) + (h & 1)], s[4 * (h / 2) + 2 + (h & 1)]);
+#pragma unroll
+    for (int x = 4; x < 32; x *= 2) m[h] = fmaxf(m[h], __shfl_xor_sync(0xffffffffu, m[h], x));
+  }
+  if (lane < 4)
+#pragma unroll
+    for (int h = 0; h < 4; ++h) maxes[warp][own_head(h)] = m[h];
+  named_sync(kMaxes, 128);
+  float tile_sum[4];
+#pragma unroll
+  for (int h = 0; h < 4; ++h) {
+    float tile_max = maxes[0][own_head(h)];
+#pragma unroll
+    for (int w = 1; w < 4; ++w) tile_max = fmaxf(tile_max, maxes[w][own_head(h)]);
+    const float m_tile = tile_max * scale_log2;
+    alpha[h] = 1.0f;
+    if (m_tile > st.max[h] + kRescaleSlack) {
+      alpha[h] = fast_exp2(st.max[h] - m_tile);
+      st.max[h] = m_tile;
+    }
+    tile_sum[h] = 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int h = 2 * (i / 4) + (i & 1);
+    s[i] = fast_exp2(fmaf(s[i], scale_log2, -st.max[h]));
+    tile_sum[h] += s[i];
+  }
+#pragma unroll
+  for (int h = 0; h < 4; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
+}
+
+// Stores P (this warp's 16 keys x 16 heads) transposed into the P^T tile at `pt`: rows are heads
+// (K-major: 64 keys, 128 bytes, swizzled), the B operand of O^T = V^T . P^T.
+template <bool kF16>
+__device__ __forceinline__ void store_pt(uint32_t pt, const float (&s)[8]) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
+  uint32_t r[4];  // matrix 2j + rr: keys 8 rr .. 8 rr + 7 of the warp, heads 8j .. 8j + 7
+#pragma unroll
+  for (int m = 0; m < 4; ++m) {
+    const float lo = s[4 * (m / 2) + 2 * (m & 1)], hi = s[4 * (m / 2) + 2 * (m & 1) + 1];
+    r[m] = kF16 ? pack_f16(lo, hi) : pack_bf16(lo, hi);
+  }
+  const int m = lane / 8, head = 8 * (m / 2) + lane % 8, chunk = 2 * warp + (m & 1);
+  stmatrix_x4_trans(pt + head * 128 + ((chunk ^ (head % 8)) * 16), r[0], r[1], r[2], r[3]);
+}
+
+// O^T[dims 256 wg .. + 255] *= alpha per head (skipped when no head of the thread moved).
+__device__ __forceinline__ void rescale_t(float (&o)[32], const float (&alpha)[4]) {
+  if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f || alpha[2] != 1.0f || alpha[3] != 1.0f)) return;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[i] *= alpha[2 * ((i / 4) & 1) + (i & 1)];
+}
+
+// Issues O^T[256 wg + (0..255)] += V^T . P^T over the tile at `kv`: four m64 blocks (warpgroup wg's
+// V pieces, read MN-major: imm-trans-a) x 4 k16 steps over the keys. The caller waits.
+template <bool kF16>
+__device__ __forceinline__ void issue_pvt(float (&o)[32], uint32_t pt, uint32_t kv, int wg) {
+  fence_regs(o);
+  wgmma_fence();
+  const uint64_t pd = sw128_desc(pt, 16, 1024);
+#pragma unroll
+  for (int b = 0; b < 4; ++b) {
+    const uint64_t vd = sw128_desc(kv + (4 * wg + b) * kBlockBytes, kBlockBytes, 1024);
+#pragma unroll
+    for (int kk = 0; kk < kRows / 16; ++kk)
+      wgmma_m64n16k16_ss<kF16, true>(o + 8 * b, vd + ((kk * 2 * 1024) >> 4), pd + ((kk * 32) >> 4));
+  }
+  wgmma_commit();
+}
+
+// Warpgroup 0 publishes P^T and alpha of tile it (its warps' parts written, then warpgroup 1 told).
+template <bool kF16>
+__device__ __forceinline__ void publish_pt(Exchange& ex, int it, const float (&s)[8], const float (&alpha)[4]) {
+  if (it >= 2) named_sync(it & 1 ? kPTaken1 : kPTaken, kMathThreads);  // warpgroup 1's O^T of tile it - 2 is done
+  store_pt<kF16>(smem_addr(&ex.p) + (it & 1) * 2048, s);
+  if (threadIdx.x < 4)
+#pragma unroll
+    for (int h = 0; h < 4; ++h) ex.alpha[(it & 1) * kNarrowHeads + own_head(h)] = alpha[h];
+  fence_proxy_async();
+  named_sync(kPWritten, 128);
+  named_arrive(it & 1 ? kPReady1 : kPReady, kMathThreads);
+}
+
+// One tile of warpgroup 0 with narrow Q, in s_and_pv_step's order: its half of O^T of tile it
+// ahead of S^T of tile it + 1 (kMore), then the softmax of tile it + 1, whose P^T it publishes.
+template <bool kF16, bool kMore>
+__device__ __forceinline__ void st_step(const BlockWork& w, Exchange& ex, int it, float (&o)[32], float (&s)[8],
+                                        HeadState& st, float (&alpha)[4]) {
+  const int k0 = w.k_begin + it * kRows;
+  const uint32_t kv = w.tile(it);
+  if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
+  rescale_t(o, alpha);
+  issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 0);
+  if constexpr (kMore) {
+    issue_st<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    wgmma_wait<1>();
+  } else {
+    wgmma_wait<0>();
+  }
+  fence_regs(o);
+  if (it + 2 < w.n_tiles) release(w.empty_of(it, kLowGroup));
+  if constexpr (kMore) {
+    wgmma_wait<0>();
+    fence_regs(s);
+    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
+    softmax_t(s, w.k_end - k0 - kRows, w.scale_log2, ex.maxes[(it + 1) & 1], st, alpha);
+    publish_pt<kF16>(ex, it + 1, s, alpha);
+  }
+}
+
+// Warpgroup 0 with narrow Q: S^T and the softmax of every tile, and its half of O^T.
+template <bool kF16>
+__device__ __forceinline__ void st_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[32], HeadState& st) {
+  float s[8], alpha[4];
+  issue_st<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  wgmma_wait<0>();
+  fence_regs(s);
+  if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
+  softmax_t(s, w.k_end - w.k_begin, w.scale_log2, ex.maxes[0], st, alpha);
+  publish_pt<kF16>(ex, 0, s, alpha);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) st_step<kF16, true>(w, ex, it, o, s, st, alpha);
+  st_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha);
+}
+
+// Warpgroup 1 with narrow Q: its half of O^T of every tile; frees pieces 4-7 and the P^T buffer.
+template <bool kF16>
+__device__ __forceinline__ void pvt_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[32]) {
+  for (int it = 0; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows;
+    const uint32_t kv = w.tile(it), bars = w.bars_of(it);
+    named_sync(it & 1 ? kPReady1 : kPReady, kMathThreads);
+    float alpha[4];
+#pragma unroll
+    for (int h = 0; h < 4; ++h) alpha[h] = ex.alpha[(it & 1) * kNarrowHeads + own_head(h)];
+#pragma unroll
+    for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));
+    if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
+    rescale_t(o, alpha);
+    issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 1);
+    wgmma_wait<0>();
+    fence_regs(o);
+    if (it + 2 < w.n_tiles) {
+      release(w.empty_of(it, kHighGroup));
+      named_arrive(it & 1 ? kPTaken1 : kPTaken, kMathThreads);
+    }
+  }
+}
+
+// The end with narrow Q: O^T divided by the heads' sums, as bf16 rows through shared memory (the
+// Q tile's space) or as f32 partial rows and log-sum-exps of a split.
+__device__ __forceinline__ void narrow_output(const BlockWork& w, Exchange& ex, const MlaParams& p, const SplitKv& split,
+                                              unsigned char* rows, const float (&o)[32], HeadState& st, int wg) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
+  if (wg == 0) {
+#pragma unroll
+    for (int h = 0; h < 4; ++h)
+#pragma unroll
+      for (int x = 4; x < 32; x *= 2) st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], x);
+    if (lane < 4)
+#pragma unroll
+      for (int h = 0; h < 4; ++h) ex.sum[warp * kNarrowHeads + own_head(h)] = st.sum[h];
+  }
+  named_sync(kSums, kMathThreads);
+  float inv[4];
+#pragma unroll
+  for (int h = 0; h < 4; ++h) {
+    const int head = own_head(h);
+    float sum = 0.0f;
+#pragma unroll
+    for (int w4 = 0; w4 < 4; ++w4) sum += ex.sum[w4 * kNarrowHeads + head];
+    inv[h] = 1.0f / sum;
+    if (split.splits > 1 && wg == 0 && warp == 0 && lane < 4 && head < w.n_heads)
+      split.part_lse[w.part_row + w.h0 + head] = st.max[h] + log2f(sum);
+  }
+  if (split.splits == 1) {
+    const uint32_t base = smem_addr(rows);
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      uint32_t r[4];  // matrix 2j + rr: dims 8 rr .. of the warp's 16 in block b, heads 8j ..
+#pragma unroll
+      for (int m = 0; m < 4; ++m) {
+        const int i = 8 * b + 4 * (m / 2) + 2 * (m & 1);
+        r[m] = pack_bf16(o[i] * inv[2 * (m / 2)], o[i + 1] * inv[2 * (m / 2) + 1]);
+      }
+      const int m = lane / 8, head = 8 * (m / 2) + lane % 8, chunk = 32 * wg + 8 * b + 2 * warp + (m & 1);
+      stmatrix_x4_trans(base + head * 1024 + ((chunk ^ (head % 8)) * 16), r[0], r[1], r[2], r[3]);
+    }
+    named_sync(kSums, kMathThreads);
+    return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
+  }
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {
+    const int h = 2 * ((i / 4) & 1) + (i & 1), head = own_head(h);
+    const int dim = 256 * wg + 64 * (i / 8) + 16 * warp + lane / 4 + 8 * ((i / 2) & 1);
+    if (head < w.n_heads) split.part_o[(w.part_row + w.h0 + head) * kLora + dim] = o[i] * inv[h];
+  }
+}
+
 // Warpgroup 2: warp 8 + g refills group g of every buffer with the tile two ahead once the four
 // warps reading the group have freed it, so no math warp waits for a refill's issue (its block
 // table reads, barrier updates and copies: ~1,000 cycles a tile a warpgroup on the math path at
@@ -520,6 +809,25 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
   }
 }
 
+// Narrow Q: half u of the tiles (scale groups 2 and 3 for even u, 0 and 1 for odd) into its
+// staging slot: the values of its two groups one after the other (8 KiB each), then the rows'
+// scales (each half brings them: a scale read across halves spilled the copy warps' registers).
+// Like load_group_fp8.
+__device__ __forceinline__ void load_half_fp8(const BlockWork& w, int u, const CUtensorMap* map,
+                                              const CUtensorMap* scale_map, const DeviceBatch& b, int slots) {
+  const int rows = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, w.k_end - w.k_begin - u / 2 * kRows), rows);
+  const bool issuer = threadIdx.x % 32 == 0, high = u % 2 == 0;
+  const uint32_t bar = w.slot_staged(u);
+  if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (2 * 128 + 16));
+  for (int j = 0; j < boxes; ++j) {
+    const int slot = __shfl_sync(0xffffffffu, slots, j);
+    if (!issuer) continue;
+    for (int c = 0; c < 2; ++c)
+      tma_load_2d(w.slot(u) + c * kBlockBytes + j * rows * 128, map, bar, (2 * high + c) * 128, slot);
+    tma_load_2d(w.slot(u) + 2 * kBlockBytes + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
+  }
+}
+
 // The largest |value| of 8 bf16 values.
 __device__ __forceinline__ float abs_max8(uint4 v) {
   const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -546,8 +854,9 @@ __device__ __forceinline__ uint4 scale8(uint4 v, float factor) {
 // conversion is cheaper than into bf16), all of Q times 2^-e (exact) so that its largest |value|
 // stays below 2^15 (f16 ends at 65504; bf16 values below it convert exactly). Returns 2^e, the
 // factor S is short of. The 256 math threads; two barriers inside.
+template <int kQRows>
 __device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
-  constexpr int kLatentChunks = kRows * kLora / 8, kChunks = kRows * kDim / 8;  // 16 bytes each
+  constexpr int kLatentChunks = kQRows * kLora / 8, kChunks = kQRows * kDim / 8;  // 16 bytes each
   float amax = 0.0f;
   for (int i = threadIdx.x; i < kLatentChunks; i += kMathThreads)
     amax = fmaxf(amax, abs_max8(ld_shared_v4(q_tile + i * 16)));
@@ -569,18 +878,19 @@ __device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
   return ldexpf(1.0f, e);
 }
 
-// Half `half` of row `row`'s e4m3 values of scale group sg, staged in piece 2 sg + 1 (128 bytes,
-// swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into f16:
-// half 0 (staged chunks 0-3) into piece 2 sg, half 1 (chunks 4-7) into piece 2 sg + 1, over the
-// staged row, so both halves (threads of one warp) read theirs before either writes. The eight
-// threads of a quarter warp (one 16-byte access each) have eight rows of one half: eight banks.
-__device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int half, int sg, float scale, bool live) {
+// Half `half` of row `row`'s e4m3 values of scale group sg, staged in the piece at `staged` (128
+// bytes a row, swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale`
+// into f16: half 0 (staged chunks 0-3) into piece 2 sg of `tile`, half 1 (chunks 4-7) into piece
+// 2 sg + 1, which may be the staged one (in place): both halves (threads of one warp) read theirs
+// before either writes. The eight threads of a quarter warp (one 16-byte access each) have eight
+// rows of one half: eight banks.
+__device__ __forceinline__ void convert_half_group(uint32_t staged, uint32_t tile, int row, int half, int sg,
+                                                   float scale, bool live) {
   const int swz = row % 8;
   uint4 raw[4];
   if (live)
 #pragma unroll
-    for (int c = 0; c < 4; ++c)
-      raw[c] = ld_shared_v4(tile + (2 * sg + 1) * kBlockBytes + row * 128 + (((4 * half + c) ^ swz) * 16));
+    for (int c = 0; c < 4; ++c) raw[c] = ld_shared_v4(staged + row * 128 + (((4 * half + c) ^ swz) * 16));
   __syncwarp();
   if (!live) return;
   const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
@@ -591,6 +901,29 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
     st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
     st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
   }
+}
+
+__device__ __forceinline__ float2 ld_shared_f2(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(addr));
+  return v;
+}
+
+// A row's four scales (16 bytes at `addr`).
+__device__ __forceinline__ void read_scales(uint32_t addr, float (&scale)[4]) {
+  const uint4 s4 = ld_shared_v4(addr);
+  scale[0] = __uint_as_float(s4.x), scale[1] = __uint_as_float(s4.y);
+  scale[2] = __uint_as_float(s4.z), scale[3] = __uint_as_float(s4.w);
+}
+
+// Scale group sg of tile `it`, staged at `staged`, into f16 pieces 2 sg and 2 sg + 1; then this
+// warp's arrival on both.
+__device__ __forceinline__ void convert_group(const BlockWork& w, int it, uint32_t staged, int row, int half, int sg,
+                                              float scale, bool live) {
+  convert_half_group(staged, w.tile(it), row, half, sg, scale, live);
+  fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
+  release(w.bars_of(it) + 8 * (2 * sg));
+  release(w.bars_of(it) + 8 * (2 * sg + 1));
 }
 
 // FP8 cache, warpgroup 2: every tile, two threads a row (its halves of each scale group: the
@@ -615,30 +948,69 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
       }
     }
     const bool live = k0 + row < w.k_end;
-    const uint32_t tile = w.tile(it), bars = w.bars_of(it);
+    const uint32_t tile = w.tile(it);
     mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
-    const uint4 s4 = ld_shared_v4(tile + kScalePiece * kBlockBytes + row * 16);
-    const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
+    float scale[4];
+    read_scales(tile + kScalePiece * kBlockBytes + row * 16, scale);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int sg = (i + 2) % 4;
       if (sg == 0) mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
       if (2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
-      convert_half_group(tile, row, half, sg, scale[sg], live);
-      fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
-      release(bars + 8 * (2 * sg));
-      release(bars + 8 * (2 * sg + 1));
+      convert_group(w, it, tile + (2 * sg + 1) * kBlockBytes, row, half, sg, scale[sg], live);
     }
+  }
+}
+
+// Narrow Q, warpgroup 2: the same conversion from the staging slots, the halves of a tile in
+// the order S reads them (high, then low), each waiting for its f16 pieces to be free; warp 8
+// refills a slot with the half three ahead once the four warps are done with it (the prologue
+// staged halves 0-2), and each tile's rope piece straight into its buffer. Warp 8 reads a tile's
+// slots (box_slot: the block table, a global round trip) once, two tiles ahead, so that the
+// round trip overlaps a conversion.
+__device__ __forceinline__ void convert_staged_warpgroup(const BlockWork& w, const MlaParams& p,
+                                                         const CUtensorMap* map, const CUtensorMap* scale_map) {
+  const DeviceBatch& b = p.batch;
+  const int t = threadIdx.x - kMathThreads, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
+  int slots = 0, slots_next = t < 32 ? box_slot(b, w.seq, w.k_begin + kRows, w.k_end) : 0;  // tiles it, it + 1
+  for (int it = 0; it < w.n_tiles; ++it) {
+    const int k0 = w.k_begin + it * kRows;
+    const int slots_far = t < 32 ? box_slot(b, w.seq, k0 + 2 * kRows, w.k_end) : 0;  // tile it + 2
+    if (it >= 2 && t < 32) {
+      mbarrier_wait(w.empty_of(it, kRopeGroup), w.parity(it - 2));
+      load_group_fp8(w, it, map, scale_map, b, slots, k0, kRopeGroup);
+    }
+    const bool live = k0 + row < w.k_end;
+#pragma unroll
+    for (int h = 1; h >= 0; --h) {
+      const int u = 2 * it + 1 - h;
+      const uint32_t slot = w.slot(u);
+      mbarrier_wait(w.slot_staged(u), w.slot_parity(u));
+      const float2 scale = ld_shared_f2(slot + 2 * kBlockBytes + row * 16 + h * 8);
+      if (it >= 2) mbarrier_wait(w.empty_of(it, h ? kHighGroup : kLowGroup), w.parity(it - 2));
+      convert_group(w, it, slot, row, half, 2 * h, scale.x, live);
+      convert_group(w, it, slot + kBlockBytes, row, half, 2 * h + 1, scale.y, live);
+      release(w.slot_freed(u));
+      const int next = u + kSlots;  // of tile it + 1 after the high half, it + 2 after the low
+      if (t < 32 && next < 2 * w.n_tiles) {
+        mbarrier_wait(w.slot_freed(u), w.slot_parity(u));
+        load_half_fp8(w, next, map, scale_map, b, h ? slots_next : slots_far);
+      }
+    }
+    slots = slots_next;
+    slots_next = slots_far;
   }
 }
 #endif  // DSINFER_MLA_SM90A
 
-// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2.
-template <bool kFp8>
+// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2; kNarrow
+// (FP8 rows, at most 16 heads): Q narrow, its free space staging the e4m3 values.
+template <bool kFp8, bool kNarrow>
 __global__ void __launch_bounds__(kThreads, 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
                       MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
+  constexpr int kQRows = kNarrow ? kNarrowHeads : kRows;
   const DeviceBatch& b = p.batch;
   BlockWork w;
   w.h0 = blockIdx.x * kRows;
@@ -661,7 +1033,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
   w.bars = smem_addr(&ex.full[0][0]);
   w.empty = smem_addr(&ex.empty[0][0]);
-  w.staged = smem_addr(&ex.staged[0][0]);
+  w.staged = smem_addr(&ex.staged[0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
@@ -673,10 +1045,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   const auto load_first_tile = [&](int i) {  // warp 0
     const int k0 = w.k_begin + i * kRows, slots = box_slot(b, w.seq, k0, w.k_end);
-    if constexpr (kFp8)
+    if constexpr (kNarrow && kFp8) {
+      load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, kRopeGroup);
+      for (int u = 2 * i; u < min(2 * i + 2, kSlots); ++u) load_half_fp8(w, u, &cache_map, &scale_map, b, slots);
+    } else if constexpr (kFp8) {
       for (int g = 0; g < kGroups; ++g) load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, g);
-    else
+    } else {
       load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, 0, kPieces);
+    }
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
@@ -684,13 +1060,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, kFp8 && i % kPieces < kLora / 64 ? 4 : 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
       for (int i = 0; i < 4; ++i) mbarrier_init(w.staged + 8 * i, 1);
+      for (int i = 0; i < kSlots; ++i) mbarrier_init(w.slot_freed(i), 4);
       mbarrier_init_fence();
     }
     if (settled(0)) load_first_tile(0);
   }
   wait_for_previous_kernels();
   allow_next_kernel();
-  if (threadIdx.x < kMathThreads) load_q_tile(w.q_tile, p, w.t, w.h0);
+  if (threadIdx.x < kMathThreads) load_q_tile<kQRows>(w.q_tile, p, w.t, w.h0);
   if (threadIdx.x < 32) {
     if (!settled(0)) load_first_tile(0);
     if (w.n_tiles > 1) load_first_tile(1);
@@ -702,21 +1079,34 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   if (wg == 2) {
-    setmaxnreg_dec<kCopyRegs<kFp8>>();
-    if constexpr (kFp8)
+    setmaxnreg_dec<kCopyRegs<kFp8, kNarrow>>();
+    if constexpr (kNarrow && kFp8)
+      return convert_staged_warpgroup(w, p, &cache_map, &scale_map);
+    else if constexpr (kFp8)
       return convert_warpgroup(w, p, &cache_map, &scale_map);
     else
       return copy_warpgroup(w, p, &cache_map);
   }
   setmaxnreg_inc<kMathRegs<kFp8>>();
-  if constexpr (kFp8) w.scale_log2 *= q_to_f16(w.q_tile, ex);
+  if constexpr (kFp8) w.scale_log2 *= q_to_f16<kQRows>(w.q_tile, ex);
+  if constexpr (kNarrow) {
+    HeadState st;  // warpgroup 0's
+    float o[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[i] = 0.0f;
+    if (wg == 0)
+      st_warpgroup<kFp8>(w, ex, o, st);
+    else
+      pvt_warpgroup<kFp8>(w, ex, o);
+    return narrow_output(w, ex, p, split, smem_raw + (w.q_tile - smem_addr(smem_raw)), o, st, wg);
+  }
   const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
   RowState st;  // warpgroup 0's
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.0f;
   if (wg == 0)
-    s_and_pv_warpgroup<kFp8>(w, ex, o, st);
+    s_and_pv_warpgroup<kFp8, kQRows>(w, ex, o, st);
   else
     pv_warpgroup<kFp8>(w, ex, o);
 
@@ -802,7 +1192,9 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
                               : make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, rows);
   // An FP8 row's four scales (16 bytes); unused over bf16 rows.
   const CUtensorMap scale_map = fp8 ? make_plain_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, 16, rows) : map;
-  auto kernel = fp8 ? mla_decode_kernel<true> : mla_decode_kernel<false>;
+  const bool narrow = p.heads <= kNarrowHeads;
+  auto kernel = fp8 ? (narrow ? mla_decode_kernel<true, true> : mla_decode_kernel<true, false>)
+                    : (narrow ? mla_decode_kernel<false, true> : mla_decode_kernel<false, false>);
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);

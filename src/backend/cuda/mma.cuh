@@ -41,6 +41,15 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* 
                : "r"(smem_addr(p)));
 }
 
+// Four 8x8 b16 matrices, each given as the mma.sync C fragment (a thread's two adjacent values
+// of row lane / 4), stored transposed: lane L addresses row L % 8 of matrix L / 8 in memory,
+// which receives column L % 8 of that fragment.
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
+}
+
 // Two 8x8 matrices; lanes 0-15 give the addresses.
 __device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const bf16* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"

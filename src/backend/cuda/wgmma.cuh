@@ -83,6 +83,28 @@ __device__ __forceinline__ void wgmma_m64n256k16_rs(float (&d)[128], const uint3
   DSINFER_WGMMA_TYPE(kF16, DSINFER_WGMMA_M64N256K16_RS)
 }
 
+// d[64 x 16] += A[64 x 16] . B[16 x 16]^T, both operands in shared memory, B K-major; A K-major,
+// or MN-major (kTransA: imm-trans-a = 1).
+#define DSINFER_WGMMA_M64N16K16_SS(TYPE, TRANS_A) \
+  asm volatile(                                   \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"\
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32." TYPE "." TYPE " {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, " TRANS_A ", 0;\n}\n"\
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])\
+      : "l"(desc_a), "l"(desc_b), "r"(1))
+#define DSINFER_WGMMA_M64N16K16_SS_K(TYPE) DSINFER_WGMMA_M64N16K16_SS(TYPE, "0")
+#define DSINFER_WGMMA_M64N16K16_SS_T(TYPE) DSINFER_WGMMA_M64N16K16_SS(TYPE, "1")
+template <bool kF16 = false, bool kTransA = false>
+__device__ __forceinline__ void wgmma_m64n16k16_ss(float* d, uint64_t desc_a, uint64_t desc_b) {
+  if constexpr (kTransA) {
+    DSINFER_WGMMA_TYPE(kF16, DSINFER_WGMMA_M64N16K16_SS_T)
+  } else {
+    DSINFER_WGMMA_TYPE(kF16, DSINFER_WGMMA_M64N16K16_SS_K)
+  }
+}
+
+#undef DSINFER_WGMMA_M64N16K16_SS_K
+#undef DSINFER_WGMMA_M64N16K16_SS_T
+#undef DSINFER_WGMMA_M64N16K16_SS
 #undef DSINFER_WGMMA_M64N64K16_SS
 #undef DSINFER_WGMMA_M64N256K16_RS
 #undef DSINFER_WGMMA_TYPE
