@@ -112,12 +112,8 @@ struct Exchange {
   float sum[kRows];           // the row sums, at the end
   uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
-  // FP8 cache: the e4m3 values have landed, per buffer and high / low group (in place), or per
-  // staging slot (narrow Q); and a staging slot's four converting warps are done with it.
-  uint64_t staged[4];
-  uint64_t slot_free[3];  // follows `staged` (BlockWork::slot_freed)
+  uint64_t staged[2][2];       // FP8 cache: per buffer, the e4m3 values of the high and low groups have landed
 };
-static_assert(offsetof(Exchange, slot_free) == offsetof(Exchange, staged) + sizeof(Exchange::staged));
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
 constexpr size_t kSmemBytes = 3 * kTileBytes + 1024 + sizeof(Exchange);
@@ -128,29 +124,22 @@ constexpr int kMathThreads = 256;  // warpgroups 0 and 1
 // Where an FP8 tile's scales are staged: the first KiB of piece 6, which scale group 3's
 // conversion writes, the last of the high group's.
 constexpr int kScalePiece = 6;
-// FP8 rows at up to 16 heads (narrow Q): Q's 16 rows take 18 KiB of its 72, S's descriptors
-// still reading 64 rows (rows 16-63, the next pieces' bytes, give S rows whose P . V rows are
-// never written out: rows do not mix). The 54 KiB left stage the e4m3 values by halves of a
-// tile (the high or low scale groups, 16 KiB, and the rows' scales, 1 KiB) in a ring of three
-// slots, so that a tile's values are fetched while its f16 buffer is still in use and only the
-// conversion waits for the buffer.
-constexpr int kSlotBytes = 2 * kBlockBytes + kRows * 16;
-constexpr int kSlots = 3;
-static_assert(kPieces * kNarrowHeads * 128 + kSlots * kSlotBytes <= kTileBytes, "mla decode: staging slots");
 // Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
 // 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
 // the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
-// also convert (at 56 they spill): 64, and the math warpgroups 216; with narrow Q they also
-// refill the staging slots (at 64 they spill): 72, all that is left. A block's warps share the
-// registers it launched with (an increase beyond them waits forever).
-template <bool kFp8>
-constexpr int kMathRegs = kFp8 ? 216 : 232;
+// also convert (at 56 they spill): 64, and the math warpgroups 216. With narrow Q (below) the
+// math warpgroups hold 32 accumulators a thread, not 128: 208, and the copy warpgroup 80 (at 64
+// it spilled there). A block's warps share the registers it launched with (an increase beyond
+// them waits forever).
 template <bool kFp8, bool kNarrow>
-constexpr int kCopyRegs = kFp8 ? (kNarrow ? 72 : 64) : 40;
+constexpr int kMathRegs = kNarrow ? 208 : kFp8 ? 216 : 232;
+template <bool kFp8, bool kNarrow>
+constexpr int kCopyRegs = kNarrow ? 80 : kFp8 ? 64 : 40;
 constexpr int kLaunchRegs = 168;  // 65536 / 384, in steps of 8
 template <bool kFp8, bool kNarrow>
-constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8> + 128 * kCopyRegs<kFp8, kNarrow> <= kThreads * kLaunchRegs;
-static_assert(kRegsFit<true, true> && kRegsFit<true, false> && kRegsFit<false, false>, "mla decode: registers");
+constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8, kNarrow> + 128 * kCopyRegs<kFp8, kNarrow> <= kThreads * kLaunchRegs;
+static_assert(kRegsFit<false, false> && kRegsFit<true, false> && kRegsFit<false, true> && kRegsFit<true, true>,
+              "mla decode: registers");
 
 // The pieces of a refill group: [group_first, group_last).
 __device__ constexpr int group_first(int g) { return g == kRopeGroup ? 8 : g == kHighGroup ? 4 : 0; }
@@ -291,9 +280,8 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). kF16: the latent pieces of Q and K hold f16 (FP8 rows), the rope piece
-// bf16 either way. Q's pieces hold kQRows rows (the descriptors read 64). The caller waits for
-// the group.
-template <bool kF16, int kQRows>
+// bf16 either way. The caller waits for the group.
+template <bool kF16>
 __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] = 0.0f;
@@ -313,11 +301,11 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
     wgmma_fence();  // explicit after each wait, or ptxas inserts its own and serializes the wgmmas
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
-      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4, q_off = (blk * kQRows * 128 + k * 32) >> 4;
+      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
       if (blk < kLora / 64)
-        wgmma_m64n64k16_ss<kF16>(s, qd + q_off, kd + off);
+        wgmma_m64n64k16_ss<kF16>(s, qd + off, kd + off);
       else
-        wgmma_m64n64k16_ss(s, qd + q_off, kd + off);
+        wgmma_m64n64k16_ss(s, qd + off, kd + off);
     }
   }
   wgmma_commit();
@@ -382,15 +370,6 @@ struct BlockWork {
   // g: kHighGroup or kLowGroup
   __device__ uint32_t staged_of(int i, int g) const { return staged + ((i & 1) * 2 + (g == kLowGroup)) * 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
-  // Narrow Q: half u of the tiles (tile u / 2, its high half first) is staged in slot u % 3,
-  // after Q's 16 rows (addresses from `tiles` and `staged`: two more registers spilled the copy
-  // warps').
-  __device__ uint32_t slot(int u) const {
-    return tiles - kTileBytes + kPieces * kNarrowHeads * 128 + (u % kSlots) * kSlotBytes;
-  }
-  __device__ uint32_t slot_staged(int u) const { return staged + (u % kSlots) * 8; }
-  __device__ uint32_t slot_freed(int u) const { return staged + sizeof(Exchange::staged) + (u % kSlots) * 8; }
-  __device__ uint32_t slot_parity(int u) const { return (u / kSlots) & 1; }
 };
 
 // Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
@@ -425,7 +404,7 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 // 0-3 of tile it are freed (for the copy warps to refill with tile it + 2) while S runs, a whole
 // tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
 // and keeps, and frees that tile's rope piece.
-template <bool kF16, int kQRows, bool kMore>
+template <bool kF16, bool kMore>
 __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, int it,
                                               float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
                                               uint32_t (&pv)[4][4]) {
@@ -435,7 +414,7 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, 
   rescale(o, alpha);
   issue_pv<kF16>(o, pv, kv, 0);
   if constexpr (kMore) {
-    issue_s<kF16, kQRows>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    issue_s<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
@@ -452,18 +431,18 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, 
 }
 
 // Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
-template <bool kF16, int kQRows>
+template <bool kF16>
 __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
-  issue_s<kF16, kQRows>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  issue_s<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
   wgmma_wait<0>();
   fence_regs(s);
   if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
   softmax<kF16>(s, w.k_end - w.k_begin, w.scale_log2, st, alpha, pv);
   publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, kQRows, true>(w, ex, it, o, s, st, alpha, pv);
-  s_and_pv_step<kF16, kQRows, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, true>(w, ex, it, o, s, st, alpha, pv);
+  s_and_pv_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
 }
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
@@ -809,25 +788,6 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
   }
 }
 
-// Narrow Q: half u of the tiles (scale groups 2 and 3 for even u, 0 and 1 for odd) into its
-// staging slot: the values of its two groups one after the other (8 KiB each), then the rows'
-// scales (each half brings them: a scale read across halves spilled the copy warps' registers).
-// Like load_group_fp8.
-__device__ __forceinline__ void load_half_fp8(const BlockWork& w, int u, const CUtensorMap* map,
-                                              const CUtensorMap* scale_map, const DeviceBatch& b, int slots) {
-  const int rows = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, w.k_end - w.k_begin - u / 2 * kRows), rows);
-  const bool issuer = threadIdx.x % 32 == 0, high = u % 2 == 0;
-  const uint32_t bar = w.slot_staged(u);
-  if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (2 * 128 + 16));
-  for (int j = 0; j < boxes; ++j) {
-    const int slot = __shfl_sync(0xffffffffu, slots, j);
-    if (!issuer) continue;
-    for (int c = 0; c < 2; ++c)
-      tma_load_2d(w.slot(u) + c * kBlockBytes + j * rows * 128, map, bar, (2 * high + c) * 128, slot);
-    tma_load_2d(w.slot(u) + 2 * kBlockBytes + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
-  }
-}
-
 // The largest |value| of 8 bf16 values.
 __device__ __forceinline__ float abs_max8(uint4 v) {
   const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -878,19 +838,18 @@ __device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
   return ldexpf(1.0f, e);
 }
 
-// Half `half` of row `row`'s e4m3 values of scale group sg, staged in the piece at `staged` (128
-// bytes a row, swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale`
-// into f16: half 0 (staged chunks 0-3) into piece 2 sg of `tile`, half 1 (chunks 4-7) into piece
-// 2 sg + 1, which may be the staged one (in place): both halves (threads of one warp) read theirs
-// before either writes. The eight threads of a quarter warp (one 16-byte access each) have eight
-// rows of one half: eight banks.
-__device__ __forceinline__ void convert_half_group(uint32_t staged, uint32_t tile, int row, int half, int sg,
-                                                   float scale, bool live) {
+// Half `half` of row `row`'s e4m3 values of scale group sg, staged in piece 2 sg + 1 (128 bytes,
+// swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into f16:
+// half 0 (staged chunks 0-3) into piece 2 sg, half 1 (chunks 4-7) into piece 2 sg + 1, over the
+// staged row, so both halves (threads of one warp) read theirs before either writes. The eight
+// threads of a quarter warp (one 16-byte access each) have eight rows of one half: eight banks.
+__device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int half, int sg, float scale, bool live) {
   const int swz = row % 8;
   uint4 raw[4];
   if (live)
 #pragma unroll
-    for (int c = 0; c < 4; ++c) raw[c] = ld_shared_v4(staged + row * 128 + (((4 * half + c) ^ swz) * 16));
+    for (int c = 0; c < 4; ++c)
+      raw[c] = ld_shared_v4(tile + (2 * sg + 1) * kBlockBytes + row * 128 + (((4 * half + c) ^ swz) * 16));
   __syncwarp();
   if (!live) return;
   const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
@@ -901,29 +860,6 @@ __device__ __forceinline__ void convert_half_group(uint32_t staged, uint32_t til
     st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
     st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
   }
-}
-
-__device__ __forceinline__ float2 ld_shared_f2(uint32_t addr) {
-  float2 v;
-  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(addr));
-  return v;
-}
-
-// A row's four scales (16 bytes at `addr`).
-__device__ __forceinline__ void read_scales(uint32_t addr, float (&scale)[4]) {
-  const uint4 s4 = ld_shared_v4(addr);
-  scale[0] = __uint_as_float(s4.x), scale[1] = __uint_as_float(s4.y);
-  scale[2] = __uint_as_float(s4.z), scale[3] = __uint_as_float(s4.w);
-}
-
-// Scale group sg of tile `it`, staged at `staged`, into f16 pieces 2 sg and 2 sg + 1; then this
-// warp's arrival on both.
-__device__ __forceinline__ void convert_group(const BlockWork& w, int it, uint32_t staged, int row, int half, int sg,
-                                              float scale, bool live) {
-  convert_half_group(staged, w.tile(it), row, half, sg, scale, live);
-  fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
-  release(w.bars_of(it) + 8 * (2 * sg));
-  release(w.bars_of(it) + 8 * (2 * sg + 1));
 }
 
 // FP8 cache, warpgroup 2: every tile, two threads a row (its halves of each scale group: the
@@ -948,57 +884,20 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
       }
     }
     const bool live = k0 + row < w.k_end;
-    const uint32_t tile = w.tile(it);
+    const uint32_t tile = w.tile(it), bars = w.bars_of(it);
     mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
-    float scale[4];
-    read_scales(tile + kScalePiece * kBlockBytes + row * 16, scale);
+    const uint4 s4 = ld_shared_v4(tile + kScalePiece * kBlockBytes + row * 16);
+    const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int sg = (i + 2) % 4;
       if (sg == 0) mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
       if (2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
-      convert_group(w, it, tile + (2 * sg + 1) * kBlockBytes, row, half, sg, scale[sg], live);
+      convert_half_group(tile, row, half, sg, scale[sg], live);
+      fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
+      release(bars + 8 * (2 * sg));
+      release(bars + 8 * (2 * sg + 1));
     }
-  }
-}
-
-// Narrow Q, warpgroup 2: the same conversion from the staging slots, the halves of a tile in
-// the order S reads them (high, then low), each waiting for its f16 pieces to be free; warp 8
-// refills a slot with the half three ahead once the four warps are done with it (the prologue
-// staged halves 0-2), and each tile's rope piece straight into its buffer. Warp 8 reads a tile's
-// slots (box_slot: the block table, a global round trip) once, two tiles ahead, so that the
-// round trip overlaps a conversion.
-__device__ __forceinline__ void convert_staged_warpgroup(const BlockWork& w, const MlaParams& p,
-                                                         const CUtensorMap* map, const CUtensorMap* scale_map) {
-  const DeviceBatch& b = p.batch;
-  const int t = threadIdx.x - kMathThreads, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
-  int slots = 0, slots_next = t < 32 ? box_slot(b, w.seq, w.k_begin + kRows, w.k_end) : 0;  // tiles it, it + 1
-  for (int it = 0; it < w.n_tiles; ++it) {
-    const int k0 = w.k_begin + it * kRows;
-    const int slots_far = t < 32 ? box_slot(b, w.seq, k0 + 2 * kRows, w.k_end) : 0;  // tile it + 2
-    if (it >= 2 && t < 32) {
-      mbarrier_wait(w.empty_of(it, kRopeGroup), w.parity(it - 2));
-      load_group_fp8(w, it, map, scale_map, b, slots, k0, kRopeGroup);
-    }
-    const bool live = k0 + row < w.k_end;
-#pragma unroll
-    for (int h = 1; h >= 0; --h) {
-      const int u = 2 * it + 1 - h;
-      const uint32_t slot = w.slot(u);
-      mbarrier_wait(w.slot_staged(u), w.slot_parity(u));
-      const float2 scale = ld_shared_f2(slot + 2 * kBlockBytes + row * 16 + h * 8);
-      if (it >= 2) mbarrier_wait(w.empty_of(it, h ? kHighGroup : kLowGroup), w.parity(it - 2));
-      convert_group(w, it, slot, row, half, 2 * h, scale.x, live);
-      convert_group(w, it, slot + kBlockBytes, row, half, 2 * h + 1, scale.y, live);
-      release(w.slot_freed(u));
-      const int next = u + kSlots;  // of tile it + 1 after the high half, it + 2 after the low
-      if (t < 32 && next < 2 * w.n_tiles) {
-        mbarrier_wait(w.slot_freed(u), w.slot_parity(u));
-        load_half_fp8(w, next, map, scale_map, b, h ? slots_next : slots_far);
-      }
-    }
-    slots = slots_next;
-    slots_next = slots_far;
   }
 }
 #endif  // DSINFER_MLA_SM90A
@@ -1033,7 +932,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   Exchange& ex = *reinterpret_cast<Exchange*>(smem_raw + (base - smem_addr(smem_raw)) + 3 * kTileBytes);
   w.bars = smem_addr(&ex.full[0][0]);
   w.empty = smem_addr(&ex.empty[0][0]);
-  w.staged = smem_addr(&ex.staged[0]);
+  w.staged = smem_addr(&ex.staged[0][0]);
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
@@ -1045,14 +944,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   const auto load_first_tile = [&](int i) {  // warp 0
     const int k0 = w.k_begin + i * kRows, slots = box_slot(b, w.seq, k0, w.k_end);
-    if constexpr (kNarrow && kFp8) {
-      load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, kRopeGroup);
-      for (int u = 2 * i; u < min(2 * i + 2, kSlots); ++u) load_half_fp8(w, u, &cache_map, &scale_map, b, slots);
-    } else if constexpr (kFp8) {
+    if constexpr (kFp8)
       for (int g = 0; g < kGroups; ++g) load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, g);
-    } else {
+    else
       load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, 0, kPieces);
-    }
   };
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
@@ -1060,7 +955,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, kFp8 && i % kPieces < kLora / 64 ? 4 : 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
       for (int i = 0; i < 4; ++i) mbarrier_init(w.staged + 8 * i, 1);
-      for (int i = 0; i < kSlots; ++i) mbarrier_init(w.slot_freed(i), 4);
       mbarrier_init_fence();
     }
     if (settled(0)) load_first_tile(0);
@@ -1080,14 +974,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   if (wg == 2) {
     setmaxnreg_dec<kCopyRegs<kFp8, kNarrow>>();
-    if constexpr (kNarrow && kFp8)
-      return convert_staged_warpgroup(w, p, &cache_map, &scale_map);
-    else if constexpr (kFp8)
+    if constexpr (kFp8)
       return convert_warpgroup(w, p, &cache_map, &scale_map);
     else
       return copy_warpgroup(w, p, &cache_map);
   }
-  setmaxnreg_inc<kMathRegs<kFp8>>();
+  setmaxnreg_inc<kMathRegs<kFp8, kNarrow>>();
   if constexpr (kFp8) w.scale_log2 *= q_to_f16<kQRows>(w.q_tile, ex);
   if constexpr (kNarrow) {
     HeadState st;  // warpgroup 0's
@@ -1099,52 +991,53 @@ __global__ void __launch_bounds__(kThreads, 1)
     else
       pvt_warpgroup<kFp8>(w, ex, o);
     return narrow_output(w, ex, p, split, smem_raw + (w.q_tile - smem_addr(smem_raw)), o, st, wg);
-  }
-  const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
-  RowState st;  // warpgroup 0's
-  float o[128];
+  } else {
+    const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
+    RowState st;  // warpgroup 0's
+    float o[128];
 #pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.0f;
-  if (wg == 0)
-    s_and_pv_warpgroup<kFp8, kQRows>(w, ex, o, st);
-  else
-    pv_warpgroup<kFp8>(w, ex, o);
+    for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+    if (wg == 0)
+      s_and_pv_warpgroup<kFp8>(w, ex, o, st);
+    else
+      pv_warpgroup<kFp8>(w, ex, o);
 
-  // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
-  // sums to warpgroup 1.
+    // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
+    // sums to warpgroup 1.
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
-    st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
-  }
-  if (wg == 0 && lane % 4 == 0) {
-    ex.sum[row_a] = st.sum[0];
-    ex.sum[row_a + 8] = st.sum[1];
-  }
-  named_sync(kSums, kMathThreads);  // the copy warpgroup has left
-  float inv[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    st.sum[h] = ex.sum[row_a + 8 * h];
-    inv[h] = 1.0f / st.sum[h];
-  }
-  if (split.splits == 1) {
-    unsigned char* rows = smem_raw + (w.q_tile - smem_addr(smem_raw));
-    stage_output(rows, o, inv, wg);
-    named_sync(kSums, kMathThreads);
-    return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
-  }
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = row_a + 8 * h;
-    if (row >= w.n_heads) continue;
-#pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      const int col = wg * 256 + i * 8 + 2 * (lane % 4);
-      *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) =
-          make_float2(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
+    for (int h = 0; h < 2; ++h) {
+      st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
+      st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
     }
-    if (wg == 0 && lane % 4 == 0) split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
+    if (wg == 0 && lane % 4 == 0) {
+      ex.sum[row_a] = st.sum[0];
+      ex.sum[row_a + 8] = st.sum[1];
+    }
+    named_sync(kSums, kMathThreads);  // the copy warpgroup has left
+    float inv[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      st.sum[h] = ex.sum[row_a + 8 * h];
+      inv[h] = 1.0f / st.sum[h];
+    }
+    if (split.splits == 1) {
+      unsigned char* rows = smem_raw + (w.q_tile - smem_addr(smem_raw));
+      stage_output(rows, o, inv, wg);
+      named_sync(kSums, kMathThreads);
+      return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = row_a + 8 * h;
+      if (row >= w.n_heads) continue;
+#pragma unroll
+      for (int i = 0; i < 32; ++i) {
+        const int col = wg * 256 + i * 8 + 2 * (lane % 4);
+        *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) =
+            make_float2(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
+      }
+      if (wg == 0 && lane % 4 == 0) split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
+    }
   }
 #else
   __trap();  // launched only on sm_90 devices (mla_decode_fits)
