@@ -39,6 +39,17 @@
 //   V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128 heads (each tile converted by
 //   both head blocks) and 115 against 118 at 16 (H100; into bf16 tiles: 229 and 125; without
 //   converting at all: 129 and 77).
+// * Narrow Q (at most 16 heads, e.g. V3 / R1 under tensor parallelism of 8, V2-Lite): the same
+//   pipeline with the products turned around, S^T = K . Q^T and O^T = V^T . P^T as m64n16 (the
+//   keys and the latent dims as M, the heads as N), so that no product computes dead head rows
+//   (with heads as M, 48 of the 64 rows were dead: three quarters of S and P . V, and of their
+//   shared-memory reads). Q takes 16 rows (18 KiB); the softmax runs down the columns (the heads'
+//   maxima through shared memory, one barrier of warpgroup 0 a tile), and P^T goes to shared
+//   memory by stmatrix.trans as the B operand of both halves of O^T (two buffers, handed over on
+//   a barrier pair per tile parity). V3 shape, 16 heads, batch 64 x 4096 (H100): FP8 rows 105
+//   against 116 us with heads as M, bf16 112.5 against 113 (memory-bound, 89 % of copy).
+//   Staging the e4m3 values in Q's freed 54 KiB (three half-tile slots) was slower (120 us):
+//   the slots hold too few bytes in flight, and the converting warps waited for them (ncu).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
@@ -61,7 +72,7 @@ namespace {
 
 constexpr int kLora = 512, kRope = 64, kDim = kLora + kRope;
 constexpr int kRows = 64;                       // heads per block, and keys per tile
-constexpr int kNarrowHeads = 16;                // FP8 rows at up to this many heads: narrow Q (below)
+constexpr int kNarrowHeads = 16;                // at most this many heads: narrow Q (above)
 constexpr int kPieces = kDim / 64;              // 64-column (128-byte) pieces of a row
 constexpr int kBlockBytes = kRows * 128;        // one piece of a tile (8 KiB)
 constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer of cache rows
@@ -902,8 +913,8 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
 }
 #endif  // DSINFER_MLA_SM90A
 
-// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2; kNarrow
-// (FP8 rows, at most 16 heads): Q narrow, its free space staging the e4m3 values.
+// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2; kNarrow:
+// at most 16 heads, S^T and O^T over a narrow Q.
 template <bool kFp8, bool kNarrow>
 __global__ void __launch_bounds__(kThreads, 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
