@@ -291,11 +291,12 @@ __device__ __forceinline__ void softmax(float (&s)[32], int n_live, float scale_
 // Issues S = Q . K^T of the tile at `kv` (36 k16 steps of m64n64), each piece as soon as its
 // barrier (bars + 8 piece, phase `parity`) says it has landed (waiting for all nine first took
 // 200 against 189 us). kF16: the latent pieces of Q and K hold f16 (FP8 rows), the rope piece
-// bf16 either way. The caller waits for the group.
-template <bool kF16>
-__device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
+// bf16 either way. kNarrow: S^T = K . Q^T (36 k16 steps of m64n16) over a narrow Q. The caller
+// waits for the group.
+template <bool kF16, bool kNarrow, int NS>
+__device__ __forceinline__ void issue_s(float (&s)[NS], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
 #pragma unroll
-  for (int i = 0; i < 32; ++i) s[i] = 0.0f;
+  for (int i = 0; i < NS; ++i) s[i] = 0.0f;
   fence_regs(s);
   // Opaque addresses: otherwise the compiler hoists all 72 descriptors out of the tile loop, a
   // register each.
@@ -313,10 +314,17 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t q_tile, uint32_
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t off = (blk * kBlockBytes + k * 32) >> 4;
-      if (blk < kLora / 64)
+      if constexpr (kNarrow) {
+        const uint32_t q_off = (blk * kNarrowHeads * 128 + k * 32) >> 4;
+        if (blk < kLora / 64)
+          wgmma_m64n16k16_ss<kF16>(s, kd + off, qd + q_off);
+        else
+          wgmma_m64n16k16_ss(s, kd + off, qd + q_off);
+      } else if (blk < kLora / 64) {
         wgmma_m64n64k16_ss<kF16>(s, qd + off, kd + off);
-      else
+      } else {
         wgmma_m64n64k16_ss(s, qd + off, kd + off);
+      }
     }
   }
   wgmma_commit();
@@ -409,23 +417,22 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
   alpha[1] = ex.alpha[row_a + 8];
 }
 
-// One tile of warpgroup 0, whose P is published and in pv (kMore: a tile follows; the last one
-// is its own instance, so no wgmma is issued or waited for under a branch, which makes ptxas
-// serialize them): issues its half of P . V of tile it ahead of S of tile it + 1, so that pieces
-// 0-3 of tile it are freed (for the copy warps to refill with tile it + 2) while S runs, a whole
-// tile before S of tile it + 2 needs them; then the softmax of tile it + 1, whose P it publishes
-// and keeps, and frees that tile's rope piece.
-template <bool kF16, bool kMore>
-__device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, int it,
-                                              float (&o)[128], float (&s)[32], RowState& st, float (&alpha)[2],
-                                              uint32_t (&pv)[4][4]) {
+// One tile of warpgroup 0 in either form (kNarrow: S^T and O^T), whose P is published: issues
+// its half of P . V of tile it (issue_pv(it, kv), which rescales O first) ahead of S of tile
+// it + 1 (kMore; the last tile is its own instance, so no wgmma is issued or waited for under a
+// branch, which makes ptxas serialize them), so that pieces 0-3 of tile it are freed (for the
+// copy warps to refill with tile it + 2) while S runs, a whole tile before S of tile it + 2 needs
+// them; then frees tile it + 1's rope piece and runs its softmax, which publishes its P
+// (softmax_step(it + 1, live keys)).
+template <bool kF16, bool kNarrow, bool kMore, int NS, int NO, class IssuePv, class SoftmaxStep>
+__device__ __forceinline__ void warpgroup0_step(const BlockWork& w, int it, float (&s)[NS], float (&o)[NO],
+                                                IssuePv issue_pv_half, SoftmaxStep softmax_step) {
   const int k0 = w.k_begin + it * kRows;
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
-  rescale(o, alpha);
-  issue_pv<kF16>(o, pv, kv, 0);
+  issue_pv_half(it, kv);
   if constexpr (kMore) {
-    issue_s<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
+    issue_s<kF16, kNarrow>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
     wgmma_wait<1>();  // P . V (committed first) is done
   } else {
     wgmma_wait<0>();
@@ -436,24 +443,40 @@ __device__ __forceinline__ void s_and_pv_step(const BlockWork& w, Exchange& ex, 
     wgmma_wait<0>();
     fence_regs(s);
     if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
-    softmax<kF16>(s, w.k_end - k0 - kRows, w.scale_log2, st, alpha, pv);
-    publish_p(ex, pv, alpha, false);
+    softmax_step(it + 1, w.k_end - k0 - kRows);
   }
 }
 
-// Warpgroup 0: S and the softmax of every tile, P handed to warpgroup 1, and its half of P . V.
+// Warpgroup 0 in either form: S and the softmax of every tile, P handed to warpgroup 1, and its
+// half of P . V.
+template <bool kF16, bool kNarrow, int NS, int NO, class IssuePv, class SoftmaxStep>
+__device__ __forceinline__ void warpgroup0(const BlockWork& w, float (&s)[NS], float (&o)[NO], IssuePv issue_pv_half,
+                                           SoftmaxStep softmax_step) {
+  issue_s<kF16, kNarrow>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
+  wgmma_wait<0>();
+  fence_regs(s);
+  if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
+  softmax_step(0, w.k_end - w.k_begin);
+  for (int it = 0; it + 1 < w.n_tiles; ++it)
+    warpgroup0_step<kF16, kNarrow, true>(w, it, s, o, issue_pv_half, softmax_step);
+  warpgroup0_step<kF16, kNarrow, false>(w, w.n_tiles - 1, s, o, issue_pv_half, softmax_step);
+}
+
+// Warpgroup 0 with heads as M: P in registers (pv), published through the exchange.
 template <bool kF16>
 __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128], RowState& st) {
   float s[32], alpha[2];
   uint32_t pv[4][4];  // P of the current tile, the A operand of its P . V
-  issue_s<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
-  wgmma_wait<0>();
-  fence_regs(s);
-  if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
-  softmax<kF16>(s, w.k_end - w.k_begin, w.scale_log2, st, alpha, pv);
-  publish_p(ex, pv, alpha, true);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) s_and_pv_step<kF16, true>(w, ex, it, o, s, st, alpha, pv);
-  s_and_pv_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha, pv);
+  warpgroup0<kF16, false>(
+      w, s, o,
+      [&](int, uint32_t kv) {
+        rescale(o, alpha);
+        issue_pv<kF16>(o, pv, kv, 0);
+      },
+      [&](int it, int n_live) {
+        softmax<kF16>(s, n_live, w.scale_log2, st, alpha, pv);
+        publish_p(ex, pv, alpha, it == 0);
+      });
 }
 
 // Warpgroup 1: its half of P . V of every tile with warpgroup 0's P; frees pieces 4-7 of a tile
@@ -522,32 +545,6 @@ struct HeadState {
   float max[4] = {kNegInf, kNegInf, kNegInf, kNegInf};
   float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 };
-
-// Issues S^T = K . Q^T of the tile at `kv` (36 k16 steps of m64n16), the pieces in issue_s's
-// order as they land. The caller waits for the group.
-template <bool kF16>
-__device__ __forceinline__ void issue_st(float (&s)[8], uint32_t q_tile, uint32_t kv, uint32_t bars, uint32_t parity) {
-#pragma unroll
-  for (int i = 0; i < 8; ++i) s[i] = 0.0f;
-  fence_regs(s);
-  asm volatile("" : "+r"(q_tile), "+r"(kv));
-  const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
-#pragma unroll
-  for (int i = 0; i < kPieces; ++i) {
-    const int blk = i == 0 ? kPieces - 1 : (i <= 4 ? i + 3 : i - 5);
-    mbarrier_wait(bars + 8 * blk, parity);
-    wgmma_fence();
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint32_t off = (blk * kBlockBytes + k * 32) >> 4, q_off = (blk * kNarrowHeads * 128 + k * 32) >> 4;
-      if (blk < kLora / 64)
-        wgmma_m64n16k16_ss<kF16>(s, kd + off, qd + q_off);
-      else
-        wgmma_m64n16k16_ss(s, kd + off, qd + q_off);
-    }
-  }
-  wgmma_commit();
-}
 
 // The online-softmax step of a tile of S^T whose first n_live keys are live: the heads' maxima
 // over the four warps' keys (through `maxes`, this tile's parity), the running maxima (log2
@@ -645,45 +642,20 @@ __device__ __forceinline__ void publish_pt(Exchange& ex, int it, const float (&s
   named_arrive(it & 1 ? kPReady1 : kPReady, kMathThreads);
 }
 
-// One tile of warpgroup 0 with narrow Q, in s_and_pv_step's order: its half of O^T of tile it
-// ahead of S^T of tile it + 1 (kMore), then the softmax of tile it + 1, whose P^T it publishes.
-template <bool kF16, bool kMore>
-__device__ __forceinline__ void st_step(const BlockWork& w, Exchange& ex, int it, float (&o)[32], float (&s)[8],
-                                        HeadState& st, float (&alpha)[4]) {
-  const int k0 = w.k_begin + it * kRows;
-  const uint32_t kv = w.tile(it);
-  if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
-  rescale_t(o, alpha);
-  issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 0);
-  if constexpr (kMore) {
-    issue_st<kF16>(s, w.q_tile, w.tile(it + 1), w.bars_of(it + 1), w.parity(it + 1));
-    wgmma_wait<1>();
-  } else {
-    wgmma_wait<0>();
-  }
-  fence_regs(o);
-  if (it + 2 < w.n_tiles) release(w.empty_of(it, kLowGroup));
-  if constexpr (kMore) {
-    wgmma_wait<0>();
-    fence_regs(s);
-    if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
-    softmax_t(s, w.k_end - k0 - kRows, w.scale_log2, ex.maxes[(it + 1) & 1], st, alpha);
-    publish_pt<kF16>(ex, it + 1, s, alpha);
-  }
-}
-
-// Warpgroup 0 with narrow Q: S^T and the softmax of every tile, and its half of O^T.
+// Warpgroup 0 with narrow Q: P^T through shared memory (publish_pt).
 template <bool kF16>
 __device__ __forceinline__ void st_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[32], HeadState& st) {
   float s[8], alpha[4];
-  issue_st<kF16>(s, w.q_tile, w.tile(0), w.bars_of(0), w.parity(0));
-  wgmma_wait<0>();
-  fence_regs(s);
-  if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
-  softmax_t(s, w.k_end - w.k_begin, w.scale_log2, ex.maxes[0], st, alpha);
-  publish_pt<kF16>(ex, 0, s, alpha);
-  for (int it = 0; it + 1 < w.n_tiles; ++it) st_step<kF16, true>(w, ex, it, o, s, st, alpha);
-  st_step<kF16, false>(w, ex, w.n_tiles - 1, o, s, st, alpha);
+  warpgroup0<kF16, true>(
+      w, s, o,
+      [&](int it, uint32_t kv) {
+        rescale_t(o, alpha);
+        issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 0);
+      },
+      [&](int it, int n_live) {
+        softmax_t(s, n_live, w.scale_log2, ex.maxes[it & 1], st, alpha);
+        publish_pt<kF16>(ex, it, s, alpha);
+      });
 }
 
 // Warpgroup 1 with narrow Q: its half of O^T of every tile; frees pieces 4-7 and the P^T buffer.
