@@ -308,7 +308,8 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
     check_mla(specs, 16, 512, 64, 142, block, 1, nullptr, true);
   }
   check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 143, kBlock, 1, nullptr, true);
-  // Up to 16 heads the e4m3 values are staged beside a narrow Q (its dead rows zeros under 16).
+  // Up to 16 heads S^T and O^T over a narrow Q (dead heads, here 11 of 16, zeros in Q); one
+  // sequence over many splits and 70 unsplit ones at 16 heads too.
   check_mla(specs, 5, 512, 64, 148, 48, 1, nullptr, true);
   for (int heads : {128, 16})
     for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, heads, 512, 64, 144 + ctx + heads, 64, 2, nullptr, true);
