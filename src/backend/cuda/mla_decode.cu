@@ -532,6 +532,47 @@ __device__ __forceinline__ void write_output(const unsigned char* rows, bf16* ou
   }
 }
 
+// The end with heads as M: O divided by the row sums (warpgroup 0 summed P and hands the sums to
+// warpgroup 1), as bf16 rows through shared memory (the Q tile's space) or as f32 partial rows
+// and log-sum-exps of a split. Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4).
+__device__ __forceinline__ void wide_output(const BlockWork& w, Exchange& ex, const MlaParams& p, const SplitKv& split,
+                                            unsigned char* rows, const float (&o)[128], RowState& st, int wg) {
+  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32, row_a = warp * 16 + lane / 4;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
+    st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
+  }
+  if (wg == 0 && lane % 4 == 0) {
+    ex.sum[row_a] = st.sum[0];
+    ex.sum[row_a + 8] = st.sum[1];
+  }
+  named_sync(kSums, kMathThreads);  // the copy warpgroup has left
+  float inv[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    st.sum[h] = ex.sum[row_a + 8 * h];
+    inv[h] = 1.0f / st.sum[h];
+  }
+  if (split.splits == 1) {
+    stage_output(rows, o, inv, wg);
+    named_sync(kSums, kMathThreads);
+    return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = row_a + 8 * h;
+    if (row >= w.n_heads) continue;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const int col = wg * 256 + i * 8 + 2 * (lane % 4);
+      *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) =
+          make_float2(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
+    }
+    if (wg == 0 && lane % 4 == 0) split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
+  }
+}
+
 // ---- Narrow Q (at most 16 heads): S^T = K . Q^T and O^T = V^T . P^T with the keys and the latent
 // dims as M (m64n16): the m64 products over 16 heads computed three quarters dead rows (S and P
 // . V alike, and read Q's and P's dead rows from shared memory). An m64n16 accumulator t[8] of a
@@ -590,19 +631,29 @@ __device__ __forceinline__ void softmax_t(float (&s)[8], int n_live, float scale
   for (int h = 0; h < 4; ++h) st.sum[h] = st.sum[h] * alpha[h] + tile_sum[h];
 }
 
+// The P^T tile of tile it (two, by parity, in the exchange's P area).
+__device__ __forceinline__ uint32_t pt_tile(const Exchange& ex, int it) { return smem_addr(&ex.p) + (it & 1) * 2048; }
+
+// A warp's 16 x 16 piece of an m64n16 accumulator (its 16 rows x the 16 heads), packed in
+// r[2j + rr] (rows 8 rr .., heads 8j ..), stored transposed as 16-bit values in rows of heads,
+// `row_bytes` apart with 16-byte chunks swizzled by head % 8: the piece's rows 8 rr .. 8 rr + 7
+// of head h land in chunk `chunk` + rr of row h.
+__device__ __forceinline__ void store_head_rows(uint32_t base, int row_bytes, int chunk, const uint32_t (&r)[4]) {
+  const int lane = threadIdx.x % 32, m = lane / 8, head = 8 * (m / 2) + lane % 8, c = chunk + (m & 1);
+  stmatrix_x4_trans(base + head * row_bytes + ((c ^ (head % 8)) * 16), r[0], r[1], r[2], r[3]);
+}
+
 // Stores P (this warp's 16 keys x 16 heads) transposed into the P^T tile at `pt`: rows are heads
 // (K-major: 64 keys, 128 bytes, swizzled), the B operand of O^T = V^T . P^T.
 template <bool kF16>
 __device__ __forceinline__ void store_pt(uint32_t pt, const float (&s)[8]) {
-  const int warp = threadIdx.x / 32 % 4, lane = threadIdx.x % 32;
   uint32_t r[4];  // matrix 2j + rr: keys 8 rr .. 8 rr + 7 of the warp, heads 8j .. 8j + 7
 #pragma unroll
   for (int m = 0; m < 4; ++m) {
     const float lo = s[4 * (m / 2) + 2 * (m & 1)], hi = s[4 * (m / 2) + 2 * (m & 1) + 1];
     r[m] = kF16 ? pack_f16(lo, hi) : pack_bf16(lo, hi);
   }
-  const int m = lane / 8, head = 8 * (m / 2) + lane % 8, chunk = 2 * warp + (m & 1);
-  stmatrix_x4_trans(pt + head * 128 + ((chunk ^ (head % 8)) * 16), r[0], r[1], r[2], r[3]);
+  store_head_rows(pt, 128, 2 * (threadIdx.x / 32 % 4), r);
 }
 
 // O^T[dims 256 wg .. + 255] *= alpha per head (skipped when no head of the thread moved).
@@ -633,7 +684,7 @@ __device__ __forceinline__ void issue_pvt(float (&o)[32], uint32_t pt, uint32_t 
 template <bool kF16>
 __device__ __forceinline__ void publish_pt(Exchange& ex, int it, const float (&s)[8], const float (&alpha)[4]) {
   if (it >= 2) named_sync(it & 1 ? kPTaken1 : kPTaken, kMathThreads);  // warpgroup 1's O^T of tile it - 2 is done
-  store_pt<kF16>(smem_addr(&ex.p) + (it & 1) * 2048, s);
+  store_pt<kF16>(pt_tile(ex, it), s);
   if (threadIdx.x < 4)
 #pragma unroll
     for (int h = 0; h < 4; ++h) ex.alpha[(it & 1) * kNarrowHeads + own_head(h)] = alpha[h];
@@ -650,7 +701,7 @@ __device__ __forceinline__ void st_warpgroup(const BlockWork& w, Exchange& ex, f
       w, s, o,
       [&](int it, uint32_t kv) {
         rescale_t(o, alpha);
-        issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 0);
+        issue_pvt<kF16>(o, pt_tile(ex, it), kv, 0);
       },
       [&](int it, int n_live) {
         softmax_t(s, n_live, w.scale_log2, ex.maxes[it & 1], st, alpha);
@@ -672,7 +723,7 @@ __device__ __forceinline__ void pvt_warpgroup(const BlockWork& w, Exchange& ex, 
     for (int blk = 4; blk < 8; ++blk) mbarrier_wait(bars + 8 * blk, w.parity(it));
     if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 1);
     rescale_t(o, alpha);
-    issue_pvt<kF16>(o, smem_addr(&ex.p) + (it & 1) * 2048, kv, 1);
+    issue_pvt<kF16>(o, pt_tile(ex, it), kv, 1);
     wgmma_wait<0>();
     fence_regs(o);
     if (it + 2 < w.n_tiles) {
@@ -718,8 +769,7 @@ __device__ __forceinline__ void narrow_output(const BlockWork& w, Exchange& ex, 
         const int i = 8 * b + 4 * (m / 2) + 2 * (m & 1);
         r[m] = pack_bf16(o[i] * inv[2 * (m / 2)], o[i + 1] * inv[2 * (m / 2) + 1]);
       }
-      const int m = lane / 8, head = 8 * (m / 2) + lane % 8, chunk = 32 * wg + 8 * b + 2 * warp + (m & 1);
-      stmatrix_x4_trans(base + head * 1024 + ((chunk ^ (head % 8)) * 16), r[0], r[1], r[2], r[3]);
+      store_head_rows(base, 1024, 32 * wg + 8 * b + 2 * warp, r);
     }
     named_sync(kSums, kMathThreads);
     return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
@@ -954,7 +1004,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   fence_proxy_async();
   __syncthreads();  // Q is in, the barriers are initialized
 
-  const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int wg = threadIdx.x / 128;
   if (wg == 2) {
     setmaxnreg_dec<kCopyRegs<kFp8, kNarrow>>();
     if constexpr (kFp8)
@@ -964,6 +1014,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   setmaxnreg_inc<kMathRegs<kFp8, kNarrow>>();
   if constexpr (kFp8) w.scale_log2 *= q_to_f16<kQRows>(w.q_tile, ex);
+  unsigned char* out_rows = smem_raw + (w.q_tile - smem_addr(smem_raw));  // the Q tile's space: O's rows at the end
   if constexpr (kNarrow) {
     HeadState st;  // warpgroup 0's
     float o[32];
@@ -973,9 +1024,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       st_warpgroup<kFp8>(w, ex, o, st);
     else
       pvt_warpgroup<kFp8>(w, ex, o);
-    return narrow_output(w, ex, p, split, smem_raw + (w.q_tile - smem_addr(smem_raw)), o, st, wg);
+    return narrow_output(w, ex, p, split, out_rows, o, st, wg);
   } else {
-    const int row_a = warp * 16 + lane / 4;  // this thread's rows: row_a and row_a + 8
     RowState st;  // warpgroup 0's
     float o[128];
 #pragma unroll
@@ -984,43 +1034,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       s_and_pv_warpgroup<kFp8>(w, ex, o, st);
     else
       pv_warpgroup<kFp8>(w, ex, o);
-
-    // Rows row_a (+8); columns 256 wg + 8i + 2(lane % 4). Warpgroup 0 summed P: it hands the
-    // sums to warpgroup 1.
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 1);
-      st.sum[h] += __shfl_xor_sync(0xffffffffu, st.sum[h], 2);
-    }
-    if (wg == 0 && lane % 4 == 0) {
-      ex.sum[row_a] = st.sum[0];
-      ex.sum[row_a + 8] = st.sum[1];
-    }
-    named_sync(kSums, kMathThreads);  // the copy warpgroup has left
-    float inv[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      st.sum[h] = ex.sum[row_a + 8 * h];
-      inv[h] = 1.0f / st.sum[h];
-    }
-    if (split.splits == 1) {
-      unsigned char* rows = smem_raw + (w.q_tile - smem_addr(smem_raw));
-      stage_output(rows, o, inv, wg);
-      named_sync(kSums, kMathThreads);
-      return write_output(rows, p.out + (static_cast<int64_t>(w.t) * p.heads + w.h0) * kLora, w.n_heads);
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = row_a + 8 * h;
-      if (row >= w.n_heads) continue;
-#pragma unroll
-      for (int i = 0; i < 32; ++i) {
-        const int col = wg * 256 + i * 8 + 2 * (lane % 4);
-        *reinterpret_cast<float2*>(split.part_o + (w.part_row + w.h0 + row) * kLora + col) =
-            make_float2(o[4 * i + 2 * h] * inv[h], o[4 * i + 2 * h + 1] * inv[h]);
-      }
-      if (wg == 0 && lane % 4 == 0) split.part_lse[w.part_row + w.h0 + row] = st.max[h] + log2f(st.sum[h]);
-    }
+    return wide_output(w, ex, p, split, out_rows, o, st, wg);
   }
 #else
   __trap();  // launched only on sm_90 devices (mla_decode_fits)
