@@ -80,6 +80,9 @@ constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer o
 // 64 bf16 rope values.
 constexpr int kFp8ScaleOffset = kLora, kFp8RopeOffset = kLora + 16, kFp8RowBytes = kFp8RopeOffset + 2 * kRope;
 constexpr int kThreads = 384;  // warpgroups 0 and 1: the products; warpgroup 2: the copies
+// FP8 rows with narrow Q: a fourth warpgroup converts half of every tile (below).
+template <bool kFp8, bool kNarrow>
+constexpr int kBlockThreads = kFp8 && kNarrow ? 512 : kThreads;
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
 constexpr int64_t kMapRows = int64_t{1} << 30;
@@ -135,6 +138,9 @@ constexpr int kMathThreads = 256;  // warpgroups 0 and 1
 // Where an FP8 tile's scales are staged: the first KiB of piece 6, which scale group 3's
 // conversion writes, the last of the high group's.
 constexpr int kScalePiece = 6;
+// With narrow Q the scales of buffer i stay beside Q instead (1 KiB each after Q's 18 KiB), so
+// that the two converting warpgroups read them while either converts.
+constexpr int kNarrowScales = kNarrowHeads * kDim * 2;
 // Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
 // 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
 // the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
@@ -143,12 +149,15 @@ constexpr int kScalePiece = 6;
 // it spilled there). A block's warps share the registers it launched with (an increase beyond
 // them waits forever).
 template <bool kFp8, bool kNarrow>
-constexpr int kMathRegs = kNarrow ? 208 : kFp8 ? 216 : 232;
+constexpr int kMathRegs = kNarrow ? (kFp8 ? 168 : 208) : kFp8 ? 216 : 232;
 template <bool kFp8, bool kNarrow>
-constexpr int kCopyRegs = kNarrow ? 80 : kFp8 ? 64 : 40;
-constexpr int kLaunchRegs = 168;  // 65536 / 384, in steps of 8
+constexpr int kCopyRegs = kNarrow ? (kFp8 ? 88 : 80) : kFp8 ? 64 : 40;
 template <bool kFp8, bool kNarrow>
-constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8, kNarrow> + 128 * kCopyRegs<kFp8, kNarrow> <= kThreads * kLaunchRegs;
+constexpr int kLaunchRegs = 65536 / kBlockThreads<kFp8, kNarrow> / 8 * 8;
+template <bool kFp8, bool kNarrow>
+constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8, kNarrow> +
+                              (kBlockThreads<kFp8, kNarrow> - kMathThreads) * kCopyRegs<kFp8, kNarrow> <=
+                          kBlockThreads<kFp8, kNarrow> * kLaunchRegs<kFp8, kNarrow>;
 static_assert(kRegsFit<false, false> && kRegsFit<true, false> && kRegsFit<false, true> && kRegsFit<true, true>,
               "mla decode: registers");
 
@@ -383,7 +392,9 @@ struct BlockWork {
   float scale_log2;  // the softmax scale (log2 units) of S as the products compute it (q_to_f16)
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
+  uint32_t scales, scale_stride;                 // FP8 rows: where buffer 0's scales land, buffer 1's after
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
+  __device__ uint32_t scales_of(int i) const { return scales + (i & 1) * scale_stride; }
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   // g: kHighGroup or kLowGroup
@@ -817,7 +828,7 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
       const int sg = first_group + c, piece = rope ? kPieces - 1 : 2 * sg + 1;
       tma_load_2d(w.tile(i) + piece * kBlockBytes + j * rows * 128, map, bar, rope ? kFp8RopeOffset : sg * 128, slot);
     }
-    if (high) tma_load_2d(w.tile(i) + kScalePiece * kBlockBytes + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
+    if (high) tma_load_2d(w.scales_of(i) + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
   }
 }
 
@@ -895,21 +906,25 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
   }
 }
 
-// FP8 cache, warpgroup 2: every tile, two threads a row (its halves of each scale group: the
-// quarter warps of a warp take 8 rows' first halves, their second halves, the next 8 rows'...),
-// the scale groups in the order S reads their pieces (2, 3, 0, 1), each warp arriving on both
-// pieces of a group once its threads have written their parts. Warp 8 first refills the buffer
-// with the tile once its groups are free (the prologue loaded tiles 0 and 1). S of the tile
-// waits for the conversion, so it is kept short: all 128 threads on every tile and the scales
-// from shared memory (warp pairs alternating tiles, each thread reading its row's scales from the
-// cache, took 1.3x as long at 16 heads; the scale reads alone 1.37x).
+// FP8 cache, warpgroup 2 (and 3 with narrow Q): every tile, two threads a row (its halves of each
+// scale group: the quarter warps of a warp take 8 rows' first halves, their second halves, the
+// next 8 rows'...), the scale groups in the order S reads their pieces (2, 3, 0, 1), each warp
+// arriving on both pieces of a group once its threads have written their parts. With narrow Q
+// warpgroup 2 converts groups 2 and 3 and warpgroup 3 groups 0 and 1, at once (the conversion
+// paced the tiles). Warp 8 first refills the buffer with the tile once its groups are free (the
+// prologue loaded tiles 0 and 1). S of the tile waits for the conversion, so it is kept short:
+// all 128 threads of a warpgroup on every tile and the scales from shared memory (warp pairs
+// alternating tiles, each thread reading its row's scales from the cache, took 1.3x as long at
+// 16 heads; the scale reads alone 1.37x).
+template <bool kNarrow>
 __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
                                                   const CUtensorMap* scale_map) {
   const DeviceBatch& b = p.batch;
-  const int t = threadIdx.x - kMathThreads, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
+  const int t = (threadIdx.x - kMathThreads) % 128, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
+  const bool refills = threadIdx.x < kMathThreads + 32, low_only = kNarrow && !(threadIdx.x < kMathThreads + 128);
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
-    if (it >= 2 && t < 32) {
+    if (it >= 2 && refills) {
       const int slots = box_slot(b, w.seq, k0, w.k_end);
       for (int g = 0; g < kGroups; ++g) {
         mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
@@ -919,13 +934,14 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
     const bool live = k0 + row < w.k_end;
     const uint32_t tile = w.tile(it), bars = w.bars_of(it);
     mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
-    const uint4 s4 = ld_shared_v4(tile + kScalePiece * kBlockBytes + row * 16);
+    const uint4 s4 = ld_shared_v4(w.scales_of(it) + row * 16);
     const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int sg = (i + 2) % 4;
+      if (kNarrow && (sg < 2) != low_only) continue;
       if (sg == 0) mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
-      if (2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
+      if (!kNarrow && 2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
       convert_half_group(tile, row, half, sg, scale[sg], live);
       fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
       release(bars + 8 * (2 * sg));
@@ -938,7 +954,7 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
 // kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2; kNarrow:
 // at most 16 heads, S^T and O^T over a narrow Q.
 template <bool kFp8, bool kNarrow>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kBlockThreads<kFp8, kNarrow>, 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
                       MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
@@ -966,6 +982,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   w.bars = smem_addr(&ex.full[0][0]);
   w.empty = smem_addr(&ex.empty[0][0]);
   w.staged = smem_addr(&ex.staged[0][0]);
+  w.scales = kNarrow ? w.q_tile + kNarrowScales : w.tiles + kScalePiece * kBlockBytes;
+  w.scale_stride = kNarrow ? 1024 : kTileBytes;
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
@@ -1005,10 +1023,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();  // Q is in, the barriers are initialized
 
   const int wg = threadIdx.x / 128;
-  if (wg == 2) {
+  if (wg >= 2) {
     setmaxnreg_dec<kCopyRegs<kFp8, kNarrow>>();
     if constexpr (kFp8)
-      return convert_warpgroup(w, p, &cache_map, &scale_map);
+      return convert_warpgroup<kNarrow>(w, p, &cache_map, &scale_map);
     else
       return copy_warpgroup(w, p, &cache_map);
   }
@@ -1088,7 +1106,8 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  launch_dependent("mla_decode_kernel", kernel, grid, kThreads, kSmemBytes, s, map, scale_map, p, split);
+  const int threads = fp8 && narrow ? kBlockThreads<true, true> : kThreads;
+  launch_dependent("mla_decode_kernel", kernel, grid, threads, kSmemBytes, s, map, scale_map, p, split);
 }
 
 }  // namespace dsinfer::cuda
