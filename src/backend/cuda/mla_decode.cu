@@ -50,6 +50,10 @@
 //   against 116 us with heads as M, bf16 112.5 against 113 (memory-bound, 89 % of copy).
 //   Staging the e4m3 values in Q's freed 54 KiB (three half-tile slots) was slower (120 us):
 //   the slots hold too few bytes in flight, and the converting warps waited for them (ncu).
+// * FP8 rows with narrow Q: the conversion paces the tiles, and the math warpgroups hold few
+//   accumulators, so a fourth warpgroup (512 threads; registers 168 a math thread, 88 a
+//   converting one) converts scale groups 0-1 of every tile while warpgroup 2 converts groups 2-3
+//   and refills; the rows' scales land beside Q (both read them). 95 against 105 us (H100).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
@@ -146,8 +150,9 @@ constexpr int kNarrowScales = kNarrowHeads * kDim * 2;
 // the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
 // also convert (at 56 they spill): 64, and the math warpgroups 216. With narrow Q (below) the
 // math warpgroups hold 32 accumulators a thread, not 128: 208, and the copy warpgroup 80 (at 64
-// it spilled there). A block's warps share the registers it launched with (an increase beyond
-// them waits forever).
+// it spilled there); over FP8 rows the two converting warpgroups 88 and the math ones 168 of a
+// 512-thread block's 128 (ptxas honours each role's limit: at 224 / 32 the converters spill). A
+// block's warps share the registers it launched with (an increase beyond them waits forever).
 template <bool kFp8, bool kNarrow>
 constexpr int kMathRegs = kNarrow ? (kFp8 ? 168 : 208) : kFp8 ? 216 : 232;
 template <bool kFp8, bool kNarrow>
