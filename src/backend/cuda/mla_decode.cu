@@ -100,7 +100,8 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
 // V rows are zeros), the row sums are out (warpgroups 0 and 1), an FP8 tile's scales are read
-// (warpgroup 2), and Q's largest value is known, then Q is f16 (FP8 rows; warpgroups 0 and 1).
+// (warpgroup 2, heads as M), and Q's largest value is known, then Q is f16 (FP8 rows; warpgroups
+// 0 and 1).
 // Narrow Q (S^T): warpgroup 0's warps have posted their heads' maxima of a tile (kMaxes), and
 // have written P^T (kPWritten); P^T's two buffers are handed over and back on kPReady / kPTaken
 // for even tiles and kPReady1 / kPTaken1 for odd ones (one pair would let warpgroup 0 arrive
