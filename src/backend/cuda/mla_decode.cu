@@ -84,9 +84,9 @@ constexpr int kTileBytes = kPieces * kBlockBytes;  // 72 KiB: Q, or one buffer o
 // 64 bf16 rope values.
 constexpr int kFp8ScaleOffset = kLora, kFp8RopeOffset = kLora + 16, kFp8RowBytes = kFp8RopeOffset + 2 * kRope;
 constexpr int kThreads = 384;  // warpgroups 0 and 1: the products; warpgroup 2: the copies
-// FP8 rows with narrow Q: a fourth warpgroup converts half of every tile (below).
-template <bool kFp8, bool kNarrow>
-constexpr int kBlockThreads = kFp8 && kNarrow ? 512 : kThreads;
+// A block's threads: with FP8 rows and narrow Q a fourth warpgroup converts half of every tile
+// (below). The kernel's launch bounds and its launch both ask here.
+__host__ __device__ constexpr int block_threads(bool fp8, bool narrow) { return fp8 && narrow ? 512 : kThreads; }
 // The tensor map's rows: the cache's own length is not passed to the launch, and only the
 // slots of live pages (below the cache's end) are ever addressed.
 constexpr int64_t kMapRows = int64_t{1} << 30;
@@ -159,11 +159,11 @@ constexpr int kMathRegs = kNarrow ? (kFp8 ? 168 : 208) : kFp8 ? 216 : 232;
 template <bool kFp8, bool kNarrow>
 constexpr int kCopyRegs = kNarrow ? (kFp8 ? 88 : 80) : kFp8 ? 64 : 40;
 template <bool kFp8, bool kNarrow>
-constexpr int kLaunchRegs = 65536 / kBlockThreads<kFp8, kNarrow> / 8 * 8;
+constexpr int kLaunchRegs = 65536 / block_threads(kFp8, kNarrow) / 8 * 8;
 template <bool kFp8, bool kNarrow>
 constexpr bool kRegsFit = 2 * 128 * kMathRegs<kFp8, kNarrow> +
-                              (kBlockThreads<kFp8, kNarrow> - kMathThreads) * kCopyRegs<kFp8, kNarrow> <=
-                          kBlockThreads<kFp8, kNarrow> * kLaunchRegs<kFp8, kNarrow>;
+                              (block_threads(kFp8, kNarrow) - kMathThreads) * kCopyRegs<kFp8, kNarrow> <=
+                          block_threads(kFp8, kNarrow) * kLaunchRegs<kFp8, kNarrow>;
 static_assert(kRegsFit<false, false> && kRegsFit<true, false> && kRegsFit<false, true> && kRegsFit<true, true>,
               "mla decode: registers");
 
@@ -957,10 +957,10 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
 }
 #endif  // DSINFER_MLA_SM90A
 
-// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2; kNarrow:
-// at most 16 heads, S^T and O^T over a narrow Q.
+// kFp8: the cache holds FP8 rows (p.cache_fp8), converted to f16 tiles by warpgroup 2 (and 3
+// with narrow Q); kNarrow: at most 16 heads, S^T and O^T over a narrow Q.
 template <bool kFp8, bool kNarrow>
-__global__ void __launch_bounds__(kBlockThreads<kFp8, kNarrow>, 1)
+__global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
                       MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
@@ -1112,8 +1112,8 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
-  const int threads = fp8 && narrow ? kBlockThreads<true, true> : kThreads;
-  launch_dependent("mla_decode_kernel", kernel, grid, threads, kSmemBytes, s, map, scale_map, p, split);
+  launch_dependent("mla_decode_kernel", kernel, grid, block_threads(fp8, narrow), kSmemBytes, s, map, scale_map, p,
+                   split);
 }
 
 }  // namespace dsinfer::cuda
