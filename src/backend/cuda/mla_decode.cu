@@ -408,6 +408,26 @@ struct BlockWork {
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
+// Who converts an FP8 tile's scale groups: with heads as M the copy warpgroup 2 and, for groups
+// [0, kWideMathGroups), the math warpgroup 1 (it waits for P about a fifth of its time, and at 128
+// heads the conversion paced the tiles: 203 against bf16's 141 us); with narrow Q warpgroup 2
+// groups 2-3 and warpgroup 3 groups 0-1.
+enum class Converter { kWideCopy, kWideMath, kNarrowHigh, kNarrowLow };
+constexpr int kWideMathGroups = 1;
+__device__ constexpr bool converts(Converter who, int sg) {
+  switch (who) {
+    case Converter::kWideCopy: return sg >= kWideMathGroups;
+    case Converter::kWideMath: return sg < kWideMathGroups;
+    case Converter::kNarrowHigh: return sg >= 2;
+    default: return sg < 2;
+  }
+}
+// Threads that read a wide tile's scales (piece 6) before group 3's conversion overwrites them.
+constexpr int kScaleReaders = kWideMathGroups > 0 ? 256 : 128;
+
+template <Converter kWho>
+__device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t);
+
 // Hands P and the rescale factors of a tile to warpgroup 1 (after it has read the previous ones).
 __device__ __forceinline__ void publish_p(Exchange& ex, const uint32_t (&pv)[4][4], const float (&alpha)[2],
                                           bool first) {
@@ -500,6 +520,8 @@ __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange&
 // once this half of P . V is done with them.
 template <bool kF16>
 __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128]) {
+  constexpr bool kConverts = kF16 && kWideMathGroups > 0;  // FP8 rows
+  if constexpr (kConverts) convert_tile<Converter::kWideMath>(w, 0, threadIdx.x - 128);
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
@@ -514,6 +536,8 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, f
 
     rescale(o, alpha);
     issue_pv<kF16>(o, pv, kv, 1);
+    // While P . V runs: this warpgroup's groups of the next tile, which S of it reads last.
+    if (kConverts && it + 1 < w.n_tiles) convert_tile<Converter::kWideMath>(w, it + 1, threadIdx.x - 128);
     wgmma_wait<0>();
     fence_regs(o);
     if (it + 2 < w.n_tiles) release(w.empty_of(it, kHighGroup));
@@ -912,22 +936,48 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
   }
 }
 
-// FP8 cache, warpgroup 2 (and 3 with narrow Q): every tile, two threads a row (its halves of each
-// scale group: the quarter warps of a warp take 8 rows' first halves, their second halves, the
-// next 8 rows'...), the scale groups in the order S reads their pieces (2, 3, 0, 1), each warp
-// arriving on both pieces of a group once its threads have written their parts. With narrow Q
-// warpgroup 2 converts groups 2 and 3 and warpgroup 3 groups 0 and 1, at once (the conversion
-// paced the tiles). Warp 8 first refills the buffer with the tile once its groups are free (the
-// prologue loaded tiles 0 and 1). S of the tile waits for the conversion, so it is kept short:
-// all 128 threads of a warpgroup on every tile and the scales from shared memory (warp pairs
-// alternating tiles, each thread reading its row's scales from the cache, took 1.3x as long at
-// 16 heads; the scale reads alone 1.37x).
+// Thread t (0-127) of a converting warpgroup converts its share of tile it's scale groups (two
+// threads a row, its halves of each group: the quarter warps of a warp take 8 rows' first halves,
+// their second halves, the next 8 rows'...), in the order S reads their pieces (2, 3, 0, 1), each
+// warp arriving on both pieces of a group once its threads have written their parts. S of the
+// tile waits for the conversion, so it is kept short: all 128 threads of a warpgroup on every
+// tile and the scales from shared memory (warp pairs alternating tiles, each thread reading its
+// row's scales from the cache, took 1.3x as long at 16 heads; the scale reads alone 1.37x).
+template <Converter kWho>
+__device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t) {
+  const int row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
+  const bool live = w.k_begin + it * kRows + row < w.k_end;
+  const uint32_t tile = w.tile(it), bars = w.bars_of(it);
+  mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));  // the scales come with the high group
+  const uint4 s4 = ld_shared_v4(w.scales_of(it) + row * 16);
+  const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
+  if constexpr (kWho == Converter::kWideMath) named_arrive(kScalesRead, kScaleReaders);
+  bool low_staged = false;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int sg = (i + 2) % 4;
+    if (!converts(kWho, sg)) continue;
+    if (sg < 2 && !low_staged) {
+      mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
+      low_staged = true;
+    }
+    if (kWho == Converter::kWideCopy && 2 * sg == kScalePiece) named_sync(kScalesRead, kScaleReaders);
+    convert_half_group(tile, row, half, sg, scale[sg], live);
+    fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
+    release(bars + 8 * (2 * sg));
+    release(bars + 8 * (2 * sg + 1));
+  }
+}
+
+// FP8 cache, warpgroup 2 (and 3 with narrow Q): every tile its groups (convert_tile); warp 8
+// first refills the buffer with the tile once its groups are free (the prologue loaded tiles 0
+// and 1).
 template <bool kNarrow>
 __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
                                                   const CUtensorMap* scale_map) {
   const DeviceBatch& b = p.batch;
-  const int t = (threadIdx.x - kMathThreads) % 128, row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
-  const bool refills = threadIdx.x < kMathThreads + 32, low_only = kNarrow && !(threadIdx.x < kMathThreads + 128);
+  const int t = (threadIdx.x - kMathThreads) % 128;
+  const bool refills = threadIdx.x < kMathThreads + 32, low = kNarrow && !(threadIdx.x < kMathThreads + 128);
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     if (it >= 2 && refills) {
@@ -937,22 +987,12 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
         load_group_fp8(w, it, map, scale_map, b, slots, k0, g);
       }
     }
-    const bool live = k0 + row < w.k_end;
-    const uint32_t tile = w.tile(it), bars = w.bars_of(it);
-    mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));
-    const uint4 s4 = ld_shared_v4(w.scales_of(it) + row * 16);
-    const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int sg = (i + 2) % 4;
-      if (kNarrow && (sg < 2) != low_only) continue;
-      if (sg == 0) mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
-      if (!kNarrow && 2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's scales are read
-      convert_half_group(tile, row, half, sg, scale[sg], live);
-      fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
-      release(bars + 8 * (2 * sg));
-      release(bars + 8 * (2 * sg + 1));
-    }
+    if (!kNarrow)
+      convert_tile<Converter::kWideCopy>(w, it, t);
+    else if (low)
+      convert_tile<Converter::kNarrowLow>(w, it, t);
+    else
+      convert_tile<Converter::kNarrowHigh>(w, it, t);
   }
 }
 #endif  // DSINFER_MLA_SM90A
