@@ -100,15 +100,15 @@ __host__ __device__ constexpr int box_rows(int block_size) {
 // Named barriers (0 is __syncthreads): P and the rescale factors of a tile are out (warpgroup 0
 // arrives, 1 waits), warpgroup 1 has read them (the reverse), each warpgroup's own (its dead
 // V rows are zeros), the row sums are out (warpgroups 0 and 1), an FP8 tile's scales are read
-// (warpgroup 2, heads as M), and Q's largest value is known, then Q is f16 (FP8 rows; warpgroups
-// 0 and 1).
+// (heads as M: warpgroup 2's copy; kScalesRead1, warpgroup 1's), and Q's largest value is known,
+// then Q is f16 (FP8 rows; warpgroups 0 and 1).
 // Narrow Q (S^T): warpgroup 0's warps have posted their heads' maxima of a tile (kMaxes), and
 // have written P^T (kPWritten); P^T's two buffers are handed over and back on kPReady / kPTaken
 // for even tiles and kPReady1 / kPTaken1 for odd ones (one pair would let warpgroup 0 arrive
 // twice before warpgroup 1's wait, completing the barrier without it).
 enum NamedBarrier : int {
   kPReady = 1, kPTaken = 2, kGroup0 = 3, kGroup1 = 4, kSums = 5, kScalesRead = 6, kQReady = 7, kMaxes = 8,
-  kPWritten = 9, kPReady1 = 10, kPTaken1 = 11
+  kPWritten = 9, kPReady1 = 10, kPTaken1 = 11, kScalesRead1 = 12
 };
 
 // A buffer's pieces in the groups their readers free together, each refilled by its own copy warp:
@@ -141,7 +141,9 @@ static_assert(kSmemBytes <= 227 * 1024, "mla decode: shared memory");
 #ifdef DSINFER_MLA_SM90A
 constexpr int kMathThreads = 256;  // warpgroups 0 and 1
 // Where an FP8 tile's scales are staged: the first KiB of piece 6, which scale group 3's
-// conversion writes, the last of the high group's.
+// conversion writes, the last of the high group's. With heads as M the low group brings a second
+// copy into the first KiB of piece 0, for warpgroup 1, whose conversion of group 0 overwrites it:
+// each converting warpgroup reads its own copy and waits only for its own warps.
 constexpr int kScalePiece = 6;
 // With narrow Q the scales of buffer i stay beside Q instead (1 KiB each after Q's 18 KiB), so
 // that the two converting warpgroups read them while either converts.
@@ -399,8 +401,10 @@ struct BlockWork {
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
   uint32_t scales, scale_stride;                 // FP8 rows: where buffer 0's scales land, buffer 1's after
+  uint32_t low_scales;  // FP8 rows, heads as M: buffer 0's second copy (piece 0), or 0: none
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
   __device__ uint32_t scales_of(int i) const { return scales + (i & 1) * scale_stride; }
+  __device__ uint32_t low_scales_of(int i) const { return low_scales + (i & 1) * kTileBytes; }
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   // g: kHighGroup or kLowGroup
@@ -413,7 +417,8 @@ struct BlockWork {
 // heads the conversion paced the tiles: 203 against bf16's 141 us); with narrow Q warpgroup 2
 // groups 2-3 and warpgroup 3 groups 0-1.
 enum class Converter { kWideCopy, kWideMath, kNarrowHigh, kNarrowLow };
-constexpr int kWideMathGroups = 1;
+constexpr int kWideMathGroups = 2;
+static_assert(kWideMathGroups >= 1 && kWideMathGroups <= 2, "mla decode: warpgroup 1 converts group 0 (its scales' piece)");
 __device__ constexpr bool converts(Converter who, int sg) {
   switch (who) {
     case Converter::kWideCopy: return sg >= kWideMathGroups;
@@ -422,9 +427,6 @@ __device__ constexpr bool converts(Converter who, int sg) {
     default: return sg < 2;
   }
 }
-// Threads that read a wide tile's scales (piece 6) before group 3's conversion overwrites them.
-constexpr int kScaleReaders = kWideMathGroups > 0 ? 256 : 128;
-
 template <Converter kWho>
 __device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t);
 
@@ -841,16 +843,18 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
 // piece (bf16 in the row: straight into piece 8, on its barrier), or the e4m3 values of scale
 // groups 2h and 2h + 1 (128 bytes a row each; h = 1 for the high group) into pieces 4h + 1 and
 // 4h + 3, where convert_warpgroup turns them into f16, on the group's staging barrier; the high
-// group brings the rows' scales too (16 bytes a row, kScalePiece). One whole warp (it passes the
-// slots around); its lane 0 issues the copies.
+// group brings the rows' scales too (16 bytes a row, kScalePiece), and with heads as M so does
+// the low group (w.low_scales). One whole warp (it passes the slots around); its lane 0 issues
+// the copies.
 __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const CUtensorMap* map,
                                                const CUtensorMap* scale_map, const DeviceBatch& b, int slots, int k0,
                                                int g) {
   const int rows = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, w.k_end - k0), rows);
   const bool issuer = threadIdx.x % 32 == 0, rope = g == kRopeGroup, high = g == kHighGroup;
+  const bool low_copy = g == kLowGroup && w.low_scales != 0;
   const int copies = rope ? 1 : 2, first_group = high ? 2 : 0;
   const uint32_t bar = rope ? w.bars_of(i) + 8 * (kPieces - 1) : w.staged_of(i, g);
-  if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (copies * 128 + (high ? 16 : 0)));
+  if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (copies * 128 + (high || low_copy ? 16 : 0)));
   for (int j = 0; j < boxes; ++j) {
     const int slot = __shfl_sync(0xffffffffu, slots, j);
     if (!issuer) continue;
@@ -859,6 +863,7 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
       tma_load_2d(w.tile(i) + piece * kBlockBytes + j * rows * 128, map, bar, rope ? kFp8RopeOffset : sg * 128, slot);
     }
     if (high) tma_load_2d(w.scales_of(i) + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
+    if (low_copy) tma_load_2d(w.low_scales_of(i) + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
   }
 }
 
@@ -948,11 +953,13 @@ __device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t) 
   const int row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
   const bool live = w.k_begin + it * kRows + row < w.k_end;
   const uint32_t tile = w.tile(it), bars = w.bars_of(it);
-  mbarrier_wait(w.staged_of(it, kHighGroup), w.parity(it));  // the scales come with the high group
-  const uint4 s4 = ld_shared_v4(w.scales_of(it) + row * 16);
+  // The scales come with the high group (warpgroup 1's copy with the low group).
+  constexpr bool kOwnCopy = kWho == Converter::kWideMath;
+  mbarrier_wait(w.staged_of(it, kOwnCopy ? kLowGroup : kHighGroup), w.parity(it));
+  const uint4 s4 = ld_shared_v4((kOwnCopy ? w.low_scales_of(it) : w.scales_of(it)) + row * 16);
   const float scale[4] = {__uint_as_float(s4.x), __uint_as_float(s4.y), __uint_as_float(s4.z), __uint_as_float(s4.w)};
-  if constexpr (kWho == Converter::kWideMath) named_arrive(kScalesRead, kScaleReaders);
-  bool low_staged = false;
+  if constexpr (kOwnCopy) named_sync(kScalesRead1, 128);  // group 0 overwrites the copy: every row's read first
+  bool low_staged = kOwnCopy;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int sg = (i + 2) % 4;
@@ -961,7 +968,7 @@ __device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t) 
       mbarrier_wait(w.staged_of(it, kLowGroup), w.parity(it));
       low_staged = true;
     }
-    if (kWho == Converter::kWideCopy && 2 * sg == kScalePiece) named_sync(kScalesRead, kScaleReaders);
+    if (kWho == Converter::kWideCopy && 2 * sg == kScalePiece) named_sync(kScalesRead, 128);  // every row's read
     convert_half_group(tile, row, half, sg, scale[sg], live);
     fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
     release(bars + 8 * (2 * sg));
@@ -1029,6 +1036,7 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   w.empty = smem_addr(&ex.empty[0][0]);
   w.staged = smem_addr(&ex.staged[0][0]);
   w.scales = kNarrow ? w.q_tile + kNarrowScales : w.tiles + kScalePiece * kBlockBytes;
+  w.low_scales = kFp8 && !kNarrow ? w.tiles : 0;
   w.scale_stride = kNarrow ? 1024 : kTileBytes;
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
