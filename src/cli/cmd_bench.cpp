@@ -28,6 +28,7 @@ struct BenchOptions {
   int prompt_len = 128, gen_len = 32;
   std::vector<int> batches{1};  // one decode measurement per size, on one loaded model
   double memory_utilization = 0.9;
+  int block_size = 0;  // KV cache slots a block; 0: the model's
   int speculative_tokens = 0;   // > 0: also decode with drafts that are always right
   bool mtp = false;             // the drafts are the MTP layer's instead (at least one a step)
   int mtp_tokens() const { return std::max(1, speculative_tokens); }
@@ -190,6 +191,7 @@ void run_bench(const BenchOptions& o) {
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   EngineOptions eo;
   eo.cuda_graphs = !o.load.enforce_eager;
+  eo.block_size = cache_block_size(o.block_size, *m.model);  // the room below is counted in its blocks
   // Room for every sequence at its longest (the lead before the window included), so no
   // measurement is slowed by preemption.
   const int64_t lead = static_cast<int64_t>(max_batch) * (1 + (o.mtp ? o.mtp_tokens() : o.speculative_tokens));
@@ -266,6 +268,7 @@ CommandRegistration reg({"bench", "Measure load time, prefill and decode through
                            app.add_option("--prompt-len", o->prompt_len, "Prompt tokens")->check(CLI::Range(1, INT_MAX));
                            app.add_option("--gen-len", o->gen_len, "Generated tokens per sequence")
                                ->check(CLI::Range(2, 1 << 20));
+                           add_block_size_flag(app, o->block_size);
                            app.add_option("--gpu-memory-utilization", o->memory_utilization,
                                           "Share of device memory for the KV-capacity line (as dsinfer plan --mem-util)");
                            app.add_option("--batch", o->batches,

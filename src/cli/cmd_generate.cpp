@@ -80,7 +80,8 @@ void run_generate(const GenerateOptions& o) {
   // Room for the whole request; one that cannot fit the model's context is refused by the engine
   // with that reason, not by a cache too large to allocate.
   eo.kv_cache_tokens = std::min<int64_t>(static_cast<int64_t>(req.prompt.size()) + o.max_tokens,
-                                         m.model->config().max_position_embeddings) + eo.block_size;
+                                         m.model->config().max_position_embeddings) +
+                      cache_block_size(eo.block_size, *m.model);
   apply_speculative(o.speculative, eo);
   Engine engine(*m.model, *m.backend, eo);
   std::optional<TextStream> stream;

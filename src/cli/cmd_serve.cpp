@@ -102,6 +102,7 @@ CommandRegistration reg({"serve", "Serve a model over an OpenAI-compatible HTTP 
                  "KV cache size in tokens (0: room for max-running x 2048 tokens within 2 GiB)")
       ->capture_default_str();
   app.add_option("--max-batched-tokens", o->max_batched_tokens, "Token budget of one engine step")->capture_default_str();
+  add_block_size_flag(app, o->block_size);
   add_speculative_flags(app, o->speculative);
   app.add_option("--speculative-disable-by-batch-size", o->speculative_disable_by_batch_size,
                  "No drafts while this many sequences or more run (0: draft at any batch)")

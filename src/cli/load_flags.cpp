@@ -38,4 +38,12 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
       ->check(CLI::IsMember({"auto", "fp8"}));
 }
 
+void add_block_size_flag(CLI::App& app, int& block_size) {
+  app.add_option("--block-size", block_size,
+                 "KV cache slots a block (0: the model's; 64 for DeepSeek MLA, whose GPU decode reads 64-key tiles, "
+                 "16 otherwise)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+}
+
 }  // namespace dsinfer

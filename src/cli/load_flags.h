@@ -14,5 +14,7 @@ void add_tensor_parallel_flags(CLI::App& app, int& size, ModelOptions& o);
 // Every command that loads a model: --mla-prefill auto|absorbed|expanded into o.mla_prefill,
 // --quantization none|fp8 into o.quantization, --kv-dtype auto|fp8 into o.kv_dtype.
 void add_model_flags(CLI::App& app, ModelOptions& o);
+// --block-size N: the KV cache's slots a block (0: the model's, as dsinfer plan counts).
+void add_block_size_flag(CLI::App& app, int& block_size);
 
 }  // namespace dsinfer

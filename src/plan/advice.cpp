@@ -52,8 +52,9 @@ void advise_gpus(const PlanModel& m, const PlanOptions& o, const PlanResult& r, 
 void advise_shape(const PlanOptions& o, const PlanResult& r, std::vector<std::string>& out) {
   if (r.memory.kv_bytes_available <= 0) return;
   const int64_t per_replica = (o.batch + r.layout.dp - 1) / r.layout.dp;
-  const int64_t context = r.memory.kv_max_tokens / kKvBlockTokens / per_replica * kKvBlockTokens;
-  if (context >= kKvBlockTokens)
+  const int block = kv_block_tokens(r.config);
+  const int64_t context = r.memory.kv_max_tokens / block / per_replica * block;
+  if (context >= block)
     out.push_back(cat("--context ", context, ": fits --batch ", o.batch, " on ", where(r)));
   if (r.kv_max_sequences >= 1)
     out.push_back(cat("--batch ", r.kv_max_sequences, ": fits --context ", o.context, " on ", where(r)));

@@ -19,6 +19,8 @@ int64_t kv_bytes_per_token(const ModelConfig& c, KvDtype d) {
   return int64_t(c.num_layers) * kv_bytes_per_token_per_layer(c, d, 1);
 }
 
+int kv_block_tokens(const ModelConfig& c) { return c.is_deepseek() ? 64 : 16; }
+
 int64_t kv_cache_bytes_available(double memory_bytes, double mem_util, int64_t weight_bytes, int64_t workspace_bytes) {
   return int64_t(std::floor(memory_bytes * mem_util)) - weight_bytes - workspace_bytes;
 }

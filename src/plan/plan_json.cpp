@@ -82,7 +82,7 @@ json to_json(const PlanResult& r) {
                    {"max_tokens", r.kv_max_tokens},
                    {"max_sequences", r.kv_max_sequences},
                    {"context", o.context},
-                   {"block_tokens", kKvBlockTokens}};
+                   {"block_tokens", kv_block_tokens(r.config)}};
   j["memory"] = memory_json(r.memory);
   j["flops"] = {{"decode_per_token", flops_json(r.decode_flops)},
                 {"prefill_per_token", flops_json(r.prefill_flops)}};

@@ -57,7 +57,7 @@ GpuMemory gpu_memory(const PlanInputs& in, const Layout& l, const ActivationEsti
     g.kv_bytes_available =
         kv_cache_bytes_available(g.capacity_bytes, o.mem_util, g.weight_bytes, g.activations.total());
     g.kv_bytes_per_token = (s.num_layers + (mtp ? 1 : 0)) * kv_bytes_per_token_per_layer(c, o.kv, l.tp);
-    g.kv_max_tokens = kv_cache_max_tokens(g.kv_bytes_available, g.kv_bytes_per_token);
+    g.kv_max_tokens = kv_cache_max_tokens(g.kv_bytes_available, g.kv_bytes_per_token, kv_block_tokens(c));
     const bool tighter = g.kv_max_tokens < tightest.kv_max_tokens ||
                          (g.kv_max_tokens == tightest.kv_max_tokens && g.kv_bytes_available < tightest.kv_bytes_available);
     if (first || tighter) tightest = g;
@@ -106,7 +106,7 @@ PlanResult evaluate(const PlanInputs& in, const Layout& l) {
   const ActivationEstimate act = estimate_activations(c, l, std::max(o.step_tokens, per_replica), per_replica);
   r.memory = gpu_memory(in, l, act);
   r.kv_max_tokens = r.memory.kv_max_tokens * l.dp;
-  r.kv_max_sequences = kv_cache_max_sequences(r.memory.kv_max_tokens, o.context) * l.dp;
+  r.kv_max_sequences = kv_cache_max_sequences(r.memory.kv_max_tokens, o.context, kv_block_tokens(c)) * l.dp;
 
   r.decode_flops = decode_flops_per_token(in.model, o.context);
   r.prefill_flops = prefill_flops_per_token(in.model, o.prompt_len);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "plan/kv_cache.h"
 #include "runtime/block_manager.h"
 #include "runtime/kv_budget.h"
 #include "runtime/mtp_batch.h"
@@ -561,8 +562,22 @@ void Engine::Impl::publish_stats() {
   if (!busy) idle_cv.notify_all();
 }
 
+int cache_block_size(int block_size, const Model& m) {
+  if (block_size < 0) fail("the KV cache's block size must be positive, not ", block_size);
+  return block_size > 0 ? block_size : plan::kv_block_tokens(m.config());
+}
+
+namespace {
+
+EngineOptions with_block_size(EngineOptions o, const Model& m) {
+  o.block_size = cache_block_size(o.block_size, m);
+  return o;
+}
+
+}  // namespace
+
 Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
-    : impl_(std::make_unique<Impl>(model, backend, options)) {}
+    : impl_(std::make_unique<Impl>(model, backend, with_block_size(options, model))) {}
 
 Engine::~Engine() = default;
 

@@ -59,7 +59,7 @@ struct TokenEvent {
 using TokenCallback = std::function<bool(const TokenEvent&)>;
 
 struct EngineOptions {
-  int block_size = 16;
+  int block_size = 0;              // cache slots a block; 0: the model's (cache_block_size)
   int64_t kv_cache_tokens = 0;     // 0: derive from kv_cache_bytes
   size_t kv_cache_bytes = 0;       // used when kv_cache_tokens == 0
   double memory_utilization = 0.9; // both 0: this share of the device's memory, less weights and workspace
@@ -104,6 +104,10 @@ class EngineStopping : public Error {
  public:
   using Error::Error;
 };
+
+// The cache's slots a block: `block_size`, or where it is 0 the size dsinfer plan counts with
+// for the model (64 for MLA's latent cache, 16 otherwise: plan::kv_block_tokens).
+int cache_block_size(int block_size, const Model& m);
 
 class Engine {
  public:

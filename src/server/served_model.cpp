@@ -74,6 +74,7 @@ EngineOptions engine_options(const ServerOptions& o, const LoadedModel& m) {
   e.max_running = o.max_running;
   e.max_waiting = o.max_waiting;
   e.max_batched_tokens = o.max_batched_tokens;
+  e.block_size = o.block_size;
   apply_speculative(o.speculative, e);
   e.draft_below_batch = o.speculative_disable_by_batch_size;
   e.kv_cache_tokens = o.kv_cache_tokens;

@@ -24,6 +24,7 @@ struct ServerOptions {
   int64_t kv_cache_tokens = 0;    // 0: a default (CPU) or what the device's memory allows
   double gpu_memory_utilization = 0.9;  // on a GPU with no --kv-cache-tokens: share of memory to use
   int max_batched_tokens = 512;   // token budget of one engine step
+  int block_size = 0;             // KV cache slots a block; 0: the model's (64 for MLA, 16 otherwise)
   SpeculativeOptions speculative;  // speculative decoding (off by default)
   int speculative_disable_by_batch_size = 0;  // > 0: no drafts while this many sequences run
   double request_timeout_s = 600; // a request still running after this is cancelled

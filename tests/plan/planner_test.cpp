@@ -58,6 +58,23 @@ TEST(PlanPlanner, TheMtpLayerOnTheLastStage) {
             std::string::npos);
 }
 
+// DeepSeek's latent cache comes in blocks of 64 tokens (the GPU's MLA decode tiles), others in 16:
+// the capacity and the sequences that fit count whole blocks of the model's size.
+TEST(PlanPlanner, BlocksOfTheModelsSize) {
+  const PlanModel v2 = load_plan_model("deepseek-v2-lite"), q7 = load_plan_model("deepseek-r1-distill-qwen-7b");
+  EXPECT_EQ(kv_block_tokens(v2.config), 64);
+  EXPECT_EQ(kv_block_tokens(q7.config), 16);
+  PlanOptions o;
+  o.gpu = find_gpu("H100-SXM");
+  o.context = 4100;  // 65 blocks of 64 a sequence, 257 of 16
+  const PlanResult r = make_plan(v2, o);
+  ASSERT_TRUE(r.fits);
+  EXPECT_EQ(r.kv_max_tokens % 64, 0);
+  EXPECT_EQ(r.kv_max_tokens, kv_cache_max_tokens(r.memory.kv_bytes_available, r.memory.kv_bytes_per_token, 64));
+  EXPECT_EQ(r.kv_max_sequences, r.kv_max_tokens / 64 / 65);
+  EXPECT_EQ(to_json(r)["kv_cache"]["block_tokens"], 64);
+}
+
 TEST(PlanPlanner, MemoryAddsUp) {
   PlanOptions o;
   o.gpu = find_gpu("L4");
@@ -69,7 +86,7 @@ TEST(PlanPlanner, MemoryAddsUp) {
   EXPECT_EQ(g.weight_bytes, r.weight_bytes);  // one GPU holds everything
   EXPECT_EQ(g.kv_bytes_available,
             kv_cache_bytes_available(g.capacity_bytes, 0.9, g.weight_bytes, g.activations.total()));
-  EXPECT_EQ(r.kv_max_tokens, kv_cache_max_tokens(g.kv_bytes_available, 57344));
+  EXPECT_EQ(r.kv_max_tokens, kv_cache_max_tokens(g.kv_bytes_available, 57344, 16));
   EXPECT_EQ(r.kv_max_sequences, r.kv_max_tokens / 16 / 256);  // 4096 tokens = 256 blocks
   EXPECT_GE(r.kv_max_sequences, 8);
   // Workspace: 8192 tokens x (2 x 3584 residual + 3 x 18944 MLP) x 2 bytes + 8 x 152064 fp32 logits + 512 MiB.

@@ -71,12 +71,13 @@ TEST(PlanKvCache, PerGpuUnderTensorParallel) {
 }
 
 TEST(PlanKvCache, CapacityInWholeBlocks) {
-  EXPECT_EQ(kv_cache_max_tokens(1000000, 1000), 992);  // 62 blocks of 16
-  EXPECT_EQ(kv_cache_max_tokens(15999, 1000), 0);
-  EXPECT_EQ(kv_cache_max_tokens(-5, 1000), 0);
+  EXPECT_EQ(kv_cache_max_tokens(1000000, 1000, 16), 992);  // 62 blocks of 16
+  EXPECT_EQ(kv_cache_max_tokens(15999, 1000, 16), 0);
+  EXPECT_EQ(kv_cache_max_tokens(-5, 1000, 16), 0);
   EXPECT_EQ(kv_cache_max_tokens(1000000, 1000, 32), 992);
-  EXPECT_EQ(kv_cache_max_sequences(992, 100), 8);  // 7 blocks each -> 62 / 7
-  EXPECT_EQ(kv_cache_max_sequences(992, 112), 8);
+  EXPECT_EQ(kv_cache_max_sequences(992, 100, 16), 8);  // 7 blocks each -> 62 / 7
+  EXPECT_EQ(kv_cache_max_sequences(992, 112, 16), 8);
+  EXPECT_EQ(kv_cache_max_sequences(960, 100, 64), 7);  // 2 blocks of 64 each -> 15 / 2
   const double gib80 = 80.0 * (1 << 30);
   EXPECT_EQ(kv_cache_bytes_available(gib80, 0.9, 50000000000, 1000000000), int64_t(gib80 * 0.9) - 51000000000);
   EXPECT_LT(kv_cache_bytes_available(gib80, 0.5, int64_t(gib80), 0), 0);

@@ -94,6 +94,7 @@ TEST(Engine, PreemptsWhenTheCacheRunsOutAndStillFinishesEveryRequestCorrectly) {
   std::vector<std::vector<int>> solo;
   for (auto& r : reqs) solo.push_back(run_alone(m, r));
   EngineOptions o;
+  o.block_size = 16;
   o.kv_cache_tokens = 160;  // 10 blocks: room for 2-3 of the 60-token sequences at once
   Engine engine(*m.model, *m.backend, o);
   Collector c;
@@ -107,8 +108,9 @@ TEST(Engine, PreemptsWhenTheCacheRunsOutAndStillFinishesEveryRequestCorrectly) {
 
 TEST(Engine, PrefixCacheReusesASharedSystemPromptAndGivesTheSameTokens) {
   Loaded m("ds2-lite-tiny");
-  std::vector<int> system(48);
-  for (int j = 0; j < 48; ++j) system[j] = (j * 29) % 1000 + 2;
+  const int shared = 3 * cache_block_size(0, *m.model);  // the prefix cache keeps whole blocks (64 for MLA)
+  std::vector<int> system(shared);
+  for (int j = 0; j < shared; ++j) system[j] = (j * 29) % 1000 + 2;
   EngineOptions o;
   o.kv_cache_tokens = 1024;
   Engine engine(*m.model, *m.backend, o);
@@ -123,9 +125,9 @@ TEST(Engine, PrefixCacheReusesASharedSystemPromptAndGivesTheSameTokens) {
     engine.wait_idle();  // one after another, so the later ones find the first one's blocks
   }
   EXPECT_EQ(c.finals[ids[0]].cached_prompt_tokens, 0);
-  EXPECT_EQ(c.finals[ids[1]].cached_prompt_tokens, 48);
-  EXPECT_EQ(c.finals[ids[2]].cached_prompt_tokens, 48);
-  EXPECT_EQ(engine.stats().prefix_cache_hits, 96);
+  EXPECT_EQ(c.finals[ids[1]].cached_prompt_tokens, shared);
+  EXPECT_EQ(c.finals[ids[2]].cached_prompt_tokens, shared);
+  EXPECT_EQ(engine.stats().prefix_cache_hits, 2 * shared);
   for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(c.tokens[ids[i]], run_alone(m, reqs[i])) << i;
 }
 
@@ -234,6 +236,7 @@ TEST(Engine, MinTokensBarsEosUntilReached) {
 TEST(Engine, RunsARequestThatFillsTheWholeCache) {
   Loaded m("ds2-lite-tiny");
   EngineOptions o;
+  o.block_size = 16;
   o.kv_cache_tokens = 16;  // one block: prompt and output together fill it
   Engine engine(*m.model, *m.backend, o);
   Collector c;
@@ -273,6 +276,7 @@ TEST(Engine, RejectsRequestsThatCanNeverFitAndRefusesWhenTheQueueIsFull) {
 TEST(Engine, WaitingSequencesSharingCachedPrefixesNeverStarveTheCache) {
   Loaded m("ds2-lite-tiny");
   EngineOptions o;
+  o.block_size = 16;
   o.kv_cache_tokens = 128;  // 8 blocks for 12 sequences of up to 7 blocks
   o.max_batched_tokens = 32;
   Engine engine(*m.model, *m.backend, o);

@@ -245,7 +245,8 @@ TEST(Speculative, PreemptionAndPrefixCachingKeepOnlyRealTokens) {
   std::vector<GenerationRequest> reqs = prompts(6, vocab, 40);
   const std::vector<Output> want = run(m, reqs, {});
   EngineOptions o;
-  o.kv_cache_tokens = 160;
+  o.block_size = 16;
+  o.kv_cache_tokens = 160;  // 10 blocks
   o.drafter = std::make_shared<KnownDrafter>(known(reqs, want), 5, 7, vocab);
   EngineStats stats;
   expect_same(run(m, reqs, o, &stats), want);
