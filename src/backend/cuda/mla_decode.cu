@@ -145,9 +145,11 @@ constexpr int kMathThreads = 256;  // warpgroups 0 and 1
 // copy into the first KiB of piece 0, for warpgroup 1, whose conversion of group 0 overwrites it:
 // each converting warpgroup reads its own copy and waits only for its own warps.
 constexpr int kScalePiece = 6;
-// With narrow Q the scales of buffer i stay beside Q instead (1 KiB each after Q's 18 KiB), so
-// that the two converting warpgroups read them while either converts.
-constexpr int kNarrowScales = kNarrowHeads * kDim * 2;
+// With narrow Q an FP8 tile lands whole instead, its rows as the cache stores them (656 bytes
+// each, values, scales and rope), one bulk copy a page, in a staging area after Q's 18 KiB; the
+// two converting warpgroups write its f16 pieces and the rope piece from there.
+constexpr int kNarrowStage = kNarrowHeads * kDim * 2;
+static_assert(kNarrowStage + kRows * kFp8RowBytes <= kTileBytes, "mla decode: the FP8 staging area fits beside Q");
 // Registers a thread of each role (setmaxnreg): 384 x 168 at launch, the copy warpgroup gives
 // 128 x 128 back and the two math warpgroups take 256 x 64 (at 24 / 240 the copy warps spill;
 // the math warpgroups fit 232 without spills or serialized wgmmas). The FP8 cache's copy warps
@@ -400,31 +402,33 @@ struct BlockWork {
   float scale_log2;  // the softmax scale (log2 units) of S as the products compute it (q_to_f16)
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
-  uint32_t scales, scale_stride;                 // FP8 rows: where buffer 0's scales land, buffer 1's after
-  uint32_t low_scales;  // FP8 rows, heads as M: buffer 0's second copy (piece 0), or 0: none
+  uint32_t scales;      // FP8 rows, heads as M: where buffer 0's scales land, buffer 1's a tile after
+  uint32_t stage;       // FP8 rows, narrow Q: the staging area of whole rows
+  uint32_t low_scales;  // FP8 rows, heads as M: buffer 0's second copy of the scales (piece 0)
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
-  __device__ uint32_t scales_of(int i) const { return scales + (i & 1) * scale_stride; }
+  __device__ uint32_t scales_of(int i) const { return scales + (i & 1) * kTileBytes; }
   __device__ uint32_t low_scales_of(int i) const { return low_scales + (i & 1) * kTileBytes; }
   __device__ uint32_t bars_of(int i) const { return bars + (i & 1) * kPieces * 8; }
   __device__ uint32_t empty_of(int i, int g) const { return empty + ((i & 1) * kGroups + g) * 8; }
   // g: kHighGroup or kLowGroup
   __device__ uint32_t staged_of(int i, int g) const { return staged + ((i & 1) * 2 + (g == kLowGroup)) * 8; }
+  // Narrow Q over FP8 rows: the staging area holds a tile (it lands once a tile) and is read
+  // (the eight converting warps arrive once a tile); a tile's phase parity is it & 1.
+  __device__ uint32_t stage_full() const { return staged; }
+  __device__ uint32_t stage_read() const { return staged + 8; }
   __device__ uint32_t parity(int i) const { return (i / 2) & 1; }  // each buffer's barriers complete once per tile
 };
 
-// Who converts an FP8 tile's scale groups: with heads as M the copy warpgroup 2 and, for groups
+// Who converts an FP8 tile's scale groups with heads as M: the copy warpgroup 2 and, for groups
 // [0, kWideMathGroups), the math warpgroup 1 (it waits for P about a fifth of its time, and at 128
-// heads the conversion paced the tiles: 203 against bf16's 141 us); with narrow Q warpgroup 2
-// groups 2-3 and warpgroup 3 groups 0-1.
-enum class Converter { kWideCopy, kWideMath, kNarrowHigh, kNarrowLow };
+// heads the conversion paced the tiles: 203 against bf16's 141 us).
+enum class Converter { kWideCopy, kWideMath };
 constexpr int kWideMathGroups = 2;
 static_assert(kWideMathGroups >= 1 && kWideMathGroups <= 2, "mla decode: warpgroup 1 converts group 0 (its scales' piece)");
 __device__ constexpr bool converts(Converter who, int sg) {
   switch (who) {
     case Converter::kWideCopy: return sg >= kWideMathGroups;
-    case Converter::kWideMath: return sg < kWideMathGroups;
-    case Converter::kNarrowHigh: return sg >= 2;
-    default: return sg < 2;
+    default: return sg < kWideMathGroups;
   }
 }
 template <Converter kWho>
@@ -839,19 +843,18 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
   }
 }
 
-// FP8 cache: refill group g of tile i with cache rows [k0, min(k0 + 64, k_end)): the rope
-// piece (bf16 in the row: straight into piece 8, on its barrier), or the e4m3 values of scale
+// FP8 cache, heads as M: refill group g of tile i with cache rows [k0, min(k0 + 64, k_end)): the
+// rope piece (bf16 in the row: straight into piece 8, on its barrier), or the e4m3 values of scale
 // groups 2h and 2h + 1 (128 bytes a row each; h = 1 for the high group) into pieces 4h + 1 and
-// 4h + 3, where convert_warpgroup turns them into f16, on the group's staging barrier; the high
-// group brings the rows' scales too (16 bytes a row, kScalePiece), and with heads as M so does
-// the low group (w.low_scales). One whole warp (it passes the slots around); its lane 0 issues
-// the copies.
+// 4h + 3, where convert_warpgroup turns them into f16, on the group's staging barrier; both
+// groups bring the rows' scales too (16 bytes a row: kScalePiece, and w.low_scales for warpgroup
+// 1). One whole warp (it passes the slots around); its lane 0 issues the copies.
 __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const CUtensorMap* map,
                                                const CUtensorMap* scale_map, const DeviceBatch& b, int slots, int k0,
                                                int g) {
   const int rows = box_rows(b.block_size.d), boxes = ceil_div(min(kRows, w.k_end - k0), rows);
   const bool issuer = threadIdx.x % 32 == 0, rope = g == kRopeGroup, high = g == kHighGroup;
-  const bool low_copy = g == kLowGroup && w.low_scales != 0;
+  const bool low_copy = g == kLowGroup;
   const int copies = rope ? 1 : 2, first_group = high ? 2 : 0;
   const uint32_t bar = rope ? w.bars_of(i) + 8 * (kPieces - 1) : w.staged_of(i, g);
   if (issuer) mbarrier_arrive_expect_tx(bar, boxes * rows * (copies * 128 + (high || low_copy ? 16 : 0)));
@@ -864,6 +867,22 @@ __device__ __forceinline__ void load_group_fp8(const BlockWork& w, int i, const 
     }
     if (high) tma_load_2d(w.scales_of(i) + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
     if (low_copy) tma_load_2d(w.low_scales_of(i) + j * rows * 16, scale_map, bar, kFp8ScaleOffset, slot);
+  }
+}
+
+// FP8 cache, narrow Q: cache rows [k0, min(k0 + 64, k_end)) whole into the staging area, one bulk
+// copy a box of rows (a page holds a box's rows one after another: with pages of 64 slots, one
+// copy of 41 KB a tile, where the tensor copies above take six boxes of 64 rows, the value boxes
+// straddling two 128-byte lines a row). One whole warp; its lane 0 issues the copies.
+__device__ __forceinline__ void load_rows_fp8(const BlockWork& w, const MlaParams& p, int slots, int k0) {
+  const int rows = box_rows(p.batch.block_size.d), boxes = ceil_div(min(kRows, w.k_end - k0), rows);
+  const bool issuer = threadIdx.x % 32 == 0;
+  if (issuer) mbarrier_arrive_expect_tx(w.stage_full(), boxes * rows * kFp8RowBytes);
+  for (int j = 0; j < boxes; ++j) {
+    const int slot = __shfl_sync(0xffffffffu, slots, j);
+    if (issuer)
+      bulk_load(w.stage + j * rows * kFp8RowBytes, p.cache_fp8 + static_cast<int64_t>(slot) * kFp8RowBytes,
+                rows * kFp8RowBytes, w.stage_full());
   }
 }
 
@@ -976,15 +995,13 @@ __device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t) 
   }
 }
 
-// FP8 cache, warpgroup 2 (and 3 with narrow Q): every tile its groups (convert_tile); warp 8
-// first refills the buffer with the tile once its groups are free (the prologue loaded tiles 0
-// and 1).
-template <bool kNarrow>
+// FP8 cache, heads as M, warpgroup 2: every tile its groups (convert_tile); warp 8 first refills
+// the buffer with the tile once its groups are free (the prologue loaded tiles 0 and 1).
 __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaParams& p, const CUtensorMap* map,
                                                   const CUtensorMap* scale_map) {
   const DeviceBatch& b = p.batch;
   const int t = (threadIdx.x - kMathThreads) % 128;
-  const bool refills = threadIdx.x < kMathThreads + 32, low = kNarrow && !(threadIdx.x < kMathThreads + 128);
+  const bool refills = threadIdx.x < kMathThreads + 32;
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
     if (it >= 2 && refills) {
@@ -994,13 +1011,73 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
         load_group_fp8(w, it, map, scale_map, b, slots, k0, g);
       }
     }
-    if (!kNarrow)
-      convert_tile<Converter::kWideCopy>(w, it, t);
-    else if (low)
-      convert_tile<Converter::kNarrowLow>(w, it, t);
-    else
-      convert_tile<Converter::kNarrowHigh>(w, it, t);
+    convert_tile<Converter::kWideCopy>(w, it, t);
   }
+}
+
+// FP8 cache, narrow Q: thread t (0-127) of warpgroup 2 (kHigh: scale groups 2-3) or 3 (groups
+// 0-1) takes its row's half of its two groups (rows and halves as convert_tile's) and a quarter
+// of its rope (16-byte chunks 4 half + 2 q and the next; q = 0 in warpgroup 2) from the staged
+// tile into registers and arrives on stage_read: warp 8 then refills the staging area with the
+// next tile, while the warpgroups wait for the buffer's groups to free (the rope piece's first,
+// as S reads it first) and write the f16 pieces and the rope piece.
+template <bool kHigh>
+__device__ __forceinline__ void convert_rows(const BlockWork& w, const MlaParams& p, int it, int t) {
+  const int row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2, swz = row % 8, sg0 = kHigh ? 2 : 0;
+  const int rope0 = 4 * half + (kHigh ? 0 : 2);
+  const bool live = w.k_begin + it * kRows + row < w.k_end, refills = kHigh && t < 32 && it + 1 < w.n_tiles;
+  const uint32_t src = w.stage + row * kFp8RowBytes, tile = w.tile(it), bars = w.bars_of(it);
+  const int k_next = w.k_begin + (it + 1) * kRows, next_slots = refills ? box_slot(p.batch, w.seq, k_next, w.k_end) : 0;
+  uint4 raw[2][4], rope[2];
+  float scale[2];
+  mbarrier_wait(w.stage_full(), it & 1);
+  if (live) {
+    const uint4 s4 = ld_shared_v4(src + kFp8ScaleOffset);
+    scale[0] = __uint_as_float(kHigh ? s4.z : s4.x);
+    scale[1] = __uint_as_float(kHigh ? s4.w : s4.y);
+#pragma unroll
+    for (int g = 0; g < 2; ++g)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) raw[g][c] = ld_shared_v4(src + (sg0 + g) * 128 + (4 * half + c) * 16);
+#pragma unroll
+    for (int q = 0; q < 2; ++q) rope[q] = ld_shared_v4(src + kFp8RopeOffset + (rope0 + q) * 16);
+  }
+  release(w.stage_read());
+  if (refills) {
+    mbarrier_wait(w.stage_read(), it & 1);
+    load_rows_fp8(w, p, next_slots, k_next);
+  }
+  if (it >= 2) mbarrier_wait(w.empty_of(it, kRopeGroup), w.parity(it - 2));
+  if (live)
+#pragma unroll
+    for (int q = 0; q < 2; ++q)
+      st_shared_v4(tile + (kPieces - 1) * kBlockBytes + row * 128 + (((rope0 + q) ^ swz) * 16), rope[q]);
+  fence_proxy_async();  // the async proxy (S's and P . V's wgmma) reads what this thread wrote
+  release(bars + 8 * (kPieces - 1));
+  if (it >= 2) mbarrier_wait(w.empty_of(it, kHigh ? kHighGroup : kLowGroup), w.parity(it - 2));
+#pragma unroll
+  for (int g = 0; g < 2; ++g) {
+    const int sg = sg0 + g;
+    const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
+    if (live)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        uint4 lo, hi;
+        dequantize16_f16(raw[g][c], scale[g], lo, hi);
+        st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
+        st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
+      }
+    fence_proxy_async();
+    release(bars + 8 * (2 * sg));
+    release(bars + 8 * (2 * sg + 1));
+  }
+}
+
+// FP8 cache, narrow Q, warpgroups 2 and 3: every tile (convert_rows; the prologue staged tile 0).
+__device__ __forceinline__ void convert_rows_warpgroups(const BlockWork& w, const MlaParams& p) {
+  const int t = (threadIdx.x - kMathThreads) % 128;
+  const bool high = threadIdx.x < kMathThreads + 128;
+  for (int it = 0; it < w.n_tiles; ++it) high ? convert_rows<true>(w, p, it, t) : convert_rows<false>(w, p, it, t);
 }
 #endif  // DSINFER_MLA_SM90A
 
@@ -1035,9 +1112,9 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   w.bars = smem_addr(&ex.full[0][0]);
   w.empty = smem_addr(&ex.empty[0][0]);
   w.staged = smem_addr(&ex.staged[0][0]);
-  w.scales = kNarrow ? w.q_tile + kNarrowScales : w.tiles + kScalePiece * kBlockBytes;
-  w.low_scales = kFp8 && !kNarrow ? w.tiles : 0;
-  w.scale_stride = kNarrow ? 1024 : kTileBytes;
+  w.scales = w.tiles + kScalePiece * kBlockBytes;
+  w.stage = w.q_tile + kNarrowStage;
+  w.low_scales = w.tiles;
 
   // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
@@ -1049,7 +1126,9 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   const auto load_first_tile = [&](int i) {  // warp 0
     const int k0 = w.k_begin + i * kRows, slots = box_slot(b, w.seq, k0, w.k_end);
-    if constexpr (kFp8)
+    if constexpr (kFp8 && kNarrow)
+      load_rows_fp8(w, p, slots, k0);
+    else if constexpr (kFp8)
       for (int g = 0; g < kGroups; ++g) load_group_fp8(w, i, &cache_map, &scale_map, b, slots, k0, g);
     else
       load_pieces(w.tile(i), w.bars_of(i), &cache_map, b, slots, k0, w.k_end, 0, kPieces);
@@ -1057,9 +1136,11 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   if (threadIdx.x < 32) {
     if (threadIdx.x == 0) {
       // A converted latent piece completes when the four warps converting its tile have arrived.
-      for (int i = 0; i < 2 * kPieces; ++i) mbarrier_init(w.bars + 8 * i, kFp8 && i % kPieces < kLora / 64 ? 4 : 1);
+      // With narrow Q the rope piece is written by the eight converting warps too.
+      for (int i = 0; i < 2 * kPieces; ++i)
+        mbarrier_init(w.bars + 8 * i, !kFp8 ? 1 : i % kPieces < kLora / 64 ? 4 : kNarrow ? 8 : 1);
       for (int i = 0; i < 2 * kGroups; ++i) mbarrier_init(w.empty + 8 * i, 4);
-      for (int i = 0; i < 4; ++i) mbarrier_init(w.staged + 8 * i, 1);
+      for (int i = 0; i < 4; ++i) mbarrier_init(w.staged + 8 * i, kFp8 && kNarrow && i == 1 ? 8 : 1);  // stage_read
       mbarrier_init_fence();
     }
     if (settled(0)) load_first_tile(0);
@@ -1069,7 +1150,7 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   if (threadIdx.x < kMathThreads) load_q_tile<kQRows>(w.q_tile, p, w.t, w.h0);
   if (threadIdx.x < 32) {
     if (!settled(0)) load_first_tile(0);
-    if (w.n_tiles > 1) load_first_tile(1);
+    if (w.n_tiles > 1 && !(kFp8 && kNarrow)) load_first_tile(1);  // narrow FP8: one staging area
   }
   cp_async_commit();
   cp_async_wait_group<0>();
@@ -1079,8 +1160,10 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   const int wg = threadIdx.x / 128;
   if (wg >= 2) {
     setmaxnreg_dec<kCopyRegs<kFp8, kNarrow>>();
-    if constexpr (kFp8)
-      return convert_warpgroup<kNarrow>(w, p, &cache_map, &scale_map);
+    if constexpr (kFp8 && kNarrow)
+      return convert_rows_warpgroups(w, p);
+    else if constexpr (kFp8)
+      return convert_warpgroup(w, p, &cache_map, &scale_map);
     else
       return copy_warpgroup(w, p, &cache_map);
   }

@@ -92,6 +92,14 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
+// ---- Bulk copy: `bytes` (a multiple of 16; both addresses 16-byte aligned) from global `src` to
+// shared `dst`, counted on barrier `bar`.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
 // ---- Clusters: this block's rank in its cluster, and a barrier of every thread of the cluster
 // (all of them must reach it; it orders shared-memory writes before it against reads after it).
 __device__ __forceinline__ uint32_t cluster_rank() {
