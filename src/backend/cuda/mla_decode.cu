@@ -30,15 +30,17 @@
 // * An FP8 cache (--kv-dtype fp8: e4m3 latent values, a float scale per 128, bf16 rope; 656
 //   bytes a row) runs the same schedule on f16 tiles: TMA stages a tile's e4m3 values in the odd
 //   latent pieces of its buffer (scale group j, 128 bytes a row, in piece 2j + 1) and its scales
-//   in piece 6, and the copy warpgroup turns them into f16 in place (convert_warpgroup); the rope
+//   in piece 6, and the copy warpgroup turns them into f16 in place (convert_warpgroup), math
+//   warpgroup 1 groups 0-1 of the next tile while its P . V runs (it waits for P a fifth of its
+//   time: 177 against 201 us at 128 heads, level with the pipeline without converting); the rope
 //   piece lands as it is. The latent products run in f16 (Q's latent part converted once,
 //   q_to_f16), the rope piece's in bf16, into the same accumulators: an e4m3 pair becomes f16 in
 //   one instruction and takes two f16 multiplies, where bf16 took six instructions. There is no
 //   room beside Q for separate staging buffers, so a tile's bytes can only be fetched once its
 //   buffer is free, like the bf16 rows, and S of the tile waits for the conversion after them: at
 //   V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128 heads (each tile converted by
-//   both head blocks) and 115 against 118 at 16 (H100; into bf16 tiles: 229 and 125; without
-//   converting at all: 129 and 77).
+//   both head blocks) and 115 against 118 at 16 (H100, session 44; into bf16 tiles: 229 and 125;
+//   without converting at all: 129 and 77).
 // * Narrow Q (at most 16 heads, e.g. V3 / R1 under tensor parallelism of 8, V2-Lite): the same
 //   pipeline with the products turned around, S^T = K . Q^T and O^T = V^T . P^T as m64n16 (the
 //   keys and the latent dims as M, the heads as N), so that no product computes dead head rows
@@ -50,10 +52,15 @@
 //   against 116 us with heads as M, bf16 112.5 against 113 (memory-bound, 89 % of copy).
 //   Staging the e4m3 values in Q's freed 54 KiB (three half-tile slots) was slower (120 us):
 //   the slots hold too few bytes in flight, and the converting warps waited for them (ncu).
-// * FP8 rows with narrow Q: the conversion paces the tiles, and the math warpgroups hold few
-//   accumulators, so a fourth warpgroup (512 threads; registers 168 a math thread, 88 a
-//   converting one) converts scale groups 0-1 of every tile while warpgroup 2 converts groups 2-3
-//   and refills; the rows' scales land beside Q (both read them). 95 against 105 us (H100).
+// * FP8 rows with narrow Q: the math warpgroups hold few accumulators, so a fourth warpgroup
+//   (512 threads; registers 168 a math thread, 88 a converting one) converts scale groups 0-1 of
+//   every tile while warpgroup 2 converts groups 2-3 (95 against 105 us with one). A tile lands
+//   whole in a staging area in Q's freed space, its 656-byte rows as the cache stores them, one
+//   bulk copy a page (convert_rows): the tensor copies took six boxes of 64 rows a tile, the value
+//   boxes straddling two 128-byte lines a row, and even without converting that pipeline took 90
+//   us. The converting warps read their parts into registers and free the area for the next tile
+//   before they wait for the buffer: 83-84 against 96 us, and with the engine's old pages of 16
+//   slots 87-91 against 119-122 (H100).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
