@@ -77,6 +77,7 @@ struct Engine::Impl {
         cache(b, m.kv_spec(), static_cast<int>(cache_tokens(o, m, b) / o.block_size), o.block_size),
         blocks(cache.num_blocks(), o.block_size), scheduler(blocks, o) {
     max_len = std::min<int64_t>(m.config().max_position_embeddings, cache.num_tokens());
+    stats.kv_blocks_total = blocks.num_blocks();  // before any step publishes (metrics scraped while idle)
     m.record_decode_steps(o.cuda_graphs ? o.max_running : 0, cache, drafts(o));
     log_info("KV cache: ", cache.num_tokens(), " tokens (", cache.num_blocks(), " blocks of ", o.block_size, ", ",
              cache.bytes() / (1 << 20), " MiB); max sequence length ", max_len);

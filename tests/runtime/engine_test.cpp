@@ -106,6 +106,21 @@ TEST(Engine, PreemptsWhenTheCacheRunsOutAndStillFinishesEveryRequestCorrectly) {
   EXPECT_EQ(engine.stats().kv_blocks_used, 0);
 }
 
+// The cache's block size: as asked, or the model's (64 for MLA's latent cache, 16 otherwise), as
+// the engine allocates it; a negative one is refused.
+TEST(Engine, CacheBlocksOfTheModelsSizeUnlessAsked) {
+  Loaded ds("ds2-lite-tiny"), qwen("qwen2-tiny");
+  EXPECT_EQ(cache_block_size(0, *ds.model), 64);
+  EXPECT_EQ(cache_block_size(0, *qwen.model), 16);
+  EXPECT_EQ(cache_block_size(32, *ds.model), 32);
+  EXPECT_THROW(cache_block_size(-16, *qwen.model), Error);
+  EngineOptions o;
+  o.kv_cache_tokens = 1000;  // 15 blocks of 64
+  Engine engine(*ds.model, *ds.backend, o);
+  EXPECT_EQ(engine.kv_cache_tokens(), 960);
+  EXPECT_EQ(engine.stats().kv_blocks_total, 15);
+}
+
 TEST(Engine, PrefixCacheReusesASharedSystemPromptAndGivesTheSameTokens) {
   Loaded m("ds2-lite-tiny");
   const int shared = 3 * cache_block_size(0, *m.model);  // the prefix cache keeps whole blocks (64 for MLA)
