@@ -35,9 +35,9 @@
 //   time: 177 against 201 us at 128 heads, level with the pipeline without converting); the rope
 //   piece lands as it is. The latent products run in f16 (Q's latent part converted once,
 //   q_to_f16), the rope piece's in bf16, into the same accumulators: an e4m3 pair becomes f16 in
-//   one instruction and takes two f16 multiplies, where bf16 took six instructions. There is no
-//   room beside Q for separate staging buffers, so a tile's bytes can only be fetched once its
-//   buffer is free, like the bf16 rows, and S of the tile waits for the conversion after them: at
+//   one instruction and takes two f16 multiplies, where bf16 took six instructions. With heads as
+//   M there is no room beside Q for separate staging buffers, so a tile's bytes can only be
+//   fetched once its buffer is free, like the bf16 rows, and S of the tile waits for the conversion after them: at
 //   V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128 heads (each tile converted by
 //   both head blocks) and 115 against 118 at 16 (H100, session 44; into bf16 tiles: 229 and 125;
 //   without converting at all: 129 and 77).
@@ -50,8 +50,9 @@
 //   memory by stmatrix.trans as the B operand of both halves of O^T (two buffers, handed over on
 //   a barrier pair per tile parity). V3 shape, 16 heads, batch 64 x 4096 (H100): FP8 rows 105
 //   against 116 us with heads as M, bf16 112.5 against 113 (memory-bound, 89 % of copy).
-//   Staging the e4m3 values in Q's freed 54 KiB (three half-tile slots) was slower (120 us):
-//   the slots hold too few bytes in flight, and the converting warps waited for them (ncu).
+//   Staging the e4m3 values in Q's freed 54 KiB as three half-tile slots of tensor copies was
+//   slower (120 us): the slots hold too few bytes in flight, and the converting warps waited for
+//   them (ncu). (Whole tiles by bulk copy in one staging area paid: below.)
 // * FP8 rows with narrow Q: the math warpgroups hold few accumulators, so a fourth warpgroup
 //   (512 threads; registers 168 a math thread, 88 a converting one) converts scale groups 0-1 of
 //   every tile while warpgroup 2 converts groups 2-3 (95 against 105 us with one). A tile lands
@@ -62,7 +63,7 @@
 //   before they wait for the buffer: 83-84 against 96 us, and with the engine's old pages of 16
 //   slots 87-91 against 119-122 (H100).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
-//   queues ahead of tile 1, and an unsplit block writes O's rows through shared memory 16 bytes a
+//   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging), and an unsplit block writes O's rows through shared memory 16 bytes a
 //   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -136,9 +137,12 @@ struct Exchange {
   float maxes[2][4][kNarrowHeads];  // narrow Q: per tile parity, warp and head, the warp's maximum
   float alpha[kRows];         // the factor by which O's rows shrink before the current tile's P . V
   float sum[kRows];           // the row sums, at the end
-  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes)
+  uint64_t full[2][kPieces];  // mbarriers per buffer and piece: its rows have landed (TMA bytes) or
+                              // been converted (FP8: the converting warps arrive)
   uint64_t empty[2][kGroups];  // per buffer and refill group: the four warps reading it are done
-  uint64_t staged[2][2];       // FP8 cache: per buffer, the e4m3 values of the high and low groups have landed
+  // FP8 cache, heads as M: per buffer, the e4m3 values of the high and low groups have landed;
+  // narrow Q: [0][0] and [0][1] are BlockWork::stage_full and stage_read.
+  uint64_t staged[2][2];
 };
 
 // Q + 2 cache buffers + alignment slack + the exchange area (227 KiB is the most a block gets).
@@ -1024,7 +1028,7 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
 
 // FP8 cache, narrow Q: thread t (0-127) of warpgroup 2 (kHigh: scale groups 2-3) or 3 (groups
 // 0-1) takes its row's half of its two groups (rows and halves as convert_tile's) and a quarter
-// of its rope (16-byte chunks 4 half + 2 q and the next; q = 0 in warpgroup 2) from the staged
+// of its rope (16-byte chunks rope0 and rope0 + 1: 4 half, + 2 in warpgroup 3) from the staged
 // tile into registers and arrives on stage_read: warp 8 then refills the staging area with the
 // next tile, while the warpgroups wait for the buffer's groups to free (the rope piece's first,
 // as S reads it first) and write the f16 pieces and the rope piece.
@@ -1123,7 +1127,8 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   w.stage = w.q_tile + kNarrowStage;
   w.low_scales = w.tiles;
 
-  // Both buffers start loading at once; afterwards each piece refills as soon as it is free.
+  // Both buffers start loading at once (narrow FP8: the staging area, with tile 0); afterwards
+  // each piece refills as soon as it is free.
   // The rows before the token's own are final before this kernel may start, so tile 0, if it
   // holds only those, loads before the wait. The token's row is written by the kernel just before
   // this one (mla_absorb_kernel's cache-row blocks, which let this kernel launch before they write
@@ -1237,7 +1242,7 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
          p.batch.block_size.d,
          ") and an sm_90 device");
   // The cache as bytes: rows of 1152 (656 FP8), boxes of 128 bytes (one swizzled 64-column piece,
-  // or one scale group's e4m3 values).
+  // or one scale group's e4m3 values). Narrow Q over FP8 rows copies whole rows without them.
   const bool fp8 = p.cache_fp8 != nullptr;
   const int rows = box_rows(p.batch.block_size.d);
   const CUtensorMap map = fp8 ? make_fp8_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, rows)
