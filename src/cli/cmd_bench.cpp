@@ -230,8 +230,8 @@ void run_bench(const BenchOptions& o) {
               copy / 1e9);
   KvBudget kv = plan_kv_cache(*m.model, *m.backend, o.memory_utilization, eo.max_batched_tokens, eo.max_running,
                               eo.block_size);
-  std::printf("KV capacity at memory utilization %.2f: %lld tokens (%s)\n", o.memory_utilization,
-              static_cast<long long>(kv.tokens), kv.derivation.c_str());
+  std::printf("KV capacity at memory utilization %.2f: %lld tokens in blocks of %d (%s)\n", o.memory_utilization,
+              static_cast<long long>(kv.tokens), eo.block_size, kv.derivation.c_str());
   std::printf(
       "| model | device | load s | prefill tok/s (%d) | batch | decode tok/s | ms per step | peak RSS MiB | roofline ms | "
       "of roofline |\n",

@@ -139,6 +139,17 @@ TEST(Cli, BenchReportsDecodeAgainstItsRoofline) {
   EXPECT_EQ(rows, 2) << r.out;
 }
 
+// The KV cache's block size: the model's (64 for DeepSeek's latent cache, 16 otherwise) unless
+// --block-size asks; a negative one is refused.
+TEST(Cli, BenchCachesInBlocksOfTheModelsSizeUnlessAsked) {
+  const std::string ds = "bench --model " + fixture_dir("ds2-lite-tiny") + " --prompt-len 8 --gen-len 2";
+  EXPECT_NE(run(ds).out.find("in blocks of 64"), std::string::npos);
+  EXPECT_NE(run(ds + " --block-size 16").out.find("in blocks of 16"), std::string::npos);
+  EXPECT_NE(run("bench --model " + fixture_dir("qwen2-tiny") + " --prompt-len 8 --gen-len 2").out.find("in blocks of 16"),
+            std::string::npos);
+  EXPECT_NE(run(ds + " --block-size -1").status, 0);  // CLI11's range check
+}
+
 // With a GPU it prints its table; without one (or without CUDA) it must fail with status 1, not crash.
 TEST(Cli, BenchGemmRunsOrFailsCleanly) {
   Result r = run("bench-gemm --m 16 --nk 256x256 --repeats 1 --inner 1");
