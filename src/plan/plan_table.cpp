@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "plan/kv_cache.h"
 #include "plan/plan_json.h"
 #include "plan/units.h"
 
@@ -95,7 +96,8 @@ std::string format_plan(const PlanResult& r) {
                           gib_text(double(r.memory.weight_bytes)), " per GPU"));
   s += row("KV cache", cat(to_string(o.kv), ": ", grouped(r.kv_bytes_per_token), " bytes per token (",
                            grouped(r.memory.kv_bytes_per_token), " on each GPU); holds ", grouped(r.kv_max_tokens),
-                           " tokens = ", grouped(r.kv_max_sequences), " sequences of ", grouped(o.context)));
+                           " tokens in blocks of ", kv_block_tokens(r.config), " = ", grouped(r.kv_max_sequences),
+                           " sequences of ", grouped(o.context)));
   s += memory_rows(r);
   s += speed_rows(r);
   s += row("communication", r.layout.num_gpus() == 1
