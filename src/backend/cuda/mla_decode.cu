@@ -37,10 +37,10 @@
 //   q_to_f16), the rope piece's in bf16, into the same accumulators: an e4m3 pair becomes f16 in
 //   one instruction and takes two f16 multiplies, where bf16 took six instructions. With heads as
 //   M there is no room beside Q for separate staging buffers, so a tile's bytes can only be
-//   fetched once its buffer is free, like the bf16 rows, and S of the tile waits for the conversion after them: at
-//   V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128 heads (each tile converted by
-//   both head blocks) and 115 against 118 at 16 (H100, session 44; into bf16 tiles: 229 and 125;
-//   without converting at all: 129 and 77).
+//   fetched once its buffer is free, like the bf16 rows, and S of the tile waits for the
+//   conversion after them: at V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128
+//   heads (each tile converted by both head blocks) and 115 against 118 at 16 (H100, session 44;
+//   into bf16 tiles: 229 and 125; without converting at all: 129 and 77).
 // * Narrow Q (at most 16 heads, e.g. V3 / R1 under tensor parallelism of 8, V2-Lite): the same
 //   pipeline with the products turned around, S^T = K . Q^T and O^T = V^T . P^T as m64n16 (the
 //   keys and the latent dims as M, the heads as N), so that no product computes dead head rows
@@ -63,8 +63,9 @@
 //   before they wait for the buffer: 83-84 against 96 us, and with the engine's old pages of 16
 //   slots 87-91 against 119-122 (H100).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
-//   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging), and an unsplit block writes O's rows through shared memory 16 bytes a
-//   thread (4-byte fragment stores from all blocks at once took ~7.6 us at 128 heads).
+//   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging),
+//   and an unsplit block writes O's rows through shared memory 16 bytes a thread (4-byte
+//   fragment stores from all blocks at once took ~7.6 us at 128 heads).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -435,7 +436,8 @@ struct BlockWork {
 // heads the conversion paced the tiles: 203 against bf16's 141 us).
 enum class Converter { kWideCopy, kWideMath };
 constexpr int kWideMathGroups = 2;
-static_assert(kWideMathGroups >= 1 && kWideMathGroups <= 2, "mla decode: warpgroup 1 converts group 0 (its scales' piece)");
+static_assert(kWideMathGroups >= 1 && kWideMathGroups <= 2,
+              "mla decode: warpgroup 1 converts group 0 (its scales' piece)");
 __device__ constexpr bool converts(Converter who, int sg) {
   switch (who) {
     case Converter::kWideCopy: return sg >= kWideMathGroups;
@@ -537,7 +539,7 @@ __device__ __forceinline__ void s_and_pv_warpgroup(const BlockWork& w, Exchange&
 // once this half of P . V is done with them.
 template <bool kF16>
 __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[128]) {
-  constexpr bool kConverts = kF16 && kWideMathGroups > 0;  // FP8 rows
+  constexpr bool kConverts = kF16;  // FP8 rows: this warpgroup converts groups [0, kWideMathGroups)
   if constexpr (kConverts) convert_tile<Converter::kWideMath>(w, 0, threadIdx.x - 128);
   for (int it = 0; it < w.n_tiles; ++it) {
     const int k0 = w.k_begin + it * kRows;
@@ -947,6 +949,18 @@ __device__ __forceinline__ float q_to_f16(uint32_t q_tile, Exchange& ex) {
   return ldexpf(1.0f, e);
 }
 
+// 64 e4m3 values (four 16-byte chunks) times `scale` into f16, 128 bytes of a swizzled piece's
+// row at `out` (row swizzle `swz`): chunk c's 16 values into the row's chunks 2c and 2c + 1.
+__device__ __forceinline__ void store_f16_half(uint32_t out, const uint4 (&raw)[4], float scale, int swz) {
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    uint4 lo, hi;
+    dequantize16_f16(raw[c], scale, lo, hi);
+    st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
+    st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
+  }
+}
+
 // Half `half` of row `row`'s e4m3 values of scale group sg, staged in piece 2 sg + 1 (128 bytes,
 // swizzled like a piece's row: chunk c holds values 16c .. 16c + 15), times `scale` into f16:
 // half 0 (staged chunks 0-3) into piece 2 sg, half 1 (chunks 4-7) into piece 2 sg + 1, over the
@@ -960,15 +974,7 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
     for (int c = 0; c < 4; ++c)
       raw[c] = ld_shared_v4(tile + (2 * sg + 1) * kBlockBytes + row * 128 + (((4 * half + c) ^ swz) * 16));
   __syncwarp();
-  if (!live) return;
-  const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
-#pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    uint4 lo, hi;
-    dequantize16_f16(raw[c], scale, lo, hi);
-    st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
-    st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
-  }
+  if (live) store_f16_half(tile + (2 * sg + half) * kBlockBytes + row * 128, raw, scale, swz);
 }
 
 // Thread t (0-127) of a converting warpgroup converts its share of tile it's scale groups (two
@@ -1069,15 +1075,7 @@ __device__ __forceinline__ void convert_rows(const BlockWork& w, const MlaParams
 #pragma unroll
   for (int g = 0; g < 2; ++g) {
     const int sg = sg0 + g;
-    const uint32_t out = tile + (2 * sg + half) * kBlockBytes + row * 128;
-    if (live)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        uint4 lo, hi;
-        dequantize16_f16(raw[g][c], scale[g], lo, hi);
-        st_shared_v4(out + (((2 * c) ^ swz) * 16), lo);
-        st_shared_v4(out + (((2 * c + 1) ^ swz) * 16), hi);
-      }
+    if (live) store_f16_half(tile + (2 * sg + half) * kBlockBytes + row * 128, raw[g], scale[g], swz);
     fence_proxy_async();
     release(bars + 8 * (2 * sg));
     release(bars + 8 * (2 * sg + 1));
