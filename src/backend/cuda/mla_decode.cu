@@ -1240,14 +1240,16 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
          p.batch.block_size.d,
          ") and an sm_90 device");
   // The cache as bytes: rows of 1152 (656 FP8), boxes of 128 bytes (one swizzled 64-column piece,
-  // or one scale group's e4m3 values). Narrow Q over FP8 rows copies whole rows without them.
-  const bool fp8 = p.cache_fp8 != nullptr;
+  // or one scale group's e4m3 values). Narrow Q over FP8 rows copies whole rows without them, so
+  // its launch encodes neither (host work on every eager launch) and passes empty maps.
+  const bool fp8 = p.cache_fp8 != nullptr, narrow = p.heads <= kNarrowHeads, maps = !(fp8 && narrow);
   const int rows = box_rows(p.batch.block_size.d);
-  const CUtensorMap map = fp8 ? make_fp8_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, rows)
-                              : make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, rows);
+  CUtensorMap map{}, scale_map{};
+  if (maps)
+    map = fp8 ? make_fp8_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, rows)
+              : make_fp8_tensor_map(p.cache, kMapRows, kDim * 2, rows);
   // An FP8 row's four scales (16 bytes); unused over bf16 rows.
-  const CUtensorMap scale_map = fp8 ? make_plain_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, 16, rows) : map;
-  const bool narrow = p.heads <= kNarrowHeads;
+  if (maps && fp8) scale_map = make_plain_tensor_map(p.cache_fp8, kMapRows, kFp8RowBytes, 16, rows);
   auto kernel = fp8 ? (narrow ? mla_decode_kernel<true, true> : mla_decode_kernel<true, false>)
                     : (narrow ? mla_decode_kernel<false, true> : mla_decode_kernel<false, false>);
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
