@@ -61,7 +61,9 @@
 //   boxes straddling two 128-byte lines a row, and even without converting that pipeline took 90
 //   us. The converting warps read their parts into registers and free the area for the next tile
 //   before they wait for the buffer: 83-84 against 96 us, and with the engine's old pages of 16
-//   slots 87-91 against 119-122 (H100).
+//   slots 87-91 against 119-122 (H100). The copies bound it now: without converting it takes 75
+//   us (one 42 KB tile in flight a block: 2.3 TB/s); a ring of five 16-row slots (52 KB, a
+//   quarter refilled once its two warps had read it) was slower, 90-95 us (session 48).
 // * Outside the tile loop (a timeline of every block, bench/hopper/mla_probe.py --timeline): Q
 //   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging),
 //   and an unsplit block writes O's rows through shared memory 16 bytes a thread (4-byte
