@@ -10,7 +10,7 @@ double linear_flops_per_token(const PlanModel& m) {
   const ModelConfig& c = m.config;
   double flops = 0;
   for (const TensorGroup& t : all_tensors(m)) {
-    if (t.role != TensorRole::Linear && t.role != TensorRole::LmHead && t.role != TensorRole::Router) continue;
+    if (!is_product(t.role)) continue;
     const double per_tensor = double(t.rows) * t.cols;
     const double used = t.shard == Shard::RoutedExpert ? c.num_experts_per_tok : t.count;
     flops += 2 * per_tensor * used;

@@ -34,8 +34,8 @@ void add_mla(Groups& g, const ModelConfig& c) {
   }
   add_linear(g, "self_attn.kv_a_proj_with_mqa", c.kv_lora_rank + c.qk_rope_head_dim, h, Shard::Replicated, bias);
   add(g, "self_attn.kv_a_layernorm.weight", c.kv_lora_rank, 1, TensorRole::Norm, Shard::Replicated);
-  add_linear(g, "self_attn.kv_b_proj", heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, Shard::Split,
-             false);
+  add(g, "self_attn.kv_b_proj.weight", heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank,
+      TensorRole::Absorbed, Shard::Split);
   add_linear(g, "self_attn.o_proj", h, heads * c.v_head_dim, Shard::Split, bias, true);
 }
 
@@ -113,6 +113,10 @@ std::vector<TensorGroup> all_tensors(const PlanModel& m) {
   Groups head = head_tensors(m);
   all.insert(all.end(), head.begin(), head.end());
   return all;
+}
+
+bool is_product(TensorRole r) {
+  return r == TensorRole::Linear || r == TensorRole::LmHead || r == TensorRole::Router || r == TensorRole::Absorbed;
 }
 
 int64_t tensor_bytes(const TensorGroup& t, const WeightFormat& f) {

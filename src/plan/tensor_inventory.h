@@ -17,7 +17,13 @@ enum class TensorRole {
   Bias,        // linear biases, kept in 16 bit
   Router,      // MoE gate weight, kept in 16 bit
   RouterBias,  // e_score_correction_bias, float32 in every checkpoint
+  Absorbed,    // MLA's kv_b_proj: the engine folds it at load into per-head W_UK and W_UV for the
+               // absorbed decode (and the expanded prefill) and keeps those in 16 bit, whatever
+               // the format (vLLM does too, beside an FP8 kv_b_proj it keeps for prefill)
 };
+
+// Whether a group's values multiply activations: they count in FLOPs and matmul parameters.
+bool is_product(TensorRole r);
 
 // How a tensor is divided among the GPUs of one pipeline stage.
 enum class Shard {
@@ -51,8 +57,8 @@ std::vector<TensorGroup> mtp_tensors(const PlanModel& m);
 // All of the above but the MTP layer, in checkpoint order.
 std::vector<TensorGroup> all_tensors(const PlanModel& m);
 
-// Bytes of a group in a weight format: Linear tensors take the format, the rest stay in 16 bit
-// (32 for a float32 checkpoint), e_score_correction_bias in 32.
+// Bytes of a group in a weight format: Linear tensors take the format, the rest (kv_b_proj's
+// W_UK and W_UV too) stay in 16 bit (32 for a float32 checkpoint), e_score_correction_bias in 32.
 int64_t tensor_bytes(const TensorGroup& t, const WeightFormat& f);
 
 }  // namespace dsinfer::plan

@@ -10,8 +10,7 @@ WeightSums sum_tensors(const std::vector<TensorGroup>& tensors, const WeightForm
     const double bytes = double(tensor_bytes(t, f));
     if (t.stored) s.stored_bytes[t.shard] += bytes;
     if (t.role != TensorRole::Embedding) s.read_bytes[t.shard] += bytes;
-    if (t.role == TensorRole::Linear || t.role == TensorRole::LmHead || t.role == TensorRole::Router)
-      s.matmul_params[t.shard] += double(t.elements());
+    if (is_product(t.role)) s.matmul_params[t.shard] += double(t.elements());
   }
   return s;
 }

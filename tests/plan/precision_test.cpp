@@ -7,9 +7,30 @@
 #include "plan/params.h"
 #include "plan/precision.h"
 #include "plan/tensor_inventory.h"
+#include "plan/weight_totals.h"
 
 namespace dsinfer::plan {
 namespace {
+
+// MLA's kv_b_proj [128 x 256, 512] lives on the GPU as W_UK and W_UV in 16 bit whatever the
+// checkpoint's format (the engine folds it at load): 2 bytes a value in FP8 too, and it still
+// counts as a product. V3's layer 0, column-split products: q_b 24576 x 1536 + kv_b 32768 x 512
+// + o 7168 x 16384 + gate, up, down 3 x 7168 x 18432 = 568,328,192 parameters.
+TEST(PlanPrecision, MlaKvBProjectionStaysSixteenBit) {
+  const PlanModel v3 = load_plan_model("deepseek-v3");
+  int found = 0;
+  for (const TensorGroup& t : layer_tensors(v3, 0)) {
+    if (t.name != "model.layers.N.self_attn.kv_b_proj.weight") continue;
+    ++found;
+    EXPECT_EQ(t.role, TensorRole::Absorbed);
+    for (WeightDtype d : {WeightDtype::FP8Block, WeightDtype::Int8Channel, WeightDtype::Int4Group, WeightDtype::BF16})
+      EXPECT_EQ(tensor_bytes(t, {d}), int64_t(2) * 32768 * 512) << to_string(d);
+    EXPECT_EQ(tensor_bytes(t, {WeightDtype::F32}), int64_t(4) * 32768 * 512);
+  }
+  EXPECT_EQ(found, 1);
+  const WeightTotals w = WeightTotals::build(v3, {WeightDtype::FP8Block});
+  EXPECT_EQ(w.layers[0].matmul_params[Shard::Split], 568328192.0);
+}
 
 TEST(PlanPrecision, LinearWeightBytes) {
   // An expert's down_proj [7168, 2048]: 14,680,064 elements.
