@@ -10,6 +10,7 @@
 #include "../fixture_util.h"
 #include "core/error.h"
 #include "io/json_file.h"
+#include "model/dummy_weights.h"
 #include "model/score.h"
 #include "runtime/engine.h"
 #include "runtime/loaded_model.h"
@@ -59,6 +60,20 @@ TEST(DummyWeightsFp8, FollowTheQuantizationConfigAndTruncateLayers) {
   expect_runs(m);
   o.num_layers = 9;
   EXPECT_THROW(load_for_generation(dir.string(), o), Error);
+  std::filesystem::remove_all(dir);
+}
+
+// kv_b_proj ships in FP8 like every projection of an FP8 checkpoint (the model folds it into
+// 16-bit W_UK and W_UV only as it loads, and the plan counts it so): the dummy store holds it as
+// the checkpoint does, with its block scales; the norms stay 16-bit.
+TEST(DummyWeightsFp8, HoldKvBProjectionInTheCheckpointsFormat) {
+  const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_kvb", 128);
+  const nlohmann::json config = read_json_file((dir / "config.json").string());
+  const TensorStore store = dummy_weights(config, ModelConfig::from_json(config));
+  EXPECT_EQ(store.get("model.layers.0.self_attn.kv_b_proj.weight").view.dtype, DType::F8_E4M3);
+  EXPECT_TRUE(store.has("model.layers.0.self_attn.kv_b_proj.weight_scale_inv"));
+  EXPECT_EQ(store.get("model.layers.0.self_attn.q_b_proj.weight").view.dtype, DType::F8_E4M3);
+  EXPECT_EQ(store.get("model.layers.0.input_layernorm.weight").view.dtype, DType::BF16);
   std::filesystem::remove_all(dir);
 }
 
