@@ -81,10 +81,11 @@ TensorStore dummy_weights(const nlohmann::json& config_json, const ModelConfig& 
           specs.push_back({name, DType::BF16, shape, ++seed, 0.05f, 1.0f});
         } else if (g.role == plan::TensorRole::RouterBias) {
           specs.push_back({name, DType::F32, shape, ++seed, 0.01f, 0.0f});
-        } else if ((g.role == plan::TensorRole::Linear || g.role == plan::TensorRole::Absorbed) &&
-                   config.fp8_checkpoint) {
-          // (kv_b_proj ships in FP8 like the other projections; the model folds it into 16-bit
-          // W_UK and W_UV at load.)
+        } else if ((g.role == plan::TensorRole::Linear && config.fp8_checkpoint) ||
+                   (g.role == plan::TensorRole::Absorbed && pm.config.fp8_checkpoint)) {
+          // kv_b_proj takes the checkpoint's own format (pm's, from its config.json): an FP8
+          // release ships it in FP8, and --quantization fp8 leaves it as stored (the model folds
+          // it into 16-bit W_UK and W_UV at load either way).
           // Weights of magnitude ~1/sqrt(fan_in): fp8 values in [-1, 1) times a per-block scale.
           specs.push_back({name, DType::F8_E4M3, shape, ++seed, 1.0f, 0.0f});
           Shape s = {(g.rows + config.fp8_block_rows - 1) / config.fp8_block_rows,

@@ -24,7 +24,8 @@ Quantization parse_quantization(const std::string& name);
 // checkpoint keeps its own blocks.
 ModelConfig quantized_config(ModelConfig config, Quantization q);
 
-// The linear weights of a model, by checkpoint name.
+// The linear weights of a model that a quantized format quantizes, by checkpoint name (not
+// kv_b_proj, which the model folds into 16-bit W_UK and W_UV at load).
 class LinearWeightNames {
  public:
   explicit LinearWeightNames(const ModelConfig& config);

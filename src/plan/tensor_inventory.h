@@ -18,8 +18,9 @@ enum class TensorRole {
   Router,      // MoE gate weight, kept in 16 bit
   RouterBias,  // e_score_correction_bias, float32 in every checkpoint
   Absorbed,    // MLA's kv_b_proj: the engine folds it at load into per-head W_UK and W_UV for the
-               // absorbed decode (and the expanded prefill) and keeps those in 16 bit, whatever
-               // the format (vLLM does too, beside an FP8 kv_b_proj it keeps for prefill)
+               // absorbed decode (and the expanded prefill) in the activations' dtype, 16 bit
+               // whatever the weights' format (32 for a float32 checkpoint); vLLM does too, beside
+               // an FP8 kv_b_proj it keeps for prefill. Its bytes are the loaded ones, not the file's.
 };
 
 // Whether a group's values multiply activations: they count in FLOPs and matmul parameters.

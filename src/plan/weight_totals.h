@@ -22,7 +22,7 @@ struct ShardSums {
 struct WeightSums {
   ShardSums stored_bytes;   // held in GPU memory
   ShardSums read_bytes;     // read by a forward step (everything but the embedding table)
-  ShardSums matmul_params;  // weights a token multiplies (linear layers, router, lm_head)
+  ShardSums matmul_params;  // weights a token multiplies (linear layers, kv_b_proj, router, lm_head)
   WeightSums& operator+=(const WeightSums& o);
 };
 

@@ -98,7 +98,7 @@ TEST(PlanLayoutSearch, FewestGpusThatFit) {
   const PlanResult llama = best_plan(load_plan_model("deepseek-r1-distill-llama-70b"), o);
   EXPECT_TRUE(llama.fits);
   EXPECT_EQ(llama.layout, (Layout{2, 1, 1, 1}));
-  // V3 in FP8 (627 GiB) needs a node of 8 H200s; in bf16 (1250 GiB), 3 nodes of H100s.
+  // V3 in FP8 (628 GiB) needs a node of 8 H200s; in bf16 (1250 GiB), 3 nodes of H100s.
   o.gpu = find_gpu("H200");
   EXPECT_EQ(best_plan(load_plan_model("deepseek-v3"), o).layout.num_gpus(), 8);
   o.gpu = find_gpu("H100-SXM");

@@ -14,8 +14,8 @@ namespace {
 
 // MLA's kv_b_proj [128 x 256, 512] lives on the GPU as W_UK and W_UV in 16 bit whatever the
 // checkpoint's format (the engine folds it at load): 2 bytes a value in FP8 too, and it still
-// counts as a product. V3's layer 0, column-split products: q_b 24576 x 1536 + kv_b 32768 x 512
-// + o 7168 x 16384 + gate, up, down 3 x 7168 x 18432 = 568,328,192 parameters.
+// counts as a product. V3's layer 0, products split over tensor parallelism: q_b 24576 x 1536
+// + kv_b 32768 x 512 + o 7168 x 16384 + gate, up, down 3 x 7168 x 18432 = 568,328,192 parameters.
 TEST(PlanPrecision, MlaKvBProjectionStaysSixteenBit) {
   const PlanModel v3 = load_plan_model("deepseek-v3");
   int found = 0;

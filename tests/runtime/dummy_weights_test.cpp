@@ -12,6 +12,7 @@
 #include "io/json_file.h"
 #include "model/dummy_weights.h"
 #include "model/score.h"
+#include "model/weight_quantization.h"
 #include "runtime/engine.h"
 #include "runtime/loaded_model.h"
 
@@ -65,7 +66,8 @@ TEST(DummyWeightsFp8, FollowTheQuantizationConfigAndTruncateLayers) {
 
 // kv_b_proj ships in FP8 like every projection of an FP8 checkpoint (the model folds it into
 // 16-bit W_UK and W_UV only as it loads, and the plan counts it so): the dummy store holds it as
-// the checkpoint does, with its block scales; the norms stay 16-bit.
+// the checkpoint does, with its block scales; the norms stay 16-bit. --quantization fp8 of a
+// bf16 checkpoint quantizes the other projections and leaves kv_b_proj bf16, as a real load does.
 TEST(DummyWeightsFp8, HoldKvBProjectionInTheCheckpointsFormat) {
   const std::filesystem::path dir = fp8_config_dir("dsinfer_dummy_kvb", 128);
   const nlohmann::json config = read_json_file((dir / "config.json").string());
@@ -75,6 +77,11 @@ TEST(DummyWeightsFp8, HoldKvBProjectionInTheCheckpointsFormat) {
   EXPECT_EQ(store.get("model.layers.0.self_attn.q_b_proj.weight").view.dtype, DType::F8_E4M3);
   EXPECT_EQ(store.get("model.layers.0.input_layernorm.weight").view.dtype, DType::BF16);
   std::filesystem::remove_all(dir);
+  const nlohmann::json bf16 = read_json_file(fixture_dir("ds3-tiny") + "/config.json");
+  const TensorStore quantized = dummy_weights(bf16, quantized_config(ModelConfig::from_json(bf16), Quantization::Fp8));
+  EXPECT_EQ(quantized.get("model.layers.0.self_attn.kv_b_proj.weight").view.dtype, DType::BF16);
+  EXPECT_FALSE(quantized.has("model.layers.0.self_attn.kv_b_proj.weight_scale_inv"));
+  EXPECT_EQ(quantized.get("model.layers.0.self_attn.q_b_proj.weight").view.dtype, DType::F8_E4M3);
 }
 
 // A V3 config declares its MTP layer: dummy weights hold it after the layers kept (FP8 as the

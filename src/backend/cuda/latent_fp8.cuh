@@ -61,9 +61,10 @@ __device__ __forceinline__ float latent_value(const uint8_t* row, const LatentFp
 }
 
 // Writes every byte of a row but its rope values, from value(i) (i < lora), by the calling block
-// (its size a multiple of 32, as block_max's): each group's scale from its largest |value|, its
+// (its size a multiple of 32: whole warps): each group's scale from its largest |value|, its
 // values as e4m3, the padding after the values and after the rope part zeroed. Every thread calls
-// it; barriers inside. The groups' maxima come from one pass, up to kBatch groups at once: a
+// it; barriers inside, but none before its first write of the shared maxima, so a second call
+// needs a barrier between (the callers' block_sum is one). The groups' maxima come from one pass, up to kBatch groups at once: a
 // warp's 32 values lie in one group, reduced by shuffles, and the warps' maxima meet in shared
 // memory by atomicMax on their bits (non-negative floats order as their bits; NaN counts as 0,
 // as fmaxf has it). A block_max a group, one after another, took ~3.5 us a decode layer more
