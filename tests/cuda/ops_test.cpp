@@ -585,10 +585,9 @@ TEST(GpuOps, MlaRopeAndCacheEqualsTheOpsItReplaces) {
 
 // The same into an FP8 latent cache (--kv-dtype fp8), V3's row, an odd one (a partial scale
 // group, a row padded to 16 bytes) and one of ten groups (more than the row write's eight maxima
-// at once), against the CPU's rows: every value within a step of its
-// group's e4m3 grid (the GPU quantizes bf16 inputs), the rope key within bf16's rounding, the
-// padding zeros, and a padding token (slot -1) written nowhere; dequantize_latent reads the rows
-// back as the CPU does.
+// at once), against the CPU's rows: every value within a step of its group's e4m3 grid (the GPU
+// quantizes bf16 inputs), the rope key within bf16's rounding, the padding zeros, and a padding
+// token (slot -1) written nowhere; dequantize_latent reads the rows back as the CPU does.
 TEST(GpuOps, MlaRopeAndCacheIntoFp8Rows) {
   SKIP_WITHOUT_GPU();
   GpuTest g;

@@ -62,17 +62,6 @@ __device__ __forceinline__ float block_sum(float v) {
   return total;
 }
 
-// v's maximum over the calling block, as block_sum (its own partials).
-__device__ __forceinline__ float block_max(float v) {
-  __shared__ float partial[32];
-  v = warp_max(v);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
-  __syncthreads();
-  float m = partial[0];
-  for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) m = fmaxf(m, partial[i]);
-  return m;
-}
-
 // For kernels whose last block to finish does a final step over every block's output: called by
 // every thread of a block once its outputs are written, true in the last of `blocks` blocks to
 // arrive, which resets the counter to 0 for the next launch (a recorded step replays the same

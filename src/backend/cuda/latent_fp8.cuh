@@ -64,11 +64,11 @@ __device__ __forceinline__ float latent_value(const uint8_t* row, const LatentFp
 // (its size a multiple of 32: whole warps): each group's scale from its largest |value|, its
 // values as e4m3, the padding after the values and after the rope part zeroed. Every thread calls
 // it; barriers inside, but none before its first write of the shared maxima, so a second call
-// needs a barrier between (the callers' block_sum is one). The groups' maxima come from one pass, up to kBatch groups at once: a
-// warp's 32 values lie in one group, reduced by shuffles, and the warps' maxima meet in shared
-// memory by atomicMax on their bits (non-negative floats order as their bits; NaN counts as 0,
-// as fmaxf has it). A block_max a group, one after another, took ~3.5 us a decode layer more
-// than the bf16 row's write (V2-Lite, batch 1, H100).
+// needs a barrier between (the callers' block_sum is one). The groups' maxima come from one
+// pass, up to kBatch groups at once: a warp's 32 values lie in one group, reduced by shuffles,
+// and the warps' maxima meet in shared memory by atomicMax on their bits (non-negative floats
+// order as their bits; NaN counts as 0, as fmaxf has it). A block-wide maximum a group, one after
+// another, took ~3.5 us a decode layer more than the bf16 row's write (V2-Lite, batch 1, H100).
 template <typename Value>
 __device__ inline void write_latent_fp8(uint8_t* row, const LatentFp8Layout& l, Value value) {
   constexpr int kBatch = 8;
