@@ -232,7 +232,8 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
 // 1-4 tokens: the skinny kernel multiplies the bf16 activations by the FP8 weights times their
 // block scales, so it matches the CPU on the dequantized weights up to float summation order and
 // the output's rounding. Partial edge blocks (kv_a_proj's 576 rows), 64-wide blocks and a bias
-// take it too.
+// take it too, and long rows few enough to be split over 2 or 4 warps (on a GPU of 100+ SMs: the
+// last three cases).
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -241,7 +242,8 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     int block;
   };
   const Case cases[] = {{{1, 7168, 2048}, 128}, {{2, 576, 7168}, 128}, {{3, 1536, 7168}, 128},
-                        {{4, 256, 384}, 64},    {{1, 200, 256}, 128}};
+                        {{4, 256, 384}, 64},    {{1, 200, 256}, 128},   {{1, 512, 16384}, 128},
+                        {{2, 4096, 8192}, 128}, {{4, 200, 8192}, 64}};
   uint32_t seed = 90;
   for (const Case& c : cases) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);

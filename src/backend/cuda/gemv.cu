@@ -29,25 +29,6 @@ namespace {
 // (2048-2816 wide) lost 2 % split, each lane then holding too few loads to cover the latency.
 constexpr int kWarps = 4, kUnroll = 8, kMaxSplits = 4;
 
-// acc of the `splits` warps that share a row summed into the first of them (all warps call it).
-template <int M>
-__device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
-  __shared__ float part[kWarps][M];
-  const int warp = threadIdx.x / 32;
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    acc[m] = warp_sum(acc[m]);
-    if (threadIdx.x % 32 == 0) part[warp][m] = acc[m];
-  }
-  if (splits == 1) return;
-  __syncthreads();
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    acc[m] = 0.0f;
-    for (int j = 0; j < splits; ++j) acc[m] += part[warp - warp % splits + j][m];
-  }
-}
-
 // act[m, row] = silu(gate) * up from the block's gate warps (0-1) and up warps (2-3), each
 // product rounded to bf16 first, as linear_many's bf16 outputs are before silu_mul.
 template <int M>
@@ -116,7 +97,7 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
     dependent_kernel_start();
     stream_row<M>(acc, wv, wr, xs, chunks, lane, pieces);
   }
-  sum_split_parts<M>(acc, splits);
+  sum_split_parts<kWarps, M>(acc, splits);
   if constexpr (kSilu) {
     silu_epilogue<M>(acc, static_cast<bf16*>(products.out[0]), n, row, live);  // no biases
   } else {

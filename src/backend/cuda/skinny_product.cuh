@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cuda/device_common.cuh"
+
 namespace dsinfer::cuda {
 
 // The dot product of two 16-byte words of 8 bf16 each, in float.
@@ -52,6 +54,26 @@ __device__ __forceinline__ void stream_row(float (&acc)[M], uint4 (&wv)[U], cons
 #pragma unroll
     for (int u = 0; u < U; ++u)
       if (c + 32 * u < pieces) accumulate<M>(acc, wv[u], x, x_stride, c + 32 * u);
+  }
+}
+
+// acc of the `splits` warps that share a row (consecutive warps of a block of kWarps) summed
+// into the first of them, each warp's lanes reduced first. Every warp of the block calls it.
+template <int kWarps, int M>
+__device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
+  __shared__ float part[kWarps][M];
+  const int warp = threadIdx.x / 32;
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    acc[m] = warp_sum(acc[m]);
+    if (threadIdx.x % 32 == 0) part[warp][m] = acc[m];
+  }
+  if (splits == 1) return;
+  __syncthreads();
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    acc[m] = 0.0f;
+    for (int j = 0; j < splits; ++j) acc[m] += part[warp - warp % splits + j][m];
   }
 }
 
