@@ -97,7 +97,7 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   if (fp8_skinny) {
     ++fp8_stats_.skinny;
     return launch_gemv_fp8(x.ptr<bf16>(), device_weight(w), bias ? device_weight(*bias) : DeviceWeight{}, out.data,
-                           out.dtype, m, n, k, stream_);
+                           out.dtype, m, n, k, sm_count_, stream_);
   }
   if (fp8) {
     if (fp8_linear_native(x, w, out)) {

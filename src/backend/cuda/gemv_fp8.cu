@@ -7,9 +7,6 @@
 // gemv.cu, a launch with fewer rows than two waves of resident warps splits each long row over 2
 // or 4 warps, whose parts add in shared memory: V3's o_proj and down (7168 rows of 16-18 KB, 1.5
 // waves of blocks a warp a row) ran at 2.4-2.5 TB/s, against 2.7-2.9 for gate and up (18432 rows).
-#include <array>
-#include <atomic>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -88,34 +85,19 @@ int fp8_splits(int n, int k, int sm_count) {
   return splits;
 }
 
-// The device's SM count, asked once a device (the launch runs several times a layer).
-int sm_count_of_current_device() {
-  static std::array<std::atomic<int>, 64> known{};
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  if (device < 0 || static_cast<size_t>(device) >= known.size())
-    fail("skinny FP8 product: device ", device, " (this build knows devices 0 to ", known.size() - 1, ")");
-  std::atomic<int>& slot = known[static_cast<size_t>(device)];
-  if (const int c = slot.load(std::memory_order_relaxed); c > 0) return c;
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  slot.store(sms, std::memory_order_relaxed);
-  return sms;
-}
-
 template <int M, typename Out>
 void launch_rows(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, int n, int k,
-                 cudaStream_t s) {
-  const int splits = fp8_splits(n, k, sm_count_of_current_device());
+                 int sm_count, cudaStream_t s) {
+  const int splits = fp8_splits(n, k, sm_count);
   launch_dependent("gemv_fp8_kernel", gemv_fp8_kernel<M, Out>, ceil_div(n, kWarps / splits), kWarps * 32, 0, s, x, w,
                    bias, static_cast<Out*>(out), n, k, splits);
 }
 
 template <int M>
 void launch_m(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype, int n, int k,
-              cudaStream_t s) {
-  if (out_dtype == DType::F32) return launch_rows<M, float>(x, w, bias, out, n, k, s);
-  launch_rows<M, bf16>(x, w, bias, out, n, k, s);
+              int sm_count, cudaStream_t s) {
+  if (out_dtype == DType::F32) return launch_rows<M, float>(x, w, bias, out, n, k, sm_count, s);
+  launch_rows<M, bf16>(x, w, bias, out, n, k, sm_count, s);
 }
 
 }  // namespace
@@ -127,10 +109,10 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
 }
 
 void launch_gemv_fp8(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype,
-                     int64_t m, int64_t n, int64_t k, cudaStream_t s) {
+                     int64_t m, int64_t n, int64_t k, int sm_count, cudaStream_t s) {
   if (n == 0) return;
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
-  with_rows(m, [&](auto rows) { launch_m<rows.value>(x, w, bias, out, out_dtype, ni, ki, s); });
+  with_rows(m, [&](auto rows) { launch_m<rows.value>(x, w, bias, out, out_dtype, ni, ki, sm_count, s); });
 }
 
 }  // namespace dsinfer::cuda

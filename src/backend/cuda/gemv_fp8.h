@@ -17,7 +17,9 @@ constexpr int kGemvFp8MaxRows = 4;
 // Whether the kernel takes this product: 1-4 rows, K and the scale blocks' width multiples of 16,
 // x and W 16-byte aligned.
 bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
+// A launch with fewer rows than two waves of the `sm_count` SMs' resident warps splits each row
+// over several.
 void launch_gemv_fp8(const __nv_bfloat16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out,
-                     DType out_dtype, int64_t m, int64_t n, int64_t k, cudaStream_t s);
+                     DType out_dtype, int64_t m, int64_t n, int64_t k, int sm_count, cudaStream_t s);
 
 }  // namespace dsinfer::cuda
