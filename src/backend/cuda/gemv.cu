@@ -110,15 +110,11 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
   }
 }
 
-// Warps per row: the most (up to kMaxSplits) that keep the launch within two full waves of
-// resident warps while each lane still streams at least a batch of pieces of its part.
+// Warps per row over all the launch's products (skinny_splits).
 int gemv_splits(const GemvProducts& products, int k, int sm_count) {
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
-  const int64_t two_waves = int64_t{sm_count} * 64 * 2;  // 2048 threads per SM
-  int splits = 1;
-  while (splits < kMaxSplits && rows * splits * 2 <= two_waves && k / 8 / (splits * 2) >= 32 * kUnroll) splits *= 2;
-  return splits;
+  return skinny_splits(rows, k / 8, sm_count, kMaxSplits, kUnroll);
 }
 
 // False with DSINFER_STAGE=0: every product streams its rows through registers, for measuring

@@ -74,21 +74,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, De
     out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
 }
 
-// Warps per row: the most (up to kMaxSplits) that keep the launch within two full waves of
-// resident warps while each lane still streams at least a batch of pieces of its part (gemv.cu's
-// rule).
-int fp8_splits(int n, int k, int sm_count) {
-  const int64_t two_waves = int64_t{sm_count} * 64 * 2;  // 2048 threads per SM
-  int splits = 1;
-  while (splits < kMaxSplits && int64_t{n} * splits * 2 <= two_waves && k / kPiece / (splits * 2) >= 32 * kUnroll)
-    splits *= 2;
-  return splits;
-}
-
 template <int M, typename Out>
 void launch_rows(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, int n, int k,
                  int sm_count, cudaStream_t s) {
-  const int splits = fp8_splits(n, k, sm_count);
+  const int splits = skinny_splits(n, k / kPiece, sm_count, kMaxSplits, kUnroll);
   launch_dependent("gemv_fp8_kernel", gemv_fp8_kernel<M, Out>, ceil_div(n, kWarps / splits), kWarps * 32, 0, s, x, w,
                    bias, static_cast<Out*>(out), n, k, splits);
 }

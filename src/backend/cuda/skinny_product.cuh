@@ -77,6 +77,16 @@ __device__ __forceinline__ void sum_split_parts(float (&acc)[M], int splits) {
   }
 }
 
+// Warps per weight row of a skinny launch of `rows` rows of `pieces` 16-byte pieces each: the
+// most (up to max_splits, powers of two) that keep the launch within two full waves of resident
+// warps while each lane still streams at least a batch of `unroll` pieces of its part.
+inline int skinny_splits(int64_t rows, int pieces, int sm_count, int max_splits, int unroll) {
+  const int64_t two_waves = int64_t{sm_count} * 64 * 2;  // 2048 threads per SM
+  int splits = 1;
+  while (splits < max_splits && rows * splits * 2 <= two_waves && pieces / (splits * 2) >= 32 * unroll) splits *= 2;
+  return splits;
+}
+
 // Calls launch(std::integral_constant<int, M>{}) for m rows (1-4; more take 4): the skinny
 // kernels are templates on their row count.
 template <typename F>
