@@ -17,6 +17,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm_fp8.h"
+#include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "core/fp8_blocks.h"
 #include "gpu_test_util.h"
@@ -259,4 +260,41 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     expect_close(gpu_linear(g, x, w, c.s, DType::BF16, &b), want, 5e-3f, "bf16 out with bias, " + what);
     EXPECT_EQ(cuda_backend(g).fp8_linear_stats().skinny - before, 2) << what << " did not take the skinny kernel";
   }
+}
+
+// Several FP8 products of one input at 1-4 tokens (MLA's q_a and kv_a) share one skinny launch:
+// each output equals its own linear() bit for bit (the same rows, the same sums; linear() itself
+// is checked against the CPU above), with a bias on one of them, a partial block of rows (kv_a's
+// 576), to bf16 and to f32. At 5 tokens they take linear() one by one.
+TEST(GpuFp8Gemm, LinearManyOfFp8WeightsSharesOneSkinnyLaunch) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int64_t k = 384;
+  const std::vector<int64_t> ns = {256, 72, 40};
+  std::vector<Fp8Weight> ws;
+  std::vector<Weight> gw;
+  for (size_t i = 0; i < ns.size(); ++i) ws.emplace_back(ns[i], k, 128, 300 + i);
+  for (const Fp8Weight& w : ws) gw.push_back(g.gpu->upload_weight(w.weight, g.keep));
+  HostWeight bias(random_values(ns[1], 1.0f, 310), {ns[1]}, DType::BF16);
+  const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
+  for (int64_t m : {1, 2, 4, 5})
+    for (DType dt : {DType::BF16, DType::F32}) {
+      const std::string what = "M=" + std::to_string(m) + " " + dtype_name(dt);
+      const Tensor x = g.gpu_bf16(activations(m, k, 320 + m), {m, k});
+      std::vector<Tensor> many, alone;
+      std::vector<LinearOut> outs;
+      for (size_t i = 0; i < ns.size(); ++i) {
+        many.push_back(g.gpu_tensor(dt, {m, ns[i]}));
+        alone.push_back(g.gpu_tensor(dt, {m, ns[i]}));
+        outs.push_back({&gw[i], i == 1 ? &b : nullptr, many[i]});
+      }
+      const int64_t before = cuda_backend(g).fp8_linear_stats().skinny;
+      g.gpu->linear_many(x, outs);
+      EXPECT_EQ(cuda_backend(g).fp8_linear_stats().skinny - before, m <= cuda::kGemvFp8MaxRows ? 3 : 0)
+          << what << ": products through the skinny kernel";
+      for (size_t i = 0; i < ns.size(); ++i) {
+        g.gpu->linear(x, gw[i], i == 1 ? &b : nullptr, alone[i]);
+        EXPECT_EQ(g.read(many[i]), g.read(alone[i])) << what << ", product " << i << " differs from its own linear()";
+      }
+    }
 }

@@ -170,6 +170,9 @@ class CudaBackend final : public Backend {
   // linear_many's products as one when their weights lie back to back (cuda_linear.cpp); false
   // when they do not, and nothing ran.
   bool stacked_product(const Tensor& x, const std::vector<LinearOut>& outs);
+  // linear_many's products of FP8 weights at 1-4 tokens as one skinny launch; false where one of
+  // them does not fit (cuda_linear.cpp).
+  bool fp8_many(const Tensor& x, const std::vector<LinearOut>& outs);
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<CublasLtGemm> gemm_;
 

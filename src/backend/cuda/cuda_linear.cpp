@@ -96,8 +96,9 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   // 1-4 tokens of FP8 weights: the skinny FP8 kernel reads the weights as stored, with bf16 x.
   if (fp8_skinny) {
     ++fp8_stats_.skinny;
-    return launch_gemv_fp8(x.ptr<bf16>(), device_weight(w), bias ? device_weight(*bias) : DeviceWeight{}, out.data,
-                           out.dtype, m, n, k, sm_count_, stream_);
+    GemvFp8Products product;
+    product.add(device_weight(w), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
+    return launch_gemv_fp8(x.ptr<bf16>(), product, out.dtype, m, k, sm_count_, stream_);
   }
   if (fp8) {
     if (fp8_linear_native(x, w, out)) {
@@ -119,10 +120,33 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   if (bias && !fused) launch_add_bias(out.data, out.dtype, m, device_weight(*bias), stream_);
 }
 
+// 1-4 tokens through several FP8 weights, as V3's q_a and kv_a: one skinny launch, not one each
+// (at batch 1 each launch of these small products is mostly its start and drain: 8.0 and 6.5 us
+// for 11 and 4 MB, H100). False, launching nothing, where one of them does not fit.
+bool CudaBackend::fp8_many(const Tensor& x, const std::vector<LinearOut>& outs) {
+  if (x.dtype != DType::BF16 || outs.size() < 2 || outs.size() > static_cast<size_t>(kGemvFp8MaxProducts)) return false;
+  const DType out_dtype = outs.front().out.dtype;
+  if (out_dtype != DType::BF16 && out_dtype != DType::F32) return false;
+  const int64_t m = x.rows(), k = x.shape.back();
+  GemvFp8Products products;
+  for (const LinearOut& o : outs) {
+    const Weight& w = *o.weight;
+    if (w.w.dtype != DType::F8_E4M3 || w.w.shape.size() != 2 || w.in_features() != k || o.out.rows() != m ||
+        o.out.dtype != out_dtype || o.out.shape.back() != w.out_features() ||
+        (o.bias && o.bias->w.numel() != w.out_features()) || !gemv_fp8_fits(m, k, x.data, device_weight(w)))
+      return false;
+    products.add(device_weight(w), o.bias ? device_weight(*o.bias) : DeviceWeight{}, o.out.data, w.out_features());
+  }
+  fp8_stats_.skinny += products.count;
+  launch_gemv_fp8(x.ptr<bf16>(), products, out_dtype, m, k, sm_count_, stream_);
+  return true;
+}
+
 // Decode-sized products of one input (q/k/v, gate/up) share one skinny launch when every weight
-// is bf16; otherwise each runs as its own linear.
+// is bf16 (or, at 1-4 tokens, every weight FP8: fp8_many); otherwise each runs as its own linear.
 void CudaBackend::linear_many(const Tensor& x, const std::vector<LinearOut>& outs) {
   const int64_t m = x.rows(), k = x.shape.back();
+  if (fp8_many(x, outs)) return;
   int64_t widest = 0;  // the largest product decides the path (gemv_fits)
   for (const LinearOut& o : outs) widest = std::max(widest, o.weight->out_features());
   bool one_launch = x.dtype == DType::BF16 && !outs.empty() && outs.size() <= kGemvMaxProducts;

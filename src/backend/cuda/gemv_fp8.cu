@@ -36,13 +36,18 @@ __device__ __forceinline__ float dot16(const uint4& w, const uint4* x) {
   return s;
 }
 
-// Warp w of block b takes part w % splits of row b * (kWarps / splits) + w / splits: pieces
-// [begin, end) of its 16-byte pieces.
-template <int M, typename Out>
-__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, DeviceWeight w, DeviceWeight bias,
-                                                               Out* out, int n, int k, int splits) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = blockIdx.x * (kWarps / splits) + warp / splits;
+// Warp w of block b of product p takes part w % splits of row (b - first_block[p]) * (kWarps /
+// splits) + w / splits: pieces [begin, end) of its 16-byte pieces. kMany: the launch holds
+// several products; with one, p is 0 at compile time and the kernel keeps its registers.
+template <int M, typename Out, bool kMany>
+__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, GemvFp8Products products, int k,
+                                                               int splits) {
+  int p = 0;
+  if constexpr (kMany)
+    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  const DeviceWeight& w = products.w[p];
+  const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = (static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits;
   const int all_pieces = k / kPiece, per_part = ceil_div(all_pieces, splits), pieces_per_block = w.block_cols / kPiece;
   const int begin = min(all_pieces, warp % splits * per_part), end = min(all_pieces, begin + per_part);
   const bool live = row < n;
@@ -60,33 +65,28 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, De
     if (c != lane) load_batch(wv, wr, c, pieces);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int p = c + 32 * u;
-      if (p >= pieces) continue;
-      const float scale = __ldg(scale_row + (begin + p) / pieces_per_block);
+      const int piece = c + 32 * u;
+      if (piece >= pieces) continue;
+      const float scale = __ldg(scale_row + (begin + piece) / pieces_per_block);
 #pragma unroll
-      for (int m = 0; m < M; ++m) acc[m] += scale * dot16(wv[u], xs + static_cast<int64_t>(m) * (k / 8) + 2 * p);
+      for (int m = 0; m < M; ++m)
+        acc[m] += scale * dot16(wv[u], xs + static_cast<int64_t>(m) * (k / 8) + 2 * piece);
     }
   }
   sum_split_parts<kWarps, M>(acc, splits);
   if (!live || lane != 0 || warp % splits != 0) return;
+  const DeviceWeight& bias = products.bias[p];
+  Out* out = static_cast<Out*>(products.out[p]);
 #pragma unroll
   for (int m = 0; m < M; ++m)
     out[static_cast<int64_t>(m) * n + row] = static_cast<Out>(acc[m] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
 }
 
-template <int M, typename Out>
-void launch_rows(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, int n, int k,
-                 int sm_count, cudaStream_t s) {
-  const int splits = skinny_splits(n, k / kPiece, sm_count, kMaxSplits, kUnroll);
-  launch_dependent("gemv_fp8_kernel", gemv_fp8_kernel<M, Out>, ceil_div(n, kWarps / splits), kWarps * 32, 0, s, x, w,
-                   bias, static_cast<Out*>(out), n, k, splits);
-}
-
-template <int M>
-void launch_m(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype, int n, int k,
-              int sm_count, cudaStream_t s) {
-  if (out_dtype == DType::F32) return launch_rows<M, float>(x, w, bias, out, n, k, sm_count, s);
-  launch_rows<M, bf16>(x, w, bias, out, n, k, sm_count, s);
+template <int M, bool kMany>
+void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, int blocks, int k, int splits,
+              cudaStream_t s) {
+  const auto kernel = out_dtype == DType::F32 ? gemv_fp8_kernel<M, float, kMany> : gemv_fp8_kernel<M, bf16, kMany>;
+  launch_dependent("gemv_fp8_kernel", kernel, blocks, kWarps * 32, 0, s, x, products, k, splits);
 }
 
 }  // namespace
@@ -97,11 +97,31 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
          aligned16(w.data);
 }
 
-void launch_gemv_fp8(const bf16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out, DType out_dtype,
-                     int64_t m, int64_t n, int64_t k, int sm_count, cudaStream_t s) {
-  if (n == 0) return;
-  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
-  with_rows(m, [&](auto rows) { launch_m<rows.value>(x, w, bias, out, out_dtype, ni, ki, sm_count, s); });
+void GemvFp8Products::add(const DeviceWeight& weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
+  if (count == kGemvFp8MaxProducts) fail("gemv_fp8: more than ", kGemvFp8MaxProducts, " products in one launch");
+  w[count] = weight;
+  bias[count] = bias_weight;
+  out[count] = output;
+  n[count] = static_cast<int>(rows);
+  ++count;
+}
+
+void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
+                     cudaStream_t s) {
+  int64_t rows = 0;
+  for (int p = 0; p < products.count; ++p) rows += products.n[p];
+  if (rows == 0) return;
+  const int ki = static_cast<int>(k);
+  const int splits = skinny_splits(rows, ki / kPiece, sm_count, kMaxSplits, kUnroll);
+  int blocks = 0;
+  for (int p = 0; p < products.count; ++p) {
+    products.first_block[p] = blocks;
+    blocks += ceil_div(products.n[p], kWarps / splits);
+  }
+  with_rows(m, [&](auto r) {
+    if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, blocks, ki, splits, s);
+    launch_m<r.value, false>(x, products, out_dtype, blocks, ki, splits, s);
+  });
 }
 
 }  // namespace dsinfer::cuda

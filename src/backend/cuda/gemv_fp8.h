@@ -1,5 +1,6 @@
 // Skinny products of block-scaled FP8 weights (gemv_fp8.cu): out[M, N] = x[M, K] W[N, K]^T
-// (+ bias) for M <= kGemvFp8MaxRows, bf16 x, e4m3 W with float block scales, bf16 or f32 out.
+// (+ bias), up to kGemvFp8MaxProducts of one x a launch, for M <= kGemvFp8MaxRows, bf16 x, e4m3 W
+// with float block scales, bf16 or f32 out.
 // W's first loads are issued before the previous kernel in the stream finishes: it must be a
 // model weight, which no kernel writes.
 #pragma once
@@ -12,14 +13,26 @@
 
 namespace dsinfer::cuda {
 
-constexpr int kGemvFp8MaxRows = 4;
+constexpr int kGemvFp8MaxRows = 4, kGemvFp8MaxProducts = 4;
+
+// Products of one x in one launch (linear_many: MLA's q_a and kv_a read the same normed hidden
+// state), each of n rows into its own output.
+struct GemvFp8Products {
+  int count = 0;
+  DeviceWeight w[kGemvFp8MaxProducts];
+  DeviceWeight bias[kGemvFp8MaxProducts];  // no data: no bias
+  void* out[kGemvFp8MaxProducts] = {};
+  int n[kGemvFp8MaxProducts] = {};
+  int first_block[kGemvFp8MaxProducts] = {};  // where each product's blocks start in the grid (set at launch)
+  void add(const DeviceWeight& weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
+};
 
 // Whether the kernel takes this product: 1-4 rows, K and the scale blocks' width multiples of 16,
 // x and W 16-byte aligned.
 bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
 // A launch with fewer rows than two waves of the `sm_count` SMs' resident warps splits each row
 // over several.
-void launch_gemv_fp8(const __nv_bfloat16* x, const DeviceWeight& w, const DeviceWeight& bias, void* out,
-                     DType out_dtype, int64_t m, int64_t n, int64_t k, int sm_count, cudaStream_t s);
+void launch_gemv_fp8(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
+                     int sm_count, cudaStream_t s);
 
 }  // namespace dsinfer::cuda
