@@ -242,14 +242,16 @@ std::vector<int> choose_experts(const ExpertCase& c, uint32_t seed) {
   return ids;
 }
 
-// Shared experts two routed experts wide, given as weights: where the device fuses them into the
-// routed experts' launches (bf16 experts at decode sizes), the block's end against the shared
-// MLP's ops with its output joined in sequence (the fused parts are summed in another order).
+// Shared experts two routed experts wide, of the routed experts' dtype, given as weights: where the
+// device fuses them into the routed experts' launches (bf16 experts at decode sizes, FP8 ones too
+// where rows are whole 16-byte pieces and each chunk whole scale blocks), the block's end against
+// the shared MLP's ops with its output joined in sequence (the fused parts are summed in another
+// order).
 void check_fused_shared(GpuTest& g, const ExpertCase& c, const Tensor& gx, const Tensor& gids, const Tensor& gw,
                         const std::vector<ExpertWeights>& gpu_experts, uint32_t seed) {
   const int width = 2 * c.inter;
-  ExpertMatrix gate(width, c.hidden, false, 32, seed + 20), up(width, c.hidden, false, 32, seed + 21),
-      down(c.hidden, width, false, 32, seed + 22);
+  ExpertMatrix gate(width, c.hidden, c.fp8, 32, seed + 20), up(width, c.hidden, c.fp8, 32, seed + 21),
+      down(c.hidden, width, c.fp8, 32, seed + 22);
   const ExpertWeights shared{g.gpu->upload_weight(gate.weight, g.keep), g.gpu->upload_weight(up.weight, g.keep),
                              g.gpu->upload_weight(down.weight, g.keep)};
   const bool fused = g.gpu->fuses_shared_experts(gids, gpu_experts, shared);
@@ -258,7 +260,10 @@ void check_fused_shared(GpuTest& g, const ExpertCase& c, const Tensor& gx, const
   // Up to two tokens by default; DSINFER_FUSED_SHARED=N (up to 4) runs these checks at N tokens.
   const char* env = std::getenv("DSINFER_FUSED_SHARED");
   const int max_tokens = env ? std::atoi(env) : 2;
-  EXPECT_EQ(fused, !c.fp8 && c.tokens <= std::min(max_tokens, 4) && c.tokens * c.k <= 32 && c.inter % 8 == 0) << what;
+  const bool fp8_fits = c.hidden % 16 == 0 && c.inter % 32 == 0;  // whole pieces, chunks of whole blocks
+  EXPECT_EQ(fused, c.tokens <= std::min(max_tokens, 4) && c.tokens * c.k <= 32 && c.inter % 8 == 0 &&
+                       (!c.fp8 || fp8_fits))
+      << what;
   if (!fused) return;
   const Shape rows{c.tokens, c.hidden};
   HostWeight norm(random_values(c.hidden, 1.5f, seed + 23), {c.hidden}, DType::BF16);
@@ -403,12 +408,17 @@ TEST(GpuMoe, ExpertsFp8BlockScaledWithPartialBlocks) {
 
 // Up to kFewTokens tokens take the GEMV-shaped grouped kernels: wide rows (K over one batch of
 // loads per lane), an expert given more rows than that by repeated ids (several passes over its
-// weights), and FP8 block-scaled weights there too.
+// weights), and FP8 block-scaled weights there too, read as stored where rows and blocks are
+// whole 16-byte pieces (144 x 48 in blocks of 32, a partial one at the end of each row); 136 x 40
+// are not, and take the tensor-core grouped kernels.
 TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   SKIP_WITHOUT_GPU();
   for (int tokens : {1, 4}) check_experts({tokens, 16, 6, 2304, 200, false, 2}, 100 + tokens);
   check_experts({3, 8, 4, 256, 72, false, 0, false, true}, 110);
   check_experts({4, 8, 3, 136, 40, true, 0, false, true}, 111);
+  check_experts({4, 8, 3, 144, 48, true, 0, false, true}, 112);
+  // FP8 shared experts fused at 1-2 tokens: two chunks of 64 rows, whole blocks of 32.
+  for (int tokens : {1, 2}) check_experts({tokens, 8, 4, 256, 64, true, 1}, 113 + tokens);
   for (int tokens : {2, 4}) check_experts({tokens, 16, 6, 144, 80, true, 3}, 120 + tokens);
 }
 

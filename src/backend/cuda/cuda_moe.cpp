@@ -1,12 +1,13 @@
 // CudaBackend's mixture of experts. Routing is one kernel. Expert compute:
-//  * FP8 experts with 128 x 128 blocks on Hopper, at any batch size: a one-block kernel sorts the
+//  * experts at decode sizes (up to kFewTokens tokens; FP8 ones that the FP8 GEMM reads up to
+//    kFewFp8Tokens): one GEMV-shaped launch for gate+up+SiLU and one for down over the chosen
+//    experts, reading the router's ids directly (moe_few.cu), so routing is followed by the
+//    expert products with nothing in between;
+//  * FP8 experts with 128 x 128 blocks on Hopper, at larger batches: a one-block kernel sorts the
 //    (token, choice) pairs by expert on the device (offsets, active experts, both directions of
 //    the permutation), the rows are gathered and quantized per 128 columns, and the grouped FP8
 //    GEMM (moe_gemm_fp8.h) runs gate+up+SiLU and down as one launch each over all experts, on the
 //    e4m3 weights as shipped;
-//  * other experts at decode sizes (up to kFewTokens tokens): one GEMV-shaped launch for
-//    gate+up+SiLU and one for down over the chosen experts, reading the router's ids directly
-//    (moe_few.cu), so routing is followed by the expert products with nothing in between;
 //  * other decode-sized batches (at most kGroupedMaxPairsPerExpert pairs per expert on average):
 //    the permutation, then one tensor-core launch for gate+up+SiLU over all experts and one for
 //    down (moe_grouped.cu);
@@ -23,6 +24,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/moe_gemm_fp8.h"
 #include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/tensor_checks.h"
@@ -188,7 +190,7 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
   });
 }
 
-// Where the routed experts take the few-token kernels, bf16 shared experts whose width is a
+// Where the routed experts take the few-token kernels, shared experts of their dtype (bf16 or FP8) whose width is a
 // whole number of routed experts' run in the same two launches (moe_few.cu): no branch, no
 // launches of their own, and their gate/up rows stream during the router's wait (worth 3-4 % at
 // V2-Lite batch 1 on an H200 against waiting for the router as the routed rows do). Fusing
@@ -210,28 +212,52 @@ bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<Expe
 }
 
 // The routed experts' widths the shared experts span (SharedChunks), or 0 where the few-token
-// kernels cannot run them: bf16 matrices on the GPU, a whole number (1 to kMaxSharedChunks) of
-// routed experts wide, 16-byte aligned, rows of a whole number of 16-byte pieces.
+// kernels cannot run them: matrices on the GPU of the routed experts' dtype, bf16 or FP8 (in the
+// same blocks, each chunk of whole scale blocks), a whole number (1 to kMaxSharedChunks) of routed
+// experts wide, 16-byte aligned, rows of a whole number of 16-byte pieces.
 int CudaBackend::shared_chunks(const GroupedExperts& ex, const ExpertWeights& shared) {
   const int64_t hidden = ex.hidden, inter = ex.inter, width = shared.gate.w.shape.empty() ? 0 : shared.gate.out_features();
-  const auto bf16_matrix = [](const Weight& w, int64_t rows, int64_t cols) {
-    return w.w.dtype == DType::BF16 && w.w.device.kind == DeviceKind::CUDA && w.w.shape == Shape{rows, cols} &&
-           aligned16(w.w.data);
+  const bool fp8 = ex.dtype == DType::F8_E4M3;
+  const auto matrix = [&](const Weight& w, int64_t rows, int64_t cols) {
+    return w.w.dtype == ex.dtype && w.w.device.kind == DeviceKind::CUDA && w.w.shape == Shape{rows, cols} &&
+           aligned16(w.w.data) &&
+           (!fp8 || (!w.scale.empty() && w.block_rows == ex.block_rows && w.block_cols == ex.block_cols));
   };
-  const bool fits = ex.dtype == DType::BF16 && inter > 0 && inter % 8 == 0 && width % inter == 0 &&
-                    width / inter >= 1 && width / inter <= kMaxSharedChunks && bf16_matrix(shared.gate, width, hidden) &&
-                    bf16_matrix(shared.up, width, hidden) && bf16_matrix(shared.down, hidden, width);
+  const bool whole_blocks = !fp8 || width == inter || (inter % ex.block_rows == 0 && inter % ex.block_cols == 0);
+  const bool fits = (ex.dtype == DType::BF16 || fp8) && moe_few_takes(ex) && inter > 0 && inter % 8 == 0 &&
+                    width % inter == 0 && width / inter >= 1 && width / inter <= kMaxSharedChunks && whole_blocks &&
+                    matrix(shared.gate, width, hidden) && matrix(shared.up, width, hidden) &&
+                    matrix(shared.down, hidden, width);
   return fits ? static_cast<int>(width / inter) : 0;
 }
 
+namespace {
+
+// False with DSINFER_FP8_FEW=0: FP8 experts that the FP8 GEMM reads take it at decode sizes too,
+// for measuring what the few-token kernels buy there.
+bool fp8_few_enabled() {
+  static const bool on = switched_on("DSINFER_FP8_FEW");
+  return on;
+}
+
+}  // namespace
+
 CudaBackend::ExpertPath CudaBackend::expert_path(const ExpertTable& table, int tokens, int pairs,
                                                  bool x_aligned) const {
-  // FP8 experts take the FP8 GEMM at every batch size where it runs: it reads each active
-  // expert's weights once on the tensor cores, where the grouped kernels widen FP8 to bf16 in
-  // registers (V3, 4 layers, H100: 2.4 against 2.7 ms a step at batch 1, 7.6 against 18.9 at 128).
-  if (table.fp8_maps && fp8_native_ && x_aligned && moe_fp8_gemm_device(device_index_)) return ExpertPath::fp8_gemm;
+  // Up to 4 tokens the few-token kernels stream the chosen experts' weights as stored, FP8 ones
+  // too (with bf16 x, as the skinny FP8 product does): no permutation, gather, M tiles or
+  // quantizing passes, two launches where the FP8 GEMM took six, and no tiles padded to 192 rows
+  // (V3 4 layers, H100, session 50: batch 1 +1.6 %, with the FP8 shared expert fused +3.2 %).
+  // Where the FP8 GEMM is the other choice, only up to kFewFp8Tokens tokens.
+  const bool few = table.grouped && x_aligned && tokens <= kFewTokens && pairs <= kFewMaxPairs &&
+                   moe_few_takes(table.ex);
+  const bool fp8_gemm = table.fp8_maps && fp8_native_ && x_aligned && moe_fp8_gemm_device(device_index_);
+  if (few && !(fp8_gemm && (tokens > kFewFp8Tokens || !fp8_few_enabled()))) return ExpertPath::few;
+  // Otherwise FP8 experts take the FP8 GEMM where it runs: it reads each active expert's weights
+  // once on the tensor cores, where the grouped kernels widen FP8 to bf16 in registers (V3, 4
+  // layers, H100: 7.6 against 18.9 ms a step at batch 128).
+  if (fp8_gemm) return ExpertPath::fp8_gemm;
   if (!table.grouped || !x_aligned) return ExpertPath::per_expert;
-  if (tokens <= kFewTokens && pairs <= kFewMaxPairs) return ExpertPath::few;
   if (pairs <= kGroupedMaxPairsPerExpert * table.ex.experts) return ExpertPath::grouped;
   return ExpertPath::per_expert;
 }
@@ -266,10 +292,16 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
       fail("moe_experts: shared experts to fuse, but ", tokens, " tokens of top-", k,
            " over these experts do not take the few-token kernels, or the shared matrices (",
            shape_str(shared->gate.w.shape), ", ", dtype_name(shared->gate.w.dtype),
-           ") are not bf16 and a whole number of routed experts wide (fuses_shared_experts)");
-    chunks.gate = shared->gate.w.ptr<bf16>();
-    chunks.up = shared->up.w.ptr<bf16>();
-    chunks.down = shared->down.w.ptr<bf16>();
+           ") are not of the routed experts' dtype and a whole number of them wide (fuses_shared_experts)");
+    chunks.gate = shared->gate.w.data;
+    chunks.up = shared->up.w.data;
+    chunks.down = shared->down.w.data;
+    if (table.ex.dtype == DType::F8_E4M3) {
+      chunks.gate_scale = shared->gate.scale.ptr<float>();
+      chunks.up_scale = shared->up.scale.ptr<float>();
+      chunks.down_scale = shared->down.scale.ptr<float>();
+      chunks.down_scale_cols = shared->down.scale.shape.back();
+    }
   }
   const int64_t rows = n + static_cast<int64_t>(chunks.chunks) * tokens;  // of act and y
 

@@ -20,22 +20,6 @@ namespace {
 constexpr int kWarps = 4, kUnroll = 8, kMaxSplits = 4;
 constexpr int kPiece = 16;  // e4m3 weights per 16-byte load
 
-// The 16 weights of a piece times the 16 values of x at the same columns (x: two 16-byte words).
-__device__ __forceinline__ float dot16(const uint4& w, const uint4* x) {
-  const uint4 xw[2] = {__ldg(x), __ldg(x + 1)};
-  const __nv_fp8x2_storage_t* w2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&w);
-  const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(xw);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(w2[i], __NV_E4M3)));
-    const float2 xf = __bfloat1622float2(x2[i]);
-    s = fmaf(wf.x, xf.x, s);
-    s = fmaf(wf.y, xf.y, s);
-  }
-  return s;
-}
-
 // Warp w of block b of product p takes part w % splits of row (b - first_block[p]) * (kWarps /
 // splits) + w / splits: pieces [begin, end) of its 16-byte pieces. kMany: the launch holds
 // several products; with one, p is 0 at compile time and the kernel keeps its registers.
@@ -69,8 +53,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, Ge
       if (piece >= pieces) continue;
       const float scale = __ldg(scale_row + (begin + piece) / pieces_per_block);
 #pragma unroll
-      for (int m = 0; m < M; ++m)
-        acc[m] += scale * dot16(wv[u], xs + static_cast<int64_t>(m) * (k / 8) + 2 * piece);
+      for (int m = 0; m < M; ++m) {
+        const uint4* xp = xs + static_cast<int64_t>(m) * (k / 8) + 2 * piece;
+        acc[m] += scale * dot16(wv[u], __ldg(xp), __ldg(xp + 1));
+      }
     }
   }
   sum_split_parts<kWarps, M>(acc, splits);

@@ -83,11 +83,17 @@ enum class Slot { routed, shared, either };
 // T: the launch's tokens (1..kFewTokens), which bounds the pairs that share an expert (a token
 // chooses an expert once), so one pass serves them all; at one token the kernel holds one set of
 // accumulators, and its lower register count keeps more warps resident.
+// A 16-byte piece of a weight row is 8 weights widened to bf16 (load8), or, for FP8 experts whose
+// rows and scale blocks are whole pieces (kWideFp8), 16 e4m3 weights as stored, their products
+// with x summed in float and added times the piece's block scale, as the skinny FP8 product
+// (gemv_fp8.cu) does: half the load instructions, and no widening to bf16 and back.
 template <DType D, bool kGateUp, int T, Slot S>
 __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0, int per_warp,
                                            const uint4* staged_x) {
   constexpr int M = kGateUp ? 2 : 1;  // matrices applied to the same inputs (gate and up)
   constexpr int U = kFewLoads / M;    // pieces of each matrix per step
+  constexpr bool kWideFp8 = D == DType::F8_E4M3;  // (launch_one sends only whole-piece FP8 here)
+  constexpr int kValues = kWideFp8 ? 16 : 8;     // weights a piece
   const int lane = threadIdx.x % 32;
   const bool shared = S == Slot::either ? p >= a.n : S == Slot::shared;
   // (the ids: read past L1, which may hold an earlier layer's copy)
@@ -97,11 +103,17 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
   unsigned pairs = 0;  // the routed pairs this warp serves
   int e = 0;
   ExpertPtrs chunk;  // a shared slot's matrices
-  if (shared) {
-    const int64_t j = p - a.n;
-    chunk.gate = a.shared.gate + j * a.ex.inter * a.ex.hidden;
-    chunk.up = a.shared.up + j * a.ex.inter * a.ex.hidden;
-    chunk.down = a.shared.down + j * a.ex.inter;
+  if (shared) {  // bf16 or FP8 (launch_few): element offsets in bytes
+    constexpr int64_t kSize = D == DType::F8_E4M3 ? 1 : 2;
+    const int64_t j = p - a.n, rows = j * a.ex.inter;
+    chunk.gate = static_cast<const uint8_t*>(a.shared.gate) + rows * a.ex.hidden * kSize;
+    chunk.up = static_cast<const uint8_t*>(a.shared.up) + rows * a.ex.hidden * kSize;
+    chunk.down = static_cast<const uint8_t*>(a.shared.down) + rows * kSize;
+    if constexpr (D == DType::F8_E4M3) {  // (a chunk spans whole scale blocks: shared_chunks)
+      chunk.gate_scale = a.shared.gate_scale + rows / a.ex.block_rows * a.ex.gate_up_scale_cols;
+      chunk.up_scale = a.shared.up_scale + rows / a.ex.block_rows * a.ex.gate_up_scale_cols;
+      chunk.down_scale = a.shared.down_scale + rows / a.ex.block_cols;
+    }
   } else {
     const int my_id = lane < a.n ? __ldcg(a.ids + lane) : -1;
     e = __shfl_sync(0xffffffffu, my_id, p);
@@ -118,8 +130,9 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
   const LaunchMatrices<kGateUp> mats(shared ? chunk : a.ex.table[e]);
   // A shared chunk's down rows are columns of the whole shared down matrix.
   const int64_t stride = shared && !kGateUp ? a.shared.chunks * a.ex.inter : k_in;
-  const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols, kGateUp ? a.ex.gate_up_scale_cols : a.ex.down_scale_cols};
-  const int pieces = static_cast<int>(k_in / 8);
+  const ScaleBlocks blk{a.ex.block_rows, a.ex.block_cols,
+                        kGateUp ? a.ex.gate_up_scale_cols : shared ? a.shared.down_scale_cols : a.ex.down_scale_cols};
+  const int pieces = static_cast<int>(k_in / kValues);
   const int batches = ceil_div(pieces, 32 * U), passes = shared ? 1 : ceil_div(__popc(pairs), T);
   const int steps = rows * passes * batches;
 
@@ -131,8 +144,13 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
     for (int u = 0; u < U; ++u)
       if (c0 + 32 * u < pieces)
 #pragma unroll
-        for (int m = 0; m < M; ++m)
-          wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), stride, blk);
+        for (int m = 0; m < M; ++m) {
+          if constexpr (kWideFp8)
+            wv[u][m] = __ldcs(reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(mats.w[m]) + row * stride) +
+                              c0 + 32 * u);
+          else
+            wv[u][m] = load8<D>(mats.w[m], mats.sc[m], row, 8 * static_cast<int64_t>(c0 + 32 * u), stride, blk);
+        }
   };
   float acc[T][M] = {};
   int pass = -1, nt = 0, pr[T];  // the pass whose pairs are listed in pr
@@ -154,6 +172,15 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
       }
     }
     const int c0 = st.batch * 32 * U + lane;
+    float scale[U][M];  // wide FP8: each piece's block scale, the same for every token
+    if constexpr (kWideFp8) {
+      const int64_t scale_row = (row0 + st.row) / blk.rows * blk.scale_cols;
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int m = 0; m < M; ++m)
+          scale[u][m] = c0 + 32 * u < pieces ? __ldg(mats.sc[m] + scale_row + (c0 + 32 * u) * 16 / blk.cols) : 0.0f;
+    }
 #pragma unroll
     for (int t = 0; t < T; ++t) {
       if (t >= nt) break;
@@ -162,9 +189,15 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
         if (c0 + 32 * u < pieces) {
           // A generic load: x in global memory, or its copy in shared memory (one load path: 63
           // registers at one token, where choosing between two took 72).
-          const uint4 xv = xr[t][c0 + 32 * u];
+          if constexpr (kWideFp8) {
+            const uint4 x0 = xr[t][2 * (c0 + 32 * u)], x1 = xr[t][2 * (c0 + 32 * u) + 1];
 #pragma unroll
-          for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
+            for (int m = 0; m < M; ++m) acc[t][m] += scale[u][m] * dot16(wv[u][m], x0, x1);
+          } else {
+            const uint4 xv = xr[t][c0 + 32 * u];
+#pragma unroll
+            for (int m = 0; m < M; ++m) acc[t][m] += dot8(wv[u][m], xv);
+          }
         }
     }
     if (st.batch + 1 < batches) return;  // the row continues in the next step
@@ -211,7 +244,7 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
       a, p, (static_cast<int64_t>(blockIdx.x) * kFewWarps + threadIdx.x / 32) * per_warp, per_warp, nullptr);
 }
 
-// Gate/up with the shared experts fused (bf16 experts). The grid covers the routed slots only, and
+// Gate/up with the shared experts fused (bf16 or FP8 experts). The grid covers the routed slots only, and
 // every block first copies x into shared memory and has its warps stream their share of the shared
 // experts' rows (a.shared_rows_per_warp rows of one chunk a warp, as many warps as cover the
 // chunks, the rest none; SharedChunks), which need nothing from the router, so the whole grid
@@ -222,9 +255,11 @@ __global__ void __launch_bounds__(kFewWarps * 32) moe_few_kernel(FewArgs a) {
 // the plain kernel has: unbounded, its 78 registers leave 6, and V2-Lite's wave then takes 3 rows a
 // warp, 2832 streaming warps instead of 4224. Session 28, H200, V2-Lite batch 1: 491.1 -> 506.4 and
 // 504.6 -> 506.9 tok/s (two calls, three rounds each).
-template <int T>
-__global__ void __launch_bounds__(kFewWarps * 32, T == 1 ? 8 : 1) moe_few_fused_kernel(FewArgs a) {
-  constexpr DType D = DType::BF16;
+// FP8 experts are not held to 8 blocks: their pieces hold a scale each and two words of x, and
+// one token spilled 276 bytes at 64 registers (still 76 at 80); unbounded it takes 91, 5 blocks.
+template <DType D, int T>
+__global__ void __launch_bounds__(kFewWarps * 32, T == 1 && D != DType::F8_E4M3 ? 8 : 1)
+    moe_few_fused_kernel(FewArgs a) {
   extern __shared__ uint4 staged_x[];  // x [T][hidden / 8]
   // x was written two kernels back (the router's, which allows this launch after its own wait):
   // final before the wait; read past L1, which may hold an earlier layer's copy.
@@ -258,7 +293,7 @@ int rows_per_warp(int64_t n_out, int slots, int blocks_per_sm) {
 template <bool kGateUp, DType D, int T, bool kFused>
 void launch_one(FewArgs a, cudaStream_t s) {
   const auto kernel = [] {
-    if constexpr (kFused) return moe_few_fused_kernel<T>;
+    if constexpr (kFused) return moe_few_fused_kernel<D, T>;
     else return moe_few_kernel<D, kGateUp, T>;
   }();
   // A fused gate/up's blocks stage x in shared memory (moe_few_fused_kernel); the launch's
@@ -302,8 +337,10 @@ void launch_one(FewArgs a, cudaStream_t s) {
 
 template <bool kGateUp, int T>
 void launch_dtype(const FewArgs& a, cudaStream_t s) {
-  // Shared experts fuse with bf16 experts only (launch_few checks).
-  if (kGateUp && a.shared.chunks > 0) return launch_one<true, DType::BF16, T, true>(a, s);
+  // Shared experts fuse with bf16 or FP8 experts only (launch_few checks).
+  if (kGateUp && a.shared.chunks > 0)
+    return a.ex.dtype == DType::F8_E4M3 ? launch_one<true, DType::F8_E4M3, T, true>(a, s)
+                                        : launch_one<true, DType::BF16, T, true>(a, s);
   switch (a.ex.dtype) {
     case DType::BF16: return launch_one<kGateUp, DType::BF16, T, false>(a, s);
     case DType::F16: return launch_one<kGateUp, DType::F16, T, false>(a, s);
@@ -319,15 +356,22 @@ void launch_few(const FewArgs& a, cudaStream_t s) {
   const int tokens = ceil_div(a.n, a.k);
   if (a.n > kFewMaxPairs || tokens > kFewTokens)
     fail("moe_few: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewTokens, ")");
+  if (!moe_few_takes(a.ex))
+    fail("moe_few: FP8 experts of ", a.ex.hidden, " x ", a.ex.inter, " in blocks of ", a.ex.block_cols,
+         " columns (rows and blocks must be whole 16-byte pieces)");
   if (a.shared.chunks < 0 || a.shared.chunks > kMaxSharedChunks)
     fail("moe_few: ", a.shared.chunks, " shared chunks (at most ", kMaxSharedChunks, ")");
-  if (a.shared.chunks > 0 && (a.ex.dtype != DType::BF16 || a.n % a.k != 0))
+  if (a.shared.chunks > 0 && ((a.ex.dtype != DType::BF16 && a.ex.dtype != DType::F8_E4M3) || a.n % a.k != 0))
     fail("moe_few: shared experts fused with ", dtype_name(a.ex.dtype), " experts or a partial token (", a.n,
-         " pairs of top-", a.k, "): bf16 experts and whole tokens only");
+         " pairs of top-", a.k, "): bf16 or FP8 experts and whole tokens only");
   with_rows(tokens, [&](auto t) { launch_dtype<kGateUp, t.value>(a, s); });
 }
 
 }  // namespace
+
+bool moe_few_takes(const GroupedExperts& ex) {
+  return ex.dtype != DType::F8_E4M3 || (ex.hidden % 16 == 0 && ex.inter % 16 == 0 && ex.block_cols % 16 == 0);
+}
 
 void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* x,
                             const SharedChunks& shared, bf16* act, cudaStream_t s) {

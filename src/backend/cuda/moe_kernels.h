@@ -67,15 +67,26 @@ void launch_moe_down(const GroupedExperts& ex, const MoePermutation& perm, int m
 // and y by pair p = t * k + j.
 constexpr int kFewTokens = 4;
 constexpr int kFewMaxPairs = 32;
+// Whether the few-token kernels read these experts: FP8 ones only where their rows and scale
+// blocks are whole 16-byte pieces of e4m3 (the kernels read them as stored).
+bool moe_few_takes(const GroupedExperts& ex);
+// FP8 experts that the grouped FP8 GEMM reads take the few-token kernels up to this many tokens:
+// each token's products cost the kernels ~40 instructions a 16-byte piece, so at 3-4 tokens the
+// GEMM's tensor cores win (V3 4 layers, H100, session 50: batch 2 level, batch 4 -6 %).
+constexpr int kFewFp8Tokens = 2;
 
-// The shared experts in the same launches (bf16 routed experts and bf16 shared weights): their
-// intermediate width is `chunks` times the routed experts' inter, and chunk j (rows [j inter,
-// (j + 1) inter) of gate and up, those columns of down) is one more slot of the launch, serving
-// every token t at pair index n + j * tokens + t of act and y.
+// The shared experts in the same launches (bf16 or FP8 weights, as the routed experts', FP8 in
+// the same blocks): their intermediate width is `chunks` times the routed experts' inter, and
+// chunk j (rows [j inter, (j + 1) inter) of gate and up, those columns of down) is one more slot
+// of the launch, serving every token t at pair index n + j * tokens + t of act and y.
 struct SharedChunks {
-  const __nv_bfloat16* gate = nullptr;  // [chunks * inter, hidden]
-  const __nv_bfloat16* up = nullptr;    // [chunks * inter, hidden]
-  const __nv_bfloat16* down = nullptr;  // [hidden, chunks * inter]
+  const void* gate = nullptr;  // [chunks * inter, hidden]
+  const void* up = nullptr;    // [chunks * inter, hidden]
+  const void* down = nullptr;  // [hidden, chunks * inter]
+  const float* gate_scale = nullptr;  // FP8: the block scales, else null
+  const float* up_scale = nullptr;
+  const float* down_scale = nullptr;
+  int64_t down_scale_cols = 0;  // FP8: down's scale columns (the whole matrix's)
   int chunks = 0;
 };
 // Most chunks (DeepSeek-V2: 2 shared experts the width of a routed one, V3: 1): the combine

@@ -2,6 +2,8 @@
 // moe_grouped.cu): a warp streams weight rows in 16-byte pieces, lane-contiguous.
 #pragma once
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -20,6 +22,23 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     const float2 fa = __bfloat1622float2(pa[i]), fb = __bfloat1622float2(pb[i]);
     s = fmaf(fa.x, fb.x, s);
     s = fmaf(fa.y, fb.y, s);
+  }
+  return s;
+}
+
+// The 16 e4m3 weights of a 16-byte piece times the 16 bf16 values of x at the same columns (two
+// 16-byte words), in float: an e4m3 pair becomes f16 in one instruction.
+__device__ __forceinline__ float dot16(const uint4& w, const uint4& x0, const uint4& x1) {
+  const uint4 xw[2] = {x0, x1};
+  const __nv_fp8x2_storage_t* w2 = reinterpret_cast<const __nv_fp8x2_storage_t*>(&w);
+  const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(xw);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const float2 wf = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(w2[i], __NV_E4M3)));
+    const float2 xf = __bfloat1622float2(x2[i]);
+    s = fmaf(wf.x, xf.x, s);
+    s = fmaf(wf.y, xf.y, s);
   }
   return s;
 }
