@@ -176,15 +176,6 @@ bool gemv_fits(int64_t m, int64_t n, int64_t k, const void* x, const void* w) {
   return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && k <= (int64_t{1} << 30) && aligned16(x) && aligned16(w);
 }
 
-void GemvProducts::add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
-  if (count == kGemvMaxProducts) fail("gemv: more than ", kGemvMaxProducts, " products in one launch");
-  w[count] = weight;
-  bias[count] = bias_weight;
-  out[count] = output;
-  n[count] = static_cast<int>(rows);
-  ++count;
-}
-
 void launch_gemv(const bf16* x, const GemvProducts& products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                  bool may_stage, cudaStream_t s) {
   if (products.count == 0) return;

@@ -83,15 +83,6 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
          aligned16(w.data);
 }
 
-void GemvFp8Products::add(const DeviceWeight& weight, const DeviceWeight& bias_weight, void* output, int64_t rows) {
-  if (count == kGemvFp8MaxProducts) fail("gemv_fp8: more than ", kGemvFp8MaxProducts, " products in one launch");
-  w[count] = weight;
-  bias[count] = bias_weight;
-  out[count] = output;
-  n[count] = static_cast<int>(rows);
-  ++count;
-}
-
 void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s) {
   int64_t rows = 0;

@@ -10,22 +10,15 @@
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
+#include "backend/cuda/skinny_products.h"
 
 namespace dsinfer::cuda {
 
 constexpr int kGemvFp8MaxRows = 4, kGemvFp8MaxProducts = 4;
 
 // Products of one x in one launch (linear_many: MLA's q_a and kv_a read the same normed hidden
-// state), each of n rows into its own output.
-struct GemvFp8Products {
-  int count = 0;
-  DeviceWeight w[kGemvFp8MaxProducts];
-  DeviceWeight bias[kGemvFp8MaxProducts];  // no data: no bias
-  void* out[kGemvFp8MaxProducts] = {};
-  int n[kGemvFp8MaxProducts] = {};
-  int first_block[kGemvFp8MaxProducts] = {};  // where each product's blocks start in the grid (set at launch)
-  void add(const DeviceWeight& weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
-};
+// state).
+using GemvFp8Products = SkinnyProducts<DeviceWeight, kGemvFp8MaxProducts>;
 
 // Whether the kernel takes this product: 1-4 rows, K and the scale blocks' width multiples of 16,
 // x and W 16-byte aligned.

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/device_batch.h"
 #include "backend/cuda/device_weight.h"
+#include "backend/cuda/skinny_products.h"
 
 namespace dsinfer::cuda {
 
@@ -49,15 +50,7 @@ void launch_f32_to_bf16(const float* x, bf16* out, int64_t n, cudaStream_t s);
 // ---- gemv.cu: out_i[M, N_i] = x[M, K] W_i[N_i, K]^T (+ bias_i) for M <= kGemvMaxRows, bf16 x
 // and W_i, bf16 or f32 outputs (all of one dtype); several products of the same x in one launch.
 constexpr int kGemvMaxRows = 4, kGemvMaxProducts = 4;
-struct GemvProducts {
-  int count = 0;
-  const bf16* w[kGemvMaxProducts] = {};
-  DeviceWeight bias[kGemvMaxProducts];  // no data: no bias
-  void* out[kGemvMaxProducts] = {};
-  int n[kGemvMaxProducts] = {};
-  int first_block[kGemvMaxProducts] = {};  // where each product's blocks start in the grid (set at launch)
-  void add(const bf16* weight, const DeviceWeight& bias_weight, void* output, int64_t rows);
-};
+using GemvProducts = SkinnyProducts<const __nv_bfloat16*, kGemvMaxProducts>;
 // The weights are read before the previous kernel in the stream has finished (dependent_launch.cuh):
 // they must be model weights, which no kernel writes.
 // Whether the skinny kernel takes this product of n rows of weights (a launch's largest): few
