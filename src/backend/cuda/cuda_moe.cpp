@@ -190,14 +190,14 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
   });
 }
 
-// Where the routed experts take the few-token kernels, shared experts of their dtype (bf16 or FP8) whose width is a
-// whole number of routed experts' run in the same two launches (moe_few.cu): no branch, no
-// launches of their own, and their gate/up rows stream during the router's wait (worth 3-4 % at
-// V2-Lite batch 1 on an H200 against waiting for the router as the routed rows do). Fusing
-// measured faster than the branch at one token (+4-5 %) and, since gate/up's shared rows are
-// spread over the routed grid, at two (session 28: batch 2 671.4 -> 689.8 tok/s); at 3-4 tokens
-// the branch, whose products run beside the router on tensor cores, stays ahead (-1 %, -6 %
-// fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
+// Where the routed experts take the few-token kernels, shared experts of their dtype (bf16 or
+// FP8) whose width is a whole number of routed experts' run in the same two launches
+// (moe_few.cu): no branch, no launches of their own, and their gate/up rows stream during the
+// router's wait (worth 3-4 % at V2-Lite batch 1 on an H200 against waiting for the router as the
+// routed rows do). Fusing measured faster than the branch at one token (+4-5 %) and, since
+// gate/up's shared rows are spread over the routed grid, at two (session 28: batch 2 671.4 ->
+// 689.8 tok/s); at 3-4 tokens the branch, whose products run beside the router on tensor cores,
+// stays ahead (-1 %, -6 % fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
 bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
                                        const ExpertWeights& shared) {
   static const int max_tokens = [] {

@@ -104,12 +104,12 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
   int e = 0;
   ExpertPtrs chunk;  // a shared slot's matrices
   if (shared) {  // bf16 or FP8 (launch_few): element offsets in bytes
-    constexpr int64_t kSize = D == DType::F8_E4M3 ? 1 : 2;
+    constexpr int64_t kSize = kWideFp8 ? 1 : 2;
     const int64_t j = p - a.n, rows = j * a.ex.inter;
     chunk.gate = static_cast<const uint8_t*>(a.shared.gate) + rows * a.ex.hidden * kSize;
     chunk.up = static_cast<const uint8_t*>(a.shared.up) + rows * a.ex.hidden * kSize;
     chunk.down = static_cast<const uint8_t*>(a.shared.down) + rows * kSize;
-    if constexpr (D == DType::F8_E4M3) {  // (a chunk spans whole scale blocks: shared_chunks)
+    if constexpr (kWideFp8) {  // (a chunk spans whole scale blocks: shared_chunks)
       chunk.gate_scale = a.shared.gate_scale + rows / a.ex.block_rows * a.ex.gate_up_scale_cols;
       chunk.up_scale = a.shared.up_scale + rows / a.ex.block_rows * a.ex.gate_up_scale_cols;
       chunk.down_scale = a.shared.down_scale + rows / a.ex.block_cols;
@@ -179,7 +179,7 @@ __device__ __forceinline__ void serve_rows(const FewArgs& a, int p, int64_t row0
       for (int u = 0; u < U; ++u)
 #pragma unroll
         for (int m = 0; m < M; ++m)
-          scale[u][m] = c0 + 32 * u < pieces ? __ldg(mats.sc[m] + scale_row + (c0 + 32 * u) * 16 / blk.cols) : 0.0f;
+          scale[u][m] = c0 + 32 * u < pieces ? __ldg(mats.sc[m] + scale_row + (c0 + 32 * u) * kValues / blk.cols) : 0.0f;
     }
 #pragma unroll
     for (int t = 0; t < T; ++t) {
