@@ -230,11 +230,13 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
   EXPECT_TRUE(cuda::fp8_block_shape_supported(24576, 1536, 128, 128));
 }
 
-// 1-4 tokens: the skinny kernel multiplies the bf16 activations by the FP8 weights times their
-// block scales, so it matches the CPU on the dequantized weights up to float summation order and
-// the output's rounding. Partial edge blocks (kv_a_proj's 576 rows), 64-wide blocks and a bias
-// take it too, and long rows few enough to be split over 2 or 4 warps (on a GPU of 100+ SMs: the
-// last three cases).
+// 1-4 tokens take a skinny kernel. Where K and the blocks are multiples of 128 it is the
+// tensor-core one (gemv_fp8_mma.cu), which quantizes x by DeepSeek's recipe as it reads it: it
+// matches the CPU on the host-quantized activations up to float summation order. Elsewhere (64-wide
+// blocks here) the CUDA-core one multiplies the bf16 activations themselves, and matches the CPU on
+// them. Partial tiles of rows (kv_a_proj's 576 rows is 36 tiles of 16; 200 is not whole), a bias, and
+// long rows few enough to be split over several warps (on a GPU of 100+ SMs: the last three
+// cases) too. Run without DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -250,11 +252,12 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
     std::vector<float> x = activations(c.s.m, c.s.k, seed++);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
-    std::vector<float> want = cpu_linear(g, x, w, c.s);
+    const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0;
+    std::vector<float> want = cpu_linear(g, recipe ? quantize_acts(x, c.s.m, c.s.k).dequant : x, w, c.s);
     HostWeight bias(random_values(c.s.n, 1.0f, seed++), {c.s.n}, DType::BF16);
     const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
     const int64_t before = cuda_backend(g).fp8_linear_stats().skinny;
-    const std::string what = name(c.s) + " block " + std::to_string(c.block);
+    const std::string what = name(c.s) + " block " + std::to_string(c.block) + (recipe ? " (recipe)" : "");
     expect_close(gpu_linear(g, x, w, c.s, DType::F32), want, 1e-4f, "f32 out, " + what);
     for (int64_t i = 0; i < c.s.m * c.s.n; ++i) want[i] += bf16_to_f32(bias.half[i % c.s.n]);
     expect_close(gpu_linear(g, x, w, c.s, DType::BF16, &b), want, 5e-3f, "bf16 out with bias, " + what);

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/skinny_product.cuh"
@@ -88,6 +89,10 @@ void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, i
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
   if (rows == 0) return;
+  static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
+  bool all_mma = mma;
+  for (int p = 0; p < products.count; ++p) all_mma = all_mma && gemv_fp8_mma_fits(k, products.w[p]);
+  if (all_mma) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
   const int ki = static_cast<int>(k);
   const int splits = skinny_splits(rows, ki / kPiece, sm_count, kMaxSplits, kUnroll);
   int blocks = 0;

@@ -9,21 +9,16 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_gemm_fp8.h"
 
 namespace dsinfer::cuda {
 namespace {
 
-constexpr int kGroup = 128;        // columns sharing one scale
+constexpr int kGroup = kActGroup;
 constexpr int kLanesPerGroup = 16;  // each lane holds 8 columns: one 16-byte load
 constexpr int kThreads = 256;
-constexpr float kE4m3Max = 448.0f;  // largest finite e4m3 value
-
-// Two floats -> two e4m3 bytes, round to nearest even, saturating (never inf or NaN).
-__device__ __forceinline__ uint32_t to_e4m3x2(float a, float b) {
-  return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
-}
 
 // Half a warp per (token, group): lane l holds columns 8l..8l+7, so each half-warp reads 256
 // contiguous bytes and writes 128. Output row t comes from input row src_rows[t] (t itself when
@@ -40,29 +35,15 @@ __global__ void quantize_fp8_act_kernel(const bf16* x, const int* src_rows, cons
   float v[8] = {};
   if (active && t < valid) {
     const int64_t src = src_rows ? src_rows[t] : t;
-    const uint4 raw = *reinterpret_cast<const uint4*>(x + (src * groups + g) * kGroup + lane * 8);
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
-      v[2 * i] = f.x;
-      v[2 * i + 1] = f.y;
-    }
+    bf16x8_to_float(*reinterpret_cast<const uint4*>(x + (src * groups + g) * kGroup + lane * 8), v);
   }
-  float amax = 0.0f;
-  for (float f : v) amax = fmaxf(amax, fabsf(f));
+  float amax = abs_max8(v);
   // Every lane of the warp takes part in the shuffles (inactive ones with zeros); the xor
   // offsets stay inside each half-warp.
   for (int o = kLanesPerGroup / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
   if (!active) return;
-  // The group's largest magnitude lands on e4m3's largest finite value. An all-zero group
-  // (or one so small that the scale underflows) gets scale 1: its values quantize to zero
-  // instead of dividing by zero into NaN.
-  float scale = amax / kE4m3Max;
-  if (!(scale > 0.0f)) scale = 1.0f;
-  // True divisions, not a multiply by 1/scale: the tests reproduce these bytes on the host.
-  uint2 packed;
-  packed.x = to_e4m3x2(v[0] / scale, v[1] / scale) | to_e4m3x2(v[2] / scale, v[3] / scale) << 16;
-  packed.y = to_e4m3x2(v[4] / scale, v[5] / scale) | to_e4m3x2(v[6] / scale, v[7] / scale) << 16;
+  const float scale = act_scale(amax);
+  const uint2 packed = quantize8(v, scale);
   *reinterpret_cast<uint2*>(xq + at) = packed;
   if (lane == 0) scales[g * m_pad + t] = scale;  // [groups, m_pad]: tokens contiguous
 }

@@ -1,0 +1,55 @@
+// DeepSeek's activation recipe on the device, shared by the quantizing pass (quantize_fp8.cu) and
+// the kernels that quantize x as they read it (gemv_fp8_mma.cu): a group of 128 values of a token
+// is stored as e4m3(v / s) with s = amax / 448, so an outlier only coarsens its own group.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+namespace dsinfer::cuda {
+
+constexpr int kActGroup = 128;      // values sharing one scale
+constexpr float kE4m3Max = 448.0f;  // largest finite e4m3 value
+
+// Two floats -> two e4m3 bytes, round to nearest even, saturating (never inf or NaN).
+__device__ __forceinline__ uint32_t to_e4m3x2(float a, float b) {
+  return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+}
+
+// A 16-byte word of 8 bf16 as floats.
+__device__ __forceinline__ void bf16x8_to_float(const uint4& raw, float (&v)[8]) {
+  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
+    v[2 * i] = f.x;
+    v[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ float abs_max8(const float (&v)[8]) {
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+  return amax;
+}
+
+// The scale of a group whose largest magnitude is amax: that value lands on e4m3's largest finite
+// one. An all-zero group (or one so small that the scale underflows) gets scale 1: its values
+// quantize to zero instead of dividing by zero into NaN.
+__device__ __forceinline__ float act_scale(float amax) {
+  const float scale = amax / kE4m3Max;
+  return scale > 0.0f ? scale : 1.0f;
+}
+
+// 8 values as 8 e4m3 bytes of v / scale. True divisions, not a multiply by 1/scale: the tests
+// reproduce these bytes on the host.
+__device__ __forceinline__ uint2 quantize8(const float (&v)[8], float scale) {
+  uint2 packed;
+  packed.x = to_e4m3x2(v[0] / scale, v[1] / scale) | to_e4m3x2(v[2] / scale, v[3] / scale) << 16;
+  packed.y = to_e4m3x2(v[4] / scale, v[5] / scale) | to_e4m3x2(v[6] / scale, v[7] / scale) << 16;
+  return packed;
+}
+
+}  // namespace dsinfer::cuda

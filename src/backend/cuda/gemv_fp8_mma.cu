@@ -1,0 +1,226 @@
+// Skinny products of block-scaled FP8 weights on tensor cores, DeepSeek's recipe at 1-4 tokens:
+// out[M, N] = x[M, K] W[N, K]^T (+ bias) with x quantized to e4m3 per token in groups of 128 as the
+// kernel reads it, mma.m16n8k32 on e4m3 operands, and each group's f32 sums multiplied by the
+// weight block's scale times the x group's scale. gemv_fp8.cu's CUDA-core dots convert every
+// weight (e4m3 pair -> f16 pair -> two floats) before its multiply-adds: under ncu its loop issued
+// 2.4 conversions a multiply-add and streamed V3's gate/up at 2.33 TB/s (70 % of the H100's
+// peak). Here a 16-byte weight load costs a quarter of an mma and no conversion.
+//
+// A warp owns 16 weight rows (the mma's A rows) and a part of K; tokens are the B columns (8, of
+// which M are live). Each lane loads its A fragments straight from the rows, 16 contiguous bytes a
+// load: mma only needs A and B to agree on which k each slot holds, so within a group of 128 lane
+// (g, t) takes bytes [16t, 16t + 16) and [64 + 16t, 80 + 16t) of rows g and g + 8, and the B
+// fragment of token g is read from the same columns of the quantized x. The warp quantizes x as it
+// goes, two groups per step (half a warp a group and token, as quantize_fp8.cu), through 1 KB of
+// its own shared memory.
+//
+// As in gemv_fp8.cu: several products of one x a launch (q_a and kv_a), the first weight loads
+// issued before the dependent wait, and a launch with few rows splits K over up to 8 warps of a
+// block, whose sums add in shared memory (the count costed in waves of resident warps).
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_common.cuh"
+#include "backend/cuda/fp8_act_recipe.cuh"
+#include "backend/cuda/gemv_fp8.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/mma.cuh"
+#include "backend/cuda/skinny_product.cuh"
+
+namespace dsinfer::cuda {
+namespace {
+
+constexpr int kWarps = 8, kMaxSplits = 8;
+constexpr int kTile = 16;  // weight rows a warp owns: the mma's M
+constexpr int kStep = 2;   // groups of 128 columns a warp takes a step (its weight loads in flight: 8 a lane)
+
+// The lane's A words of group j: rows g and g + 8, bytes [16t, 16t + 16) and [64 + 16t, 80 + 16t).
+struct GroupWords {
+  uint4 lo[2], hi[2];
+};
+
+__device__ __forceinline__ void load_group(GroupWords& w, const uint8_t* lo, const uint8_t* hi, int j) {
+  const int at = j * kActGroup;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    w.lo[h] = __ldcs(reinterpret_cast<const uint4*>(lo + at + 64 * h));
+    w.hi[h] = __ldcs(reinterpret_cast<const uint4*>(hi + at + 64 * h));
+  }
+}
+
+// Word i (0-7) of a lane's 32 bytes: the first load's four words, then the second's.
+__device__ __forceinline__ uint32_t word(const uint4 (&v)[2], int i) {
+  const uint4& h = v[i / 4];
+  switch (i % 4) {
+    case 0: return h.x;
+    case 1: return h.y;
+    case 2: return h.z;
+    default: return h.w;
+  }
+}
+
+// The group's sums: four k32 steps; step q takes words 2q and 2q + 1 on both sides.
+__device__ __forceinline__ void group_product(float (&c)[4], const GroupWords& w, const uint4 (&b)[2]) {
+  c[0] = c[1] = c[2] = c[3] = 0.0f;
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t a[4] = {word(w.lo, 2 * q), word(w.hi, 2 * q), word(w.lo, 2 * q + 1), word(w.hi, 2 * q + 1)};
+    mma_e4m3(c, a, word(b, 2 * q), word(b, 2 * q + 1));
+  }
+}
+
+// A warp's staging: the quantized x of a step's groups (read as 16-byte words), and their scales.
+template <int M>
+struct alignas(16) Staged {
+  uint8_t q[kStep][M][kActGroup];
+  float scale[kStep][M];
+};
+
+// Groups j0 and j0 + 1 (those before `end`) of every token of x, quantized into st: lanes 0-15 take
+// the first, 16-31 the second, 8 columns a lane. A group past `end` stages zeros.
+template <int M>
+__device__ __forceinline__ void stage_x(Staged<M>& st, const bf16* x, int k, int j0, int end, int lane) {
+  const int s = lane / 16, c = lane % 16 * 8;
+  const bool live = j0 + s < end;
+  uint4 raw[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m)
+    raw[m] = live ? __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * k + (j0 + s) * kActGroup + c))
+                  : make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float v[8];
+    bf16x8_to_float(raw[m], v);
+    float amax = abs_max8(v);
+    for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float scale = act_scale(amax);
+    *reinterpret_cast<uint2*>(&st.q[s][m][c]) = quantize8(v, scale);
+    if (c == 0) st.scale[s][m] = scale;
+  }
+}
+
+// Warp w of block b of product p owns rows [16 r, 16 r + 16), r = (b - first_block[p]) * (kWarps /
+// splits) + w / splits, over part w % splits of the K groups.
+template <int M, typename Out, bool kMany>
+__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x, GemvFp8Products products, int k,
+                                                                   int splits) {
+  __shared__ Staged<M> staged[kWarps];
+  __shared__ float part[kWarps][32][4];
+  int p = 0;
+  if constexpr (kMany)
+    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  const DeviceWeight& w = products.w[p];
+  const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int row0 = ((static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits) * kTile;
+  const int groups = k / kActGroup, per_part = ceil_div(groups, splits);
+  const int begin = min(groups, warp % splits * per_part);
+  const int end = row0 < n ? min(groups, begin + per_part) : begin;
+  // Rows past n read row n - 1 (their sums are dropped); the tile lies in one block row of scales.
+  const uint8_t* base = static_cast<const uint8_t*>(w.data) + 16 * t;
+  const uint8_t* lo = base + static_cast<int64_t>(min(row0 + g, n - 1)) * k;
+  const uint8_t* hi = base + static_cast<int64_t>(min(row0 + g + 8, n - 1)) * k;
+  const float* scale_row = w.scale + (row0 < n ? row0 / w.block_rows : 0) * w.scale_cols;
+  const int groups_per_scale = w.block_cols / kActGroup;
+  GroupWords wv[kStep];
+#pragma unroll
+  for (int s = 0; s < kStep; ++s)
+    if (begin + s < end) load_group(wv[s], lo, hi, begin + s);
+  dependent_kernel_start();  // x comes from the previous kernel; no kernel writes weights
+  Staged<M>& st = staged[warp];
+  float acc[4] = {};
+  for (int j0 = begin; j0 < end; j0 += kStep) {
+    if (j0 != begin) {
+#pragma unroll
+      for (int s = 0; s < kStep; ++s)
+        if (j0 + s < end) load_group(wv[s], lo, hi, j0 + s);
+    }
+    __syncwarp();  // every lane is done with the previous step's staging
+    stage_x<M>(st, x, k, j0, end, lane);
+    __syncwarp();
+#pragma unroll
+    for (int s = 0; s < kStep; ++s) {
+      if (j0 + s >= end) continue;
+      uint4 b[2] = {};
+      if (g < M) {
+        b[0] = *reinterpret_cast<const uint4*>(&st.q[s][g][16 * t]);
+        b[1] = *reinterpret_cast<const uint4*>(&st.q[s][g][64 + 16 * t]);
+      }
+      float c[4];
+      group_product(c, wv[s], b);
+      // c: rows g, g + 8 x tokens 2t, 2t + 1.
+      const float ws = __ldg(scale_row + (j0 + s) / groups_per_scale);
+      const float s0 = 2 * t < M ? ws * st.scale[s][2 * t] : 0.0f;
+      const float s1 = 2 * t + 1 < M ? ws * st.scale[s][2 * t + 1] : 0.0f;
+      acc[0] = fmaf(c[0], s0, acc[0]);
+      acc[1] = fmaf(c[1], s1, acc[1]);
+      acc[2] = fmaf(c[2], s0, acc[2]);
+      acc[3] = fmaf(c[3], s1, acc[3]);
+    }
+  }
+  if (splits > 1) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) part[warp][lane][i] = acc[i];
+    __syncthreads();
+    if (warp % splits != 0) return;
+    for (int j = 1; j < splits; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[i] += part[warp + j][lane][i];
+  }
+  if (row0 >= n) return;
+  const DeviceWeight& bias = products.bias[p];
+  Out* out = static_cast<Out*>(products.out[p]);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int token = 2 * t + i % 2, row = row0 + g + 8 * (i / 2);
+    if (token < M && row < n)
+      out[static_cast<int64_t>(token) * n + row] =
+          static_cast<Out>(acc[i] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
+  }
+}
+
+template <int M, typename Out, bool kMany>
+void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
+  const auto kernel = gemv_fp8_mma_kernel<M, Out, kMany>;
+  static const int per_sm = [&] {
+    int blocks = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWarps * 32, 0));
+    return blocks;
+  }();
+  // Warps per tile: the launch is costed in whole waves of resident warps, and each warp takes at
+  // least a step of K.
+  const int groups = k / kActGroup;
+  const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * per_sm * kWarps, kMaxSplits,
+                                        [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
+  int blocks = 0;
+  for (int p = 0; p < products.count; ++p) {
+    products.first_block[p] = blocks;
+    blocks += ceil_div(ceil_div(products.n[p], kTile), kWarps / splits);
+  }
+  launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, 0, s, x, products, k, splits);
+}
+
+template <int M, bool kMany>
+void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, int64_t tiles, int k, int sm_count,
+              cudaStream_t s) {
+  if (out_dtype == DType::F32) return launch_kernel<M, float, kMany>(x, products, tiles, k, sm_count, s);
+  launch_kernel<M, bf16, kMany>(x, products, tiles, k, sm_count, s);
+}
+
+}  // namespace
+
+bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w) {
+  return k % kActGroup == 0 && w.block_cols % kActGroup == 0 && w.block_rows % kTile == 0;
+}
+
+void launch_gemv_fp8_mma(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
+                         cudaStream_t s) {
+  int64_t tiles = 0;
+  for (int p = 0; p < products.count; ++p) tiles += ceil_div(products.n[p], kTile);
+  if (tiles == 0) return;
+  const int ki = static_cast<int>(k);
+  with_rows(m, [&](auto r) {
+    if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, tiles, ki, sm_count, s);
+    launch_m<r.value, false>(x, products, out_dtype, tiles, ki, sm_count, s);
+  });
+}
+
+}  // namespace dsinfer::cuda
