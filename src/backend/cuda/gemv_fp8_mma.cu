@@ -128,11 +128,6 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
   Staged<M>& st = staged[warp];
   float acc[4] = {};
   for (int j0 = begin; j0 < end; j0 += kStep) {
-    if (j0 != begin) {
-#pragma unroll
-      for (int s = 0; s < kStep; ++s)
-        if (j0 + s < end) load_group(wv[s], lo, hi, j0 + s);
-    }
     __syncwarp();  // every lane is done with the previous step's staging
     stage_x<M>(st, x, k, j0, end, lane);
     __syncwarp();
@@ -146,6 +141,9 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
       }
       float c[4];
       group_product(c, wv[s], b);
+      // The group's registers are free once its products are issued: they take the next step's
+      // group, whose loads stream while this step finishes and the next one's x is staged.
+      if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
       // c: rows g, g + 8 x tokens 2t, 2t + 1.
       const float ws = __ldg(scale_row + (j0 + s) / groups_per_scale);
       const float s0 = 2 * t < M ? ws * st.scale[s][2 * t] : 0.0f;
