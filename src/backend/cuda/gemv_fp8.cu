@@ -7,6 +7,8 @@
 // gemv.cu, a launch with fewer rows than two waves of resident warps splits each long row over 2
 // or 4 warps, whose parts add in shared memory: V3's o_proj and down (7168 rows of 16-18 KB, 1.5
 // waves of blocks a warp a row) ran at 2.4-2.5 TB/s, against 2.7-2.9 for gate and up (18432 rows).
+// Products whose K and scale blocks are whole groups of 128 take the tensor-core kernel instead
+// (gemv_fp8_mma.cu, DeepSeek's recipe: x quantized per 128); this one takes the others.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"

@@ -6,6 +6,14 @@
 // 2.4 conversions a multiply-add and streamed V3's gate/up at 2.33 TB/s (70 % of the H100's
 // peak). Here a 16-byte weight load costs a quarter of an mma and no conversion.
 //
+// Measured (H100, session 51, V3 4 layers, CUPTI trace at batch 1): the large products gained
+// (gate + up, 264 MB, 99 us a launch: 2.7 TB/s; o_proj 117 MB, 47 us of the step), the small ones
+// lost (q_a + kv_a 10.9 us, q_b 19 us, against gemv_fp8.cu's 8.4 and ~16 in sessions 48-50's
+// traces: a warp's few steps each wait for their weights, then x from L2, then its quantizing, with
+// too few warps to hide it); the step +1.5 % at batch 1, +6 % at 4 tokens. At 5-8 tokens (the mma's N allows 8) quantizing x in every warp cost V3 batch
+// 8 23 % against the GEMM, so it takes the skinny kernel's 1-4. DSINFER_FP8_GEMV_MMA=0 keeps
+// gemv_fp8.cu's kernel, for measurement.
+//
 // A warp owns 16 weight rows (the mma's A rows) and a part of K; tokens are the B columns (8, of
 // which M are live). Each lane loads its A fragments straight from the rows, 16 contiguous bytes a
 // load: mma only needs A and B to agree on which k each slot holds, so within a group of 128 lane
