@@ -93,7 +93,7 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
   const bool fp8_skinny = fp8 && gemv_fp8_fits(m, k, x.data, device_weight(w));
   const bool skinny = fp8_skinny || (w.w.dtype == DType::BF16 && gemv_fits(m, n, k, x.data, w.w.data));
   if (!skinny) leave_branch();
-  // 1-4 tokens of FP8 weights: the skinny FP8 kernel reads the weights as stored, with bf16 x.
+  // 1-4 tokens of FP8 weights: a skinny FP8 kernel reads the weights as stored (gemv_fp8.h).
   if (fp8_skinny) {
     ++fp8_stats_.skinny;
     GemvFp8Products product;

@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(kWarps * 32, M == 1 ? 9 : 1)
     p = warp / 2;
     row = blockIdx.x * 2 + warp % 2;
   } else {
-    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+    p = products.product_of(blockIdx.x);
     row = (blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits;
   }
   const int n = products.n[p];
@@ -150,12 +150,7 @@ void launch_rows(const bf16* x, const GemvProducts& products, int k, int splits,
 template <int M>
 void gemv_rows(const bf16* x, GemvProducts products, DType out_dtype, int k, int sm_count, bool may_stage,
                cudaStream_t s) {
-  const int splits = gemv_splits(products, k, sm_count), rows_per_block = kWarps / splits;
-  int blocks = 0;
-  for (int p = 0; p < products.count; ++p) {
-    products.first_block[p] = blocks;
-    blocks += ceil_div(products.n[p], rows_per_block);
-  }
+  const int splits = gemv_splits(products, k, sm_count), blocks = products.place_blocks(kWarps / splits);
   if (out_dtype == DType::F32)
     launch_rows<M, float>(x, products, k, splits, blocks, sm_count, may_stage, s);
   else

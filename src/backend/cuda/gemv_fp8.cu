@@ -30,8 +30,7 @@ template <int M, typename Out, bool kMany>
 __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_kernel(const bf16* x, GemvFp8Products products, int k,
                                                                int splits) {
   int p = 0;
-  if constexpr (kMany)
-    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  if constexpr (kMany) p = products.product_of(blockIdx.x);
   const DeviceWeight& w = products.w[p];
   const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row = (static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits;
@@ -97,11 +96,7 @@ void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, i
   if (all_mma) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
   const int ki = static_cast<int>(k);
   const int splits = skinny_splits(rows, ki / kPiece, sm_count, kMaxSplits, kUnroll);
-  int blocks = 0;
-  for (int p = 0; p < products.count; ++p) {
-    products.first_block[p] = blocks;
-    blocks += ceil_div(products.n[p], kWarps / splits);
-  }
+  const int blocks = products.place_blocks(kWarps / splits);
   with_rows(m, [&](auto r) {
     if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, blocks, ki, splits, s);
     launch_m<r.value, false>(x, products, out_dtype, blocks, ki, splits, s);

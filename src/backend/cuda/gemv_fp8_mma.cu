@@ -114,8 +114,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
   __shared__ Staged<M> staged[kWarps];
   __shared__ float part[kWarps][32][4];
   int p = 0;
-  if constexpr (kMany)
-    while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  if constexpr (kMany) p = products.product_of(blockIdx.x);
   const DeviceWeight& w = products.w[p];
   const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int row0 = ((static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits) * kTile;
@@ -196,11 +195,7 @@ void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k
   const int groups = k / kActGroup;
   const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * per_sm * kWarps, kMaxSplits,
                                         [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
-  int blocks = 0;
-  for (int p = 0; p < products.count; ++p) {
-    products.first_block[p] = blocks;
-    blocks += ceil_div(ceil_div(products.n[p], kTile), kWarps / splits);
-  }
+  const int blocks = products.place_blocks(kTile * (kWarps / splits));
   launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, 0, s, x, products, k, splits);
 }
 

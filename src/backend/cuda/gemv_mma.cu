@@ -61,8 +61,7 @@ template <typename Out>
 __global__ void __launch_bounds__(kWarps * 32, 2) gemv_mma_kernel(const bf16* x, GemvProducts products, int m, int k,
                                                                 int splits) {
   extern __shared__ __align__(16) unsigned char smem[];
-  int p = 0;
-  while (p + 1 < products.count && static_cast<int>(blockIdx.x) >= products.first_block[p + 1]) ++p;
+  const int p = products.product_of(blockIdx.x);
   const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const int row0 = ((blockIdx.x - products.first_block[p]) * (kWarps / splits) + warp / splits) * kRows;
   // The warp's part of K: chunks [begin, end).
@@ -152,12 +151,7 @@ void launch_gemv_mma(const bf16* x, GemvProducts products, DType out_dtype, int6
   int64_t groups = 0;
   for (int p = 0; p < products.count; ++p) groups += ceil_div(products.n[p], kRows);
   const int ki = static_cast<int>(k), mi = static_cast<int>(m);
-  const int splits = mma_splits(groups, ki, sm_count), groups_per_block = kWarps / splits;
-  int blocks = 0;
-  for (int p = 0; p < products.count; ++p) {
-    products.first_block[p] = blocks;
-    blocks += ceil_div(ceil_div(products.n[p], kRows), groups_per_block);
-  }
+  const int splits = mma_splits(groups, ki, sm_count), blocks = products.place_blocks(kRows * (kWarps / splits));
   if (out_dtype == DType::F32)
     launch_typed<float>(x, products, mi, ki, splits, blocks, s);
   else

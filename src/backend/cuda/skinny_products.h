@@ -2,6 +2,8 @@
 // gemv_fp8.cu over block-scaled FP8 ones): each of n rows into its own output, the blocks of each
 // product back to back in the grid.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <cstdint>
 
 #include "backend/cuda/device_weight.h"
@@ -26,6 +28,23 @@ struct SkinnyProducts {
     out[count] = output;
     n[count] = static_cast<int>(rows);
     ++count;
+  }
+
+  // Lays the products' blocks back to back in the grid, `rows_per_block` weight rows a block:
+  // sets first_block and returns the grid's size.
+  int place_blocks(int64_t rows_per_block) {
+    int blocks = 0;
+    for (int p = 0; p < count; ++p) {
+      first_block[p] = blocks;
+      blocks += static_cast<int>((n[p] + rows_per_block - 1) / rows_per_block);
+    }
+    return blocks;
+  }
+  // The product whose run of blocks holds `block`.
+  __host__ __device__ int product_of(int block) const {
+    int p = 0;
+    while (p + 1 < count && block >= first_block[p + 1]) ++p;
+    return p;
   }
 };
 
