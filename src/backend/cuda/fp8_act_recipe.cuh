@@ -43,6 +43,14 @@ __device__ __forceinline__ float act_scale(float amax) {
   return scale > 0.0f ? scale : 1.0f;
 }
 
+// The scale of a group whose 128 values 16 consecutive lanes of a half-warp hold, 8 each (the
+// group's magnitude reduced over them). Every lane of the warp calls it.
+__device__ __forceinline__ float group_scale(const float (&v)[8]) {
+  float amax = abs_max8(v);
+  for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  return act_scale(amax);
+}
+
 // 8 values as 8 e4m3 bytes of v / scale. True divisions, not a multiply by 1/scale: the tests
 // reproduce these bytes on the host.
 __device__ __forceinline__ uint2 quantize8(const float (&v)[8], float scale) {

@@ -98,9 +98,7 @@ __device__ __forceinline__ void stage_x(Staged<M>& st, const bf16* x, int k, int
   for (int m = 0; m < M; ++m) {
     float v[8];
     bf16x8_to_float(raw[m], v);
-    float amax = abs_max8(v);
-    for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float scale = act_scale(amax);
+    const float scale = group_scale(v);
     *reinterpret_cast<uint2*>(&st.q[s][m][c]) = quantize8(v, scale);
     if (c == 0) st.scale[s][m] = scale;
   }

@@ -37,12 +37,9 @@ __global__ void quantize_fp8_act_kernel(const bf16* x, const int* src_rows, cons
     const int64_t src = src_rows ? src_rows[t] : t;
     bf16x8_to_float(*reinterpret_cast<const uint4*>(x + (src * groups + g) * kGroup + lane * 8), v);
   }
-  float amax = abs_max8(v);
-  // Every lane of the warp takes part in the shuffles (inactive ones with zeros); the xor
-  // offsets stay inside each half-warp.
-  for (int o = kLanesPerGroup / 2; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  // Every lane of the warp takes part in the shuffles (inactive ones with zeros).
+  const float scale = group_scale(v);
   if (!active) return;
-  const float scale = act_scale(amax);
   const uint2 packed = quantize8(v, scale);
   *reinterpret_cast<uint2*>(xq + at) = packed;
   if (lane == 0) scales[g * m_pad + t] = scale;  // [groups, m_pad]: tokens contiguous
