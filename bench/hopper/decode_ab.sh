@@ -3,7 +3,8 @@
 # folder that holds the binaries (see README.md). Builds are alternated within each round, so
 # machine drift lands on every build alike; every figure is `dsinfer bench`'s decode row (tok/s,
 # ms a step, share of the roofline). Knobs (environment): ROUNDS (batch 1 rounds, default 3),
-# BATCHES (each run once more, default "2 4"), MODEL (default deepseek-v2-lite), TRACE=1 (each
+# BATCHES (each run once more, default "2 4"), MODEL (default deepseek-v2-lite), LAYERS (the
+# model truncated to that many layers: `--num-layers`), PROMPT (prompt length, default 512), TRACE=1 (each
 # build's batch-1 step traced: kernel_trace.cpp built as libkernel_trace.so, trace_steps.py and
 # step_kernels.py beside it), TESTS=BINARY (that test_cuda's GPU suite first). Results: $OUT.
 # Example: `TESTS=./test_cuda_new bash decode_ab.sh base=./dsinfer_base new=./dsinfer_new off=./dsinfer_new:DSINFER_ROUTE_CLUSTER=0`
@@ -23,7 +24,7 @@ bench() {
   local bin=${spec%%:*} env_list=()
   [[ $spec == *:* ]] && IFS=, read -ra env_list <<< "${spec#*:}"
   env "${env_list[@]}" $extra timeout 120 "$bin" bench --device cuda --dummy-weights --model "$model" \
-    --prompt-len 512 --gen-len "$gen" --batch "$batch" > "$log" 2>&1
+    ${LAYERS:+--num-layers $LAYERS} --prompt-len "${PROMPT:-512}" --gen-len "$gen" --batch "$batch" > "$log" 2>&1
 }
 row() { grep -E '^\| .*cuda' "$1" | cut -d'|' -f6-8,11 | tr -s ' '; }
 for ((round = 1; round <= ${ROUNDS:-3}; ++round)); do

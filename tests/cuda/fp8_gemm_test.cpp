@@ -230,13 +230,15 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
   EXPECT_TRUE(cuda::fp8_block_shape_supported(24576, 1536, 128, 128));
 }
 
-// 1-4 tokens take a skinny kernel. Where K and the blocks are multiples of 128 it is the
-// tensor-core one (gemv_fp8_mma.cu), which quantizes x by DeepSeek's recipe as it reads it: it
-// matches the CPU on the host-quantized activations up to float summation order. Elsewhere (64-wide
-// blocks here) the CUDA-core one multiplies the bf16 activations themselves, and matches the CPU on
-// them. Partial tiles of rows (kv_a_proj's 576 rows is 36 tiles of 16; 200 is not whole), a bias, and
-// long rows few enough to be split over several warps (on a GPU of 100+ SMs: the last three
-// cases) too. Run without DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
+// 1-4 tokens take a skinny kernel. Where K and the blocks are multiples of 128 and the weights
+// hold at least gemv_fp8_mma_min_bytes() (64 MiB: the 4096 x 16384 case) it is the tensor-core one
+// (gemv_fp8_mma.cu), which quantizes x by DeepSeek's recipe as it reads it: it matches the CPU on the
+// host-quantized activations up to float summation order. Elsewhere the CUDA-core one multiplies
+// the bf16 activations themselves, and matches the CPU on them. Partial tiles of rows (kv_a_proj's
+// 576 rows is 36 tiles of 16; 200 is not whole), a bias, and long rows few enough to be split over
+// several warps (on a GPU of 100+ SMs: the last four cases) too. Run without
+// DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel; with
+// DSINFER_FP8_GEMV_MMA_MIN_MB=0 every recipe-shaped case takes the tensor-core one.
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -246,13 +248,14 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   };
   const Case cases[] = {{{1, 7168, 2048}, 128}, {{2, 576, 7168}, 128}, {{3, 1536, 7168}, 128},
                         {{4, 256, 384}, 64},    {{1, 200, 256}, 128},   {{1, 512, 16384}, 128},
-                        {{2, 4096, 8192}, 128}, {{4, 200, 8192}, 64}};
+                        {{2, 4096, 8192}, 128}, {{3, 4096, 16384}, 128}, {{4, 200, 8192}, 64}};
   uint32_t seed = 90;
   for (const Case& c : cases) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
     std::vector<float> x = activations(c.s.m, c.s.k, seed++);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
-    const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0;
+    const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0 &&
+                        c.s.n * c.s.k >= cuda::gemv_fp8_mma_min_bytes();
     std::vector<float> want = cpu_linear(g, recipe ? quantize_acts(x, c.s.m, c.s.k).dequant : x, w, c.s);
     HostWeight bias(random_values(c.s.n, 1.0f, seed++), {c.s.n}, DType::BF16);
     const Weight b = g.gpu->upload_weight(bias.weight, g.keep);

@@ -355,8 +355,10 @@ double rms_error(const std::vector<float>& got, const std::vector<float>& want) 
 
 // moe_experts over FP8 experts of the FP8 GEMM's blocking against the host: more than
 // kFewFp8Tokens tokens (3-9: most experts get few rows, none a full tile; 130 and 300: 40 pairs
-// per expert on average) take the grouped FP8 GEMM and compute DeepSeek's recipe; 1-2 tokens take
-// the few-token kernels, which read the weights as stored and keep x and act unquantized.
+// per expert on average) take the grouped FP8 GEMM, 1-2 tokens the few-token tensor-core kernels
+// (moe_few_mma.cu), and both compute DeepSeek's recipe. With DSINFER_FP8_FEW_MMA=0, 1-2 tokens
+// take the CUDA-core few-token kernels, which read the weights as stored and keep x and act
+// unquantized.
 TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
   SKIP_WITHOUT_GPU();
   if (!fp8_gemm_here()) GTEST_SKIP() << "no sm_90a FP8 grouped GEMM on this GPU";
@@ -369,7 +371,11 @@ TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
     std::vector<float> x = random_values(tokens * hidden, 1.0f, tokens + 1);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU gets
     const std::vector<float> w = random_values(tokens * k, 1.0f, tokens + 2);
-    const bool few = tokens <= cuda::kFewFp8Tokens;
+    cuda::GroupedExperts ex;
+    ex.dtype = DType::F8_E4M3;
+    ex.hidden = hidden, ex.inter = inter, ex.block_rows = ex.block_cols = kBlock;
+    const bool mma = tokens <= cuda::kFewFp8Tokens && cuda::moe_few_mma_takes(ex);
+    const bool few = !mma && tokens <= cuda::kFewFp8Tokens;  // unquantized
     const std::vector<float> want = host_moe(x, ids, w, c.host, tokens, k, hidden, inter, !few);
     Tensor out = g.gpu_tensor(DType::BF16, {tokens, hidden});
     g.gpu->moe_experts(g.gpu_bf16(x, {tokens, hidden}), g.gpu_i32(ids, {tokens, k}), g.gpu_f32(w, {tokens, k}),
@@ -379,7 +385,8 @@ TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
     // outputs can be off by ~1 % of the largest. The rms error stays far below the ~3 % by which
     // the two references differ, so each check tells which computation ran.
     const std::string what =
-        "moe_experts, " + std::to_string(tokens) + " tokens, " + (few ? "few-token kernels" : "FP8 recipe");
+        "moe_experts, " + std::to_string(tokens) + " tokens, " +
+        (few ? "few-token kernels" : mma ? "FP8 recipe, few-token tensor-core kernels" : "FP8 recipe, GEMM");
     const std::vector<float> got = g.read(out);
     expect_close(got, want, few ? 1e-2f : 3e-2f, what);
     const double rms = rms_error(got, want);

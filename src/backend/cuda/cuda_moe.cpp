@@ -326,8 +326,13 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
   float* y = reinterpret_cast<float*>(ws + y_at);
 
   if (few) {  // act and y by pair, so the combine needs no inverse permutation
-    launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), chunks, act, stream_);
-    launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, chunks, y, stream_);
+    if (moe_few_mma_takes(table.ex)) {
+      launch_moe_few_mma_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), chunks, act, sm_count_, stream_);
+      launch_moe_few_mma_down(table.ex, ids.ptr<int>(), n, k, act, chunks, y, sm_count_, stream_);
+    } else {
+      launch_moe_few_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), chunks, act, stream_);
+      launch_moe_few_down(table.ex, ids.ptr<int>(), n, k, act, chunks, y, stream_);
+    }
     return {y, nullptr, nullptr, chunks.chunks ? y + n * hidden : nullptr, chunks.chunks};
   }
   launch_moe_permute(ids.ptr<int>(), tokens, k, n_experts, perm, stream_);

@@ -13,8 +13,9 @@
 //    that reads rows an earlier kernel wrote before its wait (cache tiles) must leave out those
 //    the previous one writes (mla_decode_kernel and the newest cache row), and one that writes
 //    before its wait may write only what the previous one neither reads nor writes
-//    (moe_few_fused_kernel: the shared experts' rows of act, which the router never touches; the
-//    kernels before the router had finished before it passed its wait);
+//    (moe_few_fused_kernel and moe_few_mma_kernel's shared-chunk blocks: the shared experts' rows
+//    of act, which the router never touches; the kernels before the router had finished before it
+//    passed its wait);
 //  * it calls allow_next_kernel() after that wait, so that as a rule one kernel waits ahead of
 //    the one running (the next kernel's blocks only occupy the slots that this one leaves free).
 //    The split merge (combine_splits_kernel: MLA's, and GQA's when its counters do not cover the

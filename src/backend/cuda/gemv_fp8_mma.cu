@@ -10,9 +10,11 @@
 // (gate + up, 264 MB, 99 us a launch: 2.7 TB/s; o_proj 117 MB, 47 us of the step), the small ones
 // lost (q_a + kv_a 10.9 us, q_b 19 us, against gemv_fp8.cu's 8.4 and ~16 in sessions 48-50's
 // traces: a warp's few steps each wait for their weights, then x from L2, then its quantizing, with
-// too few warps to hide it); the step +1.5 % at batch 1, +6 % at 4 tokens. At 5-8 tokens (the mma's N allows 8) quantizing x in every warp cost V3 batch
-// 8 23 % against the GEMM, so it takes the skinny kernel's 1-4. DSINFER_FP8_GEMV_MMA=0 keeps
-// gemv_fp8.cu's kernel, for measurement.
+// too few warps to hide it), so launches of less than 64 MiB of weights keep gemv_fp8.cu
+// (gemv_fp8_takes_mma); the step +1.5 % at batch 1, +6 % at 4 tokens. At 5-8 tokens (the mma's N
+// allows 8) quantizing x in every warp cost V3 batch 8 23 % against the GEMM, so it takes the
+// skinny kernel's 1-4. DSINFER_FP8_GEMV_MMA=0 keeps gemv_fp8.cu's kernel, and
+// DSINFER_FP8_GEMV_MMA_MIN_MB=N moves the size limit, for measurement.
 //
 // A warp owns 16 weight rows (the mma's A rows) and a part of K; tokens are the B columns (8, of
 // which M are live). Each lane loads its A fragments straight from the rows, 16 contiguous bytes a
@@ -29,52 +31,17 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/fp8_act_recipe.cuh"
+#include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/mma.cuh"
 #include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {
 
 constexpr int kWarps = 8, kMaxSplits = 8;
-constexpr int kTile = 16;  // weight rows a warp owns: the mma's M
-constexpr int kStep = 2;   // groups of 128 columns a warp takes a step (its weight loads in flight: 8 a lane)
-
-// The lane's A words of group j: rows g and g + 8, bytes [16t, 16t + 16) and [64 + 16t, 80 + 16t).
-struct GroupWords {
-  uint4 lo[2], hi[2];
-};
-
-__device__ __forceinline__ void load_group(GroupWords& w, const uint8_t* lo, const uint8_t* hi, int j) {
-  const int at = j * kActGroup;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    w.lo[h] = __ldcs(reinterpret_cast<const uint4*>(lo + at + 64 * h));
-    w.hi[h] = __ldcs(reinterpret_cast<const uint4*>(hi + at + 64 * h));
-  }
-}
-
-// Word i (0-7) of a lane's 32 bytes: the first load's four words, then the second's.
-__device__ __forceinline__ uint32_t word(const uint4 (&v)[2], int i) {
-  const uint4& h = v[i / 4];
-  switch (i % 4) {
-    case 0: return h.x;
-    case 1: return h.y;
-    case 2: return h.z;
-    default: return h.w;
-  }
-}
-
-// The group's sums: four k32 steps; step q takes words 2q and 2q + 1 on both sides.
-__device__ __forceinline__ void group_product(float (&c)[4], const GroupWords& w, const uint4 (&b)[2]) {
-  c[0] = c[1] = c[2] = c[3] = 0.0f;
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-    const uint32_t a[4] = {word(w.lo, 2 * q), word(w.hi, 2 * q), word(w.lo, 2 * q + 1), word(w.hi, 2 * q + 1)};
-    mma_e4m3(c, a, word(b, 2 * q), word(b, 2 * q + 1));
-  }
-}
+constexpr int kTile = kFp8Tile;
+constexpr int kStep = 2;  // groups of 128 columns a warp takes a step (its weight loads in flight: 8 a lane)
 
 // A warp's staging: the quantized x of a step's groups (read as 16-byte words), and their scales.
 template <int M>

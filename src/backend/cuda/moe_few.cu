@@ -23,6 +23,7 @@
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_expert_loads.cuh"
+#include "backend/cuda/moe_few_pairs.cuh"
 #include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/skinny_product.cuh"
 
@@ -43,21 +44,6 @@ struct FewArgs {
   int rows_per_warp = 1;
   int shared_rows_per_warp = 1;  // a shared chunk's rows serve every token: fewer a warp
 };
-
-// The pairs of pass `pass`: set bits [pass * T, (pass + 1) * T) of `pairs`, lowest first;
-// returns how many there are.
-template <int T>
-__device__ __forceinline__ int pass_pairs(unsigned pairs, int pass, int (&pr)[T]) {
-  for (int i = 0; i < pass * T; ++i) pairs &= pairs - 1;
-  int nt = 0;
-#pragma unroll
-  for (int t = 0; t < T; ++t) {
-    pr[t] = __ffs(pairs) - 1;
-    nt += pairs != 0;
-    pairs &= pairs - 1;
-  }
-  return nt;
-}
 
 // A warp's position in its sequence of steps, advanced one step at a time (a division per step
 // by the runtime counts of batches and passes cost more instructions than the step's loads).

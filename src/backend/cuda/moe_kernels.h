@@ -74,6 +74,12 @@ bool moe_few_takes(const GroupedExperts& ex);
 // each token's products cost the kernels ~40 instructions a 16-byte piece, so at 3-4 tokens the
 // GEMM's tensor cores win (V3 4 layers, H100, session 50: batch 2 level, batch 4 -6 %).
 constexpr int kFewFp8Tokens = 2;
+// FP8 experts whose K and blocks are whole groups of 128 and whose blocks are whole tiles of 16
+// rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu):
+// x and act quantized per 128 columns as the grouped FP8 GEMM does. (At 3-4 tokens the GEMM still
+// won: V3 4 layers, H100, session 52, batch 3 1,222 against 1,179 tok/s, batch 4 1,449 against
+// 1,404.) False with DSINFER_FP8_FEW_MMA=0, for measurement: moe_few.cu's CUDA-core kernels.
+bool moe_few_mma_takes(const GroupedExperts& ex);
 
 // The shared experts in the same launches (bf16 or FP8 weights, as the routed experts', FP8 in
 // the same blocks): their intermediate width is `chunks` times the routed experts' inter, and
@@ -101,5 +107,11 @@ void launch_moe_few_gate_up(const GroupedExperts& ex, const int* ids, int n, int
 // chunks' rows after them.
 void launch_moe_few_down(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* act,
                          const SharedChunks& shared, float* y, cudaStream_t s);
+// The same two products on tensor cores for experts that moe_few_mma_takes (`sm_count`: the SMs
+// the launch is costed over).
+void launch_moe_few_mma_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* x,
+                                const SharedChunks& shared, __nv_bfloat16* act, int sm_count, cudaStream_t s);
+void launch_moe_few_mma_down(const GroupedExperts& ex, const int* ids, int n, int k, const __nv_bfloat16* act,
+                             const SharedChunks& shared, float* y, int sm_count, cudaStream_t s);
 
 }  // namespace dsinfer::cuda
