@@ -4,9 +4,10 @@
 # machine drift lands on every build alike; every figure is `dsinfer bench`'s decode row (tok/s,
 # ms a step, share of the roofline). Knobs (environment): ROUNDS (batch 1 rounds, default 3),
 # BATCHES (each run once more, default "2 4"), MODEL (default deepseek-v2-lite), LAYERS (the
-# model truncated to that many layers: `--num-layers`), PROMPT (prompt length, default 512), TRACE=1 (each
-# build's batch-1 step traced: kernel_trace.cpp built as libkernel_trace.so, trace_steps.py and
-# step_kernels.py beside it), TESTS=BINARY (that test_cuda's GPU suite first). Results: $OUT.
+# model truncated to that many layers: `--num-layers`), PROMPT (prompt length, default 512),
+# TRACE=1 (each build's batch-1 step traced: kernel_trace.cpp built as libkernel_trace.so,
+# trace_steps.py and step_kernels.py beside it), TESTS=BINARY (that test_cuda's GPU suite first).
+# Results: $OUT.
 # Example: `TESTS=./test_cuda_new bash decode_ab.sh base=./dsinfer_base new=./dsinfer_new off=./dsinfer_new:DSINFER_ROUTE_CLUSTER=0`
 cd "$(dirname "$0")"
 libdirs=$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublasLt.so.13*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')
