@@ -1,4 +1,4 @@
-// FP8 experts at decode sizes (1-4 tokens, up to kFewMaxPairs pairs) on tensor cores, by DeepSeek's
+// FP8 experts at decode sizes (kFewMmaTokens, up to kFewMaxPairs pairs) on tensor cores, by DeepSeek's
 // recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly, no permutation,
 // act and y indexed by pair, the shared experts' chunks as more slots) with gemv_fp8_mma.cu's
 // products: a warp owns a tile of 16 rows of an expert's matrix (gate and up together) as
@@ -6,7 +6,10 @@
 // group's f32 sums are added times the weight block's scale and the column's group scale.
 // moe_few.cu's CUDA-core dots widen every e4m3 pair and cost ~40 instructions a 16-byte piece a
 // token, so beyond 2 tokens the grouped FP8 GEMM won there (session 50); here a piece costs a
-// quarter of an mma whatever the tokens (up to the mma's 8 columns).
+// quarter of an mma whatever the tokens (up to the mma's 8 columns). Measured (H100, session 52,
+// V3 4 layers): at one token the MoE layer's down 60.4 -> 47.8 us and gate/up 95.1 -> 93.0; at
+// 3-4 tokens the grouped FP8 GEMM stayed 3-3.5 % ahead; 2 tokens were not measured, and keep
+// moe_few.cu (kFewMmaTokens).
 //
 // A block's columns are quantized once, by the whole block, into its shared memory (x's rows for
 // gate/up, act's for down: per token and 128 columns, as quantize_fp8.cu does, so the products
@@ -34,7 +37,6 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_few_pairs.cuh"
 #include "backend/cuda/moe_kernels.h"
-#include "backend/cuda/skinny_product.cuh"
 
 namespace dsinfer::cuda {
 namespace {
@@ -328,15 +330,17 @@ template <bool kGateUp>
 void launch_mma(const MmaArgs& a, int sm_count, cudaStream_t s) {
   if (a.n <= 0) return;
   const int tokens = ceil_div(a.n, a.k);
-  if (a.n > kFewMaxPairs || tokens > kFewTokens)
-    fail("moe_few_mma: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewTokens, ")");
+  if (a.n > kFewMaxPairs || tokens > kFewMmaTokens)
+    fail("moe_few_mma: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewMmaTokens, ")");
   if (!moe_few_mma_takes(a.ex))
     fail("moe_few_mma: experts of ", dtype_name(a.ex.dtype), ", ", a.ex.hidden, " x ", a.ex.inter, " in blocks of ",
          a.ex.block_rows, " x ", a.ex.block_cols, " (FP8 with K and blocks whole groups of 128, blocks whole tiles of 16 rows)");
   if (a.shared.chunks < 0 || a.shared.chunks > kMaxSharedChunks || (a.shared.chunks > 0 && a.n % a.k != 0))
     fail("moe_few_mma: ", a.shared.chunks, " shared chunks with ", a.n, " pairs of top-", a.k,
          " (at most ", kMaxSharedChunks, ", whole tokens only)");
-  with_rows(tokens, [&](auto t) { launch_tokens<kGateUp, t.value>(a, sm_count, s); });
+  // The kernels are templates on the launch's tokens, instantiated for the counts they take.
+  static_assert(kFewMmaTokens == 1);
+  launch_tokens<kGateUp, 1>(a, sm_count, s);
 }
 
 }  // namespace

@@ -75,10 +75,12 @@ bool moe_few_takes(const GroupedExperts& ex);
 // GEMM's tensor cores win (V3 4 layers, H100, session 50: batch 2 level, batch 4 -6 %).
 constexpr int kFewFp8Tokens = 2;
 // FP8 experts whose K and blocks are whole groups of 128 and whose blocks are whole tiles of 16
-// rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu):
-// x and act quantized per 128 columns as the grouped FP8 GEMM does. (At 3-4 tokens the GEMM still
-// won: V3 4 layers, H100, session 52, batch 3 1,222 against 1,179 tok/s, batch 4 1,449 against
-// 1,404.) False with DSINFER_FP8_FEW_MMA=0, for measurement: moe_few.cu's CUDA-core kernels.
+// rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu)
+// at up to kFewMmaTokens tokens: x and act quantized per 128 columns as the grouped FP8 GEMM does.
+// (V3 4 layers, H100, session 52: one token's MoE down 60.4 -> 47.8 us; at 3-4 tokens the GEMM
+// still won, batch 3 1,222 against 1,179 tok/s, batch 4 1,449 against 1,404; 2 tokens not yet
+// measured.) False with DSINFER_FP8_FEW_MMA=0, for measurement: moe_few.cu's CUDA-core kernels.
+constexpr int kFewMmaTokens = 1;
 bool moe_few_mma_takes(const GroupedExperts& ex);
 
 // The shared experts in the same launches (bf16 or FP8 weights, as the routed experts', FP8 in
