@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
       if constexpr (!kGateUp) {
         dependent_kernel_start();
         for (int r = threadIdx.x; r < tiles_per_block * kFp8Tile; r += blockDim.x)
-          if (block_row0 + r < n_out) a.y[p * n_out + block_row0 + r] = 0.0f;
+          a.y[p * n_out + block_row0 + r] = 0.0f;
       }
       return;
     }
@@ -175,17 +175,18 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
     mats = expert_matrices<kGateUp>(ex, ex.table[e]);
   }
 
-  // The warp's K groups [begin, end) of its tile; rows past n_out read row n_out - 1 (their sums
-  // are dropped), and the tile lies in one block row of scales.
+  // The warp's K groups [begin, end) of its tile. Every tile is whole and has a warp: n_out is a
+  // multiple of 128 (moe_few_mma_takes), i.e. of 8 tiles, and a block owns 8 / splits of them. The
+  // tile lies in one block row of scales.
   const int per_part = ceil_div(groups, a.splits), begin = min(groups, warp % a.splits * per_part);
-  const int end = row0 < n_out ? min(groups, begin + per_part) : begin;
+  const int end = min(groups, begin + per_part);
   const uint8_t *lo[M], *hi[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    lo[m] = mats.w[m] + min(row0 + g, n_out - 1) * mats.stride + 16 * t;
-    hi[m] = mats.w[m] + min(row0 + g + 8, n_out - 1) * mats.stride + 16 * t;
+    lo[m] = mats.w[m] + (row0 + g) * mats.stride + 16 * t;
+    hi[m] = mats.w[m] + (row0 + g + 8) * mats.stride + 16 * t;
   }
-  const int64_t scale_row = (row0 < n_out ? row0 / ex.block_rows : 0) * mats.scale_cols;
+  const int64_t scale_row = row0 / ex.block_rows * mats.scale_cols;
   const int groups_per_scale = ex.block_cols / kActGroup;
   GroupWords wv[kStep][M];
   const auto load_step = [&](int j0) {
@@ -263,12 +264,12 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) acc[m][i] += part[warp + w][lane][4 * m + i];
     }
-    if (warp % a.splits != 0 || row0 >= n_out) continue;
+    if (warp % a.splits != 0) continue;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int c = 2 * t + i % 2;
       const int64_t row = row0 + g + 8 * (i / 2);
-      if (c >= nt || row >= n_out) continue;
+      if (c >= nt) continue;
       const int64_t at = pick(pr, c) * n_out + row;
       if constexpr (kGateUp)
         a.act[at] = __float2bfloat16(acc[0][i] / (1.0f + expf(-acc[0][i])) * acc[1][i]);
@@ -322,8 +323,7 @@ void launch_tokens(MmaArgs a, int sm_count, cudaStream_t s) {
   // chain's split (docs/cuda.md).
   const int carveout = a.shared.chunks > 0 ? decode_chain_carveout(r.per_sm, r.bytes) : -1;
   launch_dependent(kGateUp ? "moe_few_mma_kernel (gate/up)" : "moe_few_mma_kernel (down)",
-                   moe_few_mma_kernel<kGateUp, T>, grid,
-                   kWarps * 32, {smem, carveout}, s, a);
+                   moe_few_mma_kernel<kGateUp, T>, grid, kWarps * 32, {smem, carveout}, s, a);
 }
 
 template <bool kGateUp>
