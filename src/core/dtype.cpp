@@ -76,18 +76,4 @@ float fp8e4m3_to_f32(uint8_t v) {
   return sign ? -r : r;
 }
 
-uint8_t f32_to_fp8e4m3(float f) {
-  if (std::isnan(f)) return 0x7f;
-  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  const float a = std::fmin(std::fabs(f), 448.0f);  // saturate at the largest finite value (0x7e)
-  if (a < 0.015625f) {  // subnormal: multiples of 2^-9 (a result of 8 is the smallest normal, code 8)
-    return static_cast<uint8_t>(sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f)));
-  }
-  uint32_t bits;
-  std::memcpy(&bits, &a, 4);
-  bits += 0x7ffff + ((bits >> 20) & 1);  // round to nearest even at bit 20 (3 mantissa bits kept)
-  const uint32_t exp = (bits >> 23) - 127 + 7;
-  return static_cast<uint8_t>(sign | (exp << 3) | ((bits >> 20) & 0x7));
-}
-
 }  // namespace dsinfer

@@ -356,8 +356,8 @@ double rms_error(const std::vector<float>& got, const std::vector<float>& want) 
 // moe_experts over FP8 experts of the FP8 GEMM's blocking against the host: more than
 // kFewFp8Tokens tokens (3-9: most experts get few rows, none a full tile; 130 and 300: 40 pairs
 // per expert on average) take the grouped FP8 GEMM and one token the few-token tensor-core kernels
-// (moe_few_mma.cu), which both compute DeepSeek's recipe; 2 tokens (and one with
-// DSINFER_FP8_FEW_MMA=0) take the CUDA-core few-token kernels, which read the weights as stored
+// (moe_few_mma.cu; 2 tokens too with DSINFER_FP8_FEW_MMA_TOKENS=2), which both compute DeepSeek's
+// recipe; 2 tokens (and one with DSINFER_FP8_FEW_MMA_TOKENS=0) take the CUDA-core few-token kernels, which read the weights as stored
 // and keep x and act unquantized.
 TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
   SKIP_WITHOUT_GPU();
@@ -374,7 +374,7 @@ TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
     cuda::GroupedExperts ex;
     ex.dtype = DType::F8_E4M3;
     ex.hidden = hidden, ex.inter = inter, ex.block_rows = ex.block_cols = kBlock;
-    const bool mma = tokens <= cuda::kFewMmaTokens && cuda::moe_few_mma_takes(ex);
+    const bool mma = cuda::moe_few_mma_takes(ex, tokens);
     const bool few = !mma && tokens <= cuda::kFewFp8Tokens;  // unquantized
     const std::vector<float> want = host_moe(x, ids, w, c.host, tokens, k, hidden, inter, !few);
     Tensor out = g.gpu_tensor(DType::BF16, {tokens, hidden});

@@ -237,8 +237,8 @@ float tolerance(const ExpertCase& c, float exact) {
   cuda::GroupedExperts ex;
   ex.dtype = DType::F8_E4M3;
   ex.hidden = c.hidden, ex.inter = c.inter, ex.block_rows = ex.block_cols = c.block;
-  const bool recipe = c.tokens <= cuda::kFewMmaTokens || c.tokens > cuda::kFewFp8Tokens;
-  return c.fp8 && recipe && cuda::moe_few_mma_takes(ex) ? 8e-2f : exact;
+  const bool recipe = cuda::moe_few_mma_takes(ex, c.tokens) || c.tokens > cuda::kFewFp8Tokens;
+  return c.fp8 && cuda::moe_few_mma_fits(ex) && recipe ? 8e-2f : exact;
 }
 
 // Distinct random experts per token from [0, n_experts - unused).
@@ -438,8 +438,8 @@ TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
 }
 
 // FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at one token
-// (moe_few_mma.cu; x and act quantized per 128 columns; 2 tokens the CUDA-core ones, 3-4 the
-// grouped FP8 GEMM): K split over 2 warps a tile (gate/up over 2 groups; down over 3 is not
+// (moe_few_mma.cu; x and act quantized per 128 columns; 2 tokens the CUDA-core ones unless
+// DSINFER_FP8_FEW_MMA_TOKENS=2, 3-4 the grouped FP8 GEMM): K split over 2 warps a tile (gate/up over 2 groups; down over 3 is not
 // split), over up to 8 (gate/up over 8 groups) and 2 (down over 4) with ids that repeat an expert
 // (3 passes of one pair over its rows); shared experts fused (two chunks), and ids out of range
 // (their rows of y are zeros).

@@ -326,7 +326,7 @@ CudaBackend::ExpertOutputs CudaBackend::expert_outputs(const Tensor& x, const Te
   float* y = reinterpret_cast<float*>(ws + y_at);
 
   if (few) {  // act and y by pair, so the combine needs no inverse permutation
-    if (tokens <= kFewMmaTokens && moe_few_mma_takes(table.ex)) {
+    if (moe_few_mma_takes(table.ex, tokens)) {
       launch_moe_few_mma_gate_up(table.ex, ids.ptr<int>(), n, k, x.ptr<bf16>(), chunks, act, sm_count_, stream_);
       launch_moe_few_mma_down(table.ex, ids.ptr<int>(), n, k, act, chunks, y, sm_count_, stream_);
     } else {

@@ -1,4 +1,4 @@
-// FP8 experts at decode sizes (kFewMmaTokens, up to kFewMaxPairs pairs) on tensor cores, by DeepSeek's
+// FP8 experts at decode sizes (up to kFewMmaMaxTokens tokens, kFewMaxPairs pairs) on tensor cores, by DeepSeek's
 // recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly, no permutation,
 // act and y indexed by pair, the shared experts' chunks as more slots) with gemv_fp8_mma.cu's
 // products: a warp owns a tile of 16 rows of an expert's matrix (gate and up together) as
@@ -8,8 +8,8 @@
 // token, so beyond 2 tokens the grouped FP8 GEMM won there (session 50); here a piece costs a
 // quarter of an mma whatever the tokens (up to the mma's 8 columns). Measured (H100, session 52,
 // V3 4 layers): at one token the MoE layer's down 60.4 -> 47.8 us and gate/up 95.1 -> 93.0; at
-// 3-4 tokens the grouped FP8 GEMM stayed 3-3.5 % ahead; 2 tokens were not measured, and keep
-// moe_few.cu (kFewMmaTokens).
+// 3-4 tokens the grouped FP8 GEMM stayed 3-3.5 % ahead; 2 tokens keep moe_few.cu (kFewMmaTokens)
+// until measured (DSINFER_FP8_FEW_MMA_TOKENS=2 sends them here).
 //
 // A block's columns are quantized once, by the whole block, into its shared memory (x's rows for
 // gate/up, act's for down: per token and 128 columns, as quantize_fp8.cu does, so the products
@@ -24,6 +24,7 @@
 // `splits` warps that share its K groups and add their sums in shared memory (the count costed in
 // waves of resident warps, as gemv_fp8_mma.cu).
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -31,7 +32,6 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
-#include "backend/cuda/env_switch.h"
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/kernels.h"
@@ -330,25 +330,41 @@ template <bool kGateUp>
 void launch_mma(const MmaArgs& a, int sm_count, cudaStream_t s) {
   if (a.n <= 0) return;
   const int tokens = ceil_div(a.n, a.k);
-  if (a.n > kFewMaxPairs || tokens > kFewMmaTokens)
-    fail("moe_few_mma: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewMmaTokens, ")");
-  if (!moe_few_mma_takes(a.ex))
+  if (a.n > kFewMaxPairs || tokens > kFewMmaMaxTokens)
+    fail("moe_few_mma: ", a.n, " pairs of ", tokens, " tokens (at most ", kFewMaxPairs, " of ", kFewMmaMaxTokens, ")");
+  if (!moe_few_mma_fits(a.ex))
     fail("moe_few_mma: experts of ", dtype_name(a.ex.dtype), ", ", a.ex.hidden, " x ", a.ex.inter, " in blocks of ",
          a.ex.block_rows, " x ", a.ex.block_cols, " (FP8 with K and blocks whole groups of 128, blocks whole tiles of 16 rows)");
   if (a.shared.chunks < 0 || a.shared.chunks > kMaxSharedChunks || (a.shared.chunks > 0 && a.n % a.k != 0))
     fail("moe_few_mma: ", a.shared.chunks, " shared chunks with ", a.n, " pairs of top-", a.k,
          " (at most ", kMaxSharedChunks, ", whole tokens only)");
-  // The kernels are templates on the launch's tokens, instantiated for the counts they take.
-  static_assert(kFewMmaTokens == 1);
-  launch_tokens<kGateUp, 1>(a, sm_count, s);
+  // The kernels are templates on the launch's tokens (the most pairs that can share an expert),
+  // instantiated for the counts they take.
+  static_assert(kFewMmaMaxTokens == 2);
+  if (tokens == 1)
+    launch_tokens<kGateUp, 1>(a, sm_count, s);
+  else
+    launch_tokens<kGateUp, 2>(a, sm_count, s);
+}
+
+// kFewMmaTokens, or DSINFER_FP8_FEW_MMA_TOKENS within [0, kFewMmaMaxTokens].
+int few_mma_tokens() {
+  static const int tokens = [] {
+    const char* v = std::getenv("DSINFER_FP8_FEW_MMA_TOKENS");
+    return v ? std::clamp(std::atoi(v), 0, kFewMmaMaxTokens) : kFewMmaTokens;
+  }();
+  return tokens;
 }
 
 }  // namespace
 
-bool moe_few_mma_takes(const GroupedExperts& ex) {
-  static const bool on = switched_on("DSINFER_FP8_FEW_MMA");
-  return on && ex.dtype == DType::F8_E4M3 && ex.hidden % kActGroup == 0 && ex.inter % kActGroup == 0 &&
+bool moe_few_mma_fits(const GroupedExperts& ex) {
+  return ex.dtype == DType::F8_E4M3 && ex.hidden % kActGroup == 0 && ex.inter % kActGroup == 0 &&
          ex.block_cols % kActGroup == 0 && ex.block_rows % kFp8Tile == 0;
+}
+
+bool moe_few_mma_takes(const GroupedExperts& ex, int tokens) {
+  return tokens <= few_mma_tokens() && moe_few_mma_fits(ex);
 }
 
 void launch_moe_few_mma_gate_up(const GroupedExperts& ex, const int* ids, int n, int k, const bf16* x,

@@ -79,9 +79,11 @@ constexpr int kFewFp8Tokens = 2;
 // at up to kFewMmaTokens tokens: x and act quantized per 128 columns as the grouped FP8 GEMM does.
 // (V3 4 layers, H100, session 52: one token's MoE down 60.4 -> 47.8 us; at 3-4 tokens the GEMM
 // still won, batch 3 1,222 against 1,179 tok/s, batch 4 1,449 against 1,404; 2 tokens not yet
-// measured.) False with DSINFER_FP8_FEW_MMA=0, for measurement: moe_few.cu's CUDA-core kernels.
-constexpr int kFewMmaTokens = 1;
-bool moe_few_mma_takes(const GroupedExperts& ex);
+// measured.) DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps moe_few.cu's
+// CUDA-core kernels, at most kFewMmaMaxTokens (the counts the kernels are instantiated for).
+constexpr int kFewMmaTokens = 1, kFewMmaMaxTokens = 2;
+bool moe_few_mma_fits(const GroupedExperts& ex);  // the shapes the kernels read
+bool moe_few_mma_takes(const GroupedExperts& ex, int tokens);
 
 // The shared experts in the same launches (bf16 or FP8 weights, as the routed experts', FP8 in
 // the same blocks): their intermediate width is `chunks` times the routed experts' inter, and
