@@ -230,15 +230,13 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
   EXPECT_TRUE(cuda::fp8_block_shape_supported(24576, 1536, 128, 128));
 }
 
-// 1-4 tokens take a skinny kernel. Where K and the blocks are multiples of 128 and the weights
-// hold at least gemv_fp8_mma_min_bytes() (64 MiB: the 4096 x 16384 case) it is the tensor-core one
-// (gemv_fp8_mma.cu), which quantizes x by DeepSeek's recipe as it reads it: it matches the CPU on the
+// 1-4 tokens take a skinny kernel. Where K and the blocks are multiples of 128 it is the
+// tensor-core one (gemv_fp8_mma.cu), which quantizes x by DeepSeek's recipe as it reads it: it matches the CPU on the
 // host-quantized activations up to float summation order. Elsewhere the CUDA-core one multiplies
 // the bf16 activations themselves, and matches the CPU on them. Partial tiles of rows (kv_a_proj's
 // 576 rows is 36 tiles of 16; 200 is not whole), a bias, and long rows few enough to be split over
 // several warps (on a GPU of 100+ SMs: the last four cases) too. Run without
-// DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel; with
-// DSINFER_FP8_GEMV_MMA_MIN_MB=0 every recipe-shaped case takes the tensor-core one.
+// DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -254,8 +252,7 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
     std::vector<float> x = activations(c.s.m, c.s.k, seed++);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
-    const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0 &&
-                        c.s.n * c.s.k >= cuda::gemv_fp8_mma_min_bytes();
+    const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0;
     std::vector<float> want = cpu_linear(g, recipe ? quantize_acts(x, c.s.m, c.s.k).dequant : x, w, c.s);
     HostWeight bias(random_values(c.s.n, 1.0f, seed++), {c.s.n}, DType::BF16);
     const Weight b = g.gpu->upload_weight(bias.weight, g.keep);

@@ -355,10 +355,10 @@ double rms_error(const std::vector<float>& got, const std::vector<float>& want) 
 
 // moe_experts over FP8 experts of the FP8 GEMM's blocking against the host: more than
 // kFewFp8Tokens tokens (3-9: most experts get few rows, none a full tile; 130 and 300: 40 pairs
-// per expert on average) take the grouped FP8 GEMM and one token the few-token tensor-core kernels
-// (moe_few_mma.cu; 2 tokens too with DSINFER_FP8_FEW_MMA_TOKENS=2), which both compute DeepSeek's
-// recipe; 2 tokens (and one with DSINFER_FP8_FEW_MMA_TOKENS=0) take the CUDA-core few-token kernels, which read the weights as stored
-// and keep x and act unquantized.
+// per expert on average) take the grouped FP8 GEMM and 1-2 tokens the few-token tensor-core kernels
+// (moe_few_mma.cu), which both compute DeepSeek's recipe; with DSINFER_FP8_FEW_MMA_TOKENS=0 1-2
+// tokens take the CUDA-core few-token kernels, which read the weights as stored and keep x and act
+// unquantized.
 TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
   SKIP_WITHOUT_GPU();
   if (!fp8_gemm_here()) GTEST_SKIP() << "no sm_90a FP8 grouped GEMM on this GPU";

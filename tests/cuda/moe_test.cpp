@@ -230,7 +230,7 @@ struct ExpertCase {
 };
 
 // FP8 experts in DeepSeek's blocks of 128 quantize x and act per 128 columns (the few-token
-// tensor-core kernels at one token, the grouped FP8 GEMM beyond 2), which the CPU and the ops in
+// tensor-core kernels up to kFewMmaTokens, the grouped FP8 GEMM beyond 2), which the CPU and the ops in
 // sequence do not: their outputs then differ by up to ~5 % of the largest (the recipe itself is
 // checked against the host in moe_gemm_fp8_test.cpp); a wrong row or scale still misses by far more.
 float tolerance(const ExpertCase& c, float exact) {
@@ -437,11 +437,11 @@ TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   for (int tokens : {2, 4}) check_experts({tokens, 16, 6, 144, 80, true, 3}, 120 + tokens);
 }
 
-// FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at one token
-// (moe_few_mma.cu; x and act quantized per 128 columns; 2 tokens the CUDA-core ones unless
-// DSINFER_FP8_FEW_MMA_TOKENS=2, 3-4 the grouped FP8 GEMM): K split over 2 warps a tile (gate/up over 2 groups; down over 3 is not
-// split), over up to 8 (gate/up over 8 groups) and 2 (down over 4) with ids that repeat an expert
-// (3 passes of one pair over its rows); shared experts fused (two chunks), and ids out of range
+// FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at 1-2 tokens
+// (moe_few_mma.cu; x and act quantized per 128 columns; 3-4 the grouped FP8 GEMM): K split over 2
+// warps a tile (gate/up over 2 groups; down over 3 is not split), over up to 8 (gate/up over 8
+// groups) and 2 (down over 4) with ids that repeat an expert (two tokens' 6 pairs of one expert:
+// 3 passes of 2 columns over its rows); shared experts fused (two chunks), and ids out of range
 // (their rows of y are zeros).
 TEST(GpuMoe, ExpertsFp8FewTokensOnTensorCores) {
   SKIP_WITHOUT_GPU();
@@ -449,7 +449,7 @@ TEST(GpuMoe, ExpertsFp8FewTokensOnTensorCores) {
     check_experts({.tokens = tokens, .n_experts = 8, .k = 4, .hidden = 256, .inter = 384, .fp8 = true, .unused = 1,
                    .block = 128},
                   150 + tokens);
-  check_experts({.tokens = 1, .n_experts = 8, .k = 3, .hidden = 1024, .inter = 512, .fp8 = true, .repeated = true,
+  check_experts({.tokens = 2, .n_experts = 8, .k = 3, .hidden = 1024, .inter = 512, .fp8 = true, .repeated = true,
                  .block = 128},
                 160);
   check_experts({.tokens = 1, .n_experts = 16, .k = 6, .hidden = 384, .inter = 256, .fp8 = true,

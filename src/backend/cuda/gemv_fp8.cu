@@ -7,13 +7,10 @@
 // gemv.cu, a launch with fewer rows than two waves of resident warps splits each long row over 2
 // or 4 warps, whose parts add in shared memory: V3's o_proj and down (7168 rows of 16-18 KB, 1.5
 // waves of blocks a warp a row) ran at 2.4-2.5 TB/s, against 2.7-2.9 for gate and up (18432 rows).
-// Launches of products whose K and scale blocks are whole groups of 128 and that hold at least 64
-// MiB of weights take the tensor-core kernel instead (gemv_fp8_mma.cu, DeepSeek's recipe: x
-// quantized per 128; gemv_fp8_takes_mma); this one takes the others. Below that size the
-// tensor-core kernel's warps take too few steps to hide their chain of weights, x and quantizing:
-// V3's q_a + kv_a (15 MB) and q_b (38 MB) took 10.9 and 19.0 us a layer there against 8.4 and
-// ~16 here (H100, sessions 48-51).
-#include <cstdlib>
+// Launches of products whose K and scale blocks are whole groups of 128 take the tensor-core kernel
+// instead (gemv_fp8_mma.cu, DeepSeek's recipe: x quantized per 128; gemv_fp8_takes_mma); this one
+// takes the others. (V3's small q_a + kv_a and q_b traced faster here, yet the step lost 1 % with
+// them here: session 53.)
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -91,22 +88,11 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
          aligned16(w.data);
 }
 
-int64_t gemv_fp8_mma_min_bytes() {
-  static const int64_t bytes = [] {
-    const char* mb = std::getenv("DSINFER_FP8_GEMV_MMA_MIN_MB");
-    return mb ? std::atoll(mb) << 20 : kGemvFp8MmaMinBytes;
-  }();
-  return bytes;
-}
-
 bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products) {
   static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
-  int64_t bytes = 0;
-  for (int p = 0; p < products.count; ++p) {
+  for (int p = 0; p < products.count; ++p)
     if (!gemv_fp8_mma_fits(k, products.w[p])) return false;
-    bytes += products.n[p] * k;
-  }
-  return mma && bytes >= gemv_fp8_mma_min_bytes();
+  return mma;
 }
 
 void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,

@@ -31,12 +31,7 @@ void launch_gemv_fp8(const __nv_bfloat16* x, GemvFp8Products products, DType out
 // gemv_fp8_mma.cu: the same products on tensor cores with x quantized per 128 columns (DeepSeek's
 // recipe), where K and the scale blocks' width are multiples of 128 and their height of 16.
 bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w);
-// Its launches lose to gemv_fp8.cu's below some weight bytes (a warp's few steps each wait for
-// weights, then x, then quantizing): launches of products that all fit and hold at least
-// gemv_fp8_mma_min_bytes() of weights take it, unless DSINFER_FP8_GEMV_MMA=0.
-// DSINFER_FP8_GEMV_MMA_MIN_MB overrides kGemvFp8MmaMinBytes, for measurement.
-constexpr int64_t kGemvFp8MmaMinBytes = int64_t{64} << 20;
-int64_t gemv_fp8_mma_min_bytes();
+// Launches of products that all fit take it, unless DSINFER_FP8_GEMV_MMA=0 (for measurement).
 bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products);
 void launch_gemv_fp8_mma(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                          int sm_count, cudaStream_t s);

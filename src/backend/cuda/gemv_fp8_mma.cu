@@ -7,14 +7,13 @@
 // peak). Here a 16-byte weight load costs a quarter of an mma and no conversion.
 //
 // Measured (H100, session 51, V3 4 layers, CUPTI trace at batch 1): the large products gained
-// (gate + up, 264 MB, 99 us a launch: 2.7 TB/s; o_proj 117 MB, 47 us of the step), the small ones
-// lost (q_a + kv_a 10.9 us, q_b 19 us, against gemv_fp8.cu's 8.4 and ~16 in sessions 48-50's
-// traces: a warp's few steps each wait for their weights, then x from L2, then its quantizing, with
-// too few warps to hide it), so launches of less than 64 MiB of weights keep gemv_fp8.cu
-// (gemv_fp8_takes_mma); the step +1.5 % at batch 1, +6 % at 4 tokens. At 5-8 tokens (the mma's N
-// allows 8) quantizing x in every warp cost V3 batch 8 23 % against the GEMM, so it takes the
-// skinny kernel's 1-4. DSINFER_FP8_GEMV_MMA=0 keeps gemv_fp8.cu's kernel, and
-// DSINFER_FP8_GEMV_MMA_MIN_MB=N moves the size limit, for measurement.
+// (gate + up, 264 MB, 99 us a launch: 2.7 TB/s; o_proj 117 MB, 47 us of the step), the step +1.5 %
+// at batch 1, +6 % at 4 tokens. The small ones traced slower (q_a + kv_a 10.9 us, q_b 19 us,
+// against gemv_fp8.cu's 8.4 and ~16), yet sending launches under 64 MiB back to gemv_fp8.cu cost
+// the step 1 % (session 53, V3 8 layers batch 1, 3 rounds: 360.7 against 364.2 tok/s), so every
+// launch that fits takes this kernel. At 5-8 tokens (the mma's N allows 8) quantizing x in every
+// warp cost V3 batch 8 23 % against the GEMM, so it takes the skinny kernel's 1-4.
+// DSINFER_FP8_GEMV_MMA=0 keeps gemv_fp8.cu's kernel, for measurement.
 //
 // A warp owns 16 weight rows (the mma's A rows) and a part of K; tokens are the B columns (8, of
 // which M are live). Each lane loads its A fragments straight from the rows, 16 contiguous bytes a

@@ -1,15 +1,15 @@
-// FP8 experts at decode sizes (up to kFewMmaMaxTokens tokens, kFewMaxPairs pairs) on tensor cores, by DeepSeek's
-// recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly, no permutation,
+// FP8 experts at decode sizes (up to kFewMmaMaxTokens tokens, kFewMaxPairs pairs) on tensor cores,
+// by DeepSeek's recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly, no permutation,
 // act and y indexed by pair, the shared experts' chunks as more slots) with gemv_fp8_mma.cu's
 // products: a warp owns a tile of 16 rows of an expert's matrix (gate and up together) as
 // mma.m16n8k32's e4m3 A operand, the pairs that chose the expert are the B columns, and each
 // group's f32 sums are added times the weight block's scale and the column's group scale.
 // moe_few.cu's CUDA-core dots widen every e4m3 pair and cost ~40 instructions a 16-byte piece a
 // token, so beyond 2 tokens the grouped FP8 GEMM won there (session 50); here a piece costs a
-// quarter of an mma whatever the tokens (up to the mma's 8 columns). Measured (H100, session 52,
-// V3 4 layers): at one token the MoE layer's down 60.4 -> 47.8 us and gate/up 95.1 -> 93.0; at
-// 3-4 tokens the grouped FP8 GEMM stayed 3-3.5 % ahead; 2 tokens keep moe_few.cu (kFewMmaTokens)
-// until measured (DSINFER_FP8_FEW_MMA_TOKENS=2 sends them here).
+// quarter of an mma whatever the tokens (up to the mma's 8 columns). Measured (H100, V3 8 layers,
+// 3 rounds, session 53): batch 1 348.6 -> 360.7 tok/s (the MoE layer's down 60.4 -> 47.8 us and
+// gate/up 95.1 -> 93.0 in session 52's trace), batch 2 506 -> 533; at 3-4 tokens the grouped FP8
+// GEMM stayed 3-3.5 % ahead (session 52), so it takes up to kFewMmaTokens = 2.
 //
 // A block's columns are quantized once, by the whole block, into its shared memory (x's rows for
 // gate/up, act's for down: per token and 128 columns, as quantize_fp8.cu does, so the products

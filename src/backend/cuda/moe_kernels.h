@@ -77,11 +77,12 @@ constexpr int kFewFp8Tokens = 2;
 // FP8 experts whose K and blocks are whole groups of 128 and whose blocks are whole tiles of 16
 // rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu)
 // at up to kFewMmaTokens tokens: x and act quantized per 128 columns as the grouped FP8 GEMM does.
-// (V3 4 layers, H100, session 52: one token's MoE down 60.4 -> 47.8 us; at 3-4 tokens the GEMM
-// still won, batch 3 1,222 against 1,179 tok/s, batch 4 1,449 against 1,404; 2 tokens not yet
-// measured.) DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps moe_few.cu's
-// CUDA-core kernels, at most kFewMmaMaxTokens (the counts the kernels are instantiated for).
-constexpr int kFewMmaTokens = 1, kFewMmaMaxTokens = 2;
+// (H100, V3 8 layers, session 53, 3 rounds: batch 1 348.6 -> 360.7 tok/s, batch 2 506 -> 533; at
+// 3-4 tokens the GEMM still won in session 52, 4 layers: batch 3 1,222 against 1,179 tok/s, batch
+// 4 1,449 against 1,404.) DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps
+// moe_few.cu's CUDA-core kernels, at most kFewMmaMaxTokens (the counts the kernels are
+// instantiated for).
+constexpr int kFewMmaTokens = 2, kFewMmaMaxTokens = 2;
 bool moe_few_mma_fits(const GroupedExperts& ex);  // the shapes the kernels read
 bool moe_few_mma_takes(const GroupedExperts& ex, int tokens);
 
