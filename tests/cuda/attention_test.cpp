@@ -334,9 +334,9 @@ TEST(GpuAttention, MlaDecodeLongContexts) {
 // The wgmma decode kernel (DeepSeek's latent 512 + rope 64): contexts around the 64-key tile
 // edges and long ones, several sequences of different lengths in one batch, blocks of 16, 48
 // (pages across tile edges), 64 and 128 slots (TMA boxes of 16, 16, 64 and 64 rows); V3's 128
-// heads (two blocks of 64), V2-Lite's 16 and V3's over 16 GPUs, 8 (one partly empty block), and
-// 80 (a full and a partial block); unsplit (enough tokens for a wave: bf16 rows written directly)
-// at 128 and at 16 heads.
+// heads (two blocks of 64), V2-Lite's 16 and V3's over 16 GPUs, 8 (one partly empty block), 80
+// (a full and a partial block of 64) and, at one token, 72 (four blocks of 16 and a partial one:
+// narrow Q); unsplit (enough tokens for a wave: bf16 rows written directly) at 128 and at 16 heads.
 TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
   SKIP_WITHOUT_GPU();
   const std::vector<SeqSpec> specs = {{0, 1}, {62, 1}, {63, 1}, {64, 1}, {999, 1}, {4095, 1}};
@@ -345,8 +345,10 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapes) {
     check_mla(specs, 16, 512, 64, 42, block);
   }
   check_mla(specs, 8, 512, 64, 46);
-  check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 43);
-  // One sequence: many splits of one tile each, most of them past its end.
+  check_mla({{2, 1}, {130, 1}, {40, 1}}, 80, 512, 64, 43);
+  check_mla({{130, 1}}, 72, 512, 64, 48);
+  // One sequence: many splits of one tile each, most of them past its end, in blocks of 16 of the
+  // 128 heads (narrow Q at 1-2 tokens: kMlaNarrowTokens).
   for (int ctx : {1, 65, 4096}) check_mla({{ctx - 1, 1}}, 128, 512, 64, 44 + ctx, 64);
   // Enough blocks (70 tokens x 2 head blocks) for one wave: no splits, bf16 written directly.
   std::vector<SeqSpec> many;

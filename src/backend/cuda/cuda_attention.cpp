@@ -193,7 +193,7 @@ SplitKv CudaBackend::launch_mla_attention(const ForwardBatch& batch, const Tenso
   // shapes the mma.sync one.
   // Either way one block per multiprocessor fits (its tiles take most of shared memory).
   const bool decode = db.max_query_len == 1, wgmma = decode && mla_decode_fits(p);
-  const int per_block = wgmma ? kMlaDecodeHeadsPerBlock : mla_heads_per_block(heads);
+  const int per_block = wgmma ? mla_decode_heads_per_block(heads, t) : mla_heads_per_block(heads);
   const int blocks = t * ceil_div(heads, per_block);
   // Steps of a few tokens a sequence split each context evenly, like decode: they are recorded
   // as graphs too (speculative decoding's verification).

@@ -232,9 +232,16 @@ void launch_mla(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 // FP8 latent rows U8 [rows, fp8.row_bytes] -> out [rows, lora + rope] bf16.
 void launch_dequantize_latent(const uint8_t* rows, const LatentFp8Layout& fp8, int64_t n, bf16* out, cudaStream_t s);
 // ---- mla_decode.cu: one query token per sequence on Hopper tensor cores (wgmma), DeepSeek's
-// shape only (latent 512 + rope 64, 16-byte aligned rows, an sm_90 device); blocks of 64 heads.
-constexpr int kMlaDecodeHeadsPerBlock = 64;
+// shape only (latent 512 + rope 64, 16-byte aligned rows, an sm_90 device).
 bool mla_decode_fits(const MlaParams& p);
+// Heads a block of it takes: 16 (narrow Q) at up to 16 heads, and at more heads for launches of
+// up to kMlaNarrowTokens tokens (DSINFER_MLA_NARROW_TOKENS=N moves the limit, for measurement),
+// where more, smaller blocks finish sooner; otherwise 64 (H100, V3's 128 heads, session 53:
+// `bench-mla --batch B --context C`, with the split merge, at batch 1 17.3 -> 15.1 us at 1088
+// keys and 33.2 -> 20.9 at 4096, batch 2 19.2 -> 17.4 and 30.4 -> 25.2; batch 4 at 4096 30.8 ->
+// 37.4, each tile read by 8 blocks of a token instead of 2).
+constexpr int kMlaNarrowTokens = 2;
+int mla_decode_heads_per_block(int heads, int tokens);
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s);
 // ---- mla_output.cu: for 1-4 tokens (kGemvMaxRows), the merge of the attention's split partials
 // [splits, T, heads, lora] and out [T, heads, n] = w_uv [heads, n, lora] . the merged row per

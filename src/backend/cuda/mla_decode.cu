@@ -41,8 +41,9 @@
 //   conversion after them: at V3's shape, batch 64 x 4096, 203 against bf16's 142 us at 128
 //   heads (each tile converted by both head blocks) and 115 against 118 at 16 (H100, session 44;
 //   into bf16 tiles: 229 and 125; without converting at all: 129 and 77).
-// * Narrow Q (at most 16 heads, e.g. V3 / R1 under tensor parallelism of 8, V2-Lite): the same
-//   pipeline with the products turned around, S^T = K . Q^T and O^T = V^T . P^T as m64n16 (the
+// * Narrow Q (blocks of 16 heads: launches of at most 16 heads, e.g. V3 / R1 under tensor
+//   parallelism of 8, V2-Lite, and of 1-2 tokens at more heads, mla_decode_heads_per_block): the
+//   same pipeline with the products turned around, S^T = K . Q^T and O^T = V^T . P^T as m64n16 (the
 //   keys and the latent dims as M, the heads as N), so that no product computes dead head rows
 //   (with heads as M, 48 of the 64 rows were dead: three quarters of S and P . V, and of their
 //   shared-memory reads). Q takes 16 rows (18 KiB); the softmax runs down the columns (the heads'
@@ -68,6 +69,8 @@
 //   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging),
 //   and an unsplit block writes O's rows through shared memory 16 bytes a thread (4-byte
 //   fragment stores from all blocks at once took ~7.6 us at 128 heads).
+#include <cstdlib>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
@@ -1102,12 +1105,12 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   constexpr int kQRows = kNarrow ? kNarrowHeads : kRows;
   const DeviceBatch& b = p.batch;
   BlockWork w;
-  w.h0 = blockIdx.x * kRows;
+  w.h0 = blockIdx.x * kQRows;
   w.t = blockIdx.y;
   w.seq = b.token_seq[w.t];
   split_range(split, b.positions[w.t] + 1, blockIdx.z, w.k_begin, w.k_end);
   w.part_row = (static_cast<int64_t>(blockIdx.z) * b.num_tokens + w.t) * p.heads;
-  w.n_heads = min(kRows, p.heads - w.h0);
+  w.n_heads = min(kQRows, p.heads - w.h0);
   w.scale_log2 = p.scale_log2;
   if (w.k_begin >= w.k_end) {  // a split past its context's end
     wait_for_previous_kernels();
@@ -1235,6 +1238,14 @@ bool mla_decode_fits(const MlaParams& p) {
          device_is_sm90();
 }
 
+int mla_decode_heads_per_block(int heads, int tokens) {
+  static const int narrow_tokens = [] {
+    const char* v = std::getenv("DSINFER_MLA_NARROW_TOKENS");
+    return v ? std::atoi(v) : kMlaNarrowTokens;
+  }();
+  return heads <= kNarrowHeads || tokens <= narrow_tokens ? kNarrowHeads : kRows;
+}
+
 void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s) {
   if (!mla_decode_fits(p))
     fail("mla decode kernel: needs latent ", kLora, " + rope ", kRope, " (got ", p.lora, " + ", p.rope,
@@ -1244,7 +1255,8 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   // The cache as bytes: rows of 1152 (656 FP8), boxes of 128 bytes (one swizzled 64-column piece,
   // or one scale group's e4m3 values). Narrow Q over FP8 rows copies whole rows without them, so
   // its launch encodes neither (host work on every eager launch) and passes empty maps.
-  const bool fp8 = p.cache_fp8 != nullptr, narrow = p.heads <= kNarrowHeads, maps = !(fp8 && narrow);
+  const int per_block = mla_decode_heads_per_block(p.heads, p.batch.num_tokens);
+  const bool fp8 = p.cache_fp8 != nullptr, narrow = per_block == kNarrowHeads, maps = !(fp8 && narrow);
   const int rows = box_rows(p.batch.block_size.d);
   CUtensorMap map{}, scale_map{};
   if (maps)
@@ -1256,7 +1268,7 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
                     : (narrow ? mla_decode_kernel<false, true> : mla_decode_kernel<false, false>);
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
-  const dim3 grid(ceil_div(p.heads, kRows), p.batch.num_tokens, split.splits);
+  const dim3 grid(ceil_div(p.heads, per_block), p.batch.num_tokens, split.splits);
   launch_dependent("mla_decode_kernel", kernel, grid, block_threads(fp8, narrow), kSmemBytes, s, map, scale_map, p,
                    split);
 }
