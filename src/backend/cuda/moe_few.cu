@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/kernel_residency.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_expert_loads.cuh"
 #include "backend/cuda/moe_few_pairs.cuh"
@@ -283,17 +284,9 @@ void launch_one(FewArgs a, cudaStream_t s) {
     else return moe_few_kernel<D, kGateUp, T>;
   }();
   // A fused gate/up's blocks stage x in shared memory (moe_few_fused_kernel); the launch's
-  // occupancy then counts it. Launches without it (most) keep the occupancy found once.
+  // occupancy then counts it.
   const size_t smem = kFused ? static_cast<size_t>(T) * a.ex.hidden * sizeof(bf16) : 0;
-  const auto occupancy = [&](size_t bytes) {
-    int n = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kFewWarps * 32, bytes));
-    return n;
-  };
-  static const int plain_blocks_per_sm = occupancy(0);
-  if (smem > kDefaultSharedBytes)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  const int blocks_per_sm = smem == 0 ? plain_blocks_per_sm : occupancy(smem);
+  const int blocks_per_sm = kernel_residency(reinterpret_cast<const void*>(kernel), kFewWarps * 32, smem).per_sm;
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden;
   dim3 grid;
   if (kFused) {

@@ -25,15 +25,13 @@
 // waves of resident warps, as gemv_fp8_mma.cu).
 #include <algorithm>
 #include <cstdlib>
-#include <map>
-#include <mutex>
-#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/fp8_mma_tile.cuh"
+#include "backend/cuda/kernel_residency.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_few_pairs.cuh"
 #include "backend/cuda/moe_kernels.h"
@@ -279,39 +277,12 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
   }
 }
 
-// A kernel's shared memory a block (its static part with `dynamic` bytes) and blocks resident an
-// SM, on the current device: found once per device and size, with the opt-in for more than the
-// default bytes a block.
-struct Residency {
-  size_t bytes = 0;
-  int per_sm = 1;
-};
-
-template <bool kGateUp, int T>
-Residency residency(size_t dynamic) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, size_t>, Residency> found;
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  const std::lock_guard<std::mutex> lock(mutex);
-  const auto [at, added] = found.try_emplace({device, dynamic});
-  if (!added) return at->second;
-  const auto kernel = moe_few_mma_kernel<kGateUp, T>;
-  cudaFuncAttributes attributes{};
-  CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-  at->second.bytes = attributes.sharedSizeBytes + dynamic;
-  if (at->second.bytes > kDefaultSharedBytes)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic)));
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&at->second.per_sm, kernel, kWarps * 32, dynamic));
-  at->second.per_sm = std::max(1, at->second.per_sm);
-  return at->second;
-}
-
 template <bool kGateUp, int T>
 void launch_tokens(MmaArgs a, int sm_count, cudaStream_t s) {
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
   const size_t smem = T * (k_in + kRowPad) + T * (k_in / kActGroup) * sizeof(float);
-  const Residency r = residency<kGateUp, T>(smem);
+  const auto kernel = moe_few_mma_kernel<kGateUp, T>;
+  const Residency r = kernel_residency(reinterpret_cast<const void*>(kernel), kWarps * 32, smem);
   // Warps a tile: costed in whole waves of resident warps over every slot's tiles (a slot whose
   // expert a lower pair chose too ends at once), each warp taking at least a step of K.
   const int slots = a.n + a.shared.chunks, groups = static_cast<int>(k_in / kActGroup);
@@ -323,7 +294,7 @@ void launch_tokens(MmaArgs a, int sm_count, cudaStream_t s) {
   // chain's split (docs/cuda.md).
   const int carveout = a.shared.chunks > 0 ? decode_chain_carveout(r.per_sm, r.bytes) : -1;
   launch_dependent(kGateUp ? "moe_few_mma_kernel (gate/up)" : "moe_few_mma_kernel (down)",
-                   moe_few_mma_kernel<kGateUp, T>, grid, kWarps * 32, {smem, carveout}, s, a);
+                   kernel, grid, kWarps * 32, {smem, carveout}, s, a);
 }
 
 template <bool kGateUp>

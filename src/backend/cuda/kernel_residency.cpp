@@ -1,0 +1,38 @@
+#include "backend/cuda/kernel_residency.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace dsinfer::cuda {
+
+Residency kernel_residency(const void* kernel, int threads, size_t dynamic) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, const void*, int, size_t>, Residency> found;
+  static std::map<std::pair<int, const void*>, size_t> opted;  // the dynamic bytes opted in
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto [at, added] = found.try_emplace({device, kernel, threads, dynamic});
+  if (!added) return at->second;
+  cudaFuncAttributes attributes{};
+  CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  at->second.bytes = attributes.sharedSizeBytes + dynamic;
+  size_t& limit = opted[{device, kernel}];
+  if (at->second.bytes > kDefaultSharedBytes && dynamic > limit) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic)));
+    limit = dynamic;
+  }
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&at->second.per_sm, kernel, threads, dynamic));
+  at->second.per_sm = std::max(1, at->second.per_sm);
+  return at->second;
+}
+
+}  // namespace dsinfer::cuda
