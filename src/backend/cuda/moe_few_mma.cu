@@ -277,6 +277,19 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
   }
 }
 
+// Steps of K a warp takes at least: 1, or DSINFER_FP8_FEW_MMA_MIN_STEPS, for measurement. The wave
+// rule alone gives V3's down at 2 tokens (448 tiles x 17 slots) 8 warps a tile of one step each
+// (3.6 against 4 waves' worth), and that launch streamed 250 MB in 127 us, 65 % of copy, where
+// one token's down (8-step warps) ran at 94 % (H100 traces, session 53): 4 would give it 8-step
+// warps and keep every other V3 launch as it is. Not yet measured.
+int min_warp_steps() {
+  static const int steps = [] {
+    const char* v = std::getenv("DSINFER_FP8_FEW_MMA_MIN_STEPS");
+    return v ? std::max(1, std::atoi(v)) : 1;
+  }();
+  return steps;
+}
+
 template <bool kGateUp, int T>
 void launch_tokens(MmaArgs a, int sm_count, cudaStream_t s) {
   const int64_t n_out = kGateUp ? a.ex.inter : a.ex.hidden, k_in = kGateUp ? a.ex.hidden : a.ex.inter;
@@ -284,11 +297,13 @@ void launch_tokens(MmaArgs a, int sm_count, cudaStream_t s) {
   const auto kernel = moe_few_mma_kernel<kGateUp, T>;
   const Residency r = kernel_residency(reinterpret_cast<const void*>(kernel), kWarps * 32, smem);
   // Warps a tile: costed in whole waves of resident warps over every slot's tiles (a slot whose
-  // expert a lower pair chose too ends at once), each warp taking at least a step of K.
+  // expert a lower pair chose too ends at once), each warp taking at least min_warp_steps() steps
+  // of K.
   const int slots = a.n + a.shared.chunks, groups = static_cast<int>(k_in / kActGroup);
   const int64_t tiles = ceil_div(n_out, int64_t{kFp8Tile});
+  const int least = kStepGroups<kGateUp> * min_warp_steps();
   a.splits = fewest_wave_splits(tiles * slots, int64_t{sm_count} * r.per_sm * kWarps, kMaxSplits,
-                                [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStepGroups<kGateUp>; });
+                                [&](int sp) { return kWarps % sp == 0 && groups >= sp * least; });
   const dim3 grid(static_cast<unsigned>(ceil_div(tiles, int64_t{kWarps / a.splits})), static_cast<unsigned>(slots));
   // With the shared experts fused the launch is part of the fused MoE chain, under the decode
   // chain's split (docs/cuda.md).
