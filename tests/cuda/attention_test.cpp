@@ -307,7 +307,10 @@ TEST(GpuAttention, MlaDecodeDeepSeekShapesOverFp8Rows) {
     check_mla(specs, 128, 512, 64, 141, block, 1, nullptr, true);
     check_mla(specs, 16, 512, 64, 142, block, 1, nullptr, true);
   }
-  check_mla({{2, 1}, {130, 1}}, 80, 512, 64, 143, kBlock, 1, nullptr, true);
+  // 80 heads: three tokens take a full and a partial block of 64; one token, narrow, five of 16,
+  // and 72 heads four and a partial one.
+  check_mla({{2, 1}, {130, 1}, {40, 1}}, 80, 512, 64, 143, kBlock, 1, nullptr, true);
+  check_mla({{130, 1}}, 72, 512, 64, 149, kBlock, 1, nullptr, true);
   // Up to 16 heads S^T and O^T over a narrow Q (dead heads, here 11 of 16, zeros in Q); one
   // sequence over many splits and 70 unsplit ones at 16 heads too.
   check_mla(specs, 5, 512, 64, 148, 48, 1, nullptr, true);

@@ -440,18 +440,19 @@ TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
 // FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at 1-2 tokens
 // (moe_few_mma.cu; x and act quantized per 128 columns; 3-4 the grouped FP8 GEMM): K split over 2
 // warps a tile (gate/up over 2 groups; down over 3 is not split), over up to 8 (gate/up over 8
-// groups) and 2 (down over 4) with ids that repeat an expert (two tokens' 6 pairs of one expert:
-// 3 passes of 2 columns over its rows); shared experts fused (two chunks), and ids out of range
-// (their rows of y are zeros).
+// groups) and 2 (down over 4) with ids that repeat an expert (3 passes over its rows: one token's
+// 3 pairs of it, a column each, and two tokens' 6, two columns each); shared experts fused (two
+// chunks), and ids out of range (their rows of y are zeros).
 TEST(GpuMoe, ExpertsFp8FewTokensOnTensorCores) {
   SKIP_WITHOUT_GPU();
   for (int tokens : {1, 2, 3, 4})
     check_experts({.tokens = tokens, .n_experts = 8, .k = 4, .hidden = 256, .inter = 384, .fp8 = true, .unused = 1,
                    .block = 128},
                   150 + tokens);
-  check_experts({.tokens = 2, .n_experts = 8, .k = 3, .hidden = 1024, .inter = 512, .fp8 = true, .repeated = true,
-                 .block = 128},
-                160);
+  for (int tokens : {1, 2})
+    check_experts({.tokens = tokens, .n_experts = 8, .k = 3, .hidden = 1024, .inter = 512, .fp8 = true,
+                   .repeated = true, .block = 128},
+                  158 + tokens);
   check_experts({.tokens = 1, .n_experts = 16, .k = 6, .hidden = 384, .inter = 256, .fp8 = true,
                  .out_of_range = true, .block = 128},
                 161);

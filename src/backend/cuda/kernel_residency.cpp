@@ -20,19 +20,22 @@ Residency kernel_residency(const void* kernel, int threads, size_t dynamic) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const std::lock_guard<std::mutex> lock(mutex);
-  const auto [at, added] = found.try_emplace({device, kernel, threads, dynamic});
-  if (!added) return at->second;
+  const auto key = std::make_tuple(device, kernel, threads, dynamic);
+  if (const auto at = found.find(key); at != found.end()) return at->second;
+  // Kept only once every query has succeeded: a failed one fails again on the next launch.
+  Residency r;
   cudaFuncAttributes attributes{};
   CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-  at->second.bytes = attributes.sharedSizeBytes + dynamic;
+  r.bytes = attributes.sharedSizeBytes + dynamic;
   size_t& limit = opted[{device, kernel}];
-  if (at->second.bytes > kDefaultSharedBytes && dynamic > limit) {
+  if (r.bytes > kDefaultSharedBytes && dynamic > limit) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic)));
     limit = dynamic;
   }
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&at->second.per_sm, kernel, threads, dynamic));
-  at->second.per_sm = std::max(1, at->second.per_sm);
-  return at->second;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, kernel, threads, dynamic));
+  r.per_sm = std::max(1, r.per_sm);
+  found.emplace(key, r);
+  return r;
 }
 
 }  // namespace dsinfer::cuda
