@@ -248,11 +248,13 @@ CudaBackend::ExpertPath CudaBackend::expert_path(const ExpertTable& table, int t
   // too (with bf16 x, as the skinny FP8 product does): no permutation, gather, M tiles or
   // quantizing passes, two launches where the FP8 GEMM took six, and no tiles padded to 192 rows
   // (V3 4 layers, H100, session 50: batch 1 +1.6 %, with the FP8 shared expert fused +3.2 %).
-  // Where the FP8 GEMM is the other choice, only up to kFewFp8Tokens tokens.
+  // Where the FP8 GEMM is the other choice, only up to kFewFp8Tokens tokens, or as many as the
+  // tensor-core few-token kernels take (moe_few_mma_takes).
   const bool few = table.grouped && x_aligned && tokens <= kFewTokens && pairs <= kFewMaxPairs &&
                    moe_few_takes(table.ex);
   const bool fp8_gemm = table.fp8_maps && fp8_native_ && x_aligned && moe_fp8_gemm_device(device_index_);
-  if (few && !(fp8_gemm && (tokens > kFewFp8Tokens || !fp8_few_enabled()))) return ExpertPath::few;
+  const bool few_fp8 = (tokens <= kFewFp8Tokens || moe_few_mma_takes(table.ex, tokens)) && fp8_few_enabled();
+  if (few && (!fp8_gemm || few_fp8)) return ExpertPath::few;
   // Otherwise FP8 experts take the FP8 GEMM where it runs: it reads each active expert's weights
   // once on the tensor cores, where the grouped kernels widen FP8 to bf16 in registers (V3, 4
   // layers, H100: 7.6 against 18.9 ms a step at batch 128).

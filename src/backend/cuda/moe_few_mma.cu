@@ -326,11 +326,13 @@ void launch_mma(const MmaArgs& a, int sm_count, cudaStream_t s) {
          " (at most ", kMaxSharedChunks, ", whole tokens only)");
   // The kernels are templates on the launch's tokens (the most pairs that can share an expert),
   // instantiated for the counts they take.
-  static_assert(kFewMmaMaxTokens == 2);
-  if (tokens == 1)
-    launch_tokens<kGateUp, 1>(a, sm_count, s);
-  else
-    launch_tokens<kGateUp, 2>(a, sm_count, s);
+  static_assert(kFewMmaMaxTokens == 4);
+  switch (tokens) {
+    case 1: return launch_tokens<kGateUp, 1>(a, sm_count, s);
+    case 2: return launch_tokens<kGateUp, 2>(a, sm_count, s);
+    case 3: return launch_tokens<kGateUp, 3>(a, sm_count, s);
+    default: return launch_tokens<kGateUp, 4>(a, sm_count, s);
+  }
 }
 
 // kFewMmaTokens, or DSINFER_FP8_FEW_MMA_TOKENS within [0, kFewMmaMaxTokens].
