@@ -79,7 +79,7 @@ constexpr int kFewFp8Tokens = 2;
 // at up to kFewMmaTokens tokens: x and act quantized per 128 columns as the grouped FP8 GEMM does.
 // (H100, V3 8 layers, session 53, 3 rounds: batch 1 348.6 -> 360.7 tok/s, batch 2 506 -> 533; at
 // 3-4 tokens the GEMM still won in session 52, 4 layers: batch 3 1,222 against 1,179 tok/s, batch
-// 4 1,449 against 1,404, with down in warps of one step: DSINFER_FP8_FEW_MMA_MIN_STEPS.)
+// 4 1,449 against 1,404; at 3 tokens down had warps of one step: DSINFER_FP8_FEW_MMA_MIN_STEPS.)
 // DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps moe_few.cu's CUDA-core
 // kernels, 3-4 take 3-4 tokens from the grouped FP8 GEMM; at most kFewMmaMaxTokens (the counts
 // the kernels are instantiated for).
