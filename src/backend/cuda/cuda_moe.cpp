@@ -19,7 +19,6 @@
 // and a combine kernel sums the weighted results back per token.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 
 #include "backend/cuda/cuda_backend.h"
@@ -200,10 +199,7 @@ void CudaBackend::moe_experts_residual(const Tensor& x, const Tensor& ids, const
 // stays ahead (-1 %, -6 % fused). DSINFER_FUSED_SHARED=N fuses them up to N tokens (0: never).
 bool CudaBackend::fuses_shared_experts(const Tensor& ids, const std::vector<ExpertWeights>& experts,
                                        const ExpertWeights& shared) {
-  static const int max_tokens = [] {
-    const char* env = std::getenv("DSINFER_FUSED_SHARED");
-    return env == nullptr ? 2 : std::atoi(env);
-  }();
+  static const int max_tokens = switch_value("DSINFER_FUSED_SHARED", 2);
   if (ids.shape.size() != 2 || ids.dim(0) > max_tokens || experts.empty()) return false;
   const ExpertTable& table = expert_tables_.get(experts);
   const int tokens = static_cast<int>(ids.dim(0)), k = static_cast<int>(ids.dim(1));

@@ -69,10 +69,9 @@
 //   queues ahead of tile 1 (but over narrow FP8 rows, whose tile 1 waits for tile 0's staging),
 //   and an unsplit block writes O's rows through shared memory 16 bytes a thread (4-byte
 //   fragment stores from all blocks at once took ~7.6 us at 128 heads).
-#include <cstdlib>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/latent_fp8.cuh"
 #include "backend/cuda/mma.cuh"
@@ -1239,10 +1238,7 @@ bool mla_decode_fits(const MlaParams& p) {
 }
 
 int mla_decode_heads_per_block(int heads, int tokens) {
-  static const int narrow_tokens = [] {
-    const char* v = std::getenv("DSINFER_MLA_NARROW_TOKENS");
-    return v ? std::atoi(v) : kMlaNarrowTokens;
-  }();
+  static const int narrow_tokens = switch_value("DSINFER_MLA_NARROW_TOKENS", kMlaNarrowTokens);
   return heads <= kNarrowHeads || tokens <= narrow_tokens ? kNarrowHeads : kRows;
 }
 

@@ -1,7 +1,7 @@
 // FP8 experts at decode sizes (up to kFewMmaMaxTokens tokens, kFewMaxPairs pairs) on tensor cores,
-// by DeepSeek's recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly, no permutation,
-// act and y indexed by pair, the shared experts' chunks as more slots) with gemv_fp8_mma.cu's
-// products: a warp owns a tile of 16 rows of an expert's matrix (gate and up together) as
+// by DeepSeek's recipe: the few-token kernels' work (moe_few.cu: the router's ids read directly,
+// no permutation, act and y indexed by pair, the shared experts' chunks as more slots) with
+// gemv_fp8_mma.cu's products: a warp owns a tile of 16 rows of an expert's matrix (gate and up together) as
 // mma.m16n8k32's e4m3 A operand, the pairs that chose the expert are the B columns, and each
 // group's f32 sums are added times the weight block's scale and the column's group scale.
 // moe_few.cu's CUDA-core dots widen every e4m3 pair and cost ~40 instructions a 16-byte piece a
@@ -24,11 +24,11 @@
 // `splits` warps that share its K groups and add their sums in shared memory (the count costed in
 // waves of resident warps, as gemv_fp8_mma.cu).
 #include <algorithm>
-#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/kernel_residency.h"
@@ -283,10 +283,7 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
 // one token's down (8-step warps) ran at 94 % (H100 traces, session 53): 4 would give it 8-step
 // warps and keep every other V3 launch as it is. Not yet measured.
 int min_warp_steps() {
-  static const int steps = [] {
-    const char* v = std::getenv("DSINFER_FP8_FEW_MMA_MIN_STEPS");
-    return v ? std::max(1, std::atoi(v)) : 1;
-  }();
+  static const int steps = std::max(1, switch_value("DSINFER_FP8_FEW_MMA_MIN_STEPS", 1));
   return steps;
 }
 
@@ -337,10 +334,7 @@ void launch_mma(const MmaArgs& a, int sm_count, cudaStream_t s) {
 
 // kFewMmaTokens, or DSINFER_FP8_FEW_MMA_TOKENS within [0, kFewMmaMaxTokens].
 int few_mma_tokens() {
-  static const int tokens = [] {
-    const char* v = std::getenv("DSINFER_FP8_FEW_MMA_TOKENS");
-    return v ? std::clamp(std::atoi(v), 0, kFewMmaMaxTokens) : kFewMmaTokens;
-  }();
+  static const int tokens = std::clamp(switch_value("DSINFER_FP8_FEW_MMA_TOKENS", kFewMmaTokens), 0, kFewMmaMaxTokens);
   return tokens;
 }
 
