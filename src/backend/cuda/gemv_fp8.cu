@@ -7,11 +7,9 @@
 // gemv.cu, a launch with fewer rows than two waves of resident warps splits each long row over 2
 // or 4 warps, whose parts add in shared memory: V3's o_proj and down (7168 rows of 16-18 KB, 1.5
 // waves of blocks a warp a row) ran at 2.4-2.5 TB/s, against 2.7-2.9 for gate and up (18432 rows).
-// Launches of products whose K and scale blocks are whole groups of 128 take the tensor-core kernel
-// instead (gemv_fp8_mma.cu, DeepSeek's recipe: x quantized per 128; gemv_fp8_takes_mma); this one
-// takes the others. (V3's small q_a + kv_a and q_b traced faster here, yet the step lost 1 % with
-// them here: session 53.)
-
+// Products whose K and scale blocks are whole groups of 128 take the tensor-core kernel instead
+// (gemv_fp8_mma.cu, DeepSeek's recipe: x quantized per 128); this one takes the others. (V3's
+// small q_a + kv_a and q_b traced faster here, yet the step lost 1 % with them here: session 53.)
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -88,19 +86,15 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
          aligned16(w.data);
 }
 
-bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products) {
-  static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
-  for (int p = 0; p < products.count; ++p)
-    if (!gemv_fp8_mma_fits(k, products.w[p])) return false;
-  return mma;
-}
-
 void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s) {
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
   if (rows == 0) return;
-  if (gemv_fp8_takes_mma(k, products)) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
+  static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
+  bool all_mma = mma;
+  for (int p = 0; p < products.count; ++p) all_mma = all_mma && gemv_fp8_mma_fits(k, products.w[p]);
+  if (all_mma) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
   const int ki = static_cast<int>(k);
   const int splits = skinny_splits(rows, ki / kPiece, sm_count, kMaxSplits, kUnroll);
   const int blocks = products.place_blocks(kWarps / splits);

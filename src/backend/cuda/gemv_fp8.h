@@ -24,15 +24,14 @@ using GemvFp8Products = SkinnyProducts<DeviceWeight, kGemvFp8MaxProducts>;
 // x and W 16-byte aligned.
 bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
 // A launch with fewer rows than two waves of the `sm_count` SMs' resident warps splits each row
-// over several. Launches that gemv_fp8_takes_mma take the tensor-core kernel instead.
+// over several. Products that all fit gemv_fp8_mma_fits take the tensor-core kernel instead, unless
+// DSINFER_FP8_GEMV_MMA=0.
 void launch_gemv_fp8(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                      int sm_count, cudaStream_t s);
 
 // gemv_fp8_mma.cu: the same products on tensor cores with x quantized per 128 columns (DeepSeek's
 // recipe), where K and the scale blocks' width are multiples of 128 and their height of 16.
 bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w);
-// Launches of products that all fit take it, unless DSINFER_FP8_GEMV_MMA=0 (for measurement).
-bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products);
 void launch_gemv_fp8_mma(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                          int sm_count, cudaStream_t s);
 
