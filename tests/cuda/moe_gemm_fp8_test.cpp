@@ -354,11 +354,11 @@ double rms_error(const std::vector<float>& got, const std::vector<float>& want) 
 }  // namespace
 
 // moe_experts over FP8 experts of the FP8 GEMM's blocking against the host: more than
-// kFewFp8Tokens tokens (3-9: most experts get few rows, none a full tile; 130 and 300: 40 pairs
-// per expert on average) take the grouped FP8 GEMM and 1-2 tokens the few-token tensor-core kernels
+// kFewMmaTokens tokens (5 and 9: most experts get few rows, none a full tile; 130 and 300: 40 pairs
+// per expert on average) take the grouped FP8 GEMM and 1-4 tokens the few-token tensor-core kernels
 // (moe_few_mma.cu), which both compute DeepSeek's recipe; with DSINFER_FP8_FEW_MMA_TOKENS=0 1-2
 // tokens take the CUDA-core few-token kernels, which read the weights as stored and keep x and act
-// unquantized.
+// unquantized, and 3-4 the GEMM.
 TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
   SKIP_WITHOUT_GPU();
   if (!fp8_gemm_here()) GTEST_SKIP() << "no sm_90a FP8 grouped GEMM on this GPU";
@@ -366,7 +366,7 @@ TEST(GpuMoeFp8Gemm, MoeExpertsTakeTheGroupedFp8PathOrTheFewTokenKernels) {
   const Fp8MoeCase c(g);
   const int k = Fp8MoeCase::kTopK;
   const int64_t hidden = Fp8MoeCase::kHidden, inter = Fp8MoeCase::kInter;
-  for (int tokens : {1, 2, 3, 4, 9, 130, 300}) {
+  for (int tokens : {1, 2, 3, 4, 5, 9, 130, 300}) {
     const std::vector<int> ids = Fp8MoeCase::choose(tokens);
     std::vector<float> x = random_values(tokens * hidden, 1.0f, tokens + 1);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU gets

@@ -230,7 +230,7 @@ struct ExpertCase {
 };
 
 // FP8 experts in DeepSeek's blocks of 128 quantize x and act per 128 columns (the few-token
-// tensor-core kernels up to kFewMmaTokens, the grouped FP8 GEMM beyond 2), which the CPU and the ops in
+// tensor-core kernels up to kFewMmaTokens, the grouped FP8 GEMM beyond), which the CPU and the ops in
 // sequence do not: their outputs then differ by up to ~5 % of the largest (the recipe itself is
 // checked against the host in moe_gemm_fp8_test.cpp); a wrong row or scale still misses by far more.
 float tolerance(const ExpertCase& c, float exact) {
@@ -437,12 +437,13 @@ TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   for (int tokens : {2, 4}) check_experts({tokens, 16, 6, 144, 80, true, 3}, 120 + tokens);
 }
 
-// FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at 1-2 tokens
-// (moe_few_mma.cu; x and act quantized per 128 columns; 3-4 the grouped FP8 GEMM): K split over 2
-// warps a tile (gate/up over 2 groups; down over 3 is not split), over up to 8 (gate/up over 8
-// groups) and 2 (down over 4) with ids that repeat an expert (3 passes over its rows: one token's
-// 3 pairs of it, a column each, and two tokens' 6, two columns each); shared experts fused (two
-// chunks), and ids out of range (their rows of y are zeros).
+// FP8 experts in DeepSeek's blocks of 128 take the tensor-core few-token kernels at 1-4 tokens
+// (moe_few_mma.cu; x and act quantized per 128 columns). A warp takes at least 4 steps of K
+// (kMinWarpSteps: a gate/up step is a group of 128, a down step two), so gate/up over 2 groups and
+// down over 3 are not split, gate/up over 8 groups is split over 2 warps a tile, with ids that
+// repeat an expert (3 passes over its rows: one token's 3 pairs of it, a column each, and two
+// tokens' 6, two columns each), gate/up over 32 groups over 8 and down over 16 over 2; shared
+// experts fused (two chunks), and ids out of range (their rows of y are zeros).
 TEST(GpuMoe, ExpertsFp8FewTokensOnTensorCores) {
   SKIP_WITHOUT_GPU();
   for (int tokens : {1, 2, 3, 4})
@@ -453,6 +454,8 @@ TEST(GpuMoe, ExpertsFp8FewTokensOnTensorCores) {
     check_experts({.tokens = tokens, .n_experts = 8, .k = 3, .hidden = 1024, .inter = 512, .fp8 = true,
                    .repeated = true, .block = 128},
                   158 + tokens);
+  check_experts({.tokens = 2, .n_experts = 8, .k = 4, .hidden = 4096, .inter = 128, .fp8 = true, .block = 128}, 162);
+  check_experts({.tokens = 3, .n_experts = 8, .k = 4, .hidden = 256, .inter = 2048, .fp8 = true, .block = 128}, 163);
   check_experts({.tokens = 1, .n_experts = 16, .k = 6, .hidden = 384, .inter = 256, .fp8 = true,
                  .out_of_range = true, .block = 128},
                 161);

@@ -8,8 +8,9 @@
 // token, so beyond 2 tokens the grouped FP8 GEMM won there (session 50); here a piece costs a
 // quarter of an mma whatever the tokens (up to the mma's 8 columns). Measured (H100, V3 8 layers,
 // 3 rounds, session 53): batch 1 348.6 -> 360.7 tok/s (the MoE layer's down 60.4 -> 47.8 us and
-// gate/up 95.1 -> 93.0 in session 52's trace), batch 2 506 -> 533; at 3-4 tokens the grouped FP8
-// GEMM stayed 3-3.5 % ahead (session 52), so it takes up to kFewMmaTokens = 2.
+// gate/up 95.1 -> 93.0 in session 52's trace), batch 2 506 -> 533; since each warp takes at least
+// kMinWarpSteps steps of K (below), batch 2 517 -> 545 and 3-4 tokens ~1.3 % ahead of the grouped
+// FP8 GEMM (session 54), so it takes up to kFewMmaTokens = 4.
 //
 // A block's columns are quantized once, by the whole block, into its shared memory (x's rows for
 // gate/up, act's for down: per token and 128 columns, as quantize_fp8.cu does, so the products
@@ -277,13 +278,15 @@ __global__ void __launch_bounds__(kWarps * 32) moe_few_mma_kernel(MmaArgs a) {
   }
 }
 
-// Steps of K a warp takes at least: 1, or DSINFER_FP8_FEW_MMA_MIN_STEPS, for measurement. The wave
-// rule alone gives V3's down at 2 tokens (448 tiles x 17 slots) 8 warps a tile of one step each
-// (3.6 against 4 waves' worth), and that launch streamed 250 MB in 127 us, 65 % of copy, where
-// one token's down (8-step warps) ran at 94 % (H100 traces, session 53): 4 would give it 8-step
-// warps and keep every other V3 launch as it is. Not yet measured.
+// Steps of K a warp takes at least (DSINFER_FP8_FEW_MMA_MIN_STEPS=N moves it, for measurement). The
+// wave rule alone gave V3's down at 2 tokens (448 tiles x 17 slots) 8 warps a tile of one step
+// each (3.6 against 4 waves' worth), and that launch streamed 250 MB in 127 us, 65 % of copy,
+// where one token's down (8-step warps) ran at 94 % (H100 traces, session 53): with 4 it takes
+// 8-step warps, and V3's other launches at 1-2 tokens keep their splits. V3 8 layers (H100,
+// session 54, 2 rounds): batch 2 517.1 / 517.8 -> 546.2 / 543.5 tok/s.
+constexpr int kMinWarpSteps = 4;
 int min_warp_steps() {
-  static const int steps = std::max(1, switch_value("DSINFER_FP8_FEW_MMA_MIN_STEPS", 1));
+  static const int steps = std::max(1, switch_value("DSINFER_FP8_FEW_MMA_MIN_STEPS", kMinWarpSteps));
   return steps;
 }
 

@@ -77,13 +77,14 @@ constexpr int kFewFp8Tokens = 2;
 // FP8 experts whose K and blocks are whole groups of 128 and whose blocks are whole tiles of 16
 // rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu)
 // at up to kFewMmaTokens tokens: x and act quantized per 128 columns as the grouped FP8 GEMM does.
-// (H100, V3 8 layers, session 53, 3 rounds: batch 1 348.6 -> 360.7 tok/s, batch 2 506 -> 533; at
-// 3-4 tokens the GEMM still won in session 52, 4 layers: batch 3 1,222 against 1,179 tok/s, batch
-// 4 1,449 against 1,404; at 3 tokens down had warps of one step: DSINFER_FP8_FEW_MMA_MIN_STEPS.)
+// (H100, V3 8 layers, session 53, 3 rounds: batch 1 348.6 -> 360.7 tok/s, batch 2 506 -> 533. At
+// 3-4 tokens the GEMM won in session 52 while those launches' warps took one step of K each; with
+// four at least (moe_few_mma.cu) the kernels win there too, session 54, 2 rounds: batch 3
+// 546.5 / 547.2 -> 555.8 / 553.7, batch 4 700.7 / 702.0 -> 710.8 / 708.2.)
 // DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps moe_few.cu's CUDA-core
-// kernels, 3-4 take 3-4 tokens from the grouped FP8 GEMM; at most kFewMmaMaxTokens (the counts
-// the kernels are instantiated for).
-constexpr int kFewMmaTokens = 2, kFewMmaMaxTokens = 4;
+// kernels, 1-3 send the tokens above N to the grouped FP8 GEMM; at most kFewMmaMaxTokens (the
+// counts the kernels are instantiated for).
+constexpr int kFewMmaTokens = 4, kFewMmaMaxTokens = 4;
 bool moe_few_mma_fits(const GroupedExperts& ex);  // the shapes the kernels read
 bool moe_few_mma_takes(const GroupedExperts& ex, int tokens);
 
