@@ -28,14 +28,6 @@ __device__ __forceinline__ void load_group(GroupWords& w, const uint8_t* lo, con
   }
 }
 
-// Group j of the lane's row g alone, for a tile of 8 rows (gemv_fp8_mma.cu): the A operand's rows
-// 8-15 stay zeros (w.hi as the caller set it) and their sums are dropped.
-__device__ __forceinline__ void load_group_lo(GroupWords& w, const uint8_t* lo, int j) {
-  const int at = j * kActGroup;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) w.lo[h] = __ldcs(reinterpret_cast<const uint4*>(lo + at + 64 * h));
-}
-
 // Word i (0-7) of a lane's 32 bytes: the first load's four words, then the second's.
 __device__ __forceinline__ uint32_t word(const uint4 (&v)[2], int i) {
   const uint4& h = v[i / 4];

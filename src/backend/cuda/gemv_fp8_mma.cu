@@ -26,18 +26,12 @@
 // As in gemv_fp8.cu: several products of one x a launch (q_a and kv_a), the first weight loads
 // issued before the dependent wait, and a launch with few rows splits K over up to 8 warps of a
 // block, whose sums add in shared memory (the count costed in waves of resident warps).
-//
-// A launch of few tiles on all SMs at once streams only as fast as its busiest SMs: V3's o_proj
-// (7168 rows, 448 tiles of 16 as 448 blocks, 3.39 an SM where 52 SMs hold 4) went at 82 % of copy.
-// Where 8-row tiles (the A operand's rows 8-15 zeros) spread the blocks evenly enough to pay
-// (sm_balance, kHalfTileGain), a warp owns 8 rows.
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
-#include "backend/cuda/env_switch.h"
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/gemv_fp8.h"
-#include "backend/cuda/kernel_residency.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/skinny_product.cuh"
 
@@ -76,22 +70,18 @@ __device__ __forceinline__ void stage_x(Staged<M>& st, const bf16* x, int k, int
   }
 }
 
-// Warp w of block b of product p owns rows [R r, R r + R), r = (b - first_block[p]) * (kWarps /
-// splits) + w / splits, over part w % splits of the K groups. R = kRows: 16, the mma's M, or 8
-// (the A operand's rows 8-15 zeros), whose twice as many tiles spread a launch of few tiles more
-// evenly over the SMs (launch_kernel).
-template <int M, typename Out, bool kMany, int kRows>
+// Warp w of block b of product p owns rows [16 r, 16 r + 16), r = (b - first_block[p]) * (kWarps /
+// splits) + w / splits, over part w % splits of the K groups.
+template <int M, typename Out, bool kMany>
 __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x, GemvFp8Products products, int k,
                                                                    int splits) {
-  static_assert(kRows == kTile || kRows == kTile / 2);
-  constexpr bool kHalf = kRows < kTile;
   __shared__ Staged<M> staged[kWarps];
   __shared__ float part[kWarps][32][4];
   int p = 0;
   if constexpr (kMany) p = products.product_of(blockIdx.x);
   const DeviceWeight& w = products.w[p];
   const int n = products.n[p], warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int row0 = ((static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits) * kRows;
+  const int row0 = ((static_cast<int>(blockIdx.x) - products.first_block[p]) * (kWarps / splits) + warp / splits) * kTile;
   const int groups = k / kActGroup, per_part = ceil_div(groups, splits);
   const int begin = min(groups, warp % splits * per_part);
   const int end = row0 < n ? min(groups, begin + per_part) : begin;
@@ -101,16 +91,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
   const uint8_t* hi = base + static_cast<int64_t>(min(row0 + g + 8, n - 1)) * k;
   const float* scale_row = w.scale + (row0 < n ? row0 / w.block_rows : 0) * w.scale_cols;
   const int groups_per_scale = w.block_cols / kActGroup;
-  GroupWords wv[kStep] = {};
-  const auto load = [&](GroupWords& w, int j) {
-    if constexpr (kHalf)
-      load_group_lo(w, lo, j);
-    else
-      load_group(w, lo, hi, j);
-  };
+  GroupWords wv[kStep];
 #pragma unroll
   for (int s = 0; s < kStep; ++s)
-    if (begin + s < end) load(wv[s], begin + s);
+    if (begin + s < end) load_group(wv[s], lo, hi, begin + s);
   dependent_kernel_start();  // x comes from the previous kernel; no kernel writes weights
   Staged<M>& st = staged[warp];
   float acc[4] = {};
@@ -130,7 +114,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
       group_product(c, wv[s], b);
       // The group's registers are free once its products are issued: they take the next step's
       // group, whose loads stream while this step finishes and the next one's x is staged.
-      if (j0 + kStep + s < end) load(wv[s], j0 + kStep + s);
+      if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
       // c: rows g, g + 8 x tokens 2t, 2t + 1.
       const float ws = __ldg(scale_row + (j0 + s) / groups_per_scale);
       const float s0 = 2 * t < M ? ws * st.scale[s][2 * t] : 0.0f;
@@ -156,63 +140,34 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int token = 2 * t + i % 2, row = row0 + g + 8 * (i / 2);
-    if (token < M && row < n && !(kHalf && i >= 2))
+    if (token < M && row < n)
       out[static_cast<int64_t>(token) * n + row] =
           static_cast<Out>(acc[i] + (bias.data ? weight_at(bias, 0, row) : 0.0f));
   }
 }
 
-// A launch's warps per tile and its blocks, for tiles of kRows rows.
-struct LaunchShape {
-  int splits;
-  int64_t blocks;
-};
-template <int kRows>
-LaunchShape launch_shape(const GemvFp8Products& products, const void* kernel, int k, int sm_count) {
-  const int per_sm = kernel_residency(kernel, kWarps * 32, 0).per_sm;
-  int64_t tiles = 0;
-  for (int p = 0; p < products.count; ++p) tiles += ceil_div(products.n[p], kRows);
+template <int M, typename Out, bool kMany>
+void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
+  const auto kernel = gemv_fp8_mma_kernel<M, Out, kMany>;
+  static const int per_sm = [&] {
+    int blocks = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWarps * 32, 0));
+    return blocks;
+  }();
   // Warps per tile: the launch is costed in whole waves of resident warps, and each warp takes at
   // least a step of K.
   const int groups = k / kActGroup;
   const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * per_sm * kWarps, kMaxSplits,
                                         [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
-  return {splits, ceil_div(tiles * splits, int64_t{kWarps})};
-}
-
-// The share of its time a launch of `blocks` equal blocks keeps the average SM streaming: the
-// busiest SMs hold ceil(blocks / SMs) of them. Streaming launches go at this rate (H100, V3's
-// products at batch 1, session 54 trace: o_proj's and the dense down's 448 blocks, 3.39 an SM
-// where the busiest hold 4, at 82-85 % of copy; gate/up's 2,304 and the experts' 504-1,152 at
-// 93-98 %).
-double sm_balance(int64_t blocks, int sm_count) {
-  return static_cast<double>(blocks) / static_cast<double>(ceil_div(blocks, int64_t{sm_count}) * sm_count);
-}
-
-// Tiles of 8 rows where their balance beats 16-row tiles' by more than this (the 8-row warp
-// streams half the bytes for the same x staging and mma count), unless
-// DSINFER_FP8_GEMV_HALF_TILES=0 (for measurement).
-constexpr double kHalfTileGain = 0.05;
-
-template <int M, typename Out, bool kMany>
-void launch_kernel(const bf16* x, GemvFp8Products products, int k, int sm_count, cudaStream_t s) {
-  const auto full = gemv_fp8_mma_kernel<M, Out, kMany, kTile>;
-  const auto half = gemv_fp8_mma_kernel<M, Out, kMany, kTile / 2>;
-  static const bool half_tiles = switched_on("DSINFER_FP8_GEMV_HALF_TILES");
-  const LaunchShape f = launch_shape<kTile>(products, reinterpret_cast<const void*>(full), k, sm_count);
-  const LaunchShape h = launch_shape<kTile / 2>(products, reinterpret_cast<const void*>(half), k, sm_count);
-  if (half_tiles && sm_balance(h.blocks, sm_count) > sm_balance(f.blocks, sm_count) + kHalfTileGain) {
-    const int blocks = products.place_blocks(kTile / 2 * (kWarps / h.splits));
-    return launch_dependent("gemv_fp8_mma_kernel", half, blocks, kWarps * 32, 0, s, x, products, k, h.splits);
-  }
-  const int blocks = products.place_blocks(kTile * (kWarps / f.splits));
-  launch_dependent("gemv_fp8_mma_kernel", full, blocks, kWarps * 32, 0, s, x, products, k, f.splits);
+  const int blocks = products.place_blocks(kTile * (kWarps / splits));
+  launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, 0, s, x, products, k, splits);
 }
 
 template <int M, bool kMany>
-void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, int k, int sm_count, cudaStream_t s) {
-  if (out_dtype == DType::F32) return launch_kernel<M, float, kMany>(x, products, k, sm_count, s);
-  launch_kernel<M, bf16, kMany>(x, products, k, sm_count, s);
+void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, int64_t tiles, int k, int sm_count,
+              cudaStream_t s) {
+  if (out_dtype == DType::F32) return launch_kernel<M, float, kMany>(x, products, tiles, k, sm_count, s);
+  launch_kernel<M, bf16, kMany>(x, products, tiles, k, sm_count, s);
 }
 
 }  // namespace
@@ -223,13 +178,13 @@ bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w) {
 
 void launch_gemv_fp8_mma(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                          cudaStream_t s) {
-  int64_t rows = 0;
-  for (int p = 0; p < products.count; ++p) rows += products.n[p];
-  if (rows == 0) return;
+  int64_t tiles = 0;
+  for (int p = 0; p < products.count; ++p) tiles += ceil_div(products.n[p], kTile);
+  if (tiles == 0) return;
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto r) {
-    if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, ki, sm_count, s);
-    launch_m<r.value, false>(x, products, out_dtype, ki, sm_count, s);
+    if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, tiles, ki, sm_count, s);
+    launch_m<r.value, false>(x, products, out_dtype, tiles, ki, sm_count, s);
   });
 }
 
