@@ -415,19 +415,12 @@ __device__ __forceinline__ void release(uint32_t bar) {
 // What the warpgroups of a block need to know.
 struct BlockWork {
   int t, h0, seq, k_begin, k_end, n_tiles, n_heads;
-  bool swap;  // this block takes its tiles in pairs swapped (tile_of)
   float scale_log2;  // the softmax scale (log2 units) of S as the products compute it (q_to_f16)
   int64_t part_row;
   uint32_t q_tile, tiles, bars, empty, staged;  // shared addresses: Q, the two tile buffers, their barriers
   uint32_t scales;      // FP8 rows, heads as M: where buffer 0's scales land, buffer 1's a tile after
   uint32_t stage;       // FP8 rows, narrow Q: the staging area of whole rows
   uint32_t low_scales;  // FP8 rows, heads as M: buffer 0's second copy of the scales (piece 0)
-  // The tile of cache rows a block's step `it` reads. Blocks of the same token (heads as M: V3's
-  // 128 heads are two) read the same tiles; with each odd head block taking them in swapped pairs
-  // (1, 0, 3, 2, ...), the two blocks of a pair miss in L2 on different tiles, so twice the bytes
-  // are in flight from HBM, and each then finds the other's tile in L2 a step later.
-  __device__ int tile_of(int it) const { return swap && (it ^ 1) < n_tiles ? it ^ 1 : it; }
-  __device__ int k0_of(int it) const { return k_begin + tile_of(it) * kRows; }
   __device__ uint32_t tile(int i) const { return tiles + (i & 1) * kTileBytes; }
   __device__ uint32_t scales_of(int i) const { return scales + (i & 1) * kTileBytes; }
   __device__ uint32_t low_scales_of(int i) const { return low_scales + (i & 1) * kTileBytes; }
@@ -494,7 +487,7 @@ __device__ __forceinline__ void read_p(const Exchange& ex, uint32_t (&pv)[4][4],
 template <bool kF16, bool kNarrow, bool kMore, int NS, int NO, class IssuePv, class SoftmaxStep>
 __device__ __forceinline__ void warpgroup0_step(const BlockWork& w, int it, float (&s)[NS], float (&o)[NO],
                                                 IssuePv issue_pv_half, SoftmaxStep softmax_step) {
-  const int k0 = w.k0_of(it);
+  const int k0 = w.k_begin + it * kRows;
   const uint32_t kv = w.tile(it);
   if (w.k_end - k0 < kRows) zero_dead_rows(kv, w.k_end - k0, 0);
   issue_pv_half(it, kv);
@@ -510,7 +503,7 @@ __device__ __forceinline__ void warpgroup0_step(const BlockWork& w, int it, floa
     wgmma_wait<0>();
     fence_regs(s);
     if (it + 3 < w.n_tiles) release(w.empty_of(it + 1, kRopeGroup));
-    softmax_step(it + 1, w.k_end - w.k0_of(it + 1));
+    softmax_step(it + 1, w.k_end - k0 - kRows);
   }
 }
 
@@ -523,7 +516,7 @@ __device__ __forceinline__ void warpgroup0(const BlockWork& w, float (&s)[NS], f
   wgmma_wait<0>();
   fence_regs(s);
   if (2 < w.n_tiles) release(w.empty_of(0, kRopeGroup));
-  softmax_step(0, w.k_end - w.k0_of(0));
+  softmax_step(0, w.k_end - w.k_begin);
   for (int it = 0; it + 1 < w.n_tiles; ++it)
     warpgroup0_step<kF16, kNarrow, true>(w, it, s, o, issue_pv_half, softmax_step);
   warpgroup0_step<kF16, kNarrow, false>(w, w.n_tiles - 1, s, o, issue_pv_half, softmax_step);
@@ -553,7 +546,7 @@ __device__ __forceinline__ void pv_warpgroup(const BlockWork& w, Exchange& ex, f
   constexpr bool kConverts = kF16;  // FP8 rows: this warpgroup converts groups [0, kWideMathGroups)
   if constexpr (kConverts) convert_tile<Converter::kWideMath>(w, 0, threadIdx.x - 128);
   for (int it = 0; it < w.n_tiles; ++it) {
-    const int k0 = w.k0_of(it);
+    const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
     uint32_t pv[4][4];
     float alpha[2];
@@ -784,7 +777,7 @@ __device__ __forceinline__ void st_warpgroup(const BlockWork& w, Exchange& ex, f
 template <bool kF16>
 __device__ __forceinline__ void pvt_warpgroup(const BlockWork& w, Exchange& ex, float (&o)[32]) {
   for (int it = 0; it < w.n_tiles; ++it) {
-    const int k0 = w.k0_of(it);
+    const int k0 = w.k_begin + it * kRows;
     const uint32_t kv = w.tile(it), bars = w.bars_of(it);
     named_sync(it & 1 ? kPReady1 : kPReady, kMathThreads);
     float alpha[4];
@@ -861,7 +854,7 @@ __device__ __forceinline__ void copy_warpgroup(const BlockWork& w, const MlaPara
   const int g = threadIdx.x / 32 - 8;
   if (g >= kGroups) return;
   for (int it = 2; it < w.n_tiles; ++it) {
-    const int k0 = w.k0_of(it), slots = box_slot(p.batch, w.seq, k0, w.k_end);
+    const int k0 = w.k_begin + it * kRows, slots = box_slot(p.batch, w.seq, k0, w.k_end);
     mbarrier_wait(w.empty_of(it, g), w.parity(it - 2));
     load_pieces(w.tile(it), w.bars_of(it), map, p.batch, slots, k0, w.k_end, group_first(g), group_last(g));
   }
@@ -998,7 +991,7 @@ __device__ __forceinline__ void convert_half_group(uint32_t tile, int row, int h
 template <Converter kWho>
 __device__ __forceinline__ void convert_tile(const BlockWork& w, int it, int t) {
   const int row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2;
-  const bool live = w.k0_of(it) + row < w.k_end;
+  const bool live = w.k_begin + it * kRows + row < w.k_end;
   const uint32_t tile = w.tile(it), bars = w.bars_of(it);
   // The scales come with the high group (warpgroup 1's copy with the low group).
   constexpr bool kOwnCopy = kWho == Converter::kWideMath;
@@ -1031,7 +1024,7 @@ __device__ __forceinline__ void convert_warpgroup(const BlockWork& w, const MlaP
   const int t = (threadIdx.x - kMathThreads) % 128;
   const bool refills = threadIdx.x < kMathThreads + 32;
   for (int it = 0; it < w.n_tiles; ++it) {
-    const int k0 = w.k0_of(it);
+    const int k0 = w.k_begin + it * kRows;
     if (it >= 2 && refills) {
       const int slots = box_slot(b, w.seq, k0, w.k_end);
       for (int g = 0; g < kGroups; ++g) {
@@ -1053,9 +1046,9 @@ template <bool kHigh>
 __device__ __forceinline__ void convert_rows(const BlockWork& w, const MlaParams& p, int it, int t) {
   const int row = t / 32 * 16 + t % 32 / 16 * 8 + t % 8, half = t / 8 % 2, swz = row % 8, sg0 = kHigh ? 2 : 0;
   const int rope0 = 4 * half + (kHigh ? 0 : 2);
-  const bool live = w.k0_of(it) + row < w.k_end, refills = kHigh && t < 32 && it + 1 < w.n_tiles;
+  const bool live = w.k_begin + it * kRows + row < w.k_end, refills = kHigh && t < 32 && it + 1 < w.n_tiles;
   const uint32_t src = w.stage + row * kFp8RowBytes, tile = w.tile(it), bars = w.bars_of(it);
-  const int k_next = w.k0_of(it + 1), next_slots = refills ? box_slot(p.batch, w.seq, k_next, w.k_end) : 0;
+  const int k_next = w.k_begin + (it + 1) * kRows, next_slots = refills ? box_slot(p.batch, w.seq, k_next, w.k_end) : 0;
   uint4 raw[2][4], rope[2];
   float scale[2];
   mbarrier_wait(w.stage_full(), it & 1);
@@ -1106,7 +1099,7 @@ __device__ __forceinline__ void convert_rows_warpgroups(const BlockWork& w, cons
 template <bool kFp8, bool kNarrow>
 __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
     mla_decode_kernel(const __grid_constant__ CUtensorMap cache_map, const __grid_constant__ CUtensorMap scale_map,
-                      MlaParams p, SplitKv split, bool swap_pairs) {
+                      MlaParams p, SplitKv split) {
 #if defined(__CUDA_ARCH__) && defined(DSINFER_MLA_SM90A)
   constexpr int kQRows = kNarrow ? kNarrowHeads : kRows;
   const DeviceBatch& b = p.batch;
@@ -1123,7 +1116,6 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
     return write_empty_split(split, w.part_row + w.h0, w.n_heads);
   }
   w.n_tiles = ceil_div(w.k_end - w.k_begin, kRows);
-  w.swap = swap_pairs && blockIdx.x % 2 == 1;
 
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023) & ~1023u;  // swizzle atoms are 1024-aligned
@@ -1145,9 +1137,9 @@ __global__ void __launch_bounds__(block_threads(kFp8, kNarrow), 1)
   // it), so a tile holding it loads after the wait, as Q, the previous kernel's output, does. Q
   // queues ahead of tile 1: S of tile 0 needs only Q and tile 0, and all blocks load theirs at once.
   const int own_row = b.positions[w.t];
-  const auto settled = [&](int i) { return min(w.k_end, w.k0_of(i) + kRows) <= own_row; };
+  const auto settled = [&](int i) { return min(w.k_end, w.k_begin + (i + 1) * kRows) <= own_row; };
   const auto load_first_tile = [&](int i) {  // warp 0
-    const int k0 = w.k0_of(i), slots = box_slot(b, w.seq, k0, w.k_end);
+    const int k0 = w.k_begin + i * kRows, slots = box_slot(b, w.seq, k0, w.k_end);
     if constexpr (kFp8 && kNarrow)
       load_rows_fp8(w, p, slots, k0);
     else if constexpr (kFp8)
@@ -1271,13 +1263,10 @@ void launch_mla_decode(const MlaParams& p, const SplitKv& split, cudaStream_t s)
   auto kernel = fp8 ? (narrow ? mla_decode_kernel<true, true> : mla_decode_kernel<true, false>)
                     : (narrow ? mla_decode_kernel<false, true> : mla_decode_kernel<false, false>);
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
-  // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits),
-  // the odd ones taking the tiles in swapped pairs (BlockWork::tile_of) unless
-  // DSINFER_MLA_SWAPPED_PAIRS=0 (for measurement).
-  static const bool swap_pairs = switched_on("DSINFER_MLA_SWAPPED_PAIRS");
+  // Head blocks vary fastest, so the blocks sharing a token's cache tiles run together (L2 hits).
   const dim3 grid(ceil_div(p.heads, per_block), p.batch.num_tokens, split.splits);
   launch_dependent("mla_decode_kernel", kernel, grid, block_threads(fp8, narrow), kSmemBytes, s, map, scale_map, p,
-                   split, swap_pairs);
+                   split);
 }
 
 }  // namespace dsinfer::cuda
