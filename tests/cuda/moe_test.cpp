@@ -425,10 +425,14 @@ TEST(GpuMoe, ExpertsFp8BlockScaledWithPartialBlocks) {
 // loads per lane), an expert given more rows than that by repeated ids (several passes over its
 // weights), and FP8 block-scaled weights there too, read as stored where rows and blocks are
 // whole 16-byte pieces (144 x 48 in blocks of 32, a partial one at the end of each row); 136 x 40
-// are not, and take the tensor-core grouped kernels.
+// are not, and take the tensor-core grouped kernels. The residual step's rows longer than one
+// block's chunk (2304, and 2100 with a partial last part) are combined by a cluster of blocks at up
+// to 16 tokens, by one block a token at 20.
 TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   SKIP_WITHOUT_GPU();
   for (int tokens : {1, 4}) check_experts({tokens, 16, 6, 2304, 200, false, 2}, 100 + tokens);
+  check_experts({3, 16, 6, 2100, 64, false, 2}, 105);
+  check_experts({20, 16, 6, 2304, 64, false, 2}, 106);
   check_experts({3, 8, 4, 256, 72, false, 0, false, true}, 110);
   check_experts({4, 8, 3, 136, 40, true, 0, false, true}, 111);
   check_experts({4, 8, 3, 144, 48, true, 0, false, true}, 112);

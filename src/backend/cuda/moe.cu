@@ -250,6 +250,9 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kCluste
 constexpr int kCombineThreads = 128;
 // The residual kernel: a thread's columns, and as many such chunks as make the longest row.
 constexpr int kCombineResidualThreads = 1024, kResidualCols = 2, kCombineChunks = 4;
+// Up to kCombineClusterTokens tokens a row longer than one chunk is combined by a cluster of
+// kCombineParts blocks (moe_combine_residual_cluster_kernel).
+constexpr int kCombineParts = 4, kCombineClusterTokens = 16;
 
 // N (1, 2, 4) values at p (aligned to N values) as floats, and back as bf16.
 template <int N>
@@ -340,23 +343,25 @@ __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const Y* y
 }
 
 // The combine with the rest of the MoE block's end, one block per token (its whole row, for the
-// norm's sum): out = the combine (+ shared, or the sum of its fused parts), x += out, normed =
-// rmsnorm(x) * norm, each rounded to bf16 where the ops in sequence round (moe_experts' output,
-// add, add_rmsnorm), so only the norm's order of summation differs. Two launches fewer per MoE
-// layer than those ops. A thread holds its (up to kCombineChunks) chunks of kResidualCols columns
-// in registers from the combine to the norm, whose weights it loads before the dependent wait (no
-// kernel writes weights). Two columns a thread, not four: the eight choices' loads in flight
-// together then fit the 64 registers of 1024 threads.
-template <typename Y>
-__global__ void __launch_bounds__(kCombineResidualThreads)
-    moe_combine_residual_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,
-                                CombineResidual r, bf16* out) {
+// norm's sum) or kBlocks blocks of a cluster (below): out = the combine (+ shared, or the sum of
+// its fused parts), x += out, normed = rmsnorm(x) * norm, each rounded to bf16 where the ops in
+// sequence round (moe_experts' output, add, add_rmsnorm), so only the norm's order of summation
+// differs. Two launches fewer per MoE layer than those ops. A thread holds its (up to
+// kCombineChunks) chunks of kResidualCols columns in registers from the combine to the norm, whose
+// weights it loads before the dependent wait (no kernel writes weights). Two columns a thread, not
+// four: the eight choices' loads in flight together then fit the 64 registers of 1024 threads.
+// Block `part` of a token's kBlocks takes its chunks part, part + kBlocks, ...
+template <typename Y, int kBlocks>
+__device__ __forceinline__ void combine_residual(const Y* y, const int* inverse, const float* weights, int k,
+                                                 int64_t hidden, const CombineResidual& r, bf16* out) {
   constexpr int N = kResidualCols;
-  const int64_t t = blockIdx.x, row = t * hidden;
+  const int64_t t = blockIdx.x / kBlocks, row = t * hidden, tokens = gridDim.x / kBlocks;
+  const int part = static_cast<int>(blockIdx.x % kBlocks);
+  const auto column = [&](int i) { return (threadIdx.x + (static_cast<int64_t>(i) * kBlocks + part) * blockDim.x) * N; };
   float g[kCombineChunks][N] = {}, xv[kCombineChunks][N] = {};
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
+    const int64_t d = column(i);
     if (d < hidden)
       for (int c = 0; c < N; ++c) g[i][c] = weight_at(r.norm, 0, d + c);
   }
@@ -364,7 +369,7 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
   float ss = 0.0f;
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
+    const int64_t d = column(i);
     if (d >= hidden) break;
     // Every load before any use: one wait on L2, not one per row the sums go through. Fused
     // shared parts come only with the few-token kernels' float rows (bf16 rows keep no registers
@@ -376,7 +381,7 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
 #pragma unroll
     for (int j = 0; j < kParts; ++j)
       if (j < r.shared_chunks)
-        load_n<N>(r.shared_parts + (static_cast<int64_t>(j) * gridDim.x + t) * hidden + d, parts[j]);
+        load_n<N>(r.shared_parts + (static_cast<int64_t>(j) * tokens + t) * hidden + d, parts[j]);
     combine_columns<N>(y, inverse, weights, t, k, hidden, d, o);
 #pragma unroll
     for (int j = 0; j < kParts; ++j)
@@ -396,15 +401,47 @@ __global__ void __launch_bounds__(kCombineResidualThreads)
     store_n<N>(out + row + d, o);
     store_n<N>(r.x + row + d, xv[i]);
   }
-  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + r.eps);
+  float sum = block_sum(ss);
+  if constexpr (kBlocks > 1) {
+    // Each block's sum into every block's shared memory (the cluster's blocks have all started:
+    // the caller's arrival at entry, the wait here), then all of them once the barrier has made
+    // the stores visible.
+    __shared__ float sums[kBlocks];
+    cluster_wait();
+    if (threadIdx.x < kBlocks) st_shared_cluster_f32(smem_addr(&sums[part]), threadIdx.x, sum);
+    cluster_sync();
+    sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kBlocks; ++j) sum += sums[j];
+  }
+  const float inv = rsqrtf(sum / static_cast<float>(hidden) + r.eps);
 #pragma unroll
   for (int i = 0; i < kCombineChunks; ++i) {
-    const int64_t d = (threadIdx.x + static_cast<int64_t>(i) * blockDim.x) * N;
+    const int64_t d = column(i);
     if (d >= hidden) break;
 #pragma unroll
     for (int c = 0; c < N; ++c) xv[i][c] = g[i][c] * (xv[i][c] * inv);
     store_n<N>(r.normed + row + d, xv[i]);
   }
+}
+
+template <typename Y>
+__global__ void __launch_bounds__(kCombineResidualThreads)
+    moe_combine_residual_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,
+                                CombineResidual r, bf16* out) {
+  combine_residual<Y, 1>(y, inverse, weights, k, hidden, r, out);
+}
+
+// At a few tokens one block a token walked V3's 7168 columns in 4 chunks, one round of loads
+// after another (~10 us a MoE layer, H100 trace at batch 1, session 54): here a token's chunks
+// are spread over a cluster of kCombineParts blocks, one chunk each, and the norm's sum of
+// squares is added over distributed shared memory.
+template <typename Y>
+__global__ void __cluster_dims__(kCombineParts, 1, 1) __launch_bounds__(kCombineResidualThreads)
+    moe_combine_residual_cluster_kernel(const Y* y, const int* inverse, const float* weights, int k, int64_t hidden,
+                                        CombineResidual r, bf16* out) {
+  cluster_arrive_relaxed();  // this block has started: the others may store its sum, after their wait
+  combine_residual<Y, kCombineParts>(y, inverse, weights, k, hidden, r, out);
 }
 
 // Exclusive prefix sum of one value per thread over the block (blockDim.x = kMoeMaxExperts);
@@ -575,6 +612,28 @@ bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const
   return true;
 }
 
+// Whether a few tokens' rows of `hidden` values take the cluster kernel: longer than one block's
+// chunk, and a cluster of it fits the current device (asked once a device); unless
+// DSINFER_COMBINE_CLUSTER=0 (one block a token always: for measuring what the cluster buys).
+template <typename Y>
+bool combine_cluster_fits(int tokens, int64_t hidden) {
+  static const bool enabled = switched_on("DSINFER_COMBINE_CLUSTER");
+  if (!enabled || tokens > kCombineClusterTokens || hidden <= int64_t{kResidualCols} * kCombineResidualThreads)
+    return false;
+  static std::mutex mutex;
+  static std::map<int, bool> fits;  // by device
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard lock(mutex);
+  if (const auto it = fits.find(device); it != fits.end()) return it->second;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = kCombineParts;
+  config.blockDim = kCombineResidualThreads;
+  int clusters = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_combine_residual_cluster_kernel<Y>, &config));
+  return fits[device] = clusters >= 1;
+}
+
 template <typename Y>
 void launch_moe_combine_residual(const Y* y, const int* inverse, const float* weights, int tokens, int k,
                                  int64_t hidden, const CombineResidual& r, bf16* out, cudaStream_t s) {
@@ -586,10 +645,15 @@ void launch_moe_combine_residual(const Y* y, const int* inverse, const float* we
       !aligned16(r.shared_parts) || (r.shared_chunks > 0 && r.shared))
     fail("moe combine: ", r.shared_chunks, " fused shared parts (at most ", kMaxSharedChunks,
          ", with float expert rows, 16-byte aligned, and no shared output beside them)");
-  const int threads =
-      static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / kResidualCols, 32) * 32));
   // Fused shared parts: the end of the fused MoE chain, under the decode chain's split.
   const int carveout = r.shared_chunks > 0 ? kDecodeChainCarveout : -1;
+  if (combine_cluster_fits<Y>(tokens, hidden)) {  // a chunk a block
+    const int threads = static_cast<int>(ceil_div(ceil_div(hidden, int64_t{kCombineParts} * kResidualCols), 32) * 32);
+    return launch_dependent("moe_combine_residual_cluster_kernel", moe_combine_residual_cluster_kernel<Y>,
+                            tokens * kCombineParts, threads, {0, carveout}, s, y, inverse, weights, k, hidden, r, out);
+  }
+  const int threads =
+      static_cast<int>(std::min<int64_t>(kCombineResidualThreads, ceil_div(hidden / kResidualCols, 32) * 32));
   launch_dependent("moe_combine_residual_kernel", moe_combine_residual_kernel<Y>, tokens, threads, {0, carveout}, s, y,
                    inverse, weights, k, hidden, r, out);
 }
