@@ -38,4 +38,21 @@ Residency kernel_residency(const void* kernel, int threads, size_t dynamic) {
   return r;
 }
 
+bool cluster_fits(const void* kernel, int blocks, int threads, size_t dynamic) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, const void*>, bool> fits;
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_pair(device, kernel);
+  if (const auto at = fits.find(key); at != fits.end()) return at->second;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = blocks;
+  config.blockDim = threads;
+  config.dynamicSmemBytes = dynamic;
+  int clusters = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+  return fits[key] = clusters >= 1;
+}
+
 }  // namespace dsinfer::cuda

@@ -1,14 +1,13 @@
 // MoE router (exactly the CPU reference's selection rules), the permutation of the (token,
 // choice) pairs by expert, and the weighted combine of the expert outputs back into token order.
 #include <algorithm>
-#include <map>
-#include <mutex>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/env_switch.h"
+#include "backend/cuda/kernel_residency.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_kernels.h"
 #include "backend/cuda/mma.cuh"  // smem_addr
@@ -522,25 +521,14 @@ __global__ void __launch_bounds__(kMoeMaxExperts) moe_permute_kernel(const int* 
 }
 
 // Whether the cluster router takes `experts` rows: at most kClusterRouteExperts, where a cluster
-// of its largest launch (kRouteWarps tokens) fits the current device (asked once a device), and
+// of its largest launch (kRouteWarps tokens) fits the current device (cluster_fits), and
 // unless DSINFER_ROUTE_CLUSTER=0 (the grid always: for measuring what the cluster buys).
 bool route_cluster_fits(int experts) {
   static const bool enabled = switched_on("DSINFER_ROUTE_CLUSTER");
   if (!enabled || experts > kClusterRouteExperts) return false;
-  static std::mutex mutex;
-  static std::map<int, bool> fits;  // by device
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  const std::lock_guard lock(mutex);
-  if (const auto it = fits.find(device); it != fits.end()) return it->second;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = kClusterBlocks;
-  config.blockDim = kClusterWarps * 32;
   constexpr int kMostFloats = kClusterRouteExperts + route_warp_floats(kClusterRouteExperts, kClusterRouteExperts);
-  config.dynamicSmemBytes = static_cast<size_t>(kRouteWarps) * kMostFloats * sizeof(float);
-  int clusters = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_gate_route_cluster_kernel<kRouteWarps>, &config));
-  return fits[device] = clusters >= 1;
+  return cluster_fits(reinterpret_cast<const void*>(moe_gate_route_cluster_kernel<kRouteWarps>), kClusterBlocks,
+                      kClusterWarps * 32, static_cast<size_t>(kRouteWarps) * kMostFloats * sizeof(float));
 }
 
 // The router's split: at one token it starts the MoE chain with the shared experts fused (the
@@ -613,25 +601,14 @@ bool moe_combine_residual_fits(int64_t hidden, const std::initializer_list<const
 }
 
 // Whether a few tokens' rows of `hidden` values take the cluster kernel: longer than one block's
-// chunk, and a cluster of it fits the current device (asked once a device); unless
+// chunk, and a cluster of it fits the current device (cluster_fits); unless
 // DSINFER_COMBINE_CLUSTER=0 (one block a token always: for measuring what the cluster buys).
 template <typename Y>
 bool combine_cluster_fits(int tokens, int64_t hidden) {
   static const bool enabled = switched_on("DSINFER_COMBINE_CLUSTER");
-  if (!enabled || tokens > kCombineClusterTokens || hidden <= int64_t{kResidualCols} * kCombineResidualThreads)
-    return false;
-  static std::mutex mutex;
-  static std::map<int, bool> fits;  // by device
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  const std::lock_guard lock(mutex);
-  if (const auto it = fits.find(device); it != fits.end()) return it->second;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = kCombineParts;
-  config.blockDim = kCombineResidualThreads;
-  int clusters = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, moe_combine_residual_cluster_kernel<Y>, &config));
-  return fits[device] = clusters >= 1;
+  return enabled && tokens <= kCombineClusterTokens && hidden > int64_t{kResidualCols} * kCombineResidualThreads &&
+         cluster_fits(reinterpret_cast<const void*>(moe_combine_residual_cluster_kernel<Y>), kCombineParts,
+                      kCombineResidualThreads, 0);
 }
 
 template <typename Y>
