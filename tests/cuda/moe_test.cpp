@@ -427,12 +427,14 @@ TEST(GpuMoe, ExpertsFp8BlockScaledWithPartialBlocks) {
 // whole 16-byte pieces (144 x 48 in blocks of 32, a partial one at the end of each row); 136 x 40
 // are not, and take the tensor-core grouped kernels. The residual step's rows longer than one
 // block's chunk (2304, and 2100 with a partial last part) are combined by a cluster of blocks at up
-// to 16 tokens, by one block a token at 20.
+// to 16 tokens (with fused shared parts at 2 tokens; bf16 rows through the permutation from the
+// grouped FP8 GEMM at 9), by one block a token at 20.
 TEST(GpuMoe, ExpertsFewTokensWideRowsRepeatedIdsAndFp8) {
   SKIP_WITHOUT_GPU();
-  for (int tokens : {1, 4}) check_experts({tokens, 16, 6, 2304, 200, false, 2}, 100 + tokens);
+  for (int tokens : {1, 2, 4}) check_experts({tokens, 16, 6, 2304, 200, false, 2}, 100 + tokens);
   check_experts({3, 16, 6, 2100, 64, false, 2}, 105);
   check_experts({20, 16, 6, 2304, 64, false, 2}, 106);
+  check_experts({.tokens = 9, .n_experts = 8, .k = 4, .hidden = 2304, .inter = 256, .fp8 = true, .block = 128}, 107);
   check_experts({3, 8, 4, 256, 72, false, 0, false, true}, 110);
   check_experts({4, 8, 3, 136, 40, true, 0, false, true}, 111);
   check_experts({4, 8, 3, 144, 48, true, 0, false, true}, 112);

@@ -1,6 +1,6 @@
 // CudaBackend's mixture of experts. Routing is one kernel. Expert compute:
 //  * experts at decode sizes (up to kFewTokens tokens; FP8 ones that the FP8 GEMM reads up to
-//    kFewFp8Tokens): one GEMV-shaped launch for gate+up+SiLU and one for down over the chosen
+//    kFewMmaTokens, on tensor cores): one GEMV-shaped launch for gate+up+SiLU and one for down over the chosen
 //    experts, reading the router's ids directly (moe_few.cu), so routing is followed by the
 //    expert products with nothing in between;
 //  * FP8 experts with 128 x 128 blocks on Hopper, at larger batches: a one-block kernel sorts the

@@ -70,9 +70,11 @@ constexpr int kFewMaxPairs = 32;
 // Whether the few-token kernels read these experts: FP8 ones only where their rows and scale
 // blocks are whole 16-byte pieces of e4m3 (the kernels read them as stored).
 bool moe_few_takes(const GroupedExperts& ex);
-// FP8 experts that the grouped FP8 GEMM reads take the few-token kernels up to this many tokens:
-// each token's products cost the kernels ~40 instructions a 16-byte piece, so at 3-4 tokens the
-// GEMM's tensor cores win (V3 4 layers, H100, session 50: batch 2 level, batch 4 -6 %).
+// FP8 experts that the grouped FP8 GEMM reads take moe_few.cu's CUDA-core kernels up to this many
+// tokens where the tensor-core ones below do not take them (every shape the GEMM reads fits those,
+// so only where DSINFER_FP8_FEW_MMA_TOKENS lowers their limit): each token's products cost the
+// CUDA-core kernels ~40 instructions a 16-byte piece, so at 3-4 tokens the GEMM's tensor cores win
+// (V3 4 layers, H100, session 50: batch 2 level, batch 4 -6 %).
 constexpr int kFewFp8Tokens = 2;
 // FP8 experts whose K and blocks are whole groups of 128 and whose blocks are whole tiles of 16
 // rows (DeepSeek's 128 x 128) take that few-token work on tensor cores instead (moe_few_mma.cu)
@@ -81,9 +83,9 @@ constexpr int kFewFp8Tokens = 2;
 // 3-4 tokens the GEMM won in session 52 while those launches' warps took one step of K each; with
 // four at least (moe_few_mma.cu) the kernels win there too, session 54, 2 rounds: batch 3
 // 546.5 / 547.2 -> 555.8 / 553.7, batch 4 700.7 / 702.0 -> 710.8 / 708.2.)
-// DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement: 0 keeps moe_few.cu's CUDA-core
-// kernels, 1-3 send the tokens above N to the grouped FP8 GEMM; at most kFewMmaMaxTokens (the
-// counts the kernels are instantiated for).
+// DSINFER_FP8_FEW_MMA_TOKENS=N moves the limit, for measurement (at most kFewMmaMaxTokens, the
+// counts the kernels are instantiated for): tokens above N take moe_few.cu's CUDA-core kernels up
+// to kFewFp8Tokens and the grouped FP8 GEMM beyond.
 constexpr int kFewMmaTokens = 4, kFewMmaMaxTokens = 4;
 bool moe_few_mma_fits(const GroupedExperts& ex);  // the shapes the kernels read
 bool moe_few_mma_takes(const GroupedExperts& ex, int tokens);
