@@ -36,6 +36,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_few_pairs.cuh"
 #include "backend/cuda/moe_kernels.h"
+#include "backend/cuda/skinny_product.cuh"  // with_rows
 
 namespace dsinfer::cuda {
 namespace {
@@ -325,14 +326,9 @@ void launch_mma(const MmaArgs& a, int sm_count, cudaStream_t s) {
     fail("moe_few_mma: ", a.shared.chunks, " shared chunks with ", a.n, " pairs of top-", a.k,
          " (at most ", kMaxSharedChunks, ", whole tokens only)");
   // The kernels are templates on the launch's tokens (the most pairs that can share an expert),
-  // instantiated for the counts they take.
+  // as the skinny products are on their rows: with_rows instantiates 1-4.
   static_assert(kFewMmaMaxTokens == 4);
-  switch (tokens) {
-    case 1: return launch_tokens<kGateUp, 1>(a, sm_count, s);
-    case 2: return launch_tokens<kGateUp, 2>(a, sm_count, s);
-    case 3: return launch_tokens<kGateUp, 3>(a, sm_count, s);
-    default: return launch_tokens<kGateUp, 4>(a, sm_count, s);
-  }
+  with_rows(tokens, [&](auto t) { launch_tokens<kGateUp, t.value>(a, sm_count, s); });
 }
 
 // kFewMmaTokens, or DSINFER_FP8_FEW_MMA_TOKENS within [0, kFewMmaMaxTokens].
