@@ -66,8 +66,10 @@ int carveout_override(const char* kernel);
 // gets the split its own shared memory needs, and o_proj's staged blocks (64 KB an SM at
 // V2-Lite's shape) did not land beside the W_UV product (which has none). MLA's decode chain
 // around its decode kernel (the absorb before it, the split merge and the W_UV product after),
-// and staged products whose blocks fit it (decode_chain_carveout: V2-Lite's o_proj), ask for
-// 33 % of the most shared memory, which the driver rounds up to a split of 100 KB; the decode
+// and staged products and FP8 skinny products whose blocks fit it (decode_chain_carveout:
+// V2-Lite's o_proj; V3's FP8 products at 1-4 tokens, whose o_proj at 2 tokens took 63.4 us a
+// layer under its own split and 53.7 under this one, H100 session 55), ask for 33 % of the most
+// shared memory, which the driver rounds up to a split of 100 KB; the decode
 // kernel itself needs 218 KB, a split of its own whatever it asks. H200, V2-Lite batch 1: the
 // chain, session 23, 452.4 / 450.9 -> 457.7 / 460.3 tok/s; o_proj too, session 24, 457.3 /
 // 461.8 / 461.5 -> 465.2 / 469.5 / 472.4 (o's cost after W_UV 4.7 -> 1.9 us a layer); the 7B
