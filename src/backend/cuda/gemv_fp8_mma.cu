@@ -161,10 +161,10 @@ void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k
   const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * per_sm * kWarps, kMaxSplits,
                                         [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
   const int blocks = products.place_blocks(kTile * (kWarps / splits));
-  // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh), so that
-  // o_proj's blocks land beside MLA's output kernel before it ends: at 2 tokens V3's o_proj took
-  // 63.4 us a layer under its own split, 53.7 under this one (H100, session 55; 1 and 4 tokens
-  // unchanged or a little faster).
+  // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh): at 2
+  // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
+  // early after MLA's output kernel either way (H100, session 55; 1 and 4 tokens unchanged or a
+  // little faster).
   const size_t smem = static_shared_bytes<gemv_fp8_mma_kernel<M, Out, kMany>>();
   launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, {0, decode_chain_carveout(per_sm, smem)}, s, x,
                    products, k, splits);
