@@ -32,9 +32,9 @@
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/gemv_fp8.h"
+#include "backend/cuda/kernel_residency.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/skinny_product.cuh"
-#include "backend/cuda/static_shared.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -150,24 +150,19 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
 template <int M, typename Out, bool kMany>
 void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
   const auto kernel = gemv_fp8_mma_kernel<M, Out, kMany>;
-  static const int per_sm = [&] {
-    int blocks = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWarps * 32, 0));
-    return blocks;
-  }();
+  const Residency r = kernel_residency(reinterpret_cast<const void*>(kernel), kWarps * 32, 0);
   // Warps per tile: the launch is costed in whole waves of resident warps, and each warp takes at
   // least a step of K.
   const int groups = k / kActGroup;
-  const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * per_sm * kWarps, kMaxSplits,
+  const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * r.per_sm * kWarps, kMaxSplits,
                                         [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
   const int blocks = products.place_blocks(kTile * (kWarps / splits));
   // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh): at 2
   // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
   // early after MLA's output kernel either way (H100, session 55; 1 and 4 tokens unchanged or a
   // little faster).
-  const size_t smem = static_shared_bytes<gemv_fp8_mma_kernel<M, Out, kMany>>();
-  launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, {0, decode_chain_carveout(per_sm, smem)}, s, x,
-                   products, k, splits);
+  launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, {0, decode_chain_carveout(r.per_sm, r.bytes)}, s,
+                   x, products, k, splits);
 }
 
 template <int M, bool kMany>
