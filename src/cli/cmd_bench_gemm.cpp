@@ -75,12 +75,31 @@ void print_table(const cuda::GemmBenchResult& r) {
               "a repeat (each repeat times several products on rotating operands, so none reads its inputs from L2)");
 }
 
-std::string ms_cell(double ms) {
-  if (std::isnan(ms)) return "n/a";
+std::string fixed(double v, int digits) {
+  if (std::isnan(v)) return "n/a";
   char b[32];
-  std::snprintf(b, sizeof b, "%.3f", ms);
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
 }
+
+// Products of 1-4 tokens: what linear runs at decode, bytes over time against the copy rate.
+void print_skinny(const cuda::GemmBenchResult& r) {
+  if (r.skinny.empty()) return;
+  std::printf("\nSkinny FP8 products (1-%lld tokens, through the backend's linear: what a decode step runs; copy "
+              "bandwidth %.0f GB/s in this process)\n\n",
+              static_cast<long long>(cuda::kSkinnyMaxRows), r.copy_bandwidth / 1e9);
+  std::printf("| M | N | K | MB moved | us | GB/s | of copy |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const auto& w : r.skinny) {
+    const double rate = w.bytes / (w.us * 1e-6);
+    std::printf("| %lld | %lld | %lld | %.1f | %s | %s | %s |\n", static_cast<long long>(w.shape.m),
+                static_cast<long long>(w.shape.n), static_cast<long long>(w.shape.k), w.bytes / 1e6,
+                fixed(w.us, 1).c_str(), cell(rate / 1e9).c_str(), ratio(rate, r.copy_bandwidth).c_str());
+  }
+  std::printf("\nMB moved: the e4m3 weights and their 128 x 128 block scales, x and out in bf16; n/a: linear takes "
+              "no skinny kernel there.\n");
+}
+
+std::string ms_cell(double ms) { return fixed(ms, 3); }
 
 void print_moe(const cuda::MoeBenchRow& m, double peak) {
   const cuda::MoeBenchShape& s = m.shape;
@@ -130,6 +149,7 @@ void run_bench_gemm(const BenchGemmOptions& o) {
   b.moe_shape.tokens = o.moe_tokens;
   const cuda::GemmBenchResult r = cuda::bench_fp8_gemm(b);
   print_table(r);
+  print_skinny(r);
   if (b.moe) print_moe(r.moe, r.peak.tensor);
 #else
   fail("bench-gemm needs the CUDA backend, and this dsinfer was built without it");
@@ -140,7 +160,9 @@ CommandRegistration reg({"bench-gemm",
                          "Time the block-scaled FP8 GEMM against cuBLASLt per-tensor FP8 and bf16 on a GPU",
                          [](CLI::App& app) {
                            auto o = std::make_shared<BenchGemmOptions>();
-                           app.add_option("--m", o->m, "Comma-separated token counts M")->capture_default_str();
+                           app.add_option("--m", o->m,
+                                          "Comma-separated token counts M (1-4: also the skinny kernels decode runs, "
+                                          "against the copy bandwidth)")->capture_default_str();
                            app.add_option("--nk", o->nk, "Comma-separated weight shapes NxK")->capture_default_str();
                            app.add_option("--repeats", o->repeats, "Timed samples per variant")->capture_default_str();
                            app.add_option("--inner", o->inner, "Products per sample")->capture_default_str();

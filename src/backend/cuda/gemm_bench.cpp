@@ -14,6 +14,7 @@
 #include "backend/cuda/event_timer.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gemm_fp8.h"
+#include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/moe_gemm_fp8.h"
 #include "backend/cuda/moe_kernels.h"
@@ -268,6 +269,43 @@ class MoeBench {
   std::vector<ExpertWeights> experts_;
 };
 
+static_assert(kSkinnyMaxRows == kGemvFp8MaxRows);
+
+// Skinny products through the backend's own linear (the dispatch a decode step takes), on the
+// rotating operands of one shape.
+class SkinnyBench {
+ public:
+  SkinnyBench(int device, int repeats, int inner, EventPair& events)
+      : backend_(device), repeats_(repeats), inner_(inner), events_(events) {}
+
+  double copy_bandwidth() { return measure_copy_bandwidth(backend_); }
+
+  SkinnyBenchRow run(const ShapeData& d) {
+    const GemmShape& s = d.shape;
+    const double scales = static_cast<double>(s.n / kFp8Block) * d.w_scale_pitch * sizeof(float);
+    SkinnyBenchRow r{s, kNaN, static_cast<double>(s.n) * s.k + scales + 2.0 * s.m * (s.k + s.n)};
+    const Device dev{DeviceKind::CUDA, backend_.device().index};
+    auto weight = [&](int i) {
+      Weight w;
+      w.w = Tensor{DType::F8_E4M3, {s.n, s.k}, const_cast<uint8_t*>(d.w8(i)), dev};
+      w.scale = Tensor{DType::F32, {s.n / kFp8Block, d.w_scale_pitch}, const_cast<float*>(d.ws(i)), dev};
+      w.block_rows = w.block_cols = kFp8Block;
+      return w;
+    };
+    auto x = [&](int i) { return Tensor{DType::BF16, {s.m, s.k}, const_cast<__nv_bfloat16*>(d.xb(i)), dev}; };
+    const Tensor out{DType::BF16, {s.m, s.n}, d.out->get(), dev};
+    if (!gemv_fp8_fits(s.m, s.k, d.xb(0), device_weight(weight(0)))) return r;
+    r.us = 1e3 * events_.time_ms(backend_.stream(), repeats_, inner_, [&](int i) { backend_.linear(x(i), weight(i), nullptr, out); });
+    CUDA_CHECK(cudaStreamSynchronize(backend_.stream()));
+    return r;
+  }
+
+ private:
+  CudaBackend backend_;
+  int repeats_, inner_;
+  EventPair& events_;
+};
+
 class Bench {
  public:
   explicit Bench(const GemmBenchOptions& o) : o_(o) {
@@ -292,6 +330,7 @@ class Bench {
     events_ = std::make_unique<EventPair>();
   }
   ~Bench() {
+    skinny_.reset();
     events_.reset();
     fp8_.reset();
     bf16_.reset();
@@ -301,21 +340,28 @@ class Bench {
   GemmBenchResult run() {
     GemmBenchResult r;
     r.device = name_;
-    r.peak = row({8192, 8192, 8192}, /*tensor_only=*/true);
-    for (const GemmShape& s : o_.shapes) r.rows.push_back(row(s, false));
+    r.peak = row({8192, 8192, 8192}, /*tensor_only=*/true, r);
+    for (const GemmShape& s : o_.shapes) r.rows.push_back(row(s, false, r));
+    if (skinny_) r.copy_bandwidth = skinny_->copy_bandwidth();
     if (o_.moe) r.moe = MoeBench(o_.moe_shape, o_.device, o_.repeats, *events_).run();
     return r;
   }
 
  private:
-  GemmBenchRow row(const GemmShape& s, bool tensor_only) {
+  GemmBenchRow row(const GemmShape& s, bool tensor_only, GemmBenchResult& r) {
     if (s.m <= 0 || s.n <= 0 || s.k <= 0) fail("bench-gemm: shape M=", s.m, " N=", s.n, " K=", s.k);
     ShapeData d(s, rotation_sets(s));
+    if (!tensor_only && s.m <= kSkinnyMaxRows && s.n % kFp8Block == 0 && s.k % kFp8Block == 0) {
+      if (!skinny_) skinny_ = std::make_unique<SkinnyBench>(o_.device, o_.repeats, o_.inner, *events_);
+      r.skinny.push_back(skinny_->run(d));
+    }
     GemmBenchRow row{s, kNaN, kNaN, kNaN, kNaN};
     const float* unit = d.unit->get<float>();
-    row.tensor = tflops(s, time([&](int i) {
-      fp8_->matmul(Fp8Scaling::Tensor, {d.w8(i), unit, d.x8(i), unit}, d.out->get(), DType::BF16, s.m, s.n, s.k, true);
-    }));
+    // The FP8 ceiling is a large product's; decode sizes are timed as bytes (skinny rows).
+    if (s.m > kSkinnyMaxRows)
+      row.tensor = tflops(s, time([&](int i) {
+        fp8_->matmul(Fp8Scaling::Tensor, {d.w8(i), unit, d.x8(i), unit}, d.out->get(), DType::BF16, s.m, s.n, s.k, true);
+      }));
     if (tensor_only) return row;
     row.bf16 = tflops(s, time([&](int i) { bf16_->matmul(d.xb(i), d.wb(i), d.out->get(), DType::BF16, s.m, s.n, s.k); }));
     if (!block_ok_ || !fp8_block_shape_supported(s.n, s.k, kFp8Block, kFp8Block)) return row;
@@ -346,6 +392,7 @@ class Bench {
   std::unique_ptr<Fp8Gemm> fp8_;
   std::unique_ptr<CublasLtGemm> bf16_;
   std::unique_ptr<EventPair> events_;  // made once the device is known to exist
+  std::unique_ptr<SkinnyBench> skinny_;  // made for the first skinny shape
 };
 
 }  // namespace

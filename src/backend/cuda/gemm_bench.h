@@ -13,6 +13,8 @@ struct GemmShape {
   int64_t m = 0, n = 0, k = 0;  // out[M, N] = x[M, K] W[N, K]^T
 };
 
+constexpr int64_t kSkinnyMaxRows = 4;  // kGemvFp8MaxRows, a CUDA header's
+
 // TFLOP/s (2 M N K per product) of the median repeat; NaN where the GPU cannot run the variant.
 struct GemmBenchRow {
   GemmShape shape;
@@ -56,6 +58,14 @@ struct MoeBenchRow {
   }
 };
 
+// A decode-sized product (1-4 tokens) of block-scaled FP8 weights through CudaBackend::linear: the
+// skinny kernels a decode step runs, memory-bound, so timed against the copy bandwidth.
+struct SkinnyBenchRow {
+  GemmShape shape;
+  double us = 0;     // median of the repeats; NaN where linear takes no skinny kernel
+  double bytes = 0;  // what it must move: e4m3 weights and block scales, x and out in bf16
+};
+
 struct GemmBenchOptions {
   std::vector<GemmShape> shapes;
   int repeats = 10;  // timed samples per variant; each sample is `inner` products on rotating operands
@@ -69,6 +79,8 @@ struct GemmBenchResult {
   std::string device;  // name of the GPU
   GemmBenchRow peak;   // per-tensor FP8 at 8192^3: the card's FP8 dense rate through cuBLASLt
   std::vector<GemmBenchRow> rows;
+  std::vector<SkinnyBenchRow> skinny;  // the shapes of at most kSkinnyMaxRows tokens
+  double copy_bandwidth = 0;           // bytes / s, measured in the same process where skinny rows ran
   MoeBenchRow moe;     // when options.moe
 };
 
