@@ -32,6 +32,9 @@ void launch_gemv_fp8(const __nv_bfloat16* x, GemvFp8Products products, DType out
 // gemv_fp8_mma.cu: the same products on tensor cores with x quantized per 128 columns (DeepSeek's
 // recipe), where K and the scale blocks' width are multiples of 128 and their height of 16.
 bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w);
+// Warps that split each tile of 16 rows' K in a launch of `tiles` tiles over `warp_slots` resident
+// warps (1, 2, 4 or 8).
+int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots);
 void launch_gemv_fp8_mma(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                          int sm_count, cudaStream_t s);
 

@@ -42,6 +42,13 @@ namespace {
 constexpr int kWarps = 8, kMaxSplits = 8;
 constexpr int kTile = kFp8Tile;
 constexpr int kStep = 2;  // groups of 128 columns a warp takes a step (its weight loads in flight: 8 a lane)
+// A warp's fixed cost (its start, x's first staging, the pipeline's fill and drain, the parts'
+// sum), in groups of its streaming: without it the wave rule took 8 splits of V3's dense gate +
+// up (2304 tiles) at 2-4 tokens in 9 waves of 7 groups a warp, and 4 of q_b (1536 tiles) in 3 of
+// 3. Fitted to bench-gemm's skinny rows under forced splits of 1/2/4/8 (H100, session 56): with
+// 5 the rule picks the fastest count at every V3 shape and 1, 2 and 4 tokens (gate + up at 4
+// tokens 189 -> 136 us with 4 splits; q_b 41.5 -> 24.4 us with 1).
+constexpr double kWarpOverheadGroups = 5.0;
 
 // A warp's staging: the quantized x of a step's groups (read as 16-byte words), and their scales.
 template <int M>
@@ -151,11 +158,7 @@ template <int M, typename Out, bool kMany>
 void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
   const auto kernel = gemv_fp8_mma_kernel<M, Out, kMany>;
   const Residency r = kernel_residency(reinterpret_cast<const void*>(kernel), kWarps * 32, 0);
-  // Warps per tile: the launch is costed in whole waves of resident warps, and each warp takes at
-  // least a step of K.
-  const int groups = k / kActGroup;
-  const int splits = fewest_wave_splits(tiles, int64_t{sm_count} * r.per_sm * kWarps, kMaxSplits,
-                                        [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; });
+  const int splits = gemv_fp8_mma_splits(tiles, k, int64_t{sm_count} * r.per_sm * kWarps);
   const int blocks = products.place_blocks(kTile * (kWarps / splits));
   // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh): at 2
   // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
@@ -173,6 +176,15 @@ void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, i
 }
 
 }  // namespace
+
+// Warps per tile: the launch is costed in whole waves of resident warps, each warp's work its
+// groups plus kWarpOverheadGroups, and each warp takes at least a step of K.
+int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots) {
+  const int64_t groups = k / kActGroup;
+  return fewest_wave_splits(tiles, warp_slots, kMaxSplits,
+                            [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; },
+                            kWarpOverheadGroups / static_cast<double>(groups));
+}
 
 bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w) {
   return k % kActGroup == 0 && w.block_cols % kActGroup == 0 && w.block_rows % kTile == 0;

@@ -177,15 +177,16 @@ __host__ __device__ inline void split_range(const SplitKv& s, int ctx, int z, in
 __host__ __device__ inline int live_splits(const SplitKv& s, int ctx) { return ceil_div(ctx, split_chunk(s, ctx)); }
 // Of the split counts s in [1, max_splits] that allowed(s) accepts (1 always is), the one whose
 // launch of units * s blocks or warps over `slots` resident at once costs the fewest whole waves
-// times 1/s of the work each; ties go to fewer splits (each split adds partials to merge). E.g.
-// 128 blocks on 132 slots: 1 split, not 2 (two waves of half the work gain nothing).
+// times the work each: 1/s of a unit's, plus `overhead` (a fixed cost of each block or warp,
+// as a fraction of a whole unit's work); ties go to fewer splits (each split adds partials to
+// merge). E.g. 128 blocks on 132 slots: 1 split, not 2 (two waves of half the work gain nothing).
 template <typename Allowed>
-int fewest_wave_splits(int64_t units, int64_t slots, int max_splits, Allowed allowed) {
+int fewest_wave_splits(int64_t units, int64_t slots, int max_splits, Allowed allowed, double overhead = 0.0) {
   int best = 1;
   double best_cost = 1e30;
   for (int s = 1; s <= max_splits; ++s) {
     if (s > 1 && !allowed(s)) continue;
-    const double cost = static_cast<double>((units * s + slots - 1) / slots) / s;
+    const double cost = static_cast<double>((units * s + slots - 1) / slots) * (1.0 / s + overhead);
     if (cost < best_cost - 1e-9) {
       best = s;
       best_cost = cost;
