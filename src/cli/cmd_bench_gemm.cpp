@@ -72,7 +72,8 @@ void print_table(const cuda::GemmBenchResult& r) {
                 cell(w.block_gemm).c_str(), cell(w.tensor).c_str(), cell(w.bf16).c_str(), ratio(w.block, w.tensor).c_str(),
                 ratio(w.block, r.peak.tensor).c_str());
   std::printf("\nTFLOP/s = 2 M N K / median time of %s; n/a: the GPU or shape has no block-scaled FP8 path.\n",
-              "a repeat (each repeat times several products on rotating operands, so none reads its inputs from L2)");
+              "a repeat (each repeat times several products on rotating operands, so none reads its inputs from L2); "
+              "at 1-4 tokens the per-tensor ceiling is skipped and the skinny kernel's bytes are timed below");
 }
 
 std::string fixed(double v, int digits) {

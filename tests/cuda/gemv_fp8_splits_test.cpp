@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/cuda/gemv_fp8.h"
+#include "backend/cuda/kernels.h"
 
 namespace dsinfer::cuda {
 namespace {
@@ -28,6 +29,18 @@ TEST(GemvFp8MmaSplits, V3ShapesTakeTheMeasuredFastestCounts) {
   // in one wave, where the wave rule alone took 4 splits in 3 (41.5 against 24.4 us at 4 tokens).
   EXPECT_EQ(gemv_fp8_mma_splits(tiles(24576), 1536, kOneToken), 2);
   EXPECT_EQ(gemv_fp8_mma_splits(tiles(24576), 1536, kFewTokens), 1);
+}
+
+// Without a fixed cost the rule is the wave count alone (kernels.h's example: 128 blocks on 132
+// slots take 1 split, not 2); with one, fewer and longer parts can win over more waves.
+TEST(FewestWaveSplits, WholeWavesTimesEachPartsWork) {
+  const auto halvings = [](int s) { return 8 % s == 0; };
+  EXPECT_EQ(fewest_wave_splits(128, 132, 8, halvings), 1);
+  EXPECT_EQ(fewest_wave_splits(33, 132, 8, halvings), 4);
+  // 2304 units on 2112 slots: 8 splits (9 waves of 1/8) beat 4 (5 of 1/4) without a fixed cost,
+  // and lose to them with a cost of 5/56 a part (V3's gate + up at 4 tokens).
+  EXPECT_EQ(fewest_wave_splits(2304, 2112, 8, halvings), 8);
+  EXPECT_EQ(fewest_wave_splits(2304, 2112, 8, halvings, 5.0 / 56), 4);
 }
 
 TEST(GemvFp8MmaSplits, EachWarpTakesAStepOfTwoGroupsAtLeast) {

@@ -139,9 +139,19 @@ struct ShapeData {
   std::unique_ptr<DeviceBuffer> x_bf16, w_bf16, x_fp8, w_fp8, w_scales, x_scales, unit, out;
 };
 
+// Whether a shape's row also times the skinny FP8 kernel (1-4 tokens, K and N whole blocks of 128),
+// instead of the per-tensor FP8 ceiling, which belongs to large products.
+bool skinny_shape(const GemmShape& s) { return s.m <= kSkinnyMaxRows && s.n % kFp8Block == 0 && s.k % kFp8Block == 0; }
+
+// Sets of operands that span kRotationBytes: of the bf16 variant's inputs (the largest), or for a
+// skinny shape of its e4m3 weights, what the skinny kernel reads (up to kMaxSkinnySets: small
+// products would otherwise fit the L2 in 8 sets).
+constexpr int kMaxSkinnySets = 64;
 int rotation_sets(const GemmShape& s) {
-  const size_t bytes = (s.m * s.k + s.n * s.k) * 2;  // the bf16 variant's inputs, the largest
-  return static_cast<int>(std::clamp<size_t>((kRotationBytes + bytes - 1) / bytes, 1, kMaxSets));
+  const bool skinny = skinny_shape(s);
+  const size_t bytes = skinny ? s.n * s.k : (s.m * s.k + s.n * s.k) * 2;
+  return static_cast<int>(
+      std::clamp<size_t>((kRotationBytes + bytes - 1) / bytes, 1, skinny ? kMaxSkinnySets : kMaxSets));
 }
 
 double tflops(const GemmShape& s, double ms) { return 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12; }
@@ -282,20 +292,22 @@ class SkinnyBench {
 
   SkinnyBenchRow run(const ShapeData& d) {
     const GemmShape& s = d.shape;
-    const double scales = static_cast<double>(s.n / kFp8Block) * d.w_scale_pitch * sizeof(float);
+    const double scales = static_cast<double>(s.n / kFp8Block) * (s.k / kFp8Block) * sizeof(float);
     SkinnyBenchRow r{s, kNaN, static_cast<double>(s.n) * s.k + scales + 2.0 * s.m * (s.k + s.n)};
-    const Device dev{DeviceKind::CUDA, backend_.device().index};
-    auto weight = [&](int i) {
-      Weight w;
-      w.w = Tensor{DType::F8_E4M3, {s.n, s.k}, const_cast<uint8_t*>(d.w8(i)), dev};
-      w.scale = Tensor{DType::F32, {s.n / kFp8Block, d.w_scale_pitch}, const_cast<float*>(d.ws(i)), dev};
-      w.block_rows = w.block_cols = kFp8Block;
-      return w;
-    };
-    auto x = [&](int i) { return Tensor{DType::BF16, {s.m, s.k}, const_cast<__nv_bfloat16*>(d.xb(i)), dev}; };
+    // Every set's views made before timing: the loop times only the launches, as a decode step's.
+    const Device dev = backend_.device();
+    std::vector<Weight> w(d.sets);
+    std::vector<Tensor> x;
+    for (int i = 0; i < d.sets; ++i) {
+      w[i].w = Tensor{DType::F8_E4M3, {s.n, s.k}, const_cast<uint8_t*>(d.w8(i)), dev};
+      w[i].scale = Tensor{DType::F32, {s.n / kFp8Block, d.w_scale_pitch}, const_cast<float*>(d.ws(i)), dev};
+      w[i].block_rows = w[i].block_cols = kFp8Block;
+      x.push_back(Tensor{DType::BF16, {s.m, s.k}, const_cast<__nv_bfloat16*>(d.xb(i)), dev});
+    }
     const Tensor out{DType::BF16, {s.m, s.n}, d.out->get(), dev};
-    if (!gemv_fp8_fits(s.m, s.k, d.xb(0), device_weight(weight(0)))) return r;
-    r.us = 1e3 * events_.time_ms(backend_.stream(), repeats_, inner_, [&](int i) { backend_.linear(x(i), weight(i), nullptr, out); });
+    if (!gemv_fp8_fits(s.m, s.k, d.xb(0), device_weight(w[0]))) return r;
+    r.us = 1e3 * events_.time_ms(backend_.stream(), repeats_, inner_,
+                                 [&](int i) { backend_.linear(x[i % d.sets], w[i % d.sets], nullptr, out); });
     CUDA_CHECK(cudaStreamSynchronize(backend_.stream()));
     return r;
   }
@@ -340,27 +352,32 @@ class Bench {
   GemmBenchResult run() {
     GemmBenchResult r;
     r.device = name_;
-    r.peak = row({8192, 8192, 8192}, /*tensor_only=*/true, r);
-    for (const GemmShape& s : o_.shapes) r.rows.push_back(row(s, false, r));
+    const GemmShape peak{8192, 8192, 8192};
+    r.peak = row(ShapeData(peak, rotation_sets(peak)), /*tensor_only=*/true);
+    for (const GemmShape& s : o_.shapes) {
+      if (s.m <= 0 || s.n <= 0 || s.k <= 0) fail("bench-gemm: shape M=", s.m, " N=", s.n, " K=", s.k);
+      const ShapeData d(s, rotation_sets(s));
+      if (skinny_shape(s)) {
+        if (!skinny_) skinny_ = std::make_unique<SkinnyBench>(o_.device, o_.repeats, o_.inner, *events_);
+        r.skinny.push_back(skinny_->run(d));
+      }
+      r.rows.push_back(row(d, false));
+    }
     if (skinny_) r.copy_bandwidth = skinny_->copy_bandwidth();
     if (o_.moe) r.moe = MoeBench(o_.moe_shape, o_.device, o_.repeats, *events_).run();
     return r;
   }
 
  private:
-  GemmBenchRow row(const GemmShape& s, bool tensor_only, GemmBenchResult& r) {
-    if (s.m <= 0 || s.n <= 0 || s.k <= 0) fail("bench-gemm: shape M=", s.m, " N=", s.n, " K=", s.k);
-    ShapeData d(s, rotation_sets(s));
-    if (!tensor_only && s.m <= kSkinnyMaxRows && s.n % kFp8Block == 0 && s.k % kFp8Block == 0) {
-      if (!skinny_) skinny_ = std::make_unique<SkinnyBench>(o_.device, o_.repeats, o_.inner, *events_);
-      r.skinny.push_back(skinny_->run(d));
-    }
+  GemmBenchRow row(const ShapeData& d, bool tensor_only) {
+    const GemmShape& s = d.shape;
     GemmBenchRow row{s, kNaN, kNaN, kNaN, kNaN};
     const float* unit = d.unit->get<float>();
     // The FP8 ceiling is a large product's; decode sizes are timed as bytes (skinny rows).
-    if (s.m > kSkinnyMaxRows)
+    if (!skinny_shape(s))
       row.tensor = tflops(s, time([&](int i) {
-        fp8_->matmul(Fp8Scaling::Tensor, {d.w8(i), unit, d.x8(i), unit}, d.out->get(), DType::BF16, s.m, s.n, s.k, true);
+        fp8_->matmul(Fp8Scaling::Tensor, {d.w8(i), unit, d.x8(i), unit}, d.out->get(), DType::BF16, s.m, s.n, s.k,
+                     true);
       }));
     if (tensor_only) return row;
     row.bf16 = tflops(s, time([&](int i) { bf16_->matmul(d.xb(i), d.wb(i), d.out->get(), DType::BF16, s.m, s.n, s.k); }));

@@ -15,7 +15,9 @@ struct GemmShape {
 
 constexpr int64_t kSkinnyMaxRows = 4;  // kGemvFp8MaxRows, a CUDA header's
 
-// TFLOP/s (2 M N K per product) of the median repeat; NaN where the GPU cannot run the variant.
+// TFLOP/s (2 M N K per product) of the median repeat; NaN where the GPU cannot run the variant,
+// and for `tensor` at a skinny shape (1-4 tokens, N and K whole blocks of 128), whose bytes are
+// timed instead (SkinnyBenchRow).
 struct GemmBenchRow {
   GemmShape shape;
   double block = 0;        // activation quantization + block-scaled FP8 GEMM (what linear runs)

@@ -45,9 +45,10 @@ constexpr int kStep = 2;  // groups of 128 columns a warp takes a step (its weig
 // A warp's fixed cost (its start, x's first staging, the pipeline's fill and drain, the parts'
 // sum), in groups of its streaming: without it the wave rule took 8 splits of V3's dense gate +
 // up (2304 tiles) at 2-4 tokens in 9 waves of 7 groups a warp, and 4 of q_b (1536 tiles) in 3 of
-// 3. Fitted to bench-gemm's skinny rows under forced splits of 1/2/4/8 (H100, session 56): with
-// 5 the rule picks the fastest count at every V3 shape and 1, 2 and 4 tokens (gate + up at 4
-// tokens 189 -> 136 us with 4 splits; q_b 41.5 -> 24.4 us with 1).
+// 3. Fitted to bench-gemm's skinny rows under splits of 1/2/4/8 forced by a branch's switch (H100,
+// session 56): with 5 the rule picks the fastest count at every V3 shape and 1, 2 and 4 tokens
+// (gate + up at 4 tokens 189 -> 136 us with 4 splits; q_b 41.5 -> 24.4 us with 1). Not the 7B's
+// gate + up (28 groups) at 4 tokens: 2 splits where 8 are fastest (-2.3 % at batch 4).
 constexpr double kWarpOverheadGroups = 5.0;
 
 // A warp's staging: the quantized x of a step's groups (read as 16-byte words), and their scales.
@@ -181,6 +182,7 @@ void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, i
 // groups plus kWarpOverheadGroups, and each warp takes at least a step of K.
 int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots) {
   const int64_t groups = k / kActGroup;
+  if (groups < 2 * kStep) return 1;  // no split leaves a warp a whole step
   return fewest_wave_splits(tiles, warp_slots, kMaxSplits,
                             [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; },
                             kWarpOverheadGroups / static_cast<double>(groups));

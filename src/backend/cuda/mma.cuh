@@ -89,9 +89,10 @@ __device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
 __device__ __forceinline__ void cp_async_16(bf16* dst, const bf16* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
 }
-// An L2 policy for data read once (weights): their lines are the first the L2 evicts, so a stream
-// of them leaves what the latency-bound kernels around it read again (their code, the batch, the
-// KV cache, activations) in the L2. ld.global.cs (__ldcs) is the same policy for plain loads.
+// An L2 policy for data read once a step (weights, and MLA decode's latent cache): their lines are
+// the first the L2 evicts, so a stream of them leaves what the latency-bound kernels around it
+// read again (their code, the batch, activations) in the L2. ld.global.cs (__ldcs) is the same
+// policy for plain loads.
 __device__ __forceinline__ uint64_t l2_evict_first() {
   uint64_t policy;
   asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
