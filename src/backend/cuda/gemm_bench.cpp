@@ -154,6 +154,17 @@ int rotation_sets(const GemmShape& s) {
       std::clamp<size_t>((kRotationBytes + bytes - 1) / bytes, 1, skinny ? kMaxSkinnySets : kMaxSets));
 }
 
+// A device weight of `rows` x `cols` e4m3 values with 128 x 128 block scales, `scale_cols` floats a
+// row of blocks (a padded pitch or cols / 128).
+Weight block_fp8_weight(const void* values, const float* scales, int64_t rows, int64_t cols, int64_t scale_cols,
+                        Device dev) {
+  Weight w;
+  w.w = Tensor{DType::F8_E4M3, {rows, cols}, const_cast<void*>(values), dev};
+  w.scale = Tensor{DType::F32, {rows / kFp8Block, scale_cols}, const_cast<float*>(scales), dev};
+  w.block_rows = w.block_cols = kFp8Block;
+  return w;
+}
+
 double tflops(const GemmShape& s, double ms) { return 2.0 * s.m * s.n * s.k / (ms * 1e-3) / 1e12; }
 
 // DeepSeek-V3's MoE layer on one GPU: every expert has weights of its own (11 GB of e4m3 at
@@ -170,11 +181,8 @@ class MoeBench {
     fill_doubling(scales_->get(), 3 * mat_scales * s.experts * sizeof(float), f32_pattern(1e-3f, 4096));
     const Device dev{DeviceKind::CUDA, device};
     auto weight = [&](int64_t i, int64_t rows, int64_t cols) {
-      Weight w;
-      w.w = Tensor{DType::F8_E4M3, {rows, cols}, values_->get<uint8_t>() + i * mat, dev};
-      w.scale = Tensor{DType::F32, {rows / kFp8Block, cols / kFp8Block}, scales_->get<float>() + i * mat_scales, dev};
-      w.block_rows = w.block_cols = kFp8Block;
-      return w;
+      return block_fp8_weight(values_->get<uint8_t>() + i * mat, scales_->get<float>() + i * mat_scales, rows, cols,
+                              cols / kFp8Block, dev);
     };
     for (int e = 0; e < s.experts; ++e)
       experts_.push_back({weight(3 * e, s.inter, s.hidden), weight(3 * e + 1, s.inter, s.hidden),
@@ -296,12 +304,10 @@ class SkinnyBench {
     SkinnyBenchRow r{s, kNaN, static_cast<double>(s.n) * s.k + scales + 2.0 * s.m * (s.k + s.n)};
     // Every set's views made before timing: the loop times only the launches, as a decode step's.
     const Device dev = backend_.device();
-    std::vector<Weight> w(d.sets);
+    std::vector<Weight> w;
     std::vector<Tensor> x;
     for (int i = 0; i < d.sets; ++i) {
-      w[i].w = Tensor{DType::F8_E4M3, {s.n, s.k}, const_cast<uint8_t*>(d.w8(i)), dev};
-      w[i].scale = Tensor{DType::F32, {s.n / kFp8Block, d.w_scale_pitch}, const_cast<float*>(d.ws(i)), dev};
-      w[i].block_rows = w[i].block_cols = kFp8Block;
+      w.push_back(block_fp8_weight(d.w8(i), d.ws(i), s.n, s.k, d.w_scale_pitch, dev));
       x.push_back(Tensor{DType::BF16, {s.m, s.k}, const_cast<__nv_bfloat16*>(d.xb(i)), dev});
     }
     const Tensor out{DType::BF16, {s.m, s.n}, d.out->get(), dev};
