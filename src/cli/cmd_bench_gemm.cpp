@@ -89,15 +89,17 @@ void print_skinny(const cuda::GemmBenchResult& r) {
   std::printf("\nSkinny FP8 products (1-%lld tokens, through the backend's linear: what a decode step runs; copy "
               "bandwidth %.0f GB/s in this process)\n\n",
               static_cast<long long>(cuda::kSkinnyMaxRows), r.copy_bandwidth / 1e9);
-  std::printf("| M | N | K | MB moved | us | GB/s | of copy |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| M | N | K | MB moved | us | GB/s | of copy | kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (const auto& w : r.skinny) {
     const double rate = w.bytes / (w.us * 1e-6);
-    std::printf("| %lld | %lld | %lld | %.1f | %s | %s | %s |\n", static_cast<long long>(w.shape.m),
+    std::printf("| %lld | %lld | %lld | %.1f | %s | %s | %s | %s |\n", static_cast<long long>(w.shape.m),
                 static_cast<long long>(w.shape.n), static_cast<long long>(w.shape.k), w.bytes / 1e6,
-                fixed(w.us, 1).c_str(), cell(rate / 1e9).c_str(), ratio(rate, r.copy_bandwidth).c_str());
+                fixed(w.us, 1).c_str(), cell(rate / 1e9).c_str(), ratio(rate, r.copy_bandwidth).c_str(),
+                w.kernel.empty() ? "n/a" : w.kernel.c_str());
   }
   std::printf("\nMB moved: the e4m3 weights and their 128 x 128 block scales, x and out in bf16; n/a: linear takes "
-              "no skinny kernel there.\n");
+              "no skinny kernel there. kernel: the tensor-core kernel's form (deep: two blocks an SM, each warp's "
+              "next step in flight; wide: three) and its splits of K, or the CUDA-core kernel.\n");
 }
 
 std::string ms_cell(double ms) { return fixed(ms, 3); }

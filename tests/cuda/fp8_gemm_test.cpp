@@ -235,8 +235,9 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
 // host-quantized activations up to float summation order. Elsewhere the CUDA-core one multiplies
 // the bf16 activations themselves, and matches the CPU on them. Partial tiles of rows (kv_a_proj's
 // 576 rows is 36 tiles of 16; 200 is not whole), a bias, and long rows few enough to be split over
-// several warps (on a GPU of 100+ SMs: the last four cases) too. Run without
-// DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
+// several warps (on a GPU of 100+ SMs: the last four cases) too, and both forms of the tensor-core
+// kernel (gemv_fp8_mma_plan: on a GPU of 100+ SMs the 4608-row cases are wide, the others deep).
+// Run without DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -244,15 +245,23 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     Mnk s;
     int block;
   };
-  const Case cases[] = {{{1, 7168, 2048}, 128}, {{2, 576, 7168}, 128}, {{3, 1536, 7168}, 128},
-                        {{4, 256, 384}, 64},    {{1, 200, 256}, 128},   {{1, 512, 16384}, 128},
-                        {{2, 4096, 8192}, 128}, {{3, 4096, 16384}, 128}, {{4, 200, 8192}, 64}};
+  const Case cases[] = {{{1, 7168, 2048}, 128},  {{2, 576, 7168}, 128},   {{3, 1536, 7168}, 128},
+                        {{4, 256, 384}, 64},     {{1, 200, 256}, 128},    {{1, 512, 16384}, 128},
+                        {{2, 4096, 8192}, 128},  {{3, 4096, 16384}, 128}, {{4, 200, 8192}, 64},
+                        {{1, 4608, 3584}, 128},  {{2, 4608, 3584}, 128},  {{4, 4608, 3584}, 128}};
+  int sm_count = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  bool deep = false, wide = false;
   uint32_t seed = 90;
   for (const Case& c : cases) {
     Fp8Weight w(c.s.n, c.s.k, c.block, seed++);
     std::vector<float> x = activations(c.s.m, c.s.k, seed++);
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
     const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0;
+    if (recipe) {
+      const bool d = cuda::gemv_fp8_mma_device_plan(c.s.m, (c.s.n + 15) / 16, c.s.k, false, DType::F32, sm_count).deep;
+      (d ? deep : wide) = true;
+    }
     std::vector<float> want = cpu_linear(g, recipe ? quantize_acts(x, c.s.m, c.s.k).dequant : x, w, c.s);
     HostWeight bias(random_values(c.s.n, 1.0f, seed++), {c.s.n}, DType::BF16);
     const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
@@ -263,6 +272,7 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     expect_close(gpu_linear(g, x, w, c.s, DType::BF16, &b), want, 5e-3f, "bf16 out with bias, " + what);
     EXPECT_EQ(cuda_backend(g).fp8_linear_stats().skinny - before, 2) << what << " did not take the skinny kernel";
   }
+  EXPECT_TRUE(deep && wide) << "a form of the tensor-core kernel untested on " << sm_count << " SMs";
 }
 
 // Several FP8 products of one input at 1-4 tokens (MLA's q_a and kv_a) share one skinny launch:

@@ -294,7 +294,9 @@ static_assert(kSkinnyMaxRows == kGemvFp8MaxRows);
 class SkinnyBench {
  public:
   SkinnyBench(int device, int repeats, int inner, EventPair& events)
-      : backend_(device), repeats_(repeats), inner_(inner), events_(events) {}
+      : backend_(device), repeats_(repeats), inner_(inner), events_(events) {
+    CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+  }
 
   double copy_bandwidth() { return measure_copy_bandwidth(backend_); }
 
@@ -312,6 +314,7 @@ class SkinnyBench {
     }
     const Tensor out{DType::BF16, {s.m, s.n}, d.out->get(), dev};
     if (!gemv_fp8_fits(s.m, s.k, d.xb(0), device_weight(w[0]))) return r;
+    r.kernel = gemv_fp8_kernel_name(s.m, s.n, s.k, device_weight(w[0]), sm_count_);
     r.us = 1e3 * events_.time_ms(backend_.stream(), repeats_, inner_,
                                  [&](int i) { backend_.linear(x[i % d.sets], w[i % d.sets], nullptr, out); });
     CUDA_CHECK(cudaStreamSynchronize(backend_.stream()));
@@ -322,6 +325,7 @@ class SkinnyBench {
   CudaBackend backend_;
   int repeats_, inner_;
   EventPair& events_;
+  int sm_count_ = 0;
 };
 
 class Bench {

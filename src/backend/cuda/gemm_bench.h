@@ -66,6 +66,7 @@ struct SkinnyBenchRow {
   GemmShape shape;
   double us = 0;     // median of the repeats; NaN where linear takes no skinny kernel
   double bytes = 0;  // what it must move: e4m3 weights and block scales, x and out in bf16
+  std::string kernel;  // which skinny kernel, its form and splits (gemv_fp8_kernel_name)
 };
 
 struct GemmBenchOptions {

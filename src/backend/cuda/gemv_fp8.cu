@@ -14,6 +14,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/env_switch.h"
+#include "backend/cuda/fp8_mma_tile.cuh"
 #include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/skinny_product.cuh"
@@ -86,13 +87,28 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
          aligned16(w.data);
 }
 
+namespace {
+bool mma_on() {
+  static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
+  return mma;
+}
+}  // namespace
+
+std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count) {
+  if (mma_on() && gemv_fp8_mma_fits(k, w)) {
+    const GemvFp8MmaPlan plan = gemv_fp8_mma_device_plan(m, ceil_div(n, int64_t{kFp8Tile}), k, false, DType::BF16, sm_count);
+    return std::string(plan.deep ? "deep, " : "wide, ") + std::to_string(plan.splits) + " splits";
+  }
+  const int splits = skinny_splits(n, static_cast<int>(k) / kPiece, sm_count, kMaxSplits, kUnroll);
+  return "CUDA cores, " + std::to_string(splits) + " splits";
+}
+
 void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
                      cudaStream_t s) {
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
   if (rows == 0) return;
-  static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
-  bool all_mma = mma;
+  bool all_mma = mma_on();
   for (int p = 0; p < products.count; ++p) all_mma = all_mma && gemv_fp8_mma_fits(k, products.w[p]);
   if (all_mma) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
   const int ki = static_cast<int>(k);

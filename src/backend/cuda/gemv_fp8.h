@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "backend/cuda/device_weight.h"
 #include "backend/cuda/skinny_products.h"
@@ -28,6 +29,9 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
 // DSINFER_FP8_GEMV_MMA=0.
 void launch_gemv_fp8(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                      int sm_count, cudaStream_t s);
+// The kernel launch_gemv_fp8 runs for one product of n rows, for a benchmark's table: "deep, 4
+// splits" or "wide, 2 splits" (the tensor-core kernel's forms), or "CUDA cores, 8 splits".
+std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count);
 
 // gemv_fp8_mma.cu: the same products on tensor cores with x quantized per 128 columns (DeepSeek's
 // recipe), where K and the scale blocks' width are multiples of 128 and their height of 16.
@@ -35,6 +39,16 @@ bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w);
 // Warps that split each tile of 16 rows' K in a launch of `tiles` tiles over `warp_slots` resident
 // warps (1, 2, 4 or 8).
 int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots);
+// A launch's form and splits: `deep` (two blocks an SM, each warp's next step in flight) or wide
+// (three blocks an SM), given the resident warps of each form (gemv_fp8_mma.cu's header).
+struct GemvFp8MmaPlan {
+  bool deep = false;
+  int splits = 1;
+};
+GemvFp8MmaPlan gemv_fp8_mma_plan(int64_t tiles, int64_t k, int64_t wide_slots, int64_t deep_slots);
+// The plan of a launch of m rows (products.count > 1: `many`) on the current device, as
+// launch_gemv_fp8_mma takes it.
+GemvFp8MmaPlan gemv_fp8_mma_device_plan(int64_t m, int64_t tiles, int64_t k, bool many, DType out_dtype, int sm_count);
 void launch_gemv_fp8_mma(const __nv_bfloat16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
                          int sm_count, cudaStream_t s);
 

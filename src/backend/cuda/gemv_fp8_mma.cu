@@ -26,6 +26,16 @@
 // As in gemv_fp8.cu: several products of one x a launch (q_a and kv_a), the first weight loads
 // issued before the dependent wait, and a launch with few rows splits K over up to 8 warps of a
 // block, whose sums add in shared memory (the count costed in waves of resident warps).
+//
+// Each launch takes one of two forms of the kernel (gemv_fp8_mma_plan): wide, held to three blocks
+// an SM (80 registers; at 2-4 tokens it spills 8-24 bytes), or deep, two blocks an SM whose warps
+// keep the next step's x and weight scales in flight at 1-2 tokens (94-100 registers; at 3-4 tokens
+// as wide's loop without the limit, 98). Residency pays only where a launch's warps outnumber what
+// two blocks an SM hold; elsewhere a warp's long part of K pays for its latency. Timed alone (H100,
+// session 57, bench-gemm's skinny rows, us): V3's o_proj at 1 token 48.4 -> 42.8 deep, its dense
+// gate + up at 4 tokens 136.5 -> 116.7 wide, the 7B's q/k/v at 4 tokens 21.7 -> 13.0 wide; wide
+// took V3's o_proj at 4 tokens 61.1 -> 78.1, deep at 1 token its q_b 15.5 -> 17.4: the rule picks
+// the faster form of all 24 rows of V3's and the 7B's products at 1, 2 and 4 tokens.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
@@ -58,17 +68,22 @@ struct alignas(16) Staged {
   float scale[kStep][M];
 };
 
-// Groups j0 and j0 + 1 (those before `end`) of every token of x, quantized into st: lanes 0-15 take
-// the first, 16-31 the second, 8 columns a lane. A group past `end` stages zeros.
+// Groups j0 and j0 + 1 (those before `end`) of every token of x: lanes 0-15 take the first, 16-31
+// the second, 8 columns a lane. A group past `end` reads zeros.
 template <int M>
-__device__ __forceinline__ void stage_x(Staged<M>& st, const bf16* x, int k, int j0, int end, int lane) {
+__device__ __forceinline__ void load_x(uint4 (&raw)[M], const bf16* x, int k, int j0, int end, int lane) {
   const int s = lane / 16, c = lane % 16 * 8;
   const bool live = j0 + s < end;
-  uint4 raw[M];
 #pragma unroll
   for (int m = 0; m < M; ++m)
     raw[m] = live ? __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * k + (j0 + s) * kActGroup + c))
                   : make_uint4(0, 0, 0, 0);
+}
+
+// The groups load_x read, quantized into st.
+template <int M>
+__device__ __forceinline__ void quantize_x(Staged<M>& st, const uint4 (&raw)[M], int lane) {
+  const int s = lane / 16, c = lane % 16 * 8;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float v[8];
@@ -79,11 +94,19 @@ __device__ __forceinline__ void stage_x(Staged<M>& st, const bf16* x, int k, int
   }
 }
 
+// The weight scales of the step's groups j0 and j0 + 1 (0 past `end`).
+__device__ __forceinline__ void load_scales(float (&ws)[kStep], const float* scale_row, int groups_per_scale, int j0,
+                                            int end) {
+#pragma unroll
+  for (int s = 0; s < kStep; ++s) ws[s] = j0 + s < end ? __ldg(scale_row + (j0 + s) / groups_per_scale) : 0.0f;
+}
+
 // Warp w of block b of product p owns rows [16 r, 16 r + 16), r = (b - first_block[p]) * (kWarps /
 // splits) + w / splits, over part w % splits of the K groups.
-template <int M, typename Out, bool kMany>
-__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x, GemvFp8Products products, int k,
-                                                                   int splits) {
+// kAhead: the next step's x and weight scales load while this step's products run (the deep form
+// at 1-2 tokens; at 3-4 their registers cost more than the latency they hide).
+template <int M, typename Out, bool kMany, bool kAhead>
+__device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, GemvFp8Products products, int k, int splits) {
   __shared__ Staged<M> staged[kWarps];
   __shared__ float part[kWarps][32][4];
   int p = 0;
@@ -107,9 +130,26 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
   dependent_kernel_start();  // x comes from the previous kernel; no kernel writes weights
   Staged<M>& st = staged[warp];
   float acc[4] = {};
+  uint4 raw[M];
+  float ws[kStep];
+  if constexpr (kAhead) {
+    load_x<M>(raw, x, k, begin, end, lane);
+    load_scales(ws, scale_row, groups_per_scale, begin, end);
+  }
   for (int j0 = begin; j0 < end; j0 += kStep) {
     __syncwarp();  // every lane is done with the previous step's staging
-    stage_x<M>(st, x, k, j0, end, lane);
+    if constexpr (!kAhead) {
+      load_x<M>(raw, x, k, j0, end, lane);
+      load_scales(ws, scale_row, groups_per_scale, j0, end);
+    }
+    quantize_x<M>(st, raw, lane);
+    float step_ws[kStep];
+#pragma unroll
+    for (int s = 0; s < kStep; ++s) step_ws[s] = ws[s];
+    if (kAhead && j0 + kStep < end) {
+      load_x<M>(raw, x, k, j0 + kStep, end, lane);
+      load_scales(ws, scale_row, groups_per_scale, j0 + kStep, end);
+    }
     __syncwarp();
 #pragma unroll
     for (int s = 0; s < kStep; ++s) {
@@ -125,9 +165,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
       // group, whose loads stream while this step finishes and the next one's x is staged.
       if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
       // c: rows g, g + 8 x tokens 2t, 2t + 1.
-      const float ws = __ldg(scale_row + (j0 + s) / groups_per_scale);
-      const float s0 = 2 * t < M ? ws * st.scale[s][2 * t] : 0.0f;
-      const float s1 = 2 * t + 1 < M ? ws * st.scale[s][2 * t + 1] : 0.0f;
+      const float s0 = 2 * t < M ? step_ws[s] * st.scale[s][2 * t] : 0.0f;
+      const float s1 = 2 * t + 1 < M ? step_ws[s] * st.scale[s][2 * t + 1] : 0.0f;
       acc[0] = fmaf(c[0], s0, acc[0]);
       acc[1] = fmaf(c[1], s1, acc[1]);
       acc[2] = fmaf(c[2], s0, acc[2]);
@@ -155,18 +194,47 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_kernel(const bf16* x
   }
 }
 
+// The two forms. No block count in deep's bounds: an explicit count of one took the kernel at one
+// token from 80 registers to 108 (session 56).
+template <int M, typename Out, bool kMany>
+__global__ void __launch_bounds__(kWarps * 32, 3) gemv_fp8_mma_wide(const bf16* x, GemvFp8Products products, int k,
+                                                                    int splits) {
+  gemv_fp8_mma_body<M, Out, kMany, false>(x, products, k, splits);
+}
+template <int M, typename Out, bool kMany>
+__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_deep(const bf16* x, GemvFp8Products products, int k,
+                                                                 int splits) {
+  gemv_fp8_mma_body<M, Out, kMany, (M <= 2)>(x, products, k, splits);
+}
+
+using KernelFn = void (*)(const bf16*, GemvFp8Products, int, int);
+
+// A launch's plan on this device, and its kernel with the kernel's residency.
+struct Launch {
+  GemvFp8MmaPlan plan;
+  KernelFn kernel;
+  Residency r;
+};
+template <int M, typename Out, bool kMany>
+Launch plan_launch(int64_t tiles, int k, int sm_count) {
+  const KernelFn wide = gemv_fp8_mma_wide<M, Out, kMany>, deep = gemv_fp8_mma_deep<M, Out, kMany>;
+  const Residency rw = kernel_residency(reinterpret_cast<const void*>(wide), kWarps * 32, 0);
+  const Residency rd = kernel_residency(reinterpret_cast<const void*>(deep), kWarps * 32, 0);
+  const GemvFp8MmaPlan plan = gemv_fp8_mma_plan(tiles, k, int64_t{sm_count} * rw.per_sm * kWarps,
+                                                int64_t{sm_count} * rd.per_sm * kWarps);
+  return {plan, plan.deep ? deep : wide, plan.deep ? rd : rw};
+}
+
 template <int M, typename Out, bool kMany>
 void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
-  const auto kernel = gemv_fp8_mma_kernel<M, Out, kMany>;
-  const Residency r = kernel_residency(reinterpret_cast<const void*>(kernel), kWarps * 32, 0);
-  const int splits = gemv_fp8_mma_splits(tiles, k, int64_t{sm_count} * r.per_sm * kWarps);
-  const int blocks = products.place_blocks(kTile * (kWarps / splits));
+  const Launch l = plan_launch<M, Out, kMany>(tiles, k, sm_count);
+  const int blocks = products.place_blocks(kTile * (kWarps / l.plan.splits));
   // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh): at 2
   // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
   // early after MLA's output kernel either way (H100, session 55; 1 and 4 tokens unchanged or a
   // little faster).
-  launch_dependent("gemv_fp8_mma_kernel", kernel, blocks, kWarps * 32, {0, decode_chain_carveout(r.per_sm, r.bytes)}, s,
-                   x, products, k, splits);
+  launch_dependent("gemv_fp8_mma_kernel", l.kernel, blocks, kWarps * 32, {0, decode_chain_carveout(l.r.per_sm, l.r.bytes)},
+                   s, x, products, k, l.plan.splits);
 }
 
 template <int M, bool kMany>
@@ -186,6 +254,27 @@ int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots) {
   return fewest_wave_splits(tiles, warp_slots, kMaxSplits,
                             [&](int sp) { return kWarps % sp == 0 && groups >= sp * kStep; },
                             kWarpOverheadGroups / static_cast<double>(groups));
+}
+
+// Deep where the splits the wide form's slots take leave every warp room in deep's; wide's split
+// count either way (deep's own rule takes the same count there: those counts fit one wave of both).
+GemvFp8MmaPlan gemv_fp8_mma_plan(int64_t tiles, int64_t k, int64_t wide_slots, int64_t deep_slots) {
+  const int splits = gemv_fp8_mma_splits(tiles, k, wide_slots);
+  return {tiles * splits <= deep_slots, splits};
+}
+
+GemvFp8MmaPlan gemv_fp8_mma_device_plan(int64_t m, int64_t tiles, int64_t k, bool many, DType out_dtype,
+                                        int sm_count) {
+  GemvFp8MmaPlan plan;
+  const int ki = static_cast<int>(k);
+  with_rows(m, [&](auto r) {
+    constexpr int M = r.value;
+    if (out_dtype == DType::F32)
+      plan = many ? plan_launch<M, float, true>(tiles, ki, sm_count).plan : plan_launch<M, float, false>(tiles, ki, sm_count).plan;
+    else
+      plan = many ? plan_launch<M, bf16, true>(tiles, ki, sm_count).plan : plan_launch<M, bf16, false>(tiles, ki, sm_count).plan;
+  });
+  return plan;
 }
 
 bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w) {
