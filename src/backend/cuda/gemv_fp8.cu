@@ -88,6 +88,7 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w) {
 }
 
 namespace {
+std::string splits_name(int splits) { return std::to_string(splits) + (splits == 1 ? " split" : " splits"); }
 bool mma_on() {
   static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
   return mma;
@@ -97,10 +98,9 @@ bool mma_on() {
 std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count) {
   if (mma_on() && gemv_fp8_mma_fits(k, w)) {
     const GemvFp8MmaPlan plan = gemv_fp8_mma_device_plan(m, ceil_div(n, int64_t{kFp8Tile}), k, false, DType::BF16, sm_count);
-    return std::string(plan.deep ? "deep, " : "wide, ") + std::to_string(plan.splits) + " splits";
+    return std::string(plan.deep ? "deep, " : "wide, ") + splits_name(plan.splits);
   }
-  const int splits = skinny_splits(n, static_cast<int>(k) / kPiece, sm_count, kMaxSplits, kUnroll);
-  return "CUDA cores, " + std::to_string(splits) + " splits";
+  return "CUDA cores, " + splits_name(skinny_splits(n, static_cast<int>(k) / kPiece, sm_count, kMaxSplits, kUnroll));
 }
 
 void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
