@@ -98,8 +98,8 @@ void print_skinny(const cuda::GemmBenchResult& r) {
                 w.kernel.empty() ? "n/a" : w.kernel.c_str());
   }
   std::printf("\nMB moved: the e4m3 weights and their 128 x 128 block scales, x and out in bf16; n/a: linear takes "
-              "no skinny kernel there. kernel: the tensor-core kernel's form (deep: two blocks an SM, each warp's "
-              "next step in flight; wide: three) and its splits of K, or the CUDA-core kernel.\n");
+              "no skinny kernel there. kernel: the tensor-core kernel's form (deep: two blocks an SM, at 1-2 tokens "
+              "each warp's next step in flight; wide: three) and its splits of K, or the CUDA-core kernel.\n");
 }
 
 std::string ms_cell(double ms) { return fixed(ms, 3); }

@@ -236,8 +236,9 @@ TEST(GpuFp8Gemm, PartialOrSmallBlocksTakeTheDequantizingFallback) {
 // the bf16 activations themselves, and matches the CPU on them. Partial tiles of rows (kv_a_proj's
 // 576 rows is 36 tiles of 16; 200 is not whole), a bias, and long rows few enough to be split over
 // several warps (on a GPU of 100+ SMs: the last four cases) too, and both forms of the tensor-core
-// kernel (gemv_fp8_mma_plan: on a GPU of 100+ SMs the 4608-row cases are wide, the others deep).
-// Run without DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
+// kernel (gemv_fp8_mma_plan): the last cases are wide on any GPU (more 16-row tiles than two blocks
+// an SM hold warps), 512 x 16384 and 1024 x 4096 deep on any of 16 SMs or more. Run without
+// DSINFER_FP8_GEMV_MMA=0, which sends every case to the CUDA-core kernel.
 TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   SKIP_WITHOUT_GPU();
   GpuTest g;
@@ -245,12 +246,14 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     Mnk s;
     int block;
   };
-  const Case cases[] = {{{1, 7168, 2048}, 128},  {{2, 576, 7168}, 128},   {{3, 1536, 7168}, 128},
-                        {{4, 256, 384}, 64},     {{1, 200, 256}, 128},    {{1, 512, 16384}, 128},
-                        {{2, 4096, 8192}, 128},  {{3, 4096, 16384}, 128}, {{4, 200, 8192}, 64},
-                        {{1, 4608, 3584}, 128},  {{2, 4608, 3584}, 128},  {{4, 4608, 3584}, 128}};
   int sm_count = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const int64_t wide_rows = 16 * (int64_t{sm_count} * 16 + 1);
+  std::vector<Case> cases = {{{1, 7168, 2048}, 128}, {{2, 576, 7168}, 128},   {{3, 1536, 7168}, 128},
+                             {{4, 256, 384}, 64},    {{1, 200, 256}, 128},    {{1, 512, 16384}, 128},
+                             {{2, 4096, 8192}, 128}, {{3, 4096, 16384}, 128}, {{4, 200, 8192}, 64},
+                             {{4, 1024, 4096}, 128}};
+  for (int64_t m : {1, 2, 3, 4}) cases.push_back({{m, wide_rows, 256}, 128});
   bool deep = false, wide = false;
   uint32_t seed = 90;
   for (const Case& c : cases) {

@@ -39,8 +39,9 @@ bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w);
 // Warps that split each tile of 16 rows' K in a launch of `tiles` tiles over `warp_slots` resident
 // warps (1, 2, 4 or 8).
 int gemv_fp8_mma_splits(int64_t tiles, int64_t k, int64_t warp_slots);
-// A launch's form and splits: `deep` (two blocks an SM, each warp's next step in flight) or wide
-// (three blocks an SM), given the resident warps of each form (gemv_fp8_mma.cu's header).
+// A launch's form and splits: `deep` (two blocks an SM; at 1-2 tokens each warp's next step in
+// flight) or wide (three blocks an SM), given the resident warps of each form (gemv_fp8_mma.cu's
+// header).
 struct GemvFp8MmaPlan {
   bool deep = false;
   int splits = 1;

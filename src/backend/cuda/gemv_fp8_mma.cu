@@ -28,7 +28,7 @@
 // block, whose sums add in shared memory (the count costed in waves of resident warps).
 //
 // Each launch takes one of two forms of the kernel (gemv_fp8_mma_plan): wide, held to three blocks
-// an SM (80 registers; at 2-4 tokens it spills 8-24 bytes), or deep, two blocks an SM whose warps
+// an SM (80 registers; at 3-4 tokens it spills 8-24 bytes), or deep, two blocks an SM whose warps
 // keep the next step's x and weight scales in flight at 1-2 tokens (94-100 registers; at 3-4 tokens
 // as wide's loop without the limit, 98). Residency pays only where a launch's warps outnumber what
 // two blocks an SM hold; elsewhere a warp's long part of K pays for its latency. Timed alone (H100,
@@ -57,10 +57,11 @@ constexpr int kStep = 2;  // groups of 128 columns a warp takes a step (its weig
 // A warp's fixed cost (its start, x's first staging, the pipeline's fill and drain, the parts'
 // sum), in groups of its streaming: without it the wave rule took 8 splits of V3's dense gate +
 // up (2304 tiles) at 2-4 tokens in 9 waves of 7 groups a warp, and 4 of q_b (1536 tiles) in 3 of
-// 3. Fitted to bench-gemm's skinny rows under splits of 1/2/4/8 forced by a branch's switch (H100,
-// session 56): with 5 the rule picks the fastest count at every V3 shape and 1, 2 and 4 tokens
-// (gate + up at 4 tokens 189 -> 136 us with 4 splits; q_b 41.5 -> 24.4 us with 1). Not the 7B's
-// gate + up (28 groups) at 4 tokens: 2 splits where 8 are fastest (-2.3 % at batch 4).
+// 3 (then 2 blocks an SM at 2-4 tokens). Fitted to bench-gemm's skinny rows under splits of
+// 1/2/4/8 forced by a branch's switch (H100, session 56, one kernel of 2 blocks an SM at 2-4
+// tokens): with 5 the rule picked the fastest count at every V3 shape and 1, 2 and 4 tokens (gate
+// + up at 4 tokens 189 -> 136 us with 4 splits; q_b 41.5 -> 24.4 us with 1). Since session 57 the
+// count is taken in the wide form's slots (3 blocks an SM; gemv_fp8_mma_plan).
 constexpr double kWarpOverheadGroups = 5.0;
 
 // A warp's staging: the quantized x of a step's groups (read as 16-byte words), and their scales.
@@ -235,8 +236,8 @@ void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k
   // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
   // early after MLA's output kernel either way (H100, session 55; 1 and 4 tokens unchanged or a
   // little faster).
-  launch_dependent("gemv_fp8_mma_kernel", l.kernel, blocks, kWarps * 32, {0, decode_chain_carveout(l.r.per_sm, l.r.bytes)},
-                   s, x, products, k, l.plan.splits);
+  launch_dependent(l.plan.deep ? "gemv_fp8_mma_deep" : "gemv_fp8_mma_wide", l.kernel, blocks, kWarps * 32,
+                   {0, decode_chain_carveout(l.r.per_sm, l.r.bytes)}, s, x, products, k, l.plan.splits);
 }
 
 template <int M, bool kMany>
