@@ -17,11 +17,9 @@ namespace {
 // over the M tokens (blocks past W_UK's columns leave at once); row `heads` rotates q's rope pairs
 // (its blocks x-strided), then its block t writes token t's cache row, the tokens side by side: a
 // row is a chain of dependent loads and a block sum, which one block did token after token.
-// W_UK's first loads are issued before the dependent wait. Two blocks an SM: at 3-4 tokens the
-// kernel took 84-92 registers, one 512-thread block an SM, and V3's 258 head blocks ran in two
-// waves; held to 64 it spills 144-240 bytes a thread.
+// W_UK's first loads are issued before the dependent wait.
 template <int M>
-__global__ void __launch_bounds__(kHeadSlices * 32, 2) mla_absorb_kernel(DeviceBatch b, MlaRopeCacheParams p,
+__global__ void __launch_bounds__(kHeadSlices * 32) mla_absorb_kernel(DeviceBatch b, MlaRopeCacheParams p,
                                                                       const bf16* w_uk, bf16* q_lat, int col_blocks) {
   if (static_cast<int>(blockIdx.y) < p.heads) {
     if (static_cast<int>(blockIdx.x) >= col_blocks) return;
