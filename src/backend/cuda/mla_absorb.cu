@@ -17,7 +17,10 @@ namespace {
 // over the M tokens (blocks past W_UK's columns leave at once); row `heads` rotates q's rope pairs
 // (its blocks x-strided), then its block t writes token t's cache row, the tokens side by side: a
 // row is a chain of dependent loads and a block sum, which one block did token after token.
-// W_UK's first loads are issued before the dependent wait.
+// W_UK's first loads are issued before the dependent wait. At 3-4 tokens it takes 84-92 registers,
+// one 512-thread block an SM; held to two (64 registers, 144-240 bytes of spills) its own cost fell
+// 14 -> 12 us a V3 layer at batch 4 but the step lost 1.4 % (H100, session 57): two blocks fill the
+// register file, so the kernels after it cannot start under its tail.
 template <int M>
 __global__ void __launch_bounds__(kHeadSlices * 32) mla_absorb_kernel(DeviceBatch b, MlaRopeCacheParams p,
                                                                       const bf16* w_uk, bf16* q_lat, int col_blocks) {
