@@ -278,6 +278,29 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
   EXPECT_TRUE(deep && wide) << "a form of the tensor-core kernel untested on " << sm_count << " SMs";
 }
 
+// The residency that gemv_fp8_mma_plan's forms were measured with, on this Hopper GPU, read back
+// through the plans the launches take (the occupancy the runtime reports for each compiled form):
+// deep holds exactly two blocks of 8 warps an SM (one tile more than 16 an SM goes wide, 16 an SM
+// stay deep) and wide at least three (12 tiles an SM of 4-group rows take 2 splits in one wave of
+// 24 warps an SM, where 16 would leave them 1). A register count that moved a form's residency (a
+// compiler's or an edit's) fails here before it moves the measured choices.
+TEST(GpuFp8Gemm, SkinnyFormsHoldTheirMeasuredBlocksAnSm) {
+  SKIP_WITHOUT_GPU();
+  int sm_count = 0, major = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+  if (major != 9) GTEST_SKIP() << "the forms' residency was measured on Hopper";
+  const int64_t sms = sm_count;
+  for (int64_t m = 1; m <= cuda::kGemvFp8MaxRows; ++m)
+    for (bool many : {false, true})
+      for (DType out : {DType::BF16, DType::F32}) {
+        const std::string what = "M=" + std::to_string(m) + (many ? " many " : " one ") + dtype_name(out);
+        EXPECT_FALSE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms + 1, 256, many, out, sm_count).deep) << what;
+        EXPECT_TRUE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms, 256, many, out, sm_count).deep) << what;
+        EXPECT_EQ(cuda::gemv_fp8_mma_device_plan(m, 12 * sms, 512, many, out, sm_count).splits, 2) << what;
+      }
+}
+
 // Several FP8 products of one input at 1-4 tokens (MLA's q_a and kv_a) share one skinny launch:
 // each output equals its own linear() bit for bit (the same rows, the same sums; linear() itself
 // is checked against the CPU above), with a bias on one of them, a partial block of rows (kv_a's
