@@ -247,6 +247,13 @@ void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, i
   launch_kernel<M, bf16, kMany>(x, products, tiles, k, sm_count, s);
 }
 
+// The plan launch_m's launch takes.
+template <int M, bool kMany>
+GemvFp8MmaPlan plan_m(DType out_dtype, int64_t tiles, int k, int sm_count) {
+  if (out_dtype == DType::F32) return plan_launch<M, float, kMany>(tiles, k, sm_count).plan;
+  return plan_launch<M, bf16, kMany>(tiles, k, sm_count).plan;
+}
+
 }  // namespace
 
 // Warps per tile: the launch is costed in whole waves of resident warps, each warp's work its
@@ -271,11 +278,7 @@ GemvFp8MmaPlan gemv_fp8_mma_device_plan(int64_t m, int64_t tiles, int64_t k, boo
   GemvFp8MmaPlan plan;
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto r) {
-    constexpr int M = r.value;
-    if (out_dtype == DType::F32)
-      plan = many ? plan_launch<M, float, true>(tiles, ki, sm_count).plan : plan_launch<M, float, false>(tiles, ki, sm_count).plan;
-    else
-      plan = many ? plan_launch<M, bf16, true>(tiles, ki, sm_count).plan : plan_launch<M, bf16, false>(tiles, ki, sm_count).plan;
+    plan = many ? plan_m<r.value, true>(out_dtype, tiles, ki, sm_count) : plan_m<r.value, false>(out_dtype, tiles, ki, sm_count);
   });
   return plan;
 }
