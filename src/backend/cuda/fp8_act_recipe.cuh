@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "backend/cuda/rounded_quotient.h"
+
 namespace dsinfer::cuda {
 
 constexpr int kActGroup = 128;      // values sharing one scale
@@ -51,12 +53,21 @@ __device__ __forceinline__ float group_scale(const float (&v)[8]) {
   return act_scale(amax);
 }
 
-// 8 values as 8 e4m3 bytes of v / scale. True divisions, not a multiply by 1/scale: the tests
-// reproduce these bytes on the host.
+// 8 values as 8 e4m3 bytes of v / scale, each quotient rounded as IEEE division rounds it (the
+// tests reproduce these bytes on the host with `/`), from one reciprocal instead of 8 divisions.
 __device__ __forceinline__ uint2 quantize8(const float (&v)[8], float scale) {
+  float q[8];
+  if (reciprocal_quotient_exact(scale)) {
+    const float inv = 1.0f / scale;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[i] = reciprocal_quotient(v[i], scale, inv);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[i] = v[i] / scale;
+  }
   uint2 packed;
-  packed.x = to_e4m3x2(v[0] / scale, v[1] / scale) | to_e4m3x2(v[2] / scale, v[3] / scale) << 16;
-  packed.y = to_e4m3x2(v[4] / scale, v[5] / scale) | to_e4m3x2(v[6] / scale, v[7] / scale) << 16;
+  packed.x = to_e4m3x2(q[0], q[1]) | to_e4m3x2(q[2], q[3]) << 16;
+  packed.y = to_e4m3x2(q[4], q[5]) | to_e4m3x2(q[6], q[7]) << 16;
   return packed;
 }
 
