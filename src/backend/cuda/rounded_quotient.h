@@ -14,7 +14,7 @@ namespace dsinfer::cuda {
 // residual. Callers quantize to e4m3 (|v / scale| <= 448; quotients below 2^-11 are e4m3's zero
 // either way): for scales in [2^-80, 2^100] every quotient of 2^-11 or more has a residual far
 // above f32's underflow. Other scales divide. A CPU test holds the quotient to the division over
-// every bf16 value against every bf16 group maximum's scale, at a stride.
+// every 13th bf16 value up to each bf16 group maximum, against that maximum's scale.
 __host__ __device__ inline bool reciprocal_quotient_exact(float scale) {
   return scale >= 0x1p-80f && scale <= 0x1p100f;
 }

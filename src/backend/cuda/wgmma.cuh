@@ -58,15 +58,19 @@ __device__ __forceinline__ void wgmma_m64n32k16_ss(float (&d)[16], uint64_t desc
     STATEMENT("bf16");                       \
   }
 
-// d[64 x 64] += A[64 x 16] . B[64 x 16]^T, both operands K-major in shared memory.
+// d[64 x 64] += A[64 x 16] . B[64 x 16]^T, both operands K-major in shared memory, by two
+// descriptors that share their upper word (same strides and layout) given as their lower words
+// and that upper word: a caller stepping through a tile adds its offsets to the lower words
+// alone (32-bit adds; the start address field never carries), and ptxas moves two words into
+// uniform registers a product instead of four.
 #define DSINFER_WGMMA_M64N64K16_SS(TYPE) \
   asm volatile(                          \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"\
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"\
+      "{\n.reg .pred p;\n.reg .b64 da, db;\nmov.b64 da, {%32, %34};\nmov.b64 db, {%33, %34};\nsetp.ne.b32 p, %35, 0;\n"\
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, da, db, p, 1, 1, 0, 0;\n}\n"\
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])\
-      : "l"(desc_a), "l"(desc_b), "r"(1))
+      : "r"(lo_a), "r"(lo_b), "r"(hi), "r"(1))
 template <bool kF16 = false>
-__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
+__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint32_t lo_a, uint32_t lo_b, uint32_t hi) {
   DSINFER_WGMMA_TYPE(kF16, DSINFER_WGMMA_M64N64K16_SS)
 }
 
