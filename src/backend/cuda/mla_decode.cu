@@ -341,9 +341,9 @@ __device__ __forceinline__ void issue_s(float (&s)[NS], uint32_t q_tile, uint32_
   // register each.
   asm volatile("" : "+r"(q_tile), "+r"(kv));
   // Q's and K's descriptors differ only in their lower words: each product adds its offset to
-  // those (wgmma_m64n64k16_ss). With 64-bit adds a product took ~11 instructions to issue, 44 % of
-  // the kernel's at 128 heads (ncu, session 58); V3 shape, batch 64 x 4096, 128 heads (H100):
-  // 135.9-138.2 -> 133.6-134.3 us.
+  // those (wgmma_m64n64k16_ss). S's issue, about a dozen instructions a product with 64-bit adds,
+  // was 44 % of the kernel's instructions at 128 heads (ncu, session 58); V3 shape, batch 64 x
+  // 4096, 128 heads (H100): 135.9-138.2 -> 133.6-134.3 us.
   const uint64_t qd = sw128_desc(q_tile, 16, 1024), kd = sw128_desc(kv, 16, 1024);
   const uint32_t q_lo = static_cast<uint32_t>(qd), k_lo = static_cast<uint32_t>(kd);
   const uint32_t hi = static_cast<uint32_t>(kd >> 32);

@@ -61,8 +61,8 @@ __device__ __forceinline__ void wgmma_m64n32k16_ss(float (&d)[16], uint64_t desc
 // d[64 x 64] += A[64 x 16] . B[64 x 16]^T, both operands K-major in shared memory, by two
 // descriptors that share their upper word (same strides and layout) given as their lower words
 // and that upper word: a caller stepping through a tile adds its offsets to the lower words
-// alone (32-bit adds; the start address field never carries), and ptxas moves two words into
-// uniform registers a product instead of four.
+// alone, one 32-bit add an operand where a 64-bit add took two instructions (the start address
+// field, bits 0-13, cannot carry while address + offset stays under 256 KB of shared memory).
 #define DSINFER_WGMMA_M64N64K16_SS(TYPE) \
   asm volatile(                          \
       "{\n.reg .pred p;\n.reg .b64 da, db;\nmov.b64 da, {%32, %34};\nmov.b64 db, {%33, %34};\nsetp.ne.b32 p, %35, 0;\n"\
