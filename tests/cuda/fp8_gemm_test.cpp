@@ -262,7 +262,9 @@ TEST(GpuFp8Gemm, SkinnyProductForOneToFourTokens) {
     for (float& v : x) v = bf16_to_f32(f32_to_bf16(v));  // what the GPU holds
     const bool recipe = c.s.k % kGroup == 0 && c.block % kGroup == 0;
     if (recipe) {
-      const bool d = cuda::gemv_fp8_mma_device_plan(c.s.m, (c.s.n + 15) / 16, c.s.k, false, DType::F32, sm_count).deep;
+      const bool d = cuda::gemv_fp8_mma_device_plan(c.s.m, (c.s.n + 15) / 16, c.s.k, false, DType::F32, sm_count,
+                                                    cuda::gemv_fp8_quantizes_first(c.s.m))
+                         .deep;
       (d ? deep : wide) = true;
     }
     std::vector<float> want = cpu_linear(g, recipe ? quantize_acts(x, c.s.m, c.s.k).dequant : x, w, c.s);
@@ -295,10 +297,56 @@ TEST(GpuFp8Gemm, SkinnyFormsHoldTheirMeasuredBlocksAnSm) {
     for (bool many : {false, true})
       for (DType out : {DType::BF16, DType::F32}) {
         const std::string what = "M=" + std::to_string(m) + (many ? " many " : " one ") + dtype_name(out);
-        EXPECT_FALSE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms + 1, 256, many, out, sm_count).deep) << what;
-        EXPECT_TRUE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms, 256, many, out, sm_count).deep) << what;
-        EXPECT_EQ(cuda::gemv_fp8_mma_device_plan(m, 12 * sms, 512, many, out, sm_count).splits, 2) << what;
+        for (bool first : {false, true}) {
+          const std::string how = what + (first ? ", x quantized first" : "");
+          EXPECT_FALSE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms + 1, 256, many, out, sm_count, first).deep) << how;
+          EXPECT_TRUE(cuda::gemv_fp8_mma_device_plan(m, 16 * sms, 256, many, out, sm_count, first).deep) << how;
+          EXPECT_EQ(cuda::gemv_fp8_mma_device_plan(m, 12 * sms, 512, many, out, sm_count, first).splits, 2) << how;
+        }
       }
+}
+
+// x quantized by a pass before the tensor-core kernel (gemv_fp8_quantizes_first) is the same
+// recipe as the kernel's own quantizing, so the two give the same bits: 1-4 tokens, both forms
+// (the wide rows of the test above, and 512 x 16384 deep), split and unsplit K, one product and
+// two of one x, with a bias, to bf16 and f32.
+TEST(GpuFp8Gemm, SkinnyProductOverXQuantizedFirstEqualsTheKernelsOwnQuantizing) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  int sm_count = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const cudaStream_t stream = cuda_backend(g).stream();
+  const std::vector<Mnk> shapes = {{0, 16 * (int64_t{sm_count} * 16 + 1), 256}, {0, 512, 16384}, {0, 576, 7168}};
+  uint32_t seed = 400;
+  for (const Mnk& shape : shapes) {
+    const Fp8Weight w0(shape.n, shape.k, 128, seed++), w1(256, shape.k, 128, seed++);
+    const Weight gw0 = g.gpu->upload_weight(w0.weight, g.keep), gw1 = g.gpu->upload_weight(w1.weight, g.keep);
+    HostWeight bias(random_values(shape.n, 1.0f, seed++), {shape.n}, DType::BF16);
+    const Weight b = g.gpu->upload_weight(bias.weight, g.keep);
+    for (int64_t m = 1; m <= cuda::kGemvFp8MaxRows; ++m)
+      for (DType dt : {DType::BF16, DType::F32})
+        for (bool many : {false, true}) {
+          const std::string what = name({m, shape.n, shape.k}) + " " + dtype_name(dt) + (many ? ", two products" : "");
+          const Tensor x = g.gpu_bf16(activations(m, shape.k, seed++), {m, shape.k});
+          Tensor act = g.gpu_tensor(DType::U8, {static_cast<int64_t>(cuda::fp8_act_bytes(m, shape.k))});
+          std::vector<float> outs[2];
+          for (bool first : {false, true}) {
+            Tensor y0 = g.gpu_tensor(dt, {m, shape.n}), y1 = g.gpu_tensor(dt, {m, 256});
+            cuda::GemvFp8Products products;
+            products.add(cuda::device_weight(gw0), cuda::device_weight(b), y0.data, shape.n);
+            if (many) products.add(cuda::device_weight(gw1), {}, y1.data, 256);
+            const cuda::Fp8Act a = first ? cuda::fp8_act_at(act.data, m, shape.k) : cuda::Fp8Act{};
+            if (first) cuda::launch_quantize_fp8_act_chained(x.ptr<__nv_bfloat16>(), m, shape.k, a.q, a.scale, stream);
+            cuda::launch_gemv_fp8_mma(x.ptr<__nv_bfloat16>(), a, products, dt, m, shape.k, sm_count, stream);
+            outs[first] = g.read(y0);
+            if (many) {
+              const std::vector<float> second = g.read(y1);
+              outs[first].insert(outs[first].end(), second.begin(), second.end());
+            }
+          }
+          EXPECT_EQ(outs[0], outs[1]) << what;
+        }
+  }
 }
 
 // Several FP8 products of one input at 1-4 tokens (MLA's q_a and kv_a) share one skinny launch:

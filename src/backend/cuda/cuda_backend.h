@@ -15,6 +15,7 @@
 #include "backend/cuda/expert_table.h"
 #include "backend/cuda/gemm_cublaslt.h"
 #include "backend/cuda/gemm_fp8.h"
+#include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/nccl_comm.h"
 #include "backend/cuda/pinned_buffer.h"
@@ -219,6 +220,7 @@ class CudaBackend final : public Backend {
   // Runs linear on the block-scaled FP8 path when the weight, shape and GPU allow; false: the
   // caller dequantizes instead.
   bool fp8_linear_native(const Tensor& x, const Weight& w, Tensor out);
+  Fp8Act skinny_fp8_act(int64_t m, int64_t k);
   bool fp8_native_ = fp8_block_scaling_enabled(device_index_);
   std::unique_ptr<Fp8Gemm> fp8_gemm_;  // created by the first native FP8 product
   DeviceScratch fp8_ws_{stream_, scratch_moves_};      // quantized activations, their scales, padded weight scales

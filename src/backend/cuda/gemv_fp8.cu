@@ -93,24 +93,46 @@ bool mma_on() {
   static const bool mma = switched_on("DSINFER_FP8_GEMV_MMA");
   return mma;
 }
+// Fewest tokens whose x the tensor-core kernel reads quantized by a pass of its own
+// (gemv_fp8_mma.cu's header); DSINFER_FP8_GEMV_QUANTIZE_FROM=N moves it (5: never), for measurement.
+int quantize_from() {
+  static const int from = switch_value("DSINFER_FP8_GEMV_QUANTIZE_FROM", 3);
+  return from;
+}
 }  // namespace
+
+size_t fp8_act_bytes(int64_t m, int64_t k) {
+  return static_cast<size_t>(ceil_div(m * k, int64_t{16}) * 16 + m * (k / kActGroup) * sizeof(float));
+}
+
+Fp8Act fp8_act_at(void* scratch, int64_t m, int64_t k) {
+  auto* q = static_cast<uint8_t*>(scratch);
+  return {q, reinterpret_cast<float*>(q + ceil_div(m * k, int64_t{16}) * 16)};
+}
+
+bool gemv_fp8_quantizes_first(int64_t m) { return mma_on() && m >= quantize_from(); }
 
 std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count) {
   if (mma_on() && gemv_fp8_mma_fits(k, w)) {
-    const GemvFp8MmaPlan plan = gemv_fp8_mma_device_plan(m, ceil_div(n, int64_t{kFp8Tile}), k, false, DType::BF16, sm_count);
-    return std::string(plan.deep ? "deep, " : "wide, ") + splits_name(plan.splits);
+    const bool quantized = gemv_fp8_quantizes_first(m);
+    const GemvFp8MmaPlan plan =
+        gemv_fp8_mma_device_plan(m, ceil_div(n, int64_t{kFp8Tile}), k, false, DType::BF16, sm_count, quantized);
+    return std::string(plan.deep ? "deep, " : "wide, ") + splits_name(plan.splits) + (quantized ? ", x first" : "");
   }
   return "CUDA cores, " + splits_name(skinny_splits(n, static_cast<int>(k) / kPiece, sm_count, kMaxSplits, kUnroll));
 }
 
-void launch_gemv_fp8(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                     cudaStream_t s) {
+void launch_gemv_fp8(const bf16* x, Fp8Act act, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
+                     int sm_count, cudaStream_t s) {
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
   if (rows == 0) return;
   bool all_mma = mma_on();
   for (int p = 0; p < products.count; ++p) all_mma = all_mma && gemv_fp8_mma_fits(k, products.w[p]);
-  if (all_mma) return launch_gemv_fp8_mma(x, products, out_dtype, m, k, sm_count, s);
+  if (all_mma) {
+    if (act.q != nullptr) launch_quantize_fp8_act_chained(x, m, k, act.q, act.scale, s);
+    return launch_gemv_fp8_mma(x, act, products, out_dtype, m, k, sm_count, s);
+  }
   const int ki = static_cast<int>(k);
   const int splits = skinny_splits(rows, ki / kPiece, sm_count, kMaxSplits, kUnroll);
   const int blocks = products.place_blocks(kWarps / splits);

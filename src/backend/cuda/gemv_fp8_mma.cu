@@ -23,6 +23,15 @@
 // goes, two groups per step (half a warp a group and token, as quantize_fp8.cu), through 1 KB of
 // its own shared memory.
 //
+// At 3-4 tokens on the main stream x comes quantized instead (gemv_fp8_quantizes_first; kQuantized):
+// a chained pass (launch_quantize_fp8_act_chained) quantizes it once, letting this kernel start and
+// issue its first weight loads before the pass's own wait, and each lane reads its B words and the
+// scales straight from the pass's rows, the same bits as its own quantizing. H100, session 59, same
+// binary, 2 rounds: the 7B FP8 batch 3 / 4 706-707 -> 790, 935-937 -> 1047-1048 tok/s (+12 %), V3
+// 8 layers +2 %; at 1 token the pass's hop costs more than the warps' quantizing saves (7B -4 %,
+// V3 -3 %; 2 tokens level). Timed alone in bench-gemm's skinny rows, pass included, it loses at 3
+// tokens on the large products (V3's dense gate + up 101 -> 105 us) and gains at 4 (108.5 -> 105).
+//
 // As in gemv_fp8.cu: several products of one x a launch (q_a and kv_a), the first weight loads
 // issued before the dependent wait, and a launch with few rows splits K over up to 8 warps of a
 // block, whose sums add in shared memory (the count costed in waves of resident warps).
@@ -98,6 +107,22 @@ __device__ __forceinline__ void quantize_x(Staged<M>& st, const uint4 (&raw)[M],
   }
 }
 
+// From x quantized before the launch (Fp8Act), the step's B words of token g (zeros past M) and
+// the scales of tokens 2t and 2t + 1 (0 past M): the words quantize_x would have staged.
+template <int M>
+__device__ __forceinline__ void load_act(uint4 (&b)[kStep][2], float (&xs)[kStep][2], const Fp8Act& act, int k,
+                                         int j0, int end, int g, int t) {
+#pragma unroll
+  for (int s = 0; s < kStep; ++s) {
+    const bool live = j0 + s < end;
+    const uint4* row = reinterpret_cast<const uint4*>(act.q + static_cast<int64_t>(g) * k + (j0 + s) * kActGroup) + t;
+    b[s][0] = live && g < M ? __ldg(row) : make_uint4(0, 0, 0, 0);
+    b[s][1] = live && g < M ? __ldg(row + 4) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) xs[s][i] = live && 2 * t + i < M ? __ldg(act.scale + (j0 + s) * M + 2 * t + i) : 0.0f;
+  }
+}
+
 // The weight scales of the step's groups j0 and j0 + 1 (0 past `end`).
 __device__ __forceinline__ void load_scales(float (&ws)[kStep], const float* scale_row, int groups_per_scale, int j0,
                                             int end) {
@@ -108,9 +133,11 @@ __device__ __forceinline__ void load_scales(float (&ws)[kStep], const float* sca
 // Warp w of block b of product p owns rows [16 r, 16 r + 16), r = (b - first_block[p]) * (kWarps /
 // splits) + w / splits, over part w % splits of the K groups.
 // kAhead: the next step's x and weight scales load while this step's products run (the deep form
-// at 1-2 tokens; at 3-4 their registers cost more than the latency they hide).
-template <int M, typename Out, bool kMany, bool kAhead>
-__device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, GemvFp8Products products, int k, int splits) {
+// at 1-2 tokens; at 3-4 their registers cost more than the latency they hide). kQuantized: x comes
+// quantized (act), and each step reads its B words and scales straight from it.
+template <int M, typename Out, bool kMany, bool kAhead, bool kQuantized>
+__device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, const Fp8Act& act, GemvFp8Products products, int k,
+                                                  int splits) {
   __shared__ Staged<M> staged[kWarps];
   __shared__ float part[kWarps][32][4];
   int p = 0;
@@ -132,49 +159,69 @@ __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, GemvFp8Products
   for (int s = 0; s < kStep; ++s)
     if (begin + s < end) load_group(wv[s], lo, hi, begin + s);
   dependent_kernel_start();  // x comes from the previous kernel; no kernel writes weights
-  Staged<M>& st = staged[warp];
   float acc[4] = {};
-  uint4 raw[M];
   float ws[kStep];
-  if constexpr (kAhead) {
-    load_x<M>(raw, x, k, begin, end, lane);
-    load_scales(ws, scale_row, groups_per_scale, begin, end);
-  }
-  for (int j0 = begin; j0 < end; j0 += kStep) {
-    __syncwarp();  // every lane is done with the previous step's staging
-    if constexpr (!kAhead) {
-      load_x<M>(raw, x, k, j0, end, lane);
+  if constexpr (kQuantized) {
+    for (int j0 = begin; j0 < end; j0 += kStep) {
+      uint4 b[kStep][2];
+      float xs[kStep][2];
+      load_act<M>(b, xs, act, k, j0, end, g, t);
       load_scales(ws, scale_row, groups_per_scale, j0, end);
-    }
-    quantize_x<M>(st, raw, lane);
-    float step_ws[kStep];
 #pragma unroll
-    for (int s = 0; s < kStep; ++s) step_ws[s] = ws[s];
-    if (kAhead && j0 + kStep < end) {
-      load_x<M>(raw, x, k, j0 + kStep, end, lane);
-      load_scales(ws, scale_row, groups_per_scale, j0 + kStep, end);
-    }
-    __syncwarp();
-#pragma unroll
-    for (int s = 0; s < kStep; ++s) {
-      if (j0 + s >= end) continue;
-      uint4 b[2] = {};
-      if (g < M) {
-        b[0] = *reinterpret_cast<const uint4*>(&st.q[s][g][16 * t]);
-        b[1] = *reinterpret_cast<const uint4*>(&st.q[s][g][64 + 16 * t]);
+      for (int s = 0; s < kStep; ++s) {
+        if (j0 + s >= end) continue;
+        float c[4];
+        group_product(c, wv[s], b[s]);
+        if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
+        acc[0] = fmaf(c[0], ws[s] * xs[s][0], acc[0]);
+        acc[1] = fmaf(c[1], ws[s] * xs[s][1], acc[1]);
+        acc[2] = fmaf(c[2], ws[s] * xs[s][0], acc[2]);
+        acc[3] = fmaf(c[3], ws[s] * xs[s][1], acc[3]);
       }
-      float c[4];
-      group_product(c, wv[s], b);
-      // The group's registers are free once its products are issued: they take the next step's
-      // group, whose loads stream while this step finishes and the next one's x is staged.
-      if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
-      // c: rows g, g + 8 x tokens 2t, 2t + 1.
-      const float s0 = 2 * t < M ? step_ws[s] * st.scale[s][2 * t] : 0.0f;
-      const float s1 = 2 * t + 1 < M ? step_ws[s] * st.scale[s][2 * t + 1] : 0.0f;
-      acc[0] = fmaf(c[0], s0, acc[0]);
-      acc[1] = fmaf(c[1], s1, acc[1]);
-      acc[2] = fmaf(c[2], s0, acc[2]);
-      acc[3] = fmaf(c[3], s1, acc[3]);
+    }
+  } else {
+    Staged<M>& st = staged[warp];
+    uint4 raw[M];
+    if constexpr (kAhead) {
+      load_x<M>(raw, x, k, begin, end, lane);
+      load_scales(ws, scale_row, groups_per_scale, begin, end);
+    }
+    for (int j0 = begin; j0 < end; j0 += kStep) {
+      __syncwarp();  // every lane is done with the previous step's staging
+      if constexpr (!kAhead) {
+        load_x<M>(raw, x, k, j0, end, lane);
+        load_scales(ws, scale_row, groups_per_scale, j0, end);
+      }
+      quantize_x<M>(st, raw, lane);
+      float step_ws[kStep];
+#pragma unroll
+      for (int s = 0; s < kStep; ++s) step_ws[s] = ws[s];
+      if (kAhead && j0 + kStep < end) {
+        load_x<M>(raw, x, k, j0 + kStep, end, lane);
+        load_scales(ws, scale_row, groups_per_scale, j0 + kStep, end);
+      }
+      __syncwarp();
+#pragma unroll
+      for (int s = 0; s < kStep; ++s) {
+        if (j0 + s >= end) continue;
+        uint4 b[2] = {};
+        if (g < M) {
+          b[0] = *reinterpret_cast<const uint4*>(&st.q[s][g][16 * t]);
+          b[1] = *reinterpret_cast<const uint4*>(&st.q[s][g][64 + 16 * t]);
+        }
+        float c[4];
+        group_product(c, wv[s], b);
+        // The group's registers are free once its products are issued: they take the next step's
+        // group, whose loads stream while this step finishes and the next one's x is staged.
+        if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
+        // c: rows g, g + 8 x tokens 2t, 2t + 1.
+        const float s0 = 2 * t < M ? step_ws[s] * st.scale[s][2 * t] : 0.0f;
+        const float s1 = 2 * t + 1 < M ? step_ws[s] * st.scale[s][2 * t + 1] : 0.0f;
+        acc[0] = fmaf(c[0], s0, acc[0]);
+        acc[1] = fmaf(c[1], s1, acc[1]);
+        acc[2] = fmaf(c[2], s0, acc[2]);
+        acc[3] = fmaf(c[3], s1, acc[3]);
+      }
     }
   }
   if (splits > 1) {
@@ -199,19 +246,19 @@ __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, GemvFp8Products
 }
 
 // The two forms. No block count in deep's bounds: an explicit count of one took the kernel at one
-// token from 80 registers to 108 (session 56).
-template <int M, typename Out, bool kMany>
-__global__ void __launch_bounds__(kWarps * 32, 3) gemv_fp8_mma_wide(const bf16* x, GemvFp8Products products, int k,
-                                                                    int splits) {
-  gemv_fp8_mma_body<M, Out, kMany, false>(x, products, k, splits);
+// token from 80 registers to 108 (session 56). Over x quantized first, neither keeps x ahead.
+template <int M, typename Out, bool kMany, bool kQuantized>
+__global__ void __launch_bounds__(kWarps * 32, 3) gemv_fp8_mma_wide(const bf16* x, Fp8Act act, GemvFp8Products products,
+                                                                    int k, int splits) {
+  gemv_fp8_mma_body<M, Out, kMany, false, kQuantized>(x, act, products, k, splits);
 }
-template <int M, typename Out, bool kMany>
-__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_deep(const bf16* x, GemvFp8Products products, int k,
-                                                                 int splits) {
-  gemv_fp8_mma_body<M, Out, kMany, (M <= 2)>(x, products, k, splits);
+template <int M, typename Out, bool kMany, bool kQuantized>
+__global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_deep(const bf16* x, Fp8Act act, GemvFp8Products products,
+                                                                 int k, int splits) {
+  gemv_fp8_mma_body<M, Out, kMany, (M <= 2 && !kQuantized), kQuantized>(x, act, products, k, splits);
 }
 
-using KernelFn = void (*)(const bf16*, GemvFp8Products, int, int);
+using KernelFn = void (*)(const bf16*, Fp8Act, GemvFp8Products, int, int);
 
 // A launch's plan on this device, and its kernel with the kernel's residency.
 struct Launch {
@@ -219,9 +266,9 @@ struct Launch {
   KernelFn kernel;
   Residency r;
 };
-template <int M, typename Out, bool kMany>
+template <int M, typename Out, bool kMany, bool kQuantized = false>
 Launch plan_launch(int64_t tiles, int k, int sm_count) {
-  const KernelFn wide = gemv_fp8_mma_wide<M, Out, kMany>, deep = gemv_fp8_mma_deep<M, Out, kMany>;
+  const KernelFn wide = gemv_fp8_mma_wide<M, Out, kMany, kQuantized>, deep = gemv_fp8_mma_deep<M, Out, kMany, kQuantized>;
   const Residency rw = kernel_residency(reinterpret_cast<const void*>(wide), kWarps * 32, 0);
   const Residency rd = kernel_residency(reinterpret_cast<const void*>(deep), kWarps * 32, 0);
   const GemvFp8MmaPlan plan = gemv_fp8_mma_plan(tiles, k, int64_t{sm_count} * rw.per_sm * kWarps,
@@ -230,29 +277,31 @@ Launch plan_launch(int64_t tiles, int k, int sm_count) {
 }
 
 template <int M, typename Out, bool kMany>
-void launch_kernel(const bf16* x, GemvFp8Products products, int64_t tiles, int k, int sm_count, cudaStream_t s) {
-  const Launch l = plan_launch<M, Out, kMany>(tiles, k, sm_count);
+void launch_kernel(const bf16* x, Fp8Act act, GemvFp8Products products, int64_t tiles, int k, int sm_count,
+                   cudaStream_t s) {
+  const Launch l = act.q != nullptr ? plan_launch<M, Out, kMany, true>(tiles, k, sm_count)
+                                    : plan_launch<M, Out, kMany>(tiles, k, sm_count);
   const int blocks = products.place_blocks(kTile * (kWarps / l.plan.splits));
   // Under the decode chain's split where its resident blocks fit it (dependent_launch.cuh): at 2
   // tokens V3's o_proj took 63.4 us a layer under its own split, 53.7 under this one, starting as
   // early after MLA's output kernel either way (H100, session 55; 1 and 4 tokens unchanged or a
   // little faster).
   launch_dependent(l.plan.deep ? "gemv_fp8_mma_deep" : "gemv_fp8_mma_wide", l.kernel, blocks, kWarps * 32,
-                   {0, decode_chain_carveout(l.r.per_sm, l.r.bytes)}, s, x, products, k, l.plan.splits);
+                   {0, decode_chain_carveout(l.r.per_sm, l.r.bytes)}, s, x, act, products, k, l.plan.splits);
 }
 
 template <int M, bool kMany>
-void launch_m(const bf16* x, const GemvFp8Products& products, DType out_dtype, int64_t tiles, int k, int sm_count,
-              cudaStream_t s) {
-  if (out_dtype == DType::F32) return launch_kernel<M, float, kMany>(x, products, tiles, k, sm_count, s);
-  launch_kernel<M, bf16, kMany>(x, products, tiles, k, sm_count, s);
+void launch_m(const bf16* x, Fp8Act act, const GemvFp8Products& products, DType out_dtype, int64_t tiles, int k,
+              int sm_count, cudaStream_t s) {
+  if (out_dtype == DType::F32) return launch_kernel<M, float, kMany>(x, act, products, tiles, k, sm_count, s);
+  launch_kernel<M, bf16, kMany>(x, act, products, tiles, k, sm_count, s);
 }
 
 // The plan launch_m's launch takes.
-template <int M, bool kMany>
+template <int M, bool kMany, bool kQuantized>
 GemvFp8MmaPlan plan_m(DType out_dtype, int64_t tiles, int k, int sm_count) {
-  if (out_dtype == DType::F32) return plan_launch<M, float, kMany>(tiles, k, sm_count).plan;
-  return plan_launch<M, bf16, kMany>(tiles, k, sm_count).plan;
+  if (out_dtype == DType::F32) return plan_launch<M, float, kMany, kQuantized>(tiles, k, sm_count).plan;
+  return plan_launch<M, bf16, kMany, kQuantized>(tiles, k, sm_count).plan;
 }
 
 }  // namespace
@@ -274,12 +323,17 @@ GemvFp8MmaPlan gemv_fp8_mma_plan(int64_t tiles, int64_t k, int64_t wide_slots, i
   return {tiles * splits <= deep_slots, splits};
 }
 
-GemvFp8MmaPlan gemv_fp8_mma_device_plan(int64_t m, int64_t tiles, int64_t k, bool many, DType out_dtype,
-                                        int sm_count) {
+GemvFp8MmaPlan gemv_fp8_mma_device_plan(int64_t m, int64_t tiles, int64_t k, bool many, DType out_dtype, int sm_count,
+                                        bool quantized) {
   GemvFp8MmaPlan plan;
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto r) {
-    plan = many ? plan_m<r.value, true>(out_dtype, tiles, ki, sm_count) : plan_m<r.value, false>(out_dtype, tiles, ki, sm_count);
+    if (quantized)
+      plan = many ? plan_m<r.value, true, true>(out_dtype, tiles, ki, sm_count)
+                  : plan_m<r.value, false, true>(out_dtype, tiles, ki, sm_count);
+    else
+      plan = many ? plan_m<r.value, true, false>(out_dtype, tiles, ki, sm_count)
+                  : plan_m<r.value, false, false>(out_dtype, tiles, ki, sm_count);
   });
   return plan;
 }
@@ -288,15 +342,15 @@ bool gemv_fp8_mma_fits(int64_t k, const DeviceWeight& w) {
   return k % kActGroup == 0 && w.block_cols % kActGroup == 0 && w.block_rows % kTile == 0;
 }
 
-void launch_gemv_fp8_mma(const bf16* x, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k, int sm_count,
-                         cudaStream_t s) {
+void launch_gemv_fp8_mma(const bf16* x, Fp8Act act, GemvFp8Products products, DType out_dtype, int64_t m, int64_t k,
+                         int sm_count, cudaStream_t s) {
   int64_t tiles = 0;
   for (int p = 0; p < products.count; ++p) tiles += ceil_div(products.n[p], kTile);
   if (tiles == 0) return;
   const int ki = static_cast<int>(k);
   with_rows(m, [&](auto r) {
-    if (products.count > 1) return launch_m<r.value, true>(x, products, out_dtype, tiles, ki, sm_count, s);
-    launch_m<r.value, false>(x, products, out_dtype, tiles, ki, sm_count, s);
+    if (products.count > 1) return launch_m<r.value, true>(x, act, products, out_dtype, tiles, ki, sm_count, s);
+    launch_m<r.value, false>(x, act, products, out_dtype, tiles, ki, sm_count, s);
   });
 }
 

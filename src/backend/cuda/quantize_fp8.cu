@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
 #include "backend/cuda/fp8_act_recipe.cuh"
 #include "backend/cuda/kernels.h"
@@ -23,9 +24,15 @@ constexpr int kThreads = 256;
 // Half a warp per (token, group): lane l holds columns 8l..8l+7, so each half-warp reads 256
 // contiguous bytes and writes 128. Output row t comes from input row src_rows[t] (t itself when
 // src_rows is null); rows at or past *n_valid (m when null) and rows m..m_pad-1 are padding:
-// zeros with scale 1.
+// zeros with scale 1. kChained: launched as a dependent of x's producer, it lets the next kernel
+// (a skinny product, whose weight loads need nothing of it) start before its own wait.
+template <bool kChained>
 __global__ void quantize_fp8_act_kernel(const bf16* x, const int* src_rows, const int* n_valid, int64_t m,
                                         int64_t m_pad, int64_t groups, uint8_t* xq, float* scales) {
+  if constexpr (kChained) {
+    allow_next_kernel();
+    wait_for_previous_kernels();
+  }
   const int64_t item = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kLanesPerGroup;
   const int lane = threadIdx.x % kLanesPerGroup;
   const int64_t t = item / groups, g = item % groups;
@@ -63,7 +70,7 @@ void quantize(const bf16* x, const int* src_rows, const int* n_valid, int64_t m,
   if (m_pad == 0) return;
   const int64_t threads = m_pad * (k / kGroup) * kLanesPerGroup;
   const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
-  quantize_fp8_act_kernel<<<blocks, kThreads, 0, s>>>(x, src_rows, n_valid, m, m_pad, k / kGroup, xq, scales);
+  quantize_fp8_act_kernel<false><<<blocks, kThreads, 0, s>>>(x, src_rows, n_valid, m, m_pad, k / kGroup, xq, scales);
   CUDA_CHECK_LAUNCH("quantize_fp8_act_kernel");
 }
 
@@ -72,6 +79,16 @@ void quantize(const bf16* x, const int* src_rows, const int* n_valid, int64_t m,
 void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k, uint8_t* xq, float* scales,
                              cudaStream_t s) {
   quantize(x, nullptr, nullptr, m, m_pad, k, xq, scales, s);
+}
+
+void launch_quantize_fp8_act_chained(const bf16* x, int64_t m, int64_t k, uint8_t* xq, float* scales, cudaStream_t s) {
+  if (k % kGroup != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(xq) % 8 != 0)
+    fail("FP8 activation quantization: K = ", k, " (a multiple of ", kGroup, "), input and output aligned");
+  if (m == 0) return;
+  const int64_t threads = m * (k / kGroup) * kLanesPerGroup;
+  const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
+  launch_dependent("quantize_fp8_act_kernel", quantize_fp8_act_kernel<true>, blocks, kThreads, 0, s, x, nullptr,
+                   nullptr, m, m, k / kGroup, xq, scales);
 }
 
 void launch_gather_quantize_fp8_act(const bf16* x, const int* src_rows, const int* n_valid, int64_t m, int64_t k,
