@@ -62,7 +62,7 @@ __global__ void pad_rows_kernel(const float* src, int64_t rows, int64_t cols, in
 }
 
 void quantize(const bf16* x, const int* src_rows, const int* n_valid, int64_t m, int64_t m_pad, int64_t k,
-              uint8_t* xq, float* scales, cudaStream_t s) {
+              uint8_t* xq, float* scales, cudaStream_t s, bool chained = false) {
   if (k % kGroup != 0) fail("FP8 activation quantization: K = ", k, " is not a multiple of ", kGroup);
   if (m_pad < m) fail("FP8 activation quantization: ", m, " tokens padded to ", m_pad);
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(xq) % 8 != 0)
@@ -70,6 +70,9 @@ void quantize(const bf16* x, const int* src_rows, const int* n_valid, int64_t m,
   if (m_pad == 0) return;
   const int64_t threads = m_pad * (k / kGroup) * kLanesPerGroup;
   const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
+  if (chained)
+    return launch_dependent("quantize_fp8_act_kernel", quantize_fp8_act_kernel<true>, blocks, kThreads, 0, s, x,
+                            src_rows, n_valid, m, m_pad, k / kGroup, xq, scales);
   quantize_fp8_act_kernel<false><<<blocks, kThreads, 0, s>>>(x, src_rows, n_valid, m, m_pad, k / kGroup, xq, scales);
   CUDA_CHECK_LAUNCH("quantize_fp8_act_kernel");
 }
@@ -82,13 +85,7 @@ void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k,
 }
 
 void launch_quantize_fp8_act_chained(const bf16* x, int64_t m, int64_t k, uint8_t* xq, float* scales, cudaStream_t s) {
-  if (k % kGroup != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(xq) % 8 != 0)
-    fail("FP8 activation quantization: K = ", k, " (a multiple of ", kGroup, "), input and output aligned");
-  if (m == 0) return;
-  const int64_t threads = m * (k / kGroup) * kLanesPerGroup;
-  const unsigned blocks = static_cast<unsigned>((threads + kThreads - 1) / kThreads);
-  launch_dependent("quantize_fp8_act_kernel", quantize_fp8_act_kernel<true>, blocks, kThreads, 0, s, x, nullptr,
-                   nullptr, m, m, k / kGroup, xq, scales);
+  quantize(x, nullptr, nullptr, m, m, k, xq, scales, s, /*chained=*/true);
 }
 
 void launch_gather_quantize_fp8_act(const bf16* x, const int* src_rows, const int* n_valid, int64_t m, int64_t k,
