@@ -101,13 +101,18 @@ int quantize_from() {
 }
 }  // namespace
 
+namespace {
+// Where an Fp8Act's scales start: after its e4m3 rows, 16-byte aligned.
+int64_t fp8_act_scales_at(int64_t m, int64_t k) { return int64_t{ceil_div(m * k, int64_t{16})} * 16; }
+}  // namespace
+
 size_t fp8_act_bytes(int64_t m, int64_t k) {
-  return static_cast<size_t>(ceil_div(m * k, int64_t{16}) * 16 + m * (k / kActGroup) * sizeof(float));
+  return static_cast<size_t>(fp8_act_scales_at(m, k) + m * (k / kActGroup) * static_cast<int64_t>(sizeof(float)));
 }
 
 Fp8Act fp8_act_at(void* scratch, int64_t m, int64_t k) {
   auto* q = static_cast<uint8_t*>(scratch);
-  return {q, reinterpret_cast<float*>(q + ceil_div(m * k, int64_t{16}) * 16)};
+  return {q, reinterpret_cast<float*>(q + fp8_act_scales_at(m, k))};
 }
 
 bool gemv_fp8_quantizes_first(int64_t m) { return mma_on() && m >= quantize_from(); }

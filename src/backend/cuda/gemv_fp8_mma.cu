@@ -123,6 +123,15 @@ __device__ __forceinline__ void load_act(uint4 (&b)[kStep][2], float (&xs)[kStep
   }
 }
 
+// A group's sums c (rows g, g + 8 x tokens 2t, 2t + 1) into acc, times each token's scale product
+// (weight block's scale x the token's group scale).
+__device__ __forceinline__ void add_scaled(float (&acc)[4], const float (&c)[4], float s0, float s1) {
+  acc[0] = fmaf(c[0], s0, acc[0]);
+  acc[1] = fmaf(c[1], s1, acc[1]);
+  acc[2] = fmaf(c[2], s0, acc[2]);
+  acc[3] = fmaf(c[3], s1, acc[3]);
+}
+
 // The weight scales of the step's groups j0 and j0 + 1 (0 past `end`).
 __device__ __forceinline__ void load_scales(float (&ws)[kStep], const float* scale_row, int groups_per_scale, int j0,
                                             int end) {
@@ -173,10 +182,7 @@ __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, const Fp8Act& a
         float c[4];
         group_product(c, wv[s], b[s]);
         if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
-        acc[0] = fmaf(c[0], ws[s] * xs[s][0], acc[0]);
-        acc[1] = fmaf(c[1], ws[s] * xs[s][1], acc[1]);
-        acc[2] = fmaf(c[2], ws[s] * xs[s][0], acc[2]);
-        acc[3] = fmaf(c[3], ws[s] * xs[s][1], acc[3]);
+        add_scaled(acc, c, ws[s] * xs[s][0], ws[s] * xs[s][1]);
       }
     }
   } else {
@@ -214,13 +220,9 @@ __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, const Fp8Act& a
         // The group's registers are free once its products are issued: they take the next step's
         // group, whose loads stream while this step finishes and the next one's x is staged.
         if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
-        // c: rows g, g + 8 x tokens 2t, 2t + 1.
         const float s0 = 2 * t < M ? step_ws[s] * st.scale[s][2 * t] : 0.0f;
         const float s1 = 2 * t + 1 < M ? step_ws[s] * st.scale[s][2 * t + 1] : 0.0f;
-        acc[0] = fmaf(c[0], s0, acc[0]);
-        acc[1] = fmaf(c[1], s1, acc[1]);
-        acc[2] = fmaf(c[2], s0, acc[2]);
-        acc[3] = fmaf(c[3], s1, acc[3]);
+        add_scaled(acc, c, s0, s1);
       }
     }
   }
