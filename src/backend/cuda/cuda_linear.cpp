@@ -79,11 +79,12 @@ bool CudaBackend::fp8_linear_native(const Tensor& x, const Weight& w, Tensor out
   return true;
 }
 
-// Scratch for the skinny FP8 kernel's x, quantized first (gemv_fp8.h), where that pays and the
-// product runs on the main stream (fp8_ws_ is ordered by it; a branch's products quantize their x
-// themselves).
-Fp8Act CudaBackend::skinny_fp8_act(int64_t m, int64_t k) {
-  if (stream_ != main_stream_ || !gemv_fp8_quantizes_first(m)) return {};
+// Scratch for the skinny FP8 kernel's x, quantized first (gemv_fp8.h), where that pays, the
+// tensor-core kernel runs (taking scratch it would not read could grow fp8_ws_, which drops the
+// recorded graphs) and the products run on the main stream (fp8_ws_ is ordered by it; a branch's
+// products quantize their x themselves).
+Fp8Act CudaBackend::skinny_fp8_act(int64_t m, int64_t k, const GemvFp8Products& products) {
+  if (stream_ != main_stream_ || !gemv_fp8_quantizes_first(m) || !gemv_fp8_takes_mma(k, products)) return {};
   return fp8_act_at(fp8_ws_.get(fp8_act_bytes(m, k)), m, k);
 }
 
@@ -106,7 +107,7 @@ void CudaBackend::linear(const Tensor& x, const Weight& w, const Weight* bias, T
     ++fp8_stats_.skinny;
     GemvFp8Products product;
     product.add(device_weight(w), bias ? device_weight(*bias) : DeviceWeight{}, out.data, n);
-    return launch_gemv_fp8(x.ptr<bf16>(), skinny_fp8_act(m, k), product, out.dtype, m, k, sm_count_, stream_);
+    return launch_gemv_fp8(x.ptr<bf16>(), skinny_fp8_act(m, k, product), product, out.dtype, m, k, sm_count_, stream_);
   }
   if (fp8) {
     if (fp8_linear_native(x, w, out)) {
@@ -146,7 +147,7 @@ bool CudaBackend::fp8_many(const Tensor& x, const std::vector<LinearOut>& outs) 
     products.add(device_weight(w), o.bias ? device_weight(*o.bias) : DeviceWeight{}, o.out.data, w.out_features());
   }
   fp8_stats_.skinny += products.count;
-  launch_gemv_fp8(x.ptr<bf16>(), skinny_fp8_act(m, k), products, out_dtype, m, k, sm_count_, stream_);
+  launch_gemv_fp8(x.ptr<bf16>(), skinny_fp8_act(m, k, products), products, out_dtype, m, k, sm_count_, stream_);
   return true;
 }
 

@@ -117,6 +117,12 @@ Fp8Act fp8_act_at(void* scratch, int64_t m, int64_t k) {
 
 bool gemv_fp8_quantizes_first(int64_t m) { return mma_on() && m >= quantize_from(); }
 
+bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products) {
+  bool all = mma_on();
+  for (int p = 0; p < products.count; ++p) all = all && gemv_fp8_mma_fits(k, products.w[p]);
+  return all;
+}
+
 std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count) {
   if (mma_on() && gemv_fp8_mma_fits(k, w)) {
     const bool quantized = gemv_fp8_quantizes_first(m);
@@ -132,9 +138,7 @@ void launch_gemv_fp8(const bf16* x, Fp8Act act, GemvFp8Products products, DType 
   int64_t rows = 0;
   for (int p = 0; p < products.count; ++p) rows += products.n[p];
   if (rows == 0) return;
-  bool all_mma = mma_on();
-  for (int p = 0; p < products.count; ++p) all_mma = all_mma && gemv_fp8_mma_fits(k, products.w[p]);
-  if (all_mma) {
+  if (gemv_fp8_takes_mma(k, products)) {
     if (act.q != nullptr) launch_quantize_fp8_act_chained(x, m, k, act.q, act.scale, s);
     return launch_gemv_fp8_mma(x, act, products, out_dtype, m, k, sm_count, s);
   }

@@ -33,6 +33,9 @@ Fp8Act fp8_act_at(void* scratch, int64_t m, int64_t k);
 // Whether a launch of m rows quantizes x in a pass of its own first (the tensor-core kernel
 // then reads it as quantized), given scratch for it: gemv_fp8_mma.cu's header says where that pays.
 bool gemv_fp8_quantizes_first(int64_t m);
+// Whether launch_gemv_fp8 takes the tensor-core kernel for these products (every one fits
+// gemv_fp8_mma_fits): only then does it read the scratch of x quantized first.
+bool gemv_fp8_takes_mma(int64_t k, const GemvFp8Products& products);
 
 // Whether the kernel takes this product: 1-4 rows, K and the scale blocks' width multiples of 16,
 // x and W 16-byte aligned.
