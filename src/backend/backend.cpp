@@ -61,6 +61,12 @@ void Backend::linear_silu_mul(const Tensor& x, const Weight& gate, const Weight&
   silu_mul(act, up_out, act);
 }
 
+void Backend::gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act,
+                        Tensor up_out, Tensor out) {
+  linear_silu_mul(x, gate, up, act, up_out);
+  linear(act, down, nullptr, out);
+}
+
 void Backend::moe_experts_residual(const Tensor& x, const Tensor& ids, const Tensor& weights,
                                    const std::vector<ExpertWeights>& experts, const SharedExperts& shared,
                                    Tensor out, const ResidualNorm& r) {

@@ -152,6 +152,11 @@ class Backend {
   // The SiLU-gated MLP's first half: act = silu(x gate^T) * (x up^T), with up_out [T, N] scratch
   // for x up^T. A device may run it as one pass (decode); the default runs linear_many, silu_mul.
   virtual void linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out);
+  // The SiLU-gated MLP: out = (silu(x gate^T) * (x up^T)) down^T, with act and up_out [T, N]
+  // scratch. A device may fold the activation into either product's pass; the default runs
+  // linear_silu_mul, then linear.
+  virtual void gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act,
+                         Tensor up_out, Tensor out);
   // Rotates dims [offset, offset + rot_dim) of every head of x [T, heads, head_stride] in place,
   // at each token's position.
   virtual void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) = 0;

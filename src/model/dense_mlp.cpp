@@ -19,9 +19,8 @@ Tensor DenseMlp::forward_part(LayerContext& ctx, const Tensor& x) {
   const int64_t t = x.dim(0);
   Tensor act = ctx.tensor({t, w_.gate.out_features()});
   Tensor up = ctx.tensor({t, w_.up.out_features()});
-  ctx.be.linear_silu_mul(x, w_.gate, w_.up, act, up);
   Tensor out = ctx.tensor({t, w_.down.out_features()});
-  ctx.be.linear(act, w_.down, nullptr, out);
+  ctx.be.gated_mlp(x, w_.gate, w_.up, w_.down, act, up, out);
   return out;
 }
 

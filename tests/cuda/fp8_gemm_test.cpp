@@ -385,3 +385,38 @@ TEST(GpuFp8Gemm, LinearManyOfFp8WeightsSharesOneSkinnyLaunch) {
       }
     }
 }
+
+// A gated MLP of FP8 weights at 1-4 tokens computes the activation in the pass that quantizes
+// down's x (launch_gemv_fp8_silu): the same bits as linear_many, silu_mul and linear, to bf16 and
+// f32, where K and the blocks are whole groups of 128. act is scratch: the fold leaves gate's
+// product there (the pass writes only the quantized activation), the ops one by one the
+// activation itself, which tells the two paths apart. Blocks of 64, or 5 tokens, take the ops.
+TEST(GpuFp8Gemm, GatedMlpFoldsTheActivationIntoDownsQuantizingPass) {
+  SKIP_WITHOUT_GPU();
+  GpuTest g;
+  const int64_t hidden = 384, inter = 512;
+  uint32_t seed = 500;
+  for (int block : {128, 64}) {
+    const Fp8Weight gate(inter, hidden, block, seed++), up(inter, hidden, block, seed++),
+        down(hidden, inter, block, seed++);
+    const Weight gg = g.gpu->upload_weight(gate.weight, g.keep), gu = g.gpu->upload_weight(up.weight, g.keep),
+                 gd = g.gpu->upload_weight(down.weight, g.keep);
+    for (int64_t m = 1; m <= cuda::kGemvFp8MaxRows + 1; ++m)
+      for (DType dt : {DType::BF16, DType::F32}) {
+        const std::string what = "M=" + std::to_string(m) + " " + dtype_name(dt) + " block " + std::to_string(block);
+        const Tensor x = g.gpu_bf16(activations(m, hidden, seed++), {m, hidden});
+        Tensor act = g.gpu_tensor(DType::BF16, {m, inter}), up_out = g.gpu_tensor(DType::BF16, {m, inter});
+        Tensor out = g.gpu_tensor(dt, {m, hidden});
+        g.gpu->gated_mlp(x, gg, gu, gd, act, up_out, out);
+        Tensor a1 = g.gpu_tensor(DType::BF16, {m, inter}), u1 = g.gpu_tensor(DType::BF16, {m, inter});
+        Tensor want = g.gpu_tensor(dt, {m, hidden});
+        g.gpu->linear_many(x, {{&gg, nullptr, a1}, {&gu, nullptr, u1}});
+        const std::vector<float> gate_product = g.read(a1);
+        g.gpu->silu_mul(a1, u1, a1);
+        g.gpu->linear(a1, gd, nullptr, want);
+        EXPECT_EQ(g.read(out), g.read(want)) << what;
+        const bool folds = block == 128 && m <= cuda::kGemvFp8MaxRows;
+        EXPECT_EQ(g.read(act), folds ? gate_product : g.read(a1)) << what << (folds ? ": folded" : ": one by one");
+      }
+  }
+}

@@ -62,6 +62,8 @@ class CudaBackend final : public Backend {
   void linear(const Tensor& x, const Weight& w, const Weight* bias, Tensor out) override;
   void linear_many(const Tensor& x, const std::vector<LinearOut>& outs) override;
   void linear_silu_mul(const Tensor& x, const Weight& gate, const Weight& up, Tensor act, Tensor up_out) override;
+  void gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act, Tensor up_out,
+                 Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void rope(const ForwardBatch& batch, Tensor x, int offset, int rot_dim, const RopeParams& p) override;
   void cache_write(const ForwardBatch& batch, const Tensor& src, Tensor cache) override;

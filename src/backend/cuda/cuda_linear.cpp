@@ -3,6 +3,7 @@
 // cuda_head_matmul.cpp.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/gemv_fp8.h"
 #include "backend/cuda/tensor_checks.h"
 
@@ -189,6 +190,37 @@ void CudaBackend::linear_silu_mul(const Tensor& x, const Weight& gate, const Wei
   if (!fits || !launch_gemv_silu(x.ptr<bf16>(), gate.w.ptr<bf16>(), up.w.ptr<bf16>(), act.ptr<bf16>(), m, n, k,
                                  sm_count_, stream_ == main_stream_, stream_))
     Backend::linear_silu_mul(x, gate, up, act, up_out);
+}
+
+namespace {
+// DSINFER_FP8_SILU_PASS=0 keeps silu_mul's launch before an FP8 down, for measurement.
+bool silu_pass_on() {
+  static const bool on = switched_on("DSINFER_FP8_SILU_PASS");
+  return on;
+}
+}  // namespace
+
+// FP8 gate, up and down at 1-4 tokens, down on the tensor-core kernel and the main stream (the
+// scratch is ordered by it): the activation is computed by the pass that quantizes down's x
+// (launch_gemv_fp8_silu). At 3-4 tokens that pass ran anyway and silu_mul's launch, one step of
+// the layer's chain of dependent kernels, is gone; at 1-2 the pass takes silu_mul's place and
+// down reads x quantized instead of quantizing it in every warp. The same bits either way.
+void CudaBackend::gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act,
+                            Tensor up_out, Tensor out) {
+  const int64_t m = act.rows(), k = act.shape.back();
+  const bool fp8 = gate.w.dtype == DType::F8_E4M3 && up.w.dtype == DType::F8_E4M3 && down.w.dtype == DType::F8_E4M3;
+  GemvFp8Products product;
+  if (fp8) product.add(device_weight(down), DeviceWeight{}, out.data, down.out_features());
+  const bool folds = fp8 && silu_pass_on() && stream_ == main_stream_ && act.dtype == DType::BF16 &&
+                     up_out.dtype == DType::BF16 && up_out.shape == act.shape && down.w.shape.size() == 2 &&
+                     down.in_features() == k && out.rows() == m && out.shape.back() == down.out_features() &&
+                     (out.dtype == DType::BF16 || out.dtype == DType::F32) &&
+                     gemv_fp8_fits(m, k, act.data, device_weight(down)) && gemv_fp8_takes_mma(k, product);
+  if (!folds) return Backend::gated_mlp(x, gate, up, down, act, up_out, out);
+  linear_many(x, {{&gate, nullptr, act}, {&up, nullptr, up_out}});
+  ++fp8_stats_.skinny;
+  const Fp8Act a = fp8_act_at(fp8_ws_.get(fp8_act_bytes(m, k)), m, k);
+  launch_gemv_fp8_silu(act.ptr<bf16>(), up_out.ptr<bf16>(), a, product, out.dtype, m, k, sm_count_, stream_);
 }
 
 // bf16 weights that upload_weights placed back to back (and their biases, likewise) are one

@@ -151,4 +151,12 @@ void launch_gemv_fp8(const bf16* x, Fp8Act act, GemvFp8Products products, DType 
   });
 }
 
+void launch_gemv_fp8_silu(const bf16* gate, const bf16* up, Fp8Act act, GemvFp8Products products, DType out_dtype,
+                          int64_t m, int64_t k, int sm_count, cudaStream_t s) {
+  if (act.q == nullptr || !gemv_fp8_takes_mma(k, products))
+    fail("gemv_fp8_silu: ", m, " x ", k, " needs scratch and products on the tensor-core kernel");
+  launch_silu_mul_quantize_fp8_act_chained(gate, up, m, k, act.q, act.scale, s);
+  launch_gemv_fp8_mma(gate, act, products, out_dtype, m, k, sm_count, s);
+}
+
 }  // namespace dsinfer::cuda

@@ -46,6 +46,12 @@ bool gemv_fp8_fits(int64_t m, int64_t k, const void* x, const DeviceWeight& w);
 // `act`: scratch for x's pass where gemv_fp8_quantizes_first(m) (else null q).
 void launch_gemv_fp8(const __nv_bfloat16* x, Fp8Act act, GemvFp8Products products, DType out_dtype, int64_t m,
                      int64_t k, int sm_count, cudaStream_t s);
+// out = (silu(gate) * up) W^T for products that gemv_fp8_takes_mma, the activation computed by
+// the pass that quantizes x into `act` (rounded to bf16 as silu_mul rounds it): no silu_mul
+// launch in the chain, and the product reads x quantized, the same bits as silu_mul and then
+// launch_gemv_fp8.
+void launch_gemv_fp8_silu(const __nv_bfloat16* gate, const __nv_bfloat16* up, Fp8Act act, GemvFp8Products products,
+                          DType out_dtype, int64_t m, int64_t k, int sm_count, cudaStream_t s);
 // The kernel launch_gemv_fp8 runs for one product of n rows, for a benchmark's table: "deep, 4
 // splits" or "wide, 2 splits" (the tensor-core kernel's forms), or "CUDA cores, 8 splits".
 std::string gemv_fp8_kernel_name(int64_t m, int64_t n, int64_t k, const DeviceWeight& w, int sm_count);
