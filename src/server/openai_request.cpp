@@ -55,7 +55,8 @@ std::string message_content(const json& content, const std::string& name) {
     std::string pname = name + "[" + std::to_string(i) + "]";
     if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") || !part["text"].is_string())
       throw invalid_field(pname, "only {\"type\": \"text\", \"text\": string} parts are supported");
-    text += (i ? "\n" : "") + part["text"].get<std::string>();
+    if (i) text += '\n';
+    text += part["text"].get<std::string>();
   }
   return text;
 }

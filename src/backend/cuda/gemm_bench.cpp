@@ -303,7 +303,7 @@ class SkinnyBench {
   SkinnyBenchRow run(const ShapeData& d) {
     const GemmShape& s = d.shape;
     const double scales = static_cast<double>(s.n / kFp8Block) * (s.k / kFp8Block) * sizeof(float);
-    SkinnyBenchRow r{s, kNaN, static_cast<double>(s.n) * s.k + scales + 2.0 * s.m * (s.k + s.n)};
+    SkinnyBenchRow r{s, kNaN, static_cast<double>(s.n) * s.k + scales + 2.0 * s.m * (s.k + s.n), {}};
     // Every set's views made before timing: the loop times only the launches, as a decode step's.
     const Device dev = backend_.device();
     std::vector<Weight> w;
