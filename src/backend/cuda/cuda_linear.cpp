@@ -212,9 +212,11 @@ void CudaBackend::gated_mlp(const Tensor& x, const Weight& gate, const Weight& u
   const bool fp8 = gate.w.dtype == DType::F8_E4M3 && up.w.dtype == DType::F8_E4M3 && down.w.dtype == DType::F8_E4M3;
   GemvFp8Products product;
   if (fp8) product.add(device_weight(down), DeviceWeight{}, out.data, down.out_features());
+  // up_out is read by 16-byte loads beside act (whose own alignment gemv_fp8_fits checks).
   const bool shapes = act.dtype == DType::BF16 && up_out.dtype == DType::BF16 && up_out.shape == act.shape &&
-                      down.w.shape.size() == 2 && down.in_features() == k && out.rows() == m &&
-                      out.shape.back() == down.out_features() && (out.dtype == DType::BF16 || out.dtype == DType::F32);
+                      aligned16(up_out.data) && down.w.shape.size() == 2 && down.in_features() == k &&
+                      out.rows() == m && out.shape.back() == down.out_features() &&
+                      (out.dtype == DType::BF16 || out.dtype == DType::F32);
   const bool folds = fp8 && shapes && silu_pass_on() && gemv_fp8_quantizes_first(m) && stream_ == main_stream_ &&
                      gemv_fp8_fits(m, k, act.data, device_weight(down)) && gemv_fp8_takes_mma(k, product);
   if (!folds) return Backend::gated_mlp(x, gate, up, down, act, up_out, out);
