@@ -99,9 +99,7 @@ int quantize_from() {
   static const int from = switch_value("DSINFER_FP8_GEMV_QUANTIZE_FROM", 3);
   return from;
 }
-}  // namespace
 
-namespace {
 // Where an Fp8Act's scales start: after its e4m3 rows, 16-byte aligned.
 int64_t fp8_act_scales_at(int64_t m, int64_t k) { return int64_t{ceil_div(m * k, int64_t{16})} * 16; }
 }  // namespace
