@@ -220,8 +220,9 @@ class CudaBackend final : public Backend {
 
  private:
   // Runs linear on the block-scaled FP8 path when the weight, shape and GPU allow; false: the
-  // caller dequantizes instead.
-  bool fp8_linear_native(const Tensor& x, const Weight& w, Tensor out);
+  // caller dequantizes instead. With `silu_up` the product's input is silu(x) * silu_up,
+  // computed by the pass that quantizes it (gated_mlp).
+  bool fp8_linear_native(const Tensor& x, const Weight& w, Tensor out, const Tensor* silu_up = nullptr);
   Fp8Act skinny_fp8_act(int64_t m, int64_t k, const GemvFp8Products& products);
   bool fp8_native_ = fp8_block_scaling_enabled(device_index_);
   std::unique_ptr<Fp8Gemm> fp8_gemm_;  // created by the first native FP8 product

@@ -34,7 +34,7 @@ int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 // multiple of 16 ("the tail") run as a product padded with zero tokens into a scratch output,
 // whose real rows are then copied; when the whole product is small (copying its output costs
 // less than reading the weight once more, 2 M N out_bytes <= N K) all tokens go that way.
-bool CudaBackend::fp8_linear_native(const Tensor& x, const Weight& w, Tensor out) {
+bool CudaBackend::fp8_linear_native(const Tensor& x, const Weight& w, Tensor out, const Tensor* silu_up) {
   const int64_t m = x.rows(), k = x.shape.back(), n = w.out_features();
   if (!fp8_native_ || m == 0 || w.scale.empty() || reinterpret_cast<uintptr_t>(x.data) % 16 != 0 ||
       !fp8_block_shape_supported(n, k, w.block_rows, w.block_cols))
@@ -66,12 +66,19 @@ bool CudaBackend::fp8_linear_native(const Tensor& x, const Weight& w, Tensor out
 
   if (pad_scales) launch_pad_rows_f32(w.scale.ptr<float>(), n_blocks, k_blocks, pitch, padded, stream_);
   const bf16* xb = x.ptr<bf16>();
+  const bf16* ub = silu_up ? silu_up->ptr<bf16>() : nullptr;
+  auto quantize_rows = [&](int64_t from, int64_t rows_in, int64_t pad, float* scales) {
+    if (ub)
+      return launch_silu_mul_quantize_fp8_act(xb + from * k, ub + from * k, rows_in, pad, k, xq + from * k, scales,
+                                              stream_);
+    launch_quantize_fp8_act(xb + from * k, rows_in, pad, k, xq + from * k, scales, stream_);
+  };
   if (direct > 0) {
-    launch_quantize_fp8_act(xb, direct, direct, k, xq, x_scale, stream_);
+    quantize_rows(0, direct, direct, x_scale);
     fp8_gemm_->matmul(Fp8Scaling::Block, direct_ops, out.data, out.dtype, direct, n, k);
   }
   if (tail > 0) {
-    launch_quantize_fp8_act(xb + direct * k, tail, tail_pad, k, xq + direct * k, x_scale + k_blocks * direct, stream_);
+    quantize_rows(direct, tail, tail_pad, x_scale + k_blocks * direct);
     fp8_gemm_->matmul(Fp8Scaling::Block, tail_ops, tail_out, out.dtype, tail_pad, n, k);
     // Output rows are contiguous, so the tail's real rows are one block of bytes.
     CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(out.data) + direct * n * out_bytes, tail_out, tail * n * out_bytes,
@@ -200,34 +207,49 @@ bool silu_pass_on() {
 }
 }  // namespace
 
-// FP8 gate, up and down where down's x is quantized first (skinny_fp8_act: 3-4 tokens on the
-// tensor-core kernel and the main stream, which orders the scratch): the activation is
-// computed by that pass (launch_gemv_fp8_silu), so silu_mul's launch, one step of the layer's chain
-// of dependent kernels, is gone; the same bits. H100, session 60, 2 rounds: the 7B FP8 batch 3 / 4
-// +0.7 / +0.8 %, V3 8 layers batch 4 +0.7 %. At 1-2 tokens the pass in silu_mul's place, down
-// reading x quantized, lost (the 7B batch 1 -1.6 %, V3 -0.8 %): there the ops run one by one.
+// FP8 gate, up and down (on the main stream: the scratch is ordered by it): the pass that
+// quantizes down's x computes the activation (silu(gate) * up rounded to bf16, as silu_mul), so
+// silu_mul's launch is gone; the same bits.
+// - 2-4 tokens, where down's x is quantized first (gemv_fp8_quantizes_first) on the tensor-core
+//   kernel: launch_gemv_fp8_silu, one step less in the layer's chain of dependent kernels. H100,
+//   2 rounds: the 7B FP8 batch 3 / 4 +0.7 / +0.8 %, V3 8 layers batch 4 +0.7 % (session 60);
+//   batch 2 +5 %, V3 8 layers level (session 61, with x quantized first from 2 tokens). At one
+//   token the fold gains nothing and quantizing first loses (the 7B -3 %): there the ops run
+//   one by one.
+// - More tokens, on the block-scaled FP8 GEMM (fp8_linear_native): its quantizing pass reads gate
+//   and up instead of the activation silu_mul would write (at 4096 tokens of the 7B, 155 MB
+//   written and read again a layer): the 7B's prefill of 4096 tokens +1.2-1.4 % (session 61).
 void CudaBackend::gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act,
                             Tensor up_out, Tensor out) {
   const int64_t m = act.rows(), k = act.shape.back();
   const bool fp8 = gate.w.dtype == DType::F8_E4M3 && up.w.dtype == DType::F8_E4M3 && down.w.dtype == DType::F8_E4M3;
-  // up_out is read by 16-byte loads beside act (whose own alignment gemv_fp8_fits checks).
+  // up_out is read by 16-byte loads beside act (whose own alignment the products check).
   const bool shapes = act.dtype == DType::BF16 && up_out.dtype == DType::BF16 && up_out.shape == act.shape &&
                       aligned16(up_out.data) && down.w.shape.size() == 2 && down.in_features() == k &&
                       out.rows() == m && out.shape.back() == down.out_features() &&
                       (out.dtype == DType::BF16 || out.dtype == DType::F32);
-  if (!fp8 || !shapes || !silu_pass_on() || !gemv_fp8_fits(m, k, act.data, device_weight(down)))
-    return Backend::gated_mlp(x, gate, up, down, act, up_out, out);
+  if (!fp8 || !shapes || !silu_pass_on()) return Backend::gated_mlp(x, gate, up, down, act, up_out, out);
   linear_many(x, {{&gate, nullptr, act}, {&up, nullptr, up_out}});
-  GemvFp8Products product;
-  product.add(device_weight(down), DeviceWeight{}, out.data, down.out_features());
-  // Taken after gate and up, whose own x may take the same scratch.
-  const Fp8Act a = skinny_fp8_act(m, k, product);
-  if (a.q == nullptr) {  // down's x is not quantized first: silu_mul, then down, as the default runs them
-    silu_mul(act, up_out, act);
-    return linear(act, down, nullptr, out);
+  if (gemv_fp8_fits(m, k, act.data, device_weight(down))) {
+    GemvFp8Products product;
+    product.add(device_weight(down), DeviceWeight{}, out.data, down.out_features());
+    // Taken after gate and up, whose own x may take the same scratch.
+    const Fp8Act a = skinny_fp8_act(m, k, product);
+    if (a.q != nullptr) {
+      ++fp8_stats_.skinny;
+      return launch_gemv_fp8_silu(act.ptr<bf16>(), up_out.ptr<bf16>(), a, product, out.dtype, m, k, sm_count_,
+                                  stream_);
+    }
+  } else {
+    leave_branch();  // the GEMM's handles and scratch are bound to the main stream
+    if (fp8_linear_native(act, down, out, &up_out)) {
+      ++fp8_stats_.native;
+      return;
+    }
   }
-  ++fp8_stats_.skinny;
-  launch_gemv_fp8_silu(act.ptr<bf16>(), up_out.ptr<bf16>(), a, product, out.dtype, m, k, sm_count_, stream_);
+  // The ops one by one, as the default runs them.
+  silu_mul(act, up_out, act);
+  linear(act, down, nullptr, out);
 }
 
 // bf16 weights that upload_weights placed back to back (and their biases, likewise) are one

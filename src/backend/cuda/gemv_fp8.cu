@@ -96,7 +96,7 @@ bool mma_on() {
 // Fewest tokens whose x the tensor-core kernel reads quantized by a pass of its own
 // (gemv_fp8_mma.cu's header); DSINFER_FP8_GEMV_QUANTIZE_FROM=N moves it (5: never), for measurement.
 int quantize_from() {
-  static const int from = switch_value("DSINFER_FP8_GEMV_QUANTIZE_FROM", 3);
+  static const int from = switch_value("DSINFER_FP8_GEMV_QUANTIZE_FROM", 2);
   return from;
 }
 

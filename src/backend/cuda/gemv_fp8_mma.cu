@@ -23,7 +23,7 @@
 // goes, two groups per step (half a warp a group and token, as quantize_fp8.cu), through 1 KB of
 // its own shared memory.
 //
-// At 3-4 tokens on the main stream x comes quantized instead (gemv_fp8_quantizes_first; kQuantized):
+// At 2-4 tokens on the main stream x comes quantized instead (gemv_fp8_quantizes_first; kQuantized):
 // a chained pass (launch_quantize_fp8_act_chained) quantizes it once, letting this kernel start and
 // issue its first weight loads before the pass's own wait, and each lane reads its B words and the
 // scales straight from the pass's rows, the same bits as its own quantizing. H100, session 59, same
@@ -31,6 +31,11 @@
 // 8 layers +2 %; at 1 token the pass's hop costs more than the warps' quantizing saves (7B -4 %,
 // V3 -3 %; 2 tokens level). Timed alone in bench-gemm's skinny rows, pass included, it loses at 3
 // tokens on the large products (V3's dense gate + up 101 -> 105 us) and gains at 4 (108.5 -> 105).
+// Since session 61 the deep form keeps the next step in flight over x quantized too, and at 2
+// tokens the pass computes a gated MLP's activation (CudaBackend::gated_mlp): there the 7B FP8
+// batch 2 gains 5 % (539-541 -> 566-569 tok/s, H100, 2 rounds; V3 8 layers level, 602 -> 604),
+// though alone its products lose (the 7B's four a layer 101 -> 104 us at 2 tokens): in the chain
+// the pass waits beside the previous kernel. At one token it still loses (7B 285 -> 277).
 //
 // As in gemv_fp8.cu: several products of one x a launch (q_a and kv_a), the first weight loads
 // issued before the dependent wait, and a launch with few rows splits K over up to 8 warps of a
@@ -38,10 +43,10 @@
 //
 // Each launch takes one of two forms of the kernel (gemv_fp8_mma_plan): wide, held to three blocks
 // an SM (80 registers; it spills 4-16 bytes at 3 tokens, 36-48 at 4), or deep, two blocks an SM
-// whose warps keep the next step's x and weight scales in flight at 1-2 tokens (94-100 registers;
-// at 3-4 tokens as wide's loop without the limit, 96-98). Residency pays only where a launch's
-// warps outnumber what two blocks an SM hold; elsewhere a warp's long part of K pays for its
-// latency. Timed alone (H100, session 57, bench-gemm's skinny rows, us): V3's o_proj at 1 token
+// whose warps keep the next step's x and weight scales in flight at 1-2 tokens (94-100 registers,
+// 121-128 over x quantized first; at 3-4 tokens as wide's loop without the limit, 96-98).
+// Residency pays only where a launch's warps outnumber what two blocks an SM hold; elsewhere a
+// warp's long part of K pays for its latency. Timed alone (H100, session 57, bench-gemm's skinny rows, us): V3's o_proj at 1 token
 // 48.4 -> 42.8 deep, its dense gate + up at 4 tokens 136.5 -> 116.7 wide, the 7B's q/k/v at 4
 // tokens 21.7 -> 13.0 wide; wide took V3's o_proj at 4 tokens 61.1 -> 78.1, deep at 1 token its
 // q_b 15.5 -> 17.4: the rule picks the faster form of all 24 rows of V3's and the 7B's products at
@@ -142,8 +147,8 @@ __device__ __forceinline__ void load_scales(float (&ws)[kStep], const float* sca
 // Warp w of block b of product p owns rows [16 r, 16 r + 16), r = (b - first_block[p]) * (kWarps /
 // splits) + w / splits, over part w % splits of the K groups.
 // kAhead: the next step's x and weight scales load while this step's products run (the deep form
-// at 1-2 tokens; at 3-4 their registers cost more than the latency they hide). kQuantized: x comes
-// quantized (act), and each step reads its B words and scales straight from it.
+// at 1-2 tokens, x quantized or not; at 3-4 their registers cost more than the latency they hide).
+// kQuantized: x comes quantized (act), and each step reads its B words and scales straight from it.
 template <int M, typename Out, bool kMany, bool kAhead, bool kQuantized>
 __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, const Fp8Act& act, GemvFp8Products products, int k,
                                                   int splits) {
@@ -171,18 +176,35 @@ __device__ __forceinline__ void gemv_fp8_mma_body(const bf16* x, const Fp8Act& a
   float acc[4] = {};
   float ws[kStep];
   if constexpr (kQuantized) {
+    uint4 b[kStep][2];
+    float xs[kStep][2];
+    if constexpr (kAhead) {
+      load_act<M>(b, xs, act, k, begin, end, g, t);
+      load_scales(ws, scale_row, groups_per_scale, begin, end);
+    }
     for (int j0 = begin; j0 < end; j0 += kStep) {
-      uint4 b[kStep][2];
-      float xs[kStep][2];
-      load_act<M>(b, xs, act, k, j0, end, g, t);
-      load_scales(ws, scale_row, groups_per_scale, j0, end);
+      if constexpr (!kAhead) {
+        load_act<M>(b, xs, act, k, j0, end, g, t);
+        load_scales(ws, scale_row, groups_per_scale, j0, end);
+      }
+      uint4 step_b[kStep][2];
+      float step_s[kStep][2];
+#pragma unroll
+      for (int s = 0; s < kStep; ++s) {
+        step_b[s][0] = b[s][0], step_b[s][1] = b[s][1];
+        step_s[s][0] = ws[s] * xs[s][0], step_s[s][1] = ws[s] * xs[s][1];
+      }
+      if (kAhead && j0 + kStep < end) {
+        load_act<M>(b, xs, act, k, j0 + kStep, end, g, t);
+        load_scales(ws, scale_row, groups_per_scale, j0 + kStep, end);
+      }
 #pragma unroll
       for (int s = 0; s < kStep; ++s) {
         if (j0 + s >= end) continue;
         float c[4];
-        group_product(c, wv[s], b[s]);
+        group_product(c, wv[s], step_b[s]);
         if (j0 + kStep + s < end) load_group(wv[s], lo, hi, j0 + kStep + s);
-        add_scaled(acc, c, ws[s] * xs[s][0], ws[s] * xs[s][1]);
+        add_scaled(acc, c, step_s[s][0], step_s[s][1]);
       }
     }
   } else {
@@ -257,7 +279,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3) gemv_fp8_mma_wide(const bf16* 
 template <int M, typename Out, bool kMany, bool kQuantized>
 __global__ void __launch_bounds__(kWarps * 32) gemv_fp8_mma_deep(const bf16* x, Fp8Act act, GemvFp8Products products,
                                                                  int k, int splits) {
-  gemv_fp8_mma_body<M, Out, kMany, (M <= 2 && !kQuantized), kQuantized>(x, act, products, k, splits);
+  gemv_fp8_mma_body<M, Out, kMany, (M <= 2), kQuantized>(x, act, products, k, splits);
 }
 
 using KernelFn = void (*)(const bf16*, Fp8Act, GemvFp8Products, int, int);

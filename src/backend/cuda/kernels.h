@@ -300,7 +300,10 @@ void launch_quantize_fp8_act(const bf16* x, int64_t m, int64_t m_pad, int64_t k,
 // x (gemv_fp8.h), which may start while this waits for x.
 void launch_quantize_fp8_act_chained(const bf16* x, int64_t m, int64_t k, uint8_t* xq, float* scales, cudaStream_t s);
 // The same over silu(gate) * up, each value rounded to bf16 as launch_silu_mul rounds it: a gated
-// MLP's activation computed in the pass that quantizes it for down's product.
+// MLP's activation computed in the pass that quantizes it for down's product (padded as
+// launch_quantize_fp8_act pads, or chained as launch_quantize_fp8_act_chained).
+void launch_silu_mul_quantize_fp8_act(const bf16* gate, const bf16* up, int64_t m, int64_t m_pad, int64_t k,
+                                      uint8_t* xq, float* scales, cudaStream_t s);
 void launch_silu_mul_quantize_fp8_act_chained(const bf16* gate, const bf16* up, int64_t m, int64_t k, uint8_t* xq,
                                               float* scales, cudaStream_t s);
 // dst [rows, pitch] = src [rows, cols] with the columns >= cols set to 1 (pitch >= cols).

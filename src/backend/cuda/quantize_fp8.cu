@@ -98,6 +98,11 @@ void launch_quantize_fp8_act_chained(const bf16* x, int64_t m, int64_t k, uint8_
   quantize(x, nullptr, nullptr, nullptr, m, m, k, xq, scales, s, /*chained=*/true);
 }
 
+void launch_silu_mul_quantize_fp8_act(const bf16* gate, const bf16* up, int64_t m, int64_t m_pad, int64_t k,
+                                      uint8_t* xq, float* scales, cudaStream_t s) {
+  quantize(gate, up, nullptr, nullptr, m, m_pad, k, xq, scales, s);
+}
+
 void launch_silu_mul_quantize_fp8_act_chained(const bf16* gate, const bf16* up, int64_t m, int64_t k, uint8_t* xq,
                                               float* scales, cudaStream_t s) {
   quantize(gate, up, nullptr, nullptr, m, m, k, xq, scales, s, /*chained=*/true);
