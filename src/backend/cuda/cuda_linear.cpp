@@ -213,12 +213,15 @@ bool silu_pass_on() {
 // - 2-4 tokens, where down's x is quantized first (gemv_fp8_quantizes_first) on the tensor-core
 //   kernel: launch_gemv_fp8_silu, one step less in the layer's chain of dependent kernels. H100,
 //   2 rounds: the 7B FP8 batch 3 / 4 +0.7 / +0.8 %, V3 8 layers batch 4 +0.7 % (session 60);
-//   batch 2 +5 %, V3 8 layers level (session 61, with x quantized first from 2 tokens). At one
+//   session 61, with x quantized first from 2 tokens: the 7B batch 2 542-547 -> 568-571 tok/s
+//   (+4.6 %), V3 8 layers batch 2 601 -> 607 (one round; 596 with the ops one by one). At one
 //   token the fold gains nothing and quantizing first loses (the 7B -3 %): there the ops run
 //   one by one.
 // - More tokens, on the block-scaled FP8 GEMM (fp8_linear_native): its quantizing pass reads gate
 //   and up instead of the activation silu_mul would write (at 4096 tokens of the 7B, 155 MB
-//   written and read again a layer): the 7B's prefill of 4096 tokens +1.2-1.4 % (session 61).
+//   written and read again a layer): the 7B's 4096-token prefill 53.0 -> 54.4k tok/s (+2.6 %, 2
+//   rounds, session 61). V3 8 layers' 1024-token prefill took 1.1 % longer in one round, where its
+//   three dense layers' bytes predict 0.4 % less: within that call's noise, unconfirmed.
 void CudaBackend::gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, const Weight& down, Tensor act,
                             Tensor up_out, Tensor out) {
   const int64_t m = act.rows(), k = act.shape.back();
