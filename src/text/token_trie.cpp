@@ -8,25 +8,77 @@
 
 namespace dsinfer {
 
-TokenTrie::TokenTrie(const Tokenizer& tokenizer) : nodes_(1), bytes_(static_cast<size_t>(tokenizer.vocab_size())) {
+// A node's children and tokens in vectors of their own while the trie grows.
+struct TokenTrie::BuildNode {
+  std::vector<std::pair<uint8_t, int>> children;  // (byte, node), sorted
+  std::vector<int> tokens;
+};
+
+TokenTrie::TokenTrie(const Tokenizer& tokenizer) : bytes_(static_cast<size_t>(tokenizer.vocab_size())) {
+  std::vector<BuildNode> built(1);
   for (int id = 0; id < tokenizer.vocab_size(); ++id) {
     if (tokenizer.is_special(id)) continue;
     bytes_[id] = tokenizer.token_text(id);
     int node = 0;
     for (char c : bytes_[id]) {
       const uint8_t b = static_cast<uint8_t>(c);
-      auto& kids = nodes_[node].children;
+      auto& kids = built[node].children;
       auto it = std::lower_bound(kids.begin(), kids.end(), std::make_pair(b, 0));
       if (it == kids.end() || it->first != b) {
-        it = kids.insert(it, {b, static_cast<int>(nodes_.size())});
+        it = kids.insert(it, {b, static_cast<int>(built.size())});
         const int child = it->second;
-        nodes_.emplace_back();
+        built.emplace_back();
         node = child;
       } else {
         node = it->second;
       }
     }
-    if (node != 0) nodes_[node].tokens.push_back(id);
+    if (node != 0) built[node].tokens.push_back(id);
+  }
+  flatten(built);
+}
+
+// Depth first without recursion (a token's bytes can be long): a node is numbered and its tokens
+// placed when it is reached, its edges' targets as its children are, its subtree's end and
+// `below` once they are all done.
+void TokenTrie::flatten(const std::vector<BuildNode>& built) {
+  nodes_.resize(built.size());
+  edges_.resize(built.size() - 1);  // every node but the root is one edge's target
+  order_.reserve(bytes_.size());
+  int placed = 0, edges = 0;
+  const auto place = [&](int old_id) {
+    Node& n = nodes_[placed];
+    n.tokens = static_cast<int>(order_.size());
+    order_.insert(order_.end(), built[old_id].tokens.begin(), built[old_id].tokens.end());
+    n.tokens_end = static_cast<int>(order_.size());
+    n.edges = edges;
+    edges += static_cast<int>(built[old_id].children.size());
+    n.edges_end = edges;
+    return placed++;
+  };
+  struct Open {
+    int old_id, id;
+    size_t next;  // the child of built[old_id] to place next
+  };
+  std::vector<Open> path{{0, place(0), 0}};
+  while (!path.empty()) {
+    Open& top = path.back();
+    const auto& kids = built[top.old_id].children;
+    if (top.next < kids.size()) {
+      const auto [b, child_old] = kids[top.next];
+      const int child = place(child_old);
+      edges_[nodes_[top.id].edges + top.next++] = {b, child};
+      path.push_back({child_old, child, 0});
+      continue;
+    }
+    Node& done = nodes_[top.id];
+    done.subtree_end = static_cast<int>(order_.size());
+    for (int e = done.edges; e < done.edges_end; ++e) {
+      const uint8_t b = edges_[e].byte;
+      done.below[b >> 6] |= uint64_t{1} << (b & 63);
+      for (int w = 0; w < 4; ++w) done.below[w] |= nodes_[edges_[e].node].below[w];
+    }
+    path.pop_back();
   }
 }
 
@@ -70,13 +122,30 @@ class TokenTrie::Walk {
   }
 
   void visit(int node, int state) {
-    for (const auto& [b, child] : trie_.nodes_[node].children) {
-      const int n = next(state, b);
+    const Node& here = trie_.nodes_[node];
+    for (int e = here.edges; e < here.edges_end; ++e) {
+      const Edge& edge = trie_.edges_[e];
+      const int n = next(state, edge.byte);
       if (n == kDead) continue;
-      for (int id : trie_.nodes_[child].tokens) allowed_[id] = 1;
-      visit(child, n);
+      const Node& c = trie_.nodes_[edge.node];
+      const bool whole = c.subtree_end - c.tokens >= kWholeSubtree && loops(n, c.below);
+      for (int i = c.tokens; i < (whole ? c.subtree_end : c.tokens_end); ++i) allowed_[trie_.order_[i]] = 1;
+      if (!whole) visit(edge.node, n);
     }
   }
+
+  // Whether state `id` takes every byte of `bytes` back to itself (inside a JSON string, any
+  // printable ASCII but the quote and the backslash), so every token made of them is allowed.
+  // UTF-8 bytes do not qualify (a lead byte waits for its continuations): a subtree with any is
+  // walked.
+  bool loops(int id, const std::array<uint64_t, 4>& bytes) {
+    for (int w = 0; w < 4; ++w)
+      for (uint64_t bits = bytes[w]; bits; bits &= bits - 1)
+        if (next(id, static_cast<uint8_t>(w * 64 + __builtin_ctzll(bits))) != id) return false;
+    return true;
+  }
+  // Subtrees with fewer tokens are walked (the test above costs up to a lookup a byte).
+  static constexpr int kWholeSubtree = 16;
 
   const TokenTrie& trie_;
   std::vector<char>& allowed_;

@@ -45,11 +45,16 @@ std::shared_ptr<const OutputGrammar> schema_grammar(std::optional<int> after = s
 
 }  // namespace
 
+// Inside a string, subtrees of the trie whose bytes all lead the state back to itself are taken
+// whole; the brute force here checks every token's bytes one by one.
 TEST(TokenTrie, FindsExactlyTheTokensAStateTakes) {
   const Grammar g = json_object_grammar();
-  std::vector<GrammarState> states(3, GrammarState(g));
-  ASSERT_TRUE(states[1].accept(R"({"ke)"));           // inside a key
-  ASSERT_TRUE(states[2].accept(R"({"key": [1, 2)"));  // a number in an array
+  std::vector<GrammarState> states(6, GrammarState(g));
+  ASSERT_TRUE(states[1].accept(R"({"ke)"));                 // inside a key
+  ASSERT_TRUE(states[2].accept(R"({"key": [1, 2)"));        // a number in an array
+  ASSERT_TRUE(states[3].accept(R"({"key": "some text )"));  // inside a string value
+  ASSERT_TRUE(states[4].accept(R"({"key": "a\)"));          // after a backslash
+  ASSERT_TRUE(states[5].accept(R"({"key": "\u00)"));        // inside a \u escape
   for (size_t i = 0; i < states.size(); ++i) {
     std::vector<char> got;
     trie()->allowed(states[i], got);
