@@ -1,7 +1,8 @@
 // TokenMaskCache: the tokens a grammar's vocabulary walk allowed from its most recent distinct
 // states, so that a state met again costs a lookup, not a walk. Inside a JSON string or key every
 // plain character leads back to the same recognizer state, so most steps of a long value repeat
-// the mask of the step before (a walk takes ~3 ms there at DeepSeek-V3's vocabulary, 10-35 ms before session 61's flat trie).
+// the mask of the step before (a walk takes ~3-5 ms there at DeepSeek-V3's vocabulary, 10-35 ms
+// before session 61's flat trie).
 // Thread-safe: the sequences of one request (n > 1) are masked in parallel.
 #pragma once
 #include <cstdint>

@@ -386,13 +386,13 @@ TEST(GpuFp8Gemm, LinearManyOfFp8WeightsSharesOneSkinnyLaunch) {
     }
 }
 
-// A gated MLP of FP8 weights where down's x is quantized first (gemv_fp8_quantizes_first: 3-4
+// A gated MLP of FP8 weights where down's x is quantized first (gemv_fp8_quantizes_first: 2-4
 // tokens) computes the activation in that pass (launch_gemv_fp8_silu): the same bits as
 // linear_many, silu_mul and linear, to bf16 and f32, where K and the blocks are whole groups of
 // 128. act is scratch: the fold leaves gate's product there (the pass writes only the quantized
 // activation), the ops one by one the activation itself, which tells the two paths apart. Beyond
-// 4 tokens (16, and 37 with a padded tail) the FP8 GEMM's quantizing pass computes it. 1-2
-// tokens and blocks of 64 take the ops.
+// 4 tokens (16, and 37 with a padded tail) the FP8 GEMM's quantizing pass computes it. One
+// token and blocks of 64 take the ops.
 TEST(GpuFp8Gemm, GatedMlpFoldsTheActivationIntoDownsQuantizingPass) {
   SKIP_WITHOUT_GPU();
   GpuTest g;

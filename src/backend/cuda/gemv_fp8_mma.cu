@@ -46,13 +46,13 @@
 // whose warps keep the next step's x and weight scales in flight at 1-2 tokens (94-100 registers,
 // 121-128 over x quantized first; at 3-4 tokens as wide's loop without the limit, 96-98).
 // Residency pays only where a launch's warps outnumber what two blocks an SM hold; elsewhere a
-// warp's long part of K pays for its latency. Timed alone (H100, session 57, bench-gemm's skinny rows, us): V3's o_proj at 1 token
-// 48.4 -> 42.8 deep, its dense gate + up at 4 tokens 136.5 -> 116.7 wide, the 7B's q/k/v at 4
-// tokens 21.7 -> 13.0 wide; wide took V3's o_proj at 4 tokens 61.1 -> 78.1, deep at 1 token its
-// q_b 15.5 -> 17.4: the rule picks the faster form of all 24 rows of V3's and the 7B's products at
-// 1, 2 and 4 tokens (fitted before session 58's cheaper quantizing; not refitted since). In the
-// model: V3 8 layers batch 1 / 2 / 4 +2.4 / +1.2 / +3.5 %, the 7B FP8 batch 2 / 4 +2.0 / +14.9 %,
-// batch 1 level.
+// warp's long part of K pays for its latency. Timed alone (H100, session 57, bench-gemm's skinny
+// rows, us): V3's o_proj at 1 token 48.4 -> 42.8 deep, its dense gate + up at 4 tokens 136.5 ->
+// 116.7 wide, the 7B's q/k/v at 4 tokens 21.7 -> 13.0 wide; wide took V3's o_proj at 4 tokens 61.1
+// -> 78.1, deep at 1 token its q_b 15.5 -> 17.4: the rule picks the faster form of all 24 rows of
+// V3's and the 7B's products at 1, 2 and 4 tokens (fitted before session 58's cheaper quantizing;
+// not refitted since). In the model: V3 8 layers batch 1 / 2 / 4 +2.4 / +1.2 / +3.5 %, the 7B FP8
+// batch 2 / 4 +2.0 / +14.9 %, batch 1 level.
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_common.cuh"
